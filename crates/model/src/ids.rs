@@ -1,0 +1,116 @@
+//! Newtype identifiers. No bare `String` id crosses a crate boundary.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+macro_rules! string_id {
+    ($(#[$meta:meta])* $name:ident, $what:literal) => {
+        $(#[$meta])*
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Wraps `value`.
+            ///
+            /// # Errors
+            /// [`Error::InvalidId`] when `value` is empty or contains whitespace or `/`,
+            /// which no Graph id does.
+            pub fn new(value: impl Into<String>) -> Result<Self, Error> {
+                let value = value.into();
+                if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c == '/') {
+                    return Err(Error::InvalidId { what: $what, value });
+                }
+                Ok(Self(value))
+            }
+
+            /// The id as Graph spells it.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// The id as an owned string.
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({:?})", stringify!($name), self.0)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = Error;
+            fn from_str(s: &str) -> Result<Self, Error> {
+                Self::new(s)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+string_id!(
+    /// A Microsoft Entra tenant: its GUID, or a verified domain where Graph accepts one.
+    TenantId,
+    "tenant id"
+);
+string_id!(
+    /// The `id` of a directory object (a GUID for most kinds; role assignments, OAuth2 grants
+    /// and app role assignments use other opaque strings; domains use their name).
+    ObjectId,
+    "object id"
+);
+string_id!(
+    /// An application's client id (`appId`): the id a client authenticates as.
+    ClientId,
+    "client id"
+);
+string_id!(
+    /// A snapshot in a dirvault repository.
+    SnapshotId,
+    "snapshot id"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_reject_empty_and_path_like_values() {
+        assert!(ObjectId::new("").is_err());
+        assert!(ObjectId::new("a/b").is_err());
+        assert!(TenantId::new("contoso .com").is_err());
+        let id: ObjectId = "8afc02cb-4d62-4dba-b536-9f6d73e9be26".parse().unwrap();
+        assert_eq!(id.to_string(), "8afc02cb-4d62-4dba-b536-9f6d73e9be26");
+        assert_eq!(
+            serde_json::to_string(&id).unwrap(),
+            "\"8afc02cb-4d62-4dba-b536-9f6d73e9be26\""
+        );
+    }
+
+    #[test]
+    fn invalid_id_error_names_the_value() {
+        let err = ClientId::new("a b").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid client id \"a b\": ids are non-empty and contain no whitespace or '/'"
+        );
+    }
+}
