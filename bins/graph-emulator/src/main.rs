@@ -1,0 +1,117 @@
+//! `graph-emulator`: serves emulated Microsoft Graph tenants over HTTP.
+//!
+//! ```text
+//! graph-emulator --listen 127.0.0.1:8080 --tenant contoso:small:1 --tenant fabrikam:tiny:2
+//! ```
+//! prints, for each tenant, the tenant id, the client id and secret of an app with every
+//! permission dirvault uses, the token URL and the Graph root.
+
+use anyhow::Context;
+use clap::Parser;
+use dirvault_emulator::{Emulator, EmulatorConfig, TenantSpec, ThrottleConfig};
+
+/// Microsoft Graph v1.0 + identity platform emulator.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// A tenant to generate: NAME[:SIZE[:SEED]], SIZE one of tiny, small, medium, large,
+    /// L100k, or a user count. Repeatable.
+    #[arg(
+        long = "tenant",
+        value_name = "NAME:SIZE:SEED",
+        default_value = "contoso:small:1"
+    )]
+    tenants: Vec<String>,
+    /// Access-token lifetime in seconds.
+    #[arg(long, default_value_t = 3599)]
+    token_lifetime: u64,
+    /// Multiplies Graph's documented throttling limits; 0 switches throttling off.
+    #[arg(long, default_value_t = 1.0)]
+    throttle_scale: f64,
+    /// Print the connection details as one JSON line (for scripts and tests).
+    #[arg(long)]
+    json: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let specs = args
+        .tenants
+        .iter()
+        .map(|t| TenantSpec::parse_arg(t))
+        .collect::<Result<Vec<_>, _>>()
+        .context("invalid --tenant")?;
+    let emulator = Emulator::new(EmulatorConfig {
+        token_lifetime_secs: args.token_lifetime,
+        throttle: ThrottleConfig {
+            scale: args.throttle_scale.max(0.0),
+        },
+        ..EmulatorConfig::default()
+    });
+    let mut tenants = Vec::new();
+    for spec in &specs {
+        tenants.push(
+            emulator
+                .create_tenant(spec)
+                .with_context(|| format!("generating tenant {}", spec.name))?,
+        );
+    }
+    let server = emulator
+        .start(&args.listen)
+        .await
+        .context("starting the emulator")?;
+    let url = server.url();
+    if args.json {
+        let out =
+            serde_json::json!({"url": url, "graphRoot": format!("{url}/v1.0"), "tenants": tenants});
+        println!("{out}");
+    } else {
+        println!("Graph emulator listening on {url}");
+        println!("  Graph root:  {url}/v1.0");
+        println!("  control API: {url}/_emulator");
+        for t in &tenants {
+            println!();
+            println!("tenant {} ({})", t.name, t.default_domain);
+            println!("  tenant id:     {}", t.tenant_id);
+            println!("  client id:     {}", t.client_id);
+            println!("  client secret: {}", t.client_secret);
+            println!("  token URL:     {url}/{}/oauth2/v2.0/token", t.tenant_id);
+            let counts: Vec<String> = t.counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            println!("  objects:       {}", counts.join(", "));
+        }
+        println!();
+        println!("Press Ctrl-C to stop.");
+    }
+    shutdown_signal().await;
+    server.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,762 @@
+//! OData query options as Graph implements them for directory objects: `$top`, `$select`,
+//! `$filter` (the forms Graph documents for directory objects), `$expand`, `$count`,
+//! `$search`, and opaque page tokens.
+
+use axum::http::{HeaderMap, StatusCode};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::DateTime;
+use dirvault_model::ObjectKind;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::error::{GraphError, GraphResult};
+use crate::schema::schema;
+use crate::tenant::Obj;
+
+/// Parsed query options.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Query {
+    /// `$top`.
+    pub(crate) top: Option<usize>,
+    /// `$select`, canonical property names.
+    pub(crate) select: Option<Vec<String>>,
+    /// `$filter`.
+    pub(crate) filter: Option<Filter>,
+    /// `$expand` navigation properties.
+    pub(crate) expand: Vec<String>,
+    /// `$count=true`.
+    pub(crate) count: bool,
+    /// `$search`.
+    pub(crate) search: Option<String>,
+    /// `$skiptoken`.
+    pub(crate) skiptoken: Option<String>,
+    /// `$deltatoken`.
+    pub(crate) deltatoken: Option<String>,
+    /// Every parameter except `$skiptoken`, in order, for building nextLinks.
+    pub(crate) pairs: Vec<(String, String)>,
+    /// `ConsistencyLevel: eventual` was sent.
+    pub(crate) eventual: bool,
+    /// `Prefer: odata.maxpagesize=N`.
+    pub(crate) max_page_size: Option<usize>,
+}
+
+/// The largest `$top` Graph accepts for directory objects (GRAPH.md §6).
+pub(crate) const MAX_TOP: usize = 999;
+
+impl Query {
+    /// Parses the raw query string and the headers that modify it.
+    ///
+    /// # Errors
+    /// 400 for malformed or unsupported options, as Graph answers them.
+    pub(crate) fn parse(raw: &str, headers: &HeaderMap) -> GraphResult<Self> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw)
+            .map_err(|e| GraphError::bad_request(format!("Invalid query string: {e}")))?;
+        let mut q = Query {
+            eventual: headers
+                .get("consistencylevel")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.eq_ignore_ascii_case("eventual")),
+            max_page_size: headers
+                .get("prefer")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| {
+                    v.split(',')
+                        .find_map(|p| p.trim().strip_prefix("odata.maxpagesize="))
+                        .and_then(|n| n.trim().parse().ok())
+                }),
+            ..Query::default()
+        };
+        for (key, value) in pairs {
+            // Graph accepts the options with or without the `$`.
+            let name = key.trim_start_matches('$').to_ascii_lowercase();
+            match name.as_str() {
+                "top" => {
+                    let top: usize = value
+                        .parse()
+                        .map_err(|_| invalid_page_size(&value, MAX_TOP))?;
+                    if top == 0 {
+                        return Err(invalid_page_size(&value, MAX_TOP));
+                    }
+                    q.top = Some(top);
+                }
+                "select" => {
+                    q.select = Some(
+                        value
+                            .split(',')
+                            .map(|s| s.trim().to_owned())
+                            .filter(|s| !s.is_empty())
+                            .collect(),
+                    );
+                }
+                "filter" => q.filter = Some(Filter::parse(&value)?),
+                "expand" => {
+                    q.expand = value
+                        .split(',')
+                        .map(|s| s.trim().split('(').next().unwrap_or("").to_owned())
+                        .collect();
+                }
+                "count" => q.count = value.eq_ignore_ascii_case("true"),
+                "search" => q.search = Some(value.trim_matches('"').to_owned()),
+                "skiptoken" => {
+                    q.skiptoken = Some(value);
+                    continue;
+                }
+                "deltatoken" => q.deltatoken = Some(value.clone()),
+                "orderby" | "skip" | "format" => {
+                    return Err(GraphError::unsupported_query(format!(
+                        "The query option '${name}' is not supported by this emulator for this request."
+                    )));
+                }
+                _ if key.starts_with('$') => {
+                    return Err(GraphError::bad_request(format!(
+                        "Query option '{key}' is not allowed. Make sure that it is supported by the target resource."
+                    )));
+                }
+                _ => {}
+            }
+            q.pairs.push((key, value));
+        }
+        // Graph: aad-advanced-queries.md — these need ConsistencyLevel: eventual.
+        if q.search.is_some() && !q.eventual {
+            return Err(GraphError::bad_request(
+                "Request with $search query parameter only works through MSGraph with a special request header: 'ConsistencyLevel: eventual'",
+            ));
+        }
+        if q.count && !q.eventual {
+            return Err(GraphError::unsupported_query(
+                "$count is only supported with the 'ConsistencyLevel: eventual' header.",
+            ));
+        }
+        if q.filter.as_ref().is_some_and(Filter::is_advanced) && !q.eventual {
+            return Err(GraphError::unsupported_query(
+                "Unsupported Query. 'ne', 'not' and 'endsWith' need the 'ConsistencyLevel: eventual' header and $count=true.",
+            ));
+        }
+        Ok(q)
+    }
+
+    /// The page size for a list: `$top` (at most `max`), else `default`.
+    ///
+    /// # Errors
+    /// 400 "Invalid page size specified" above `max` (GRAPH.md §6).
+    pub(crate) fn page_size(&self, default: usize, max: usize) -> GraphResult<usize> {
+        match self.top {
+            Some(top) if top > max => Err(invalid_page_size(&top.to_string(), max)),
+            Some(top) => Ok(top),
+            None => Ok(default),
+        }
+    }
+
+    /// Validates `$select` against the kind's schema and canonicalises names (Graph matches
+    /// property names case-insensitively). `extensions` are the tenant's registered extension
+    /// property names for this kind; `single` is true when reading one object.
+    ///
+    /// # Errors
+    /// 400 for unknown properties; 501 for single-object-only properties on a collection.
+    pub(crate) fn check_select(
+        &mut self,
+        kind: ObjectKind,
+        extensions: &[String],
+        single: bool,
+        allowed_nav: &[&str],
+    ) -> GraphResult<()> {
+        let (Some(select), Some(schema)) = (&mut self.select, schema(kind)) else {
+            return Ok(());
+        };
+        for name in select.iter_mut() {
+            if name == "*" {
+                continue;
+            }
+            if let Some(canonical) = schema
+                .properties
+                .iter()
+                .chain(allowed_nav)
+                .find(|p| p.eq_ignore_ascii_case(name))
+            {
+                if !single && schema.single_only.contains(canonical) {
+                    // Seen on Graph: microsoft-graph-docs issue #7555, user-list.md.
+                    return Err(GraphError::new(
+                        StatusCode::NOT_IMPLEMENTED,
+                        "NotImplemented",
+                        "This operation target is not yet supported.",
+                    ));
+                }
+                *name = (*canonical).to_owned();
+            } else if let Some(ext) = extensions.iter().find(|e| e.eq_ignore_ascii_case(name)) {
+                *name = ext.clone();
+            } else {
+                return Err(GraphError::bad_request(format!(
+                    "Could not find a property named '{name}' on type '{}'.",
+                    kind.info().odata_type
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn invalid_page_size(value: &str, max: usize) -> GraphError {
+    // Graph: "Invalid page size specified: '1000'. Must be between 1 and 999 inclusive."
+    GraphError::bad_request(format!(
+        "Invalid page size specified: '{value}'. Must be between 1 and {max} inclusive."
+    ))
+}
+
+/// The properties of `obj` a response shows: `$select`ed ones (null when absent, but unset
+/// extension attributes omitted, as Graph does), else the kind's default set.
+pub(crate) fn project(kind: ObjectKind, obj: &Obj, select: Option<&[String]>) -> Obj {
+    let mut out = Map::new();
+    match select {
+        Some(names) if !names.iter().any(|n| n == "*") => {
+            for name in names {
+                match obj.get(name) {
+                    Some(v) => {
+                        out.insert(name.clone(), v.clone());
+                    }
+                    None if name.starts_with("extension_") => {}
+                    None => {
+                        out.insert(name.clone(), Value::Null);
+                    }
+                }
+            }
+        }
+        _ => {
+            let schema = schema(kind);
+            if let Some(defaults) = schema.and_then(|s| s.default_select) {
+                for name in defaults {
+                    out.insert(
+                        (*name).to_owned(),
+                        obj.get(*name).cloned().unwrap_or(Value::Null),
+                    );
+                }
+                // Derived types carry their @odata.type even in the default set.
+                if let Some(t) = obj.get("@odata.type") {
+                    out.insert("@odata.type".into(), t.clone());
+                }
+                return out;
+            }
+            for (k, v) in obj {
+                let hidden = k.starts_with("extension_")
+                    || k == "signInActivity"
+                    || schema.is_some_and(|s| s.single_only.contains(&k.as_str()));
+                if !hidden {
+                    out.insert(k.clone(), v.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `@odata.context` for a collection or entity.
+pub(crate) fn context(base: &str, set: &str, select: Option<&[String]>, entity: bool) -> String {
+    let mut s = format!("{base}/$metadata#{set}");
+    if let Some(select) = select {
+        s.push('(');
+        s.push_str(&select.join(","));
+        s.push(')');
+    }
+    if entity {
+        s.push_str("/$entity");
+    }
+    s
+}
+
+/// Encodes a page or delta token (opaque to clients).
+pub(crate) fn encode_token<T: Serialize>(state: &T) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(state).unwrap_or_default())
+}
+
+/// Decodes a page or delta token.
+///
+/// # Errors
+/// 400 when the token is not one this emulator issued.
+pub(crate) fn decode_token<T: DeserializeOwned>(token: &str) -> GraphResult<T> {
+    URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| {
+            GraphError::bad_request("The specified page token value is invalid or has expired.")
+        })
+}
+
+/// Percent-encodes a query value, keeping OData's readable characters.
+pub(crate) fn pct(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        match b {
+            b'A'..=b'Z'
+            | b'a'..=b'z'
+            | b'0'..=b'9'
+            | b'-'
+            | b'_'
+            | b'.'
+            | b'~'
+            | b','
+            | b'$'
+            | b'\''
+            | b'('
+            | b')'
+            | b':'
+            | b'/' => {
+                out.push(b as char);
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Builds `{base}{path}?{pairs}&$skiptoken={token}`.
+pub(crate) fn next_link(base: &str, path: &str, pairs: &[(String, String)], token: &str) -> String {
+    let mut url = format!("{base}{path}?");
+    for (k, v) in pairs {
+        url.push_str(&pct(k));
+        url.push('=');
+        url.push_str(&pct(v));
+        url.push('&');
+    }
+    url.push_str("$skiptoken=");
+    url.push_str(token);
+    url
+}
+
+/// A `$filter` expression: the forms Graph supports on directory objects.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Filter {
+    /// `prop op literal`.
+    Compare(String, Op, Value),
+    /// `startswith(prop,'x')`.
+    StartsWith(String, String),
+    /// `endswith(prop,'x')` (advanced query).
+    EndsWith(String, String),
+    /// `prop in ('a','b')`.
+    In(String, Vec<Value>),
+    /// `collection/any(x:x eq 'v')`.
+    Any(String, Op, Value),
+    /// `a and b`.
+    And(Box<Filter>, Box<Filter>),
+    /// `a or b`.
+    Or(Box<Filter>, Box<Filter>),
+    /// `not a` (advanced query).
+    Not(Box<Filter>),
+}
+
+/// A comparison operator.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Op {
+    /// `eq`
+    Eq,
+    /// `ne`
+    Ne,
+    /// `ge`
+    Ge,
+    /// `gt`
+    Gt,
+    /// `le`
+    Le,
+    /// `lt`
+    Lt,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Word(String),
+    Str(String),
+    Open,
+    Close,
+    Comma,
+    Colon,
+}
+
+fn tokenize(s: &str) -> GraphResult<Vec<Tok>> {
+    let chars: Vec<char> = s.chars().collect();
+    let mut i = 0;
+    let mut out = Vec::new();
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            ' ' | '\t' => i += 1,
+            '(' => {
+                out.push(Tok::Open);
+                i += 1;
+            }
+            ')' => {
+                out.push(Tok::Close);
+                i += 1;
+            }
+            ',' => {
+                out.push(Tok::Comma);
+                i += 1;
+            }
+            ':' => {
+                out.push(Tok::Colon);
+                i += 1;
+            }
+            '\'' => {
+                let mut value = String::new();
+                i += 1;
+                loop {
+                    match chars.get(i) {
+                        None => return Err(filter_error(s, "unterminated string")),
+                        Some('\'') if chars.get(i + 1) == Some(&'\'') => {
+                            value.push('\'');
+                            i += 2;
+                        }
+                        Some('\'') => {
+                            i += 1;
+                            break;
+                        }
+                        Some(ch) => {
+                            value.push(*ch);
+                            i += 1;
+                        }
+                    }
+                }
+                out.push(Tok::Str(value));
+            }
+            _ => {
+                let start = i;
+                let numeric = c.is_ascii_digit() || c == '-';
+                while i < chars.len() {
+                    let ch = chars[i];
+                    let ok = ch.is_alphanumeric()
+                        || matches!(ch, '_' | '.' | '/' | '@' | '-')
+                        || (numeric && matches!(ch, ':' | '+'));
+                    if !ok {
+                        break;
+                    }
+                    i += 1;
+                }
+                if start == i {
+                    return Err(filter_error(s, &format!("unexpected character '{c}'")));
+                }
+                out.push(Tok::Word(chars[start..i].iter().collect()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn filter_error(filter: &str, why: &str) -> GraphError {
+    GraphError::bad_request(format!("Invalid filter clause: {why} in '{filter}'."))
+}
+
+struct Parser<'a> {
+    toks: Vec<Tok>,
+    pos: usize,
+    src: &'a str,
+}
+
+impl Parser<'_> {
+    fn peek_word(&self) -> Option<String> {
+        match self.toks.get(self.pos) {
+            Some(Tok::Word(w)) => Some(w.to_ascii_lowercase()),
+            _ => None,
+        }
+    }
+
+    fn next(&mut self) -> Option<Tok> {
+        let t = self.toks.get(self.pos).cloned();
+        self.pos += 1;
+        t
+    }
+
+    fn expect(&mut self, tok: &Tok) -> GraphResult<()> {
+        match self.next() {
+            Some(t) if &t == tok => Ok(()),
+            _ => Err(filter_error(self.src, &format!("expected {tok:?}"))),
+        }
+    }
+
+    fn word(&mut self) -> GraphResult<String> {
+        match self.next() {
+            Some(Tok::Word(w)) => Ok(w),
+            _ => Err(filter_error(self.src, "expected a property name")),
+        }
+    }
+
+    fn or(&mut self) -> GraphResult<Filter> {
+        let mut left = self.and()?;
+        while self.peek_word().as_deref() == Some("or") {
+            self.pos += 1;
+            left = Filter::Or(Box::new(left), Box::new(self.and()?));
+        }
+        Ok(left)
+    }
+
+    fn and(&mut self) -> GraphResult<Filter> {
+        let mut left = self.unary()?;
+        while self.peek_word().as_deref() == Some("and") {
+            self.pos += 1;
+            left = Filter::And(Box::new(left), Box::new(self.unary()?));
+        }
+        Ok(left)
+    }
+
+    fn unary(&mut self) -> GraphResult<Filter> {
+        if self.peek_word().as_deref() == Some("not") {
+            self.pos += 1;
+            return Ok(Filter::Not(Box::new(self.unary()?)));
+        }
+        if self.toks.get(self.pos) == Some(&Tok::Open) {
+            self.pos += 1;
+            let inner = self.or()?;
+            self.expect(&Tok::Close)?;
+            return Ok(inner);
+        }
+        let word = self.word()?;
+        let lower = word.to_ascii_lowercase();
+        if (lower == "startswith" || lower == "endswith")
+            && self.toks.get(self.pos) == Some(&Tok::Open)
+        {
+            self.pos += 1;
+            let prop = self.word()?;
+            self.expect(&Tok::Comma)?;
+            let Some(Tok::Str(value)) = self.next() else {
+                return Err(filter_error(self.src, "expected a string"));
+            };
+            self.expect(&Tok::Close)?;
+            return Ok(if lower == "startswith" {
+                Filter::StartsWith(prop, value)
+            } else {
+                Filter::EndsWith(prop, value)
+            });
+        }
+        if let Some(collection) = word.strip_suffix("/any") {
+            self.expect(&Tok::Open)?;
+            let var = self.word()?;
+            self.expect(&Tok::Colon)?;
+            let v2 = self.word()?;
+            if v2 != var {
+                return Err(filter_error(self.src, "lambda variable mismatch"));
+            }
+            let op = self.op()?;
+            let value = self.literal()?;
+            self.expect(&Tok::Close)?;
+            return Ok(Filter::Any(collection.to_owned(), op, value));
+        }
+        if self.peek_word().as_deref() == Some("in") {
+            self.pos += 1;
+            self.expect(&Tok::Open)?;
+            let mut values = vec![self.literal()?];
+            while self.toks.get(self.pos) == Some(&Tok::Comma) {
+                self.pos += 1;
+                values.push(self.literal()?);
+            }
+            self.expect(&Tok::Close)?;
+            return Ok(Filter::In(word, values));
+        }
+        let op = self.op()?;
+        let value = self.literal()?;
+        Ok(Filter::Compare(word, op, value))
+    }
+
+    fn op(&mut self) -> GraphResult<Op> {
+        let w = self.word()?.to_ascii_lowercase();
+        Ok(match w.as_str() {
+            "eq" => Op::Eq,
+            "ne" => Op::Ne,
+            "ge" => Op::Ge,
+            "gt" => Op::Gt,
+            "le" => Op::Le,
+            "lt" => Op::Lt,
+            _ => {
+                return Err(filter_error(
+                    self.src,
+                    &format!("unsupported operator '{w}'"),
+                ));
+            }
+        })
+    }
+
+    fn literal(&mut self) -> GraphResult<Value> {
+        match self.next() {
+            Some(Tok::Str(s)) => Ok(Value::String(s)),
+            Some(Tok::Word(w)) => Ok(match w.to_ascii_lowercase().as_str() {
+                "true" => Value::Bool(true),
+                "false" => Value::Bool(false),
+                "null" => Value::Null,
+                _ => w
+                    .parse::<i64>()
+                    .map(Value::from)
+                    .unwrap_or(Value::String(w)),
+            }),
+            _ => Err(filter_error(self.src, "expected a value")),
+        }
+    }
+}
+
+impl Filter {
+    /// Parses a `$filter` value.
+    ///
+    /// # Errors
+    /// 400 `Request_BadRequest` naming what could not be parsed.
+    pub(crate) fn parse(s: &str) -> GraphResult<Self> {
+        let mut p = Parser {
+            toks: tokenize(s)?,
+            pos: 0,
+            src: s,
+        };
+        let f = p.or()?;
+        if p.pos != p.toks.len() {
+            return Err(filter_error(s, "unexpected trailing input"));
+        }
+        Ok(f)
+    }
+
+    /// Whether it needs advanced query capabilities (`ne`, `not`, `endsWith`).
+    pub(crate) fn is_advanced(&self) -> bool {
+        match self {
+            Filter::Compare(_, Op::Ne, _) | Filter::EndsWith(..) | Filter::Not(_) => true,
+            Filter::And(a, b) | Filter::Or(a, b) => a.is_advanced() || b.is_advanced(),
+            _ => false,
+        }
+    }
+
+    /// Whether `obj` matches.
+    pub(crate) fn matches(&self, obj: &Obj) -> bool {
+        match self {
+            Filter::Compare(prop, op, value) => compare(lookup(obj, prop), *op, value),
+            Filter::StartsWith(prop, prefix) => lookup(obj, prop)
+                .and_then(Value::as_str)
+                .is_some_and(|s| s.to_lowercase().starts_with(&prefix.to_lowercase())),
+            Filter::EndsWith(prop, suffix) => lookup(obj, prop)
+                .and_then(Value::as_str)
+                .is_some_and(|s| s.to_lowercase().ends_with(&suffix.to_lowercase())),
+            Filter::In(prop, values) => {
+                let v = lookup(obj, prop);
+                values.iter().any(|x| compare(v, Op::Eq, x))
+            }
+            Filter::Any(prop, op, value) => lookup(obj, prop)
+                .and_then(Value::as_array)
+                .is_some_and(|items| items.iter().any(|i| compare(Some(i), *op, value))),
+            Filter::And(a, b) => a.matches(obj) && b.matches(obj),
+            Filter::Or(a, b) => a.matches(obj) || b.matches(obj),
+            Filter::Not(a) => !a.matches(obj),
+        }
+    }
+
+    /// The id an `id eq '…'` filter asks for: delta accepts only that form for users and
+    /// groups (GRAPH.md §3).
+    pub(crate) fn only_ids(&self) -> Option<Vec<String>> {
+        match self {
+            Filter::Compare(p, Op::Eq, Value::String(v)) if p == "id" => Some(vec![v.clone()]),
+            Filter::Or(a, b) => {
+                let mut ids = a.only_ids()?;
+                ids.extend(b.only_ids()?);
+                Some(ids)
+            }
+            _ => None,
+        }
+    }
+}
+
+fn lookup<'a>(obj: &'a Obj, path: &str) -> Option<&'a Value> {
+    let mut parts = path.split('/');
+    let first = parts.next()?;
+    let mut v = obj.get(first).or_else(|| {
+        obj.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(first))
+            .map(|(_, v)| v)
+    })?;
+    for part in parts {
+        v = v.get(part)?;
+    }
+    Some(v)
+}
+
+fn compare(actual: Option<&Value>, op: Op, expected: &Value) -> bool {
+    let actual = actual.unwrap_or(&Value::Null);
+    let ordering = match (actual, expected) {
+        (Value::String(a), Value::String(b)) => {
+            match (
+                DateTime::parse_from_rfc3339(a),
+                DateTime::parse_from_rfc3339(b),
+            ) {
+                (Ok(x), Ok(y)) => Some(x.cmp(&y)),
+                _ => Some(a.to_lowercase().cmp(&b.to_lowercase())),
+            }
+        }
+        (Value::Number(a), Value::Number(b)) => a
+            .as_f64()
+            .zip(b.as_f64())
+            .and_then(|(x, y)| x.partial_cmp(&y)),
+        (Value::Bool(a), Value::Bool(b)) => Some(a.cmp(b)),
+        (Value::Null, Value::Null) => Some(std::cmp::Ordering::Equal),
+        _ => None,
+    };
+    use std::cmp::Ordering::{Equal, Greater, Less};
+    match (op, ordering) {
+        (Op::Eq, o) => o == Some(Equal),
+        (Op::Ne, o) => o != Some(Equal),
+        (Op::Ge, Some(o)) => o != Less,
+        (Op::Gt, Some(o)) => o == Greater,
+        (Op::Le, Some(o)) => o != Greater,
+        (Op::Lt, Some(o)) => o == Less,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Obj {
+        v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn filters_graph_uses_for_directory_objects() {
+        let u = obj(
+            json!({"id": "1", "displayName": "Adele Vance", "accountEnabled": true,
+            "userPrincipalName": "AdeleV@contoso.com", "groupTypes": ["Unified"],
+            "createdDateTime": "2026-03-01T10:00:00Z", "employeeOrgData": {"division": "Sales"}}),
+        );
+        let t = |f: &str| Filter::parse(f).unwrap().matches(&u);
+        assert!(t("startswith(displayName,'adele')"));
+        assert!(t("userPrincipalName eq 'adelev@contoso.com'"));
+        assert!(t("accountEnabled eq true and id in ('0','1')"));
+        assert!(t("groupTypes/any(c:c eq 'Unified')"));
+        assert!(t("createdDateTime ge 2026-01-01T00:00:00Z"));
+        assert!(!t("createdDateTime lt 2026-01-01T00:00:00Z"));
+        assert!(t("employeeOrgData/division eq 'Sales' or id eq 'x'"));
+        assert!(t("displayName eq 'O''Brien' or (id eq '1')"));
+        assert!(Filter::parse("displayName ne 'x'").unwrap().is_advanced());
+        assert_eq!(
+            Filter::parse("id eq 'a' or id eq 'b'").unwrap().only_ids(),
+            Some(vec!["a".into(), "b".into()])
+        );
+    }
+
+    #[test]
+    fn malformed_filters_are_400_with_the_clause() {
+        let err = Filter::parse("displayName eq").unwrap_err();
+        assert_eq!(err.status, StatusCode::BAD_REQUEST);
+        assert!(err.message.contains("displayName eq"), "{}", err.message);
+        assert!(Filter::parse("startswith(displayName,'x'").is_err());
+        assert!(Filter::parse("a foo 'b'").is_err());
+    }
+
+    #[test]
+    fn top_above_999_is_invalid_page_size() {
+        let q = Query::parse("$top=1000", &HeaderMap::new()).unwrap();
+        let err = q.page_size(100, MAX_TOP).unwrap_err();
+        assert_eq!(
+            err.message,
+            "Invalid page size specified: '1000'. Must be between 1 and 999 inclusive."
+        );
+        assert_eq!(
+            Query::parse("$top=999", &HeaderMap::new())
+                .unwrap()
+                .page_size(100, MAX_TOP)
+                .unwrap(),
+            999
+        );
+        assert!(Query::parse("$top=0", &HeaderMap::new()).is_err());
+    }
+}

@@ -1,0 +1,426 @@
+//! The HTTP surface: the token endpoint, Graph v1.0 behind the gate middleware, and the
+//! control API.
+
+mod batch;
+mod delta;
+pub(crate) mod read;
+mod write;
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+use axum::{Json, Router};
+use dirvault_model::{ObjectKind, RelationshipKind};
+use futures::stream;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+
+use crate::auth::{self, Caller};
+use crate::error::GraphError;
+use crate::faults::FaultAction;
+use crate::throttle;
+use crate::{Emulator, control};
+
+/// Marks a `$batch` sub-request: no connection-level faults or latency inside a batch.
+#[derive(Clone, Copy)]
+pub(crate) struct BatchInner;
+
+pub(crate) fn router(emulator: Emulator) -> Router {
+    use ObjectKind as K;
+    use RelationshipKind as R;
+    let mut graph = Router::new();
+    // Tenant-wide collections: list, create, get/update/delete by id.
+    for kind in ObjectKind::ALL {
+        let dirvault_model::CollectionPath::Tenant(path) = kind.info().collection else {
+            continue;
+        };
+        graph = graph
+            .route(
+                path,
+                get(move |s, c, q| read::list(kind, s, c, q))
+                    .post(move |s, c, b| write::create(kind, s, c, b)),
+            )
+            .route(
+                &format!("{path}/{{id}}"),
+                get(move |s, c, p, q| read::get_one(kind, s, c, p, q))
+                    .patch(move |s, c, p, b| write::update(kind, s, c, p, b))
+                    .delete(move |s, c, p| write::delete(kind, s, c, p)),
+            );
+        if let Some(delta_path) = kind.info().delta_path {
+            graph = graph.route(delta_path, get(move |s, c, q| delta::delta(kind, s, c, q)));
+        }
+    }
+    // Link relationships: list, add ($ref), remove ($ref).
+    for (segment, rel, source) in [
+        ("/groups/{id}/members", R::GroupMember, K::Groups),
+        ("/groups/{id}/owners", R::GroupOwner, K::Groups),
+        (
+            "/directoryRoles/{id}/members",
+            R::DirectoryRoleMember,
+            K::DirectoryRoles,
+        ),
+        (
+            "/directory/administrativeUnits/{id}/members",
+            R::AdministrativeUnitMember,
+            K::AdministrativeUnits,
+        ),
+        (
+            "/applications/{id}/owners",
+            R::ApplicationOwner,
+            K::Applications,
+        ),
+        (
+            "/servicePrincipals/{id}/owners",
+            R::ServicePrincipalOwner,
+            K::ServicePrincipals,
+        ),
+        (
+            "/devices/{id}/registeredOwners",
+            R::DeviceRegisteredOwner,
+            K::Devices,
+        ),
+        (
+            "/devices/{id}/registeredUsers",
+            R::DeviceRegisteredUser,
+            K::Devices,
+        ),
+    ] {
+        graph = graph
+            .route(
+                segment,
+                get(move |s, c, p, q| read::links(rel, source, s, c, p, q)),
+            )
+            .route(
+                &format!("{segment}/$ref"),
+                post(move |s, c, p, b| write::add_link(rel, source, s, c, p, b)),
+            )
+            .route(
+                &format!("{segment}/{{member}}/$ref"),
+                delete(move |s, c, p| write::remove_link(rel, source, s, c, p)),
+            );
+    }
+    graph = graph
+        .route(
+            "/groups/{id}/transitiveMembers",
+            get(read::transitive_members),
+        )
+        .route(
+            "/users/{id}/memberOf",
+            get(move |s, c, p, q| read::member_of(K::Users, s, c, p, q)),
+        )
+        .route(
+            "/groups/{id}/memberOf",
+            get(move |s, c, p, q| read::member_of(K::Groups, s, c, p, q)),
+        )
+        .route("/users/{id}/manager", get(read::manager))
+        .route(
+            "/users/{id}/manager/$ref",
+            put(write::set_manager).delete(write::remove_manager),
+        )
+        .route(
+            "/users/{id}/appRoleAssignments",
+            get(move |s, c, p, q| read::app_role_assignments("principalId", s, c, p, q)),
+        )
+        .route(
+            "/groups/{id}/appRoleAssignments",
+            get(move |s, c, p, q| read::app_role_assignments("principalId", s, c, p, q)),
+        )
+        .route(
+            "/servicePrincipals/{id}/appRoleAssignments",
+            get(move |s, c, p, q| read::app_role_assignments("principalId", s, c, p, q)),
+        )
+        .route(
+            "/servicePrincipals/{id}/appRoleAssignedTo",
+            get(move |s, c, p, q| read::app_role_assignments("resourceId", s, c, p, q))
+                .post(write::create_app_role_assignment),
+        )
+        .route(
+            "/servicePrincipals/{id}/appRoleAssignedTo/{assignment}",
+            delete(write::delete_app_role_assignment),
+        )
+        .route(
+            "/servicePrincipals/{id}/oauth2PermissionGrants",
+            get(read::sp_grants),
+        )
+        .route(
+            "/directory/administrativeUnits/{id}/scopedRoleMembers",
+            get(read::scoped_role_members),
+        )
+        .route(
+            "/applications/{id}/extensionProperties",
+            get(read::extension_properties),
+        )
+        .route(
+            "/applications/{id}/federatedIdentityCredentials",
+            get(read::federated_credentials),
+        )
+        .route(
+            "/directoryObjects/getAvailableExtensionProperties",
+            post(read::available_extension_properties),
+        )
+        .route(
+            "/users/{id}/authentication/methods",
+            get(read::auth_methods),
+        )
+        .route(
+            "/users/{id}/authentication/{collection}",
+            get(read::auth_method_collection).post(write::create_auth_method),
+        )
+        .route(
+            "/users/{id}/authentication/{collection}/{method}",
+            get(read::auth_method)
+                .patch(write::update_auth_method)
+                .delete(write::delete_auth_method),
+        )
+        .route("/directory/deletedItems", get(read::deleted_items_uncast))
+        .route(
+            "/directory/deletedItems/{id}",
+            get(read::deleted_item).delete(write::purge_deleted),
+        )
+        .route(
+            "/directory/deletedItems/{id}/restore",
+            post(write::restore_deleted),
+        )
+        .route(
+            "/roleManagement/directory/roleEligibilityScheduleRequests",
+            post(write::eligibility_request),
+        )
+        .route("/$batch", post(batch::batch));
+    for cast in [
+        "user",
+        "group",
+        "application",
+        "servicePrincipal",
+        "administrativeUnit",
+    ] {
+        graph = graph.route(
+            &format!("/directory/deletedItems/microsoft.graph.{cast}"),
+            get(move |s, c, q| read::deleted_items(cast, s, c, q)),
+        );
+    }
+    let graph = graph
+        .fallback(graph_not_found)
+        .layer(middleware::from_fn_with_state(emulator.clone(), gate));
+    Router::new()
+        .route("/{tenant}/oauth2/v2.0/token", post(auth::token))
+        .nest("/v1.0", graph)
+        .nest("/_emulator", control::router())
+        .with_state(emulator)
+}
+
+async fn graph_not_found(method: Method, uri: axum::http::Uri) -> GraphError {
+    GraphError::new(
+        StatusCode::BAD_REQUEST,
+        "BadRequest",
+        format!(
+            "Resource not found for the segment '{}' ({method}).",
+            uri.path().rsplit('/').next().unwrap_or("")
+        ),
+    )
+}
+
+/// Every Graph request passes here: bearer token → caller; injected faults; throttling;
+/// accounting; response headers.
+async fn gate(State(emulator): State<Emulator>, mut req: Request, next: Next) -> Response {
+    let issued = match auth::authenticate(&emulator, req.headers()) {
+        Ok(i) => i,
+        Err(e) => return e.into_response(),
+    };
+    let Some(tenant) = emulator.tenant(&issued.tenant_id) else {
+        return GraphError::new(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "Access token validation failure.",
+        )
+        .into_response();
+    };
+    let in_batch = req.extensions().get::<BatchInner>().is_some();
+    let host = req
+        .headers()
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost")
+        .to_owned();
+    let path = req.uri().path().to_owned();
+    let query = req.uri().query().unwrap_or("").to_owned();
+    let is_batch = path == "/$batch";
+    let (latency, fault, users) = {
+        let mut t = tenant.write();
+        let fault = if is_batch {
+            None
+        } else {
+            t.faults.next_action()
+        };
+        (t.faults.latency_ms(), fault, t.count(ObjectKind::Users))
+    };
+    if latency > 0 && !in_batch {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
+    let record = |status: StatusCode, ru: u32, write: bool| {
+        if is_batch {
+            return;
+        }
+        let mut t = tenant.write();
+        t.stats.requests += 1;
+        t.stats.resource_units += u64::from(ru);
+        if write {
+            t.stats.writes += 1;
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            t.stats.throttled += 1;
+        }
+        *t.stats.by_status.entry(status.as_u16()).or_default() += 1;
+    };
+    let charge = throttle::charge(req.method(), &path, &query);
+    match fault {
+        Some(FaultAction::Throttle { retry_after }) => {
+            record(StatusCode::TOO_MANY_REQUESTS, 0, charge.write);
+            return too_many_requests(
+                Some(retry_after),
+                "Tenant_Application/ReadWrite/injected".into(),
+            )
+            .into_response();
+        }
+        Some(FaultAction::Status { status }) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            record(status, 0, charge.write);
+            let mut e = GraphError::new(
+                status,
+                if status == StatusCode::SERVICE_UNAVAILABLE {
+                    "serviceNotAvailable"
+                } else {
+                    "generalException"
+                },
+                "Injected fault: the service is temporarily unavailable.",
+            );
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                e.retry_after = Some(1);
+            }
+            return e.into_response();
+        }
+        Some(FaultAction::Reset) if !in_batch => {
+            record(StatusCode::OK, 0, charge.write);
+            return broken_body(Vec::new());
+        }
+        _ => {}
+    }
+    let admitted = if is_batch {
+        None
+    } else {
+        let config = emulator.config().throttle;
+        match emulator.throttler().lock().admit(
+            config,
+            &issued.tenant_id,
+            &issued.client_id,
+            users,
+            &charge,
+        ) {
+            Ok(a) => Some(a),
+            Err(refused) => {
+                record(StatusCode::TOO_MANY_REQUESTS, 0, charge.write);
+                return too_many_requests(refused.retry_after, refused.scope).into_response();
+            }
+        }
+    };
+    req.extensions_mut().insert(Caller {
+        tenant_id: issued.tenant_id.clone(),
+        client_id: issued.client_id.clone(),
+        roles: issued.roles.clone(),
+        base: format!("http://{host}/v1.0"),
+    });
+    let mut response = next.run(req).await;
+    if let Some(a) = &admitted {
+        record(response.status(), a.resource_units, charge.write);
+        let headers = response.headers_mut();
+        headers.insert("x-ms-resource-unit", HeaderValue::from(a.resource_units));
+        if let Some(p) = a.limit_percentage {
+            headers.insert("x-ms-throttle-limit-percentage", HeaderValue::from(p));
+        }
+    }
+    if matches!(fault, Some(FaultAction::Truncate)) && !in_batch {
+        let (parts, body) = response.into_parts();
+        let bytes = body
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let half = bytes.slice(..bytes.len() / 2).to_vec();
+        let mut broken = broken_body(half);
+        *broken.status_mut() = parts.status;
+        for (k, v) in &parts.headers {
+            if k != "content-length" {
+                broken.headers_mut().insert(k, v.clone());
+            }
+        }
+        return broken;
+    }
+    response
+}
+
+/// A response whose body sends `prefix` and then fails, which makes the server drop the
+/// connection mid-response: what a client sees on a reset or a truncated body.
+fn broken_body(prefix: Vec<u8>) -> Response {
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![
+        Ok(prefix),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "injected connection reset",
+        )),
+    ];
+    let mut response = Response::new(Body::from_stream(stream::iter(chunks)));
+    response
+        .headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/json"));
+    response
+}
+
+/// Graph's 429 (GRAPH.md §5): `TooManyRequests`, `Retry-After` (absent for Conditional
+/// Access), `x-ms-throttle-scope` and `x-ms-throttle-information`.
+fn too_many_requests(retry_after: Option<u64>, scope: String) -> GraphError {
+    let mut e = GraphError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "TooManyRequests",
+        "Too many requests. Please retry after the time in the Retry-After header.",
+    );
+    e.retry_after = retry_after;
+    e.headers.push(("x-ms-throttle-scope", scope));
+    e.headers.push((
+        "x-ms-throttle-information",
+        "ResourceUnitLimitExceeded".into(),
+    ));
+    e
+}
+
+/// A JSON response.
+pub(crate) fn json_response(status: StatusCode, value: Value) -> Response {
+    (status, Json(value)).into_response()
+}
+
+/// 204.
+pub(crate) fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// `{"@odata.context": …, "value": […], "@odata.nextLink"?, "@odata.count"?}`.
+pub(crate) fn collection(
+    context: String,
+    items: Vec<Value>,
+    next_link: Option<String>,
+    count: Option<usize>,
+) -> Response {
+    let mut body = serde_json::Map::new();
+    body.insert("@odata.context".into(), Value::String(context));
+    if let Some(c) = count {
+        body.insert("@odata.count".into(), json!(c));
+    }
+    if let Some(next) = next_link {
+        body.insert("@odata.nextLink".into(), Value::String(next));
+    }
+    body.insert("value".into(), Value::Array(items));
+    json_response(StatusCode::OK, Value::Object(body))
+}

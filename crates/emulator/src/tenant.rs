@@ -1,0 +1,577 @@
+//! One emulated tenant: its objects, relationship links, recycle bin and change log.
+//!
+//! Every mutation, from Graph writes or from the control API, goes through the methods here, so
+//! the change log that delta queries read is always complete.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, Duration, Utc};
+use dirvault_model::{ObjectKind, RelationshipKind};
+use serde_json::{Map, Value};
+
+use crate::auth::AppRegistration;
+use crate::clock::graph_time;
+use crate::error::{GraphError, GraphResult};
+use crate::faults::Faults;
+
+/// A JSON object as stored.
+pub type Obj = Map<String, Value>;
+
+/// Days a soft-deleted object stays in the recycle bin (GRAPH.md §2).
+pub const RECYCLE_BIN_DAYS: i64 = 30;
+
+/// A soft-deleted object.
+#[derive(Debug, Clone)]
+pub struct DeletedItem {
+    /// Its kind.
+    pub kind: ObjectKind,
+    /// The object, with `deletedDateTime` set.
+    pub object: Obj,
+    /// When it was deleted (emulated time).
+    pub deleted_at: DateTime<Utc>,
+    /// Links it had, restored with it: `(relationship, source, target)`.
+    pub links: Vec<(RelationshipKind, String, String)>,
+}
+
+/// What changed, for delta queries.
+#[derive(Debug, Clone)]
+pub enum ChangeWhat {
+    /// Created, or restored from the recycle bin (delta reports both as a creation).
+    Created,
+    /// These properties were updated.
+    Updated(Vec<String>),
+    /// Deleted: soft (restorable, reported as `changed`) or hard (`deleted`).
+    Removed {
+        /// Whether the object went to the recycle bin.
+        soft: bool,
+    },
+    /// A link from this object was added (`members@delta`).
+    LinkAdded(RelationshipKind, String),
+    /// A link from this object was removed.
+    LinkRemoved(RelationshipKind, String),
+}
+
+/// One entry of the change log.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// Position in the log; delta tokens remember it.
+    pub seq: u64,
+    /// The changed object's kind.
+    pub kind: ObjectKind,
+    /// The changed object's id.
+    pub id: String,
+    /// What changed.
+    pub what: ChangeWhat,
+}
+
+/// Request accounting, read through the control API.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    /// Graph requests received (batch sub-requests count one each).
+    pub requests: u64,
+    /// Of those, writes.
+    pub writes: u64,
+    /// ResourceUnits charged.
+    pub resource_units: u64,
+    /// 429 answers.
+    pub throttled: u64,
+    /// Responses by status code.
+    pub by_status: BTreeMap<u16, u64>,
+    /// Token requests.
+    pub token_requests: u64,
+}
+
+/// Which relationship kinds exist between which object kinds: `(relationship, source kind)`.
+pub const LINK_SOURCES: &[(RelationshipKind, ObjectKind)] = &[
+    (RelationshipKind::GroupMember, ObjectKind::Groups),
+    (RelationshipKind::GroupOwner, ObjectKind::Groups),
+    (
+        RelationshipKind::DirectoryRoleMember,
+        ObjectKind::DirectoryRoles,
+    ),
+    (
+        RelationshipKind::AdministrativeUnitMember,
+        ObjectKind::AdministrativeUnits,
+    ),
+    (RelationshipKind::DeviceRegisteredOwner, ObjectKind::Devices),
+    (RelationshipKind::DeviceRegisteredUser, ObjectKind::Devices),
+    (RelationshipKind::UserManager, ObjectKind::Users),
+    (RelationshipKind::ApplicationOwner, ObjectKind::Applications),
+    (
+        RelationshipKind::ServicePrincipalOwner,
+        ObjectKind::ServicePrincipals,
+    ),
+];
+
+/// The kind of object a link of `rel` hangs under.
+pub fn link_source_kind(rel: RelationshipKind) -> Option<ObjectKind> {
+    LINK_SOURCES
+        .iter()
+        .find(|(r, _)| *r == rel)
+        .map(|(_, k)| *k)
+}
+
+/// The unique keys Graph enforces: `(kind, property)`, compared case-insensitively.
+const UNIQUE: &[(ObjectKind, &str)] = &[
+    (ObjectKind::Users, "userPrincipalName"),
+    (ObjectKind::Applications, "appId"),
+    (ObjectKind::ServicePrincipals, "appId"),
+];
+
+/// One tenant.
+#[derive(Debug)]
+pub struct Tenant {
+    /// The tenant id (GUID).
+    pub id: String,
+    /// A short name (`contoso`).
+    pub name: String,
+    /// Verified domains; the first is the default `<name>.onmicrosoft.com`.
+    pub domains: Vec<String>,
+    objects: HashMap<ObjectKind, BTreeMap<String, Obj>>,
+    links: HashMap<RelationshipKind, HashMap<String, BTreeSet<String>>>,
+    /// Authentication methods: user id → method id → method.
+    pub auth_methods: BTreeMap<String, BTreeMap<String, Obj>>,
+    deleted: BTreeMap<String, DeletedItem>,
+    unique: HashMap<(ObjectKind, &'static str), HashMap<String, String>>,
+    log: Vec<Change>,
+    seq: u64,
+    /// Registered client apps (credentials and consented application permissions).
+    pub apps: BTreeMap<String, AppRegistration>,
+    /// Directory extension properties (`extensionProperty` objects).
+    pub extension_properties: Vec<Obj>,
+    /// Fault injection.
+    pub faults: Faults,
+    /// Request accounting.
+    pub stats: Stats,
+}
+
+impl Tenant {
+    /// An empty tenant.
+    pub fn new(id: String, name: String) -> Self {
+        let domain = format!("{}.onmicrosoft.com", name.to_ascii_lowercase());
+        Self {
+            id,
+            name,
+            domains: vec![domain],
+            objects: HashMap::new(),
+            links: HashMap::new(),
+            auth_methods: BTreeMap::new(),
+            deleted: BTreeMap::new(),
+            unique: HashMap::new(),
+            log: Vec::new(),
+            seq: 0,
+            apps: BTreeMap::new(),
+            extension_properties: Vec::new(),
+            faults: Faults::default(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// The default domain (`<name>.onmicrosoft.com`).
+    pub fn default_domain(&self) -> &str {
+        &self.domains[0]
+    }
+
+    /// The change-log position of the latest change.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Changes after `after` (exclusive) up to `upto` (inclusive).
+    pub fn changes(&self, after: u64, upto: u64) -> &[Change] {
+        let start = self.log.partition_point(|c| c.seq <= after);
+        let end = self.log.partition_point(|c| c.seq <= upto);
+        &self.log[start..end.max(start)]
+    }
+
+    fn record(&mut self, kind: ObjectKind, id: &str, what: ChangeWhat) {
+        self.seq += 1;
+        self.log.push(Change {
+            seq: self.seq,
+            kind,
+            id: id.to_owned(),
+            what,
+        });
+    }
+
+    /// Number of live objects of `kind`.
+    pub fn count(&self, kind: ObjectKind) -> usize {
+        self.objects.get(&kind).map_or(0, BTreeMap::len)
+    }
+
+    /// The live objects of `kind`, in id order.
+    pub fn objects(&self, kind: ObjectKind) -> Option<&BTreeMap<String, Obj>> {
+        self.objects.get(&kind)
+    }
+
+    /// One live object.
+    pub fn get(&self, kind: ObjectKind, id: &str) -> Option<&Obj> {
+        self.objects.get(&kind)?.get(id)
+    }
+
+    /// The kind of the live object `id`, searching the directory-object kinds.
+    pub fn kind_of(&self, id: &str) -> Option<ObjectKind> {
+        const DIRECTORY_OBJECTS: [ObjectKind; 7] = [
+            ObjectKind::Users,
+            ObjectKind::Groups,
+            ObjectKind::ServicePrincipals,
+            ObjectKind::Devices,
+            ObjectKind::Applications,
+            ObjectKind::AdministrativeUnits,
+            ObjectKind::DirectoryRoles,
+        ];
+        DIRECTORY_OBJECTS
+            .into_iter()
+            .find(|k| self.get(*k, id).is_some())
+    }
+
+    /// Looks an object up by a unique key (case-insensitive), e.g. a user by UPN.
+    pub fn find_unique(&self, kind: ObjectKind, property: &str, value: &str) -> Option<&str> {
+        let key = UNIQUE.iter().find(|(k, p)| *k == kind && *p == property)?;
+        self.unique
+            .get(key)?
+            .get(&value.to_lowercase())
+            .map(String::as_str)
+    }
+
+    fn check_unique(&self, kind: ObjectKind, id: &str, obj: &Obj) -> GraphResult<()> {
+        for (k, property) in UNIQUE {
+            if *k != kind {
+                continue;
+            }
+            if let Some(Value::String(v)) = obj.get(*property)
+                && let Some(owner) = self.find_unique(kind, property, v)
+                && owner != id
+            {
+                return Err(GraphError::conflict(property));
+            }
+        }
+        Ok(())
+    }
+
+    fn index(&mut self, kind: ObjectKind, id: &str, obj: &Obj, add: bool) {
+        for (k, property) in UNIQUE {
+            if *k != kind {
+                continue;
+            }
+            if let Some(Value::String(v)) = obj.get(*property) {
+                let index = self.unique.entry((*k, property)).or_default();
+                if add {
+                    index.insert(v.to_lowercase(), id.to_owned());
+                } else {
+                    index.remove(&v.to_lowercase());
+                }
+            }
+        }
+    }
+
+    /// Adds a new object (its `id` must be set). Enforces unique keys.
+    ///
+    /// # Errors
+    /// 400 `ObjectConflict` when a unique key is taken.
+    pub fn insert(&mut self, kind: ObjectKind, obj: Obj) -> GraphResult<()> {
+        let id = obj
+            .get("id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| GraphError::bad_request("object has no id"))?
+            .to_owned();
+        self.check_unique(kind, &id, &obj)?;
+        self.index(kind, &id, &obj, true);
+        self.objects
+            .entry(kind)
+            .or_default()
+            .insert(id.clone(), obj);
+        self.record(kind, &id, ChangeWhat::Created);
+        Ok(())
+    }
+
+    /// Adds an object without logging a change: for building a tenant before anyone syncs.
+    pub fn insert_initial(&mut self, kind: ObjectKind, obj: Obj) {
+        if let Some(id) = obj.get("id").and_then(Value::as_str).map(str::to_owned) {
+            self.index(kind, &id, &obj, true);
+            self.objects.entry(kind).or_default().insert(id, obj);
+        }
+    }
+
+    /// Merges `patch` into an object; properties set to `null` become `null`.
+    ///
+    /// # Errors
+    /// 404 when the object does not exist; 400 `ObjectConflict` on a taken unique key.
+    pub fn update(&mut self, kind: ObjectKind, id: &str, patch: Obj) -> GraphResult<()> {
+        let current = self
+            .get(kind, id)
+            .ok_or_else(|| GraphError::not_found(id))?;
+        let mut next = current.clone();
+        let mut changed = Vec::new();
+        for (k, v) in patch {
+            if next.get(&k) != Some(&v) {
+                changed.push(k.clone());
+                next.insert(k, v);
+            }
+        }
+        if changed.is_empty() {
+            return Ok(());
+        }
+        self.check_unique(kind, id, &next)?;
+        let old = self
+            .objects
+            .get_mut(&kind)
+            .and_then(|m| m.insert(id.to_owned(), next.clone()));
+        if let Some(old) = old {
+            self.index(kind, id, &old, false);
+        }
+        self.index(kind, id, &next, true);
+        self.record(kind, id, ChangeWhat::Updated(changed));
+        Ok(())
+    }
+
+    /// Whether deleting this object sends it to the recycle bin (GRAPH.md §2: users,
+    /// Microsoft 365 groups, applications, service principals, administrative units).
+    pub fn is_soft_deletable(kind: ObjectKind, obj: &Obj) -> bool {
+        match kind {
+            ObjectKind::Groups => obj
+                .get("groupTypes")
+                .and_then(Value::as_array)
+                .is_some_and(|t| t.iter().any(|v| v == "Unified")),
+            k => k.info().soft_delete,
+        }
+    }
+
+    /// Deletes an object: into the recycle bin where Graph does that, for good otherwise.
+    /// Returns whether it was soft-deleted.
+    ///
+    /// # Errors
+    /// 404 when the object does not exist.
+    pub fn delete(&mut self, kind: ObjectKind, id: &str, now: DateTime<Utc>) -> GraphResult<bool> {
+        let obj = self
+            .objects
+            .get_mut(&kind)
+            .and_then(|m| m.remove(id))
+            .ok_or_else(|| GraphError::not_found(id))?;
+        self.index(kind, id, &obj, false);
+        let links = self.detach_links(id);
+        let soft = Self::is_soft_deletable(kind, &obj);
+        if soft {
+            let mut object = obj;
+            object.insert("deletedDateTime".into(), Value::String(graph_time(now)));
+            self.deleted.insert(
+                id.to_owned(),
+                DeletedItem {
+                    kind,
+                    object,
+                    deleted_at: now,
+                    links,
+                },
+            );
+        } else {
+            self.auth_methods.remove(id);
+        }
+        self.record(kind, id, ChangeWhat::Removed { soft });
+        Ok(soft)
+    }
+
+    /// Removes every link touching `id`, logging the removals under each source; returns them.
+    fn detach_links(&mut self, id: &str) -> Vec<(RelationshipKind, String, String)> {
+        let mut removed = Vec::new();
+        for (rel, by_source) in &mut self.links {
+            if let Some(targets) = by_source.remove(id) {
+                removed.extend(targets.into_iter().map(|t| (*rel, id.to_owned(), t)));
+            }
+            for (source, targets) in by_source.iter_mut() {
+                if targets.remove(id) {
+                    removed.push((*rel, source.clone(), id.to_owned()));
+                }
+            }
+        }
+        for (rel, source, target) in &removed {
+            if source != id
+                && let Some(kind) = link_source_kind(*rel)
+            {
+                self.record(kind, source, ChangeWhat::LinkRemoved(*rel, target.clone()));
+            }
+        }
+        removed
+    }
+
+    /// The recycle bin, optionally of one kind.
+    pub fn deleted_items(&self, kind: Option<ObjectKind>) -> impl Iterator<Item = &DeletedItem> {
+        self.deleted
+            .values()
+            .filter(move |d| kind.is_none_or(|k| d.kind == k))
+    }
+
+    /// One recycle-bin item.
+    pub fn deleted_item(&self, id: &str) -> Option<&DeletedItem> {
+        self.deleted.get(id)
+    }
+
+    /// Purges recycle-bin items older than 30 days of emulated time.
+    pub fn expire_recycle_bin(&mut self, now: DateTime<Utc>) {
+        let cutoff = now - Duration::days(RECYCLE_BIN_DAYS);
+        let expired: Vec<String> = self
+            .deleted
+            .iter()
+            .filter(|(_, d)| d.deleted_at <= cutoff)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in expired {
+            self.purge(&id);
+        }
+    }
+
+    /// Permanently deletes a recycle-bin item. Returns whether it was there.
+    pub fn purge(&mut self, id: &str) -> bool {
+        match self.deleted.remove(id) {
+            Some(item) => {
+                self.auth_methods.remove(id);
+                self.record(item.kind, id, ChangeWhat::Removed { soft: false });
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Restores a recycle-bin item with its id and links (GRAPH.md §2). A user whose UPN was
+    /// taken meanwhile needs `new_upn`.
+    ///
+    /// # Errors
+    /// 404 when not in the bin; 400 `ObjectConflict` when a unique key is now taken.
+    pub fn restore(&mut self, id: &str, new_upn: Option<&str>) -> GraphResult<(ObjectKind, Obj)> {
+        let item = self
+            .deleted
+            .get(id)
+            .ok_or_else(|| GraphError::not_found(id))?
+            .clone();
+        let mut object = item.object;
+        object.insert("deletedDateTime".into(), Value::Null);
+        if let Some(upn) = new_upn {
+            object.insert("userPrincipalName".into(), Value::String(upn.to_owned()));
+        }
+        self.check_unique(item.kind, id, &object)?;
+        self.deleted.remove(id);
+        self.index(item.kind, id, &object, true);
+        self.objects
+            .entry(item.kind)
+            .or_default()
+            .insert(id.to_owned(), object.clone());
+        self.record(item.kind, id, ChangeWhat::Created);
+        for (rel, source, target) in item.links {
+            let other = if source == id { &target } else { &source };
+            if self.kind_of(other).is_some() {
+                // Links whose other end is gone stay gone, as in Entra.
+                let _ = self.add_link(rel, &source, &target);
+            }
+        }
+        Ok((item.kind, object))
+    }
+
+    /// The targets linked from `source` by `rel`.
+    pub fn links(&self, rel: RelationshipKind, source: &str) -> Option<&BTreeSet<String>> {
+        self.links.get(&rel)?.get(source)
+    }
+
+    /// Every link of `rel`: source → targets.
+    pub fn all_links(&self, rel: RelationshipKind) -> Option<&HashMap<String, BTreeSet<String>>> {
+        self.links.get(&rel)
+    }
+
+    /// The sources that link to `target` by `rel` (e.g. the groups a user is a member of).
+    pub fn sources_of(&self, rel: RelationshipKind, target: &str) -> Vec<String> {
+        let mut sources: Vec<String> = self
+            .links
+            .get(&rel)
+            .map(|m| {
+                m.iter()
+                    .filter(|(_, t)| t.contains(target))
+                    .map(|(s, _)| s.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        sources.sort();
+        sources
+    }
+
+    /// Adds a link. Returns `false` when it already existed.
+    ///
+    /// # Errors
+    /// 404 when either end does not exist.
+    pub fn add_link(
+        &mut self,
+        rel: RelationshipKind,
+        source: &str,
+        target: &str,
+    ) -> GraphResult<bool> {
+        let source_kind = link_source_kind(rel)
+            .ok_or_else(|| GraphError::bad_request("not a link relationship"))?;
+        if self.get(source_kind, source).is_none() {
+            return Err(GraphError::not_found(source));
+        }
+        if self.kind_of(target).is_none() {
+            return Err(GraphError::not_found(target));
+        }
+        let targets = self
+            .links
+            .entry(rel)
+            .or_default()
+            .entry(source.to_owned())
+            .or_default();
+        if rel == RelationshipKind::UserManager {
+            // A user has one manager: setting it replaces the old one.
+            if targets.contains(target) {
+                return Ok(false);
+            }
+            let old: Vec<String> = std::mem::take(targets).into_iter().collect();
+            targets.insert(target.to_owned());
+            for o in old {
+                self.record(source_kind, source, ChangeWhat::LinkRemoved(rel, o));
+            }
+        } else if !targets.insert(target.to_owned()) {
+            return Ok(false);
+        }
+        self.record(
+            source_kind,
+            source,
+            ChangeWhat::LinkAdded(rel, target.to_owned()),
+        );
+        Ok(true)
+    }
+
+    /// Adds a link while building a tenant (no change logged, ends not checked).
+    pub fn add_link_initial(&mut self, rel: RelationshipKind, source: &str, target: &str) {
+        self.links
+            .entry(rel)
+            .or_default()
+            .entry(source.to_owned())
+            .or_default()
+            .insert(target.to_owned());
+    }
+
+    /// Removes a link. Returns `false` when it did not exist.
+    pub fn remove_link(&mut self, rel: RelationshipKind, source: &str, target: &str) -> bool {
+        let removed = self
+            .links
+            .get_mut(&rel)
+            .and_then(|m| m.get_mut(source))
+            .is_some_and(|t| t.remove(target));
+        if removed && let Some(kind) = link_source_kind(rel) {
+            self.record(
+                kind,
+                source,
+                ChangeWhat::LinkRemoved(rel, target.to_owned()),
+            );
+        }
+        removed
+    }
+
+    /// Every object of every kind, for the control API's export.
+    pub fn export(&self) -> BTreeMap<&'static str, Vec<&Obj>> {
+        let mut out = BTreeMap::new();
+        for kind in ObjectKind::ALL {
+            if let Some(objects) = self.objects.get(&kind) {
+                out.insert(kind.name(), objects.values().collect());
+            }
+        }
+        out
+    }
+}
