@@ -98,8 +98,10 @@ impl AppRegistration {
         };
         self.certificate = Some(Certificate {
             thumbprint_s256: URL_SAFE_NO_PAD.encode(Sha256::digest(&pem.contents)),
-            modulus: rsa.modulus.to_vec(),
-            exponent: rsa.exponent.to_vec(),
+            // ASN.1 integers carry a leading zero byte when the top bit is set; the verifier
+            // wants the plain big-endian magnitude.
+            modulus: strip_leading_zeros(rsa.modulus),
+            exponent: strip_leading_zeros(rsa.exponent),
         });
         Ok(())
     }
@@ -109,6 +111,11 @@ impl AppRegistration {
         self.secret_sha256
             .is_some_and(|s| constant_time_eq(&s, &given))
     }
+}
+
+fn strip_leading_zeros(bytes: &[u8]) -> Vec<u8> {
+    let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+    bytes[start..].to_vec()
 }
 
 fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {

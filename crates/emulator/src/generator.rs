@@ -1012,7 +1012,8 @@ fn applications(
                     &role_id,
                 );
             }
-            if g.chance(0.3) {
+            // Every tenant has at least one tenant-wide OAuth2 grant.
+            if i == 1 || g.chance(0.3) {
                 let grant_id = base64_id(g).replace(['+', '/', '='], "");
                 t.insert_initial(
                     ObjectKind::Oauth2PermissionGrants,
@@ -1215,7 +1216,8 @@ fn roles(
         } else {
             g.pick(&definitions).clone()
         };
-        let scope = if !aus.is_empty() && g.chance(0.1) {
+        // The second assignment is always scoped to an administrative unit.
+        let scope = if !aus.is_empty() && (i == 1 || g.chance(0.1)) {
             format!("/administrativeUnits/{}", g.pick(aus))
         } else {
             "/".to_owned()
