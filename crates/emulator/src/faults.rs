@@ -9,7 +9,11 @@ use serde::{Deserialize, Serialize};
 
 /// One injected fault.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", tag = "fault")]
+#[serde(
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    tag = "fault"
+)]
 pub enum FaultAction {
     /// Answer with this status and Graph's error body (e.g. 500, 503, 504).
     Status {
@@ -18,7 +22,7 @@ pub enum FaultAction {
     },
     /// Drop the connection after the headers, before any body byte.
     Reset,
-    /// Send the response headers and half the body, then drop the connection.
+    /// Answer with the real status and headers but only the first half of the JSON body.
     Truncate,
     /// Answer 429 with this `Retry-After`.
     Throttle {

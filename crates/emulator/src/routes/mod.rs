@@ -305,7 +305,7 @@ async fn gate(State(emulator): State<Emulator>, mut req: Request, next: Next) ->
         }
         Some(FaultAction::Reset) if !in_batch => {
             record(StatusCode::OK, 0, charge.write);
-            return broken_body(Vec::new());
+            return reset();
         }
         _ => {}
     }
@@ -349,8 +349,9 @@ async fn gate(State(emulator): State<Emulator>, mut req: Request, next: Next) ->
             .await
             .map(|b| b.to_bytes())
             .unwrap_or_default();
-        let half = bytes.slice(..bytes.len() / 2).to_vec();
-        let mut broken = broken_body(half);
+        // A complete HTTP response whose JSON stops half-way: the client must notice the
+        // malformed body and retry.
+        let mut broken = Response::new(Body::from(bytes.slice(..bytes.len() / 2)));
         *broken.status_mut() = parts.status;
         for (k, v) in &parts.headers {
             if k != "content-length" {
@@ -362,21 +363,14 @@ async fn gate(State(emulator): State<Emulator>, mut req: Request, next: Next) ->
     response
 }
 
-/// A response whose body sends `prefix` and then fails, which makes the server drop the
-/// connection mid-response: what a client sees on a reset or a truncated body.
-fn broken_body(prefix: Vec<u8>) -> Response {
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![
-        Ok(prefix),
-        Err(std::io::Error::new(
-            std::io::ErrorKind::ConnectionReset,
-            "injected connection reset",
-        )),
-    ];
-    let mut response = Response::new(Body::from_stream(stream::iter(chunks)));
-    response
-        .headers_mut()
-        .insert("content-type", HeaderValue::from_static("application/json"));
-    response
+/// A response whose body fails at once: the server drops the connection before a complete
+/// response is written, which the client sees as a reset.
+fn reset() -> Response {
+    let chunks = stream::iter([Err::<Vec<u8>, _>(std::io::Error::new(
+        std::io::ErrorKind::ConnectionReset,
+        "injected connection reset",
+    ))]);
+    Response::new(Body::from_stream(chunks))
 }
 
 /// Graph's 429 (GRAPH.md §5): `TooManyRequests`, `Retry-After` (absent for Conditional

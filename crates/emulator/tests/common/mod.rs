@@ -278,6 +278,23 @@ impl Env {
             .unwrap()
     }
 
+    /// A user that is not synced from on-premises (its attributes are writable through Graph).
+    pub fn cloud_user(&self) -> String {
+        self.emulator
+            .with_tenant(&self.tenant.tenant_id, |t| {
+                t.objects(dirvault_model::ObjectKind::Users)
+                    .unwrap()
+                    .iter()
+                    .find(|(_, u)| {
+                        u.get("onPremisesSyncEnabled") != Some(&Value::Bool(true))
+                            && u["userType"] == "Member"
+                    })
+                    .map(|(id, _)| id.clone())
+            })
+            .unwrap()
+            .expect("a cloud-only member user")
+    }
+
     pub fn object(
         &self,
         kind: dirvault_model::ObjectKind,
