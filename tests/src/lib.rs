@@ -1,1 +1,1 @@
-//! End-to-end tests live in `tests/`; this crate has no library code.
+//! Workspace-level end-to-end tests (in `tests/`): flows that cross crates and binaries.

@@ -1,4 +1,5 @@
 //! Token endpoint and bearer-token validation, over HTTP (GRAPH.md §8).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)] // test code
 
 mod common;
 

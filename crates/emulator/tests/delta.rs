@@ -1,4 +1,5 @@
 //! Delta queries over HTTP (GRAPH.md §3).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)] // test code
 
 mod common;
 

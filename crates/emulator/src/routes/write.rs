@@ -385,8 +385,17 @@ pub(crate) async fn create(
                     "The appId '{app_id}' of the service principal does not reference a valid application object."
                 )).with_detail("InvalidValue", "Unknown appId", "appId"))?;
             let name = app.get("displayName").cloned().unwrap_or(Value::Null);
+            // A service principal publishes its application's app roles and scopes.
+            let roles = app.get("appRoles").cloned().unwrap_or(json!([]));
+            let scopes = app
+                .get("api")
+                .and_then(|a| a.get("oauth2PermissionScopes"))
+                .cloned()
+                .unwrap_or(json!([]));
             obj.entry("displayName").or_insert(name.clone());
             obj.insert("appDisplayName".into(), name);
+            obj.entry("appRoles").or_insert(roles);
+            obj.entry("oauth2PermissionScopes").or_insert(scopes);
         }
         ObjectKind::RoleDefinitions => {
             for p in ["displayName", "rolePermissions"] {

@@ -1,6 +1,6 @@
 //! Shared helpers for the emulator's HTTP tests: start a server with a generated tenant, get a
 //! token the way a Graph client does, and send requests.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 use dirvault_emulator::{
     Emulator, EmulatorConfig, RunningEmulator, TenantInfo, TenantSpec, ThrottleConfig,

@@ -1,0 +1,816 @@
+//! Writes and the recycle bin over HTTP (GRAPH.md §1 "Create / update rules", §2, §7).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)] // test code
+
+mod common;
+
+use chrono::Duration;
+use common::start;
+use dirvault_model::{ObjectKind, RelationshipKind};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+fn new_user(domain: &str, nick: &str) -> Value {
+    json!({"accountEnabled": true, "displayName": format!("User {nick}"), "mailNickname": nick,
+           "userPrincipalName": format!("{nick}@{domain}"),
+           "passwordProfile": {"forceChangePasswordNextSignIn": true, "password": "Temp-Pass-123!"}})
+}
+
+#[tokio::test]
+async fn create_user_validates_like_graph() {
+    let env = start("tiny").await;
+    let domain = env.tenant.default_domain.clone();
+    let created = env.post("/users", new_user(&domain, "alice")).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    assert!(
+        created.body["passwordProfile"].is_null(),
+        "passwords are never returned"
+    );
+    assert!(created.body["createdDateTime"].is_string());
+    assert_eq!(
+        env.get(&format!("/users/{id}")).await.body["userPrincipalName"],
+        format!("alice@{domain}")
+    );
+
+    // Duplicate UPN (case-insensitive): 400 with an ObjectConflict detail on userPrincipalName.
+    let dup = env.post("/users", new_user(&domain, "ALICE")).await;
+    assert_eq!(dup.status, StatusCode::BAD_REQUEST);
+    assert_eq!(dup.code(), "Request_BadRequest");
+    assert_eq!(dup.body["error"]["details"][0]["code"], "ObjectConflict");
+    assert_eq!(
+        dup.body["error"]["details"][0]["target"],
+        "userPrincipalName"
+    );
+
+    let mut missing = new_user(&domain, "bob");
+    missing.as_object_mut().unwrap().remove("mailNickname");
+    let r = env.post("/users", missing).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.message().contains("mailNickname"), "{}", r.message());
+
+    let mut no_password = new_user(&domain, "carol");
+    no_password["passwordProfile"] = json!({"forceChangePasswordNextSignIn": true});
+    assert_eq!(
+        env.post("/users", no_password).await.status,
+        StatusCode::BAD_REQUEST
+    );
+
+    let foreign = env
+        .post("/users", new_user("not-verified.example", "dave"))
+        .await;
+    assert_eq!(foreign.status, StatusCode::BAD_REQUEST);
+    assert!(
+        foreign.message().contains("verified domain"),
+        "{}",
+        foreign.message()
+    );
+
+    let mut read_only = new_user(&domain, "erin");
+    read_only["createdDateTime"] = json!("2020-01-01T00:00:00Z");
+    let r = env.post("/users", read_only).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        r.message(),
+        "Property 'createdDateTime' is read-only and cannot be set."
+    );
+
+    let mut unknown = new_user(&domain, "frank");
+    unknown["favouriteColour"] = json!("blue");
+    assert_eq!(
+        env.post("/users", unknown).await.status,
+        StatusCode::BAD_REQUEST
+    );
+
+    let not_json = env
+        .http
+        .post(env.graph("/users"))
+        .bearer_auth(&env.token)
+        .header("content-type", "application/json")
+        .body("{")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_json.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn patch_updates_writable_properties_and_refuses_the_rest() {
+    let env = start("small").await;
+    let id = env.cloud_user();
+    let r = env
+        .patch(
+            &format!("/users/{id}"),
+            json!({"jobTitle": "Restorer", "accountEnabled": false}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let u = env.object(ObjectKind::Users, &id).unwrap();
+    assert_eq!(
+        (u["jobTitle"].clone(), u["accountEnabled"].clone()),
+        (json!("Restorer"), json!(false))
+    );
+    assert_eq!(
+        env.patch(&format!("/users/{id}"), json!({"id": "x"}))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        env.patch(
+            "/users/00000000-0000-0000-0000-000000000000",
+            json!({"jobTitle": "x"})
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+    // A synced user's on-premises attributes are not writable through Graph.
+    let synced = env
+        .emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            t.objects(ObjectKind::Users)
+                .unwrap()
+                .iter()
+                .find(|(_, u)| u["onPremisesSyncEnabled"] == true)
+                .map(|(id, _)| id.clone())
+        })
+        .unwrap()
+        .unwrap();
+    let r = env
+        .patch(
+            &format!("/users/{synced}"),
+            json!({"displayName": "Renamed"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.message().contains("on-premises mastered"),
+        "{}",
+        r.message()
+    );
+    assert_eq!(
+        env.patch(&format!("/users/{synced}"), json!({"usageLocation": "NO"}))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    // Role assignments have no PATCH; devices accept only a few properties and no app-only create.
+    let assignment = env.ids(ObjectKind::RoleAssignments)[0].clone();
+    assert_eq!(
+        env.patch(
+            &format!("/roleManagement/directory/roleAssignments/{assignment}"),
+            json!({"principalId": id})
+        )
+        .await
+        .status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    let device = env.ids(ObjectKind::Devices)[0].clone();
+    assert_eq!(
+        env.patch(
+            &format!("/devices/{device}"),
+            json!({"accountEnabled": false})
+        )
+        .await
+        .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        env.patch(&format!("/devices/{device}"), json!({"model": "x"}))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    let create_device = env
+        .post(
+            "/devices",
+            json!({"displayName": "laptop", "accountEnabled": true}),
+        )
+        .await;
+    assert_eq!(create_device.status, StatusCode::FORBIDDEN);
+    // Built-in role definitions are read-only.
+    assert_eq!(
+        env.patch(
+            "/roleManagement/directory/roleDefinitions/62e90394-69f5-4237-9190-012177145e10",
+            json!({"description": "x"})
+        )
+        .await
+        .status,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn member_refs_and_odata_bind() {
+    let env = start("small").await;
+    let domain = env.tenant.default_domain.clone();
+    let users = env.ids(ObjectKind::Users);
+    let g = env
+        .post("/groups", json!({"displayName": "Restored team", "mailEnabled": false, "mailNickname": "restored", "securityEnabled": true,
+                                 "members@odata.bind": [format!("https://graph.microsoft.com/v1.0/directoryObjects/{}", users[0])]}))
+        .await;
+    assert_eq!(g.status, StatusCode::CREATED, "{}", g.body);
+    let gid = g.body["id"].as_str().unwrap().to_owned();
+    let members = |env: &common::Env| {
+        env.emulator
+            .with_tenant(&env.tenant.tenant_id, |t| {
+                t.links(RelationshipKind::GroupMember, &gid)
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .unwrap()
+    };
+    assert_eq!(members(&env).len(), 1);
+
+    let add = |id: &str| json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{id}")});
+    assert_eq!(
+        env.post(&format!("/groups/{gid}/members/$ref"), add(&users[1]))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    let again = env
+        .post(&format!("/groups/{gid}/members/$ref"), add(&users[1]))
+        .await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        again.message(),
+        "One or more added object references already exist for the following modified properties: 'members'."
+    );
+    assert_eq!(
+        env.post(
+            &format!("/groups/{gid}/members/$ref"),
+            add("00000000-0000-0000-0000-000000000000")
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        env.post(&format!("/groups/{gid}/members/$ref"), json!({"id": "x"}))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+
+    // members@odata.bind: at most 20, and all or nothing.
+    let bind = |ids: &[String]| json!({"members@odata.bind": ids.iter().map(|i| format!("https://graph.microsoft.com/v1.0/directoryObjects/{i}")).collect::<Vec<_>>()});
+    assert_eq!(
+        env.patch(&format!("/groups/{gid}"), bind(&users[2..23]))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    let with_existing: Vec<String> = users[2..6]
+        .iter()
+        .cloned()
+        .chain([users[1].clone()])
+        .collect();
+    assert_eq!(
+        env.patch(&format!("/groups/{gid}"), bind(&with_existing))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        members(&env).len(),
+        2,
+        "nothing added when one reference exists"
+    );
+    assert_eq!(
+        env.patch(&format!("/groups/{gid}"), bind(&users[2..22]))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(members(&env).len(), 22);
+
+    assert_eq!(
+        env.delete(&format!("/groups/{gid}/members/{}/$ref", users[1]))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        env.delete(&format!("/groups/{gid}/members/{}/$ref", users[1]))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    // Owners and managers work the same way.
+    assert_eq!(
+        env.post(&format!("/groups/{gid}/owners/$ref"), add(&users[0]))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        env.send(
+            reqwest::Method::PUT,
+            &format!("/users/{}/manager/$ref", users[5]),
+            Some(add(&users[6])),
+            &[]
+        )
+        .await
+        .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        env.get(&format!("/users/{}/manager", users[5])).await.body["id"],
+        users[6].as_str()
+    );
+    // isAssignableToRole only at creation.
+    assert_eq!(
+        env.patch(
+            &format!("/groups/{gid}"),
+            json!({"isAssignableToRole": true})
+        )
+        .await
+        .status,
+        StatusCode::BAD_REQUEST
+    );
+    let _ = domain;
+}
+
+#[tokio::test]
+async fn applications_service_principals_and_assignments() {
+    let env = start("tiny").await;
+    let app = env.post("/applications", json!({"displayName": "Restored app", "appRoles": [{"allowedMemberTypes": ["User"], "description": "r", "displayName": "Reader", "id": "6e3a4b1d-0000-4000-8000-000000000001", "isEnabled": true, "value": "Reader"}]})).await;
+    assert_eq!(app.status, StatusCode::CREATED, "{}", app.body);
+    let app_id = app.body["appId"].as_str().unwrap().to_owned();
+    assert_ne!(app_id, app.body["id"].as_str().unwrap());
+    assert_eq!(
+        env.patch(
+            &format!("/applications/{}", app.body["id"].as_str().unwrap()),
+            json!({"passwordCredentials": []})
+        )
+        .await
+        .status,
+        StatusCode::BAD_REQUEST
+    );
+    let sp = env
+        .post("/servicePrincipals", json!({"appId": app_id}))
+        .await;
+    assert_eq!(sp.status, StatusCode::CREATED, "{}", sp.body);
+    let dup = env
+        .post("/servicePrincipals", json!({"appId": app_id}))
+        .await;
+    assert_eq!(dup.body["error"]["details"][0]["code"], "ObjectConflict");
+    assert_eq!(
+        env.post(
+            "/servicePrincipals",
+            json!({"appId": "00000000-1111-2222-3333-444444444444"})
+        )
+        .await
+        .status,
+        StatusCode::BAD_REQUEST
+    );
+    let sp_id = sp.body["id"].as_str().unwrap().to_owned();
+    let user = env.ids(ObjectKind::Users)[0].clone();
+    let assignment = json!({"principalId": user, "resourceId": sp_id, "appRoleId": "6e3a4b1d-0000-4000-8000-000000000001"});
+    let created = env
+        .post(
+            &format!("/servicePrincipals/{sp_id}/appRoleAssignedTo"),
+            assignment.clone(),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(
+        env.post(
+            &format!("/servicePrincipals/{sp_id}/appRoleAssignedTo"),
+            assignment
+        )
+        .await
+        .status,
+        StatusCode::BAD_REQUEST
+    );
+    let bad_role = env.post(&format!("/servicePrincipals/{sp_id}/appRoleAssignedTo"), json!({"principalId": user, "resourceId": sp_id, "appRoleId": "11111111-0000-0000-0000-000000000000"})).await;
+    assert_eq!(bad_role.status, StatusCode::BAD_REQUEST);
+    let aid = created.body["id"].as_str().unwrap();
+    assert_eq!(
+        env.delete(&format!(
+            "/servicePrincipals/{sp_id}/appRoleAssignedTo/{aid}"
+        ))
+        .await
+        .status,
+        StatusCode::NO_CONTENT
+    );
+    // OAuth2 grants: tenant-wide, then a duplicate.
+    let graph_sp = env
+        .get("/servicePrincipals?$filter=appId eq '00000003-0000-0000-c000-000000000000'")
+        .await
+        .values()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let grant = json!({"clientId": sp_id, "consentType": "AllPrincipals", "resourceId": graph_sp, "scope": "User.Read"});
+    assert_eq!(
+        env.post("/oauth2PermissionGrants", grant.clone())
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        env.post("/oauth2PermissionGrants", grant).await.status,
+        StatusCode::CONFLICT
+    );
+}
+
+#[tokio::test]
+async fn role_assignments_activate_roles_and_pim_requests() {
+    let env = start("tiny").await;
+    let user = env.cloud_user();
+    let helpdesk = "729827e3-9c14-49f7-bb1b-9608f156bbb8";
+    let r = env
+        .post(
+            "/roleManagement/directory/roleAssignments",
+            json!({"principalId": user, "roleDefinitionId": helpdesk, "directoryScopeId": "/"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let dup = env
+        .post(
+            "/roleManagement/directory/roleAssignments",
+            json!({"principalId": user, "roleDefinitionId": helpdesk, "directoryScopeId": "/"}),
+        )
+        .await;
+    assert_eq!(dup.status, StatusCode::BAD_REQUEST);
+    let roles = env
+        .get(&format!(
+            "/directoryRoles?$filter=roleTemplateId eq '{helpdesk}'"
+        ))
+        .await;
+    let role_id = roles.values()[0]["id"].as_str().unwrap().to_owned();
+    let members = env.get(&format!("/directoryRoles/{role_id}/members")).await;
+    assert!(members.values().iter().any(|m| m["id"] == user.as_str()));
+    assert_eq!(env.post("/roleManagement/directory/roleAssignments", json!({"principalId": "00000000-0000-0000-0000-000000000000", "roleDefinitionId": helpdesk, "directoryScopeId": "/"})).await.status, StatusCode::NOT_FOUND);
+    // Activating an active role is a conflict; an inactive template activates.
+    assert_eq!(
+        env.post("/directoryRoles", json!({"roleTemplateId": helpdesk}))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    let active: Vec<Value> = env
+        .get("/directoryRoles")
+        .await
+        .values()
+        .iter()
+        .map(|r| r["roleTemplateId"].clone())
+        .collect();
+    let inactive = env
+        .get("/directoryRoleTemplates")
+        .await
+        .values()
+        .iter()
+        .map(|t| t["id"].clone())
+        .find(|t| !active.contains(t))
+        .unwrap();
+    assert_eq!(
+        env.post("/directoryRoles", json!({"roleTemplateId": inactive}))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        env.post(
+            "/directoryRoles",
+            json!({"roleTemplateId": "00000000-0000-0000-0000-00000000beef"})
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+    let pim = json!({"action": "adminAssign", "principalId": user, "roleDefinitionId": helpdesk, "directoryScopeId": "/", "justification": "restore"});
+    let req = env
+        .post(
+            "/roleManagement/directory/roleEligibilityScheduleRequests",
+            pim.clone(),
+        )
+        .await;
+    assert_eq!(req.status, StatusCode::CREATED, "{}", req.body);
+    assert_eq!(req.body["status"], "Provisioned");
+    let again = env
+        .post(
+            "/roleManagement/directory/roleEligibilityScheduleRequests",
+            pim,
+        )
+        .await;
+    assert_eq!(
+        again.body["error"]["details"][0]["code"],
+        "RoleAssignmentExists"
+    );
+    let assignment_id = r.body["id"].as_str().unwrap();
+    assert_eq!(
+        env.delete(&format!(
+            "/roleManagement/directory/roleAssignments/{assignment_id}"
+        ))
+        .await
+        .status,
+        StatusCode::NO_CONTENT
+    );
+    assert!(
+        !env.get(&format!("/directoryRoles/{role_id}/members"))
+            .await
+            .values()
+            .iter()
+            .any(|m| m["id"] == user.as_str())
+    );
+}
+
+#[tokio::test]
+async fn conditional_access_and_named_locations() {
+    let env = start("tiny").await;
+    let group = env.ids(ObjectKind::Groups)[0].clone();
+    let policy = json!({"displayName": "Restored CA", "state": "disabled",
+        "conditions": {"users": {"includeGroups": [group], "excludeUsers": []}, "applications": {"includeApplications": ["All"]}, "clientAppTypes": ["all"]},
+        "grantControls": {"operator": "OR", "builtInControls": ["mfa"]}});
+    let r = env
+        .post("/identity/conditionalAccess/policies", policy.clone())
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let mut dangling = policy;
+    dangling["conditions"]["users"]["includeGroups"] =
+        json!(["00000000-0000-0000-0000-0000000000aa"]);
+    assert_eq!(
+        env.post("/identity/conditionalAccess/policies", dangling)
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    let loc = env.post("/identity/conditionalAccess/namedLocations", json!({"@odata.type": "#microsoft.graph.countryNamedLocation", "displayName": "Nordics", "countriesAndRegions": ["NO", "SE"], "includeUnknownCountriesAndRegions": false})).await;
+    assert_eq!(loc.status, StatusCode::CREATED);
+    assert_eq!(
+        env.post(
+            "/identity/conditionalAccess/namedLocations",
+            json!({"displayName": "untyped"})
+        )
+        .await
+        .status,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn phone_and_email_methods_can_be_created_others_cannot() {
+    let env = start("tiny").await;
+    let user = env.cloud_user();
+    env.mutate(json!([{"op": "removeAuthMethod", "user": user, "id": "3179e48a-750b-4051-897c-87b9720928f7"}, {"op": "removeAuthMethod", "user": user, "id": "3ddfcfc8-9383-446f-83cc-3ab9be4be18f"}])).await;
+    let phone = env
+        .post(
+            &format!("/users/{user}/authentication/phoneMethods"),
+            json!({"phoneNumber": "+1 2065555555", "phoneType": "mobile"}),
+        )
+        .await;
+    assert_eq!(phone.status, StatusCode::CREATED, "{}", phone.body);
+    assert_eq!(phone.body["id"], "3179e48a-750b-4051-897c-87b9720928f7");
+    assert_eq!(
+        env.post(
+            &format!("/users/{user}/authentication/phoneMethods"),
+            json!({"phoneNumber": "+1 2065555556", "phoneType": "mobile"})
+        )
+        .await
+        .status,
+        StatusCode::BAD_REQUEST
+    );
+    let email = env
+        .post(
+            &format!("/users/{user}/authentication/emailMethods"),
+            json!({"emailAddress": "me@example.net"}),
+        )
+        .await;
+    assert_eq!(email.body["id"], "3ddfcfc8-9383-446f-83cc-3ab9be4be18f");
+    assert_eq!(
+        env.patch(
+            &format!(
+                "/users/{user}/authentication/phoneMethods/3179e48a-750b-4051-897c-87b9720928f7"
+            ),
+            json!({"phoneNumber": "+1 2065550000"})
+        )
+        .await
+        .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        env.post(
+            &format!("/users/{user}/authentication/fido2Methods"),
+            json!({"displayName": "key"})
+        )
+        .await
+        .status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    assert_eq!(
+        env.delete(&format!(
+            "/users/{user}/authentication/passwordMethods/28c10230-6103-485e-b985-444c60001490"
+        ))
+        .await
+        .status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    assert_eq!(
+        env.delete(&format!(
+            "/users/{user}/authentication/emailMethods/3ddfcfc8-9383-446f-83cc-3ab9be4be18f"
+        ))
+        .await
+        .status,
+        StatusCode::NO_CONTENT
+    );
+}
+
+#[tokio::test]
+async fn deleted_user_goes_to_the_recycle_bin_and_comes_back_with_its_memberships() {
+    let env = start("small").await;
+    let user = env.cloud_user();
+    let groups_before = env
+        .get(&format!("/users/{user}/memberOf?$top=999"))
+        .await
+        .values()
+        .len();
+    assert!(groups_before > 0);
+    assert_eq!(
+        env.delete(&format!("/users/{user}")).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        env.get(&format!("/users/{user}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let bin = env
+        .get("/directory/deletedItems/microsoft.graph.user")
+        .await;
+    let item = bin
+        .values()
+        .iter()
+        .find(|u| u["id"] == user.as_str())
+        .expect("in the recycle bin");
+    assert!(item["deletedDateTime"].is_string());
+    assert_eq!(item["@odata.type"], "#microsoft.graph.user");
+    assert_eq!(
+        env.get("/directory/deletedItems").await.status,
+        StatusCode::BAD_REQUEST,
+        "the type cast is required"
+    );
+    let restored = env
+        .post(
+            &format!("/directory/deletedItems/{user}/restore"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(restored.status, StatusCode::OK, "{}", restored.body);
+    assert_eq!(restored.body["id"], user.as_str());
+    assert!(restored.body["deletedDateTime"].is_null());
+    assert_eq!(
+        env.get(&format!("/users/{user}/memberOf?$top=999"))
+            .await
+            .values()
+            .len(),
+        groups_before
+    );
+    assert_eq!(
+        env.post(
+            &format!("/directory/deletedItems/{user}/restore"),
+            json!({})
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn restore_with_a_taken_upn_needs_a_new_one() {
+    let env = start("tiny").await;
+    let user = env.cloud_user();
+    let upn = env.object(ObjectKind::Users, &user).unwrap()["userPrincipalName"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    env.delete(&format!("/users/{user}")).await;
+    let (nick, domain) = upn.split_once('@').unwrap();
+    let mut clash = new_user(domain, nick);
+    clash["userPrincipalName"] = json!(upn);
+    assert_eq!(env.post("/users", clash).await.status, StatusCode::CREATED);
+    let r = env
+        .post(
+            &format!("/directory/deletedItems/{user}/restore"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.body["error"]["details"][0]["code"], "ObjectConflict");
+    let ok = env
+        .post(
+            &format!("/directory/deletedItems/{user}/restore"),
+            json!({"newUserPrincipalName": format!("restored.{nick}@{domain}")}),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    assert_eq!(
+        ok.body["userPrincipalName"],
+        format!("restored.{nick}@{domain}")
+    );
+}
+
+#[tokio::test]
+async fn security_groups_are_hard_deleted_and_m365_groups_soft_deleted() {
+    let env = start("small").await;
+    let (security, unified): (Vec<String>, Vec<String>) = {
+        let all = env
+            .emulator
+            .with_tenant(&env.tenant.tenant_id, |t| {
+                t.objects(ObjectKind::Groups)
+                    .unwrap()
+                    .iter()
+                    .map(|(id, g)| {
+                        (
+                            id.clone(),
+                            g["groupTypes"]
+                                .as_array()
+                                .unwrap()
+                                .iter()
+                                .any(|x| x == "Unified"),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .unwrap();
+        let (u, s): (Vec<_>, Vec<_>) = all.into_iter().partition(|(_, unified)| *unified);
+        (
+            s.into_iter().map(|(id, _)| id).collect(),
+            u.into_iter().map(|(id, _)| id).collect(),
+        )
+    };
+    env.delete(&format!("/groups/{}", security[0])).await;
+    env.delete(&format!("/groups/{}", unified[0])).await;
+    let bin: Vec<String> = env
+        .get("/directory/deletedItems/microsoft.graph.group")
+        .await
+        .values()
+        .iter()
+        .map(|g| g["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(bin.contains(&unified[0]));
+    assert!(!bin.contains(&security[0]));
+    // Purged items are gone for good.
+    assert_eq!(
+        env.delete(&format!("/directory/deletedItems/{}", unified[0]))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        env.post(
+            &format!("/directory/deletedItems/{}/restore", unified[0]),
+            json!({})
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn recycle_bin_forgets_after_30_days() {
+    let env = start("tiny").await;
+    let app = env.ids(ObjectKind::Applications)[0].clone();
+    env.delete(&format!("/applications/{app}")).await;
+    env.emulator.clock().advance(Duration::days(29));
+    let token = common::secret_token(
+        &env.http,
+        &env.url(),
+        &env.tenant.tenant_id,
+        &env.tenant.client_id,
+        &env.tenant.client_secret,
+    )
+    .await;
+    let still = env
+        .send_as(
+            &token,
+            reqwest::Method::GET,
+            &format!("/directory/deletedItems/{app}"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(still.status, StatusCode::OK);
+    env.emulator.clock().advance(Duration::days(2));
+    let token = common::secret_token(
+        &env.http,
+        &env.url(),
+        &env.tenant.tenant_id,
+        &env.tenant.client_id,
+        &env.tenant.client_secret,
+    )
+    .await;
+    let gone = env
+        .send_as(
+            &token,
+            reqwest::Method::GET,
+            &format!("/directory/deletedItems/{app}"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+}
