@@ -1,0 +1,735 @@
+//! Microsoft Graph client for dirvault.
+//!
+//! - Client-credentials auth per tenant with a client secret or a certificate
+//!   ([`Credentials`]); tokens are cached, refreshed before expiry, and refreshed once more when
+//!   Graph answers 401 (a long backup outlives its token).
+//! - National clouds ([`Cloud`]) or explicit Graph and login roots (plain `http` only for
+//!   loopback, for the emulator).
+//! - Paging that follows `@odata.nextLink` exactly as given, as a stream of pages
+//!   ([`GraphClient::pages`]); delta rounds are the same stream, ending with a deltaLink.
+//! - `$batch` ([`GraphClient::batch`]) in chunks of 20, retrying throttled requests inside.
+//! - Throttling discipline: `Retry-After` honoured (never retried earlier), exponential backoff
+//!   with jitter otherwise, retries only for 429/503/504, transport failures and malformed
+//!   bodies, bounded concurrency per tenant. Every error carries tenant, URL, status, Graph
+//!   code and request-id.
+//!
+//! # Example
+//! ```no_run
+//! # async fn demo() -> Result<(), dirvault_graph::Error> {
+//! use dirvault_graph::{Credentials, GraphClient};
+//! use futures::TryStreamExt;
+//!
+//! let client = GraphClient::builder("5f1c2d3e-0000-4000-8000-000000000001".parse().unwrap())
+//!     .with_credentials(Credentials::secret("00000000-0000-0000-0000-0000000000aa".parse().unwrap(),
+//!         std::env::var("GRAPH_SECRET").unwrap_or_default()))
+//!     .build()?;
+//! let mut pages = std::pin::pin!(client.pages("/users?$top=999&$select=id,displayName"));
+//! while let Some(page) = pages.try_next().await? {
+//!     println!("{} users", page.items.len());
+//! }
+//! # Ok(()) }
+//! ```
+
+// Errors carry what a user needs (tenant, URL, status, Graph code, request-id); they are rare,
+// and boxing them would make matching on them clumsy.
+#![allow(clippy::result_large_err)]
+
+mod auth;
+mod error;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use backon::{ExponentialBuilder, Retryable};
+use futures::Stream;
+use reqwest::Method;
+use reqwest::header::HeaderMap;
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use tokio::sync::{Mutex, Semaphore};
+use url::Url;
+
+pub use auth::{ClientCertificate, Credentials};
+pub use dirvault_model::Cloud;
+use dirvault_model::TenantId;
+pub use error::{Error, Result};
+
+/// Graph's limit on requests in one `$batch` (GRAPH.md §4).
+pub const MAX_BATCH: usize = 20;
+
+/// Where the identity platform and Graph live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    login_root: Url,
+    graph_root: Url,
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host_str() {
+        Some("localhost") => true,
+        Some(h) => h
+            .trim_matches(['[', ']'])
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+        None => false,
+    }
+}
+
+impl Endpoints {
+    /// The endpoints of a national cloud.
+    pub fn cloud(cloud: Cloud) -> Self {
+        let parse = |s: &str| Url::parse(s).expect("the cloud roots are valid URLs");
+        Self {
+            login_root: parse(cloud.login_root()),
+            graph_root: parse(cloud.graph_root()),
+        }
+    }
+
+    /// Explicit roots, e.g. `http://127.0.0.1:8080` for the emulator. Plain `http` is allowed
+    /// only for loopback addresses: a token never crosses a network in clear.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an unparsable URL or plain `http` to a non-loopback host.
+    pub fn custom(graph_root: &str, login_root: &str) -> Result<Self> {
+        let parse = |what: &str, s: &str| -> Result<Url> {
+            let url = Url::parse(s.trim_end_matches('/'))
+                .map_err(|e| Error::Config(format!("{what} {s:?} is not a URL: {e}")))?;
+            match url.scheme() {
+                "https" => Ok(url),
+                "http" if is_loopback(&url) => Ok(url),
+                "http" => Err(Error::Config(format!(
+                    "{what} {s:?} uses plain http: allowed only for loopback addresses; use https"
+                ))),
+                other => Err(Error::Config(format!(
+                    "{what} {s:?} has scheme {other:?}: use https"
+                ))),
+            }
+        };
+        Ok(Self {
+            graph_root: parse("Graph root", graph_root)?,
+            login_root: parse("login root", login_root)?,
+        })
+    }
+
+    fn graph_base(&self) -> String {
+        format!("{}/v1.0", self.graph_root.as_str().trim_end_matches('/'))
+    }
+
+    fn token_url(&self, tenant: &TenantId) -> String {
+        format!(
+            "{}/{tenant}/oauth2/v2.0/token",
+            self.login_root.as_str().trim_end_matches('/')
+        )
+    }
+
+    fn scope(&self, cloud_graph_root: Option<&str>) -> String {
+        // The scope names Graph's resource: the cloud's Graph host even when the requests go
+        // to an explicit root.
+        format!(
+            "{}/.default",
+            cloud_graph_root
+                .unwrap_or(self.graph_root.as_str())
+                .trim_end_matches('/')
+        )
+    }
+}
+
+/// Retry settings (GRAPH.md §5).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryOptions {
+    /// Retries after the first attempt.
+    pub max_retries: usize,
+    /// First backoff delay when Graph gives no `Retry-After`.
+    pub min_delay: Duration,
+    /// Longest backoff delay.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryOptions {
+    fn default() -> Self {
+        Self {
+            max_retries: 8,
+            min_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Counters of what a client did, for progress reporting.
+#[derive(Debug, Default)]
+struct Counters {
+    requests: AtomicU64,
+    retries: AtomicU64,
+    throttled: AtomicU64,
+    resource_units: AtomicU64,
+}
+
+/// A snapshot of a client's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientStats {
+    /// HTTP requests sent to Graph (batch sub-requests not counted separately).
+    pub requests: u64,
+    /// Retries.
+    pub retries: u64,
+    /// 429 answers received (including inside batches).
+    pub throttled: u64,
+    /// ResourceUnits Graph reported (`x-ms-resource-unit`).
+    pub resource_units: u64,
+}
+
+/// Builds a [`GraphClient`].
+#[must_use]
+#[derive(Debug)]
+pub struct GraphClientBuilder {
+    tenant: TenantId,
+    credentials: Option<Credentials>,
+    cloud: Cloud,
+    roots: Option<(String, String)>,
+    retry: RetryOptions,
+    max_concurrency: usize,
+    timeout: Duration,
+}
+
+impl GraphClientBuilder {
+    /// The credentials (required).
+    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// The national cloud (default: global).
+    pub fn with_cloud(mut self, cloud: Cloud) -> Self {
+        self.cloud = cloud;
+        self
+    }
+
+    /// Explicit Graph and login roots (e.g. the emulator's URL for both).
+    pub fn with_endpoints(mut self, graph_root: &str, login_root: &str) -> Self {
+        self.roots = Some((graph_root.to_owned(), login_root.to_owned()));
+        self
+    }
+
+    /// Retry settings.
+    pub fn with_retry(mut self, retry: RetryOptions) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Requests in flight at once for this tenant (default 4).
+    pub fn with_max_concurrency(mut self, n: usize) -> Self {
+        self.max_concurrency = n.max(1);
+        self
+    }
+
+    /// Timeout of one HTTP request (default 100 s).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Builds the client.
+    ///
+    /// # Errors
+    /// [`Error::Config`] without credentials or with invalid endpoints.
+    pub fn build(self) -> Result<GraphClient> {
+        let credentials = self.credentials.ok_or_else(|| {
+            Error::Config(format!(
+                "no credentials for tenant {}: call with_credentials",
+                self.tenant
+            ))
+        })?;
+        let endpoints = match &self.roots {
+            Some((graph, login)) => Endpoints::custom(graph, login)?,
+            None => Endpoints::cloud(self.cloud),
+        };
+        let scope = endpoints.scope(Some(self.cloud.graph_root()));
+        let http = reqwest::Client::builder()
+            .timeout(self.timeout)
+            .user_agent(concat!("dirvault/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
+        Ok(GraphClient {
+            inner: Arc::new(Inner {
+                token_url: endpoints.token_url(&self.tenant),
+                tenant: self.tenant,
+                credentials,
+                endpoints,
+                scope,
+                http,
+                retry: self.retry,
+                limiter: Semaphore::new(self.max_concurrency),
+                token: Mutex::new(None),
+                counters: Counters::default(),
+            }),
+        })
+    }
+}
+
+struct Inner {
+    tenant: TenantId,
+    credentials: Credentials,
+    endpoints: Endpoints,
+    token_url: String,
+    scope: String,
+    http: reqwest::Client,
+    retry: RetryOptions,
+    limiter: Semaphore,
+    token: Mutex<Option<auth::CachedToken>>,
+    counters: Counters,
+}
+
+/// A Microsoft Graph client for one tenant. Cheap to clone.
+#[derive(Clone)]
+pub struct GraphClient {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for GraphClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GraphClient")
+            .field("tenant", &self.inner.tenant)
+            .field("credentials", &self.inner.credentials)
+            .field("endpoints", &self.inner.endpoints)
+            .finish()
+    }
+}
+
+/// A Graph answer.
+#[derive(Debug, Clone)]
+pub struct GraphResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// Response headers.
+    pub headers: HeaderMap,
+    /// The JSON body (`Null` when empty, e.g. 204).
+    pub body: Value,
+}
+
+/// One page of a collection or delta round.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    /// The page's items, as Graph returned them.
+    pub items: Vec<Value>,
+    /// `@odata.nextLink`: more pages follow.
+    pub next_link: Option<String>,
+    /// `@odata.deltaLink`: the last page of a delta round; store it for the next round.
+    pub delta_link: Option<String>,
+}
+
+/// One request of a `$batch`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchRequest {
+    /// Unique within the batch.
+    pub id: String,
+    /// HTTP method.
+    pub method: String,
+    /// Relative URL, e.g. `/users/{id}/authentication/methods`.
+    pub url: String,
+    /// Headers.
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    pub headers: Map<String, Value>,
+    /// JSON body.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+}
+
+impl BatchRequest {
+    /// A GET.
+    pub fn get(id: impl Into<String>, url: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            method: "GET".into(),
+            url: url.into(),
+            headers: Map::new(),
+            body: None,
+        }
+    }
+}
+
+/// One answer of a `$batch`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct BatchResponse {
+    /// The request's id.
+    pub id: String,
+    /// Its status.
+    pub status: u16,
+    /// Its headers.
+    #[serde(default)]
+    pub headers: Map<String, Value>,
+    /// Its body.
+    #[serde(default)]
+    pub body: Value,
+}
+
+#[derive(Deserialize)]
+struct GraphErrorBody {
+    error: Option<GraphErrorInner>,
+}
+
+#[derive(Deserialize)]
+struct GraphErrorInner {
+    code: Option<String>,
+    message: Option<String>,
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+impl GraphClient {
+    /// A builder for `tenant`.
+    pub fn builder(tenant: TenantId) -> GraphClientBuilder {
+        GraphClientBuilder {
+            tenant,
+            credentials: None,
+            cloud: Cloud::Global,
+            roots: None,
+            retry: RetryOptions::default(),
+            max_concurrency: 4,
+            timeout: Duration::from_secs(100),
+        }
+    }
+
+    /// The tenant.
+    pub fn tenant(&self) -> &TenantId {
+        &self.inner.tenant
+    }
+
+    /// What the client has done so far.
+    pub fn stats(&self) -> ClientStats {
+        let c = &self.inner.counters;
+        ClientStats {
+            requests: c.requests.load(Ordering::Relaxed),
+            retries: c.retries.load(Ordering::Relaxed),
+            throttled: c.throttled.load(Ordering::Relaxed),
+            resource_units: c.resource_units.load(Ordering::Relaxed),
+        }
+    }
+
+    /// An absolute URL for a path under `/v1.0` (absolute URLs pass through after a check that
+    /// they point at the Graph root: a bearer token is never sent elsewhere).
+    fn url(&self, path_or_url: &str) -> Result<String> {
+        let base = self.inner.endpoints.graph_base();
+        if path_or_url.starts_with("http://") || path_or_url.starts_with("https://") {
+            if !path_or_url.starts_with(&format!("{base}/")) {
+                return Err(Error::InvalidResponse {
+                    tenant: self.inner.tenant.clone(),
+                    url: path_or_url.to_owned(),
+                    reason: format!("link outside the Graph root {base}: not followed"),
+                });
+            }
+            return Ok(path_or_url.to_owned());
+        }
+        Ok(format!("{base}/{}", path_or_url.trim_start_matches('/')))
+    }
+
+    async fn token(&self, force: bool) -> Result<secrecy::SecretString> {
+        let mut cached = self.inner.token.lock().await;
+        if !force
+            && let Some(t) = cached.as_ref()
+            && Instant::now() < t.refresh_at
+        {
+            return Ok(t.value.clone());
+        }
+        let fresh = auth::request_token(
+            &self.inner.http,
+            &self.inner.token_url,
+            &self.inner.scope,
+            &self.inner.tenant,
+            &self.inner.credentials,
+        )
+        .await?;
+        let value = fresh.value.clone();
+        *cached = Some(fresh);
+        Ok(value)
+    }
+
+    fn backoff(&self) -> ExponentialBuilder {
+        ExponentialBuilder::default()
+            .with_min_delay(self.inner.retry.min_delay)
+            .with_max_delay(self.inner.retry.max_delay)
+            .with_max_times(self.inner.retry.max_retries)
+            .with_jitter()
+    }
+
+    /// Runs `op` with the retry discipline: only retryable errors, `Retry-After` honoured.
+    async fn with_retries<T, F, Fut>(&self, what: &str, op: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        op.retry(self.backoff())
+            .when(Error::is_retryable)
+            // Graph's Retry-After wins over the backoff: never retry earlier than asked.
+            .adjust(|e: &Error, delay| delay.map(|d| e.retry_after().unwrap_or(d)))
+            .notify(|e: &Error, delay| {
+                self.inner.counters.retries.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(tenant = %self.inner.tenant, what, ?delay, error = %e, "retrying Graph request");
+            })
+            .await
+    }
+
+    /// Sends one request once (no retries), refreshing the token once on 401.
+    async fn attempt(
+        &self,
+        method: &Method,
+        url: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Result<GraphResponse> {
+        let _permit = self
+            .inner
+            .limiter
+            .acquire()
+            .await
+            .map_err(|_| Error::Config("client closed".into()))?;
+        let mut refreshed = false;
+        loop {
+            let token = self.token(refreshed).await?;
+            let mut req = self
+                .inner
+                .http
+                .request(method.clone(), url)
+                .bearer_auth(token.expose_secret());
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            let transport = |source| Error::Transport {
+                tenant: self.inner.tenant.clone(),
+                method: method.to_string(),
+                url: url.to_owned(),
+                source,
+            };
+            self.inner.counters.requests.fetch_add(1, Ordering::Relaxed);
+            let resp = req.send().await.map_err(transport)?;
+            let status = resp.status().as_u16();
+            let resp_headers = resp.headers().clone();
+            if let Some(ru) = resp_headers
+                .get("x-ms-resource-unit")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+            {
+                self.inner
+                    .counters
+                    .resource_units
+                    .fetch_add(ru, Ordering::Relaxed);
+            }
+            let bytes = resp.bytes().await.map_err(transport)?;
+            if status == 401 && !refreshed {
+                // The token expired or was revoked early: get a new one, once.
+                refreshed = true;
+                continue;
+            }
+            if (200..300).contains(&status) {
+                let body = if bytes.is_empty() {
+                    Value::Null
+                } else {
+                    serde_json::from_slice(&bytes).map_err(|e| Error::InvalidResponse {
+                        tenant: self.inner.tenant.clone(),
+                        url: url.to_owned(),
+                        reason: format!("malformed JSON ({e}) in a {} byte body", bytes.len()),
+                    })?
+                };
+                return Ok(GraphResponse {
+                    status,
+                    headers: resp_headers,
+                    body,
+                });
+            }
+            if status == 429 {
+                self.inner
+                    .counters
+                    .throttled
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            let parsed: Option<GraphErrorInner> = serde_json::from_slice::<GraphErrorBody>(&bytes)
+                .ok()
+                .and_then(|b| b.error);
+            let request_id = resp_headers
+                .get("request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-")
+                .to_owned();
+            return Err(Error::Graph {
+                tenant: self.inner.tenant.clone(),
+                method: method.to_string(),
+                url: url.to_owned(),
+                status,
+                code: parsed
+                    .as_ref()
+                    .and_then(|e| e.code.clone())
+                    .unwrap_or_else(|| format!("HTTP{status}")),
+                message: parsed
+                    .and_then(|e| e.message)
+                    .unwrap_or_else(|| String::from_utf8_lossy(&bytes).chars().take(200).collect()),
+                request_id,
+                retry_after: retry_after(&resp_headers),
+            });
+        }
+    }
+
+    /// Sends a request with the retry discipline.
+    ///
+    /// # Errors
+    /// [`Error::Graph`] for a Graph error that is not retryable (or still failing after the
+    /// retries), [`Error::Transport`], [`Error::InvalidResponse`], [`Error::Token`].
+    pub async fn send(
+        &self,
+        method: Method,
+        path_or_url: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Result<GraphResponse> {
+        let url = self.url(path_or_url)?;
+        self.with_retries(&url, || self.attempt(&method, &url, body, headers))
+            .await
+    }
+
+    /// `GET` returning the JSON body.
+    ///
+    /// # Errors
+    /// As [`GraphClient::send`].
+    pub async fn get(&self, path_or_url: &str) -> Result<Value> {
+        Ok(self.send(Method::GET, path_or_url, None, &[]).await?.body)
+    }
+
+    async fn page(&self, url: &str) -> Result<Page> {
+        let body = self.get(url).await?;
+        let invalid = |reason: &str| Error::InvalidResponse {
+            tenant: self.inner.tenant.clone(),
+            url: url.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let Value::Object(mut map) = body else {
+            return Err(invalid("a collection response is not a JSON object"));
+        };
+        let items = match map.remove("value") {
+            Some(Value::Array(items)) => items,
+            _ => return Err(invalid("a collection response has no \"value\" array")),
+        };
+        let link = |map: &Map<String, Value>, name: &str| {
+            map.get(name).and_then(Value::as_str).map(str::to_owned)
+        };
+        let page = Page {
+            items,
+            next_link: link(&map, "@odata.nextLink"),
+            delta_link: link(&map, "@odata.deltaLink"),
+        };
+        if page.next_link.is_some() && page.delta_link.is_some() {
+            return Err(invalid(
+                "a page carries both @odata.nextLink and @odata.deltaLink",
+            ));
+        }
+        Ok(page)
+    }
+
+    /// The pages of a collection (or a delta round), following `@odata.nextLink` exactly as
+    /// given until a page has none. The stream holds one page at a time.
+    pub fn pages(&self, path_or_url: &str) -> impl Stream<Item = Result<Page>> + '_ {
+        let first = self.url(path_or_url);
+        futures::stream::try_unfold(Some(first), move |next| async move {
+            let Some(url) = next else { return Ok(None) };
+            let url = url?;
+            let page = self.page(&url).await?;
+            let next = page.next_link.as_deref().map(|n| self.url(n));
+            Ok(Some((page, next)))
+        })
+    }
+
+    /// Runs requests through `$batch`, 20 at a time, and retries the ones Graph throttled or
+    /// could not serve (429/503/504 inside a 200 batch) after their own `Retry-After`. Answers
+    /// come back in request order.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for duplicate ids; the errors of [`GraphClient::send`] for the batch
+    /// requests themselves. Failed requests inside are answers, not errors.
+    pub async fn batch(&self, requests: &[BatchRequest]) -> Result<Vec<BatchResponse>> {
+        let mut seen = std::collections::HashSet::new();
+        if let Some(dup) = requests.iter().find(|r| !seen.insert(r.id.as_str())) {
+            return Err(Error::Config(format!(
+                "batch request id {:?} is used twice",
+                dup.id
+            )));
+        }
+        let mut answers: std::collections::HashMap<String, BatchResponse> =
+            std::collections::HashMap::new();
+        for chunk in requests.chunks(MAX_BATCH) {
+            let mut pending: Vec<&BatchRequest> = chunk.iter().collect();
+            let mut round = 0;
+            while !pending.is_empty() {
+                let body = json!({ "requests": pending });
+                let resp = self.send(Method::POST, "/$batch", Some(&body), &[]).await?;
+                let responses: Vec<BatchResponse> = serde_json::from_value(
+                    resp.body.get("responses").cloned().unwrap_or(Value::Null),
+                )
+                .map_err(|e| Error::InvalidResponse {
+                    tenant: self.inner.tenant.clone(),
+                    url: "/$batch".into(),
+                    reason: format!("a batch answer without a valid \"responses\" array: {e}"),
+                })?;
+                let mut wait = Duration::ZERO;
+                let mut retry_ids = Vec::new();
+                for r in responses {
+                    let retryable = matches!(r.status, 429 | 503 | 504);
+                    if r.status == 429 {
+                        self.inner
+                            .counters
+                            .throttled
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
+                    if retryable && round < self.inner.retry.max_retries {
+                        let after = r
+                            .headers
+                            .iter()
+                            .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
+                            .and_then(|(_, v)| {
+                                v.as_str()
+                                    .and_then(|s| s.parse::<u64>().ok())
+                                    .or_else(|| v.as_u64())
+                            })
+                            .map(Duration::from_secs)
+                            .unwrap_or(
+                                self.inner.retry.min_delay * 2u32.saturating_pow(round as u32),
+                            );
+                        wait = wait.max(after.min(self.inner.retry.max_delay.max(after)));
+                        retry_ids.push(r.id.clone());
+                    } else {
+                        answers.insert(r.id.clone(), r);
+                    }
+                }
+                pending.retain(|r| retry_ids.contains(&r.id));
+                if !pending.is_empty() {
+                    self.inner
+                        .counters
+                        .retries
+                        .fetch_add(pending.len() as u64, Ordering::Relaxed);
+                    tracing::warn!(tenant = %self.inner.tenant, ?wait, count = pending.len(), "retrying throttled batch requests");
+                    tokio::time::sleep(wait).await;
+                }
+                round += 1;
+            }
+        }
+        requests
+            .iter()
+            .map(|r| {
+                answers.remove(&r.id).ok_or_else(|| Error::InvalidResponse {
+                    tenant: self.inner.tenant.clone(),
+                    url: "/$batch".into(),
+                    reason: format!("no answer for batch request {:?}", r.id),
+                })
+            })
+            .collect()
+    }
+}

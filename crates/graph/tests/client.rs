@@ -1,0 +1,334 @@
+//! The Graph client against the emulator, over real HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
+use std::time::{Duration, Instant};
+
+use dirvault_emulator::{
+    Emulator, EmulatorConfig, RunningEmulator, TenantInfo, TenantSpec, ThrottleConfig,
+};
+use dirvault_graph::{
+    BatchRequest, ClientCertificate, Credentials, Error, GraphClient, RetryOptions,
+};
+use dirvault_model::{ClientId, ObjectKind, TenantId};
+use futures::TryStreamExt;
+use serde_json::{Value, json};
+
+const CERT: &str = include_str!("../../emulator/tests/fixtures/test-cert.pem");
+const KEY: &str = include_str!("../../emulator/tests/fixtures/test-key.pem");
+
+struct Env {
+    emulator: Emulator,
+    server: RunningEmulator,
+    tenant: TenantInfo,
+}
+
+async fn env(size: &str) -> Env {
+    let emulator = Emulator::new(EmulatorConfig {
+        throttle: ThrottleConfig { scale: 0.0 },
+        ..EmulatorConfig::default()
+    });
+    let tenant = emulator
+        .create_tenant(&TenantSpec::preset("contoso", size, 1).unwrap())
+        .unwrap();
+    let server = emulator.start("127.0.0.1:0").await.unwrap();
+    Env {
+        emulator,
+        server,
+        tenant,
+    }
+}
+
+fn fast_retries() -> RetryOptions {
+    RetryOptions {
+        max_retries: 4,
+        min_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(50),
+    }
+}
+
+impl Env {
+    fn client_with(&self, credentials: Credentials) -> GraphClient {
+        GraphClient::builder(self.tenant.tenant_id.parse().unwrap())
+            .with_credentials(credentials)
+            .with_endpoints(&self.server.url(), &self.server.url())
+            .with_retry(fast_retries())
+            .build()
+            .unwrap()
+    }
+
+    fn client(&self) -> GraphClient {
+        self.client_with(Credentials::secret(
+            self.tenant.client_id.parse().unwrap(),
+            self.tenant.client_secret.clone(),
+        ))
+    }
+
+    fn faults(&self, config: Value) {
+        let config = serde_json::from_value(config).unwrap();
+        self.emulator
+            .with_tenant(&self.tenant.tenant_id, |t| {
+                t.faults = dirvault_emulator::faults::Faults::new(config)
+            })
+            .unwrap();
+    }
+
+    fn token_requests(&self) -> u64 {
+        self.emulator
+            .with_tenant(&self.tenant.tenant_id, |t| t.stats.token_requests)
+            .unwrap()
+    }
+}
+
+async fn all_items(client: &GraphClient, path: &str) -> (Vec<Value>, usize, Option<String>) {
+    let pages: Vec<_> = client.pages(path).try_collect().await.unwrap();
+    let delta = pages.last().and_then(|p| p.delta_link.clone());
+    let n = pages.len();
+    (pages.into_iter().flat_map(|p| p.items).collect(), n, delta)
+}
+
+#[tokio::test]
+async fn pages_stream_every_user_once() {
+    let env = env("small").await;
+    let client = env.client();
+    let (users, pages, _) = all_items(&client, "/users?$top=7&$select=id,displayName").await;
+    assert_eq!(users.len(), 100);
+    assert_eq!(pages, 15);
+    assert_eq!(client.stats().requests, 15);
+    assert_eq!(
+        client.stats().resource_units,
+        15,
+        "GET /users with $select costs 1"
+    );
+    assert_eq!(env.token_requests(), 1, "one token for the whole listing");
+}
+
+#[tokio::test]
+async fn certificate_credentials_get_a_token() {
+    let env = env("tiny").await;
+    let (client_id, _) = env
+        .emulator
+        .register_app(
+            &env.tenant.tenant_id,
+            "cert",
+            &["User.Read.All".into()],
+            false,
+            Some(CERT),
+        )
+        .unwrap();
+    let client_id: ClientId = client_id.parse().unwrap();
+    let cert = ClientCertificate::from_pem(&client_id, CERT, KEY).unwrap();
+    let client = env.client_with(Credentials::Certificate {
+        client_id,
+        certificate: cert,
+    });
+    let users = client.get("/users?$top=3").await.unwrap();
+    assert_eq!(users["value"].as_array().unwrap().len(), 3);
+    let debug = format!("{client:?}");
+    assert!(
+        debug.contains("x5t#S256") && debug.contains("[redacted]") && !debug.contains("PRIVATE"),
+        "{debug}"
+    );
+    let swapped = ClientCertificate::from_pem(&"c".parse().unwrap(), KEY, CERT)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(swapped.contains("not a PEM certificate"), "{swapped}");
+}
+
+#[tokio::test]
+async fn an_expired_token_is_refreshed_transparently() {
+    let env = env("tiny").await;
+    let client = env.client();
+    client.get("/organization").await.unwrap();
+    env.emulator
+        .clock()
+        .advance(chrono::Duration::seconds(4000));
+    client.get("/organization").await.unwrap();
+    assert_eq!(env.token_requests(), 2);
+}
+
+#[tokio::test]
+async fn a_refused_secret_is_a_clear_error_without_the_secret() {
+    let env = env("tiny").await;
+    let client = env.client_with(Credentials::secret(
+        env.tenant.client_id.parse().unwrap(),
+        "wrong-secret-value",
+    ));
+    let err = client.get("/users").await.unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, Error::Token { status: 401, .. }), "{err:?}");
+    assert!(
+        text.contains(&env.tenant.tenant_id)
+            && text.contains("AADSTS7000215")
+            && text.contains("check the client secret"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("wrong-secret-value") && !format!("{err:?}").contains("wrong-secret-value")
+    );
+    assert!(!format!("{client:?}").contains("wrong-secret-value"));
+    assert!(!err.is_retryable());
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried() {
+    let env = env("tiny").await;
+    let client = env.client();
+    env.faults(json!({"next": [{"fault": "status", "status": 503}, {"fault": "reset"}, {"fault": "truncate"}, {"fault": "status", "status": 504}]}));
+    let users = client.get("/users?$top=2").await.unwrap();
+    assert_eq!(users["value"].as_array().unwrap().len(), 2);
+    assert_eq!(client.stats().retries, 4);
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured_never_earlier() {
+    let env = env("tiny").await;
+    let client = env.client();
+    env.faults(json!({"throttleStorm": {"requests": 1, "retryAfter": 1}}));
+    let started = Instant::now();
+    client.get("/organization").await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "waited {:?}",
+        started.elapsed()
+    );
+    assert_eq!(client.stats().throttled, 1);
+}
+
+#[tokio::test]
+async fn retries_stop_after_the_limit_and_say_what_failed() {
+    let env = env("tiny").await;
+    let client = env.client();
+    env.faults(json!({"errorRate": 1.0}));
+    let err = client.get("/organization").await.unwrap_err();
+    assert_eq!(err.status(), Some(503));
+    assert_eq!(client.stats().retries, 4);
+    let text = err.to_string();
+    assert!(
+        text.contains("/v1.0/organization")
+            && text.contains(&env.tenant.tenant_id)
+            && text.contains("request-id"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn graph_errors_are_not_retried_and_carry_context() {
+    let env = env("tiny").await;
+    let client = env.client();
+    let err = client
+        .get("/users/00000000-0000-0000-0000-000000000000")
+        .await
+        .unwrap_err();
+    assert_eq!(err.graph_code(), Some("Request_ResourceNotFound"));
+    assert!(!err.is_retryable());
+    assert_eq!(client.stats().retries, 0);
+    let Error::Graph { request_id, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert_ne!(request_id, "-");
+    let bad = client.get("/users?$top=1000").await.unwrap_err();
+    assert_eq!(bad.status(), Some(400));
+}
+
+#[tokio::test]
+async fn delta_rounds_end_with_a_delta_link_and_expired_links_are_recognised() {
+    let env = env("small").await;
+    let client = env.client();
+    let (users, _, link) = all_items(&client, "/users/delta?$select=id,displayName,jobTitle").await;
+    assert_eq!(users.len(), 100);
+    let link = link.expect("the last page carries a deltaLink");
+    let id = env
+        .emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            t.objects(ObjectKind::Users).unwrap().keys().next().cloned()
+        })
+        .unwrap()
+        .unwrap();
+    env.emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            t.update(
+                ObjectKind::Users,
+                &id,
+                json!({"jobTitle": "Delta"}).as_object().cloned().unwrap(),
+            )
+        })
+        .unwrap()
+        .unwrap();
+    let (changes, _, next) = all_items(&client, &link).await;
+    assert_eq!(changes, vec![json!({"id": id, "jobTitle": "Delta"})]);
+    env.emulator.clock().advance(chrono::Duration::days(8));
+    let err = client
+        .pages(&next.unwrap())
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err();
+    assert!(err.is_delta_expired(), "{err:?}");
+}
+
+#[tokio::test]
+async fn batch_chunks_by_20_retries_throttled_requests_and_keeps_order() {
+    let env = env("small").await;
+    let client = env.client();
+    let users: Vec<String> = env
+        .emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            t.objects(ObjectKind::Users)
+                .unwrap()
+                .keys()
+                .take(45)
+                .cloned()
+                .collect()
+        })
+        .unwrap();
+    let requests: Vec<BatchRequest> = users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| BatchRequest::get(i.to_string(), format!("/users/{u}?$select=id")))
+        .collect();
+    env.faults(json!({"next": [{"fault": "throttle", "retryAfter": 1}]}));
+    let answers = client.batch(&requests).await.unwrap();
+    assert_eq!(answers.len(), 45);
+    for (i, (answer, user)) in answers.iter().zip(&users).enumerate() {
+        assert_eq!(answer.id, i.to_string());
+        assert_eq!(answer.status, 200);
+        assert_eq!(answer.body["id"], user.as_str());
+    }
+    assert_eq!(client.stats().throttled, 1);
+    assert_eq!(
+        client.stats().requests,
+        4,
+        "3 batches of ≤ 20, plus one retry"
+    );
+    let dup = client
+        .batch(&[
+            BatchRequest::get("a", "/organization"),
+            BatchRequest::get("a", "/domains"),
+        ])
+        .await
+        .unwrap_err();
+    assert!(matches!(dup, Error::Config(_)));
+}
+
+#[tokio::test]
+async fn tokens_never_go_to_other_hosts_or_over_plain_http() {
+    let env = env("tiny").await;
+    let client = env.client();
+    let err = client
+        .get("https://attacker.example/v1.0/users")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidResponse { .. }), "{err:?}");
+    let tenant: TenantId = env.tenant.tenant_id.parse().unwrap();
+    let http = GraphClient::builder(tenant.clone())
+        .with_credentials(Credentials::secret("c".parse().unwrap(), "s"))
+        .with_endpoints("http://graph.example.com", "https://login.example.com")
+        .build()
+        .unwrap_err();
+    assert!(
+        http.to_string().contains("allowed only for loopback"),
+        "{http}"
+    );
+    let none = GraphClient::builder(tenant).build().unwrap_err();
+    assert!(none.to_string().contains("with_credentials"), "{none}");
+}
