@@ -1,0 +1,588 @@
+//! The storage seam: [`SnapshotStore`], and its implementation over `object_store` for local
+//! files, S3-compatible stores and memory.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Duration, Utc};
+use dirvault_model::{SnapshotId, TenantId};
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, PutMode, PutOptions, PutPayload, UpdateVersion};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::format::{
+    BlobId, BlobLocation, LeaseRecord, PackIndexFile, Snapshot, SnapshotFile, hex,
+};
+
+/// Which blobs a tenant's repository holds, and where.
+pub type BlobIndex = HashMap<BlobId, BlobLocation>;
+
+/// A held lease.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The holder.
+    pub owner: String,
+    /// When it expires.
+    pub expires: DateTime<Utc>,
+    version: Option<UpdateVersion>,
+}
+
+/// A pack as listed in the repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackInfo {
+    /// Pack id.
+    pub id: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Whether its index file exists (a pack without one is the leftover of a crash).
+    pub indexed: bool,
+}
+
+/// Where snapshots live.
+///
+/// # Contract
+/// Every implementation MUST:
+/// - make [`SnapshotStore::write_pack`] durable before returning, and write the pack before
+///   its index, so that an indexed blob is always readable;
+/// - make [`SnapshotStore::commit_snapshot`] atomic and create-only: a snapshot is either
+///   wholly visible or absent, and an existing snapshot is never overwritten
+///   ([`Error::SnapshotExists`]);
+/// - return [`Error::Corrupt`] from [`SnapshotStore::read_blob`] when the bytes do not decode
+///   to JSON whose [`BlobId`] is the one asked for;
+/// - grant a lease to one owner at a time ([`Error::Locked`]), let an expired lease be taken
+///   over, and refuse to renew a lease that was taken over ([`Error::LeaseLost`]).
+#[async_trait]
+pub trait SnapshotStore: Send + Sync + fmt::Debug {
+    /// The tenants with data in the repository.
+    async fn tenants(&self) -> Result<Vec<TenantId>>;
+    /// The blob index of a tenant (every indexed pack).
+    async fn blob_index(&self, tenant: &TenantId) -> Result<BlobIndex>;
+    /// Writes blobs (already compressed) as one pack; returns their locations.
+    async fn write_pack(
+        &self,
+        tenant: &TenantId,
+        blobs: Vec<(BlobId, Bytes)>,
+    ) -> Result<Vec<(BlobId, BlobLocation)>>;
+    /// Reads, decompresses and verifies one blob.
+    async fn read_blob(
+        &self,
+        tenant: &TenantId,
+        id: &BlobId,
+        at: &BlobLocation,
+    ) -> Result<serde_json::Value>;
+    /// Reads a whole pack (verify, repack).
+    async fn read_pack(&self, tenant: &TenantId, pack: &str) -> Result<Bytes>;
+    /// The packs of a tenant.
+    async fn packs(&self, tenant: &TenantId) -> Result<Vec<PackInfo>>;
+    /// Deletes a pack and its index.
+    async fn delete_pack(&self, tenant: &TenantId, pack: &str) -> Result<()>;
+    /// Commits a snapshot (create-only).
+    async fn commit_snapshot(&self, snapshot: &Snapshot) -> Result<()>;
+    /// Every snapshot of a tenant, oldest first.
+    async fn snapshots(&self, tenant: &TenantId) -> Result<Vec<Snapshot>>;
+    /// Deletes a snapshot record (its data stays until `prune`).
+    async fn delete_snapshot(&self, tenant: &TenantId, id: &SnapshotId) -> Result<()>;
+    /// Takes the tenant's lease for `ttl`.
+    async fn acquire_lease(
+        &self,
+        tenant: &TenantId,
+        owner: &str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Lease>;
+    /// Extends a held lease.
+    async fn renew_lease(&self, lease: &Lease, ttl: Duration, now: DateTime<Utc>) -> Result<Lease>;
+    /// Gives a lease up.
+    async fn release_lease(&self, lease: Lease) -> Result<()>;
+}
+
+/// [`SnapshotStore`] over any `object_store` backend.
+pub struct ObjectSnapshotStore {
+    store: Arc<dyn ObjectStore>,
+    description: String,
+}
+
+impl fmt::Debug for ObjectSnapshotStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ObjectSnapshotStore({})", self.description)
+    }
+}
+
+fn tenant_path(tenant: &TenantId, rest: &str) -> Path {
+    Path::from(format!("tenants/{tenant}/{rest}"))
+}
+
+fn backend<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(object_store::Error) -> Error + 'a {
+    move |source| Error::Backend {
+        op,
+        path: path.to_string(),
+        source,
+    }
+}
+
+impl ObjectSnapshotStore {
+    /// Wraps an object store; `description` names it in logs (never credentials).
+    pub fn new(store: Arc<dyn ObjectStore>, description: impl Into<String>) -> Self {
+        Self {
+            store,
+            description: description.into(),
+        }
+    }
+
+    async fn get(&self, path: &Path) -> Result<Bytes> {
+        let r = self.store.get(path).await.map_err(backend("read", path))?;
+        r.bytes().await.map_err(backend("read", path))
+    }
+
+    async fn list(&self, prefix: &Path) -> Result<Vec<object_store::ObjectMeta>> {
+        self.store
+            .list(Some(prefix))
+            .try_collect()
+            .await
+            .map_err(backend("list", prefix))
+    }
+
+    async fn read_lease(&self, path: &Path) -> Result<Option<(LeaseRecord, UpdateVersion)>> {
+        match self.store.get(path).await {
+            Ok(r) => {
+                let version = UpdateVersion {
+                    e_tag: r.meta.e_tag.clone(),
+                    version: r.meta.version.clone(),
+                };
+                let bytes = r.bytes().await.map_err(backend("read", path))?;
+                let record = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+                    path: path.to_string(),
+                    reason: e.to_string(),
+                })?;
+                Ok(Some((record, version)))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(backend("read", path)(e)),
+        }
+    }
+
+    /// Writes a lease record, conditionally.
+    async fn put_lease(
+        &self,
+        path: &Path,
+        record: &LeaseRecord,
+        mode: PutMode,
+    ) -> Result<Option<UpdateVersion>, object_store::Error> {
+        let bytes = serde_json::to_vec(record).unwrap_or_default();
+        let result = self
+            .store
+            .put_opts(
+                path,
+                PutPayload::from(bytes),
+                PutOptions {
+                    mode,
+                    ..PutOptions::default()
+                },
+            )
+            .await?;
+        Ok(Some(UpdateVersion {
+            e_tag: result.e_tag,
+            version: result.version,
+        }))
+    }
+}
+
+#[async_trait]
+impl SnapshotStore for ObjectSnapshotStore {
+    async fn tenants(&self) -> Result<Vec<TenantId>> {
+        let prefix = Path::from("tenants");
+        let listed = self
+            .store
+            .list_with_delimiter(Some(&prefix))
+            .await
+            .map_err(backend("list", &prefix))?;
+        Ok(listed
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().and_then(|n| TenantId::new(n).ok()))
+            .collect())
+    }
+
+    async fn blob_index(&self, tenant: &TenantId) -> Result<BlobIndex> {
+        let mut index = BlobIndex::new();
+        for meta in self.list(&tenant_path(tenant, "index")).await? {
+            let bytes = self.get(&meta.location).await?;
+            let PackIndexFile::V1 { pack, blobs } =
+                serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+                    path: meta.location.to_string(),
+                    reason: format!("unreadable pack index: {e}"),
+                })?;
+            for (id, offset, length) in blobs {
+                index.insert(
+                    id,
+                    BlobLocation {
+                        pack: pack.clone(),
+                        offset,
+                        length,
+                    },
+                );
+            }
+        }
+        Ok(index)
+    }
+
+    async fn write_pack(
+        &self,
+        tenant: &TenantId,
+        blobs: Vec<(BlobId, Bytes)>,
+    ) -> Result<Vec<(BlobId, BlobLocation)>> {
+        let mut pack = Vec::with_capacity(blobs.iter().map(|(_, b)| b.len()).sum());
+        let mut entries = Vec::with_capacity(blobs.len());
+        for (id, bytes) in blobs {
+            entries.push((id, pack.len() as u64, bytes.len() as u64));
+            pack.extend_from_slice(&bytes);
+        }
+        let pack_id = hex(&Sha256::digest(&pack));
+        let pack_path = tenant_path(tenant, &format!("packs/{pack_id}"));
+        self.store
+            .put(&pack_path, PutPayload::from(pack))
+            .await
+            .map_err(backend("write", &pack_path))?;
+        // The index goes second: an indexed blob is always readable.
+        let index = PackIndexFile::V1 {
+            pack: pack_id.clone(),
+            blobs: entries.clone(),
+        };
+        let index_path = tenant_path(tenant, &format!("index/{pack_id}.json"));
+        let bytes = serde_json::to_vec(&index).unwrap_or_default();
+        self.store
+            .put(&index_path, PutPayload::from(bytes))
+            .await
+            .map_err(backend("write", &index_path))?;
+        Ok(entries
+            .into_iter()
+            .map(|(id, offset, length)| {
+                (
+                    id,
+                    BlobLocation {
+                        pack: pack_id.clone(),
+                        offset,
+                        length,
+                    },
+                )
+            })
+            .collect())
+    }
+
+    async fn read_blob(
+        &self,
+        tenant: &TenantId,
+        id: &BlobId,
+        at: &BlobLocation,
+    ) -> Result<serde_json::Value> {
+        let path = tenant_path(tenant, &format!("packs/{}", at.pack));
+        let bytes = self
+            .store
+            .get_range(&path, at.offset..at.offset + at.length)
+            .await
+            .map_err(|e| match e {
+                object_store::Error::NotFound { .. } => Error::MissingBlob {
+                    tenant: tenant.to_string(),
+                    blob: id.to_string(),
+                },
+                e => backend("read", &path)(e),
+            })?;
+        decode_blob(&bytes, id).map_err(|reason| Error::Corrupt {
+            path: format!("{path} (blob {id})"),
+            reason,
+        })
+    }
+
+    async fn read_pack(&self, tenant: &TenantId, pack: &str) -> Result<Bytes> {
+        self.get(&tenant_path(tenant, &format!("packs/{pack}")))
+            .await
+    }
+
+    async fn packs(&self, tenant: &TenantId) -> Result<Vec<PackInfo>> {
+        let indexed: std::collections::HashSet<String> = self
+            .list(&tenant_path(tenant, "index"))
+            .await?
+            .iter()
+            .filter_map(|m| {
+                m.location
+                    .filename()
+                    .map(|f| f.trim_end_matches(".json").to_owned())
+            })
+            .collect();
+        Ok(self
+            .list(&tenant_path(tenant, "packs"))
+            .await?
+            .into_iter()
+            .filter_map(|m| {
+                let id = m.location.filename()?.to_owned();
+                Some(PackInfo {
+                    indexed: indexed.contains(&id),
+                    id,
+                    size: m.size,
+                })
+            })
+            .collect())
+    }
+
+    async fn delete_pack(&self, tenant: &TenantId, pack: &str) -> Result<()> {
+        // The index goes first: a pack is never indexed without its data.
+        for path in [
+            tenant_path(tenant, &format!("index/{pack}.json")),
+            tenant_path(tenant, &format!("packs/{pack}")),
+        ] {
+            match self.store.delete(&path).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(backend("delete", &path)(e)),
+            }
+        }
+        Ok(())
+    }
+
+    async fn commit_snapshot(&self, snapshot: &Snapshot) -> Result<()> {
+        let path = tenant_path(&snapshot.tenant, &format!("snapshots/{}.json", snapshot.id));
+        let bytes =
+            serde_json::to_vec_pretty(&SnapshotFile::V1(snapshot.clone())).unwrap_or_default();
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..PutOptions::default()
+        };
+        match self
+            .store
+            .put_opts(&path, PutPayload::from(bytes), opts)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(
+                object_store::Error::AlreadyExists { .. }
+                | object_store::Error::Precondition { .. },
+            ) => Err(Error::SnapshotExists {
+                tenant: snapshot.tenant.to_string(),
+                snapshot: snapshot.id.to_string(),
+            }),
+            Err(e) => Err(backend("commit", &path)(e)),
+        }
+    }
+
+    async fn snapshots(&self, tenant: &TenantId) -> Result<Vec<Snapshot>> {
+        let mut out = Vec::new();
+        for meta in self.list(&tenant_path(tenant, "snapshots")).await? {
+            let bytes = self.get(&meta.location).await?;
+            let SnapshotFile::V1(s) =
+                serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+                    path: meta.location.to_string(),
+                    reason: format!("unreadable snapshot file: {e}"),
+                })?;
+            out.push(s);
+        }
+        out.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.id.cmp(&b.id)));
+        Ok(out)
+    }
+
+    async fn delete_snapshot(&self, tenant: &TenantId, id: &SnapshotId) -> Result<()> {
+        let path = tenant_path(tenant, &format!("snapshots/{id}.json"));
+        self.store.delete(&path).await.map_err(|e| match e {
+            object_store::Error::NotFound { .. } => Error::NoSnapshot {
+                tenant: tenant.to_string(),
+                snapshot: id.to_string(),
+            },
+            e => backend("delete", &path)(e),
+        })
+    }
+
+    async fn acquire_lease(
+        &self,
+        tenant: &TenantId,
+        owner: &str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Lease> {
+        let path = tenant_path(tenant, "lease.json");
+        let record = LeaseRecord {
+            owner: owner.to_owned(),
+            expires: now + ttl,
+        };
+        let granted = |version| Lease {
+            tenant: tenant.clone(),
+            owner: owner.to_owned(),
+            expires: now + ttl,
+            version,
+        };
+        match self.put_lease(&path, &record, PutMode::Create).await {
+            Ok(version) => return Ok(granted(version)),
+            Err(
+                object_store::Error::AlreadyExists { .. }
+                | object_store::Error::Precondition { .. },
+            ) => {}
+            Err(e) => return Err(backend("lease", &path)(e)),
+        }
+        let Some((current, version)) = self.read_lease(&path).await? else {
+            // Released between our two calls: try once more.
+            return match self.put_lease(&path, &record, PutMode::Create).await {
+                Ok(v) => Ok(granted(v)),
+                Err(e) => Err(backend("lease", &path)(e)),
+            };
+        };
+        if current.expires > now && current.owner != owner {
+            return Err(Error::Locked {
+                tenant: tenant.to_string(),
+                owner: current.owner,
+                expires: current.expires.to_rfc3339(),
+            });
+        }
+        // Expired (or ours): take it over, conditionally on the version we read.
+        match self
+            .put_lease(&path, &record, PutMode::Update(version))
+            .await
+        {
+            Ok(v) => Ok(granted(v)),
+            Err(object_store::Error::NotImplemented) => {
+                // Local files have no conditional update: delete, then create-only.
+                let _ = self.store.delete(&path).await;
+                self.put_lease(&path, &record, PutMode::Create)
+                    .await
+                    .map(granted)
+                    .map_err(|_| Error::Locked {
+                        tenant: tenant.to_string(),
+                        owner: "another writer".into(),
+                        expires: "unknown".into(),
+                    })
+            }
+            Err(
+                object_store::Error::Precondition { .. }
+                | object_store::Error::AlreadyExists { .. },
+            ) => Err(Error::Locked {
+                tenant: tenant.to_string(),
+                owner: "another writer (took the expired lease first)".into(),
+                expires: "unknown".into(),
+            }),
+            Err(e) => Err(backend("lease", &path)(e)),
+        }
+    }
+
+    async fn renew_lease(&self, lease: &Lease, ttl: Duration, now: DateTime<Utc>) -> Result<Lease> {
+        let path = tenant_path(&lease.tenant, "lease.json");
+        let record = LeaseRecord {
+            owner: lease.owner.clone(),
+            expires: now + ttl,
+        };
+        let lost = || Error::LeaseLost {
+            tenant: lease.tenant.to_string(),
+        };
+        let mode = match &lease.version {
+            Some(v) => PutMode::Update(v.clone()),
+            None => PutMode::Overwrite,
+        };
+        let version = match self.put_lease(&path, &record, mode).await {
+            Ok(v) => v,
+            Err(object_store::Error::NotImplemented) => {
+                // No conditional update (local files): check the owner, then overwrite.
+                match self.read_lease(&path).await? {
+                    Some((current, _)) if current.owner == lease.owner => self
+                        .put_lease(&path, &record, PutMode::Overwrite)
+                        .await
+                        .map_err(|e| backend("lease", &path)(e))?,
+                    _ => return Err(lost()),
+                }
+            }
+            Err(
+                object_store::Error::Precondition { .. } | object_store::Error::NotFound { .. },
+            ) => return Err(lost()),
+            Err(e) => return Err(backend("lease", &path)(e)),
+        };
+        Ok(Lease {
+            tenant: lease.tenant.clone(),
+            owner: lease.owner.clone(),
+            expires: now + ttl,
+            version,
+        })
+    }
+
+    async fn release_lease(&self, lease: Lease) -> Result<()> {
+        let path = tenant_path(&lease.tenant, "lease.json");
+        match self.read_lease(&path).await? {
+            Some((current, _)) if current.owner == lease.owner => self
+                .store
+                .delete(&path)
+                .await
+                .map_err(backend("delete", &path)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Compresses a blob's JSON for a pack.
+pub(crate) fn encode_blob(value: &serde_json::Value) -> Bytes {
+    let json = serde_json::to_vec(value).unwrap_or_default();
+    Bytes::from(zstd::encode_all(json.as_slice(), 3).unwrap_or(json))
+}
+
+fn decode_blob(bytes: &[u8], id: &BlobId) -> std::result::Result<serde_json::Value, String> {
+    let json = zstd::decode_all(bytes).map_err(|e| format!("not zstd data: {e}"))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&json).map_err(|e| format!("not JSON: {e}"))?;
+    let actual = BlobId::of(&value);
+    if &actual != id {
+        return Err(format!("content hashes to {actual}, not {id}"));
+    }
+    Ok(value)
+}
+
+/// Opens a repository by URL: a path or `file:///path` (local files), `s3://bucket/prefix`
+/// (S3-compatible: the standard `AWS_*` variables, incl. `AWS_ENDPOINT_URL` and
+/// `AWS_ALLOW_HTTP`), or `memory://` (tests).
+///
+/// # Errors
+/// [`Error::Url`] for a URL that names no supported backend or cannot be opened.
+pub fn open(url: &str) -> Result<Arc<dyn SnapshotStore>> {
+    let bad = |reason: String| Error::Url {
+        url: url.to_owned(),
+        reason,
+    };
+    let store: Arc<dyn ObjectStore> = if url == "memory://" || url == "memory:" {
+        Arc::new(object_store::memory::InMemory::new())
+    } else if let Some(rest) = url.strip_prefix("s3://") {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(bad("no bucket: use s3://bucket/prefix".into()));
+        }
+        let mut builder = object_store::aws::AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .with_conditional_put(object_store::aws::S3ConditionalPut::ETagMatch);
+        if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") {
+            builder = builder.with_endpoint(endpoint);
+        }
+        let s3 = builder.build().map_err(|e| bad(format!("S3 configuration: {e} (set AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION or AWS_ENDPOINT_URL)")))?;
+        let prefix = prefix.trim_matches('/');
+        if prefix.is_empty() {
+            Arc::new(s3)
+        } else {
+            Arc::new(object_store::prefix::PrefixStore::new(s3, prefix))
+        }
+    } else {
+        let path = url.strip_prefix("file://").unwrap_or(url);
+        if path.is_empty() || url.contains("://") && !url.starts_with("file://") {
+            return Err(bad(
+                "use a path, file:///path, s3://bucket/prefix or memory://".into(),
+            ));
+        }
+        std::fs::create_dir_all(path).map_err(|e| bad(format!("cannot create {path}: {e}")))?;
+        Arc::new(
+            object_store::local::LocalFileSystem::new_with_prefix(path)
+                .map_err(|e| bad(e.to_string()))?,
+        )
+    };
+    let description = match url.split_once("://") {
+        Some((scheme, rest)) => {
+            format!("{scheme}://{}", rest.split('@').next_back().unwrap_or(rest))
+        }
+        None => url.to_owned(),
+    };
+    Ok(Arc::new(ObjectSnapshotStore::new(store, description)))
+}

@@ -1,0 +1,86 @@
+//! Store errors: what failed, on which repository path, and what to do.
+
+/// A store error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The repository URL could not be understood.
+    #[error("invalid repository URL {url:?}: {reason}")]
+    Url {
+        /// The URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The object store failed.
+    #[error("repository {op} of {path} failed: {source}")]
+    Backend {
+        /// The operation.
+        op: &'static str,
+        /// The repository path.
+        path: String,
+        /// The object-store error.
+        #[source]
+        source: object_store::Error,
+    },
+    /// A file in the repository is damaged: unreadable, or its content does not match its hash.
+    #[error(
+        "repository file {path} is corrupt: {reason}; run `verify` and restore it from a copy if you have one"
+    )]
+    Corrupt {
+        /// The path.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A blob a snapshot needs is not in the repository.
+    #[error("blob {blob} of tenant {tenant} is missing from the repository; run `verify`")]
+    MissingBlob {
+        /// The tenant.
+        tenant: String,
+        /// The blob id.
+        blob: String,
+    },
+    /// No such snapshot.
+    #[error("no snapshot {snapshot} for tenant {tenant}; list them with `snapshots`")]
+    NoSnapshot {
+        /// The tenant.
+        tenant: String,
+        /// The snapshot asked for.
+        snapshot: String,
+    },
+    /// A snapshot with that id exists already (commits never overwrite).
+    #[error("snapshot {snapshot} of tenant {tenant} exists already")]
+    SnapshotExists {
+        /// The tenant.
+        tenant: String,
+        /// The snapshot.
+        snapshot: String,
+    },
+    /// Another writer holds the tenant's lease.
+    #[error(
+        "tenant {tenant} is locked by {owner} until {expires}: another backup or prune is running; wait for it, or for the lease to expire"
+    )]
+    Locked {
+        /// The tenant.
+        tenant: String,
+        /// The lease holder.
+        owner: String,
+        /// When the lease expires.
+        expires: String,
+    },
+    /// The lease was lost (taken over after it expired).
+    #[error(
+        "the lease on tenant {tenant} was lost: another writer took it over after it expired; the current operation stopped before committing"
+    )]
+    LeaseLost {
+        /// The tenant.
+        tenant: String,
+    },
+    /// The request was not valid.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,294 @@
+//! The persisted format (see `docs/storage-format.md`). Every file carries a version.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use dirvault_model::{ObjectId, ObjectKind, SnapshotId, TenantId};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// A blob's id: the SHA-256 (hex) of its canonical JSON (keys sorted, no whitespace), so the
+/// same object always has the same id whatever order Graph sent its properties in.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct BlobId(String);
+
+impl BlobId {
+    /// The id of a JSON value.
+    pub fn of(value: &Value) -> Self {
+        let mut canonical = Vec::new();
+        write_canonical(value, &mut canonical);
+        Self(hex(&Sha256::digest(&canonical)))
+    }
+
+    /// The hex string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Parses a hex id.
+    pub fn parse(s: &str) -> Option<Self> {
+        (s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| Self(s.to_ascii_lowercase()))
+    }
+}
+
+impl fmt::Display for BlobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for BlobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BlobId({})", &self.0[..12.min(self.0.len())])
+    }
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn write_canonical(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Object(map) => {
+            out.push(b'{');
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend(serde_json::to_vec(k).unwrap_or_default());
+                out.push(b':');
+                write_canonical(&map[k], out);
+            }
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical(v, out);
+            }
+            out.push(b']');
+        }
+        scalar => out.extend(serde_json::to_vec(scalar).unwrap_or_default()),
+    }
+}
+
+/// Where a blob lives: its pack, and its compressed byte range there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobLocation {
+    /// The pack.
+    pub pack: String,
+    /// Offset of the compressed bytes.
+    pub offset: u64,
+    /// Length of the compressed bytes.
+    pub length: u64,
+}
+
+/// A pack's index file: which blobs it holds, where.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "version")]
+pub enum PackIndexFile {
+    /// Version 1.
+    #[serde(rename = "1")]
+    V1 {
+        /// The pack id (SHA-256 of the pack file).
+        pack: String,
+        /// `(blob, offset, length)` for each blob.
+        blobs: Vec<(BlobId, u64, u64)>,
+    },
+}
+
+/// How a kind's backup ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "camelCase")]
+pub enum KindStatus {
+    /// Every object was read.
+    Complete,
+    /// Reading failed: the manifest (if any) is the previous snapshot's, never "all deleted".
+    Failed {
+        /// Why.
+        reason: String,
+    },
+    /// Not backed up (not selected, or the app lacks the permission).
+    Skipped {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// One kind in a snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KindRecord {
+    /// How its backup ended.
+    #[serde(flatten)]
+    pub status: KindStatus,
+    /// The manifest blob (a JSON array of [`ManifestEntry`], sorted by id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<BlobId>,
+    /// Objects in the manifest.
+    pub count: usize,
+    /// The deltaLink to continue from, for kinds with delta.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta_link: Option<String>,
+}
+
+/// One object in a manifest: its version and the summary listing and search need.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManifestEntry {
+    /// Object id.
+    pub id: ObjectId,
+    /// The object version's blob.
+    pub blob: BlobId,
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A second key: UPN (users), appId (applications, service principals), mail (groups).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+/// A committed snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Snapshot {
+    /// Its id (sorts by time).
+    pub id: SnapshotId,
+    /// The tenant.
+    pub tenant: TenantId,
+    /// When the backup started.
+    pub time: DateTime<Utc>,
+    /// The snapshot it was taken incrementally from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<SnapshotId>,
+    /// Every kind.
+    pub kinds: BTreeMap<ObjectKind, KindRecord>,
+    /// The relationship blob (a JSON array of relationships, sorted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relationships: Option<BlobId>,
+    /// Relationships in it.
+    #[serde(default)]
+    pub relationship_count: usize,
+    /// The dirvault version that wrote it.
+    pub tool_version: String,
+}
+
+impl Snapshot {
+    /// Every blob the snapshot references directly (manifests and the relationship blob).
+    pub fn root_blobs(&self) -> impl Iterator<Item = &BlobId> {
+        self.kinds
+            .values()
+            .filter_map(|k| k.manifest.as_ref())
+            .chain(self.relationships.as_ref())
+    }
+}
+
+/// The versioned snapshot file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "version")]
+pub enum SnapshotFile {
+    /// Version 1.
+    #[serde(rename = "1")]
+    V1(Snapshot),
+}
+
+/// A tenant's lease: keeps two writers off the same tenant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LeaseRecord {
+    /// Who holds it (host, process, random suffix).
+    pub owner: String,
+    /// When it expires unless renewed.
+    pub expires: DateTime<Utc>,
+}
+
+/// A new snapshot id: `YYYYMMDDTHHMMSSZ-xxxxxxxx`, so that ids sort by time.
+pub fn new_snapshot_id(time: DateTime<Utc>) -> SnapshotId {
+    let suffix: u32 = rand::random();
+    let id = format!("{}-{suffix:08x}", time.format("%Y%m%dT%H%M%SZ"));
+    // The format has no whitespace or '/': always a valid id.
+    SnapshotId::new(id).unwrap_or_else(|_| unreachable!())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn blob_id_ignores_key_order_but_not_values() {
+        let a = BlobId::of(&json!({"id": "1", "b": [1, {"y": null, "x": 2}]}));
+        let b = BlobId::of(&json!({"b": [1, {"x": 2, "y": null}], "id": "1"}));
+        assert_eq!(a, b);
+        assert_ne!(
+            a,
+            BlobId::of(&json!({"id": "1", "b": [{"x": 2, "y": null}, 1]}))
+        );
+        assert_ne!(
+            a,
+            BlobId::of(&json!({"id": "1", "b": [1, {"x": 2}]})),
+            "null is a value"
+        );
+        assert_eq!(a.as_str().len(), 64);
+    }
+
+    #[test]
+    fn snapshot_file_format_is_pinned() {
+        let mut kinds = BTreeMap::new();
+        kinds.insert(
+            ObjectKind::Users,
+            KindRecord {
+                status: KindStatus::Complete,
+                manifest: Some(BlobId::of(&json!([]))),
+                count: 0,
+                delta_link: Some(
+                    "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=x".into(),
+                ),
+            },
+        );
+        kinds.insert(
+            ObjectKind::SignIns,
+            KindRecord {
+                status: KindStatus::Skipped {
+                    reason: "AuditLog.Read.All not granted".into(),
+                },
+                manifest: None,
+                count: 0,
+                delta_link: None,
+            },
+        );
+        kinds.insert(
+            ObjectKind::Groups,
+            KindRecord {
+                status: KindStatus::Failed {
+                    reason: "HTTP 503".into(),
+                },
+                manifest: None,
+                count: 0,
+                delta_link: None,
+            },
+        );
+        let file = SnapshotFile::V1(Snapshot {
+            id: SnapshotId::new("20261124T060000Z-0000abcd").unwrap(),
+            tenant: TenantId::new("5f1c2d3e-0000-4000-8000-000000000001").unwrap(),
+            time: DateTime::parse_from_rfc3339("2026-11-24T06:00:00Z")
+                .unwrap()
+                .with_timezone(&Utc),
+            parent: None,
+            kinds,
+            relationships: None,
+            relationship_count: 0,
+            tool_version: "0.1.0".into(),
+        });
+        insta::assert_json_snapshot!(file);
+    }
+}

@@ -1,0 +1,586 @@
+//! [`Repository`]: writing, reading and maintaining snapshots over any [`SnapshotStore`].
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{DateTime, Datelike, Duration, Utc};
+use dirvault_model::{DirectoryObject, ObjectKind, Relationship, SnapshotId, TenantId};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::backend::{BlobIndex, SnapshotStore, encode_blob};
+use crate::error::{Error, Result};
+use crate::format::{BlobId, KindRecord, KindStatus, ManifestEntry, Snapshot, new_snapshot_id};
+
+/// Packs are flushed when their compressed content reaches this size: large enough that a
+/// backup writes few objects to S3, small enough to keep memory bounded.
+pub const PACK_TARGET_BYTES: usize = 8 * 1024 * 1024;
+
+/// A repository: every tenant's snapshots in one store.
+#[derive(Debug, Clone)]
+pub struct Repository {
+    store: Arc<dyn SnapshotStore>,
+}
+
+/// What a snapshot write cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WriteStats {
+    /// Objects added.
+    pub objects: u64,
+    /// Blobs that were new (not in the repository yet).
+    pub new_blobs: u64,
+    /// Compressed bytes written in packs.
+    pub bytes_written: u64,
+    /// Packs written.
+    pub packs: u64,
+}
+
+impl Repository {
+    /// A repository over `store`.
+    pub fn new(store: Arc<dyn SnapshotStore>) -> Self {
+        Self { store }
+    }
+
+    /// Opens a repository by URL (see [`crate::open`]).
+    ///
+    /// # Errors
+    /// [`Error::Url`].
+    pub fn open(url: &str) -> Result<Self> {
+        Ok(Self::new(crate::open(url)?))
+    }
+
+    /// The underlying store.
+    pub fn store(&self) -> &Arc<dyn SnapshotStore> {
+        &self.store
+    }
+
+    /// Starts a snapshot of `tenant` taken at `time`.
+    ///
+    /// # Errors
+    /// Store errors reading the blob index.
+    pub async fn begin(
+        &self,
+        tenant: &TenantId,
+        time: DateTime<Utc>,
+        parent: Option<SnapshotId>,
+    ) -> Result<SnapshotWriter> {
+        Ok(SnapshotWriter {
+            repo: self.clone(),
+            tenant: tenant.clone(),
+            time,
+            parent,
+            index: self.store.blob_index(tenant).await?,
+            pending: Vec::new(),
+            pending_bytes: 0,
+            in_pending: HashSet::new(),
+            entries: BTreeMap::new(),
+            kinds: BTreeMap::new(),
+            relationships: BTreeSet::new(),
+            stats: WriteStats::default(),
+        })
+    }
+
+    /// Every snapshot of a tenant, oldest first.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn snapshots(&self, tenant: &TenantId) -> Result<Vec<Snapshot>> {
+        self.store.snapshots(tenant).await
+    }
+
+    /// One snapshot.
+    ///
+    /// # Errors
+    /// [`Error::NoSnapshot`].
+    pub async fn snapshot(&self, tenant: &TenantId, id: &SnapshotId) -> Result<Snapshot> {
+        self.snapshots(tenant)
+            .await?
+            .into_iter()
+            .find(|s| &s.id == id)
+            .ok_or_else(|| Error::NoSnapshot {
+                tenant: tenant.to_string(),
+                snapshot: id.to_string(),
+            })
+    }
+
+    async fn blob(&self, tenant: &TenantId, index: &BlobIndex, id: &BlobId) -> Result<Value> {
+        let at = index.get(id).ok_or_else(|| Error::MissingBlob {
+            tenant: tenant.to_string(),
+            blob: id.to_string(),
+        })?;
+        self.store.read_blob(tenant, id, at).await
+    }
+
+    /// The manifest of one kind in a snapshot (empty when the kind has none).
+    ///
+    /// # Errors
+    /// Missing or corrupt blobs.
+    pub async fn manifest(
+        &self,
+        snapshot: &Snapshot,
+        kind: ObjectKind,
+    ) -> Result<Vec<ManifestEntry>> {
+        let Some(blob) = snapshot.kinds.get(&kind).and_then(|k| k.manifest.as_ref()) else {
+            return Ok(Vec::new());
+        };
+        let index = self.store.blob_index(&snapshot.tenant).await?;
+        let value = self.blob(&snapshot.tenant, &index, blob).await?;
+        serde_json::from_value(value).map_err(|e| Error::Corrupt {
+            path: format!("manifest {blob}"),
+            reason: e.to_string(),
+        })
+    }
+
+    /// The relationships of a snapshot.
+    ///
+    /// # Errors
+    /// Missing or corrupt blobs.
+    pub async fn relationships(&self, snapshot: &Snapshot) -> Result<Vec<Relationship>> {
+        let Some(blob) = &snapshot.relationships else {
+            return Ok(Vec::new());
+        };
+        let index = self.store.blob_index(&snapshot.tenant).await?;
+        let value = self.blob(&snapshot.tenant, &index, blob).await?;
+        serde_json::from_value(value).map_err(|e| Error::Corrupt {
+            path: format!("relationships {blob}"),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Every object of one kind in a snapshot, exactly as Graph returned it.
+    ///
+    /// # Errors
+    /// Missing or corrupt blobs.
+    pub async fn objects(
+        &self,
+        snapshot: &Snapshot,
+        kind: ObjectKind,
+    ) -> Result<Vec<DirectoryObject>> {
+        let index = self.store.blob_index(&snapshot.tenant).await?;
+        let mut out = Vec::new();
+        for entry in self.manifest(snapshot, kind).await? {
+            let value = self.blob(&snapshot.tenant, &index, &entry.blob).await?;
+            out.push(
+                DirectoryObject::from_graph(kind, value).map_err(|e| Error::Corrupt {
+                    path: format!("blob {}", entry.blob),
+                    reason: e.to_string(),
+                })?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Re-reads and re-hashes everything of a tenant; names what is missing or corrupt.
+    ///
+    /// # Errors
+    /// Store errors that stop the check itself (listing fails).
+    pub async fn verify(&self, tenant: &TenantId) -> Result<VerifyReport> {
+        let index = self.store.blob_index(tenant).await?;
+        let mut report = VerifyReport::default();
+        let mut good: HashSet<BlobId> = HashSet::new();
+        for pack in self.store.packs(tenant).await? {
+            report.packs += 1;
+            if !pack.indexed {
+                report.problems.push(format!(
+                    "pack {} has no index (left by an interrupted write; `prune` removes it)",
+                    pack.id
+                ));
+            }
+        }
+        for (id, at) in &index {
+            match self.store.read_blob(tenant, id, at).await {
+                Ok(_) => {
+                    good.insert(id.clone());
+                }
+                Err(e) => report
+                    .problems
+                    .push(format!("blob {id} in pack {}: {e}", at.pack)),
+            }
+            report.blobs += 1;
+        }
+        for snapshot in self.snapshots(tenant).await? {
+            report.snapshots += 1;
+            for root in snapshot.root_blobs() {
+                if !good.contains(root) {
+                    report.problems.push(format!(
+                        "snapshot {}: blob {root} is missing or corrupt",
+                        snapshot.id
+                    ));
+                }
+            }
+            for kind in snapshot.kinds.keys() {
+                let entries = match self.manifest(&snapshot, *kind).await {
+                    Ok(e) => e,
+                    Err(_) => continue,
+                };
+                for e in entries {
+                    if !good.contains(&e.blob) {
+                        report.problems.push(format!(
+                            "snapshot {}: {kind} {} (blob {}) is missing or corrupt",
+                            snapshot.id, e.id, e.blob
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Deletes the snapshots `policy` does not keep. Data is freed by [`Repository::prune`].
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for an empty policy; store errors.
+    pub async fn forget(
+        &self,
+        tenant: &TenantId,
+        policy: &RetentionPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<ForgetReport> {
+        let snapshots = self.snapshots(tenant).await?;
+        let keep = policy.keep(&snapshots, now)?;
+        let mut report = ForgetReport::default();
+        for s in snapshots {
+            if keep.contains(&s.id) {
+                report.kept.push(s.id);
+            } else {
+                self.store.delete_snapshot(tenant, &s.id).await?;
+                report.removed.push(s.id);
+            }
+        }
+        Ok(report)
+    }
+
+    /// Frees the data no snapshot references: deletes packs with no referenced blob, repacks
+    /// packs that are partly referenced, removes packs left without an index.
+    ///
+    /// # Errors
+    /// Store errors. Run it under the tenant's lease.
+    pub async fn prune(&self, tenant: &TenantId) -> Result<PruneReport> {
+        let index = self.store.blob_index(tenant).await?;
+        let mut referenced: HashSet<BlobId> = HashSet::new();
+        for snapshot in self.snapshots(tenant).await? {
+            referenced.extend(snapshot.root_blobs().cloned());
+            for kind in snapshot.kinds.keys() {
+                referenced.extend(
+                    self.manifest(&snapshot, *kind)
+                        .await?
+                        .into_iter()
+                        .map(|e| e.blob),
+                );
+            }
+        }
+        let mut by_pack: BTreeMap<String, Vec<(BlobId, crate::format::BlobLocation)>> =
+            BTreeMap::new();
+        for (id, at) in index {
+            by_pack.entry(at.pack.clone()).or_default().push((id, at));
+        }
+        let mut report = PruneReport::default();
+        for pack in self.store.packs(tenant).await? {
+            if !pack.indexed {
+                self.store.delete_pack(tenant, &pack.id).await?;
+                report.packs_deleted += 1;
+                report.bytes_freed += pack.size;
+                continue;
+            }
+            let blobs = by_pack.remove(&pack.id).unwrap_or_default();
+            let keep: Vec<_> = blobs
+                .iter()
+                .filter(|(id, _)| referenced.contains(id))
+                .collect();
+            if keep.len() == blobs.len() {
+                continue;
+            }
+            if !keep.is_empty() {
+                // Write the survivors to a new pack before deleting the old one.
+                let data = self.store.read_pack(tenant, &pack.id).await?;
+                let moved: Vec<(BlobId, Bytes)> = keep
+                    .iter()
+                    .map(|(id, at)| {
+                        (
+                            id.clone(),
+                            data.slice(at.offset as usize..(at.offset + at.length) as usize),
+                        )
+                    })
+                    .collect();
+                report.blobs_repacked += moved.len() as u64;
+                self.store.write_pack(tenant, moved).await?;
+            }
+            self.store.delete_pack(tenant, &pack.id).await?;
+            report.packs_deleted += 1;
+            report.blobs_removed += (blobs.len() - keep.len()) as u64;
+            report.bytes_freed += pack.size;
+        }
+        Ok(report)
+    }
+}
+
+/// What [`Repository::verify`] found.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyReport {
+    /// Snapshots checked.
+    pub snapshots: u64,
+    /// Packs listed.
+    pub packs: u64,
+    /// Blobs re-read and re-hashed.
+    pub blobs: u64,
+    /// Every problem, naming the snapshot, object, blob or pack.
+    pub problems: Vec<String>,
+}
+
+impl VerifyReport {
+    /// Whether nothing is wrong.
+    pub fn is_clean(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// What [`Repository::forget`] did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ForgetReport {
+    /// Kept snapshots.
+    pub kept: Vec<SnapshotId>,
+    /// Removed snapshots.
+    pub removed: Vec<SnapshotId>,
+}
+
+/// What [`Repository::prune`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PruneReport {
+    /// Packs deleted.
+    pub packs_deleted: u64,
+    /// Blobs no snapshot referenced.
+    pub blobs_removed: u64,
+    /// Referenced blobs moved out of partly-used packs.
+    pub blobs_repacked: u64,
+    /// Bytes of deleted packs.
+    pub bytes_freed: u64,
+}
+
+/// Which snapshots to keep (restic's semantics: the newest snapshot of each of the last N
+/// days / ISO weeks / months, the last N snapshots, and everything within a duration).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RetentionPolicy {
+    /// Keep the last N snapshots.
+    pub keep_last: Option<usize>,
+    /// Keep one per day for the last N days that have snapshots.
+    pub keep_daily: Option<usize>,
+    /// Keep one per ISO week for N weeks.
+    pub keep_weekly: Option<usize>,
+    /// Keep one per month for N months.
+    pub keep_monthly: Option<usize>,
+    /// Keep everything newer than this.
+    pub keep_within: Option<Duration>,
+}
+
+impl RetentionPolicy {
+    /// The ids of `snapshots` to keep at `now`.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] when the policy keeps nothing at all (forgetting everything is never
+    /// what an empty command line meant).
+    pub fn keep(&self, snapshots: &[Snapshot], now: DateTime<Utc>) -> Result<HashSet<SnapshotId>> {
+        if *self == RetentionPolicy::default() {
+            return Err(Error::Invalid("no retention policy given: use --keep-last, --keep-daily, --keep-weekly, --keep-monthly or --keep-within".into()));
+        }
+        let mut newest_first: Vec<&Snapshot> = snapshots.iter().collect();
+        newest_first.sort_by_key(|s| std::cmp::Reverse(s.time));
+        let mut keep = HashSet::new();
+        if let Some(n) = self.keep_last {
+            keep.extend(newest_first.iter().take(n).map(|s| s.id.clone()));
+        }
+        if let Some(within) = self.keep_within {
+            keep.extend(
+                newest_first
+                    .iter()
+                    .filter(|s| now - s.time <= within)
+                    .map(|s| s.id.clone()),
+            );
+        }
+        let mut bucketed = |n: Option<usize>, bucket: &dyn Fn(&DateTime<Utc>) -> (i32, u32)| {
+            let Some(n) = n else { return };
+            let mut seen = Vec::new();
+            for s in &newest_first {
+                let b = bucket(&s.time);
+                if !seen.contains(&b) {
+                    if seen.len() == n {
+                        break;
+                    }
+                    seen.push(b);
+                    keep.insert(s.id.clone());
+                }
+            }
+        };
+        bucketed(self.keep_daily, &|t| (t.year(), t.ordinal()));
+        bucketed(self.keep_weekly, &|t| {
+            (t.iso_week().year(), t.iso_week().week())
+        });
+        bucketed(self.keep_monthly, &|t| (t.year(), t.month()));
+        Ok(keep)
+    }
+}
+
+/// Writes one snapshot: add objects and relationships as they stream in, mark each kind's
+/// outcome, then [`SnapshotWriter::commit`]. Nothing is visible before the commit; a crash
+/// leaves only unreferenced packs.
+#[derive(Debug)]
+pub struct SnapshotWriter {
+    repo: Repository,
+    tenant: TenantId,
+    time: DateTime<Utc>,
+    parent: Option<SnapshotId>,
+    index: BlobIndex,
+    pending: Vec<(BlobId, Bytes)>,
+    pending_bytes: usize,
+    in_pending: HashSet<BlobId>,
+    entries: BTreeMap<ObjectKind, Vec<ManifestEntry>>,
+    kinds: BTreeMap<ObjectKind, KindRecord>,
+    relationships: BTreeSet<Relationship>,
+    stats: WriteStats,
+}
+
+fn summary_key(object: &DirectoryObject) -> Option<String> {
+    object
+        .user_principal_name()
+        .or_else(|| object.app_id())
+        .or_else(|| object.mail())
+        .map(str::to_owned)
+}
+
+impl SnapshotWriter {
+    /// Stores a JSON value as a blob unless the repository has it already.
+    async fn put_blob(&mut self, value: &Value) -> Result<BlobId> {
+        let id = BlobId::of(value);
+        if self.index.contains_key(&id) || self.in_pending.contains(&id) {
+            return Ok(id);
+        }
+        let bytes = encode_blob(value);
+        self.pending_bytes += bytes.len();
+        self.in_pending.insert(id.clone());
+        self.pending.push((id.clone(), bytes));
+        self.stats.new_blobs += 1;
+        if self.pending_bytes >= PACK_TARGET_BYTES {
+            self.flush().await?;
+        }
+        Ok(id)
+    }
+
+    async fn flush(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let blobs = std::mem::take(&mut self.pending);
+        self.stats.bytes_written += self.pending_bytes as u64;
+        self.stats.packs += 1;
+        self.pending_bytes = 0;
+        for (id, at) in self.repo.store.write_pack(&self.tenant, blobs).await? {
+            self.in_pending.remove(&id);
+            self.index.insert(id, at);
+        }
+        Ok(())
+    }
+
+    /// Adds one object. An object identical to a version already stored costs no new bytes.
+    ///
+    /// # Errors
+    /// Store errors when a pack is flushed.
+    pub async fn add_object(&mut self, object: &DirectoryObject) -> Result<BlobId> {
+        let blob = self.put_blob(&object.to_value()).await?;
+        self.stats.objects += 1;
+        self.entries
+            .entry(object.kind())
+            .or_default()
+            .push(ManifestEntry {
+                id: object.id().clone(),
+                blob: blob.clone(),
+                name: object.display_name().map(str::to_owned),
+                key: summary_key(object),
+            });
+        Ok(blob)
+    }
+
+    /// Adds a relationship.
+    pub fn add_relationship(&mut self, relationship: Relationship) {
+        self.relationships.insert(relationship);
+    }
+
+    /// Records how a kind's backup ended. For a failed kind, pass the previous snapshot's
+    /// record so that its objects are not taken as deleted.
+    pub fn finish_kind(
+        &mut self,
+        kind: ObjectKind,
+        status: KindStatus,
+        delta_link: Option<String>,
+    ) {
+        self.kinds.insert(
+            kind,
+            KindRecord {
+                status,
+                manifest: None,
+                count: 0,
+                delta_link,
+            },
+        );
+    }
+
+    /// Keeps a kind exactly as in an earlier snapshot (failed or skipped this time).
+    pub fn carry_kind(&mut self, kind: ObjectKind, previous: KindRecord, status: KindStatus) {
+        self.kinds.insert(kind, KindRecord { status, ..previous });
+    }
+
+    /// What has been written so far.
+    pub fn stats(&self) -> WriteStats {
+        self.stats
+    }
+
+    /// Writes the manifests, the relationships and the remaining pack, then commits the
+    /// snapshot record. Kinds with objects but no [`SnapshotWriter::finish_kind`] are complete.
+    ///
+    /// # Errors
+    /// Store errors; [`Error::SnapshotExists`] if the id is taken.
+    pub async fn commit(mut self) -> Result<(Snapshot, WriteStats)> {
+        let entries = std::mem::take(&mut self.entries);
+        for (kind, mut list) in entries {
+            list.sort_by(|a, b| a.id.cmp(&b.id));
+            list.dedup_by(|a, b| a.id == b.id);
+            let count = list.len();
+            let manifest = self
+                .put_blob(&serde_json::to_value(&list).unwrap_or_default())
+                .await?;
+            let record = self.kinds.entry(kind).or_insert(KindRecord {
+                status: KindStatus::Complete,
+                manifest: None,
+                count: 0,
+                delta_link: None,
+            });
+            record.manifest = Some(manifest);
+            record.count = count;
+        }
+        let relationships = std::mem::take(&mut self.relationships);
+        let relationship_count = relationships.len();
+        let relationships = if relationships.is_empty() {
+            None
+        } else {
+            Some(
+                self.put_blob(&serde_json::to_value(&relationships).unwrap_or_default())
+                    .await?,
+            )
+        };
+        self.flush().await?;
+        let snapshot = Snapshot {
+            id: new_snapshot_id(self.time),
+            tenant: self.tenant.clone(),
+            time: self.time,
+            parent: self.parent.clone(),
+            kinds: std::mem::take(&mut self.kinds),
+            relationships,
+            relationship_count,
+            tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+        };
+        self.repo.store.commit_snapshot(&snapshot).await?;
+        Ok((snapshot, self.stats))
+    }
+}

@@ -1,0 +1,423 @@
+//! One conformance suite for every storage backend: memory, local files, and a real
+//! S3-compatible server (SeaweedFS in CI: set `DIRVAULT_TEST_S3_URL=s3://bucket` and the
+//! `AWS_*` variables; `.ci/run` does).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
+use std::sync::Arc;
+
+use chrono::{Duration, TimeZone, Utc};
+use dirvault_model::{
+    DirectoryObject, ObjectId, ObjectKind, Relationship, RelationshipKind, TenantId,
+};
+use dirvault_store::{
+    Error, KindStatus, ObjectSnapshotStore, Repository, RetentionPolicy, SnapshotStore,
+};
+use object_store::ObjectStore;
+use object_store::path::Path;
+use serde_json::json;
+
+struct Backend {
+    name: &'static str,
+    raw: Arc<dyn ObjectStore>,
+    repo: Repository,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn wrap(name: &'static str, raw: Arc<dyn ObjectStore>, dir: Option<tempfile::TempDir>) -> Backend {
+    let store: Arc<dyn SnapshotStore> = Arc::new(ObjectSnapshotStore::new(raw.clone(), name));
+    Backend {
+        name,
+        raw,
+        repo: Repository::new(store),
+        _dir: dir,
+    }
+}
+
+fn memory() -> Backend {
+    wrap(
+        "memory",
+        Arc::new(object_store::memory::InMemory::new()),
+        None,
+    )
+}
+
+fn local() -> Backend {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap();
+    wrap("local", Arc::new(fs), Some(dir))
+}
+
+/// The S3 backend, on a fresh prefix. `None` only outside CI when S3 is not configured.
+fn s3() -> Option<Backend> {
+    let Ok(url) = std::env::var("DIRVAULT_TEST_S3_URL") else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must run the S3 conformance suite: set DIRVAULT_TEST_S3_URL (see .ci/run)"
+        );
+        eprintln!("DIRVAULT_TEST_S3_URL is not set: S3 backend not tested in this run");
+        return None;
+    };
+    let bucket = url.trim_start_matches("s3://").trim_end_matches('/');
+    let s3 = object_store::aws::AmazonS3Builder::from_env()
+        .with_bucket_name(bucket)
+        .with_endpoint(std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL"))
+        .with_allow_http(true)
+        .with_conditional_put(object_store::aws::S3ConditionalPut::ETagMatch)
+        .build()
+        .unwrap();
+    let prefix = format!("conformance-{}", uuid_like());
+    Some(wrap(
+        "s3",
+        Arc::new(object_store::prefix::PrefixStore::new(s3, prefix.as_str())),
+        None,
+    ))
+}
+
+fn uuid_like() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+fn tenant() -> TenantId {
+    "5f1c2d3e-0000-4000-8000-000000000001".parse().unwrap()
+}
+
+fn user(id: &str, title: &str) -> DirectoryObject {
+    DirectoryObject::from_graph(
+        ObjectKind::Users,
+        json!({"id": id, "displayName": format!("User {id}"), "userPrincipalName": format!("{id}@contoso.com"),
+               "jobTitle": title, "extension_b7d8e648520f41d3b9c0fdeb91768a0a_costCenter": null,
+               "employeeOrgData": {"division": "Sales"}}),
+    )
+    .unwrap()
+}
+
+fn group(id: &str) -> DirectoryObject {
+    DirectoryObject::from_graph(ObjectKind::Groups, json!({"id": id, "displayName": format!("Group {id}"), "mail": format!("{id}@contoso.com")})).unwrap()
+}
+
+fn member(g: &str, u: &str) -> Relationship {
+    Relationship::link(
+        RelationshipKind::GroupMember,
+        ObjectId::new(g).unwrap(),
+        ObjectId::new(u).unwrap(),
+    )
+}
+
+async fn round_trip_and_dedupe(b: &Backend) {
+    let repo = &b.repo;
+    let t = tenant();
+    let time = Utc.with_ymd_and_hms(2026, 11, 1, 6, 0, 0).unwrap();
+    let users: Vec<_> = (0..50)
+        .map(|i| user(&format!("u{i:03}"), "Engineer"))
+        .collect();
+    let mut w = repo.begin(&t, time, None).await.unwrap();
+    for u in &users {
+        w.add_object(u).await.unwrap();
+    }
+    w.add_object(&group("g1")).await.unwrap();
+    w.add_relationship(member("g1", "u001"));
+    w.finish_kind(
+        ObjectKind::Users,
+        KindStatus::Complete,
+        Some("https://graph.microsoft.com/v1.0/users/delta?$deltatoken=abc".into()),
+    );
+    w.finish_kind(
+        ObjectKind::SignIns,
+        KindStatus::Skipped {
+            reason: "AuditLog.Read.All not granted".into(),
+        },
+        None,
+    );
+    let (first, stats) = w.commit().await.unwrap();
+    assert_eq!(stats.objects, 51, "{}", b.name);
+    assert_eq!(
+        stats.packs, 1,
+        "{}: one pack, not one file per object",
+        b.name
+    );
+    let back = repo.objects(&first, ObjectKind::Users).await.unwrap();
+    assert_eq!(back, users, "{}: lossless round trip", b.name);
+    assert_eq!(
+        repo.relationships(&first).await.unwrap(),
+        vec![member("g1", "u001")]
+    );
+    let manifest = repo.manifest(&first, ObjectKind::Users).await.unwrap();
+    assert_eq!(manifest[1].key.as_deref(), Some("u001@contoso.com"));
+    assert_eq!(
+        first.kinds[&ObjectKind::Users].delta_link.as_deref(),
+        Some("https://graph.microsoft.com/v1.0/users/delta?$deltatoken=abc")
+    );
+    assert_eq!(
+        first.kinds[&ObjectKind::SignIns].status,
+        KindStatus::Skipped {
+            reason: "AuditLog.Read.All not granted".into()
+        }
+    );
+
+    // The same data again: no new bytes at all.
+    let mut w = repo
+        .begin(&t, time + Duration::hours(12), Some(first.id.clone()))
+        .await
+        .unwrap();
+    for u in &users {
+        w.add_object(u).await.unwrap();
+    }
+    w.add_object(&group("g1")).await.unwrap();
+    w.add_relationship(member("g1", "u001"));
+    let (_, stats) = w.commit().await.unwrap();
+    assert_eq!(
+        (stats.new_blobs, stats.packs, stats.bytes_written),
+        (0, 0, 0),
+        "{}",
+        b.name
+    );
+
+    // One changed user: its new version and the users manifest, nothing else.
+    let mut w = repo
+        .begin(&t, time + Duration::hours(24), None)
+        .await
+        .unwrap();
+    for (i, u) in users.iter().enumerate() {
+        let u = if i == 7 {
+            user("u007", "Director")
+        } else {
+            u.clone()
+        };
+        w.add_object(&u).await.unwrap();
+    }
+    w.add_object(&group("g1")).await.unwrap();
+    let (third, stats) = w.commit().await.unwrap();
+    assert_eq!(stats.new_blobs, 2, "{}", b.name);
+    assert_eq!(
+        repo.objects(&third, ObjectKind::Users).await.unwrap()[7],
+        user("u007", "Director")
+    );
+    assert_eq!(repo.snapshots(&t).await.unwrap().len(), 3);
+    assert!(repo.verify(&t).await.unwrap().is_clean());
+    assert_eq!(repo.store().tenants().await.unwrap(), vec![t.clone()]);
+
+    // Commits never overwrite.
+    let err = repo.store().commit_snapshot(&third).await.unwrap_err();
+    assert!(
+        matches!(err, Error::SnapshotExists { .. }),
+        "{}: {err}",
+        b.name
+    );
+}
+
+async fn crash_before_commit_leaves_no_snapshot(b: &Backend) {
+    let repo = &b.repo;
+    let t: TenantId = "crash-tenant".parse().unwrap();
+    // An interrupted write: a pack and its index written, then no commit.
+    repo.store()
+        .write_pack(
+            &t,
+            vec![(
+                dirvault_store::BlobId::of(&json!({"id": "x"})),
+                bytes::Bytes::from_static(b"ignored"),
+            )],
+        )
+        .await
+        .unwrap();
+    let mut w = repo.begin(&t, Utc::now(), None).await.unwrap();
+    w.add_object(&user("u1", "x")).await.unwrap();
+    drop(w);
+    assert!(repo.snapshots(&t).await.unwrap().is_empty(), "{}", b.name);
+    // A pack without an index (crash between the two writes) is reported, and prune removes it.
+    b.raw
+        .put(
+            &Path::from(format!("tenants/{t}/packs/deadbeef")),
+            b"half".to_vec().into(),
+        )
+        .await
+        .unwrap();
+    let report = repo.verify(&t).await.unwrap();
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.contains("deadbeef") && p.contains("no index")),
+        "{}: {report:?}",
+        b.name
+    );
+    let pruned = repo.prune(&t).await.unwrap();
+    assert_eq!(pruned.packs_deleted, 2, "{}: {pruned:?}", b.name);
+    assert!(repo.store().packs(&t).await.unwrap().is_empty());
+    // The next backup succeeds.
+    let mut w = repo.begin(&t, Utc::now(), None).await.unwrap();
+    w.add_object(&user("u1", "x")).await.unwrap();
+    w.commit().await.unwrap();
+    assert!(repo.verify(&t).await.unwrap().is_clean());
+}
+
+async fn corruption_is_detected_and_named(b: &Backend) {
+    let repo = &b.repo;
+    let t: TenantId = "corrupt-tenant".parse().unwrap();
+    let mut w = repo.begin(&t, Utc::now(), None).await.unwrap();
+    w.add_object(&user("victim", "x")).await.unwrap();
+    let (snapshot, _) = w.commit().await.unwrap();
+    let packs = repo.store().packs(&t).await.unwrap();
+    let path = Path::from(format!("tenants/{t}/packs/{}", packs[0].id));
+    let mut bytes = b
+        .raw
+        .get(&path)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+    let last = bytes.len() - 3;
+    bytes[last] ^= 0xff;
+    b.raw.put(&path, bytes.into()).await.unwrap();
+    let report = repo.verify(&t).await.unwrap();
+    assert!(!report.is_clean(), "{}", b.name);
+    assert!(
+        report.problems.iter().any(|p| p.contains(&packs[0].id)),
+        "{}: {report:?}",
+        b.name
+    );
+    let err = repo
+        .objects(&snapshot, ObjectKind::Users)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Corrupt { .. } | Error::MissingBlob { .. }),
+        "{}: {err}",
+        b.name
+    );
+    assert!(err.to_string().contains("verify"), "{err}");
+}
+
+async fn leases_keep_writers_apart(b: &Backend) {
+    let store = b.repo.store();
+    let t: TenantId = "lease-tenant".parse().unwrap();
+    let now = Utc::now();
+    let ttl = Duration::minutes(5);
+    let a = store
+        .acquire_lease(&t, "replica-a", ttl, now)
+        .await
+        .unwrap();
+    let err = store
+        .acquire_lease(&t, "replica-b", ttl, now)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Locked { .. }), "{}: {err}", b.name);
+    assert!(err.to_string().contains("replica-a"), "{err}");
+    let a = store
+        .renew_lease(&a, ttl, now + Duration::minutes(1))
+        .await
+        .unwrap();
+    // After expiry another replica takes over; the old holder then loses it.
+    let later = now + Duration::minutes(7);
+    let b_lease = store
+        .acquire_lease(&t, "replica-b", ttl, later)
+        .await
+        .unwrap();
+    let lost = store.renew_lease(&a, ttl, later).await.unwrap_err();
+    assert!(
+        matches!(lost, Error::LeaseLost { .. }),
+        "{}: {lost}",
+        b.name
+    );
+    store.release_lease(a).await.unwrap();
+    assert!(
+        store
+            .acquire_lease(&t, "replica-c", ttl, later)
+            .await
+            .is_err(),
+        "{}: releasing a lost lease frees nothing",
+        b.name
+    );
+    store.release_lease(b_lease).await.unwrap();
+    store
+        .acquire_lease(&t, "replica-c", ttl, later)
+        .await
+        .unwrap();
+}
+
+async fn forget_and_prune_free_space_and_keep_the_rest_readable(b: &Backend) {
+    let repo = &b.repo;
+    let t: TenantId = "retention-tenant".parse().unwrap();
+    let start = Utc.with_ymd_and_hms(2026, 10, 1, 6, 0, 0).unwrap();
+    for day in 0..5 {
+        let mut w = repo
+            .begin(&t, start + Duration::days(day), None)
+            .await
+            .unwrap();
+        w.add_object(&user(&format!("day{day}"), "x"))
+            .await
+            .unwrap();
+        w.add_object(&user("always", "x")).await.unwrap();
+        w.commit().await.unwrap();
+    }
+    let report = repo
+        .forget(
+            &t,
+            &RetentionPolicy {
+                keep_last: Some(2),
+                ..RetentionPolicy::default()
+            },
+            start + Duration::days(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.kept.len(), report.removed.len()),
+        (2, 3),
+        "{}",
+        b.name
+    );
+    let pruned = repo.prune(&t).await.unwrap();
+    assert!(pruned.blobs_removed >= 3, "{}: {pruned:?}", b.name);
+    assert!(pruned.bytes_freed > 0);
+    for s in repo.snapshots(&t).await.unwrap() {
+        assert_eq!(
+            repo.objects(&s, ObjectKind::Users).await.unwrap().len(),
+            2,
+            "{}",
+            b.name
+        );
+    }
+    assert!(repo.verify(&t).await.unwrap().is_clean(), "{}", b.name);
+    let empty = repo
+        .forget(&t, &RetentionPolicy::default(), Utc::now())
+        .await
+        .unwrap_err();
+    assert!(empty.to_string().contains("--keep-last"), "{empty}");
+}
+
+async fn conformance(b: Backend) {
+    round_trip_and_dedupe(&b).await;
+    crash_before_commit_leaves_no_snapshot(&b).await;
+    corruption_is_detected_and_named(&b).await;
+    leases_keep_writers_apart(&b).await;
+    forget_and_prune_free_space_and_keep_the_rest_readable(&b).await;
+}
+
+#[tokio::test]
+async fn memory_backend() {
+    conformance(memory()).await;
+}
+
+#[tokio::test]
+async fn local_files_backend() {
+    conformance(local()).await;
+}
+
+#[tokio::test]
+async fn s3_backend() {
+    if let Some(b) = s3() {
+        conformance(b).await;
+    }
+}
+
+#[test]
+fn repository_urls_are_checked() {
+    let err = dirvault_store::open("ftp://example.com/x")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("s3://bucket/prefix"), "{err}");
+    assert!(dirvault_store::open("s3:///nobucket").is_err());
+    assert!(dirvault_store::open("memory://").is_ok());
+}
