@@ -36,7 +36,6 @@ pub mod faults;
 pub mod generator;
 mod odata;
 mod routes;
-pub mod schema;
 pub mod tenant;
 pub mod throttle;
 

@@ -12,8 +12,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::error::{GraphError, GraphResult};
-use crate::schema::schema;
 use crate::tenant::Obj;
+use dirvault_model::schema::schema;
 
 /// Parsed query options.
 #[derive(Debug, Default, Clone)]

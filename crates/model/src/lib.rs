@@ -32,6 +32,7 @@ mod ids;
 mod kind;
 mod object;
 mod relationship;
+pub mod schema;
 
 pub use cloud::Cloud;
 pub use error::Error;

@@ -502,6 +502,28 @@ impl SnapshotWriter {
         Ok(blob)
     }
 
+    /// Keeps an object exactly as a parent snapshot had it, without reading or writing it.
+    pub fn carry_entry(&mut self, kind: ObjectKind, entry: ManifestEntry) {
+        self.stats.objects += 1;
+        self.entries.entry(kind).or_default().push(entry);
+    }
+
+    /// Reads an object version by blob id (e.g. the parent's version of a changed object).
+    ///
+    /// # Errors
+    /// Missing or corrupt blobs.
+    pub async fn read_object(&self, kind: ObjectKind, blob: &BlobId) -> Result<DirectoryObject> {
+        let at = self.index.get(blob).ok_or_else(|| Error::MissingBlob {
+            tenant: self.tenant.to_string(),
+            blob: blob.to_string(),
+        })?;
+        let value = self.repo.store.read_blob(&self.tenant, blob, at).await?;
+        DirectoryObject::from_graph(kind, value).map_err(|e| Error::Corrupt {
+            path: format!("blob {blob}"),
+            reason: e.to_string(),
+        })
+    }
+
     /// Adds a relationship.
     pub fn add_relationship(&mut self, relationship: Relationship) {
         self.relationships.insert(relationship);

@@ -367,7 +367,7 @@ fn entries(t: &Tenant, kind: ObjectKind, state: &RoundState) -> Vec<Entry> {
             }
         }
     }
-    let default_props: Option<Vec<String>> = crate::schema::schema(kind)
+    let default_props: Option<Vec<String>> = dirvault_model::schema::schema(kind)
         .and_then(|s| s.default_select)
         .map(|d| d.iter().map(|s| (*s).to_owned()).collect());
     let mut out = Vec::new();

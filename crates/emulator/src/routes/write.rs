@@ -20,8 +20,8 @@ use crate::clock::graph_time;
 use crate::error::{GraphError, GraphResult};
 use crate::generator::{BUILT_IN_ROLES, method_ids};
 use crate::odata;
-use crate::schema::{device_writable, schema};
 use crate::tenant::{Obj, Tenant};
+use dirvault_model::schema::{device_writable, schema};
 
 /// At most this many references in one `members@odata.bind` (group-update.md).
 pub(crate) const MAX_BIND: usize = 20;

@@ -1,4 +1,5 @@
-//! Property tables for the types whose property sets change what Graph returns or accepts.
+//! Property tables for the types whose property sets change what Graph returns or accepts:
+//! the backup's `$select` lists and the emulator's validation read the same table.
 //!
 //! Sources: Microsoft Graph v1.0 `resources/user.md`, `resources/group.md`,
 //! `resources/application.md`, `resources/serviceprincipal.md`, `resources/device.md`,
@@ -6,7 +7,7 @@
 //! returned within a user collection…"). Kinds without a table here accept any `$select`
 //! name and return every stored property.
 
-use dirvault_model::ObjectKind;
+use crate::ObjectKind;
 
 /// What the emulator knows about one type's properties.
 #[derive(Debug)]
@@ -519,7 +520,7 @@ pub fn schema(kind: ObjectKind) -> Option<&'static TypeSchema> {
 }
 
 /// Properties an app can PATCH on a device.
-pub(crate) fn device_writable() -> &'static [&'static str] {
+pub fn device_writable() -> &'static [&'static str] {
     DEVICE_WRITABLE
 }
 
@@ -527,5 +528,16 @@ impl TypeSchema {
     /// Whether `name` is a declared property.
     pub fn has(&self, name: &str) -> bool {
         self.properties.contains(&name)
+    }
+
+    /// The properties a collection or delta query can `$select`: everything but the
+    /// single-object-only ones and `signInActivity` (which needs its own permission and a
+    /// smaller page).
+    pub fn list_select(&self) -> Vec<&'static str> {
+        self.properties
+            .iter()
+            .copied()
+            .filter(|p| !self.single_only.contains(p) && *p != "signInActivity")
+            .collect()
     }
 }

@@ -1,0 +1,910 @@
+//! The backup of one tenant.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Duration, Utc};
+use dirvault_graph::{BatchRequest, ClientStats, GraphClient};
+use dirvault_model::{
+    CollectionPath, DirectoryObject, ObjectId, ObjectKind, Relationship, RelationshipKind, schema,
+};
+use dirvault_store::{
+    KindRecord, KindStatus, ManifestEntry, Repository, Snapshot, SnapshotWriter, WriteStats,
+};
+use futures::TryStreamExt;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::{Error, Result};
+
+/// What to back up, and how.
+#[derive(Debug, Clone)]
+pub struct BackupOptions {
+    /// Kinds to back up; `None` = all.
+    pub kinds: Option<BTreeSet<ObjectKind>>,
+    /// Ignore stored deltaLinks and list everything.
+    pub full: bool,
+    /// A full listing with fewer than this fraction of the previous snapshot's objects is not
+    /// trusted (the kind is marked failed and the previous data kept). 0 disables the check.
+    pub shrink_threshold: f64,
+    /// Sign-ins and audits overlap the previous backup by this much, so none is missed.
+    pub log_overlap: Duration,
+    /// Sign-ins and audits of the first backup reach back this far.
+    pub log_history: Duration,
+    /// Lease duration; renewed between kinds.
+    pub lease_ttl: Duration,
+    /// Lease owner name (host and process by default).
+    pub owner: String,
+}
+
+impl Default for BackupOptions {
+    fn default() -> Self {
+        Self {
+            kinds: None,
+            full: false,
+            shrink_threshold: 0.5,
+            log_overlap: Duration::hours(1),
+            log_history: Duration::days(7),
+            lease_ttl: Duration::minutes(15),
+            owner: format!(
+                "{}-{}",
+                std::env::var("HOSTNAME").unwrap_or_else(|_| "dirvault".into()),
+                std::process::id()
+            ),
+        }
+    }
+}
+
+/// Progress, reported after every page.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Progress {
+    /// The kind being read.
+    pub kind: ObjectKind,
+    /// Objects of that kind so far.
+    pub objects: u64,
+    /// Graph requests, 429s and retries so far.
+    pub graph: ClientStats,
+}
+
+/// How one kind's backup went.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KindOutcome {
+    /// The kind.
+    pub kind: ObjectKind,
+    /// Complete, failed or skipped.
+    pub status: KindStatus,
+    /// Objects in the snapshot.
+    pub count: usize,
+    /// Read incrementally (delta or time window) rather than in full.
+    pub incremental: bool,
+}
+
+/// What a backup did.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupReport {
+    /// The committed snapshot.
+    pub snapshot: Snapshot,
+    /// Bytes and blobs written.
+    pub write: WriteStats,
+    /// Graph requests, ResourceUnits, 429s, retries.
+    pub graph: ClientStats,
+    /// Each kind.
+    pub kinds: Vec<KindOutcome>,
+    /// Things an operator should know (a resync after an expired delta token, a shrink).
+    pub warnings: Vec<String>,
+}
+
+/// Kinds listed under each object of another kind, and relationship-only listings, come
+/// after the objects they hang from: `ObjectKind::ALL` is in that order.
+struct Run<'a> {
+    client: &'a GraphClient,
+    writer: SnapshotWriter,
+    parent: Option<Snapshot>,
+    parent_relationships: Vec<Relationship>,
+    options: &'a BackupOptions,
+    now: DateTime<Utc>,
+    progress: &'a (dyn Fn(&Progress) + Send + Sync),
+    ids: BTreeMap<ObjectKind, Vec<ObjectId>>,
+    changed_users: BTreeSet<String>,
+    warnings: Vec<String>,
+    relationships: BTreeSet<Relationship>,
+}
+
+/// One kind's result before it is recorded.
+struct Listed {
+    incremental: bool,
+    delta_link: Option<String>,
+}
+
+fn invalid(kind: ObjectKind, e: impl std::fmt::Display) -> Error {
+    Error::Graph(dirvault_graph::Error::Config(format!(
+        "Graph returned an unusable {kind} object: {e}"
+    )))
+}
+
+impl Run<'_> {
+    fn report(&self, kind: ObjectKind, objects: u64) {
+        (self.progress)(&Progress {
+            kind,
+            objects,
+            graph: self.client.stats(),
+        });
+    }
+
+    async fn parent_entries(
+        &self,
+        kind: ObjectKind,
+        repo: &Repository,
+    ) -> Result<Option<(KindRecord, Vec<ManifestEntry>)>> {
+        let Some(parent) = &self.parent else {
+            return Ok(None);
+        };
+        let Some(record) = parent.kinds.get(&kind) else {
+            return Ok(None);
+        };
+        Ok(Some((record.clone(), repo.manifest(parent, kind).await?)))
+    }
+
+    /// Adds a full object and remembers its id.
+    async fn add(&mut self, kind: ObjectKind, value: Value) -> Result<()> {
+        let object = DirectoryObject::from_graph(kind, value).map_err(|e| invalid(kind, e))?;
+        if let Some(rel) = Relationship::from_object(&object).map_err(|e| invalid(kind, e))? {
+            self.relationships.insert(rel);
+        }
+        self.ids.entry(kind).or_default().push(object.id().clone());
+        self.writer.add_object(&object).await?;
+        Ok(())
+    }
+
+    /// A kind with a delta query: a full round the first time, then only the changes.
+    async fn delta_kind(&mut self, kind: ObjectKind, repo: &Repository) -> Result<Listed> {
+        let info = kind.info();
+        let delta_path = info.delta_path.unwrap_or_default();
+        let member_rel = match kind {
+            ObjectKind::Groups => Some(RelationshipKind::GroupMember),
+            ObjectKind::AdministrativeUnits => Some(RelationshipKind::AdministrativeUnitMember),
+            _ => None,
+        };
+        // Users need every property named in $select (GRAPH.md §6a); groups and units name
+        // `members` to get members@delta, so they list their properties too.
+        let mut select: Vec<String> = match schema::schema(kind) {
+            Some(s)
+                if matches!(
+                    kind,
+                    ObjectKind::Users | ObjectKind::Groups | ObjectKind::AdministrativeUnits
+                ) =>
+            {
+                s.list_select().iter().map(|p| (*p).to_owned()).collect()
+            }
+            _ => Vec::new(),
+        };
+        if matches!(kind, ObjectKind::Users | ObjectKind::Groups) {
+            select.extend(self.extension_names(kind).await?);
+        }
+        if member_rel.is_some() {
+            select.push("members".into());
+        }
+        let fresh = if select.is_empty() {
+            delta_path.to_owned()
+        } else {
+            format!("{delta_path}?$select={}", select.join(","))
+        };
+        let parent = match self.parent_entries(kind, repo).await? {
+            Some((record, entries))
+                if !self.options.full
+                    && record.status == KindStatus::Complete
+                    && record.delta_link.is_some() =>
+            {
+                Some((record, entries))
+            }
+            _ => None,
+        };
+        let start = parent
+            .as_ref()
+            .and_then(|(r, _)| r.delta_link.clone())
+            .unwrap_or_else(|| fresh.clone());
+        let round = match self.delta_round(kind, &start).await {
+            Err(e) if parent.is_some() && e.is_delta_expired() => {
+                self.warnings.push(format!(
+                    "{kind}: the delta token expired; read in full again"
+                ));
+                return self.delta_full(kind, &fresh, member_rel).await;
+            }
+            other => other?,
+        };
+        let Some((_, parent_entries)) = parent else {
+            return self.store_full_round(kind, round, member_rel).await;
+        };
+        // Incremental: merge changes into the parent's versions; carry the rest untouched.
+        let mut carried: BTreeMap<String, ManifestEntry> = parent_entries
+            .into_iter()
+            .map(|e| (e.id.to_string(), e))
+            .collect();
+        for id in &round.removed {
+            carried.remove(id);
+        }
+        for (id, props) in round.changed {
+            let mut merged = match carried.remove(&id) {
+                Some(entry) => self.writer.read_object(kind, &entry.blob).await?.into_raw(),
+                None => Map::new(),
+            };
+            merged.extend(props);
+            if kind == ObjectKind::Users {
+                self.changed_users.insert(id.clone());
+            }
+            self.add(kind, Value::Object(merged)).await?;
+        }
+        for (_, entry) in carried {
+            self.ids.entry(kind).or_default().push(entry.id.clone());
+            self.writer.carry_entry(kind, entry);
+        }
+        if let Some(rel) = member_rel {
+            let mut members: BTreeSet<(String, String)> = self
+                .parent_relationships
+                .iter()
+                .filter(|r| r.kind == rel)
+                .map(|r| (r.source.to_string(), r.target.to_string()))
+                .collect();
+            members.retain(|(s, _)| !round.removed.contains(s));
+            for (source, target, added) in &round.member_changes {
+                if *added {
+                    members.insert((source.clone(), target.clone()));
+                } else {
+                    members.remove(&(source.clone(), target.clone()));
+                }
+            }
+            self.add_links(rel, members);
+        }
+        Ok(Listed {
+            incremental: true,
+            delta_link: round.delta_link,
+        })
+    }
+
+    async fn delta_full(
+        &mut self,
+        kind: ObjectKind,
+        fresh: &str,
+        member_rel: Option<RelationshipKind>,
+    ) -> Result<Listed> {
+        let round = self.delta_round(kind, fresh).await?;
+        self.store_full_round(kind, round, member_rel).await
+    }
+
+    async fn store_full_round(
+        &mut self,
+        kind: ObjectKind,
+        round: DeltaRound,
+        member_rel: Option<RelationshipKind>,
+    ) -> Result<Listed> {
+        for (id, props) in round.changed {
+            if kind == ObjectKind::Users {
+                self.changed_users.insert(id);
+            }
+            self.add(kind, Value::Object(props)).await?;
+        }
+        if let Some(rel) = member_rel {
+            let members = round
+                .member_changes
+                .into_iter()
+                .filter(|(_, _, added)| *added)
+                .map(|(s, t, _)| (s, t))
+                .collect();
+            self.add_links(rel, members);
+        }
+        Ok(Listed {
+            incremental: false,
+            delta_link: round.delta_link,
+        })
+    }
+
+    fn add_links(&mut self, rel: RelationshipKind, links: BTreeSet<(String, String)>) {
+        for (source, target) in links {
+            if let (Ok(s), Ok(t)) = (ObjectId::new(source), ObjectId::new(target)) {
+                self.relationships.insert(Relationship::link(rel, s, t));
+            }
+        }
+    }
+
+    /// Reads a whole delta round; merges the pieces of objects split across pages.
+    async fn delta_round(
+        &self,
+        kind: ObjectKind,
+        start: &str,
+    ) -> Result<DeltaRound, dirvault_graph::Error> {
+        let mut round = DeltaRound::default();
+        let mut pages = std::pin::pin!(self.client.pages(start));
+        let mut seen = 0u64;
+        while let Some(page) = pages.try_next().await? {
+            for item in page.items {
+                let Value::Object(mut item) = item else {
+                    continue;
+                };
+                let Some(id) = item.get("id").and_then(Value::as_str).map(str::to_owned) else {
+                    continue;
+                };
+                if item.contains_key("@removed") {
+                    round.changed.remove(&id);
+                    round.removed.insert(id);
+                    continue;
+                }
+                // Graph: group-delta.md — members@delta, removed members marked @removed.
+                if let Some(Value::Array(members)) = item.remove("members@delta") {
+                    for m in members {
+                        if let Some(target) = m.get("id").and_then(Value::as_str) {
+                            round.member_changes.push((
+                                id.clone(),
+                                target.to_owned(),
+                                m.get("@removed").is_none(),
+                            ));
+                        }
+                    }
+                }
+                round.removed.remove(&id);
+                round.changed.entry(id).or_default().extend(item);
+                seen += 1;
+            }
+            round.delta_link = page.delta_link;
+            self.report(kind, seen);
+        }
+        Ok(round)
+    }
+
+    async fn extension_names(&self, kind: ObjectKind) -> Result<Vec<String>> {
+        let target = if kind == ObjectKind::Users {
+            "User"
+        } else {
+            "Group"
+        };
+        let body = self
+            .client
+            .send(
+                dirvault_graph::Method::POST,
+                "/directoryObjects/getAvailableExtensionProperties",
+                Some(&serde_json::json!({})),
+                &[],
+            )
+            .await?
+            .body;
+        Ok(body["value"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| {
+                e["targetObjects"]
+                    .as_array()
+                    .is_some_and(|t| t.iter().any(|x| x == target))
+            })
+            .filter_map(|e| e["name"].as_str().map(str::to_owned))
+            .collect())
+    }
+
+    /// A kind Graph only lists in full.
+    async fn full_kind(&mut self, kind: ObjectKind, path: &str) -> Result<Listed> {
+        let mut pages = std::pin::pin!(self.client.pages(path));
+        let mut items = Vec::new();
+        while let Some(page) = pages.try_next().await? {
+            items.extend(page.items);
+            self.report(kind, items.len() as u64);
+        }
+        for item in items {
+            self.add(kind, item).await?;
+        }
+        Ok(Listed {
+            incremental: false,
+            delta_link: None,
+        })
+    }
+
+    /// Sign-ins and audits: only entries newer than the previous backup (minus an overlap),
+    /// added to the previous snapshot's.
+    async fn log_kind(&mut self, kind: ObjectKind, repo: &Repository) -> Result<Listed> {
+        let (path, field) = match kind {
+            ObjectKind::SignIns => ("/auditLogs/signIns", "createdDateTime"),
+            _ => ("/auditLogs/directoryAudits", "activityDateTime"),
+        };
+        let parent = self
+            .parent_entries(kind, repo)
+            .await?
+            .filter(|(r, _)| r.status == KindStatus::Complete);
+        let since = match (&parent, &self.parent) {
+            (Some(_), Some(p)) => p.time - self.options.log_overlap,
+            _ => self.now - self.options.log_history,
+        };
+        let filter = format!("{field} ge {}", since.format("%Y-%m-%dT%H:%M:%SZ"));
+        let mut pages = std::pin::pin!(
+            self.client
+                .pages(&format!("{path}?$filter={filter}&$top=999"))
+        );
+        let mut fresh = Vec::new();
+        while let Some(page) = pages.try_next().await? {
+            fresh.extend(page.items);
+            self.report(kind, fresh.len() as u64);
+        }
+        let mut fresh_ids = BTreeSet::new();
+        for item in fresh {
+            if let Some(id) = item.get("id").and_then(Value::as_str) {
+                fresh_ids.insert(id.to_owned());
+            }
+            self.add(kind, item).await?;
+        }
+        let incremental = parent.is_some();
+        for entry in parent.map(|(_, e)| e).unwrap_or_default() {
+            if !fresh_ids.contains(entry.id.as_str()) {
+                self.writer.carry_entry(kind, entry);
+            }
+        }
+        Ok(Listed {
+            incremental,
+            delta_link: None,
+        })
+    }
+
+    /// Per-parent collections through `$batch`: app role assignments of every service
+    /// principal; authentication methods of every user (changed users only when incremental:
+    /// the reports API allows 5 requests per 10 s, GRAPH.md §5).
+    async fn per_parent_kind(&mut self, kind: ObjectKind, repo: &Repository) -> Result<Listed> {
+        let CollectionPath::PerParent { parent, segment } = kind.info().collection else {
+            return Ok(Listed {
+                incremental: false,
+                delta_link: None,
+            });
+        };
+        let parent_path = match parent.info().collection {
+            CollectionPath::Tenant(p) => p,
+            CollectionPath::PerParent { .. } => {
+                return Ok(Listed {
+                    incremental: false,
+                    delta_link: None,
+                });
+            }
+        };
+        let owners: Vec<String> = self
+            .ids
+            .get(&parent)
+            .map(|ids| ids.iter().map(ToString::to_string).collect())
+            .unwrap_or_default();
+        let previous = self
+            .parent_entries(kind, repo)
+            .await?
+            .filter(|(r, _)| r.status == KindStatus::Complete);
+        let incremental =
+            kind == ObjectKind::AuthenticationMethods && previous.is_some() && !self.options.full;
+        let mut carried: BTreeMap<String, ManifestEntry> = if incremental {
+            previous
+                .map(|(_, e)| e)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|e| (e.id.to_string(), e))
+                .collect()
+        } else {
+            BTreeMap::new()
+        };
+        let wanted: Vec<&String> = owners
+            .iter()
+            .filter(|o| {
+                !incremental || self.changed_users.contains(*o) || !carried.contains_key(*o)
+            })
+            .collect();
+        let requests: Vec<BatchRequest> = wanted
+            .iter()
+            .map(|o| BatchRequest::get((*o).clone(), format!("{parent_path}/{o}/{segment}")))
+            .collect();
+        let answers = self.client.batch(&requests).await?;
+        let mut done = 0u64;
+        for answer in answers {
+            if answer.status == 404 {
+                continue; // deleted since it was listed
+            }
+            if answer.status >= 400 {
+                return Err(Error::Graph(dirvault_graph::Error::Config(format!(
+                    "{kind} of {}: HTTP {} {}",
+                    answer.id,
+                    answer.status,
+                    answer.body["error"]["code"].as_str().unwrap_or("")
+                ))));
+            }
+            let mut items: Vec<Value> =
+                answer.body["value"].as_array().cloned().unwrap_or_default();
+            let mut next = answer.body["@odata.nextLink"].as_str().map(str::to_owned);
+            while let Some(link) = next {
+                let page = self.client.get(&link).await?;
+                items.extend(page["value"].as_array().cloned().unwrap_or_default());
+                next = page["@odata.nextLink"].as_str().map(str::to_owned);
+            }
+            carried.remove(&answer.id);
+            if kind == ObjectKind::AuthenticationMethods {
+                // One object per user: the methods collection as Graph returned it.
+                let mut envelope = Map::new();
+                envelope.insert("id".into(), Value::String(answer.id.clone()));
+                envelope.insert("value".into(), Value::Array(items));
+                self.add(kind, Value::Object(envelope)).await?;
+            } else {
+                for item in items {
+                    self.add(kind, item).await?;
+                }
+            }
+            done += 1;
+            self.report(kind, done);
+        }
+        let live: BTreeSet<&String> = owners.iter().collect();
+        for (id, entry) in carried {
+            if live.contains(&id) {
+                self.writer.carry_entry(kind, entry);
+            }
+        }
+        Ok(Listed {
+            incremental,
+            delta_link: None,
+        })
+    }
+
+    /// Links listed with `$expand` on the source collection (at most 20 per object; a full
+    /// list is fetched for the objects that hit the cap).
+    async fn expanded_links(
+        &mut self,
+        rel: RelationshipKind,
+        collection: &str,
+        nav: &str,
+    ) -> Result<()> {
+        let mut pages = std::pin::pin!(self.client.pages(&format!(
+            "{collection}?$select=id&$expand={nav}($select=id)&$top=999"
+        )));
+        let mut capped = Vec::new();
+        while let Some(page) = pages.try_next().await? {
+            for item in page.items {
+                let Some(source) = item["id"].as_str().map(str::to_owned) else {
+                    continue;
+                };
+                let targets: Vec<String> = match &item[nav] {
+                    Value::Array(list) => {
+                        if list.len() >= 20 {
+                            capped.push(source.clone());
+                        }
+                        list.iter()
+                            .filter_map(|t| t["id"].as_str().map(str::to_owned))
+                            .collect()
+                    }
+                    Value::Object(o) => o
+                        .get("id")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                        .into_iter()
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                self.add_links(
+                    rel,
+                    targets.into_iter().map(|t| (source.clone(), t)).collect(),
+                );
+            }
+        }
+        for source in capped {
+            let mut pages = std::pin::pin!(
+                self.client
+                    .pages(&format!("{collection}/{source}/{nav}?$select=id&$top=999"))
+            );
+            while let Some(page) = pages.try_next().await? {
+                let targets = page
+                    .items
+                    .iter()
+                    .filter_map(|t| t["id"].as_str().map(|t| (source.clone(), t.to_owned())))
+                    .collect();
+                self.add_links(rel, targets);
+            }
+        }
+        Ok(())
+    }
+
+    async fn role_members(&mut self) -> Result<()> {
+        let roles: Vec<String> = self
+            .ids
+            .get(&ObjectKind::DirectoryRoles)
+            .map(|ids| ids.iter().map(ToString::to_string).collect())
+            .unwrap_or_default();
+        let requests: Vec<BatchRequest> = roles
+            .iter()
+            .map(|r| {
+                BatchRequest::get(
+                    r.clone(),
+                    format!("/directoryRoles/{r}/members?$select=id&$top=999"),
+                )
+            })
+            .collect();
+        for answer in self.client.batch(&requests).await? {
+            let targets = answer.body["value"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m["id"].as_str().map(|t| (answer.id.clone(), t.to_owned())))
+                .collect();
+            self.add_links(RelationshipKind::DirectoryRoleMember, targets);
+        }
+        Ok(())
+    }
+
+    /// Keeps the parent's links of `rel` (when their listing failed this time).
+    fn carry_links(&mut self, rel: RelationshipKind) {
+        let parent: Vec<Relationship> = self
+            .parent_relationships
+            .iter()
+            .filter(|r| r.kind == rel)
+            .cloned()
+            .collect();
+        self.relationships.extend(parent);
+    }
+}
+
+#[derive(Default)]
+struct DeltaRound {
+    changed: BTreeMap<String, Map<String, Value>>,
+    removed: BTreeSet<String>,
+    member_changes: Vec<(String, String, bool)>,
+    delta_link: Option<String>,
+}
+
+fn describe(kind: ObjectKind, e: &Error) -> KindStatus {
+    match e {
+        Error::Graph(g) if g.status() == Some(403) => KindStatus::Skipped {
+            reason: format!(
+                "the app lacks the permission to read {kind} ({}): grant it and consent again",
+                kind.info().read_permission
+            ),
+        },
+        e => KindStatus::Failed {
+            reason: e.to_string(),
+        },
+    }
+}
+
+/// Backs up the client's tenant into `repo`, at `now`.
+///
+/// # Errors
+/// [`Error::Store`] when the repository cannot be written (the lease is taken, a write
+/// fails). Graph failures of one kind do not stop the others: they are recorded per kind.
+pub async fn backup(
+    client: &GraphClient,
+    repo: &Repository,
+    options: &BackupOptions,
+    now: DateTime<Utc>,
+    progress: &(dyn Fn(&Progress) + Send + Sync),
+) -> Result<BackupReport> {
+    let tenant = client.tenant().clone();
+    let store = repo.store().clone();
+    let mut lease = store
+        .acquire_lease(&tenant, &options.owner, options.lease_ttl, now)
+        .await?;
+    let result = run(client, repo, options, now, progress, &mut lease).await;
+    let _ = store.release_lease(lease).await;
+    result
+}
+
+async fn run(
+    client: &GraphClient,
+    repo: &Repository,
+    options: &BackupOptions,
+    now: DateTime<Utc>,
+    progress: &(dyn Fn(&Progress) + Send + Sync),
+    lease: &mut dirvault_store::Lease,
+) -> Result<BackupReport> {
+    let tenant = client.tenant().clone();
+    let parent = repo.snapshots(&tenant).await?.pop();
+    let parent_relationships = match &parent {
+        Some(p) => repo.relationships(p).await?,
+        None => Vec::new(),
+    };
+    let writer = repo
+        .begin(&tenant, now, parent.as_ref().map(|p| p.id.clone()))
+        .await?;
+    let mut run = Run {
+        client,
+        writer,
+        parent,
+        parent_relationships,
+        options,
+        now,
+        progress,
+        ids: BTreeMap::new(),
+        changed_users: BTreeSet::new(),
+        warnings: Vec::new(),
+        relationships: BTreeSet::new(),
+    };
+    let mut outcomes = Vec::new();
+    for kind in ObjectKind::ALL {
+        if options.kinds.as_ref().is_some_and(|k| !k.contains(&kind)) {
+            if let Some((record, entries)) = run.parent_entries(kind, repo).await? {
+                for e in entries {
+                    run.writer.carry_entry(kind, e);
+                }
+                run.writer
+                    .carry_kind(kind, record.clone(), record.status.clone());
+            }
+            continue;
+        }
+        *lease = repo
+            .store()
+            .renew_lease(lease, options.lease_ttl, now)
+            .await?;
+        let before = run.writer.stats().objects;
+        let result = if kind.supports_delta() {
+            run.delta_kind(kind, repo).await
+        } else if matches!(kind, ObjectKind::SignIns | ObjectKind::DirectoryAudits) {
+            run.log_kind(kind, repo).await
+        } else {
+            match kind.info().collection {
+                CollectionPath::Tenant(path) => run.full_kind(kind, path).await,
+                CollectionPath::PerParent { .. } => run.per_parent_kind(kind, repo).await,
+            }
+        };
+        let count = (run.writer.stats().objects - before) as usize;
+        let outcome = match result {
+            Ok(listed) => {
+                let previous = run
+                    .parent
+                    .as_ref()
+                    .and_then(|p| p.kinds.get(&kind))
+                    .filter(|r| r.status == KindStatus::Complete)
+                    .map(|r| r.count);
+                let shrank = !listed.incremental
+                    && options.shrink_threshold > 0.0
+                    && previous.is_some_and(|p| {
+                        p >= 10 && (count as f64) < p as f64 * options.shrink_threshold
+                    });
+                if shrank {
+                    // Not trusted: the objects are kept but the kind is marked, and the next
+                    // run lists it in full again.
+                    let reason = format!(
+                        "the listing shrank from {} to {count} objects: not trusted as deletions; check the tenant, then back up again",
+                        previous.unwrap_or(0)
+                    );
+                    run.warnings.push(format!("{kind}: {reason}"));
+                    run.writer.finish_kind(
+                        kind,
+                        KindStatus::Failed {
+                            reason: reason.clone(),
+                        },
+                        None,
+                    );
+                    KindOutcome {
+                        kind,
+                        status: KindStatus::Failed { reason },
+                        count,
+                        incremental: false,
+                    }
+                } else {
+                    run.writer
+                        .finish_kind(kind, KindStatus::Complete, listed.delta_link);
+                    KindOutcome {
+                        kind,
+                        status: KindStatus::Complete,
+                        count,
+                        incremental: listed.incremental,
+                    }
+                }
+            }
+            Err(e @ Error::Store(_)) => return Err(e),
+            Err(e) => {
+                let status = describe(kind, &e);
+                tracing::warn!(%tenant, %kind, error = %e, "kind not backed up");
+                // Keep the previous snapshot's objects: a failure is never "all deleted".
+                if let Some((record, entries)) = run.parent_entries(kind, repo).await? {
+                    for e in entries
+                        .into_iter()
+                        .filter(|e| !run.ids.get(&kind).is_some_and(|ids| ids.contains(&e.id)))
+                    {
+                        run.writer.carry_entry(kind, e);
+                    }
+                    run.writer.carry_kind(kind, record, status.clone());
+                } else {
+                    run.writer.finish_kind(kind, status.clone(), None);
+                }
+                KindOutcome {
+                    kind,
+                    status,
+                    count,
+                    incremental: false,
+                }
+            }
+        };
+        outcomes.push(outcome);
+    }
+    // Links listed on their own, after every object exists.
+    let links: [(RelationshipKind, ObjectKind, &str, &str); 6] = [
+        (
+            RelationshipKind::GroupOwner,
+            ObjectKind::Groups,
+            "/groups",
+            "owners",
+        ),
+        (
+            RelationshipKind::UserManager,
+            ObjectKind::Users,
+            "/users",
+            "manager",
+        ),
+        (
+            RelationshipKind::ApplicationOwner,
+            ObjectKind::Applications,
+            "/applications",
+            "owners",
+        ),
+        (
+            RelationshipKind::ServicePrincipalOwner,
+            ObjectKind::ServicePrincipals,
+            "/servicePrincipals",
+            "owners",
+        ),
+        (
+            RelationshipKind::DeviceRegisteredOwner,
+            ObjectKind::Devices,
+            "/devices",
+            "registeredOwners",
+        ),
+        (
+            RelationshipKind::DeviceRegisteredUser,
+            ObjectKind::Devices,
+            "/devices",
+            "registeredUsers",
+        ),
+    ];
+    for (rel, kind, collection, nav) in links {
+        if options.kinds.as_ref().is_some_and(|k| !k.contains(&kind)) {
+            run.carry_links(rel);
+            continue;
+        }
+        if let Err(e) = run.expanded_links(rel, collection, nav).await {
+            run.warnings.push(format!(
+                "{rel:?} links could not be listed ({e}); the previous snapshot's are kept"
+            ));
+            run.carry_links(rel);
+        }
+    }
+    if options
+        .kinds
+        .as_ref()
+        .is_none_or(|k| k.contains(&ObjectKind::DirectoryRoles))
+    {
+        if let Err(e) = run.role_members().await {
+            run.warnings.push(format!(
+                "directory role members could not be listed ({e}); the previous snapshot's are kept"
+            ));
+            run.carry_links(RelationshipKind::DirectoryRoleMember);
+        }
+    } else {
+        run.carry_links(RelationshipKind::DirectoryRoleMember);
+    }
+    for kind_rel in [
+        RelationshipKind::GroupMember,
+        RelationshipKind::AdministrativeUnitMember,
+    ] {
+        let source = if kind_rel == RelationshipKind::GroupMember {
+            ObjectKind::Groups
+        } else {
+            ObjectKind::AdministrativeUnits
+        };
+        let failed = outcomes
+            .iter()
+            .any(|o| o.kind == source && !matches!(o.status, KindStatus::Complete));
+        if failed || options.kinds.as_ref().is_some_and(|k| !k.contains(&source)) {
+            run.carry_links(kind_rel);
+        }
+    }
+    let relationships = std::mem::take(&mut run.relationships);
+    for rel in relationships {
+        run.writer.add_relationship(rel);
+    }
+    *lease = repo
+        .store()
+        .renew_lease(lease, options.lease_ttl, now)
+        .await?;
+    let (snapshot, write) = run.writer.commit().await?;
+    Ok(BackupReport {
+        snapshot,
+        write,
+        graph: client.stats(),
+        kinds: outcomes,
+        warnings: run.warnings,
+    })
+}

@@ -1,0 +1,39 @@
+//! Backup orchestration for dirvault.
+//!
+//! [`backup`] takes a point-in-time snapshot of one tenant: every [`ObjectKind`], with its
+//! relationships, incrementally wherever Graph offers a delta query (the first run is full;
+//! later runs read only what changed since the stored deltaLink and carry every unchanged
+//! object over without reading or writing it). Each kind ends complete, failed (the previous
+//! snapshot's data is kept and marked, never taken as "all deleted") or skipped (missing
+//! permission). A per-tenant lease keeps two backups of one tenant apart.
+//!
+//! # Example
+//! ```no_run
+//! # async fn demo(client: dirvault_graph::GraphClient) -> Result<(), dirvault_engine::Error> {
+//! use dirvault_engine::{BackupOptions, backup};
+//! let repo = dirvault_store::Repository::open("./dirvault-repo")?;
+//! let report = backup(&client, &repo, &BackupOptions::default(), chrono::Utc::now(), &|_| {}).await?;
+//! println!("snapshot {}", report.snapshot.id);
+//! # Ok(()) }
+//! ```
+//!
+//! [`ObjectKind`]: dirvault_model::ObjectKind
+
+mod backup;
+
+pub use backup::{BackupOptions, BackupReport, KindOutcome, Progress, backup};
+
+/// Engine errors.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] dirvault_store::Error),
+    /// Graph failed in a way that stops the whole backup.
+    #[error(transparent)]
+    Graph(#[from] dirvault_graph::Error),
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

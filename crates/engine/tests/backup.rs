@@ -1,0 +1,453 @@
+//! Backups of an emulated tenant, compared object by object with the emulator's state.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration as StdDuration;
+
+use chrono::{Duration, Utc};
+use dirvault_emulator::{
+    Emulator, EmulatorConfig, RunningEmulator, TenantInfo, TenantSpec, ThrottleConfig,
+};
+use dirvault_engine::{BackupOptions, backup};
+use dirvault_graph::{Credentials, GraphClient, RetryOptions};
+use dirvault_model::{ObjectKind, RelationshipKind, schema};
+use dirvault_store::{KindStatus, Repository, Snapshot};
+use serde_json::{Value, json};
+
+struct Env {
+    emulator: Emulator,
+    server: RunningEmulator,
+    tenant: TenantInfo,
+}
+
+async fn env(size: &str) -> Env {
+    let emulator = Emulator::new(EmulatorConfig {
+        throttle: ThrottleConfig { scale: 0.0 },
+        ..EmulatorConfig::default()
+    });
+    let tenant = emulator
+        .create_tenant(&TenantSpec::preset("contoso", size, 3).unwrap())
+        .unwrap();
+    let server = emulator.start("127.0.0.1:0").await.unwrap();
+    Env {
+        emulator,
+        server,
+        tenant,
+    }
+}
+
+impl Env {
+    fn client_for(&self, client_id: &str, secret: &str) -> GraphClient {
+        GraphClient::builder(self.tenant.tenant_id.parse().unwrap())
+            .with_credentials(Credentials::secret(client_id.parse().unwrap(), secret))
+            .with_endpoints(&self.server.url(), &self.server.url())
+            .with_retry(RetryOptions {
+                max_retries: 3,
+                min_delay: StdDuration::from_millis(5),
+                max_delay: StdDuration::from_millis(20),
+            })
+            .build()
+            .unwrap()
+    }
+
+    fn client(&self) -> GraphClient {
+        self.client_for(&self.tenant.client_id, &self.tenant.client_secret)
+    }
+
+    fn mutate(&self, f: impl FnOnce(&mut dirvault_emulator::Tenant)) {
+        self.emulator
+            .with_tenant(&self.tenant.tenant_id, f)
+            .unwrap();
+    }
+
+    /// What a list returns of each object (Graph omits single-object-only properties and
+    /// signInActivity from collections: GRAPH.md §6a), by kind and id.
+    fn expected(&self) -> BTreeMap<ObjectKind, BTreeMap<String, Value>> {
+        self.emulator
+            .with_tenant(&self.tenant.tenant_id, |t| {
+                let mut out = BTreeMap::new();
+                for kind in ObjectKind::ALL {
+                    let Some(objects) = t.objects(kind) else {
+                        continue;
+                    };
+                    let hidden: Vec<&str> = schema::schema(kind)
+                        .map(|s| s.single_only.to_vec())
+                        .unwrap_or_default();
+                    let map = objects
+                        .iter()
+                        .map(|(id, o)| {
+                            let mut o = o.clone();
+                            o.retain(|k, _| !hidden.contains(&k.as_str()) && k != "signInActivity");
+                            (id.clone(), Value::Object(o))
+                        })
+                        .collect();
+                    out.insert(kind, map);
+                }
+                // One envelope per live user: the methods collection as Graph returns it.
+                let methods = t
+                    .objects(ObjectKind::Users)
+                    .unwrap()
+                    .keys()
+                    .map(|user| {
+                        let list: Vec<Value> = t
+                            .auth_methods
+                            .get(user)
+                            .map(|m| m.values().map(|v| Value::Object(v.clone())).collect())
+                            .unwrap_or_default();
+                        (user.clone(), json!({"id": user, "value": list}))
+                    })
+                    .collect();
+                out.insert(ObjectKind::AuthenticationMethods, methods);
+                out
+            })
+            .unwrap()
+    }
+
+    fn links(&self, rel: RelationshipKind) -> BTreeSet<(String, String)> {
+        self.emulator
+            .with_tenant(&self.tenant.tenant_id, |t| {
+                t.all_links(rel)
+                    .map(|m| {
+                        m.iter()
+                            .flat_map(|(s, ts)| ts.iter().map(|x| (s.clone(), x.clone())))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            })
+            .unwrap()
+    }
+}
+
+async fn assert_snapshot_matches(env: &Env, repo: &Repository, snapshot: &Snapshot) {
+    let expected = env.expected();
+    for kind in ObjectKind::ALL {
+        let got: BTreeMap<String, Value> = repo
+            .objects(snapshot, kind)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|o| (o.id().to_string(), o.to_value()))
+            .collect();
+        let want = expected.get(&kind).cloned().unwrap_or_default();
+        if matches!(kind, ObjectKind::SignIns | ObjectKind::DirectoryAudits) {
+            // Logs are backed up for a time window (7 days by default): the generator's are inside it.
+            assert_eq!(got.len(), want.len(), "{kind}");
+            continue;
+        }
+        assert_eq!(
+            got.keys().collect::<Vec<_>>(),
+            want.keys().collect::<Vec<_>>(),
+            "{kind}: the same objects"
+        );
+        for (id, value) in &want {
+            assert_eq!(&got[id], value, "{kind} {id}: exactly as Graph returned it");
+        }
+    }
+    let rels = repo.relationships(snapshot).await.unwrap();
+    for rel in [
+        RelationshipKind::GroupMember,
+        RelationshipKind::GroupOwner,
+        RelationshipKind::UserManager,
+        RelationshipKind::AdministrativeUnitMember,
+        RelationshipKind::DeviceRegisteredOwner,
+        RelationshipKind::ApplicationOwner,
+        RelationshipKind::DirectoryRoleMember,
+    ] {
+        let got: BTreeSet<(String, String)> = rels
+            .iter()
+            .filter(|r| r.kind == rel)
+            .map(|r| (r.source.to_string(), r.target.to_string()))
+            .collect();
+        assert_eq!(got, env.links(rel), "{rel:?}");
+    }
+    let assignments = rels
+        .iter()
+        .filter(|r| r.kind == RelationshipKind::RoleAssignment)
+        .count();
+    assert_eq!(assignments, expected[&ObjectKind::RoleAssignments].len());
+}
+
+#[tokio::test]
+async fn full_then_incremental_backup_matches_the_tenant_each_time_in_memory() {
+    full_then_incremental(Repository::open("memory://").unwrap()).await;
+}
+
+#[tokio::test]
+async fn full_then_incremental_backup_matches_the_tenant_each_time_on_local_files() {
+    let dir = std::env::temp_dir().join(format!("dirvault-e2e-local-{}", std::process::id()));
+    full_then_incremental(Repository::open(dir.to_str().unwrap()).unwrap()).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn full_then_incremental_backup_matches_the_tenant_each_time_on_s3() {
+    let Ok(url) = std::env::var("DIRVAULT_TEST_S3_URL") else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must run the S3 tests: set DIRVAULT_TEST_S3_URL (see .ci/run)"
+        );
+        return;
+    };
+    let repo = Repository::open(&format!(
+        "{}/engine-{:016x}",
+        url.trim_end_matches('/'),
+        rand_suffix()
+    ))
+    .unwrap();
+    full_then_incremental(repo).await;
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
+async fn full_then_incremental(repo: Repository) {
+    let env = env("small").await;
+    let client = env.client();
+    let now = env.emulator.clock().now();
+    let first = backup(&client, &repo, &BackupOptions::default(), now, &|_| {})
+        .await
+        .unwrap();
+    assert!(
+        first.kinds.iter().all(|k| k.status == KindStatus::Complete),
+        "{:?}",
+        first.kinds
+    );
+    assert!(first.warnings.is_empty(), "{:?}", first.warnings);
+    assert_snapshot_matches(&env, &repo, &first.snapshot).await;
+    let full_requests = first.graph.requests;
+
+    // An admin's day: a title change, a leaver (soft delete), a hard-deleted group, a new hire,
+    // membership changes, a new CA policy.
+    let users: Vec<String> = env.expected()[&ObjectKind::Users].keys().cloned().collect();
+    let groups: Vec<String> = env.expected()[&ObjectKind::Groups]
+        .keys()
+        .cloned()
+        .collect();
+    let later = now + Duration::hours(12);
+    env.mutate(|t| {
+        t.update(
+            ObjectKind::Users,
+            &users[5],
+            json!({"jobTitle": "Chief Restore Officer"})
+                .as_object()
+                .cloned()
+                .unwrap(),
+        )
+        .unwrap();
+        t.delete(ObjectKind::Users, &users[6], later).unwrap();
+        let security = groups
+            .iter()
+            .find(|g| !Tenant_is_unified(t, g))
+            .unwrap()
+            .clone();
+        t.delete(ObjectKind::Groups, &security, later).unwrap();
+        let g = groups
+            .iter()
+            .find(|g| t.get(ObjectKind::Groups, g).is_some())
+            .unwrap()
+            .clone();
+        let _ = t.add_link(RelationshipKind::GroupMember, &g, &users[7]);
+        let mut hire = t.get(ObjectKind::Users, &users[8]).unwrap().clone();
+        hire.insert("id".into(), json!("11111111-2222-3333-4444-555555555555"));
+        hire.insert(
+            "userPrincipalName".into(),
+            json!(format!("new.hire@{}", env.tenant.default_domain)),
+        );
+        t.insert(ObjectKind::Users, hire).unwrap();
+    });
+    let seen = std::sync::Mutex::new(BTreeMap::<ObjectKind, u64>::new());
+    let record = |p: &dirvault_engine::Progress| {
+        let mut s = seen.lock().unwrap();
+        let e = s.entry(p.kind).or_default();
+        *e = (*e).max(p.objects);
+    };
+    let second = backup(&client, &repo, &BackupOptions::default(), later, &record)
+        .await
+        .unwrap();
+    assert!(
+        second
+            .kinds
+            .iter()
+            .all(|k| k.status == KindStatus::Complete),
+        "{:?}",
+        second.kinds
+    );
+    assert!(
+        second
+            .kinds
+            .iter()
+            .find(|k| k.kind == ObjectKind::Users)
+            .unwrap()
+            .incremental
+    );
+    assert_eq!(second.snapshot.parent.as_ref(), Some(&first.snapshot.id));
+    assert_snapshot_matches(&env, &repo, &second.snapshot).await;
+    // Incremental: Graph sent only the changed users (the title change and the new hire; the
+    // leaver came as @removed), and only changed objects cost new bytes.
+    assert_eq!(seen.lock().unwrap()[&ObjectKind::Users], 2);
+    assert!(second.write.new_blobs < 40, "{:?}", second.write);
+    assert!(second.graph.requests > full_requests);
+    // The first snapshot still shows the tenant as it was.
+    let old_user = repo
+        .objects(&first.snapshot, ObjectKind::Users)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|u| u.id().as_str() == users[5])
+        .unwrap();
+    assert_ne!(
+        old_user.get("jobTitle"),
+        Some(&json!("Chief Restore Officer"))
+    );
+    assert!(repo.verify(client.tenant()).await.unwrap().is_clean());
+}
+
+#[allow(non_snake_case)]
+fn Tenant_is_unified(t: &dirvault_emulator::Tenant, id: &str) -> bool {
+    t.get(ObjectKind::Groups, id)
+        .and_then(|g| g["groupTypes"].as_array().cloned())
+        .is_some_and(|a| a.iter().any(|x| x == "Unified"))
+}
+
+#[tokio::test]
+async fn missing_permissions_skip_kinds_and_failures_keep_the_previous_data() {
+    let env = env("tiny").await;
+    let repo = Repository::open("memory://").unwrap();
+    let now = env.emulator.clock().now();
+    let first = backup(
+        &env.client(),
+        &repo,
+        &BackupOptions::default(),
+        now,
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    // An app without Policy.Read.All and AuditLog.Read.All.
+    let perms: Vec<String> = [
+        "Directory.Read.All",
+        "UserAuthenticationMethod.Read.All",
+        "RoleEligibilitySchedule.Read.Directory",
+    ]
+    .iter()
+    .map(|s| (*s).to_string())
+    .collect();
+    let (id, secret) = env
+        .emulator
+        .register_app(&env.tenant.tenant_id, "limited", &perms, true, None)
+        .unwrap();
+    let limited = env.client_for(&id, &secret.unwrap());
+    // The first request (organization) fails with a non-retryable error.
+    env.mutate(|t| {
+        t.faults = dirvault_emulator::faults::Faults::new(
+            serde_json::from_value(json!({"next": [{"fault": "status", "status": 400}]})).unwrap(),
+        )
+    });
+    let second = backup(
+        &limited,
+        &repo,
+        &BackupOptions::default(),
+        now + Duration::hours(1),
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    let status = |k: ObjectKind| {
+        second
+            .kinds
+            .iter()
+            .find(|o| o.kind == k)
+            .unwrap()
+            .status
+            .clone()
+    };
+    assert!(
+        matches!(status(ObjectKind::ConditionalAccessPolicies), KindStatus::Skipped { reason } if reason.contains("Policy.Read.All"))
+    );
+    assert!(matches!(
+        status(ObjectKind::SignIns),
+        KindStatus::Skipped { .. }
+    ));
+    assert!(matches!(
+        status(ObjectKind::Organization),
+        KindStatus::Failed { .. }
+    ));
+    // A failed or skipped kind keeps the previous snapshot's objects and says why.
+    for kind in [
+        ObjectKind::Organization,
+        ObjectKind::ConditionalAccessPolicies,
+    ] {
+        assert_eq!(
+            repo.objects(&second.snapshot, kind).await.unwrap(),
+            repo.objects(&first.snapshot, kind).await.unwrap(),
+            "{kind}"
+        );
+        assert_ne!(second.snapshot.kinds[&kind].status, KindStatus::Complete);
+    }
+    assert_eq!(status(ObjectKind::Users), KindStatus::Complete);
+}
+
+#[tokio::test]
+async fn a_backup_killed_mid_run_leaves_a_verifiable_repository_and_the_next_run_succeeds() {
+    let env = env("small").await;
+    let dir = std::env::temp_dir().join(format!("dirvault-killed-{}", std::process::id()));
+    let repo = Repository::open(dir.to_str().unwrap()).unwrap();
+    let client = env.client();
+    let now = env.emulator.clock().now();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let tx = std::sync::Mutex::new(Some(tx));
+    let task = {
+        let (client, repo) = (client.clone(), repo.clone());
+        tokio::spawn(async move {
+            let on_progress = move |p: &dirvault_engine::Progress| {
+                if p.kind == ObjectKind::Groups
+                    && let Some(tx) = tx.lock().unwrap().take()
+                {
+                    let _ = tx.send(());
+                }
+            };
+            let options = BackupOptions {
+                owner: "replica-a".into(),
+                ..BackupOptions::default()
+            };
+            backup(&client, &repo, &options, now, &on_progress).await
+        })
+    };
+    rx.await.unwrap();
+    task.abort();
+    assert!(task.await.unwrap_err().is_cancelled());
+    assert!(
+        repo.snapshots(client.tenant()).await.unwrap().is_empty(),
+        "nothing committed"
+    );
+    assert!(
+        repo.verify(client.tenant())
+            .await
+            .unwrap()
+            .problems
+            .iter()
+            .all(|p| p.contains("no index"))
+    );
+    // The killed run's lease blocks others until it expires; then the next run succeeds.
+    let other = BackupOptions {
+        owner: "replica-b".into(),
+        ..BackupOptions::default()
+    };
+    let blocked = backup(&client, &repo, &other, now, &|_| {})
+        .await
+        .unwrap_err();
+    assert!(blocked.to_string().contains("locked"), "{blocked}");
+    let later = now + Duration::minutes(20);
+    let report = backup(&client, &repo, &other, later, &|_| {})
+        .await
+        .unwrap();
+    assert_snapshot_matches(&env, &repo, &report.snapshot).await;
+    repo.prune(client.tenant()).await.unwrap();
+    assert!(repo.verify(client.tenant()).await.unwrap().is_clean());
+    let _ = std::fs::remove_dir_all(dir);
+    let _ = Utc::now();
+}
