@@ -309,7 +309,7 @@ async fn churn(
 }
 
 /// Applies `percent` % churn to a tenant; returns what it did.
-pub(crate) fn churn_tenant(
+pub fn churn_tenant(
     t: &mut Tenant,
     percent: f64,
     seed: u64,

@@ -88,7 +88,7 @@ pub struct BackupReport {
     pub snapshot: Snapshot,
     /// Bytes and blobs written.
     pub write: WriteStats,
-    /// Graph requests, ResourceUnits, 429s, retries.
+    /// Graph requests, ResourceUnits, 429s and retries of this backup.
     pub graph: ClientStats,
     /// Each kind.
     pub kinds: Vec<KindOutcome>,
@@ -690,6 +690,7 @@ async fn run(
     lease: &mut dirvault_store::Lease,
 ) -> Result<BackupReport> {
     let tenant = client.tenant().clone();
+    let started = client.stats();
     let parent = repo.snapshots(&tenant).await?.pop();
     let parent_relationships = match &parent {
         Some(p) => repo.relationships(p).await?,
@@ -903,7 +904,7 @@ async fn run(
     Ok(BackupReport {
         snapshot,
         write,
-        graph: client.stats(),
+        graph: client.stats().since(started),
         kinds: outcomes,
         warnings: run.warnings,
     })

@@ -19,9 +19,18 @@
 //!
 //! [`ObjectKind`]: dirvault_model::ObjectKind
 
+// Errors carry Graph's context (tenant, URL, status, code, request-id); they are rare, and
+// boxing them would make matching on them clumsy.
+#![allow(clippy::result_large_err)]
+
 mod backup;
+mod changes;
+pub mod config;
+mod export;
 
 pub use backup::{BackupOptions, BackupReport, KindOutcome, Progress, backup};
+pub use changes::{Changed, KindChanges, changes};
+pub use export::{ExportReport, export};
 
 /// Engine errors.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +42,9 @@ pub enum Error {
     /// Graph failed in a way that stops the whole backup.
     #[error(transparent)]
     Graph(#[from] dirvault_graph::Error),
+    /// Writing an export failed.
+    #[error("export failed: {0}")]
+    Export(String),
 }
 
 /// `Result` with this crate's [`Error`].

@@ -181,6 +181,19 @@ pub struct ClientStats {
     pub resource_units: u64,
 }
 
+impl ClientStats {
+    /// What happened since `earlier` (a snapshot of the same client's counters).
+    #[must_use]
+    pub fn since(self, earlier: ClientStats) -> ClientStats {
+        ClientStats {
+            requests: self.requests.saturating_sub(earlier.requests),
+            retries: self.retries.saturating_sub(earlier.retries),
+            throttled: self.throttled.saturating_sub(earlier.throttled),
+            resource_units: self.resource_units.saturating_sub(earlier.resource_units),
+        }
+    }
+}
+
 /// Builds a [`GraphClient`].
 #[must_use]
 #[derive(Debug)]

@@ -1,0 +1,296 @@
+//! The real `dirvault` binary against an emulated tenant, as an operator would use it.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use dirvault_emulator::{
+    Emulator, EmulatorConfig, RunningEmulator, TenantInfo, TenantSpec, ThrottleConfig,
+};
+use dirvault_model::ObjectKind;
+use serde_json::Value;
+
+struct Env {
+    emulator: Emulator,
+    server: RunningEmulator,
+    tenant: TenantInfo,
+    dir: tempfile::TempDir,
+}
+
+async fn env() -> Env {
+    let emulator = Emulator::new(EmulatorConfig {
+        throttle: ThrottleConfig { scale: 0.0 },
+        ..EmulatorConfig::default()
+    });
+    let tenant = emulator
+        .create_tenant(&TenantSpec::preset("contoso", "tiny", 5).unwrap())
+        .unwrap();
+    let server = emulator.start("127.0.0.1:0").await.unwrap();
+    Env {
+        emulator,
+        server,
+        tenant,
+        dir: tempfile::tempdir().unwrap(),
+    }
+}
+
+impl Env {
+    fn cmd(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_dirvault"))
+            .args([
+                "--repo",
+                self.path("repo").to_str().unwrap(),
+                "--config",
+                self.path("config.toml").to_str().unwrap(),
+            ])
+            .args(args)
+            .env("CONTOSO_SECRET", &self.tenant.client_secret)
+            .env_remove("DIRVAULT_REPO")
+            .env_remove("DIRVAULT_CONFIG")
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.cmd(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&self.ok(&all)).unwrap()
+    }
+
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.cmd(args);
+        assert!(!out.status.success(), "{args:?} should fail");
+        String::from_utf8(out.stderr).unwrap()
+    }
+
+    fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn add_tenant(&self) {
+        let url = self.server.url();
+        self.ok(&[
+            "tenant",
+            "add",
+            "contoso",
+            "--tenant-id",
+            &self.tenant.tenant_id,
+            "--client-id",
+            &self.tenant.client_id,
+            "--client-secret-env",
+            "CONTOSO_SECRET",
+            "--graph-url",
+            &url,
+            "--login-url",
+            &url,
+        ]);
+    }
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backup_change_backup_export_verify_forget_prune() {
+    let env = env().await;
+    env.add_tenant();
+    let config = std::fs::read_to_string(env.path("config.toml")).unwrap();
+    assert!(
+        config.contains("CONTOSO_SECRET") && !config.contains(&env.tenant.client_secret),
+        "secrets are referenced, never stored"
+    );
+    let listed = env.json(&["tenant", "list"]);
+    assert_eq!(
+        listed["contoso"]["tenant_id"],
+        env.tenant.tenant_id.as_str()
+    );
+
+    let first = env.json(&["backup", "contoso"]);
+    let first_id = first["snapshot"].as_str().unwrap().to_owned();
+    assert!(
+        first["kinds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["status"]["status"] == "complete"),
+        "{first}"
+    );
+    assert!(!first.to_string().contains(&env.tenant.client_secret));
+
+    let user = env
+        .emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            t.objects(ObjectKind::Users)
+                .unwrap()
+                .keys()
+                .next()
+                .cloned()
+                .unwrap()
+        })
+        .unwrap();
+    env.emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            t.update(
+                ObjectKind::Users,
+                &user,
+                serde_json::json!({"jobTitle": "Exported"})
+                    .as_object()
+                    .cloned()
+                    .unwrap(),
+            )
+        })
+        .unwrap()
+        .unwrap();
+    let second = env.json(&["backup", "contoso", "--kinds", "users,groups"]);
+    assert_ne!(second["snapshot"], first_id.as_str());
+
+    let snapshots = env.json(&["snapshots", "contoso"]);
+    assert_eq!(snapshots["snapshots"].as_array().unwrap().len(), 2);
+    let text = env.ok(&["snapshots", "contoso"]);
+    assert!(text.contains(&first_id), "{text}");
+
+    // Export: one file per object, exactly the emulator's object (as a list returns it).
+    let out = env.path("export");
+    env.ok(&[
+        "export",
+        "contoso",
+        "--out",
+        out.to_str().unwrap(),
+        "--with-relationships",
+    ]);
+    let exported = read_json(&out.join("users").join(format!("{user}.json")));
+    assert_eq!(exported["jobTitle"], "Exported");
+    let count = std::fs::read_dir(out.join("users")).unwrap().count();
+    assert_eq!(count, 10);
+    assert!(out.join("relationships").join("groupMember.json").exists());
+    let old = env.path("old");
+    env.ok(&[
+        "export",
+        "contoso",
+        "--snapshot",
+        &first_id,
+        "--out",
+        old.to_str().unwrap(),
+    ]);
+    assert_ne!(
+        read_json(&old.join("users").join(format!("{user}.json")))["jobTitle"],
+        "Exported"
+    );
+    let zip = env.path("snap.zip");
+    env.ok(&["export", "contoso", "--out", zip.to_str().unwrap(), "--zip"]);
+    assert!(std::fs::metadata(&zip).unwrap().len() > 1000);
+
+    env.ok(&["verify", "contoso"]);
+    let forgot = env.json(&["forget", "contoso", "--keep-last", "1"]);
+    assert_eq!(forgot["removed"].as_array().unwrap().len(), 1);
+    env.ok(&["prune", "contoso"]);
+    env.ok(&["verify", "contoso"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn errors_say_what_failed_and_what_to_do() {
+    let env = env().await;
+    let unknown = env.fails(&["backup", "nope"]);
+    assert!(
+        unknown.contains("no tenant named \"nope\"") && unknown.contains("tenant add"),
+        "{unknown}"
+    );
+    let two = env.fails(&[
+        "tenant",
+        "add",
+        "x",
+        "--tenant-id",
+        "t",
+        "--client-id",
+        "c",
+        "--client-secret-env",
+        "A",
+        "--client-secret-file",
+        "f",
+    ]);
+    assert!(two.contains("cannot be used with"), "{two}");
+    let none = env.fails(&["tenant", "add", "x", "--tenant-id", "t", "--client-id", "c"]);
+    assert!(none.contains("give one credential"), "{none}");
+    let insecure = env.fails(&[
+        "tenant",
+        "add",
+        "x",
+        "--tenant-id",
+        "t",
+        "--client-id",
+        "c",
+        "--client-secret-env",
+        "A",
+        "--graph-url",
+        "http://graph.example.com",
+        "--login-url",
+        "http://login.example.com",
+    ]);
+    assert!(insecure.contains("loopback"), "{insecure}");
+    let url = env.server.url();
+    env.ok(&[
+        "tenant",
+        "add",
+        "nosecret",
+        "--tenant-id",
+        &env.tenant.tenant_id,
+        "--client-id",
+        &env.tenant.client_id,
+        "--client-secret-env",
+        "NOT_SET_ANYWHERE",
+        "--graph-url",
+        &url,
+        "--login-url",
+        &url,
+    ]);
+    let missing = env.fails(&["backup", "nosecret"]);
+    assert!(
+        missing.contains("NOT_SET_ANYWHERE") && missing.contains("not set"),
+        "{missing}"
+    );
+    let bad_kind = env.fails(&["backup", "nosecret", "--kinds", "userz"]);
+    assert!(
+        bad_kind.contains("unknown object kind \"userz\""),
+        "{bad_kind}"
+    );
+    let no_policy = env.fails(&["forget", "nosecret"]);
+    assert!(no_policy.contains("--keep-last"), "{no_policy}");
+}
+
+#[test]
+fn quickstart_backs_up_changes_and_shows_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    let out = Command::new(env!("CARGO_BIN_EXE_dirvault"))
+        .args(["--json", "--repo", repo.to_str().unwrap(), "quickstart"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["snapshots"].as_array().unwrap().len(), 2);
+    let users = &report["changes"]["users"];
+    assert_eq!(
+        users["created"].as_array().unwrap().len(),
+        report["churn"]["created"].as_u64().unwrap() as usize
+    );
+    assert_eq!(
+        users["deleted"].as_array().unwrap().len(),
+        report["churn"]["deleted"].as_u64().unwrap() as usize
+    );
+    assert!(!users["modified"].as_array().unwrap().is_empty());
+}
