@@ -225,12 +225,15 @@ impl Run<'_> {
         for id in &round.removed {
             carried.remove(id);
         }
+        let ids: Vec<String> = round.changed.keys().cloned().collect();
+        let mut extras = self.single_object_properties(kind, &ids).await?;
         for (id, props) in round.changed {
             let mut merged = match carried.remove(&id) {
                 Some(entry) => self.writer.read_object(kind, &entry.blob).await?.into_raw(),
                 None => Map::new(),
             };
             merged.extend(props);
+            merged.extend(extras.remove(&id).unwrap_or_default());
             if kind == ObjectKind::Users {
                 self.changed_users.insert(id.clone());
             }
@@ -279,7 +282,10 @@ impl Run<'_> {
         round: DeltaRound,
         member_rel: Option<RelationshipKind>,
     ) -> Result<Listed> {
-        for (id, props) in round.changed {
+        let ids: Vec<String> = round.changed.keys().cloned().collect();
+        let mut extras = self.single_object_properties(kind, &ids).await?;
+        for (id, mut props) in round.changed {
+            props.extend(extras.remove(&id).unwrap_or_default());
             if kind == ObjectKind::Users {
                 self.changed_users.insert(id);
             }
@@ -298,6 +304,58 @@ impl Run<'_> {
             incremental: false,
             delta_link: round.delta_link,
         })
+    }
+
+    /// The properties Graph returns only when one object is read (GRAPH.md §6a: users'
+    /// `aboutMe`, `skills`, `mailboxSettings`…, groups' Exchange-backed settings), fetched with
+    /// `$batch` for the objects that changed. An object whose properties cannot be read is
+    /// stored without them and named in a warning.
+    async fn single_object_properties(
+        &mut self,
+        kind: ObjectKind,
+        ids: &[String],
+    ) -> Result<BTreeMap<String, Map<String, Value>>> {
+        let Some(props) = schema::schema(kind)
+            .map(|s| s.single_only)
+            .filter(|p| !p.is_empty())
+        else {
+            return Ok(BTreeMap::new());
+        };
+        let collection = match kind.info().collection {
+            CollectionPath::Tenant(p) => p,
+            CollectionPath::PerParent { .. } => return Ok(BTreeMap::new()),
+        };
+        let select = props.join(",");
+        let requests: Vec<BatchRequest> = ids
+            .iter()
+            .map(|id| BatchRequest::get(id.clone(), format!("{collection}/{id}?$select={select}")))
+            .collect();
+        let mut out = BTreeMap::new();
+        let mut failed = Vec::new();
+        for answer in self.client.batch(&requests).await? {
+            match answer.body {
+                Value::Object(mut m) if answer.status == 200 => {
+                    m.retain(|k, _| props.contains(&k.as_str()));
+                    out.insert(answer.id, m);
+                }
+                _ if answer.status == 404 => {} // deleted meanwhile
+                _ => failed.push(format!("{} (HTTP {})", answer.id, answer.status)),
+            }
+        }
+        if !failed.is_empty() {
+            self.warnings.push(format!(
+                "{kind}: {} object(s) stored without their single-object properties ({}): {}",
+                failed.len(),
+                props.join(", "),
+                failed
+                    .iter()
+                    .take(5)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        Ok(out)
     }
 
     fn add_links(&mut self, rel: RelationshipKind, links: BTreeSet<(String, String)>) {
