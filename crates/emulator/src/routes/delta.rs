@@ -173,11 +173,13 @@ pub(crate) async fn delta(
         }
     };
 
-    let entries = entries(&t, kind, &state);
     let page_size = query
         .max_page_size
         .unwrap_or(config.delta_page_size)
         .clamp(1, odata::MAX_TOP);
+    // Only the entries this page can hold (plus the resume point and one to know there is
+    // more): building a whole round per page would make a round quadratic.
+    let entries = entries(&t, kind, &state, page_size + 2);
     let member_budget = config.delta_members_per_page.max(1);
     let mut page = Vec::new();
     let mut members_sent = 0;
@@ -304,7 +306,12 @@ fn member_ref(t: &Tenant, id: &str, removed: bool) -> Value {
 }
 
 /// The entries of a round, in id order.
-fn entries(t: &Tenant, kind: ObjectKind, state: &RoundState) -> Vec<Entry> {
+fn entries(t: &Tenant, kind: ObjectKind, state: &RoundState, limit: usize) -> Vec<Entry> {
+    let start = state
+        .partial
+        .as_deref()
+        .or(state.after.as_deref())
+        .unwrap_or("");
     let sel = state.sel.as_deref();
     let with_members =
         member_rel(kind).filter(|_| sel.is_some_and(|s| s.iter().any(|p| p == "members")));
@@ -335,8 +342,11 @@ fn entries(t: &Tenant, kind: ObjectKind, state: &RoundState) -> Vec<Entry> {
         return t
             .objects(kind)
             .into_iter()
-            .flatten()
+            .flat_map(|m| {
+                m.range::<str, _>((std::ops::Bound::Included(start), std::ops::Bound::Unbounded))
+            })
             .filter(|(id, _)| wanted(id))
+            .take(limit)
             .map(|(id, obj)| full(id, obj))
             .collect();
     };
@@ -372,6 +382,12 @@ fn entries(t: &Tenant, kind: ObjectKind, state: &RoundState) -> Vec<Entry> {
         .map(|d| d.iter().map(|s| (*s).to_owned()).collect());
     let mut out = Vec::new();
     for (id, f) in folded {
+        if id < start {
+            continue;
+        }
+        if out.len() >= limit {
+            break;
+        }
         match t.get(kind, id) {
             Some(obj) if f.created => out.push(full(id, obj)),
             Some(obj) => {

@@ -1,0 +1,115 @@
+//! Backup benchmark: a full backup of an emulated tenant, 1% churn, an incremental backup.
+//! Reports wall time, Graph requests, ResourceUnits, 429s, bytes written and peak memory.
+//!
+//! `cargo bench -p dirvault-engine --bench backup -- [SIZE] [THROTTLE_SCALE] [LATENCY_MS]`
+//! (defaults: large 0 0; SCALE 1 = Graph's documented limits, 0 = off).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // benchmark code
+
+use std::time::Instant;
+
+use dirvault_emulator::{Emulator, EmulatorConfig, TenantSpec, ThrottleConfig};
+use dirvault_engine::{BackupOptions, BackupReport, backup};
+use dirvault_graph::{Credentials, GraphClient};
+use dirvault_store::Repository;
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
+fn show(label: &str, r: &BackupReport, secs: f64) {
+    let objects: usize = r.kinds.iter().map(|k| k.count).sum();
+    println!(
+        "{label:<12} {secs:>8.2} s  {objects:>9} objects  {:>7} requests  {:>9} RU  {:>5} 429s  {:>8} new blobs  {:>12} bytes written",
+        r.graph.requests,
+        r.graph.resource_units,
+        r.graph.throttled,
+        r.write.new_blobs,
+        r.write.bytes_written
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let size = args.first().cloned().unwrap_or_else(|| "large".into());
+    let scale: f64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(0.0);
+    let latency: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let emulator = Emulator::new(EmulatorConfig {
+        throttle: ThrottleConfig { scale },
+        ..EmulatorConfig::default()
+    });
+    let tenant = emulator
+        .create_tenant(&TenantSpec::preset("bench", &size, 1).unwrap())
+        .unwrap();
+    if latency > 0 {
+        emulator
+            .with_tenant(&tenant.tenant_id, |t| {
+                t.faults = dirvault_emulator::faults::Faults::new(dirvault_emulator::FaultConfig {
+                    latency_ms: latency,
+                    ..Default::default()
+                })
+            })
+            .unwrap();
+    }
+    let server = emulator.start("127.0.0.1:0").await.unwrap();
+    let client = GraphClient::builder(tenant.tenant_id.parse().unwrap())
+        .with_credentials(Credentials::secret(
+            tenant.client_id.parse().unwrap(),
+            tenant.client_secret.clone(),
+        ))
+        .with_endpoints(&server.url(), &server.url())
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repository::open(dir.path().to_str().unwrap()).unwrap();
+    println!(
+        "tenant {size}, throttle scale {scale}, latency {latency} ms, repository on local disk"
+    );
+    let t = Instant::now();
+    let full = backup(
+        &client,
+        &repo,
+        &BackupOptions::default(),
+        emulator.clock().now(),
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    show("full", &full, t.elapsed().as_secs_f64());
+    let churn = emulator
+        .with_tenant(&tenant.tenant_id, |t| {
+            dirvault_emulator::control::churn_tenant(t, 1.0, 7, emulator.clock().now())
+        })
+        .unwrap();
+    println!("churn 1%: {churn}");
+    let t = Instant::now();
+    let incremental = backup(
+        &client,
+        &repo,
+        &BackupOptions::default(),
+        emulator.clock().now(),
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    show("incremental", &incremental, t.elapsed().as_secs_f64());
+    println!(
+        "incremental / full: requests {:.1}%, bytes {:.1}%",
+        100.0 * incremental.graph.requests as f64 / full.graph.requests as f64,
+        100.0 * incremental.write.bytes_written as f64 / full.write.bytes_written as f64
+    );
+    println!(
+        "peak RSS (emulator + backup in one process): {:.0} MiB",
+        peak_rss_mib()
+    );
+}
