@@ -275,6 +275,7 @@ impl GraphClientBuilder {
                 http,
                 retry: self.retry,
                 limiter: Semaphore::new(self.max_concurrency),
+                pace_until: std::sync::Mutex::new(None),
                 token: Mutex::new(None),
                 counters: Counters::default(),
             }),
@@ -291,6 +292,9 @@ struct Inner {
     http: reqwest::Client,
     retry: RetryOptions,
     limiter: Semaphore,
+    /// No request starts before this: set by a 429's Retry-After (for every request of the
+    /// tenant, not just the throttled one) and by a budget nearly used up.
+    pace_until: std::sync::Mutex<Option<Instant>>,
     token: Mutex<Option<auth::CachedToken>>,
     counters: Counters,
 }
@@ -525,10 +529,12 @@ impl GraphClient {
                 url: url.to_owned(),
                 source,
             };
+            self.pace().await;
             self.inner.counters.requests.fetch_add(1, Ordering::Relaxed);
             let resp = req.send().await.map_err(transport)?;
             let status = resp.status().as_u16();
             let resp_headers = resp.headers().clone();
+            self.learn_pace(status, &resp_headers);
             if let Some(ru) = resp_headers
                 .get("x-ms-resource-unit")
                 .and_then(|v| v.to_str().ok())
@@ -590,6 +596,41 @@ impl GraphClient {
                 request_id,
                 retry_after: retry_after(&resp_headers),
             });
+        }
+    }
+
+    /// Waits until the tenant's pacing allows another request.
+    async fn pace(&self) {
+        let until = self.inner.pace_until.lock().ok().and_then(|p| *p);
+        if let Some(until) = until {
+            let now = Instant::now();
+            if until > now {
+                tokio::time::sleep(until - now).await;
+            }
+        }
+    }
+
+    /// Slows the whole client down when Graph says the budget is nearly used up
+    /// (`x-ms-throttle-limit-percentage`, sent above 80 %) or exhausted (429 + `Retry-After`):
+    /// the other requests in flight for the tenant wait too, instead of collecting 429s.
+    fn learn_pace(&self, status: u16, headers: &HeaderMap) {
+        let delay = if status == 429 {
+            retry_after(headers)
+        } else {
+            headers
+                .get("x-ms-throttle-limit-percentage")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .filter(|p| *p > 80)
+                // 80 % → no delay, 100 % → 1 s: back off in proportion to how close the
+                // budget is to its limit.
+                .map(|p| Duration::from_millis((p.min(100) - 80) * 50))
+        };
+        if let (Some(delay), Ok(mut pace)) = (delay, self.inner.pace_until.lock()) {
+            let until = Instant::now() + delay;
+            if pace.is_none_or(|p| p < until) {
+                *pace = Some(until);
+            }
         }
     }
 

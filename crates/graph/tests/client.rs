@@ -332,3 +332,30 @@ async fn tokens_never_go_to_other_hosts_or_over_plain_http() {
     let none = GraphClient::builder(tenant).build().unwrap_err();
     assert!(none.to_string().contains("with_credentials"), "{none}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_holds_back_every_request_of_the_tenant_not_just_the_throttled_one() {
+    let env = env("tiny").await;
+    let client = env.client();
+    client.get("/organization").await.unwrap();
+    env.faults(json!({"throttleStorm": {"requests": 1, "retryAfter": 2}}));
+    let first = tokio::spawn({
+        let client = client.clone();
+        async move { client.get("/organization").await }
+    });
+    // Wait (without sleeping) until the client has received the 429.
+    while client.stats().throttled == 0 {
+        tokio::task::yield_now().await;
+    }
+    // A request started now is held back until the Retry-After has passed: it does not go
+    // out at once to collect another 429.
+    let started = Instant::now();
+    client.get("/domains").await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "sent after {:?}",
+        started.elapsed()
+    );
+    first.await.unwrap().unwrap();
+    assert_eq!(client.stats().throttled, 1);
+}
