@@ -131,9 +131,10 @@ pub struct KindRecord {
     /// How its backup ended.
     #[serde(flatten)]
     pub status: KindStatus,
-    /// The manifest blob (a JSON array of [`ManifestEntry`], sorted by id).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub manifest: Option<BlobId>,
+    /// The manifest: blobs holding JSON arrays of [`ManifestEntry`], sorted by id, split into
+    /// content-defined chunks so that an unchanged stretch of a kind costs nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub manifest: Vec<BlobId>,
     /// Objects in the manifest.
     pub count: usize,
     /// The deltaLink to continue from, for kinds with delta.
@@ -172,9 +173,10 @@ pub struct Snapshot {
     pub parent: Option<SnapshotId>,
     /// Every kind.
     pub kinds: BTreeMap<ObjectKind, KindRecord>,
-    /// The relationship blob (a JSON array of relationships, sorted).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub relationships: Option<BlobId>,
+    /// The relationships: blobs holding JSON arrays of relationships, sorted, in
+    /// content-defined chunks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relationships: Vec<BlobId>,
     /// Relationships in it.
     #[serde(default)]
     pub relationship_count: usize,
@@ -187,8 +189,8 @@ impl Snapshot {
     pub fn root_blobs(&self) -> impl Iterator<Item = &BlobId> {
         self.kinds
             .values()
-            .filter_map(|k| k.manifest.as_ref())
-            .chain(self.relationships.as_ref())
+            .flat_map(|k| k.manifest.iter())
+            .chain(self.relationships.iter())
     }
 }
 
@@ -248,7 +250,7 @@ mod tests {
             ObjectKind::Users,
             KindRecord {
                 status: KindStatus::Complete,
-                manifest: Some(BlobId::of(&json!([]))),
+                manifest: vec![BlobId::of(&json!([]))],
                 count: 0,
                 delta_link: Some(
                     "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=x".into(),
@@ -261,7 +263,7 @@ mod tests {
                 status: KindStatus::Skipped {
                     reason: "AuditLog.Read.All not granted".into(),
                 },
-                manifest: None,
+                manifest: Vec::new(),
                 count: 0,
                 delta_link: None,
             },
@@ -272,7 +274,7 @@ mod tests {
                 status: KindStatus::Failed {
                     reason: "HTTP 503".into(),
                 },
-                manifest: None,
+                manifest: Vec::new(),
                 count: 0,
                 delta_link: None,
             },
@@ -285,7 +287,7 @@ mod tests {
                 .with_timezone(&Utc),
             parent: None,
             kinds,
-            relationships: None,
+            relationships: Vec::new(),
             relationship_count: 0,
             tool_version: "0.1.0".into(),
         });

@@ -17,6 +17,29 @@ use crate::format::{BlobId, KindRecord, KindStatus, ManifestEntry, Snapshot, new
 /// backup writes few objects to S3, small enough to keep memory bounded.
 pub const PACK_TARGET_BYTES: usize = 8 * 1024 * 1024;
 
+/// Manifests and relationship lists are cut after an item whose key hashes to 0 modulo this
+/// (content-defined chunking): on average 256 items a chunk, and a change touches one chunk.
+const CHUNK_DIVISOR: u64 = 256;
+
+/// Splits sorted items into content-defined chunks, each a JSON array.
+fn chunks<T: Serialize>(items: &[T], key: impl Fn(&T) -> String) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut current = Vec::new();
+    for item in items {
+        current.push(serde_json::to_value(item).unwrap_or_default());
+        let hash = key(item).bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        if hash % CHUNK_DIVISOR == 0 {
+            out.push(Value::Array(std::mem::take(&mut current)));
+        }
+    }
+    if !current.is_empty() {
+        out.push(Value::Array(current));
+    }
+    out
+}
+
 /// A repository: every tenant's snapshots in one store.
 #[derive(Debug, Clone)]
 pub struct Repository {
@@ -122,15 +145,31 @@ impl Repository {
         snapshot: &Snapshot,
         kind: ObjectKind,
     ) -> Result<Vec<ManifestEntry>> {
-        let Some(blob) = snapshot.kinds.get(&kind).and_then(|k| k.manifest.as_ref()) else {
+        let Some(record) = snapshot.kinds.get(&kind).filter(|k| !k.manifest.is_empty()) else {
             return Ok(Vec::new());
         };
-        let index = self.store.blob_index(&snapshot.tenant).await?;
-        let value = self.blob(&snapshot.tenant, &index, blob).await?;
-        serde_json::from_value(value).map_err(|e| Error::Corrupt {
-            path: format!("manifest {blob}"),
-            reason: e.to_string(),
-        })
+        self.chunked(&snapshot.tenant, &record.manifest, "manifest")
+            .await
+    }
+
+    /// Reads and concatenates chunked JSON arrays.
+    async fn chunked<T: serde::de::DeserializeOwned>(
+        &self,
+        tenant: &TenantId,
+        chunks: &[BlobId],
+        what: &str,
+    ) -> Result<Vec<T>> {
+        let index = self.store.blob_index(tenant).await?;
+        let mut out = Vec::new();
+        for blob in chunks {
+            let value = self.blob(tenant, &index, blob).await?;
+            let part: Vec<T> = serde_json::from_value(value).map_err(|e| Error::Corrupt {
+                path: format!("{what} chunk {blob}"),
+                reason: e.to_string(),
+            })?;
+            out.extend(part);
+        }
+        Ok(out)
     }
 
     /// The relationships of a snapshot.
@@ -138,15 +177,8 @@ impl Repository {
     /// # Errors
     /// Missing or corrupt blobs.
     pub async fn relationships(&self, snapshot: &Snapshot) -> Result<Vec<Relationship>> {
-        let Some(blob) = &snapshot.relationships else {
-            return Ok(Vec::new());
-        };
-        let index = self.store.blob_index(&snapshot.tenant).await?;
-        let value = self.blob(&snapshot.tenant, &index, blob).await?;
-        serde_json::from_value(value).map_err(|e| Error::Corrupt {
-            path: format!("relationships {blob}"),
-            reason: e.to_string(),
-        })
+        self.chunked(&snapshot.tenant, &snapshot.relationships, "relationships")
+            .await
     }
 
     /// Every object of one kind in a snapshot, exactly as Graph returned it.
@@ -541,7 +573,7 @@ impl SnapshotWriter {
             kind,
             KindRecord {
                 status,
-                manifest: None,
+                manifest: Vec::new(),
                 count: 0,
                 delta_link,
             },
@@ -569,28 +601,29 @@ impl SnapshotWriter {
             list.sort_by(|a, b| a.id.cmp(&b.id));
             list.dedup_by(|a, b| a.id == b.id);
             let count = list.len();
-            let manifest = self
-                .put_blob(&serde_json::to_value(&list).unwrap_or_default())
-                .await?;
+            let mut manifest = Vec::new();
+            for chunk in chunks(&list, |e| e.id.as_str().to_owned()) {
+                manifest.push(self.put_blob(&chunk).await?);
+            }
             let record = self.kinds.entry(kind).or_insert(KindRecord {
                 status: KindStatus::Complete,
-                manifest: None,
+                manifest: Vec::new(),
                 count: 0,
                 delta_link: None,
             });
-            record.manifest = Some(manifest);
+            record.manifest = manifest;
             record.count = count;
         }
         let relationships = std::mem::take(&mut self.relationships);
         let relationship_count = relationships.len();
-        let relationships = if relationships.is_empty() {
-            None
-        } else {
-            Some(
-                self.put_blob(&serde_json::to_value(&relationships).unwrap_or_default())
-                    .await?,
-            )
-        };
+        let relationships: Vec<Relationship> = relationships.into_iter().collect();
+        let mut chunk_ids = Vec::new();
+        for chunk in chunks(&relationships, |r| {
+            format!("{:?}{}{}", r.kind, r.source, r.target)
+        }) {
+            chunk_ids.push(self.put_blob(&chunk).await?);
+        }
+        let relationships = chunk_ids;
         self.flush().await?;
         let snapshot = Snapshot {
             id: new_snapshot_id(self.time),
