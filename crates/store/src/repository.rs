@@ -18,8 +18,9 @@ use crate::format::{BlobId, KindRecord, KindStatus, ManifestEntry, Snapshot, new
 pub const PACK_TARGET_BYTES: usize = 8 * 1024 * 1024;
 
 /// Manifests and relationship lists are cut after an item whose key hashes to 0 modulo this
-/// (content-defined chunking): on average 256 items a chunk, and a change touches one chunk.
-const CHUNK_DIVISOR: u64 = 256;
+/// (content-defined chunking): on average 32 items a chunk, so that 1% of changes spread over a
+/// kind leave most chunks untouched.
+const CHUNK_DIVISOR: u64 = 32;
 
 /// Splits sorted items into content-defined chunks, each a JSON array.
 fn chunks<T: Serialize>(items: &[T], key: impl Fn(&T) -> String) -> Vec<Value> {
