@@ -245,3 +245,38 @@ async fn fault_rates_are_repeatable_for_a_seed() {
         "unknown fault settings are refused"
     );
 }
+
+#[tokio::test]
+async fn writes_have_their_own_budget() {
+    // 3,000 writes per 150 s, scaled to 3: the fourth write is throttled, reads are not.
+    let env = start_with(
+        "tiny",
+        EmulatorConfig {
+            throttle: ThrottleConfig { scale: 0.001 },
+            ..EmulatorConfig::default()
+        },
+    )
+    .await;
+    let user = env.cloud_user();
+    for i in 0..3 {
+        let r = env
+            .patch(
+                &format!("/users/{user}"),
+                json!({"jobTitle": format!("t{i}")}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "write {i}: {}", r.body);
+    }
+    let fourth = env
+        .patch(&format!("/users/{user}"), json!({"jobTitle": "t3"}))
+        .await;
+    assert_eq!(fourth.status, StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = fourth.header("retry-after").unwrap().parse().unwrap();
+    assert!(retry >= 1 && retry <= 150, "{retry}");
+    assert!(
+        fourth
+            .header("x-ms-throttle-scope")
+            .unwrap()
+            .contains("Write")
+    );
+}

@@ -814,3 +814,114 @@ async fn recycle_bin_forgets_after_30_days() {
         .await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn administrative_units_and_custom_roles_are_created_and_used() {
+    let env = start("tiny").await;
+    let au = env
+        .post(
+            "/directory/administrativeUnits",
+            json!({"displayName": "Oslo office", "description": "restored"}),
+        )
+        .await;
+    assert_eq!(au.status, StatusCode::CREATED, "{}", au.body);
+    let au_id = au.body["id"].as_str().unwrap().to_owned();
+    let user = env.cloud_user();
+    let add =
+        json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{user}")});
+    assert_eq!(
+        env.post(
+            &format!("/directory/administrativeUnits/{au_id}/members/$ref"),
+            add.clone()
+        )
+        .await
+        .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        env.post(
+            &format!("/directory/administrativeUnits/{au_id}/members/$ref"),
+            add
+        )
+        .await
+        .status,
+        StatusCode::BAD_REQUEST
+    );
+    let members = env
+        .get(&format!("/directory/administrativeUnits/{au_id}/members"))
+        .await;
+    assert_eq!(members.values()[0]["id"], user.as_str());
+    assert_eq!(
+        env.post(
+            "/directory/administrativeUnits",
+            json!({"description": "no name"})
+        )
+        .await
+        .status,
+        StatusCode::BAD_REQUEST
+    );
+
+    let role = env.post("/roleManagement/directory/roleDefinitions", json!({"displayName": "Restored helpdesk", "isEnabled": true,
+        "rolePermissions": [{"allowedResourceActions": ["microsoft.directory/users/basic/update"]}]})).await;
+    assert_eq!(role.status, StatusCode::CREATED, "{}", role.body);
+    assert_eq!(role.body["isBuiltIn"], false);
+    let role_id = role.body["id"].as_str().unwrap();
+    let scoped = env.post("/roleManagement/directory/roleAssignments", json!({"principalId": user, "roleDefinitionId": role_id, "directoryScopeId": format!("/administrativeUnits/{au_id}")})).await;
+    assert_eq!(scoped.status, StatusCode::CREATED, "{}", scoped.body);
+    let scoped_members = env
+        .get(&format!(
+            "/directory/administrativeUnits/{au_id}/scopedRoleMembers"
+        ))
+        .await;
+    assert_eq!(
+        scoped_members.values()[0]["roleMemberInfo"]["id"],
+        user.as_str()
+    );
+    assert_eq!(
+        env.post(
+            "/roleManagement/directory/roleDefinitions",
+            json!({"displayName": "no permissions"})
+        )
+        .await
+        .status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        env.post(
+            "/roleManagement/directory/roleDefinitions",
+            json!({"displayName": "x", "rolePermissions": [], "isBuiltIn": true})
+        )
+        .await
+        .status,
+        StatusCode::BAD_REQUEST
+    );
+    // An AU goes to the recycle bin.
+    assert_eq!(
+        env.delete(&format!("/directory/administrativeUnits/{au_id}"))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    let bin = env
+        .get("/directory/deletedItems/microsoft.graph.administrativeUnit")
+        .await;
+    assert!(bin.values().iter().any(|a| a["id"] == au_id.as_str()));
+}
+
+#[tokio::test]
+async fn device_owners_and_users_are_listed() {
+    let env = start("tiny").await;
+    let device = env.ids(ObjectKind::Devices)[0].clone();
+    for nav in ["registeredOwners", "registeredUsers"] {
+        let r = env.get(&format!("/devices/{device}/{nav}")).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.values().len(), 1, "{nav}");
+        assert_eq!(r.values()[0]["@odata.type"], "#microsoft.graph.user");
+    }
+    let expanded = env.get("/devices?$expand=registeredOwners").await;
+    assert!(expanded.values().iter().all(|d| {
+        d["registeredOwners"]
+            .as_array()
+            .is_some_and(|o| o.len() == 1)
+    }));
+}
