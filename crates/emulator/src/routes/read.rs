@@ -48,6 +48,16 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     }
 }
 
+/// A collection Graph returns in one page (no nextLink, no count).
+fn unpaged(caller: &Caller, set: &str, items: Vec<Value>) -> Response {
+    collection(
+        odata::context(&caller.base, set, None, false),
+        items,
+        None,
+        None,
+    )
+}
+
 /// The caller's tenant.
 pub(crate) fn tenant_of(
     emulator: &Emulator,
@@ -640,12 +650,7 @@ pub(crate) async fn scoped_role_members(
                    "roleMemberInfo": {"id": principal, "displayName": name}})
         })
         .collect();
-    Ok(collection(
-        odata::context(&caller.base, "scopedRoleMemberships", None, false),
-        items,
-        None,
-        None,
-    ))
+    Ok(unpaged(&caller, "scopedRoleMemberships", items))
 }
 
 /// `GET /applications/{id}/extensionProperties`
@@ -677,12 +682,7 @@ pub(crate) async fn extension_properties(
         })
         .map(|e| Value::Object(e.clone()))
         .collect();
-    Ok(collection(
-        odata::context(&caller.base, "extensionProperties", None, false),
-        items,
-        None,
-        None,
-    ))
+    Ok(unpaged(&caller, "extensionProperties", items))
 }
 
 /// `GET /applications/{id}/federatedIdentityCredentials`
@@ -702,12 +702,7 @@ pub(crate) async fn federated_credentials(
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    Ok(collection(
-        odata::context(&caller.base, "federatedIdentityCredentials", None, false),
-        items,
-        None,
-        None,
-    ))
+    Ok(unpaged(&caller, "federatedIdentityCredentials", items))
 }
 
 #[derive(Deserialize, Default)]

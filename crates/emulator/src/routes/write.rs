@@ -123,6 +123,13 @@ fn check_properties(t: &Tenant, kind: ObjectKind, obj: &Obj, creating: bool) -> 
     Ok(())
 }
 
+/// A required string property of a request body.
+fn required<'a>(obj: &'a Obj, property: &str) -> GraphResult<&'a str> {
+    obj.get(property)
+        .and_then(Value::as_str)
+        .ok_or_else(|| GraphError::bad_request(format!("Property '{property}' is required.")))
+}
+
 fn read_only(key: &str) -> GraphError {
     GraphError::bad_request(format!("Property '{key}' is read-only and cannot be set."))
         .with_detail("PropertyNotWritable", "The property is read-only.", key)
@@ -459,11 +466,7 @@ pub(crate) async fn create(
 }
 
 fn check_role_assignment(t: &Tenant, obj: &Obj) -> GraphResult<()> {
-    let get = |p: &str| {
-        obj.get(p)
-            .and_then(Value::as_str)
-            .ok_or_else(|| GraphError::bad_request(format!("Property '{p}' is required.")))
-    };
+    let get = |p: &str| required(obj, p);
     let principal = get("principalId")?;
     let definition = get("roleDefinitionId")?;
     let scope = get("directoryScopeId")?;
@@ -875,11 +878,7 @@ pub(crate) async fn create_app_role_assignment(
     let now = emulator.clock().now();
     let shared = tenant_of(&emulator, &caller)?;
     let mut t = shared.write();
-    let get = |p: &str| {
-        obj.get(p)
-            .and_then(Value::as_str)
-            .ok_or_else(|| GraphError::bad_request(format!("Property '{p}' is required.")))
-    };
+    let get = |p: &str| required(&obj, p);
     let (principal, resource, role) = (get("principalId")?, get("resourceId")?, get("appRoleId")?);
     if resource != id {
         return Err(GraphError::bad_request(
@@ -1211,11 +1210,7 @@ pub(crate) async fn eligibility_request(
     let now = emulator.clock().now();
     let shared = tenant_of(&emulator, &caller)?;
     let mut t = shared.write();
-    let get = |p: &str| {
-        obj.get(p)
-            .and_then(Value::as_str)
-            .ok_or_else(|| GraphError::bad_request(format!("Property '{p}' is required.")))
-    };
+    let get = |p: &str| required(&obj, p);
     let action = get("action")?;
     let (principal, definition) = (get("principalId")?, get("roleDefinitionId")?);
     let scope = obj
