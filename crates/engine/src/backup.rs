@@ -201,109 +201,148 @@ impl Run<'_> {
             }
             _ => None,
         };
-        let start = parent
-            .as_ref()
-            .and_then(|(r, _)| r.delta_link.clone())
-            .unwrap_or_else(|| fresh.clone());
-        let round = match self.delta_round(kind, &start).await {
-            Err(e) if parent.is_some() && e.is_delta_expired() => {
+        let Some((record, entries)) = parent else {
+            return self.delta_round(kind, &fresh, None, member_rel).await;
+        };
+        let carried: BTreeMap<String, ManifestEntry> =
+            entries.into_iter().map(|e| (e.id.to_string(), e)).collect();
+        let start = record.delta_link.clone().unwrap_or_else(|| fresh.clone());
+        let written = self.writer.stats().objects;
+        match self
+            .delta_round(kind, &start, Some(carried), member_rel)
+            .await
+        {
+            // An expired token is refused on the first page, before anything is written.
+            Err(Error::Graph(e))
+                if e.is_delta_expired() && self.writer.stats().objects == written =>
+            {
                 self.warnings.push(format!(
                     "{kind}: the delta token expired; read in full again"
                 ));
-                return self.delta_full(kind, &fresh, member_rel).await;
+                self.delta_round(kind, &fresh, None, member_rel).await
             }
-            other => other?,
-        };
-        let Some((_, parent_entries)) = parent else {
-            return self.store_full_round(kind, round, member_rel).await;
-        };
-        // Incremental: merge changes into the parent's versions; carry the rest untouched.
-        let mut carried: BTreeMap<String, ManifestEntry> = parent_entries
-            .into_iter()
-            .map(|e| (e.id.to_string(), e))
-            .collect();
-        for id in &round.removed {
-            carried.remove(id);
+            other => other,
         }
-        let ids: Vec<String> = round.changed.keys().cloned().collect();
+    }
+
+    /// Streams a delta round into the snapshot: each page is written as it arrives (only its
+    /// last object waits, since Graph may continue it at the top of the next page:
+    /// group-delta.md). Incremental rounds (`carried` = the parent's manifest) merge changes
+    /// into the parent's versions and carry every untouched object over unread.
+    async fn delta_round(
+        &mut self,
+        kind: ObjectKind,
+        start: &str,
+        mut carried: Option<BTreeMap<String, ManifestEntry>>,
+        member_rel: Option<RelationshipKind>,
+    ) -> Result<Listed> {
+        let incremental = carried.is_some();
+        let client = self.client.clone();
+        let mut pages = std::pin::pin!(client.pages(start));
+        let mut pending: Option<(String, Map<String, Value>)> = None;
+        let mut member_changes: Vec<(String, String, bool)> = Vec::new();
+        let mut removed: BTreeSet<String> = BTreeSet::new();
+        let mut delta_link = None;
+        let mut seen = 0u64;
+        while let Some(page) = pages.try_next().await? {
+            let mut ready = Vec::new();
+            for item in page.items {
+                let Value::Object(mut item) = item else {
+                    continue;
+                };
+                let Some(id) = item.get("id").and_then(Value::as_str).map(str::to_owned) else {
+                    continue;
+                };
+                if item.contains_key("@removed") {
+                    removed.insert(id.clone());
+                    if let Some(c) = carried.as_mut() {
+                        c.remove(&id);
+                    }
+                    continue;
+                }
+                // Graph: group-delta.md — members@delta, removed members marked @removed.
+                if let Some(Value::Array(members)) = item.remove("members@delta") {
+                    for m in members {
+                        if let Some(target) = m.get("id").and_then(Value::as_str) {
+                            member_changes.push((
+                                id.clone(),
+                                target.to_owned(),
+                                m.get("@removed").is_none(),
+                            ));
+                        }
+                    }
+                }
+                match &mut pending {
+                    Some((pid, props)) if *pid == id => props.extend(item),
+                    _ => {
+                        ready.extend(pending.take());
+                        pending = Some((id, item));
+                    }
+                }
+                seen += 1;
+            }
+            self.write_changed(kind, ready, carried.as_mut()).await?;
+            delta_link = page.delta_link;
+            self.report(kind, seen);
+        }
+        self.write_changed(kind, pending.into_iter().collect(), carried.as_mut())
+            .await?;
+        for (_, entry) in carried.unwrap_or_default() {
+            self.ids.entry(kind).or_default().push(entry.id.clone());
+            self.writer.carry_entry(kind, entry);
+        }
+        if let Some(rel) = member_rel {
+            let mut members: BTreeSet<(String, String)> = if incremental {
+                self.parent_relationships
+                    .iter()
+                    .filter(|r| r.kind == rel)
+                    .map(|r| (r.source.to_string(), r.target.to_string()))
+                    .collect()
+            } else {
+                BTreeSet::new()
+            };
+            members.retain(|(s, _)| !removed.contains(s));
+            for (source, target, added) in member_changes {
+                if added {
+                    members.insert((source, target));
+                } else {
+                    members.remove(&(source, target));
+                }
+            }
+            self.add_links(rel, members);
+        }
+        Ok(Listed {
+            incremental,
+            delta_link,
+        })
+    }
+
+    /// Writes objects of a delta page: merged into the parent's version when incremental, with
+    /// their single-object properties.
+    async fn write_changed(
+        &mut self,
+        kind: ObjectKind,
+        changed: Vec<(String, Map<String, Value>)>,
+        mut carried: Option<&mut BTreeMap<String, ManifestEntry>>,
+    ) -> Result<()> {
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = changed.iter().map(|(id, _)| id.clone()).collect();
         let mut extras = self.single_object_properties(kind, &ids).await?;
-        for (id, props) in round.changed {
-            let mut merged = match carried.remove(&id) {
+        for (id, props) in changed {
+            let mut merged = match carried.as_mut().and_then(|c| c.remove(&id)) {
                 Some(entry) => self.writer.read_object(kind, &entry.blob).await?.into_raw(),
                 None => Map::new(),
             };
             merged.extend(props);
             merged.extend(extras.remove(&id).unwrap_or_default());
             if kind == ObjectKind::Users {
-                self.changed_users.insert(id.clone());
+                self.changed_users.insert(id);
             }
             self.add(kind, Value::Object(merged)).await?;
         }
-        for (_, entry) in carried {
-            self.ids.entry(kind).or_default().push(entry.id.clone());
-            self.writer.carry_entry(kind, entry);
-        }
-        if let Some(rel) = member_rel {
-            let mut members: BTreeSet<(String, String)> = self
-                .parent_relationships
-                .iter()
-                .filter(|r| r.kind == rel)
-                .map(|r| (r.source.to_string(), r.target.to_string()))
-                .collect();
-            members.retain(|(s, _)| !round.removed.contains(s));
-            for (source, target, added) in &round.member_changes {
-                if *added {
-                    members.insert((source.clone(), target.clone()));
-                } else {
-                    members.remove(&(source.clone(), target.clone()));
-                }
-            }
-            self.add_links(rel, members);
-        }
-        Ok(Listed {
-            incremental: true,
-            delta_link: round.delta_link,
-        })
-    }
-
-    async fn delta_full(
-        &mut self,
-        kind: ObjectKind,
-        fresh: &str,
-        member_rel: Option<RelationshipKind>,
-    ) -> Result<Listed> {
-        let round = self.delta_round(kind, fresh).await?;
-        self.store_full_round(kind, round, member_rel).await
-    }
-
-    async fn store_full_round(
-        &mut self,
-        kind: ObjectKind,
-        round: DeltaRound,
-        member_rel: Option<RelationshipKind>,
-    ) -> Result<Listed> {
-        let ids: Vec<String> = round.changed.keys().cloned().collect();
-        let mut extras = self.single_object_properties(kind, &ids).await?;
-        for (id, mut props) in round.changed {
-            props.extend(extras.remove(&id).unwrap_or_default());
-            if kind == ObjectKind::Users {
-                self.changed_users.insert(id);
-            }
-            self.add(kind, Value::Object(props)).await?;
-        }
-        if let Some(rel) = member_rel {
-            let members = round
-                .member_changes
-                .into_iter()
-                .filter(|(_, _, added)| *added)
-                .map(|(s, t, _)| (s, t))
-                .collect();
-            self.add_links(rel, members);
-        }
-        Ok(Listed {
-            incremental: false,
-            delta_link: round.delta_link,
-        })
+        Ok(())
     }
 
     /// The properties Graph returns only when one object is read (GRAPH.md §6a: users'
@@ -364,50 +403,6 @@ impl Run<'_> {
                 self.relationships.insert(Relationship::link(rel, s, t));
             }
         }
-    }
-
-    /// Reads a whole delta round; merges the pieces of objects split across pages.
-    async fn delta_round(
-        &self,
-        kind: ObjectKind,
-        start: &str,
-    ) -> Result<DeltaRound, dirvault_graph::Error> {
-        let mut round = DeltaRound::default();
-        let mut pages = std::pin::pin!(self.client.pages(start));
-        let mut seen = 0u64;
-        while let Some(page) = pages.try_next().await? {
-            for item in page.items {
-                let Value::Object(mut item) = item else {
-                    continue;
-                };
-                let Some(id) = item.get("id").and_then(Value::as_str).map(str::to_owned) else {
-                    continue;
-                };
-                if item.contains_key("@removed") {
-                    round.changed.remove(&id);
-                    round.removed.insert(id);
-                    continue;
-                }
-                // Graph: group-delta.md — members@delta, removed members marked @removed.
-                if let Some(Value::Array(members)) = item.remove("members@delta") {
-                    for m in members {
-                        if let Some(target) = m.get("id").and_then(Value::as_str) {
-                            round.member_changes.push((
-                                id.clone(),
-                                target.to_owned(),
-                                m.get("@removed").is_none(),
-                            ));
-                        }
-                    }
-                }
-                round.removed.remove(&id);
-                round.changed.entry(id).or_default().extend(item);
-                seen += 1;
-            }
-            round.delta_link = page.delta_link;
-            self.report(kind, seen);
-        }
-        Ok(round)
     }
 
     async fn extension_names(&self, kind: ObjectKind) -> Result<Vec<String>> {
@@ -693,14 +688,6 @@ impl Run<'_> {
             .collect();
         self.relationships.extend(parent);
     }
-}
-
-#[derive(Default)]
-struct DeltaRound {
-    changed: BTreeMap<String, Map<String, Value>>,
-    removed: BTreeSet<String>,
-    member_changes: Vec<(String, String, bool)>,
-    delta_link: Option<String>,
 }
 
 fn describe(kind: ObjectKind, e: &Error) -> KindStatus {
