@@ -46,7 +46,14 @@ struct Target {
 
 async fn target(size: &str, scale: f64, latency: u64) -> Target {
     if let Ok(file) = std::env::var("DIRVAULT_BENCH_EMULATOR") {
-        let info: serde_json::Value = serde_json::from_str(std::fs::read_to_string(file).unwrap().lines().next().unwrap()).unwrap();
+        let info: serde_json::Value = serde_json::from_str(
+            std::fs::read_to_string(file)
+                .unwrap()
+                .lines()
+                .next()
+                .unwrap(),
+        )
+        .unwrap();
         let t = &info["tenants"][0];
         let tenant = dirvault_emulator::TenantInfo {
             tenant_id: t["tenantId"].as_str().unwrap().into(),
@@ -56,24 +63,49 @@ async fn target(size: &str, scale: f64, latency: u64) -> Target {
             client_secret: t["clientSecret"].as_str().unwrap().into(),
             counts: Default::default(),
         };
-        return Target { url: info["url"].as_str().unwrap().into(), tenant, local: None };
+        return Target {
+            url: info["url"].as_str().unwrap().into(),
+            tenant,
+            local: None,
+        };
     }
-    let emulator = Emulator::new(EmulatorConfig { throttle: ThrottleConfig { scale }, ..EmulatorConfig::default() });
-    let tenant = emulator.create_tenant(&TenantSpec::preset("bench", size, 1).unwrap()).unwrap();
+    let emulator = Emulator::new(EmulatorConfig {
+        throttle: ThrottleConfig { scale },
+        ..EmulatorConfig::default()
+    });
+    let tenant = emulator
+        .create_tenant(&TenantSpec::preset("bench", size, 1).unwrap())
+        .unwrap();
     if latency > 0 {
         emulator
-            .with_tenant(&tenant.tenant_id, |t| t.faults = dirvault_emulator::faults::Faults::new(dirvault_emulator::FaultConfig { latency_ms: latency, ..Default::default() }))
+            .with_tenant(&tenant.tenant_id, |t| {
+                t.faults = dirvault_emulator::faults::Faults::new(dirvault_emulator::FaultConfig {
+                    latency_ms: latency,
+                    ..Default::default()
+                })
+            })
             .unwrap();
     }
     let server = emulator.start("127.0.0.1:0").await.unwrap();
-    Target { url: server.url(), tenant, local: Some((emulator, server)) }
+    Target {
+        url: server.url(),
+        tenant,
+        local: Some((emulator, server)),
+    }
 }
 
 async fn churn(target: &Target) -> serde_json::Value {
     match &target.local {
-        Some((emulator, _)) => emulator.with_tenant(&target.tenant.tenant_id, |t| dirvault_emulator::control::churn_tenant(t, 1.0, 7, emulator.clock().now())).unwrap(),
+        Some((emulator, _)) => emulator
+            .with_tenant(&target.tenant.tenant_id, |t| {
+                dirvault_emulator::control::churn_tenant(t, 1.0, 7, emulator.clock().now())
+            })
+            .unwrap(),
         None => reqwest::Client::new()
-            .post(format!("{}/_emulator/tenants/{}/churn", target.url, target.tenant.tenant_id))
+            .post(format!(
+                "{}/_emulator/tenants/{}/churn",
+                target.url, target.tenant.tenant_id
+            ))
             .json(&serde_json::json!({"percent": 1.0, "seed": 7}))
             .send()
             .await
@@ -86,27 +118,50 @@ async fn churn(target: &Target) -> serde_json::Value {
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
     let size = args.first().cloned().unwrap_or_else(|| "large".into());
     let scale: f64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(0.0);
     let latency: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(0);
     let target = target(&size, scale, latency).await;
     let client = GraphClient::builder(target.tenant.tenant_id.parse().unwrap())
-        .with_credentials(Credentials::secret(target.tenant.client_id.parse().unwrap(), target.tenant.client_secret.clone()))
+        .with_credentials(Credentials::secret(
+            target.tenant.client_id.parse().unwrap(),
+            target.tenant.client_secret.clone(),
+        ))
         .with_endpoints(&target.url, &target.url)
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let repo = Repository::open(dir.path().to_str().unwrap()).unwrap();
     let external = target.local.is_none();
-    println!("tenant {size}, throttle scale {scale}, latency {latency} ms, emulator {}, repository on local disk", if external { "in another process" } else { "in this process" });
+    println!(
+        "tenant {size}, throttle scale {scale}, latency {latency} ms, emulator {}, repository on local disk",
+        if external {
+            "in another process"
+        } else {
+            "in this process"
+        }
+    );
     let now = chrono::Utc::now();
     let t = Instant::now();
-    let full = backup(&client, &repo, &BackupOptions::default(), now, &|_| {}).await.unwrap();
+    let full = backup(&client, &repo, &BackupOptions::default(), now, &|_| {})
+        .await
+        .unwrap();
     show("full", &full, t.elapsed().as_secs_f64());
     println!("churn 1%: {}", churn(&target).await);
     let t = Instant::now();
-    let incremental = backup(&client, &repo, &BackupOptions::default(), now + chrono::Duration::minutes(30), &|_| {}).await.unwrap();
+    let incremental = backup(
+        &client,
+        &repo,
+        &BackupOptions::default(),
+        now + chrono::Duration::minutes(30),
+        &|_| {},
+    )
+    .await
+    .unwrap();
     show("incremental", &incremental, t.elapsed().as_secs_f64());
     println!(
         "incremental / full: requests {:.1}%, bytes {:.1}%",

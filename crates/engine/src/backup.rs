@@ -240,8 +240,18 @@ impl Run<'_> {
         let client = self.client.clone();
         let mut pages = std::pin::pin!(client.pages(start));
         let mut pending: Option<(String, Map<String, Value>)> = None;
-        let mut member_changes: Vec<(String, String, bool)> = Vec::new();
         let mut removed: BTreeSet<String> = BTreeSet::new();
+        // Member links go straight into the snapshot's relationship set: the parent's first
+        // (incremental), then each change as it arrives.
+        if let (Some(rel), true) = (member_rel, incremental) {
+            let parent: Vec<Relationship> = self
+                .parent_relationships
+                .iter()
+                .filter(|r| r.kind == rel)
+                .cloned()
+                .collect();
+            self.relationships.extend(parent);
+        }
         let mut delta_link = None;
         let mut seen = 0u64;
         while let Some(page) = pages.try_next().await? {
@@ -261,14 +271,24 @@ impl Run<'_> {
                     continue;
                 }
                 // Graph: group-delta.md — members@delta, removed members marked @removed.
-                if let Some(Value::Array(members)) = item.remove("members@delta") {
+                if let (Some(rel), Some(Value::Array(members))) =
+                    (member_rel, item.remove("members@delta"))
+                {
                     for m in members {
-                        if let Some(target) = m.get("id").and_then(Value::as_str) {
-                            member_changes.push((
-                                id.clone(),
-                                target.to_owned(),
-                                m.get("@removed").is_none(),
-                            ));
+                        let (Some(target), Ok(source)) = (
+                            m.get("id").and_then(Value::as_str),
+                            ObjectId::new(id.as_str()),
+                        ) else {
+                            continue;
+                        };
+                        let Ok(target) = ObjectId::new(target) else {
+                            continue;
+                        };
+                        let link = Relationship::link(rel, source, target);
+                        if m.get("@removed").is_none() {
+                            self.relationships.insert(link);
+                        } else {
+                            self.relationships.remove(&link);
                         }
                     }
                 }
@@ -292,24 +312,9 @@ impl Run<'_> {
             self.writer.carry_entry(kind, entry);
         }
         if let Some(rel) = member_rel {
-            let mut members: BTreeSet<(String, String)> = if incremental {
-                self.parent_relationships
-                    .iter()
-                    .filter(|r| r.kind == rel)
-                    .map(|r| (r.source.to_string(), r.target.to_string()))
-                    .collect()
-            } else {
-                BTreeSet::new()
-            };
-            members.retain(|(s, _)| !removed.contains(s));
-            for (source, target, added) in member_changes {
-                if added {
-                    members.insert((source, target));
-                } else {
-                    members.remove(&(source, target));
-                }
-            }
-            self.add_links(rel, members);
+            // Links of deleted groups and units go with them.
+            self.relationships
+                .retain(|r| r.kind != rel || !removed.contains(r.source.as_str()));
         }
         Ok(Listed {
             incremental,

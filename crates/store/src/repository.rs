@@ -23,20 +23,22 @@ pub const PACK_TARGET_BYTES: usize = 8 * 1024 * 1024;
 const CHUNK_DIVISOR: u64 = 32;
 
 /// Splits sorted items into content-defined chunks, each a JSON array.
-fn chunks<T: Serialize>(items: &[T], key: impl Fn(&T) -> String) -> Vec<Value> {
+/// The content-defined chunk boundaries of sorted items, as index ranges: only one chunk is
+/// ever serialized at a time.
+fn chunks<T>(items: &[T], key: impl Fn(&T) -> String) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();
-    let mut current = Vec::new();
-    for item in items {
-        current.push(serde_json::to_value(item).unwrap_or_default());
+    let mut start = 0;
+    for (i, item) in items.iter().enumerate() {
         let hash = key(item).bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
             (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
         });
         if hash % CHUNK_DIVISOR == 0 {
-            out.push(Value::Array(std::mem::take(&mut current)));
+            out.push(start..i + 1);
+            start = i + 1;
         }
     }
-    if !current.is_empty() {
-        out.push(Value::Array(current));
+    if start < items.len() {
+        out.push(start..items.len());
     }
     out
 }
@@ -603,7 +605,8 @@ impl SnapshotWriter {
             list.dedup_by(|a, b| a.id == b.id);
             let count = list.len();
             let mut manifest = Vec::new();
-            for chunk in chunks(&list, |e| e.id.as_str().to_owned()) {
+            for range in chunks(&list, |e| e.id.as_str().to_owned()) {
+                let chunk = serde_json::to_value(&list[range]).unwrap_or_default();
                 manifest.push(self.put_blob(&chunk).await?);
             }
             let record = self.kinds.entry(kind).or_insert(KindRecord {
@@ -619,9 +622,10 @@ impl SnapshotWriter {
         let relationship_count = relationships.len();
         let relationships: Vec<Relationship> = relationships.into_iter().collect();
         let mut chunk_ids = Vec::new();
-        for chunk in chunks(&relationships, |r| {
+        for range in chunks(&relationships, |r| {
             format!("{:?}{}{}", r.kind, r.source, r.target)
         }) {
+            let chunk = serde_json::to_value(&relationships[range]).unwrap_or_default();
             chunk_ids.push(self.put_blob(&chunk).await?);
         }
         let relationships = chunk_ids;
