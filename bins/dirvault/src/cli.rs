@@ -1,6 +1,5 @@
 //! Argument parsing, dispatch and output.
 
-use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use dirvault_engine::config::{Config, SecretSource, TenantConfig};
 use dirvault_engine::{BackupOptions, BackupReport, backup};
-use dirvault_model::{Cloud, ObjectKind, SnapshotId};
+use dirvault_model::{Cloud, SnapshotId};
 use dirvault_store::{Repository, RetentionPolicy, Snapshot};
 use serde_json::json;
 
@@ -44,12 +43,8 @@ enum Command {
     Backup {
         /// The tenant's name in the configuration.
         name: String,
-        /// Only these kinds (comma-separated Graph collection names, e.g. users,groups).
-        #[arg(long, value_delimiter = ',')]
-        kinds: Vec<ObjectKind>,
-        /// Read everything, ignoring stored delta tokens.
-        #[arg(long)]
-        full: bool,
+        #[command(flatten)]
+        options: BackupOptions,
     },
     /// List a tenant's snapshots.
     Snapshots {
@@ -93,21 +88,8 @@ enum Command {
 struct ForgetArgs {
     /// The tenant's name.
     name: String,
-    /// Keep the last N snapshots.
-    #[arg(long)]
-    keep_last: Option<usize>,
-    /// Keep the newest snapshot of each of the last N days.
-    #[arg(long)]
-    keep_daily: Option<usize>,
-    /// Keep the newest snapshot of each of the last N weeks.
-    #[arg(long)]
-    keep_weekly: Option<usize>,
-    /// Keep the newest snapshot of each of the last N months.
-    #[arg(long)]
-    keep_monthly: Option<usize>,
-    /// Keep every snapshot younger than this (e.g. 30d, 12h).
-    #[arg(long, value_parser = parse_duration)]
-    keep_within: Option<chrono::Duration>,
+    #[command(flatten)]
+    policy: RetentionPolicy,
 }
 
 #[derive(Debug, Subcommand)]
@@ -157,20 +139,6 @@ struct TenantAddArgs {
     login_url: Option<String>,
 }
 
-fn parse_duration(s: &str) -> Result<chrono::Duration, String> {
-    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = n
-        .parse()
-        .map_err(|_| format!("{s:?}: expected a number and a unit, e.g. 30d or 12h"))?;
-    match unit {
-        "d" => Ok(chrono::Duration::days(n)),
-        "h" => Ok(chrono::Duration::hours(n)),
-        "w" => Ok(chrono::Duration::weeks(n)),
-        "m" => Ok(chrono::Duration::minutes(n)),
-        _ => Err(format!("{s:?}: the unit must be m, h, d or w")),
-    }
-}
-
 /// Parses arguments, runs the command, prints errors with their causes.
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -205,16 +173,11 @@ async fn run(cli: Cli) -> Result<()> {
     let path = config_path(&cli);
     match &cli.command {
         Command::Tenant(cmd) => tenant(&cli, cmd, &path),
-        Command::Backup { name, kinds, full } => {
+        Command::Backup { name, options } => {
             let config = Config::load(&path)?;
             let client = config.tenant(name)?.client(name)?;
             let repo = Repository::open(&cli.repo)?;
-            let options = BackupOptions {
-                kinds: (!kinds.is_empty()).then(|| kinds.iter().copied().collect::<BTreeSet<_>>()),
-                full: *full,
-                ..BackupOptions::default()
-            };
-            let report = run_backup(&client, &repo, &options, !cli.json)
+            let report = run_backup(&client, &repo, options, !cli.json)
                 .await
                 .with_context(|| format!("backup of tenant {name}"))?;
             print_backup(&cli, name, &report);
@@ -276,14 +239,9 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Forget(args) => {
             let (repo, tenant) = open(&cli, &path, &args.name)?;
-            let policy = RetentionPolicy {
-                keep_last: args.keep_last,
-                keep_daily: args.keep_daily,
-                keep_weekly: args.keep_weekly,
-                keep_monthly: args.keep_monthly,
-                keep_within: args.keep_within,
-            };
-            let report = repo.forget(&tenant, &policy, chrono::Utc::now()).await?;
+            let report = repo
+                .forget(&tenant, &args.policy, chrono::Utc::now())
+                .await?;
             if cli.json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {

@@ -16,30 +16,46 @@ use serde_json::{Map, Value};
 
 use crate::{Error, Result};
 
-/// What to back up, and how.
+/// What to back up, and how. With the `clap` feature, these are the CLI's options too.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct BackupOptions {
-    /// Kinds to back up; `None` = all.
-    pub kinds: Option<BTreeSet<ObjectKind>>,
-    /// Ignore stored deltaLinks and list everything.
+    /// Only these kinds (comma-separated Graph collection names, e.g. users,groups); all when
+    /// empty. The other kinds keep the previous snapshot's data.
+    #[cfg_attr(feature = "clap", arg(long, value_delimiter = ','))]
+    pub kinds: Vec<ObjectKind>,
+    /// Read everything, ignoring stored delta tokens.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub full: bool,
     /// A full listing with fewer than this fraction of the previous snapshot's objects is not
     /// trusted (the kind is marked failed and the previous data kept). 0 disables the check.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = BackupOptions::default().shrink_threshold))]
     pub shrink_threshold: f64,
     /// Sign-ins and audits overlap the previous backup by this much, so none is missed.
+    #[cfg_attr(feature = "clap", arg(skip = BackupOptions::default().log_overlap))]
     pub log_overlap: Duration,
     /// Sign-ins and audits of the first backup reach back this far.
+    #[cfg_attr(feature = "clap", arg(skip = BackupOptions::default().log_history))]
     pub log_history: Duration,
     /// Lease duration; renewed between kinds.
+    #[cfg_attr(feature = "clap", arg(skip = BackupOptions::default().lease_ttl))]
     pub lease_ttl: Duration,
     /// Lease owner name (host and process by default).
+    #[cfg_attr(feature = "clap", arg(skip = BackupOptions::default().owner))]
     pub owner: String,
+}
+
+impl BackupOptions {
+    /// Whether `kind` is selected.
+    pub fn selects(&self, kind: ObjectKind) -> bool {
+        self.kinds.is_empty() || self.kinds.contains(&kind)
+    }
 }
 
 impl Default for BackupOptions {
     fn default() -> Self {
         Self {
-            kinds: None,
+            kinds: Vec::new(),
             full: false,
             shrink_threshold: 0.5,
             log_overlap: Duration::hours(1),
@@ -764,7 +780,7 @@ async fn run(
     };
     let mut outcomes = Vec::new();
     for kind in ObjectKind::ALL {
-        if options.kinds.as_ref().is_some_and(|k| !k.contains(&kind)) {
+        if !options.selects(kind) {
             if let Some((record, entries)) = run.parent_entries(kind, repo).await? {
                 for e in entries {
                     run.writer.carry_entry(kind, e);
@@ -901,7 +917,7 @@ async fn run(
         ),
     ];
     for (rel, kind, collection, nav) in links {
-        if options.kinds.as_ref().is_some_and(|k| !k.contains(&kind)) {
+        if !options.selects(kind) {
             run.carry_links(rel);
             continue;
         }
@@ -912,11 +928,7 @@ async fn run(
             run.carry_links(rel);
         }
     }
-    if options
-        .kinds
-        .as_ref()
-        .is_none_or(|k| k.contains(&ObjectKind::DirectoryRoles))
-    {
+    if options.selects(ObjectKind::DirectoryRoles) {
         if let Err(e) = run.role_members().await {
             run.warnings.push(format!(
                 "directory role members could not be listed ({e}); the previous snapshot's are kept"
@@ -938,7 +950,7 @@ async fn run(
         let failed = outcomes
             .iter()
             .any(|o| o.kind == source && !matches!(o.status, KindStatus::Complete));
-        if failed || options.kinds.as_ref().is_some_and(|k| !k.contains(&source)) {
+        if failed || !options.selects(source) {
             run.carry_links(kind_rel);
         }
     }

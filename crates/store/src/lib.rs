@@ -43,5 +43,5 @@ pub use format::{
 };
 pub use repository::{
     ForgetReport, PACK_TARGET_BYTES, PruneReport, Repository, RetentionPolicy, SnapshotWriter,
-    VerifyReport, WriteStats,
+    VerifyReport, WriteStats, parse_duration,
 };

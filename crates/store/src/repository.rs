@@ -398,17 +398,41 @@ pub struct PruneReport {
 /// Which snapshots to keep (restic's semantics: the newest snapshot of each of the last N
 /// days / ISO weeks / months, the last N snapshots, and everything within a duration).
 #[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct RetentionPolicy {
     /// Keep the last N snapshots.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub keep_last: Option<usize>,
-    /// Keep one per day for the last N days that have snapshots.
+    /// Keep the newest snapshot of each of the last N days.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub keep_daily: Option<usize>,
-    /// Keep one per ISO week for N weeks.
+    /// Keep the newest snapshot of each of the last N ISO weeks.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub keep_weekly: Option<usize>,
-    /// Keep one per month for N months.
+    /// Keep the newest snapshot of each of the last N months.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub keep_monthly: Option<usize>,
-    /// Keep everything newer than this.
+    /// Keep every snapshot younger than this (e.g. 30d, 12h, 2w).
+    #[cfg_attr(feature = "clap", arg(long, value_parser = parse_duration))]
     pub keep_within: Option<Duration>,
+}
+
+/// Parses `30d`, `12h`, `2w`, `90m`.
+///
+/// # Errors
+/// A message naming the value and the accepted units.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = n
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a number and a unit, e.g. 30d or 12h"))?;
+    match unit {
+        "d" => Ok(Duration::days(n)),
+        "h" => Ok(Duration::hours(n)),
+        "w" => Ok(Duration::weeks(n)),
+        "m" => Ok(Duration::minutes(n)),
+        _ => Err(format!("{s:?}: the unit must be m, h, d or w")),
+    }
 }
 
 impl RetentionPolicy {
