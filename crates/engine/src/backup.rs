@@ -112,6 +112,10 @@ pub struct BackupReport {
     pub warnings: Vec<String>,
 }
 
+/// Per-parent requests (authentication methods per user, app role assignments per service
+/// principal) are sent and processed this many at a time.
+const PER_PARENT_SLICE: usize = 400;
+
 /// Kinds listed under each object of another kind, and relationship-only listings, come
 /// after the objects they hang from: `ObjectKind::ALL` is in that order.
 struct Run<'a> {
@@ -457,14 +461,15 @@ impl Run<'_> {
 
     /// A kind Graph only lists in full.
     async fn full_kind(&mut self, kind: ObjectKind, path: &str) -> Result<Listed> {
-        let mut pages = std::pin::pin!(self.client.pages(path));
-        let mut items = Vec::new();
+        let client = self.client;
+        let mut pages = std::pin::pin!(client.pages(path));
+        let mut seen = 0u64;
         while let Some(page) = pages.try_next().await? {
-            items.extend(page.items);
-            self.report(kind, items.len() as u64);
-        }
-        for item in items {
-            self.add(kind, item).await?;
+            seen += page.items.len() as u64;
+            for item in page.items {
+                self.add(kind, item).await?;
+            }
+            self.report(kind, seen);
         }
         Ok(Listed {
             incremental: false,
@@ -566,42 +571,45 @@ impl Run<'_> {
             .iter()
             .map(|o| BatchRequest::get((*o).clone(), format!("{parent_path}/{o}/{segment}")))
             .collect();
-        let answers = self.client.batch(&requests).await?;
+        let client = self.client;
         let mut done = 0u64;
-        for answer in answers {
-            if answer.status == 404 {
-                continue; // deleted since it was listed
-            }
-            if answer.status >= 400 {
-                return Err(Error::Graph(dirvault_graph::Error::Config(format!(
-                    "{kind} of {}: HTTP {} {}",
-                    answer.id,
-                    answer.status,
-                    answer.body["error"]["code"].as_str().unwrap_or("")
-                ))));
-            }
-            let mut items: Vec<Value> =
-                answer.body["value"].as_array().cloned().unwrap_or_default();
-            let mut next = answer.body["@odata.nextLink"].as_str().map(str::to_owned);
-            while let Some(link) = next {
-                let page = self.client.get(&link).await?;
-                items.extend(page["value"].as_array().cloned().unwrap_or_default());
-                next = page["@odata.nextLink"].as_str().map(str::to_owned);
-            }
-            carried.remove(&answer.id);
-            if kind == ObjectKind::AuthenticationMethods {
-                // One object per user: the methods collection as Graph returned it.
-                let mut envelope = Map::new();
-                envelope.insert("id".into(), Value::String(answer.id.clone()));
-                envelope.insert("value".into(), Value::Array(items));
-                self.add(kind, Value::Object(envelope)).await?;
-            } else {
-                for item in items {
-                    self.add(kind, item).await?;
+        // A slice at a time: holding every user's answer at once would cost hundreds of MB.
+        for slice in requests.chunks(PER_PARENT_SLICE) {
+            for answer in client.batch(slice).await? {
+                if answer.status == 404 {
+                    continue; // deleted since it was listed
                 }
+                if answer.status >= 400 {
+                    return Err(Error::Graph(dirvault_graph::Error::Config(format!(
+                        "{kind} of {}: HTTP {} {}",
+                        answer.id,
+                        answer.status,
+                        answer.body["error"]["code"].as_str().unwrap_or("")
+                    ))));
+                }
+                let mut items: Vec<Value> =
+                    answer.body["value"].as_array().cloned().unwrap_or_default();
+                let mut next = answer.body["@odata.nextLink"].as_str().map(str::to_owned);
+                while let Some(link) = next {
+                    let page = self.client.get(&link).await?;
+                    items.extend(page["value"].as_array().cloned().unwrap_or_default());
+                    next = page["@odata.nextLink"].as_str().map(str::to_owned);
+                }
+                carried.remove(&answer.id);
+                if kind == ObjectKind::AuthenticationMethods {
+                    // One object per user: the methods collection as Graph returned it.
+                    let mut envelope = Map::new();
+                    envelope.insert("id".into(), Value::String(answer.id.clone()));
+                    envelope.insert("value".into(), Value::Array(items));
+                    self.add(kind, Value::Object(envelope)).await?;
+                } else {
+                    for item in items {
+                        self.add(kind, item).await?;
+                    }
+                }
+                done += 1;
+                self.report(kind, done);
             }
-            done += 1;
-            self.report(kind, done);
         }
         let live: BTreeSet<&String> = owners.iter().collect();
         for (id, entry) in carried {
