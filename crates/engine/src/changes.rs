@@ -36,10 +36,10 @@ impl KindChanges {
     }
 }
 
-fn changed(e: &ManifestEntry) -> Changed {
+fn changed(entry: Option<&ManifestEntry>, id: ObjectId) -> Changed {
     Changed {
-        id: e.id.clone(),
-        name: e.name.clone(),
+        name: entry.and_then(|e| e.name.clone()),
+        id,
     }
 }
 
@@ -55,31 +55,33 @@ pub async fn changes(
 ) -> Result<BTreeMap<ObjectKind, KindChanges>> {
     let mut out = BTreeMap::new();
     for kind in ObjectKind::ALL {
-        let before: BTreeMap<ObjectId, ManifestEntry> = repo
-            .manifest(old, kind)
-            .await?
-            .into_iter()
-            .map(|e| (e.id.clone(), e))
-            .collect();
+        let before = repo.manifest(old, kind).await?;
         let after = repo.manifest(new, kind).await?;
-        let mut c = KindChanges::default();
-        let mut seen = std::collections::BTreeSet::new();
-        for e in &after {
-            seen.insert(e.id.clone());
-            match before.get(&e.id) {
-                None => c.created.push(changed(e)),
-                Some(b) if b.blob != e.blob => c.modified.push(changed(e)),
-                Some(_) => {}
-            }
+        let diff = dirvault_diff::diff_versions(
+            before.iter().map(|e| (e.id.clone(), e.blob.clone())),
+            after.iter().map(|e| (e.id.clone(), e.blob.clone())),
+        );
+        if diff.is_empty() {
+            continue;
         }
-        c.deleted = before
-            .values()
-            .filter(|e| !seen.contains(&e.id))
-            .map(changed)
+        let names: BTreeMap<&ObjectId, &ManifestEntry> = before
+            .iter()
+            .chain(after.iter())
+            .map(|e| (&e.id, e))
             .collect();
-        if !c.is_empty() {
-            out.insert(kind, c);
-        }
+        let named = |ids: Vec<ObjectId>| -> Vec<Changed> {
+            ids.into_iter()
+                .map(|id| changed(names.get(&id).copied(), id))
+                .collect()
+        };
+        out.insert(
+            kind,
+            KindChanges {
+                created: named(diff.created),
+                modified: named(diff.modified),
+                deleted: named(diff.deleted),
+            },
+        );
     }
     Ok(out)
 }
