@@ -719,6 +719,10 @@ impl Run<'_> {
     }
 }
 
+fn elapsed(start: DateTime<Utc>, clock: std::time::Instant) -> DateTime<Utc> {
+    start + Duration::from_std(clock.elapsed()).unwrap_or_else(|_| Duration::zero())
+}
+
 fn describe(kind: ObjectKind, e: &Error) -> KindStatus {
     match e {
         Error::Graph(g) if g.status() == Some(403) => KindStatus::Skipped {
@@ -765,6 +769,9 @@ async fn run(
 ) -> Result<BackupReport> {
     let tenant = client.tenant().clone();
     let started = client.stats();
+    // Leases are renewed at the backup's time plus the real time it has taken so far: a long
+    // backup keeps its lease however long it runs.
+    let clock = std::time::Instant::now();
     let parent = repo.snapshots(&tenant).await?.pop();
     let parent_relationships = match &parent {
         Some(p) => repo.relationships(p).await?,
@@ -800,7 +807,7 @@ async fn run(
         }
         *lease = repo
             .store()
-            .renew_lease(lease, options.lease_ttl, now)
+            .renew_lease(lease, options.lease_ttl, elapsed(now, clock))
             .await?;
         let before = run.writer.stats().objects;
         let result = if kind.supports_delta() {
@@ -968,7 +975,7 @@ async fn run(
     }
     *lease = repo
         .store()
-        .renew_lease(lease, options.lease_ttl, now)
+        .renew_lease(lease, options.lease_ttl, elapsed(now, clock))
         .await?;
     let (snapshot, write) = run.writer.commit().await?;
     Ok(BackupReport {

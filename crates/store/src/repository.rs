@@ -1,6 +1,6 @@
 //! [`Repository`]: writing, reading and maintaining snapshots over any [`SnapshotStore`].
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -44,9 +44,19 @@ fn chunks<T>(items: &[T], key: impl Fn(&T) -> String) -> Vec<std::ops::Range<usi
 }
 
 /// A repository: every tenant's snapshots in one store.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Repository {
     store: Arc<dyn SnapshotStore>,
+    /// Each tenant's blob index, loaded once: reading it means reading every pack index.
+    indexes: Arc<std::sync::Mutex<HashMap<TenantId, Arc<BlobIndex>>>>,
+}
+
+impl std::fmt::Debug for Repository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repository")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a snapshot write cost.
@@ -66,7 +76,10 @@ pub struct WriteStats {
 impl Repository {
     /// A repository over `store`.
     pub fn new(store: Arc<dyn SnapshotStore>) -> Self {
-        Self { store }
+        Self {
+            store,
+            indexes: Arc::default(),
+        }
     }
 
     /// Opens a repository by URL (see [`crate::open`]).
@@ -131,7 +144,30 @@ impl Repository {
             })
     }
 
-    async fn blob(&self, tenant: &TenantId, index: &BlobIndex, id: &BlobId) -> Result<Value> {
+    async fn index(&self, tenant: &TenantId, reload: bool) -> Result<Arc<BlobIndex>> {
+        if !reload
+            && let Some(index) = self
+                .indexes
+                .lock()
+                .ok()
+                .and_then(|m| m.get(tenant).cloned())
+        {
+            return Ok(index);
+        }
+        let index = Arc::new(self.store.blob_index(tenant).await?);
+        if let Ok(mut m) = self.indexes.lock() {
+            m.insert(tenant.clone(), index.clone());
+        }
+        Ok(index)
+    }
+
+    /// Reads a blob through the cached index, reloading it once when the blob is not there
+    /// (another writer may have added packs since).
+    async fn blob(&self, tenant: &TenantId, id: &BlobId) -> Result<Value> {
+        let mut index = self.index(tenant, false).await?;
+        if !index.contains_key(id) {
+            index = self.index(tenant, true).await?;
+        }
         let at = index.get(id).ok_or_else(|| Error::MissingBlob {
             tenant: tenant.to_string(),
             blob: id.to_string(),
@@ -162,10 +198,9 @@ impl Repository {
         chunks: &[BlobId],
         what: &str,
     ) -> Result<Vec<T>> {
-        let index = self.store.blob_index(tenant).await?;
         let mut out = Vec::new();
         for blob in chunks {
-            let value = self.blob(tenant, &index, blob).await?;
+            let value = self.blob(tenant, blob).await?;
             let part: Vec<T> = serde_json::from_value(value).map_err(|e| Error::Corrupt {
                 path: format!("{what} chunk {blob}"),
                 reason: e.to_string(),
@@ -193,10 +228,9 @@ impl Repository {
         snapshot: &Snapshot,
         kind: ObjectKind,
     ) -> Result<Vec<DirectoryObject>> {
-        let index = self.store.blob_index(&snapshot.tenant).await?;
         let mut out = Vec::new();
         for entry in self.manifest(snapshot, kind).await? {
-            let value = self.blob(&snapshot.tenant, &index, &entry.blob).await?;
+            let value = self.blob(&snapshot.tenant, &entry.blob).await?;
             out.push(
                 DirectoryObject::from_graph(kind, value).map_err(|e| Error::Corrupt {
                     path: format!("blob {}", entry.blob),
@@ -346,6 +380,10 @@ impl Repository {
             report.packs_deleted += 1;
             report.blobs_removed += (blobs.len() - keep.len()) as u64;
             report.bytes_freed += pack.size;
+        }
+        // Blobs moved or deleted: the cached index is stale.
+        if let Ok(mut m) = self.indexes.lock() {
+            m.remove(tenant);
         }
         Ok(report)
     }
