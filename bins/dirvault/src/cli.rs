@@ -6,9 +6,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
+use dirvault_engine::browse::{self, ListOptions, SortBy, resolve_snapshot};
 use dirvault_engine::config::{Config, SecretSource, TenantConfig};
 use dirvault_engine::{BackupOptions, BackupReport, backup};
-use dirvault_model::{Cloud, SnapshotId};
+use dirvault_model::{Cloud, ObjectId, ObjectKind};
 use dirvault_store::{Repository, RetentionPolicy, Snapshot};
 use serde_json::json;
 
@@ -79,6 +80,58 @@ enum Command {
         /// Also write the relationships (`relationships/<kind>.json`).
         #[arg(long)]
         with_relationships: bool,
+    },
+    /// List one kind of object at a snapshot.
+    Ls {
+        /// The tenant's name.
+        name: String,
+        /// The kind (Graph collection name, e.g. users, servicePrincipals).
+        kind: ObjectKind,
+        /// A snapshot id, `latest`, or an RFC 3339 date-time (the latest snapshot at or before it).
+        #[arg(long, default_value = "latest")]
+        at: String,
+        /// Only objects whose name, id, UPN, appId or mail contains this (case-insensitive).
+        #[arg(long)]
+        search: Option<String>,
+        /// Sort by name or id.
+        #[arg(long, value_enum, default_value = "name")]
+        sort: SortBy,
+        /// Objects deleted since the snapshot before this one.
+        #[arg(long)]
+        deleted: bool,
+    },
+    /// Show one object at a snapshot, with what changed since its previous version.
+    Show {
+        /// The tenant's name.
+        name: String,
+        /// The kind.
+        kind: ObjectKind,
+        /// The object id.
+        id: ObjectId,
+        /// A snapshot id, `latest`, or an RFC 3339 date-time.
+        #[arg(long, default_value = "latest")]
+        at: String,
+    },
+    /// The snapshots where an object was created, modified, deleted or restored.
+    History {
+        /// The tenant's name.
+        name: String,
+        /// The kind.
+        kind: ObjectKind,
+        /// The object id.
+        id: ObjectId,
+    },
+    /// What was created, modified and deleted between two snapshots (in either order).
+    Diff {
+        /// The tenant's name.
+        name: String,
+        /// The first snapshot (id, `latest` or date-time).
+        a: String,
+        /// The second snapshot.
+        b: String,
+        /// Only this kind.
+        #[arg(long)]
+        kind: Option<ObjectKind>,
     },
     /// A tour on an emulated tenant: back it up, change it, back it up again, show the changes.
     Quickstart,
@@ -289,7 +342,7 @@ async fn run(cli: Cli) -> Result<()> {
             with_relationships,
         } => {
             let (repo, tenant) = open(&cli, &path, name)?;
-            let snapshot = pick_snapshot(&repo, &tenant, snapshot).await?;
+            let snapshot = resolve_snapshot(&repo, &tenant, snapshot).await?;
             let report =
                 dirvault_engine::export(&repo, &snapshot, out, *zip, *with_relationships).await?;
             if cli.json {
@@ -307,6 +360,123 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Ls {
+            name,
+            kind,
+            at,
+            search,
+            sort,
+            deleted,
+        } => {
+            let (repo, tenant) = open(&cli, &path, name)?;
+            let snapshot = resolve_snapshot(&repo, &tenant, at).await?;
+            let options = ListOptions {
+                search: search.clone(),
+                sort: *sort,
+                deleted: *deleted,
+            };
+            let entries = browse::list(&repo, &snapshot, *kind, &options).await?;
+            if cli.json {
+                println!(
+                    "{}",
+                    json!({"snapshot": snapshot.id, "kind": kind, "objects": entries})
+                );
+            } else {
+                for e in &entries {
+                    println!(
+                        "{:<40} {:<40} {}",
+                        e.id,
+                        e.name.as_deref().unwrap_or(""),
+                        e.key.as_deref().unwrap_or("")
+                    );
+                }
+                eprintln!("{} {kind} at snapshot {}", entries.len(), snapshot.id);
+            }
+            Ok(())
+        }
+        Command::Show { name, kind, id, at } => {
+            let (repo, tenant) = open(&cli, &path, name)?;
+            let snapshot = resolve_snapshot(&repo, &tenant, at).await?;
+            let view = browse::show(&repo, &snapshot, *kind, id).await?;
+            if cli.json {
+                println!("{}", serde_json::to_string(&view)?);
+                return Ok(());
+            }
+            let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            let changed: std::collections::BTreeMap<&str, &dirvault_diff::AttributeChange> = view
+                .changes
+                .iter()
+                .map(|c| (c.path.split('/').next().unwrap_or(""), c))
+                .collect();
+            println!("{kind} {id} at snapshot {}", view.snapshot);
+            for (key, value) in view.object.raw() {
+                match changed.get(key.as_str()) {
+                    Some(c) if color => println!(
+                        "\x1b[31m* {key}: {value}\x1b[0m (was {})",
+                        c.old.clone().unwrap_or(serde_json::Value::Null)
+                    ),
+                    Some(c) => println!(
+                        "* {key}: {value} (was {})",
+                        c.old.clone().unwrap_or(serde_json::Value::Null)
+                    ),
+                    None => println!("  {key}: {value}"),
+                }
+            }
+            match &view.previous {
+                Some((prev, _)) => {
+                    println!("{} change(s) since snapshot {prev}", view.changes.len())
+                }
+                None => println!("no earlier version"),
+            }
+            Ok(())
+        }
+        Command::History { name, kind, id } => {
+            let (repo, tenant) = open(&cli, &path, name)?;
+            let entries = browse::history(&repo, &tenant, *kind, id).await?;
+            if cli.json {
+                println!("{}", json!({"kind": kind, "id": id, "history": entries}));
+            } else if entries.is_empty() {
+                println!("{kind} {id} is in no snapshot of {name}");
+            } else {
+                for e in &entries {
+                    let paths: Vec<&str> = e.changes.iter().map(|c| c.path.as_str()).collect();
+                    println!(
+                        "{}  {}  {:?}  {}",
+                        e.snapshot,
+                        e.time.format("%Y-%m-%d %H:%M:%S"),
+                        e.event,
+                        paths.join(", ")
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Diff { name, a, b, kind } => {
+            let (repo, tenant) = open(&cli, &path, name)?;
+            let (a, b) = (
+                resolve_snapshot(&repo, &tenant, a).await?,
+                resolve_snapshot(&repo, &tenant, b).await?,
+            );
+            let mut changes = dirvault_engine::changes(&repo, &a, &b).await?;
+            if let Some(k) = kind {
+                changes.retain(|c, _| c == k);
+            }
+            if cli.json {
+                println!("{}", json!({"from": a.id, "to": b.id, "changes": changes}));
+            } else {
+                println!("from {} to {}", a.id, b.id);
+                for (k, c) in &changes {
+                    println!(
+                        "  {:<26} {} created, {} modified, {} deleted",
+                        k.name(),
+                        c.created.len(),
+                        c.modified.len(),
+                        c.deleted.len()
+                    );
+                }
+            }
+            Ok(())
+        }
         Command::Quickstart => quickstart(&cli).await,
     }
 }
@@ -319,22 +489,6 @@ fn open(
     let config = Config::load(path)?;
     let tenant = config.tenant(name)?.tenant_id.clone();
     Ok((Repository::open(&cli.repo)?, tenant))
-}
-
-async fn pick_snapshot(
-    repo: &Repository,
-    tenant: &dirvault_model::TenantId,
-    which: &str,
-) -> Result<Snapshot> {
-    let snapshots = repo.snapshots(tenant).await?;
-    if which == "latest" {
-        return snapshots
-            .into_iter()
-            .next_back()
-            .with_context(|| format!("tenant {tenant} has no snapshots yet"));
-    }
-    let id: SnapshotId = which.parse()?;
-    Ok(repo.snapshot(tenant, &id).await?)
 }
 
 fn tenant(cli: &Cli, cmd: &TenantCommand, path: &std::path::Path) -> Result<()> {

@@ -294,3 +294,133 @@ fn quickstart_backs_up_changes_and_shows_them() {
     );
     assert!(!users["modified"].as_array().unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn browse_history_show_ls_and_diff_across_snapshots() {
+    let env = env().await;
+    env.add_tenant();
+    let (user, name) = env
+        .emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            let (id, u) = t
+                .objects(ObjectKind::Users)
+                .unwrap()
+                .iter()
+                .find(|(_, u)| u["onPremisesSyncEnabled"] != true)
+                .map(|(id, u)| (id.clone(), u.clone()))
+                .unwrap();
+            (id, u["displayName"].as_str().unwrap().to_owned())
+        })
+        .unwrap();
+    let snap = |v: &Value| v["snapshot"].as_str().unwrap().to_owned();
+    let s1 = snap(&env.json(&["backup", "contoso"]));
+    let now = env.emulator.clock().now();
+    env.emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            t.update(
+                ObjectKind::Users,
+                &user,
+                serde_json::json!({"jobTitle": "Browsed"})
+                    .as_object()
+                    .cloned()
+                    .unwrap(),
+            )
+        })
+        .unwrap()
+        .unwrap();
+    let s2 = snap(&env.json(&["backup", "contoso"]));
+    env.emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            t.delete(ObjectKind::Users, &user, now)
+        })
+        .unwrap()
+        .unwrap();
+    let s3 = snap(&env.json(&["backup", "contoso"]));
+    env.emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            t.restore(&user, None).map(|_| ())
+        })
+        .unwrap()
+        .unwrap();
+    let s4 = snap(&env.json(&["backup", "contoso"]));
+
+    let history = env.json(&["history", "contoso", "users", &user]);
+    let events: Vec<(&str, &str)> = history["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["snapshot"].as_str().unwrap(),
+                h["event"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        events,
+        vec![
+            (s1.as_str(), "created"),
+            (s2.as_str(), "modified"),
+            (s3.as_str(), "deleted"),
+            (s4.as_str(), "restored")
+        ]
+    );
+    let modified = &history["history"][1]["changes"];
+    assert!(
+        modified
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["path"] == "jobTitle" && c["new"] == "Browsed"),
+        "{modified}"
+    );
+
+    let deleted = env.json(&["ls", "contoso", "users", "--at", &s3, "--deleted"]);
+    assert_eq!(deleted["objects"].as_array().unwrap().len(), 1);
+    assert_eq!(deleted["objects"][0]["id"], user.as_str());
+    let found = env.json(&[
+        "ls",
+        "contoso",
+        "users",
+        "--search",
+        &name[..4],
+        "--at",
+        &s2,
+    ]);
+    assert!(
+        found["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["id"] == user.as_str())
+    );
+
+    let shown = env.json(&["show", "contoso", "users", &user, "--at", &s2]);
+    assert_eq!(shown["object"]["raw"]["jobTitle"], "Browsed");
+    assert_eq!(shown["previous"][0], s1.as_str());
+    let text = env.ok(&["show", "contoso", "users", &user, "--at", &s2]);
+    assert!(text.contains("* jobTitle: \"Browsed\" (was"), "{text}");
+    let missing = env.fails(&["show", "contoso", "users", &user, "--at", &s3]);
+    assert!(
+        missing.contains("not in snapshot") && missing.contains("history"),
+        "{missing}"
+    );
+
+    // "As of" a time: the latest snapshot at or before it.
+    let future = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    assert_eq!(
+        env.json(&["ls", "contoso", "domains", "--at", &future])["snapshot"],
+        s4.as_str()
+    );
+    let past = env.fails(&["ls", "contoso", "users", "--at", "2001-01-01T00:00:00Z"]);
+    assert!(past.contains("no snapshot at or before"), "{past}");
+
+    let diff = env.json(&["diff", "contoso", &s2, &s3, "--kind", "users"]);
+    assert_eq!(diff["changes"]["users"]["deleted"][0]["id"], user.as_str());
+    let back = env.json(&["diff", "contoso", &s3, &s2]);
+    assert_eq!(
+        back["changes"]["users"]["created"][0]["id"],
+        user.as_str(),
+        "either order"
+    );
+}

@@ -24,6 +24,7 @@
 #![allow(clippy::result_large_err)]
 
 mod backup;
+pub mod browse;
 mod changes;
 pub mod config;
 mod export;
@@ -45,6 +46,9 @@ pub enum Error {
     /// Writing an export failed.
     #[error("export failed: {0}")]
     Export(String),
+    /// A browse request matched nothing.
+    #[error("{0}")]
+    Browse(String),
 }
 
 /// `Result` with this crate's [`Error`].

@@ -219,6 +219,23 @@ impl Repository {
             .await
     }
 
+    /// One object version by its blob id.
+    ///
+    /// # Errors
+    /// Missing or corrupt blobs.
+    pub async fn object(
+        &self,
+        tenant: &TenantId,
+        kind: ObjectKind,
+        blob: &BlobId,
+    ) -> Result<DirectoryObject> {
+        let value = self.blob(tenant, blob).await?;
+        DirectoryObject::from_graph(kind, value).map_err(|e| Error::Corrupt {
+            path: format!("blob {blob}"),
+            reason: e.to_string(),
+        })
+    }
+
     /// Every object of one kind in a snapshot, exactly as Graph returned it.
     ///
     /// # Errors

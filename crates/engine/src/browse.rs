@@ -1,0 +1,278 @@
+//! The point-in-time view of a tenant: which snapshot "as of" a time, an object kind listed at
+//! a snapshot, one object with its previous version and what changed, and an object's history.
+//!
+//! Everything here reads snapshot manifests (ids, versions, names) and only the object versions
+//! it shows.
+
+use chrono::{DateTime, Utc};
+use dirvault_diff::{AttributeChange, DiffOptions, diff_objects};
+use dirvault_model::{DirectoryObject, ObjectId, ObjectKind, SnapshotId, TenantId};
+use dirvault_store::{ManifestEntry, Repository, Snapshot};
+use serde::Serialize;
+
+use crate::{Error, Result};
+
+/// The snapshot meant by `at`: `latest`, a snapshot id, or an RFC 3339 date-time (the latest
+/// snapshot taken at or before it).
+///
+/// # Errors
+/// [`Error::Browse`] when nothing matches.
+pub async fn resolve_snapshot(repo: &Repository, tenant: &TenantId, at: &str) -> Result<Snapshot> {
+    let snapshots = repo.snapshots(tenant).await?;
+    let none = |what: String| Error::Browse(what);
+    if at == "latest" {
+        return snapshots.into_iter().next_back().ok_or_else(|| {
+            none(format!(
+                "tenant {tenant} has no snapshots yet: run a backup first"
+            ))
+        });
+    }
+    if let Ok(time) = DateTime::parse_from_rfc3339(at) {
+        let time = time.with_timezone(&Utc);
+        return snapshots
+            .into_iter()
+            .filter(|s| s.time <= time)
+            .next_back()
+            .ok_or_else(|| none(format!("tenant {tenant} has no snapshot at or before {at}")));
+    }
+    snapshots
+        .into_iter()
+        .find(|s| s.id.as_str() == at)
+        .ok_or_else(|| none(format!("no snapshot {at:?} for tenant {tenant}: give a snapshot id, `latest` or an RFC 3339 date-time")))
+}
+
+/// How to sort a listing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum SortBy {
+    /// By display name (then id).
+    #[default]
+    Name,
+    /// By object id.
+    Id,
+}
+
+/// What to list.
+#[derive(Debug, Clone, Default)]
+pub struct ListOptions {
+    /// Case-insensitive substring of the name, id or key (UPN, appId, mail).
+    pub search: Option<String>,
+    /// Order.
+    pub sort: SortBy,
+    /// Objects that existed in the previous snapshot but not in this one.
+    pub deleted: bool,
+}
+
+/// Objects of `kind` at `snapshot` (or deleted since the one before it).
+///
+/// # Errors
+/// Store errors.
+pub async fn list(
+    repo: &Repository,
+    snapshot: &Snapshot,
+    kind: ObjectKind,
+    options: &ListOptions,
+) -> Result<Vec<ManifestEntry>> {
+    let mut entries = repo.manifest(snapshot, kind).await?;
+    if options.deleted {
+        let previous = repo
+            .snapshots(&snapshot.tenant)
+            .await?
+            .into_iter()
+            .filter(|s| s.time < snapshot.time)
+            .next_back();
+        let now: std::collections::BTreeSet<ObjectId> =
+            entries.iter().map(|e| e.id.clone()).collect();
+        entries = match previous {
+            Some(p) => repo
+                .manifest(&p, kind)
+                .await?
+                .into_iter()
+                .filter(|e| !now.contains(&e.id))
+                .collect(),
+            None => Vec::new(),
+        };
+    }
+    if let Some(needle) = options.search.as_deref().map(str::to_lowercase) {
+        entries.retain(|e| {
+            e.id.as_str().to_lowercase().contains(&needle)
+                || e.name
+                    .as_deref()
+                    .is_some_and(|n| n.to_lowercase().contains(&needle))
+                || e.key
+                    .as_deref()
+                    .is_some_and(|k| k.to_lowercase().contains(&needle))
+        });
+    }
+    if options.sort == SortBy::Name {
+        entries.sort_by(|a, b| {
+            a.name
+                .as_deref()
+                .unwrap_or("")
+                .to_lowercase()
+                .cmp(&b.name.as_deref().unwrap_or("").to_lowercase())
+                .then_with(|| a.id.cmp(&b.id))
+        });
+    }
+    Ok(entries)
+}
+
+/// One object at a snapshot, with the version before it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectView {
+    /// The snapshot shown.
+    pub snapshot: SnapshotId,
+    /// The object there.
+    pub object: DirectoryObject,
+    /// The latest earlier snapshot holding a different version, and that version.
+    pub previous: Option<(SnapshotId, DirectoryObject)>,
+    /// What changed from the previous version to this one.
+    pub changes: Vec<AttributeChange>,
+}
+
+/// What happened to an object in one snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Event {
+    /// First seen.
+    Created,
+    /// A new version.
+    Modified,
+    /// Gone.
+    Deleted,
+    /// Back after being gone.
+    Restored,
+}
+
+/// One step of an object's history.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryEntry {
+    /// The snapshot where it happened.
+    pub snapshot: SnapshotId,
+    /// Its time.
+    pub time: DateTime<Utc>,
+    /// What happened.
+    pub event: Event,
+    /// For modifications: what changed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<AttributeChange>,
+}
+
+async fn version_at(
+    repo: &Repository,
+    snapshot: &Snapshot,
+    kind: ObjectKind,
+    id: &ObjectId,
+) -> Result<Option<ManifestEntry>> {
+    Ok(repo
+        .manifest(snapshot, kind)
+        .await?
+        .into_iter()
+        .find(|e| &e.id == id))
+}
+
+async fn load(
+    repo: &Repository,
+    snapshot: &Snapshot,
+    kind: ObjectKind,
+    entry: &ManifestEntry,
+) -> Result<DirectoryObject> {
+    repo.object(&snapshot.tenant, kind, &entry.blob)
+        .await
+        .map_err(Error::from)
+}
+
+/// The snapshots where an object changed, oldest first, with what changed each time.
+///
+/// # Errors
+/// Store errors.
+pub async fn history(
+    repo: &Repository,
+    tenant: &TenantId,
+    kind: ObjectKind,
+    id: &ObjectId,
+) -> Result<Vec<HistoryEntry>> {
+    let mut out = Vec::new();
+    let mut previous: Option<(ManifestEntry, DirectoryObject)> = None;
+    let mut ever_seen = false;
+    for snapshot in repo.snapshots(tenant).await? {
+        let current = version_at(repo, &snapshot, kind, id).await?;
+        let event = match (&previous, &current) {
+            (None, Some(_)) if ever_seen => Some(Event::Restored),
+            (None, Some(_)) => Some(Event::Created),
+            (Some(_), None) => Some(Event::Deleted),
+            (Some((p, _)), Some(c)) if p.blob != c.blob => Some(Event::Modified),
+            _ => None,
+        };
+        let loaded = match &current {
+            Some(entry) if event.is_some() => {
+                Some((entry.clone(), load(repo, &snapshot, kind, entry).await?))
+            }
+            Some(_) => previous.clone(),
+            None => None,
+        };
+        if let Some(event) = event {
+            let changes = match (&previous, &loaded, event) {
+                (Some((_, old)), Some((_, new)), Event::Modified) => {
+                    diff_objects(old.raw(), new.raw(), &DiffOptions::default())
+                }
+                _ => Vec::new(),
+            };
+            out.push(HistoryEntry {
+                snapshot: snapshot.id.clone(),
+                time: snapshot.time,
+                event,
+                changes,
+            });
+        }
+        ever_seen |= current.is_some();
+        previous = loaded;
+    }
+    Ok(out)
+}
+
+/// One object at `snapshot`, with its previous version and the attribute changes.
+///
+/// # Errors
+/// [`Error::Browse`] when the object is not in the snapshot; store errors.
+pub async fn show(
+    repo: &Repository,
+    snapshot: &Snapshot,
+    kind: ObjectKind,
+    id: &ObjectId,
+) -> Result<ObjectView> {
+    let entry = version_at(repo, snapshot, kind, id).await?.ok_or_else(|| {
+        Error::Browse(format!(
+            "{kind} {id} is not in snapshot {}: list it with `ls … --deleted` or see `history`",
+            snapshot.id
+        ))
+    })?;
+    let object = load(repo, snapshot, kind, &entry).await?;
+    let mut previous = None;
+    for earlier in repo
+        .snapshots(&snapshot.tenant)
+        .await?
+        .into_iter()
+        .rev()
+        .filter(|s| s.time < snapshot.time)
+    {
+        if let Some(e) = version_at(repo, &earlier, kind, id).await?
+            && e.blob != entry.blob
+        {
+            previous = Some((earlier.id.clone(), load(repo, &earlier, kind, &e).await?));
+            break;
+        }
+    }
+    let changes = previous
+        .as_ref()
+        .map(|(_, old)| diff_objects(old.raw(), object.raw(), &DiffOptions::default()))
+        .unwrap_or_default();
+    Ok(ObjectView {
+        snapshot: snapshot.id.clone(),
+        object,
+        previous,
+        changes,
+    })
+}
