@@ -31,8 +31,7 @@ pub async fn resolve_snapshot(repo: &Repository, tenant: &TenantId, at: &str) ->
         let time = time.with_timezone(&Utc);
         return snapshots
             .into_iter()
-            .filter(|s| s.time <= time)
-            .next_back()
+            .rfind(|s| s.time <= time)
             .ok_or_else(|| none(format!("tenant {tenant} has no snapshot at or before {at}")));
     }
     snapshots
@@ -79,8 +78,7 @@ pub async fn list(
             .snapshots(&snapshot.tenant)
             .await?
             .into_iter()
-            .filter(|s| s.time < snapshot.time)
-            .next_back();
+            .rfind(|s| s.time < snapshot.time);
         let now: std::collections::BTreeSet<ObjectId> =
             entries.iter().map(|e| e.id.clone()).collect();
         entries = match previous {
