@@ -121,6 +121,36 @@ enum Command {
         /// The object id.
         id: ObjectId,
     },
+    /// A user's (or any principal's) memberships and ownerships as of a snapshot.
+    Memberships {
+        /// The tenant's name.
+        name: String,
+        /// The user (or group, service principal) id.
+        id: ObjectId,
+        /// A snapshot id, `latest`, or an RFC 3339 date-time.
+        #[arg(long, default_value = "latest")]
+        at: String,
+    },
+    /// A principal's directory role assignments and PIM eligibilities as of a snapshot.
+    Roles {
+        /// The tenant's name.
+        name: String,
+        /// The principal id.
+        id: ObjectId,
+        /// A snapshot id, `latest`, or an RFC 3339 date-time.
+        #[arg(long, default_value = "latest")]
+        at: String,
+    },
+    /// A user's authentication methods (metadata) as of a snapshot.
+    AuthMethods {
+        /// The tenant's name.
+        name: String,
+        /// The user id.
+        id: ObjectId,
+        /// A snapshot id, `latest`, or an RFC 3339 date-time.
+        #[arg(long, default_value = "latest")]
+        at: String,
+    },
     /// What was created, modified and deleted between two snapshots (in either order).
     Diff {
         /// The tenant's name.
@@ -473,6 +503,59 @@ async fn run(cli: Cli) -> Result<()> {
                         c.modified.len(),
                         c.deleted.len()
                     );
+                }
+            }
+            Ok(())
+        }
+        Command::Memberships { name, id, at } | Command::Roles { name, id, at } => {
+            let (repo, tenant) = open(&cli, &path, name)?;
+            let snapshot = resolve_snapshot(&repo, &tenant, at).await?;
+            let related = if matches!(cli.command, Command::Roles { .. }) {
+                browse::roles(&repo, &snapshot, id).await?
+            } else {
+                browse::memberships(&repo, &snapshot, id).await?
+            };
+            if cli.json {
+                println!(
+                    "{}",
+                    json!({"snapshot": snapshot.id, "id": id, "related": related})
+                );
+            } else {
+                for r in &related {
+                    println!(
+                        "{:<26} {:<40} {} {}",
+                        format!("{:?}", r.relationship),
+                        r.id,
+                        r.name.as_deref().unwrap_or(""),
+                        r.scope.as_deref().unwrap_or("")
+                    );
+                }
+                eprintln!("{} at snapshot {}", related.len(), snapshot.id);
+            }
+            Ok(())
+        }
+        Command::AuthMethods { name, id, at } => {
+            let (repo, tenant) = open(&cli, &path, name)?;
+            let snapshot = resolve_snapshot(&repo, &tenant, at).await?;
+            let methods = browse::auth_methods(&repo, &snapshot, id).await?;
+            if cli.json {
+                println!(
+                    "{}",
+                    json!({"snapshot": snapshot.id, "user": id, "methods": methods})
+                );
+            } else {
+                for m in &methods {
+                    let ty = m["@odata.type"]
+                        .as_str()
+                        .unwrap_or("")
+                        .trim_start_matches("#microsoft.graph.");
+                    let detail = m
+                        .get("phoneNumber")
+                        .or(m.get("emailAddress"))
+                        .or(m.get("displayName"))
+                        .and_then(serde_json::Value::as_str)
+                        .unwrap_or("");
+                    println!("{ty:<50} {detail}");
                 }
             }
             Ok(())

@@ -424,3 +424,81 @@ async fn browse_history_show_ls_and_diff_across_snapshots() {
         "either order"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn memberships_roles_and_auth_methods_as_of_a_snapshot() {
+    let env = env().await;
+    env.add_tenant();
+    env.json(&["backup", "contoso"]);
+    let (user, groups, methods) = env
+        .emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            let user = t
+                .objects(ObjectKind::Users)
+                .unwrap()
+                .keys()
+                .find(|u| {
+                    !t.sources_of(dirvault_model::RelationshipKind::GroupMember, u)
+                        .is_empty()
+                })
+                .unwrap()
+                .clone();
+            let groups = t.sources_of(dirvault_model::RelationshipKind::GroupMember, &user);
+            let methods = t.auth_methods.get(&user).map(|m| m.len()).unwrap_or(0);
+            (user, groups, methods)
+        })
+        .unwrap();
+    let m = env.json(&["memberships", "contoso", &user]);
+    let got: Vec<&str> = m["related"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["relationship"] == "groupMember")
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, groups.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(
+        m["related"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["name"].is_string()),
+        "{m}"
+    );
+
+    // The first role assignment of a generated tenant makes a user Global Administrator.
+    let (admin, role) = env
+        .emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            let a = t
+                .objects(ObjectKind::RoleAssignments)
+                .unwrap()
+                .values()
+                .find(|a| a["roleDefinitionId"] == "62e90394-69f5-4237-9190-012177145e10")
+                .unwrap()
+                .clone();
+            (
+                a["principalId"].as_str().unwrap().to_owned(),
+                a["roleDefinitionId"].as_str().unwrap().to_owned(),
+            )
+        })
+        .unwrap();
+    let roles = env.json(&["roles", "contoso", &admin]);
+    let global = roles["related"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == role.as_str())
+        .expect("the assignment");
+    assert_eq!(global["name"], "Global Administrator");
+    assert_eq!(global["scope"], "/");
+
+    let auth = env.json(&["auth-methods", "contoso", &user]);
+    assert_eq!(auth["methods"].as_array().unwrap().len(), methods);
+    assert!(auth["methods"].as_array().unwrap().iter().all(|m| {
+        m["@odata.type"]
+            .as_str()
+            .unwrap()
+            .starts_with("#microsoft.graph.")
+    }));
+}
