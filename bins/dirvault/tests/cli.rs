@@ -400,6 +400,11 @@ async fn browse_history_show_ls_and_diff_across_snapshots() {
     assert_eq!(shown["previous"][0], s1.as_str());
     let text = env.ok(&["show", "contoso", "users", &user, "--at", &s2]);
     assert!(text.contains("* jobTitle: \"Browsed\" (was"), "{text}");
+    assert!(!text.contains('\x1b'), "no colour when not on a terminal");
+    let red = env.ok(&[
+        "--color", "always", "show", "contoso", "users", &user, "--at", &s2,
+    ]);
+    assert!(red.contains("\x1b[31m* jobTitle"), "{red}");
     let missing = env.fails(&["show", "contoso", "users", &user, "--at", &s3]);
     assert!(
         missing.contains("not in snapshot") && missing.contains("history"),
