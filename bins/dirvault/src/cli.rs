@@ -179,7 +179,7 @@ enum Command {
         name: String,
         /// The first snapshot (id, `latest` or date-time).
         a: String,
-        /// The second snapshot.
+        /// The second snapshot, or `live`: the tenant as it is now (read through Graph).
         b: String,
         /// Only this kind.
         #[arg(long)]
@@ -505,11 +505,24 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Diff { name, a, b, kind } => {
             let (repo, tenant) = open(&cli, &path, name)?;
-            let (a, b) = (
-                resolve_snapshot(&repo, &tenant, a).await?,
-                resolve_snapshot(&repo, &tenant, b).await?,
-            );
-            let mut changes = dirvault_engine::changes(&repo, &a, &b).await?;
+            let a = resolve_snapshot(&repo, &tenant, a).await?;
+            // `live`: back the tenant up into memory now, and compare with that.
+            let live_repo = Repository::open("memory://")?;
+            let (b_repo, b) = if b == "live" {
+                let config = Config::load(&path)?;
+                let client = config.tenant(name)?.client(name)?;
+                let options = BackupOptions {
+                    owner: "dirvault-drift".into(),
+                    ..BackupOptions::default()
+                };
+                let report = run_backup(&client, &live_repo, &options, !cli.json)
+                    .await
+                    .with_context(|| format!("reading tenant {name} live"))?;
+                (&live_repo, report.snapshot)
+            } else {
+                (&repo, resolve_snapshot(&repo, &tenant, b).await?)
+            };
+            let mut changes = dirvault_engine::changes_between((&repo, &a), (b_repo, &b)).await?;
             if let Some(k) = kind {
                 changes.retain(|c, _| c == k);
             }

@@ -422,6 +422,33 @@ async fn browse_history_show_ls_and_diff_across_snapshots() {
 
     let diff = env.json(&["diff", "contoso", &s2, &s3, "--kind", "users"]);
     assert_eq!(diff["changes"]["users"]["deleted"][0]["id"], user.as_str());
+    // Drift: the latest snapshot against the tenant as it is now.
+    env.emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            t.update(
+                ObjectKind::Users,
+                &user,
+                serde_json::json!({"jobTitle": "Drifted"})
+                    .as_object()
+                    .cloned()
+                    .unwrap(),
+            )
+        })
+        .unwrap()
+        .unwrap();
+    let drift = env.json(&["diff", "contoso", &s4, "live", "--kind", "users"]);
+    assert_eq!(
+        drift["changes"]["users"]["modified"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "{drift}"
+    );
+    assert_eq!(
+        drift["changes"]["users"]["modified"][0]["id"],
+        user.as_str()
+    );
     let back = env.json(&["diff", "contoso", &s3, &s2]);
     assert_eq!(
         back["changes"]["users"]["created"][0]["id"],

@@ -53,10 +53,22 @@ pub async fn changes(
     old: &Snapshot,
     new: &Snapshot,
 ) -> Result<BTreeMap<ObjectKind, KindChanges>> {
+    changes_between((repo, old), (repo, new)).await
+}
+
+/// Like [`changes`], for snapshots in two repositories: object versions are content hashes,
+/// so they compare across repositories (how a snapshot is compared with the live tenant).
+///
+/// # Errors
+/// Store errors reading manifests.
+pub async fn changes_between(
+    (old_repo, old): (&Repository, &Snapshot),
+    (new_repo, new): (&Repository, &Snapshot),
+) -> Result<BTreeMap<ObjectKind, KindChanges>> {
     let mut out = BTreeMap::new();
     for kind in ObjectKind::ALL {
-        let before = repo.manifest(old, kind).await?;
-        let after = repo.manifest(new, kind).await?;
+        let before = old_repo.manifest(old, kind).await?;
+        let after = new_repo.manifest(new, kind).await?;
         let diff = dirvault_diff::diff_versions(
             before.iter().map(|e| (e.id.clone(), e.blob.clone())),
             after.iter().map(|e| (e.id.clone(), e.blob.clone())),

@@ -30,7 +30,7 @@ pub mod config;
 mod export;
 
 pub use backup::{BackupOptions, BackupReport, KindOutcome, Progress, backup};
-pub use changes::{Changed, KindChanges, changes};
+pub use changes::{Changed, KindChanges, changes, changes_between};
 pub use export::{ExportReport, export};
 
 /// Engine errors.
