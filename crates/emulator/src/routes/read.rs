@@ -346,6 +346,22 @@ pub(crate) fn lookup<'a>(t: &'a Tenant, kind: ObjectKind, key: &str) -> Option<&
     })
 }
 
+/// An existing object by id (or a user by UPN): its canonical id and a copy of it.
+///
+/// # Errors
+/// 404 `Request_ResourceNotFound`.
+pub(crate) fn existing(t: &Tenant, kind: ObjectKind, key: &str) -> GraphResult<(String, Obj)> {
+    let obj = lookup(t, kind, key)
+        .cloned()
+        .ok_or_else(|| GraphError::not_found(key))?;
+    let id = obj
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or(key)
+        .to_owned();
+    Ok((id, obj))
+}
+
 /// The permission that reads links of `rel`.
 fn link_read_permissions(rel: RelationshipKind, source: ObjectKind) -> Vec<&'static str> {
     match rel {

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use dirvault_model::{ObjectKind, Recreate, RelationshipKind};
 use serde_json::{Map, Value, json};
 
-use super::read::{extension_names, lookup, method_type, tenant_of, user_id};
+use super::read::{existing, extension_names, method_type, tenant_of, user_id};
 use super::{json_response, no_content};
 use crate::Emulator;
 use crate::auth::Caller;
@@ -635,14 +635,7 @@ pub(crate) async fn update(
     let now = emulator.clock().now();
     let shared = tenant_of(&emulator, &caller)?;
     let mut t = shared.write();
-    let current = lookup(&t, kind, &id)
-        .cloned()
-        .ok_or_else(|| GraphError::not_found(&id))?;
-    let id = current
-        .get("id")
-        .and_then(Value::as_str)
-        .unwrap_or(&id)
-        .to_owned();
+    let (id, current) = existing(&t, kind, &id)?;
     check_properties(&t, kind, &patch, false)?;
     if kind == ObjectKind::Devices
         && let Some(bad) = patch
@@ -725,14 +718,7 @@ pub(crate) async fn delete(
     let now = emulator.clock().now();
     let shared = tenant_of(&emulator, &caller)?;
     let mut t = shared.write();
-    let current = lookup(&t, kind, &id)
-        .cloned()
-        .ok_or_else(|| GraphError::not_found(&id))?;
-    let id = current
-        .get("id")
-        .and_then(Value::as_str)
-        .unwrap_or(&id)
-        .to_owned();
+    let (id, current) = existing(&t, kind, &id)?;
     if kind == ObjectKind::RoleDefinitions && current.get("isBuiltIn") == Some(&Value::Bool(true)) {
         return Err(GraphError::bad_request(
             "Built-in role definitions cannot be deleted.",
