@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use dirvault_engine::browse::{self, ListOptions, SortBy, resolve_snapshot};
+use dirvault_engine::browse::{self, ListOptions, SortBy, VersionSelector, resolve_snapshot};
 use dirvault_engine::config::{Config, SecretSource, TenantConfig};
 use dirvault_engine::{BackupOptions, BackupReport, backup};
 use dirvault_model::{Cloud, ObjectId, ObjectKind};
@@ -133,6 +133,9 @@ enum Command {
         /// A snapshot id, `latest`, or an RFC 3339 date-time.
         #[arg(long, default_value = "latest")]
         at: String,
+        /// Which version: prev, next (relative to --at), current, or N (1 = the first).
+        #[arg(long, default_value = "current")]
+        version: VersionSelector,
     },
     /// The snapshots where an object was created, modified, deleted or restored.
     History {
@@ -184,6 +187,9 @@ enum Command {
         /// Only this kind.
         #[arg(long)]
         kind: Option<ObjectKind>,
+        /// Only the objects deleted between the two snapshots.
+        #[arg(long)]
+        deleted_only: bool,
     },
     /// A tour on an emulated tenant: back it up, change it, back it up again, show the changes.
     Quickstart,
@@ -446,9 +452,16 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Show { name, kind, id, at } => {
+        Command::Show {
+            name,
+            kind,
+            id,
+            at,
+            version,
+        } => {
             let (repo, tenant) = open(&cli, &path, name)?;
-            let snapshot = resolve_snapshot(&repo, &tenant, at).await?;
+            let at = resolve_snapshot(&repo, &tenant, at).await?;
+            let snapshot = browse::select_version(&repo, &at, *kind, id, *version).await?;
             let view = browse::show(&repo, &snapshot, *kind, id).await?;
             if cli.json {
                 println!("{}", serde_json::to_string(&view)?);
@@ -503,7 +516,13 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Diff { name, a, b, kind } => {
+        Command::Diff {
+            name,
+            a,
+            b,
+            kind,
+            deleted_only,
+        } => {
             let (repo, tenant) = open(&cli, &path, name)?;
             let a = resolve_snapshot(&repo, &tenant, a).await?;
             // `live`: back the tenant up into memory now, and compare with that.
@@ -525,6 +544,13 @@ async fn run(cli: Cli) -> Result<()> {
             let mut changes = dirvault_engine::changes_between((&repo, &a), (b_repo, &b)).await?;
             if let Some(k) = kind {
                 changes.retain(|c, _| c == k);
+            }
+            if *deleted_only {
+                for c in changes.values_mut() {
+                    c.created.clear();
+                    c.modified.clear();
+                }
+                changes.retain(|_, c| !c.deleted.is_empty());
             }
             if cli.json {
                 println!("{}", json!({"from": a.id, "to": b.id, "changes": changes}));

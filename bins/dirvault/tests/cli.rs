@@ -405,6 +405,39 @@ async fn browse_history_show_ls_and_diff_across_snapshots() {
         "--color", "always", "show", "contoso", "users", &user, "--at", &s2,
     ]);
     assert!(red.contains("\x1b[31m* jobTitle"), "{red}");
+    // Versions: prev / next relative to --at, or by number.
+    let prev = env.json(&[
+        "show",
+        "contoso",
+        "users",
+        &user,
+        "--at",
+        &s2,
+        "--version",
+        "prev",
+    ]);
+    assert_eq!(prev["snapshot"], s1.as_str());
+    assert_ne!(prev["object"]["raw"]["jobTitle"], "Browsed");
+    let next = env.json(&[
+        "show",
+        "contoso",
+        "users",
+        &user,
+        "--at",
+        &s1,
+        "--version",
+        "next",
+    ]);
+    assert_eq!(next["snapshot"], s2.as_str());
+    assert_eq!(
+        env.json(&["show", "contoso", "users", &user, "--version", "1"])["snapshot"],
+        s1.as_str()
+    );
+    let none = env.fails(&["show", "contoso", "users", &user, "--version", "9"]);
+    assert!(
+        none.contains("no Number(9) version") && none.contains("3 version(s)"),
+        "{none}"
+    );
     let missing = env.fails(&["show", "contoso", "users", &user, "--at", &s3]);
     assert!(
         missing.contains("not in snapshot") && missing.contains("history"),
@@ -422,6 +455,11 @@ async fn browse_history_show_ls_and_diff_across_snapshots() {
 
     let diff = env.json(&["diff", "contoso", &s2, &s3, "--kind", "users"]);
     assert_eq!(diff["changes"]["users"]["deleted"][0]["id"], user.as_str());
+    let only_deleted = env.json(&["diff", "contoso", &s3, &s4, "--deleted-only"]);
+    assert!(
+        only_deleted["changes"].as_object().unwrap().is_empty(),
+        "s3 → s4 only restores: {only_deleted}"
+    );
     // Drift: the latest snapshot against the tenant as it is now.
     env.emulator
         .with_tenant(&env.tenant.tenant_id, |t| {

@@ -412,3 +412,78 @@ pub async fn auth_methods(
         .cloned()
         .unwrap_or_default())
 }
+
+/// Which version of an object to show, relative to a snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionSelector {
+    /// The version current at the snapshot.
+    Current,
+    /// The version before it.
+    Previous,
+    /// The version after it.
+    Next,
+    /// The N-th version (1 = the first backed up).
+    Number(usize),
+}
+
+impl std::str::FromStr for VersionSelector {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "current" => Ok(Self::Current),
+            "prev" | "previous" => Ok(Self::Previous),
+            "next" => Ok(Self::Next),
+            n => n
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .map(Self::Number)
+                .ok_or_else(|| {
+                    format!("{s:?}: use prev, next, current or a version number (1 = the first)")
+                }),
+        }
+    }
+}
+
+/// The snapshot holding the selected version of an object. Versions are the snapshots where it
+/// was created, modified or restored ([`history`]).
+///
+/// # Errors
+/// [`Error::Browse`] when there is no such version.
+pub async fn select_version(
+    repo: &Repository,
+    at: &Snapshot,
+    kind: ObjectKind,
+    id: &ObjectId,
+    which: VersionSelector,
+) -> Result<Snapshot> {
+    if which == VersionSelector::Current {
+        // The snapshot itself: an object deleted by then is reported as missing, not shown in
+        // an older version.
+        return Ok(at.clone());
+    }
+    let versions: Vec<HistoryEntry> = history(repo, &at.tenant, kind, id)
+        .await?
+        .into_iter()
+        .filter(|h| h.event != Event::Deleted)
+        .collect();
+    let current = versions.iter().rposition(|v| v.time <= at.time);
+    let index = match (which, current) {
+        (VersionSelector::Number(n), _) => Some(n - 1),
+        (VersionSelector::Current, c) => c,
+        (VersionSelector::Previous, Some(c)) => c.checked_sub(1),
+        (VersionSelector::Next, Some(c)) => Some(c + 1),
+        (VersionSelector::Next, None) => Some(0),
+        (VersionSelector::Previous, None) => None,
+    };
+    let entry = index.and_then(|i| versions.get(i)).ok_or_else(|| {
+        Error::Browse(format!(
+            "{kind} {id} has no {which:?} version relative to snapshot {} ({} version(s) in all)",
+            at.id,
+            versions.len()
+        ))
+    })?;
+    repo.snapshot(&at.tenant, &entry.snapshot)
+        .await
+        .map_err(Error::from)
+}
