@@ -572,3 +572,20 @@ async fn memberships_roles_and_auth_methods_as_of_a_snapshot() {
             .starts_with("#microsoft.graph.")
     }));
 }
+
+/// The outputs users and scripts read are pinned: human tables and JSON (snapshot ids, times
+/// and content hashes redacted; the generated tenant is the same for a seed).
+#[tokio::test(flavor = "multi_thread")]
+async fn output_formats_are_pinned() {
+    let env = env().await;
+    env.add_tenant();
+    env.json(&["backup", "contoso"]);
+    let ls = env.json(&["ls", "contoso", "domains"]);
+    insta::assert_json_snapshot!("ls_domains_json", ls, { ".snapshot" => "[snapshot]" });
+    let text = env.ok(&["ls", "contoso", "domains"]);
+    insta::assert_snapshot!("ls_domains_text", text);
+    let groups = env.json(&["ls", "contoso", "groups", "--sort", "id"]);
+    insta::assert_json_snapshot!("ls_groups_json", groups, { ".snapshot" => "[snapshot]", ".objects[].blob" => "[blob]" });
+    let history = env.json(&["history", "contoso", "domains", "contoso.onmicrosoft.com"]);
+    insta::assert_json_snapshot!("history_json", history, { ".history[].snapshot" => "[snapshot]", ".history[].time" => "[time]" });
+}
