@@ -184,7 +184,7 @@ async fn a_large_group_is_split_across_pages_and_merges_back() {
 
 #[tokio::test]
 async fn latest_token_and_expired_token() {
-    let env = start("tiny").await;
+    let mut env = start("tiny").await;
     let r = env.get("/users/delta?$deltatoken=latest").await;
     assert!(r.values().is_empty());
     let link = r.body["@odata.deltaLink"].as_str().unwrap().to_owned();
@@ -192,17 +192,8 @@ async fn latest_token_and_expired_token() {
     assert!(none.is_empty());
     // Tokens for directory objects live 7 days.
     env.emulator.clock().advance(Duration::days(8));
-    let token = common::secret_token(
-        &env.http,
-        &env.url(),
-        &env.tenant.tenant_id,
-        &env.tenant.client_id,
-        &env.tenant.client_secret,
-    )
-    .await;
-    let expired = env
-        .send_as(&token, reqwest::Method::GET, &link, None, &[])
-        .await;
+    env.renew_token().await;
+    let expired = env.get(&link).await;
     assert_eq!(expired.status, StatusCode::GONE);
     assert_eq!(expired.code(), "syncStateNotFound");
 }

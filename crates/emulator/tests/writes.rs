@@ -772,46 +772,16 @@ async fn security_groups_are_hard_deleted_and_m365_groups_soft_deleted() {
 
 #[tokio::test]
 async fn recycle_bin_forgets_after_30_days() {
-    let env = start("tiny").await;
+    let mut env = start("tiny").await;
     let app = env.ids(ObjectKind::Applications)[0].clone();
     env.delete(&format!("/applications/{app}")).await;
     env.emulator.clock().advance(Duration::days(29));
-    let token = common::secret_token(
-        &env.http,
-        &env.url(),
-        &env.tenant.tenant_id,
-        &env.tenant.client_id,
-        &env.tenant.client_secret,
-    )
-    .await;
-    let still = env
-        .send_as(
-            &token,
-            reqwest::Method::GET,
-            &format!("/directory/deletedItems/{app}"),
-            None,
-            &[],
-        )
-        .await;
+    env.renew_token().await;
+    let still = env.get(&format!("/directory/deletedItems/{app}")).await;
     assert_eq!(still.status, StatusCode::OK);
     env.emulator.clock().advance(Duration::days(2));
-    let token = common::secret_token(
-        &env.http,
-        &env.url(),
-        &env.tenant.tenant_id,
-        &env.tenant.client_id,
-        &env.tenant.client_secret,
-    )
-    .await;
-    let gone = env
-        .send_as(
-            &token,
-            reqwest::Method::GET,
-            &format!("/directory/deletedItems/{app}"),
-            None,
-            &[],
-        )
-        .await;
+    env.renew_token().await;
+    let gone = env.get(&format!("/directory/deletedItems/{app}")).await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
 }
 

@@ -58,6 +58,17 @@ impl Env {
             .unwrap()
     }
 
+    /// A backup with the default options at `at`, which must succeed.
+    async fn backup_at(
+        &self,
+        repo: &Repository,
+        at: chrono::DateTime<Utc>,
+    ) -> dirvault_engine::BackupReport {
+        backup(&self.client(), repo, &BackupOptions::default(), at, &|_| {})
+            .await
+            .unwrap()
+    }
+
     fn client(&self) -> GraphClient {
         self.client_for(&self.tenant.client_id, &self.tenant.client_secret)
     }
@@ -327,15 +338,7 @@ async fn missing_permissions_skip_kinds_and_failures_keep_the_previous_data() {
     let env = env("tiny").await;
     let repo = Repository::open("memory://").unwrap();
     let now = env.emulator.clock().now();
-    let first = backup(
-        &env.client(),
-        &repo,
-        &BackupOptions::default(),
-        now,
-        &|_| {},
-    )
-    .await
-    .unwrap();
+    let first = env.backup_at(&repo, now).await;
     // An app without Policy.Read.All and AuditLog.Read.All.
     let perms: Vec<String> = [
         "Directory.Read.All",
@@ -476,15 +479,7 @@ async fn objects_split_across_delta_pages_are_merged_back() {
     .await;
     let repo = Repository::open("memory://").unwrap();
     let now = env.emulator.clock().now();
-    let first = backup(
-        &env.client(),
-        &repo,
-        &BackupOptions::default(),
-        now,
-        &|_| {},
-    )
-    .await
-    .unwrap();
+    let first = env.backup_at(&repo, now).await;
     assert_snapshot_matches(&env, &repo, &first.snapshot).await;
     let groups: Vec<String> = env.expected()[&ObjectKind::Groups]
         .keys()
@@ -505,14 +500,6 @@ async fn objects_split_across_delta_pages_are_merged_back() {
             let _ = t.remove_link(RelationshipKind::GroupMember, &groups[0], u);
         }
     });
-    let second = backup(
-        &env.client(),
-        &repo,
-        &BackupOptions::default(),
-        now + Duration::hours(1),
-        &|_| {},
-    )
-    .await
-    .unwrap();
+    let second = env.backup_at(&repo, now + Duration::hours(1)).await;
     assert_snapshot_matches(&env, &repo, &second.snapshot).await;
 }

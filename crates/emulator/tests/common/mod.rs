@@ -135,6 +135,19 @@ impl Env {
         self.server.url()
     }
 
+    /// A new token for the tenant's app: after the emulated clock moves past the old one's
+    /// expiry, as a client would.
+    pub async fn renew_token(&mut self) {
+        self.token = secret_token(
+            &self.http,
+            &self.url(),
+            &self.tenant.tenant_id,
+            &self.tenant.client_id,
+            &self.tenant.client_secret,
+        )
+        .await;
+    }
+
     pub fn graph(&self, path: &str) -> String {
         if path.starts_with("http") {
             path.to_owned()
