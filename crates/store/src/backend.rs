@@ -101,6 +101,14 @@ pub trait SnapshotStore: Send + Sync + fmt::Debug {
     async fn renew_lease(&self, lease: &Lease, ttl: Duration, now: DateTime<Utc>) -> Result<Lease>;
     /// Gives a lease up.
     async fn release_lease(&self, lease: Lease) -> Result<()>;
+    /// Writes a small document of the tenant (a restore plan, a journal segment), replacing
+    /// any document of that name. `name` is a relative path such as `restore/{plan}/plan.json`.
+    async fn put_document(&self, tenant: &TenantId, name: &str, bytes: Bytes) -> Result<()>;
+    /// Reads a document; `Ok(None)` when there is none of that name.
+    async fn get_document(&self, tenant: &TenantId, name: &str) -> Result<Option<Bytes>>;
+    /// The names of the tenant's documents under `prefix` (a folder such as `restore/{plan}`),
+    /// sorted.
+    async fn list_documents(&self, tenant: &TenantId, prefix: &str) -> Result<Vec<String>>;
 }
 
 /// [`SnapshotStore`] over any `object_store` backend.
@@ -502,6 +510,44 @@ impl SnapshotStore for ObjectSnapshotStore {
             expires: now + ttl,
             version,
         })
+    }
+
+    async fn put_document(&self, tenant: &TenantId, name: &str, bytes: Bytes) -> Result<()> {
+        let path = tenant_path(tenant, &format!("documents/{name}"));
+        self.store
+            .put(&path, PutPayload::from(bytes))
+            .await
+            .map_err(backend("write", &path))?;
+        Ok(())
+    }
+
+    async fn get_document(&self, tenant: &TenantId, name: &str) -> Result<Option<Bytes>> {
+        let path = tenant_path(tenant, &format!("documents/{name}"));
+        match self.store.get(&path).await {
+            Ok(r) => Ok(Some(r.bytes().await.map_err(backend("read", &path))?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(backend("read", &path)(e)),
+        }
+    }
+
+    async fn list_documents(&self, tenant: &TenantId, prefix: &str) -> Result<Vec<String>> {
+        let root = tenant_path(tenant, "documents");
+        let path = tenant_path(tenant, &format!("documents/{prefix}"));
+        let mut names: Vec<String> = self
+            .list(&path)
+            .await?
+            .into_iter()
+            .filter_map(|m| {
+                m.location.prefix_match(&root).map(|parts| {
+                    parts
+                        .map(|p| p.as_ref().to_owned())
+                        .collect::<Vec<_>>()
+                        .join("/")
+                })
+            })
+            .collect();
+        names.sort();
+        Ok(names)
     }
 
     async fn release_lease(&self, lease: Lease) -> Result<()> {

@@ -387,7 +387,56 @@ async fn forget_and_prune_free_space_and_keep_the_rest_readable(b: &Backend) {
     assert!(empty.to_string().contains("--keep-last"), "{empty}");
 }
 
+async fn documents_are_replaced_listed_and_absent_ones_are_none(b: &Backend) {
+    let store = b.repo.store();
+    let t = tenant();
+    assert!(
+        store
+            .get_document(&t, "restore/p1/plan.json")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    for (name, body) in [
+        ("restore/p1/plan.json", "v1"),
+        ("restore/p1/journal/00000002.json", "b"),
+        ("restore/p1/journal/00000001.json", "a"),
+        ("restore/p2/plan.json", "other"),
+        ("restore/p1/plan.json", "v2"),
+    ] {
+        store
+            .put_document(&t, name, bytes::Bytes::from(body))
+            .await
+            .unwrap();
+    }
+    let got = store
+        .get_document(&t, "restore/p1/plan.json")
+        .await
+        .unwrap();
+    assert_eq!(got.as_deref(), Some(&b"v2"[..]), "{}", b.name);
+    assert_eq!(
+        store
+            .list_documents(&t, "restore/p1/journal")
+            .await
+            .unwrap(),
+        [
+            "restore/p1/journal/00000001.json",
+            "restore/p1/journal/00000002.json"
+        ],
+        "{}",
+        b.name
+    );
+    assert!(
+        store
+            .list_documents(&t, "restore/p3")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 async fn conformance(b: Backend) {
+    documents_are_replaced_listed_and_absent_ones_are_none(&b).await;
     round_trip_and_dedupe(&b).await;
     crash_before_commit_leaves_no_snapshot(&b).await;
     corruption_is_detected_and_named(&b).await;
