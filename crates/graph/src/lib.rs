@@ -434,6 +434,12 @@ impl GraphClient {
 
     /// An absolute URL for a path under `/v1.0` (absolute URLs pass through after a check that
     /// they point at the Graph root: a bearer token is never sent elsewhere).
+    /// The versioned Graph root, e.g. `https://graph.microsoft.com/v1.0`: what
+    /// `@odata.id` / `@odata.bind` references start with.
+    pub fn base_url(&self) -> String {
+        self.inner.endpoints.graph_base()
+    }
+
     fn url(&self, path_or_url: &str) -> Result<String> {
         let base = self.inner.endpoints.graph_base();
         if path_or_url.starts_with("http://") || path_or_url.starts_with("https://") {
