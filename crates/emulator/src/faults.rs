@@ -15,6 +15,9 @@ use serde::{Deserialize, Serialize};
     tag = "fault"
 )]
 pub enum FaultAction {
+    /// Answer normally: places the faults after it later in the sequence (a `$batch` takes
+    /// none, each request inside it takes one).
+    Pass,
     /// Answer with this status and Graph's error body (e.g. 500, 503, 504).
     Status {
         /// The HTTP status.

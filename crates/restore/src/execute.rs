@@ -259,12 +259,18 @@ pub async fn apply(
     }
     let tenant = &plan.target;
     let store = repo.store();
+    // A plan applied before may have done work its journal does not record (a run killed
+    // between Graph's answer and the journal write): creations then look for their object
+    // before creating it.
+    let resuming = store
+        .get_document(tenant, &plan_document(&plan.id))
+        .await?
+        .is_some();
     let plan_json = serde_json::to_vec_pretty(plan).map_err(|e| Error::Options(e.to_string()))?;
     store
         .put_document(tenant, &plan_document(&plan.id), Bytes::from(plan_json))
         .await?;
     let mut outcomes = journal(repo, tenant, &plan.id).await?;
-    let resuming = !outcomes.is_empty();
     let mut segment = store
         .list_documents(tenant, &journal_folder(&plan.id))
         .await?

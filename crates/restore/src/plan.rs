@@ -341,8 +341,35 @@ impl fmt::Display for RestorePlan {
         }
         if !self.warnings.is_empty() {
             writeln!(f, "\nNot restored:")?;
+            // The same message for many objects is said once, with the objects.
+            let mut order: Vec<&str> = Vec::new();
+            let mut by_message: BTreeMap<&str, Vec<&ObjectRef>> = BTreeMap::new();
             for w in &self.warnings {
-                writeln!(f, "  - {}: {}", w.object, w.message)?;
+                let objects = by_message.entry(w.message.as_str()).or_default();
+                if objects.is_empty() {
+                    order.push(&w.message);
+                }
+                objects.push(&w.object);
+            }
+            for message in order {
+                let objects = &by_message[message];
+                if let [one] = objects.as_slice() {
+                    writeln!(f, "  - {one}: {message}")?;
+                    continue;
+                }
+                let shown: Vec<String> = objects.iter().take(5).map(|o| o.to_string()).collect();
+                let more = objects.len().saturating_sub(5);
+                let more = if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                };
+                writeln!(
+                    f,
+                    "  - {} objects: {message}: {}{more}",
+                    objects.len(),
+                    shown.join(", ")
+                )?;
             }
         }
         if !self.password_resets.is_empty() {

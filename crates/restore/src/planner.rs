@@ -193,6 +193,7 @@ pub fn plan(
         warnings: Vec::new(),
         resets: BTreeSet::new(),
         needs_password: false,
+        unreachable: BTreeMap::new(),
     };
     for (id, found) in &current.found {
         planner.id_map.insert(
@@ -232,6 +233,7 @@ pub fn plan(
     if options.with_role_assignments {
         planner.roles();
     }
+    planner.flush_unreachable();
     for object in of(&[K::ConditionalAccessPolicies]) {
         planner.object(object, Phase::Policies)?;
     }
@@ -282,6 +284,7 @@ struct Planner<'a> {
     warnings: Vec<Warning>,
     resets: BTreeSet<ObjectRef>,
     needs_password: bool,
+    unreachable: BTreeMap<ObjectRef, BTreeSet<String>>,
 }
 
 fn object_ref(object: &DirectoryObject) -> ObjectRef {
@@ -352,23 +355,41 @@ impl Planner<'_> {
         }
     }
 
-    /// Why an object cannot be referred to, for a warning.
+    /// An object that cannot be referred to, and why, for a warning.
     fn unavailable(&self, id: &ObjectId) -> String {
         let what = self
             .backup
             .object(id)
             .map(|o| object_ref(o).to_string())
             .unwrap_or_else(|| format!("object {id}"));
-        if self.current.recycle_bin.contains_key(id) {
-            format!(
-                "{what} is in the recycle bin; select it too (with --with-object) to restore it"
-            )
+        let why = if self.current.recycle_bin.contains_key(id) {
+            "in the recycle bin"
         } else if self.cross {
-            format!(
-                "{what} has no match in the target tenant; select it too (with --with-object) to create it"
-            )
+            "no match in the target tenant"
         } else {
-            format!("{what} no longer exists; select it too (with --with-object) to re-create it")
+            "gone"
+        };
+        format!("{what} ({why})")
+    }
+
+    /// Notes a relationship of `about` whose other end `other` is not in the target.
+    fn unreachable(&mut self, about: ObjectRef, kind: RelationshipKind, other: &ObjectId) {
+        let text = format!("{kind:?} {}", self.unavailable(other));
+        self.unreachable.entry(about).or_default().insert(text);
+    }
+
+    /// One warning per object for its relationships that could not be restored.
+    fn flush_unreachable(&mut self) {
+        for (about, ends) in std::mem::take(&mut self.unreachable) {
+            let list: Vec<String> = ends.into_iter().collect();
+            self.warn(
+                about,
+                format!(
+                    "{} relationship(s) not restored because the other end is not in the target (select those objects too, with --with-object): {}",
+                    list.len(),
+                    list.join("; ")
+                ),
+            );
         }
     }
 
@@ -677,6 +698,13 @@ impl Planner<'_> {
                 "--as-new is for users, groups, applications, units, roles, policies and locations: a service principal belongs to its application (restore the application as new, then its service principal)".into(),
             ));
         }
+        if kind == ObjectKind::Users && object.str("userType") == Some("Guest") {
+            self.warn(
+                oref,
+                "a guest account is invited, not created: re-invite the guest (POST /invitations); it cannot keep its id",
+            );
+            return Ok(());
+        }
         if object.is_synced_from_on_premises() && !self.cross && as_new.is_none() {
             self.warn(
                 oref,
@@ -799,7 +827,11 @@ impl Planner<'_> {
             (None, true) => "not in the target tenant: create it (new id)".to_owned(),
             (None, false) => "gone for good (not in the recycle bin): re-create it with a new id; references to it are remapped".to_owned(),
         };
-        let lookup = lookup_filter.map(|f| format!("{collection}?{f}&$select=id,appId"));
+        let select = match kind {
+            ObjectKind::Applications | ObjectKind::ServicePrincipals => "id,appId",
+            _ => "id",
+        };
+        let lookup = lookup_filter.map(|f| format!("{collection}?{f}&$select={select}"));
         let step = self.push(
             phase,
             Action::Create,
@@ -854,8 +886,7 @@ impl Planner<'_> {
                     (&r.target, &r.source)
                 };
                 if let Some(o) = self.backup.object(about) {
-                    let message = format!("{:?} not restored: {}", r.kind, self.unavailable(other));
-                    self.warn(object_ref(o), message);
+                    self.unreachable(object_ref(o), r.kind, other);
                 }
                 continue;
             };
@@ -1096,13 +1127,13 @@ impl Planner<'_> {
                 _ => continue, // Scoped role members are AU-scoped role assignments.
             };
             let Some((a, b, c)) = resolved else {
-                let missing = r
+                if let Some(missing) = r
                     .referenced_ids()
                     .into_iter()
                     .find(|id| self.target(id).is_none())
-                    .map(|id| self.unavailable(id))
-                    .unwrap_or_default();
-                self.warn(about, format!("{:?} not restored: {missing}", r.kind));
+                {
+                    self.unreachable(about, r.kind, missing);
+                }
                 continue;
             };
             let deps: Vec<u32> = [a.1, b.1, c.1].into_iter().flatten().collect();

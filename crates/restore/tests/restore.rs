@@ -1,0 +1,1083 @@
+//! Restore end to end against the Graph emulator over real HTTP: back up, let an admin break
+//! things through Graph, plan, apply, and check the tenant. One test per option.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)] // test code
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use dirvault_emulator::{
+    Emulator, EmulatorConfig, FaultAction, FaultConfig, RunningEmulator, TenantInfo, TenantSpec,
+    ThrottleConfig,
+};
+use dirvault_engine::{BackupOptions, backup};
+use dirvault_graph::{Credentials, GraphClient, Method, RetryOptions};
+use dirvault_model::{ObjectKind, RelationshipKind};
+use dirvault_restore::{
+    Action, ApplyOptions, BackupState, CurrentState, Mapping, Outcome, PlanContext, RestoreOptions,
+    RestorePlan, RestoreReport,
+};
+use dirvault_store::{Repository, Snapshot};
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "Rest0re!Default-Pass";
+
+struct Env {
+    emulator: Emulator,
+    server: RunningEmulator,
+    tenant: TenantInfo,
+    repo: Repository,
+}
+
+async fn env(size: &str) -> Env {
+    let emulator = Emulator::new(EmulatorConfig {
+        throttle: ThrottleConfig { scale: 0.0 },
+        ..EmulatorConfig::default()
+    });
+    let tenant = emulator
+        .create_tenant(&TenantSpec::preset("contoso", size, 5).unwrap())
+        .unwrap();
+    let server = emulator.start("127.0.0.1:0").await.unwrap();
+    Env {
+        emulator,
+        server,
+        tenant,
+        repo: Repository::open("memory://").unwrap(),
+    }
+}
+
+fn client_of(server: &RunningEmulator, tenant: &TenantInfo) -> GraphClient {
+    GraphClient::builder(tenant.tenant_id.parse().unwrap())
+        .with_credentials(Credentials::secret(
+            tenant.client_id.parse().unwrap(),
+            &tenant.client_secret,
+        ))
+        .with_endpoints(&server.url(), &server.url())
+        .with_retry(RetryOptions {
+            max_retries: 2,
+            min_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(20),
+        })
+        .build()
+        .unwrap()
+}
+
+impl Env {
+    fn client(&self) -> GraphClient {
+        client_of(&self.server, &self.tenant)
+    }
+
+    async fn backup(&self) -> Snapshot {
+        backup(
+            &self.client(),
+            &self.repo,
+            &BackupOptions::default(),
+            chrono::Utc::now(),
+            &|_| {},
+        )
+        .await
+        .unwrap()
+        .snapshot
+    }
+
+    /// An admin's Graph call; panics on an error status.
+    async fn graph(&self, method: Method, path: &str, body: Option<Value>) -> Value {
+        self.client()
+            .send(method, path, body.as_ref(), &[])
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+            .body
+    }
+
+    async fn status(&self, path: &str) -> u16 {
+        match self.client().send(Method::GET, path, None, &[]).await {
+            Ok(r) => r.status,
+            Err(e) => e.status().unwrap(),
+        }
+    }
+
+    async fn plan_into(
+        &self,
+        snapshot: &Snapshot,
+        options: &RestoreOptions,
+        target: &GraphClient,
+        cross: bool,
+    ) -> RestorePlan {
+        let backup = BackupState::load(&self.repo, snapshot, options)
+            .await
+            .unwrap();
+        let current = CurrentState::read(target, &backup, options, cross)
+            .await
+            .unwrap();
+        dirvault_restore::plan(options, &backup, &current, PlanContext::new(cross)).unwrap()
+    }
+
+    async fn plan(&self, snapshot: &Snapshot, options: &RestoreOptions) -> RestorePlan {
+        self.plan_into(snapshot, options, &self.client(), false)
+            .await
+    }
+
+    async fn apply(&self, plan: &RestorePlan) -> RestoreReport {
+        self.apply_with(plan, &self.client()).await
+    }
+
+    async fn apply_with(&self, plan: &RestorePlan, client: &GraphClient) -> RestoreReport {
+        let report = dirvault_restore::apply(client, &self.repo, plan, &apply_options())
+            .await
+            .unwrap();
+        assert!(
+            report.is_complete(),
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap()
+        );
+        report
+    }
+
+    /// Ids linked from `source` by `rel`, in the emulator.
+    fn links(&self, rel: RelationshipKind, source: &str) -> BTreeSet<String> {
+        self.emulator
+            .with_tenant(&self.tenant.tenant_id, |t| {
+                t.links(rel, source).cloned().unwrap_or_default()
+            })
+            .unwrap()
+    }
+
+    /// Groups `member` is a direct member of.
+    fn groups_of(&self, member: &str) -> BTreeSet<String> {
+        self.emulator
+            .with_tenant(&self.tenant.tenant_id, |t| {
+                t.sources_of(RelationshipKind::GroupMember, member)
+                    .into_iter()
+                    .collect()
+            })
+            .unwrap()
+    }
+
+    /// Groups `member` is a direct member of whose members are assigned, not computed by a
+    /// dynamic-membership rule.
+    fn assigned_groups_of(&self, member: &str) -> BTreeSet<String> {
+        self.groups_of(member)
+            .into_iter()
+            .filter(|g| {
+                !self.object(ObjectKind::Groups, g).unwrap()["groupTypes"]
+                    .to_string()
+                    .contains("DynamicMembership")
+            })
+            .collect()
+    }
+
+    /// A user who is a direct member of at least `n` groups.
+    fn member_of_groups(&self, n: usize) -> String {
+        self.emulator
+            .with_tenant(&self.tenant.tenant_id, |t| {
+                t.objects(ObjectKind::Users)
+                    .unwrap()
+                    .keys()
+                    .find(|u| t.sources_of(RelationshipKind::GroupMember, u).len() >= n)
+                    .cloned()
+                    .unwrap()
+            })
+            .unwrap()
+    }
+
+    fn object(&self, kind: ObjectKind, id: &str) -> Option<Value> {
+        self.emulator
+            .with_tenant(&self.tenant.tenant_id, |t| {
+                t.get(kind, id).map(|o| Value::Object(o.clone()))
+            })
+            .unwrap()
+    }
+}
+
+fn apply_options() -> ApplyOptions {
+    ApplyOptions {
+        default_password: Some(PASSWORD.to_owned().into()),
+        batches_in_flight: 1,
+    }
+}
+
+fn select(kind: ObjectKind, ids: &[&str]) -> RestoreOptions {
+    RestoreOptions {
+        kind: Some(kind),
+        ids: ids.iter().map(|s| (*s).to_owned()).collect(),
+        ..RestoreOptions::default()
+    }
+}
+
+fn actions(plan: &RestorePlan) -> Vec<Action> {
+    plan.steps.iter().map(|s| s.action).collect()
+}
+
+#[tokio::test]
+async fn deleted_user_comes_back_with_its_id_and_memberships() {
+    let env = env("small").await;
+    let user = env.member_of_groups(2);
+    let groups = env.groups_of(&user);
+    let snapshot = env.backup().await;
+    env.graph(Method::DELETE, &format!("/users/{user}"), None)
+        .await;
+    assert_eq!(env.status(&format!("/users/{user}")).await, 404);
+
+    let options = RestoreOptions {
+        with_object: true,
+        with_memberships: true,
+        ..select(ObjectKind::Users, &[&user])
+    };
+    let plan = env.plan(&snapshot, &options).await;
+    assert_eq!(plan.steps[0].action, Action::RestoreDeleted);
+    assert_eq!(
+        plan.id_map[&user.parse().unwrap()],
+        Mapping::Restored { step: 1 }
+    );
+    assert!(
+        !plan.needs_default_password,
+        "a restored user keeps its password"
+    );
+    env.apply(&plan).await;
+
+    assert_eq!(env.status(&format!("/users/{user}")).await, 200);
+    assert_eq!(env.groups_of(&user), groups);
+    // Safe to re-run: planning again finds nothing to do.
+    let again = env.plan(&snapshot, &options).await;
+    assert!(again.steps.is_empty(), "{again}");
+}
+
+#[tokio::test]
+async fn hard_deleted_security_group_is_recreated_with_its_members_under_a_new_id() {
+    let env = env("small").await;
+    let group = env
+        .emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            t.objects(ObjectKind::Groups)
+                .unwrap()
+                .iter()
+                .find(|(id, g)| {
+                    g["securityEnabled"] == json!(true)
+                        && g["groupTypes"] == json!([])
+                        && t.links(RelationshipKind::GroupMember, id)
+                            .is_some_and(|m| m.len() >= 3)
+                })
+                .map(|(id, _)| id.clone())
+                .unwrap()
+        })
+        .unwrap();
+    let members = env.links(RelationshipKind::GroupMember, &group);
+    let owners = env.links(RelationshipKind::GroupOwner, &group);
+    let name = env.object(ObjectKind::Groups, &group).unwrap()["displayName"].clone();
+    let snapshot = env.backup().await;
+    env.graph(Method::DELETE, &format!("/groups/{group}"), None)
+        .await;
+    assert_eq!(
+        env.status(&format!("/directory/deletedItems/{group}"))
+            .await,
+        404,
+        "security groups are hard-deleted"
+    );
+
+    let options = RestoreOptions {
+        with_object: true,
+        with_memberships: true,
+        ..select(ObjectKind::Groups, &[&group])
+    };
+    let plan = env.plan(&snapshot, &options).await;
+    assert_eq!(plan.steps[0].action, Action::Create);
+    assert!(
+        plan.steps[1..].iter().all(|s| s.depends_on == [1]),
+        "{plan}"
+    );
+    let report = env.apply(&plan).await;
+    let Outcome::Done {
+        new_id: Some(new_id),
+        ..
+    } = &report.steps[0].outcome
+    else {
+        panic!("{report:?}")
+    };
+    assert_ne!(new_id, &group);
+    assert_eq!(
+        env.object(ObjectKind::Groups, new_id).unwrap()["displayName"],
+        name
+    );
+    assert_eq!(env.links(RelationshipKind::GroupMember, new_id), members);
+    assert_eq!(env.links(RelationshipKind::GroupOwner, new_id), owners);
+    // Members went in by 20 at a time.
+    let binds = plan
+        .steps
+        .iter()
+        .filter(|s| s.action == Action::AddMembers)
+        .count();
+    assert_eq!(binds, members.len().div_ceil(20));
+}
+
+#[tokio::test]
+async fn overwritten_attributes_are_rolled_back_and_nothing_else_is_sent() {
+    let env = env("tiny").await;
+    let user = env.member_of_groups(1);
+    let before = env.object(ObjectKind::Users, &user).unwrap();
+    let snapshot = env.backup().await;
+    env.graph(
+        Method::PATCH,
+        &format!("/users/{user}"),
+        Some(json!({"jobTitle": "Intruder", "department": "Nowhere", "employeeOrgData": {"division": "X", "costCenter": "1"}})),
+    )
+    .await;
+
+    let options = RestoreOptions {
+        with_object: true,
+        ..select(ObjectKind::Users, &[&user])
+    };
+    let plan = env.plan(&snapshot, &options).await;
+    assert_eq!(actions(&plan), [Action::Update]);
+    let body = plan.steps[0]
+        .call
+        .body
+        .as_ref()
+        .unwrap()
+        .as_object()
+        .unwrap();
+    let keys: BTreeSet<&str> = body.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        BTreeSet::from(["department", "employeeOrgData", "jobTitle"])
+    );
+    env.apply(&plan).await;
+    let after = env.object(ObjectKind::Users, &user).unwrap();
+    for p in ["jobTitle", "department", "employeeOrgData"] {
+        assert_eq!(after[p], before[p], "{p}");
+    }
+}
+
+#[tokio::test]
+async fn as_new_user_and_application_get_new_ids_and_the_given_names() {
+    let env = env("tiny").await;
+    let user = env.member_of_groups(1);
+    let app = env
+        .emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            t.objects(ObjectKind::Applications)
+                .unwrap()
+                .values()
+                .next()
+                .cloned()
+                .unwrap()
+        })
+        .unwrap();
+    let snapshot = env.backup().await;
+
+    let options = RestoreOptions {
+        as_new: Some("alex.copy".into()),
+        with_memberships: true,
+        ..select(ObjectKind::Users, &[&user])
+    };
+    let plan = env.plan(&snapshot, &options).await;
+    assert!(plan.needs_default_password);
+    let report = env.apply(&plan).await;
+    let Outcome::Done {
+        new_id: Some(copy), ..
+    } = &report.steps[0].outcome
+    else {
+        panic!()
+    };
+    let copy = env.object(ObjectKind::Users, copy).unwrap();
+    let upn = copy["userPrincipalName"].as_str().unwrap();
+    let original = env.object(ObjectKind::Users, &user).unwrap();
+    let domain = original["userPrincipalName"]
+        .as_str()
+        .unwrap()
+        .split('@')
+        .nth(1)
+        .unwrap();
+    assert_eq!(upn, format!("alex.copy@{domain}"));
+    assert_eq!(copy["mailNickname"], "alex.copy");
+    assert_eq!(
+        env.groups_of(copy["id"].as_str().unwrap()),
+        env.assigned_groups_of(&user)
+    );
+    assert!(
+        env.object(ObjectKind::Users, &user).is_some(),
+        "the original is untouched"
+    );
+
+    let options = RestoreOptions {
+        as_new: Some("Payroll (restored)".into()),
+        ..select(ObjectKind::Applications, &[app["id"].as_str().unwrap()])
+    };
+    let plan = env.plan(&snapshot, &options).await;
+    let report = env.apply(&plan).await;
+    let Outcome::Done {
+        new_id: Some(id),
+        app_id: Some(app_id),
+    } = &report.steps[0].outcome
+    else {
+        panic!("{report:?}")
+    };
+    assert_ne!(id, app["id"].as_str().unwrap());
+    assert_ne!(app_id, app["appId"].as_str().unwrap());
+    assert_eq!(
+        env.object(ObjectKind::Applications, id).unwrap()["displayName"],
+        "Payroll (restored)"
+    );
+
+    // More than one object cannot be restored as new.
+    let options = RestoreOptions {
+        as_new: Some("x".into()),
+        all: true,
+        ..select(ObjectKind::Users, &[])
+    };
+    let err = BackupState::load(&env.repo, &snapshot, &options)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("exactly one object"), "{err}");
+}
+
+#[tokio::test]
+async fn block_sign_in_disables_restored_users() {
+    let env = env("tiny").await;
+    let user = env.member_of_groups(1);
+    let snapshot = env.backup().await;
+    env.graph(Method::DELETE, &format!("/users/{user}"), None)
+        .await;
+    let options = RestoreOptions {
+        with_object: true,
+        block_sign_in: true,
+        ..select(ObjectKind::Users, &[&user])
+    };
+    let plan = env.plan(&snapshot, &options).await;
+    assert_eq!(actions(&plan), [Action::RestoreDeleted, Action::Update]);
+    env.apply(&plan).await;
+    assert_eq!(
+        env.object(ObjectKind::Users, &user).unwrap()["accountEnabled"],
+        false
+    );
+}
+
+#[tokio::test]
+async fn memberships_only_re_adds_links_without_touching_the_object() {
+    let env = env("small").await;
+    let user = env.member_of_groups(2);
+    let groups = env.groups_of(&user);
+    let snapshot = env.backup().await;
+    for g in &groups {
+        env.graph(
+            Method::DELETE,
+            &format!("/groups/{g}/members/{user}/$ref"),
+            None,
+        )
+        .await;
+    }
+    env.graph(
+        Method::PATCH,
+        &format!("/users/{user}"),
+        Some(json!({"jobTitle": "Changed"})),
+    )
+    .await;
+    let options = RestoreOptions {
+        with_memberships: true,
+        ..select(ObjectKind::Users, &[&user])
+    };
+    let plan = env.plan(&snapshot, &options).await;
+    assert!(
+        plan.steps.iter().all(|s| s.action == Action::AddMembers),
+        "{plan}"
+    );
+    assert_eq!(plan.steps.len(), groups.len());
+    env.apply(&plan).await;
+    assert_eq!(env.groups_of(&user), groups);
+    assert_eq!(
+        env.object(ObjectKind::Users, &user).unwrap()["jobTitle"],
+        "Changed"
+    );
+}
+
+#[tokio::test]
+async fn rollback_removes_memberships_that_were_not_in_the_snapshot() {
+    let env = env("small").await;
+    let user = env.member_of_groups(1);
+    let groups = env.groups_of(&user);
+    let other = env
+        .emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            t.objects(ObjectKind::Groups)
+                .unwrap()
+                .iter()
+                .find(|(id, g)| {
+                    !groups.contains(*id) && !g["groupTypes"].to_string().contains("Dynamic")
+                })
+                .map(|(id, _)| id.clone())
+                .unwrap()
+        })
+        .unwrap();
+    let snapshot = env.backup().await;
+    env.graph(
+        Method::POST,
+        &format!("/groups/{other}/members/$ref"),
+        Some(json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{user}")})),
+    )
+    .await;
+    let add_only = RestoreOptions {
+        with_memberships: true,
+        ..select(ObjectKind::Users, &[&user])
+    };
+    assert!(env.plan(&snapshot, &add_only).await.steps.is_empty());
+    let rollback = RestoreOptions {
+        rollback_relationships: true,
+        ..add_only
+    };
+    let plan = env.plan(&snapshot, &rollback).await;
+    assert_eq!(actions(&plan), [Action::RemoveLink]);
+    env.apply(&plan).await;
+    assert_eq!(env.groups_of(&user), groups);
+}
+
+#[tokio::test]
+async fn role_assignments_come_back_with_their_scope_and_pim_eligibility() {
+    let env = env("tiny").await;
+    let user = env.member_of_groups(1);
+    let (au, role) = env
+        .emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            let au = t
+                .objects(ObjectKind::AdministrativeUnits)
+                .unwrap()
+                .keys()
+                .next()
+                .cloned()
+                .unwrap();
+            let role = t
+                .objects(ObjectKind::RoleDefinitions)
+                .unwrap()
+                .iter()
+                .find(|(_, d)| d["isBuiltIn"] == json!(true))
+                .map(|(id, _)| id.clone())
+                .unwrap();
+            (au, role)
+        })
+        .unwrap();
+    for scope in ["/".to_owned(), format!("/administrativeUnits/{au}")] {
+        env.graph(
+            Method::POST,
+            "/roleManagement/directory/roleAssignments",
+            Some(json!({"principalId": user, "roleDefinitionId": role, "directoryScopeId": scope})),
+        )
+        .await;
+    }
+    env.graph(
+        Method::POST,
+        "/roleManagement/directory/roleEligibilityScheduleRequests",
+        Some(json!({"action": "adminAssign", "principalId": user, "roleDefinitionId": role, "directoryScopeId": "/",
+                    "justification": "on call", "scheduleInfo": {"startDateTime": "2026-01-01T00:00:00Z", "expiration": {"type": "noExpiration"}}})),
+    )
+    .await;
+    let snapshot = env.backup().await;
+    let assignments = |env: &Env| -> BTreeSet<(String, String)> {
+        env.emulator
+            .with_tenant(&env.tenant.tenant_id, |t| {
+                t.objects(ObjectKind::RoleAssignments)
+                    .unwrap()
+                    .values()
+                    .filter(|a| a["principalId"] == json!(user))
+                    .map(|a| {
+                        (
+                            a["roleDefinitionId"].as_str().unwrap().to_owned(),
+                            a["directoryScopeId"].as_str().unwrap().to_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap()
+    };
+    let before = assignments(&env);
+    assert_eq!(before.len(), 2.max(before.len()));
+    let ids: Vec<String> = env
+        .emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            t.objects(ObjectKind::RoleAssignments)
+                .unwrap()
+                .iter()
+                .filter(|(_, a)| a["principalId"] == json!(user))
+                .map(|(id, _)| id.clone())
+                .collect()
+        })
+        .unwrap();
+    for id in ids {
+        env.graph(
+            Method::DELETE,
+            &format!("/roleManagement/directory/roleAssignments/{id}"),
+            None,
+        )
+        .await;
+    }
+    env.emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            let ids: Vec<String> = t
+                .objects(ObjectKind::RoleEligibilitySchedules)
+                .unwrap()
+                .iter()
+                .filter(|(_, s)| s["principalId"] == json!(user))
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in ids {
+                t.delete(
+                    ObjectKind::RoleEligibilitySchedules,
+                    &id,
+                    chrono::Utc::now(),
+                )
+                .unwrap();
+            }
+        })
+        .unwrap();
+    assert!(assignments(&env).is_empty());
+
+    let options = RestoreOptions {
+        with_role_assignments: true,
+        ..select(ObjectKind::Users, &[&user])
+    };
+    let plan = env.plan(&snapshot, &options).await;
+    assert!(
+        plan.steps.iter().all(|s| s.action == Action::Assign),
+        "{plan}"
+    );
+    assert!(
+        plan.steps
+            .iter()
+            .any(|s| s.call.url.ends_with("roleEligibilityScheduleRequests"))
+    );
+    env.apply(&plan).await;
+    assert_eq!(assignments(&env), before);
+    let eligible = env
+        .emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            t.objects(ObjectKind::RoleEligibilitySchedules)
+                .unwrap()
+                .values()
+                .any(|s| s["principalId"] == json!(user) && s["roleDefinitionId"] == json!(role))
+        })
+        .unwrap();
+    assert!(eligible);
+}
+
+#[tokio::test]
+async fn phone_and_email_methods_are_recreated_and_the_rest_reported() {
+    let env = env("small").await;
+    // A user with a phone, an email and a method Graph cannot create.
+    let (user, methods) = env
+        .emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            t.auth_methods
+                .iter()
+                .find(|(_, m)| {
+                    let types: Vec<&str> = m
+                        .values()
+                        .filter_map(|v| v["@odata.type"].as_str())
+                        .collect();
+                    types.contains(&"#microsoft.graph.phoneAuthenticationMethod")
+                        && types.contains(&"#microsoft.graph.emailAuthenticationMethod")
+                        && types.iter().any(|t| {
+                            t.contains("fido2")
+                                || t.contains("microsoftAuthenticator")
+                                || t.contains("softwareOath")
+                        })
+                })
+                .map(|(u, m)| (u.clone(), m.clone()))
+                .expect("the generator gives some users phone, email and app methods")
+        })
+        .unwrap();
+    let snapshot = env.backup().await;
+    for (id, m) in &methods {
+        let collection = match m["@odata.type"].as_str().unwrap() {
+            "#microsoft.graph.phoneAuthenticationMethod" => "phoneMethods",
+            "#microsoft.graph.emailAuthenticationMethod" => "emailMethods",
+            _ => continue,
+        };
+        env.graph(
+            Method::DELETE,
+            &format!("/users/{user}/authentication/{collection}/{id}"),
+            None,
+        )
+        .await;
+    }
+    let options = RestoreOptions {
+        with_auth_methods: true,
+        ..select(ObjectKind::Users, &[&user])
+    };
+    let plan = env.plan(&snapshot, &options).await;
+    assert!(
+        plan.steps.iter().all(|s| s.action == Action::AddMethod),
+        "{plan}"
+    );
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.message.contains("must register them again")),
+        "{plan}"
+    );
+    assert_eq!(plan.password_resets.len(), 1);
+    env.apply(&plan).await;
+    let now = env
+        .emulator
+        .with_tenant(&env.tenant.tenant_id, |t| t.auth_methods[&user].clone())
+        .unwrap();
+    for (id, m) in &methods {
+        assert_eq!(now.get(id), Some(m), "method {id}");
+    }
+}
+
+#[tokio::test]
+async fn only_deleted_restores_the_deleted_and_leaves_changed_objects_alone() {
+    let env = env("tiny").await;
+    let users: Vec<String> = env
+        .emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            t.objects(ObjectKind::Users)
+                .unwrap()
+                .keys()
+                .take(3)
+                .cloned()
+                .collect()
+        })
+        .unwrap();
+    let snapshot = env.backup().await;
+    env.graph(Method::DELETE, &format!("/users/{}", users[0]), None)
+        .await;
+    env.graph(Method::DELETE, &format!("/users/{}", users[1]), None)
+        .await;
+    env.graph(
+        Method::PATCH,
+        &format!("/users/{}", users[2]),
+        Some(json!({"jobTitle": "Changed"})),
+    )
+    .await;
+    let options = RestoreOptions {
+        kind: Some(ObjectKind::Users),
+        all: true,
+        with_object: true,
+        only_deleted: true,
+        ..RestoreOptions::default()
+    };
+    let plan = env.plan(&snapshot, &options).await;
+    assert_eq!(
+        actions(&plan),
+        [Action::RestoreDeleted, Action::RestoreDeleted]
+    );
+    assert!(
+        plan.skipped
+            .iter()
+            .any(|s| s.object.id.as_str() == users[2])
+    );
+    env.apply(&plan).await;
+    assert!(env.object(ObjectKind::Users, &users[0]).is_some());
+    assert_eq!(
+        env.object(ObjectKind::Users, &users[2]).unwrap()["jobTitle"],
+        "Changed"
+    );
+}
+
+#[tokio::test]
+async fn cross_tenant_restore_maps_domains_matches_by_name_and_never_writes_the_source() {
+    let env = env("small").await;
+    let target = env
+        .emulator
+        .create_tenant(&TenantSpec::preset("fabrikam", "tiny", 9).unwrap())
+        .unwrap();
+    let target_client = client_of(&env.server, &target);
+    let group = env
+        .emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            t.objects(ObjectKind::Groups)
+                .unwrap()
+                .iter()
+                .find(|(id, g)| {
+                    g["groupTypes"] == json!([])
+                        && t.links(RelationshipKind::GroupMember, id)
+                            .is_some_and(|m| m.len() >= 2)
+                })
+                .map(|(id, _)| id.clone())
+                .unwrap()
+        })
+        .unwrap();
+    let members = env.links(RelationshipKind::GroupMember, &group);
+    let user_members = members
+        .iter()
+        .filter(|m| {
+            env.object(ObjectKind::Users, m)
+                .is_some_and(|u| u["userType"] != "Guest")
+        })
+        .count();
+    let snapshot = env.backup().await;
+    let mut ids = vec![group.as_str()];
+    ids.extend(members.iter().map(String::as_str));
+    let options = RestoreOptions {
+        ids: ids.iter().map(|s| (*s).to_owned()).collect(),
+        with_object: true,
+        with_memberships: true,
+        domain: Some(target.default_domain.clone()),
+        ..RestoreOptions::default()
+    };
+    let writes_before = env
+        .emulator
+        .with_tenant(&env.tenant.tenant_id, |t| t.stats.writes)
+        .unwrap();
+    let plan = env
+        .plan_into(&snapshot, &options, &target_client, true)
+        .await;
+    assert!(plan.cross_tenant);
+    let report = env.apply_with(&plan, &target_client).await;
+    assert_eq!(report.target.to_string(), target.tenant_id);
+    let writes_after = env
+        .emulator
+        .with_tenant(&env.tenant.tenant_id, |t| t.stats.writes)
+        .unwrap();
+    assert_eq!(
+        writes_before, writes_after,
+        "the source tenant is never written"
+    );
+
+    let (groups, users) = env
+        .emulator
+        .with_tenant(&target.tenant_id, |t| {
+            let group = t
+                .objects(ObjectKind::Groups)
+                .unwrap()
+                .iter()
+                .find(|(_, g)| {
+                    g["displayName"]
+                        == env.object(ObjectKind::Groups, &group).unwrap()["displayName"]
+                })
+                .map(|(id, _)| id.clone())
+                .unwrap();
+            let members = t
+                .links(RelationshipKind::GroupMember, &group)
+                .cloned()
+                .unwrap_or_default();
+            let upns: BTreeSet<String> = members
+                .iter()
+                .filter_map(|m| t.get(ObjectKind::Users, m))
+                .map(|u| u["userPrincipalName"].as_str().unwrap().to_owned())
+                .collect();
+            (group, upns)
+        })
+        .unwrap();
+    assert!(!groups.is_empty());
+    assert_eq!(users.len(), user_members);
+    assert!(
+        users
+            .iter()
+            .all(|u| u.ends_with(&format!("@{}", target.default_domain))),
+        "{users:?}"
+    );
+    // A second plan into the target matches everything by name: nothing left to do.
+    let again = env
+        .plan_into(&snapshot, &options, &target_client, true)
+        .await;
+    assert!(again.steps.is_empty(), "{again}");
+    // Without --domain, a cross-tenant plan is refused.
+    let backup = BackupState::load(&env.repo, &snapshot, &options)
+        .await
+        .unwrap();
+    let current = CurrentState::read(&target_client, &backup, &options, true)
+        .await
+        .unwrap();
+    let no_domain = RestoreOptions {
+        domain: None,
+        ..options
+    };
+    let err =
+        dirvault_restore::plan(&no_domain, &backup, &current, PlanContext::new(true)).unwrap_err();
+    assert!(err.to_string().contains("--domain"), "{err}");
+}
+
+#[tokio::test]
+async fn an_interrupted_plan_finishes_on_a_second_run_without_duplicates() {
+    let env = env("small").await;
+    let snapshot = env.backup().await;
+    // 30 users deleted for good (purged from the recycle bin).
+    let users: Vec<(String, String)> = env
+        .emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            t.objects(ObjectKind::Users)
+                .unwrap()
+                .iter()
+                .filter(|(_, u)| u["onPremisesSyncEnabled"] != true && u["userType"] != "Guest")
+                .take(30)
+                .map(|(id, u)| {
+                    (
+                        id.clone(),
+                        u["userPrincipalName"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap();
+    for (id, _) in &users {
+        env.graph(Method::DELETE, &format!("/users/{id}"), None)
+            .await;
+        env.graph(
+            Method::DELETE,
+            &format!("/directory/deletedItems/{id}"),
+            None,
+        )
+        .await;
+    }
+    let options = RestoreOptions {
+        kind: Some(ObjectKind::Users),
+        all: true,
+        only_deleted: true,
+        with_object: true,
+        with_memberships: true,
+        ..RestoreOptions::default()
+    };
+    let plan = env.plan(&snapshot, &options).await;
+    assert_eq!(
+        plan.steps
+            .iter()
+            .filter(|s| s.action == Action::Create)
+            .count(),
+        30
+    );
+
+    // In the first run Graph fails the 22nd creation: its dependents are skipped, everything
+    // independent goes on (29 users are created).
+    env.emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            let mut next = vec![FaultAction::Pass; 21];
+            next.push(FaultAction::Status { status: 500 });
+            t.faults = dirvault_emulator::faults::Faults::new(FaultConfig {
+                next,
+                ..FaultConfig::default()
+            });
+        })
+        .unwrap();
+    let first = dirvault_restore::apply(&env.client(), &env.repo, &plan, &apply_options())
+        .await
+        .unwrap();
+    assert_eq!(first.summary.failed, 1, "{:?}", first.summary);
+    assert!(
+        first.summary.skipped > 0,
+        "dependents of the failed step wait"
+    );
+    let Outcome::Failed {
+        http_status,
+        request_id,
+        ..
+    } = &first.steps[21].outcome
+    else {
+        panic!("{:?}", first.steps[21])
+    };
+    assert_eq!((*http_status, request_id.is_some()), (500, true));
+    // Then the process dies before its journal is written: the repository keeps no record of
+    // the 29 users Graph created.
+    let store = env.repo.store();
+    for name in store
+        .list_documents(&plan.target, &format!("restore/{}/journal", plan.id))
+        .await
+        .unwrap()
+    {
+        store
+            .put_document(&plan.target, &name, bytes::Bytes::from_static(b"[]"))
+            .await
+            .unwrap();
+    }
+
+    let report = env.apply(&plan).await;
+    assert_eq!(
+        report
+            .steps
+            .iter()
+            .filter(|s| plan.step(s.step).unwrap().action == Action::Create)
+            .filter(|s| matches!(s.outcome, Outcome::AlreadyDone { .. }))
+            .count(),
+        29,
+        "the users the first run created are adopted"
+    );
+    assert!(matches!(report.steps[21].outcome, Outcome::Done { .. }));
+    let upns: Vec<String> = env
+        .emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            t.objects(ObjectKind::Users)
+                .unwrap()
+                .values()
+                .map(|u| u["userPrincipalName"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap();
+    for (_, upn) in &users {
+        assert_eq!(upns.iter().filter(|u| *u == upn).count(), 1, "{upn}");
+    }
+    // Memberships were restored for the re-created users: every snapshot group link exists.
+    let relationships = env.repo.relationships(&snapshot).await.unwrap();
+    let new_id = |upn: &str| {
+        env.emulator
+            .with_tenant(&env.tenant.tenant_id, |t| {
+                t.find_unique(ObjectKind::Users, "userPrincipalName", upn)
+                    .map(str::to_owned)
+            })
+            .unwrap()
+            .unwrap()
+    };
+    for (old, upn) in &users {
+        let expected: BTreeSet<String> = relationships
+            .iter()
+            .filter(|r| r.kind == RelationshipKind::GroupMember && r.target.as_str() == old)
+            .map(|r| r.source.to_string())
+            .collect();
+        let dynamic: BTreeSet<String> = expected
+            .iter()
+            .filter(|g| {
+                env.object(ObjectKind::Groups, g).unwrap()["groupTypes"]
+                    .to_string()
+                    .contains("Dynamic")
+            })
+            .cloned()
+            .collect();
+        let actual = env.groups_of(&new_id(upn));
+        assert_eq!(&actual | &dynamic, &expected | &dynamic, "{upn}");
+    }
+    // A third run writes nothing: every step is complete in the journal.
+    let writes = || {
+        env.emulator
+            .with_tenant(&env.tenant.tenant_id, |t| t.stats.writes)
+            .unwrap()
+    };
+    let before = writes();
+    let third = env.apply(&plan).await;
+    assert_eq!(third.summary, report.summary);
+    assert_eq!(writes(), before);
+}
+
+#[tokio::test]
+async fn a_plan_is_data_that_round_trips_through_json() {
+    let env = env("tiny").await;
+    let user = env.member_of_groups(1);
+    let snapshot = env.backup().await;
+    env.graph(Method::DELETE, &format!("/users/{user}"), None)
+        .await;
+    env.graph(
+        Method::DELETE,
+        &format!("/directory/deletedItems/{user}"),
+        None,
+    )
+    .await;
+    let options = RestoreOptions {
+        with_object: true,
+        with_memberships: true,
+        ..select(ObjectKind::Users, &[&user])
+    };
+    let plan = env.plan(&snapshot, &options).await;
+    let json = serde_json::to_string(&plan).unwrap();
+    assert!(!json.contains(PASSWORD));
+    assert!(json.contains("{{defaultPassword}}"));
+    let back: RestorePlan = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, plan);
+    // Refused without a default password, before anything is written.
+    let err = dirvault_restore::apply(&env.client(), &env.repo, &plan, &ApplyOptions::default())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("--default-password-env"), "{err}");
+    assert!(
+        env.repo
+            .store()
+            .list_documents(&plan.target, "restore")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
