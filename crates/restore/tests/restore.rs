@@ -1081,3 +1081,202 @@ async fn a_plan_is_data_that_round_trips_through_json() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn everything_deleted_for_good_is_recreated_with_every_reference_remapped() {
+    let env = env("tiny").await;
+    let user = env.member_of_groups(1);
+    let id = |v: Value| v["id"].as_str().unwrap().to_owned();
+    let bind = |id: &str| {
+        json!([format!(
+            "https://graph.microsoft.com/v1.0/directoryObjects/{id}"
+        )])
+    };
+    let group = id(env
+        .graph(Method::POST, "/groups", Some(json!({"displayName": "Finance admins", "mailEnabled": false, "mailNickname": "financeadmins",
+            "securityEnabled": true, "members@odata.bind": bind(&user)})))
+        .await);
+    let location = id(env
+        .graph(Method::POST, "/identity/conditionalAccess/namedLocations", Some(json!({"@odata.type": "#microsoft.graph.ipNamedLocation",
+            "displayName": "Head office", "isTrusted": true, "ipRanges": [{"@odata.type": "#microsoft.graph.iPv4CidrRange", "cidrAddress": "12.34.221.11/22"}]})))
+        .await);
+    let policy = id(env
+        .graph(Method::POST, "/identity/conditionalAccess/policies", Some(json!({"displayName": "Finance admins need MFA", "state": "enabled",
+            "conditions": {"applications": {"includeApplications": ["All"]}, "users": {"includeGroups": [group], "excludeUsers": [user]},
+                           "locations": {"includeLocations": [location]}},
+            "grantControls": {"operator": "OR", "builtInControls": ["mfa"]}})))
+        .await);
+    let unit = id(env
+        .graph(
+            Method::POST,
+            "/directory/administrativeUnits",
+            Some(json!({"displayName": "Finance unit"})),
+        )
+        .await);
+    env.graph(Method::POST, &format!("/directory/administrativeUnits/{unit}/members/$ref"),
+        Some(json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{user}")}))).await;
+    let role = id(env
+        .graph(Method::POST, "/roleManagement/directory/roleDefinitions", Some(json!({"displayName": "Invoice approver", "isEnabled": true,
+            "rolePermissions": [{"allowedResourceActions": ["microsoft.directory/users/basic/update"]}]})))
+        .await);
+    env.graph(Method::POST, "/roleManagement/directory/roleAssignments",
+        Some(json!({"principalId": user, "roleDefinitionId": role, "directoryScopeId": format!("/administrativeUnits/{unit}")}))).await;
+    let app = env
+        .graph(
+            Method::POST,
+            "/applications",
+            Some(json!({"displayName": "Invoice robot"})),
+        )
+        .await;
+    let sp = id(env
+        .graph(
+            Method::POST,
+            "/servicePrincipals",
+            Some(json!({"appId": app["appId"]})),
+        )
+        .await);
+    let app_id = id(app);
+    let snapshot = env.backup().await;
+
+    // Gone for good, in an order Graph accepts.
+    for path in [
+        format!("/identity/conditionalAccess/policies/{policy}"),
+        format!("/identity/conditionalAccess/namedLocations/{location}"),
+        format!("/groups/{group}"),
+        format!("/servicePrincipals/{sp}"),
+        format!("/applications/{app_id}"),
+        format!("/directory/administrativeUnits/{unit}"),
+    ] {
+        env.graph(Method::DELETE, &path, None).await;
+    }
+    for purged in [&sp, &app_id, &unit] {
+        env.graph(
+            Method::DELETE,
+            &format!("/directory/deletedItems/{purged}"),
+            None,
+        )
+        .await;
+    }
+    let assignments: Vec<String> = env
+        .emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            t.objects(ObjectKind::RoleAssignments)
+                .unwrap()
+                .iter()
+                .filter(|(_, a)| a["roleDefinitionId"] == json!(role))
+                .map(|(id, _)| id.clone())
+                .collect()
+        })
+        .unwrap();
+    for a in assignments {
+        env.graph(
+            Method::DELETE,
+            &format!("/roleManagement/directory/roleAssignments/{a}"),
+            None,
+        )
+        .await;
+    }
+    env.graph(
+        Method::DELETE,
+        &format!("/roleManagement/directory/roleDefinitions/{role}"),
+        None,
+    )
+    .await;
+
+    let options = RestoreOptions {
+        all: true,
+        only_deleted: true,
+        with_object: true,
+        with_memberships: true,
+        with_role_assignments: true,
+        ..RestoreOptions::default()
+    };
+    let plan = env.plan(&snapshot, &options).await;
+    let created: BTreeSet<(ObjectKind, &str)> = plan
+        .steps
+        .iter()
+        .filter(|s| s.action == Action::Create)
+        .map(|s| (s.object.kind, s.object.id.as_str()))
+        .collect();
+    for (kind, old) in [
+        (ObjectKind::Groups, &group),
+        (ObjectKind::NamedLocations, &location),
+        (ObjectKind::ConditionalAccessPolicies, &policy),
+        (ObjectKind::AdministrativeUnits, &unit),
+        (ObjectKind::RoleDefinitions, &role),
+        (ObjectKind::Applications, &app_id),
+        (ObjectKind::ServicePrincipals, &sp),
+    ] {
+        assert!(
+            created.contains(&(kind, old.as_str())),
+            "{kind} {old} not re-created:\n{plan}"
+        );
+    }
+    let report = env.apply(&plan).await;
+    let new = |old: &str| -> String {
+        let Some(Mapping::Created { step }) = plan.id_map.get(&old.parse().unwrap()) else {
+            panic!("{old}")
+        };
+        match &report.steps[*step as usize - 1].outcome {
+            Outcome::Done {
+                new_id: Some(id), ..
+            } => id.clone(),
+            other => panic!("{other:?}"),
+        }
+    };
+    let (group2, location2, policy2, unit2, role2, app2, sp2) = (
+        new(&group),
+        new(&location),
+        new(&policy),
+        new(&unit),
+        new(&role),
+        new(&app_id),
+        new(&sp),
+    );
+    assert_eq!(
+        env.links(RelationshipKind::GroupMember, &group2),
+        BTreeSet::from([user.clone()])
+    );
+    assert_eq!(
+        env.links(RelationshipKind::AdministrativeUnitMember, &unit2),
+        BTreeSet::from([user.clone()])
+    );
+    let policy2 = env
+        .object(ObjectKind::ConditionalAccessPolicies, &policy2)
+        .unwrap();
+    assert_eq!(
+        policy2["conditions"]["users"]["includeGroups"],
+        json!([group2])
+    );
+    assert_eq!(
+        policy2["conditions"]["users"]["excludeUsers"],
+        json!([user])
+    );
+    assert_eq!(
+        policy2["conditions"]["locations"]["includeLocations"],
+        json!([location2])
+    );
+    assert_eq!(policy2["state"], "enabled");
+    let app2 = env.object(ObjectKind::Applications, &app2).unwrap();
+    assert_eq!(
+        env.object(ObjectKind::ServicePrincipals, &sp2).unwrap()["appId"],
+        app2["appId"]
+    );
+    let scoped = env
+        .emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            t.objects(ObjectKind::RoleAssignments)
+                .unwrap()
+                .values()
+                .any(|a| {
+                    a["principalId"] == json!(user)
+                        && a["roleDefinitionId"] == json!(role2)
+                        && a["directoryScopeId"] == json!(format!("/administrativeUnits/{unit2}"))
+                })
+        })
+        .unwrap();
+    assert!(
+        scoped,
+        "the AU-scoped assignment of the custom role points at the new unit and role"
+    );
+}
