@@ -193,6 +193,9 @@ enum Command {
     },
     /// A tour on an emulated tenant: back it up, change it, back it up again, show the changes.
     Quickstart,
+    /// Restore objects of a snapshot: plan (review it with --dry-run), then apply. `restore
+    /// apply PLAN.json` applies a plan written with --plan-out.
+    Restore(Box<crate::restore::RestoreArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -622,6 +625,7 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Quickstart => quickstart(&cli).await,
+        Command::Restore(args) => crate::restore::run(&cli.repo, &path, cli.json, args).await,
     }
 }
 

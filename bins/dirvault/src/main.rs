@@ -2,6 +2,7 @@
 //! binary parses arguments and prints results.
 
 mod cli;
+mod restore;
 
 fn main() -> std::process::ExitCode {
     cli::main()

@@ -45,6 +45,7 @@ impl Env {
             ])
             .args(args)
             .env("CONTOSO_SECRET", &self.tenant.client_secret)
+            .env("RESTORE_PASSWORD", "Rest0re!Default-Pass")
             .env_remove("DIRVAULT_REPO")
             .env_remove("DIRVAULT_CONFIG")
             .output()
@@ -588,4 +589,192 @@ async fn output_formats_are_pinned() {
     insta::assert_json_snapshot!("ls_groups_json", groups, { ".snapshot" => "[snapshot]", ".objects[].blob" => "[blob]" });
     let history = env.json(&["history", "contoso", "domains", "contoso.onmicrosoft.com"]);
     insta::assert_json_snapshot!("history_json", history, { ".history[].snapshot" => "[snapshot]", ".history[].time" => "[time]" });
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restore_reviews_a_plan_then_applies_it_and_a_rerun_has_nothing_to_do() {
+    let env = env().await;
+    env.add_tenant();
+    env.ok(&["backup", "contoso"]);
+    let (soft, hard) = env
+        .emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            let mut ids = t
+                .objects(ObjectKind::Users)
+                .unwrap()
+                .iter()
+                .filter(|(_, u)| u["onPremisesSyncEnabled"] != true && u["userType"] != "Guest")
+                .map(|(id, _)| id.clone());
+            (ids.next().unwrap(), ids.next().unwrap())
+        })
+        .unwrap();
+    env.emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            let now = chrono::Utc::now();
+            t.delete(ObjectKind::Users, &soft, now).unwrap();
+            t.delete(ObjectKind::Users, &hard, now).unwrap();
+            t.purge(&hard);
+        })
+        .unwrap();
+    let plan_file = env.path("plan.json");
+    let select = [
+        "restore",
+        "contoso",
+        "--kind",
+        "users",
+        "--id",
+        &soft,
+        "--id",
+        &hard,
+        "--with-object",
+        "--with-memberships",
+    ];
+    let mut dry = select.to_vec();
+    dry.extend(["--dry-run", "--plan-out", plan_file.to_str().unwrap()]);
+    let text = env.ok(&dry);
+    assert!(text.contains("RestoreDeleted user"), "{text}");
+    assert!(text.contains("Create user"), "{text}");
+    assert!(text.contains("default password"), "{text}");
+    assert!(
+        env.emulator
+            .with_tenant(&env.tenant.tenant_id, |t| t
+                .get(ObjectKind::Users, &soft)
+                .is_none())
+            .unwrap(),
+        "a dry run writes nothing"
+    );
+    let plan = read_json(&plan_file);
+    assert_eq!(plan["format"], "dirvault.restore-plan/1");
+    let mut json_dry = vec!["--json"];
+    json_dry.extend(&dry);
+    let printed: Value = serde_json::from_str(&env.ok(&json_dry)).unwrap();
+    assert_eq!(
+        printed["steps"].as_array().unwrap().len(),
+        plan["steps"].as_array().unwrap().len()
+    );
+
+    // Not on a terminal and no --yes: refused. No password: refused. Both before any write.
+    let plan_path = plan_file.to_str().unwrap();
+    let err = env.fails(&[
+        "restore",
+        "apply",
+        plan_path,
+        "--default-password-env",
+        "RESTORE_PASSWORD",
+    ]);
+    assert!(err.contains("--yes"), "{err}");
+    let err = env.fails(&["restore", "apply", plan_path, "--yes"]);
+    assert!(err.contains("--default-password-env"), "{err}");
+
+    let report = env.json(&[
+        "restore",
+        "apply",
+        plan_path,
+        "--yes",
+        "--default-password-env",
+        "RESTORE_PASSWORD",
+    ]);
+    assert_eq!(report["summary"]["failed"], 0, "{report}");
+    assert_eq!(report["summary"]["skipped"], 0, "{report}");
+    assert!(!report.to_string().contains("Rest0re!Default-Pass"));
+    let upn_of_hard = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["action"] == "create")
+        .unwrap()["call"]["body"]["userPrincipalName"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (soft_back, hard_back) = env
+        .emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            (
+                t.get(ObjectKind::Users, &soft).is_some(),
+                t.find_unique(ObjectKind::Users, "userPrincipalName", &upn_of_hard)
+                    .is_some(),
+            )
+        })
+        .unwrap();
+    assert!(soft_back && hard_back);
+
+    // A new plan for the same selection has nothing to do.
+    let mut again = select.to_vec();
+    again.push("--yes");
+    let out = env.ok(&again);
+    assert!(out.contains("nothing to do"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restore_refuses_wrong_arguments_with_what_to_do() {
+    let env = env().await;
+    env.add_tenant();
+    env.ok(&["backup", "contoso"]);
+    for (args, expected) in [
+        (
+            vec!["restore", "contoso", "--kind", "users", "--dry-run"],
+            "--id",
+        ),
+        (
+            vec![
+                "restore",
+                "contoso",
+                "--kind",
+                "users",
+                "--all",
+                "--as-new",
+                "copy",
+                "--dry-run",
+            ],
+            "exactly one object",
+        ),
+        (
+            vec!["restore", "contoso", "--id", "no-such-id", "--dry-run"],
+            "dirvault ls",
+        ),
+        (
+            vec![
+                "restore",
+                "contoso",
+                "--kind",
+                "signIns",
+                "--all",
+                "--dry-run",
+            ],
+            "restorable kinds",
+        ),
+        (
+            vec![
+                "restore",
+                "contoso",
+                "--all",
+                "--domain",
+                "fabrikam.com",
+                "--dry-run",
+            ],
+            "--to-tenant",
+        ),
+        (
+            vec![
+                "restore",
+                "contoso",
+                "--all",
+                "--to-tenant",
+                "fabrikam",
+                "--dry-run",
+            ],
+            "fabrikam",
+        ),
+        (
+            vec!["restore", "contoso", "--all", "--dry-run", "--yes"],
+            "cannot be used with",
+        ),
+        (
+            vec!["restore", "apply", "missing.json", "--yes"],
+            "cannot read the plan",
+        ),
+    ] {
+        let err = env.fails(&args);
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
 }
