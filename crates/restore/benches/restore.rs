@@ -1,0 +1,150 @@
+//! Restore benchmark: every user of an emulated tenant deleted for good, then re-created with
+//! their group memberships, under Graph's documented write limit (3,000 writes per 150 s per
+//! app and tenant, GRAPH.md §5), scaled by THROTTLE_SCALE.
+//!
+//! `cargo bench -p dirvault-restore --bench restore -- [SIZE] [THROTTLE_SCALE]`
+//! (defaults: large 4). Prints wall time against the write-limit bound
+//! `max(0, writes - burst) / rate`, and requests per membership.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // benchmark code
+
+use std::time::Instant;
+
+use dirvault_emulator::{Emulator, EmulatorConfig, TenantSpec, ThrottleConfig};
+use dirvault_engine::{BackupOptions, backup};
+use dirvault_graph::{Credentials, GraphClient};
+use dirvault_model::{ObjectKind, RelationshipKind};
+use dirvault_restore::{
+    Action, ApplyOptions, BackupState, CurrentState, PlanContext, RestoreOptions,
+};
+use dirvault_store::Repository;
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let size = args.first().map_or("large", String::as_str);
+    let scale: f64 = args.get(1).map_or(4.0, |s| s.parse().unwrap());
+
+    let emulator = Emulator::new(EmulatorConfig {
+        throttle: ThrottleConfig { scale: 0.0 },
+        ..EmulatorConfig::default()
+    });
+    let info = emulator
+        .create_tenant(&TenantSpec::preset("contoso", size, 1).unwrap())
+        .unwrap();
+    let server = emulator.start("127.0.0.1:0").await.unwrap();
+    let client = GraphClient::builder(info.tenant_id.parse().unwrap())
+        .with_credentials(Credentials::secret(
+            info.client_id.parse().unwrap(),
+            &info.client_secret,
+        ))
+        .with_endpoints(&server.url(), &server.url())
+        .build()
+        .unwrap();
+    let repo = Repository::open("memory://").unwrap();
+    let snapshot = backup(
+        &client,
+        &repo,
+        &BackupOptions::default(),
+        chrono::Utc::now(),
+        &|_| {},
+    )
+    .await
+    .unwrap()
+    .snapshot;
+
+    // Every user gone for good (deleted and purged): their memberships go with them.
+    emulator
+        .with_tenant(&info.tenant_id, |t| {
+            let now = chrono::Utc::now();
+            let users: Vec<String> = t
+                .objects(ObjectKind::Users)
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect();
+            for u in users {
+                t.delete(ObjectKind::Users, &u, now).unwrap();
+                t.purge(&u);
+            }
+        })
+        .unwrap();
+
+    let options = RestoreOptions {
+        kind: Some(ObjectKind::Users),
+        all: true,
+        with_object: true,
+        with_memberships: true,
+        ..RestoreOptions::default()
+    };
+    let started = Instant::now();
+    let state = BackupState::load(&repo, &snapshot, &options).await.unwrap();
+    let current = CurrentState::read(&client, &state, &options, false)
+        .await
+        .unwrap();
+    let plan = dirvault_restore::plan(&options, &state, &current, PlanContext::new(false)).unwrap();
+    let planning = started.elapsed().as_secs_f64();
+    let members: usize = state
+        .relationships
+        .iter()
+        .filter(|r| r.kind == RelationshipKind::GroupMember)
+        .count();
+    let member_steps = plan
+        .steps
+        .iter()
+        .filter(|s| s.action == Action::AddMembers)
+        .count();
+
+    // Writes under Graph's documented limit, scaled.
+    emulator.set_throttle(ThrottleConfig { scale });
+    let writes_before = emulator
+        .with_tenant(&info.tenant_id, |t| t.stats.writes)
+        .unwrap();
+    let before = client.stats();
+    let started = Instant::now();
+    let report = dirvault_restore::apply(
+        &client,
+        &repo,
+        &plan,
+        &ApplyOptions {
+            default_password: Some("Bench!Passw0rd".to_owned().into()),
+            batches_in_flight: 4,
+        },
+    )
+    .await
+    .unwrap();
+    let wall = started.elapsed().as_secs_f64();
+    let graph = client.stats().since(before);
+    // The emulator counts throttled attempts as writes too; the bound is on admitted ones.
+    let attempts = emulator
+        .with_tenant(&info.tenant_id, |t| t.stats.writes)
+        .unwrap()
+        - writes_before;
+    let writes = attempts - graph.throttled;
+    let (burst, rate) = (3_000.0 * scale, 3_000.0 * scale / 150.0);
+    let bound = ((writes as f64 - burst).max(0.0)) / rate;
+
+    println!("tenant {size}, write limit x{scale}: burst {burst} writes, {rate} writes/s");
+    println!(
+        "plan: {:.2} s, {} steps ({} creates, {} member binds for {} memberships)",
+        planning,
+        plan.steps.len(),
+        plan.summary().created,
+        member_steps,
+        members
+    );
+    println!(
+        "apply: {wall:.1} s for {writes} writes ({attempts} attempts); bound {bound:.1} s; ratio {:.2}",
+        if bound > 0.0 { wall / bound } else { f64::NAN }
+    );
+    println!(
+        "HTTP requests {} ({} retries, {} 429s); member binds per membership 1/{:.1}",
+        graph.requests,
+        graph.retries,
+        graph.throttled,
+        members as f64 / member_steps.max(1) as f64
+    );
+    println!("report: {:?}", report.summary);
+}
