@@ -1280,3 +1280,99 @@ async fn everything_deleted_for_good_is_recreated_with_every_reference_remapped(
         "the AU-scoped assignment of the custom role points at the new unit and role"
     );
 }
+
+#[tokio::test]
+async fn the_executor_sends_twenty_steps_per_request() {
+    let env = env("small").await;
+    let snapshot = env.backup().await;
+    env.emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            let now = chrono::Utc::now();
+            let users: Vec<String> = t
+                .objects(ObjectKind::Users)
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect();
+            for u in users {
+                t.delete(ObjectKind::Users, &u, now).unwrap();
+                t.purge(&u);
+            }
+        })
+        .unwrap();
+    let options = RestoreOptions {
+        kind: Some(ObjectKind::Users),
+        all: true,
+        with_object: true,
+        with_memberships: true,
+        ..RestoreOptions::default()
+    };
+    let plan = env.plan(&snapshot, &options).await;
+    assert!(plan.summary().created >= 80, "{:?}", plan.summary());
+    let client = env.client();
+    let before = client.stats();
+    let report = env.apply_with(&plan, &client).await;
+    let requests = client.stats().since(before).requests;
+    // Steps run level by level; each level goes out 20 calls per $batch.
+    let mut levels: std::collections::BTreeMap<u32, usize> = std::collections::BTreeMap::new();
+    let mut level_of = std::collections::HashMap::new();
+    for s in &plan.steps {
+        let l = s
+            .depends_on
+            .iter()
+            .map(|d| level_of[d] + 1)
+            .max()
+            .unwrap_or(0);
+        level_of.insert(s.id, l);
+        *levels.entry(l).or_default() += 1;
+    }
+    let batches: usize = levels.values().map(|n| n.div_ceil(20)).sum();
+    assert_eq!(report.summary.done, plan.steps.len());
+    assert!(
+        requests as usize <= batches + 1,
+        "{requests} requests for {} steps in {batches} batches",
+        plan.steps.len()
+    );
+}
+
+#[tokio::test]
+async fn devices_are_overwritten_but_never_recreated() {
+    let env = env("tiny").await;
+    let devices: Vec<(String, Value)> = env
+        .emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            t.objects(ObjectKind::Devices)
+                .unwrap()
+                .iter()
+                .take(2)
+                .map(|(id, d)| (id.clone(), Value::Object(d.clone())))
+                .collect()
+        })
+        .unwrap();
+    let snapshot = env.backup().await;
+    let (changed, gone) = (&devices[0].0, &devices[1].0);
+    env.graph(
+        Method::PATCH,
+        &format!("/devices/{changed}"),
+        Some(json!({"displayName": "Renamed", "accountEnabled": false})),
+    )
+    .await;
+    env.graph(Method::DELETE, &format!("/devices/{gone}"), None)
+        .await;
+    let options = RestoreOptions {
+        with_object: true,
+        ..select(ObjectKind::Devices, &[changed, gone])
+    };
+    let plan = env.plan(&snapshot, &options).await;
+    assert_eq!(actions(&plan), [Action::Update]);
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.object.id.as_str() == gone && w.message.contains("no app-only create")),
+        "{plan}"
+    );
+    env.apply(&plan).await;
+    let now = env.object(ObjectKind::Devices, changed).unwrap();
+    assert_eq!(now["displayName"], devices[0].1["displayName"]);
+    assert_eq!(now["accountEnabled"], devices[0].1["accountEnabled"]);
+}
