@@ -662,12 +662,10 @@ fn tenant(cli: &Cli, cmd: &TenantCommand, path: &std::path::Path) -> Result<()> 
                 ),
             };
             let entry = TenantConfig {
-                tenant_id: a.tenant_id.clone(),
-                client_id: a.client_id.clone(),
-                secret,
                 cloud: a.cloud,
                 graph_url: a.graph_url.clone(),
                 login_url: a.login_url.clone(),
+                ..TenantConfig::new(a.tenant_id.clone(), a.client_id.clone(), secret)
             };
             // Check the endpoints now rather than at the first backup.
             if let (Some(g), Some(l)) = (&entry.graph_url, &entry.login_url) {

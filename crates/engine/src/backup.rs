@@ -759,6 +759,42 @@ pub async fn backup(
     result
 }
 
+/// [`backup`] for schedulers that several replicas share: under the tenant's lease, it does
+/// nothing and returns `Ok(None)` when a snapshot taken at or after `since` (the start of the
+/// schedule slot) exists already. Two replicas due at the same slot thus back the tenant up
+/// once: one holds the lease ([`dirvault_store::Error::Locked`] for the other), and the one
+/// that gets it afterwards finds the snapshot.
+///
+/// # Errors
+/// As [`backup`].
+pub async fn backup_unless_since(
+    client: &GraphClient,
+    repo: &Repository,
+    options: &BackupOptions,
+    now: DateTime<Utc>,
+    since: DateTime<Utc>,
+    progress: &(dyn Fn(&Progress) + Send + Sync),
+) -> Result<Option<BackupReport>> {
+    let tenant = client.tenant().clone();
+    let store = repo.store().clone();
+    let mut lease = store
+        .acquire_lease(&tenant, &options.owner, options.lease_ttl, now)
+        .await?;
+    let done = match repo.snapshots(&tenant).await {
+        Ok(list) => Ok(list.last().is_some_and(|s| s.time >= since)),
+        Err(e) => Err(e.into()),
+    };
+    let result = match done {
+        Ok(true) => Ok(None),
+        Ok(false) => run(client, repo, options, now, progress, &mut lease)
+            .await
+            .map(Some),
+        Err(e) => Err(e),
+    };
+    let _ = store.release_lease(lease).await;
+    result
+}
+
 async fn run(
     client: &GraphClient,
     repo: &Repository,

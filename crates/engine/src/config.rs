@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use dirvault_graph::{ClientCertificate, Cloud, Credentials, GraphClient};
-use dirvault_model::{ClientId, TenantId};
+use dirvault_model::{ClientId, ObjectKind, TenantId};
+use dirvault_store::RetentionPolicy;
 use serde::{Deserialize, Serialize};
 
 /// Configuration errors: what is wrong, in which file or tenant, and what to do.
@@ -103,6 +104,147 @@ pub struct TenantConfig {
     /// An explicit login root.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login_url: Option<String>,
+    /// When the daemon backs it up: `every 12h` (the default, see [`DaemonConfig`]), `every
+    /// 30m`, or a cron expression with seconds (`0 0 2 * * *`: 02:00 UTC every day).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    /// The kinds the daemon backs up; all when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kinds: Vec<ObjectKind>,
+    /// The retention policy the daemon applies after each backup (then prunes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<RetentionConfig>,
+}
+
+impl TenantConfig {
+    /// A tenant with a credential and Graph's default endpoints; no schedule, kinds or
+    /// retention of its own.
+    pub fn new(tenant_id: TenantId, client_id: ClientId, secret: SecretSource) -> Self {
+        Self {
+            tenant_id,
+            client_id,
+            secret,
+            cloud: Cloud::default(),
+            graph_url: None,
+            login_url: None,
+            schedule: None,
+            kinds: Vec::new(),
+            retention: None,
+        }
+    }
+}
+
+/// A retention policy as the config file spells it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Keep the last N snapshots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_last: Option<usize>,
+    /// Keep the newest snapshot of each of the last N days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_daily: Option<usize>,
+    /// Keep the newest snapshot of each of the last N ISO weeks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_weekly: Option<usize>,
+    /// Keep the newest snapshot of each of the last N months.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_monthly: Option<usize>,
+    /// Keep every snapshot younger than this (`30d`, `12h`, `2w`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_within: Option<String>,
+}
+
+impl RetentionConfig {
+    /// The store's policy.
+    ///
+    /// # Errors
+    /// A message naming a `keep_within` that is not a duration.
+    pub fn policy(&self) -> Result<RetentionPolicy, String> {
+        Ok(RetentionPolicy {
+            keep_last: self.keep_last,
+            keep_daily: self.keep_daily,
+            keep_weekly: self.keep_weekly,
+            keep_monthly: self.keep_monthly,
+            keep_within: self
+                .keep_within
+                .as_deref()
+                .map(dirvault_store::parse_duration)
+                .transpose()?,
+        })
+    }
+}
+
+/// The daemon's settings (`[daemon]`); the CLI ignores them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DaemonConfig {
+    /// Where the API listens.
+    pub listen: String,
+    /// The repository (path, `s3://bucket/prefix`); `--repo` / `DIRVAULT_REPO` override it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repo: Option<String>,
+    /// Backups (and restores) running at once on this replica.
+    pub max_concurrent_jobs: usize,
+    /// The schedule of tenants without one of their own.
+    pub default_schedule: String,
+    /// How often the scheduler looks for due work, in seconds.
+    pub tick_seconds: u64,
+    /// A tenant lease's lifetime, in seconds: a replica that dies loses its tenants to the
+    /// others this long after its last renewal.
+    pub lease_seconds: u64,
+    /// First retry delay after a failed backup, in seconds (doubling, up to the next slot).
+    pub retry_seconds: u64,
+    /// How long running jobs may take to finish at shutdown, in seconds.
+    pub shutdown_grace_seconds: u64,
+    /// The redirect URI of the MSP's multi-tenant app, for admin-consent URLs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consent_redirect_uri: Option<String>,
+    /// The multi-tenant app's client id, for admin-consent URLs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consent_client_id: Option<ClientId>,
+    /// API keys: who may call the API, and for which tenants.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub api_keys: Vec<ApiKeyConfig>,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8480".into(),
+            repo: None,
+            max_concurrent_jobs: 4,
+            default_schedule: "every 12h".into(),
+            tick_seconds: 5,
+            lease_seconds: 600,
+            retry_seconds: 60,
+            shutdown_grace_seconds: 30,
+            consent_redirect_uri: None,
+            consent_client_id: None,
+            api_keys: Vec::new(),
+        }
+    }
+}
+
+/// One API key. The key itself is never in the file: its SHA-256, or an environment variable
+/// or file that holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyConfig {
+    /// A name for logs and metrics.
+    pub name: String,
+    /// Hex SHA-256 of the key (`dirvaultd hash-key` prints it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// An environment variable holding the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+    /// A file whose first line is the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+    /// The tenants this key may see and touch; every tenant when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenants: Option<Vec<String>>,
 }
 
 /// The whole configuration file.
@@ -111,6 +253,9 @@ pub struct Config {
     /// Tenants by name.
     #[serde(default)]
     pub tenants: BTreeMap<String, TenantConfig>,
+    /// The daemon's settings.
+    #[serde(default)]
+    pub daemon: DaemonConfig,
 }
 
 impl Config {

@@ -29,7 +29,7 @@ mod changes;
 pub mod config;
 mod export;
 
-pub use backup::{BackupOptions, BackupReport, KindOutcome, Progress, backup};
+pub use backup::{BackupOptions, BackupReport, KindOutcome, Progress, backup, backup_unless_since};
 pub use changes::{Changed, KindChanges, changes, changes_between};
 pub use export::{ExportReport, export};
 

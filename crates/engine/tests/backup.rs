@@ -503,3 +503,49 @@ async fn objects_split_across_delta_pages_are_merged_back() {
     let second = env.backup_at(&repo, now + Duration::hours(1)).await;
     assert_snapshot_matches(&env, &repo, &second.snapshot).await;
 }
+
+#[tokio::test]
+async fn a_slot_is_backed_up_once_whoever_asks() {
+    let env = env("tiny").await;
+    let repo = Repository::open("memory://").unwrap();
+    let slot = Utc::now() - Duration::minutes(5);
+    let first = dirvault_engine::backup_unless_since(
+        &env.client(),
+        &repo,
+        &BackupOptions::default(),
+        Utc::now(),
+        slot,
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    assert!(first.is_some());
+    let second = dirvault_engine::backup_unless_since(
+        &env.client(),
+        &repo,
+        &BackupOptions {
+            owner: "another-replica".into(),
+            ..BackupOptions::default()
+        },
+        Utc::now(),
+        slot,
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    assert!(second.is_none(), "the slot has its snapshot");
+    let tenant = env.tenant.tenant_id.parse().unwrap();
+    assert_eq!(repo.snapshots(&tenant).await.unwrap().len(), 1);
+    // The next slot gets its own.
+    let next = dirvault_engine::backup_unless_since(
+        &env.client(),
+        &repo,
+        &BackupOptions::default(),
+        Utc::now() + Duration::minutes(1),
+        Utc::now() + Duration::seconds(30),
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    assert!(next.is_some());
+}
