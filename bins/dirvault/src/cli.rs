@@ -545,16 +545,7 @@ async fn run(cli: Cli) -> Result<()> {
                 (&repo, resolve_snapshot(&repo, &tenant, b).await?)
             };
             let mut changes = dirvault_engine::changes_between((&repo, &a), (b_repo, &b)).await?;
-            if let Some(k) = kind {
-                changes.retain(|c, _| c == k);
-            }
-            if *deleted_only {
-                for c in changes.values_mut() {
-                    c.created.clear();
-                    c.modified.clear();
-                }
-                changes.retain(|_, c| !c.deleted.is_empty());
-            }
+            dirvault_engine::narrow(&mut changes, *kind, *deleted_only);
             if cli.json {
                 println!("{}", json!({"from": a.id, "to": b.id, "changes": changes}));
             } else {

@@ -97,3 +97,40 @@ pub async fn changes_between(
     }
     Ok(out)
 }
+
+/// Narrows changes to one kind and/or to deletions (`diff --kind`, `--deleted-only`).
+pub fn narrow(
+    changes: &mut BTreeMap<ObjectKind, KindChanges>,
+    kind: Option<ObjectKind>,
+    deleted_only: bool,
+) {
+    if let Some(k) = kind {
+        changes.retain(|c, _| *c == k);
+    }
+    if deleted_only {
+        for c in changes.values_mut() {
+            c.created.clear();
+            c.modified.clear();
+        }
+        changes.retain(|_, c| !c.deleted.is_empty());
+    }
+}
+
+/// The tenant as it is now: a backup into a repository in memory, to compare a snapshot with
+/// (drift). Only `kinds` are read (all when empty).
+///
+/// # Errors
+/// As [`crate::backup`].
+pub async fn live(
+    client: &dirvault_graph::GraphClient,
+    kinds: &[ObjectKind],
+) -> Result<(Repository, Snapshot)> {
+    let repo = Repository::open("memory://")?;
+    let options = crate::BackupOptions {
+        kinds: kinds.to_vec(),
+        owner: "dirvault-drift".into(),
+        ..crate::BackupOptions::default()
+    };
+    let report = crate::backup(client, &repo, &options, chrono::Utc::now(), &|_| {}).await?;
+    Ok((repo, report.snapshot))
+}

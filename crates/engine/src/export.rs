@@ -60,6 +60,38 @@ pub async fn export(
     zip: bool,
     with_relationships: bool,
 ) -> Result<ExportReport> {
+    export_selection(
+        repo,
+        snapshot,
+        out,
+        zip,
+        with_relationships,
+        &Selection::default(),
+    )
+    .await
+}
+
+/// Which objects an export holds: kinds and ids (everything when both are empty).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// Only these kinds.
+    pub kinds: Vec<ObjectKind>,
+    /// Only these objects (of any kind).
+    pub ids: Vec<dirvault_model::ObjectId>,
+}
+
+/// [`export`] of a selection; relationships are those touching a selected object.
+///
+/// # Errors
+/// As [`export`].
+pub async fn export_selection(
+    repo: &Repository,
+    snapshot: &Snapshot,
+    out: &Path,
+    zip: bool,
+    with_relationships: bool,
+    selection: &Selection,
+) -> Result<ExportReport> {
     let mut sink = if zip {
         if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
@@ -71,8 +103,15 @@ pub async fn export(
         Sink::Dir(out.to_owned())
     };
     let mut report = ExportReport::default();
+    let ids: std::collections::BTreeSet<&dirvault_model::ObjectId> = selection.ids.iter().collect();
     for kind in ObjectKind::ALL {
+        if !selection.kinds.is_empty() && !selection.kinds.contains(&kind) {
+            continue;
+        }
         for object in repo.objects(snapshot, kind).await? {
+            if !ids.is_empty() && !ids.contains(object.id()) {
+                continue;
+            }
             let bytes = serde_json::to_vec_pretty(object.raw()).unwrap_or_default();
             sink.write(&format!("{}/{}.json", kind.name(), object.id()), &bytes)?;
             report.objects += 1;
@@ -82,6 +121,9 @@ pub async fn export(
         let mut by_kind: std::collections::BTreeMap<String, Vec<dirvault_model::Relationship>> =
             std::collections::BTreeMap::new();
         for rel in repo.relationships(snapshot).await? {
+            if !ids.is_empty() && !rel.referenced_ids().iter().any(|id| ids.contains(id)) {
+                continue;
+            }
             let name = serde_json::to_value(rel.kind)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))

@@ -30,8 +30,8 @@ pub mod config;
 mod export;
 
 pub use backup::{BackupOptions, BackupReport, KindOutcome, Progress, backup, backup_unless_since};
-pub use changes::{Changed, KindChanges, changes, changes_between};
-pub use export::{ExportReport, export};
+pub use changes::{Changed, KindChanges, changes, changes_between, live, narrow};
+pub use export::{ExportReport, Selection, export, export_selection};
 
 /// Engine errors.
 #[derive(Debug, thiserror::Error)]

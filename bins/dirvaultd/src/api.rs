@@ -1,0 +1,1092 @@
+//! The REST API. Every handler calls the library functions the CLI calls; this module only
+//! checks keys, parses requests and shapes answers. The OpenAPI document is generated from the
+//! `#[utoipa::path]` annotations here (`GET /openapi.json`, checked into docs/openapi.json).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use chrono::{DateTime, Utc};
+use dirvault_engine::browse::{self, ListOptions, SortBy, VersionSelector, resolve_snapshot};
+use dirvault_engine::config::{RetentionConfig, SecretSource, TenantConfig};
+use dirvault_model::{Cloud, ObjectId, ObjectKind, TenantId};
+use dirvault_restore::{
+    ApplyOptions, BackupState, CurrentState, PlanContext, RestoreOptions, RestorePlan,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::{App, Key};
+use crate::jobs::Job;
+
+type AppState = Arc<App>;
+
+// ----- errors ------------------------------------------------------------------------------
+
+/// An API error: a stable `code` for programs, a `message` for people.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+/// The error body every failing endpoint answers with.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ErrorBody {
+    error: ErrorDetail,
+}
+
+/// An error's details.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ErrorDetail {
+    /// Stable, e.g. `tenant_not_found`, `unauthorized`, `bad_request`, `conflict`.
+    code: String,
+    /// What failed and what to do.
+    message: String,
+    /// This request's id (also in the `x-request-id` header and the logs).
+    request_id: String,
+}
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    fn tenant_not_found(name: &str) -> Self {
+        Self::not_found(
+            "tenant_not_found",
+            format!("no tenant named {name:?} for this API key"),
+        )
+    }
+}
+
+/// Errors of the libraries become API errors by what they mean.
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        let message = format!("{e:#}");
+        if let Some(engine) = e.downcast_ref::<dirvault_engine::Error>() {
+            return match engine {
+                dirvault_engine::Error::Browse(_) => Self::not_found("not_found", message),
+                dirvault_engine::Error::Store(dirvault_store::Error::NoSnapshot { .. }) => {
+                    Self::not_found("snapshot_not_found", message)
+                }
+                dirvault_engine::Error::Store(dirvault_store::Error::Locked { .. }) => {
+                    Self::new(StatusCode::CONFLICT, "locked", message)
+                }
+                _ => Self::new(StatusCode::BAD_GATEWAY, "backend_error", message),
+            };
+        }
+        if let Some(restore) = e.downcast_ref::<dirvault_restore::Error>() {
+            return match restore {
+                dirvault_restore::Error::Selection(_)
+                | dirvault_restore::Error::Options(_)
+                | dirvault_restore::Error::PasswordRequired { .. } => Self::bad_request(message),
+                _ => Self::new(StatusCode::BAD_GATEWAY, "backend_error", message),
+            };
+        }
+        if e.downcast_ref::<dirvault_engine::config::ConfigError>()
+            .is_some()
+        {
+            return Self::new(StatusCode::BAD_REQUEST, "config_error", message);
+        }
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+}
+
+macro_rules! from_library_error {
+    ($($t:ty),*) => {$(
+        impl From<$t> for ApiError {
+            fn from(e: $t) -> Self {
+                anyhow::Error::from(e).into()
+            }
+        }
+    )*};
+}
+from_library_error!(
+    dirvault_engine::Error,
+    dirvault_restore::Error,
+    dirvault_store::Error,
+    dirvault_engine::config::ConfigError
+);
+
+/// Marks an error response so that the request-id middleware can add the id to its body.
+#[derive(Clone)]
+struct ErrorMark(&'static str, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut r = (
+            self.status,
+            Json(json!({"error": {"code": self.code, "message": self.message}})),
+        )
+            .into_response();
+        r.extensions_mut()
+            .insert(ErrorMark(self.code, self.message));
+        r
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+// ----- middleware --------------------------------------------------------------------------
+
+/// Request ids: taken from `x-request-id` when sane, else made; in the logs, the response
+/// header and error bodies.
+pub(crate) async fn request_id(req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let started = std::time::Instant::now();
+    let mut response = next.run(req).await;
+    if let Some(ErrorMark(code, message)) = response.extensions().get::<ErrorMark>().cloned() {
+        let status = response.status();
+        let body = json!({"error": {"code": code, "message": message, "requestId": id}});
+        response = (status, Json(body)).into_response();
+    }
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    tracing::info!(request_id = %id, %method, %path, status = response.status().as_u16(), ms = started.elapsed().as_millis() as u64, "request");
+    response
+}
+
+/// Bearer API keys: no key, no access (except `/healthz`).
+pub(crate) async fn authenticate(
+    State(app): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    if req.uri().path() == "/healthz" {
+        return next.run(req).await;
+    }
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    let Some(bearer) = bearer else {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "no API key: send `Authorization: Bearer <key>` (keys are configured under [[daemon.api_keys]])",
+        )
+        .into_response();
+    };
+    match app.key(&bearer) {
+        Some(key) => {
+            req.extensions_mut().insert(key);
+            next.run(req).await
+        }
+        None => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "unknown API key")
+            .into_response(),
+    }
+}
+
+/// The tenant `name`, if this key may see it.
+fn tenant(app: &App, key: &Key, name: &str) -> ApiResult<TenantConfig> {
+    if !key.allows(name) {
+        return Err(ApiError::tenant_not_found(name));
+    }
+    app.config()
+        .tenants
+        .get(name)
+        .cloned()
+        .ok_or_else(|| ApiError::tenant_not_found(name))
+}
+
+// ----- ops ---------------------------------------------------------------------------------
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "alive")))]
+async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Readiness: the repository answers and the daemon is not shutting down.
+#[utoipa::path(get, path = "/readyz", tag = "ops", responses((status = 200, description = "ready"), (status = 503, body = ErrorBody)))]
+async fn readyz(State(app): State<AppState>) -> ApiResult<Json<Value>> {
+    if app.is_shutting_down() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the daemon is shutting down",
+        ));
+    }
+    app.repo.store().tenants().await.map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "repository_unavailable",
+            format!("the repository does not answer: {e}"),
+        )
+    })?;
+    Ok(Json(json!({"status": "ready", "node": app.node})))
+}
+
+/// Prometheus metrics (a key for all tenants: the metrics name them).
+#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus text format"), (status = 403, body = ErrorBody)))]
+async fn metrics(
+    State(app): State<AppState>,
+    Extension(key): Extension<Key>,
+) -> ApiResult<Response> {
+    if key.tenants.is_some() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "metrics name every tenant: use a key for all tenants",
+        ));
+    }
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        app.metrics.encode(),
+    )
+        .into_response())
+}
+
+/// Reloads the configuration file (as SIGHUP does).
+#[utoipa::path(post, path = "/v1/config/reload", tag = "ops", responses((status = 204), (status = 400, body = ErrorBody)))]
+async fn reload(
+    State(app): State<AppState>,
+    Extension(key): Extension<Key>,
+) -> ApiResult<StatusCode> {
+    if key.tenants.is_some() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "reloading the configuration needs a key for all tenants",
+        ));
+    }
+    app.reload()
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "config_error", format!("{e:#}")))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ----- tenants -----------------------------------------------------------------------------
+
+/// A tenant and its backup health.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct TenantStatus {
+    name: String,
+    #[schema(value_type = String)]
+    tenant_id: TenantId,
+    schedule: String,
+    next_run: Option<DateTime<Utc>>,
+    /// The latest snapshot: id, time, and each kind's status.
+    #[schema(value_type = Object)]
+    last_snapshot: Option<Value>,
+    /// A backup job of this replica, queued or running.
+    running_job: Option<String>,
+    consecutive_failures: u32,
+    last_error: Option<String>,
+}
+
+async fn status(app: &App, name: &str, tenant: &TenantConfig) -> ApiResult<TenantStatus> {
+    let config = app.config();
+    let schedule = tenant
+        .schedule
+        .clone()
+        .unwrap_or_else(|| config.daemon.default_schedule.clone());
+    let snapshots = app.repo.snapshots(&tenant.tenant_id).await?;
+    let last = snapshots.last().map(|s| {
+        let kinds: BTreeMap<String, Value> = s
+            .kinds
+            .iter()
+            .map(|(k, r)| (k.to_string(), json!({"status": r.status, "count": r.count})))
+            .collect();
+        json!({"id": s.id, "time": s.time, "kinds": kinds})
+    });
+    let run = app.runs.lock().get(name).cloned().unwrap_or_default();
+    Ok(TenantStatus {
+        name: name.to_owned(),
+        tenant_id: tenant.tenant_id.clone(),
+        next_run: crate::scheduler::next_run(&schedule, name, Utc::now()),
+        schedule,
+        last_snapshot: last,
+        running_job: app
+            .jobs
+            .active(name, crate::jobs::JobKind::Backup)
+            .map(|j| j.id),
+        consecutive_failures: run.failures,
+        last_error: run.last_error,
+    })
+}
+
+/// The tenants this key may see, with their backup health.
+#[utoipa::path(get, path = "/v1/tenants", tag = "tenants", responses((status = 200, body = [TenantStatus])))]
+async fn list_tenants(
+    State(app): State<AppState>,
+    Extension(key): Extension<Key>,
+) -> ApiResult<Json<Vec<TenantStatus>>> {
+    let mut out = Vec::new();
+    for (name, t) in &app.config().tenants {
+        if key.allows(name) {
+            out.push(status(&app, name, t).await?);
+        }
+    }
+    Ok(Json(out))
+}
+
+/// One tenant's status: last backup, next run, per-kind health.
+#[utoipa::path(get, path = "/v1/tenants/{name}", tag = "tenants", params(("name" = String, Path)), responses((status = 200, body = TenantStatus), (status = 404, body = ErrorBody)))]
+async fn get_tenant(
+    State(app): State<AppState>,
+    Extension(key): Extension<Key>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<TenantStatus>> {
+    let t = tenant(&app, &key, &name)?;
+    Ok(Json(status(&app, &name, &t).await?))
+}
+
+/// A tenant to add: its app credential by reference (environment variable, file or
+/// certificate), never the secret itself.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AddTenant {
+    name: String,
+    #[schema(value_type = String)]
+    tenant_id: TenantId,
+    #[schema(value_type = String)]
+    client_id: dirvault_model::ClientId,
+    /// `{"type": "env", "var": "X"}`, `{"type": "file", "path": "…"}` or
+    /// `{"type": "certificate", "certificate": "…", "key": "…"}`.
+    #[schema(value_type = Object)]
+    secret: SecretSource,
+    #[serde(default)]
+    #[schema(value_type = String)]
+    cloud: Cloud,
+    graph_url: Option<String>,
+    login_url: Option<String>,
+    schedule: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Vec<String>)]
+    kinds: Vec<ObjectKind>,
+    #[schema(value_type = Object)]
+    retention: Option<RetentionConfig>,
+}
+
+/// Adds a tenant to the configuration; answers the admin-consent URL that onboards the
+/// customer to the MSP's multi-tenant app.
+#[utoipa::path(post, path = "/v1/tenants", tag = "tenants", request_body = AddTenant, responses((status = 201, description = "added; body holds `tenant` and `adminConsentUrl`"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn add_tenant(
+    State(app): State<AppState>,
+    Extension(key): Extension<Key>,
+    Json(body): Json<AddTenant>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    if !key.allows(&body.name) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("this API key may not manage tenant {:?}", body.name),
+        ));
+    }
+    if body.name.is_empty()
+        || !body
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(ApiError::bad_request(
+            "name: letters, digits, '-' and '_' only",
+        ));
+    }
+    if let Some(s) = &body.schedule {
+        crate::schedule::Schedule::parse(s, &body.name).map_err(ApiError::bad_request)?;
+    }
+    if let Some(r) = &body.retention {
+        r.policy().map_err(ApiError::bad_request)?;
+    }
+    if let (Some(g), Some(l)) = (&body.graph_url, &body.login_url) {
+        dirvault_graph::Endpoints::custom(g, l)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    }
+    let entry = TenantConfig {
+        cloud: body.cloud,
+        graph_url: body.graph_url,
+        login_url: body.login_url,
+        schedule: body.schedule,
+        kinds: body.kinds,
+        retention: body.retention,
+        ..TenantConfig::new(body.tenant_id, body.client_id, body.secret)
+    };
+    let name = body.name.clone();
+    let mut exists = false;
+    app.edit_config(|c| {
+        if c.tenants.contains_key(&name) {
+            exists = true;
+            return Ok(());
+        }
+        c.tenants.insert(name.clone(), entry.clone());
+        Ok(())
+    })
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "config_error",
+            format!("{e:#}"),
+        )
+    })?;
+    if exists {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("a tenant named {name:?} exists already: remove it first"),
+        ));
+    }
+    let config = app.config();
+    let consent = admin_consent_url(&config.daemon, &entry);
+    let st = status(&app, &name, &entry).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"tenant": st, "adminConsentUrl": consent})),
+    ))
+}
+
+/// GRAPH.md §8: `https://{login-host}/{tenant}/v2.0/adminconsent?client_id=…&scope=https://{graph-host}/.default&redirect_uri=…&state=…`.
+fn admin_consent_url(
+    daemon: &dirvault_engine::config::DaemonConfig,
+    t: &TenantConfig,
+) -> Option<String> {
+    let client = daemon.consent_client_id.as_ref().unwrap_or(&t.client_id);
+    let redirect = daemon.consent_redirect_uri.as_deref()?;
+    let enc = |s: &str| -> String {
+        s.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect()
+    };
+    Some(format!(
+        "{}/{}/v2.0/adminconsent?client_id={}&scope={}&redirect_uri={}&state={}",
+        t.login_url
+            .as_deref()
+            .unwrap_or(t.cloud.login_root())
+            .trim_end_matches('/'),
+        t.tenant_id,
+        client,
+        enc(&format!(
+            "{}/.default",
+            t.cloud.graph_root().trim_end_matches('/')
+        )),
+        enc(redirect),
+        uuid::Uuid::new_v4()
+    ))
+}
+
+/// Removes a tenant from the configuration (its snapshots stay in the repository).
+#[utoipa::path(delete, path = "/v1/tenants/{name}", tag = "tenants", params(("name" = String, Path)), responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn delete_tenant(
+    State(app): State<AppState>,
+    Extension(key): Extension<Key>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    tenant(&app, &key, &name)?;
+    app.edit_config(|c| {
+        c.tenants.remove(&name);
+        Ok(())
+    })
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "config_error",
+            format!("{e:#}"),
+        )
+    })?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ----- jobs --------------------------------------------------------------------------------
+
+/// Starts a backup now.
+#[utoipa::path(post, path = "/v1/tenants/{name}/backups", tag = "backups", params(("name" = String, Path)), responses((status = 202, body = Job), (status = 409, body = ErrorBody)))]
+async fn trigger_backup(
+    State(app): State<AppState>,
+    Extension(key): Extension<Key>,
+    Path(name): Path<String>,
+) -> ApiResult<(StatusCode, Json<Job>)> {
+    tenant(&app, &key, &name)?;
+    if app.is_shutting_down() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the daemon is shutting down",
+        ));
+    }
+    match app.start_backup(&name, "api", None) {
+        Ok(job) => Ok((StatusCode::ACCEPTED, Json(job))),
+        Err(active) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!(
+                "a backup of {name} is queued or running already: job {}",
+                active.id
+            ),
+        )),
+    }
+}
+
+/// The jobs of this replica for the tenants this key may see, newest first.
+#[utoipa::path(get, path = "/v1/jobs", tag = "backups", responses((status = 200, body = [Job])))]
+async fn list_jobs(State(app): State<AppState>, Extension(key): Extension<Key>) -> Json<Vec<Job>> {
+    Json(
+        app.jobs
+            .list()
+            .into_iter()
+            .filter(|j| key.allows(&j.tenant))
+            .collect(),
+    )
+}
+
+/// One job, with live progress (objects, requests, 429s) and, when finished, its report.
+#[utoipa::path(get, path = "/v1/jobs/{id}", tag = "backups", params(("id" = String, Path)), responses((status = 200, body = Job), (status = 404, body = ErrorBody)))]
+async fn get_job(
+    State(app): State<AppState>,
+    Extension(key): Extension<Key>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Job>> {
+    app.jobs
+        .get(&id)
+        .filter(|j| key.allows(&j.tenant))
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("job_not_found", format!("no job {id} on this replica")))
+}
+
+// ----- snapshots and browse ----------------------------------------------------------------
+
+/// The tenant's snapshots, oldest first.
+#[utoipa::path(get, path = "/v1/tenants/{name}/snapshots", tag = "snapshots", params(("name" = String, Path)), responses((status = 200, description = "snapshots"), (status = 404, body = ErrorBody)))]
+async fn list_snapshots(
+    State(app): State<AppState>,
+    Extension(key): Extension<Key>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let t = tenant(&app, &key, &name)?;
+    let list: Vec<Value> = app
+        .repo
+        .snapshots(&t.tenant_id)
+        .await?
+        .iter()
+        .map(|s| {
+            json!({"id": s.id, "time": s.time, "parent": s.parent,
+                   "objects": s.kinds.values().map(|k| k.count).sum::<usize>(),
+                   "relationships": s.relationship_count,
+                   "kinds": s.kinds.iter().map(|(k, r)| (k.to_string(), json!({"status": r.status, "count": r.count}))).collect::<BTreeMap<_, _>>()})
+        })
+        .collect();
+    Ok(Json(json!({"tenant": name, "snapshots": list})))
+}
+
+/// Objects query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+struct ObjectsQuery {
+    /// Only objects whose name, id, UPN, appId or mail contains this.
+    search: Option<String>,
+    /// `name` (default) or `id`.
+    sort: Option<String>,
+    /// Objects deleted since the snapshot before.
+    #[serde(default)]
+    deleted: bool,
+    /// Page number, from 1.
+    page: Option<usize>,
+    /// Items per page (default 100, at most 1,000).
+    page_size: Option<usize>,
+}
+
+fn kind_of(s: &str) -> ApiResult<ObjectKind> {
+    s.parse()
+        .map_err(|e: dirvault_model::Error| ApiError::bad_request(e.to_string()))
+}
+
+fn id_of(s: &str) -> ApiResult<ObjectId> {
+    s.parse()
+        .map_err(|e: dirvault_model::Error| ApiError::bad_request(e.to_string()))
+}
+
+/// Objects of a kind at a snapshot (`latest`, an id, or a date-time): search, sort, page.
+#[utoipa::path(get, path = "/v1/tenants/{name}/snapshots/{snapshot}/objects/{kind}", tag = "snapshots",
+    params(("name" = String, Path), ("snapshot" = String, Path), ("kind" = String, Path), ObjectsQuery),
+    responses((status = 200, description = "a page of objects"), (status = 404, body = ErrorBody)))]
+async fn list_objects(
+    State(app): State<AppState>,
+    Extension(key): Extension<Key>,
+    Path((name, snapshot, kind)): Path<(String, String, String)>,
+    Query(q): Query<ObjectsQuery>,
+) -> ApiResult<Json<Value>> {
+    let t = tenant(&app, &key, &name)?;
+    let kind = kind_of(&kind)?;
+    let snapshot = resolve_snapshot(&app.repo, &t.tenant_id, &snapshot).await?;
+    let sort = match q.sort.as_deref() {
+        None | Some("name") => SortBy::Name,
+        Some("id") => SortBy::Id,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "sort {other:?}: use name or id"
+            )));
+        }
+    };
+    let entries = browse::list(
+        &app.repo,
+        &snapshot,
+        kind,
+        &ListOptions {
+            search: q.search,
+            sort,
+            deleted: q.deleted,
+        },
+    )
+    .await?;
+    let size = q.page_size.unwrap_or(100).clamp(1, 1_000);
+    let page = q.page.unwrap_or(1).max(1);
+    let total = entries.len();
+    let items: Vec<_> = entries
+        .into_iter()
+        .skip((page - 1) * size)
+        .take(size)
+        .collect();
+    Ok(Json(
+        json!({"snapshot": snapshot.id, "kind": kind, "total": total, "page": page, "pageSize": size, "items": items}),
+    ))
+}
+
+/// Which version.
+#[derive(Debug, Deserialize, IntoParams)]
+struct VersionQuery {
+    /// `current` (default), `prev`, `next` or N (1 = the first backed up).
+    version: Option<String>,
+}
+
+/// One object at a snapshot, with its attribute diff against its previous version and its
+/// history (created, modified, deleted, restored).
+#[utoipa::path(get, path = "/v1/tenants/{name}/snapshots/{snapshot}/objects/{kind}/{id}", tag = "snapshots",
+    params(("name" = String, Path), ("snapshot" = String, Path), ("kind" = String, Path), ("id" = String, Path), VersionQuery),
+    responses((status = 200, description = "the object, its changes and its versions"), (status = 404, body = ErrorBody)))]
+async fn get_object(
+    State(app): State<AppState>,
+    Extension(key): Extension<Key>,
+    Path((name, snapshot, kind, id)): Path<(String, String, String, String)>,
+    Query(q): Query<VersionQuery>,
+) -> ApiResult<Json<Value>> {
+    let t = tenant(&app, &key, &name)?;
+    let (kind, id) = (kind_of(&kind)?, id_of(&id)?);
+    let at = resolve_snapshot(&app.repo, &t.tenant_id, &snapshot).await?;
+    let which: VersionSelector = q
+        .version
+        .as_deref()
+        .unwrap_or("current")
+        .parse()
+        .map_err(ApiError::bad_request)?;
+    let snapshot = browse::select_version(&app.repo, &at, kind, &id, which).await?;
+    let view = browse::show(&app.repo, &snapshot, kind, &id).await?;
+    let history = browse::history(&app.repo, &t.tenant_id, kind, &id).await?;
+    Ok(Json(json!({"view": view, "history": history})))
+}
+
+/// Group and unit memberships, ownerships and manager of an object as of a snapshot.
+#[utoipa::path(get, path = "/v1/tenants/{name}/snapshots/{snapshot}/memberships/{id}", tag = "snapshots",
+    params(("name" = String, Path), ("snapshot" = String, Path), ("id" = String, Path)), responses((status = 200, description = "related objects")))]
+async fn memberships(
+    State(app): State<AppState>,
+    Extension(key): Extension<Key>,
+    Path((name, snapshot, id)): Path<(String, String, String)>,
+) -> ApiResult<Json<Value>> {
+    let t = tenant(&app, &key, &name)?;
+    let snapshot = resolve_snapshot(&app.repo, &t.tenant_id, &snapshot).await?;
+    let related = browse::memberships(&app.repo, &snapshot, &id_of(&id)?).await?;
+    Ok(Json(json!({"snapshot": snapshot.id, "related": related})))
+}
+
+/// Directory roles (with scope, and PIM eligibility) of a principal as of a snapshot.
+#[utoipa::path(get, path = "/v1/tenants/{name}/snapshots/{snapshot}/roles/{id}", tag = "snapshots",
+    params(("name" = String, Path), ("snapshot" = String, Path), ("id" = String, Path)), responses((status = 200, description = "roles")))]
+async fn roles(
+    State(app): State<AppState>,
+    Extension(key): Extension<Key>,
+    Path((name, snapshot, id)): Path<(String, String, String)>,
+) -> ApiResult<Json<Value>> {
+    let t = tenant(&app, &key, &name)?;
+    let snapshot = resolve_snapshot(&app.repo, &t.tenant_id, &snapshot).await?;
+    let related = browse::roles(&app.repo, &snapshot, &id_of(&id)?).await?;
+    Ok(Json(json!({"snapshot": snapshot.id, "related": related})))
+}
+
+/// Authentication-method metadata of a user as of a snapshot.
+#[utoipa::path(get, path = "/v1/tenants/{name}/snapshots/{snapshot}/auth-methods/{id}", tag = "snapshots",
+    params(("name" = String, Path), ("snapshot" = String, Path), ("id" = String, Path)), responses((status = 200, description = "methods")))]
+async fn auth_methods(
+    State(app): State<AppState>,
+    Extension(key): Extension<Key>,
+    Path((name, snapshot, id)): Path<(String, String, String)>,
+) -> ApiResult<Json<Value>> {
+    let t = tenant(&app, &key, &name)?;
+    let snapshot = resolve_snapshot(&app.repo, &t.tenant_id, &snapshot).await?;
+    let methods = browse::auth_methods(&app.repo, &snapshot, &id_of(&id)?).await?;
+    Ok(Json(json!({"snapshot": snapshot.id, "methods": methods})))
+}
+
+/// Diff query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+struct DiffQuery {
+    /// The older snapshot (id, `latest` or a date-time).
+    from: String,
+    /// The newer snapshot, or `live`: the tenant as it is now.
+    to: String,
+    /// Only this kind.
+    kind: Option<String>,
+    /// Only deletions.
+    #[serde(default)]
+    deleted_only: bool,
+}
+
+/// What was created, modified and deleted between two snapshots, or since a snapshot (`to=live`).
+#[utoipa::path(get, path = "/v1/tenants/{name}/diff", tag = "snapshots", params(("name" = String, Path), DiffQuery), responses((status = 200, description = "changes by kind")))]
+async fn diff(
+    State(app): State<AppState>,
+    Extension(key): Extension<Key>,
+    Path(name): Path<String>,
+    Query(q): Query<DiffQuery>,
+) -> ApiResult<Json<Value>> {
+    let t = tenant(&app, &key, &name)?;
+    let kind = q.kind.as_deref().map(kind_of).transpose()?;
+    let from = resolve_snapshot(&app.repo, &t.tenant_id, &q.from).await?;
+    let (live_repo, to) = if q.to == "live" {
+        let client = t.client(&name)?;
+        let kinds: Vec<ObjectKind> = kind.into_iter().collect();
+        let (repo, snapshot) = dirvault_engine::live(&client, &kinds).await?;
+        (Some(repo), snapshot)
+    } else {
+        (
+            None,
+            resolve_snapshot(&app.repo, &t.tenant_id, &q.to).await?,
+        )
+    };
+    let to_repo = live_repo.as_ref().unwrap_or(&app.repo);
+    let mut changes = dirvault_engine::changes_between((&app.repo, &from), (to_repo, &to)).await?;
+    dirvault_engine::narrow(&mut changes, kind, q.deleted_only);
+    Ok(Json(
+        json!({"from": from.id, "to": if q.to == "live" { json!("live") } else { json!(to.id) }, "changes": changes}),
+    ))
+}
+
+/// Export query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+struct ExportQuery {
+    /// Only these kinds (comma-separated).
+    kinds: Option<String>,
+    /// Only these objects (comma-separated ids).
+    ids: Option<String>,
+    /// Add `relationships/<kind>.json`.
+    #[serde(default)]
+    relationships: bool,
+}
+
+/// A zip of JSON (`<kind>/<id>.json`) for a snapshot, kinds or a selection, streamed.
+#[utoipa::path(get, path = "/v1/tenants/{name}/snapshots/{snapshot}/export", tag = "snapshots",
+    params(("name" = String, Path), ("snapshot" = String, Path), ExportQuery), responses((status = 200, content_type = "application/zip", description = "the zip")))]
+async fn export(
+    State(app): State<AppState>,
+    Extension(key): Extension<Key>,
+    Path((name, snapshot)): Path<(String, String)>,
+    Query(q): Query<ExportQuery>,
+) -> ApiResult<Response> {
+    let t = tenant(&app, &key, &name)?;
+    let snapshot = resolve_snapshot(&app.repo, &t.tenant_id, &snapshot).await?;
+    let split = |s: &Option<String>| -> Vec<String> {
+        s.as_deref()
+            .unwrap_or("")
+            .split(',')
+            .filter(|x| !x.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let selection = dirvault_engine::Selection {
+        kinds: split(&q.kinds)
+            .iter()
+            .map(|k| kind_of(k))
+            .collect::<ApiResult<_>>()?,
+        ids: split(&q.ids)
+            .iter()
+            .map(|i| id_of(i))
+            .collect::<ApiResult<_>>()?,
+    };
+    let dir = tempfile::tempdir()
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    let path = dir.path().join("export.zip");
+    dirvault_engine::export_selection(
+        &app.repo,
+        &snapshot,
+        &path,
+        true,
+        q.relationships,
+        &selection,
+    )
+    .await?;
+    let file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    // The open file streams out; the directory goes when the stream ends.
+    let stream = futures::StreamExt::map(tokio_util::io::ReaderStream::new(file), move |chunk| {
+        let _keep = &dir;
+        chunk
+    });
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/zip".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}-{}.zip\"", snapshot.id),
+            ),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+// ----- restore -----------------------------------------------------------------------------
+
+/// A restore to plan: the CLI's options, the snapshot, and optionally another tenant.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct CreatePlan {
+    /// Snapshot id, `latest` (default) or a date-time.
+    snapshot: Option<String>,
+    /// Restore into another configured tenant (needs `domain` in the options).
+    to_tenant: Option<String>,
+    /// kind, ids, all, withObject, asNew, blockSignIn, withMemberships, withRoleAssignments,
+    /// withAuthMethods, domain, onlyDeleted, rollbackRelationships (docs/restore.md).
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    options: RestoreOptions,
+}
+
+fn proposed(plan_id: &str) -> String {
+    format!("restore/{plan_id}/proposed.json")
+}
+
+/// Plans a restore (nothing is written to the tenant); the plan is kept for `apply`.
+#[utoipa::path(post, path = "/v1/tenants/{name}/restore-plans", tag = "restore", params(("name" = String, Path)), request_body = CreatePlan,
+    responses((status = 201, description = "the plan (docs/restore.md); `target` names where it writes"), (status = 400, body = ErrorBody)))]
+async fn create_plan(
+    State(app): State<AppState>,
+    Extension(key): Extension<Key>,
+    Path(name): Path<String>,
+    Json(body): Json<CreatePlan>,
+) -> ApiResult<(StatusCode, Json<RestorePlan>)> {
+    let source = tenant(&app, &key, &name)?;
+    let target_name = body.to_tenant.clone().unwrap_or_else(|| name.clone());
+    let target = tenant(&app, &key, &target_name)?;
+    let cross = target.tenant_id != source.tenant_id;
+    let snapshot = resolve_snapshot(
+        &app.repo,
+        &source.tenant_id,
+        body.snapshot.as_deref().unwrap_or("latest"),
+    )
+    .await?;
+    let options = RestoreOptions {
+        with_object: body.options.with_object || body.options.as_new.is_some(),
+        ..body.options
+    };
+    let client = target.client(&target_name)?;
+    let backup = BackupState::load(&app.repo, &snapshot, &options).await?;
+    let current = CurrentState::read(&client, &backup, &options, cross).await?;
+    let plan = dirvault_restore::plan(&options, &backup, &current, PlanContext::new(cross))?;
+    let bytes = serde_json::to_vec(&plan)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    app.repo
+        .store()
+        .put_document(&plan.target, &proposed(&plan.id), bytes.into())
+        .await?;
+    Ok((StatusCode::CREATED, Json(plan)))
+}
+
+async fn load_plan(app: &App, target: &TenantConfig, id: &str) -> ApiResult<RestorePlan> {
+    let store = app.repo.store();
+    let bytes = match store.get_document(&target.tenant_id, &proposed(id)).await? {
+        Some(b) => b,
+        None => store
+            .get_document(&target.tenant_id, &dirvault_restore::plan_document(id))
+            .await?
+            .ok_or_else(|| {
+                ApiError::not_found(
+                    "plan_not_found",
+                    format!("no restore plan {id} for this tenant"),
+                )
+            })?,
+    };
+    serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "corrupt_plan",
+            format!("plan {id} cannot be read: {e}"),
+        )
+    })
+}
+
+/// A plan, as created.
+#[utoipa::path(get, path = "/v1/tenants/{name}/restore-plans/{id}", tag = "restore", params(("name" = String, Path, description = "the plan's target tenant"), ("id" = String, Path)),
+    responses((status = 200, description = "the plan"), (status = 404, body = ErrorBody)))]
+async fn get_plan(
+    State(app): State<AppState>,
+    Extension(key): Extension<Key>,
+    Path((name, id)): Path<(String, String)>,
+) -> ApiResult<Json<RestorePlan>> {
+    let target = tenant(&app, &key, &name)?;
+    Ok(Json(load_plan(&app, &target, &id).await?))
+}
+
+/// How to apply a plan.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct ApplyPlan {
+    /// The password re-created users get (they must change it at next sign-in). Never
+    /// stored or logged.
+    default_password: Option<String>,
+}
+
+impl std::fmt::Debug for ApplyPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApplyPlan")
+            .field(
+                "default_password",
+                &self.default_password.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
+}
+
+/// Applies a plan as a job; `GET /v1/jobs/{id}` gives its report. Re-applying an interrupted
+/// plan finishes it.
+#[utoipa::path(post, path = "/v1/tenants/{name}/restore-plans/{id}/apply", tag = "restore", params(("name" = String, Path, description = "the plan's target tenant"), ("id" = String, Path)),
+    request_body = ApplyPlan, responses((status = 202, body = Job), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn apply_plan(
+    State(app): State<AppState>,
+    Extension(key): Extension<Key>,
+    Path((name, id)): Path<(String, String)>,
+    body: Option<Json<ApplyPlan>>,
+) -> ApiResult<(StatusCode, Json<Job>)> {
+    let target = tenant(&app, &key, &name)?;
+    let plan = load_plan(&app, &target, &id).await?;
+    let body = body.map(|b| b.0).unwrap_or_default();
+    if plan.needs_default_password && body.default_password.is_none() {
+        return Err(ApiError::bad_request(
+            "the plan re-creates users, who need a default password: send {\"defaultPassword\": \"…\"}",
+        ));
+    }
+    if app.is_shutting_down() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the daemon is shutting down",
+        ));
+    }
+    let options = ApplyOptions {
+        default_password: body.default_password.map(Into::into),
+        ..ApplyOptions::default()
+    };
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(app.start_restore(&name, plan, options)),
+    ))
+}
+
+// ----- router ------------------------------------------------------------------------------
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "dirvaultd",
+        description = "Back up, browse, compare and restore Microsoft Entra ID tenants. Every endpoint but /healthz needs `Authorization: Bearer <API key>`."
+    ),
+    components(schemas(ErrorBody, ErrorDetail, Job, TenantStatus))
+)]
+struct ApiDoc;
+
+/// Every documented route, once: the router and the OpenAPI document both come from here.
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
+        .routes(routes!(reload))
+        .routes(routes!(list_tenants, add_tenant))
+        .routes(routes!(get_tenant, delete_tenant))
+        .routes(routes!(trigger_backup))
+        .routes(routes!(list_jobs))
+        .routes(routes!(get_job))
+        .routes(routes!(list_snapshots))
+        .routes(routes!(list_objects))
+        .routes(routes!(get_object))
+        .routes(routes!(memberships))
+        .routes(routes!(roles))
+        .routes(routes!(auth_methods))
+        .routes(routes!(diff))
+        .routes(routes!(export))
+        .routes(routes!(create_plan))
+        .routes(routes!(get_plan))
+        .routes(routes!(apply_plan))
+}
+
+/// The API's router.
+pub(crate) fn router(app: AppState) -> axum::Router {
+    let (router, doc) = routes().split_for_parts();
+    router
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || async move { Json(doc) }),
+        )
+        .fallback(|| async {
+            ApiError::not_found("not_found", "no such endpoint: see /openapi.json")
+        })
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            authenticate,
+        ))
+        .layer(axum::middleware::from_fn(request_id))
+        .with_state(app)
+}
+
+/// The OpenAPI document (`dirvaultd openapi`; checked into docs/openapi.json).
+pub(crate) fn openapi() -> utoipa::openapi::OpenApi {
+    routes().split_for_parts().1
+}

@@ -1,0 +1,517 @@
+//! The daemon's shared state and the jobs it runs. Every job calls the same library functions
+//! the CLI does: `dirvault_engine::backup*`, `Repository::forget`/`prune`,
+//! `dirvault_restore::apply`.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Duration, Utc};
+use dirvault_engine::config::{ApiKeyConfig, Config};
+use dirvault_engine::{BackupOptions, BackupReport};
+use dirvault_restore::{ApplyOptions, RestorePlan};
+use dirvault_store::Repository;
+use parking_lot::{Mutex, RwLock};
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::jobs::{Job, JobKind, JobState, Jobs};
+use crate::metrics::{self, Metrics};
+
+/// An API key, resolved: its hash and the tenants it may see.
+#[derive(Clone)]
+pub(crate) struct Key {
+    pub(crate) name: String,
+    sha256: [u8; 32],
+    pub(crate) tenants: Option<BTreeSet<String>>,
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Key")
+            .field("name", &self.name)
+            .field("tenants", &self.tenants)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Key {
+    /// Whether this key may see and touch `tenant`.
+    pub(crate) fn allows(&self, tenant: &str) -> bool {
+        self.tenants.as_ref().is_none_or(|t| t.contains(tenant))
+    }
+}
+
+/// The SHA-256 of a key, hex.
+pub(crate) fn hash_key(key: &str) -> String {
+    Sha256::digest(key.trim().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn resolve_key(k: &ApiKeyConfig) -> Result<Key> {
+    let hex = match (&k.sha256, &k.env, &k.file) {
+        (Some(h), None, None) => h.trim().to_lowercase(),
+        (None, Some(var), None) => {
+            let v = std::env::var(var).with_context(|| {
+                format!(
+                    "API key {:?}: the environment variable {var} is not set",
+                    k.name
+                )
+            })?;
+            hash_key(&v)
+        }
+        (None, None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("API key {:?}: cannot read {}", k.name, path.display()))?;
+            hash_key(text.lines().next().unwrap_or_default())
+        }
+        _ => bail!(
+            "API key {:?}: give exactly one of sha256, env or file",
+            k.name
+        ),
+    };
+    let mut sha256 = [0u8; 32];
+    if hex.len() != 64 {
+        bail!("API key {:?}: sha256 must be 64 hex digits", k.name);
+    }
+    for (i, byte) in sha256.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
+            .with_context(|| format!("API key {:?}: sha256 is not hex", k.name))?;
+    }
+    Ok(Key {
+        name: k.name.clone(),
+        sha256,
+        tenants: k.tenants.as_ref().map(|t| t.iter().cloned().collect()),
+    })
+}
+
+/// What the scheduler knows of a tenant between ticks.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TenantRun {
+    /// The slot that has its snapshot (here or on another replica).
+    pub(crate) slot_done: Option<DateTime<Utc>>,
+    /// Consecutive failures.
+    pub(crate) failures: u32,
+    /// Not before this.
+    pub(crate) retry_at: Option<DateTime<Utc>>,
+    /// The last error.
+    pub(crate) last_error: Option<String>,
+}
+
+/// The daemon.
+pub(crate) struct App {
+    pub(crate) config_path: PathBuf,
+    config: RwLock<Arc<Config>>,
+    keys: RwLock<Arc<Vec<Key>>>,
+    pub(crate) repo: Repository,
+    pub(crate) node: String,
+    pub(crate) jobs: Jobs,
+    pub(crate) metrics: Metrics,
+    pub(crate) runs: Mutex<HashMap<String, TenantRun>>,
+    slots: Arc<Semaphore>,
+    tasks: Mutex<JoinSet<()>>,
+    pub(crate) shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+impl App {
+    pub(crate) fn new(config_path: PathBuf, config: Config, repo: Repository) -> Result<Arc<Self>> {
+        let keys = config
+            .daemon
+            .api_keys
+            .iter()
+            .map(resolve_key)
+            .collect::<Result<Vec<_>>>()?;
+        let node = format!(
+            "{}-{}",
+            std::env::var("HOSTNAME").unwrap_or_else(|_| "dirvaultd".into()),
+            std::process::id()
+        );
+        let slots = Arc::new(Semaphore::new(config.daemon.max_concurrent_jobs.max(1)));
+        let (shutdown, _) = tokio::sync::watch::channel(false);
+        let metrics = Metrics::new();
+        metrics.tenants.set(config.tenants.len() as i64);
+        Ok(Arc::new(Self {
+            config_path,
+            config: RwLock::new(Arc::new(config)),
+            keys: RwLock::new(Arc::new(keys)),
+            repo,
+            node,
+            jobs: Jobs::default(),
+            metrics,
+            runs: Mutex::new(HashMap::new()),
+            slots,
+            tasks: Mutex::new(JoinSet::new()),
+            shutdown,
+        }))
+    }
+
+    /// The configuration in force.
+    pub(crate) fn config(&self) -> Arc<Config> {
+        self.config.read().clone()
+    }
+
+    /// Re-reads the configuration file (SIGHUP, `POST /v1/config/reload`). A broken file
+    /// changes nothing.
+    pub(crate) fn reload(&self) -> Result<()> {
+        let config = Config::load(&self.config_path)?;
+        let keys = config
+            .daemon
+            .api_keys
+            .iter()
+            .map(resolve_key)
+            .collect::<Result<Vec<_>>>()?;
+        self.metrics.tenants.set(config.tenants.len() as i64);
+        *self.keys.write() = Arc::new(keys);
+        *self.config.write() = Arc::new(config);
+        tracing::info!(path = %self.config_path.display(), "configuration reloaded");
+        Ok(())
+    }
+
+    /// Changes the configuration file and reloads it.
+    pub(crate) fn edit_config(&self, f: impl FnOnce(&mut Config) -> Result<()>) -> Result<()> {
+        let mut config = Config::load(&self.config_path)?;
+        f(&mut config)?;
+        config.save(&self.config_path)?;
+        self.reload()
+    }
+
+    /// The key whose hash is `SHA-256(bearer)`.
+    pub(crate) fn key(&self, bearer: &str) -> Option<Key> {
+        let digest: [u8; 32] = Sha256::digest(bearer.trim().as_bytes()).into();
+        self.keys
+            .read()
+            .iter()
+            .find(|k| {
+                // Compare every byte, whatever the first difference.
+                k.sha256
+                    .iter()
+                    .zip(digest.iter())
+                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                    == 0
+            })
+            .cloned()
+    }
+
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    fn spawn(self: &Arc<Self>, job: Job, work: impl Future<Output = ()> + Send + 'static) {
+        let app = self.clone();
+        let mut shutdown = self.shutdown.subscribe();
+        self.tasks.lock().spawn(async move {
+            let permit = tokio::select! {
+                p = app.slots.clone().acquire_owned() => p,
+                _ = shutdown.changed() => {
+                    app.jobs.update(&job.id, |j| {
+                        j.state = JobState::Failed;
+                        j.error = Some("the daemon shut down before the job started".into());
+                        j.finished = Some(Utc::now());
+                    });
+                    return;
+                }
+            };
+            let Ok(_permit) = permit else { return };
+            app.jobs.update(&job.id, |j| {
+                j.state = JobState::Running;
+                j.started = Some(Utc::now());
+            });
+            app.metrics.running_jobs.inc();
+            work.await;
+            app.metrics.running_jobs.dec();
+        });
+    }
+
+    /// Starts a backup of `name`. With `since` (a schedule slot's start) nothing is written
+    /// when the slot has its snapshot already.
+    ///
+    /// # Errors
+    /// A backup of the tenant is queued or running here already.
+    pub(crate) fn start_backup(
+        self: &Arc<Self>,
+        name: &str,
+        trigger: &str,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Job, Box<Job>> {
+        if let Some(active) = self.jobs.active(name, JobKind::Backup) {
+            return Err(Box::new(active));
+        }
+        let job = self.jobs.create(name, JobKind::Backup, trigger, &self.node);
+        let app = self.clone();
+        let (id, tenant) = (job.id.clone(), name.to_owned());
+        self.spawn(job.clone(), async move {
+            app.run_backup(&id, &tenant, since).await;
+        });
+        Ok(job)
+    }
+
+    async fn run_backup(self: &Arc<Self>, id: &str, name: &str, since: Option<DateTime<Utc>>) {
+        let config = self.config();
+        let started = std::time::Instant::now();
+        let result = async {
+            let tenant = config.tenant(name)?;
+            let client = tenant.client(name)?;
+            let options = BackupOptions {
+                kinds: tenant.kinds.clone(),
+                lease_ttl: Duration::seconds(config.daemon.lease_seconds as i64),
+                owner: self.node.clone(),
+                ..BackupOptions::default()
+            };
+            let progress = {
+                let app = self.clone();
+                let id = id.to_owned();
+                move |p: &dirvault_engine::Progress| {
+                    app.jobs.update(&id, |j| {
+                        j.progress.kind = Some(p.kind.to_string());
+                        j.progress.objects = p.objects;
+                        j.progress.requests = p.graph.requests;
+                        j.progress.throttled = p.graph.throttled;
+                        j.progress.retries = p.graph.retries;
+                    });
+                }
+            };
+            let now = Utc::now();
+            let report = match since {
+                Some(slot) => {
+                    dirvault_engine::backup_unless_since(
+                        &client, &self.repo, &options, now, slot, &progress,
+                    )
+                    .await?
+                }
+                None => Some(
+                    dirvault_engine::backup(&client, &self.repo, &options, now, &progress).await?,
+                ),
+            };
+            if report.is_some()
+                && let Some(retention) = &tenant.retention
+            {
+                self.apply_retention(name, tenant, retention).await;
+            }
+            anyhow::Ok(report)
+        }
+        .await;
+        let seconds = started.elapsed().as_secs_f64();
+        let label = metrics::tenant(name);
+        let slot = since;
+        match result {
+            Ok(Some(report)) => {
+                self.record_backup(name, &report, seconds);
+                self.jobs.update(id, |j| {
+                    j.state = JobState::Succeeded;
+                    j.snapshot = Some(report.snapshot.id.to_string());
+                    j.report = Some(
+                        serde_json::json!({"kinds": report.kinds, "warnings": report.warnings}),
+                    );
+                    j.finished = Some(Utc::now());
+                });
+                self.slot_done(name, slot);
+            }
+            Ok(None) => {
+                self.metrics
+                    .backups
+                    .get_or_create(&metrics::result(name, "skipped"))
+                    .inc();
+                self.jobs.update(id, |j| {
+                    j.state = JobState::Skipped;
+                    j.error =
+                        Some("this slot has its snapshot already (another replica took it)".into());
+                    j.finished = Some(Utc::now());
+                });
+                self.slot_done(name, slot);
+            }
+            Err(e) => {
+                let locked = e.downcast_ref::<dirvault_engine::Error>().is_some_and(|e| {
+                    matches!(
+                        e,
+                        dirvault_engine::Error::Store(dirvault_store::Error::Locked { .. })
+                    )
+                });
+                let message = format!("{e:#}");
+                if locked {
+                    // Another replica is on it: look again next tick; if it dies, its lease
+                    // expires and this replica takes over.
+                    self.metrics
+                        .backups
+                        .get_or_create(&metrics::result(name, "locked"))
+                        .inc();
+                    self.jobs.update(id, |j| {
+                        j.state = JobState::Skipped;
+                        j.error = Some(message.clone());
+                        j.finished = Some(Utc::now());
+                    });
+                } else {
+                    tracing::warn!(tenant = name, error = %message, "backup failed");
+                    self.metrics.errors.get_or_create(&label).inc();
+                    self.metrics
+                        .backups
+                        .get_or_create(&metrics::result(name, "failed"))
+                        .inc();
+                    self.jobs.update(id, |j| {
+                        j.state = JobState::Failed;
+                        j.error = Some(message.clone());
+                        j.finished = Some(Utc::now());
+                    });
+                    let base = self.config().daemon.retry_seconds.max(1) as i64;
+                    let mut runs = self.runs.lock();
+                    let run = runs.entry(name.to_owned()).or_default();
+                    run.failures += 1;
+                    let delay = base.saturating_mul(1i64 << run.failures.min(16).saturating_sub(1));
+                    run.retry_at = Some(Utc::now() + Duration::seconds(delay));
+                    run.last_error = Some(message);
+                }
+            }
+        }
+    }
+
+    fn record_backup(&self, name: &str, report: &BackupReport, seconds: f64) {
+        let label = metrics::tenant(name);
+        self.metrics
+            .backups
+            .get_or_create(&metrics::result(name, "succeeded"))
+            .inc();
+        self.metrics
+            .backup_seconds
+            .get_or_create(&label)
+            .observe(seconds);
+        let objects: usize = report.kinds.iter().map(|k| k.count).sum();
+        self.metrics
+            .objects
+            .get_or_create(&label)
+            .set(objects as i64);
+        self.metrics
+            .graph_requests
+            .get_or_create(&label)
+            .inc_by(report.graph.requests);
+        self.metrics
+            .graph_throttled
+            .get_or_create(&label)
+            .inc_by(report.graph.throttled);
+        tracing::info!(tenant = name, snapshot = %report.snapshot.id, seconds, objects, requests = report.graph.requests, "backup done");
+    }
+
+    fn slot_done(&self, name: &str, slot: Option<DateTime<Utc>>) {
+        let mut runs = self.runs.lock();
+        let run = runs.entry(name.to_owned()).or_default();
+        run.failures = 0;
+        run.retry_at = None;
+        run.last_error = None;
+        if slot.is_some() {
+            run.slot_done = slot;
+        }
+    }
+
+    async fn apply_retention(
+        &self,
+        name: &str,
+        tenant: &dirvault_engine::config::TenantConfig,
+        retention: &dirvault_engine::config::RetentionConfig,
+    ) {
+        let result = async {
+            let policy = retention.policy().map_err(anyhow::Error::msg)?;
+            let forgotten = self
+                .repo
+                .forget(&tenant.tenant_id, &policy, Utc::now())
+                .await?;
+            if !forgotten.removed.is_empty() {
+                let store = self.repo.store();
+                let lease = store
+                    .acquire_lease(
+                        &tenant.tenant_id,
+                        &self.node,
+                        Duration::minutes(30),
+                        Utc::now(),
+                    )
+                    .await?;
+                let pruned = self.repo.prune(&tenant.tenant_id).await;
+                store.release_lease(lease).await?;
+                pruned?;
+            }
+            anyhow::Ok(forgotten.removed.len())
+        }
+        .await;
+        match result {
+            Ok(n) => tracing::info!(tenant = name, forgotten = n, "retention applied"),
+            Err(e) => {
+                tracing::warn!(tenant = name, error = %format!("{e:#}"), "retention not applied; the next backup tries again")
+            }
+        }
+    }
+
+    /// Applies a restore plan to the tenant `name` (the plan's target) as a job.
+    pub(crate) fn start_restore(
+        self: &Arc<Self>,
+        name: &str,
+        plan: RestorePlan,
+        options: ApplyOptions,
+    ) -> Job {
+        let job = self.jobs.create(name, JobKind::Restore, "api", &self.node);
+        self.jobs
+            .update(&job.id, |j| j.plan = Some(plan.id.clone()));
+        let app = self.clone();
+        let (id, tenant) = (job.id.clone(), name.to_owned());
+        self.spawn(job.clone(), async move {
+            let result = async {
+                let config = app.config();
+                let client = config.tenant(&tenant)?.client(&tenant)?;
+                anyhow::Ok(dirvault_restore::apply(&client, &app.repo, &plan, &options).await?)
+            }
+            .await;
+            match result {
+                Ok(report) => {
+                    let complete = report.is_complete();
+                    app.metrics
+                        .restores
+                        .get_or_create(&metrics::result(&tenant, if complete { "succeeded" } else { "incomplete" }))
+                        .inc();
+                    app.jobs.update(&id, |j| {
+                        j.state = if complete { JobState::Succeeded } else { JobState::Failed };
+                        j.progress.objects = (report.summary.done + report.summary.already_done) as u64;
+                        if !complete {
+                            j.error = Some(format!(
+                                "{} step(s) failed and {} were skipped: fix the cause and apply the plan again",
+                                report.summary.failed, report.summary.skipped
+                            ));
+                        }
+                        j.report = serde_json::to_value(&report).ok();
+                        j.finished = Some(Utc::now());
+                    });
+                }
+                Err(e) => {
+                    app.metrics.errors.get_or_create(&metrics::tenant(&tenant)).inc();
+                    app.metrics.restores.get_or_create(&metrics::result(&tenant, "failed")).inc();
+                    app.jobs.update(&id, |j| {
+                        j.state = JobState::Failed;
+                        j.error = Some(format!("{e:#}"));
+                        j.finished = Some(Utc::now());
+                    });
+                }
+            }
+        });
+        job
+    }
+
+    /// Forgets finished job tasks (their results are in `jobs`).
+    pub(crate) fn reap(&self) {
+        let mut tasks = self.tasks.lock();
+        while tasks.try_join_next().is_some() {}
+    }
+
+    /// Waits for running jobs, at most `grace`; the rest are stopped where they are (the
+    /// store is crash-safe; their leases expire and the next run resumes).
+    pub(crate) async fn drain(&self, grace: std::time::Duration) {
+        let mut tasks = std::mem::take(&mut *self.tasks.lock());
+        let finished =
+            tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+        if finished.is_err() {
+            tracing::warn!(
+                jobs = tasks.len(),
+                "shutdown grace over: stopping the jobs still running"
+            );
+            tasks.abort_all();
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! Prometheus metrics (`GET /metrics`): backups, durations, objects, Graph requests, 429s and
+//! errors by tenant.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct TenantLabel {
+    pub(crate) tenant: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct ResultLabel {
+    pub(crate) tenant: String,
+    pub(crate) result: String,
+}
+
+fn duration_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(1.0, 2.0, 14))
+}
+
+/// The daemon's metrics.
+pub(crate) struct Metrics {
+    registry: Registry,
+    pub(crate) backups: Family<ResultLabel, Counter>,
+    pub(crate) restores: Family<ResultLabel, Counter>,
+    pub(crate) backup_seconds: Family<TenantLabel, Histogram, fn() -> Histogram>,
+    pub(crate) objects: Family<TenantLabel, Gauge>,
+    pub(crate) graph_requests: Family<TenantLabel, Counter>,
+    pub(crate) graph_throttled: Family<TenantLabel, Counter>,
+    pub(crate) errors: Family<TenantLabel, Counter>,
+    pub(crate) running_jobs: Gauge,
+    pub(crate) tenants: Gauge,
+}
+
+impl Metrics {
+    pub(crate) fn new() -> Self {
+        let mut registry = Registry::default();
+        let m = Self {
+            backups: Family::default(),
+            restores: Family::default(),
+            backup_seconds: Family::new_with_constructor(duration_histogram as fn() -> Histogram),
+            objects: Family::default(),
+            graph_requests: Family::default(),
+            graph_throttled: Family::default(),
+            errors: Family::default(),
+            running_jobs: Gauge::default(),
+            tenants: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "dirvault_backups",
+            "Backups by tenant and result (succeeded, skipped, failed)",
+            m.backups.clone(),
+        );
+        registry.register(
+            "dirvault_restores",
+            "Restore plans applied, by tenant and result",
+            m.restores.clone(),
+        );
+        registry.register(
+            "dirvault_backup_duration_seconds",
+            "Wall time of backups",
+            m.backup_seconds.clone(),
+        );
+        registry.register(
+            "dirvault_snapshot_objects",
+            "Objects in the tenant's latest snapshot written here",
+            m.objects.clone(),
+        );
+        registry.register(
+            "dirvault_graph_requests",
+            "Graph HTTP requests sent",
+            m.graph_requests.clone(),
+        );
+        registry.register(
+            "dirvault_graph_throttled",
+            "Graph 429 answers received",
+            m.graph_throttled.clone(),
+        );
+        registry.register(
+            "dirvault_errors",
+            "Failed backups and restores",
+            m.errors.clone(),
+        );
+        registry.register(
+            "dirvault_running_jobs",
+            "Jobs running on this replica",
+            m.running_jobs.clone(),
+        );
+        registry.register(
+            "dirvault_tenants",
+            "Tenants in the configuration",
+            m.tenants.clone(),
+        );
+        Self { registry, ..m }
+    }
+
+    /// The text exposition format.
+    pub(crate) fn encode(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+pub(crate) fn tenant(name: &str) -> TenantLabel {
+    TenantLabel {
+        tenant: name.to_owned(),
+    }
+}
+
+pub(crate) fn result(name: &str, result: &str) -> ResultLabel {
+    ResultLabel {
+        tenant: name.to_owned(),
+        result: result.to_owned(),
+    }
+}
