@@ -1,0 +1,510 @@
+//! The daemon's REST API over HTTP, against the real binary and the Graph emulator: every
+//! endpoint, keys that see one tenant or all, errors with stable codes and request ids.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
+mod support;
+
+use std::time::Duration;
+
+use dirvault_emulator::{
+    Emulator, EmulatorConfig, RunningEmulator, TenantInfo, TenantSpec, ThrottleConfig,
+};
+use dirvault_model::ObjectKind;
+use reqwest::Method;
+use serde_json::{Value, json};
+use support::{ADMIN_KEY, Daemon, path, tenant_toml};
+
+const CONTOSO_KEY: &str = "contoso-only-key-42";
+/// Never due: the scheduler leaves these tenants to the API.
+const NEVER: &str = "0 0 0 1 1 * 2099";
+
+struct Env {
+    emulator: Emulator,
+    _server: RunningEmulator,
+    contoso: TenantInfo,
+    daemon: Daemon,
+    dir: tempfile::TempDir,
+}
+
+async fn env() -> Env {
+    let emulator = Emulator::new(EmulatorConfig {
+        throttle: ThrottleConfig { scale: 0.0 },
+        ..EmulatorConfig::default()
+    });
+    let contoso = emulator
+        .create_tenant(&TenantSpec::preset("contoso", "tiny", 2).unwrap())
+        .unwrap();
+    let fabrikam = emulator
+        .create_tenant(&TenantSpec::preset("fabrikam", "tiny", 3).unwrap())
+        .unwrap();
+    let server = emulator.start("127.0.0.1:0").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url();
+    let contoso_hash = {
+        use sha2::Digest;
+        sha2::Sha256::digest(CONTOSO_KEY.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let config = format!(
+        "[daemon]\ntick_seconds = 1\nlease_seconds = 30\nconsent_redirect_uri = \"https://portal.example/onboarded\"\n\n\
+         [[daemon.api_keys]]\nname = \"admin\"\nenv = \"ADMIN_KEY\"\n\n\
+         [[daemon.api_keys]]\nname = \"contoso-portal\"\nsha256 = \"{contoso_hash}\"\ntenants = [\"contoso\"]\n\n{}{}",
+        tenant_toml(
+            "contoso",
+            &contoso.tenant_id,
+            &contoso.client_id,
+            "CONTOSO_SECRET",
+            &url,
+            NEVER
+        ),
+        tenant_toml(
+            "fabrikam",
+            &fabrikam.tenant_id,
+            &fabrikam.client_id,
+            "FABRIKAM_SECRET",
+            &url,
+            NEVER
+        ),
+    );
+    std::fs::write(path(&dir, "config.toml"), config).unwrap();
+    let repo = path(&dir, "repo");
+    let daemon = Daemon::start(
+        &path(&dir, "config.toml"),
+        repo.to_str().unwrap(),
+        &[
+            ("CONTOSO_SECRET", &contoso.client_secret),
+            ("FABRIKAM_SECRET", &fabrikam.client_secret),
+        ],
+        &path(&dir, "daemon.log"),
+    );
+    Env {
+        emulator,
+        _server: server,
+        contoso,
+        daemon,
+        dir,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_key_no_access_and_a_key_never_sees_another_tenant() {
+    let env = env().await;
+    let d = &env.daemon;
+    let (status, _, body) = d.call(Method::GET, "/healthz", None, None).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
+
+    for path in [
+        "/v1/tenants",
+        "/readyz",
+        "/metrics",
+        "/openapi.json",
+        "/v1/jobs",
+    ] {
+        let (status, id, body) = d.call(Method::GET, path, None, None).await;
+        assert_eq!(status, 401, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "unauthorized");
+        assert_eq!(
+            body["error"]["requestId"].as_str(),
+            id.as_deref(),
+            "the error names its request id"
+        );
+    }
+    let (status, _, body) = d
+        .call(Method::GET, "/v1/tenants", Some("not-a-key"), None)
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("unauthorized"))
+    );
+
+    let (_, all) = d.get("/v1/tenants", ADMIN_KEY).await;
+    let names: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["contoso", "fabrikam"]);
+    let (_, mine) = d.get("/v1/tenants", CONTOSO_KEY).await;
+    assert_eq!(mine.as_array().unwrap().len(), 1);
+    assert_eq!(mine[0]["name"], "contoso");
+
+    // Another tenant's data is invisible to the contoso key, whatever the endpoint.
+    for (method, path) in [
+        (Method::GET, "/v1/tenants/fabrikam"),
+        (Method::POST, "/v1/tenants/fabrikam/backups"),
+        (Method::GET, "/v1/tenants/fabrikam/snapshots"),
+        (
+            Method::GET,
+            "/v1/tenants/fabrikam/snapshots/latest/objects/users",
+        ),
+        (Method::GET, "/v1/tenants/fabrikam/diff?from=latest&to=live"),
+        (Method::DELETE, "/v1/tenants/fabrikam"),
+    ] {
+        let (status, _, body) = d.call(method.clone(), path, Some(CONTOSO_KEY), None).await;
+        assert_eq!(status, 404, "{method} {path}: {body}");
+        assert_eq!(body["error"]["code"], "tenant_not_found");
+    }
+    let (status, _, body) = d
+        .call(
+            Method::POST,
+            "/v1/tenants/contoso/restore-plans",
+            Some(CONTOSO_KEY),
+            Some(json!({"toTenant": "fabrikam", "all": true, "domain": "x.com"})),
+        )
+        .await;
+    assert_eq!(
+        status, 404,
+        "a restore into a tenant the key cannot see: {body}"
+    );
+    let (status, _) = d.get("/metrics", CONTOSO_KEY).await;
+    assert_eq!(status, 403, "metrics name every tenant");
+    // A backup of fabrikam by the admin is not listed to the contoso key.
+    let (status, _, job) = d
+        .call(
+            Method::POST,
+            "/v1/tenants/fabrikam/backups",
+            Some(ADMIN_KEY),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202, "{job}");
+    let id = job["id"].as_str().unwrap();
+    let (status, _) = d.get(&format!("/v1/jobs/{id}"), CONTOSO_KEY).await;
+    assert_eq!(status, 404);
+    let (_, jobs) = d.get("/v1/jobs", CONTOSO_KEY).await;
+    assert!(jobs.as_array().unwrap().is_empty(), "{jobs}");
+    d.wait_job(id, ADMIN_KEY, Duration::from_secs(60)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backup_browse_diff_export_and_restore_over_http() {
+    let env = env().await;
+    let d = &env.daemon;
+    let key = CONTOSO_KEY;
+
+    let (status, _, job) = d
+        .call(Method::POST, "/v1/tenants/contoso/backups", Some(key), None)
+        .await;
+    assert_eq!(status, 202, "{job}");
+    let (status, _, busy) = d
+        .call(Method::POST, "/v1/tenants/contoso/backups", Some(key), None)
+        .await;
+    assert!(status == 409 || status == 202, "{busy}");
+    let job = d
+        .wait_job(job["id"].as_str().unwrap(), key, Duration::from_secs(60))
+        .await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert!(job["progress"]["requests"].as_u64().unwrap() > 0);
+    let snapshot = job["snapshot"].as_str().unwrap().to_owned();
+    if status == 202 {
+        d.wait_job(busy["id"].as_str().unwrap(), key, Duration::from_secs(60))
+            .await;
+    }
+
+    let (_, status_body) = d.get("/v1/tenants/contoso", key).await;
+    assert!(
+        status_body["lastSnapshot"]["id"].is_string(),
+        "{status_body}"
+    );
+    assert_eq!(
+        status_body["lastSnapshot"]["kinds"]["users"]["status"]["status"],
+        "complete"
+    );
+
+    let (status, list) = d.get("/v1/tenants/contoso/snapshots", key).await;
+    assert_eq!(status, 200);
+    assert!(
+        list["snapshots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == snapshot.as_str())
+    );
+
+    let (status, page) = d
+        .get(
+            &format!(
+                "/v1/tenants/contoso/snapshots/{snapshot}/objects/users?page=2&pageSize=3&sort=id"
+            ),
+            key,
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let users = env
+        .emulator
+        .with_tenant(&env.contoso.tenant_id, |t| t.count(ObjectKind::Users))
+        .unwrap();
+    assert_eq!(page["total"], users);
+    assert_eq!(page["items"].as_array().unwrap().len(), 3);
+    let user = env
+        .emulator
+        .with_tenant(&env.contoso.tenant_id, |t| {
+            t.objects(ObjectKind::Users)
+                .unwrap()
+                .iter()
+                .find(|(id, u)| {
+                    u["userType"] != "Guest"
+                        && u["onPremisesSyncEnabled"] != true
+                        && !t
+                            .sources_of(dirvault_model::RelationshipKind::GroupMember, id)
+                            .is_empty()
+                })
+                .map(|(id, _)| id.clone())
+                .unwrap()
+        })
+        .unwrap();
+    let (status, object) = d
+        .get(
+            &format!("/v1/tenants/contoso/snapshots/latest/objects/users/{user}"),
+            key,
+        )
+        .await;
+    assert_eq!(status, 200, "{object}");
+    assert_eq!(object["view"]["object"]["raw"]["id"], user.as_str());
+    assert_eq!(object["history"][0]["event"], "created");
+    for what in ["memberships", "roles", "auth-methods"] {
+        let (status, body) = d
+            .get(
+                &format!("/v1/tenants/contoso/snapshots/latest/{what}/{user}"),
+                key,
+            )
+            .await;
+        assert_eq!(status, 200, "{what}: {body}");
+    }
+    let (_, memberships) = d
+        .get(
+            &format!("/v1/tenants/contoso/snapshots/latest/memberships/{user}"),
+            key,
+        )
+        .await;
+    assert!(!memberships["related"].as_array().unwrap().is_empty());
+
+    // The user is deleted; the diff against the live tenant shows it; a plan brings it back.
+    env.emulator
+        .with_tenant(&env.contoso.tenant_id, |t| {
+            t.delete(ObjectKind::Users, &user, chrono::Utc::now())
+                .map(|_| ())
+        })
+        .unwrap()
+        .unwrap();
+    let (status, diff) = d
+        .get(
+            "/v1/tenants/contoso/diff?from=latest&to=live&kind=users&deletedOnly=true",
+            key,
+        )
+        .await;
+    assert_eq!(status, 200, "{diff}");
+    assert_eq!(diff["changes"]["users"]["deleted"][0]["id"], user.as_str());
+
+    let (status, _, plan) = d
+        .call(Method::POST, "/v1/tenants/contoso/restore-plans", Some(key),
+              Some(json!({"kind": "users", "ids": [user], "withObject": true, "withMemberships": true})))
+        .await;
+    assert_eq!(status, 201, "{plan}");
+    assert_eq!(plan["steps"][0]["action"], "restoreDeleted");
+    let plan_id = plan["id"].as_str().unwrap();
+    let (status, again) = d
+        .get(&format!("/v1/tenants/contoso/restore-plans/{plan_id}"), key)
+        .await;
+    assert_eq!((status, &again), (200, &plan));
+    assert!(
+        env.emulator
+            .with_tenant(&env.contoso.tenant_id, |t| t
+                .get(ObjectKind::Users, &user)
+                .is_none())
+            .unwrap(),
+        "planning writes nothing"
+    );
+    let (status, _, job) = d
+        .call(
+            Method::POST,
+            &format!("/v1/tenants/contoso/restore-plans/{plan_id}/apply"),
+            Some(key),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 202, "{job}");
+    let job = d
+        .wait_job(job["id"].as_str().unwrap(), key, Duration::from_secs(60))
+        .await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job["report"]["summary"]["failed"], 0);
+    assert!(
+        env.emulator
+            .with_tenant(&env.contoso.tenant_id, |t| t
+                .get(ObjectKind::Users, &user)
+                .is_some())
+            .unwrap()
+    );
+
+    // Export: a zip of the selection, streamed.
+    let (status, zip) = d
+        .bytes(
+            &format!(
+                "/v1/tenants/contoso/snapshots/{snapshot}/export?kinds=users&relationships=true"
+            ),
+            key,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(&zip[..2], b"PK");
+    let (status, small) = d
+        .bytes(
+            &format!("/v1/tenants/contoso/snapshots/{snapshot}/export?ids={user}"),
+            key,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(small.len() < zip.len());
+
+    // Bad requests say what is wrong.
+    for (path, code) in [
+        ("/v1/tenants/contoso/snapshots/latest/objects/notakind", 400),
+        (
+            "/v1/tenants/contoso/snapshots/latest/objects/users?sort=size",
+            400,
+        ),
+        (
+            "/v1/tenants/contoso/snapshots/19990101T000000Z-00000000/objects/users",
+            404,
+        ),
+        ("/v1/jobs/no-such-job", 404),
+        ("/v1/no-such-endpoint", 404),
+    ] {
+        let (status, body) = d.get(path, key).await;
+        assert_eq!(status, code, "{path}: {body}");
+        assert!(!body["error"]["message"].as_str().unwrap().is_empty());
+    }
+    let (status, _, body) = d
+        .call(
+            Method::POST,
+            "/v1/tenants/contoso/restore-plans",
+            Some(key),
+            Some(json!({"kind": "users", "withObject": true})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("bad_request")),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tenants_are_added_and_removed_metrics_and_openapi_are_served_and_sigterm_stops_cleanly() {
+    let mut env = env().await;
+    let d = &env.daemon;
+    let add = json!({
+        "name": "newco", "tenantId": "7d0c1f5e-0000-4000-8000-0000000000aa", "clientId": "11111111-2222-4333-8444-555555555555",
+        "secret": {"type": "env", "var": "NEWCO_SECRET"}, "schedule": "every 12h", "retention": {"keep_daily": 7}
+    });
+    let (status, _, body) = d
+        .call(
+            Method::POST,
+            "/v1/tenants",
+            Some(CONTOSO_KEY),
+            Some(add.clone()),
+        )
+        .await;
+    assert_eq!(
+        status, 403,
+        "a key for contoso cannot add another tenant: {body}"
+    );
+    let (status, _, body) = d
+        .call(
+            Method::POST,
+            "/v1/tenants",
+            Some(ADMIN_KEY),
+            Some(add.clone()),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let consent = body["adminConsentUrl"].as_str().unwrap();
+    assert!(consent.contains("/7d0c1f5e-0000-4000-8000-0000000000aa/v2.0/adminconsent?client_id=11111111-2222-4333-8444-555555555555"), "{consent}");
+    assert!(
+        consent.contains("redirect_uri=https%3A%2F%2Fportal.example%2Fonboarded"),
+        "{consent}"
+    );
+    let config = std::fs::read_to_string(path(&env.dir, "config.toml")).unwrap();
+    assert!(config.contains("[tenants.newco]") && config.contains("NEWCO_SECRET"));
+    let (status, _, body) = d
+        .call(Method::POST, "/v1/tenants", Some(ADMIN_KEY), Some(add))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("conflict"))
+    );
+    let (status, _, body) = d
+        .call(Method::POST, "/v1/tenants", Some(ADMIN_KEY), Some(json!({"name": "bad", "tenantId": "7d0c1f5e-0000-4000-8000-0000000000ab",
+            "clientId": "11111111-2222-4333-8444-555555555555", "secret": {"type": "env", "var": "X"}, "schedule": "sometimes"})))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _, _) = d
+        .call(Method::DELETE, "/v1/tenants/newco", Some(ADMIN_KEY), None)
+        .await;
+    assert_eq!(status, 204);
+    let (_, all) = d.get("/v1/tenants", ADMIN_KEY).await;
+    assert_eq!(all.as_array().unwrap().len(), 2);
+
+    let (_, _, job) = d
+        .call(
+            Method::POST,
+            "/v1/tenants/contoso/backups",
+            Some(ADMIN_KEY),
+            None,
+        )
+        .await;
+    d.wait_job(
+        job["id"].as_str().unwrap(),
+        ADMIN_KEY,
+        Duration::from_secs(60),
+    )
+    .await;
+    let (status, metrics) = d.get("/metrics", ADMIN_KEY).await;
+    assert_eq!(status, 200);
+    let metrics = metrics.as_str().unwrap();
+    assert!(
+        metrics.contains("dirvault_backups_total{tenant=\"contoso\",result=\"succeeded\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("dirvault_graph_requests_total{tenant=\"contoso\"}"),
+        "{metrics}"
+    );
+
+    let (status, api) = d.get("/openapi.json", ADMIN_KEY).await;
+    assert_eq!(status, 200);
+    assert!(api["paths"].as_object().unwrap().len() >= 18);
+    let checked_in: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/openapi.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        api, checked_in,
+        "docs/openapi.json is stale: run `cargo run -p dirvaultd -- openapi > docs/openapi.json`"
+    );
+
+    let (status, _) = d.get("/readyz", ADMIN_KEY).await;
+    assert_eq!(status, 200);
+    env.daemon.signal("TERM");
+    let exit = env.daemon.child.wait().unwrap();
+    assert!(exit.success(), "SIGTERM stops the daemon cleanly: {exit:?}");
+    let log = std::fs::read_to_string(path(&env.dir, "daemon.log")).unwrap();
+    assert!(
+        log.lines()
+            .all(|l| serde_json::from_str::<Value>(l).is_ok()),
+        "logs are JSON lines"
+    );
+    assert!(
+        !log.contains(&env.contoso.client_secret) && !log.contains(ADMIN_KEY),
+        "no secret in the logs"
+    );
+    assert!(log.contains("request_id"));
+}

@@ -1,0 +1,155 @@
+//! Running the real `dirvaultd` binary against the Graph emulator.
+#![allow(dead_code)] // each test file uses part of it
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const ADMIN_KEY: &str = "admin-key-0123456789";
+
+/// A running daemon; killed when dropped.
+pub struct Daemon {
+    pub child: Child,
+    pub url: String,
+    pub node: String,
+    http: reqwest::Client,
+}
+
+impl Daemon {
+    /// Starts `dirvaultd run` with this config and repository, on a free loopback port.
+    pub fn start(config: &Path, repo: &str, env: &[(&str, &str)], log: &Path) -> Daemon {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dirvaultd"));
+        cmd.args([
+            "--config",
+            config.to_str().unwrap(),
+            "--repo",
+            repo,
+            "--listen",
+            "127.0.0.1:0",
+            "run",
+        ])
+        .env("ADMIN_KEY", ADMIN_KEY)
+        .env("DIRVAULT_LOG", "info")
+        .env_remove("DIRVAULT_CONFIG")
+        .env_remove("DIRVAULT_REPO")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).unwrap());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let first: Value = serde_json::from_str(&line).unwrap_or_else(|_| {
+            panic!(
+                "dirvaultd did not start: {line:?}\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            )
+        });
+        Daemon {
+            child,
+            url: format!("http://{}", first["listening"].as_str().unwrap()),
+            node: first["node"].as_str().unwrap().to_owned(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// A request with an optional key; answers (status, headers' request id, JSON body or Null).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Option<String>, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let id = resp
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            id,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> (u16, Value) {
+        let (s, _, v) = self.call(reqwest::Method::GET, path, Some(key), None).await;
+        (s, v)
+    }
+
+    pub async fn bytes(&self, path: &str, key: &str) -> (u16, Vec<u8>) {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.bytes().await.unwrap().to_vec())
+    }
+
+    /// Polls a job until it is finished (or the deadline passes).
+    pub async fn wait_job(&self, id: &str, key: &str, deadline: Duration) -> Value {
+        let end = Instant::now() + deadline;
+        loop {
+            let (status, job) = self.get(&format!("/v1/jobs/{id}"), key).await;
+            assert_eq!(status, 200, "{job}");
+            if job.get("finished").is_some() {
+                return job;
+            }
+            assert!(Instant::now() < end, "job {id} still not finished: {job}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Sends a signal to the daemon.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A tenant of the config file, pointing at the emulator.
+pub fn tenant_toml(
+    name: &str,
+    tenant_id: &str,
+    client_id: &str,
+    secret_var: &str,
+    url: &str,
+    schedule: &str,
+) -> String {
+    format!(
+        "[tenants.{name}]\ntenant_id = \"{tenant_id}\"\nclient_id = \"{client_id}\"\ncloud = \"global\"\ngraph_url = \"{url}\"\nlogin_url = \"{url}\"\nschedule = \"{schedule}\"\n[tenants.{name}.secret]\ntype = \"env\"\nvar = \"{secret_var}\"\n\n"
+    )
+}
+
+pub fn path(dir: &tempfile::TempDir, name: &str) -> PathBuf {
+    dir.path().join(name)
+}
