@@ -8,19 +8,19 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-pub const ADMIN_KEY: &str = "admin-key-0123456789";
+pub(crate) const ADMIN_KEY: &str = "admin-key-0123456789";
 
 /// A running daemon; killed when dropped.
-pub struct Daemon {
-    pub child: Child,
-    pub url: String,
-    pub node: String,
+pub(crate) struct Daemon {
+    pub(crate) child: Child,
+    pub(crate) url: String,
+    pub(crate) node: String,
     http: reqwest::Client,
 }
 
 impl Daemon {
     /// Starts `dirvaultd run` with this config and repository, on a free loopback port.
-    pub fn start(config: &Path, repo: &str, env: &[(&str, &str)], log: &Path) -> Daemon {
+    pub(crate) fn start(config: &Path, repo: &str, env: &[(&str, &str)], log: &Path) -> Daemon {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_dirvaultd"));
         cmd.args([
             "--config",
@@ -60,7 +60,7 @@ impl Daemon {
     }
 
     /// A request with an optional key; answers (status, headers' request id, JSON body or Null).
-    pub async fn call(
+    pub(crate) async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -89,12 +89,12 @@ impl Daemon {
         )
     }
 
-    pub async fn get(&self, path: &str, key: &str) -> (u16, Value) {
+    pub(crate) async fn get(&self, path: &str, key: &str) -> (u16, Value) {
         let (s, _, v) = self.call(reqwest::Method::GET, path, Some(key), None).await;
         (s, v)
     }
 
-    pub async fn bytes(&self, path: &str, key: &str) -> (u16, Vec<u8>) {
+    pub(crate) async fn bytes(&self, path: &str, key: &str) -> (u16, Vec<u8>) {
         let resp = self
             .http
             .get(format!("{}{path}", self.url))
@@ -106,7 +106,7 @@ impl Daemon {
     }
 
     /// Polls a job until it is finished (or the deadline passes).
-    pub async fn wait_job(&self, id: &str, key: &str, deadline: Duration) -> Value {
+    pub(crate) async fn wait_job(&self, id: &str, key: &str, deadline: Duration) -> Value {
         let end = Instant::now() + deadline;
         loop {
             let (status, job) = self.get(&format!("/v1/jobs/{id}"), key).await;
@@ -120,7 +120,7 @@ impl Daemon {
     }
 
     /// Sends a signal to the daemon.
-    pub fn signal(&self, signal: &str) {
+    pub(crate) fn signal(&self, signal: &str) {
         let status = Command::new("kill")
             .args([&format!("-{signal}"), &self.child.id().to_string()])
             .status()
@@ -137,7 +137,7 @@ impl Drop for Daemon {
 }
 
 /// A tenant of the config file, pointing at the emulator.
-pub fn tenant_toml(
+pub(crate) fn tenant_toml(
     name: &str,
     tenant_id: &str,
     client_id: &str,
@@ -150,6 +150,6 @@ pub fn tenant_toml(
     )
 }
 
-pub fn path(dir: &tempfile::TempDir, name: &str) -> PathBuf {
+pub(crate) fn path(dir: &tempfile::TempDir, name: &str) -> PathBuf {
     dir.path().join(name)
 }
