@@ -491,6 +491,51 @@ async fn tenants_are_added_and_removed_metrics_and_openapi_are_served_and_sigter
         "docs/openapi.json is stale: run `cargo run -p dirvaultd -- openapi > docs/openapi.json`"
     );
 
+    // The configuration is re-read on POST /v1/config/reload and on SIGHUP; a broken file
+    // changes nothing.
+    let config_path = path(&env.dir, "config.toml");
+    let original = std::fs::read_to_string(&config_path).unwrap();
+    std::fs::write(&config_path, format!("{original}\n[tenants.later]\ntenant_id = \"7d0c1f5e-0000-4000-8000-0000000000ac\"\nclient_id = \"11111111-2222-4333-8444-555555555555\"\n[tenants.later.secret]\ntype = \"env\"\nvar = \"LATER\"\n")).unwrap();
+    let (status, _, _) = d
+        .call(Method::POST, "/v1/config/reload", Some(CONTOSO_KEY), None)
+        .await;
+    assert_eq!(status, 403);
+    let (status, _, _) = d
+        .call(Method::POST, "/v1/config/reload", Some(ADMIN_KEY), None)
+        .await;
+    assert_eq!(status, 204);
+    let (_, all) = d.get("/v1/tenants", ADMIN_KEY).await;
+    assert_eq!(all.as_array().unwrap().len(), 3);
+    std::fs::write(&config_path, "[daemon\nbroken").unwrap();
+    let (status, _, body) = d
+        .call(Method::POST, "/v1/config/reload", Some(ADMIN_KEY), None)
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("config_error")),
+        "{body}"
+    );
+    let (_, all) = d.get("/v1/tenants", ADMIN_KEY).await;
+    assert_eq!(
+        all.as_array().unwrap().len(),
+        3,
+        "a broken file changes nothing"
+    );
+    std::fs::write(&config_path, &original).unwrap();
+    d.signal("HUP");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, all) = d.get("/v1/tenants", ADMIN_KEY).await;
+        if all.as_array().unwrap().len() == 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "SIGHUP did not reload the configuration"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
     let (status, _) = d.get("/readyz", ADMIN_KEY).await;
     assert_eq!(status, 200);
     env.daemon.signal("TERM");
