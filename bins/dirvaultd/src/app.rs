@@ -207,11 +207,7 @@ impl App {
             let permit = tokio::select! {
                 p = app.slots.clone().acquire_owned() => p,
                 _ = shutdown.changed() => {
-                    app.jobs.update(&job.id, |j| {
-                        j.state = JobState::Failed;
-                        j.error = Some("the daemon shut down before the job started".into());
-                        j.finished = Some(Utc::now());
-                    });
+                    app.jobs.finish(&job.id, JobState::Failed, Some("the daemon shut down before the job started".into()));
                     return;
                 }
             };
@@ -315,12 +311,11 @@ impl App {
                     .backups
                     .get_or_create(&metrics::result(name, "skipped"))
                     .inc();
-                self.jobs.update(id, |j| {
-                    j.state = JobState::Skipped;
-                    j.error =
-                        Some("this slot has its snapshot already (another replica took it)".into());
-                    j.finished = Some(Utc::now());
-                });
+                self.jobs.finish(
+                    id,
+                    JobState::Skipped,
+                    Some("this slot has its snapshot already (another replica took it)".into()),
+                );
                 self.slot_done(name, slot);
             }
             Err(e) => {
@@ -338,11 +333,8 @@ impl App {
                         .backups
                         .get_or_create(&metrics::result(name, "locked"))
                         .inc();
-                    self.jobs.update(id, |j| {
-                        j.state = JobState::Skipped;
-                        j.error = Some(message.clone());
-                        j.finished = Some(Utc::now());
-                    });
+                    self.jobs
+                        .finish(id, JobState::Skipped, Some(message.clone()));
                 } else {
                     tracing::warn!(tenant = name, error = %message, "backup failed");
                     self.metrics.errors.get_or_create(&label).inc();
@@ -350,11 +342,8 @@ impl App {
                         .backups
                         .get_or_create(&metrics::result(name, "failed"))
                         .inc();
-                    self.jobs.update(id, |j| {
-                        j.state = JobState::Failed;
-                        j.error = Some(message.clone());
-                        j.finished = Some(Utc::now());
-                    });
+                    self.jobs
+                        .finish(id, JobState::Failed, Some(message.clone()));
                     let base = self.config().daemon.retry_seconds.max(1) as i64;
                     let mut runs = self.runs.lock();
                     let run = runs.entry(name.to_owned()).or_default();
@@ -483,11 +472,7 @@ impl App {
                 Err(e) => {
                     app.metrics.errors.get_or_create(&metrics::tenant(&tenant)).inc();
                     app.metrics.restores.get_or_create(&metrics::result(&tenant, "failed")).inc();
-                    app.jobs.update(&id, |j| {
-                        j.state = JobState::Failed;
-                        j.error = Some(format!("{e:#}"));
-                        j.finished = Some(Utc::now());
-                    });
+                    app.jobs.finish(&id, JobState::Failed, Some(format!("{e:#}")));
                 }
             }
         });

@@ -147,6 +147,15 @@ impl Jobs {
         }
     }
 
+    /// Marks a job finished, in `state`, with why when it did not succeed.
+    pub(crate) fn finish(&self, id: &str, state: JobState, error: Option<String>) {
+        self.update(id, |j| {
+            j.state = state;
+            j.error = error;
+            j.finished = Some(Utc::now());
+        });
+    }
+
     /// One job.
     pub(crate) fn get(&self, id: &str) -> Option<Job> {
         self.jobs.lock().get(id).cloned()

@@ -132,6 +132,25 @@ impl Env {
         report
     }
 
+    /// An admin deletes, through Graph, the role assignments whose `property` is `value`.
+    async fn delete_role_assignments(&self, property: &str, value: &str) {
+        let ids: Vec<String> = self
+            .emulator
+            .with_tenant(&self.tenant.tenant_id, |t| {
+                t.objects(ObjectKind::RoleAssignments)
+                    .unwrap()
+                    .iter()
+                    .filter(|(_, a)| a[property] == json!(value))
+                    .map(|(id, _)| id.clone())
+                    .collect()
+            })
+            .unwrap();
+        for id in ids {
+            let path = format!("/roleManagement/directory/roleAssignments/{id}");
+            self.graph(Method::DELETE, &path, None).await;
+        }
+    }
+
     /// Ids linked from `source` by `rel`, in the emulator.
     fn links(&self, rel: RelationshipKind, source: &str) -> BTreeSet<String> {
         self.emulator
@@ -587,25 +606,7 @@ async fn role_assignments_come_back_with_their_scope_and_pim_eligibility() {
     };
     let before = assignments(&env);
     assert_eq!(before.len(), 2.max(before.len()));
-    let ids: Vec<String> = env
-        .emulator
-        .with_tenant(&env.tenant.tenant_id, |t| {
-            t.objects(ObjectKind::RoleAssignments)
-                .unwrap()
-                .iter()
-                .filter(|(_, a)| a["principalId"] == json!(user))
-                .map(|(id, _)| id.clone())
-                .collect()
-        })
-        .unwrap();
-    for id in ids {
-        env.graph(
-            Method::DELETE,
-            &format!("/roleManagement/directory/roleAssignments/{id}"),
-            None,
-        )
-        .await;
-    }
+    env.delete_role_assignments("principalId", &user).await;
     env.emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
             let ids: Vec<String> = t
@@ -1157,25 +1158,7 @@ async fn everything_deleted_for_good_is_recreated_with_every_reference_remapped(
         )
         .await;
     }
-    let assignments: Vec<String> = env
-        .emulator
-        .with_tenant(&env.tenant.tenant_id, |t| {
-            t.objects(ObjectKind::RoleAssignments)
-                .unwrap()
-                .iter()
-                .filter(|(_, a)| a["roleDefinitionId"] == json!(role))
-                .map(|(id, _)| id.clone())
-                .collect()
-        })
-        .unwrap();
-    for a in assignments {
-        env.graph(
-            Method::DELETE,
-            &format!("/roleManagement/directory/roleAssignments/{a}"),
-            None,
-        )
-        .await;
-    }
+    env.delete_role_assignments("roleDefinitionId", &role).await;
     env.graph(
         Method::DELETE,
         &format!("/roleManagement/directory/roleDefinitions/{role}"),
