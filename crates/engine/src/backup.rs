@@ -749,13 +749,52 @@ pub async fn backup(
     now: DateTime<Utc>,
     progress: &(dyn Fn(&Progress) + Send + Sync),
 ) -> Result<BackupReport> {
-    let tenant = client.tenant().clone();
+    under_lease(repo, client.tenant(), options, now, async {
+        run(client, repo, options, now, progress).await
+    })
+    .await
+}
+
+/// Runs `work` holding the tenant's lease, renewed in the background every third of its
+/// lifetime (at the backup's time plus the real time elapsed, so a long backup keeps it
+/// however long it runs). A renewal that fails (another owner took the lease over, the store
+/// is unreachable) abandons the work with that error: nothing is committed without the lease.
+async fn under_lease<T>(
+    repo: &Repository,
+    tenant: &dirvault_model::TenantId,
+    options: &BackupOptions,
+    now: DateTime<Utc>,
+    work: impl Future<Output = Result<T>>,
+) -> Result<T> {
     let store = repo.store().clone();
-    let mut lease = store
-        .acquire_lease(&tenant, &options.owner, options.lease_ttl, now)
+    let lease = store
+        .acquire_lease(tenant, &options.owner, options.lease_ttl, now)
         .await?;
-    let result = run(client, repo, options, now, progress, &mut lease).await;
-    let _ = store.release_lease(lease).await;
+    let clock = std::time::Instant::now();
+    let held = tokio::sync::Mutex::new(lease);
+    let period = (options.lease_ttl / 3)
+        .to_std()
+        .unwrap_or(std::time::Duration::from_secs(1))
+        .max(std::time::Duration::from_millis(100));
+    // Ends only with the error that lost the lease.
+    let renew = async {
+        loop {
+            tokio::time::sleep(period).await;
+            let mut lease = held.lock().await;
+            match store
+                .renew_lease(&lease, options.lease_ttl, elapsed(now, clock))
+                .await
+            {
+                Ok(renewed) => *lease = renewed,
+                Err(e) => return Error::from(e),
+            }
+        }
+    };
+    let result = tokio::select! {
+        r = work => r,
+        e = renew => Err(e),
+    };
+    let _ = store.release_lease(held.into_inner()).await;
     result
 }
 
@@ -775,24 +814,15 @@ pub async fn backup_unless_since(
     since: DateTime<Utc>,
     progress: &(dyn Fn(&Progress) + Send + Sync),
 ) -> Result<Option<BackupReport>> {
-    let tenant = client.tenant().clone();
-    let store = repo.store().clone();
-    let mut lease = store
-        .acquire_lease(&tenant, &options.owner, options.lease_ttl, now)
-        .await?;
-    let done = match repo.snapshots(&tenant).await {
-        Ok(list) => Ok(list.last().is_some_and(|s| s.time >= since)),
-        Err(e) => Err(e.into()),
-    };
-    let result = match done {
-        Ok(true) => Ok(None),
-        Ok(false) => run(client, repo, options, now, progress, &mut lease)
-            .await
-            .map(Some),
-        Err(e) => Err(e),
-    };
-    let _ = store.release_lease(lease).await;
-    result
+    let tenant = client.tenant();
+    under_lease(repo, tenant, options, now, async {
+        let snapshots = repo.snapshots(tenant).await?;
+        if snapshots.last().is_some_and(|s| s.time >= since) {
+            return Ok(None);
+        }
+        run(client, repo, options, now, progress).await.map(Some)
+    })
+    .await
 }
 
 async fn run(
@@ -801,13 +831,9 @@ async fn run(
     options: &BackupOptions,
     now: DateTime<Utc>,
     progress: &(dyn Fn(&Progress) + Send + Sync),
-    lease: &mut dirvault_store::Lease,
 ) -> Result<BackupReport> {
     let tenant = client.tenant().clone();
     let started = client.stats();
-    // Leases are renewed at the backup's time plus the real time it has taken so far: a long
-    // backup keeps its lease however long it runs.
-    let clock = std::time::Instant::now();
     let parent = repo.snapshots(&tenant).await?.pop();
     let parent_relationships = match &parent {
         Some(p) => repo.relationships(p).await?,
@@ -841,10 +867,6 @@ async fn run(
             }
             continue;
         }
-        *lease = repo
-            .store()
-            .renew_lease(lease, options.lease_ttl, elapsed(now, clock))
-            .await?;
         let before = run.writer.stats().objects;
         let result = if kind.supports_delta() {
             run.delta_kind(kind, repo).await
@@ -1009,10 +1031,6 @@ async fn run(
     for rel in relationships {
         run.writer.add_relationship(rel);
     }
-    *lease = repo
-        .store()
-        .renew_lease(lease, options.lease_ttl, elapsed(now, clock))
-        .await?;
     let (snapshot, write) = run.writer.commit().await?;
     Ok(BackupReport {
         snapshot,

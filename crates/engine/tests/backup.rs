@@ -549,3 +549,65 @@ async fn a_slot_is_backed_up_once_whoever_asks() {
     .unwrap();
     assert!(next.is_some());
 }
+
+#[tokio::test]
+async fn a_backup_longer_than_its_lease_keeps_it_and_nobody_else_gets_in() {
+    let env = env("tiny").await;
+    // Slow Graph answers make the backup outlast its 1-second lease several times over.
+    env.mutate(|t| {
+        t.faults = dirvault_emulator::faults::Faults::new(dirvault_emulator::FaultConfig {
+            latency_ms: 120,
+            ..Default::default()
+        })
+    });
+    let repo = Repository::open("memory://").unwrap();
+    let tenant: dirvault_model::TenantId = env.tenant.tenant_id.parse().unwrap();
+    let options = BackupOptions {
+        lease_ttl: Duration::seconds(1),
+        owner: "slow-backup".into(),
+        ..BackupOptions::default()
+    };
+    let client = env.client();
+    let started = std::time::Instant::now();
+    let backup = backup(&client, &repo, &options, Utc::now(), &|_| {});
+    tokio::pin!(backup);
+    // Another writer keeps trying while the backup runs: it never gets the lease.
+    let mut attempts_after_expiry = 0;
+    let report = loop {
+        tokio::select! {
+            r = &mut backup => break r.unwrap(),
+            _ = tokio::time::sleep(StdDuration::from_millis(100)) => {
+                let other = repo
+                    .store()
+                    .acquire_lease(&tenant, "intruder", Duration::seconds(60), Utc::now())
+                    .await;
+                assert!(
+                    matches!(other, Err(dirvault_store::Error::Locked { .. })),
+                    "another writer got the lease {:?} into the backup: {other:?}",
+                    started.elapsed()
+                );
+                if started.elapsed() > StdDuration::from_millis(1500) {
+                    attempts_after_expiry += 1;
+                }
+            }
+        }
+    };
+    assert!(
+        attempts_after_expiry > 0,
+        "the backup took {:?}: too quick to outlast its lease",
+        started.elapsed()
+    );
+    assert!(
+        report
+            .kinds
+            .iter()
+            .all(|k| k.status == KindStatus::Complete)
+    );
+    // Released at the end.
+    let next = repo
+        .store()
+        .acquire_lease(&tenant, "next", Duration::seconds(60), Utc::now())
+        .await
+        .unwrap();
+    repo.store().release_lease(next).await.unwrap();
+}
