@@ -145,8 +145,21 @@ pub(crate) fn tenant_toml(
     url: &str,
     schedule: &str,
 ) -> String {
+    tenant_toml_with(name, tenant_id, client_id, secret_var, url, schedule, "")
+}
+
+/// The same, with more lines for the tenant's table (kinds, retention subtables…).
+pub(crate) fn tenant_toml_with(
+    name: &str,
+    tenant_id: &str,
+    client_id: &str,
+    secret_var: &str,
+    url: &str,
+    schedule: &str,
+    more: &str,
+) -> String {
     format!(
-        "[tenants.{name}]\ntenant_id = \"{tenant_id}\"\nclient_id = \"{client_id}\"\ncloud = \"global\"\ngraph_url = \"{url}\"\nlogin_url = \"{url}\"\nschedule = \"{schedule}\"\n[tenants.{name}.secret]\ntype = \"env\"\nvar = \"{secret_var}\"\n\n"
+        "[tenants.{name}]\ntenant_id = \"{tenant_id}\"\nclient_id = \"{client_id}\"\ncloud = \"global\"\ngraph_url = \"{url}\"\nlogin_url = \"{url}\"\nschedule = \"{schedule}\"\n{more}\n[tenants.{name}.secret]\ntype = \"env\"\nvar = \"{secret_var}\"\n\n"
     )
 }
 
