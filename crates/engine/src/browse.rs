@@ -164,11 +164,7 @@ async fn version_at(
     kind: ObjectKind,
     id: &ObjectId,
 ) -> Result<Option<ManifestEntry>> {
-    Ok(repo
-        .manifest(snapshot, kind)
-        .await?
-        .into_iter()
-        .find(|e| &e.id == id))
+    Ok(repo.entry(snapshot, kind, id).await?)
 }
 
 async fn load(
@@ -195,8 +191,8 @@ pub async fn history(
     let mut out = Vec::new();
     let mut previous: Option<(ManifestEntry, DirectoryObject)> = None;
     let mut ever_seen = false;
-    for snapshot in repo.snapshots(tenant).await? {
-        let current = version_at(repo, &snapshot, kind, id).await?;
+    // One entry per snapshot, from the snapshots' changesets: no manifest is read.
+    for (snapshot, current) in repo.versions(tenant, kind, id).await? {
         let event = match (&previous, &current) {
             (None, Some(_)) if ever_seen => Some(Event::Restored),
             (None, Some(_)) => Some(Event::Created),

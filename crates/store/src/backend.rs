@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Duration, Utc};
 use dirvault_model::{SnapshotId, TenantId};
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, PutMode, PutOptions, PutPayload, UpdateVersion};
 use sha2::{Digest, Sha256};
@@ -356,7 +356,7 @@ impl SnapshotStore for ObjectSnapshotStore {
     async fn commit_snapshot(&self, snapshot: &Snapshot) -> Result<()> {
         let path = tenant_path(&snapshot.tenant, &format!("snapshots/{}.json", snapshot.id));
         let bytes =
-            serde_json::to_vec_pretty(&SnapshotFile::V1(snapshot.clone())).unwrap_or_default();
+            serde_json::to_vec_pretty(&SnapshotFile::V2(snapshot.clone())).unwrap_or_default();
         let opts = PutOptions {
             mode: PutMode::Create,
             ..PutOptions::default()
@@ -379,16 +379,21 @@ impl SnapshotStore for ObjectSnapshotStore {
     }
 
     async fn snapshots(&self, tenant: &TenantId) -> Result<Vec<Snapshot>> {
-        let mut out = Vec::new();
-        for meta in self.list(&tenant_path(tenant, "snapshots")).await? {
-            let bytes = self.get(&meta.location).await?;
-            let SnapshotFile::V1(s) =
-                serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
-                    path: meta.location.to_string(),
-                    reason: format!("unreadable snapshot file: {e}"),
-                })?;
-            out.push(s);
-        }
+        // Snapshot files are small: read many at once (S3 round trips dominate).
+        let metas = self.list(&tenant_path(tenant, "snapshots")).await?;
+        let mut out: Vec<Snapshot> = futures::stream::iter(metas)
+            .map(|meta| async move {
+                let bytes = self.get(&meta.location).await?;
+                let file: SnapshotFile =
+                    serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+                        path: meta.location.to_string(),
+                        reason: format!("unreadable snapshot file: {e}"),
+                    })?;
+                Ok::<_, Error>(file.into_snapshot())
+            })
+            .buffered(16)
+            .try_collect()
+            .await?;
         out.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.id.cmp(&b.id)));
         Ok(out)
     }

@@ -107,10 +107,11 @@ pub enum PackIndexFile {
 }
 
 /// How a kind's backup ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "camelCase")]
 pub enum KindStatus {
     /// Every object was read.
+    #[default]
     Complete,
     /// Reading failed: the manifest (if any) is the previous snapshot's, never "all deleted".
     Failed {
@@ -125,21 +126,63 @@ pub enum KindStatus {
 }
 
 /// One kind in a snapshot.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KindRecord {
     /// How its backup ended.
     #[serde(flatten)]
     pub status: KindStatus,
-    /// The manifest: blobs holding JSON arrays of [`ManifestEntry`], sorted by id, split into
-    /// content-defined chunks so that an unchanged stretch of a kind costs nothing.
+    /// Format 1: the manifest's chunks inline (blobs holding JSON arrays of [`ManifestEntry`],
+    /// sorted by id). Format 2 writes [`KindRecord::index`] instead.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub manifest: Vec<BlobId>,
+    /// Format 2: the blob of the manifest's [`ManifestIndex`]: its content-defined chunks
+    /// with their first ids, so that one object is found by reading one chunk, and an
+    /// unchanged kind is the same blob as in the parent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<BlobId>,
+    /// Format 2: the blob of the [`Changeset`] against the parent snapshot; absent when
+    /// nothing changed or there is no parent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<BlobId>,
     /// Objects in the manifest.
     pub count: usize,
     /// The deltaLink to continue from, for kinds with delta.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delta_link: Option<String>,
+}
+
+/// The chunks of a kind's manifest, in id order.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ManifestIndex {
+    /// Each chunk: its blob, its first object id and its number of entries.
+    pub chunks: Vec<ChunkRef>,
+}
+
+/// One chunk of a manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkRef {
+    /// The blob (a JSON array of [`ManifestEntry`]).
+    pub blob: BlobId,
+    /// Its first object id (chunks are sorted by id and do not overlap).
+    pub first: String,
+    /// Entries in it.
+    pub count: usize,
+}
+
+/// What changed in a kind since the parent snapshot: the entries of objects created and
+/// modified (new versions), and of objects deleted (the parent's version).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Changeset {
+    /// New objects.
+    #[serde(default)]
+    pub created: Vec<ManifestEntry>,
+    /// Objects with a new version.
+    #[serde(default)]
+    pub modified: Vec<ManifestEntry>,
+    /// Objects gone (their last version).
+    #[serde(default)]
+    pub deleted: Vec<ManifestEntry>,
 }
 
 /// One object in a manifest: its version and the summary listing and search need.
@@ -173,10 +216,13 @@ pub struct Snapshot {
     pub parent: Option<SnapshotId>,
     /// Every kind.
     pub kinds: BTreeMap<ObjectKind, KindRecord>,
-    /// The relationships: blobs holding JSON arrays of relationships, sorted, in
-    /// content-defined chunks.
+    /// Format 1: the relationships' chunks inline (blobs holding JSON arrays of
+    /// relationships, sorted). Format 2 writes [`Snapshot::relationship_index`] instead.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub relationships: Vec<BlobId>,
+    /// Format 2: the blob listing the relationships' chunks (a [`ManifestIndex`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relationship_index: Option<BlobId>,
     /// Relationships in it.
     #[serde(default)]
     pub relationship_count: usize,
@@ -185,12 +231,14 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Every blob the snapshot references directly (manifests and the relationship blob).
+    /// Every blob the snapshot record names itself: format 1 chunks, format 2 indexes and
+    /// changesets (whose chunks [`crate::Repository::snapshot_blobs`] adds).
     pub fn root_blobs(&self) -> impl Iterator<Item = &BlobId> {
         self.kinds
             .values()
-            .flat_map(|k| k.manifest.iter())
+            .flat_map(|k| k.manifest.iter().chain(&k.index).chain(&k.changes))
             .chain(self.relationships.iter())
+            .chain(&self.relationship_index)
     }
 }
 
@@ -198,9 +246,21 @@ impl Snapshot {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "version")]
 pub enum SnapshotFile {
-    /// Version 1.
+    /// Version 1: manifests and relationship chunks inline.
     #[serde(rename = "1")]
     V1(Snapshot),
+    /// Version 2: manifest indexes, changesets, a relationship index.
+    #[serde(rename = "2")]
+    V2(Snapshot),
+}
+
+impl SnapshotFile {
+    /// The snapshot, whatever the version.
+    pub fn into_snapshot(self) -> Snapshot {
+        match self {
+            SnapshotFile::V1(s) | SnapshotFile::V2(s) => s,
+        }
+    }
 }
 
 /// A tenant's lease: keeps two writers off the same tenant.
@@ -250,11 +310,13 @@ mod tests {
             ObjectKind::Users,
             KindRecord {
                 status: KindStatus::Complete,
-                manifest: vec![BlobId::of(&json!([]))],
+                index: Some(BlobId::of(&json!({"chunks": []}))),
+                changes: Some(BlobId::of(&json!({"created": []}))),
                 count: 0,
                 delta_link: Some(
                     "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=x".into(),
                 ),
+                ..KindRecord::default()
             },
         );
         kinds.insert(
@@ -263,9 +325,7 @@ mod tests {
                 status: KindStatus::Skipped {
                     reason: "AuditLog.Read.All not granted".into(),
                 },
-                manifest: Vec::new(),
-                count: 0,
-                delta_link: None,
+                ..KindRecord::default()
             },
         );
         kinds.insert(
@@ -274,12 +334,10 @@ mod tests {
                 status: KindStatus::Failed {
                     reason: "HTTP 503".into(),
                 },
-                manifest: Vec::new(),
-                count: 0,
-                delta_link: None,
+                ..KindRecord::default()
             },
         );
-        let file = SnapshotFile::V1(Snapshot {
+        let file = SnapshotFile::V2(Snapshot {
             id: SnapshotId::new("20261124T060000Z-0000abcd").unwrap(),
             tenant: TenantId::new("5f1c2d3e-0000-4000-8000-000000000001").unwrap(),
             time: DateTime::parse_from_rfc3339("2026-11-24T06:00:00Z")
@@ -288,9 +346,23 @@ mod tests {
             parent: None,
             kinds,
             relationships: Vec::new(),
+            relationship_index: None,
             relationship_count: 0,
             tool_version: "0.1.0".into(),
         });
         insta::assert_json_snapshot!(file);
+    }
+
+    #[test]
+    fn format_1_snapshot_files_are_still_read() {
+        let v1 = json!({"version": "1", "id": "20261124T060000Z-0000abcd",
+            "tenant": "5f1c2d3e-0000-4000-8000-000000000001", "time": "2026-11-24T06:00:00Z",
+            "kinds": {"users": {"status": "complete", "manifest": [BlobId::of(&json!([]))], "count": 0}},
+            "relationships": [BlobId::of(&json!([]))], "relationshipCount": 0, "toolVersion": "0.1.0"});
+        let file: SnapshotFile = serde_json::from_value(v1).unwrap();
+        let s = file.into_snapshot();
+        assert_eq!(s.kinds[&ObjectKind::Users].manifest.len(), 1);
+        assert!(s.kinds[&ObjectKind::Users].index.is_none());
+        assert_eq!(s.root_blobs().count(), 2);
     }
 }

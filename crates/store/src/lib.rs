@@ -38,8 +38,8 @@ mod repository;
 pub use backend::{BlobIndex, Lease, ObjectSnapshotStore, PackInfo, SnapshotStore, open};
 pub use error::{Error, Result};
 pub use format::{
-    BlobId, BlobLocation, KindRecord, KindStatus, LeaseRecord, ManifestEntry, PackIndexFile,
-    Snapshot, SnapshotFile, new_snapshot_id,
+    BlobId, BlobLocation, Changeset, ChunkRef, KindRecord, KindStatus, LeaseRecord, ManifestEntry,
+    ManifestIndex, PackIndexFile, Snapshot, SnapshotFile, new_snapshot_id,
 };
 pub use repository::{
     ForgetReport, PACK_TARGET_BYTES, PruneReport, Repository, RetentionPolicy, SnapshotWriter,

@@ -11,7 +11,10 @@ use serde_json::Value;
 
 use crate::backend::{BlobIndex, SnapshotStore, encode_blob};
 use crate::error::{Error, Result};
-use crate::format::{BlobId, KindRecord, KindStatus, ManifestEntry, Snapshot, new_snapshot_id};
+use crate::format::{
+    BlobId, Changeset, ChunkRef, KindRecord, KindStatus, ManifestEntry, ManifestIndex, Snapshot,
+    new_snapshot_id,
+};
 
 /// Packs are flushed when their compressed content reaches this size: large enough that a
 /// backup writes few objects to S3, small enough to keep memory bounded.
@@ -105,11 +108,16 @@ impl Repository {
         time: DateTime<Utc>,
         parent: Option<SnapshotId>,
     ) -> Result<SnapshotWriter> {
+        let parent_kinds = match &parent {
+            Some(id) => self.snapshot(tenant, id).await?.kinds,
+            None => BTreeMap::new(),
+        };
         Ok(SnapshotWriter {
             repo: self.clone(),
             tenant: tenant.clone(),
             time,
             parent,
+            parent_kinds,
             index: self.store.blob_index(tenant).await?,
             pending: Vec::new(),
             pending_bytes: 0,
@@ -175,6 +183,52 @@ impl Repository {
         self.store.read_blob(tenant, id, at).await
     }
 
+    /// The chunks of a kind's manifest: from its index (format 2), or inline without first
+    /// ids (format 1).
+    ///
+    /// # Errors
+    /// Missing or corrupt blobs.
+    pub async fn manifest_chunks(
+        &self,
+        tenant: &TenantId,
+        record: &KindRecord,
+    ) -> Result<Vec<ChunkRef>> {
+        match &record.index {
+            Some(index) => self.index_blob(tenant, index).await,
+            None => Ok(record
+                .manifest
+                .iter()
+                .map(|blob| ChunkRef {
+                    blob: blob.clone(),
+                    first: String::new(),
+                    count: 0,
+                })
+                .collect()),
+        }
+    }
+
+    async fn index_blob(&self, tenant: &TenantId, index: &BlobId) -> Result<Vec<ChunkRef>> {
+        let value = self.blob(tenant, index).await?;
+        let index: ManifestIndex = serde_json::from_value(value).map_err(|e| Error::Corrupt {
+            path: format!("manifest index {index}"),
+            reason: e.to_string(),
+        })?;
+        Ok(index.chunks)
+    }
+
+    /// The entries of one manifest chunk.
+    ///
+    /// # Errors
+    /// Missing or corrupt blobs.
+    pub async fn chunk_entries(
+        &self,
+        tenant: &TenantId,
+        chunk: &BlobId,
+    ) -> Result<Vec<ManifestEntry>> {
+        self.chunked(tenant, std::slice::from_ref(chunk), "manifest")
+            .await
+    }
+
     /// The manifest of one kind in a snapshot (empty when the kind has none).
     ///
     /// # Errors
@@ -184,11 +238,127 @@ impl Repository {
         snapshot: &Snapshot,
         kind: ObjectKind,
     ) -> Result<Vec<ManifestEntry>> {
-        let Some(record) = snapshot.kinds.get(&kind).filter(|k| !k.manifest.is_empty()) else {
+        let Some(record) = snapshot.kinds.get(&kind) else {
             return Ok(Vec::new());
         };
-        self.chunked(&snapshot.tenant, &record.manifest, "manifest")
-            .await
+        let chunks = self.manifest_chunks(&snapshot.tenant, record).await?;
+        let ids: Vec<BlobId> = chunks.into_iter().map(|c| c.blob).collect();
+        self.chunked(&snapshot.tenant, &ids, "manifest").await
+    }
+
+    /// One object's manifest entry in a snapshot: one chunk read in format 2 (the chunk whose
+    /// first id is the last at or before `id`).
+    ///
+    /// # Errors
+    /// Missing or corrupt blobs.
+    pub async fn entry(
+        &self,
+        snapshot: &Snapshot,
+        kind: ObjectKind,
+        id: &dirvault_model::ObjectId,
+    ) -> Result<Option<ManifestEntry>> {
+        let Some(record) = snapshot.kinds.get(&kind) else {
+            return Ok(None);
+        };
+        if record.index.is_none() {
+            return Ok(self
+                .manifest(snapshot, kind)
+                .await?
+                .into_iter()
+                .find(|e| &e.id == id));
+        }
+        let chunks = self.manifest_chunks(&snapshot.tenant, record).await?;
+        let at = chunks.partition_point(|c| c.first.as_str() <= id.as_str());
+        let Some(chunk) = at.checked_sub(1).and_then(|i| chunks.get(i)) else {
+            return Ok(None);
+        };
+        let entries: Vec<ManifestEntry> = self
+            .chunked(
+                &snapshot.tenant,
+                std::slice::from_ref(&chunk.blob),
+                "manifest",
+            )
+            .await?;
+        Ok(entries.into_iter().find(|e| &e.id == id))
+    }
+
+    /// What changed in a kind since the snapshot's parent, when the snapshot records it
+    /// (format 2); `Some(empty)` when the kind is unchanged.
+    ///
+    /// # Errors
+    /// Missing or corrupt blobs.
+    pub async fn changeset(
+        &self,
+        snapshot: &Snapshot,
+        kind: ObjectKind,
+    ) -> Result<Option<Changeset>> {
+        let Some(record) = snapshot.kinds.get(&kind) else {
+            return Ok(None);
+        };
+        match &record.changes {
+            Some(blob) => {
+                let value = self.blob(&snapshot.tenant, blob).await?;
+                serde_json::from_value(value)
+                    .map(Some)
+                    .map_err(|e| Error::Corrupt {
+                        path: format!("changeset {blob}"),
+                        reason: e.to_string(),
+                    })
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Every version of one object across the tenant's snapshots, oldest first: `None` where
+    /// the snapshot does not hold it. Format 2 snapshots are answered from their changesets
+    /// (one small blob each, and none at all for an unchanged kind) instead of manifests.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn versions(
+        &self,
+        tenant: &TenantId,
+        kind: ObjectKind,
+        id: &dirvault_model::ObjectId,
+    ) -> Result<Vec<(Snapshot, Option<ManifestEntry>)>> {
+        let mut out: Vec<(Snapshot, Option<ManifestEntry>)> = Vec::new();
+        for snapshot in self.snapshots(tenant).await? {
+            let record = snapshot.kinds.get(&kind);
+            let previous = out
+                .last()
+                .filter(|(p, _)| snapshot.parent.as_ref() == Some(&p.id));
+            let current = match (previous, record) {
+                (_, None) => None,
+                (Some((p, entry)), Some(r)) if r.index.is_some() => {
+                    let before = p.kinds.get(&kind);
+                    if before.is_some_and(|b| b.index == r.index) {
+                        entry.clone()
+                    } else if r.changes.is_none() && before.is_some_and(|b| b.index.is_some()) {
+                        // Format 2 writes a changeset whenever the index changes; none
+                        // means the kind was carried over as it was.
+                        entry.clone()
+                    } else if let Some(changes) = self.changeset(&snapshot, kind).await? {
+                        if let Some(e) = changes
+                            .created
+                            .iter()
+                            .chain(&changes.modified)
+                            .find(|e| &e.id == id)
+                        {
+                            Some(e.clone())
+                        } else if changes.deleted.iter().any(|e| &e.id == id) {
+                            None
+                        } else {
+                            entry.clone()
+                        }
+                    } else {
+                        self.entry(&snapshot, kind, id).await?
+                    }
+                }
+                _ => self.entry(&snapshot, kind, id).await?,
+            };
+            out.push((snapshot, current));
+        }
+        Ok(out)
     }
 
     /// Reads and concatenates chunked JSON arrays.
@@ -215,8 +385,45 @@ impl Repository {
     /// # Errors
     /// Missing or corrupt blobs.
     pub async fn relationships(&self, snapshot: &Snapshot) -> Result<Vec<Relationship>> {
-        self.chunked(&snapshot.tenant, &snapshot.relationships, "relationships")
+        let chunks = match &snapshot.relationship_index {
+            Some(index) => self
+                .index_blob(&snapshot.tenant, index)
+                .await?
+                .into_iter()
+                .map(|c| c.blob)
+                .collect(),
+            None => snapshot.relationships.clone(),
+        };
+        self.chunked(&snapshot.tenant, &chunks, "relationships")
             .await
+    }
+
+    /// Every blob a snapshot needs besides its objects: what the record names, and the chunks
+    /// behind its indexes.
+    ///
+    /// # Errors
+    /// Missing or corrupt index blobs.
+    pub async fn snapshot_blobs(&self, snapshot: &Snapshot) -> Result<Vec<BlobId>> {
+        let mut out: Vec<BlobId> = snapshot.root_blobs().cloned().collect();
+        for record in snapshot.kinds.values() {
+            if let Some(index) = &record.index {
+                out.extend(
+                    self.index_blob(&snapshot.tenant, index)
+                        .await?
+                        .into_iter()
+                        .map(|c| c.blob),
+                );
+            }
+        }
+        if let Some(index) = &snapshot.relationship_index {
+            out.extend(
+                self.index_blob(&snapshot.tenant, index)
+                    .await?
+                    .into_iter()
+                    .map(|c| c.blob),
+            );
+        }
+        Ok(out)
     }
 
     /// One object version by its blob id.
@@ -288,7 +495,16 @@ impl Repository {
         }
         for snapshot in self.snapshots(tenant).await? {
             report.snapshots += 1;
-            for root in snapshot.root_blobs() {
+            let roots = match self.snapshot_blobs(&snapshot).await {
+                Ok(r) => r,
+                Err(e) => {
+                    report
+                        .problems
+                        .push(format!("snapshot {}: {e}", snapshot.id));
+                    snapshot.root_blobs().cloned().collect()
+                }
+            };
+            for root in &roots {
                 if !good.contains(root) {
                     report.problems.push(format!(
                         "snapshot {}: blob {root} is missing or corrupt",
@@ -347,7 +563,7 @@ impl Repository {
         let index = self.store.blob_index(tenant).await?;
         let mut referenced: HashSet<BlobId> = HashSet::new();
         for snapshot in self.snapshots(tenant).await? {
-            referenced.extend(snapshot.root_blobs().cloned());
+            referenced.extend(self.snapshot_blobs(&snapshot).await?);
             for kind in snapshot.kinds.keys() {
                 referenced.extend(
                     self.manifest(&snapshot, *kind)
@@ -547,6 +763,7 @@ pub struct SnapshotWriter {
     time: DateTime<Utc>,
     parent: Option<SnapshotId>,
     index: BlobIndex,
+    parent_kinds: BTreeMap<ObjectKind, KindRecord>,
     pending: Vec<(BlobId, Bytes)>,
     pending_bytes: usize,
     in_pending: HashSet<BlobId>,
@@ -655,21 +872,87 @@ impl SnapshotWriter {
             kind,
             KindRecord {
                 status,
-                manifest: Vec::new(),
-                count: 0,
                 delta_link,
+                ..KindRecord::default()
             },
         );
     }
 
     /// Keeps a kind exactly as in an earlier snapshot (failed or skipped this time).
     pub fn carry_kind(&mut self, kind: ObjectKind, previous: KindRecord, status: KindStatus) {
-        self.kinds.insert(kind, KindRecord { status, ..previous });
+        self.kinds.insert(
+            kind,
+            KindRecord {
+                status,
+                changes: None,
+                ..previous
+            },
+        );
     }
 
     /// What has been written so far.
     pub fn stats(&self) -> WriteStats {
         self.stats
+    }
+
+    /// The changeset of a kind against the parent snapshot: only the chunks the two manifests
+    /// do not share are compared (an unchanged stretch is the same chunk blob in both).
+    /// `None` without a parent record to compare with, or when nothing changed.
+    async fn changeset(
+        &mut self,
+        kind: ObjectKind,
+        list: &[ManifestEntry],
+        refs: &[ChunkRef],
+        ranges: &[std::ops::Range<usize>],
+    ) -> Result<Option<BlobId>> {
+        let Some(parent) = self.parent_kinds.get(&kind).cloned() else {
+            return Ok(None);
+        };
+        let parent_chunks = self.repo.manifest_chunks(&self.tenant, &parent).await?;
+        let ours: HashSet<&BlobId> = refs.iter().map(|r| &r.blob).collect();
+        let theirs: HashSet<&BlobId> = parent_chunks.iter().map(|c| &c.blob).collect();
+        let mut before: HashMap<dirvault_model::ObjectId, ManifestEntry> = HashMap::new();
+        for chunk in parent_chunks.iter().filter(|c| !ours.contains(&c.blob)) {
+            let at = self
+                .index
+                .get(&chunk.blob)
+                .ok_or_else(|| Error::MissingBlob {
+                    tenant: self.tenant.to_string(),
+                    blob: chunk.blob.to_string(),
+                })?;
+            let value = self
+                .repo
+                .store
+                .read_blob(&self.tenant, &chunk.blob, at)
+                .await?;
+            let entries: Vec<ManifestEntry> =
+                serde_json::from_value(value).map_err(|e| Error::Corrupt {
+                    path: format!("manifest chunk {}", chunk.blob),
+                    reason: e.to_string(),
+                })?;
+            before.extend(entries.into_iter().map(|e| (e.id.clone(), e)));
+        }
+        let mut changes = Changeset::default();
+        for (r, range) in refs.iter().zip(ranges) {
+            if theirs.contains(&r.blob) {
+                continue;
+            }
+            for entry in &list[range.clone()] {
+                match before.remove(&entry.id) {
+                    None => changes.created.push(entry.clone()),
+                    Some(old) if old.blob != entry.blob => changes.modified.push(entry.clone()),
+                    Some(_) => {}
+                }
+            }
+        }
+        let mut deleted: Vec<ManifestEntry> = before.into_values().collect();
+        deleted.sort_by(|a, b| a.id.cmp(&b.id));
+        changes.deleted = deleted;
+        if changes.created.is_empty() && changes.modified.is_empty() && changes.deleted.is_empty() {
+            return Ok(None);
+        }
+        let value = serde_json::to_value(&changes).unwrap_or_default();
+        Ok(Some(self.put_blob(&value).await?))
     }
 
     /// Writes the manifests, the relationships and the remaining pack, then commits the
@@ -683,31 +966,48 @@ impl SnapshotWriter {
             list.sort_by(|a, b| a.id.cmp(&b.id));
             list.dedup_by(|a, b| a.id == b.id);
             let count = list.len();
-            let mut manifest = Vec::new();
+            let mut refs = Vec::new();
+            let mut ranges = Vec::new();
             for range in chunks(&list, |e| e.id.as_str().to_owned()) {
-                let chunk = serde_json::to_value(&list[range]).unwrap_or_default();
-                manifest.push(self.put_blob(&chunk).await?);
+                let chunk = serde_json::to_value(&list[range.clone()]).unwrap_or_default();
+                refs.push(ChunkRef {
+                    blob: self.put_blob(&chunk).await?,
+                    first: list[range.start].id.to_string(),
+                    count: range.len(),
+                });
+                ranges.push(range);
             }
+            let changes = self.changeset(kind, &list, &refs, &ranges).await?;
+            let index = serde_json::to_value(ManifestIndex { chunks: refs }).unwrap_or_default();
+            let index = self.put_blob(&index).await?;
             let record = self.kinds.entry(kind).or_insert(KindRecord {
                 status: KindStatus::Complete,
-                manifest: Vec::new(),
-                count: 0,
-                delta_link: None,
+                ..KindRecord::default()
             });
-            record.manifest = manifest;
+            record.manifest = Vec::new();
+            record.index = Some(index);
+            record.changes = changes;
             record.count = count;
         }
         let relationships = std::mem::take(&mut self.relationships);
         let relationship_count = relationships.len();
         let relationships: Vec<Relationship> = relationships.into_iter().collect();
-        let mut chunk_ids = Vec::new();
-        for range in chunks(&relationships, |r| {
-            format!("{:?}{}{}", r.kind, r.source, r.target)
-        }) {
-            let chunk = serde_json::to_value(&relationships[range]).unwrap_or_default();
-            chunk_ids.push(self.put_blob(&chunk).await?);
+        let mut refs = Vec::new();
+        let key = |r: &Relationship| format!("{:?}{}{}", r.kind, r.source, r.target);
+        for range in chunks(&relationships, key) {
+            let chunk = serde_json::to_value(&relationships[range.clone()]).unwrap_or_default();
+            refs.push(ChunkRef {
+                blob: self.put_blob(&chunk).await?,
+                first: key(&relationships[range.start]),
+                count: range.len(),
+            });
         }
-        let relationships = chunk_ids;
+        let relationship_index = if refs.is_empty() {
+            None
+        } else {
+            let index = serde_json::to_value(ManifestIndex { chunks: refs }).unwrap_or_default();
+            Some(self.put_blob(&index).await?)
+        };
         self.flush().await?;
         let snapshot = Snapshot {
             id: new_snapshot_id(self.time),
@@ -715,7 +1015,8 @@ impl SnapshotWriter {
             time: self.time,
             parent: self.parent.clone(),
             kinds: std::mem::take(&mut self.kinds),
-            relationships,
+            relationships: Vec::new(),
+            relationship_index,
             relationship_count,
             tool_version: env!("CARGO_PKG_VERSION").to_owned(),
         };

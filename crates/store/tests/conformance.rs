@@ -172,7 +172,8 @@ async fn round_trip_and_dedupe(b: &Backend) {
         b.name
     );
 
-    // One changed user: its new version and the users manifest, nothing else.
+    // One changed user: its new version, the users manifest chunk holding it and the
+    // manifest's index, nothing else.
     let mut w = repo
         .begin(&t, time + Duration::hours(24), None)
         .await
@@ -187,7 +188,7 @@ async fn round_trip_and_dedupe(b: &Backend) {
     }
     w.add_object(&group("g1")).await.unwrap();
     let (third, stats) = w.commit().await.unwrap();
-    assert_eq!(stats.new_blobs, 2, "{}", b.name);
+    assert_eq!(stats.new_blobs, 3, "{}", b.name);
     assert_eq!(
         repo.objects(&third, ObjectKind::Users).await.unwrap()[7],
         user("u007", "Director")
@@ -435,6 +436,84 @@ async fn documents_are_replaced_listed_and_absent_ones_are_none(b: &Backend) {
     );
 }
 
+/// A snapshot of `users` (and nothing else), taken `hours` after the first.
+async fn commit_users(
+    repo: &Repository,
+    t: &TenantId,
+    hours: i64,
+    parent: Option<&dirvault_store::Snapshot>,
+    users: &[DirectoryObject],
+) -> dirvault_store::Snapshot {
+    let time = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap() + Duration::hours(hours);
+    let mut w = repo
+        .begin(t, time, parent.map(|p| p.id.clone()))
+        .await
+        .unwrap();
+    for u in users {
+        w.add_object(u).await.unwrap();
+    }
+    w.commit().await.unwrap().0
+}
+
+/// Each snapshot records what changed since its parent; one object's versions come from those
+/// changesets, and its entry from one manifest chunk.
+async fn changesets_and_versions(b: &Backend) {
+    let repo = &b.repo;
+    let t: TenantId = "5f1c2d3e-0000-4000-8000-0000000000c5".parse().unwrap();
+    let mut users: Vec<DirectoryObject> = (0..300)
+        .map(|i| user(&format!("u{i:03}"), "Staff"))
+        .collect();
+    let base = commit_users(repo, &t, 0, None, &users).await;
+    assert!(
+        base.kinds[&ObjectKind::Users].changes.is_none(),
+        "no parent, no changeset"
+    );
+    // u007 modified, u010 deleted, u300 created.
+    users[7] = user("u007", "Director");
+    users.remove(10);
+    users.push(user("u300", "New"));
+    let second = commit_users(repo, &t, 1, Some(&base), &users).await;
+    let changes = repo
+        .changeset(&second, ObjectKind::Users)
+        .await
+        .unwrap()
+        .unwrap();
+    let ids = |l: &[dirvault_store::ManifestEntry]| {
+        l.iter().map(|e| e.id.to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&changes.created), ["u300"], "{}", b.name);
+    assert_eq!(ids(&changes.modified), ["u007"], "{}", b.name);
+    assert_eq!(ids(&changes.deleted), ["u010"], "{}", b.name);
+    // The same data again: the kind's index is the parent's, no changeset.
+    let third = commit_users(repo, &t, 2, Some(&second), &users).await;
+    assert_eq!(
+        third.kinds[&ObjectKind::Users].index,
+        second.kinds[&ObjectKind::Users].index
+    );
+    assert!(third.kinds[&ObjectKind::Users].changes.is_none());
+    for (id, expected) in [
+        ("u007", [true, true, true]),
+        ("u010", [true, false, false]),
+        ("u300", [false, true, true]),
+        ("u123", [true, true, true]),
+    ] {
+        let id = id.parse().unwrap();
+        let versions = repo.versions(&t, ObjectKind::Users, &id).await.unwrap();
+        let present: Vec<bool> = versions.iter().map(|(_, e)| e.is_some()).collect();
+        assert_eq!(present, expected, "{id} on {}", b.name);
+        for (snapshot, entry) in &versions {
+            let direct = repo.entry(snapshot, ObjectKind::Users, &id).await.unwrap();
+            assert_eq!(&direct, entry, "{id} in {} on {}", snapshot.id, b.name);
+        }
+    }
+    let v = repo
+        .versions(&t, ObjectKind::Users, &"u007".parse().unwrap())
+        .await
+        .unwrap();
+    assert_ne!(v[0].1.as_ref().unwrap().blob, v[1].1.as_ref().unwrap().blob);
+    assert!(repo.verify(&t).await.unwrap().is_clean(), "{}", b.name);
+}
+
 async fn conformance(b: Backend) {
     documents_are_replaced_listed_and_absent_ones_are_none(&b).await;
     round_trip_and_dedupe(&b).await;
@@ -442,6 +521,7 @@ async fn conformance(b: Backend) {
     corruption_is_detected_and_named(&b).await;
     leases_keep_writers_apart(&b).await;
     forget_and_prune_free_space_and_keep_the_rest_readable(&b).await;
+    changesets_and_versions(&b).await;
 }
 
 #[tokio::test]
