@@ -437,12 +437,26 @@ async fn run(cli: Cli) -> Result<()> {
                 deleted: *deleted,
             };
             let entries = browse::list(&repo, &snapshot, *kind, &options).await?;
+            let status = snapshot.kinds.get(kind).map(|k| k.status.clone());
             if cli.json {
                 println!(
                     "{}",
-                    json!({"snapshot": snapshot.id, "kind": kind, "objects": entries})
+                    json!({"snapshot": snapshot.id, "kind": kind, "status": status, "objects": entries})
                 );
             } else {
+                match &status {
+                    Some(dirvault_store::KindStatus::Failed { reason }) => eprintln!(
+                        "warning: {kind} failed in snapshot {} ({reason}): these are the previous snapshot's {kind}",
+                        snapshot.id
+                    ),
+                    Some(dirvault_store::KindStatus::Skipped { reason }) => {
+                        eprintln!(
+                            "warning: {kind} was not backed up in snapshot {} ({reason})",
+                            snapshot.id
+                        )
+                    }
+                    _ => {}
+                }
                 for e in &entries {
                     println!(
                         "{:<40} {:<40} {}",

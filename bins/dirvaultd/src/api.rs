@@ -683,8 +683,9 @@ async fn list_objects(
         .skip((page - 1) * size)
         .take(size)
         .collect();
+    let status = snapshot.kinds.get(&kind).map(|k| k.status.clone());
     Ok(Json(
-        json!({"snapshot": snapshot.id, "kind": kind, "total": total, "page": page, "pageSize": size, "items": items}),
+        json!({"snapshot": snapshot.id, "kind": kind, "status": status, "total": total, "page": page, "pageSize": size, "items": items}),
     ))
 }
 

@@ -70,13 +70,26 @@ pub trait SnapshotStore: Send + Sync + fmt::Debug {
         tenant: &TenantId,
         blobs: Vec<(BlobId, Bytes)>,
     ) -> Result<Vec<(BlobId, BlobLocation)>>;
-    /// Reads, decompresses and verifies one blob.
+    /// Reads, decompresses and verifies one blob: its canonical JSON bytes.
+    async fn read_blob_bytes(
+        &self,
+        tenant: &TenantId,
+        id: &BlobId,
+        at: &BlobLocation,
+    ) -> Result<Bytes>;
+    /// Reads, decompresses and verifies one blob, parsed.
     async fn read_blob(
         &self,
         tenant: &TenantId,
         id: &BlobId,
         at: &BlobLocation,
-    ) -> Result<serde_json::Value>;
+    ) -> Result<serde_json::Value> {
+        let bytes = self.read_blob_bytes(tenant, id, at).await?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+            path: format!("blob {id}"),
+            reason: e.to_string(),
+        })
+    }
     /// Reads a whole pack (verify, repack).
     async fn read_pack(&self, tenant: &TenantId, pack: &str) -> Result<Bytes>;
     /// The packs of a tenant.
@@ -284,12 +297,12 @@ impl SnapshotStore for ObjectSnapshotStore {
             .collect())
     }
 
-    async fn read_blob(
+    async fn read_blob_bytes(
         &self,
         tenant: &TenantId,
         id: &BlobId,
         at: &BlobLocation,
-    ) -> Result<serde_json::Value> {
+    ) -> Result<Bytes> {
         let path = tenant_path(tenant, &format!("packs/{}", at.pack));
         let bytes = self
             .store
@@ -569,20 +582,28 @@ impl SnapshotStore for ObjectSnapshotStore {
 }
 
 /// Compresses a blob's JSON for a pack.
+/// Compresses a blob's canonical JSON for a pack.
 pub(crate) fn encode_blob(value: &serde_json::Value) -> Bytes {
-    let json = serde_json::to_vec(value).unwrap_or_default();
+    let json = crate::format::canonical_bytes(value);
     Bytes::from(zstd::encode_all(json.as_slice(), 3).unwrap_or(json))
 }
 
-fn decode_blob(bytes: &[u8], id: &BlobId) -> std::result::Result<serde_json::Value, String> {
+/// Decompresses and verifies a blob; answers its canonical JSON. Blobs are written
+/// canonical, so hashing the bytes verifies them; blobs written before that are parsed and
+/// re-canonicalized.
+fn decode_blob(bytes: &[u8], id: &BlobId) -> std::result::Result<Bytes, String> {
     let json = zstd::decode_all(bytes).map_err(|e| format!("not zstd data: {e}"))?;
+    if &BlobId::of_canonical(&json) == id {
+        return Ok(Bytes::from(json));
+    }
     let value: serde_json::Value =
         serde_json::from_slice(&json).map_err(|e| format!("not JSON: {e}"))?;
-    let actual = BlobId::of(&value);
+    let canonical = crate::format::canonical_bytes(&value);
+    let actual = BlobId::of_canonical(&canonical);
     if &actual != id {
         return Err(format!("content hashes to {actual}, not {id}"));
     }
-    Ok(value)
+    Ok(Bytes::from(canonical))
 }
 
 /// Opens a repository by URL: a path or `file:///path` (local files), `s3://bucket/prefix`

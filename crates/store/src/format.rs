@@ -18,9 +18,12 @@ pub struct BlobId(String);
 impl BlobId {
     /// The id of a JSON value.
     pub fn of(value: &Value) -> Self {
-        let mut canonical = Vec::new();
-        write_canonical(value, &mut canonical);
-        Self(hex(&Sha256::digest(&canonical)))
+        Self::of_canonical(&canonical_bytes(value))
+    }
+
+    /// The id of canonical JSON bytes (as [`canonical_bytes`] writes them).
+    pub fn of_canonical(bytes: &[u8]) -> Self {
+        Self(hex(&Sha256::digest(bytes)))
     }
 
     /// The hex string.
@@ -49,6 +52,14 @@ impl fmt::Debug for BlobId {
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A JSON value's canonical form: object keys sorted, no whitespace. Blobs are stored this
+/// way, so that a blob's bytes hash to its id and reading verifies without re-serializing.
+pub(crate) fn canonical_bytes(value: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_canonical(value, &mut out);
+    out
 }
 
 fn write_canonical(value: &Value, out: &mut Vec<u8>) {

@@ -172,6 +172,15 @@ impl Repository {
     /// Reads a blob through the cached index, reloading it once when the blob is not there
     /// (another writer may have added packs since).
     async fn blob(&self, tenant: &TenantId, id: &BlobId) -> Result<Value> {
+        let bytes = self.blob_bytes(tenant, id).await?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+            path: format!("blob {id}"),
+            reason: e.to_string(),
+        })
+    }
+
+    /// A blob's verified canonical JSON bytes, through the cached index.
+    async fn blob_bytes(&self, tenant: &TenantId, id: &BlobId) -> Result<Bytes> {
         let mut index = self.index(tenant, false).await?;
         if !index.contains_key(id) {
             index = self.index(tenant, true).await?;
@@ -180,7 +189,7 @@ impl Repository {
             tenant: tenant.to_string(),
             blob: id.to_string(),
         })?;
-        self.store.read_blob(tenant, id, at).await
+        self.store.read_blob_bytes(tenant, id, at).await
     }
 
     /// The chunks of a kind's manifest: from its index (format 2), or inline without first
@@ -309,6 +318,30 @@ impl Repository {
         }
     }
 
+    /// The changeset of a kind if it names `id` (`Some(empty)` when it does not, read without
+    /// parsing it); `None` when the snapshot has no changeset for the kind.
+    async fn changeset_naming(
+        &self,
+        snapshot: &Snapshot,
+        kind: ObjectKind,
+        id: &dirvault_model::ObjectId,
+    ) -> Result<Option<Changeset>> {
+        let Some(blob) = snapshot.kinds.get(&kind).and_then(|r| r.changes.as_ref()) else {
+            return Ok(None);
+        };
+        let bytes = self.blob_bytes(&snapshot.tenant, blob).await?;
+        let needle = serde_json::to_vec(id.as_str()).unwrap_or_default();
+        if !bytes.windows(needle.len()).any(|w| w == needle.as_slice()) {
+            return Ok(Some(Changeset::default()));
+        }
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::Corrupt {
+                path: format!("changeset {blob}"),
+                reason: e.to_string(),
+            })
+    }
+
     /// Every version of one object across the tenant's snapshots, oldest first: `None` where
     /// the snapshot does not hold it. Format 2 snapshots are answered from their changesets
     /// (one small blob each, and none at all for an unchanged kind) instead of manifests.
@@ -337,7 +370,8 @@ impl Repository {
                         // Format 2 writes a changeset whenever the index changes; none
                         // means the kind was carried over as it was.
                         entry.clone()
-                    } else if let Some(changes) = self.changeset(&snapshot, kind).await? {
+                    } else if let Some(changes) = self.changeset_naming(&snapshot, kind, id).await?
+                    {
                         if let Some(e) = changes
                             .created
                             .iter()
@@ -370,8 +404,8 @@ impl Repository {
     ) -> Result<Vec<T>> {
         let mut out = Vec::new();
         for blob in chunks {
-            let value = self.blob(tenant, blob).await?;
-            let part: Vec<T> = serde_json::from_value(value).map_err(|e| Error::Corrupt {
+            let bytes = self.blob_bytes(tenant, blob).await?;
+            let part: Vec<T> = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
                 path: format!("{what} chunk {blob}"),
                 reason: e.to_string(),
             })?;
@@ -483,7 +517,7 @@ impl Repository {
             }
         }
         for (id, at) in &index {
-            match self.store.read_blob(tenant, id, at).await {
+            match self.store.read_blob_bytes(tenant, id, at).await {
                 Ok(_) => {
                     good.insert(id.clone());
                 }
