@@ -1,7 +1,7 @@
 //! The storage seam: [`SnapshotStore`], and its implementation over `object_store` for local
 //! files, S3-compatible stores and memory.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
@@ -77,6 +77,19 @@ pub trait SnapshotStore: Send + Sync + fmt::Debug {
         id: &BlobId,
         at: &BlobLocation,
     ) -> Result<Bytes>;
+    /// Reads many blobs (canonical JSON bytes), in order; a backend may coalesce the reads of
+    /// blobs that sit side by side in a pack.
+    async fn read_blobs_bytes(
+        &self,
+        tenant: &TenantId,
+        blobs: &[(BlobId, BlobLocation)],
+    ) -> Result<Vec<Bytes>> {
+        let mut out = Vec::with_capacity(blobs.len());
+        for (id, at) in blobs {
+            out.push(self.read_blob_bytes(tenant, id, at).await?);
+        }
+        Ok(out)
+    }
     /// Reads, decompresses and verifies one blob, parsed.
     async fn read_blob(
         &self,
@@ -319,6 +332,58 @@ impl SnapshotStore for ObjectSnapshotStore {
             path: format!("{path} (blob {id})"),
             reason,
         })
+    }
+
+    async fn read_blobs_bytes(
+        &self,
+        tenant: &TenantId,
+        blobs: &[(BlobId, BlobLocation)],
+    ) -> Result<Vec<Bytes>> {
+        // One ranged request per pack (object_store coalesces nearby ranges), packs read
+        // concurrently.
+        let mut by_pack: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, (_, at)) in blobs.iter().enumerate() {
+            by_pack.entry(at.pack.clone()).or_default().push(i);
+        }
+        let reads = futures::stream::iter(by_pack)
+            .map(|(pack, positions)| async move {
+                let path = tenant_path(tenant, &format!("packs/{pack}"));
+                let ranges: Vec<std::ops::Range<u64>> = positions
+                    .iter()
+                    .map(|i| {
+                        let at = &blobs[*i].1;
+                        at.offset..at.offset + at.length
+                    })
+                    .collect();
+                let data = self
+                    .store
+                    .get_ranges(&path, &ranges)
+                    .await
+                    .map_err(|e| match e {
+                        object_store::Error::NotFound { .. } => Error::MissingBlob {
+                            tenant: tenant.to_string(),
+                            blob: blobs[positions[0]].0.to_string(),
+                        },
+                        e => backend("read", &path)(e),
+                    })?;
+                let mut decoded = Vec::with_capacity(positions.len());
+                for (i, bytes) in positions.iter().zip(data) {
+                    let id = &blobs[*i].0;
+                    let json = decode_blob(&bytes, id).map_err(|reason| Error::Corrupt {
+                        path: format!("{path} (blob {id})"),
+                        reason,
+                    })?;
+                    decoded.push((*i, json));
+                }
+                Ok::<_, Error>(decoded)
+            })
+            .buffer_unordered(8);
+        let mut out: Vec<Option<Bytes>> = vec![None; blobs.len()];
+        let results: Vec<Vec<(usize, Bytes)>> = reads.try_collect().await?;
+        for (i, bytes) in results.into_iter().flatten() {
+            out[i] = Some(bytes);
+        }
+        Ok(out.into_iter().flatten().collect())
     }
 
     async fn read_pack(&self, tenant: &TenantId, pack: &str) -> Result<Bytes> {

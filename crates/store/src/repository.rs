@@ -402,9 +402,25 @@ impl Repository {
         chunks: &[BlobId],
         what: &str,
     ) -> Result<Vec<T>> {
+        let mut index = self.index(tenant, false).await?;
+        if chunks.iter().any(|c| !index.contains_key(c)) {
+            index = self.index(tenant, true).await?;
+        }
+        let located = chunks
+            .iter()
+            .map(|c| {
+                let at = index.get(c).ok_or_else(|| Error::MissingBlob {
+                    tenant: tenant.to_string(),
+                    blob: c.to_string(),
+                })?;
+                Ok((c.clone(), at.clone()))
+            })
+            .collect::<Result<Vec<_>>>()?;
         let mut out = Vec::new();
-        for blob in chunks {
-            let bytes = self.blob_bytes(tenant, blob).await?;
+        for ((blob, _), bytes) in located
+            .iter()
+            .zip(self.store.read_blobs_bytes(tenant, &located).await?)
+        {
             let part: Vec<T> = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
                 path: format!("{what} chunk {blob}"),
                 reason: e.to_string(),
