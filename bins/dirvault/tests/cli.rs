@@ -778,3 +778,197 @@ async fn restore_refuses_wrong_arguments_with_what_to_do() {
         assert!(err.contains(expected), "{args:?}: {err}");
     }
 }
+
+/// The edge cases of a history: an object renamed, a user deleted for good and re-created
+/// with the same UPN (a new id), a membership removed then re-added, a snapshot in which a
+/// kind failed. Outputs of every browse command pinned, text and JSON.
+#[tokio::test(flavor = "multi_thread")]
+async fn browse_edge_cases_and_every_output_pinned() {
+    let env = env().await;
+    env.add_tenant();
+    let (renamed, recreated, member, group) = env
+        .emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            let users: Vec<String> = t
+                .objects(ObjectKind::Users)
+                .unwrap()
+                .iter()
+                .filter(|(_, u)| u["onPremisesSyncEnabled"] != true && u["userType"] != "Guest")
+                .map(|(id, _)| id.clone())
+                .collect();
+            let (group, member) = t
+                .all_links(dirvault_model::RelationshipKind::GroupMember)
+                .unwrap()
+                .iter()
+                .filter(|(g, _)| {
+                    t.get(ObjectKind::Groups, g)
+                        .is_some_and(|g| !g["groupTypes"].to_string().contains("Dynamic"))
+                })
+                .find_map(|(g, members)| {
+                    members
+                        .iter()
+                        .find(|m| users[2..].contains(m))
+                        .map(|m| (g.clone(), m.clone()))
+                })
+                .unwrap();
+            (users[0].clone(), users[1].clone(), member, group)
+        })
+        .unwrap();
+    let snap = |v: &Value| v["snapshot"].as_str().unwrap().to_owned();
+    let s1 = snap(&env.json(&["backup", "contoso"]));
+
+    // Renamed; deleted for good and re-created with the same UPN; removed from a group.
+    let upn = env
+        .emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            let patch = serde_json::json!({"displayName": "Renamed Person"});
+            t.update(
+                ObjectKind::Users,
+                &renamed,
+                patch.as_object().cloned().unwrap(),
+            )
+            .unwrap();
+            let mut copy = t.get(ObjectKind::Users, &recreated).unwrap().clone();
+            let now = chrono::Utc::now();
+            t.delete(ObjectKind::Users, &recreated, now).unwrap();
+            t.purge(&recreated);
+            copy.insert("id".into(), "99999999-0000-4000-8000-00000000beef".into());
+            let upn = copy["userPrincipalName"].as_str().unwrap().to_owned();
+            t.insert(ObjectKind::Users, copy).unwrap();
+            t.remove_link(
+                dirvault_model::RelationshipKind::GroupMember,
+                &group,
+                &member,
+            );
+            upn
+        })
+        .unwrap();
+    let s2 = snap(&env.json(&["backup", "contoso"]));
+
+    // Re-added to the group; the next backup's organization read fails (HTTP 500).
+    env.emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            t.add_link(
+                dirvault_model::RelationshipKind::GroupMember,
+                &group,
+                &member,
+            )
+            .unwrap();
+            t.faults = dirvault_emulator::faults::Faults::new(dirvault_emulator::FaultConfig {
+                next: vec![dirvault_emulator::FaultAction::Status { status: 500 }],
+                ..Default::default()
+            });
+        })
+        .unwrap();
+    let third = env.json(&["backup", "contoso"]);
+    let s3 = snap(&third);
+    let org = third["kinds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kind"] == "organization")
+        .unwrap();
+    assert_eq!(org["status"]["status"], "failed", "{third}");
+
+    // Renamed: one modification, displayName.
+    let history = env.json(&["history", "contoso", "users", &renamed]);
+    assert_eq!(history["history"][1]["event"], "modified");
+    assert_eq!(history["history"][1]["changes"][0]["path"], "displayName");
+    // Re-created: the old id was deleted at s2; the UPN now names a new id.
+    let old = env.json(&["history", "contoso", "users", &recreated]);
+    let events: Vec<&str> = old["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["created", "deleted"]);
+    assert_eq!(old["history"][1]["snapshot"], s2.as_str());
+    let found = env.json(&["ls", "contoso", "users", "--search", &upn, "--at", &s2]);
+    assert_eq!(
+        found["objects"][0]["id"],
+        "99999999-0000-4000-8000-00000000beef"
+    );
+    let diff = env.json(&["diff", "contoso", &s1, &s2, "--kind", "users"]);
+    assert_eq!(
+        diff["changes"]["users"]["created"][0]["id"],
+        "99999999-0000-4000-8000-00000000beef"
+    );
+    assert_eq!(
+        diff["changes"]["users"]["deleted"][0]["id"],
+        recreated.as_str()
+    );
+    // Membership removed at s2, back at s3.
+    let in_group = |at: &str| {
+        env.json(&["memberships", "contoso", &member, "--at", at])["related"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["id"] == group.as_str())
+    };
+    assert_eq!(
+        (in_group(&s1), in_group(&s2), in_group(&s3)),
+        (true, false, true)
+    );
+    // The failed kind: listed from the previous snapshot, and said so.
+    let orgs = env.json(&["ls", "contoso", "organization", "--at", &s3]);
+    assert_eq!(orgs["status"]["status"], "failed");
+    assert_eq!(
+        orgs["objects"].as_array().unwrap().len(),
+        1,
+        "the previous snapshot's data"
+    );
+    let out = env.cmd(&["ls", "contoso", "organization", "--at", &s3]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("failed in snapshot"));
+
+    // Every browse command's output, text and JSON, pinned (ids and times redacted).
+    let redact = |text: String| {
+        let mut t = text;
+        for (s, name) in [(&s1, "[s1]"), (&s2, "[s2]"), (&s3, "[s3]")] {
+            t = t.replace(s.as_str(), name);
+        }
+        t
+    };
+    // Times and snapshot ids vary from run to run: only the other words are pinned.
+    let words = |text: &str| -> String {
+        text.lines()
+            .map(|l| {
+                l.split_whitespace()
+                    .filter(|w| {
+                        !w.contains(':')
+                            && !(w.contains('-') && w.chars().any(|c| c.is_ascii_digit()))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    insta::assert_snapshot!(
+        "snapshots_text_counts",
+        words(&env.ok(&["snapshots", "contoso"]))
+    );
+    insta::assert_snapshot!(
+        "history_text",
+        words(&env.ok(&["history", "contoso", "users", &renamed]))
+    );
+    insta::assert_snapshot!("diff_text", redact(env.ok(&["diff", "contoso", &s1, &s2])));
+    insta::assert_json_snapshot!("diff_json", env.json(&["diff", "contoso", &s1, &s2, "--kind", "users"]), { ".from" => "[s1]", ".to" => "[s2]" });
+    insta::assert_snapshot!(
+        "memberships_text",
+        env.ok(&["memberships", "contoso", &member, "--at", &s3])
+    );
+    insta::assert_json_snapshot!("memberships_json", env.json(&["memberships", "contoso", &member, "--at", &s3]), { ".snapshot" => "[s3]" });
+    insta::assert_snapshot!(
+        "roles_text",
+        env.ok(&["roles", "contoso", &member, "--at", &s3])
+    );
+    insta::assert_json_snapshot!("auth_methods_json",
+        env.json(&["auth-methods", "contoso", &member, "--at", &s3]),
+        { ".snapshot" => "[s3]", ".methods[].createdDateTime" => "[time]", ".methods[].lastUsedDateTime" => "[time]" }
+    );
+    insta::assert_json_snapshot!(
+        "show_changes_json",
+        env.json(&["show", "contoso", "users", &renamed, "--at", &s2])["changes"]
+    );
+}
