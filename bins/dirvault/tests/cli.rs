@@ -801,10 +801,14 @@ async fn browse_edge_cases_and_every_output_pinned() {
                 .filter(|(_, u)| u["onPremisesSyncEnabled"] != true && u["userType"] != "Guest")
                 .map(|(id, _)| id.clone())
                 .collect();
-            let (group, member) = t
+            // In id order, so that every run picks the same group and member.
+            let links: std::collections::BTreeMap<_, _> = t
                 .all_links(dirvault_model::RelationshipKind::GroupMember)
                 .unwrap()
                 .iter()
+                .collect();
+            let (group, member) = links
+                .into_iter()
                 .filter(|(g, _)| {
                     t.get(ObjectKind::Groups, g)
                         .is_some_and(|g| !g["groupTypes"].to_string().contains("Dynamic"))
@@ -893,6 +897,19 @@ async fn browse_edge_cases_and_every_output_pinned() {
     assert_eq!(
         found["objects"][0]["id"],
         "99999999-0000-4000-8000-00000000beef"
+    );
+    // Most recently changed first: the two users that changed at s2.
+    let recent = env.json(&["ls", "contoso", "users", "--sort", "modified", "--at", &s2]);
+    let first_two: std::collections::BTreeSet<&str> = recent["objects"].as_array().unwrap()[..2]
+        .iter()
+        .map(|o| o["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        first_two,
+        std::collections::BTreeSet::from([
+            renamed.as_str(),
+            "99999999-0000-4000-8000-00000000beef"
+        ])
     );
     let diff = env.json(&["diff", "contoso", &s1, &s2, "--kind", "users"]);
     assert_eq!(

@@ -621,7 +621,7 @@ async fn list_snapshots(
 struct ObjectsQuery {
     /// Only objects whose name, id, UPN, appId or mail contains this.
     search: Option<String>,
-    /// `name` (default) or `id`.
+    /// `name` (default), `id` or `modified` (most recently changed first).
     sort: Option<String>,
     /// Objects deleted since the snapshot before.
     #[serde(default)]
@@ -658,9 +658,10 @@ async fn list_objects(
     let sort = match q.sort.as_deref() {
         None | Some("name") => SortBy::Name,
         Some("id") => SortBy::Id,
+        Some("modified") => SortBy::Modified,
         Some(other) => {
             return Err(ApiError::bad_request(format!(
-                "sort {other:?}: use name or id"
+                "sort {other:?}: use name, id or modified"
             )));
         }
     };

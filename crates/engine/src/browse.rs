@@ -49,6 +49,8 @@ pub enum SortBy {
     Name,
     /// By object id.
     Id,
+    /// Most recently created or modified first (from the snapshots' changesets).
+    Modified,
 }
 
 /// What to list.
@@ -102,6 +104,14 @@ pub async fn list(
                     .is_some_and(|k| k.to_lowercase().contains(&needle))
         });
     }
+    if options.sort == SortBy::Modified {
+        let when = last_modified(repo, snapshot, kind, &entries).await?;
+        entries.sort_by(|a, b| {
+            when.get(&b.id)
+                .cmp(&when.get(&a.id))
+                .then_with(|| a.id.cmp(&b.id))
+        });
+    }
     if options.sort == SortBy::Name {
         entries.sort_by(|a, b| {
             a.name
@@ -113,6 +123,59 @@ pub async fn list(
         });
     }
     Ok(entries)
+}
+
+/// When each entry's version appeared: walking back from `snapshot` through its parents'
+/// changesets until every entry is accounted for. Versions older than the first snapshot with
+/// a changeset (the first backup, or format 1 snapshots) get that snapshot's time.
+async fn last_modified(
+    repo: &Repository,
+    snapshot: &Snapshot,
+    kind: ObjectKind,
+    entries: &[ManifestEntry],
+) -> Result<std::collections::HashMap<ObjectId, DateTime<Utc>>> {
+    let snapshots: std::collections::HashMap<SnapshotId, Snapshot> = repo
+        .snapshots(&snapshot.tenant)
+        .await?
+        .into_iter()
+        .map(|s| (s.id.clone(), s))
+        .collect();
+    let mut wanted: std::collections::HashMap<&ObjectId, &dirvault_store::BlobId> =
+        entries.iter().map(|e| (&e.id, &e.blob)).collect();
+    let mut out = std::collections::HashMap::new();
+    let mut current = Some(snapshot.clone());
+    while let Some(s) = current.take() {
+        if wanted.is_empty() {
+            break;
+        }
+        let parent = s.parent.as_ref().and_then(|p| snapshots.get(p));
+        let index = |x: &Snapshot| x.kinds.get(&kind).and_then(|k| k.index.clone());
+        match repo.changeset(&s, kind).await? {
+            Some(c) => {
+                for e in c.created.iter().chain(&c.modified) {
+                    if wanted.get(&e.id) == Some(&&e.blob) {
+                        wanted.remove(&e.id);
+                        out.insert(e.id.clone(), s.time);
+                    }
+                }
+            }
+            None if parent.is_some_and(|p| index(p).is_some() && index(p) == index(&s)) => {}
+            None => {
+                // The base of what changesets can tell: everything left dates from here.
+                for id in wanted.drain().map(|(id, _)| id) {
+                    out.insert(id.clone(), s.time);
+                }
+                break;
+            }
+        }
+        current = parent.cloned();
+        if current.is_none() {
+            for id in wanted.drain().map(|(id, _)| id) {
+                out.insert(id.clone(), s.time);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// One object at a snapshot, with the version before it.
