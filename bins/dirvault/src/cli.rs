@@ -190,6 +190,9 @@ enum Command {
         /// Only the objects deleted between the two snapshots.
         #[arg(long)]
         deleted_only: bool,
+        /// Only the kinds with differences (without it, unchanged kinds are listed too).
+        #[arg(long)]
+        only_changes: bool,
     },
     /// A tour on an emulated tenant: back it up, change it, back it up again, show the changes.
     Quickstart,
@@ -539,6 +542,7 @@ async fn run(cli: Cli) -> Result<()> {
             b,
             kind,
             deleted_only,
+            only_changes,
         } => {
             let (repo, tenant) = open(&cli, &path, name)?;
             let a = resolve_snapshot(&repo, &tenant, a).await?;
@@ -560,11 +564,23 @@ async fn run(cli: Cli) -> Result<()> {
             };
             let mut changes = dirvault_engine::changes_between((&repo, &a), (b_repo, &b)).await?;
             dirvault_engine::narrow(&mut changes, *kind, *deleted_only);
+            if !*only_changes && !*deleted_only {
+                // Unchanged kinds too, so that "nothing changed" is said, not implied.
+                for k in a.kinds.keys().chain(b.kinds.keys()) {
+                    if kind.is_none_or(|only| only == *k) {
+                        changes.entry(*k).or_default();
+                    }
+                }
+            }
             if cli.json {
                 println!("{}", json!({"from": a.id, "to": b.id, "changes": changes}));
             } else {
                 println!("from {} to {}", a.id, b.id);
                 for (k, c) in &changes {
+                    if c.is_empty() {
+                        println!("  {:<26} no changes", k.name());
+                        continue;
+                    }
                     println!(
                         "  {:<26} {} created, {} modified, {} deleted",
                         k.name(),

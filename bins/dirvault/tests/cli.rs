@@ -971,7 +971,14 @@ async fn browse_edge_cases_and_every_output_pinned() {
         "history_text",
         words(&env.ok(&["history", "contoso", "users", &renamed]))
     );
-    insta::assert_snapshot!("diff_text", redact(env.ok(&["diff", "contoso", &s1, &s2])));
+    insta::assert_snapshot!(
+        "diff_text",
+        redact(env.ok(&["diff", "contoso", &s1, &s2, "--only-changes"]))
+    );
+    insta::assert_snapshot!(
+        "diff_text_all_kinds",
+        redact(env.ok(&["diff", "contoso", &s1, &s2]))
+    );
     insta::assert_json_snapshot!("diff_json", env.json(&["diff", "contoso", &s1, &s2, "--kind", "users"]), { ".from" => "[s1]", ".to" => "[s2]" });
     insta::assert_snapshot!(
         "memberships_text",
