@@ -15,6 +15,8 @@ struct Env {
     server: RunningEmulator,
     tenant: TenantInfo,
     dir: tempfile::TempDir,
+    /// The repository: a local directory unless a test asks for S3.
+    repo: Option<String>,
 }
 
 async fn env() -> Env {
@@ -31,7 +33,26 @@ async fn env() -> Env {
         server,
         tenant,
         dir: tempfile::tempdir().unwrap(),
+        repo: None,
     }
+}
+
+/// The S3 repository for tests (`DIRVAULT_TEST_S3_URL`, on a fresh prefix); `None` outside
+/// CI when S3 is not configured.
+fn s3_repo() -> Option<String> {
+    let Ok(url) = std::env::var("DIRVAULT_TEST_S3_URL") else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must run the S3 variants: set DIRVAULT_TEST_S3_URL (see .ci/run)"
+        );
+        eprintln!("DIRVAULT_TEST_S3_URL is not set: S3 variant not run");
+        return None;
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    Some(format!("{}/cli-{nanos}", url.trim_end_matches('/')))
 }
 
 impl Env {
@@ -39,7 +60,10 @@ impl Env {
         Command::new(env!("CARGO_BIN_EXE_dirvault"))
             .args([
                 "--repo",
-                self.path("repo").to_str().unwrap(),
+                self.repo
+                    .clone()
+                    .unwrap_or_else(|| self.path("repo").to_str().unwrap().to_owned())
+                    .as_str(),
                 "--config",
                 self.path("config.toml").to_str().unwrap(),
             ])
@@ -789,7 +813,21 @@ fn volatile(word: &str) -> bool {
 /// kind failed. Outputs of every browse command pinned, text and JSON.
 #[tokio::test(flavor = "multi_thread")]
 async fn browse_edge_cases_and_every_output_pinned() {
-    let env = env().await;
+    browse_edge_cases(env().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn browse_edge_cases_on_s3() {
+    if let Some(repo) = s3_repo() {
+        browse_edge_cases(Env {
+            repo: Some(repo),
+            ..env().await
+        })
+        .await;
+    }
+}
+
+async fn browse_edge_cases(env: Env) {
     env.add_tenant();
     let (renamed, recreated, member, group) = env
         .emulator
