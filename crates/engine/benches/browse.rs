@@ -189,6 +189,17 @@ async fn main() {
             .unwrap();
         println!("{label}: {} users in {:.1} ms (cold)", found.len(), ms(t));
     }
+    // The same listing on a handle that has its blob index already: what reading and decoding
+    // the manifest itself costs.
+    let r = fresh();
+    r.manifest(&first, ObjectKind::Domains).await.unwrap();
+    let t = Instant::now();
+    let all = r.manifest(&latest, ObjectKind::Users).await.unwrap();
+    println!(
+        "users manifest ({} entries) on a warm handle: {:.1} ms",
+        all.len(),
+        ms(t)
+    );
     let user = r_manifest_first(&fresh(), &latest).await;
     let r = fresh();
     let t = Instant::now();

@@ -113,14 +113,8 @@ pub async fn list(
         });
     }
     if options.sort == SortBy::Name {
-        entries.sort_by(|a, b| {
-            a.name
-                .as_deref()
-                .unwrap_or("")
-                .to_lowercase()
-                .cmp(&b.name.as_deref().unwrap_or("").to_lowercase())
-                .then_with(|| a.id.cmp(&b.id))
-        });
+        // Manifests are in id order already: a stable sort by name keeps ids in order.
+        entries.sort_by_cached_key(|e| e.name.as_deref().unwrap_or("").to_lowercase());
     }
     Ok(entries)
 }

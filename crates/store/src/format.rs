@@ -156,6 +156,12 @@ pub struct KindRecord {
     /// nothing changed or there is no parent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changes: Option<BlobId>,
+    /// Where the index blob was written (a hint, as [`ChunkRef::at`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_at: Option<BlobLocation>,
+    /// Where the changeset blob was written (a hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes_at: Option<BlobLocation>,
     /// Objects in the manifest.
     pub count: usize,
     /// The deltaLink to continue from, for kinds with delta.
@@ -179,6 +185,10 @@ pub struct ChunkRef {
     pub first: String,
     /// Entries in it.
     pub count: usize,
+    /// Where the chunk was written: a hint that spares loading the tenant's whole blob index
+    /// (checked against the blob id; after a repack the index is used instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<BlobLocation>,
 }
 
 /// What changed in a kind since the parent snapshot: the entries of objects created and
@@ -234,6 +244,9 @@ pub struct Snapshot {
     /// Format 2: the blob listing the relationships' chunks (a [`ManifestIndex`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relationship_index: Option<BlobId>,
+    /// Where the relationship index was written (a hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relationship_index_at: Option<BlobLocation>,
     /// Relationships in it.
     #[serde(default)]
     pub relationship_count: usize,
@@ -358,6 +371,7 @@ mod tests {
             kinds,
             relationships: Vec::new(),
             relationship_index: None,
+            relationship_index_at: None,
             relationship_count: 0,
             tool_version: "0.1.0".into(),
         });

@@ -12,8 +12,8 @@ use serde_json::Value;
 use crate::backend::{BlobIndex, SnapshotStore, encode_blob};
 use crate::error::{Error, Result};
 use crate::format::{
-    BlobId, Changeset, ChunkRef, KindRecord, KindStatus, ManifestEntry, ManifestIndex, Snapshot,
-    new_snapshot_id,
+    BlobId, BlobLocation, Changeset, ChunkRef, KindRecord, KindStatus, ManifestEntry,
+    ManifestIndex, Snapshot, new_snapshot_id,
 };
 
 /// Packs are flushed when their compressed content reaches this size: large enough that a
@@ -44,6 +44,23 @@ fn chunks<T>(items: &[T], key: impl Fn(&T) -> String) -> Vec<std::ops::Range<usi
         out.push(start..items.len());
     }
     out
+}
+
+/// Parses chunks (JSON arrays) and concatenates them.
+fn parse_chunks<T: serde::de::DeserializeOwned>(
+    located: &[(BlobId, BlobLocation)],
+    all: Vec<Bytes>,
+    what: &str,
+) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    for ((blob, _), bytes) in located.iter().zip(all) {
+        let part: Vec<T> = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+            path: format!("{what} chunk {blob}"),
+            reason: e.to_string(),
+        })?;
+        out.extend(part);
+    }
+    Ok(out)
 }
 
 /// A repository: every tenant's snapshots in one store.
@@ -203,7 +220,10 @@ impl Repository {
         record: &KindRecord,
     ) -> Result<Vec<ChunkRef>> {
         match &record.index {
-            Some(index) => self.index_blob(tenant, index).await,
+            Some(index) => {
+                self.index_blob(tenant, index, record.index_at.as_ref())
+                    .await
+            }
             None => Ok(record
                 .manifest
                 .iter()
@@ -211,18 +231,40 @@ impl Repository {
                     blob: blob.clone(),
                     first: String::new(),
                     count: 0,
+                    at: None,
                 })
                 .collect()),
         }
     }
 
-    async fn index_blob(&self, tenant: &TenantId, index: &BlobId) -> Result<Vec<ChunkRef>> {
-        let value = self.blob(tenant, index).await?;
-        let index: ManifestIndex = serde_json::from_value(value).map_err(|e| Error::Corrupt {
+    async fn index_blob(
+        &self,
+        tenant: &TenantId,
+        index: &BlobId,
+        at: Option<&BlobLocation>,
+    ) -> Result<Vec<ChunkRef>> {
+        let bytes = self.blob_bytes_at(tenant, index, at).await?;
+        let parsed: ManifestIndex = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
             path: format!("manifest index {index}"),
             reason: e.to_string(),
         })?;
-        Ok(index.chunks)
+        Ok(parsed.chunks)
+    }
+
+    /// A blob read where a hint says it is, or through the blob index when it is not there
+    /// (moved by a repack) or the hint is absent.
+    async fn blob_bytes_at(
+        &self,
+        tenant: &TenantId,
+        id: &BlobId,
+        at: Option<&BlobLocation>,
+    ) -> Result<Bytes> {
+        if let Some(at) = at
+            && let Ok(bytes) = self.store.read_blob_bytes(tenant, id, at).await
+        {
+            return Ok(bytes);
+        }
+        self.blob_bytes(tenant, id).await
     }
 
     /// The entries of one manifest chunk.
@@ -251,8 +293,8 @@ impl Repository {
             return Ok(Vec::new());
         };
         let chunks = self.manifest_chunks(&snapshot.tenant, record).await?;
-        let ids: Vec<BlobId> = chunks.into_iter().map(|c| c.blob).collect();
-        self.chunked(&snapshot.tenant, &ids, "manifest").await
+        self.chunked_refs(&snapshot.tenant, &chunks, "manifest")
+            .await
     }
 
     /// One object's manifest entry in a snapshot: one chunk read in format 2 (the chunk whose
@@ -282,11 +324,7 @@ impl Repository {
             return Ok(None);
         };
         let entries: Vec<ManifestEntry> = self
-            .chunked(
-                &snapshot.tenant,
-                std::slice::from_ref(&chunk.blob),
-                "manifest",
-            )
+            .chunked_refs(&snapshot.tenant, std::slice::from_ref(chunk), "manifest")
             .await?;
         Ok(entries.into_iter().find(|e| &e.id == id))
     }
@@ -306,8 +344,10 @@ impl Repository {
         };
         match &record.changes {
             Some(blob) => {
-                let value = self.blob(&snapshot.tenant, blob).await?;
-                serde_json::from_value(value)
+                let bytes = self
+                    .blob_bytes_at(&snapshot.tenant, blob, record.changes_at.as_ref())
+                    .await?;
+                serde_json::from_slice(&bytes)
                     .map(Some)
                     .map_err(|e| Error::Corrupt {
                         path: format!("changeset {blob}"),
@@ -326,10 +366,15 @@ impl Repository {
         kind: ObjectKind,
         id: &dirvault_model::ObjectId,
     ) -> Result<Option<Changeset>> {
-        let Some(blob) = snapshot.kinds.get(&kind).and_then(|r| r.changes.as_ref()) else {
+        let Some(record) = snapshot.kinds.get(&kind) else {
             return Ok(None);
         };
-        let bytes = self.blob_bytes(&snapshot.tenant, blob).await?;
+        let Some(blob) = record.changes.as_ref() else {
+            return Ok(None);
+        };
+        let bytes = self
+            .blob_bytes_at(&snapshot.tenant, blob, record.changes_at.as_ref())
+            .await?;
         let needle = serde_json::to_vec(id.as_str()).unwrap_or_default();
         if !bytes.windows(needle.len()).any(|w| w == needle.as_slice()) {
             return Ok(Some(Changeset::default()));
@@ -396,6 +441,27 @@ impl Repository {
     }
 
     /// Reads and concatenates chunked JSON arrays.
+    /// Reads and concatenates chunks, at their hinted locations when every chunk has one
+    /// (no blob index needed), else through the blob index.
+    async fn chunked_refs<T: serde::de::DeserializeOwned>(
+        &self,
+        tenant: &TenantId,
+        chunks: &[ChunkRef],
+        what: &str,
+    ) -> Result<Vec<T>> {
+        let hinted: Option<Vec<(BlobId, BlobLocation)>> = chunks
+            .iter()
+            .map(|c| c.at.clone().map(|at| (c.blob.clone(), at)))
+            .collect();
+        if let Some(located) = hinted
+            && let Ok(all) = self.store.read_blobs_bytes(tenant, &located).await
+        {
+            return parse_chunks(&located, all, what);
+        }
+        let ids: Vec<BlobId> = chunks.iter().map(|c| c.blob.clone()).collect();
+        self.chunked(tenant, &ids, what).await
+    }
+
     async fn chunked<T: serde::de::DeserializeOwned>(
         &self,
         tenant: &TenantId,
@@ -436,15 +502,22 @@ impl Repository {
     /// Missing or corrupt blobs.
     pub async fn relationships(&self, snapshot: &Snapshot) -> Result<Vec<Relationship>> {
         let chunks = match &snapshot.relationship_index {
-            Some(index) => self
-                .index_blob(&snapshot.tenant, index)
-                .await?
-                .into_iter()
-                .map(|c| c.blob)
+            Some(index) => {
+                let at = snapshot.relationship_index_at.as_ref();
+                self.index_blob(&snapshot.tenant, index, at).await?
+            }
+            None => snapshot
+                .relationships
+                .iter()
+                .map(|blob| ChunkRef {
+                    blob: blob.clone(),
+                    first: String::new(),
+                    count: 0,
+                    at: None,
+                })
                 .collect(),
-            None => snapshot.relationships.clone(),
         };
-        self.chunked(&snapshot.tenant, &chunks, "relationships")
+        self.chunked_refs(&snapshot.tenant, &chunks, "relationships")
             .await
     }
 
@@ -458,7 +531,7 @@ impl Repository {
         for record in snapshot.kinds.values() {
             if let Some(index) = &record.index {
                 out.extend(
-                    self.index_blob(&snapshot.tenant, index)
+                    self.index_blob(&snapshot.tenant, index, None)
                         .await?
                         .into_iter()
                         .map(|c| c.blob),
@@ -467,7 +540,7 @@ impl Repository {
         }
         if let Some(index) = &snapshot.relationship_index {
             out.extend(
-                self.index_blob(&snapshot.tenant, index)
+                self.index_blob(&snapshot.tenant, index, None)
                     .await?
                     .into_iter()
                     .map(|c| c.blob),
@@ -935,6 +1008,7 @@ impl SnapshotWriter {
             KindRecord {
                 status,
                 changes: None,
+                changes_at: None,
                 ..previous
             },
         );
@@ -1011,11 +1085,12 @@ impl SnapshotWriter {
     /// # Errors
     /// Store errors; [`Error::SnapshotExists`] if the id is taken.
     pub async fn commit(mut self) -> Result<(Snapshot, WriteStats)> {
+        // 1. Manifest chunks and changesets, then the relationship chunks.
         let entries = std::mem::take(&mut self.entries);
+        let mut indexes = Vec::new();
         for (kind, mut list) in entries {
             list.sort_by(|a, b| a.id.cmp(&b.id));
             list.dedup_by(|a, b| a.id == b.id);
-            let count = list.len();
             let mut refs = Vec::new();
             let mut ranges = Vec::new();
             for range in chunks(&list, |e| e.id.as_str().to_owned()) {
@@ -1024,20 +1099,12 @@ impl SnapshotWriter {
                     blob: self.put_blob(&chunk).await?,
                     first: list[range.start].id.to_string(),
                     count: range.len(),
+                    at: None,
                 });
                 ranges.push(range);
             }
             let changes = self.changeset(kind, &list, &refs, &ranges).await?;
-            let index = serde_json::to_value(ManifestIndex { chunks: refs }).unwrap_or_default();
-            let index = self.put_blob(&index).await?;
-            let record = self.kinds.entry(kind).or_insert(KindRecord {
-                status: KindStatus::Complete,
-                ..KindRecord::default()
-            });
-            record.manifest = Vec::new();
-            record.index = Some(index);
-            record.changes = changes;
-            record.count = count;
+            indexes.push((Some(kind), list.len(), refs, changes));
         }
         let relationships = std::mem::take(&mut self.relationships);
         let relationship_count = relationships.len();
@@ -1050,15 +1117,47 @@ impl SnapshotWriter {
                 blob: self.put_blob(&chunk).await?,
                 first: key(&relationships[range.start]),
                 count: range.len(),
+                at: None,
             });
         }
-        let relationship_index = if refs.is_empty() {
-            None
-        } else {
-            let index = serde_json::to_value(ManifestIndex { chunks: refs }).unwrap_or_default();
-            Some(self.put_blob(&index).await?)
-        };
+        if !refs.is_empty() {
+            indexes.push((None, relationship_count, refs, None));
+        }
+        // 2. Now that they are written, the indexes can say where each chunk is.
         self.flush().await?;
+        let mut written = Vec::new();
+        for (kind, count, mut refs, changes) in indexes {
+            for r in &mut refs {
+                r.at = self.index.get(&r.blob).cloned();
+            }
+            let index = serde_json::to_value(ManifestIndex { chunks: refs }).unwrap_or_default();
+            written.push((kind, count, self.put_blob(&index).await?, changes));
+        }
+        self.flush().await?;
+        // 3. The records, with where their index and changeset blobs are.
+        let mut relationship_index = None;
+        for (kind, count, index, changes) in written {
+            let index_at = self.index.get(&index).cloned();
+            let Some(kind) = kind else {
+                relationship_index = Some((index, index_at));
+                continue;
+            };
+            let changes_at = changes.as_ref().and_then(|c| self.index.get(c).cloned());
+            let record = self.kinds.entry(kind).or_insert(KindRecord {
+                status: KindStatus::Complete,
+                ..KindRecord::default()
+            });
+            record.manifest = Vec::new();
+            record.index = Some(index);
+            record.index_at = index_at;
+            record.changes = changes;
+            record.changes_at = changes_at;
+            record.count = count;
+        }
+        let (relationship_index, relationship_index_at) = match relationship_index {
+            Some((i, at)) => (Some(i), at),
+            None => (None, None),
+        };
         let snapshot = Snapshot {
             id: new_snapshot_id(self.time),
             tenant: self.tenant.clone(),
@@ -1067,6 +1166,7 @@ impl SnapshotWriter {
             kinds: std::mem::take(&mut self.kinds),
             relationships: Vec::new(),
             relationship_index,
+            relationship_index_at,
             relationship_count,
             tool_version: env!("CARGO_PKG_VERSION").to_owned(),
         };
