@@ -130,11 +130,11 @@ async fn entries_outside(
     chunks: Vec<dirvault_store::ChunkRef>,
     shared: &std::collections::HashSet<dirvault_store::BlobId>,
 ) -> Result<Vec<ManifestEntry>> {
-    let mut out = Vec::new();
-    for chunk in chunks.iter().filter(|c| !shared.contains(&c.blob)) {
-        out.extend(repo.chunk_entries(tenant, &chunk.blob).await?);
-    }
-    Ok(out)
+    let wanted: Vec<dirvault_store::ChunkRef> = chunks
+        .into_iter()
+        .filter(|c| !shared.contains(&c.blob))
+        .collect();
+    Ok(repo.chunk_entries(tenant, &wanted).await?)
 }
 
 /// Narrows changes to one kind and/or to deletions (`diff --kind`, `--deleted-only`).

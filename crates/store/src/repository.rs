@@ -267,19 +267,18 @@ impl Repository {
         self.blob_bytes(tenant, id).await
     }
 
-    /// The entries of one manifest chunk.
+    /// The entries of manifest chunks, read together (at their hinted locations when they
+    /// have them).
     ///
     /// # Errors
     /// Missing or corrupt blobs.
     pub async fn chunk_entries(
         &self,
         tenant: &TenantId,
-        chunk: &BlobId,
+        chunks: &[ChunkRef],
     ) -> Result<Vec<ManifestEntry>> {
-        self.chunked(tenant, std::slice::from_ref(chunk), "manifest")
-            .await
+        self.chunked_refs(tenant, chunks, "manifest").await
     }
-
     /// The manifest of one kind in a snapshot (empty when the kind has none).
     ///
     /// # Errors
