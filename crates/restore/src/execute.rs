@@ -425,20 +425,24 @@ impl Runner<'_> {
         secret: bool,
     ) -> Option<String> {
         let mut out = text.replace(GRAPH_ROOT, &self.base);
+        // Only the plan's own placeholders are replaced; other braces are data.
+        let mut from = 0;
+        while let Some(found) = ["{{new:", "{{appId:"]
+            .iter()
+            .filter_map(|p| out[from..].find(p).map(|i| (from + i, *p)))
+            .min()
+        {
+            let (start, prefix) = found;
+            let end = start + out[start..].find("}}")?;
+            let source = &out[start + prefix.len()..end];
+            let (id, app_id) = ids.get(source)?;
+            let value = if prefix == "{{new:" { id } else { app_id }.clone()?;
+            out.replace_range(start..end + 2, &value);
+            from = start + value.len();
+        }
+        // Last, so that a password is never scanned for placeholders.
         if secret && out.contains(DEFAULT_PASSWORD) {
             out = out.replace(DEFAULT_PASSWORD, self.password?.expose_secret());
-        }
-        while let Some(start) = out.find("{{") {
-            let end = start + out[start..].find("}}")?;
-            let inner = &out[start + 2..end];
-            let value = if let Some(source) = inner.strip_prefix("new:") {
-                ids.get(source)?.0.clone()?
-            } else if let Some(source) = inner.strip_prefix("appId:") {
-                ids.get(source)?.1.clone()?
-            } else {
-                return None;
-            };
-            out.replace_range(start..end + 2, &value);
         }
         Some(out)
     }
@@ -721,5 +725,67 @@ impl Runner<'_> {
         }
         out.extend(per_step);
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_resolved_and_other_braces_are_data() {
+        let plan: RestorePlan = serde_json::from_value(json!({
+            "format": PLAN_FORMAT, "id": "p", "created": "2026-11-24T00:00:00Z",
+            "source": {"tenant": "5f1c2d3e-0000-4000-8000-00000000000a", "snapshot": "20261101T020000Z-0a1b2c3d", "time": "2026-11-01T00:00:00Z"},
+            "target": "5f1c2d3e-0000-4000-8000-00000000000a", "crossTenant": false, "options": {},
+            "idMap": {}, "steps": [], "skipped": [], "warnings": [], "passwordResets": [], "needsDefaultPassword": false
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let client = dirvault_graph::GraphClient::builder(
+            "5f1c2d3e-0000-4000-8000-00000000000a"
+                .parse()
+                .unwrap_or_else(|e| panic!("{e}")),
+        )
+        .with_endpoints("http://127.0.0.1:1", "http://127.0.0.1:1")
+        .with_credentials(dirvault_graph::Credentials::secret(
+            "11111111-2222-4333-8444-555555555555"
+                .parse()
+                .unwrap_or_else(|e| panic!("{e}")),
+            "unused",
+        ))
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+        let password: SecretString = "p{{new:x}}w".to_owned().into();
+        let runner = Runner {
+            client: &client,
+            plan: &plan,
+            password: Some(&password),
+            base: "https://g/v1.0".into(),
+            in_flight: 1,
+        };
+        let mut ids = HashMap::new();
+        ids.insert(
+            "a".to_owned(),
+            (Some("NEW-A".to_owned()), Some("APP-A".to_owned())),
+        );
+        assert_eq!(
+            runner
+                .resolve(
+                    "{{graph}}/groups/{{new:a}}/x {{appId:a}} {{name}} {{",
+                    &ids,
+                    false
+                )
+                .as_deref(),
+            Some("https://g/v1.0/groups/NEW-A/x APP-A {{name}} {{")
+        );
+        assert_eq!(
+            runner.resolve("{{new:unknown}}", &ids, false),
+            None,
+            "an unknown id is not guessed"
+        );
+        assert_eq!(
+            runner.resolve("{{defaultPassword}}", &ids, true).as_deref(),
+            Some("p{{new:x}}w")
+        );
     }
 }
