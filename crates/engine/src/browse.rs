@@ -104,6 +104,10 @@ pub async fn list(
                     .is_some_and(|k| k.to_lowercase().contains(&needle))
         });
     }
+    // Where a version is stored is the store's business, not the listing's.
+    for e in &mut entries {
+        e.at = None;
+    }
     if options.sort == SortBy::Modified {
         let when = last_modified(repo, snapshot, kind, &entries).await?;
         entries.sort_by(|a, b| {
@@ -230,7 +234,7 @@ async fn load(
     kind: ObjectKind,
     entry: &ManifestEntry,
 ) -> Result<DirectoryObject> {
-    repo.object(&snapshot.tenant, kind, &entry.blob)
+    repo.version(&snapshot.tenant, kind, entry)
         .await
         .map_err(Error::from)
 }

@@ -86,7 +86,7 @@ impl BackupState {
                 {
                     upns.insert(upn.to_lowercase(), entry.id.clone());
                 }
-                index.insert(entry.id.clone(), (kind, entry.blob));
+                index.insert(entry.id.clone(), (kind, entry));
             }
         }
         let kinds: Vec<ObjectKind> = match options.kind {
@@ -105,7 +105,7 @@ impl BackupState {
                 for entry in repo.manifest(snapshot, *kind).await? {
                     if *kind == ObjectKind::RoleDefinitions {
                         // Built-in role definitions are read-only (GRAPH.md §1).
-                        let object = repo.object(&snapshot.tenant, *kind, &entry.blob).await?;
+                        let object = repo.version(&snapshot.tenant, *kind, &entry).await?;
                         if object.get("isBuiltIn") == Some(&Value::Bool(true)) {
                             continue;
                         }
@@ -227,11 +227,7 @@ impl BackupState {
             {
                 if chosen.contains(&entry.id) {
                     let envelope = repo
-                        .object(
-                            &snapshot.tenant,
-                            ObjectKind::AuthenticationMethods,
-                            &entry.blob,
-                        )
+                        .version(&snapshot.tenant, ObjectKind::AuthenticationMethods, &entry)
                         .await?;
                     let methods = envelope
                         .get("value")
@@ -270,12 +266,12 @@ impl BackupState {
 async fn read_into(
     repo: &Repository,
     snapshot: &Snapshot,
-    index: &HashMap<ObjectId, (ObjectKind, dirvault_store::BlobId)>,
+    index: &HashMap<ObjectId, (ObjectKind, dirvault_store::ManifestEntry)>,
     objects: &mut BTreeMap<ObjectId, DirectoryObject>,
     id: ObjectId,
 ) -> Result<()> {
-    if let Some((kind, blob)) = index.get(&id) {
-        let object = repo.object(&snapshot.tenant, *kind, blob).await?;
+    if let Some((kind, entry)) = index.get(&id) {
+        let object = repo.version(&snapshot.tenant, *kind, entry).await?;
         objects.insert(id, object);
     }
     Ok(())

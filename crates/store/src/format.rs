@@ -220,6 +220,10 @@ pub struct ManifestEntry {
     /// A second key: UPN (users), appId (applications, service principals), mail (groups).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    /// Where the version's blob is (a hint, as [`ChunkRef::at`]): showing an object or its
+    /// history needs no blob index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<BlobLocation>,
 }
 
 /// A committed snapshot.

@@ -565,6 +565,30 @@ impl Repository {
         })
     }
 
+    /// The object version a manifest entry names, read where the entry says it is (or
+    /// through the blob index).
+    ///
+    /// # Errors
+    /// Missing or corrupt blobs.
+    pub async fn version(
+        &self,
+        tenant: &TenantId,
+        kind: ObjectKind,
+        entry: &ManifestEntry,
+    ) -> Result<DirectoryObject> {
+        let bytes = self
+            .blob_bytes_at(tenant, &entry.blob, entry.at.as_ref())
+            .await?;
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+            path: format!("blob {}", entry.blob),
+            reason: e.to_string(),
+        })?;
+        DirectoryObject::from_graph(kind, value).map_err(|e| Error::Corrupt {
+            path: format!("blob {}", entry.blob),
+            reason: e.to_string(),
+        })
+    }
+
     /// Every object of one kind in a snapshot, exactly as Graph returned it.
     ///
     /// # Errors
@@ -576,13 +600,7 @@ impl Repository {
     ) -> Result<Vec<DirectoryObject>> {
         let mut out = Vec::new();
         for entry in self.manifest(snapshot, kind).await? {
-            let value = self.blob(&snapshot.tenant, &entry.blob).await?;
-            out.push(
-                DirectoryObject::from_graph(kind, value).map_err(|e| Error::Corrupt {
-                    path: format!("blob {}", entry.blob),
-                    reason: e.to_string(),
-                })?,
-            );
+            out.push(self.version(&snapshot.tenant, kind, &entry).await?);
         }
         Ok(out)
     }
@@ -951,6 +969,7 @@ impl SnapshotWriter {
                 blob: blob.clone(),
                 name: object.display_name().map(str::to_owned),
                 key: summary_key(object),
+                at: None,
             });
         Ok(blob)
     }
@@ -1084,12 +1103,17 @@ impl SnapshotWriter {
     /// # Errors
     /// Store errors; [`Error::SnapshotExists`] if the id is taken.
     pub async fn commit(mut self) -> Result<(Snapshot, WriteStats)> {
-        // 1. Manifest chunks and changesets, then the relationship chunks.
+        // 1. The objects still pending, so that every entry can say where its version is.
+        self.flush().await?;
+        // 2. Manifest chunks and changesets, then the relationship chunks.
         let entries = std::mem::take(&mut self.entries);
         let mut indexes = Vec::new();
         for (kind, mut list) in entries {
             list.sort_by(|a, b| a.id.cmp(&b.id));
             list.dedup_by(|a, b| a.id == b.id);
+            for e in &mut list {
+                e.at = self.index.get(&e.blob).cloned();
+            }
             let mut refs = Vec::new();
             let mut ranges = Vec::new();
             for range in chunks(&list, |e| e.id.as_str().to_owned()) {
@@ -1122,7 +1146,7 @@ impl SnapshotWriter {
         if !refs.is_empty() {
             indexes.push((None, relationship_count, refs, None));
         }
-        // 2. Now that they are written, the indexes can say where each chunk is.
+        // 3. Now that they are written, the indexes can say where each chunk is.
         self.flush().await?;
         let mut written = Vec::new();
         for (kind, count, mut refs, changes) in indexes {
@@ -1133,7 +1157,7 @@ impl SnapshotWriter {
             written.push((kind, count, self.put_blob(&index).await?, changes));
         }
         self.flush().await?;
-        // 3. The records, with where their index and changeset blobs are.
+        // 4. The records, with where their index and changeset blobs are.
         let mut relationship_index = None;
         for (kind, count, index, changes) in written {
             let index_at = self.index.get(&index).cloned();

@@ -131,9 +131,9 @@ async fn round_trip_and_dedupe(b: &Backend) {
     let (first, stats) = w.commit().await.unwrap();
     assert_eq!(stats.objects, 51, "{}", b.name);
     assert_eq!(
-        stats.packs, 2,
-        "{}: two packs (objects and manifest chunks, then the manifest indexes that say where \
-         the chunks are), not one file per object",
+        stats.packs, 3,
+        "{}: three packs (objects; the manifest chunks that say where each object is; the \
+         indexes that say where each chunk is), not one file per object",
         b.name
     );
     let back = repo.objects(&first, ObjectKind::Users).await.unwrap();
