@@ -192,7 +192,11 @@ async fn main() {
     let r = fresh();
     let t = Instant::now();
     let cold = r.manifest(&latest, ObjectKind::Users).await.unwrap();
-    println!("users manifest ({} entries) on a fresh handle: {:.1} ms", cold.len(), ms(t));
+    println!(
+        "users manifest ({} entries) on a fresh handle: {:.1} ms",
+        cold.len(),
+        ms(t)
+    );
     // The same listing on a handle that has its blob index already: what reading and decoding
     // the manifest itself costs.
     let r = fresh();
