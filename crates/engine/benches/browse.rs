@@ -171,6 +171,14 @@ async fn main() {
 
     for (label, options) in [
         ("list all users", ListOptions::default()),
+        ("list all users again", ListOptions::default()),
+        (
+            "list all users by id",
+            ListOptions {
+                sort: browse::SortBy::Id,
+                ..ListOptions::default()
+            },
+        ),
         (
             "search users",
             ListOptions {

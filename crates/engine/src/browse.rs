@@ -95,13 +95,13 @@ pub async fn list(
     }
     if let Some(needle) = options.search.as_deref().map(str::to_lowercase) {
         entries.retain(|e| {
-            e.id.as_str().to_lowercase().contains(&needle)
+            contains_caseless(e.id.as_str(), &needle)
                 || e.name
                     .as_deref()
-                    .is_some_and(|n| n.to_lowercase().contains(&needle))
+                    .is_some_and(|n| contains_caseless(n, &needle))
                 || e.key
                     .as_deref()
-                    .is_some_and(|k| k.to_lowercase().contains(&needle))
+                    .is_some_and(|k| contains_caseless(k, &needle))
         });
     }
     // Where a version is stored is the store's business, not the listing's.
@@ -174,6 +174,16 @@ async fn last_modified(
         }
     }
     Ok(out)
+}
+
+/// Whether `haystack` contains `needle` (already lower-case), ignoring case; allocates only
+/// for text that is not ASCII.
+fn contains_caseless(haystack: &str, needle: &str) -> bool {
+    if haystack.is_ascii() && needle.is_ascii() {
+        let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+        return n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n));
+    }
+    haystack.to_lowercase().contains(needle)
 }
 
 /// One object at a snapshot, with the version before it.

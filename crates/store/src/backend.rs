@@ -366,16 +366,42 @@ impl SnapshotStore for ObjectSnapshotStore {
                         },
                         e => backend("read", &path)(e),
                     })?;
-                let mut decoded = Vec::with_capacity(positions.len());
-                for (i, bytes) in positions.iter().zip(data) {
-                    let id = &blobs[*i].0;
-                    let json = decode_blob(&bytes, id).map_err(|reason| Error::Corrupt {
-                        path: format!("{path} (blob {id})"),
-                        reason,
-                    })?;
-                    decoded.push((*i, json));
+                // Decompressing and verifying is CPU work: on every core for many blobs.
+                let work: Vec<(usize, Bytes)> = positions.iter().copied().zip(data).collect();
+                let decode = |part: &[(usize, Bytes)]| -> Result<Vec<(usize, Bytes)>> {
+                    part.iter()
+                        .map(|(i, bytes)| {
+                            let id = &blobs[*i].0;
+                            decode_blob(bytes, id)
+                                .map(|json| (*i, json))
+                                .map_err(|reason| Error::Corrupt {
+                                    path: format!("{path} (blob {id})"),
+                                    reason,
+                                })
+                        })
+                        .collect()
+                };
+                let threads = std::thread::available_parallelism().map_or(1, usize::from);
+                if work.len() < 64 || threads < 2 {
+                    return decode(&work);
                 }
-                Ok::<_, Error>(decoded)
+                let per = work.len().div_ceil(threads);
+                std::thread::scope(|scope| {
+                    let handles: Vec<_> = work
+                        .chunks(per)
+                        .map(|part| scope.spawn(move || decode(part)))
+                        .collect();
+                    let mut decoded = Vec::with_capacity(work.len());
+                    for h in handles {
+                        decoded.extend(h.join().unwrap_or_else(|_| {
+                            Err(Error::Corrupt {
+                                path: path.to_string(),
+                                reason: "a decoding thread panicked".into(),
+                            })
+                        })?);
+                    }
+                    Ok::<_, Error>(decoded)
+                })
             })
             .buffer_unordered(8);
         let mut out: Vec<Option<Bytes>> = vec![None; blobs.len()];

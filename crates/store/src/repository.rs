@@ -47,18 +47,49 @@ fn chunks<T>(items: &[T], key: impl Fn(&T) -> String) -> Vec<std::ops::Range<usi
 }
 
 /// Parses chunks (JSON arrays) and concatenates them.
-fn parse_chunks<T: serde::de::DeserializeOwned>(
+fn parse_chunks<T: serde::de::DeserializeOwned + Send>(
     located: &[(BlobId, BlobLocation)],
     all: Vec<Bytes>,
     what: &str,
 ) -> Result<Vec<T>> {
+    let parse = |part: &[((BlobId, BlobLocation), Bytes)]| -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        for ((blob, _), bytes) in part {
+            let items: Vec<T> = serde_json::from_slice(bytes).map_err(|e| Error::Corrupt {
+                path: format!("{what} chunk {blob}"),
+                reason: e.to_string(),
+            })?;
+            out.extend(items);
+        }
+        Ok(out)
+    };
+    let pairs: Vec<((BlobId, BlobLocation), Bytes)> = located.iter().cloned().zip(all).collect();
+    // Large manifests are decoded on every core, in order.
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    if pairs.len() < 64 || threads < 2 {
+        return parse(&pairs);
+    }
+    let per = pairs.len().div_ceil(threads);
+    let parts: Vec<Result<Vec<T>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = pairs
+            .chunks(per)
+            .map(|part| scope.spawn(move || parse(part)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(Error::Corrupt {
+                        path: what.to_owned(),
+                        reason: "a decoding thread panicked".into(),
+                    })
+                })
+            })
+            .collect()
+    });
     let mut out = Vec::new();
-    for ((blob, _), bytes) in located.iter().zip(all) {
-        let part: Vec<T> = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
-            path: format!("{what} chunk {blob}"),
-            reason: e.to_string(),
-        })?;
-        out.extend(part);
+    for part in parts {
+        out.extend(part?);
     }
     Ok(out)
 }
@@ -442,7 +473,7 @@ impl Repository {
     /// Reads and concatenates chunked JSON arrays.
     /// Reads and concatenates chunks, at their hinted locations when every chunk has one
     /// (no blob index needed), else through the blob index.
-    async fn chunked_refs<T: serde::de::DeserializeOwned>(
+    async fn chunked_refs<T: serde::de::DeserializeOwned + Send>(
         &self,
         tenant: &TenantId,
         chunks: &[ChunkRef],
@@ -461,7 +492,7 @@ impl Repository {
         self.chunked(tenant, &ids, what).await
     }
 
-    async fn chunked<T: serde::de::DeserializeOwned>(
+    async fn chunked<T: serde::de::DeserializeOwned + Send>(
         &self,
         tenant: &TenantId,
         chunks: &[BlobId],
