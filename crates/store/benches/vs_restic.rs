@@ -1,0 +1,170 @@
+//! Store-only benchmark against restic: the same objects (the emulator's generated tenant)
+//! written as one dirvault snapshot, and exported as one JSON file each then backed up with
+//! `restic backup` (Debian's `restic`). Reports wall time and repository size for both, and
+//! the same for a second snapshot with 1% of users changed.
+//!
+//! `cargo bench -p dirvault-store --bench vs_restic -- [SIZE]` (default L100k; needs `restic`
+//! on the PATH).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // benchmark code
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use dirvault_emulator::{Emulator, EmulatorConfig, TenantSpec};
+use dirvault_model::{DirectoryObject, ObjectKind};
+use dirvault_store::Repository;
+
+fn size(path: &Path) -> u64 {
+    let mut total = 0;
+    for entry in std::fs::read_dir(path).unwrap() {
+        let entry = entry.unwrap();
+        let meta = entry.metadata().unwrap();
+        total += if meta.is_dir() {
+            size(&entry.path())
+        } else {
+            meta.len()
+        };
+    }
+    total
+}
+
+fn restic(repo: &Path, args: &[&str]) -> f64 {
+    let t = Instant::now();
+    let out = Command::new("restic")
+        .args(["--repo", repo.to_str().unwrap(), "--quiet"])
+        .args(args)
+        .env("RESTIC_PASSWORD", "bench")
+        .output()
+        .expect("restic on the PATH (apt-get install restic)");
+    assert!(
+        out.status.success(),
+        "restic {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    t.elapsed().as_secs_f64()
+}
+
+fn export(dir: &Path, objects: &[DirectoryObject]) {
+    for o in objects {
+        let kind_dir = dir.join(o.kind().name());
+        std::fs::create_dir_all(&kind_dir).unwrap();
+        std::fs::write(
+            kind_dir.join(format!("{}.json", o.id())),
+            serde_json::to_vec_pretty(o.raw()).unwrap(),
+        )
+        .unwrap();
+    }
+}
+
+async fn snapshot(
+    repo: &Repository,
+    tenant: &dirvault_model::TenantId,
+    objects: &[DirectoryObject],
+    n: i64,
+    parent: Option<dirvault_model::SnapshotId>,
+) -> (f64, dirvault_model::SnapshotId) {
+    let t = Instant::now();
+    let mut w = repo
+        .begin(
+            tenant,
+            chrono::Utc::now() + chrono::Duration::hours(n),
+            parent,
+        )
+        .await
+        .unwrap();
+    for o in objects {
+        w.add_object(o).await.unwrap();
+    }
+    let (s, _) = w.commit().await.unwrap();
+    (t.elapsed().as_secs_f64(), s.id)
+}
+
+#[tokio::main]
+async fn main() {
+    let size_arg = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with("--"))
+        .unwrap_or_else(|| "L100k".into());
+    let emulator = Emulator::new(EmulatorConfig::default());
+    let info = emulator
+        .create_tenant(&TenantSpec::preset("bench", &size_arg, 1).unwrap())
+        .unwrap();
+    let mut objects: Vec<DirectoryObject> = emulator
+        .with_tenant(&info.tenant_id, |t| {
+            ObjectKind::ALL
+                .iter()
+                .flat_map(|k| {
+                    t.objects(*k)
+                        .into_iter()
+                        .flat_map(|m| m.values())
+                        .map(|o| {
+                            DirectoryObject::from_graph(*k, serde_json::Value::Object(o.clone()))
+                                .unwrap()
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        })
+        .unwrap();
+    drop(emulator);
+    let tenant: dirvault_model::TenantId = info.tenant_id.parse().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    println!("{} objects", objects.len());
+
+    // dirvault: one snapshot, then one with 1% of users changed.
+    let dv = work.path().join("dirvault");
+    let repo = Repository::open(dv.to_str().unwrap()).unwrap();
+    let (t1, first) = snapshot(&repo, &tenant, &objects, 0, None).await;
+    let s1 = size(&dv);
+    let users: Vec<usize> = objects
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.kind() == ObjectKind::Users)
+        .map(|(i, _)| i)
+        .collect();
+    for i in users.iter().step_by(100) {
+        let mut raw = objects[*i].raw().clone();
+        raw.insert("jobTitle".into(), serde_json::json!("Changed"));
+        objects[*i] =
+            DirectoryObject::from_graph(ObjectKind::Users, serde_json::Value::Object(raw)).unwrap();
+    }
+    let (t2, _) = snapshot(&repo, &tenant, &objects, 1, Some(first)).await;
+    let s2 = size(&dv) - s1;
+
+    // restic: the same objects as one JSON file each.
+    let files = work.path().join("export");
+    let rr = work.path().join("restic");
+    restic(&rr, &["init"]);
+    export(&files, &objects);
+    let r1 = restic(&rr, &["backup", files.to_str().unwrap()]);
+    let rs1 = size(&rr);
+    // (the export holds the changed objects already; re-export nothing, touch the changed ones)
+    for i in users.iter().step_by(100) {
+        let o = &objects[*i];
+        let mut raw = o.raw().clone();
+        raw.insert("jobTitle".into(), serde_json::json!("Changed again"));
+        std::fs::write(
+            files.join(o.kind().name()).join(format!("{}.json", o.id())),
+            serde_json::to_vec_pretty(&raw).unwrap(),
+        )
+        .unwrap();
+    }
+    let r2 = restic(&rr, &["backup", files.to_str().unwrap()]);
+    let rs2 = size(&rr) - rs1;
+
+    println!(
+        "full:        dirvault {t1:.1} s, {:.1} MB | restic {r1:.1} s, {:.1} MB | {:.1}x faster, {:.1}x smaller",
+        s1 as f64 / 1e6,
+        rs1 as f64 / 1e6,
+        r1 / t1,
+        rs1 as f64 / s1 as f64
+    );
+    println!(
+        "incremental: dirvault {t2:.1} s, {:.2} MB | restic {r2:.1} s, {:.2} MB | {:.1}x faster, {:.1}x smaller",
+        s2 as f64 / 1e6,
+        rs2 as f64 / 1e6,
+        r2 / t2,
+        rs2 as f64 / s2.max(1) as f64
+    );
+}
