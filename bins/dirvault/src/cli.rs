@@ -518,8 +518,12 @@ async fn run(cli: Cli) -> Result<()> {
         Command::History { name, kind, id } => {
             let (repo, tenant) = open(&cli, &path, name)?;
             let entries = browse::history(&repo, &tenant, *kind, id).await?;
+            let relationships = browse::relationship_history(&repo, &tenant, id).await?;
             if cli.json {
-                println!("{}", json!({"kind": kind, "id": id, "history": entries}));
+                println!(
+                    "{}",
+                    json!({"kind": kind, "id": id, "history": entries, "relationships": relationships})
+                );
             } else if entries.is_empty() {
                 println!("{kind} {id} is in no snapshot of {name}");
             } else {
@@ -532,6 +536,20 @@ async fn run(cli: Cli) -> Result<()> {
                         e.event,
                         paths.join(", ")
                     );
+                }
+                for r in &relationships {
+                    for (sign, list) in [("+", &r.added), ("-", &r.removed)] {
+                        for rel in list {
+                            println!(
+                                "{}  {}  {sign} {:?} {} -> {}",
+                                r.snapshot,
+                                r.time.format("%Y-%m-%d %H:%M:%S"),
+                                rel.kind,
+                                rel.source,
+                                rel.target
+                            );
+                        }
+                    }
                 }
             }
             Ok(())

@@ -970,6 +970,26 @@ async fn browse_edge_cases(env: Env) {
         (in_group(&s1), in_group(&s2), in_group(&s3)),
         (true, false, true)
     );
+    // The member's change log names both changes of that membership.
+    let log = env.json(&["history", "contoso", "users", &member]);
+    let changes: Vec<(String, &str)> = log["relationships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|e| {
+            let snapshot = e["snapshot"].as_str().unwrap().to_owned();
+            let mut out = Vec::new();
+            for (sign, list) in [("+", &e["added"]), ("-", &e["removed"])] {
+                for r in list.as_array().into_iter().flatten() {
+                    if r["kind"] == "groupMember" && r["source"] == group.as_str() {
+                        out.push((snapshot.clone(), sign));
+                    }
+                }
+            }
+            out
+        })
+        .collect();
+    assert_eq!(changes, [(s2.clone(), "-"), (s3.clone(), "+")], "{log}");
     // The failed kind: listed from the previous snapshot, and said so.
     let orgs = env.json(&["ls", "contoso", "organization", "--at", &s3]);
     assert_eq!(orgs["status"]["status"], "failed");

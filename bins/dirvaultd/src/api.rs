@@ -697,8 +697,8 @@ struct VersionQuery {
     version: Option<String>,
 }
 
-/// One object at a snapshot, with its attribute diff against its previous version and its
-/// history (created, modified, deleted, restored).
+/// One object at a snapshot, with its attribute diff against its previous version, its
+/// history (created, modified, deleted, restored) and its relationships' change log.
 #[utoipa::path(get, path = "/v1/tenants/{name}/snapshots/{snapshot}/objects/{kind}/{id}", tag = "snapshots",
     params(("name" = String, Path), ("snapshot" = String, Path), ("kind" = String, Path), ("id" = String, Path), VersionQuery),
     responses((status = 200, description = "the object, its changes and its versions"), (status = 404, body = ErrorBody)))]
@@ -720,7 +720,10 @@ async fn get_object(
     let snapshot = browse::select_version(&app.repo, &at, kind, &id, which).await?;
     let view = browse::show(&app.repo, &snapshot, kind, &id).await?;
     let history = browse::history(&app.repo, &t.tenant_id, kind, &id).await?;
-    Ok(Json(json!({"view": view, "history": history})))
+    let relationships = browse::relationship_history(&app.repo, &t.tenant_id, &id).await?;
+    Ok(Json(
+        json!({"view": view, "history": history, "relationships": relationships}),
+    ))
 }
 
 /// Group and unit memberships, ownerships and manager of an object as of a snapshot.

@@ -298,6 +298,52 @@ pub async fn history(
     Ok(out)
 }
 
+/// Relationships of an object that changed in one snapshot.
+#[derive(Debug, Clone, Serialize)]
+pub struct RelationshipEvent {
+    /// The snapshot where it happened.
+    pub snapshot: SnapshotId,
+    /// Its time.
+    pub time: DateTime<Utc>,
+    /// Relationships of the object that appeared.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub added: Vec<dirvault_model::Relationship>,
+    /// Relationships of the object that disappeared.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub removed: Vec<dirvault_model::Relationship>,
+}
+
+/// The snapshots where an object's relationships (memberships, owners, roles, managers…)
+/// changed, from the snapshots' relationship changes (format 2; the first snapshot and format
+/// 1 snapshots record none).
+///
+/// # Errors
+/// Store errors.
+pub async fn relationship_history(
+    repo: &Repository,
+    tenant: &TenantId,
+    id: &ObjectId,
+) -> Result<Vec<RelationshipEvent>> {
+    let mut out = Vec::new();
+    for snapshot in repo.snapshots(tenant).await? {
+        let Some(changes) = repo.relationship_changes(&snapshot).await? else {
+            continue;
+        };
+        let touches = |r: &dirvault_model::Relationship| r.referenced_ids().contains(&id);
+        let added: Vec<_> = changes.added.into_iter().filter(|r| touches(r)).collect();
+        let removed: Vec<_> = changes.removed.into_iter().filter(|r| touches(r)).collect();
+        if !added.is_empty() || !removed.is_empty() {
+            out.push(RelationshipEvent {
+                snapshot: snapshot.id.clone(),
+                time: snapshot.time,
+                added,
+                removed,
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// One object at `snapshot`, with its previous version and the attribute changes.
 ///
 /// # Errors

@@ -206,6 +206,17 @@ pub struct Changeset {
     pub deleted: Vec<ManifestEntry>,
 }
 
+/// How the relationships changed since the parent snapshot.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct RelationshipChanges {
+    /// Relationships that are new.
+    #[serde(default)]
+    pub added: Vec<dirvault_model::Relationship>,
+    /// Relationships that are gone.
+    #[serde(default)]
+    pub removed: Vec<dirvault_model::Relationship>,
+}
+
 /// One object in a manifest: its version and the summary listing and search need.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -251,6 +262,10 @@ pub struct Snapshot {
     /// Where the relationship index was written (a hint).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relationship_index_at: Option<BlobLocation>,
+    /// Format 2: the blob of the [`RelationshipChanges`] against the parent; absent when none
+    /// changed or there is no parent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relationship_changes: Option<BlobId>,
     /// Relationships in it.
     #[serde(default)]
     pub relationship_count: usize,
@@ -267,6 +282,7 @@ impl Snapshot {
             .flat_map(|k| k.manifest.iter().chain(&k.index).chain(&k.changes))
             .chain(self.relationships.iter())
             .chain(&self.relationship_index)
+            .chain(&self.relationship_changes)
     }
 }
 
@@ -376,6 +392,7 @@ mod tests {
             relationships: Vec::new(),
             relationship_index: None,
             relationship_index_at: None,
+            relationship_changes: None,
             relationship_count: 0,
             tool_version: "0.1.0".into(),
         });

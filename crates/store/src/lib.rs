@@ -39,7 +39,7 @@ pub use backend::{BlobIndex, Lease, ObjectSnapshotStore, PackInfo, SnapshotStore
 pub use error::{Error, Result};
 pub use format::{
     BlobId, BlobLocation, Changeset, ChunkRef, KindRecord, KindStatus, LeaseRecord, ManifestEntry,
-    ManifestIndex, PackIndexFile, Snapshot, SnapshotFile, new_snapshot_id,
+    ManifestIndex, PackIndexFile, RelationshipChanges, Snapshot, SnapshotFile, new_snapshot_id,
 };
 pub use repository::{
     ForgetReport, PACK_TARGET_BYTES, PruneReport, Repository, RetentionPolicy, SnapshotWriter,

@@ -156,16 +156,28 @@ impl Repository {
         time: DateTime<Utc>,
         parent: Option<SnapshotId>,
     ) -> Result<SnapshotWriter> {
-        let parent_kinds = match &parent {
-            Some(id) => self.snapshot(tenant, id).await?.kinds,
-            None => BTreeMap::new(),
+        let parent_snapshot = match &parent {
+            Some(id) => Some(self.snapshot(tenant, id).await?),
+            None => None,
         };
+        let parent_kinds = parent_snapshot
+            .as_ref()
+            .map(|p| p.kinds.clone())
+            .unwrap_or_default();
+        let parent_relationships = parent_snapshot.map(|p| {
+            (
+                p.relationship_index,
+                p.relationship_index_at,
+                p.relationships,
+            )
+        });
         Ok(SnapshotWriter {
             repo: self.clone(),
             tenant: tenant.clone(),
             time,
             parent,
             parent_kinds,
+            parent_relationships,
             index: self.store.blob_index(tenant).await?,
             pending: Vec::new(),
             pending_bytes: 0,
@@ -549,6 +561,26 @@ impl Repository {
         };
         self.chunked_refs(&snapshot.tenant, &chunks, "relationships")
             .await
+    }
+
+    /// How the relationships changed since the snapshot's parent, when it records it.
+    ///
+    /// # Errors
+    /// Missing or corrupt blobs.
+    pub async fn relationship_changes(
+        &self,
+        snapshot: &Snapshot,
+    ) -> Result<Option<crate::format::RelationshipChanges>> {
+        let Some(blob) = &snapshot.relationship_changes else {
+            return Ok(None);
+        };
+        let bytes = self.blob_bytes(&snapshot.tenant, blob).await?;
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::Corrupt {
+                path: format!("relationship changes {blob}"),
+                reason: e.to_string(),
+            })
     }
 
     /// Every blob a snapshot needs besides its objects: what the record names, and the chunks
@@ -935,6 +967,8 @@ pub struct SnapshotWriter {
     parent: Option<SnapshotId>,
     index: BlobIndex,
     parent_kinds: BTreeMap<ObjectKind, KindRecord>,
+    /// The parent's relationship index (format 2) or inline chunks (format 1).
+    parent_relationships: Option<(Option<BlobId>, Option<BlobLocation>, Vec<BlobId>)>,
     pending: Vec<(BlobId, Bytes)>,
     pending_bytes: usize,
     in_pending: HashSet<BlobId>,
@@ -1128,6 +1162,65 @@ impl SnapshotWriter {
         Ok(Some(self.put_blob(&value).await?))
     }
 
+    /// The relationship changes against the parent, from the chunks the two lists do not
+    /// share. `None` without a parent or when nothing changed.
+    async fn relationship_changes(
+        &mut self,
+        ours: &[Relationship],
+        refs: &[ChunkRef],
+    ) -> Result<Option<BlobId>> {
+        let Some((index, at, inline)) = self.parent_relationships.clone() else {
+            return Ok(None);
+        };
+        let theirs: Vec<ChunkRef> = match index {
+            Some(index) => {
+                self.repo
+                    .index_blob(&self.tenant, &index, at.as_ref())
+                    .await?
+            }
+            None => inline
+                .into_iter()
+                .map(|blob| ChunkRef {
+                    blob,
+                    first: String::new(),
+                    count: 0,
+                    at: None,
+                })
+                .collect(),
+        };
+        let our_chunks: HashSet<&BlobId> = refs.iter().map(|r| &r.blob).collect();
+        let their_chunks: HashSet<BlobId> = theirs.iter().map(|r| r.blob.clone()).collect();
+        let unshared: Vec<ChunkRef> = theirs
+            .into_iter()
+            .filter(|c| !our_chunks.contains(&c.blob))
+            .collect();
+        let before: BTreeSet<Relationship> = self
+            .repo
+            .chunked_refs::<Relationship>(&self.tenant, &unshared, "relationships")
+            .await?
+            .into_iter()
+            .collect();
+        // Our relationships in chunks the parent does not have (the chunks in `refs` are in
+        // order over `ours`).
+        let mut after = BTreeSet::new();
+        let mut at_item = 0;
+        for r in refs {
+            if !their_chunks.contains(&r.blob) {
+                after.extend(ours[at_item..at_item + r.count].iter().cloned());
+            }
+            at_item += r.count;
+        }
+        let changes = crate::format::RelationshipChanges {
+            added: after.difference(&before).cloned().collect(),
+            removed: before.difference(&after).cloned().collect(),
+        };
+        if changes.added.is_empty() && changes.removed.is_empty() {
+            return Ok(None);
+        }
+        let value = serde_json::to_value(&changes).unwrap_or_default();
+        Ok(Some(self.put_blob(&value).await?))
+    }
+
     /// Writes the manifests, the relationships and the remaining pack, then commits the
     /// snapshot record. Kinds with objects but no [`SnapshotWriter::finish_kind`] are complete.
     ///
@@ -1174,6 +1267,7 @@ impl SnapshotWriter {
                 at: None,
             });
         }
+        let relationship_changes = self.relationship_changes(&relationships, &refs).await?;
         if !refs.is_empty() {
             indexes.push((None, relationship_count, refs, None));
         }
@@ -1221,6 +1315,7 @@ impl SnapshotWriter {
             relationships: Vec::new(),
             relationship_index,
             relationship_index_at,
+            relationship_changes,
             relationship_count,
             tool_version: env!("CARGO_PKG_VERSION").to_owned(),
         };

@@ -507,6 +507,32 @@ async fn changesets_and_versions(b: &Backend) {
             assert_eq!(&direct, entry, "{id} in {} on {}", snapshot.id, b.name);
         }
     }
+    // Relationship changes: one member removed, one added.
+    let time = Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).unwrap();
+    let mut w = repo.begin(&t, time, Some(third.id.clone())).await.unwrap();
+    for u in &users {
+        w.add_object(u).await.unwrap();
+    }
+    w.add_relationship(member("g1", "u001"));
+    w.add_relationship(member("g1", "u002"));
+    let with_members = w.commit().await.unwrap().0;
+    let mut w = repo
+        .begin(&t, time + Duration::hours(1), Some(with_members.id.clone()))
+        .await
+        .unwrap();
+    for u in &users {
+        w.add_object(u).await.unwrap();
+    }
+    w.add_relationship(member("g1", "u001"));
+    w.add_relationship(member("g1", "u003"));
+    let changed_members = w.commit().await.unwrap().0;
+    let changes = repo
+        .relationship_changes(&changed_members)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(changes.added, [member("g1", "u003")], "{}", b.name);
+    assert_eq!(changes.removed, [member("g1", "u002")], "{}", b.name);
     let v = repo
         .versions(&t, ObjectKind::Users, &"u007".parse().unwrap())
         .await
