@@ -227,6 +227,17 @@ fn tenant(app: &App, key: &Key, name: &str) -> ApiResult<TenantConfig> {
         .ok_or_else(|| ApiError::tenant_not_found(name))
 }
 
+/// The snapshot `at` (an id, `latest` or a date-time) of tenant `name`, if this key may see it.
+async fn at_snapshot(
+    app: &App,
+    key: &Key,
+    name: &str,
+    at: &str,
+) -> ApiResult<dirvault_store::Snapshot> {
+    let t = tenant(app, key, name)?;
+    Ok(resolve_snapshot(&app.repo, &t.tenant_id, at).await?)
+}
+
 // ----- ops ---------------------------------------------------------------------------------
 
 /// Liveness: the process answers.
@@ -734,8 +745,7 @@ async fn memberships(
     Extension(key): Extension<Key>,
     Path((name, snapshot, id)): Path<(String, String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let t = tenant(&app, &key, &name)?;
-    let snapshot = resolve_snapshot(&app.repo, &t.tenant_id, &snapshot).await?;
+    let snapshot = at_snapshot(&app, &key, &name, &snapshot).await?;
     let related = browse::memberships(&app.repo, &snapshot, &id_of(&id)?).await?;
     Ok(Json(json!({"snapshot": snapshot.id, "related": related})))
 }
@@ -748,8 +758,7 @@ async fn roles(
     Extension(key): Extension<Key>,
     Path((name, snapshot, id)): Path<(String, String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let t = tenant(&app, &key, &name)?;
-    let snapshot = resolve_snapshot(&app.repo, &t.tenant_id, &snapshot).await?;
+    let snapshot = at_snapshot(&app, &key, &name, &snapshot).await?;
     let related = browse::roles(&app.repo, &snapshot, &id_of(&id)?).await?;
     Ok(Json(json!({"snapshot": snapshot.id, "related": related})))
 }
@@ -762,8 +771,7 @@ async fn auth_methods(
     Extension(key): Extension<Key>,
     Path((name, snapshot, id)): Path<(String, String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let t = tenant(&app, &key, &name)?;
-    let snapshot = resolve_snapshot(&app.repo, &t.tenant_id, &snapshot).await?;
+    let snapshot = at_snapshot(&app, &key, &name, &snapshot).await?;
     let methods = browse::auth_methods(&app.repo, &snapshot, &id_of(&id)?).await?;
     Ok(Json(json!({"snapshot": snapshot.id, "methods": methods})))
 }
@@ -835,8 +843,7 @@ async fn export(
     Path((name, snapshot)): Path<(String, String)>,
     Query(q): Query<ExportQuery>,
 ) -> ApiResult<Response> {
-    let t = tenant(&app, &key, &name)?;
-    let snapshot = resolve_snapshot(&app.repo, &t.tenant_id, &snapshot).await?;
+    let snapshot = at_snapshot(&app, &key, &name, &snapshot).await?;
     let split = |s: &Option<String>| -> Vec<String> {
         s.as_deref()
             .unwrap_or("")
