@@ -678,9 +678,7 @@ pub(crate) async fn extension_properties(
     caller.require_read(ObjectKind::Applications)?;
     let shared = tenant_of(&emulator, &caller)?;
     let t = shared.read();
-    let app = t
-        .get(ObjectKind::Applications, &id)
-        .ok_or_else(|| GraphError::not_found(&id))?;
+    let (_, app) = existing(&t, ObjectKind::Applications, &id)?;
     let prefix = format!(
         "extension_{}_",
         app.get("appId")
@@ -710,9 +708,7 @@ pub(crate) async fn federated_credentials(
     caller.require_read(ObjectKind::Applications)?;
     let shared = tenant_of(&emulator, &caller)?;
     let t = shared.read();
-    let app = t
-        .get(ObjectKind::Applications, &id)
-        .ok_or_else(|| GraphError::not_found(&id))?;
+    let (_, app) = existing(&t, ObjectKind::Applications, &id)?;
     let items = app
         .get("federatedIdentityCredentials")
         .and_then(Value::as_array)
