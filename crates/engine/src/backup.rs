@@ -587,14 +587,7 @@ impl Run<'_> {
                         answer.body["error"]["code"].as_str().unwrap_or("")
                     ))));
                 }
-                let mut items: Vec<Value> =
-                    answer.body["value"].as_array().cloned().unwrap_or_default();
-                let mut next = answer.body["@odata.nextLink"].as_str().map(str::to_owned);
-                while let Some(link) = next {
-                    let page = self.client.get(&link).await?;
-                    items.extend(page["value"].as_array().cloned().unwrap_or_default());
-                    next = page["@odata.nextLink"].as_str().map(str::to_owned);
-                }
+                let items = self.client.rest_of(&answer.body).await?;
                 carried.remove(&answer.id);
                 if kind == ObjectKind::AuthenticationMethods {
                     // One object per user: the methods collection as Graph returned it.

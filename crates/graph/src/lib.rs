@@ -708,6 +708,22 @@ impl GraphClient {
         })
     }
 
+    /// Every item of a collection whose first page came another way (e.g. inside a `$batch`
+    /// answer): its `value`, then every further page by `@odata.nextLink`.
+    ///
+    /// # Errors
+    /// As [`GraphClient::get`], for the further pages.
+    pub async fn rest_of(&self, first_page: &Value) -> Result<Vec<Value>> {
+        let mut items = first_page["value"].as_array().cloned().unwrap_or_default();
+        let mut next = first_page["@odata.nextLink"].as_str().map(str::to_owned);
+        while let Some(link) = next {
+            let page = self.get(&link).await?;
+            items.extend(page["value"].as_array().cloned().unwrap_or_default());
+            next = page["@odata.nextLink"].as_str().map(str::to_owned);
+        }
+        Ok(items)
+    }
+
     /// Runs requests through `$batch`, 20 at a time, and retries the ones Graph throttled or
     /// could not serve (429/503/504 inside a 200 batch) after their own `Retry-After`. Answers
     /// come back in request order.

@@ -814,14 +814,7 @@ async fn list_all(client: &GraphClient, urls: &[String]) -> Result<Vec<Option<Ve
     for answer in client.batch(&requests).await? {
         match answer.status {
             200 => {
-                let mut items = answer.body["value"].as_array().cloned().unwrap_or_default();
-                let mut next = answer.body["@odata.nextLink"].as_str().map(str::to_owned);
-                while let Some(link) = next {
-                    let page = client.get(&link).await?;
-                    items.extend(page["value"].as_array().cloned().unwrap_or_default());
-                    next = page["@odata.nextLink"].as_str().map(str::to_owned);
-                }
-                out.push(Some(items));
+                out.push(Some(client.rest_of(&answer.body).await?));
             }
             404 => out.push(None),
             _ => return Err(batch_error(client, &requests, answer)),
