@@ -495,17 +495,12 @@ fn admin_consent_url(
 ) -> Option<String> {
     let client = daemon.consent_client_id.as_ref().unwrap_or(&t.client_id);
     let redirect = daemon.consent_redirect_uri.as_deref()?;
-    let enc = |s: &str| -> String {
-        s.bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                    (b as char).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect()
-    };
+    const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    let enc = |s: &str| percent_encoding::utf8_percent_encode(s, KEEP).to_string();
     Some(format!(
         "{}/{}/v2.0/adminconsent?client_id={}&scope={}&redirect_uri={}&state={}",
         t.login_url

@@ -332,15 +332,14 @@ pub struct CurrentState {
 
 /// Percent-encodes a value for a URL path segment or query value.
 pub(crate) fn encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~@".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    // RFC 3986 unreserved characters stay; `@` too (UPNs read better, and Graph accepts it).
+    const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~')
+        .remove(b'@');
+    percent_encoding::utf8_percent_encode(value, KEEP).to_string()
 }
 
 /// `$filter={property} eq '{value}'`, with the value's quotes doubled (OData string literal)
