@@ -2,6 +2,11 @@
 //! up on their schedules and serves a REST API (docs/daemon.md). Any number of replicas may
 //! share one repository: they coordinate through the store's tenant leases alone.
 
+// Listing and diffing decode many small values on several threads; glibc's allocator spent a
+// quarter of a large listing consolidating memory freed across threads (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod api;
 mod app;
 mod jobs;

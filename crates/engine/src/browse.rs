@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use dirvault_diff::{AttributeChange, DiffOptions, diff_objects};
 use dirvault_model::{DirectoryObject, ObjectId, ObjectKind, SnapshotId, TenantId};
 use dirvault_store::{ManifestEntry, Repository, Snapshot};
+use rayon::slice::ParallelSliceMut;
 use serde::Serialize;
 
 use crate::{Error, Result};
@@ -18,10 +19,9 @@ use crate::{Error, Result};
 /// # Errors
 /// [`Error::Browse`] when nothing matches.
 pub async fn resolve_snapshot(repo: &Repository, tenant: &TenantId, at: &str) -> Result<Snapshot> {
-    let snapshots = repo.snapshots(tenant).await?;
     let none = |what: String| Error::Browse(what);
     if at == "latest" {
-        return snapshots.into_iter().next_back().ok_or_else(|| {
+        return repo.snapshot_at(tenant, None).await?.ok_or_else(|| {
             none(format!(
                 "tenant {tenant} has no snapshots yet: run a backup first"
             ))
@@ -29,15 +29,21 @@ pub async fn resolve_snapshot(repo: &Repository, tenant: &TenantId, at: &str) ->
     }
     if let Ok(time) = DateTime::parse_from_rfc3339(at) {
         let time = time.with_timezone(&Utc);
-        return snapshots
-            .into_iter()
-            .rfind(|s| s.time <= time)
+        return repo
+            .snapshot_at(tenant, Some(time))
+            .await?
             .ok_or_else(|| none(format!("tenant {tenant} has no snapshot at or before {at}")));
     }
-    snapshots
-        .into_iter()
-        .find(|s| s.id.as_str() == at)
-        .ok_or_else(|| none(format!("no snapshot {at:?} for tenant {tenant}: give a snapshot id, `latest` or an RFC 3339 date-time")))
+    let unknown = || {
+        none(format!(
+            "no snapshot {at:?} for tenant {tenant}: give a snapshot id, `latest` or an RFC 3339 date-time"
+        ))
+    };
+    let id = SnapshotId::new(at).map_err(|_| unknown())?;
+    match repo.snapshot(tenant, &id).await {
+        Err(dirvault_store::Error::NoSnapshot { .. }) => Err(unknown()),
+        other => Ok(other?),
+    }
 }
 
 /// How to sort a listing.
@@ -118,7 +124,7 @@ pub async fn list(
     }
     if options.sort == SortBy::Name {
         // Manifests are in id order already: a stable sort by name keeps ids in order.
-        entries.sort_by_cached_key(|e| e.name.as_deref().unwrap_or("").to_lowercase());
+        entries.par_sort_by_cached_key(|e| e.name.as_deref().unwrap_or("").to_lowercase());
     }
     Ok(entries)
 }
@@ -147,7 +153,7 @@ async fn last_modified(
             break;
         }
         let parent = s.parent.as_ref().and_then(|p| snapshots.get(p));
-        let index = |x: &Snapshot| x.kinds.get(&kind).and_then(|k| k.index.clone());
+        let index = |x: &Snapshot| x.kinds.get(&kind).and_then(|k| k.index);
         match repo.changeset(&s, kind).await? {
             Some(c) => {
                 for e in c.created.iter().chain(&c.modified) {

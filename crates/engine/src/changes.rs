@@ -69,8 +69,8 @@ pub async fn changes_between(
     for kind in ObjectKind::ALL {
         let (before, after) = differing_entries((old_repo, old), (new_repo, new), kind).await?;
         let diff = dirvault_diff::diff_versions(
-            before.iter().map(|e| (e.id.clone(), e.blob.clone())),
-            after.iter().map(|e| (e.id.clone(), e.blob.clone())),
+            before.iter().map(|e| (e.id.clone(), e.blob)),
+            after.iter().map(|e| (e.id.clone(), e.blob)),
         );
         if diff.is_empty() {
             continue;
@@ -116,8 +116,8 @@ async fn differing_entries(
     }
     let a_chunks = old_repo.manifest_chunks(&old.tenant, a).await?;
     let b_chunks = new_repo.manifest_chunks(&new.tenant, b).await?;
-    let a_ids: std::collections::HashSet<_> = a_chunks.iter().map(|c| c.blob.clone()).collect();
-    let b_ids: std::collections::HashSet<_> = b_chunks.iter().map(|c| c.blob.clone()).collect();
+    let a_ids: std::collections::HashSet<_> = a_chunks.iter().map(|c| c.blob).collect();
+    let b_ids: std::collections::HashSet<_> = b_chunks.iter().map(|c| c.blob).collect();
     let before = entries_outside(old_repo, &old.tenant, a_chunks, &b_ids).await?;
     let after = entries_outside(new_repo, &new.tenant, b_chunks, &a_ids).await?;
     Ok((before, after))

@@ -12,6 +12,7 @@ use dirvault_model::{SnapshotId, TenantId};
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, PutMode, PutOptions, PutPayload, UpdateVersion};
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
@@ -113,6 +114,10 @@ pub trait SnapshotStore: Send + Sync + fmt::Debug {
     async fn commit_snapshot(&self, snapshot: &Snapshot) -> Result<()>;
     /// Every snapshot of a tenant, oldest first.
     async fn snapshots(&self, tenant: &TenantId) -> Result<Vec<Snapshot>>;
+    /// The ids of a tenant's snapshots, sorted (ids sort by time): a listing, no reads.
+    async fn snapshot_ids(&self, tenant: &TenantId) -> Result<Vec<SnapshotId>>;
+    /// One snapshot record; [`Error::NoSnapshot`] when there is none of that id.
+    async fn read_snapshot(&self, tenant: &TenantId, id: &SnapshotId) -> Result<Snapshot>;
     /// Deletes a snapshot record (its data stays until `prune`).
     async fn delete_snapshot(&self, tenant: &TenantId, id: &SnapshotId) -> Result<()>;
     /// Takes the tenant's lease for `ttl`.
@@ -168,6 +173,15 @@ impl ObjectSnapshotStore {
             store,
             description: description.into(),
         }
+    }
+
+    async fn snapshot_file(&self, path: &Path) -> Result<Snapshot> {
+        let bytes = self.get(path).await?;
+        let file: SnapshotFile = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+            path: path.to_string(),
+            reason: format!("unreadable snapshot file: {e}"),
+        })?;
+        Ok(file.into_snapshot())
     }
 
     async fn get(&self, path: &Path) -> Result<Bytes> {
@@ -253,6 +267,7 @@ impl SnapshotStore for ObjectSnapshotStore {
                     path: meta.location.to_string(),
                     reason: format!("unreadable pack index: {e}"),
                 })?;
+            let pack: std::sync::Arc<str> = pack.into();
             for (id, offset, length) in blobs {
                 index.insert(
                     id,
@@ -295,6 +310,7 @@ impl SnapshotStore for ObjectSnapshotStore {
             .put(&index_path, PutPayload::from(bytes))
             .await
             .map_err(backend("write", &index_path))?;
+        let pack_id: std::sync::Arc<str> = pack_id.into();
         Ok(entries
             .into_iter()
             .map(|(id, offset, length)| {
@@ -341,7 +357,7 @@ impl SnapshotStore for ObjectSnapshotStore {
     ) -> Result<Vec<Bytes>> {
         // One ranged request per pack (object_store coalesces nearby ranges), packs read
         // concurrently.
-        let mut by_pack: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        let mut by_pack: BTreeMap<std::sync::Arc<str>, Vec<usize>> = BTreeMap::new();
         for (i, (_, at)) in blobs.iter().enumerate() {
             by_pack.entry(at.pack.clone()).or_default().push(i);
         }
@@ -367,41 +383,19 @@ impl SnapshotStore for ObjectSnapshotStore {
                         e => backend("read", &path)(e),
                     })?;
                 // Decompressing and verifying is CPU work: on every core for many blobs.
-                let work: Vec<(usize, Bytes)> = positions.iter().copied().zip(data).collect();
-                let decode = |part: &[(usize, Bytes)]| -> Result<Vec<(usize, Bytes)>> {
-                    part.iter()
-                        .map(|(i, bytes)| {
-                            let id = &blobs[*i].0;
-                            decode_blob(bytes, id)
-                                .map(|json| (*i, json))
-                                .map_err(|reason| Error::Corrupt {
-                                    path: format!("{path} (blob {id})"),
-                                    reason,
-                                })
-                        })
-                        .collect()
-                };
-                let threads = std::thread::available_parallelism().map_or(1, usize::from);
-                if work.len() < 64 || threads < 2 {
-                    return decode(&work);
-                }
-                let per = work.len().div_ceil(threads);
-                std::thread::scope(|scope| {
-                    let handles: Vec<_> = work
-                        .chunks(per)
-                        .map(|part| scope.spawn(move || decode(part)))
-                        .collect();
-                    let mut decoded = Vec::with_capacity(work.len());
-                    for h in handles {
-                        decoded.extend(h.join().unwrap_or_else(|_| {
-                            Err(Error::Corrupt {
-                                path: path.to_string(),
-                                reason: "a decoding thread panicked".into(),
+                positions
+                    .par_iter()
+                    .zip(data)
+                    .map(|(i, bytes)| {
+                        let id = &blobs[*i].0;
+                        decode_blob(&bytes, id)
+                            .map(|json| (*i, json))
+                            .map_err(|reason| Error::Corrupt {
+                                path: format!("{path} (blob {id})"),
+                                reason,
                             })
-                        })?);
-                    }
-                    Ok::<_, Error>(decoded)
-                })
+                    })
+                    .collect::<Result<Vec<_>>>()
             })
             .buffer_unordered(8);
         let mut out: Vec<Option<Bytes>> = vec![None; blobs.len()];
@@ -460,7 +454,7 @@ impl SnapshotStore for ObjectSnapshotStore {
     async fn commit_snapshot(&self, snapshot: &Snapshot) -> Result<()> {
         let path = tenant_path(&snapshot.tenant, &format!("snapshots/{}.json", snapshot.id));
         let bytes =
-            serde_json::to_vec_pretty(&SnapshotFile::V2(snapshot.clone())).unwrap_or_default();
+            serde_json::to_vec_pretty(&SnapshotFile::V3(snapshot.clone())).unwrap_or_default();
         let opts = PutOptions {
             mode: PutMode::Create,
             ..PutOptions::default()
@@ -486,20 +480,37 @@ impl SnapshotStore for ObjectSnapshotStore {
         // Snapshot files are small: read many at once (S3 round trips dominate).
         let metas = self.list(&tenant_path(tenant, "snapshots")).await?;
         let mut out: Vec<Snapshot> = futures::stream::iter(metas)
-            .map(|meta| async move {
-                let bytes = self.get(&meta.location).await?;
-                let file: SnapshotFile =
-                    serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
-                        path: meta.location.to_string(),
-                        reason: format!("unreadable snapshot file: {e}"),
-                    })?;
-                Ok::<_, Error>(file.into_snapshot())
-            })
+            .map(|meta| async move { self.snapshot_file(&meta.location).await })
             .buffered(16)
             .try_collect()
             .await?;
         out.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.id.cmp(&b.id)));
         Ok(out)
+    }
+
+    async fn snapshot_ids(&self, tenant: &TenantId) -> Result<Vec<SnapshotId>> {
+        let metas = self.list(&tenant_path(tenant, "snapshots")).await?;
+        let mut ids: Vec<SnapshotId> = metas
+            .iter()
+            .filter_map(|m| m.location.filename()?.strip_suffix(".json"))
+            .filter_map(|name| SnapshotId::new(name).ok())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    async fn read_snapshot(&self, tenant: &TenantId, id: &SnapshotId) -> Result<Snapshot> {
+        let path = tenant_path(tenant, &format!("snapshots/{id}.json"));
+        self.snapshot_file(&path).await.map_err(|e| match e {
+            Error::Backend {
+                source: object_store::Error::NotFound { .. },
+                ..
+            } => Error::NoSnapshot {
+                tenant: tenant.to_string(),
+                snapshot: id.to_string(),
+            },
+            e => e,
+        })
     }
 
     async fn delete_snapshot(&self, tenant: &TenantId, id: &SnapshotId) -> Result<()> {
@@ -672,18 +683,61 @@ impl SnapshotStore for ObjectSnapshotStore {
     }
 }
 
-/// Compresses a blob's JSON for a pack.
 /// Compresses a blob's canonical JSON for a pack.
 pub(crate) fn encode_blob(value: &serde_json::Value) -> Bytes {
     let json = crate::format::canonical_bytes(value);
-    Bytes::from(zstd::encode_all(json.as_slice(), 3).unwrap_or(json))
+    Bytes::from(compress(&json).unwrap_or(json))
+}
+
+/// The zstd level of blobs.
+const ZSTD_LEVEL: i32 = 3;
+
+/// The largest blob decompressed into a buffer sized from its frame header; larger or
+/// unsized frames are streamed.
+const MAX_SIZED_BLOB: u64 = 256 * 1024 * 1024;
+
+thread_local! {
+    // One zstd context per thread: creating one per blob cost more than decompressing a
+    // small blob.
+    static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// zstd-compresses bytes (the frame records its content size).
+fn compress(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    COMPRESSOR.with_borrow_mut(|slot| {
+        let compressor = match slot {
+            Some(c) => c,
+            None => slot.insert(zstd::bulk::Compressor::new(ZSTD_LEVEL)?),
+        };
+        compressor.compress(bytes)
+    })
+}
+
+/// Decompresses one zstd frame.
+fn decompress(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    let size = match zstd::zstd_safe::get_frame_content_size(bytes) {
+        Ok(Some(size)) if size <= MAX_SIZED_BLOB => size,
+        // Frames written by a streaming encoder do not record their size.
+        _ => return zstd::decode_all(bytes),
+    };
+    DECOMPRESSOR.with_borrow_mut(|slot| {
+        let decompressor = match slot {
+            Some(d) => d,
+            None => slot.insert(zstd::bulk::Decompressor::new()?),
+        };
+        // `size` is at most MAX_SIZED_BLOB, which fits in usize.
+        decompressor.decompress(bytes, usize::try_from(size).unwrap_or(usize::MAX))
+    })
 }
 
 /// Decompresses and verifies a blob; answers its canonical JSON. Blobs are written
 /// canonical, so hashing the bytes verifies them; blobs written before that are parsed and
 /// re-canonicalized.
 fn decode_blob(bytes: &[u8], id: &BlobId) -> std::result::Result<Bytes, String> {
-    let json = zstd::decode_all(bytes).map_err(|e| format!("not zstd data: {e}"))?;
+    let json = decompress(bytes).map_err(|e| format!("not zstd data: {e}"))?;
     if &BlobId::of_canonical(&json) == id {
         return Ok(Bytes::from(json));
     }

@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// A blob's id: the SHA-256 (hex) of its canonical JSON (keys sorted, no whitespace), so the
-/// same object always has the same id whatever order Graph sent its properties in.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct BlobId(String);
+/// A blob's id: the SHA-256 of its canonical JSON (keys sorted, no whitespace), so the same
+/// object always has the same id whatever order Graph sent its properties in. Written as 64
+/// hex digits; held as the 32 bytes (manifests hold hundreds of thousands of them).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BlobId([u8; 32]);
 
 impl BlobId {
     /// The id of a JSON value.
@@ -23,35 +23,70 @@ impl BlobId {
 
     /// The id of canonical JSON bytes (as [`canonical_bytes`] writes them).
     pub fn of_canonical(bytes: &[u8]) -> Self {
-        Self(hex(&Sha256::digest(bytes)))
+        Self(Sha256::digest(bytes).into())
     }
 
-    /// The hex string.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// Parses a hex id.
+    /// Parses a hex id (either case).
     pub fn parse(s: &str) -> Option<Self> {
-        (s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()))
-            .then(|| Self(s.to_ascii_lowercase()))
+        if s.len() != 64 {
+            return None;
+        }
+        let digit = |c: u8| match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        };
+        let mut out = [0u8; 32];
+        for (byte, pair) in out.iter_mut().zip(s.as_bytes().chunks_exact(2)) {
+            *byte = (digit(pair[0])? << 4) | digit(pair[1])?;
+        }
+        Some(Self(out))
     }
 }
 
 impl fmt::Display for BlobId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&hex(&self.0))
     }
 }
 
 impl fmt::Debug for BlobId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "BlobId({})", &self.0[..12.min(self.0.len())])
+        write!(f, "BlobId({})", &hex(&self.0[..6]))
+    }
+}
+
+impl Serialize for BlobId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&hex(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for BlobId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = BlobId;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a blob id (64 hex digits)")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<BlobId, E> {
+                BlobId::parse(v).ok_or_else(|| E::custom(format!("not a blob id: {v:?}")))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
 }
 
 /// A JSON value's canonical form: object keys sorted, no whitespace. Blobs are stored this
@@ -95,8 +130,8 @@ fn write_canonical(value: &Value, out: &mut Vec<u8>) {
 /// Where a blob lives: its pack, and its compressed byte range there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlobLocation {
-    /// The pack.
-    pub pack: String,
+    /// The pack (shared: the many blobs of a pack name it once in memory).
+    pub pack: std::sync::Arc<str>,
     /// Offset of the compressed bytes.
     pub offset: u64,
     /// Length of the compressed bytes.
@@ -237,6 +272,80 @@ pub struct ManifestEntry {
     pub at: Option<BlobLocation>,
 }
 
+/// A manifest chunk as format 3 writes it: each entry an array `[id, blob, name, key,
+/// [pack, offset, length]]` whose pack is an index into `packs`, so that a chunk names each
+/// pack once. Formats 1 and 2 wrote a JSON array of [`ManifestEntry`] objects; both are read.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub(crate) struct EntryChunk {
+    entries: Vec<PackedEntry>,
+    packs: Vec<std::sync::Arc<str>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct PackedEntry(
+    ObjectId,
+    BlobId,
+    Option<String>,
+    Option<String>,
+    Option<(usize, u64, u64)>,
+);
+
+impl EntryChunk {
+    /// The chunk of some entries.
+    pub(crate) fn new(entries: &[ManifestEntry]) -> Self {
+        let mut packs: Vec<std::sync::Arc<str>> = Vec::new();
+        let entries = entries
+            .iter()
+            .map(|e| {
+                let at = e.at.as_ref().map(|at| {
+                    let pack = match packs.iter().position(|p| *p == at.pack) {
+                        Some(i) => i,
+                        None => {
+                            packs.push(at.pack.clone());
+                            packs.len() - 1
+                        }
+                    };
+                    (pack, at.offset, at.length)
+                });
+                PackedEntry(e.id.clone(), e.blob, e.name.clone(), e.key.clone(), at)
+            })
+            .collect();
+        Self { entries, packs }
+    }
+
+    /// Decodes a manifest chunk of any format into its entries.
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<ManifestEntry>, String> {
+        if bytes.trim_ascii_start().first() == Some(&b'[') {
+            return serde_json::from_slice(bytes).map_err(|e| e.to_string());
+        }
+        let chunk: Self = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        chunk
+            .entries
+            .into_iter()
+            .map(|PackedEntry(id, blob, name, key, at)| {
+                let at =
+                    match at {
+                        None => None,
+                        Some((pack, offset, length)) => Some(BlobLocation {
+                            pack: chunk.packs.get(pack).cloned().ok_or_else(|| {
+                                format!("entry {id} names pack #{pack}, not listed")
+                            })?,
+                            offset,
+                            length,
+                        }),
+                    };
+                Ok(ManifestEntry {
+                    id,
+                    blob,
+                    name,
+                    key,
+                    at,
+                })
+            })
+            .collect()
+    }
+}
+
 /// A committed snapshot.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -296,13 +405,17 @@ pub enum SnapshotFile {
     /// Version 2: manifest indexes, changesets, a relationship index.
     #[serde(rename = "2")]
     V2(Snapshot),
+    /// Version 3: as 2, with manifest chunks in the compact [`EntryChunk`] encoding (which a
+    /// reader of version 2 could not read).
+    #[serde(rename = "3")]
+    V3(Snapshot),
 }
 
 impl SnapshotFile {
     /// The snapshot, whatever the version.
     pub fn into_snapshot(self) -> Snapshot {
         match self {
-            SnapshotFile::V1(s) | SnapshotFile::V2(s) => s,
+            SnapshotFile::V1(s) | SnapshotFile::V2(s) | SnapshotFile::V3(s) => s,
         }
     }
 }
@@ -344,7 +457,9 @@ mod tests {
             BlobId::of(&json!({"id": "1", "b": [1, {"x": 2}]})),
             "null is a value"
         );
-        assert_eq!(a.as_str().len(), 64);
+        assert_eq!(a.to_string().len(), 64);
+        assert_eq!(BlobId::parse(&a.to_string().to_uppercase()), Some(a));
+        assert_eq!(BlobId::parse("zz"), None);
     }
 
     #[test]
@@ -381,7 +496,7 @@ mod tests {
                 ..KindRecord::default()
             },
         );
-        let file = SnapshotFile::V2(Snapshot {
+        let file = SnapshotFile::V3(Snapshot {
             id: SnapshotId::new("20261124T060000Z-0000abcd").unwrap(),
             tenant: TenantId::new("5f1c2d3e-0000-4000-8000-000000000001").unwrap(),
             time: DateTime::parse_from_rfc3339("2026-11-24T06:00:00Z")
@@ -397,6 +512,50 @@ mod tests {
             tool_version: "0.1.0".into(),
         });
         insta::assert_json_snapshot!(file);
+    }
+
+    #[test]
+    fn manifest_chunks_are_compact_and_every_format_is_read() {
+        let at = |pack: &str, offset| BlobLocation {
+            pack: pack.into(),
+            offset,
+            length: 10,
+        };
+        let entries = vec![
+            ManifestEntry {
+                id: ObjectId::new("a1").unwrap(),
+                blob: BlobId::of(&json!({"id": "a1"})),
+                name: Some("Adele".into()),
+                key: Some("adele@contoso.com".into()),
+                at: Some(at("p1", 0)),
+            },
+            ManifestEntry {
+                id: ObjectId::new("b2").unwrap(),
+                blob: BlobId::of(&json!({"id": "b2"})),
+                name: None,
+                key: None,
+                at: Some(at("p2", 10)),
+            },
+            ManifestEntry {
+                id: ObjectId::new("c3").unwrap(),
+                blob: BlobId::of(&json!({"id": "c3"})),
+                name: Some("Carol".into()),
+                key: None,
+                at: Some(at("p1", 20)),
+            },
+        ];
+        let compact = serde_json::to_value(EntryChunk::new(&entries)).unwrap();
+        insta::assert_json_snapshot!(compact);
+        let bytes = canonical_bytes(&compact);
+        assert_eq!(EntryChunk::decode(&bytes).unwrap(), entries);
+        // Formats 1 and 2: a JSON array of entry objects.
+        let plain = serde_json::to_vec(&entries).unwrap();
+        assert_eq!(EntryChunk::decode(&plain).unwrap(), entries);
+        // A pack number out of range is an error, not a wrong location.
+        let bad =
+            json!({"entries": [["a1", entries[0].blob, null, null, [5, 0, 10]]], "packs": []});
+        let err = EntryChunk::decode(&canonical_bytes(&bad)).unwrap_err();
+        assert!(err.contains("pack #5"), "{err}");
     }
 
     #[test]

@@ -6,13 +6,14 @@ use std::sync::Arc;
 use bytes::Bytes;
 use chrono::{DateTime, Datelike, Duration, Utc};
 use dirvault_model::{DirectoryObject, ObjectKind, Relationship, SnapshotId, TenantId};
+use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::backend::{BlobIndex, SnapshotStore, encode_blob};
 use crate::error::{Error, Result};
 use crate::format::{
-    BlobId, BlobLocation, Changeset, ChunkRef, KindRecord, KindStatus, ManifestEntry,
+    BlobId, BlobLocation, Changeset, ChunkRef, EntryChunk, KindRecord, KindStatus, ManifestEntry,
     ManifestIndex, Snapshot, new_snapshot_id,
 };
 
@@ -46,52 +47,42 @@ fn chunks<T>(items: &[T], key: impl Fn(&T) -> String) -> Vec<std::ops::Range<usi
     out
 }
 
-/// Parses chunks (JSON arrays) and concatenates them.
-fn parse_chunks<T: serde::de::DeserializeOwned + Send>(
+/// What chunks hold: manifest entries or relationships.
+trait ChunkItem: Sized + Send {
+    /// The items of one chunk's bytes.
+    fn decode_chunk(bytes: &[u8]) -> std::result::Result<Vec<Self>, String>;
+}
+
+impl ChunkItem for ManifestEntry {
+    fn decode_chunk(bytes: &[u8]) -> std::result::Result<Vec<Self>, String> {
+        EntryChunk::decode(bytes)
+    }
+}
+
+impl ChunkItem for Relationship {
+    fn decode_chunk(bytes: &[u8]) -> std::result::Result<Vec<Self>, String> {
+        serde_json::from_slice(bytes).map_err(|e| e.to_string())
+    }
+}
+
+/// Parses chunks and concatenates them.
+fn parse_chunks<T: ChunkItem>(
     located: &[(BlobId, BlobLocation)],
     all: Vec<Bytes>,
     what: &str,
 ) -> Result<Vec<T>> {
-    let parse = |part: &[((BlobId, BlobLocation), Bytes)]| -> Result<Vec<T>> {
-        let mut out = Vec::new();
-        for ((blob, _), bytes) in part {
-            let items: Vec<T> = serde_json::from_slice(bytes).map_err(|e| Error::Corrupt {
-                path: format!("{what} chunk {blob}"),
-                reason: e.to_string(),
-            })?;
-            out.extend(items);
-        }
-        Ok(out)
-    };
-    let pairs: Vec<((BlobId, BlobLocation), Bytes)> = located.iter().cloned().zip(all).collect();
     // Large manifests are decoded on every core, in order.
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    if pairs.len() < 64 || threads < 2 {
-        return parse(&pairs);
-    }
-    let per = pairs.len().div_ceil(threads);
-    let parts: Vec<Result<Vec<T>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = pairs
-            .chunks(per)
-            .map(|part| scope.spawn(move || parse(part)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(Error::Corrupt {
-                        path: what.to_owned(),
-                        reason: "a decoding thread panicked".into(),
-                    })
-                })
+    let parts: Vec<Vec<T>> = located
+        .par_iter()
+        .zip(all)
+        .map(|((blob, _), bytes)| {
+            T::decode_chunk(&bytes).map_err(|reason| Error::Corrupt {
+                path: format!("{what} chunk {blob}"),
+                reason,
             })
-            .collect()
-    });
-    let mut out = Vec::new();
-    for part in parts {
-        out.extend(part?);
-    }
-    Ok(out)
+        })
+        .collect::<Result<_>>()?;
+    Ok(parts.into_iter().flatten().collect())
 }
 
 /// A repository: every tenant's snapshots in one store.
@@ -202,14 +193,48 @@ impl Repository {
     /// # Errors
     /// [`Error::NoSnapshot`].
     pub async fn snapshot(&self, tenant: &TenantId, id: &SnapshotId) -> Result<Snapshot> {
-        self.snapshots(tenant)
-            .await?
-            .into_iter()
-            .find(|s| &s.id == id)
-            .ok_or_else(|| Error::NoSnapshot {
-                tenant: tenant.to_string(),
-                snapshot: id.to_string(),
-            })
+        self.store.read_snapshot(tenant, id).await
+    }
+
+    /// The latest snapshot taken at or before `time` (the latest of all without one), found
+    /// from the listing of snapshot ids (which sort by time, to the second) and a read of the
+    /// few records of the last candidate second: no need to read every snapshot record.
+    /// `Ok(None)` when there is none.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn snapshot_at(
+        &self,
+        tenant: &TenantId,
+        time: Option<DateTime<Utc>>,
+    ) -> Result<Option<Snapshot>> {
+        let ids = self.store.snapshot_ids(tenant).await?;
+        // An id starts with its time to the second, `YYYYMMDDTHHMMSSZ`.
+        let second = |id: &SnapshotId| id.as_str().split('-').next().unwrap_or("").to_owned();
+        let limit = time.map(|t| t.format("%Y%m%dT%H%M%SZ").to_string());
+        let mut end = ids.len();
+        if let Some(limit) = &limit {
+            end = ids.partition_point(|id| second(id).as_str() <= limit.as_str());
+        }
+        while end > 0 {
+            let group = second(&ids[end - 1]);
+            let start = ids[..end].partition_point(|id| second(id) < group);
+            let mut candidates = Vec::new();
+            for id in &ids[start..end] {
+                let s = self.snapshot(tenant, id).await?;
+                if time.is_none_or(|t| s.time <= t) {
+                    candidates.push(s);
+                }
+            }
+            if let Some(best) = candidates
+                .into_iter()
+                .max_by(|a, b| a.time.cmp(&b.time).then_with(|| a.id.cmp(&b.id)))
+            {
+                return Ok(Some(best));
+            }
+            end = start;
+        }
+        Ok(None)
     }
 
     async fn index(&self, tenant: &TenantId, reload: bool) -> Result<Arc<BlobIndex>> {
@@ -271,7 +296,7 @@ impl Repository {
                 .manifest
                 .iter()
                 .map(|blob| ChunkRef {
-                    blob: blob.clone(),
+                    blob: *blob,
                     first: String::new(),
                     count: 0,
                     at: None,
@@ -485,7 +510,7 @@ impl Repository {
     /// Reads and concatenates chunked JSON arrays.
     /// Reads and concatenates chunks, at their hinted locations when every chunk has one
     /// (no blob index needed), else through the blob index.
-    async fn chunked_refs<T: serde::de::DeserializeOwned + Send>(
+    async fn chunked_refs<T: ChunkItem>(
         &self,
         tenant: &TenantId,
         chunks: &[ChunkRef],
@@ -493,18 +518,18 @@ impl Repository {
     ) -> Result<Vec<T>> {
         let hinted: Option<Vec<(BlobId, BlobLocation)>> = chunks
             .iter()
-            .map(|c| c.at.clone().map(|at| (c.blob.clone(), at)))
+            .map(|c| c.at.clone().map(|at| (c.blob, at)))
             .collect();
         if let Some(located) = hinted
             && let Ok(all) = self.store.read_blobs_bytes(tenant, &located).await
         {
             return parse_chunks(&located, all, what);
         }
-        let ids: Vec<BlobId> = chunks.iter().map(|c| c.blob.clone()).collect();
+        let ids: Vec<BlobId> = chunks.iter().map(|c| c.blob).collect();
         self.chunked(tenant, &ids, what).await
     }
 
-    async fn chunked<T: serde::de::DeserializeOwned + Send>(
+    async fn chunked<T: ChunkItem>(
         &self,
         tenant: &TenantId,
         chunks: &[BlobId],
@@ -521,21 +546,11 @@ impl Repository {
                     tenant: tenant.to_string(),
                     blob: c.to_string(),
                 })?;
-                Ok((c.clone(), at.clone()))
+                Ok((*c, at.clone()))
             })
             .collect::<Result<Vec<_>>>()?;
-        let mut out = Vec::new();
-        for ((blob, _), bytes) in located
-            .iter()
-            .zip(self.store.read_blobs_bytes(tenant, &located).await?)
-        {
-            let part: Vec<T> = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
-                path: format!("{what} chunk {blob}"),
-                reason: e.to_string(),
-            })?;
-            out.extend(part);
-        }
-        Ok(out)
+        let all = self.store.read_blobs_bytes(tenant, &located).await?;
+        parse_chunks(&located, all, what)
     }
 
     /// The relationships of a snapshot.
@@ -552,7 +567,7 @@ impl Repository {
                 .relationships
                 .iter()
                 .map(|blob| ChunkRef {
-                    blob: blob.clone(),
+                    blob: *blob,
                     first: String::new(),
                     count: 0,
                     at: None,
@@ -688,7 +703,7 @@ impl Repository {
         for (id, at) in &index {
             match self.store.read_blob_bytes(tenant, id, at).await {
                 Ok(_) => {
-                    good.insert(id.clone());
+                    good.insert(*id);
                 }
                 Err(e) => report
                     .problems
@@ -776,7 +791,7 @@ impl Repository {
                 );
             }
         }
-        let mut by_pack: BTreeMap<String, Vec<(BlobId, crate::format::BlobLocation)>> =
+        let mut by_pack: BTreeMap<Arc<str>, Vec<(BlobId, crate::format::BlobLocation)>> =
             BTreeMap::new();
         for (id, at) in index {
             by_pack.entry(at.pack.clone()).or_default().push((id, at));
@@ -789,7 +804,7 @@ impl Repository {
                 report.bytes_freed += pack.size;
                 continue;
             }
-            let blobs = by_pack.remove(&pack.id).unwrap_or_default();
+            let blobs = by_pack.remove(pack.id.as_str()).unwrap_or_default();
             let keep: Vec<_> = blobs
                 .iter()
                 .filter(|(id, _)| referenced.contains(id))
@@ -804,7 +819,7 @@ impl Repository {
                     .iter()
                     .map(|(id, at)| {
                         (
-                            id.clone(),
+                            *id,
                             data.slice(at.offset as usize..(at.offset + at.length) as usize),
                         )
                     })
@@ -995,8 +1010,8 @@ impl SnapshotWriter {
         }
         let bytes = encode_blob(value);
         self.pending_bytes += bytes.len();
-        self.in_pending.insert(id.clone());
-        self.pending.push((id.clone(), bytes));
+        self.in_pending.insert(id);
+        self.pending.push((id, bytes));
         self.stats.new_blobs += 1;
         if self.pending_bytes >= PACK_TARGET_BYTES {
             self.flush().await?;
@@ -1031,7 +1046,7 @@ impl SnapshotWriter {
             .or_default()
             .push(ManifestEntry {
                 id: object.id().clone(),
-                blob: blob.clone(),
+                blob,
                 name: object.display_name().map(str::to_owned),
                 key: summary_key(object),
                 at: None,
@@ -1118,27 +1133,28 @@ impl SnapshotWriter {
         let parent_chunks = self.repo.manifest_chunks(&self.tenant, &parent).await?;
         let ours: HashSet<&BlobId> = refs.iter().map(|r| &r.blob).collect();
         let theirs: HashSet<&BlobId> = parent_chunks.iter().map(|c| &c.blob).collect();
-        let mut before: HashMap<dirvault_model::ObjectId, ManifestEntry> = HashMap::new();
-        for chunk in parent_chunks.iter().filter(|c| !ours.contains(&c.blob)) {
-            let at = self
-                .index
-                .get(&chunk.blob)
-                .ok_or_else(|| Error::MissingBlob {
+        // The parent's chunks that we do not share, read together (they are the parent's:
+        // located through its hints, or the writer's blob index).
+        let located = parent_chunks
+            .iter()
+            .filter(|c| !ours.contains(&c.blob))
+            .map(|c| {
+                let at = c.at.clone().or_else(|| self.index.get(&c.blob).cloned());
+                let at = at.ok_or_else(|| Error::MissingBlob {
                     tenant: self.tenant.to_string(),
-                    blob: chunk.blob.to_string(),
+                    blob: c.blob.to_string(),
                 })?;
-            let value = self
-                .repo
-                .store
-                .read_blob(&self.tenant, &chunk.blob, at)
-                .await?;
-            let entries: Vec<ManifestEntry> =
-                serde_json::from_value(value).map_err(|e| Error::Corrupt {
-                    path: format!("manifest chunk {}", chunk.blob),
-                    reason: e.to_string(),
-                })?;
-            before.extend(entries.into_iter().map(|e| (e.id.clone(), e)));
-        }
+                Ok((c.blob, at))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let all = self
+            .repo
+            .store
+            .read_blobs_bytes(&self.tenant, &located)
+            .await?;
+        let before: Vec<ManifestEntry> = parse_chunks(&located, all, "manifest")?;
+        let mut before: HashMap<dirvault_model::ObjectId, ManifestEntry> =
+            before.into_iter().map(|e| (e.id.clone(), e)).collect();
         let mut changes = Changeset::default();
         for (r, range) in refs.iter().zip(ranges) {
             if theirs.contains(&r.blob) {
@@ -1189,7 +1205,7 @@ impl SnapshotWriter {
                 .collect(),
         };
         let our_chunks: HashSet<&BlobId> = refs.iter().map(|r| &r.blob).collect();
-        let their_chunks: HashSet<BlobId> = theirs.iter().map(|r| r.blob.clone()).collect();
+        let their_chunks: HashSet<BlobId> = theirs.iter().map(|r| r.blob).collect();
         let unshared: Vec<ChunkRef> = theirs
             .into_iter()
             .filter(|c| !our_chunks.contains(&c.blob))
@@ -1241,7 +1257,8 @@ impl SnapshotWriter {
             let mut refs = Vec::new();
             let mut ranges = Vec::new();
             for range in chunks(&list, |e| e.id.as_str().to_owned()) {
-                let chunk = serde_json::to_value(&list[range.clone()]).unwrap_or_default();
+                let chunk =
+                    serde_json::to_value(EntryChunk::new(&list[range.clone()])).unwrap_or_default();
                 refs.push(ChunkRef {
                     blob: self.put_blob(&chunk).await?,
                     first: list[range.start].id.to_string(),

@@ -541,6 +541,52 @@ async fn changesets_and_versions(b: &Backend) {
     assert!(repo.verify(&t).await.unwrap().is_clean(), "{}", b.name);
 }
 
+/// A snapshot is found by id, as of a time, or as the latest, from the listing of ids and the
+/// records of one second (two snapshots may share a second; the later time wins).
+async fn snapshots_are_found_by_id_and_time(b: &Backend) {
+    let repo = &b.repo;
+    let t: TenantId = "5f1c2d3e-0000-4000-8000-0000000000c6".parse().unwrap();
+    assert!(repo.snapshot_at(&t, None).await.unwrap().is_none());
+    let users = [user("u1", "Staff")];
+    let base = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+    let mut taken = Vec::new();
+    // Two in one second (the later one has the earlier id half the time), one an hour later.
+    for at in [
+        base + Duration::milliseconds(900),
+        base + Duration::milliseconds(100),
+        base + Duration::hours(1),
+    ] {
+        let mut w = repo.begin(&t, at, None).await.unwrap();
+        w.add_object(&users[0]).await.unwrap();
+        taken.push(w.commit().await.unwrap().0);
+    }
+    let latest = repo.snapshot_at(&t, None).await.unwrap().unwrap();
+    assert_eq!(latest.id, taken[2].id, "{}", b.name);
+    let tenant = &t;
+    let at = |time| async move {
+        let found = repo.snapshot_at(tenant, Some(time)).await.unwrap();
+        found.map(|s| s.id)
+    };
+    assert_eq!(
+        at(base + Duration::minutes(30)).await,
+        Some(taken[0].id.clone())
+    );
+    assert_eq!(
+        at(base + Duration::milliseconds(500)).await,
+        Some(taken[1].id.clone())
+    );
+    assert_eq!(at(base).await, None, "before the first snapshot");
+    assert_eq!(
+        repo.snapshot(&t, &taken[1].id).await.unwrap().time,
+        taken[1].time
+    );
+    let missing = dirvault_model::SnapshotId::new("20200101T000000Z-00000000").unwrap();
+    assert!(matches!(
+        repo.snapshot(&t, &missing).await,
+        Err(dirvault_store::Error::NoSnapshot { .. })
+    ));
+}
+
 async fn conformance(b: Backend) {
     documents_are_replaced_listed_and_absent_ones_are_none(&b).await;
     round_trip_and_dedupe(&b).await;
@@ -549,6 +595,7 @@ async fn conformance(b: Backend) {
     leases_keep_writers_apart(&b).await;
     forget_and_prune_free_space_and_keep_the_rest_readable(&b).await;
     changesets_and_versions(&b).await;
+    snapshots_are_found_by_id_and_time(&b).await;
 }
 
 #[tokio::test]
