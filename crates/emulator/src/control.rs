@@ -250,6 +250,7 @@ fn apply(
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_owned();
+            t.methods_updated.insert(user.clone(), now);
             t.auth_methods
                 .entry(user)
                 .or_default()
@@ -257,7 +258,11 @@ fn apply(
             json!({"id": id})
         }
         Mutation::RemoveAuthMethod { user, id } => {
-            json!({"removed": t.auth_methods.get_mut(&user).and_then(|m| m.remove(&id)).is_some()})
+            let removed = t.auth_methods.get_mut(&user).and_then(|m| m.remove(&id));
+            if removed.is_some() {
+                t.methods_updated.insert(user, now);
+            }
+            json!({"removed": removed.is_some()})
         }
     })
 }

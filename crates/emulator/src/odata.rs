@@ -617,6 +617,23 @@ impl Filter {
         }
     }
 
+    /// The properties the expression reads.
+    pub(crate) fn properties(&self) -> Vec<&str> {
+        match self {
+            Filter::Compare(p, ..)
+            | Filter::StartsWith(p, _)
+            | Filter::EndsWith(p, _)
+            | Filter::In(p, _)
+            | Filter::Any(p, ..) => vec![p.as_str()],
+            Filter::And(a, b) | Filter::Or(a, b) => {
+                let mut out = a.properties();
+                out.extend(b.properties());
+                out
+            }
+            Filter::Not(a) => a.properties(),
+        }
+    }
+
     /// Whether `obj` matches.
     pub(crate) fn matches(&self, obj: &Obj) -> bool {
         match self {

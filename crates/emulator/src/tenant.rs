@@ -132,6 +132,9 @@ pub struct Tenant {
     links: HashMap<RelationshipKind, HashMap<String, BTreeSet<String>>>,
     /// Authentication methods: user id → method id → method.
     pub auth_methods: BTreeMap<String, BTreeMap<String, Obj>>,
+    /// When each user's methods last changed (the registration report's
+    /// `lastUpdatedDateTime`); users not here have had theirs since they were created.
+    pub methods_updated: HashMap<String, chrono::DateTime<chrono::Utc>>,
     deleted: BTreeMap<String, DeletedItem>,
     unique: HashMap<(ObjectKind, &'static str), HashMap<String, String>>,
     log: Vec<Change>,
@@ -157,6 +160,7 @@ impl Tenant {
             objects: HashMap::new(),
             links: HashMap::new(),
             auth_methods: BTreeMap::new(),
+            methods_updated: HashMap::new(),
             deleted: BTreeMap::new(),
             unique: HashMap::new(),
             log: Vec::new(),

@@ -80,6 +80,7 @@ pub fn charge(method: &Method, path: &str, query: &str) -> Charge {
     let special = if lower.starts_with("/identity/conditionalaccess") {
         Some(Budget::ConditionalAccess)
     } else if lower.starts_with("/auditlogs/")
+        || lower.starts_with("/reports/")
         || (segments.first() == Some(&"users") && segments.get(2) == Some(&"authentication"))
     {
         Some(Budget::Reports)

@@ -508,3 +508,98 @@ async fn scoped_role_members_and_app_role_assignments() {
             .any(|a: &Value| a["id"] == assignment["id"])
     );
 }
+
+/// The registration report: one row per enabled user, paged, `lastUpdatedDateTime` moving when
+/// a user's methods change, `$filter` only on the documented properties, `AuditLog.Read.All`.
+#[tokio::test]
+async fn user_registration_details_report_each_enabled_users_methods() {
+    let env = start("large").await;
+    let (rows, pages) = env
+        .get_all("/reports/authenticationMethods/userRegistrationDetails")
+        .await;
+    let enabled: BTreeSet<String> = env
+        .emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            t.objects(ObjectKind::Users)
+                .unwrap()
+                .iter()
+                .filter(|(_, u)| u["accountEnabled"] != json!(false))
+                .map(|(id, _)| id.clone())
+                .collect()
+        })
+        .unwrap();
+    let listed: BTreeSet<String> = rows
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(listed.len(), rows.len(), "no user twice");
+    assert_eq!(listed, enabled, "every enabled user, no disabled one");
+    assert!(enabled.len() < env.ids(ObjectKind::Users).len());
+    assert_eq!(pages, enabled.len().div_ceil(1000));
+
+    // A new phone method shows in the user's row, with a later lastUpdatedDateTime.
+    let user = env.cloud_user();
+    let row_of = |user: String| {
+        let env = &env;
+        async move {
+            let r = env
+                .get(&format!(
+                    "/reports/authenticationMethods/userRegistrationDetails?$filter=userPrincipalName eq '{}'",
+                    env.object(ObjectKind::Users, &user).unwrap()["userPrincipalName"].as_str().unwrap()
+                ))
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            assert_eq!(r.values().len(), 1);
+            r.values()[0].clone()
+        }
+    };
+    let before = row_of(user.clone()).await;
+    assert_eq!(before["id"], user.as_str());
+    env.mutate(json!([{"op": "removeAuthMethod", "user": user, "id": "3179e48a-750b-4051-897c-87b9720928f7"}])).await;
+    let created = env
+        .post(
+            &format!("/users/{user}/authentication/phoneMethods"),
+            json!({"phoneNumber": "+1 2065555555", "phoneType": "office"}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let after = row_of(user.clone()).await;
+    assert!(
+        after["methodsRegistered"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("officePhone")),
+        "{after}"
+    );
+    assert!(
+        after["lastUpdatedDateTime"].as_str().unwrap()
+            > before["lastUpdatedDateTime"].as_str().unwrap(),
+        "{before} → {after}"
+    );
+
+    // lastUpdatedDateTime is not filterable (userregistrationdetails.md), nor is $top accepted.
+    let r = env
+        .get("/reports/authenticationMethods/userRegistrationDetails?$filter=lastUpdatedDateTime ge 2026-01-01T00:00:00Z")
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.message().contains("lastUpdatedDateTime"),
+        "{}",
+        r.message()
+    );
+    let r = env
+        .get("/reports/authenticationMethods/userRegistrationDetails?$top=5")
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let token = env.token_with(&["UserAuthenticationMethod.Read.All"]).await;
+    let denied = env
+        .send_as(
+            &token,
+            Method::GET,
+            "/reports/authenticationMethods/userRegistrationDetails",
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
+}

@@ -117,7 +117,7 @@ async fn generate(repo: &Repository, size: &str, snapshots: usize) -> TenantId {
             users = by_id.into_values().collect();
         }
         parent = Some(snapshot.id.clone());
-        if n % 50 == 0 {
+        if n < 5 || n % 50 == 0 {
             eprintln!(
                 "snapshot {n}/{snapshots} ({:.0} s)",
                 started.elapsed().as_secs_f64()

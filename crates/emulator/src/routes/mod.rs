@@ -4,6 +4,7 @@
 mod batch;
 mod delta;
 pub(crate) mod read;
+mod reports;
 mod write;
 
 use std::time::Duration;
@@ -176,6 +177,10 @@ pub(crate) fn router(emulator: Emulator) -> Router {
             get(read::auth_method)
                 .patch(write::update_auth_method)
                 .delete(write::delete_auth_method),
+        )
+        .route(
+            "/reports/authenticationMethods/userRegistrationDetails",
+            get(reports::user_registration_details),
         )
         .route("/directory/deletedItems", get(read::deleted_items_uncast))
         .route(

@@ -1035,7 +1035,7 @@ pub(crate) async fn create_auth_method(
     let mut t = shared.write();
     let user = user_id(&t, &id)?;
     let (method_id, obj) = creatable_method(&coll, &body)?;
-    let methods = t.auth_methods.entry(user).or_default();
+    let methods = t.auth_methods.entry(user.clone()).or_default();
     let ty = obj.get("@odata.type").cloned();
     let one_per_user = coll != "phoneMethods";
     if methods.contains_key(&method_id)
@@ -1050,6 +1050,7 @@ pub(crate) async fn create_auth_method(
         .with_detail("ObjectConflict", "Method exists", &coll));
     }
     methods.insert(method_id, obj.clone());
+    t.methods_updated.insert(user, emulator.clock().now());
     Ok(json_response(StatusCode::CREATED, Value::Object(obj)))
 }
 
@@ -1087,6 +1088,7 @@ pub(crate) async fn update_auth_method(
         }
         m.insert(k, v);
     }
+    t.methods_updated.insert(user, emulator.clock().now());
     Ok(no_content())
 }
 
@@ -1115,6 +1117,7 @@ pub(crate) async fn delete_auth_method(
     match methods.get(&method) {
         Some(m) if m.get("@odata.type").and_then(Value::as_str) == Some(ty) => {
             methods.remove(&method);
+            t.methods_updated.insert(user, emulator.clock().now());
             Ok(no_content())
         }
         _ => Err(GraphError::not_found(&method)),

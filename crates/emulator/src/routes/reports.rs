@@ -1,0 +1,226 @@
+//! The authentication-methods registration report:
+//! `GET /reports/authenticationMethods/userRegistrationDetails`.
+//!
+//! Graph documents it at
+//! <https://learn.microsoft.com/graph/api/authenticationmethodsroot-list-userregistrationdetails>
+//! (permission `AuditLog.Read.All`; only `$filter` and `$orderBy`; "doesn't work for disabled
+//! users") and the row at
+//! <https://learn.microsoft.com/graph/api/resources/userregistrationdetails> (which properties
+//! `$filter` accepts: not `lastUpdatedDateTime`). It is a reports API: 5 requests per 10 s per
+//! app and tenant (GRAPH.md §5), charged by [`crate::throttle`]. Its page size is not
+//! documented: the emulator answers [`PAGE`] rows a page and a nextLink, which clients follow.
+
+use std::collections::BTreeSet;
+use std::ops::Bound;
+
+use axum::extract::State;
+use axum::response::Response;
+use dirvault_model::{ObjectKind, RelationshipKind};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::collection;
+use super::read::{Req, tenant_of};
+use crate::Emulator;
+use crate::auth::Caller;
+use crate::error::{GraphError, GraphResult};
+use crate::odata;
+use crate::tenant::{Obj, Tenant};
+
+/// Rows a page.
+pub(crate) const PAGE: usize = 1000;
+
+/// The properties the resource page says `$filter` accepts.
+const FILTERABLE: &[&str] = &[
+    "isMfaCapable",
+    "isMfaRegistered",
+    "isPasswordlessCapable",
+    "isSsprCapable",
+    "isSsprEnabled",
+    "isSsprRegistered",
+    "isSystemPreferredAuthenticationMethodEnabled",
+    "methodsRegistered",
+    "systemPreferredAuthenticationMethods",
+    "userDisplayName",
+    "userPreferredMethodForSecondaryAuthentication",
+    "userPrincipalName",
+];
+
+#[derive(Serialize, Deserialize)]
+struct Cursor {
+    after: String,
+}
+
+/// `GET /reports/authenticationMethods/userRegistrationDetails`
+pub(crate) async fn user_registration_details(
+    State(emulator): State<Emulator>,
+    caller: Caller,
+    req: Req,
+) -> GraphResult<Response> {
+    caller.require(&["AuditLog.Read.All"])?;
+    let Req { query, path } = req;
+    if query.select.is_some() || query.top.is_some() || !query.expand.is_empty() {
+        return Err(GraphError::bad_request(
+            "userRegistrationDetails supports only the $filter and $orderBy query parameters.",
+        ));
+    }
+    if let Some(filter) = &query.filter
+        && let Some(p) = filter
+            .properties()
+            .into_iter()
+            .find(|p| !FILTERABLE.contains(p))
+    {
+        return Err(GraphError::bad_request(format!(
+            "Invalid filter clause: the property '{p}' does not support filtering."
+        )));
+    }
+    let after = match &query.skiptoken {
+        Some(token) => Some(odata::decode_token::<Cursor>(token)?.after),
+        None => None,
+    };
+    let shared = tenant_of(&emulator, &caller)?;
+    let t = shared.read();
+    let admins: BTreeSet<&str> = admins(&t);
+    let empty = std::collections::BTreeMap::new();
+    let users = t.objects(ObjectKind::Users).unwrap_or(&empty);
+    let range = match &after {
+        Some(a) => users.range::<String, _>((Bound::Excluded(a), Bound::Unbounded)),
+        None => users.range::<String, _>(..),
+    };
+    let mut items = Vec::new();
+    let mut last = None;
+    let mut more = false;
+    // Disabled users are not in the report.
+    for (id, user) in range.filter(|(_, u)| u.get("accountEnabled") != Some(&Value::Bool(false))) {
+        let row = row(&t, user, admins.contains(id.as_str()));
+        if query.filter.as_ref().is_some_and(|f| !f.matches(&row)) {
+            continue;
+        }
+        if items.len() == PAGE {
+            more = true;
+            break;
+        }
+        items.push(Value::Object(row));
+        last = Some(id.clone());
+    }
+    let next = match (more, last) {
+        (true, Some(after)) => Some(odata::next_link(
+            &caller.base,
+            &path,
+            &query.pairs,
+            &odata::encode_token(&Cursor { after }),
+        )),
+        _ => None,
+    };
+    let context = odata::context(
+        &caller.base,
+        "reports/authenticationMethods/userRegistrationDetails",
+        None,
+        false,
+    );
+    Ok(collection(context, items, next, None))
+}
+
+/// Users holding a directory role (members of an activated role, or principals of a role
+/// assignment).
+fn admins(t: &Tenant) -> BTreeSet<&str> {
+    let mut out = BTreeSet::new();
+    for a in t
+        .objects(ObjectKind::RoleAssignments)
+        .into_iter()
+        .flat_map(|m| m.values())
+    {
+        if let Some(p) = a.get("principalId").and_then(Value::as_str) {
+            out.insert(p);
+        }
+    }
+    for role in t
+        .objects(ObjectKind::DirectoryRoles)
+        .into_iter()
+        .flat_map(|m| m.keys())
+    {
+        for m in t
+            .links(RelationshipKind::DirectoryRoleMember, role)
+            .into_iter()
+            .flatten()
+        {
+            out.insert(m.as_str());
+        }
+    }
+    out
+}
+
+/// One user's row, from the user and its methods.
+fn row(t: &Tenant, user: &Obj, is_admin: bool) -> Obj {
+    let id = user.get("id").and_then(Value::as_str).unwrap_or_default();
+    let mut registered: Vec<&str> = Vec::new();
+    for m in t.auth_methods.get(id).into_iter().flat_map(|m| m.values()) {
+        let name = match m.get("@odata.type").and_then(Value::as_str).unwrap_or("") {
+            "#microsoft.graph.phoneAuthenticationMethod" => {
+                match m.get("phoneType").and_then(Value::as_str) {
+                    Some("alternateMobile") => "alternateMobilePhone",
+                    Some("office") => "officePhone",
+                    _ => "mobilePhone",
+                }
+            }
+            "#microsoft.graph.emailAuthenticationMethod" => "email",
+            "#microsoft.graph.microsoftAuthenticatorAuthenticationMethod" => {
+                "microsoftAuthenticatorPush"
+            }
+            "#microsoft.graph.fido2AuthenticationMethod" => "fido2SecurityKey",
+            "#microsoft.graph.softwareOathAuthenticationMethod" => "softwareOneTimePasscode",
+            "#microsoft.graph.windowsHelloForBusinessAuthenticationMethod" => {
+                "windowsHelloForBusiness"
+            }
+            "#microsoft.graph.temporaryAccessPassAuthenticationMethod" => "temporaryAccessPass",
+            _ => continue, // the password is not a registered method
+        };
+        if !registered.contains(&name) {
+            registered.push(name);
+        }
+    }
+    registered.sort_unstable();
+    let has = |n: &str| registered.contains(&n);
+    let mfa = registered.iter().any(|m| *m != "email");
+    let sspr = has("mobilePhone") || has("email") || has("microsoftAuthenticatorPush");
+    let passwordless = has("fido2SecurityKey") || has("windowsHelloForBusiness");
+    let preferred = if has("microsoftAuthenticatorPush") {
+        "push"
+    } else if has("mobilePhone") {
+        "sms"
+    } else {
+        "none"
+    };
+    let updated = t
+        .methods_updated
+        .get(id)
+        .map(|when| Value::String(crate::clock::graph_time(*when)))
+        .or_else(|| user.get("createdDateTime").cloned())
+        .unwrap_or(Value::Null);
+    let user_type = match user.get("userType").and_then(Value::as_str) {
+        Some(t) if t.eq_ignore_ascii_case("guest") => "guest",
+        _ => "member",
+    };
+    let value = json!({
+        "id": id,
+        "userPrincipalName": user.get("userPrincipalName").cloned().unwrap_or(Value::Null),
+        "userDisplayName": user.get("displayName").cloned().unwrap_or(Value::Null),
+        "isAdmin": is_admin,
+        "isSsprRegistered": sspr,
+        "isSsprEnabled": false,
+        "isSsprCapable": false,
+        "isMfaRegistered": mfa,
+        "isMfaCapable": mfa,
+        "isPasswordlessCapable": passwordless,
+        "lastUpdatedDateTime": updated,
+        "methodsRegistered": registered,
+        "isSystemPreferredAuthenticationMethodEnabled": true,
+        "systemPreferredAuthenticationMethods": if preferred == "none" { vec![] } else { vec![preferred] },
+        "userPreferredMethodForSecondaryAuthentication": preferred,
+        "userType": user_type,
+    });
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
