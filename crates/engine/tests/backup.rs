@@ -274,6 +274,17 @@ async fn full_then_incremental(repo: Repository) {
             json!(format!("new.hire@{}", env.tenant.default_domain)),
         );
         t.insert(ObjectKind::Users, hire).unwrap();
+        // A user registers an email method: the user object does not change (users delta
+        // says nothing); the registration report does.
+        t.auth_methods.entry(users[9].clone()).or_default().insert(
+            "3ddfcfc8-9383-446f-83cc-3ab9be4be18f".into(),
+            json!({"@odata.type": "#microsoft.graph.emailAuthenticationMethod",
+                "id": "3ddfcfc8-9383-446f-83cc-3ab9be4be18f", "emailAddress": "nine@example.net"})
+            .as_object()
+            .cloned()
+            .unwrap(),
+        );
+        t.methods_updated.insert(users[9].clone(), later);
     });
     let seen = std::sync::Mutex::new(BTreeMap::<ObjectKind, u64>::new());
     let record = |p: &dirvault_engine::Progress| {
@@ -305,6 +316,8 @@ async fn full_then_incremental(repo: Repository) {
     // Incremental: Graph sent only the changed users (the title change and the new hire; the
     // leaver came as @removed), and only changed objects cost new bytes.
     assert_eq!(seen.lock().unwrap()[&ObjectKind::Users], 2);
+    // Methods were read again only for the user the registration report named and the hire.
+    assert_eq!(seen.lock().unwrap()[&ObjectKind::AuthenticationMethods], 2);
     assert!(second.write.new_blobs < 40, "{:?}", second.write);
     assert!(
         second.graph.requests > 0 && second.graph.requests < full_requests,
