@@ -386,7 +386,24 @@ pub fn churn_tenant(
             deleted += 1;
         }
     }
-    json!({"updated": updated, "created": created, "deleted": deleted, "membershipChanges": links})
+    // A tenth as many users register or change an authentication method (an email address).
+    let mut methods = 0;
+    for i in 0..n.div_ceil(10) {
+        let u = &users[rng.random_range(0..users.len())];
+        if t.get(ObjectKind::Users, u).is_none() {
+            continue;
+        }
+        let id = "3ddfcfc8-9383-446f-83cc-3ab9be4be18f";
+        let email = json!({"@odata.type": "#microsoft.graph.emailAuthenticationMethod", "id": id,
+                           "emailAddress": format!("churn{seed}x{i}@example.net")});
+        t.auth_methods
+            .entry(u.clone())
+            .or_default()
+            .insert(id.into(), email.as_object().cloned().unwrap_or_default());
+        t.methods_updated.insert(u.clone(), now);
+        methods += 1;
+    }
+    json!({"updated": updated, "created": created, "deleted": deleted, "membershipChanges": links, "methodChanges": methods})
 }
 
 async fn export(

@@ -153,16 +153,39 @@ async fn main() {
     show("full", &full, t.elapsed().as_secs_f64());
     println!("churn 1%: {}", churn(&target).await);
     let t = Instant::now();
+    // Requests by kind: the client's count when each kind reported first and last.
+    let by_kind = std::sync::Mutex::new(std::collections::BTreeMap::new());
+    let record = |p: &dirvault_engine::Progress| {
+        let mut m = by_kind.lock().unwrap();
+        let e = m
+            .entry(p.kind)
+            .or_insert((p.graph.requests, p.graph.requests));
+        e.1 = p.graph.requests;
+    };
     let incremental = backup(
         &client,
         &repo,
         &BackupOptions::default(),
         now + chrono::Duration::minutes(30),
-        &|_| {},
+        &record,
     )
     .await
     .unwrap();
     show("incremental", &incremental, t.elapsed().as_secs_f64());
+    let mut previous = 0;
+    let mut line = String::from("  requests by kind (approximate):");
+    let mut kinds: Vec<_> = by_kind
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(kind, (first, last))| (*first, *last, *kind))
+        .collect();
+    kinds.sort();
+    for (_, last, kind) in kinds {
+        line.push_str(&format!(" {kind} {}", last.saturating_sub(previous)));
+        previous = last;
+    }
+    println!("{line}");
     println!(
         "incremental / full: requests {:.1}%, bytes {:.1}%",
         100.0 * incremental.graph.requests as f64 / full.graph.requests as f64,
