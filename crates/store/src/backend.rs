@@ -15,6 +15,7 @@ use object_store::{ObjectStore, PutMode, PutOptions, PutPayload, UpdateVersion};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
+use crate::compress::{self, DecoderDictionaries, EncoderDictionary};
 use crate::error::{Error, Result};
 use crate::format::{
     BlobId, BlobLocation, LeaseRecord, PackIndexFile, Snapshot, SnapshotFile, hex,
@@ -140,12 +141,22 @@ pub trait SnapshotStore: Send + Sync + fmt::Debug {
     /// The names of the tenant's documents under `prefix` (a folder such as `restore/{plan}`),
     /// sorted.
     async fn list_documents(&self, tenant: &TenantId, prefix: &str) -> Result<Vec<String>>;
+    /// The tenant's compression dictionaries: `(kind, dictionary)` (a kind may have several:
+    /// frames name theirs by id).
+    async fn dictionaries(&self, tenant: &TenantId) -> Result<Vec<(String, Bytes)>>;
+    /// Stores a kind's compression dictionary (create-only; named by its zstd id).
+    async fn put_dictionary(&self, tenant: &TenantId, kind: &str, dictionary: Bytes) -> Result<()>;
 }
+
+/// Tenants whose dictionaries a store keeps prepared for reading (a daemon serves many
+/// tenants; a tenant's prepared dictionaries take about a megabyte).
+const CACHED_DICTIONARY_TENANTS: usize = 8;
 
 /// [`SnapshotStore`] over any `object_store` backend.
 pub struct ObjectSnapshotStore {
     store: Arc<dyn ObjectStore>,
     description: String,
+    decoders: std::sync::Mutex<HashMap<TenantId, Arc<DecoderDictionaries>>>,
 }
 
 impl fmt::Debug for ObjectSnapshotStore {
@@ -172,7 +183,42 @@ impl ObjectSnapshotStore {
         Self {
             store,
             description: description.into(),
+            decoders: std::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The tenant's dictionaries, prepared, such that every frame of `frames` can be read if
+    /// the repository can read it: the cached set, or the set read anew when a frame names a
+    /// dictionary the cache does not have (another writer added it).
+    async fn decoders(
+        &self,
+        tenant: &TenantId,
+        frames: &[&[u8]],
+    ) -> Result<Arc<DecoderDictionaries>> {
+        let cached = self
+            .decoders
+            .lock()
+            .ok()
+            .and_then(|m| m.get(tenant).cloned());
+        if let Some(d) = &cached
+            && frames.iter().all(|f| d.can_read(f))
+        {
+            return Ok(d.clone());
+        }
+        if cached.is_none() && frames.iter().all(|f| compress::dictionary_of(f).is_none()) {
+            return Ok(Arc::new(DecoderDictionaries::default()));
+        }
+        let stored = self.dictionaries(tenant).await?;
+        let prepared = Arc::new(DecoderDictionaries::new(
+            stored.iter().map(|(_, bytes)| bytes.as_ref()),
+        ));
+        if let Ok(mut m) = self.decoders.lock() {
+            if m.len() >= CACHED_DICTIONARY_TENANTS {
+                m.clear();
+            }
+            m.insert(tenant.clone(), prepared.clone());
+        }
+        Ok(prepared)
     }
 
     async fn snapshot_file(&self, path: &Path) -> Result<Snapshot> {
@@ -344,7 +390,8 @@ impl SnapshotStore for ObjectSnapshotStore {
                 },
                 e => backend("read", &path)(e),
             })?;
-        decode_blob(&bytes, id).map_err(|reason| Error::Corrupt {
+        let decoders = self.decoders(tenant, &[&bytes]).await?;
+        decode_blob(&bytes, id, &decoders).map_err(|reason| Error::Corrupt {
             path: format!("{path} (blob {id})"),
             reason,
         })
@@ -382,13 +429,15 @@ impl SnapshotStore for ObjectSnapshotStore {
                         },
                         e => backend("read", &path)(e),
                     })?;
+                let frames: Vec<&[u8]> = data.iter().map(|b| b.as_ref()).collect();
+                let decoders = self.decoders(tenant, &frames).await?;
                 // Decompressing and verifying is CPU work: on every core for many blobs.
                 positions
                     .par_iter()
                     .zip(data)
                     .map(|(i, bytes)| {
                         let id = &blobs[*i].0;
-                        decode_blob(&bytes, id)
+                        decode_blob(&bytes, id, &decoders)
                             .map(|json| (*i, json))
                             .map_err(|reason| Error::Corrupt {
                                 path: format!("{path} (blob {id})"),
@@ -670,6 +719,52 @@ impl SnapshotStore for ObjectSnapshotStore {
         Ok(names)
     }
 
+    async fn dictionaries(&self, tenant: &TenantId) -> Result<Vec<(String, Bytes)>> {
+        let metas = self.list(&tenant_path(tenant, "dictionaries")).await?;
+        futures::stream::iter(metas)
+            .map(|meta| async move {
+                // `{kind}-{id:08x}.zdict`
+                let name = meta.location.filename().unwrap_or_default();
+                let kind = name.rsplit_once('-').map_or(name, |(k, _)| k).to_owned();
+                Ok::<_, Error>((kind, self.get(&meta.location).await?))
+            })
+            .buffered(16)
+            .try_collect()
+            .await
+    }
+
+    async fn put_dictionary(&self, tenant: &TenantId, kind: &str, dictionary: Bytes) -> Result<()> {
+        let id = compress::dictionary_id(&dictionary).ok_or_else(|| Error::Corrupt {
+            path: format!("a new {kind} dictionary"),
+            reason: "not a zstd dictionary".into(),
+        })?;
+        let path = tenant_path(tenant, &format!("dictionaries/{kind}-{id:08x}.zdict"));
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..PutOptions::default()
+        };
+        match self
+            .store
+            .put_opts(&path, PutPayload::from(dictionary.clone()), opts)
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Written before (the same id is the same dictionary, almost surely: compare).
+            Err(
+                object_store::Error::AlreadyExists { .. }
+                | object_store::Error::Precondition { .. },
+            ) if self.get(&path).await? == dictionary => Ok(()),
+            Err(
+                object_store::Error::AlreadyExists { .. }
+                | object_store::Error::Precondition { .. },
+            ) => Err(Error::Corrupt {
+                path: path.to_string(),
+                reason: "another dictionary has this id".into(),
+            }),
+            Err(e) => Err(backend("write", &path)(e)),
+        }
+    }
+
     async fn release_lease(&self, lease: Lease) -> Result<()> {
         let path = tenant_path(&lease.tenant, "lease.json");
         match self.read_lease(&path).await? {
@@ -683,61 +778,26 @@ impl SnapshotStore for ObjectSnapshotStore {
     }
 }
 
-/// Compresses a blob's canonical JSON for a pack.
-pub(crate) fn encode_blob(value: &serde_json::Value) -> Bytes {
-    let json = crate::format::canonical_bytes(value);
-    Bytes::from(compress(&json).unwrap_or(json))
-}
-
-/// The zstd level of blobs.
-const ZSTD_LEVEL: i32 = 3;
-
-/// The largest blob decompressed into a buffer sized from its frame header; larger or
-/// unsized frames are streamed.
-const MAX_SIZED_BLOB: u64 = 256 * 1024 * 1024;
-
-thread_local! {
-    // One zstd context per thread: creating one per blob cost more than decompressing a
-    // small blob.
-    static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
-        const { std::cell::RefCell::new(None) };
-    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
-        const { std::cell::RefCell::new(None) };
-}
-
-/// zstd-compresses bytes (the frame records its content size).
-fn compress(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
-    COMPRESSOR.with_borrow_mut(|slot| {
-        let compressor = match slot {
-            Some(c) => c,
-            None => slot.insert(zstd::bulk::Compressor::new(ZSTD_LEVEL)?),
-        };
-        compressor.compress(bytes)
-    })
-}
-
-/// Decompresses one zstd frame.
-fn decompress(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
-    let size = match zstd::zstd_safe::get_frame_content_size(bytes) {
-        Ok(Some(size)) if size <= MAX_SIZED_BLOB => size,
-        // Frames written by a streaming encoder do not record their size.
-        _ => return zstd::decode_all(bytes),
-    };
-    DECOMPRESSOR.with_borrow_mut(|slot| {
-        let decompressor = match slot {
-            Some(d) => d,
-            None => slot.insert(zstd::bulk::Decompressor::new()?),
-        };
-        // `size` is at most MAX_SIZED_BLOB, which fits in usize.
-        decompressor.decompress(bytes, usize::try_from(size).unwrap_or(usize::MAX))
-    })
+/// Compresses a blob's canonical JSON for a pack, with its kind's dictionary if any.
+pub(crate) fn encode_blob(canonical: Vec<u8>, dictionary: Option<&EncoderDictionary>) -> Bytes {
+    match compress::compress(&canonical, dictionary) {
+        Ok(frame) => Bytes::from(frame),
+        // zstd cannot fail on a buffer sized by its bound; if it did, store the blob plain
+        // rather than lose it (a reader would report it as unreadable, never as wrong).
+        Err(_) => Bytes::from(canonical),
+    }
 }
 
 /// Decompresses and verifies a blob; answers its canonical JSON. Blobs are written
 /// canonical, so hashing the bytes verifies them; blobs written before that are parsed and
 /// re-canonicalized.
-fn decode_blob(bytes: &[u8], id: &BlobId) -> std::result::Result<Bytes, String> {
-    let json = decompress(bytes).map_err(|e| format!("not zstd data: {e}"))?;
+fn decode_blob(
+    bytes: &[u8],
+    id: &BlobId,
+    dictionaries: &DecoderDictionaries,
+) -> std::result::Result<Bytes, String> {
+    let json = compress::decompress(bytes, dictionaries)
+        .map_err(|e| format!("not readable zstd data: {e}"))?;
     if &BlobId::of_canonical(&json) == id {
         return Ok(Bytes::from(json));
     }

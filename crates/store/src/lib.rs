@@ -31,6 +31,7 @@
 //! ```
 
 mod backend;
+mod compress;
 mod error;
 mod format;
 mod repository;

@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::backend::{BlobIndex, SnapshotStore, encode_blob};
+use crate::compress::{self, DICTIONARY_SAMPLES, EncoderDictionary};
 use crate::error::{Error, Result};
 use crate::format::{
     BlobId, BlobLocation, Changeset, ChunkRef, EntryChunk, KindRecord, KindStatus, ManifestEntry,
@@ -177,7 +178,26 @@ impl Repository {
             kinds: BTreeMap::new(),
             relationships: BTreeSet::new(),
             stats: WriteStats::default(),
+            encoders: self.encoders(tenant).await?,
+            samples: BTreeMap::new(),
+            untrainable: HashSet::new(),
         })
+    }
+
+    /// The tenant's compression dictionaries by kind (the first, by id, where a kind has
+    /// several).
+    async fn encoders(&self, tenant: &TenantId) -> Result<HashMap<ObjectKind, EncoderDictionary>> {
+        let mut out = HashMap::new();
+        let mut stored = self.store.dictionaries(tenant).await?;
+        stored.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, bytes) in stored {
+            if let (Ok(kind), Some(d)) =
+                (name.parse::<ObjectKind>(), EncoderDictionary::new(&bytes))
+            {
+                out.entry(kind).or_insert(d);
+            }
+        }
+        Ok(out)
     }
 
     /// Every snapshot of a tenant, oldest first.
@@ -991,6 +1011,13 @@ pub struct SnapshotWriter {
     kinds: BTreeMap<ObjectKind, KindRecord>,
     relationships: BTreeSet<Relationship>,
     stats: WriteStats,
+    /// Compression dictionaries by kind: the tenant's, and those this writer trained.
+    encoders: HashMap<ObjectKind, EncoderDictionary>,
+    /// New objects of kinds without a dictionary, held uncompressed until there are enough to
+    /// train one ([`crate::compress::DICTIONARY_SAMPLES`]).
+    samples: BTreeMap<ObjectKind, Vec<(BlobId, Vec<u8>)>>,
+    /// Kinds whose samples taught zstd nothing: compressed without a dictionary.
+    untrainable: HashSet<ObjectKind>,
 }
 
 fn summary_key(object: &DirectoryObject) -> Option<String> {
@@ -1002,21 +1029,74 @@ fn summary_key(object: &DirectoryObject) -> Option<String> {
 }
 
 impl SnapshotWriter {
-    /// Stores a JSON value as a blob unless the repository has it already.
-    async fn put_blob(&mut self, value: &Value) -> Result<BlobId> {
-        let id = BlobId::of(value);
+    /// Stores a JSON value as a blob unless the repository has it already; an object
+    /// version (`kind` given) is compressed with its kind's dictionary.
+    async fn put_blob(&mut self, value: &Value, kind: Option<ObjectKind>) -> Result<BlobId> {
+        let canonical = crate::format::canonical_bytes(value);
+        let id = BlobId::of_canonical(&canonical);
         if self.index.contains_key(&id) || self.in_pending.contains(&id) {
             return Ok(id);
         }
-        let bytes = encode_blob(value);
-        self.pending_bytes += bytes.len();
         self.in_pending.insert(id);
-        self.pending.push((id, bytes));
         self.stats.new_blobs += 1;
+        if let Some(kind) = kind
+            && !self.encoders.contains_key(&kind)
+            && !self.untrainable.contains(&kind)
+        {
+            let samples = self.samples.entry(kind).or_default();
+            samples.push((id, canonical));
+            if samples.len() >= DICTIONARY_SAMPLES {
+                self.train(kind).await?;
+            }
+            return Ok(id);
+        }
+        let bytes = encode_blob(canonical, kind.and_then(|k| self.encoders.get(&k)));
+        self.push(id, bytes).await?;
+        Ok(id)
+    }
+
+    /// Trains (and stores) a kind's dictionary on its samples, then writes them with it.
+    async fn train(&mut self, kind: ObjectKind) -> Result<()> {
+        let samples = self.samples.remove(&kind).unwrap_or_default();
+        let bytes: Vec<Vec<u8>> = samples.iter().map(|(_, b)| b.clone()).collect();
+        let trained = compress::train(&bytes).and_then(|d| Some((EncoderDictionary::new(&d)?, d)));
+        match trained {
+            Some((encoder, dictionary)) => {
+                self.repo
+                    .store
+                    .put_dictionary(&self.tenant, kind.name(), Bytes::from(dictionary))
+                    .await?;
+                self.encoders.insert(kind, encoder);
+            }
+            None => {
+                self.untrainable.insert(kind);
+            }
+        }
+        for (id, canonical) in samples {
+            let bytes = encode_blob(canonical, self.encoders.get(&kind));
+            self.push(id, bytes).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the samples of kinds that did not reach a dictionary's worth, without one.
+    async fn drain_samples(&mut self) -> Result<()> {
+        for (_, samples) in std::mem::take(&mut self.samples) {
+            for (id, canonical) in samples {
+                self.push(id, encode_blob(canonical, None)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues a compressed blob for the next pack.
+    async fn push(&mut self, id: BlobId, bytes: Bytes) -> Result<()> {
+        self.pending_bytes += bytes.len();
+        self.pending.push((id, bytes));
         if self.pending_bytes >= PACK_TARGET_BYTES {
             self.flush().await?;
         }
-        Ok(id)
+        Ok(())
     }
 
     async fn flush(&mut self) -> Result<()> {
@@ -1039,7 +1119,9 @@ impl SnapshotWriter {
     /// # Errors
     /// Store errors when a pack is flushed.
     pub async fn add_object(&mut self, object: &DirectoryObject) -> Result<BlobId> {
-        let blob = self.put_blob(&object.to_value()).await?;
+        let blob = self
+            .put_blob(&object.to_value(), Some(object.kind()))
+            .await?;
         self.stats.objects += 1;
         self.entries
             .entry(object.kind())
@@ -1175,7 +1257,7 @@ impl SnapshotWriter {
             return Ok(None);
         }
         let value = serde_json::to_value(&changes).unwrap_or_default();
-        Ok(Some(self.put_blob(&value).await?))
+        Ok(Some(self.put_blob(&value, None).await?))
     }
 
     /// The relationship changes against the parent, from the chunks the two lists do not
@@ -1234,7 +1316,7 @@ impl SnapshotWriter {
             return Ok(None);
         }
         let value = serde_json::to_value(&changes).unwrap_or_default();
-        Ok(Some(self.put_blob(&value).await?))
+        Ok(Some(self.put_blob(&value, None).await?))
     }
 
     /// Writes the manifests, the relationships and the remaining pack, then commits the
@@ -1244,6 +1326,7 @@ impl SnapshotWriter {
     /// Store errors; [`Error::SnapshotExists`] if the id is taken.
     pub async fn commit(mut self) -> Result<(Snapshot, WriteStats)> {
         // 1. The objects still pending, so that every entry can say where its version is.
+        self.drain_samples().await?;
         self.flush().await?;
         // 2. Manifest chunks and changesets, then the relationship chunks.
         let entries = std::mem::take(&mut self.entries);
@@ -1260,7 +1343,7 @@ impl SnapshotWriter {
                 let chunk =
                     serde_json::to_value(EntryChunk::new(&list[range.clone()])).unwrap_or_default();
                 refs.push(ChunkRef {
-                    blob: self.put_blob(&chunk).await?,
+                    blob: self.put_blob(&chunk, None).await?,
                     first: list[range.start].id.to_string(),
                     count: range.len(),
                     at: None,
@@ -1278,7 +1361,7 @@ impl SnapshotWriter {
         for range in chunks(&relationships, key) {
             let chunk = serde_json::to_value(&relationships[range.clone()]).unwrap_or_default();
             refs.push(ChunkRef {
-                blob: self.put_blob(&chunk).await?,
+                blob: self.put_blob(&chunk, None).await?,
                 first: key(&relationships[range.start]),
                 count: range.len(),
                 at: None,
@@ -1296,7 +1379,7 @@ impl SnapshotWriter {
                 r.at = self.index.get(&r.blob).cloned();
             }
             let index = serde_json::to_value(ManifestIndex { chunks: refs }).unwrap_or_default();
-            written.push((kind, count, self.put_blob(&index).await?, changes));
+            written.push((kind, count, self.put_blob(&index, None).await?, changes));
         }
         self.flush().await?;
         // 4. The records, with where their index and changeset blobs are.

@@ -1,0 +1,196 @@
+//! Blob compression: one zstd frame per blob (so that any blob is read alone), with the
+//! tenant's dictionary for the blob's kind when it has one. Directory objects are small JSON
+//! documents of one shape per kind: compressed alone they shrink about 2×, with a dictionary
+//! trained on a couple of hundred of them about 10× (docs/storage-format.md, "Dictionaries").
+//!
+//! A frame names its dictionary by id (zstd writes the id in the frame header), so a reader
+//! needs no other record of which dictionary a blob used.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io;
+
+use zstd::zstd_safe::{self, CCtx, CDict, DCtx, DDict};
+
+/// The zstd level of blobs.
+const LEVEL: i32 = 3;
+
+/// The largest blob decompressed into a buffer sized from its frame header; larger or unsized
+/// frames are streamed.
+const MAX_SIZED_BLOB: u64 = 256 * 1024 * 1024;
+
+/// Objects of a kind a dictionary is trained on; kinds with fewer new objects in a backup are
+/// compressed without one (until a backup sees this many).
+pub(crate) const DICTIONARY_SAMPLES: usize = 200;
+
+/// The size of a trained dictionary.
+const DICTIONARY_BYTES: usize = 32 * 1024;
+
+thread_local! {
+    // One zstd context per thread: creating one per blob cost more than compressing or
+    // decompressing a small blob.
+    static CCTX: RefCell<Option<CCtx<'static>>> = const { RefCell::new(None) };
+    static DCTX: RefCell<Option<DCtx<'static>>> = const { RefCell::new(None) };
+}
+
+fn zstd_error(code: usize) -> io::Error {
+    io::Error::other(zstd_safe::get_error_name(code))
+}
+
+/// A dictionary ready to compress one kind's blobs.
+pub(crate) struct EncoderDictionary {
+    id: u32,
+    cdict: CDict<'static>,
+}
+
+impl EncoderDictionary {
+    /// Prepares a stored dictionary; `None` if zstd cannot use it.
+    pub(crate) fn new(bytes: &[u8]) -> Option<Self> {
+        let id = dictionary_id(bytes)?;
+        let cdict = CDict::try_create(bytes, LEVEL)?;
+        Some(Self { id, cdict })
+    }
+}
+
+impl std::fmt::Debug for EncoderDictionary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EncoderDictionary({:08x})", self.id)
+    }
+}
+
+/// The dictionaries a tenant's blobs may name, by id.
+#[derive(Default)]
+pub(crate) struct DecoderDictionaries {
+    by_id: HashMap<u32, DDict<'static>>,
+}
+
+impl DecoderDictionaries {
+    /// Prepares stored dictionaries (ones zstd cannot read are left out: a blob naming one is
+    /// then reported as unreadable).
+    pub(crate) fn new<'a>(dictionaries: impl IntoIterator<Item = &'a [u8]>) -> Self {
+        let by_id = dictionaries
+            .into_iter()
+            .filter_map(|bytes| Some((dictionary_id(bytes)?, DDict::try_create(bytes)?)))
+            .collect();
+        Self { by_id }
+    }
+
+    /// Whether every dictionary the frame needs is here.
+    pub(crate) fn can_read(&self, frame: &[u8]) -> bool {
+        dictionary_of(frame).is_none_or(|id| self.by_id.contains_key(&id))
+    }
+}
+
+impl std::fmt::Debug for DecoderDictionaries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DecoderDictionaries({} dictionaries)", self.by_id.len())
+    }
+}
+
+/// A dictionary's id.
+pub(crate) fn dictionary_id(dictionary: &[u8]) -> Option<u32> {
+    zstd_safe::get_dict_id_from_dict(dictionary).map(std::num::NonZeroU32::get)
+}
+
+/// The dictionary a frame was compressed with, if any.
+pub(crate) fn dictionary_of(frame: &[u8]) -> Option<u32> {
+    zstd_safe::get_dict_id_from_frame(frame).map(std::num::NonZeroU32::get)
+}
+
+/// Trains a dictionary on sample blobs; `None` when zstd finds too little to learn from.
+pub(crate) fn train(samples: &[Vec<u8>]) -> Option<Vec<u8>> {
+    zstd::dict::from_samples(samples, DICTIONARY_BYTES).ok()
+}
+
+/// Compresses one blob into its own frame (which records its content size).
+pub(crate) fn compress(
+    bytes: &[u8],
+    dictionary: Option<&EncoderDictionary>,
+) -> io::Result<Vec<u8>> {
+    CCTX.with_borrow_mut(|slot| {
+        let cctx = slot.get_or_insert_with(CCtx::create);
+        let mut out = Vec::with_capacity(zstd_safe::compress_bound(bytes.len()));
+        match dictionary {
+            Some(d) => cctx.compress_using_cdict(&mut out, bytes, &d.cdict),
+            None => cctx.compress(&mut out, bytes, LEVEL),
+        }
+        .map_err(zstd_error)?;
+        Ok(out)
+    })
+}
+
+/// Decompresses one frame, with the dictionary it names.
+pub(crate) fn decompress(frame: &[u8], dictionaries: &DecoderDictionaries) -> io::Result<Vec<u8>> {
+    let dictionary = match dictionary_of(frame) {
+        None => None,
+        Some(id) => Some(dictionaries.by_id.get(&id).ok_or_else(|| {
+            io::Error::other(format!(
+                "compressed with dictionary {id:08x}, which the repository does not have"
+            ))
+        })?),
+    };
+    let size = match zstd_safe::get_frame_content_size(frame) {
+        Ok(Some(size)) if size <= MAX_SIZED_BLOB => size,
+        // Frames written by a streaming encoder (before format 3) do not record their size.
+        _ if dictionary.is_none() => return zstd::decode_all(frame),
+        _ => return Err(io::Error::other("a dictionary frame without its size")),
+    };
+    DCTX.with_borrow_mut(|slot| {
+        let dctx = slot.get_or_insert_with(DCtx::create);
+        // `size` is at most MAX_SIZED_BLOB, which fits in usize.
+        let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        match dictionary {
+            Some(d) => dctx.decompress_using_ddict(&mut out, frame, d),
+            None => dctx.decompress(&mut out, frame),
+        }
+        .map_err(zstd_error)?;
+        Ok(out)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(i: usize) -> Vec<u8> {
+        format!(
+            r#"{{"accountEnabled":true,"businessPhones":["+1 425 555 {i:04}"],"displayName":"User {i}","givenName":"User","id":"{i:08x}-0000-4000-8000-000000000000","jobTitle":"Engineer","mail":"user{i}@contoso.com","userPrincipalName":"user{i}@contoso.com"}}"#
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn dictionaries_shrink_small_objects_and_frames_name_theirs() {
+        let samples: Vec<Vec<u8>> = (0..DICTIONARY_SAMPLES).map(user).collect();
+        let dict = train(&samples).unwrap();
+        let encoder = EncoderDictionary::new(&dict).unwrap();
+        let decoders = DecoderDictionaries::new([dict.as_slice()]);
+        let blob = user(5000);
+        let plain = compress(&blob, None).unwrap();
+        let small = compress(&blob, Some(&encoder)).unwrap();
+        assert!(
+            small.len() * 2 < plain.len(),
+            "{} vs {}",
+            small.len(),
+            plain.len()
+        );
+        assert_eq!(dictionary_of(&small), Some(dictionary_id(&dict).unwrap()));
+        assert_eq!(dictionary_of(&plain), None);
+        assert_eq!(decompress(&small, &decoders).unwrap(), blob);
+        assert_eq!(
+            decompress(&plain, &DecoderDictionaries::default()).unwrap(),
+            blob
+        );
+        // Without its dictionary a frame is an error that names the dictionary.
+        let err = decompress(&small, &DecoderDictionaries::default()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(&format!("{:08x}", dictionary_id(&dict).unwrap())),
+            "{err}"
+        );
+        assert!(!DecoderDictionaries::default().can_read(&small));
+        // Frames of the streaming encoder (formats 1 and 2) are still read.
+        let old = zstd::encode_all(blob.as_slice(), 3).unwrap();
+        assert_eq!(decompress(&old, &decoders).unwrap(), blob);
+    }
+}
