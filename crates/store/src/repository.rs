@@ -22,6 +22,9 @@ use crate::format::{
 /// backup writes few objects to S3, small enough to keep memory bounded.
 pub const PACK_TARGET_BYTES: usize = 8 * 1024 * 1024;
 
+/// Queued blobs are compressed (on every core) when their JSON reaches this size.
+const COMPRESS_BATCH_BYTES: usize = 4 * 1024 * 1024;
+
 /// Manifests and relationship lists are cut after an item whose key hashes to 0 modulo this
 /// (content-defined chunking): on average 32 items a chunk, so that 1% of changes spread over a
 /// kind leave most chunks untouched.
@@ -171,6 +174,8 @@ impl Repository {
             parent_kinds,
             parent_relationships,
             index: self.store.blob_index(tenant).await?,
+            raw: Vec::new(),
+            raw_bytes: 0,
             pending: Vec::new(),
             pending_bytes: 0,
             in_pending: HashSet::new(),
@@ -1004,6 +1009,10 @@ pub struct SnapshotWriter {
     parent_kinds: BTreeMap<ObjectKind, KindRecord>,
     /// The parent's relationship index (format 2) or inline chunks (format 1).
     parent_relationships: Option<(Option<BlobId>, Option<BlobLocation>, Vec<BlobId>)>,
+    /// Blobs waiting to be compressed: their canonical JSON and kind.
+    raw: Vec<(BlobId, Vec<u8>, Option<ObjectKind>)>,
+    raw_bytes: usize,
+    /// Compressed blobs waiting for their pack.
     pending: Vec<(BlobId, Bytes)>,
     pending_bytes: usize,
     in_pending: HashSet<BlobId>,
@@ -1050,8 +1059,7 @@ impl SnapshotWriter {
             }
             return Ok(id);
         }
-        let bytes = encode_blob(canonical, kind.and_then(|k| self.encoders.get(&k)));
-        self.push(id, bytes).await?;
+        self.queue(id, canonical, kind).await?;
         Ok(id)
     }
 
@@ -1073,33 +1081,70 @@ impl SnapshotWriter {
             }
         }
         for (id, canonical) in samples {
-            let bytes = encode_blob(canonical, self.encoders.get(&kind));
-            self.push(id, bytes).await?;
+            self.queue(id, canonical, Some(kind)).await?;
         }
         Ok(())
     }
 
     /// Writes the samples of kinds that did not reach a dictionary's worth, without one.
     async fn drain_samples(&mut self) -> Result<()> {
-        for (_, samples) in std::mem::take(&mut self.samples) {
+        for (kind, samples) in std::mem::take(&mut self.samples) {
+            self.untrainable.insert(kind);
             for (id, canonical) in samples {
-                self.push(id, encode_blob(canonical, None)).await?;
+                self.queue(id, canonical, Some(kind)).await?;
             }
         }
         Ok(())
     }
 
-    /// Queues a compressed blob for the next pack.
-    async fn push(&mut self, id: BlobId, bytes: Bytes) -> Result<()> {
-        self.pending_bytes += bytes.len();
-        self.pending.push((id, bytes));
-        if self.pending_bytes >= PACK_TARGET_BYTES {
-            self.flush().await?;
+    /// Queues a blob's canonical JSON for compression; blobs are compressed a batch at a time
+    /// on every core.
+    async fn queue(
+        &mut self,
+        id: BlobId,
+        canonical: Vec<u8>,
+        kind: Option<ObjectKind>,
+    ) -> Result<()> {
+        self.raw_bytes += canonical.len();
+        self.raw.push((id, canonical, kind));
+        if self.raw_bytes >= COMPRESS_BATCH_BYTES {
+            self.compress_queued().await?;
         }
         Ok(())
     }
 
+    /// Compresses the queued blobs (each with its kind's dictionary) into the next packs.
+    async fn compress_queued(&mut self) -> Result<()> {
+        let raw = std::mem::take(&mut self.raw);
+        self.raw_bytes = 0;
+        let encoders = &self.encoders;
+        let compressed: Vec<(BlobId, Bytes)> = raw
+            .into_par_iter()
+            .map(|(id, canonical, kind)| {
+                (
+                    id,
+                    encode_blob(canonical, kind.and_then(|k| encoders.get(&k))),
+                )
+            })
+            .collect();
+        for (id, bytes) in compressed {
+            self.pending_bytes += bytes.len();
+            self.pending.push((id, bytes));
+            if self.pending_bytes >= PACK_TARGET_BYTES {
+                self.write_pending().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes every blob so far.
     async fn flush(&mut self) -> Result<()> {
+        self.compress_queued().await?;
+        self.write_pending().await
+    }
+
+    /// Writes the compressed blobs as a pack.
+    async fn write_pending(&mut self) -> Result<()> {
         if self.pending.is_empty() {
             return Ok(());
         }
