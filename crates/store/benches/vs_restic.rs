@@ -73,8 +73,9 @@ async fn snapshot(
         )
         .await
         .unwrap();
-    for o in objects {
-        w.add_object(o).await.unwrap();
+    // A page at a time, as a backup adds them.
+    for page in objects.chunks(999) {
+        w.add_objects(page).await.unwrap();
     }
     let (s, _) = w.commit().await.unwrap();
     (t.elapsed().as_secs_f64(), s.id)

@@ -97,22 +97,32 @@ pub(crate) fn canonical_bytes(value: &Value) -> Vec<u8> {
     out
 }
 
+/// A JSON object's canonical form (as [`canonical_bytes`] of the object).
+pub(crate) fn canonical_object_bytes(map: &serde_json::Map<String, Value>) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_canonical_object(map, &mut out);
+    out
+}
+
+fn write_canonical_object(map: &serde_json::Map<String, Value>, out: &mut Vec<u8>) {
+    out.push(b'{');
+    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    for (i, (k, v)) in entries.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        // Writing a string or a scalar into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, k);
+        out.push(b':');
+        write_canonical(v, out);
+    }
+    out.push(b'}');
+}
+
 fn write_canonical(value: &Value, out: &mut Vec<u8>) {
     match value {
-        Value::Object(map) => {
-            out.push(b'{');
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                out.extend(serde_json::to_vec(k).unwrap_or_default());
-                out.push(b':');
-                write_canonical(&map[k], out);
-            }
-            out.push(b'}');
-        }
+        Value::Object(map) => write_canonical_object(map, out),
         Value::Array(items) => {
             out.push(b'[');
             for (i, v) in items.iter().enumerate() {
@@ -123,7 +133,9 @@ fn write_canonical(value: &Value, out: &mut Vec<u8>) {
             }
             out.push(b']');
         }
-        scalar => out.extend(serde_json::to_vec(scalar).unwrap_or_default()),
+        scalar => {
+            let _ = serde_json::to_writer(&mut *out, scalar);
+        }
     }
 }
 
@@ -197,11 +209,61 @@ pub struct KindRecord {
     /// Where the changeset blob was written (a hint).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changes_at: Option<BlobLocation>,
+    /// Which object ids the changeset names, as an [`IdFilter`]: an object's history reads
+    /// only the changesets that may name it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes_filter: Option<IdFilter>,
     /// Objects in the manifest.
     pub count: usize,
     /// The deltaLink to continue from, for kinds with delta.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delta_link: Option<String>,
+}
+
+/// A Bloom filter of object ids (base64 of its bits): "maybe" or "certainly not". 10 bits and
+/// 7 probes per id (about 1% false positives); the probes are FNV-1a 64 of the id, split into
+/// two 32-bit halves `h1`, `h2`, probe `i` at bit `(h1 + i·h2) mod bits`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct IdFilter(String);
+
+impl IdFilter {
+    const BITS_PER_ID: usize = 10;
+    const PROBES: u64 = 7;
+
+    fn probes(id: &str, bits: u64) -> impl Iterator<Item = u64> {
+        let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        let (h1, h2) = (hash & 0xffff_ffff, hash >> 32);
+        (0..Self::PROBES).map(move |i| h1.wrapping_add(i.wrapping_mul(h2)) % bits)
+    }
+
+    /// The filter of some ids.
+    pub fn new<'a>(ids: impl ExactSizeIterator<Item = &'a str>) -> Self {
+        let mut bits = vec![0u8; (ids.len() * Self::BITS_PER_ID).div_ceil(8).max(1)];
+        let n = bits.len() as u64 * 8;
+        for id in ids {
+            for bit in Self::probes(id, n) {
+                bits[(bit / 8) as usize] |= 1 << (bit % 8);
+            }
+        }
+        use base64::Engine as _;
+        Self(base64::engine::general_purpose::STANDARD_NO_PAD.encode(bits))
+    }
+
+    /// Whether `id` may be in the set (`true` when the filter cannot be read).
+    pub fn may_contain(&self, id: &str) -> bool {
+        use base64::Engine as _;
+        let Ok(bits) = base64::engine::general_purpose::STANDARD_NO_PAD.decode(&self.0) else {
+            return true;
+        };
+        if bits.is_empty() {
+            return true;
+        }
+        let n = bits.len() as u64 * 8;
+        Self::probes(id, n).all(|bit| bits[(bit / 8) as usize] & (1 << (bit % 8)) != 0)
+    }
 }
 
 /// The chunks of a kind's manifest, in id order.
@@ -512,6 +574,26 @@ mod tests {
             tool_version: "0.1.0".into(),
         });
         insta::assert_json_snapshot!(file);
+    }
+
+    #[test]
+    fn id_filters_say_certainly_not_for_most_absent_ids() {
+        let ids: Vec<String> = (0..1000).map(|i| format!("user-{i}")).collect();
+        let filter = IdFilter::new(ids.iter().map(String::as_str));
+        assert!(
+            ids.iter().all(|id| filter.may_contain(id)),
+            "no false negatives"
+        );
+        let false_positives = (0..10_000)
+            .filter(|i| filter.may_contain(&format!("other-{i}")))
+            .count();
+        assert!(false_positives < 300, "{false_positives} of 10,000");
+        assert!(
+            IdFilter("not base64!".into()).may_contain("x"),
+            "unreadable: maybe"
+        );
+        let empty = IdFilter::new(std::iter::empty());
+        assert!(!empty.may_contain("x"));
     }
 
     #[test]

@@ -39,8 +39,9 @@ mod repository;
 pub use backend::{BlobIndex, Lease, ObjectSnapshotStore, PackInfo, SnapshotStore, open};
 pub use error::{Error, Result};
 pub use format::{
-    BlobId, BlobLocation, Changeset, ChunkRef, KindRecord, KindStatus, LeaseRecord, ManifestEntry,
-    ManifestIndex, PackIndexFile, RelationshipChanges, Snapshot, SnapshotFile, new_snapshot_id,
+    BlobId, BlobLocation, Changeset, ChunkRef, IdFilter, KindRecord, KindStatus, LeaseRecord,
+    ManifestEntry, ManifestIndex, PackIndexFile, RelationshipChanges, Snapshot, SnapshotFile,
+    new_snapshot_id,
 };
 pub use repository::{
     ForgetReport, PACK_TARGET_BYTES, PruneReport, Repository, RetentionPolicy, SnapshotWriter,

@@ -14,8 +14,8 @@ use crate::backend::{BlobIndex, SnapshotStore, encode_blob};
 use crate::compress::{self, DICTIONARY_SAMPLES, EncoderDictionary};
 use crate::error::{Error, Result};
 use crate::format::{
-    BlobId, BlobLocation, Changeset, ChunkRef, EntryChunk, KindRecord, KindStatus, ManifestEntry,
-    ManifestIndex, Snapshot, new_snapshot_id,
+    BlobId, BlobLocation, Changeset, ChunkRef, EntryChunk, IdFilter, KindRecord, KindStatus,
+    ManifestEntry, ManifestIndex, Snapshot, new_snapshot_id,
 };
 
 /// Packs are flushed when their compressed content reaches this size: large enough that a
@@ -506,6 +506,13 @@ impl Repository {
                     } else if r.changes.is_none() && before.is_some_and(|b| b.index.is_some()) {
                         // Format 2 writes a changeset whenever the index changes; none
                         // means the kind was carried over as it was.
+                        entry.clone()
+                    } else if r
+                        .changes_filter
+                        .as_ref()
+                        .is_some_and(|f| !f.may_contain(id.as_str()))
+                    {
+                        // The changeset certainly does not name it.
                         entry.clone()
                     } else if let Some(changes) = self.changeset_naming(&snapshot, kind, id).await?
                     {
@@ -1043,6 +1050,16 @@ impl SnapshotWriter {
     async fn put_blob(&mut self, value: &Value, kind: Option<ObjectKind>) -> Result<BlobId> {
         let canonical = crate::format::canonical_bytes(value);
         let id = BlobId::of_canonical(&canonical);
+        self.put_canonical(id, canonical, kind).await
+    }
+
+    /// Stores a blob's canonical JSON under its id unless the repository has it already.
+    async fn put_canonical(
+        &mut self,
+        id: BlobId,
+        canonical: Vec<u8>,
+        kind: Option<ObjectKind>,
+    ) -> Result<BlobId> {
         if self.index.contains_key(&id) || self.in_pending.contains(&id) {
             return Ok(id);
         }
@@ -1164,8 +1181,39 @@ impl SnapshotWriter {
     /// # Errors
     /// Store errors when a pack is flushed.
     pub async fn add_object(&mut self, object: &DirectoryObject) -> Result<BlobId> {
+        let canonical = crate::format::canonical_object_bytes(object.raw());
+        let id = BlobId::of_canonical(&canonical);
+        self.add_canonical(object, id, canonical).await
+    }
+
+    /// Adds objects, serializing and hashing them on every core: [`SnapshotWriter::add_object`]
+    /// for a page of objects at a time.
+    ///
+    /// # Errors
+    /// Store errors when a pack is flushed.
+    pub async fn add_objects(&mut self, objects: &[DirectoryObject]) -> Result<Vec<BlobId>> {
+        let encoded: Vec<(BlobId, Vec<u8>)> = objects
+            .par_iter()
+            .map(|o| {
+                let canonical = crate::format::canonical_object_bytes(o.raw());
+                (BlobId::of_canonical(&canonical), canonical)
+            })
+            .collect();
+        let mut ids = Vec::with_capacity(objects.len());
+        for (object, (id, canonical)) in objects.iter().zip(encoded) {
+            ids.push(self.add_canonical(object, id, canonical).await?);
+        }
+        Ok(ids)
+    }
+
+    async fn add_canonical(
+        &mut self,
+        object: &DirectoryObject,
+        id: BlobId,
+        canonical: Vec<u8>,
+    ) -> Result<BlobId> {
         let blob = self
-            .put_blob(&object.to_value(), Some(object.kind()))
+            .put_canonical(id, canonical, Some(object.kind()))
             .await?;
         self.stats.objects += 1;
         self.entries
@@ -1234,6 +1282,7 @@ impl SnapshotWriter {
                 status,
                 changes: None,
                 changes_at: None,
+                changes_filter: None,
                 ..previous
             },
         );
@@ -1253,7 +1302,7 @@ impl SnapshotWriter {
         list: &[ManifestEntry],
         refs: &[ChunkRef],
         ranges: &[std::ops::Range<usize>],
-    ) -> Result<Option<BlobId>> {
+    ) -> Result<Option<(BlobId, IdFilter)>> {
         let Some(parent) = self.parent_kinds.get(&kind).cloned() else {
             return Ok(None);
         };
@@ -1301,8 +1350,16 @@ impl SnapshotWriter {
         if changes.created.is_empty() && changes.modified.is_empty() && changes.deleted.is_empty() {
             return Ok(None);
         }
+        let named: Vec<&str> = changes
+            .created
+            .iter()
+            .chain(&changes.modified)
+            .chain(&changes.deleted)
+            .map(|e| e.id.as_str())
+            .collect();
+        let filter = IdFilter::new(named.into_iter());
         let value = serde_json::to_value(&changes).unwrap_or_default();
-        Ok(Some(self.put_blob(&value, None).await?))
+        Ok(Some((self.put_blob(&value, None).await?, filter)))
     }
 
     /// The relationship changes against the parent, from the chunks the two lists do not
@@ -1435,6 +1492,10 @@ impl SnapshotWriter {
                 relationship_index = Some((index, index_at));
                 continue;
             };
+            let (changes, changes_filter) = match changes {
+                Some((blob, filter)) => (Some(blob), Some(filter)),
+                None => (None, None),
+            };
             let changes_at = changes.as_ref().and_then(|c| self.index.get(c).cloned());
             let record = self.kinds.entry(kind).or_insert(KindRecord {
                 status: KindStatus::Complete,
@@ -1445,6 +1506,7 @@ impl SnapshotWriter {
             record.index_at = index_at;
             record.changes = changes;
             record.changes_at = changes_at;
+            record.changes_filter = changes_filter;
             record.count = count;
         }
         let (relationship_index, relationship_index_at) = match relationship_index {
