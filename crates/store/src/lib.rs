@@ -2,8 +2,9 @@
 //!
 //! A repository holds any number of tenants' snapshots on local files, an S3-compatible store
 //! or memory, selected by URL ([`open`]). Object versions are content-addressed (SHA-256 of
-//! canonical JSON), zstd-compressed and packed into pack files of about 8 MB, never one file per
-//! directory object; an unchanged object costs no new bytes. Each snapshot lists every object
+//! canonical JSON), zstd-compressed (with a dictionary per kind, trained on the tenant's own
+//! objects) and packed into pack files of about 8 MB, never one file per directory object; an
+//! unchanged object costs no new bytes. Each snapshot lists every object
 //! of every kind in per-kind manifests, with the summary listing needs, plus its
 //! relationships. A snapshot becomes visible only when committed; a crash leaves at most
 //! unreferenced packs. A per-tenant lease keeps two writers apart. See
