@@ -174,12 +174,22 @@ impl Run<'_> {
 
     /// Adds a full object and remembers its id.
     async fn add(&mut self, kind: ObjectKind, value: Value) -> Result<()> {
-        let object = DirectoryObject::from_graph(kind, value).map_err(|e| invalid(kind, e))?;
-        if let Some(rel) = Relationship::from_object(&object).map_err(|e| invalid(kind, e))? {
-            self.relationships.insert(rel);
+        self.add_page(kind, vec![value]).await
+    }
+
+    /// Adds a page of full objects (serialized and hashed on every core) and remembers their
+    /// ids.
+    async fn add_page(&mut self, kind: ObjectKind, values: Vec<Value>) -> Result<()> {
+        let mut objects = Vec::with_capacity(values.len());
+        for value in values {
+            let object = DirectoryObject::from_graph(kind, value).map_err(|e| invalid(kind, e))?;
+            if let Some(rel) = Relationship::from_object(&object).map_err(|e| invalid(kind, e))? {
+                self.relationships.insert(rel);
+            }
+            self.ids.entry(kind).or_default().push(object.id().clone());
+            objects.push(object);
         }
-        self.ids.entry(kind).or_default().push(object.id().clone());
-        self.writer.add_object(&object).await?;
+        self.writer.add_objects(&objects).await?;
         Ok(())
     }
 
@@ -360,6 +370,7 @@ impl Run<'_> {
         }
         let ids: Vec<String> = changed.iter().map(|(id, _)| id.clone()).collect();
         let mut extras = self.single_object_properties(kind, &ids).await?;
+        let mut page = Vec::with_capacity(changed.len());
         for (id, props) in changed {
             let mut merged = match carried.as_mut().and_then(|c| c.remove(&id)) {
                 Some(entry) => self.writer.read_object(kind, &entry.blob).await?.into_raw(),
@@ -370,9 +381,9 @@ impl Run<'_> {
             if kind == ObjectKind::Users {
                 self.changed_users.insert(id);
             }
-            self.add(kind, Value::Object(merged)).await?;
+            page.push(Value::Object(merged));
         }
-        Ok(())
+        self.add_page(kind, page).await
     }
 
     /// The properties Graph returns only when one object is read (GRAPH.md §6a: users'
@@ -471,9 +482,7 @@ impl Run<'_> {
         let mut seen = 0u64;
         while let Some(page) = pages.try_next().await? {
             seen += page.items.len() as u64;
-            for item in page.items {
-                self.add(kind, item).await?;
-            }
+            self.add_page(kind, page.items).await?;
             self.report(kind, seen);
         }
         Ok(Listed {
@@ -507,13 +516,11 @@ impl Run<'_> {
             fresh.extend(page.items);
             self.report(kind, fresh.len() as u64);
         }
-        let mut fresh_ids = BTreeSet::new();
-        for item in fresh {
-            if let Some(id) = item.get("id").and_then(Value::as_str) {
-                fresh_ids.insert(id.to_owned());
-            }
-            self.add(kind, item).await?;
-        }
+        let fresh_ids: BTreeSet<String> = fresh
+            .iter()
+            .filter_map(|item| item.get("id").and_then(Value::as_str).map(str::to_owned))
+            .collect();
+        self.add_page(kind, fresh).await?;
         let incremental = parent.is_some();
         for entry in parent.map(|(_, e)| e).unwrap_or_default() {
             if !fresh_ids.contains(entry.id.as_str()) {
