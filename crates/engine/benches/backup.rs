@@ -1,9 +1,15 @@
 //! Backup benchmark: a full backup of an emulated tenant, 1% churn, an incremental backup.
 //! Reports wall time, Graph requests, ResourceUnits, 429s, bytes written and peak memory.
 //!
-//! `cargo bench -p dirvault-engine --bench backup -- [SIZE] [THROTTLE_SCALE] [LATENCY_MS]`
-//! (defaults: large 0 0; SCALE 1 = Graph's documented limits, 0 = off).
+//! `cargo bench -p dirvault-engine --bench backup -- [SIZE] [THROTTLE_SCALE] [LATENCY_MS] [SKIP]`
+//! (defaults: large 0 0; SCALE 1 = Graph's documented limits, 0 = off; SKIP: kinds left out,
+//! comma-separated, e.g. `authenticationMethods`). With throttling on, the wall time is compared
+//! with the bound the ResourceUnits consumed imply (RU ÷ the tenant's RU rate).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // benchmark code
+
+// The allocator the `dirvault` binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::time::Instant;
 
@@ -125,7 +131,36 @@ async fn main() {
     let size = args.first().cloned().unwrap_or_else(|| "large".into());
     let scale: f64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(0.0);
     let latency: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let skip: Vec<dirvault_model::ObjectKind> = args
+        .get(3)
+        .map(|s| s.split(',').map(|k| k.parse().unwrap()).collect())
+        .unwrap_or_default();
+    let options = BackupOptions {
+        kinds: dirvault_model::ObjectKind::ALL
+            .into_iter()
+            .filter(|k| !skip.contains(k))
+            .collect(),
+        ..BackupOptions::default()
+    };
     let target = target(&size, scale, latency).await;
+    // Graph's ResourceUnit budget per app and tenant (GRAPH.md §5), by tenant size.
+    let users = target.tenant.counts.get("users").copied().unwrap_or(0);
+    let ru_per_second = scale
+        * match users {
+            0..50 => 350.0,
+            50..=500 => 500.0,
+            _ => 800.0,
+        };
+    // The bucket holds 10 s of budget: a run cannot take less than its ResourceUnits beyond
+    // that first bucketful, at the steady rate.
+    let bound = |r: &BackupReport| {
+        if ru_per_second > 0.0 {
+            let beyond = (r.graph.resource_units as f64 - 10.0 * ru_per_second).max(0.0);
+            format!("  RU bound {:.1} s", beyond / ru_per_second)
+        } else {
+            String::new()
+        }
+    };
     let client = GraphClient::builder(target.tenant.tenant_id.parse().unwrap())
         .with_credentials(Credentials::secret(
             target.tenant.client_id.parse().unwrap(),
@@ -147,10 +182,11 @@ async fn main() {
     );
     let now = chrono::Utc::now();
     let t = Instant::now();
-    let full = backup(&client, &repo, &BackupOptions::default(), now, &|_| {})
+    let full = backup(&client, &repo, &options, now, &|_| {})
         .await
         .unwrap();
     show("full", &full, t.elapsed().as_secs_f64());
+    println!("{}", bound(&full));
     println!("churn 1%: {}", churn(&target).await);
     let t = Instant::now();
     // Requests by kind: the client's count when each kind reported first and last.
@@ -165,13 +201,14 @@ async fn main() {
     let incremental = backup(
         &client,
         &repo,
-        &BackupOptions::default(),
+        &options,
         now + chrono::Duration::minutes(30),
         &record,
     )
     .await
     .unwrap();
     show("incremental", &incremental, t.elapsed().as_secs_f64());
+    println!("{}", bound(&incremental));
     let mut previous = 0;
     let mut line = String::from("  requests by kind (approximate):");
     let mut kinds: Vec<_> = by_kind

@@ -7,6 +7,10 @@
 //! on the PATH).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // benchmark code
 
+// The allocator the `dirvault` binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;

@@ -749,18 +749,17 @@ impl SnapshotStore for ObjectSnapshotStore {
             .await
         {
             Ok(_) => Ok(()),
-            // Written before (the same id is the same dictionary, almost surely: compare).
+            // Written before: the same id is the same dictionary, almost surely; compare.
             Err(
                 object_store::Error::AlreadyExists { .. }
                 | object_store::Error::Precondition { .. },
-            ) if self.get(&path).await? == dictionary => Ok(()),
-            Err(
-                object_store::Error::AlreadyExists { .. }
-                | object_store::Error::Precondition { .. },
-            ) => Err(Error::Corrupt {
-                path: path.to_string(),
-                reason: "another dictionary has this id".into(),
-            }),
+            ) => match self.get(&path).await? == dictionary {
+                true => Ok(()),
+                false => Err(Error::Corrupt {
+                    path: path.to_string(),
+                    reason: "another dictionary has this id".into(),
+                }),
+            },
             Err(e) => Err(backend("write", &path)(e)),
         }
     }

@@ -77,6 +77,33 @@ struct Cursor {
     after: String,
 }
 
+/// The id a `$skiptoken` says the page starts after, if any.
+pub(crate) fn page_after(query: &Query) -> GraphResult<Option<String>> {
+    match &query.skiptoken {
+        Some(token) => Ok(Some(odata::decode_token::<Cursor>(token)?.after)),
+        None => Ok(None),
+    }
+}
+
+/// The nextLink of a page cut after `last` when there is `more`.
+pub(crate) fn next_link_after(
+    caller: &Caller,
+    path: &str,
+    query: &Query,
+    more: bool,
+    last: Option<String>,
+) -> Option<String> {
+    match (more, last) {
+        (true, Some(after)) => Some(odata::next_link(
+            &caller.base,
+            path,
+            &query.pairs,
+            &odata::encode_token(&Cursor { after }),
+        )),
+        _ => None,
+    }
+}
+
 /// The registered extension properties that apply to `kind` (GRAPH.md §6a).
 pub(crate) fn extension_names(t: &Tenant, kind: ObjectKind) -> Vec<String> {
     let target = match kind {
@@ -167,10 +194,7 @@ pub(crate) async fn list(
     let (default, max) = page_limits(kind);
     let size = query.page_size(default, max)?;
     check_special_selects(kind, &caller, &query, size)?;
-    let after = match &query.skiptoken {
-        Some(token) => Some(odata::decode_token::<Cursor>(token)?.after),
-        None => None,
-    };
+    let after = page_after(&query)?;
     let empty = std::collections::BTreeMap::new();
     let objects = t.objects(kind).unwrap_or(&empty);
     let keep = |o: &Obj| {
@@ -198,15 +222,7 @@ pub(crate) async fn list(
     let count = query
         .count
         .then(|| objects.values().filter(|o| keep(o)).count());
-    let next = match (more, last) {
-        (true, Some(after)) => Some(odata::next_link(
-            &caller.base,
-            &path,
-            &query.pairs,
-            &odata::encode_token(&Cursor { after }),
-        )),
-        _ => None,
-    };
+    let next = next_link_after(&caller, &path, &query, more, last);
     let context = odata::context(&caller.base, kind.name(), query.select.as_deref(), false);
     Ok(collection(context, items, next, count))
 }

@@ -16,11 +16,10 @@ use std::ops::Bound;
 use axum::extract::State;
 use axum::response::Response;
 use dirvault_model::{ObjectKind, RelationshipKind};
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::collection;
-use super::read::{Req, tenant_of};
+use super::read::{Req, next_link_after, page_after, tenant_of};
 use crate::Emulator;
 use crate::auth::Caller;
 use crate::error::{GraphError, GraphResult};
@@ -46,11 +45,6 @@ const FILTERABLE: &[&str] = &[
     "userPrincipalName",
 ];
 
-#[derive(Serialize, Deserialize)]
-struct Cursor {
-    after: String,
-}
-
 /// `GET /reports/authenticationMethods/userRegistrationDetails`
 pub(crate) async fn user_registration_details(
     State(emulator): State<Emulator>,
@@ -74,10 +68,7 @@ pub(crate) async fn user_registration_details(
             "Invalid filter clause: the property '{p}' does not support filtering."
         )));
     }
-    let after = match &query.skiptoken {
-        Some(token) => Some(odata::decode_token::<Cursor>(token)?.after),
-        None => None,
-    };
+    let after = page_after(&query)?;
     let shared = tenant_of(&emulator, &caller)?;
     let t = shared.read();
     let admins: BTreeSet<&str> = admins(&t);
@@ -103,15 +94,7 @@ pub(crate) async fn user_registration_details(
         items.push(Value::Object(row));
         last = Some(id.clone());
     }
-    let next = match (more, last) {
-        (true, Some(after)) => Some(odata::next_link(
-            &caller.base,
-            &path,
-            &query.pairs,
-            &odata::encode_token(&Cursor { after }),
-        )),
-        _ => None,
-    };
+    let next = next_link_after(&caller, &path, &query, more, last);
     let context = odata::context(
         &caller.base,
         "reports/authenticationMethods/userRegistrationDetails",
