@@ -437,6 +437,13 @@ pub struct Snapshot {
     /// changed or there is no parent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relationship_changes: Option<BlobId>,
+    /// Where the relationship changes were written (a hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relationship_changes_at: Option<BlobLocation>,
+    /// The ids the relationship changes name (sources, targets, units, resources), as an
+    /// [`IdFilter`]: an object's relationship change log reads only the changes that may name it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relationship_changes_filter: Option<IdFilter>,
     /// Relationships in it.
     #[serde(default)]
     pub relationship_count: usize,
@@ -570,6 +577,8 @@ mod tests {
             relationship_index: None,
             relationship_index_at: None,
             relationship_changes: None,
+            relationship_changes_at: None,
+            relationship_changes_filter: None,
             relationship_count: 0,
             tool_version: "0.1.0".into(),
         });

@@ -621,7 +621,13 @@ impl Repository {
         let Some(blob) = &snapshot.relationship_changes else {
             return Ok(None);
         };
-        let bytes = self.blob_bytes(&snapshot.tenant, blob).await?;
+        let bytes = self
+            .blob_bytes_at(
+                &snapshot.tenant,
+                blob,
+                snapshot.relationship_changes_at.as_ref(),
+            )
+            .await?;
         serde_json::from_slice(&bytes)
             .map(Some)
             .map_err(|e| Error::Corrupt {
@@ -1368,7 +1374,7 @@ impl SnapshotWriter {
         &mut self,
         ours: &[Relationship],
         refs: &[ChunkRef],
-    ) -> Result<Option<BlobId>> {
+    ) -> Result<Option<(BlobId, IdFilter)>> {
         let Some((index, at, inline)) = self.parent_relationships.clone() else {
             return Ok(None);
         };
@@ -1417,8 +1423,16 @@ impl SnapshotWriter {
         if changes.added.is_empty() && changes.removed.is_empty() {
             return Ok(None);
         }
+        let named: Vec<&str> = changes
+            .added
+            .iter()
+            .chain(&changes.removed)
+            .flat_map(Relationship::referenced_ids)
+            .map(|id| id.as_str())
+            .collect();
+        let filter = IdFilter::new(named.into_iter());
         let value = serde_json::to_value(&changes).unwrap_or_default();
-        Ok(Some(self.put_blob(&value, None).await?))
+        Ok(Some((self.put_blob(&value, None).await?, filter)))
     }
 
     /// Writes the manifests, the relationships and the remaining pack, then commits the
@@ -1513,6 +1527,13 @@ impl SnapshotWriter {
             Some((i, at)) => (Some(i), at),
             None => (None, None),
         };
+        let (relationship_changes, relationship_changes_filter) = match relationship_changes {
+            Some((blob, filter)) => (Some(blob), Some(filter)),
+            None => (None, None),
+        };
+        let relationship_changes_at = relationship_changes
+            .as_ref()
+            .and_then(|c| self.index.get(c).cloned());
         let snapshot = Snapshot {
             id: new_snapshot_id(self.time),
             tenant: self.tenant.clone(),
@@ -1523,6 +1544,8 @@ impl SnapshotWriter {
             relationship_index,
             relationship_index_at,
             relationship_changes,
+            relationship_changes_at,
+            relationship_changes_filter,
             relationship_count,
             tool_version: env!("CARGO_PKG_VERSION").to_owned(),
         };
