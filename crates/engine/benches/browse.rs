@@ -201,7 +201,6 @@ async fn main() {
     );
 
     for (label, options) in [
-        ("list all users (by name)", ListOptions::default()),
         (
             "list all users by id",
             ListOptions {
@@ -209,6 +208,7 @@ async fn main() {
                 ..ListOptions::default()
             },
         ),
+        ("list all users (by name)", ListOptions::default()),
         (
             "search users",
             ListOptions {

@@ -8,7 +8,6 @@ use chrono::{DateTime, Utc};
 use dirvault_diff::{AttributeChange, DiffOptions, diff_objects};
 use dirvault_model::{DirectoryObject, ObjectId, ObjectKind, SnapshotId, TenantId};
 use dirvault_store::{ManifestEntry, Repository, Snapshot};
-use rayon::slice::ParallelSliceMut;
 use serde::Serialize;
 
 use crate::{Error, Result};
@@ -124,7 +123,7 @@ pub async fn list(
     }
     if options.sort == SortBy::Name {
         // Manifests are in id order already: a stable sort by name keeps ids in order.
-        entries.par_sort_by_cached_key(|e| e.name.as_deref().unwrap_or("").to_lowercase());
+        entries.sort_by_cached_key(|e| e.name.as_deref().unwrap_or("").to_lowercase());
     }
     Ok(entries)
 }

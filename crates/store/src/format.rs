@@ -31,17 +31,29 @@ impl BlobId {
         if s.len() != 64 {
             return None;
         }
-        let digit = |c: u8| match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            _ => None,
+        // Manifests and pack indexes hold millions of ids: a table lookup per digit.
+        const HEX: [u8; 256] = {
+            let mut table = [0xff_u8; 256];
+            let mut c = 0;
+            while c < 256 {
+                table[c] = match c as u8 {
+                    b @ b'0'..=b'9' => b - b'0',
+                    b @ b'a'..=b'f' => b - b'a' + 10,
+                    b @ b'A'..=b'F' => b - b'A' + 10,
+                    _ => 0xff,
+                };
+                c += 1;
+            }
+            table
         };
         let mut out = [0u8; 32];
+        let mut bad = 0u8;
         for (byte, pair) in out.iter_mut().zip(s.as_bytes().chunks_exact(2)) {
-            *byte = (digit(pair[0])? << 4) | digit(pair[1])?;
+            let (hi, lo) = (HEX[usize::from(pair[0])], HEX[usize::from(pair[1])]);
+            bad |= hi | lo;
+            *byte = (hi << 4) | (lo & 0x0f);
         }
-        Some(Self(out))
+        (bad & 0xf0 == 0).then_some(Self(out))
     }
 }
 

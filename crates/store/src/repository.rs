@@ -86,7 +86,11 @@ fn parse_chunks<T: ChunkItem>(
             })
         })
         .collect::<Result<_>>()?;
-    Ok(parts.into_iter().flatten().collect())
+    let mut out = Vec::with_capacity(parts.iter().map(Vec::len).sum());
+    for part in parts {
+        out.extend(part);
+    }
+    Ok(out)
 }
 
 /// A repository: every tenant's snapshots in one store.
