@@ -387,6 +387,12 @@ impl EntryChunk {
         Self { entries, packs }
     }
 
+    /// The chunk's canonical JSON, written directly: its only object has its keys in sorted
+    /// order already (`entries`, `packs`) and the rest are arrays and strings.
+    pub(crate) fn canonical_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
     /// Decodes a manifest chunk of any format into its entries.
     pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<ManifestEntry>, String> {
         if bytes.trim_ascii_start().first() == Some(&b'[') {
@@ -650,6 +656,11 @@ mod tests {
         let compact = serde_json::to_value(EntryChunk::new(&entries)).unwrap();
         insta::assert_json_snapshot!(compact);
         let bytes = canonical_bytes(&compact);
+        assert_eq!(
+            EntryChunk::new(&entries).canonical_json(),
+            bytes,
+            "written canonical"
+        );
         assert_eq!(EntryChunk::decode(&bytes).unwrap(), entries);
         // Formats 1 and 2: a JSON array of entry objects.
         let plain = serde_json::to_vec(&entries).unwrap();

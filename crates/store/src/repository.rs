@@ -1457,18 +1457,24 @@ impl SnapshotWriter {
             for e in &mut list {
                 e.at = self.index.get(&e.blob).cloned();
             }
-            let mut refs = Vec::new();
-            let mut ranges = Vec::new();
-            for range in chunks(&list, |e| e.id.as_str().to_owned()) {
-                let chunk =
-                    serde_json::to_value(EntryChunk::new(&list[range.clone()])).unwrap_or_default();
+            let ranges = chunks(&list, |e| e.id.as_str().to_owned());
+            // Chunks are encoded and hashed on every core (their JSON is canonical as
+            // written: see EntryChunk::canonical_json).
+            let encoded: Vec<(BlobId, Vec<u8>)> = ranges
+                .par_iter()
+                .map(|range| {
+                    let bytes = EntryChunk::new(&list[range.clone()]).canonical_json();
+                    (BlobId::of_canonical(&bytes), bytes)
+                })
+                .collect();
+            let mut refs = Vec::with_capacity(ranges.len());
+            for (range, (id, bytes)) in ranges.iter().zip(encoded) {
                 refs.push(ChunkRef {
-                    blob: self.put_blob(&chunk, None).await?,
+                    blob: self.put_canonical(id, bytes, None).await?,
                     first: list[range.start].id.to_string(),
                     count: range.len(),
                     at: None,
                 });
-                ranges.push(range);
             }
             let changes = self.changeset(kind, &list, &refs, &ranges).await?;
             indexes.push((Some(kind), list.len(), refs, changes));
