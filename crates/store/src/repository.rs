@@ -1319,26 +1319,13 @@ impl SnapshotWriter {
         let parent_chunks = self.repo.manifest_chunks(&self.tenant, &parent).await?;
         let ours: HashSet<&BlobId> = refs.iter().map(|r| &r.blob).collect();
         let theirs: HashSet<&BlobId> = parent_chunks.iter().map(|c| &c.blob).collect();
-        // The parent's chunks that we do not share, read together (they are the parent's:
-        // located through its hints, or the writer's blob index).
-        let located = parent_chunks
+        // The parent's chunks that we do not share, read together.
+        let unshared: Vec<ChunkRef> = parent_chunks
             .iter()
             .filter(|c| !ours.contains(&c.blob))
-            .map(|c| {
-                let at = c.at.clone().or_else(|| self.index.get(&c.blob).cloned());
-                let at = at.ok_or_else(|| Error::MissingBlob {
-                    tenant: self.tenant.to_string(),
-                    blob: c.blob.to_string(),
-                })?;
-                Ok((c.blob, at))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let all = self
-            .repo
-            .store
-            .read_blobs_bytes(&self.tenant, &located)
-            .await?;
-        let before: Vec<ManifestEntry> = parse_chunks(&located, all, "manifest")?;
+            .cloned()
+            .collect();
+        let before = self.repo.chunk_entries(&self.tenant, &unshared).await?;
         let mut before: HashMap<dirvault_model::ObjectId, ManifestEntry> =
             before.into_iter().map(|e| (e.id.clone(), e)).collect();
         let mut changes = Changeset::default();
@@ -1367,7 +1354,7 @@ impl SnapshotWriter {
             .chain(&changes.deleted)
             .map(|e| e.id.as_str())
             .collect();
-        let filter = IdFilter::new(named.into_iter());
+        let filter = IdFilter::new(&named);
         let value = serde_json::to_value(&changes).unwrap_or_default();
         Ok(Some((self.put_blob(&value, None).await?, filter)))
     }
@@ -1434,7 +1421,7 @@ impl SnapshotWriter {
             .flat_map(Relationship::referenced_ids)
             .map(|id| id.as_str())
             .collect();
-        let filter = IdFilter::new(named.into_iter());
+        let filter = IdFilter::new(&named);
         let value = serde_json::to_value(&changes).unwrap_or_default();
         Ok(Some((self.put_blob(&value, None).await?, filter)))
     }
@@ -1516,10 +1503,7 @@ impl SnapshotWriter {
                 relationship_index = Some((index, index_at));
                 continue;
             };
-            let (changes, changes_filter) = match changes {
-                Some((blob, filter)) => (Some(blob), Some(filter)),
-                None => (None, None),
-            };
+            let (changes, changes_filter) = changes.unzip();
             let changes_at = changes.as_ref().and_then(|c| self.index.get(c).cloned());
             let record = self.kinds.entry(kind).or_insert(KindRecord {
                 status: KindStatus::Complete,
@@ -1537,10 +1521,7 @@ impl SnapshotWriter {
             Some((i, at)) => (Some(i), at),
             None => (None, None),
         };
-        let (relationship_changes, relationship_changes_filter) = match relationship_changes {
-            Some((blob, filter)) => (Some(blob), Some(filter)),
-            None => (None, None),
-        };
+        let (relationship_changes, relationship_changes_filter) = relationship_changes.unzip();
         let relationship_changes_at = relationship_changes
             .as_ref()
             .and_then(|c| self.index.get(c).cloned());
