@@ -134,23 +134,31 @@ fn ms(t: Instant) -> f64 {
 /// Each measured operation runs this many times, each on a fresh repository handle.
 const RUNS: usize = 7;
 
-/// Runs an operation [`RUNS`] times and prints its median and fastest wall time.
+/// Runs an operation `BROWSE_RUNS` (default [`RUNS`]) times and prints its median and
+/// fastest wall time; only operations whose label contains `BROWSE_ONLY` (when set) run.
 macro_rules! timed {
     ($label:expr, $body:expr) => {{
-        let mut times = Vec::new();
-        let mut detail = String::new();
-        for _ in 0..RUNS {
-            let t = Instant::now();
-            detail = $body.await;
-            times.push(ms(t));
+        let label = $label;
+        let only = std::env::var("BROWSE_ONLY").unwrap_or_default();
+        let runs: usize = std::env::var("BROWSE_RUNS")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(RUNS);
+        if label.contains(only.as_str()) {
+            let mut times = Vec::new();
+            let mut detail = String::new();
+            for _ in 0..runs {
+                let t = Instant::now();
+                detail = $body.await;
+                times.push(ms(t));
+            }
+            times.sort_by(f64::total_cmp);
+            println!(
+                "{label}: {detail}: median {:.1} ms, fastest {:.1} ms ({runs} runs, cold handle each)",
+                times[runs / 2],
+                times[0]
+            );
         }
-        times.sort_by(f64::total_cmp);
-        println!(
-            "{}: {detail}: median {:.1} ms, fastest {:.1} ms ({RUNS} runs, cold handle each)",
-            $label,
-            times[RUNS / 2],
-            times[0]
-        );
     }};
 }
 

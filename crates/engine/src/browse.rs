@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use dirvault_diff::{AttributeChange, DiffOptions, diff_objects};
 use dirvault_model::{DirectoryObject, ObjectId, ObjectKind, SnapshotId, TenantId};
 use dirvault_store::{ManifestEntry, Repository, Snapshot};
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::{Error, Result};
@@ -98,16 +99,19 @@ pub async fn list(
             None => Vec::new(),
         };
     }
-    if let Some(needle) = options.search.as_deref().map(str::to_lowercase) {
-        entries.retain(|e| {
-            contains_caseless(e.id.as_str(), &needle)
-                || e.name
-                    .as_deref()
-                    .is_some_and(|n| contains_caseless(n, &needle))
-                || e.key
-                    .as_deref()
-                    .is_some_and(|k| contains_caseless(k, &needle))
-        });
+    if let Some(needle) = options.search.as_deref() {
+        let needle = Caseless::new(needle);
+        // On every core, in order; one lower-casing buffer per worker.
+        entries = entries
+            .into_par_iter()
+            .map_init(Vec::new, |buf, e| {
+                let hit = needle.found_in(e.id.as_str(), buf)
+                    || e.name.as_deref().is_some_and(|n| needle.found_in(n, buf))
+                    || e.key.as_deref().is_some_and(|k| needle.found_in(k, buf));
+                hit.then_some(e)
+            })
+            .flatten()
+            .collect();
     }
     // Where a version is stored is the store's business, not the listing's.
     for e in &mut entries {
@@ -122,8 +126,7 @@ pub async fn list(
         });
     }
     if options.sort == SortBy::Name {
-        // Manifests are in id order already: a stable sort by name keeps ids in order.
-        entries.sort_by_cached_key(|e| e.name.as_deref().unwrap_or("").to_lowercase());
+        sort_by_name(&mut entries);
     }
     Ok(entries)
 }
@@ -181,14 +184,84 @@ async fn last_modified(
     Ok(out)
 }
 
-/// Whether `haystack` contains `needle` (already lower-case), ignoring case; allocates only
-/// for text that is not ASCII.
-fn contains_caseless(haystack: &str, needle: &str) -> bool {
-    if haystack.is_ascii() && needle.is_ascii() {
-        let (h, n) = (haystack.as_bytes(), needle.as_bytes());
-        return n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n));
+/// Orders entries by lower-cased name, then by their current order (manifests are in id
+/// order). The lower-cased names go into one buffer (no allocation per entry), indices are
+/// sorted by them on every core, and the entries are moved once.
+fn sort_by_name(entries: &mut [ManifestEntry]) {
+    let name = |e: &ManifestEntry| e.name.as_ref().map_or(0, String::len);
+    let mut text = String::with_capacity(entries.iter().map(name).sum());
+    let mut spans = Vec::with_capacity(entries.len());
+    for e in entries.iter() {
+        let name = e.name.as_deref().unwrap_or("");
+        let start = text.len();
+        if name.is_ascii() {
+            text.push_str(name);
+            text[start..].make_ascii_lowercase();
+        } else {
+            text.push_str(&name.to_lowercase());
+        }
+        spans.push(start..text.len());
     }
-    haystack.to_lowercase().contains(needle)
+    let key = |i: usize| spans.get(i).and_then(|s| text.get(s.clone())).unwrap_or("");
+    // Sorted by the first eight bytes of the key held inline (most comparisons end there),
+    // then the whole key, then the index (which makes the order stable).
+    let prefix = |k: &str| {
+        let mut head = [0u8; 8];
+        for (h, b) in head.iter_mut().zip(k.bytes()) {
+            *h = b;
+        }
+        u64::from_be_bytes(head)
+    };
+    let mut order: Vec<(u64, usize)> = (0..entries.len()).map(|i| (prefix(key(i)), i)).collect();
+    order.par_sort_unstable_by(|(pa, a), (pb, b)| {
+        pa.cmp(pb).then_with(|| key(*a).cmp(key(*b))).then(a.cmp(b))
+    });
+    let order: Vec<usize> = order.into_iter().map(|(_, i)| i).collect();
+    permute(entries, &order);
+}
+
+/// Puts `items[order[i]]` at `i` for every `i`, in place: one cycle of the permutation at a
+/// time (large listings allocate nothing more).
+fn permute<T>(items: &mut [T], order: &[usize]) {
+    let mut placed = vec![false; items.len()];
+    for start in 0..items.len() {
+        let mut i = start;
+        while !placed[i] {
+            placed[i] = true;
+            let from = order[i];
+            if from == start {
+                break;
+            }
+            items.swap(i, from);
+            i = from;
+        }
+    }
+}
+
+/// A case-insensitive substring search: the needle lower-cased once, each ASCII haystack
+/// lower-cased into a reused buffer and searched with a SIMD substring finder.
+struct Caseless {
+    needle: String,
+    finder: memchr::memmem::Finder<'static>,
+}
+
+impl Caseless {
+    fn new(needle: &str) -> Self {
+        let needle = needle.to_lowercase();
+        let finder = memchr::memmem::Finder::new(needle.as_bytes()).into_owned();
+        Self { needle, finder }
+    }
+
+    /// Whether `haystack` contains the needle, ignoring case; allocates only for text that
+    /// is not ASCII.
+    fn found_in(&self, haystack: &str, buf: &mut Vec<u8>) -> bool {
+        if !haystack.is_ascii() {
+            return haystack.to_lowercase().contains(&self.needle);
+        }
+        buf.clear();
+        buf.extend(haystack.bytes().map(|b| b.to_ascii_lowercase()));
+        self.finder.find(buf).is_some()
+    }
 }
 
 /// One object at a snapshot, with the version before it.
@@ -611,4 +684,59 @@ pub async fn select_version(
     repo.snapshot(&at.tenant, &entry.snapshot)
         .await
         .map_err(Error::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dirvault_store::BlobId;
+
+    fn entry(id: &str, name: Option<&str>) -> ManifestEntry {
+        ManifestEntry {
+            id: id.parse().expect("an object id"),
+            blob: BlobId::of_canonical(id.as_bytes()),
+            name: name.map(str::to_owned),
+            key: None,
+            at: None,
+        }
+    }
+
+    #[test]
+    fn sorting_by_name_ignores_case_and_keeps_id_order_among_equal_names() {
+        let mut entries = vec![
+            entry("1", Some("bob")),
+            entry("2", Some("Alice Smithson")),
+            entry("3", Some("alice smith")),
+            entry("4", None),
+            entry("5", Some("ÉMILE")),
+            entry("6", Some("Bob")),
+            entry("7", Some("alice smithson")),
+            entry("8", Some("émile")),
+            entry("9", Some("Zoë")),
+            entry("10", Some("al")),
+        ];
+        sort_by_name(&mut entries);
+        let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
+        // "" < "al" < "alice smith" < "alice smithson" (x2, id order) < "bob" (x2) < "zoë" < "émile"
+        assert_eq!(ids, ["4", "10", "3", "2", "7", "1", "6", "9", "5", "8"]);
+    }
+
+    #[test]
+    fn permuting_in_place_matches_the_order() {
+        let order = [3, 0, 4, 1, 2, 5];
+        let mut items = ["a", "b", "c", "d", "e", "f"];
+        permute(&mut items, &order);
+        assert_eq!(items, ["d", "a", "e", "b", "c", "f"]);
+    }
+
+    #[test]
+    fn caseless_search_finds_ascii_and_unicode_text() {
+        let mut buf = Vec::new();
+        let adele = Caseless::new("ADELE");
+        assert!(adele.found_in("Vance, Adele", &mut buf));
+        assert!(!adele.found_in("Adel Vance", &mut buf));
+        assert!(Caseless::new("émi").found_in("ÉMILE", &mut buf));
+        assert!(!Caseless::new("émi").found_in("emile", &mut buf));
+        assert!(Caseless::new("").found_in("anything", &mut buf));
+    }
 }
