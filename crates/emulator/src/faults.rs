@@ -50,6 +50,9 @@ pub struct FaultConfig {
     pub seed: u64,
     /// Faults for the next requests, in order, before any probability applies.
     pub next: Vec<FaultAction>,
+    /// When set, `next` applies only to requests whose path contains this text (e.g.
+    /// `/groups/delta`): a fault aimed at one listing whatever comes before it.
+    pub next_path: Option<String>,
     /// A throttling storm: this many consecutive requests get 429.
     pub throttle_storm: Option<ThrottleStorm>,
 }
@@ -106,9 +109,14 @@ impl Faults {
         self.config.latency_ms
     }
 
-    /// The fault for the next request, if any.
-    pub fn next_action(&mut self) -> Option<FaultAction> {
-        if let Some(action) = self.queue.pop_front() {
+    /// The fault for the next request (to `path`), if any.
+    pub fn next_action(&mut self, path: &str) -> Option<FaultAction> {
+        let aimed = self
+            .config
+            .next_path
+            .as_deref()
+            .is_none_or(|p| path.contains(p));
+        if aimed && let Some(action) = self.queue.pop_front() {
             return Some(action);
         }
         let c = &self.config;
@@ -142,16 +150,31 @@ mod tests {
             }),
             ..FaultConfig::default()
         });
-        assert_eq!(f.next_action(), Some(FaultAction::Reset));
+        assert_eq!(f.next_action("/users"), Some(FaultAction::Reset));
         assert_eq!(
-            f.next_action(),
+            f.next_action("/users"),
             Some(FaultAction::Throttle { retry_after: 3 })
         );
         assert_eq!(
-            f.next_action(),
+            f.next_action("/users"),
             Some(FaultAction::Throttle { retry_after: 3 })
         );
-        assert_eq!(f.next_action(), None);
+        assert_eq!(f.next_action("/users"), None);
+    }
+
+    #[test]
+    fn aimed_faults_wait_for_their_path() {
+        let mut f = Faults::new(FaultConfig {
+            next: vec![FaultAction::Status { status: 400 }],
+            next_path: Some("/groups/delta".into()),
+            ..FaultConfig::default()
+        });
+        assert_eq!(f.next_action("/v1.0/users/delta"), None);
+        assert_eq!(
+            f.next_action("/v1.0/groups/delta"),
+            Some(FaultAction::Status { status: 400 })
+        );
+        assert_eq!(f.next_action("/v1.0/groups/delta"), None);
     }
 
     #[test]
@@ -164,7 +187,7 @@ mod tests {
         let run = || {
             let mut f = Faults::new(config.clone());
             (0..50)
-                .map(|_| f.next_action().is_some())
+                .map(|_| f.next_action("/users").is_some())
                 .collect::<Vec<_>>()
         };
         let a = run();

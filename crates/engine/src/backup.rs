@@ -127,7 +127,10 @@ struct Run<'a> {
     client: &'a GraphClient,
     writer: SnapshotWriter,
     parent: Option<Snapshot>,
+    /// The parent snapshot's relationships not yet moved into this run's set.
     parent_relationships: Vec<Relationship>,
+    /// Kinds of relationship moved out of `parent_relationships`.
+    taken: BTreeSet<RelationshipKind>,
     options: &'a BackupOptions,
     now: DateTime<Utc>,
     progress: &'a (dyn Fn(&Progress) + Send + Sync),
@@ -279,12 +282,7 @@ impl Run<'_> {
         // Member links go straight into the snapshot's relationship set: the parent's first
         // (incremental), then each change as it arrives.
         if let (Some(rel), true) = (member_rel, incremental) {
-            let parent: Vec<Relationship> = self
-                .parent_relationships
-                .iter()
-                .filter(|r| r.kind == rel)
-                .cloned()
-                .collect();
+            let parent = self.take_parent_links(rel);
             self.relationships.extend(parent);
         }
         let mut delta_link = None;
@@ -771,15 +769,31 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Keeps the parent's links of `rel` (when their listing failed this time).
-    fn carry_links(&mut self, rel: RelationshipKind) {
-        let parent: Vec<Relationship> = self
-            .parent_relationships
-            .iter()
-            .filter(|r| r.kind == rel)
-            .cloned()
-            .collect();
-        self.relationships.extend(parent);
+    /// Moves the parent's links of `rel` out of `parent_relationships` (moved, not copied: a
+    /// large tenant's memberships are held once).
+    fn take_parent_links(&mut self, rel: RelationshipKind) -> Vec<Relationship> {
+        self.taken.insert(rel);
+        self.parent_relationships
+            .extract_if(.., |r| r.kind == rel)
+            .collect()
+    }
+
+    /// Keeps the parent's links of `rel` in place of whatever this run listed of them (their
+    /// listing failed, or was not asked for).
+    async fn carry_links(&mut self, rel: RelationshipKind, repo: &Repository) -> Result<()> {
+        self.relationships.retain(|r| r.kind != rel);
+        let links = match &self.parent {
+            // Moved into this run's set before the listing failed: read them again.
+            Some(parent) if self.taken.contains(&rel) => repo
+                .relationships(parent)
+                .await?
+                .into_iter()
+                .filter(|r| r.kind == rel)
+                .collect(),
+            _ => self.take_parent_links(rel),
+        };
+        self.relationships.extend(links);
+        Ok(())
     }
 }
 
@@ -911,6 +925,7 @@ async fn run(
         writer,
         parent,
         parent_relationships,
+        taken: BTreeSet::new(),
         options,
         now,
         progress,
@@ -1055,14 +1070,14 @@ async fn run(
     ];
     for (rel, kind, collection, nav) in links {
         if !options.selects(kind) {
-            run.carry_links(rel);
+            run.carry_links(rel, repo).await?;
             continue;
         }
         if let Err(e) = run.expanded_links(rel, collection, nav).await {
             run.warnings.push(format!(
                 "{rel:?} links could not be listed ({e}); the previous snapshot's are kept"
             ));
-            run.carry_links(rel);
+            run.carry_links(rel, repo).await?;
         }
     }
     if options.selects(ObjectKind::DirectoryRoles) {
@@ -1070,10 +1085,12 @@ async fn run(
             run.warnings.push(format!(
                 "directory role members could not be listed ({e}); the previous snapshot's are kept"
             ));
-            run.carry_links(RelationshipKind::DirectoryRoleMember);
+            run.carry_links(RelationshipKind::DirectoryRoleMember, repo)
+                .await?;
         }
     } else {
-        run.carry_links(RelationshipKind::DirectoryRoleMember);
+        run.carry_links(RelationshipKind::DirectoryRoleMember, repo)
+            .await?;
     }
     for kind_rel in [
         RelationshipKind::GroupMember,
@@ -1088,7 +1105,7 @@ async fn run(
             .iter()
             .any(|o| o.kind == source && !matches!(o.status, KindStatus::Complete));
         if failed || !options.selects(source) {
-            run.carry_links(kind_rel);
+            run.carry_links(kind_rel, repo).await?;
         }
     }
     let relationships = std::mem::take(&mut run.relationships);

@@ -579,8 +579,8 @@ pub async fn roles(
         .map(|r| Related {
             relationship: r.kind,
             name: names.get(&r.source).cloned().flatten(),
+            scope: r.directory_scope_id().map(str::to_owned),
             id: r.source,
-            scope: r.directory_scope_id,
         })
         .collect())
 }

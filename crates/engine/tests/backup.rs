@@ -417,6 +417,65 @@ async fn missing_permissions_skip_kinds_and_failures_keep_the_previous_data() {
 }
 
 #[tokio::test]
+async fn memberships_whose_listing_fails_are_the_previous_snapshots() {
+    let env = env("small").await;
+    let repo = Repository::open("memory://").unwrap();
+    let now = env.emulator.clock().now();
+    let first = env.backup_at(&repo, now).await;
+    let members = |rels: Vec<dirvault_model::Relationship>| -> BTreeSet<(String, String)> {
+        rels.into_iter()
+            .filter(|r| r.kind == RelationshipKind::GroupMember)
+            .map(|r| (r.source.to_string(), r.target.to_string()))
+            .collect()
+    };
+    let before = members(repo.relationships(&first.snapshot).await.unwrap());
+    assert_eq!(before, env.links(RelationshipKind::GroupMember));
+    // Memberships change, but the incremental run's groups delta fails (after the parent's
+    // links were taken up).
+    let (group, user) = env
+        .links(RelationshipKind::GroupMember)
+        .into_iter()
+        .next()
+        .unwrap();
+    env.mutate(|t| {
+        assert!(t.remove_link(RelationshipKind::GroupMember, &group, &user));
+    });
+    env.mutate(|t| {
+        t.faults = dirvault_emulator::faults::Faults::new(
+            serde_json::from_value(json!({
+                "next": [{"fault": "status", "status": 400}],
+                "nextPath": "/groups/delta"
+            }))
+            .unwrap(),
+        )
+    });
+    let second = backup(
+        &env.client(),
+        &repo,
+        &BackupOptions::default(),
+        now + Duration::hours(1),
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    let groups = second
+        .kinds
+        .iter()
+        .find(|o| o.kind == ObjectKind::Groups)
+        .unwrap();
+    assert!(
+        !matches!(groups.status, KindStatus::Complete),
+        "{:?}",
+        groups.status
+    );
+    assert_eq!(
+        members(repo.relationships(&second.snapshot).await.unwrap()),
+        before,
+        "a failed listing keeps every one of the previous snapshot's memberships, and only them"
+    );
+}
+
+#[tokio::test]
 async fn a_backup_killed_mid_run_leaves_a_verifiable_repository_and_the_next_run_succeeds() {
     let env = env("small").await;
     let dir = std::env::temp_dir().join(format!("dirvault-killed-{}", std::process::id()));

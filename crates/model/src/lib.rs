@@ -39,7 +39,7 @@ pub use error::Error;
 pub use ids::{ClientId, ObjectId, SnapshotId, TenantId};
 pub use kind::{CollectionPath, KindInfo, ObjectKind, Recreate};
 pub use object::DirectoryObject;
-pub use relationship::{Relationship, RelationshipKind};
+pub use relationship::{Relationship, RelationshipDetails, RelationshipKind};
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -50,8 +50,13 @@ pub enum RelationshipKind {
 /// `source` is the object the relationship is listed under (the group, role, unit, device,
 /// user whose manager it is, role definition, resource service principal, client); `target`
 /// is the member, owner, manager or principal.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+///
+/// Plain links (most of a tenant's relationships: a million memberships at 100k users) carry
+/// nothing else and take no more than their two ids; relationships that are objects carry
+/// [`RelationshipDetails`] behind one pointer. The JSON form is flat either way:
+/// `{"kind", "source", "target", "id"?, "directoryScopeId"?, …}`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(from = "Wire")]
 pub struct Relationship {
     /// What kind of relationship.
     pub kind: RelationshipKind,
@@ -59,28 +64,118 @@ pub struct Relationship {
     pub source: ObjectId,
     /// The member / owner / manager / principal.
     pub target: ObjectId,
-    /// The relationship's own object id, for relationships that are objects (role
-    /// assignments, app role assignments, grants, scoped role memberships).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// What a relationship that is an object carries; `None` for plain links (and never
+    /// `Some` of all-empty details, so that equal relationships compare equal).
+    details: Option<Box<RelationshipDetails>>,
+}
+
+/// What a relationship that is an object (a role assignment or eligibility, an app role
+/// assignment, an OAuth2 grant, a scoped role membership) carries besides its two ends.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RelationshipDetails {
+    /// The relationship's own object id.
     pub id: Option<ObjectId>,
     /// Where a role assignment or eligibility applies: `/` or `/administrativeUnits/{id}`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub directory_scope_id: Option<String>,
     /// The app role granted (app role assignments).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_role_id: Option<String>,
     /// The administrative unit of a scoped role membership.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub administrative_unit_id: Option<ObjectId>,
     /// OAuth2 grants: `AllPrincipals` or `Principal`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consent_type: Option<String>,
     /// OAuth2 grants: the resource service principal.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<ObjectId>,
     /// OAuth2 grants: the space-separated delegated scopes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+}
+
+impl RelationshipDetails {
+    fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// The flat JSON form, read.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Wire {
+    kind: RelationshipKind,
+    source: ObjectId,
+    target: ObjectId,
+    #[serde(default)]
+    id: Option<ObjectId>,
+    #[serde(default)]
+    directory_scope_id: Option<String>,
+    #[serde(default)]
+    app_role_id: Option<String>,
+    #[serde(default)]
+    administrative_unit_id: Option<ObjectId>,
+    #[serde(default)]
+    consent_type: Option<String>,
+    #[serde(default)]
+    resource: Option<ObjectId>,
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+impl From<Wire> for Relationship {
+    fn from(w: Wire) -> Self {
+        Self::with_details(
+            w.kind,
+            w.source,
+            w.target,
+            RelationshipDetails {
+                id: w.id,
+                directory_scope_id: w.directory_scope_id,
+                app_role_id: w.app_role_id,
+                administrative_unit_id: w.administrative_unit_id,
+                consent_type: w.consent_type,
+                resource: w.resource,
+                scope: w.scope,
+            },
+        )
+    }
+}
+
+/// The flat JSON form, written (borrowing: serializing allocates nothing).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WireRef<'a> {
+    kind: RelationshipKind,
+    source: &'a ObjectId,
+    target: &'a ObjectId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a ObjectId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    directory_scope_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    app_role_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    administrative_unit_id: Option<&'a ObjectId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    consent_type: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resource: Option<&'a ObjectId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'a str>,
+}
+
+impl Serialize for Relationship {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        WireRef {
+            kind: self.kind,
+            source: &self.source,
+            target: &self.target,
+            id: self.id(),
+            directory_scope_id: self.directory_scope_id(),
+            app_role_id: self.app_role_id(),
+            administrative_unit_id: self.administrative_unit_id(),
+            consent_type: self.consent_type(),
+            resource: self.resource(),
+            scope: self.scope(),
+        }
+        .serialize(serializer)
+    }
 }
 
 impl Relationship {
@@ -90,14 +185,63 @@ impl Relationship {
             kind,
             source,
             target,
-            id: None,
-            directory_scope_id: None,
-            app_role_id: None,
-            administrative_unit_id: None,
-            consent_type: None,
-            resource: None,
-            scope: None,
+            details: None,
         }
+    }
+
+    /// A relationship with details (empty details make a plain link).
+    pub fn with_details(
+        kind: RelationshipKind,
+        source: ObjectId,
+        target: ObjectId,
+        details: RelationshipDetails,
+    ) -> Self {
+        Self {
+            kind,
+            source,
+            target,
+            details: (!details.is_empty()).then(|| Box::new(details)),
+        }
+    }
+
+    /// The details (empty for a plain link).
+    pub fn details(&self) -> RelationshipDetails {
+        self.details.as_deref().cloned().unwrap_or_default()
+    }
+
+    /// The relationship's own object id (relationships that are objects).
+    pub fn id(&self) -> Option<&ObjectId> {
+        self.details.as_ref()?.id.as_ref()
+    }
+
+    /// Where a role assignment or eligibility applies: `/` or `/administrativeUnits/{id}`.
+    pub fn directory_scope_id(&self) -> Option<&str> {
+        self.details.as_ref()?.directory_scope_id.as_deref()
+    }
+
+    /// The app role granted (app role assignments).
+    pub fn app_role_id(&self) -> Option<&str> {
+        self.details.as_ref()?.app_role_id.as_deref()
+    }
+
+    /// The administrative unit of a scoped role membership.
+    pub fn administrative_unit_id(&self) -> Option<&ObjectId> {
+        self.details.as_ref()?.administrative_unit_id.as_ref()
+    }
+
+    /// OAuth2 grants: `AllPrincipals` or `Principal`.
+    pub fn consent_type(&self) -> Option<&str> {
+        self.details.as_ref()?.consent_type.as_deref()
+    }
+
+    /// OAuth2 grants: the resource service principal.
+    pub fn resource(&self) -> Option<&ObjectId> {
+        self.details.as_ref()?.resource.as_ref()
+    }
+
+    /// OAuth2 grants: the space-separated delegated scopes.
+    pub fn scope(&self) -> Option<&str> {
+        self.details.as_ref()?.scope.as_deref()
     }
 
     /// The relationship an object of a relationship kind stands for: role assignments,
@@ -123,23 +267,29 @@ impl Relationship {
                 } else {
                     RelationshipKind::RoleEligibility
                 };
-                Self {
-                    id: own_id,
-                    directory_scope_id: Some(
-                        object.str("directoryScopeId").unwrap_or("/").to_owned(),
-                    ),
-                    ..Self::link(kind, need("roleDefinitionId")?, need("principalId")?)
-                }
-            }
-            ObjectKind::AppRoleAssignments => Self {
-                id: own_id,
-                app_role_id: Some(need("appRoleId")?.into_string()),
-                ..Self::link(
-                    RelationshipKind::AppRoleAssignment,
-                    need("resourceId")?,
+                Self::with_details(
+                    kind,
+                    need("roleDefinitionId")?,
                     need("principalId")?,
+                    RelationshipDetails {
+                        id: own_id,
+                        directory_scope_id: Some(
+                            object.str("directoryScopeId").unwrap_or("/").to_owned(),
+                        ),
+                        ..RelationshipDetails::default()
+                    },
                 )
-            },
+            }
+            ObjectKind::AppRoleAssignments => Self::with_details(
+                RelationshipKind::AppRoleAssignment,
+                need("resourceId")?,
+                need("principalId")?,
+                RelationshipDetails {
+                    id: own_id,
+                    app_role_id: Some(need("appRoleId")?.into_string()),
+                    ..RelationshipDetails::default()
+                },
+            ),
             ObjectKind::Oauth2PermissionGrants => {
                 // consentType AllPrincipals has no principal: the grant is tenant-wide, and its
                 // target is the client itself.
@@ -148,13 +298,18 @@ impl Relationship {
                     Some(p) => ObjectId::new(p)?,
                     None => client.clone(),
                 };
-                Self {
-                    id: own_id,
-                    consent_type: object.str("consentType").map(str::to_owned),
-                    resource: Some(need("resourceId")?),
-                    scope: object.str("scope").map(str::to_owned),
-                    ..Self::link(RelationshipKind::Oauth2PermissionGrant, client, target)
-                }
+                Self::with_details(
+                    RelationshipKind::Oauth2PermissionGrant,
+                    client,
+                    target,
+                    RelationshipDetails {
+                        id: own_id,
+                        consent_type: object.str("consentType").map(str::to_owned),
+                        resource: Some(need("resourceId")?),
+                        scope: object.str("scope").map(str::to_owned),
+                        ..RelationshipDetails::default()
+                    },
+                )
             }
             _ => return Ok(None),
         };
@@ -164,8 +319,8 @@ impl Relationship {
     /// Every object id this relationship refers to (for reference remapping on restore).
     pub fn referenced_ids(&self) -> Vec<&ObjectId> {
         let mut ids = vec![&self.source, &self.target];
-        ids.extend(self.administrative_unit_id.as_ref());
-        ids.extend(self.resource.as_ref());
+        ids.extend(self.administrative_unit_id());
+        ids.extend(self.resource());
         ids
     }
 }
@@ -189,6 +344,45 @@ mod tests {
         .unwrap();
         let rel = Relationship::from_object(&obj).unwrap().unwrap();
         insta::assert_json_snapshot!(rel);
+    }
+
+    #[test]
+    fn json_is_flat_and_round_trips_with_or_without_details() {
+        let id = |s: &str| s.parse::<ObjectId>().unwrap();
+        let link = Relationship::link(RelationshipKind::GroupMember, id("g1"), id("u1"));
+        let text = serde_json::to_string(&link).unwrap();
+        assert_eq!(
+            text,
+            r#"{"kind":"groupMember","source":"g1","target":"u1"}"#
+        );
+        assert_eq!(serde_json::from_str::<Relationship>(&text).unwrap(), link);
+        let grant = Relationship::with_details(
+            RelationshipKind::Oauth2PermissionGrant,
+            id("c1"),
+            id("c1"),
+            RelationshipDetails {
+                id: Some(id("g1")),
+                consent_type: Some("AllPrincipals".into()),
+                resource: Some(id("r1")),
+                scope: Some("User.Read".into()),
+                ..RelationshipDetails::default()
+            },
+        );
+        let text = serde_json::to_string(&grant).unwrap();
+        assert_eq!(
+            text,
+            r#"{"kind":"oauth2PermissionGrant","source":"c1","target":"c1","id":"g1","consentType":"AllPrincipals","resource":"r1","scope":"User.Read"}"#
+        );
+        assert_eq!(serde_json::from_str::<Relationship>(&text).unwrap(), grant);
+        // Empty details are a plain link: equal, same order, same JSON.
+        let empty = Relationship::with_details(
+            RelationshipKind::GroupMember,
+            id("g1"),
+            id("u1"),
+            RelationshipDetails::default(),
+        );
+        assert_eq!(empty, link);
+        assert!(link < grant);
     }
 
     #[test]

@@ -10,7 +10,8 @@ use chrono::{DateTime, Utc};
 use dirvault_diff::{ChangeKind, DiffOptions, diff_objects};
 use dirvault_model::schema::{device_writable, schema};
 use dirvault_model::{
-    DirectoryObject, ObjectId, ObjectKind, Recreate, Relationship, RelationshipKind,
+    DirectoryObject, ObjectId, ObjectKind, Recreate, Relationship, RelationshipDetails,
+    RelationshipKind,
 };
 use serde_json::{Map, Value, json};
 
@@ -1072,12 +1073,12 @@ impl Planner<'_> {
                 && a.target == want.target
                 && match kind {
                     RelationshipKind::RoleAssignment | RelationshipKind::RoleEligibility => {
-                        a.directory_scope_id.as_deref().unwrap_or("/")
-                            == want.directory_scope_id.as_deref().unwrap_or("/")
+                        a.directory_scope_id().unwrap_or("/")
+                            == want.directory_scope_id().unwrap_or("/")
                     }
-                    RelationshipKind::AppRoleAssignment => a.app_role_id == want.app_role_id,
+                    RelationshipKind::AppRoleAssignment => a.app_role_id() == want.app_role_id(),
                     RelationshipKind::Oauth2PermissionGrant => {
-                        a.resource == want.resource && a.consent_type == want.consent_type
+                        a.resource() == want.resource() && a.consent_type() == want.consent_type()
                     }
                     _ => true,
                 }
@@ -1108,12 +1109,12 @@ impl Planner<'_> {
                 RelationshipKind::RoleAssignment | RelationshipKind::RoleEligibility => self
                     .target(&r.target)
                     .zip(self.role_definition(&r.source))
-                    .zip(self.scope(r.directory_scope_id.as_deref()))
+                    .zip(self.scope(r.directory_scope_id()))
                     .map(|((p, d), s)| (p, d, s)),
                 RelationshipKind::AppRoleAssignment | RelationshipKind::Oauth2PermissionGrant => {
                     let resource = match r.kind {
                         RelationshipKind::AppRoleAssignment => Some(r.source.clone()),
-                        _ => r.resource.clone(),
+                        _ => r.resource().cloned(),
                     };
                     self.target(&r.target)
                         .zip(self.target(&r.source))
@@ -1139,10 +1140,15 @@ impl Planner<'_> {
             let deps: Vec<u32> = [a.1, b.1, c.1].into_iter().flatten().collect();
             let (url, body, want) = match r.kind {
                 RelationshipKind::RoleAssignment | RelationshipKind::RoleEligibility => {
-                    let want = Relationship {
-                        directory_scope_id: Some(c.0.clone()),
-                        ..Relationship::link(r.kind, id_of(&b.0), id_of(&a.0))
-                    };
+                    let want = Relationship::with_details(
+                        r.kind,
+                        id_of(&b.0),
+                        id_of(&a.0),
+                        RelationshipDetails {
+                            directory_scope_id: Some(c.0.clone()),
+                            ..RelationshipDetails::default()
+                        },
+                    );
                     let mut body = json!({"principalId": a.0, "roleDefinitionId": b.0, "directoryScopeId": c.0});
                     let url = if r.kind == RelationshipKind::RoleAssignment {
                         "/roleManagement/directory/roleAssignments".to_owned()
@@ -1155,12 +1161,16 @@ impl Planner<'_> {
                     (url, body, want)
                 }
                 RelationshipKind::AppRoleAssignment => {
-                    let want = Relationship {
-                        app_role_id: r.app_role_id.clone(),
-                        ..Relationship::link(r.kind, id_of(&b.0), id_of(&a.0))
-                    };
-                    let body =
-                        json!({"principalId": a.0, "resourceId": c.0, "appRoleId": r.app_role_id});
+                    let want = Relationship::with_details(
+                        r.kind,
+                        id_of(&b.0),
+                        id_of(&a.0),
+                        RelationshipDetails {
+                            app_role_id: r.app_role_id().map(str::to_owned),
+                            ..RelationshipDetails::default()
+                        },
+                    );
+                    let body = json!({"principalId": a.0, "resourceId": c.0, "appRoleId": r.app_role_id()});
                     (
                         format!("/servicePrincipals/{}/appRoleAssignedTo", c.0),
                         body,
@@ -1168,13 +1178,18 @@ impl Planner<'_> {
                     )
                 }
                 _ => {
-                    let want = Relationship {
-                        resource: Some(id_of(&c.0)),
-                        consent_type: r.consent_type.clone(),
-                        ..Relationship::link(r.kind, id_of(&b.0), id_of(&a.0))
-                    };
-                    let mut body = json!({"clientId": b.0, "consentType": r.consent_type, "resourceId": c.0, "scope": r.scope});
-                    if r.consent_type.as_deref() == Some("Principal") {
+                    let want = Relationship::with_details(
+                        r.kind,
+                        id_of(&b.0),
+                        id_of(&a.0),
+                        RelationshipDetails {
+                            resource: Some(id_of(&c.0)),
+                            consent_type: r.consent_type().map(str::to_owned),
+                            ..RelationshipDetails::default()
+                        },
+                    );
+                    let mut body = json!({"clientId": b.0, "consentType": r.consent_type(), "resourceId": c.0, "scope": r.scope()});
+                    if r.consent_type() == Some("Principal") {
                         body["principalId"] = json!(a.0);
                     }
                     ("/oauth2PermissionGrants".to_owned(), body, want)
@@ -1202,7 +1217,7 @@ impl Planner<'_> {
                 }
                 _ => format!(
                     "delegated permission grant ({}) as of the snapshot",
-                    r.scope.as_deref().unwrap_or("").trim()
+                    r.scope().unwrap_or("").trim()
                 ),
             };
             self.push(
@@ -1247,7 +1262,7 @@ impl Planner<'_> {
             a.kind == RelationshipKind::RoleAssignment
                 && a.target == r.target
                 && a.source.as_str() == template
-                && a.directory_scope_id.as_deref().unwrap_or("/") == "/"
+                && a.directory_scope_id().unwrap_or("/") == "/"
         });
         if covered {
             return;
@@ -1325,13 +1340,13 @@ impl Planner<'_> {
                     w.kind == a.kind
                         && w.source == a.source
                         && w.target == a.target
-                        && w.directory_scope_id.as_deref().unwrap_or("/")
-                            == a.directory_scope_id.as_deref().unwrap_or("/")
+                        && w.directory_scope_id().unwrap_or("/")
+                            == a.directory_scope_id().unwrap_or("/")
                 })
             })
             .collect();
         for (about, a) in extra {
-            let Some(id) = &a.id else { continue };
+            let Some(id) = a.id() else { continue };
             self.push(
                 Phase::Roles,
                 Action::Unassign,
@@ -1344,7 +1359,7 @@ impl Planner<'_> {
                 format!(
                     "role {} at scope {} is not in the snapshot (rollback)",
                     self.role_name(&a.source),
-                    a.directory_scope_id.as_deref().unwrap_or("/")
+                    a.directory_scope_id().unwrap_or("/")
                 ),
                 Vec::new(),
                 None,

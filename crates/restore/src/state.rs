@@ -173,8 +173,7 @@ impl BackupState {
         for r in &relationships {
             wanted.extend(r.referenced_ids().into_iter().cloned());
             if let Some(au) = r
-                .directory_scope_id
-                .as_deref()
+                .directory_scope_id()
                 .and_then(|s| s.strip_prefix("/administrativeUnits/"))
                 .and_then(|s| ObjectId::new(s).ok())
             {
@@ -281,8 +280,7 @@ async fn read_into(
 /// unit, or the unit it is scoped to).
 fn touches(r: &Relationship, chosen: &BTreeSet<&ObjectId>) -> bool {
     r.referenced_ids().iter().any(|id| chosen.contains(id))
-        || r.directory_scope_id
-            .as_deref()
+        || r.directory_scope_id()
             .and_then(|s| s.strip_prefix("/administrativeUnits/"))
             .is_some_and(|au| chosen.iter().any(|c| c.as_str() == au))
 }

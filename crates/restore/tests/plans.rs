@@ -3,7 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
 
 use chrono::{TimeZone, Utc};
-use dirvault_model::{DirectoryObject, ObjectId, ObjectKind, Relationship, RelationshipKind};
+use dirvault_model::{
+    DirectoryObject, ObjectId, ObjectKind, Relationship, RelationshipDetails, RelationshipKind,
+};
 use dirvault_restore::{
     BackupState, CurrentState, Found, MatchedBy, PlanContext, RestoreOptions, RestorePlan,
 };
@@ -84,10 +86,15 @@ fn backup() -> BackupState {
         link(RelationshipKind::GroupOwner, FINANCE, CAROL),
         link(RelationshipKind::UserManager, BOB, CAROL),
         link(RelationshipKind::AdministrativeUnitMember, UNIT, BOB),
-        Relationship {
-            directory_scope_id: Some(format!("/administrativeUnits/{UNIT}")),
-            ..link(RelationshipKind::RoleAssignment, HELPDESK, BOB)
-        },
+        Relationship::with_details(
+            RelationshipKind::RoleAssignment,
+            id(HELPDESK),
+            id(BOB),
+            RelationshipDetails {
+                directory_scope_id: Some(format!("/administrativeUnits/{UNIT}")),
+                ..RelationshipDetails::default()
+            },
+        ),
     ];
     b.auth_methods.insert(
         id(CAROL),

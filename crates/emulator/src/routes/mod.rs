@@ -259,7 +259,7 @@ async fn gate(State(emulator): State<Emulator>, mut req: Request, next: Next) ->
         let fault = if is_batch {
             None
         } else {
-            t.faults.next_action()
+            t.faults.next_action(&path)
         };
         (t.faults.latency_ms(), fault, t.count(ObjectKind::Users))
     };
