@@ -203,20 +203,41 @@ fn sort_by_name(entries: &mut [ManifestEntry]) {
         spans.push(start..text.len());
     }
     let key = |i: usize| spans.get(i).and_then(|s| text.get(s.clone())).unwrap_or("");
-    // Sorted by the first eight bytes of the key held inline (most comparisons end there),
-    // then the whole key, then the index (which makes the order stable).
-    let prefix = |k: &str| {
-        let mut head = [0u8; 8];
-        for (h, b) in head.iter_mut().zip(k.bytes()) {
-            *h = b;
-        }
-        u64::from_be_bytes(head)
-    };
-    let mut order: Vec<(u64, usize)> = (0..entries.len()).map(|i| (prefix(key(i)), i)).collect();
-    order.par_sort_unstable_by(|(pa, a), (pb, b)| {
-        pa.cmp(pb).then_with(|| key(*a).cmp(key(*b))).then(a.cmp(b))
+    // Sorted by the first sixteen bytes of the key held inline (most comparisons end there:
+    // two keys of at most sixteen bytes with the same head differ only in length), then the
+    // whole key, then the index (which makes the order stable).
+    struct Key {
+        head: u128,
+        len: usize,
+        index: usize,
+    }
+    let mut order: Vec<Key> = (0..entries.len())
+        .map(|index| {
+            let k = key(index);
+            let mut head = [0u8; 16];
+            for (h, b) in head.iter_mut().zip(k.bytes()) {
+                *h = b;
+            }
+            Key {
+                head: u128::from_be_bytes(head),
+                len: k.len(),
+                index,
+            }
+        })
+        .collect();
+    order.par_sort_unstable_by(|a, b| {
+        a.head
+            .cmp(&b.head)
+            .then_with(|| {
+                if a.len <= 16 && b.len <= 16 {
+                    a.len.cmp(&b.len)
+                } else {
+                    key(a.index).cmp(key(b.index))
+                }
+            })
+            .then(a.index.cmp(&b.index))
     });
-    let order: Vec<usize> = order.into_iter().map(|(_, i)| i).collect();
+    let order: Vec<usize> = order.into_iter().map(|k| k.index).collect();
     permute(entries, &order);
 }
 
@@ -714,11 +735,21 @@ mod tests {
             entry("8", Some("émile")),
             entry("9", Some("Zoë")),
             entry("10", Some("al")),
+            entry("11", Some("Alexandra Konstantinopoulos")),
+            entry("12", Some("alexandra konstantinou")),
+            entry("13", Some("Alexandra Konstantin")),
+            entry("14", Some("ALEXANDRA KONSTANTINOPOULOS")),
         ];
         sort_by_name(&mut entries);
         let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
-        // "" < "al" < "alice smith" < "alice smithson" (x2, id order) < "bob" (x2) < "zoë" < "émile"
-        assert_eq!(ids, ["4", "10", "3", "2", "7", "1", "6", "9", "5", "8"]);
+        // "" < "al" < "alexandra konstantin" < "…opoulos" (x2, id order) < "…ou" < "alice
+        // smith" < "alice smithson" (x2) < "bob" (x2) < "zoë" < "émile"
+        assert_eq!(
+            ids,
+            [
+                "4", "10", "13", "11", "14", "12", "3", "2", "7", "1", "6", "9", "5", "8"
+            ]
+        );
     }
 
     #[test]
