@@ -18,15 +18,41 @@ use dirvault_engine::{BackupOptions, BackupReport, backup};
 use dirvault_graph::{Credentials, GraphClient};
 use dirvault_store::Repository;
 
+/// Peak resident memory since the last [`reset_peak`], from /proc.
 fn peak_rss_mib() -> f64 {
+    status_mib("VmHWM:")
+}
+
+/// Current resident memory, from /proc.
+fn rss_mib() -> f64 {
+    status_mib("VmRSS:")
+}
+
+fn status_mib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         })
         .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
+/// Resets the peak (`VmHWM`) so that the next phase's is its own.
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Resident memory seen while each kind was being backed up (largest sample), as a line.
+fn memory_by_kind(samples: &std::sync::Mutex<std::collections::BTreeMap<String, f64>>) -> String {
+    let mut v: Vec<(String, f64)> = samples.lock().unwrap().clone().into_iter().collect();
+    v.sort_by(|a, b| b.1.total_cmp(&a.1));
+    v.iter()
+        .take(5)
+        .map(|(k, m)| format!("{k} {m:.0}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn show(label: &str, r: &BackupReport, secs: f64) {
@@ -182,11 +208,25 @@ async fn main() {
     );
     let now = chrono::Utc::now();
     let t = Instant::now();
-    let full = backup(&client, &repo, &options, now, &|_| {})
+    let samples = std::sync::Mutex::new(std::collections::BTreeMap::<String, f64>::new());
+    let sample = |p: &dirvault_engine::Progress| {
+        let mut m = samples.lock().unwrap();
+        let e = m.entry(p.kind.to_string()).or_insert(0.0);
+        *e = e.max(rss_mib());
+    };
+    reset_peak();
+    let full = backup(&client, &repo, &options, now, &sample)
         .await
         .unwrap();
     show("full", &full, t.elapsed().as_secs_f64());
     println!("{}", bound(&full));
+    println!(
+        "  peak RSS of the full run: {:.0} MiB; largest RSS (MiB) while listing: {}",
+        peak_rss_mib(),
+        memory_by_kind(&samples)
+    );
+    samples.lock().unwrap().clear();
+    reset_peak();
     println!("churn 1%: {}", churn(&target).await);
     let t = Instant::now();
     // Requests by kind: the client's count when each kind reported first and last.
@@ -197,6 +237,7 @@ async fn main() {
             .entry(p.kind)
             .or_insert((p.graph.requests, p.graph.requests));
         e.1 = p.graph.requests;
+        sample(p);
     };
     let incremental = backup(
         &client,
@@ -209,6 +250,11 @@ async fn main() {
     .unwrap();
     show("incremental", &incremental, t.elapsed().as_secs_f64());
     println!("{}", bound(&incremental));
+    println!(
+        "  peak RSS of the incremental run: {:.0} MiB; largest RSS (MiB) while listing: {}",
+        peak_rss_mib(),
+        memory_by_kind(&samples)
+    );
     let mut previous = 0;
     let mut line = String::from("  requests by kind (approximate):");
     let mut kinds: Vec<_> = by_kind
@@ -228,5 +274,4 @@ async fn main() {
         100.0 * incremental.graph.requests as f64 / full.graph.requests as f64,
         100.0 * incremental.write.bytes_written as f64 / full.write.bytes_written as f64
     );
-    println!("peak RSS of this process: {:.0} MiB", peak_rss_mib());
 }

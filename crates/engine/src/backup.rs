@@ -127,10 +127,6 @@ struct Run<'a> {
     client: &'a GraphClient,
     writer: SnapshotWriter,
     parent: Option<Snapshot>,
-    /// The parent snapshot's relationships not yet moved into this run's set.
-    parent_relationships: Vec<Relationship>,
-    /// Kinds of relationship moved out of `parent_relationships`.
-    taken: BTreeSet<RelationshipKind>,
     options: &'a BackupOptions,
     now: DateTime<Utc>,
     progress: &'a (dyn Fn(&Progress) + Send + Sync),
@@ -240,14 +236,14 @@ impl Run<'_> {
             _ => None,
         };
         let Some((record, entries)) = parent else {
-            return self.delta_round(kind, &fresh, None, member_rel).await;
+            return self.delta_round(kind, &fresh, None, member_rel, repo).await;
         };
         let carried: BTreeMap<String, ManifestEntry> =
             entries.into_iter().map(|e| (e.id.to_string(), e)).collect();
         let start = record.delta_link.clone().unwrap_or_else(|| fresh.clone());
         let written = self.writer.stats().objects;
         match self
-            .delta_round(kind, &start, Some(carried), member_rel)
+            .delta_round(kind, &start, Some(carried), member_rel, repo)
             .await
         {
             // An expired token is refused on the first page, before anything is written.
@@ -257,7 +253,11 @@ impl Run<'_> {
                 self.warnings.push(format!(
                     "{kind}: the delta token expired; read in full again"
                 ));
-                self.delta_round(kind, &fresh, None, member_rel).await
+                if let Some(rel) = member_rel {
+                    // The parent's links came in with the refused round: a full one lists all.
+                    self.relationships.retain(|r| r.kind != rel);
+                }
+                self.delta_round(kind, &fresh, None, member_rel, repo).await
             }
             other => other,
         }
@@ -273,6 +273,7 @@ impl Run<'_> {
         start: &str,
         mut carried: Option<BTreeMap<String, ManifestEntry>>,
         member_rel: Option<RelationshipKind>,
+        repo: &Repository,
     ) -> Result<Listed> {
         let incremental = carried.is_some();
         let client = self.client.clone();
@@ -282,7 +283,7 @@ impl Run<'_> {
         // Member links go straight into the snapshot's relationship set: the parent's first
         // (incremental), then each change as it arrives.
         if let (Some(rel), true) = (member_rel, incremental) {
-            let parent = self.take_parent_links(rel);
+            let parent = self.parent_links(rel, repo).await?;
             self.relationships.extend(parent);
         }
         let mut delta_link = None;
@@ -509,16 +510,17 @@ impl Run<'_> {
             self.client
                 .pages(&format!("{path}?$filter={filter}&$top=999"))
         );
-        let mut fresh = Vec::new();
+        // Each page is written as it arrives (a tenant's month of sign-ins is not held).
+        let mut fresh_ids: BTreeSet<String> = BTreeSet::new();
         while let Some(page) = pages.try_next().await? {
-            fresh.extend(page.items);
-            self.report(kind, fresh.len() as u64);
+            fresh_ids.extend(
+                page.items
+                    .iter()
+                    .filter_map(|item| item.get("id").and_then(Value::as_str).map(str::to_owned)),
+            );
+            self.add_page(kind, page.items).await?;
+            self.report(kind, fresh_ids.len() as u64);
         }
-        let fresh_ids: BTreeSet<String> = fresh
-            .iter()
-            .filter_map(|item| item.get("id").and_then(Value::as_str).map(str::to_owned))
-            .collect();
-        self.add_page(kind, fresh).await?;
         let incremental = parent.is_some();
         for entry in parent.map(|(_, e)| e).unwrap_or_default() {
             if !fresh_ids.contains(entry.id.as_str()) {
@@ -769,29 +771,24 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Moves the parent's links of `rel` out of `parent_relationships` (moved, not copied: a
-    /// large tenant's memberships are held once).
-    fn take_parent_links(&mut self, rel: RelationshipKind) -> Vec<Relationship> {
-        self.taken.insert(rel);
-        self.parent_relationships
-            .extract_if(.., |r| r.kind == rel)
-            .collect()
+    /// The parent snapshot's links of `rel`, read when needed (only the chunks holding them):
+    /// a large tenant's million memberships are held once, in this run's set.
+    async fn parent_links(
+        &self,
+        rel: RelationshipKind,
+        repo: &Repository,
+    ) -> Result<Vec<Relationship>> {
+        match &self.parent {
+            Some(parent) => Ok(repo.relationships_of(parent, rel).await?),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// Keeps the parent's links of `rel` in place of whatever this run listed of them (their
     /// listing failed, or was not asked for).
     async fn carry_links(&mut self, rel: RelationshipKind, repo: &Repository) -> Result<()> {
         self.relationships.retain(|r| r.kind != rel);
-        let links = match &self.parent {
-            // Moved into this run's set before the listing failed: read them again.
-            Some(parent) if self.taken.contains(&rel) => repo
-                .relationships(parent)
-                .await?
-                .into_iter()
-                .filter(|r| r.kind == rel)
-                .collect(),
-            _ => self.take_parent_links(rel),
-        };
+        let links = self.parent_links(rel, repo).await?;
         self.relationships.extend(links);
         Ok(())
     }
@@ -913,10 +910,6 @@ async fn run(
     let tenant = client.tenant().clone();
     let started = client.stats();
     let parent = repo.snapshots(&tenant).await?.pop();
-    let parent_relationships = match &parent {
-        Some(p) => repo.relationships(p).await?,
-        None => Vec::new(),
-    };
     let writer = repo
         .begin(&tenant, now, parent.as_ref().map(|p| p.id.clone()))
         .await?;
@@ -924,8 +917,6 @@ async fn run(
         client,
         writer,
         parent,
-        parent_relationships,
-        taken: BTreeSet::new(),
         options,
         now,
         progress,

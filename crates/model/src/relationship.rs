@@ -45,6 +45,26 @@ pub enum RelationshipKind {
     Oauth2PermissionGrant,
 }
 
+impl RelationshipKind {
+    /// Every kind, in their order (relationships sort by kind first).
+    pub const ALL: [RelationshipKind; 14] = [
+        RelationshipKind::GroupMember,
+        RelationshipKind::GroupOwner,
+        RelationshipKind::DirectoryRoleMember,
+        RelationshipKind::AdministrativeUnitMember,
+        RelationshipKind::ScopedRoleMember,
+        RelationshipKind::DeviceRegisteredOwner,
+        RelationshipKind::DeviceRegisteredUser,
+        RelationshipKind::UserManager,
+        RelationshipKind::ApplicationOwner,
+        RelationshipKind::ServicePrincipalOwner,
+        RelationshipKind::RoleAssignment,
+        RelationshipKind::RoleEligibility,
+        RelationshipKind::AppRoleAssignment,
+        RelationshipKind::Oauth2PermissionGrant,
+    ];
+}
+
 /// One relationship between directory objects.
 ///
 /// `source` is the object the relationship is listed under (the group, role, unit, device,
@@ -344,6 +364,15 @@ mod tests {
         .unwrap();
         let rel = Relationship::from_object(&obj).unwrap().unwrap();
         insta::assert_json_snapshot!(rel);
+    }
+
+    #[test]
+    fn all_kinds_are_listed_in_their_order() {
+        let mut sorted = RelationshipKind::ALL;
+        sorted.sort();
+        assert_eq!(sorted, RelationshipKind::ALL);
+        let unique: std::collections::BTreeSet<_> = RelationshipKind::ALL.into_iter().collect();
+        assert_eq!(unique.len(), RelationshipKind::ALL.len());
     }
 
     #[test]

@@ -92,6 +92,21 @@ pub trait SnapshotStore: Send + Sync + fmt::Debug {
         }
         Ok(out)
     }
+    /// Reads many blobs and hands each one's canonical JSON bytes, with its position in
+    /// `blobs`, to `visit`: on the thread that decoded it, in no particular order, so that a
+    /// large read (a manifest of 100k entries) never holds every decoded blob at once. The
+    /// first error (a read, a corrupt blob, or `visit`'s own) ends it.
+    async fn visit_blobs(
+        &self,
+        tenant: &TenantId,
+        blobs: &[(BlobId, BlobLocation)],
+        visit: &(dyn for<'b> Fn(usize, &'b [u8]) -> Result<()> + Sync),
+    ) -> Result<()> {
+        for (i, (id, at)) in blobs.iter().enumerate() {
+            visit(i, &self.read_blob_bytes(tenant, id, at).await?)?;
+        }
+        Ok(())
+    }
     /// Reads, decompresses and verifies one blob, parsed.
     async fn read_blob(
         &self,
@@ -402,6 +417,33 @@ impl SnapshotStore for ObjectSnapshotStore {
         tenant: &TenantId,
         blobs: &[(BlobId, BlobLocation)],
     ) -> Result<Vec<Bytes>> {
+        let slots: Vec<std::sync::OnceLock<Bytes>> =
+            blobs.iter().map(|_| std::sync::OnceLock::new()).collect();
+        self.visit_blobs(tenant, blobs, &|i, json| {
+            if let Some(slot) = slots.get(i) {
+                let _ = slot.set(Bytes::copy_from_slice(json));
+            }
+            Ok(())
+        })
+        .await?;
+        slots
+            .into_iter()
+            .zip(blobs)
+            .map(|(slot, (id, _))| {
+                slot.into_inner().ok_or_else(|| Error::MissingBlob {
+                    tenant: tenant.to_string(),
+                    blob: id.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    async fn visit_blobs(
+        &self,
+        tenant: &TenantId,
+        blobs: &[(BlobId, BlobLocation)],
+        visit: &(dyn for<'b> Fn(usize, &'b [u8]) -> Result<()> + Sync),
+    ) -> Result<()> {
         // One ranged request per pack (object_store coalesces nearby ranges), packs read
         // concurrently.
         let mut by_pack: BTreeMap<std::sync::Arc<str>, Vec<usize>> = BTreeMap::new();
@@ -431,28 +473,21 @@ impl SnapshotStore for ObjectSnapshotStore {
                     })?;
                 let frames: Vec<&[u8]> = data.iter().map(|b| b.as_ref()).collect();
                 let decoders = self.decoders(tenant, &frames).await?;
-                // Decompressing and verifying is CPU work: on every core for many blobs.
-                positions
-                    .par_iter()
-                    .zip(data)
-                    .map(|(i, bytes)| {
-                        let id = &blobs[*i].0;
-                        decode_blob(&bytes, id, &decoders)
-                            .map(|json| (*i, json))
-                            .map_err(|reason| Error::Corrupt {
-                                path: format!("{path} (blob {id})"),
-                                reason,
-                            })
-                    })
-                    .collect::<Result<Vec<_>>>()
+                // Decompressing, verifying and visiting is CPU work: on every core for many
+                // blobs, each decoded into its thread's buffer.
+                positions.par_iter().zip(data).try_for_each(|(i, frame)| {
+                    let id = &blobs[*i].0;
+                    with_decoded_blob(&frame, id, &decoders, |json| visit(*i, json)).map_err(
+                        |reason| Error::Corrupt {
+                            path: format!("{path} (blob {id})"),
+                            reason,
+                        },
+                    )?
+                })
             })
             .buffer_unordered(8);
-        let mut out: Vec<Option<Bytes>> = vec![None; blobs.len()];
-        let results: Vec<Vec<(usize, Bytes)>> = reads.try_collect().await?;
-        for (i, bytes) in results.into_iter().flatten() {
-            out[i] = Some(bytes);
-        }
-        Ok(out.into_iter().flatten().collect())
+        reads.try_collect::<Vec<()>>().await?;
+        Ok(())
     }
 
     async fn read_pack(&self, tenant: &TenantId, pack: &str) -> Result<Bytes> {
@@ -787,27 +822,38 @@ pub(crate) fn encode_blob(canonical: Vec<u8>, dictionary: Option<&EncoderDiction
     }
 }
 
-/// Decompresses and verifies a blob; answers its canonical JSON. Blobs are written
-/// canonical, so hashing the bytes verifies them; blobs written before that are parsed and
-/// re-canonicalized.
+/// Decompresses and verifies a blob; answers its canonical JSON.
 fn decode_blob(
     bytes: &[u8],
     id: &BlobId,
     dictionaries: &DecoderDictionaries,
 ) -> std::result::Result<Bytes, String> {
-    let json = compress::decompress(bytes, dictionaries)
-        .map_err(|e| format!("not readable zstd data: {e}"))?;
-    if &BlobId::of_canonical(&json) == id {
-        return Ok(Bytes::from(json));
-    }
-    let value: serde_json::Value =
-        serde_json::from_slice(&json).map_err(|e| format!("not JSON: {e}"))?;
-    let canonical = crate::format::canonical_bytes(&value);
-    let actual = BlobId::of_canonical(&canonical);
-    if &actual != id {
-        return Err(format!("content hashes to {actual}, not {id}"));
-    }
-    Ok(Bytes::from(canonical))
+    with_decoded_blob(bytes, id, dictionaries, Bytes::copy_from_slice)
+}
+
+/// Decompresses and verifies a blob into this thread's buffer and hands its canonical JSON
+/// to `f`. Blobs are written canonical, so hashing the bytes verifies them; blobs written
+/// before that are parsed and re-canonicalized.
+fn with_decoded_blob<R>(
+    bytes: &[u8],
+    id: &BlobId,
+    dictionaries: &DecoderDictionaries,
+    f: impl FnOnce(&[u8]) -> R,
+) -> std::result::Result<R, String> {
+    compress::with_decompressed(bytes, dictionaries, |json| {
+        if &BlobId::of_canonical(json) == id {
+            return Ok(f(json));
+        }
+        let value: serde_json::Value =
+            serde_json::from_slice(json).map_err(|e| format!("not JSON: {e}"))?;
+        let canonical = crate::format::canonical_bytes(&value);
+        let actual = BlobId::of_canonical(&canonical);
+        if &actual != id {
+            return Err(format!("content hashes to {actual}, not {id}"));
+        }
+        Ok(f(&canonical))
+    })
+    .map_err(|e| format!("not readable zstd data: {e}"))?
 }
 
 /// Opens a repository by URL: a path or `file:///path` (local files), `s3://bucket/prefix`

@@ -116,12 +116,58 @@ pub(crate) fn compress(
             None => cctx.compress(&mut out, bytes, LEVEL),
         }
         .map_err(zstd_error)?;
+        // The bound is about the input's size, the frame a fifth of it: blobs wait in packs
+        // being filled, so they keep only what they use.
+        out.shrink_to_fit();
         Ok(out)
+    })
+}
+
+thread_local! {
+    /// Where [`with_decompressed`] decodes: one buffer per thread, reused.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Blobs this large are decoded into their own buffer rather than the thread's (which would
+/// otherwise keep the largest blob ever read).
+const SCRATCH_LIMIT: usize = 1 << 20;
+
+/// Decompresses one frame into this thread's reused buffer and hands the bytes to `f`.
+pub(crate) fn with_decompressed<R>(
+    frame: &[u8],
+    dictionaries: &DecoderDictionaries,
+    f: impl FnOnce(&[u8]) -> R,
+) -> io::Result<R> {
+    let small = matches!(
+        zstd_safe::get_frame_content_size(frame),
+        Ok(Some(size)) if size <= SCRATCH_LIMIT as u64
+    );
+    if !small {
+        return decompress(frame, dictionaries).map(|bytes| f(&bytes));
+    }
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut scratch) => {
+            decompress_into(frame, dictionaries, &mut scratch)?;
+            Ok(f(&scratch))
+        }
+        // Called again from within `f`: this one gets its own buffer.
+        Err(_) => decompress(frame, dictionaries).map(|bytes| f(&bytes)),
     })
 }
 
 /// Decompresses one frame, with the dictionary it names.
 pub(crate) fn decompress(frame: &[u8], dictionaries: &DecoderDictionaries) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    decompress_into(frame, dictionaries, &mut out)?;
+    Ok(out)
+}
+
+/// Decompresses one frame into `out` (replacing what it held).
+fn decompress_into(
+    frame: &[u8],
+    dictionaries: &DecoderDictionaries,
+    out: &mut Vec<u8>,
+) -> io::Result<()> {
     let dictionary = match dictionary_of(frame) {
         None => None,
         Some(id) => Some(dictionaries.by_id.get(&id).ok_or_else(|| {
@@ -133,19 +179,23 @@ pub(crate) fn decompress(frame: &[u8], dictionaries: &DecoderDictionaries) -> io
     let size = match zstd_safe::get_frame_content_size(frame) {
         Ok(Some(size)) if size <= MAX_SIZED_BLOB => size,
         // Frames written by a streaming encoder (before format 3) do not record their size.
-        _ if dictionary.is_none() => return zstd::decode_all(frame),
+        _ if dictionary.is_none() => {
+            *out = zstd::decode_all(frame)?;
+            return Ok(());
+        }
         _ => return Err(io::Error::other("a dictionary frame without its size")),
     };
     DCTX.with_borrow_mut(|slot| {
         let dctx = slot.get_or_insert_with(DCtx::create);
+        out.clear();
         // `size` is at most MAX_SIZED_BLOB, which fits in usize.
-        let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        out.reserve(usize::try_from(size).unwrap_or(0));
         match dictionary {
-            Some(d) => dctx.decompress_using_ddict(&mut out, frame, d),
-            None => dctx.decompress(&mut out, frame),
+            Some(d) => dctx.decompress_using_ddict(out, frame, d),
+            None => dctx.decompress(out, frame),
         }
         .map_err(zstd_error)?;
-        Ok(out)
+        Ok(())
     })
 }
 

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use chrono::{DateTime, Datelike, Duration, Utc};
-use dirvault_model::{DirectoryObject, ObjectKind, Relationship, SnapshotId, TenantId};
+use dirvault_model::{
+    DirectoryObject, ObjectKind, Relationship, RelationshipKind, SnapshotId, TenantId,
+};
 use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
@@ -51,8 +53,22 @@ fn chunks<T>(items: &[T], key: impl Fn(&T) -> String) -> Vec<std::ops::Range<usi
     out
 }
 
+/// The key relationships are chunked by: their kind (as [`Repository::relationships_of`]
+/// looks for it), source and target.
+fn relationship_key(r: &Relationship) -> String {
+    format!("{:?}{}{}", r.kind, r.source, r.target)
+}
+
+/// The kind a relationship chunk's first key starts with.
+fn kind_of_key(key: &str) -> Option<RelationshipKind> {
+    RelationshipKind::ALL
+        .into_iter()
+        .filter(|k| key.starts_with(&format!("{k:?}")))
+        .max_by_key(|k| format!("{k:?}").len())
+}
+
 /// What chunks hold: manifest entries or relationships.
-trait ChunkItem: Sized + Send {
+trait ChunkItem: Sized + Send + Sync {
     /// The items of one chunk's bytes.
     fn decode_chunk(bytes: &[u8]) -> std::result::Result<Vec<Self>, String>;
 }
@@ -69,23 +85,44 @@ impl ChunkItem for Relationship {
     }
 }
 
-/// Parses chunks and concatenates them.
-fn parse_chunks<T: ChunkItem>(
+/// Reads chunks and concatenates their items, in order: each chunk is parsed as soon as it
+/// is decoded, on the thread that decoded it (no chunk's bytes are kept).
+async fn read_chunks<T: ChunkItem>(
+    store: &dyn SnapshotStore,
+    tenant: &TenantId,
     located: &[(BlobId, BlobLocation)],
-    all: Vec<Bytes>,
     what: &str,
 ) -> Result<Vec<T>> {
-    // Large manifests are decoded on every core, in order.
-    let parts: Vec<Vec<T>> = located
-        .par_iter()
-        .zip(all)
-        .map(|((blob, _), bytes)| {
-            T::decode_chunk(&bytes).map_err(|reason| Error::Corrupt {
-                path: format!("{what} chunk {blob}"),
+    let parts: Vec<std::sync::OnceLock<Vec<T>>> =
+        located.iter().map(|_| std::sync::OnceLock::new()).collect();
+    store
+        .visit_blobs(tenant, located, &|i, bytes| {
+            let items = T::decode_chunk(bytes).map_err(|reason| Error::Corrupt {
+                path: format!(
+                    "{what} chunk {}",
+                    located
+                        .get(i)
+                        .map(|(blob, _)| blob.to_string())
+                        .unwrap_or_default()
+                ),
                 reason,
+            })?;
+            if let Some(part) = parts.get(i) {
+                let _ = part.set(items);
+            }
+            Ok(())
+        })
+        .await?;
+    let parts = parts
+        .into_iter()
+        .zip(located)
+        .map(|(part, (blob, _))| {
+            part.into_inner().ok_or_else(|| Error::MissingBlob {
+                tenant: tenant.to_string(),
+                blob: blob.to_string(),
             })
         })
-        .collect::<Result<_>>()?;
+        .collect::<Result<Vec<Vec<T>>>>()?;
     let mut out = Vec::with_capacity(parts.iter().map(Vec::len).sum());
     for part in parts {
         out.extend(part);
@@ -557,9 +594,9 @@ impl Repository {
             .map(|c| c.at.clone().map(|at| (c.blob, at)))
             .collect();
         if let Some(located) = hinted
-            && let Ok(all) = self.store.read_blobs_bytes(tenant, &located).await
+            && let Ok(items) = read_chunks(self.store.as_ref(), tenant, &located, what).await
         {
-            return parse_chunks(&located, all, what);
+            return Ok(items);
         }
         let ids: Vec<BlobId> = chunks.iter().map(|c| c.blob).collect();
         self.chunked(tenant, &ids, what).await
@@ -585,8 +622,7 @@ impl Repository {
                 Ok((*c, at.clone()))
             })
             .collect::<Result<Vec<_>>>()?;
-        let all = self.store.read_blobs_bytes(tenant, &located).await?;
-        parse_chunks(&located, all, what)
+        read_chunks(self.store.as_ref(), tenant, &located, what).await
     }
 
     /// The relationships of a snapshot.
@@ -594,7 +630,45 @@ impl Repository {
     /// # Errors
     /// Missing or corrupt blobs.
     pub async fn relationships(&self, snapshot: &Snapshot) -> Result<Vec<Relationship>> {
-        let chunks = match &snapshot.relationship_index {
+        let chunks = self.relationship_chunks(snapshot).await?;
+        self.chunked_refs(&snapshot.tenant, &chunks, "relationships")
+            .await
+    }
+
+    /// The relationships of one kind in a snapshot: only the chunks that may hold that kind
+    /// are read (chunks are in key order, and a key starts with its kind).
+    ///
+    /// # Errors
+    /// Missing or corrupt blobs.
+    pub async fn relationships_of(
+        &self,
+        snapshot: &Snapshot,
+        kind: RelationshipKind,
+    ) -> Result<Vec<Relationship>> {
+        let chunks = self.relationship_chunks(snapshot).await?;
+        // Relationships are in kind order, so the chunks that hold `kind` are those starting
+        // with it and the one before them. Chunks without first keys (format 1) are all read.
+        let kinds: Option<Vec<RelationshipKind>> =
+            chunks.iter().map(|c| kind_of_key(&c.first)).collect();
+        let wanted = match kinds {
+            Some(kinds) => {
+                let start = kinds.partition_point(|k| *k < kind);
+                let end = kinds.partition_point(|k| *k <= kind);
+                chunks.get(start.saturating_sub(1)..end).unwrap_or_default()
+            }
+            None => &chunks[..],
+        };
+        let mut out: Vec<Relationship> = self
+            .chunked_refs(&snapshot.tenant, wanted, "relationships")
+            .await?;
+        out.retain(|r| r.kind == kind);
+        Ok(out)
+    }
+
+    /// The chunks of a snapshot's relationships: from its index, or inline without first
+    /// keys (format 1).
+    async fn relationship_chunks(&self, snapshot: &Snapshot) -> Result<Vec<ChunkRef>> {
+        Ok(match &snapshot.relationship_index {
             Some(index) => {
                 let at = snapshot.relationship_index_at.as_ref();
                 self.index_blob(&snapshot.tenant, index, at).await?
@@ -609,9 +683,7 @@ impl Repository {
                     at: None,
                 })
                 .collect(),
-        };
-        self.chunked_refs(&snapshot.tenant, &chunks, "relationships")
-            .await
+        })
     }
 
     /// How the relationships changed since the snapshot's parent, when it records it.
@@ -1470,7 +1542,7 @@ impl SnapshotWriter {
         let relationship_count = relationships.len();
         let relationships: Vec<Relationship> = relationships.into_iter().collect();
         let mut refs = Vec::new();
-        let key = |r: &Relationship| format!("{:?}{}{}", r.kind, r.source, r.target);
+        let key = relationship_key;
         for range in chunks(&relationships, key) {
             let chunk = serde_json::to_value(&relationships[range.clone()]).unwrap_or_default();
             refs.push(ChunkRef {

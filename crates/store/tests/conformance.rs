@@ -669,6 +669,39 @@ async fn dictionaries_compress_objects_and_are_needed_to_read_them(b: &Backend) 
     );
 }
 
+/// One kind of relationship is read from the chunks that hold it, whichever chunk it starts
+/// or ends in.
+async fn relationships_are_read_by_kind(b: &Backend) {
+    let repo = &b.repo;
+    let t = tenant();
+    let time = Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).unwrap();
+    let mut w = repo.begin(&t, time, None).await.unwrap();
+    let id = |s: String| ObjectId::new(s).unwrap();
+    // Kinds of very different sizes, so that some share a chunk and some span many.
+    let counts = [
+        (RelationshipKind::GroupMember, 5000),
+        (RelationshipKind::GroupOwner, 3),
+        (RelationshipKind::DirectoryRoleMember, 0),
+        (RelationshipKind::UserManager, 1200),
+        (RelationshipKind::ApplicationOwner, 1),
+        (RelationshipKind::AppRoleAssignment, 700),
+    ];
+    for (kind, n) in counts {
+        for i in 0..n {
+            let r = Relationship::link(kind, id(format!("s{}", i % 37)), id(format!("t{i:05}")));
+            w.add_relationship(r);
+        }
+    }
+    let (snapshot, _) = w.commit().await.unwrap();
+    let all = repo.relationships(&snapshot).await.unwrap();
+    assert_eq!(all.len(), 5000 + 3 + 1200 + 1 + 700);
+    for kind in RelationshipKind::ALL {
+        let expected: Vec<&Relationship> = all.iter().filter(|r| r.kind == kind).collect();
+        let got = repo.relationships_of(&snapshot, kind).await.unwrap();
+        assert_eq!(got.iter().collect::<Vec<_>>(), expected, "{kind:?}");
+    }
+}
+
 async fn conformance(b: Backend) {
     documents_are_replaced_listed_and_absent_ones_are_none(&b).await;
     round_trip_and_dedupe(&b).await;
@@ -679,6 +712,7 @@ async fn conformance(b: Backend) {
     changesets_and_versions(&b).await;
     snapshots_are_found_by_id_and_time(&b).await;
     dictionaries_compress_objects_and_are_needed_to_read_them(&b).await;
+    relationships_are_read_by_kind(&b).await;
 }
 
 #[tokio::test]
