@@ -134,6 +134,8 @@ struct Run<'a> {
     changed_users: BTreeSet<String>,
     warnings: Vec<String>,
     relationships: BTreeSet<Relationship>,
+    /// One shared copy of each id the relationships name (see [`Run::link`]).
+    ids_named: std::collections::HashSet<ObjectId>,
 }
 
 /// One kind's result before it is recorded.
@@ -183,9 +185,12 @@ impl Run<'_> {
         for value in values {
             let object = DirectoryObject::from_graph(kind, value).map_err(|e| invalid(kind, e))?;
             if let Some(rel) = Relationship::from_object(&object).map_err(|e| invalid(kind, e))? {
-                self.relationships.insert(rel);
+                self.insert_link(rel);
             }
-            self.ids.entry(kind).or_default().push(object.id().clone());
+            let id = self
+                .shared_id(object.id().as_str())
+                .unwrap_or_else(|| object.id().clone());
+            self.ids.entry(kind).or_default().push(id);
             objects.push(object);
         }
         self.writer.add_objects(&objects).await?;
@@ -283,8 +288,9 @@ impl Run<'_> {
         // Member links go straight into the snapshot's relationship set: the parent's first
         // (incremental), then each change as it arrives.
         if let (Some(rel), true) = (member_rel, incremental) {
-            let parent = self.parent_links(rel, repo).await?;
-            self.relationships.extend(parent);
+            for link in self.parent_links(rel, repo).await? {
+                self.insert_link(link);
+            }
         }
         let mut delta_link = None;
         let mut seen = 0u64;
@@ -309,16 +315,12 @@ impl Run<'_> {
                     (member_rel, item.remove("members@delta"))
                 {
                     for m in members {
-                        let (Some(target), Ok(source)) = (
-                            m.get("id").and_then(Value::as_str),
-                            ObjectId::new(id.as_str()),
-                        ) else {
+                        let Some(target) = m.get("id").and_then(Value::as_str) else {
                             continue;
                         };
-                        let Ok(target) = ObjectId::new(target) else {
+                        let Some(link) = self.link(rel, &id, target) else {
                             continue;
                         };
-                        let link = Relationship::link(rel, source, target);
                         if m.get("@removed").is_none() {
                             self.relationships.insert(link);
                         } else {
@@ -439,10 +441,41 @@ impl Run<'_> {
 
     fn add_links(&mut self, rel: RelationshipKind, links: BTreeSet<(String, String)>) {
         for (source, target) in links {
-            if let (Ok(s), Ok(t)) = (ObjectId::new(source), ObjectId::new(target)) {
-                self.relationships.insert(Relationship::link(rel, s, t));
+            if let Some(link) = self.link(rel, &source, &target) {
+                self.relationships.insert(link);
             }
         }
+    }
+
+    /// The shared copy of an id named by relationships (a tenant's million memberships name
+    /// its hundred thousand users: each id is held once).
+    fn shared_id(&mut self, id: &str) -> Option<ObjectId> {
+        if let Some(known) = self.ids_named.get(id) {
+            return Some(known.clone());
+        }
+        let id = ObjectId::new(id).ok()?;
+        self.ids_named.insert(id.clone());
+        Some(id)
+    }
+
+    /// A plain link between shared ids; `None` when an end is not an id.
+    fn link(&mut self, rel: RelationshipKind, source: &str, target: &str) -> Option<Relationship> {
+        Some(Relationship::link(
+            rel,
+            self.shared_id(source)?,
+            self.shared_id(target)?,
+        ))
+    }
+
+    /// Adds a relationship, its ends shared.
+    fn insert_link(&mut self, mut rel: Relationship) {
+        if let Some(source) = self.shared_id(rel.source.as_str()) {
+            rel.source = source;
+        }
+        if let Some(target) = self.shared_id(rel.target.as_str()) {
+            rel.target = target;
+        }
+        self.relationships.insert(rel);
     }
 
     async fn extension_names(&self, kind: ObjectKind) -> Result<Vec<String>> {
@@ -788,8 +821,9 @@ impl Run<'_> {
     /// listing failed, or was not asked for).
     async fn carry_links(&mut self, rel: RelationshipKind, repo: &Repository) -> Result<()> {
         self.relationships.retain(|r| r.kind != rel);
-        let links = self.parent_links(rel, repo).await?;
-        self.relationships.extend(links);
+        for link in self.parent_links(rel, repo).await? {
+            self.insert_link(link);
+        }
         Ok(())
     }
 }
@@ -924,6 +958,7 @@ async fn run(
         changed_users: BTreeSet::new(),
         warnings: Vec::new(),
         relationships: BTreeSet::new(),
+        ids_named: std::collections::HashSet::new(),
     };
     let mut outcomes = Vec::new();
     for kind in ObjectKind::ALL {

@@ -1,7 +1,9 @@
 //! Newtype identifiers. No bare `String` id crosses a crate boundary.
 
+use std::borrow::Borrow;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -10,9 +12,11 @@ use crate::Error;
 macro_rules! string_id {
     ($(#[$meta:meta])* $name:ident, $what:literal) => {
         $(#[$meta])*
-        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        #[serde(transparent)]
-        pub struct $name(String);
+        ///
+        /// Cheap to clone: clones share one string (a million relationships naming a hundred
+        /// thousand users need hold each user's id once).
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// Wraps `value`.
@@ -25,7 +29,7 @@ macro_rules! string_id {
                 if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c == '/') {
                     return Err(Error::InvalidId { what: $what, value });
                 }
-                Ok(Self(value))
+                Ok(Self(value.into()))
             }
 
             /// The id as Graph spells it.
@@ -35,7 +39,7 @@ macro_rules! string_id {
 
             /// The id as an owned string.
             pub fn into_string(self) -> String {
-                self.0
+                self.0.to_string()
             }
         }
 
@@ -47,7 +51,7 @@ macro_rules! string_id {
 
         impl fmt::Debug for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}({:?})", stringify!($name), self.0)
+                write!(f, "{}({:?})", stringify!($name), &*self.0)
             }
         }
 
@@ -61,6 +65,37 @@ macro_rules! string_id {
         impl AsRef<str> for $name {
             fn as_ref(&self) -> &str {
                 &self.0
+            }
+        }
+
+        // Hash, Eq and Ord are the string's: sets of ids can be searched by `&str`.
+        impl Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.0)
+            }
+        }
+
+        // As the string, unchecked (what was stored is read back as it was), with one
+        // allocation.
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct Visit;
+                impl serde::de::Visitor<'_> for Visit {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        write!(f, "a {}", $what)
+                    }
+                    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<$name, E> {
+                        Ok($name(Arc::from(v)))
+                    }
+                }
+                deserializer.deserialize_str(Visit)
             }
         }
     };

@@ -243,10 +243,7 @@ async fn deleted_user_comes_back_with_its_id_and_memberships() {
     };
     let plan = env.plan(&snapshot, &options).await;
     assert_eq!(plan.steps[0].action, Action::RestoreDeleted);
-    assert_eq!(
-        plan.id_map[&user.parse().unwrap()],
-        Mapping::Restored { step: 1 }
-    );
+    assert_eq!(plan.id_map[user.as_str()], Mapping::Restored { step: 1 });
     assert!(
         !plan.needs_default_password,
         "a restored user keeps its password"
@@ -1197,7 +1194,7 @@ async fn everything_deleted_for_good_is_recreated_with_every_reference_remapped(
     }
     let report = env.apply(&plan).await;
     let new = |old: &str| -> String {
-        let Some(Mapping::Created { step }) = plan.id_map.get(&old.parse().unwrap()) else {
+        let Some(Mapping::Created { step }) = plan.id_map.get(old) else {
             panic!("{old}")
         };
         match &report.steps[*step as usize - 1].outcome {
