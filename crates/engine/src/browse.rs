@@ -185,60 +185,66 @@ async fn last_modified(
 }
 
 /// Orders entries by lower-cased name, then by their current order (manifests are in id
-/// order). The lower-cased names go into one buffer (no allocation per entry), indices are
-/// sorted by them on every core, and the entries are moved once.
+/// order). Each entry's sort key holds the first sixteen bytes of its lower-cased name inline
+/// (most comparisons end there: two names of at most sixteen bytes with the same head differ
+/// only in length); the keys are built and sorted on every core and the entries moved once.
 fn sort_by_name(entries: &mut [ManifestEntry]) {
-    let name = |e: &ManifestEntry| e.name.as_ref().map_or(0, String::len);
-    let mut text = String::with_capacity(entries.iter().map(name).sum());
-    let mut spans = Vec::with_capacity(entries.len());
-    for e in entries.iter() {
-        let name = e.name.as_deref().unwrap_or("");
-        let start = text.len();
-        if name.is_ascii() {
-            text.push_str(name);
-            text[start..].make_ascii_lowercase();
-        } else {
-            text.push_str(&name.to_lowercase());
-        }
-        spans.push(start..text.len());
-    }
-    let key = |i: usize| spans.get(i).and_then(|s| text.get(s.clone())).unwrap_or("");
-    // Sorted by the first sixteen bytes of the key held inline (most comparisons end there:
-    // two keys of at most sixteen bytes with the same head differ only in length), then the
-    // whole key, then the index (which makes the order stable).
     struct Key {
         head: u128,
         len: usize,
         index: usize,
     }
-    let mut order: Vec<Key> = (0..entries.len())
+    let name = |i: usize| entries.get(i).and_then(|e| e.name.as_deref()).unwrap_or("");
+    let mut keys: Vec<Key> = (0..entries.len())
+        .into_par_iter()
         .map(|index| {
-            let k = key(index);
             let mut head = [0u8; 16];
-            for (h, b) in head.iter_mut().zip(k.bytes()) {
-                *h = b;
-            }
+            let n = name(index);
+            let len = if n.is_ascii() {
+                for (h, b) in head.iter_mut().zip(n.bytes()) {
+                    *h = b.to_ascii_lowercase();
+                }
+                n.len()
+            } else {
+                let lower = n.to_lowercase();
+                for (h, b) in head.iter_mut().zip(lower.bytes()) {
+                    *h = b;
+                }
+                lower.len()
+            };
             Key {
                 head: u128::from_be_bytes(head),
-                len: k.len(),
+                len,
                 index,
             }
         })
         .collect();
-    order.par_sort_unstable_by(|a, b| {
+    keys.par_sort_unstable_by(|a, b| {
         a.head
             .cmp(&b.head)
             .then_with(|| {
                 if a.len <= 16 && b.len <= 16 {
                     a.len.cmp(&b.len)
                 } else {
-                    key(a.index).cmp(key(b.index))
+                    cmp_lowercase(name(a.index), name(b.index))
                 }
             })
             .then(a.index.cmp(&b.index))
     });
-    let order: Vec<usize> = order.into_iter().map(|k| k.index).collect();
+    let order: Vec<usize> = keys.into_iter().map(|k| k.index).collect();
     permute(entries, &order);
+}
+
+/// Compares two strings as their lower-cased forms (allocating only for text that is not
+/// ASCII).
+fn cmp_lowercase(a: &str, b: &str) -> std::cmp::Ordering {
+    if a.is_ascii() && b.is_ascii() {
+        return a
+            .bytes()
+            .map(|c| c.to_ascii_lowercase())
+            .cmp(b.bytes().map(|c| c.to_ascii_lowercase()));
+    }
+    a.to_lowercase().cmp(&b.to_lowercase())
 }
 
 /// Puts `items[order[i]]` at `i` for every `i`, in place: one cycle of the permutation at a
