@@ -450,6 +450,8 @@ impl SnapshotStore for ObjectSnapshotStore {
         for (i, (_, at)) in blobs.iter().enumerate() {
             by_pack.entry(at.pack.clone()).or_default().push(i);
         }
+        // First every pack's ranges (I/O, many packs at once), then every blob decoded and
+        // visited on every core (CPU, one parallel pass over them all).
         let reads = futures::stream::iter(by_pack)
             .map(|(pack, positions)| async move {
                 let path = tenant_path(tenant, &format!("packs/{pack}"));
@@ -471,23 +473,29 @@ impl SnapshotStore for ObjectSnapshotStore {
                         },
                         e => backend("read", &path)(e),
                     })?;
-                let frames: Vec<&[u8]> = data.iter().map(|b| b.as_ref()).collect();
-                let decoders = self.decoders(tenant, &frames).await?;
-                // Decompressing, verifying and visiting is CPU work: on every core for many
-                // blobs, each decoded into its thread's buffer.
-                positions.par_iter().zip(data).try_for_each(|(i, frame)| {
-                    let id = &blobs[*i].0;
-                    with_decoded_blob(&frame, id, &decoders, |json| visit(*i, json)).map_err(
-                        |reason| Error::Corrupt {
-                            path: format!("{path} (blob {id})"),
-                            reason,
-                        },
-                    )?
-                })
+                Ok::<_, Error>(positions.into_iter().zip(data).collect::<Vec<_>>())
             })
-            .buffer_unordered(8);
-        reads.try_collect::<Vec<()>>().await?;
-        Ok(())
+            .buffer_unordered(16);
+        let frames: Vec<(usize, Bytes)> = reads
+            .try_collect::<Vec<_>>()
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
+        let all: Vec<&[u8]> = frames.iter().map(|(_, b)| b.as_ref()).collect();
+        let decoders = self.decoders(tenant, &all).await?;
+        frames.par_iter().try_for_each(|(i, frame)| {
+            let (id, at) = &blobs[*i];
+            with_decoded_blob(frame, id, &decoders, |json| visit(*i, json)).map_err(|reason| {
+                Error::Corrupt {
+                    path: format!(
+                        "{} (blob {id})",
+                        tenant_path(tenant, &format!("packs/{}", at.pack))
+                    ),
+                    reason,
+                }
+            })?
+        })
     }
 
     async fn read_pack(&self, tenant: &TenantId, pack: &str) -> Result<Bytes> {
