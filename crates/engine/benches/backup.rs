@@ -58,12 +58,13 @@ fn memory_by_kind(samples: &std::sync::Mutex<std::collections::BTreeMap<String, 
 fn show(label: &str, r: &BackupReport, secs: f64) {
     let objects: usize = r.kinds.iter().map(|k| k.count).sum();
     println!(
-        "{label:<12} {secs:>8.2} s  {objects:>9} objects  {:>7} requests  {:>9} RU  {:>5} 429s  {:>8} new blobs  {:>12} bytes written",
+        "{label:<12} {secs:>8.2} s  {objects:>9} objects  {:>7} requests  {:>9} RU  {:>5} 429s  {:>8} new blobs  {:>12} bytes written ({} of object versions)",
         r.graph.requests,
         r.graph.resource_units,
         r.graph.throttled,
         r.write.new_blobs,
-        r.write.bytes_written
+        r.write.bytes_written,
+        r.write.object_bytes
     );
 }
 

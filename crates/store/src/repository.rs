@@ -156,6 +156,9 @@ pub struct WriteStats {
     pub new_blobs: u64,
     /// Compressed bytes written in packs.
     pub bytes_written: u64,
+    /// Of those, the bytes of object versions (the rest are manifests, changesets, indexes and
+    /// relationship lists).
+    pub object_bytes: u64,
     /// Packs written.
     pub packs: u64,
 }
@@ -1217,16 +1220,17 @@ impl SnapshotWriter {
         let raw = std::mem::take(&mut self.raw);
         self.raw_bytes = 0;
         let encoders = &self.encoders;
-        let compressed: Vec<(BlobId, Bytes)> = raw
+        let compressed: Vec<(BlobId, Bytes, bool)> = raw
             .into_par_iter()
             .map(|(id, canonical, kind)| {
-                (
-                    id,
-                    encode_blob(canonical, kind.and_then(|k| encoders.get(&k))),
-                )
+                let bytes = encode_blob(canonical, kind.and_then(|k| encoders.get(&k)));
+                (id, bytes, kind.is_some())
             })
             .collect();
-        for (id, bytes) in compressed {
+        for (id, bytes, object) in compressed {
+            if object {
+                self.stats.object_bytes += bytes.len() as u64;
+            }
             self.pending_bytes += bytes.len();
             self.pending.push((id, bytes));
             if self.pending_bytes >= PACK_TARGET_BYTES {
