@@ -449,15 +449,7 @@ async fn memberships_whose_listing_fails_are_the_previous_snapshots() {
             .unwrap(),
         )
     });
-    let second = backup(
-        &env.client(),
-        &repo,
-        &BackupOptions::default(),
-        now + Duration::hours(1),
-        &|_| {},
-    )
-    .await
-    .unwrap();
+    let second = env.backup_at(&repo, now + Duration::hours(1)).await;
     let groups = second
         .kinds
         .iter()

@@ -417,25 +417,10 @@ impl SnapshotStore for ObjectSnapshotStore {
         tenant: &TenantId,
         blobs: &[(BlobId, BlobLocation)],
     ) -> Result<Vec<Bytes>> {
-        let slots: Vec<std::sync::OnceLock<Bytes>> =
-            blobs.iter().map(|_| std::sync::OnceLock::new()).collect();
-        self.visit_blobs(tenant, blobs, &|i, json| {
-            if let Some(slot) = slots.get(i) {
-                let _ = slot.set(Bytes::copy_from_slice(json));
-            }
-            Ok(())
+        map_blobs(self, tenant, blobs, &|_, json| {
+            Ok(Bytes::copy_from_slice(json))
         })
-        .await?;
-        slots
-            .into_iter()
-            .zip(blobs)
-            .map(|(slot, (id, _))| {
-                slot.into_inner().ok_or_else(|| Error::MissingBlob {
-                    tenant: tenant.to_string(),
-                    blob: id.to_string(),
-                })
-            })
-            .collect()
+        .await
     }
 
     async fn visit_blobs(
@@ -828,6 +813,37 @@ pub(crate) fn encode_blob(canonical: Vec<u8>, dictionary: Option<&EncoderDiction
         // rather than lose it (a reader would report it as unreadable, never as wrong).
         Err(_) => Bytes::from(canonical),
     }
+}
+
+/// Reads blobs through [`SnapshotStore::visit_blobs`] and keeps what `f` makes of each one's
+/// canonical JSON, in the order of `blobs`.
+pub(crate) async fn map_blobs<T: Send + Sync>(
+    store: &(impl SnapshotStore + ?Sized),
+    tenant: &TenantId,
+    blobs: &[(BlobId, BlobLocation)],
+    f: &(dyn for<'b> Fn(usize, &'b [u8]) -> Result<T> + Sync),
+) -> Result<Vec<T>> {
+    let slots: Vec<std::sync::OnceLock<T>> =
+        blobs.iter().map(|_| std::sync::OnceLock::new()).collect();
+    store
+        .visit_blobs(tenant, blobs, &|i, json| {
+            let made = f(i, json)?;
+            if let Some(slot) = slots.get(i) {
+                let _ = slot.set(made);
+            }
+            Ok(())
+        })
+        .await?;
+    slots
+        .into_iter()
+        .zip(blobs)
+        .map(|(slot, (id, _))| {
+            slot.into_inner().ok_or_else(|| Error::MissingBlob {
+                tenant: tenant.to_string(),
+                blob: id.to_string(),
+            })
+        })
+        .collect()
 }
 
 /// Decompresses and verifies a blob; answers its canonical JSON.

@@ -93,36 +93,19 @@ async fn read_chunks<T: ChunkItem>(
     located: &[(BlobId, BlobLocation)],
     what: &str,
 ) -> Result<Vec<T>> {
-    let parts: Vec<std::sync::OnceLock<Vec<T>>> =
-        located.iter().map(|_| std::sync::OnceLock::new()).collect();
-    store
-        .visit_blobs(tenant, located, &|i, bytes| {
-            let items = T::decode_chunk(bytes).map_err(|reason| Error::Corrupt {
-                path: format!(
-                    "{what} chunk {}",
-                    located
-                        .get(i)
-                        .map(|(blob, _)| blob.to_string())
-                        .unwrap_or_default()
-                ),
-                reason,
-            })?;
-            if let Some(part) = parts.get(i) {
-                let _ = part.set(items);
-            }
-            Ok(())
+    let parts = crate::backend::map_blobs(store, tenant, located, &|i, bytes| {
+        T::decode_chunk(bytes).map_err(|reason| Error::Corrupt {
+            path: format!(
+                "{what} chunk {}",
+                located
+                    .get(i)
+                    .map(|(blob, _)| blob.to_string())
+                    .unwrap_or_default()
+            ),
+            reason,
         })
-        .await?;
-    let parts = parts
-        .into_iter()
-        .zip(located)
-        .map(|(part, (blob, _))| {
-            part.into_inner().ok_or_else(|| Error::MissingBlob {
-                tenant: tenant.to_string(),
-                blob: blob.to_string(),
-            })
-        })
-        .collect::<Result<Vec<Vec<T>>>>()?;
+    })
+    .await?;
     let mut out = Vec::with_capacity(parts.iter().map(Vec::len).sum());
     for part in parts {
         out.extend(part);
