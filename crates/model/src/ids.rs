@@ -24,12 +24,15 @@ macro_rules! string_id {
             /// # Errors
             /// [`Error::InvalidId`] when `value` is empty or contains whitespace or `/`,
             /// which no Graph id does.
-            pub fn new(value: impl Into<String>) -> Result<Self, Error> {
-                let value = value.into();
+            pub fn new(value: impl AsRef<str>) -> Result<Self, Error> {
+                let value = value.as_ref();
                 if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c == '/') {
-                    return Err(Error::InvalidId { what: $what, value });
+                    return Err(Error::InvalidId {
+                        what: $what,
+                        value: value.to_owned(),
+                    });
                 }
-                Ok(Self(value.into()))
+                Ok(Self(Arc::from(value)))
             }
 
             /// The id as Graph spells it.

@@ -531,7 +531,7 @@ impl SnapshotStore for ObjectSnapshotStore {
     async fn commit_snapshot(&self, snapshot: &Snapshot) -> Result<()> {
         let path = tenant_path(&snapshot.tenant, &format!("snapshots/{}.json", snapshot.id));
         let bytes =
-            serde_json::to_vec_pretty(&SnapshotFile::V3(snapshot.clone())).unwrap_or_default();
+            serde_json::to_vec_pretty(&SnapshotFile::V4(snapshot.clone())).unwrap_or_default();
         let opts = PutOptions {
             mode: PutMode::Create,
             ..PutOptions::default()
@@ -865,16 +865,16 @@ fn with_decoded_blob<R>(
     f: impl FnOnce(&[u8]) -> R,
 ) -> std::result::Result<R, String> {
     compress::with_decompressed(bytes, dictionaries, |json| {
-        if &BlobId::of_canonical(json) == id {
+        let actual = BlobId::of_canonical(json);
+        if &actual == id {
             return Ok(f(json));
         }
-        let value: serde_json::Value =
-            serde_json::from_slice(json).map_err(|e| format!("not JSON: {e}"))?;
-        let canonical = crate::format::canonical_bytes(&value);
-        let actual = BlobId::of_canonical(&canonical);
-        if &actual != id {
-            return Err(format!("content hashes to {actual}, not {id}"));
-        }
+        // Written before blobs were canonical: the id is that of its canonical form.
+        let canonical = serde_json::from_slice::<serde_json::Value>(json)
+            .map(|value| crate::format::canonical_bytes(&value))
+            .ok()
+            .filter(|canonical| &BlobId::of_canonical(canonical) == id)
+            .ok_or_else(|| format!("content hashes to {actual}, not {id}"))?;
         Ok(f(&canonical))
     })
     .map_err(|e| format!("not readable zstd data: {e}"))?

@@ -387,14 +387,103 @@ impl EntryChunk {
         Self { entries, packs }
     }
 
-    /// The chunk's canonical JSON, written directly: its only object has its keys in sorted
-    /// order already (`entries`, `packs`) and the rest are arrays and strings.
+    /// The chunk's canonical JSON (format 3), written directly: its only object has its keys
+    /// in sorted order already (`entries`, `packs`) and the rest are arrays and strings.
+    #[cfg(test)]
     pub(crate) fn canonical_json(&self) -> Vec<u8> {
         serde_json::to_vec(self).unwrap_or_default()
     }
 
+    /// The chunk in the binary encoding of format 4 (see docs/storage-format.md): the magic
+    /// `DVM4`, the packs, then each entry's id, blob id (32 bytes), name, key and location.
+    /// One entry is about a third smaller than in JSON and decodes without a parser.
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16 + self.entries.len() * 128);
+        out.extend_from_slice(BINARY_CHUNK);
+        put_varint(&mut out, self.packs.len() as u64);
+        for pack in &self.packs {
+            put_text(&mut out, pack);
+        }
+        put_varint(&mut out, self.entries.len() as u64);
+        for PackedEntry(id, blob, name, key, at) in &self.entries {
+            put_text(&mut out, id.as_str());
+            out.extend_from_slice(&blob.0);
+            for text in [name, key] {
+                match text {
+                    None => put_varint(&mut out, 0),
+                    Some(t) => {
+                        put_varint(&mut out, t.len() as u64 + 1);
+                        out.extend_from_slice(t.as_bytes());
+                    }
+                }
+            }
+            match at {
+                None => put_varint(&mut out, 0),
+                Some((pack, offset, length)) => {
+                    put_varint(&mut out, *pack as u64 + 1);
+                    put_varint(&mut out, *offset);
+                    put_varint(&mut out, *length);
+                }
+            }
+        }
+        out
+    }
+
+    /// Decodes a binary (format 4) chunk.
+    fn decode_binary(bytes: &[u8]) -> Result<Vec<ManifestEntry>, String> {
+        let mut r = Reader { bytes, at: 0 };
+        let packs = (0..r.count()?)
+            .map(|_| r.text().map(std::sync::Arc::<str>::from))
+            .collect::<Result<Vec<_>, String>>()?;
+        let count = r.count()?;
+        let mut entries = Vec::with_capacity(count);
+        for _ in 0..count {
+            let id = ObjectId::new(r.text()?).map_err(|e| e.to_string())?;
+            let blob = BlobId(r.take(32)?.try_into().map_err(|_| "a short blob id")?);
+            let mut optional = || -> Result<Option<String>, String> {
+                Ok(match r.varint()? {
+                    0 => None,
+                    n => Some(
+                        r.utf8(usize::try_from(n - 1).map_err(|e| e.to_string())?)?
+                            .to_owned(),
+                    ),
+                })
+            };
+            let name = optional()?;
+            let key = optional()?;
+            let at = match r.varint()? {
+                0 => None,
+                n => {
+                    let pack = usize::try_from(n - 1)
+                        .ok()
+                        .and_then(|i| packs.get(i))
+                        .ok_or_else(|| format!("entry {id} names pack #{n}, not listed"))?;
+                    Some(BlobLocation {
+                        pack: pack.clone(),
+                        offset: r.varint()?,
+                        length: r.varint()?,
+                    })
+                }
+            };
+            entries.push(ManifestEntry {
+                id,
+                blob,
+                name,
+                key,
+                at,
+            });
+        }
+        if r.at != bytes.len() {
+            return Err(format!("{} bytes after the last entry", bytes.len() - r.at));
+        }
+        Ok(entries)
+    }
+
     /// Decodes a manifest chunk of any format into its entries.
     pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<ManifestEntry>, String> {
+        if let Some(rest) = bytes.strip_prefix(BINARY_CHUNK) {
+            return Self::decode_binary(rest);
+        }
         if bytes.trim_ascii_start().first() == Some(&b'[') {
             return serde_json::from_slice(bytes).map_err(|e| e.to_string());
         }
@@ -423,6 +512,77 @@ impl EntryChunk {
                 })
             })
             .collect()
+    }
+}
+
+/// Format 4 manifest chunks start with these bytes (JSON never does).
+const BINARY_CHUNK: &[u8; 4] = b"DVM4";
+
+/// Appends `n` as a LEB128 varint.
+fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push((n as u8 & 0x7f) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+/// Appends a length-prefixed string.
+fn put_text(out: &mut Vec<u8>, text: &str) {
+    put_varint(out, text.len() as u64);
+    out.extend_from_slice(text.as_bytes());
+}
+
+/// Reads a binary chunk, saying what is wrong with a malformed one.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn varint(&mut self) -> Result<u64, String> {
+        let mut n = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = *self
+                .bytes
+                .get(self.at)
+                .ok_or("truncated: a number runs past the end")?;
+            self.at += 1;
+            n |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(n);
+            }
+        }
+        Err(format!("a number longer than 64 bits at byte {}", self.at))
+    }
+
+    /// A count of items that must each take at least a byte.
+    fn count(&mut self) -> Result<usize, String> {
+        let n = self.varint()?;
+        usize::try_from(n)
+            .ok()
+            .filter(|n| *n <= self.bytes.len() - self.at)
+            .ok_or_else(|| format!("{n} items cannot fit in what is left of the chunk"))
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|end| *end <= self.bytes.len());
+        let end = end.ok_or_else(|| format!("truncated: {n} bytes wanted at byte {}", self.at))?;
+        let out = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(out)
+    }
+
+    fn utf8(&mut self, n: usize) -> Result<&'a str, String> {
+        std::str::from_utf8(self.take(n)?).map_err(|e| format!("not UTF-8: {e}"))
+    }
+
+    fn text(&mut self) -> Result<&'a str, String> {
+        let n = usize::try_from(self.varint()?).map_err(|e| e.to_string())?;
+        self.utf8(n)
     }
 }
 
@@ -496,13 +656,19 @@ pub enum SnapshotFile {
     /// reader of version 2 could not read).
     #[serde(rename = "3")]
     V3(Snapshot),
+    /// Version 4: as 3, with manifest chunks in the binary [`EntryChunk`] encoding.
+    #[serde(rename = "4")]
+    V4(Snapshot),
 }
 
 impl SnapshotFile {
     /// The snapshot, whatever the version.
     pub fn into_snapshot(self) -> Snapshot {
         match self {
-            SnapshotFile::V1(s) | SnapshotFile::V2(s) | SnapshotFile::V3(s) => s,
+            SnapshotFile::V1(s)
+            | SnapshotFile::V2(s)
+            | SnapshotFile::V3(s)
+            | SnapshotFile::V4(s) => s,
         }
     }
 }
@@ -671,6 +837,52 @@ mod tests {
             json!({"entries": [["a1", entries[0].blob, null, null, [5, 0, 10]]], "packs": []});
         let err = EntryChunk::decode(&canonical_bytes(&bad)).unwrap_err();
         assert!(err.contains("pack #5"), "{err}");
+    }
+
+    #[test]
+    fn binary_manifest_chunks_round_trip_and_say_what_is_wrong() {
+        let at = |pack: &str, offset| BlobLocation {
+            pack: pack.into(),
+            offset,
+            length: 300,
+        };
+        let entries = vec![
+            ManifestEntry {
+                id: ObjectId::new("a1").unwrap(),
+                blob: BlobId::of(&json!({"id": "a1"})),
+                name: Some("Zoë".into()),
+                key: Some(String::new()),
+                at: Some(at("p1", 1 << 40)),
+            },
+            ManifestEntry {
+                id: ObjectId::new("b2").unwrap(),
+                blob: BlobId::of(&json!({"id": "b2"})),
+                name: None,
+                key: None,
+                at: None,
+            },
+        ];
+        let chunk = EntryChunk::new(&entries);
+        let bytes = chunk.encode();
+        assert!(bytes.starts_with(b"DVM4"));
+        assert_eq!(EntryChunk::decode(&bytes).unwrap(), entries);
+        // One encoding for one chunk (content addressing depends on it), a third smaller than
+        // the JSON of format 3.
+        assert_eq!(EntryChunk::new(&entries).encode(), bytes);
+        assert!(bytes.len() * 3 < chunk.canonical_json().len() * 2);
+        // The layout, pinned: magic, 1 pack "p1", 2 entries, the first one's id "a1".
+        assert_eq!(&bytes[..12], b"DVM4\x01\x02p1\x02\x02a1");
+        // Every truncation is an error, never a shorter list.
+        for end in 4..bytes.len() {
+            assert!(EntryChunk::decode(&bytes[..end]).is_err(), "cut at {end}");
+        }
+        let mut long = bytes.clone();
+        long.push(0);
+        let err = EntryChunk::decode(&long).unwrap_err();
+        assert!(err.contains("after the last entry"), "{err}");
+        // A huge count is refused before anything is allocated for it.
+        let err = EntryChunk::decode(b"DVM4\xff\xff\xff\xff\x0f").unwrap_err();
+        assert!(err.contains("cannot fit"), "{err}");
     }
 
     #[test]

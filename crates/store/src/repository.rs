@@ -1504,12 +1504,12 @@ impl SnapshotWriter {
                 e.at = self.index.get(&e.blob).cloned();
             }
             let ranges = chunks(&list, |e| e.id.as_str().to_owned());
-            // Chunks are encoded and hashed on every core (their JSON is canonical as
-            // written: see EntryChunk::canonical_json).
+            // Chunks are encoded and hashed on every core (the binary encoding is canonical:
+            // one chunk of entries has one encoding).
             let encoded: Vec<(BlobId, Vec<u8>)> = ranges
                 .par_iter()
                 .map(|range| {
-                    let bytes = EntryChunk::new(&list[range.clone()]).canonical_json();
+                    let bytes = EntryChunk::new(&list[range.clone()]).encode();
                     (BlobId::of_canonical(&bytes), bytes)
                 })
                 .collect();
