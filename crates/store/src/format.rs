@@ -346,9 +346,10 @@ pub struct ManifestEntry {
     pub at: Option<BlobLocation>,
 }
 
-/// A manifest chunk as format 3 writes it: each entry an array `[id, blob, name, key,
-/// [pack, offset, length]]` whose pack is an index into `packs`, so that a chunk names each
-/// pack once. Formats 1 and 2 wrote a JSON array of [`ManifestEntry`] objects; both are read.
+/// A manifest chunk: entries whose locations name their pack by its number in `packs`, so that
+/// a chunk names each pack once. Format 4 writes it in binary ([`EntryChunk::encode`]); format
+/// 3 wrote it as JSON, each entry an array `[id, blob, name, key, [pack, offset, length]]`;
+/// formats 1 and 2 wrote a JSON array of [`ManifestEntry`] objects. All are read.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub(crate) struct EntryChunk {
     entries: Vec<PackedEntry>,
