@@ -59,12 +59,14 @@ fn relationship_key(r: &Relationship) -> String {
     format!("{:?}{}{}", r.kind, r.source, r.target)
 }
 
-/// The kind a relationship chunk's first key starts with.
-fn kind_of_key(key: &str) -> Option<RelationshipKind> {
-    RelationshipKind::ALL
-        .into_iter()
-        .filter(|k| key.starts_with(&format!("{k:?}")))
-        .max_by_key(|k| format!("{k:?}").len())
+/// The kind a relationship chunk's first key starts with (the longest of the kinds' `names`
+/// that starts it).
+fn kind_of_key(names: &[(RelationshipKind, String)], key: &str) -> Option<RelationshipKind> {
+    names
+        .iter()
+        .filter(|(_, name)| key.starts_with(name.as_str()))
+        .max_by_key(|(_, name)| name.len())
+        .map(|(kind, _)| *kind)
 }
 
 /// What chunks hold: manifest entries or relationships.
@@ -634,8 +636,14 @@ impl Repository {
         let chunks = self.relationship_chunks(snapshot).await?;
         // Relationships are in kind order, so the chunks that hold `kind` are those starting
         // with it and the one before them. Chunks without first keys (format 1) are all read.
-        let kinds: Option<Vec<RelationshipKind>> =
-            chunks.iter().map(|c| kind_of_key(&c.first)).collect();
+        let names: Vec<(RelationshipKind, String)> = RelationshipKind::ALL
+            .into_iter()
+            .map(|k| (k, format!("{k:?}")))
+            .collect();
+        let kinds: Option<Vec<RelationshipKind>> = chunks
+            .iter()
+            .map(|c| kind_of_key(&names, &c.first))
+            .collect();
         let wanted = match kinds {
             Some(kinds) => {
                 let start = kinds.partition_point(|k| *k < kind);
