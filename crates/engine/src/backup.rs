@@ -187,9 +187,7 @@ impl Run<'_> {
             if let Some(rel) = Relationship::from_object(&object).map_err(|e| invalid(kind, e))? {
                 self.insert_link(rel);
             }
-            let id = self
-                .shared_id(object.id().as_str())
-                .unwrap_or_else(|| object.id().clone());
+            let id = self.share(object.id().clone());
             self.ids.entry(kind).or_default().push(id);
             objects.push(object);
         }
@@ -449,13 +447,22 @@ impl Run<'_> {
 
     /// The shared copy of an id named by relationships (a tenant's million memberships name
     /// its hundred thousand users: each id is held once).
-    fn shared_id(&mut self, id: &str) -> Option<ObjectId> {
-        if let Some(known) = self.ids_named.get(id) {
-            return Some(known.clone());
+    fn share(&mut self, id: ObjectId) -> ObjectId {
+        match self.ids_named.get(&id) {
+            Some(known) => known.clone(),
+            None => {
+                self.ids_named.insert(id.clone());
+                id
+            }
         }
-        let id = ObjectId::new(id).ok()?;
-        self.ids_named.insert(id.clone());
-        Some(id)
+    }
+
+    /// [`Run::share`] for text from Graph; `None` when it is not an id.
+    fn shared_id(&mut self, id: &str) -> Option<ObjectId> {
+        match self.ids_named.get(id) {
+            Some(known) => Some(known.clone()),
+            None => ObjectId::new(id).ok().map(|id| self.share(id)),
+        }
     }
 
     /// A plain link between shared ids; `None` when an end is not an id.
@@ -469,12 +476,8 @@ impl Run<'_> {
 
     /// Adds a relationship, its ends shared.
     fn insert_link(&mut self, mut rel: Relationship) {
-        if let Some(source) = self.shared_id(rel.source.as_str()) {
-            rel.source = source;
-        }
-        if let Some(target) = self.shared_id(rel.target.as_str()) {
-            rel.target = target;
-        }
+        rel.source = self.share(rel.source.clone());
+        rel.target = self.share(rel.target.clone());
         self.relationships.insert(rel);
     }
 

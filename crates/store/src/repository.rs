@@ -53,6 +53,19 @@ fn chunks<T>(items: &[T], key: impl Fn(&T) -> String) -> Vec<std::ops::Range<usi
     out
 }
 
+/// Chunks a format 1 record lists inline: no first keys, counts or locations.
+fn inline_chunks(blobs: &[BlobId]) -> Vec<ChunkRef> {
+    blobs
+        .iter()
+        .map(|blob| ChunkRef {
+            blob: *blob,
+            first: String::new(),
+            count: 0,
+            at: None,
+        })
+        .collect()
+}
+
 /// The key relationships are chunked by: their kind (as [`Repository::relationships_of`]
 /// looks for it), source and target.
 fn relationship_key(r: &Relationship) -> String {
@@ -188,20 +201,13 @@ impl Repository {
             .as_ref()
             .map(|p| p.kinds.clone())
             .unwrap_or_default();
-        let parent_relationships = parent_snapshot.map(|p| {
-            (
-                p.relationship_index,
-                p.relationship_index_at,
-                p.relationships,
-            )
-        });
         Ok(SnapshotWriter {
             repo: self.clone(),
             tenant: tenant.clone(),
             time,
             parent,
             parent_kinds,
-            parent_relationships,
+            parent_snapshot,
             index: self.store.blob_index(tenant).await?,
             raw: Vec::new(),
             raw_bytes: 0,
@@ -346,16 +352,7 @@ impl Repository {
                 self.index_blob(tenant, index, record.index_at.as_ref())
                     .await
             }
-            None => Ok(record
-                .manifest
-                .iter()
-                .map(|blob| ChunkRef {
-                    blob: *blob,
-                    first: String::new(),
-                    count: 0,
-                    at: None,
-                })
-                .collect()),
+            None => Ok(inline_chunks(&record.manifest)),
         }
     }
 
@@ -667,16 +664,7 @@ impl Repository {
                 let at = snapshot.relationship_index_at.as_ref();
                 self.index_blob(&snapshot.tenant, index, at).await?
             }
-            None => snapshot
-                .relationships
-                .iter()
-                .map(|blob| ChunkRef {
-                    blob: *blob,
-                    first: String::new(),
-                    count: 0,
-                    at: None,
-                })
-                .collect(),
+            None => inline_chunks(&snapshot.relationships),
         })
     }
 
@@ -1090,8 +1078,8 @@ pub struct SnapshotWriter {
     parent: Option<SnapshotId>,
     index: BlobIndex,
     parent_kinds: BTreeMap<ObjectKind, KindRecord>,
-    /// The parent's relationship index (format 2) or inline chunks (format 1).
-    parent_relationships: Option<(Option<BlobId>, Option<BlobLocation>, Vec<BlobId>)>,
+    /// The parent snapshot (its relationship chunks are compared with this one's).
+    parent_snapshot: Option<Snapshot>,
     /// Blobs waiting to be compressed: their canonical JSON and kind.
     raw: Vec<(BlobId, Vec<u8>, Option<ObjectKind>)>,
     raw_bytes: usize,
@@ -1433,25 +1421,10 @@ impl SnapshotWriter {
         ours: &[Relationship],
         refs: &[ChunkRef],
     ) -> Result<Option<(BlobId, IdFilter)>> {
-        let Some((index, at, inline)) = self.parent_relationships.clone() else {
+        let Some(parent) = &self.parent_snapshot else {
             return Ok(None);
         };
-        let theirs: Vec<ChunkRef> = match index {
-            Some(index) => {
-                self.repo
-                    .index_blob(&self.tenant, &index, at.as_ref())
-                    .await?
-            }
-            None => inline
-                .into_iter()
-                .map(|blob| ChunkRef {
-                    blob,
-                    first: String::new(),
-                    count: 0,
-                    at: None,
-                })
-                .collect(),
-        };
+        let theirs = self.repo.relationship_chunks(parent).await?;
         let our_chunks: HashSet<&BlobId> = refs.iter().map(|r| &r.blob).collect();
         let their_chunks: HashSet<BlobId> = theirs.iter().map(|r| r.blob).collect();
         let unshared: Vec<ChunkRef> = theirs
