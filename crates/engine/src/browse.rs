@@ -520,7 +520,7 @@ async fn names(
     repo: &Repository,
     snapshot: &Snapshot,
     kinds: &[ObjectKind],
-) -> Result<std::collections::BTreeMap<ObjectId, Option<String>>> {
+) -> Result<std::collections::BTreeMap<ObjectId, Option<dirvault_store::Text>>> {
     let mut out = std::collections::BTreeMap::new();
     for kind in kinds {
         out.extend(
@@ -577,7 +577,10 @@ pub async fn memberships(
         })
         .map(|r| Related {
             relationship: r.kind,
-            name: names.get(&r.source).cloned().flatten(),
+            name: names
+                .get(&r.source)
+                .and_then(|n| n.as_deref())
+                .map(str::to_owned),
             id: r.source,
             scope: None,
         })
@@ -605,7 +608,10 @@ pub async fn roles(
         })
         .map(|r| Related {
             relationship: r.kind,
-            name: names.get(&r.source).cloned().flatten(),
+            name: names
+                .get(&r.source)
+                .and_then(|n| n.as_deref())
+                .map(str::to_owned),
             scope: r.directory_scope_id().map(str::to_owned),
             id: r.source,
         })
@@ -722,7 +728,7 @@ mod tests {
         ManifestEntry {
             id: id.parse().expect("an object id"),
             blob: BlobId::of_canonical(id.as_bytes()),
-            name: name.map(str::to_owned),
+            name: name.map(Into::into),
             key: None,
             at: None,
         }

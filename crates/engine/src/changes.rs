@@ -38,7 +38,7 @@ impl KindChanges {
 
 fn changed(entry: Option<&ManifestEntry>, id: ObjectId) -> Changed {
     Changed {
-        name: entry.and_then(|e| e.name.clone()),
+        name: entry.and_then(|e| e.name.as_deref().map(str::to_owned)),
         id,
     }
 }

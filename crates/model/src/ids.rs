@@ -1,11 +1,9 @@
 //! Newtype identifiers. No bare `String` id crosses a crate boundary.
 
+use serde::{Deserialize, Serialize};
 use std::borrow::Borrow;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Arc;
-
-use serde::{Deserialize, Serialize};
 
 use crate::Error;
 
@@ -14,9 +12,10 @@ macro_rules! string_id {
         $(#[$meta])*
         ///
         /// Cheap to clone: clones share one string (a million relationships naming a hundred
-        /// thousand users need hold each user's id once).
+        /// thousand users need hold each user's id once), and many ids can share one buffer
+        /// ([`Self::new_shared`]: a manifest chunk's ids are one allocation, not thousands).
         #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub struct $name(Arc<str>);
+        pub struct $name(arcstr::Substr);
 
         impl $name {
             /// Wraps `value`.
@@ -26,13 +25,27 @@ macro_rules! string_id {
             /// which no Graph id does.
             pub fn new(value: impl AsRef<str>) -> Result<Self, Error> {
                 let value = value.as_ref();
+                Self::check(value)?;
+                Ok(Self(arcstr::Substr::from(value)))
+            }
+
+            /// Wraps a part of a shared string (which it keeps alive) without copying it.
+            ///
+            /// # Errors
+            /// As [`Self::new`].
+            pub fn new_shared(value: arcstr::Substr) -> Result<Self, Error> {
+                Self::check(&value)?;
+                Ok(Self(value))
+            }
+
+            fn check(value: &str) -> Result<(), Error> {
                 if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c == '/') {
                     return Err(Error::InvalidId {
                         what: $what,
                         value: value.to_owned(),
                     });
                 }
-                Ok(Self(Arc::from(value)))
+                Ok(())
             }
 
             /// The id as Graph spells it.
@@ -95,7 +108,7 @@ macro_rules! string_id {
                         write!(f, "a {}", $what)
                     }
                     fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<$name, E> {
-                        Ok($name(Arc::from(v)))
+                        Ok($name(arcstr::Substr::from(v)))
                     }
                 }
                 deserializer.deserialize_str(Visit)
@@ -141,6 +154,19 @@ mod tests {
             serde_json::to_string(&id).unwrap(),
             "\"8afc02cb-4d62-4dba-b536-9f6d73e9be26\""
         );
+    }
+
+    #[test]
+    fn ids_sharing_a_buffer_are_checked_and_compare_as_their_text() {
+        let buffer = arcstr::ArcStr::from("b2 a1a/b");
+        let b = ObjectId::new_shared(buffer.substr(0..2)).unwrap();
+        let a = ObjectId::new_shared(buffer.substr(3..5)).unwrap();
+        assert_eq!(a, ObjectId::new("a1").unwrap());
+        assert!(a < b);
+        assert!(ObjectId::new_shared(buffer.substr(1..4)).is_err());
+        assert!(ObjectId::new_shared(buffer.substr(5..8)).is_err());
+        let set: std::collections::HashSet<ObjectId> = [a, b].into();
+        assert!(set.contains("b2"));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::Range;
 
 use chrono::{DateTime, Utc};
 use dirvault_model::{ObjectId, ObjectKind, SnapshotId, TenantId};
@@ -326,6 +327,12 @@ pub struct RelationshipChanges {
     pub removed: Vec<dirvault_model::Relationship>,
 }
 
+/// Text of a manifest entry (a name or key): a reference-counted string, or a part of one.
+/// A decoded manifest chunk keeps the texts of all its entries in one buffer, so that reading
+/// and dropping a hundred thousand entries allocates and frees a few hundred buffers, not a
+/// hundred thousand strings.
+pub type Text = arcstr::Substr;
+
 /// One object in a manifest: its version and the summary listing and search need.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -336,10 +343,10 @@ pub struct ManifestEntry {
     pub blob: BlobId,
     /// Display name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
+    pub name: Option<Text>,
     /// A second key: UPN (users), appId (applications, service principals), mail (groups).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key: Option<String>,
+    pub key: Option<Text>,
     /// Where the version's blob is (a hint, as [`ChunkRef::at`]): showing an object or its
     /// history needs no blob index.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -360,8 +367,8 @@ pub(crate) struct EntryChunk {
 struct PackedEntry(
     ObjectId,
     BlobId,
-    Option<String>,
-    Option<String>,
+    Option<Text>,
+    Option<Text>,
     Option<(usize, u64, u64)>,
 );
 
@@ -432,22 +439,36 @@ impl EntryChunk {
 
     /// Decodes a binary (format 4) chunk.
     fn decode_binary(bytes: &[u8]) -> Result<Vec<ManifestEntry>, String> {
+        /// An entry whose texts are still spans of the chunk's text buffer.
+        struct Spans {
+            id: Range<usize>,
+            blob: BlobId,
+            name: Option<Range<usize>>,
+            key: Option<Range<usize>>,
+            at: Option<BlobLocation>,
+        }
         let mut r = Reader { bytes, at: 0 };
         let packs = (0..r.count()?)
             .map(|_| r.text().map(std::sync::Arc::<str>::from))
             .collect::<Result<Vec<_>, String>>()?;
         let count = r.count()?;
-        let mut entries = Vec::with_capacity(count);
+        // Ids, names and keys go into one buffer; each entry keeps where its own are.
+        let mut texts = String::new();
+        let mut push = |text: &str| {
+            texts.push_str(text);
+            texts.len() - text.len()..texts.len()
+        };
+        let mut spans = Vec::with_capacity(count);
         for _ in 0..count {
-            let id = ObjectId::new(r.text()?).map_err(|e| e.to_string())?;
+            let id = r.text()?;
+            let id_span = push(id);
             let blob = BlobId(r.take(32)?.try_into().map_err(|_| "a short blob id")?);
-            let mut optional = || -> Result<Option<String>, String> {
+            let mut optional = || -> Result<Option<Range<usize>>, String> {
                 Ok(match r.varint()? {
                     0 => None,
-                    n => Some(
-                        r.utf8(usize::try_from(n - 1).map_err(|e| e.to_string())?)?
-                            .to_owned(),
-                    ),
+                    n => Some(push(
+                        r.utf8(usize::try_from(n - 1).map_err(|e| e.to_string())?)?,
+                    )),
                 })
             };
             let name = optional()?;
@@ -466,8 +487,8 @@ impl EntryChunk {
                     })
                 }
             };
-            entries.push(ManifestEntry {
-                id,
+            spans.push(Spans {
+                id: id_span,
                 blob,
                 name,
                 key,
@@ -477,7 +498,19 @@ impl EntryChunk {
         if r.at != bytes.len() {
             return Err(format!("{} bytes after the last entry", bytes.len() - r.at));
         }
-        Ok(entries)
+        let texts = arcstr::ArcStr::from(texts);
+        spans
+            .into_iter()
+            .map(|e| {
+                Ok(ManifestEntry {
+                    id: ObjectId::new_shared(texts.substr(e.id)).map_err(|e| e.to_string())?,
+                    blob: e.blob,
+                    name: e.name.map(|span| texts.substr(span)),
+                    key: e.key.map(|span| texts.substr(span)),
+                    at: e.at,
+                })
+            })
+            .collect()
     }
 
     /// Decodes a manifest chunk of any format into its entries.
@@ -852,7 +885,7 @@ mod tests {
                 id: ObjectId::new("a1").unwrap(),
                 blob: BlobId::of(&json!({"id": "a1"})),
                 name: Some("Zoë".into()),
-                key: Some(String::new()),
+                key: Some("".into()),
                 at: Some(at("p1", 1 << 40)),
             },
             ManifestEntry {

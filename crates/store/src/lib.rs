@@ -41,7 +41,7 @@ pub use backend::{BlobIndex, Lease, ObjectSnapshotStore, PackInfo, SnapshotStore
 pub use error::{Error, Result};
 pub use format::{
     BlobId, BlobLocation, Changeset, ChunkRef, IdFilter, KindRecord, KindStatus, LeaseRecord,
-    ManifestEntry, ManifestIndex, PackIndexFile, RelationshipChanges, Snapshot, SnapshotFile,
+    ManifestEntry, ManifestIndex, PackIndexFile, RelationshipChanges, Snapshot, SnapshotFile, Text,
     new_snapshot_id,
 };
 pub use repository::{

@@ -1100,12 +1100,12 @@ pub struct SnapshotWriter {
     untrainable: HashSet<ObjectKind>,
 }
 
-fn summary_key(object: &DirectoryObject) -> Option<String> {
+fn summary_key(object: &DirectoryObject) -> Option<crate::Text> {
     object
         .user_principal_name()
         .or_else(|| object.app_id())
         .or_else(|| object.mail())
-        .map(str::to_owned)
+        .map(crate::Text::from)
 }
 
 impl SnapshotWriter {
@@ -1287,7 +1287,7 @@ impl SnapshotWriter {
             .push(ManifestEntry {
                 id: object.id().clone(),
                 blob,
-                name: object.display_name().map(str::to_owned),
+                name: object.display_name().map(crate::Text::from),
                 key: summary_key(object),
                 at: None,
             });
