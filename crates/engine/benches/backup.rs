@@ -44,15 +44,66 @@ fn reset_peak() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
-/// Resident memory seen while each kind was being backed up (largest sample), as a line.
-fn memory_by_kind(samples: &std::sync::Mutex<std::collections::BTreeMap<String, f64>>) -> String {
-    let mut v: Vec<(String, f64)> = samples.lock().unwrap().clone().into_iter().collect();
-    v.sort_by(|a, b| b.1.total_cmp(&a.1));
-    v.iter()
-        .take(5)
-        .map(|(k, m)| format!("{k} {m:.0}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// What each kind of a run cost, from its progress events: Graph requests, 429s and wall
+/// time between the kind's first and last event, and the largest resident memory seen.
+#[derive(Default)]
+struct Profile {
+    start: Option<Instant>,
+    kinds: std::collections::BTreeMap<String, KindProfile>,
+}
+
+struct KindProfile {
+    first: (u64, u64, f64),
+    last: (u64, u64, f64),
+    rss: f64,
+}
+
+impl Profile {
+    fn record(&mut self, p: &dirvault_engine::Progress) {
+        let start = *self.start.get_or_insert_with(Instant::now);
+        let now = (
+            p.graph.requests,
+            p.graph.throttled,
+            start.elapsed().as_secs_f64(),
+        );
+        let rss = rss_mib();
+        let k = self.kinds.entry(p.kind.to_string()).or_insert(KindProfile {
+            first: now,
+            last: now,
+            rss,
+        });
+        k.last = now;
+        k.rss = k.rss.max(rss);
+    }
+
+    /// The five kinds with the largest resident memory, as a line.
+    fn memory(&self) -> String {
+        let mut v: Vec<(&String, f64)> = self.kinds.iter().map(|(k, p)| (k, p.rss)).collect();
+        v.sort_by(|a, b| b.1.total_cmp(&a.1));
+        v.iter()
+            .take(5)
+            .map(|(k, m)| format!("{k} {m:.0}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Requests, 429s and seconds by kind (approximate: a kind's requests are those made
+    /// between its first event and its last; kinds read at once share them), as a line.
+    fn costs(&self) -> String {
+        let mut v: Vec<(&String, &KindProfile)> = self.kinds.iter().collect();
+        v.sort_by(|a, b| a.1.first.2.total_cmp(&b.1.first.2));
+        v.iter()
+            .map(|(k, p)| {
+                format!(
+                    "{k} {}r/{}t/{:.1}s",
+                    p.last.0 - p.first.0,
+                    p.last.1 - p.first.1,
+                    p.last.2 - p.first.2
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
 }
 
 fn show(label: &str, r: &BackupReport, secs: f64) {
@@ -96,8 +147,22 @@ async fn target(size: &str, scale: f64, latency: u64) -> Target {
             client_secret: t["clientSecret"].as_str().unwrap().into(),
             counts: Default::default(),
         };
+        let url: String = info["url"].as_str().unwrap().into();
+        // The latency is the tenant's (a fault setting); throttling is the emulator's
+        // (`--throttle-scale`).
+        reqwest::Client::new()
+            .put(format!(
+                "{url}/_emulator/tenants/{}/faults",
+                tenant.tenant_id
+            ))
+            .json(&serde_json::json!({ "latencyMs": latency }))
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap();
         return Target {
-            url: info["url"].as_str().unwrap().into(),
+            url,
             tenant,
             local: None,
         };
@@ -209,37 +274,24 @@ async fn main() {
     );
     let now = chrono::Utc::now();
     let t = Instant::now();
-    let samples = std::sync::Mutex::new(std::collections::BTreeMap::<String, f64>::new());
-    let sample = |p: &dirvault_engine::Progress| {
-        let mut m = samples.lock().unwrap();
-        let e = m.entry(p.kind.to_string()).or_insert(0.0);
-        *e = e.max(rss_mib());
-    };
+    let profile = std::sync::Mutex::new(Profile::default());
+    let record = |p: &dirvault_engine::Progress| profile.lock().unwrap().record(p);
     reset_peak();
-    let full = backup(&client, &repo, &options, now, &sample)
+    let full = backup(&client, &repo, &options, now, &record)
         .await
         .unwrap();
     show("full", &full, t.elapsed().as_secs_f64());
     println!("{}", bound(&full));
+    let shown = std::mem::take(&mut *profile.lock().unwrap());
     println!(
         "  peak RSS of the full run: {:.0} MiB; largest RSS (MiB) while listing: {}",
         peak_rss_mib(),
-        memory_by_kind(&samples)
+        shown.memory()
     );
-    samples.lock().unwrap().clear();
+    println!("  by kind (requests/429s/seconds): {}", shown.costs());
     reset_peak();
     println!("churn 1%: {}", churn(&target).await);
     let t = Instant::now();
-    // Requests by kind: the client's count when each kind reported first and last.
-    let by_kind = std::sync::Mutex::new(std::collections::BTreeMap::new());
-    let record = |p: &dirvault_engine::Progress| {
-        let mut m = by_kind.lock().unwrap();
-        let e = m
-            .entry(p.kind)
-            .or_insert((p.graph.requests, p.graph.requests));
-        e.1 = p.graph.requests;
-        sample(p);
-    };
     let incremental = backup(
         &client,
         &repo,
@@ -251,25 +303,13 @@ async fn main() {
     .unwrap();
     show("incremental", &incremental, t.elapsed().as_secs_f64());
     println!("{}", bound(&incremental));
+    let shown = std::mem::take(&mut *profile.lock().unwrap());
     println!(
         "  peak RSS of the incremental run: {:.0} MiB; largest RSS (MiB) while listing: {}",
         peak_rss_mib(),
-        memory_by_kind(&samples)
+        shown.memory()
     );
-    let mut previous = 0;
-    let mut line = String::from("  requests by kind (approximate):");
-    let mut kinds: Vec<_> = by_kind
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(kind, (first, last))| (*first, *last, *kind))
-        .collect();
-    kinds.sort();
-    for (_, last, kind) in kinds {
-        line.push_str(&format!(" {kind} {}", last.saturating_sub(previous)));
-        previous = last;
-    }
-    println!("{line}");
+    println!("  by kind (requests/429s/seconds): {}", shown.costs());
     println!(
         "incremental / full: requests {:.1}%, bytes {:.1}%",
         100.0 * incremental.graph.requests as f64 / full.graph.requests as f64,

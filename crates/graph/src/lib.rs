@@ -275,11 +275,47 @@ impl GraphClientBuilder {
                 http,
                 retry: self.retry,
                 limiter: Semaphore::new(self.max_concurrency),
-                pace_until: std::sync::Mutex::new(None),
+                max_concurrency: self.max_concurrency,
+                pace_until: std::sync::Mutex::new([None; Budget::COUNT]),
                 token: Mutex::new(None),
                 counters: Counters::default(),
             }),
         })
+    }
+}
+
+/// The throttling budgets Graph keeps apart for one app and tenant
+/// (learn.microsoft.com/graph/throttling-limits): the directory's ResourceUnits; the identity
+/// and access reports (sign-ins, audits, registration reports, authentication methods: 5
+/// requests per 10 s); Conditional Access (1 request per second).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Budget {
+    Directory = 0,
+    Reports = 1,
+    ConditionalAccess = 2,
+}
+
+impl Budget {
+    const COUNT: usize = 3;
+
+    /// The budget a request URL draws on, from its path after the version segment.
+    fn of(url: &str) -> Self {
+        let path = url
+            .split(['?', '#'])
+            .next()
+            .unwrap_or(url)
+            .to_ascii_lowercase();
+        let after_version = ["/v1.0/", "/beta/"]
+            .iter()
+            .find_map(|v| path.split_once(v).map(|(_, rest)| rest))
+            .unwrap_or(path.trim_start_matches('/'));
+        let segments: Vec<&str> = after_version.split('/').collect();
+        match segments.as_slice() {
+            ["identity", "conditionalaccess", ..] => Self::ConditionalAccess,
+            ["auditlogs" | "reports", ..] => Self::Reports,
+            ["users", _, "authentication", ..] | ["me", "authentication", ..] => Self::Reports,
+            _ => Self::Directory,
+        }
     }
 }
 
@@ -292,9 +328,12 @@ struct Inner {
     http: reqwest::Client,
     retry: RetryOptions,
     limiter: Semaphore,
-    /// No request starts before this: set by a 429's Retry-After (for every request of the
-    /// tenant, not just the throttled one) and by a budget nearly used up.
-    pace_until: std::sync::Mutex<Option<Instant>>,
+    /// The limiter's permits: how many requests may be in flight at once.
+    max_concurrency: usize,
+    /// Per [`Budget`], no request starts before this: set by a 429's Retry-After (for every
+    /// request of the tenant that draws on the same budget, not just the throttled one) and
+    /// by a budget nearly used up.
+    pace_until: std::sync::Mutex<[Option<Instant>; Budget::COUNT]>,
     token: Mutex<Option<auth::CachedToken>>,
     counters: Counters,
 }
@@ -535,12 +574,13 @@ impl GraphClient {
                 url: url.to_owned(),
                 source,
             };
-            self.pace().await;
+            let budget = Budget::of(url);
+            self.pace(budget).await;
             self.inner.counters.requests.fetch_add(1, Ordering::Relaxed);
             let resp = req.send().await.map_err(transport)?;
             let status = resp.status().as_u16();
             let resp_headers = resp.headers().clone();
-            self.learn_pace(status, &resp_headers);
+            self.learn_pace(budget, status, &resp_headers);
             if let Some(ru) = resp_headers
                 .get("x-ms-resource-unit")
                 .and_then(|v| v.to_str().ok())
@@ -605,9 +645,14 @@ impl GraphClient {
         }
     }
 
-    /// Waits until the tenant's pacing allows another request.
-    async fn pace(&self) {
-        let until = self.inner.pace_until.lock().ok().and_then(|p| *p);
+    /// Waits until the tenant's pacing of `budget` allows another request.
+    async fn pace(&self, budget: Budget) {
+        let until = self
+            .inner
+            .pace_until
+            .lock()
+            .ok()
+            .and_then(|p| p[budget as usize]);
         if let Some(until) = until {
             let now = Instant::now();
             if until > now {
@@ -616,10 +661,11 @@ impl GraphClient {
         }
     }
 
-    /// Slows the whole client down when Graph says the budget is nearly used up
+    /// Slows the client's requests on `budget` down when Graph says it is nearly used up
     /// (`x-ms-throttle-limit-percentage`, sent above 80 %) or exhausted (429 + `Retry-After`):
-    /// the other requests in flight for the tenant wait too, instead of collecting 429s.
-    fn learn_pace(&self, status: u16, headers: &HeaderMap) {
+    /// the other requests on that budget wait too, instead of collecting 429s. Requests on
+    /// other budgets go on (a throttled sign-in report does not hold up the users listing).
+    fn learn_pace(&self, budget: Budget, status: u16, headers: &HeaderMap) {
         let delay = if status == 429 {
             retry_after(headers)
         } else {
@@ -632,8 +678,16 @@ impl GraphClient {
                 // budget is to its limit.
                 .map(|p| Duration::from_millis((p.min(100) - 80) * 50))
         };
-        if let (Some(delay), Ok(mut pace)) = (delay, self.inner.pace_until.lock()) {
+        if let Some(delay) = delay {
+            self.hold_back(budget, delay);
+        }
+    }
+
+    /// No request on `budget` starts within `delay` from now.
+    fn hold_back(&self, budget: Budget, delay: Duration) {
+        if let Ok(mut pace) = self.inner.pace_until.lock() {
             let until = Instant::now() + delay;
+            let pace = &mut pace[budget as usize];
             if pace.is_none_or(|p| p < until) {
                 *pace = Some(until);
             }
@@ -724,14 +778,16 @@ impl GraphClient {
         Ok(items)
     }
 
-    /// Runs requests through `$batch`, 20 at a time, and retries the ones Graph throttled or
-    /// could not serve (429/503/504 inside a 200 batch) after their own `Retry-After`. Answers
-    /// come back in request order.
+    /// Runs requests through `$batch`, 20 at a time (as many batches at once as the client's
+    /// concurrency allows), and retries the ones Graph throttled or could not serve
+    /// (429/503/504 inside a 200 batch) after their own `Retry-After`. Answers come back in
+    /// request order.
     ///
     /// # Errors
     /// [`Error::Config`] for duplicate ids; the errors of [`GraphClient::send`] for the batch
     /// requests themselves. Failed requests inside are answers, not errors.
     pub async fn batch(&self, requests: &[BatchRequest]) -> Result<Vec<BatchResponse>> {
+        use futures::{StreamExt, TryStreamExt};
         let mut seen = std::collections::HashSet::new();
         if let Some(dup) = requests.iter().find(|r| !seen.insert(r.id.as_str())) {
             return Err(Error::Config(format!(
@@ -739,63 +795,17 @@ impl GraphClient {
                 dup.id
             )));
         }
-        let mut answers: std::collections::HashMap<String, BatchResponse> =
-            std::collections::HashMap::new();
-        for chunk in requests.chunks(MAX_BATCH) {
-            let mut pending: Vec<&BatchRequest> = chunk.iter().collect();
-            let mut round = 0;
-            while !pending.is_empty() {
-                let body = json!({ "requests": pending });
-                let resp = self.send(Method::POST, "/$batch", Some(&body), &[]).await?;
-                let responses: Vec<BatchResponse> = serde_json::from_value(
-                    resp.body.get("responses").cloned().unwrap_or(Value::Null),
-                )
-                .map_err(|e| Error::InvalidResponse {
-                    tenant: self.inner.tenant.clone(),
-                    url: "/$batch".into(),
-                    reason: format!("a batch answer without a valid \"responses\" array: {e}"),
-                })?;
-                let mut wait = Duration::ZERO;
-                let mut retry_ids = Vec::new();
-                for r in responses {
-                    let retryable = matches!(r.status, 429 | 503 | 504);
-                    if r.status == 429 {
-                        self.inner
-                            .counters
-                            .throttled
-                            .fetch_add(1, Ordering::Relaxed);
-                    }
-                    if retryable && round < self.inner.retry.max_retries {
-                        let after = r
-                            .headers
-                            .iter()
-                            .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
-                            .and_then(|(_, v)| {
-                                v.as_str()
-                                    .and_then(|s| s.parse::<u64>().ok())
-                                    .or_else(|| v.as_u64())
-                            })
-                            .map(Duration::from_secs)
-                            .unwrap_or(
-                                self.inner.retry.min_delay * 2u32.saturating_pow(round as u32),
-                            );
-                        wait = wait.max(after.min(self.inner.retry.max_delay.max(after)));
-                        retry_ids.push(r.id.clone());
-                    } else {
-                        answers.insert(r.id.clone(), r);
-                    }
-                }
-                pending.retain(|r| retry_ids.contains(&r.id));
-                if !pending.is_empty() {
-                    self.inner
-                        .counters
-                        .retries
-                        .fetch_add(pending.len() as u64, Ordering::Relaxed);
-                    tracing::warn!(tenant = %self.inner.tenant, ?wait, count = pending.len(), "retrying throttled batch requests");
-                    tokio::time::sleep(wait).await;
-                }
-                round += 1;
-            }
+        let mut answers = std::collections::HashMap::with_capacity(requests.len());
+        // Collected first: a stream holding the closure that makes them would not be provably
+        // `Send` (rust-lang/rust#64552), and backups run on spawned tasks.
+        let batches: Vec<_> = requests
+            .chunks(MAX_BATCH)
+            .map(|chunk| self.batch_of_twenty(chunk))
+            .collect();
+        let mut batches =
+            futures::stream::iter(batches).buffer_unordered(self.inner.max_concurrency);
+        while let Some(part) = batches.try_next().await? {
+            answers.extend(part.into_iter().map(|answer| (answer.id.clone(), answer)));
         }
         requests
             .iter()
@@ -807,5 +817,106 @@ impl GraphClient {
                 })
             })
             .collect()
+    }
+
+    /// One `$batch` request of at most 20, with its throttled requests retried: the final
+    /// answers, in any order.
+    async fn batch_of_twenty(&self, chunk: &[BatchRequest]) -> Result<Vec<BatchResponse>> {
+        let mut answers = Vec::with_capacity(chunk.len());
+        let mut pending: Vec<&BatchRequest> = chunk.iter().collect();
+        let mut round = 0;
+        while !pending.is_empty() {
+            // A batch waits for the pacing of every budget its requests draw on.
+            for budget in [Budget::Reports, Budget::ConditionalAccess] {
+                if pending.iter().any(|r| Budget::of(&r.url) == budget) {
+                    self.pace(budget).await;
+                }
+            }
+            let body = json!({ "requests": pending });
+            let resp = self.send(Method::POST, "/$batch", Some(&body), &[]).await?;
+            let responses: Vec<BatchResponse> =
+                serde_json::from_value(resp.body.get("responses").cloned().unwrap_or(Value::Null))
+                    .map_err(|e| Error::InvalidResponse {
+                        tenant: self.inner.tenant.clone(),
+                        url: "/$batch".into(),
+                        reason: format!("a batch answer without a valid \"responses\" array: {e}"),
+                    })?;
+            let mut wait = Duration::ZERO;
+            let mut retry_ids = Vec::new();
+            for r in responses {
+                let retryable = matches!(r.status, 429 | 503 | 504);
+                if r.status == 429 {
+                    self.inner
+                        .counters
+                        .throttled
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                if retryable && round < self.inner.retry.max_retries {
+                    let after = r
+                        .headers
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
+                        .and_then(|(_, v)| {
+                            v.as_str()
+                                .and_then(|s| s.parse::<u64>().ok())
+                                .or_else(|| v.as_u64())
+                        })
+                        .map(Duration::from_secs)
+                        .unwrap_or(self.inner.retry.min_delay * 2u32.saturating_pow(round as u32));
+                    wait = wait.max(after.min(self.inner.retry.max_delay.max(after)));
+                    if r.status == 429 {
+                        // The other batches on that budget wait too.
+                        if let Some(request) = pending.iter().find(|p| p.id == r.id) {
+                            self.hold_back(Budget::of(&request.url), after);
+                        }
+                    }
+                    retry_ids.push(r.id.clone());
+                } else {
+                    answers.push(r);
+                }
+            }
+            pending.retain(|r| retry_ids.contains(&r.id));
+            if !pending.is_empty() {
+                self.inner
+                    .counters
+                    .retries
+                    .fetch_add(pending.len() as u64, Ordering::Relaxed);
+                tracing::warn!(tenant = %self.inner.tenant, ?wait, count = pending.len(), "retrying throttled batch requests");
+                tokio::time::sleep(wait).await;
+            }
+            round += 1;
+        }
+        Ok(answers)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Budget;
+
+    #[test]
+    fn requests_draw_on_the_budget_graph_counts_them_against() {
+        let of = |url| Budget::of(url);
+        assert_eq!(
+            of("https://graph.microsoft.com/v1.0/users?$top=999"),
+            Budget::Directory
+        );
+        assert_eq!(of("http://127.0.0.1:1/v1.0/$batch"), Budget::Directory);
+        assert_eq!(
+            of("https://graph.microsoft.com/v1.0/auditLogs/signIns"),
+            Budget::Reports
+        );
+        assert_eq!(
+            of(
+                "https://graph.microsoft.com/beta/reports/authenticationMethods/userRegistrationDetails"
+            ),
+            Budget::Reports
+        );
+        assert_eq!(of("/users/abc/authentication/methods"), Budget::Reports);
+        assert_eq!(of("/users/abc/memberOf"), Budget::Directory);
+        assert_eq!(
+            of("https://graph.microsoft.com/v1.0/identity/conditionalAccess/policies"),
+            Budget::ConditionalAccess
+        );
     }
 }

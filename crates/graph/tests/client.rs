@@ -359,3 +359,38 @@ async fn a_429_holds_back_every_request_of_the_tenant_not_just_the_throttled_one
     first.await.unwrap().unwrap();
     assert_eq!(client.stats().throttled, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_on_the_reports_budget_does_not_hold_back_directory_requests() {
+    // Graph keeps the reports limit (5 requests / 10 s) apart from the directory's
+    // ResourceUnits (learn.microsoft.com/graph/throttling-limits): a throttled sign-in
+    // listing must not stall the users listing beside it.
+    let env = env("tiny").await;
+    let client = env.client();
+    client.get("/organization").await.unwrap();
+    env.faults(json!({
+        "next": [{"fault": "throttle", "retryAfter": 3}],
+        "nextPath": "/auditLogs/signIns"
+    }));
+    let reports = tokio::spawn({
+        let client = client.clone();
+        async move { client.get("/auditLogs/signIns?$top=5").await }
+    });
+    while client.stats().throttled == 0 {
+        tokio::task::yield_now().await;
+    }
+    let started = Instant::now();
+    client.get("/domains").await.unwrap();
+    assert!(
+        !reports.is_finished(),
+        "the directory request waited for the reports request's Retry-After"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "sent after {:?}",
+        started.elapsed()
+    );
+    // The throttled request itself is retried after its Retry-After.
+    reports.await.unwrap().unwrap();
+    assert_eq!(client.stats().throttled, 1);
+}
