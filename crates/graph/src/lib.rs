@@ -844,6 +844,24 @@ impl GraphClient {
             let mut wait = Duration::ZERO;
             let mut retry_ids = Vec::new();
             for r in responses {
+                // Each request inside a batch is charged on its own (learn.microsoft.com/graph/
+                // throttling, "Throttling and batching": requests in a batch are evaluated
+                // individually against throttling limits).
+                if let Some(ru) = r
+                    .headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("x-ms-resource-unit"))
+                    .and_then(|(_, v)| {
+                        v.as_str()
+                            .and_then(|s| s.parse::<u64>().ok())
+                            .or(v.as_u64())
+                    })
+                {
+                    self.inner
+                        .counters
+                        .resource_units
+                        .fetch_add(ru, Ordering::Relaxed);
+                }
                 let retryable = matches!(r.status, 429 | 503 | 504);
                 if r.status == 429 {
                     self.inner

@@ -300,6 +300,8 @@ async fn batch_chunks_by_20_retries_throttled_requests_and_keeps_order() {
         4,
         "3 batches of ≤ 20, plus one retry"
     );
+    // Each request inside a batch is charged its own ResourceUnits (at least one each).
+    assert!(client.stats().resource_units >= 45, "{:?}", client.stats());
     let dup = client
         .batch(&[
             BatchRequest::get("a", "/organization"),
