@@ -292,8 +292,7 @@ impl Run<'_> {
         }
         let mut delta_link = None;
         let mut seen = 0u64;
-        let mut next = pages.try_next().await?;
-        while let Some(page) = next {
+        while let Some(page) = pages.try_next().await? {
             let mut ready = Vec::new();
             for item in page.items {
                 let Value::Object(mut item) = item else {
@@ -336,14 +335,7 @@ impl Run<'_> {
                 }
                 seen += 1;
             }
-            // The next page is fetched while this one's single-object properties are read
-            // and its objects written: a round is one request chain, and this keeps it moving.
-            let (written, following) = tokio::join!(
-                self.write_changed(kind, ready, carried.as_mut()),
-                pages.try_next()
-            );
-            written?;
-            next = following?;
+            self.write_changed(kind, ready, carried.as_mut()).await?;
             delta_link = page.delta_link;
             self.report(kind, seen);
         }

@@ -750,15 +750,40 @@ impl GraphClient {
     }
 
     /// The pages of a collection (or a delta round), following `@odata.nextLink` exactly as
-    /// given until a page has none. The stream holds one page at a time.
-    pub fn pages(&self, path_or_url: &str) -> impl Stream<Item = Result<Page>> + '_ {
-        let first = self.url(path_or_url);
-        futures::stream::try_unfold(Some(first), move |next| async move {
-            let Some(url) = next else { return Ok(None) };
-            let url = url?;
-            let page = self.page(&url).await?;
-            let next = page.next_link.as_deref().map(|n| self.url(n));
-            Ok(Some((page, next)))
+    /// given until a page has none. Each page's successor is fetched while the caller works on
+    /// it (a listing is a chain of round trips: this keeps it moving), so the stream holds at
+    /// most three pages: the caller's, one waiting, one arriving. Nothing is fetched before the
+    /// first poll, and nothing more once the stream is dropped.
+    pub fn pages(&self, path_or_url: &str) -> impl Stream<Item = Result<Page>> + Send + 'static {
+        enum State {
+            Start(GraphClient, Result<String>),
+            Running(tokio::sync::mpsc::Receiver<Result<Page>>),
+        }
+        let start = State::Start(self.clone(), self.url(path_or_url));
+        futures::stream::unfold(start, |state| async move {
+            let mut pages = match state {
+                State::Running(pages) => pages,
+                State::Start(client, first) => {
+                    let (tx, pages) = tokio::sync::mpsc::channel(1);
+                    tokio::spawn(async move {
+                        let mut next = Some(first);
+                        while let Some(url) = next.take() {
+                            let page = match url {
+                                Ok(url) => client.page(&url).await,
+                                Err(e) => Err(e),
+                            };
+                            if let Ok(page) = &page {
+                                next = page.next_link.as_deref().map(|n| client.url(n));
+                            }
+                            if tx.send(page).await.is_err() {
+                                break; // the caller stopped listening
+                            }
+                        }
+                    });
+                    pages
+                }
+            };
+            pages.recv().await.map(|page| (page, State::Running(pages)))
         })
     }
 

@@ -87,6 +87,28 @@ async fn all_items(client: &GraphClient, path: &str) -> (Vec<Value>, usize, Opti
 }
 
 #[tokio::test]
+async fn the_next_page_is_fetched_while_the_caller_works_on_this_one() {
+    let env = env("small").await;
+    let client = env.client();
+    let mut pages = std::pin::pin!(client.pages("/users?$top=7&$select=id"));
+    let first = pages.try_next().await.unwrap().unwrap();
+    assert_eq!(first.items.len(), 7);
+    // Not polled again: the second page's request goes out anyway (no sleeping: the loop
+    // yields until the client has counted it, bounded by a timeout).
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while client.stats().requests < 2 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the next page was not requested ahead");
+    let second = pages.try_next().await.unwrap().unwrap();
+    assert_ne!(first.items[0]["id"], second.items[0]["id"]);
+    // Only one page ahead of the caller: a reader that stops early does not drain the tenant.
+    assert!(client.stats().requests <= 4, "{:?}", client.stats());
+}
+
+#[tokio::test]
 async fn pages_stream_every_user_once() {
     let env = env("small").await;
     let client = env.client();
