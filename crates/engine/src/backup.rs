@@ -723,63 +723,6 @@ impl Run<'_> {
         }
     }
 
-    /// Links listed with `$expand` on the source collection (at most 20 per object; a full
-    /// list is fetched for the objects that hit the cap).
-    async fn expanded_links(
-        &mut self,
-        rel: RelationshipKind,
-        collection: &str,
-        nav: &str,
-    ) -> Result<()> {
-        let mut pages = std::pin::pin!(self.client.pages(&format!(
-            "{collection}?$select=id&$expand={nav}($select=id)&$top=999"
-        )));
-        let mut capped = Vec::new();
-        while let Some(page) = pages.try_next().await? {
-            for item in page.items {
-                let Some(source) = item["id"].as_str().map(str::to_owned) else {
-                    continue;
-                };
-                let targets: Vec<String> = match &item[nav] {
-                    Value::Array(list) => {
-                        if list.len() >= 20 {
-                            capped.push(source.clone());
-                        }
-                        list.iter()
-                            .filter_map(|t| t["id"].as_str().map(str::to_owned))
-                            .collect()
-                    }
-                    Value::Object(o) => o
-                        .get("id")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned)
-                        .into_iter()
-                        .collect(),
-                    _ => Vec::new(),
-                };
-                self.add_links(
-                    rel,
-                    targets.into_iter().map(|t| (source.clone(), t)).collect(),
-                );
-            }
-        }
-        for source in capped {
-            let mut pages = std::pin::pin!(
-                self.client
-                    .pages(&format!("{collection}/{source}/{nav}?$select=id&$top=999"))
-            );
-            while let Some(page) = pages.try_next().await? {
-                let targets = page
-                    .items
-                    .iter()
-                    .filter_map(|t| t["id"].as_str().map(|t| (source.clone(), t.to_owned())))
-                    .collect();
-                self.add_links(rel, targets);
-            }
-        }
-        Ok(())
-    }
-
     async fn role_members(&mut self) -> Result<()> {
         let roles: Vec<String> = self
             .ids
@@ -829,6 +772,58 @@ impl Run<'_> {
         }
         Ok(())
     }
+}
+
+/// Links listed with `$expand` on the source collection (at most 20 per object; a full list
+/// is fetched for the objects that hit the cap), as (source, target) ids.
+async fn expanded_links(
+    client: &GraphClient,
+    collection: &str,
+    nav: &str,
+) -> Result<BTreeSet<(String, String)>> {
+    let mut links = BTreeSet::new();
+    let mut pages = std::pin::pin!(client.pages(&format!(
+        "{collection}?$select=id&$expand={nav}($select=id)&$top=999"
+    )));
+    let mut capped = Vec::new();
+    while let Some(page) = pages.try_next().await? {
+        for item in page.items {
+            let Some(source) = item["id"].as_str().map(str::to_owned) else {
+                continue;
+            };
+            let targets: Vec<String> = match &item[nav] {
+                Value::Array(list) => {
+                    if list.len() >= 20 {
+                        capped.push(source.clone());
+                    }
+                    list.iter()
+                        .filter_map(|t| t["id"].as_str().map(str::to_owned))
+                        .collect()
+                }
+                Value::Object(o) => o
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+                    .into_iter()
+                    .collect(),
+                _ => Vec::new(),
+            };
+            links.extend(targets.into_iter().map(|t| (source.clone(), t)));
+        }
+    }
+    for source in capped {
+        let mut pages = std::pin::pin!(
+            client.pages(&format!("{collection}/{source}/{nav}?$select=id&$top=999"))
+        );
+        while let Some(page) = pages.try_next().await? {
+            links.extend(
+                page.items
+                    .iter()
+                    .filter_map(|t| t["id"].as_str().map(|t| (source.clone(), t.to_owned()))),
+            );
+        }
+    }
+    Ok(links)
 }
 
 fn elapsed(start: DateTime<Utc>, clock: std::time::Instant) -> DateTime<Utc> {
@@ -963,102 +958,9 @@ async fn run(
         relationships: BTreeSet::new(),
         ids_named: std::collections::HashSet::new(),
     };
-    let mut outcomes = Vec::new();
-    for kind in ObjectKind::ALL {
-        if !options.selects(kind) {
-            if let Some((record, entries)) = run.parent_entries(kind, repo).await? {
-                for e in entries {
-                    run.writer.carry_entry(kind, e);
-                }
-                run.writer
-                    .carry_kind(kind, record.clone(), record.status.clone());
-            }
-            continue;
-        }
-        let before = run.writer.stats().objects;
-        let result = if kind.supports_delta() {
-            run.delta_kind(kind, repo).await
-        } else if matches!(kind, ObjectKind::SignIns | ObjectKind::DirectoryAudits) {
-            run.log_kind(kind, repo).await
-        } else {
-            match kind.info().collection {
-                CollectionPath::Tenant(path) => run.full_kind(kind, path).await,
-                CollectionPath::PerParent { .. } => run.per_parent_kind(kind, repo).await,
-            }
-        };
-        let count = (run.writer.stats().objects - before) as usize;
-        let outcome = match result {
-            Ok(listed) => {
-                let previous = run
-                    .parent
-                    .as_ref()
-                    .and_then(|p| p.kinds.get(&kind))
-                    .filter(|r| r.status == KindStatus::Complete)
-                    .map(|r| r.count);
-                let shrank = !listed.incremental
-                    && options.shrink_threshold > 0.0
-                    && previous.is_some_and(|p| {
-                        p >= 10 && (count as f64) < p as f64 * options.shrink_threshold
-                    });
-                if shrank {
-                    // Not trusted: the objects are kept but the kind is marked, and the next
-                    // run lists it in full again.
-                    let reason = format!(
-                        "the listing shrank from {} to {count} objects: not trusted as deletions; check the tenant, then back up again",
-                        previous.unwrap_or(0)
-                    );
-                    run.warnings.push(format!("{kind}: {reason}"));
-                    run.writer.finish_kind(
-                        kind,
-                        KindStatus::Failed {
-                            reason: reason.clone(),
-                        },
-                        None,
-                    );
-                    KindOutcome {
-                        kind,
-                        status: KindStatus::Failed { reason },
-                        count,
-                        incremental: false,
-                    }
-                } else {
-                    run.writer
-                        .finish_kind(kind, KindStatus::Complete, listed.delta_link);
-                    KindOutcome {
-                        kind,
-                        status: KindStatus::Complete,
-                        count,
-                        incremental: listed.incremental,
-                    }
-                }
-            }
-            Err(e @ Error::Store(_)) => return Err(e),
-            Err(e) => {
-                let status = describe(kind, &e);
-                tracing::warn!(%tenant, %kind, error = %e, "kind not backed up");
-                // Keep the previous snapshot's objects: a failure is never "all deleted".
-                if let Some((record, entries)) = run.parent_entries(kind, repo).await? {
-                    for e in entries
-                        .into_iter()
-                        .filter(|e| !run.ids.get(&kind).is_some_and(|ids| ids.contains(&e.id)))
-                    {
-                        run.writer.carry_entry(kind, e);
-                    }
-                    run.writer.carry_kind(kind, record, status.clone());
-                } else {
-                    run.writer.finish_kind(kind, status.clone(), None);
-                }
-                KindOutcome {
-                    kind,
-                    status,
-                    count,
-                    incremental: false,
-                }
-            }
-        };
-        outcomes.push(outcome);
-    }
-    // Links listed on their own, after every object exists.
+    // Links listed on their own (with `$expand` on their source collection), while the kinds
+    // are read: each listing is a chain of round trips, and the client bounds how many
+    // requests are in flight.
     let links: [(RelationshipKind, ObjectKind, &str, &str); 6] = [
         (
             RelationshipKind::GroupOwner,
@@ -1097,16 +999,128 @@ async fn run(
             "registeredUsers",
         ),
     ];
-    for (rel, kind, collection, nav) in links {
+    let listing = futures::future::join_all(
+        links
+            .iter()
+            .filter(|(_, kind, _, _)| options.selects(*kind))
+            .map(|(rel, _, collection, nav)| async move {
+                (*rel, expanded_links(client, collection, nav).await)
+            }),
+    );
+    let kinds = async {
+        let mut outcomes = Vec::new();
+        for kind in ObjectKind::ALL {
+            if !options.selects(kind) {
+                if let Some((record, entries)) = run.parent_entries(kind, repo).await? {
+                    for e in entries {
+                        run.writer.carry_entry(kind, e);
+                    }
+                    run.writer
+                        .carry_kind(kind, record.clone(), record.status.clone());
+                }
+                continue;
+            }
+            let before = run.writer.stats().objects;
+            let result = if kind.supports_delta() {
+                run.delta_kind(kind, repo).await
+            } else if matches!(kind, ObjectKind::SignIns | ObjectKind::DirectoryAudits) {
+                run.log_kind(kind, repo).await
+            } else {
+                match kind.info().collection {
+                    CollectionPath::Tenant(path) => run.full_kind(kind, path).await,
+                    CollectionPath::PerParent { .. } => run.per_parent_kind(kind, repo).await,
+                }
+            };
+            let count = (run.writer.stats().objects - before) as usize;
+            let outcome = match result {
+                Ok(listed) => {
+                    let previous = run
+                        .parent
+                        .as_ref()
+                        .and_then(|p| p.kinds.get(&kind))
+                        .filter(|r| r.status == KindStatus::Complete)
+                        .map(|r| r.count);
+                    let shrank = !listed.incremental
+                        && options.shrink_threshold > 0.0
+                        && previous.is_some_and(|p| {
+                            p >= 10 && (count as f64) < p as f64 * options.shrink_threshold
+                        });
+                    if shrank {
+                        // Not trusted: the objects are kept but the kind is marked, and the next
+                        // run lists it in full again.
+                        let reason = format!(
+                            "the listing shrank from {} to {count} objects: not trusted as deletions; check the tenant, then back up again",
+                            previous.unwrap_or(0)
+                        );
+                        run.warnings.push(format!("{kind}: {reason}"));
+                        run.writer.finish_kind(
+                            kind,
+                            KindStatus::Failed {
+                                reason: reason.clone(),
+                            },
+                            None,
+                        );
+                        KindOutcome {
+                            kind,
+                            status: KindStatus::Failed { reason },
+                            count,
+                            incremental: false,
+                        }
+                    } else {
+                        run.writer
+                            .finish_kind(kind, KindStatus::Complete, listed.delta_link);
+                        KindOutcome {
+                            kind,
+                            status: KindStatus::Complete,
+                            count,
+                            incremental: listed.incremental,
+                        }
+                    }
+                }
+                Err(e @ Error::Store(_)) => return Err(e),
+                Err(e) => {
+                    let status = describe(kind, &e);
+                    tracing::warn!(%tenant, %kind, error = %e, "kind not backed up");
+                    // Keep the previous snapshot's objects: a failure is never "all deleted".
+                    if let Some((record, entries)) = run.parent_entries(kind, repo).await? {
+                        for e in entries
+                            .into_iter()
+                            .filter(|e| !run.ids.get(&kind).is_some_and(|ids| ids.contains(&e.id)))
+                        {
+                            run.writer.carry_entry(kind, e);
+                        }
+                        run.writer.carry_kind(kind, record, status.clone());
+                    } else {
+                        run.writer.finish_kind(kind, status.clone(), None);
+                    }
+                    KindOutcome {
+                        kind,
+                        status,
+                        count,
+                        incremental: false,
+                    }
+                }
+            };
+            outcomes.push(outcome);
+        }
+        Ok::<_, Error>(outcomes)
+    };
+    let (outcomes, listed) = tokio::join!(kinds, listing);
+    let outcomes = outcomes?;
+    for (rel, kind, _, _) in links {
         if !options.selects(kind) {
             run.carry_links(rel, repo).await?;
-            continue;
         }
-        if let Err(e) = run.expanded_links(rel, collection, nav).await {
-            run.warnings.push(format!(
-                "{rel:?} links could not be listed ({e}); the previous snapshot's are kept"
-            ));
-            run.carry_links(rel, repo).await?;
+    }
+    for (rel, result) in listed {
+        match result {
+            Ok(found) => run.add_links(rel, found),
+            Err(e) => {
+                run.warnings.push(format!(
+                    "{rel:?} links could not be listed ({e}); the previous snapshot's are kept"
+                ));
+                run.carry_links(rel, repo).await?;
+            }
         }
     }
     if options.selects(ObjectKind::DirectoryRoles) {
