@@ -903,6 +903,8 @@ async fn browse_edge_cases(env: Env) {
             .unwrap();
             t.faults = dirvault_emulator::faults::Faults::new(dirvault_emulator::FaultConfig {
                 next: vec![dirvault_emulator::FaultAction::Status { status: 500 }],
+                // Kinds are read in lanes at once: the fault is aimed at the organization.
+                next_path: Some("/organization".into()),
                 ..Default::default()
             });
         })

@@ -125,7 +125,8 @@ const PER_PARENT_SLICE: usize = 400;
 /// after the objects they hang from: `ObjectKind::ALL` is in that order.
 struct Run<'a> {
     client: &'a GraphClient,
-    writer: SnapshotWriter,
+    /// Shared by the lanes that read kinds at once (see [`lanes`]).
+    writer: &'a tokio::sync::Mutex<SnapshotWriter>,
     parent: Option<Snapshot>,
     options: &'a BackupOptions,
     now: DateTime<Utc>,
@@ -150,7 +151,33 @@ fn invalid(kind: ObjectKind, e: impl std::fmt::Display) -> Error {
     )))
 }
 
-impl Run<'_> {
+impl<'a> Run<'a> {
+    /// A run for one lane of kinds: the same client, writer and parent, its own ids and links
+    /// (given back with [`Run::absorb`]).
+    fn lane(&self) -> Run<'a> {
+        Run {
+            client: self.client,
+            writer: self.writer,
+            parent: self.parent.clone(),
+            options: self.options,
+            now: self.now,
+            progress: self.progress,
+            ids: BTreeMap::new(),
+            changed_users: BTreeSet::new(),
+            warnings: Vec::new(),
+            relationships: BTreeSet::new(),
+            ids_named: std::collections::HashSet::new(),
+        }
+    }
+
+    /// Takes back what a lane found: its kinds' ids, its links and its warnings.
+    fn absorb(&mut self, mut lane: Run<'a>) {
+        self.ids.append(&mut lane.ids);
+        self.changed_users.append(&mut lane.changed_users);
+        self.warnings.append(&mut lane.warnings);
+        self.relationships.append(&mut lane.relationships);
+    }
+
     fn report(&self, kind: ObjectKind, objects: u64) {
         (self.progress)(&Progress {
             kind,
@@ -191,7 +218,7 @@ impl Run<'_> {
             self.ids.entry(kind).or_default().push(id);
             objects.push(object);
         }
-        self.writer.add_objects(&objects).await?;
+        self.writer.lock().await.add_objects(&objects).await?;
         Ok(())
     }
 
@@ -244,15 +271,14 @@ impl Run<'_> {
         let carried: BTreeMap<String, ManifestEntry> =
             entries.into_iter().map(|e| (e.id.to_string(), e)).collect();
         let start = record.delta_link.clone().unwrap_or_else(|| fresh.clone());
-        let written = self.writer.stats().objects;
-        match self
+        let written = self.writer.lock().await.count(kind);
+        let result = self
             .delta_round(kind, &start, Some(carried), member_rel, repo)
-            .await
-        {
+            .await;
+        let nothing_written = self.writer.lock().await.count(kind) == written;
+        match result {
             // An expired token is refused on the first page, before anything is written.
-            Err(Error::Graph(e))
-                if e.is_delta_expired() && self.writer.stats().objects == written =>
-            {
+            Err(Error::Graph(e)) if e.is_delta_expired() && nothing_written => {
                 self.warnings.push(format!(
                     "{kind}: the delta token expired; read in full again"
                 ));
@@ -341,10 +367,12 @@ impl Run<'_> {
         }
         self.write_changed(kind, pending.into_iter().collect(), carried.as_mut())
             .await?;
+        let mut writer = self.writer.lock().await;
         for (_, entry) in carried.unwrap_or_default() {
             self.ids.entry(kind).or_default().push(entry.id.clone());
-            self.writer.carry_entry(kind, entry);
+            writer.carry_entry(kind, entry);
         }
+        drop(writer);
         if let Some(rel) = member_rel {
             // Links of deleted groups and units go with them.
             self.relationships
@@ -372,7 +400,13 @@ impl Run<'_> {
         let mut page = Vec::with_capacity(changed.len());
         for (id, props) in changed {
             let mut merged = match carried.as_mut().and_then(|c| c.remove(&id)) {
-                Some(entry) => self.writer.read_object(kind, &entry.blob).await?.into_raw(),
+                Some(entry) => self
+                    .writer
+                    .lock()
+                    .await
+                    .read_object(kind, &entry.blob)
+                    .await?
+                    .into_raw(),
                 None => Map::new(),
             };
             merged.extend(props);
@@ -558,11 +592,13 @@ impl Run<'_> {
             self.report(kind, fresh_ids.len() as u64);
         }
         let incremental = parent.is_some();
+        let mut writer = self.writer.lock().await;
         for entry in parent.map(|(_, e)| e).unwrap_or_default() {
             if !fresh_ids.contains(entry.id.as_str()) {
-                self.writer.carry_entry(kind, entry);
+                writer.carry_entry(kind, entry);
             }
         }
+        drop(writer);
         Ok(Listed {
             incremental,
             delta_link: None,
@@ -668,11 +704,13 @@ impl Run<'_> {
             }
         }
         let live: BTreeSet<&String> = owners.iter().collect();
+        let mut writer = self.writer.lock().await;
         for (id, entry) in carried {
             if live.contains(&id) {
-                self.writer.carry_entry(kind, entry);
+                writer.carry_entry(kind, entry);
             }
         }
+        drop(writer);
         Ok(Listed {
             incremental,
             delta_link: None,
@@ -826,6 +864,141 @@ async fn expanded_links(
     Ok(links)
 }
 
+/// The kinds in lanes that are read at once: users and the kinds listed under each user,
+/// groups, and every other kind; each lane in `ObjectKind::ALL` order (a kind listed under
+/// each object of another comes after it, in the same lane). The long delta rounds (users,
+/// groups with their members) are chains of round trips; side by side they take as long as
+/// the longer, not the sum.
+fn lanes() -> Vec<Vec<ObjectKind>> {
+    let lane_of = |kind: ObjectKind| {
+        let root = match kind.info().collection {
+            CollectionPath::PerParent { parent, .. } => parent,
+            CollectionPath::Tenant(_) => kind,
+        };
+        match root {
+            ObjectKind::Users => 0,
+            ObjectKind::Groups => 1,
+            _ => 2,
+        }
+    };
+    let mut lanes = vec![Vec::new(); 3];
+    for kind in ObjectKind::ALL {
+        lanes[lane_of(kind)].push(kind);
+    }
+    lanes
+}
+
+/// Backs up one kind (or carries the parent's objects of a kind not asked for: `None`).
+async fn back_up_kind(
+    run: &mut Run<'_>,
+    kind: ObjectKind,
+    repo: &Repository,
+) -> Result<Option<KindOutcome>> {
+    let options = run.options;
+    if !options.selects(kind) {
+        if let Some((record, entries)) = run.parent_entries(kind, repo).await? {
+            for e in entries {
+                run.writer.lock().await.carry_entry(kind, e);
+            }
+            run.writer
+                .lock()
+                .await
+                .carry_kind(kind, record.clone(), record.status.clone());
+        }
+        return Ok(None);
+    }
+    let before = run.writer.lock().await.count(kind);
+    let result = if kind.supports_delta() {
+        run.delta_kind(kind, repo).await
+    } else if matches!(kind, ObjectKind::SignIns | ObjectKind::DirectoryAudits) {
+        run.log_kind(kind, repo).await
+    } else {
+        match kind.info().collection {
+            CollectionPath::Tenant(path) => run.full_kind(kind, path).await,
+            CollectionPath::PerParent { .. } => run.per_parent_kind(kind, repo).await,
+        }
+    };
+    let count = run.writer.lock().await.count(kind) - before;
+    let outcome = match result {
+        Ok(listed) => {
+            let previous = run
+                .parent
+                .as_ref()
+                .and_then(|p| p.kinds.get(&kind))
+                .filter(|r| r.status == KindStatus::Complete)
+                .map(|r| r.count);
+            let shrank = !listed.incremental
+                && options.shrink_threshold > 0.0
+                && previous.is_some_and(|p| {
+                    p >= 10 && (count as f64) < p as f64 * options.shrink_threshold
+                });
+            if shrank {
+                // Not trusted: the objects are kept but the kind is marked, and the next
+                // run lists it in full again.
+                let reason = format!(
+                    "the listing shrank from {} to {count} objects: not trusted as deletions; check the tenant, then back up again",
+                    previous.unwrap_or(0)
+                );
+                run.warnings.push(format!("{kind}: {reason}"));
+                run.writer.lock().await.finish_kind(
+                    kind,
+                    KindStatus::Failed {
+                        reason: reason.clone(),
+                    },
+                    None,
+                );
+                KindOutcome {
+                    kind,
+                    status: KindStatus::Failed { reason },
+                    count,
+                    incremental: false,
+                }
+            } else {
+                run.writer
+                    .lock()
+                    .await
+                    .finish_kind(kind, KindStatus::Complete, listed.delta_link);
+                KindOutcome {
+                    kind,
+                    status: KindStatus::Complete,
+                    count,
+                    incremental: listed.incremental,
+                }
+            }
+        }
+        Err(e @ Error::Store(_)) => return Err(e),
+        Err(e) => {
+            let status = describe(kind, &e);
+            tracing::warn!(tenant = %run.client.tenant(), %kind, error = %e, "kind not backed up");
+            // Keep the previous snapshot's objects: a failure is never "all deleted".
+            if let Some((record, entries)) = run.parent_entries(kind, repo).await? {
+                for e in entries
+                    .into_iter()
+                    .filter(|e| !run.ids.get(&kind).is_some_and(|ids| ids.contains(&e.id)))
+                {
+                    run.writer.lock().await.carry_entry(kind, e);
+                }
+                run.writer
+                    .lock()
+                    .await
+                    .carry_kind(kind, record, status.clone());
+            } else {
+                run.writer
+                    .lock()
+                    .await
+                    .finish_kind(kind, status.clone(), None);
+            }
+            KindOutcome {
+                kind,
+                status,
+                count,
+                incremental: false,
+            }
+        }
+    };
+    Ok(Some(outcome))
+}
+
 fn elapsed(start: DateTime<Utc>, clock: std::time::Instant) -> DateTime<Utc> {
     start + Duration::from_std(clock.elapsed()).unwrap_or_else(|_| Duration::zero())
 }
@@ -942,12 +1115,13 @@ async fn run(
     let tenant = client.tenant().clone();
     let started = client.stats();
     let parent = repo.snapshots(&tenant).await?.pop();
-    let writer = repo
-        .begin(&tenant, now, parent.as_ref().map(|p| p.id.clone()))
-        .await?;
+    let writer = tokio::sync::Mutex::new(
+        repo.begin(&tenant, now, parent.as_ref().map(|p| p.id.clone()))
+            .await?,
+    );
     let mut run = Run {
         client,
-        writer,
+        writer: &writer,
         parent,
         options,
         now,
@@ -1007,102 +1181,29 @@ async fn run(
                 (*rel, expanded_links(client, collection, nav).await)
             }),
     );
+    // Kinds are read in lanes that run at once, each a chain of round trips of its own:
+    // users (and what hangs from them), groups, and the rest in `ObjectKind::ALL` order.
+    let lanes = lanes();
     let kinds = async {
+        let mut lane_runs: Vec<Run<'_>> = lanes.iter().map(|_| run.lane()).collect();
+        let results = futures::future::join_all(lane_runs.iter_mut().zip(&lanes).map(
+            |(lane_run, kinds)| async move {
+                let mut outcomes = Vec::new();
+                for kind in kinds {
+                    outcomes.extend(back_up_kind(lane_run, *kind, repo).await?);
+                }
+                Ok::<_, Error>(outcomes)
+            },
+        ))
+        .await;
         let mut outcomes = Vec::new();
-        for kind in ObjectKind::ALL {
-            if !options.selects(kind) {
-                if let Some((record, entries)) = run.parent_entries(kind, repo).await? {
-                    for e in entries {
-                        run.writer.carry_entry(kind, e);
-                    }
-                    run.writer
-                        .carry_kind(kind, record.clone(), record.status.clone());
-                }
-                continue;
-            }
-            let before = run.writer.stats().objects;
-            let result = if kind.supports_delta() {
-                run.delta_kind(kind, repo).await
-            } else if matches!(kind, ObjectKind::SignIns | ObjectKind::DirectoryAudits) {
-                run.log_kind(kind, repo).await
-            } else {
-                match kind.info().collection {
-                    CollectionPath::Tenant(path) => run.full_kind(kind, path).await,
-                    CollectionPath::PerParent { .. } => run.per_parent_kind(kind, repo).await,
-                }
-            };
-            let count = (run.writer.stats().objects - before) as usize;
-            let outcome = match result {
-                Ok(listed) => {
-                    let previous = run
-                        .parent
-                        .as_ref()
-                        .and_then(|p| p.kinds.get(&kind))
-                        .filter(|r| r.status == KindStatus::Complete)
-                        .map(|r| r.count);
-                    let shrank = !listed.incremental
-                        && options.shrink_threshold > 0.0
-                        && previous.is_some_and(|p| {
-                            p >= 10 && (count as f64) < p as f64 * options.shrink_threshold
-                        });
-                    if shrank {
-                        // Not trusted: the objects are kept but the kind is marked, and the next
-                        // run lists it in full again.
-                        let reason = format!(
-                            "the listing shrank from {} to {count} objects: not trusted as deletions; check the tenant, then back up again",
-                            previous.unwrap_or(0)
-                        );
-                        run.warnings.push(format!("{kind}: {reason}"));
-                        run.writer.finish_kind(
-                            kind,
-                            KindStatus::Failed {
-                                reason: reason.clone(),
-                            },
-                            None,
-                        );
-                        KindOutcome {
-                            kind,
-                            status: KindStatus::Failed { reason },
-                            count,
-                            incremental: false,
-                        }
-                    } else {
-                        run.writer
-                            .finish_kind(kind, KindStatus::Complete, listed.delta_link);
-                        KindOutcome {
-                            kind,
-                            status: KindStatus::Complete,
-                            count,
-                            incremental: listed.incremental,
-                        }
-                    }
-                }
-                Err(e @ Error::Store(_)) => return Err(e),
-                Err(e) => {
-                    let status = describe(kind, &e);
-                    tracing::warn!(%tenant, %kind, error = %e, "kind not backed up");
-                    // Keep the previous snapshot's objects: a failure is never "all deleted".
-                    if let Some((record, entries)) = run.parent_entries(kind, repo).await? {
-                        for e in entries
-                            .into_iter()
-                            .filter(|e| !run.ids.get(&kind).is_some_and(|ids| ids.contains(&e.id)))
-                        {
-                            run.writer.carry_entry(kind, e);
-                        }
-                        run.writer.carry_kind(kind, record, status.clone());
-                    } else {
-                        run.writer.finish_kind(kind, status.clone(), None);
-                    }
-                    KindOutcome {
-                        kind,
-                        status,
-                        count,
-                        incremental: false,
-                    }
-                }
-            };
-            outcomes.push(outcome);
+        for result in results {
+            outcomes.extend(result?);
         }
+        for lane_run in lane_runs {
+            run.absorb(lane_run);
+        }
+        outcomes.sort_by_key(|o: &KindOutcome| ObjectKind::ALL.iter().position(|k| *k == o.kind));
         Ok::<_, Error>(outcomes)
     };
     let (outcomes, listed) = tokio::join!(kinds, listing);
@@ -1151,16 +1252,21 @@ async fn run(
             run.carry_links(kind_rel, repo).await?;
         }
     }
-    let relationships = std::mem::take(&mut run.relationships);
+    let Run {
+        relationships,
+        warnings,
+        ..
+    } = run;
+    let mut writer = writer.into_inner();
     for rel in relationships {
-        run.writer.add_relationship(rel);
+        writer.add_relationship(rel);
     }
-    let (snapshot, write) = run.writer.commit().await?;
+    let (snapshot, write) = writer.commit().await?;
     Ok(BackupReport {
         snapshot,
         write,
         graph: client.stats().since(started),
         kinds: outcomes,
-        warnings: run.warnings,
+        warnings,
     })
 }

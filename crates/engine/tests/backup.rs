@@ -369,7 +369,11 @@ async fn missing_permissions_skip_kinds_and_failures_keep_the_previous_data() {
     // The first request (organization) fails with a non-retryable error.
     env.mutate(|t| {
         t.faults = dirvault_emulator::faults::Faults::new(
-            serde_json::from_value(json!({"next": [{"fault": "status", "status": 400}]})).unwrap(),
+            serde_json::from_value(json!({
+                "next": [{"fault": "status", "status": 400}],
+                "nextPath": "/organization"
+            }))
+            .unwrap(),
         )
     });
     let second = backup(

@@ -1294,6 +1294,11 @@ impl SnapshotWriter {
         Ok(blob)
     }
 
+    /// The objects of `kind` in the snapshot so far (added or carried).
+    pub fn count(&self, kind: ObjectKind) -> usize {
+        self.entries.get(&kind).map_or(0, Vec::len)
+    }
+
     /// Keeps an object exactly as a parent snapshot had it, without reading or writing it.
     pub fn carry_entry(&mut self, kind: ObjectKind, entry: ManifestEntry) {
         self.stats.objects += 1;
