@@ -145,7 +145,8 @@ async fn target(size: &str, scale: f64, latency: u64) -> Target {
             default_domain: t["defaultDomain"].as_str().unwrap().into(),
             client_id: t["clientId"].as_str().unwrap().into(),
             client_secret: t["clientSecret"].as_str().unwrap().into(),
-            counts: Default::default(),
+            // The tenant's size sets its ResourceUnit budget (the bound below).
+            counts: serde_json::from_value(t["counts"].clone()).unwrap_or_default(),
         };
         let url: String = info["url"].as_str().unwrap().into();
         // The latency is the tenant's (a fault setting); throttling is the emulator's
@@ -234,6 +235,11 @@ async fn main() {
             .collect(),
         ..BackupOptions::default()
     };
+    // Requests in flight at once (the client's default unless BENCH_CONCURRENCY says).
+    let concurrency: usize = std::env::var("BENCH_CONCURRENCY")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(dirvault_graph::DEFAULT_MAX_CONCURRENCY);
     let target = target(&size, scale, latency).await;
     // Graph's ResourceUnit budget per app and tenant (GRAPH.md §5), by tenant size.
     let users = target.tenant.counts.get("users").copied().unwrap_or(0);
@@ -259,13 +265,14 @@ async fn main() {
             target.tenant.client_secret.clone(),
         ))
         .with_endpoints(&target.url, &target.url)
+        .with_max_concurrency(concurrency)
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let repo = Repository::open(dir.path().to_str().unwrap()).unwrap();
     let external = target.local.is_none();
     println!(
-        "tenant {size}, throttle scale {scale}, latency {latency} ms, emulator {}, repository on local disk",
+        "tenant {size}, throttle scale {scale}, latency {latency} ms, {concurrency} requests at once, emulator {}, repository on local disk",
         if external {
             "in another process"
         } else {

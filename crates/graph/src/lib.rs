@@ -6,11 +6,15 @@
 //! - National clouds ([`Cloud`]) or explicit Graph and login roots (plain `http` only for
 //!   loopback, for the emulator).
 //! - Paging that follows `@odata.nextLink` exactly as given, as a stream of pages
-//!   ([`GraphClient::pages`]); delta rounds are the same stream, ending with a deltaLink.
-//! - `$batch` ([`GraphClient::batch`]) in chunks of 20, retrying throttled requests inside.
+//!   ([`GraphClient::pages`]) that fetches each page's successor while the caller works on it;
+//!   delta rounds are the same stream, ending with a deltaLink.
+//! - `$batch` ([`GraphClient::batch`]) in chunks of 20 sent side by side, retrying throttled
+//!   requests inside; each inner request's ResourceUnits are counted.
 //! - Throttling discipline: `Retry-After` honoured (never retried earlier), exponential backoff
 //!   with jitter otherwise, retries only for 429/503/504, transport failures and malformed
-//!   bodies, bounded concurrency per tenant. Every error carries tenant, URL, status, Graph
+//!   bodies, bounded concurrency per tenant, and pacing per throttling budget (directory
+//!   ResourceUnits, identity reports, Conditional Access): a 429 or a budget above 80 % holds
+//!   back the requests on that budget only. Every error carries tenant, URL, status, Graph
 //!   code and request-id.
 //!
 //! # Example
@@ -284,6 +288,10 @@ impl GraphClientBuilder {
     }
 }
 
+/// Requests a client has in flight at once unless told otherwise
+/// ([`GraphClientBuilder::with_max_concurrency`]).
+pub const DEFAULT_MAX_CONCURRENCY: usize = 4;
+
 /// The throttling budgets Graph keeps apart for one app and tenant
 /// (learn.microsoft.com/graph/throttling-limits): the directory's ResourceUnits; the identity
 /// and access reports (sign-ins, audits, registration reports, authentication methods: 5
@@ -450,7 +458,7 @@ impl GraphClient {
             cloud: Cloud::Global,
             roots: None,
             retry: RetryOptions::default(),
-            max_concurrency: 4,
+            max_concurrency: DEFAULT_MAX_CONCURRENCY,
             timeout: Duration::from_secs(100),
         }
     }
