@@ -430,6 +430,21 @@ pub struct BatchResponse {
     pub body: Value,
 }
 
+impl BatchResponse {
+    /// A header holding a whole number (`Retry-After`, `x-ms-resource-unit`), by name in any
+    /// case; Graph writes such values as strings or numbers.
+    pub fn number_header(&self, name: &str) -> Option<u64> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| {
+                v.as_str()
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .or_else(|| v.as_u64())
+            })
+    }
+}
+
 #[derive(Deserialize)]
 struct GraphErrorBody {
     error: Option<GraphErrorInner>,
@@ -880,16 +895,7 @@ impl GraphClient {
                 // Each request inside a batch is charged on its own (learn.microsoft.com/graph/
                 // throttling, "Throttling and batching": requests in a batch are evaluated
                 // individually against throttling limits).
-                if let Some(ru) = r
-                    .headers
-                    .iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case("x-ms-resource-unit"))
-                    .and_then(|(_, v)| {
-                        v.as_str()
-                            .and_then(|s| s.parse::<u64>().ok())
-                            .or(v.as_u64())
-                    })
-                {
+                if let Some(ru) = r.number_header("x-ms-resource-unit") {
                     self.inner
                         .counters
                         .resource_units
@@ -904,14 +910,7 @@ impl GraphClient {
                 }
                 if retryable && round < self.inner.retry.max_retries {
                     let after = r
-                        .headers
-                        .iter()
-                        .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
-                        .and_then(|(_, v)| {
-                            v.as_str()
-                                .and_then(|s| s.parse::<u64>().ok())
-                                .or_else(|| v.as_u64())
-                        })
+                        .number_header("retry-after")
                         .map(Duration::from_secs)
                         .unwrap_or(self.inner.retry.min_delay * 2u32.saturating_pow(round as u32));
                     wait = wait.max(after.min(self.inner.retry.max_delay.max(after)));
