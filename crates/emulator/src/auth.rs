@@ -566,6 +566,12 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The `initiatedBy` of the audit events this caller's changes write: an app.
+    pub fn audit_initiator(&self) -> serde_json::Value {
+        serde_json::json!({"app": {"appId": self.client_id, "displayName": null,
+            "servicePrincipalId": null, "servicePrincipalName": null}, "user": null})
+    }
+
     /// 403 unless the caller holds one of `any_of`.
     ///
     /// # Errors

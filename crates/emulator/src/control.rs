@@ -403,7 +403,37 @@ pub fn churn_tenant(
         t.methods_updated.insert(u.clone(), now);
         methods += 1;
     }
-    json!({"updated": updated, "created": created, "deleted": deleted, "membershipChanges": links, "methodChanges": methods})
+    // A hundredth as many app role assignments are made or removed (audited, as in Entra).
+    let admin = json!({"user": {"id": users[0], "displayName": null, "userPrincipalName": null,
+                                "ipAddress": null, "userType": null}, "app": null});
+    let assignments: Vec<(String, String, String)> = t
+        .objects(ObjectKind::AppRoleAssignments)
+        .into_iter()
+        .flatten()
+        .map(|(id, a)| {
+            let text = |p: &str| a.get(p).and_then(Value::as_str).unwrap_or("").to_owned();
+            (id.clone(), text("resourceId"), text("appRoleId"))
+        })
+        .collect();
+    let mut app_roles = 0;
+    for i in 0..n.div_ceil(100) {
+        if assignments.is_empty() {
+            break;
+        }
+        let (id, resource, role) = &assignments[rng.random_range(0..assignments.len())];
+        let done = if i % 2 == 0 {
+            let principal = &users[rng.random_range(0..users.len())];
+            let new_id = uuid::Uuid::new_v4().to_string();
+            t.assign_app_role(principal, resource, role, new_id, admin.clone(), now)
+                .is_ok()
+        } else {
+            t.unassign_app_role(resource, id, admin.clone(), now)
+                .is_ok()
+        };
+        app_roles += usize::from(done);
+    }
+    json!({"updated": updated, "created": created, "deleted": deleted, "membershipChanges": links,
+           "methodChanges": methods, "appRoleAssignmentChanges": app_roles})
 }
 
 async fn export(

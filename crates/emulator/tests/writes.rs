@@ -8,6 +8,7 @@ use common::start;
 use dirvault_model::{ObjectKind, RelationshipKind};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use std::collections::BTreeSet;
 
 fn new_user(domain: &str, nick: &str) -> Value {
     json!({"accountEnabled": true, "displayName": format!("User {nick}"), "mailNickname": nick,
@@ -394,6 +395,46 @@ async fn applications_service_principals_and_assignments() {
         .await
         .status,
         StatusCode::NO_CONTENT
+    );
+    // Both were audited, as Entra does, naming the resource and the principal (only those two
+    // assignment events: the refused requests wrote none).
+    let audits = env
+        .get("/auditLogs/directoryAudits?$filter=activityDateTime ge 2000-01-01T00:00:00Z&$top=999")
+        .await;
+    let audits = audits.values();
+    let events: Vec<(&str, Vec<&str>)> = audits
+        .iter()
+        .filter(|e| {
+            e["activityDisplayName"]
+                .as_str()
+                .unwrap()
+                .contains("app role assignment")
+                && e["targetResources"][0]["id"] == sp_id.as_str()
+        })
+        .map(|e| {
+            (
+                e["activityDisplayName"].as_str().unwrap(),
+                e["targetResources"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t["id"].as_str().unwrap())
+                    .collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        events.iter().map(|(a, _)| *a).collect::<BTreeSet<_>>(),
+        BTreeSet::from([
+            "Add app role assignment grant to user",
+            "Remove app role assignment from user"
+        ]),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .all(|(_, t)| *t == [sp_id.as_str(), user.as_str()])
     );
     // OAuth2 grants: tenant-wide, then a duplicate.
     let graph_sp = env

@@ -117,6 +117,11 @@ pub struct BackupReport {
 /// itself; users whose row changed within this margin are read again.
 const REPORT_LAG: chrono::Duration = chrono::Duration::hours(24);
 
+/// Incremental app role assignments read every service principal again at least once in this
+/// many days of daily backups (a rotating slice each day), besides those the audit log names:
+/// a safety net for a change the audit log did not show.
+const APP_ROLE_RECHECK_DAYS: u64 = 30;
+
 /// Per-parent requests (authentication methods per user, app role assignments per service
 /// principal) are sent and processed this many at a time.
 const PER_PARENT_SLICE: usize = 400;
@@ -137,6 +142,9 @@ struct Run<'a> {
     relationships: BTreeSet<Relationship>,
     /// One shared copy of each id the relationships name (see [`Run::link`]).
     ids_named: std::collections::HashSet<ObjectId>,
+    /// The ids the directory audit log names in app role assignment events since the parent
+    /// snapshot (less the log overlap): set when this run read that window in full.
+    app_role_audits: Option<BTreeSet<String>>,
 }
 
 /// One kind's result before it is recorded.
@@ -167,6 +175,7 @@ impl<'a> Run<'a> {
             warnings: Vec::new(),
             relationships: BTreeSet::new(),
             ids_named: std::collections::HashSet::new(),
+            app_role_audits: None,
         }
     }
 
@@ -312,9 +321,7 @@ impl<'a> Run<'a> {
         // Member links go straight into the snapshot's relationship set: the parent's first
         // (incremental), then each change as it arrives.
         if let (Some(rel), true) = (member_rel, incremental) {
-            for link in self.parent_links(rel, repo).await? {
-                self.insert_link(link);
-            }
+            self.insert_parent_links(rel, repo).await?;
         }
         let mut delta_link = None;
         let mut seen = 0u64;
@@ -582,16 +589,23 @@ impl<'a> Run<'a> {
         );
         // Each page is written as it arrives (a tenant's month of sign-ins is not held).
         let mut fresh_ids: BTreeSet<String> = BTreeSet::new();
+        let mut app_role_targets = BTreeSet::new();
         while let Some(page) = pages.try_next().await? {
             fresh_ids.extend(
                 page.items
                     .iter()
                     .filter_map(|item| item.get("id").and_then(Value::as_str).map(str::to_owned)),
             );
+            if kind == ObjectKind::DirectoryAudits {
+                app_role_targets.extend(page.items.iter().flat_map(app_role_audit_targets));
+            }
             self.add_page(kind, page.items).await?;
             self.report(kind, fresh_ids.len() as u64);
         }
         let incremental = parent.is_some();
+        if kind == ObjectKind::DirectoryAudits && incremental {
+            self.app_role_audits = Some(app_role_targets);
+        }
         let mut writer = self.writer.lock().await;
         for entry in parent.map(|(_, e)| e).unwrap_or_default() {
             if !fresh_ids.contains(entry.id.as_str()) {
@@ -606,8 +620,9 @@ impl<'a> Run<'a> {
     }
 
     /// Per-parent collections through `$batch`: app role assignments of every service
-    /// principal; authentication methods of every user (changed users only when incremental:
-    /// the reports API allows 5 requests per 10 s, GRAPH.md §5).
+    /// principal (only those the audit log names when incremental: see
+    /// [`Run::app_role_assignments_since`]); authentication methods of every user (changed
+    /// users only when incremental: the reports API allows 5 requests per 10 s, GRAPH.md §5).
     async fn per_parent_kind(&mut self, kind: ObjectKind, repo: &Repository) -> Result<Listed> {
         let CollectionPath::PerParent { parent, segment } = kind.info().collection else {
             return Ok(Listed {
@@ -633,6 +648,24 @@ impl<'a> Run<'a> {
             .parent_entries(kind, repo)
             .await?
             .filter(|(r, _)| r.status == KindStatus::Complete);
+        let audited = (kind == ObjectKind::AppRoleAssignments && !self.options.full)
+            .then(|| self.app_role_audits.take())
+            .flatten();
+        let previous = match (previous, audited) {
+            (Some((_, entries)), Some(audited)) => {
+                return self
+                    .app_role_assignments_since(
+                        parent_path,
+                        segment,
+                        &owners,
+                        entries,
+                        audited,
+                        repo,
+                    )
+                    .await;
+            }
+            (previous, _) => previous,
+        };
         let incremental =
             kind == ObjectKind::AuthenticationMethods && previous.is_some() && !self.options.full;
         let mut carried: BTreeMap<String, ManifestEntry> = if incremental {
@@ -666,12 +699,42 @@ impl<'a> Run<'a> {
                     }
             })
             .collect();
+        for answered in self
+            .read_per_parent(kind, parent_path, segment, &wanted)
+            .await?
+        {
+            carried.remove(&answered);
+        }
+        let live: BTreeSet<&String> = owners.iter().collect();
+        let mut writer = self.writer.lock().await;
+        for (id, entry) in carried {
+            if live.contains(&id) {
+                writer.carry_entry(kind, entry);
+            }
+        }
+        drop(writer);
+        Ok(Listed {
+            incremental,
+            delta_link: None,
+        })
+    }
+
+    /// Reads `{parent_path}/{owner}/{segment}` of each wanted owner through `$batch` and adds
+    /// what came back; returns the owners that answered (a 404 is an owner deleted since it
+    /// was listed).
+    async fn read_per_parent(
+        &mut self,
+        kind: ObjectKind,
+        parent_path: &str,
+        segment: &str,
+        wanted: &[&String],
+    ) -> Result<Vec<String>> {
         let requests: Vec<BatchRequest> = wanted
             .iter()
             .map(|o| BatchRequest::get((*o).clone(), format!("{parent_path}/{o}/{segment}")))
             .collect();
         let client = self.client;
-        let mut done = 0u64;
+        let mut answered = Vec::new();
         // A slice at a time: holding every user's answer at once would cost hundreds of MB.
         for slice in requests.chunks(PER_PARENT_SLICE) {
             for answer in client.batch(slice).await? {
@@ -687,7 +750,6 @@ impl<'a> Run<'a> {
                     ))));
                 }
                 let items = self.client.rest_of(&answer.body).await?;
-                carried.remove(&answer.id);
                 if kind == ObjectKind::AuthenticationMethods {
                     // One object per user: the methods collection as Graph returned it.
                     let mut envelope = Map::new();
@@ -695,24 +757,77 @@ impl<'a> Run<'a> {
                     envelope.insert("value".into(), Value::Array(items));
                     self.add(kind, Value::Object(envelope)).await?;
                 } else {
-                    for item in items {
-                        self.add(kind, item).await?;
-                    }
+                    self.add_page(kind, items).await?;
                 }
-                done += 1;
-                self.report(kind, done);
+                answered.push(answer.id);
+                self.report(kind, answered.len() as u64);
             }
         }
-        let live: BTreeSet<&String> = owners.iter().collect();
-        let mut writer = self.writer.lock().await;
-        for (id, entry) in carried {
-            if live.contains(&id) {
-                writer.carry_entry(kind, entry);
+        Ok(answered)
+    }
+
+    /// Incremental app role assignments. Graph has no delta for them (GRAPH.md §1), but Entra
+    /// audits every assignment made or removed ("Add app role assignment to service
+    /// principal", "Add app role assignment grant to user", "Remove app role assignment from
+    /// …": learn.microsoft.com/entra/identity/monitoring-health/reference-audit-activities),
+    /// naming the resource service principal among its targets. So the service principals
+    /// read again are: those the audit log named since the parent snapshot (`audited`, read
+    /// with the log overlap, which also covers the log's own delay), those new since the
+    /// parent, and a rotating slice of the rest, so that each is read at least once in
+    /// [`APP_ROLE_RECHECK_DAYS`] of daily backups whatever the audit log missed. The others'
+    /// assignments, and their links, are carried over from the parent.
+    async fn app_role_assignments_since(
+        &mut self,
+        parent_path: &str,
+        segment: &str,
+        owners: &[String],
+        entries: Vec<ManifestEntry>,
+        audited: BTreeSet<String>,
+        repo: &Repository,
+    ) -> Result<Listed> {
+        let kind = ObjectKind::AppRoleAssignments;
+        let known: BTreeSet<String> = self
+            .parent_entries(ObjectKind::ServicePrincipals, repo)
+            .await?
+            .map(|(_, e)| e.into_iter().map(|e| e.id.to_string()).collect())
+            .unwrap_or_default();
+        let day = u64::try_from(self.now.timestamp().max(0)).unwrap_or(0) / 86_400;
+        let wanted: Vec<&String> = owners
+            .iter()
+            .filter(|o| {
+                audited.contains(*o)
+                    || !known.contains(*o)
+                    || fnv1a(o) % APP_ROLE_RECHECK_DAYS == day % APP_ROLE_RECHECK_DAYS
+            })
+            .collect();
+        let reread: BTreeSet<&str> = wanted.iter().map(|o| o.as_str()).collect();
+        let live: BTreeSet<&str> = owners.iter().map(String::as_str).collect();
+        // The parent's assignments by id, with their links (source: the resource).
+        let mut kept: BTreeMap<String, Relationship> = BTreeMap::new();
+        for rel in self
+            .parent_links(RelationshipKind::AppRoleAssignment, repo)
+            .await?
+        {
+            let resource = rel.source.as_str();
+            if live.contains(resource)
+                && !reread.contains(resource)
+                && let Some(id) = rel.id()
+            {
+                kept.insert(id.to_string(), rel);
             }
         }
-        drop(writer);
+        let wanted: Vec<String> = wanted.into_iter().cloned().collect();
+        let wanted: Vec<&String> = wanted.iter().collect();
+        self.read_per_parent(kind, parent_path, segment, &wanted)
+            .await?;
+        for entry in entries {
+            if let Some(rel) = kept.remove(entry.id.as_str()) {
+                self.insert_link(rel);
+                self.writer.lock().await.carry_entry(kind, entry);
+            }
+        }
         Ok(Listed {
-            incremental,
+            incremental: true,
             delta_link: None,
         })
     }
@@ -788,8 +903,7 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    /// The parent snapshot's links of `rel`, read when needed (only the chunks holding them):
-    /// a large tenant's million memberships are held once, in this run's set.
+    /// The parent snapshot's links of `rel`, read when needed (only the chunks holding them).
     async fn parent_links(
         &self,
         rel: RelationshipKind,
@@ -801,14 +915,31 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// Puts the parent snapshot's links of `rel` into this run's set, a part at a time: each
+    /// part's ids are replaced by the run's shared copies before the next part is read, so a
+    /// large tenant's million memberships are held once.
+    async fn insert_parent_links(
+        &mut self,
+        rel: RelationshipKind,
+        repo: &Repository,
+    ) -> Result<()> {
+        let Some(parent) = self.parent.clone() else {
+            return Ok(());
+        };
+        repo.relationships_of_each(&parent, rel, |part| {
+            for link in part {
+                self.insert_link(link);
+            }
+        })
+        .await?;
+        Ok(())
+    }
+
     /// Keeps the parent's links of `rel` in place of whatever this run listed of them (their
     /// listing failed, or was not asked for).
     async fn carry_links(&mut self, rel: RelationshipKind, repo: &Repository) -> Result<()> {
         self.relationships.retain(|r| r.kind != rel);
-        for link in self.parent_links(rel, repo).await? {
-            self.insert_link(link);
-        }
-        Ok(())
+        self.insert_parent_links(rel, repo).await
     }
 }
 
@@ -865,8 +996,9 @@ async fn expanded_links(
 }
 
 /// The kinds in lanes that are read at once: users and the kinds listed under each user,
-/// groups, and every other kind; each lane in `ObjectKind::ALL` order (a kind listed under
-/// each object of another comes after it, in the same lane). The long delta rounds (users,
+/// groups, and every other kind (directory audits first); each lane otherwise in
+/// `ObjectKind::ALL` order (a kind listed under each object of another comes after it, in the
+/// same lane). The long delta rounds (users,
 /// groups with their members) are chains of round trips; side by side they take as long as
 /// the longer, not the sum.
 fn lanes() -> Vec<Vec<ObjectKind>> {
@@ -885,6 +1017,9 @@ fn lanes() -> Vec<Vec<ObjectKind>> {
     for kind in ObjectKind::ALL {
         lanes[lane_of(kind)].push(kind);
     }
+    // The audit log first: an incremental reads again only the service principals whose app
+    // role assignments it names (`Run::app_role_assignments_since`).
+    lanes[2].sort_by_key(|k| *k != ObjectKind::DirectoryAudits);
     lanes
 }
 
@@ -1131,6 +1266,7 @@ async fn run(
         warnings: Vec::new(),
         relationships: BTreeSet::new(),
         ids_named: std::collections::HashSet::new(),
+        app_role_audits: None,
     };
     // Links listed on their own (with `$expand` on their source collection), while the kinds
     // are read: each listing is a chain of round trips, and the client bounds how many
@@ -1268,5 +1404,30 @@ async fn run(
         graph: client.stats().since(started),
         kinds: outcomes,
         warnings,
+    })
+}
+
+/// The ids an audit event of an app role assignment made, changed or removed names among its
+/// targets (the resource service principal and the principal); none for other events.
+fn app_role_audit_targets(event: &Value) -> Vec<String> {
+    let activity = event["activityDisplayName"]
+        .as_str()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if !activity.contains("app role assignment") {
+        return Vec::new();
+    }
+    event["targetResources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// FNV-1a 64 of a text: a stable spread of ids over slices.
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
     })
 }

@@ -181,6 +181,26 @@ async fn assert_snapshot_matches(env: &Env, repo: &Repository, snapshot: &Snapsh
         .filter(|r| r.kind == RelationshipKind::RoleAssignment)
         .count();
     assert_eq!(assignments, expected[&ObjectKind::RoleAssignments].len());
+    // Each app role assignment is a link from its resource to its principal.
+    let got: BTreeSet<(String, String, String)> = rels
+        .iter()
+        .filter(|r| r.kind == RelationshipKind::AppRoleAssignment)
+        .map(|r| {
+            (
+                r.id().unwrap().to_string(),
+                r.source.to_string(),
+                r.target.to_string(),
+            )
+        })
+        .collect();
+    let want: BTreeSet<(String, String, String)> = expected[&ObjectKind::AppRoleAssignments]
+        .iter()
+        .map(|(id, a)| {
+            let text = |p: &str| a[p].as_str().unwrap().to_owned();
+            (id.clone(), text("resourceId"), text("principalId"))
+        })
+        .collect();
+    assert_eq!(got, want, "app role assignment links");
 }
 
 #[tokio::test]
@@ -285,7 +305,40 @@ async fn full_then_incremental(repo: Repository) {
             .unwrap(),
         );
         t.methods_updated.insert(users[9].clone(), later);
+        // An app role assigned to a user and another one removed: Graph has no delta for
+        // them; the audit log names the service principals to read again.
+        let assignments: Vec<(String, String, String)> = t
+            .objects(ObjectKind::AppRoleAssignments)
+            .unwrap()
+            .iter()
+            .map(|(id, a)| {
+                let text = |p: &str| a[p].as_str().unwrap().to_owned();
+                (id.clone(), text("resourceId"), text("appRoleId"))
+            })
+            .collect();
+        assert!(
+            assignments.len() >= 2,
+            "the small tenant has app role assignments"
+        );
+        let admin = json!({"user": {"id": users[0]}, "app": null});
+        let (_, resource, role) = &assignments[0];
+        t.assign_app_role(
+            &users[10],
+            resource,
+            role,
+            "assigned-in-test".into(),
+            admin.clone(),
+            later,
+        )
+        .unwrap();
+        let (gone, resource, _) = assignments
+            .iter()
+            .rev()
+            .find(|(_, r, _)| r != resource)
+            .unwrap_or(&assignments[1]);
+        t.unassign_app_role(resource, gone, admin, later).unwrap();
     });
+    let service_principals = env.expected()[&ObjectKind::ServicePrincipals].len() as u64;
     let seen = std::sync::Mutex::new(BTreeMap::<ObjectKind, u64>::new());
     let record = |p: &dirvault_engine::Progress| {
         let mut s = seen.lock().unwrap();
@@ -318,6 +371,13 @@ async fn full_then_incremental(repo: Repository) {
     assert_eq!(seen.lock().unwrap()[&ObjectKind::Users], 2);
     // Methods were read again only for the user the registration report named and the hire.
     assert_eq!(seen.lock().unwrap()[&ObjectKind::AuthenticationMethods], 2);
+    // App role assignments were read again for the two service principals the audit log
+    // named (and a thirtieth of the rest), not for all of them.
+    let reread = seen.lock().unwrap()[&ObjectKind::AppRoleAssignments];
+    assert!(
+        (2..service_principals).contains(&reread),
+        "{reread} of {service_principals}"
+    );
     assert!(second.write.new_blobs < 40, "{:?}", second.write);
     assert!(
         second.graph.requests > 0 && second.graph.requests < full_requests,
@@ -418,6 +478,21 @@ async fn missing_permissions_skip_kinds_and_failures_keep_the_previous_data() {
         assert_ne!(second.snapshot.kinds[&kind].status, KindStatus::Complete);
     }
     assert_eq!(status(ObjectKind::Users), KindStatus::Complete);
+    // Without the audit log, app role assignments cannot be kept up from it: read in full.
+    let assignments = second
+        .kinds
+        .iter()
+        .find(|o| o.kind == ObjectKind::AppRoleAssignments)
+        .unwrap();
+    assert_eq!(assignments.status, KindStatus::Complete);
+    assert!(!assignments.incremental);
+    assert_eq!(
+        repo.objects(&second.snapshot, ObjectKind::AppRoleAssignments)
+            .await
+            .unwrap()
+            .len(),
+        env.expected()[&ObjectKind::AppRoleAssignments].len()
+    );
 }
 
 #[tokio::test]

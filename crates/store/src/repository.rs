@@ -630,6 +630,26 @@ impl Repository {
         snapshot: &Snapshot,
         kind: RelationshipKind,
     ) -> Result<Vec<Relationship>> {
+        let mut out = Vec::new();
+        self.relationships_of_each(snapshot, kind, |part| out.extend(part))
+            .await?;
+        Ok(out)
+    }
+
+    /// [`Repository::relationships_of`] a few hundred chunks at a time, each part given to
+    /// `f` as it is decoded: a caller that keeps them in a set of its own (sharing their ids)
+    /// never holds a large tenant's million links twice.
+    ///
+    /// # Errors
+    /// Missing or corrupt blobs.
+    pub async fn relationships_of_each(
+        &self,
+        snapshot: &Snapshot,
+        kind: RelationshipKind,
+        mut f: impl FnMut(Vec<Relationship>),
+    ) -> Result<()> {
+        /// Chunks decoded at once (about 30 links each).
+        const CHUNKS_AT_ONCE: usize = 256;
         let chunks = self.relationship_chunks(snapshot).await?;
         // Relationships are in kind order, so the chunks that hold `kind` are those starting
         // with it and the one before them. Chunks without first keys (format 1) are all read.
@@ -649,11 +669,14 @@ impl Repository {
             }
             None => &chunks[..],
         };
-        let mut out: Vec<Relationship> = self
-            .chunked_refs(&snapshot.tenant, wanted, "relationships")
-            .await?;
-        out.retain(|r| r.kind == kind);
-        Ok(out)
+        for group in wanted.chunks(CHUNKS_AT_ONCE) {
+            let mut part: Vec<Relationship> = self
+                .chunked_refs(&snapshot.tenant, group, "relationships")
+                .await?;
+            part.retain(|r| r.kind == kind);
+            f(part);
+        }
+        Ok(())
     }
 
     /// The chunks of a snapshot's relationships: from its index, or inline without first

@@ -871,64 +871,14 @@ pub(crate) async fn create_app_role_assignment(
             "resourceId must be the service principal in the request URL.",
         ));
     }
-    let resource_sp = t
-        .get(ObjectKind::ServicePrincipals, resource)
-        .cloned()
-        .ok_or_else(|| GraphError::not_found(resource))?;
-    let principal_kind = t
-        .kind_of(principal)
-        .ok_or_else(|| GraphError::not_found(principal))?;
-    let default_role = "00000000-0000-0000-0000-000000000000";
-    let role_exists = role == default_role
-        || resource_sp
-            .get("appRoles")
-            .and_then(Value::as_array)
-            .is_some_and(|r| {
-                r.iter()
-                    .any(|x| x.get("id").and_then(Value::as_str) == Some(role))
-            });
-    if !role_exists {
-        return Err(GraphError::bad_request(
-            "Permission being assigned was not found on application.",
-        )
-        .with_detail("InvalidValue", "Unknown appRoleId", "appRoleId"));
-    }
-    let duplicate = t
-        .objects(ObjectKind::AppRoleAssignments)
-        .into_iter()
-        .flatten()
-        .any(|(_, a)| {
-            a.get("principalId").and_then(Value::as_str) == Some(principal)
-                && a.get("resourceId").and_then(Value::as_str) == Some(resource)
-                && a.get("appRoleId").and_then(Value::as_str) == Some(role)
-        });
-    if duplicate {
-        return Err(GraphError::bad_request(
-            "Permission being assigned already exists on the object.",
-        )
-        .with_detail(
-            "ObjectConflict",
-            "Permission being assigned already exists on the object.",
-            "appRoleId",
-        ));
-    }
-    let principal_name = t
-        .get(principal_kind, principal)
-        .and_then(|o| o.get("displayName"))
-        .cloned()
-        .unwrap_or(Value::Null);
-    let principal_type = match principal_kind {
-        ObjectKind::Users => "User",
-        ObjectKind::Groups => "Group",
-        _ => "ServicePrincipal",
-    };
-    let assignment = json!({
-        "id": opaque_id(), "deletedDateTime": null, "appRoleId": role, "createdDateTime": graph_time(now),
-        "principalDisplayName": principal_name, "principalId": principal, "principalType": principal_type,
-        "resourceDisplayName": resource_sp.get("displayName"), "resourceId": resource,
-    });
-    let assignment = assignment.as_object().cloned().unwrap_or_default();
-    t.insert(ObjectKind::AppRoleAssignments, assignment.clone())?;
+    let assignment = t.assign_app_role(
+        principal,
+        resource,
+        role,
+        opaque_id(),
+        caller.audit_initiator(),
+        now,
+    )?;
     Ok(json_response(
         StatusCode::CREATED,
         Value::Object(assignment),
@@ -945,13 +895,7 @@ pub(crate) async fn delete_app_role_assignment(
     let now = emulator.clock().now();
     let shared = tenant_of(&emulator, &caller)?;
     let mut t = shared.write();
-    let matches = t
-        .get(ObjectKind::AppRoleAssignments, &assignment)
-        .is_some_and(|a| a.get("resourceId").and_then(Value::as_str) == Some(id.as_str()));
-    if !matches {
-        return Err(GraphError::not_found(&assignment));
-    }
-    t.delete(ObjectKind::AppRoleAssignments, &assignment, now)?;
+    t.unassign_app_role(&id, &assignment, caller.audit_initiator(), now)?;
     Ok(no_content())
 }
 
