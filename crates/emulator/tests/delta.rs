@@ -143,6 +143,67 @@ async fn group_members_delta_marks_added_and_removed_members() {
 }
 
 #[tokio::test]
+async fn users_delta_with_manager_selected_reports_manager_changes() {
+    let env = start("small").await;
+    let (initial, link) = round(&env, "/users/delta?$select=displayName,manager").await;
+    let managers = env
+        .emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            t.all_links(RelationshipKind::UserManager)
+                .cloned()
+                .unwrap_or_default()
+        })
+        .unwrap();
+    // The initial round names each user's manager (user-delta.md, example 3).
+    let reported: BTreeMap<String, String> = initial
+        .iter()
+        .filter_map(|e| {
+            let m = e["manager@delta"].as_array()?;
+            Some((
+                e["id"].as_str()?.to_owned(),
+                m[0]["id"].as_str()?.to_owned(),
+            ))
+        })
+        .collect();
+    let stored: BTreeMap<String, String> = managers
+        .iter()
+        .filter_map(|(u, m)| Some((u.clone(), m.iter().next()?.clone())))
+        .collect();
+    assert!(!stored.is_empty());
+    assert_eq!(reported, stored);
+    // A new manager: the user comes back with the new one, and the old one removed.
+    let (user, old) = stored.iter().next().unwrap();
+    let new = env
+        .ids(ObjectKind::Users)
+        .into_iter()
+        .find(|u| u != user && u != old)
+        .unwrap();
+    let put = env
+        .send(
+            reqwest::Method::PUT,
+            &format!("/users/{user}/manager/$ref"),
+            Some(json!({"@odata.id": env.graph(&format!("/users/{new}"))})),
+            &[],
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::NO_CONTENT, "{}", put.body);
+    let (changes, _) = round(&env, &link).await;
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    let refs = changes[0]["manager@delta"].as_array().unwrap();
+    assert!(
+        refs.iter()
+            .any(|m| m["id"] == new.as_str() && m.get("@removed").is_none())
+    );
+    assert!(
+        refs.iter()
+            .any(|m| m["id"] == old.as_str() && m.get("@removed").is_some())
+    );
+    // Without manager selected, nothing about managers.
+    let (plain, _) = round(&env, "/users/delta?$select=displayName").await;
+    assert!(plain.iter().all(|e| e.get("manager@delta").is_none()));
+}
+
+#[tokio::test]
 async fn a_large_group_is_split_across_pages_and_merges_back() {
     let config = EmulatorConfig {
         delta_members_per_page: 7,

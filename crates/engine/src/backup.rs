@@ -235,11 +235,7 @@ impl<'a> Run<'a> {
     async fn delta_kind(&mut self, kind: ObjectKind, repo: &Repository) -> Result<Listed> {
         let info = kind.info();
         let delta_path = info.delta_path.unwrap_or_default();
-        let member_rel = match kind {
-            ObjectKind::Groups => Some(RelationshipKind::GroupMember),
-            ObjectKind::AdministrativeUnits => Some(RelationshipKind::AdministrativeUnitMember),
-            _ => None,
-        };
+        let member_rel = delta_links(kind).map(|(rel, _)| rel);
         // Users need every property named in $select (GRAPH.md §6a); groups and units name
         // `members` to get members@delta, so they list their properties too.
         let mut select: Vec<String> = match schema::schema(kind) {
@@ -256,8 +252,8 @@ impl<'a> Run<'a> {
         if matches!(kind, ObjectKind::Users | ObjectKind::Groups) {
             select.extend(self.extension_names(kind).await?);
         }
-        if member_rel.is_some() {
-            select.push("members".into());
+        if let Some((_, nav)) = delta_links(kind) {
+            select.push(nav.into());
         }
         let fresh = if select.is_empty() {
             delta_path.to_owned()
@@ -325,6 +321,8 @@ impl<'a> Run<'a> {
         }
         let mut delta_link = None;
         let mut seen = 0u64;
+        // A user has one manager: a new one replaces the parent's, said removed or not.
+        let mut new_managers: BTreeMap<ObjectId, ObjectId> = BTreeMap::new();
         while let Some(page) = pages.try_next().await? {
             let mut ready = Vec::new();
             for item in page.items {
@@ -341,9 +339,10 @@ impl<'a> Run<'a> {
                     }
                     continue;
                 }
-                // Graph: group-delta.md — members@delta, removed members marked @removed.
-                if let (Some(rel), Some(Value::Array(members))) =
-                    (member_rel, item.remove("members@delta"))
+                // Graph: group-delta.md — members@delta, removed members marked @removed;
+                // user-delta.md — manager@delta.
+                if let Some((rel, nav)) = delta_links(kind)
+                    && let Some(Value::Array(members)) = item.remove(&format!("{nav}@delta"))
                 {
                     for m in members {
                         let Some(target) = m.get("id").and_then(Value::as_str) else {
@@ -353,11 +352,22 @@ impl<'a> Run<'a> {
                             continue;
                         };
                         if m.get("@removed").is_none() {
+                            if nav == "manager" {
+                                new_managers.insert(link.source.clone(), link.target.clone());
+                            }
                             self.relationships.insert(link);
                         } else {
                             self.relationships.remove(&link);
                         }
                     }
+                }
+                // Only links changed (the id and `{nav}@delta`): the object is the parent's.
+                let links_only = item.keys().all(|k| k == "id" || k.starts_with('@'))
+                    && carried.as_ref().is_some_and(|c| c.contains_key(&id))
+                    && pending.as_ref().is_none_or(|(pid, _)| *pid != id);
+                if links_only {
+                    seen += 1;
+                    continue;
                 }
                 match &mut pending {
                     Some((pid, props)) if *pid == id => props.extend(item),
@@ -381,9 +391,15 @@ impl<'a> Run<'a> {
         }
         drop(writer);
         if let Some(rel) = member_rel {
-            // Links of deleted groups and units go with them.
+            // Links of deleted groups, units and users go with them.
             self.relationships
                 .retain(|r| r.kind != rel || !removed.contains(r.source.as_str()));
+        }
+        if !new_managers.is_empty() {
+            self.relationships.retain(|r| {
+                r.kind != RelationshipKind::UserManager
+                    || new_managers.get(&r.source).is_none_or(|m| *m == r.target)
+            });
         }
         Ok(Listed {
             incremental,
@@ -1271,18 +1287,12 @@ async fn run(
     // Links listed on their own (with `$expand` on their source collection), while the kinds
     // are read: each listing is a chain of round trips, and the client bounds how many
     // requests are in flight.
-    let links: [(RelationshipKind, ObjectKind, &str, &str); 6] = [
+    let links: [(RelationshipKind, ObjectKind, &str, &str); 5] = [
         (
             RelationshipKind::GroupOwner,
             ObjectKind::Groups,
             "/groups",
             "owners",
-        ),
-        (
-            RelationshipKind::UserManager,
-            ObjectKind::Users,
-            "/users",
-            "manager",
         ),
         (
             RelationshipKind::ApplicationOwner,
@@ -1372,14 +1382,13 @@ async fn run(
         run.carry_links(RelationshipKind::DirectoryRoleMember, repo)
             .await?;
     }
-    for kind_rel in [
-        RelationshipKind::GroupMember,
-        RelationshipKind::AdministrativeUnitMember,
+    for source in [
+        ObjectKind::Users,
+        ObjectKind::Groups,
+        ObjectKind::AdministrativeUnits,
     ] {
-        let source = if kind_rel == RelationshipKind::GroupMember {
-            ObjectKind::Groups
-        } else {
-            ObjectKind::AdministrativeUnits
+        let Some((kind_rel, _)) = delta_links(source) else {
+            continue;
         };
         let failed = outcomes
             .iter()
@@ -1430,4 +1439,18 @@ fn fnv1a(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
     })
+}
+
+/// The links a kind's delta query carries as `{nav}@delta` when `nav` is selected: members of
+/// groups and administrative units (group-delta.md, administrativeunit-delta.md), the manager
+/// of users (user-delta.md, "Selecting the manager navigation property").
+fn delta_links(kind: ObjectKind) -> Option<(RelationshipKind, &'static str)> {
+    match kind {
+        ObjectKind::Users => Some((RelationshipKind::UserManager, "manager")),
+        ObjectKind::Groups => Some((RelationshipKind::GroupMember, "members")),
+        ObjectKind::AdministrativeUnits => {
+            Some((RelationshipKind::AdministrativeUnitMember, "members"))
+        }
+        _ => None,
+    }
 }

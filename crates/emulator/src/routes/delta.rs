@@ -6,7 +6,9 @@
 //! which carries `@odata.deltaLink` (`$deltatoken`); never both. Updated objects come as their
 //! id plus the changed properties; deleted ones as `@removed` with reason `changed` (in the
 //! recycle bin) or `deleted`. Groups and administrative units selected with `members` carry
-//! `members@delta`; a large member list is split across pages. Tokens older than 7 days of
+//! `members@delta`; a large member list is split across pages. Users selected with `manager`
+//! carry `manager@delta` (user-delta.md, "Example 3: Selecting the manager navigation
+//! property"), the same way. Tokens older than 7 days of
 //! emulated time are refused with 410 `syncStateNotFound`.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -56,13 +58,24 @@ struct RoundState {
     moff: usize,
 }
 
-/// The link relationship reported as `members@delta` for a kind.
+/// The link relationship a kind's delta reports as `{nav}@delta` when `nav` is selected:
+/// members of groups, units and roles; the manager of users.
 fn member_rel(kind: ObjectKind) -> Option<RelationshipKind> {
     match kind {
         ObjectKind::Groups => Some(RelationshipKind::GroupMember),
         ObjectKind::AdministrativeUnits => Some(RelationshipKind::AdministrativeUnitMember),
         ObjectKind::DirectoryRoles => Some(RelationshipKind::DirectoryRoleMember),
+        ObjectKind::Users => Some(RelationshipKind::UserManager),
         _ => None,
+    }
+}
+
+/// The navigation property [`member_rel`] goes by.
+fn member_nav(kind: ObjectKind) -> &'static str {
+    if kind == ObjectKind::Users {
+        "manager"
+    } else {
+        "members"
     }
 }
 
@@ -92,8 +105,9 @@ pub(crate) async fn delta(
     let now = emulator.clock().now();
     let shared = tenant_of(&emulator, &caller)?;
     let t = shared.read();
+    let nav = [member_nav(kind)];
     let members_nav: &[&str] = if member_rel(kind).is_some() {
-        &["members"]
+        &nav
     } else {
         &[]
     };
@@ -208,7 +222,10 @@ pub(crate) async fn delta(
         let room = member_budget - members_sent;
         let sent = rest.len().min(room);
         if !entry.members.is_empty() {
-            body.insert("members@delta".into(), Value::Array(rest[..sent].to_vec()));
+            body.insert(
+                format!("{}@delta", member_nav(kind)),
+                Value::Array(rest[..sent].to_vec()),
+            );
         }
         members_sent += sent;
         page.push(Value::Object(body));
@@ -313,10 +330,9 @@ fn entries(t: &Tenant, kind: ObjectKind, state: &RoundState, limit: usize) -> Ve
         .or(state.after.as_deref())
         .unwrap_or("");
     let sel = state.sel.as_deref();
-    let with_members =
-        member_rel(kind).filter(|_| sel.is_some_and(|s| s.iter().any(|p| p == "members")));
-    let props: Option<Vec<String>> =
-        sel.map(|s| s.iter().filter(|p| *p != "members").cloned().collect());
+    let nav = member_nav(kind);
+    let with_members = member_rel(kind).filter(|_| sel.is_some_and(|s| s.iter().any(|p| p == nav)));
+    let props: Option<Vec<String>> = sel.map(|s| s.iter().filter(|p| *p != nav).cloned().collect());
     let wanted = |id: &str| {
         state
             .ids
