@@ -271,7 +271,7 @@ impl<'a> Run<'a> {
             _ => None,
         };
         let Some((record, entries)) = parent else {
-            return self.delta_round(kind, &fresh, None, member_rel, repo).await;
+            return self.fresh_round(kind, &fresh, &select, repo).await;
         };
         let carried: BTreeMap<String, ManifestEntry> =
             entries.into_iter().map(|e| (e.id.to_string(), e)).collect();
@@ -291,10 +291,93 @@ impl<'a> Run<'a> {
                     // The parent's links came in with the refused round: a full one lists all.
                     self.relationships.retain(|r| r.kind != rel);
                 }
-                self.delta_round(kind, &fresh, None, member_rel, repo).await
+                self.fresh_round(kind, &fresh, &select, repo).await
             }
             other => other,
         }
+    }
+
+    /// A first (or resynced) round of a delta kind. Groups and administrative units are read
+    /// without their members in the delta: `$deltatoken=latest` first gives the deltaLink the
+    /// next run continues from (GRAPH.md §3), then the collection is listed, 999 a page, and
+    /// each object's members are read through `$batch`, many at once. A delta round with
+    /// members is one chain of pages (a million memberships at 500 a page: thousands of round
+    /// trips one after another); this is a short chain plus batches side by side. Changes made
+    /// while it reads come again in the next round, which applies them once more.
+    async fn fresh_round(
+        &mut self,
+        kind: ObjectKind,
+        fresh: &str,
+        select: &[String],
+        repo: &Repository,
+    ) -> Result<Listed> {
+        let member_rel = delta_links(kind).map(|(rel, _)| rel);
+        let (Some((rel, "members")), CollectionPath::Tenant(collection)) =
+            (delta_links(kind), kind.info().collection)
+        else {
+            return self.delta_round(kind, fresh, None, member_rel, repo).await;
+        };
+        let sep = if fresh.contains('?') { '&' } else { '?' };
+        let mut latest = std::pin::pin!(
+            self.client
+                .pages(&format!("{fresh}{sep}$deltatoken=latest"))
+        );
+        let mut delta_link = None;
+        while let Some(page) = latest.try_next().await? {
+            delta_link = page.delta_link.or(delta_link);
+        }
+        let Some(delta_link) = delta_link else {
+            // No deltaLink without data: one delta round with members, then.
+            return self.delta_round(kind, fresh, None, member_rel, repo).await;
+        };
+        let props: Vec<&str> = select
+            .iter()
+            .map(String::as_str)
+            .filter(|p| *p != "members")
+            .collect();
+        let list = if props.is_empty() {
+            format!("{collection}?$top=999")
+        } else {
+            format!("{collection}?$select={}&$top=999", props.join(","))
+        };
+        self.delta_round(kind, &list, None, None, repo).await?;
+        let ids: Vec<String> = self
+            .ids
+            .get(&kind)
+            .map(|ids| ids.iter().map(ToString::to_string).collect())
+            .unwrap_or_default();
+        let requests: Vec<BatchRequest> = ids
+            .iter()
+            .map(|id| {
+                BatchRequest::get(
+                    id.clone(),
+                    format!("{collection}/{id}/members?$select=id&$top=999"),
+                )
+            })
+            .collect();
+        let mut done = 0;
+        for slice in requests.chunks(PER_PARENT_SLICE) {
+            for answer in self.client.batch(slice).await? {
+                if answer.status == 404 {
+                    continue; // deleted since it was listed
+                }
+                check_answer(kind, &answer)?;
+                let links = self
+                    .client
+                    .rest_of(&answer.body)
+                    .await?
+                    .iter()
+                    .filter_map(|m| m["id"].as_str().map(|t| (answer.id.clone(), t.to_owned())))
+                    .collect();
+                self.add_links(rel, links);
+            }
+            done += slice.len() as u64;
+            self.report(kind, done);
+        }
+        Ok(Listed {
+            incremental: false,
+            delta_link: Some(delta_link),
+        })
     }
 
     /// Streams a delta round into the snapshot: each page is written as it arrives (only its
@@ -757,14 +840,7 @@ impl<'a> Run<'a> {
                 if answer.status == 404 {
                     continue; // deleted since it was listed
                 }
-                if answer.status >= 400 {
-                    return Err(Error::Graph(dirvault_graph::Error::Config(format!(
-                        "{kind} of {}: HTTP {} {}",
-                        answer.id,
-                        answer.status,
-                        answer.body["error"]["code"].as_str().unwrap_or("")
-                    ))));
-                }
+                check_answer(kind, &answer)?;
                 let items = self.client.rest_of(&answer.body).await?;
                 if kind == ObjectKind::AuthenticationMethods {
                     // One object per user: the methods collection as Graph returned it.
@@ -1453,4 +1529,17 @@ fn delta_links(kind: ObjectKind) -> Option<(RelationshipKind, &'static str)> {
         }
         _ => None,
     }
+}
+
+/// An error for a request inside a `$batch` that Graph refused (after the client's retries).
+fn check_answer(kind: ObjectKind, answer: &dirvault_graph::BatchResponse) -> Result<()> {
+    if answer.status < 400 {
+        return Ok(());
+    }
+    Err(Error::Graph(dirvault_graph::Error::Config(format!(
+        "{kind} of {}: HTTP {} {}",
+        answer.id,
+        answer.status,
+        answer.body["error"]["code"].as_str().unwrap_or("")
+    ))))
 }
