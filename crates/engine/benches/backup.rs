@@ -215,6 +215,35 @@ async fn churn(target: &Target) -> serde_json::Value {
     }
 }
 
+/// Runs one backup from a fresh peak and prints what it cost: wall time, requests, bytes, the
+/// RU bound, peak memory and the costs by kind.
+#[allow(clippy::too_many_arguments)]
+async fn measured(
+    label: &str,
+    what: &str,
+    client: &GraphClient,
+    repo: &Repository,
+    options: &BackupOptions,
+    now: chrono::DateTime<chrono::Utc>,
+    profile: &std::sync::Mutex<Profile>,
+    bound: &dyn Fn(&BackupReport) -> String,
+) -> BackupReport {
+    let record = |p: &dirvault_engine::Progress| profile.lock().unwrap().record(p);
+    let t = Instant::now();
+    reset_peak();
+    let report = backup(client, repo, options, now, &record).await.unwrap();
+    show(label, &report, t.elapsed().as_secs_f64());
+    println!("{}", bound(&report));
+    let shown = std::mem::take(&mut *profile.lock().unwrap());
+    println!(
+        "  peak RSS of the {what}: {:.0} MiB; largest RSS (MiB) while listing: {}",
+        peak_rss_mib(),
+        shown.memory()
+    );
+    println!("  by kind (requests/429s/seconds): {}", shown.costs());
+    report
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args()
@@ -281,23 +310,12 @@ async fn main() {
         .unwrap_or_else(|| dir.path().to_str().unwrap().to_owned());
     let repo = Repository::open(&repo_path).unwrap();
     let profile = std::sync::Mutex::new(Profile::default());
-    let record = |p: &dirvault_engine::Progress| profile.lock().unwrap().record(p);
     let now = chrono::Utc::now();
+    let run = |label: &'static str, what: &'static str, at| {
+        measured(label, what, &client, &repo, &options, at, &profile, &bound)
+    };
     if child_repo.is_some() {
-        let t = Instant::now();
-        reset_peak();
-        let incremental = backup(&client, &repo, &options, now, &record)
-            .await
-            .unwrap();
-        show("incremental", &incremental, t.elapsed().as_secs_f64());
-        println!("{}", bound(&incremental));
-        let shown = std::mem::take(&mut *profile.lock().unwrap());
-        println!(
-            "  peak RSS of the incremental run (a fresh process): {:.0} MiB; largest RSS (MiB) while listing: {}",
-            peak_rss_mib(),
-            shown.memory()
-        );
-        println!("  by kind (requests/429s/seconds): {}", shown.costs());
+        let incremental = run("incremental", "incremental run (a fresh process)", now).await;
         // The parent reads this line for the ratios.
         println!(
             "totals {} {}",
@@ -314,21 +332,7 @@ async fn main() {
             "in this process"
         }
     );
-    let t = Instant::now();
-    reset_peak();
-    let full = backup(&client, &repo, &options, now, &record)
-        .await
-        .unwrap();
-    show("full", &full, t.elapsed().as_secs_f64());
-    println!("{}", bound(&full));
-    let shown = std::mem::take(&mut *profile.lock().unwrap());
-    println!(
-        "  peak RSS of the full run: {:.0} MiB; largest RSS (MiB) while listing: {}",
-        peak_rss_mib(),
-        shown.memory()
-    );
-    println!("  by kind (requests/429s/seconds): {}", shown.costs());
-    reset_peak();
+    let full = run("full", "full run", now).await;
     println!("churn 1%: {}", churn(&target).await);
     let (requests, bytes) = if fresh {
         assert!(external, "BENCH_FRESH needs DIRVAULT_BENCH_EMULATOR");
@@ -352,25 +356,12 @@ async fn main() {
         }
         totals
     } else {
-        let t = Instant::now();
-        let incremental = backup(
-            &client,
-            &repo,
-            &options,
+        let incremental = run(
+            "incremental",
+            "incremental run (same process)",
             now + chrono::Duration::minutes(30),
-            &record,
         )
-        .await
-        .unwrap();
-        show("incremental", &incremental, t.elapsed().as_secs_f64());
-        println!("{}", bound(&incremental));
-        let shown = std::mem::take(&mut *profile.lock().unwrap());
-        println!(
-            "  peak RSS of the incremental run (same process): {:.0} MiB; largest RSS (MiB) while listing: {}",
-            peak_rss_mib(),
-            shown.memory()
-        );
-        println!("  by kind (requests/429s/seconds): {}", shown.costs());
+        .await;
         (incremental.graph.requests, incremental.write.bytes_written)
     };
     println!(
