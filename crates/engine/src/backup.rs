@@ -406,6 +406,8 @@ impl<'a> Run<'a> {
         let mut seen = 0u64;
         // A user has one manager: a new one replaces the parent's, said removed or not.
         let mut new_managers: BTreeMap<ObjectId, ObjectId> = BTreeMap::new();
+        // Pages whose single-object properties are being read, oldest first.
+        let mut in_flight: std::collections::VecDeque<PendingPage> = Default::default();
         while let Some(page) = pages.try_next().await? {
             let mut ready = Vec::new();
             for item in page.items {
@@ -461,12 +463,21 @@ impl<'a> Run<'a> {
                 }
                 seen += 1;
             }
-            self.write_changed(kind, ready, carried.as_mut()).await?;
+            if !ready.is_empty() {
+                in_flight.push_back(self.start_changed(kind, ready));
+            }
+            while in_flight.len() > PAGES_IN_FLIGHT {
+                if let Some(next) = in_flight.pop_front() {
+                    self.finish_changed(kind, next, carried.as_mut()).await?;
+                }
+            }
             delta_link = page.delta_link;
             self.report(kind, seen);
         }
-        self.write_changed(kind, pending.into_iter().collect(), carried.as_mut())
-            .await?;
+        in_flight.extend(pending.map(|p| self.start_changed(kind, vec![p])));
+        while let Some(next) = in_flight.pop_front() {
+            self.finish_changed(kind, next, carried.as_mut()).await?;
+        }
         let mut writer = self.writer.lock().await;
         for (_, entry) in carried.unwrap_or_default() {
             self.ids.entry(kind).or_default().push(entry.id.clone());
@@ -490,19 +501,49 @@ impl<'a> Run<'a> {
         })
     }
 
-    /// Writes objects of a delta page: merged into the parent's version when incremental, with
-    /// their single-object properties.
-    async fn write_changed(
-        &mut self,
+    /// Starts reading the single-object properties of a delta page's changed objects (on
+    /// their own task: the round goes on to its next page meanwhile).
+    fn start_changed(
+        &self,
         kind: ObjectKind,
         changed: Vec<(String, Map<String, Value>)>,
+    ) -> PendingPage {
+        let ids: Vec<String> = changed.iter().map(|(id, _)| id.clone()).collect();
+        let client = self.client.clone();
+        let extras =
+            tokio::spawn(async move { single_object_properties(&client, kind, &ids).await });
+        PendingPage {
+            changed,
+            extras: AbortOnDrop(extras),
+        }
+    }
+
+    /// Writes a delta page's objects once their single-object properties are in: merged into
+    /// the parent's version when incremental.
+    async fn finish_changed(
+        &mut self,
+        kind: ObjectKind,
+        pending: PendingPage,
         mut carried: Option<&mut BTreeMap<String, ManifestEntry>>,
     ) -> Result<()> {
-        if changed.is_empty() {
-            return Ok(());
+        let PendingPage { changed, extras } = pending;
+        let (mut extras, failed) = extras.join().await?;
+        if !failed.is_empty() {
+            let props = schema::schema(kind)
+                .map(|s| s.single_only)
+                .unwrap_or_default();
+            self.warnings.push(format!(
+                "{kind}: {} object(s) stored without their single-object properties ({}): {}",
+                failed.len(),
+                props.join(", "),
+                failed
+                    .iter()
+                    .take(5)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
         }
-        let ids: Vec<String> = changed.iter().map(|(id, _)| id.clone()).collect();
-        let mut extras = self.single_object_properties(kind, &ids).await?;
         let mut page = Vec::with_capacity(changed.len());
         for (id, props) in changed {
             let mut merged = match carried.as_mut().and_then(|c| c.remove(&id)) {
@@ -523,58 +564,6 @@ impl<'a> Run<'a> {
             page.push(Value::Object(merged));
         }
         self.add_page(kind, page).await
-    }
-
-    /// The properties Graph returns only when one object is read (GRAPH.md §6a: users'
-    /// `aboutMe`, `skills`, `mailboxSettings`…, groups' Exchange-backed settings), fetched with
-    /// `$batch` for the objects that changed. An object whose properties cannot be read is
-    /// stored without them and named in a warning.
-    async fn single_object_properties(
-        &mut self,
-        kind: ObjectKind,
-        ids: &[String],
-    ) -> Result<BTreeMap<String, Map<String, Value>>> {
-        let Some(props) = schema::schema(kind)
-            .map(|s| s.single_only)
-            .filter(|p| !p.is_empty())
-        else {
-            return Ok(BTreeMap::new());
-        };
-        let collection = match kind.info().collection {
-            CollectionPath::Tenant(p) => p,
-            CollectionPath::PerParent { .. } => return Ok(BTreeMap::new()),
-        };
-        let select = props.join(",");
-        let requests: Vec<BatchRequest> = ids
-            .iter()
-            .map(|id| BatchRequest::get(id.clone(), format!("{collection}/{id}?$select={select}")))
-            .collect();
-        let mut out = BTreeMap::new();
-        let mut failed = Vec::new();
-        for answer in self.client.batch(&requests).await? {
-            match answer.body {
-                Value::Object(mut m) if answer.status == 200 => {
-                    m.retain(|k, _| props.contains(&k.as_str()));
-                    out.insert(answer.id, m);
-                }
-                _ if answer.status == 404 => {} // deleted meanwhile
-                _ => failed.push(format!("{} (HTTP {})", answer.id, answer.status)),
-            }
-        }
-        if !failed.is_empty() {
-            self.warnings.push(format!(
-                "{kind}: {} object(s) stored without their single-object properties ({}): {}",
-                failed.len(),
-                props.join(", "),
-                failed
-                    .iter()
-                    .take(5)
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
-        Ok(out)
     }
 
     fn add_links(&mut self, rel: RelationshipKind, links: BTreeSet<(String, String)>) {
@@ -1542,4 +1531,73 @@ fn check_answer(kind: ObjectKind, answer: &dirvault_graph::BatchResponse) -> Res
         answer.status,
         answer.body["error"]["code"].as_str().unwrap_or("")
     ))))
+}
+
+/// Pages of a delta round whose single-object properties are read at once, besides the one
+/// being received: the round's chain of pages does not wait for each page's reads.
+const PAGES_IN_FLIGHT: usize = 4;
+
+/// A delta page's changed objects, waiting for their single-object properties.
+struct PendingPage {
+    changed: Vec<(String, Map<String, Value>)>,
+    extras: AbortOnDrop<dirvault_graph::Result<SingleObjectProperties>>,
+}
+
+/// Single-object properties by object id, and the objects whose properties could not be read.
+type SingleObjectProperties = (BTreeMap<String, Map<String, Value>>, Vec<String>);
+
+/// A task that is stopped when its handle is dropped (a round that fails stops its reads).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> AbortOnDrop<T> {
+    async fn join(mut self) -> T {
+        match (&mut self.0).await {
+            Ok(value) => value,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The properties Graph returns only when one object is read (GRAPH.md §6a: users'
+/// `aboutMe`, `skills`, `mailboxSettings`…, groups' Exchange-backed settings), fetched with
+/// `$batch` for the objects that changed. Objects whose properties cannot be read are named
+/// (they are stored without them, with a warning); deleted ones are left out.
+async fn single_object_properties(
+    client: &GraphClient,
+    kind: ObjectKind,
+    ids: &[String],
+) -> dirvault_graph::Result<SingleObjectProperties> {
+    let Some(props) = schema::schema(kind)
+        .map(|s| s.single_only)
+        .filter(|p| !p.is_empty())
+    else {
+        return Ok(Default::default());
+    };
+    let CollectionPath::Tenant(collection) = kind.info().collection else {
+        return Ok(Default::default());
+    };
+    let select = props.join(",");
+    let requests: Vec<BatchRequest> = ids
+        .iter()
+        .map(|id| BatchRequest::get(id.clone(), format!("{collection}/{id}?$select={select}")))
+        .collect();
+    let mut out = BTreeMap::new();
+    let mut failed = Vec::new();
+    for answer in client.batch(&requests).await? {
+        match answer.body {
+            Value::Object(mut m) if answer.status == 200 => {
+                m.retain(|k, _| props.contains(&k.as_str()));
+                out.insert(answer.id, m);
+            }
+            _ if answer.status == 404 => {} // deleted meanwhile
+            _ => failed.push(format!("{} (HTTP {})", answer.id, answer.status)),
+        }
+    }
+    Ok((out, failed))
 }

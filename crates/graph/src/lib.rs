@@ -236,7 +236,7 @@ impl GraphClientBuilder {
         self
     }
 
-    /// Requests in flight at once for this tenant (default 4).
+    /// Requests in flight at once for this tenant ([`DEFAULT_MAX_CONCURRENCY`]).
     pub fn with_max_concurrency(mut self, n: usize) -> Self {
         self.max_concurrency = n.max(1);
         self
@@ -289,8 +289,12 @@ impl GraphClientBuilder {
 }
 
 /// Requests a client has in flight at once unless told otherwise
-/// ([`GraphClientBuilder::with_max_concurrency`]).
-pub const DEFAULT_MAX_CONCURRENCY: usize = 4;
+/// ([`GraphClientBuilder::with_max_concurrency`]). Entra ID limits an app in a tenant by
+/// ResourceUnits per 10 seconds, not by requests in flight
+/// (learn.microsoft.com/graph/throttling-limits, "Identity and access service limits"), and the
+/// client paces itself by that budget; at 100 ms a round trip, 4 in flight would cap a backup at
+/// 40 requests a second, below what the budget admits for cheap requests (docs/benchmarks.md).
+pub const DEFAULT_MAX_CONCURRENCY: usize = 8;
 
 /// The throttling budgets Graph keeps apart for one app and tenant
 /// (learn.microsoft.com/graph/throttling-limits): the directory's ResourceUnits; the identity
