@@ -268,7 +268,7 @@ async fn full_then_incremental(repo: Repository) {
     let reports_of_leaver = env
         .links(RelationshipKind::UserManager)
         .iter()
-        .filter(|(_, m)| *m == users[6])
+        .filter(|(u, m)| *m == users[6] && *u != users[11])
         .count() as u64;
     env.mutate(|t| {
         t.update(
@@ -293,6 +293,9 @@ async fn full_then_incremental(repo: Repository) {
             .unwrap()
             .clone();
         let _ = t.add_link(RelationshipKind::GroupMember, &g, &users[7]);
+        // A new manager (replacing any): users delta says so with manager@delta.
+        t.add_link(RelationshipKind::UserManager, &users[11], &users[12])
+            .unwrap();
         let mut hire = t.get(ObjectKind::Users, &users[8]).unwrap().clone();
         hire.insert("id".into(), json!("11111111-2222-3333-4444-555555555555"));
         hire.insert(
@@ -372,11 +375,12 @@ async fn full_then_incremental(repo: Repository) {
     );
     assert_eq!(second.snapshot.parent.as_ref(), Some(&first.snapshot.id));
     assert_snapshot_matches(&env, &repo, &second.snapshot).await;
-    // Incremental: Graph sent only the changed users (the title change, the new hire and the
-    // leaver's reports; the leaver came as @removed), and only changed objects cost new bytes.
+    // Incremental: Graph sent only the changed users (the title change, the new hire, the
+    // new manager's report and the leaver's reports; the leaver came as @removed), and only
+    // changed objects cost new bytes.
     assert_eq!(
         seen.lock().unwrap()[&ObjectKind::Users],
-        2 + reports_of_leaver
+        3 + reports_of_leaver
     );
     // Methods were read again only for the user the registration report named and the hire.
     assert_eq!(seen.lock().unwrap()[&ObjectKind::AuthenticationMethods], 2);
