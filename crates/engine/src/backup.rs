@@ -897,8 +897,6 @@ impl<'a> Run<'a> {
                 kept.insert(id.to_string(), rel);
             }
         }
-        let wanted: Vec<String> = wanted.into_iter().cloned().collect();
-        let wanted: Vec<&String> = wanted.iter().collect();
         self.read_per_parent(kind, parent_path, segment, &wanted)
             .await?;
         for entry in entries {
