@@ -4,7 +4,7 @@
 //! the same for a second snapshot with 1% of users changed.
 //!
 //! `cargo bench -p dirvault-store --bench vs_restic -- [SIZE]` (default L100k; needs `restic`
-//! on the PATH).
+//! on the PATH). `BENCH_DIRVAULT_ONLY=1` stops after dirvault's two snapshots (for profiling).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // benchmark code
 
 // The allocator the `dirvault` binary uses.
@@ -136,6 +136,11 @@ async fn main() {
     }
     let (t2, _) = snapshot(&repo, &tenant, &objects, 1, Some(first)).await;
     let s2 = size(&dv) - s1;
+    if std::env::var("BENCH_DIRVAULT_ONLY").is_ok_and(|v| v == "1") {
+        // For profiling dirvault's side alone.
+        println!("dirvault: full {t1:.2} s, {s1} bytes; 1% changed {t2:.2} s, {s2} bytes");
+        return;
+    }
 
     // restic: the same objects as one JSON file each.
     let files = work.path().join("export");
