@@ -244,6 +244,57 @@ async fn measured(
     report
 }
 
+/// Where an incremental's structure bytes went: the compressed bytes of the manifest chunks,
+/// indexes and changesets it wrote (not shared with its parent), by kind, and of its
+/// relationship chunks and index; the largest first.
+async fn structure_bytes(repo: &Repository, tenant: &dirvault_model::TenantId) -> String {
+    let snapshots = repo.snapshots(tenant).await.unwrap();
+    let [.., parent, child] = snapshots.as_slice() else {
+        return String::new();
+    };
+    let len = |at: &Option<dirvault_store::BlobLocation>| at.as_ref().map_or(0, |a| a.length);
+    let new_chunks = |before: &[dirvault_store::ChunkRef], after: &[dirvault_store::ChunkRef]| {
+        let old: std::collections::HashSet<_> = before.iter().map(|c| c.blob).collect();
+        after
+            .iter()
+            .filter(|c| !old.contains(&c.blob))
+            .map(|c| len(&c.at))
+            .sum::<u64>()
+    };
+    let mut parts: Vec<(String, u64)> = Vec::new();
+    for (kind, record) in &child.kinds {
+        let before = match parent.kinds.get(kind) {
+            Some(r) => repo.manifest_chunks(tenant, r).await.unwrap(),
+            None => Vec::new(),
+        };
+        let after = repo.manifest_chunks(tenant, record).await.unwrap();
+        let same_index = parent
+            .kinds
+            .get(kind)
+            .is_some_and(|r| r.index == record.index);
+        let index = if same_index { 0 } else { len(&record.index_at) };
+        parts.push((format!("{kind} chunks"), new_chunks(&before, &after)));
+        parts.push((format!("{kind} index"), index));
+        parts.push((format!("{kind} changes"), len(&record.changes_at)));
+    }
+    let before = repo.relationship_chunks(parent).await.unwrap();
+    let after = repo.relationship_chunks(child).await.unwrap();
+    parts.push(("relationship chunks".into(), new_chunks(&before, &after)));
+    if parent.relationship_index != child.relationship_index {
+        parts.push((
+            "relationship index".into(),
+            len(&child.relationship_index_at),
+        ));
+    }
+    parts.sort_by_key(|p| std::cmp::Reverse(p.1));
+    parts
+        .iter()
+        .filter(|(_, b)| *b >= 50_000)
+        .map(|(what, b)| format!("{what} {:.2} MB", *b as f64 / 1e6))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args()
@@ -316,6 +367,10 @@ async fn main() {
     };
     if child_repo.is_some() {
         let incremental = run("incremental", "incremental run (a fresh process)", now).await;
+        println!(
+            "  structure written (≥ 0.05 MB): {}",
+            structure_bytes(&repo, client.tenant()).await
+        );
         // The parent reads this line for the ratios.
         println!(
             "totals {} {}",
@@ -362,6 +417,10 @@ async fn main() {
             now + chrono::Duration::minutes(30),
         )
         .await;
+        println!(
+            "  structure written (≥ 0.05 MB): {}",
+            structure_bytes(&repo, client.tenant()).await
+        );
         (incremental.graph.requests, incremental.write.bytes_written)
     };
     println!(

@@ -681,7 +681,10 @@ impl Repository {
 
     /// The chunks of a snapshot's relationships: from its index, or inline without first
     /// keys (format 1).
-    async fn relationship_chunks(&self, snapshot: &Snapshot) -> Result<Vec<ChunkRef>> {
+    ///
+    /// # Errors
+    /// Missing or corrupt blobs.
+    pub async fn relationship_chunks(&self, snapshot: &Snapshot) -> Result<Vec<ChunkRef>> {
         Ok(match &snapshot.relationship_index {
             Some(index) => {
                 let at = snapshot.relationship_index_at.as_ref();
