@@ -568,6 +568,15 @@ impl Tenant {
         removed
     }
 
+    /// Whether an object of `kind` has all these string properties (a uniqueness check).
+    pub fn has_object_with(&self, kind: ObjectKind, properties: &[(&str, &str)]) -> bool {
+        self.objects(kind).into_iter().flatten().any(|(_, o)| {
+            properties
+                .iter()
+                .all(|(p, v)| o.get(*p).and_then(Value::as_str) == Some(*v))
+        })
+    }
+
     /// Writes a directory audit event, as Entra does for every directory change
     /// (learn.microsoft.com/graph/api/resources/directoryaudit; activity names from
     /// learn.microsoft.com/entra/identity/monitoring-health/reference-audit-activities).
@@ -644,15 +653,14 @@ impl Tenant {
             )
             .with_detail("InvalidValue", "Unknown appRoleId", "appRoleId"));
         }
-        let duplicate = self
-            .objects(ObjectKind::AppRoleAssignments)
-            .into_iter()
-            .flatten()
-            .any(|(_, a)| {
-                a.get("principalId").and_then(Value::as_str) == Some(principal)
-                    && a.get("resourceId").and_then(Value::as_str) == Some(resource)
-                    && a.get("appRoleId").and_then(Value::as_str) == Some(role)
-            });
+        let duplicate = self.has_object_with(
+            ObjectKind::AppRoleAssignments,
+            &[
+                ("principalId", principal),
+                ("resourceId", resource),
+                ("appRoleId", role),
+            ],
+        );
         if duplicate {
             return Err(GraphError::bad_request(
                 "Permission being assigned already exists on the object.",

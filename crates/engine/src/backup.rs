@@ -163,13 +163,32 @@ impl<'a> Run<'a> {
     /// A run for one lane of kinds: the same client, writer and parent, its own ids and links
     /// (given back with [`Run::absorb`]).
     fn lane(&self) -> Run<'a> {
+        Run::new(
+            self.client,
+            self.writer,
+            self.parent.clone(),
+            self.options,
+            self.now,
+            self.progress,
+        )
+    }
+
+    /// A run that has found nothing yet.
+    fn new(
+        client: &'a GraphClient,
+        writer: &'a tokio::sync::Mutex<SnapshotWriter>,
+        parent: Option<Snapshot>,
+        options: &'a BackupOptions,
+        now: DateTime<Utc>,
+        progress: &'a (dyn Fn(&Progress) + Send + Sync),
+    ) -> Run<'a> {
         Run {
-            client: self.client,
-            writer: self.writer,
-            parent: self.parent.clone(),
-            options: self.options,
-            now: self.now,
-            progress: self.progress,
+            client,
+            writer,
+            parent,
+            options,
+            now,
+            progress,
             ids: BTreeMap::new(),
             changed_users: BTreeSet::new(),
             warnings: Vec::new(),
@@ -1333,20 +1352,7 @@ async fn run(
         repo.begin(&tenant, now, parent.as_ref().map(|p| p.id.clone()))
             .await?,
     );
-    let mut run = Run {
-        client,
-        writer: &writer,
-        parent,
-        options,
-        now,
-        progress,
-        ids: BTreeMap::new(),
-        changed_users: BTreeSet::new(),
-        warnings: Vec::new(),
-        relationships: BTreeSet::new(),
-        ids_named: std::collections::HashSet::new(),
-        app_role_audits: None,
-    };
+    let mut run = Run::new(client, &writer, parent, options, now, progress);
     // Links listed on their own (with `$expand` on their source collection), while the kinds
     // are read: each listing is a chain of round trips, and the client bounds how many
     // requests are in flight.

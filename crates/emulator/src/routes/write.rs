@@ -485,15 +485,14 @@ fn check_role_assignment(t: &Tenant, obj: &Obj) -> GraphResult<()> {
             "Invalid directoryScopeId '{scope}'."
         )));
     }
-    let duplicate = t
-        .objects(ObjectKind::RoleAssignments)
-        .into_iter()
-        .flatten()
-        .any(|(_, a)| {
-            a.get("principalId").and_then(Value::as_str) == Some(principal)
-                && a.get("roleDefinitionId").and_then(Value::as_str) == Some(definition)
-                && a.get("directoryScopeId").and_then(Value::as_str) == Some(scope)
-        });
+    let duplicate = t.has_object_with(
+        ObjectKind::RoleAssignments,
+        &[
+            ("principalId", principal),
+            ("roleDefinitionId", definition),
+            ("directoryScopeId", scope),
+        ],
+    );
     if duplicate {
         return Err(GraphError::bad_request("A conflicting object with one or more of the specified property values is present in the directory.")
             .with_detail("ObjectConflict", "The role assignment already exists.", "roleAssignment"));
