@@ -117,10 +117,40 @@ pub(crate) fn canonical_object_bytes(map: &serde_json::Map<String, Value>) -> Ve
     out
 }
 
+thread_local! {
+    /// The last key order sorted for maps of each size on this thread: objects of one kind
+    /// come with their keys in the same order, so one check of the remembered permutation
+    /// (n − 1 comparisons) usually replaces a sort (a fifth of a snapshot's time otherwise).
+    static KEY_ORDERS: std::cell::RefCell<std::collections::HashMap<usize, Vec<usize>>> =
+        std::cell::RefCell::default();
+}
+
+/// A map's entries with their keys in byte order.
+fn sorted_entries(map: &serde_json::Map<String, Value>) -> Vec<(&String, &Value)> {
+    let entries: Vec<(&String, &Value)> = map.iter().collect();
+    if entries.len() < 2 {
+        return entries;
+    }
+    KEY_ORDERS.with(|orders| {
+        let mut orders = orders.borrow_mut();
+        if let Some(order) = orders.get(&entries.len()) {
+            let permuted: Vec<(&String, &Value)> = order.iter().map(|&i| entries[i]).collect();
+            // Keys are unique: strictly increasing means this is the sorted order.
+            if permuted.windows(2).all(|w| w[0].0 < w[1].0) {
+                return permuted;
+            }
+        }
+        let mut order: Vec<usize> = (0..entries.len()).collect();
+        order.sort_unstable_by(|&a, &b| entries[a].0.cmp(entries[b].0));
+        let sorted = order.iter().map(|&i| entries[i]).collect();
+        orders.insert(entries.len(), order);
+        sorted
+    })
+}
+
 fn write_canonical_object(map: &serde_json::Map<String, Value>, out: &mut Vec<u8>) {
     out.push(b'{');
-    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let entries = sorted_entries(map);
     for (i, (k, v)) in entries.into_iter().enumerate() {
         if i > 0 {
             out.push(b',');
@@ -729,6 +759,48 @@ pub fn new_snapshot_id(time: DateTime<Utc>) -> SnapshotId {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The canonical form, written the slow and obvious way: keys sorted at every level.
+    fn reference_canonical(value: &Value) -> Vec<u8> {
+        fn sorted(value: &Value) -> Value {
+            match value {
+                Value::Object(m) => {
+                    let mut keys: Vec<&String> = m.keys().collect();
+                    keys.sort();
+                    Value::Object(
+                        keys.into_iter()
+                            .map(|k| (k.clone(), sorted(&m[k])))
+                            .collect(),
+                    )
+                }
+                Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+                v => v.clone(),
+            }
+        }
+        serde_json::to_vec(&sorted(value)).unwrap()
+    }
+
+    #[test]
+    fn canonical_bytes_sort_keys_whatever_orders_came_before() {
+        // Maps of the same size in different orders, one after another on one thread: the
+        // remembered order of the first must not be trusted for the others.
+        let values = [
+            json!({"id": "1", "b": 2, "a": {"z": 1, "y": [{"q": 1, "p": 2}]}, "c": "\"\n"}),
+            json!({"c": 3, "a": 1, "id": "2", "b": {"y": 1, "z": [{"p": 1, "q": 2}]}}),
+            json!({"a": 1, "b": 2, "c": 3, "id": "3"}),
+            json!({"id": "4", "c": 3, "b": 2, "a": 1}),
+            json!({"id": "5", "b": 2, "a": {"z": 1, "y": 0}, "c": "x"}),
+            json!({"é": 1, "e": 2, "E": 3, "ee": 4}),
+        ];
+        for _ in 0..2 {
+            for v in &values {
+                assert_eq!(
+                    String::from_utf8(canonical_bytes(v)).unwrap(),
+                    String::from_utf8(reference_canonical(v)).unwrap()
+                );
+            }
+        }
+    }
 
     #[test]
     fn blob_id_ignores_key_order_but_not_values() {
