@@ -387,9 +387,7 @@ fn obj(v: Value) -> Obj {
 pub fn generate(spec: &TenantSpec, now: DateTime<Utc>) -> Tenant {
     let mut seed_bytes = spec.seed.to_le_bytes().to_vec();
     seed_bytes.extend(spec.name.bytes());
-    let seed = seed_bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
-    });
+    let seed = dirvault_model::fnv1a(&seed_bytes);
     let mut g = Gen {
         rng: ChaCha8Rng::seed_from_u64(seed),
         now,

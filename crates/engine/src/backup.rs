@@ -897,7 +897,8 @@ impl<'a> Run<'a> {
             .filter(|o| {
                 audited.contains(*o)
                     || !known.contains(*o)
-                    || fnv1a(o) % APP_ROLE_RECHECK_DAYS == day % APP_ROLE_RECHECK_DAYS
+                    || dirvault_model::fnv1a(o.as_bytes()) % APP_ROLE_RECHECK_DAYS
+                        == day % APP_ROLE_RECHECK_DAYS
             })
             .collect();
         let reread: BTreeSet<&str> = wanted.iter().map(|o| o.as_str()).collect();
@@ -1501,13 +1502,6 @@ fn app_role_audit_targets(event: &Value) -> Vec<String> {
         .flatten()
         .filter_map(|t| t["id"].as_str().map(str::to_owned))
         .collect()
-}
-
-/// FNV-1a 64 of a text: a stable spread of ids over slices.
-fn fnv1a(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    })
 }
 
 /// The links a kind's delta query carries as `{nav}@delta` when `nav` is selected: members of

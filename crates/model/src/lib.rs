@@ -28,6 +28,7 @@
 
 mod cloud;
 mod error;
+mod hash;
 mod ids;
 mod kind;
 mod object;
@@ -36,6 +37,7 @@ pub mod schema;
 
 pub use cloud::Cloud;
 pub use error::Error;
+pub use hash::fnv1a;
 pub use ids::{ClientId, ObjectId, SnapshotId, TenantId};
 pub use kind::{CollectionPath, KindInfo, ObjectKind, Recreate};
 pub use object::DirectoryObject;

@@ -275,9 +275,7 @@ impl IdFilter {
     const PROBES: u64 = 7;
 
     fn probes(id: &str, bits: u64) -> impl Iterator<Item = u64> {
-        let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-        });
+        let hash = dirvault_model::fnv1a(id.as_bytes());
         let (h1, h2) = (hash & 0xffff_ffff, hash >> 32);
         (0..Self::PROBES).map(move |i| h1.wrapping_add(i.wrapping_mul(h2)) % bits)
     }

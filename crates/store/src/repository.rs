@@ -39,10 +39,8 @@ fn chunks<T>(items: &[T], key: impl Fn(&T) -> String) -> Vec<std::ops::Range<usi
     let mut out = Vec::new();
     let mut start = 0;
     for (i, item) in items.iter().enumerate() {
-        let hash = key(item).bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-        });
-        if hash % CHUNK_DIVISOR == 0 {
+        let hash = dirvault_model::fnv1a(key(item).as_bytes());
+        if hash.is_multiple_of(CHUNK_DIVISOR) {
             out.push(start..i + 1);
             start = i + 1;
         }
