@@ -880,6 +880,26 @@ fn with_decoded_blob<R>(
     .map_err(|e| format!("not readable zstd data: {e}"))?
 }
 
+/// How patiently S3 requests are retried. A server answers 500 `InternalError` or 503
+/// `SlowDown` for a while when it is busy or scaling, and AWS asks clients to retry with
+/// exponential backoff (<https://docs.aws.amazon.com/AmazonS3/latest/userguide/ErrorBestPractices.html>,
+/// <https://docs.aws.amazon.com/whitepapers/latest/s3-optimizing-performance-best-practices/timeouts-and-retries-for-latency-sensitive-applications.html>).
+/// object_store's default draws each wait between 100 ms and twice the last one, so its 10
+/// retries can all fall within two seconds (a CI run lost a backup that way to SeaweedFS
+/// answering 500 for a moment); these waits start at 250 ms and may triple, bounded by 20 s a
+/// wait and 3 minutes in all (object_store advises staying under 5 minutes, for signatures).
+fn s3_retry() -> object_store::RetryConfig {
+    object_store::RetryConfig {
+        backoff: object_store::BackoffConfig {
+            init_backoff: std::time::Duration::from_millis(250),
+            max_backoff: std::time::Duration::from_secs(20),
+            base: 3.0,
+        },
+        max_retries: 12,
+        retry_timeout: std::time::Duration::from_secs(180),
+    }
+}
+
 /// Opens a repository by URL: a path or `file:///path` (local files), `s3://bucket/prefix`
 /// (S3-compatible: the standard `AWS_*` variables, incl. `AWS_ENDPOINT_URL` and
 /// `AWS_ALLOW_HTTP`), or `memory://` (tests).
@@ -900,7 +920,8 @@ pub fn open(url: &str) -> Result<Arc<dyn SnapshotStore>> {
         }
         let mut builder = object_store::aws::AmazonS3Builder::from_env()
             .with_bucket_name(bucket)
-            .with_conditional_put(object_store::aws::S3ConditionalPut::ETagMatch);
+            .with_conditional_put(object_store::aws::S3ConditionalPut::ETagMatch)
+            .with_retry(s3_retry());
         if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") {
             builder = builder.with_endpoint(endpoint);
         }

@@ -13,7 +13,9 @@ pub enum Error {
         reason: String,
     },
     /// The object store failed.
-    #[error("repository {op} of {path} failed: {source}")]
+    #[error(
+        "repository {op} of {path} failed: {source}; check that the storage service is up and the credentials are right, then run again"
+    )]
     Backend {
         /// The operation.
         op: &'static str,
