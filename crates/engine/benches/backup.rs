@@ -193,11 +193,11 @@ async fn target(size: &str, scale: f64, latency: u64) -> Target {
     }
 }
 
-async fn churn(target: &Target) -> serde_json::Value {
+async fn churn(target: &Target, seed: u64) -> serde_json::Value {
     match &target.local {
         Some((emulator, _)) => emulator
             .with_tenant(&target.tenant.tenant_id, |t| {
-                dirvault_emulator::control::churn_tenant(t, 1.0, 7, emulator.clock().now())
+                dirvault_emulator::control::churn_tenant(t, 1.0, seed, emulator.clock().now())
             })
             .unwrap(),
         None => reqwest::Client::new()
@@ -205,7 +205,7 @@ async fn churn(target: &Target) -> serde_json::Value {
                 "{}/_emulator/tenants/{}/churn",
                 target.url, target.tenant.tenant_id
             ))
-            .json(&serde_json::json!({"percent": 1.0, "seed": 7}))
+            .json(&serde_json::json!({"percent": 1.0, "seed": seed}))
             .send()
             .await
             .unwrap()
@@ -280,6 +280,10 @@ async fn structure_bytes(repo: &Repository, tenant: &dirvault_model::TenantId) -
     let before = repo.relationship_chunks(parent).await.unwrap();
     let after = repo.relationship_chunks(child).await.unwrap();
     parts.push(("relationship chunks".into(), new_chunks(&before, &after)));
+    parts.push((
+        "relationship changes".into(),
+        len(&child.relationship_changes_at),
+    ));
     if parent.relationship_index != child.relationship_index {
         parts.push((
             "relationship index".into(),
@@ -388,7 +392,7 @@ async fn main() {
         }
     );
     let full = run("full", "full run", now).await;
-    println!("churn 1%: {}", churn(&target).await);
+    println!("churn 1%: {}", churn(&target, 7).await);
     let (requests, bytes) = if fresh {
         assert!(external, "BENCH_FRESH needs DIRVAULT_BENCH_EMULATOR");
         let out = std::process::Command::new(std::env::current_exe().unwrap())
@@ -411,17 +415,39 @@ async fn main() {
         }
         totals
     } else {
-        let incremental = run(
-            "incremental",
-            "incremental run (same process)",
-            now + chrono::Duration::minutes(30),
-        )
-        .await;
-        println!(
-            "  structure written (≥ 0.05 MB): {}",
-            structure_bytes(&repo, client.tenant()).await
-        );
-        (incremental.graph.requests, incremental.write.bytes_written)
+        // BENCH_ROUNDS=N: N incrementals, each after its own 1% churn (chains of changesets
+        // grow, then rebase): the first is reported below, each and their mean here.
+        let rounds: usize = std::env::var("BENCH_ROUNDS")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(1);
+        let mut each = Vec::new();
+        for round in 0..rounds {
+            if round > 0 {
+                println!("churn 1%: {}", churn(&target, 7 + round as u64).await);
+            }
+            let at = now + chrono::Duration::minutes(30 * (round as i64 + 1));
+            let incremental = run("incremental", "incremental run (same process)", at).await;
+            println!(
+                "  structure written (≥ 0.05 MB): {}",
+                structure_bytes(&repo, client.tenant()).await
+            );
+            each.push((incremental.graph.requests, incremental.write.bytes_written));
+        }
+        if rounds > 1 {
+            let percent = |b: u64| 100.0 * b as f64 / full.write.bytes_written as f64;
+            let shown: Vec<String> = each
+                .iter()
+                .map(|(_, b)| format!("{:.1}", percent(*b)))
+                .collect();
+            let mean = each.iter().map(|(_, b)| *b).sum::<u64>() / rounds as u64;
+            println!(
+                "bytes of each incremental, % of the full run: {}; mean {:.2}%",
+                shown.join(" "),
+                percent(mean)
+            );
+        }
+        each[0]
     };
     println!(
         "incremental / full: requests {:.1}%, bytes {:.1}%",

@@ -155,7 +155,10 @@ async fn last_modified(
             break;
         }
         let parent = s.parent.as_ref().and_then(|p| snapshots.get(p));
-        let index = |x: &Snapshot| x.kinds.get(&kind).and_then(|k| k.index);
+        let same_manifest = |p: &Snapshot| match (p.kinds.get(&kind), s.kinds.get(&kind)) {
+            (Some(a), Some(b)) => a.same_manifest(b),
+            _ => false,
+        };
         match repo.changeset(&s, kind).await? {
             Some(c) => {
                 for e in c.created.iter().chain(&c.modified) {
@@ -165,7 +168,7 @@ async fn last_modified(
                     }
                 }
             }
-            None if parent.is_some_and(|p| index(p).is_some() && index(p) == index(&s)) => {}
+            None if parent.is_some_and(same_manifest) => {}
             None => {
                 // The base of what changesets can tell: everything left dates from here.
                 for id in wanted.drain().map(|(id, _)| id) {

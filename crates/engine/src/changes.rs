@@ -67,7 +67,8 @@ pub async fn changes_between(
 ) -> Result<BTreeMap<ObjectKind, KindChanges>> {
     let mut out = BTreeMap::new();
     for kind in ObjectKind::ALL {
-        let (before, after) = differing_entries((old_repo, old), (new_repo, new), kind).await?;
+        let (before, after) =
+            dirvault_store::differing_entries((old_repo, old), (new_repo, new), kind).await?;
         let diff = dirvault_diff::diff_versions(
             before.iter().map(|e| (e.id.clone(), e.blob)),
             after.iter().map(|e| (e.id.clone(), e.blob)),
@@ -95,46 +96,6 @@ pub async fn changes_between(
         );
     }
     Ok(out)
-}
-
-/// The manifest entries of a kind in two snapshots, leaving out the chunks both share (a
-/// chunk's blob id is its content, so a shared chunk holds the same entries on both sides and
-/// cannot hold a difference): diffing two large snapshots reads only what differs.
-async fn differing_entries(
-    (old_repo, old): (&Repository, &Snapshot),
-    (new_repo, new): (&Repository, &Snapshot),
-    kind: ObjectKind,
-) -> Result<(Vec<ManifestEntry>, Vec<ManifestEntry>)> {
-    let (Some(a), Some(b)) = (old.kinds.get(&kind), new.kinds.get(&kind)) else {
-        return Ok((
-            old_repo.manifest(old, kind).await?,
-            new_repo.manifest(new, kind).await?,
-        ));
-    };
-    if a.index.is_some() && a.index == b.index {
-        return Ok((Vec::new(), Vec::new()));
-    }
-    let a_chunks = old_repo.manifest_chunks(&old.tenant, a).await?;
-    let b_chunks = new_repo.manifest_chunks(&new.tenant, b).await?;
-    let a_ids: std::collections::HashSet<_> = a_chunks.iter().map(|c| c.blob).collect();
-    let b_ids: std::collections::HashSet<_> = b_chunks.iter().map(|c| c.blob).collect();
-    let before = entries_outside(old_repo, &old.tenant, a_chunks, &b_ids).await?;
-    let after = entries_outside(new_repo, &new.tenant, b_chunks, &a_ids).await?;
-    Ok((before, after))
-}
-
-/// The entries of the chunks that are not in `shared`.
-async fn entries_outside(
-    repo: &Repository,
-    tenant: &dirvault_model::TenantId,
-    chunks: Vec<dirvault_store::ChunkRef>,
-    shared: &std::collections::HashSet<dirvault_store::BlobId>,
-) -> Result<Vec<ManifestEntry>> {
-    let wanted: Vec<dirvault_store::ChunkRef> = chunks
-        .into_iter()
-        .filter(|c| !shared.contains(&c.blob))
-        .collect();
-    Ok(repo.chunk_entries(tenant, &wanted).await?)
 }
 
 /// Narrows changes to one kind and/or to deletions (`diff --kind`, `--deleted-only`).

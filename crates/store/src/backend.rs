@@ -531,7 +531,7 @@ impl SnapshotStore for ObjectSnapshotStore {
     async fn commit_snapshot(&self, snapshot: &Snapshot) -> Result<()> {
         let path = tenant_path(&snapshot.tenant, &format!("snapshots/{}.json", snapshot.id));
         let bytes =
-            serde_json::to_vec_pretty(&SnapshotFile::V4(snapshot.clone())).unwrap_or_default();
+            serde_json::to_vec_pretty(&SnapshotFile::V5(snapshot.clone())).unwrap_or_default();
         let opts = PutOptions {
             mode: PutMode::Create,
             ..PutOptions::default()

@@ -256,11 +256,36 @@ pub struct KindRecord {
     /// only the changesets that may name it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changes_filter: Option<IdFilter>,
+    /// Format 5: the changesets since the snapshot that wrote [`KindRecord::index`] (the
+    /// base), oldest first. The manifest is the base's chunks with these applied in order;
+    /// empty when this snapshot wrote the index itself. An incremental backup that changes 1%
+    /// of a kind writes one small changeset instead of every chunk and the index it touches.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chain: Vec<ChainLink>,
     /// Objects in the manifest.
     pub count: usize,
     /// The deltaLink to continue from, for kinds with delta.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delta_link: Option<String>,
+}
+
+/// One changeset of a chain of them on top of a base index ([`KindRecord::chain`],
+/// [`Snapshot::relationship_chain`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChainLink {
+    /// The changeset blob ([`Changeset`] for a kind, [`RelationshipChanges`] for relationships).
+    pub blob: BlobId,
+    /// Where it was written (a hint, as [`ChunkRef::at`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<BlobLocation>,
+}
+
+impl KindRecord {
+    /// Whether two records hold the same manifest by construction: the same index with the
+    /// same chain on top (records without an index compare as different).
+    pub fn same_manifest(&self, other: &KindRecord) -> bool {
+        self.index.is_some() && self.index == other.index && self.chain == other.chain
+    }
 }
 
 /// A Bloom filter of object ids (base64 of its bits): "maybe" or "certainly not". 10 bits and
@@ -684,6 +709,10 @@ pub struct Snapshot {
     /// [`IdFilter`]: an object's relationship change log reads only the changes that may name it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relationship_changes_filter: Option<IdFilter>,
+    /// Format 5: the relationship changes since the snapshot that wrote
+    /// [`Snapshot::relationship_index`], oldest first (as [`KindRecord::chain`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relationship_chain: Vec<ChainLink>,
     /// Relationships in it.
     #[serde(default)]
     pub relationship_count: usize,
@@ -697,10 +726,17 @@ impl Snapshot {
     pub fn root_blobs(&self) -> impl Iterator<Item = &BlobId> {
         self.kinds
             .values()
-            .flat_map(|k| k.manifest.iter().chain(&k.index).chain(&k.changes))
+            .flat_map(|k| {
+                k.manifest
+                    .iter()
+                    .chain(&k.index)
+                    .chain(&k.changes)
+                    .chain(k.chain.iter().map(|l| &l.blob))
+            })
             .chain(self.relationships.iter())
             .chain(&self.relationship_index)
             .chain(&self.relationship_changes)
+            .chain(self.relationship_chain.iter().map(|l| &l.blob))
     }
 }
 
@@ -721,6 +757,10 @@ pub enum SnapshotFile {
     /// Version 4: as 3, with manifest chunks in the binary [`EntryChunk`] encoding.
     #[serde(rename = "4")]
     V4(Snapshot),
+    /// Version 5: as 4, with manifests and relationships as a base index plus a chain of
+    /// changesets ([`KindRecord::chain`]), which a reader of version 4 would not apply.
+    #[serde(rename = "5")]
+    V5(Snapshot),
 }
 
 impl SnapshotFile {
@@ -730,7 +770,8 @@ impl SnapshotFile {
             SnapshotFile::V1(s)
             | SnapshotFile::V2(s)
             | SnapshotFile::V3(s)
-            | SnapshotFile::V4(s) => s,
+            | SnapshotFile::V4(s)
+            | SnapshotFile::V5(s) => s,
         }
     }
 }
@@ -828,6 +869,14 @@ mod tests {
                 status: KindStatus::Complete,
                 index: Some(BlobId::of(&json!({"chunks": []}))),
                 changes: Some(BlobId::of(&json!({"created": []}))),
+                chain: vec![ChainLink {
+                    blob: BlobId::of(&json!({"created": []})),
+                    at: Some(BlobLocation {
+                        pack: "00ff".into(),
+                        offset: 12,
+                        length: 34,
+                    }),
+                }],
                 count: 0,
                 delta_link: Some(
                     "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=x".into(),
@@ -853,7 +902,7 @@ mod tests {
                 ..KindRecord::default()
             },
         );
-        let file = SnapshotFile::V3(Snapshot {
+        let file = SnapshotFile::V5(Snapshot {
             id: SnapshotId::new("20261124T060000Z-0000abcd").unwrap(),
             tenant: TenantId::new("5f1c2d3e-0000-4000-8000-000000000001").unwrap(),
             time: DateTime::parse_from_rfc3339("2026-11-24T06:00:00Z")
@@ -867,6 +916,10 @@ mod tests {
             relationship_changes: None,
             relationship_changes_at: None,
             relationship_changes_filter: None,
+            relationship_chain: vec![ChainLink {
+                blob: BlobId::of(&json!({"added": []})),
+                at: None,
+            }],
             relationship_count: 0,
             tool_version: "0.1.0".into(),
         });

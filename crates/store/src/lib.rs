@@ -40,11 +40,11 @@ mod repository;
 pub use backend::{BlobIndex, Lease, ObjectSnapshotStore, PackInfo, SnapshotStore, open};
 pub use error::{Error, Result};
 pub use format::{
-    BlobId, BlobLocation, Changeset, ChunkRef, IdFilter, KindRecord, KindStatus, LeaseRecord,
-    ManifestEntry, ManifestIndex, PackIndexFile, RelationshipChanges, Snapshot, SnapshotFile, Text,
-    new_snapshot_id,
+    BlobId, BlobLocation, ChainLink, Changeset, ChunkRef, IdFilter, KindRecord, KindStatus,
+    LeaseRecord, ManifestEntry, ManifestIndex, PackIndexFile, RelationshipChanges, Snapshot,
+    SnapshotFile, Text, new_snapshot_id,
 };
 pub use repository::{
-    ForgetReport, PACK_TARGET_BYTES, PruneReport, Repository, RetentionPolicy, SnapshotWriter,
-    VerifyReport, WriteStats, parse_duration,
+    ForgetReport, Overlay, PACK_TARGET_BYTES, PruneReport, Repository, RetentionPolicy,
+    SnapshotWriter, VerifyReport, WriteStats, differing_entries, parse_duration,
 };

@@ -16,8 +16,8 @@ use crate::backend::{BlobIndex, SnapshotStore, encode_blob};
 use crate::compress::{self, DICTIONARY_SAMPLES, EncoderDictionary};
 use crate::error::{Error, Result};
 use crate::format::{
-    BlobId, BlobLocation, Changeset, ChunkRef, EntryChunk, IdFilter, KindRecord, KindStatus,
-    ManifestEntry, ManifestIndex, Snapshot, new_snapshot_id,
+    BlobId, BlobLocation, ChainLink, Changeset, ChunkRef, EntryChunk, IdFilter, KindRecord,
+    KindStatus, ManifestEntry, ManifestIndex, Snapshot, new_snapshot_id,
 };
 
 /// Packs are flushed when their compressed content reaches this size: large enough that a
@@ -78,6 +78,205 @@ fn kind_of_key(names: &[(RelationshipKind, String)], key: &str) -> Option<Relati
         .filter(|(_, name)| key.starts_with(name.as_str()))
         .max_by_key(|(_, name)| name.len())
         .map(|(kind, _)| *kind)
+}
+
+/// A chain of changesets composed ([`Repository::manifest_overlay`]): the state of each object
+/// it names, `None` for deleted.
+pub type Overlay = BTreeMap<dirvault_model::ObjectId, Option<ManifestEntry>>;
+
+/// Entries in id order with an overlay applied: objects it names take its state.
+fn apply_overlay(base: Vec<ManifestEntry>, overlay: Overlay) -> Vec<ManifestEntry> {
+    let mut out = Vec::with_capacity(base.len() + overlay.len());
+    let mut overlay = overlay.into_iter().peekable();
+    for entry in base {
+        while let Some((id, _)) = overlay.peek()
+            && *id < entry.id
+        {
+            if let Some((_, Some(e))) = overlay.next() {
+                out.push(e);
+            }
+        }
+        match overlay.peek() {
+            Some((id, _)) if *id == entry.id => {
+                if let Some((_, Some(e))) = overlay.next() {
+                    out.push(e);
+                }
+            }
+            _ => out.push(entry),
+        }
+    }
+    out.extend(overlay.filter_map(|(_, e)| e));
+    out
+}
+
+/// The manifest entries of a kind in two snapshots (of two repositories, e.g. a backup and
+/// the live tenant read into memory) that may differ, leaving out what both certainly share:
+/// a chunk's blob id is its content, so a chunk both bases hold has the same entries on both
+/// sides unless an overlay names one of them. Diffing two large snapshots reads only the
+/// chunks that differ, those holding objects either chain names, and the chains.
+///
+/// # Errors
+/// Missing or corrupt blobs.
+pub async fn differing_entries(
+    (old_repo, old): (&Repository, &Snapshot),
+    (new_repo, new): (&Repository, &Snapshot),
+    kind: ObjectKind,
+) -> Result<(Vec<ManifestEntry>, Vec<ManifestEntry>)> {
+    let (Some(a), Some(b)) = (old.kinds.get(&kind), new.kinds.get(&kind)) else {
+        return Ok((
+            old_repo.manifest(old, kind).await?,
+            new_repo.manifest(new, kind).await?,
+        ));
+    };
+    if a.same_manifest(b) {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let a_chunks = old_repo.manifest_chunks(&old.tenant, a).await?;
+    let b_chunks = new_repo.manifest_chunks(&new.tenant, b).await?;
+    let a_overlay = old_repo.manifest_overlay(&old.tenant, a).await?;
+    let b_overlay = new_repo.manifest_overlay(&new.tenant, b).await?;
+    let (a_wanted, b_wanted) = {
+        let named: BTreeSet<&dirvault_model::ObjectId> =
+            a_overlay.keys().chain(b_overlay.keys()).collect();
+        let a_ids: HashSet<BlobId> = a_chunks.iter().map(|c| c.blob).collect();
+        let b_ids: HashSet<BlobId> = b_chunks.iter().map(|c| c.blob).collect();
+        (
+            chunks_to_compare(&a_chunks, &b_ids, &named),
+            chunks_to_compare(&b_chunks, &a_ids, &named),
+        )
+    };
+    let before = old_repo.chunk_entries(&old.tenant, &a_wanted).await?;
+    let after = new_repo.chunk_entries(&new.tenant, &b_wanted).await?;
+    Ok((
+        apply_overlay(before, a_overlay),
+        apply_overlay(after, b_overlay),
+    ))
+}
+
+/// The chunks of one side to compare: those the other side does not share, and those that
+/// would hold an object an overlay names (all of them when chunks have no first ids).
+fn chunks_to_compare(
+    chunks: &[ChunkRef],
+    other: &HashSet<BlobId>,
+    named: &BTreeSet<&dirvault_model::ObjectId>,
+) -> Vec<ChunkRef> {
+    let mut wanted: Vec<bool> = chunks.iter().map(|c| !other.contains(&c.blob)).collect();
+    if !named.is_empty() {
+        if chunks.iter().any(|c| c.first.is_empty()) {
+            wanted.fill(true);
+        }
+        for id in named {
+            let at = chunks.partition_point(|c| c.first.as_str() <= id.as_str());
+            if let Some(w) = at.checked_sub(1).and_then(|i| wanted.get_mut(i)) {
+                *w = true;
+            }
+        }
+    }
+    chunks
+        .iter()
+        .zip(wanted)
+        .filter(|(_, w)| *w)
+        .map(|(c, _)| c.clone())
+        .collect()
+}
+
+/// Chains of changesets are rebased (a new index written over new chunks) when they reach
+/// this many links, so that reading a snapshot applies a bounded number of them...
+const MAX_CHAIN: usize = 32;
+
+/// ...or when what they change since their base passes 1/`OVERLAY_DIVISOR` of the kind's
+/// entries (or of the links), so that an overlay stays small beside its base.
+const OVERLAY_DIVISOR: usize = 8;
+
+/// Whether a chain on `base` with `links` links, `changed` entries away from it, is rebased.
+fn rebase(links: usize, changed: usize, count: usize) -> bool {
+    links >= MAX_CHAIN || changed * OVERLAY_DIVISOR > count
+}
+
+/// The changes since the parent, from those since the base and the parent's overlay on that
+/// base: an object the overlay names was as the overlay says; any other was as in the base,
+/// so it changed since the parent exactly when it changed since the base.
+fn entries_since_parent(
+    since_base: &Changeset,
+    parent: &Overlay,
+    list: &[ManifestEntry],
+) -> Changeset {
+    let ours = |id: &dirvault_model::ObjectId| {
+        list.binary_search_by(|e| e.id.cmp(id))
+            .ok()
+            .map(|i| &list[i])
+    };
+    let mut out = Changeset::default();
+    for (id, before) in parent {
+        match (before, ours(id)) {
+            (None, Some(now)) => out.created.push(now.clone()),
+            (Some(before), Some(now)) if before.blob != now.blob => out.modified.push(now.clone()),
+            (Some(before), None) => out.deleted.push(before.clone()),
+            _ => {}
+        }
+    }
+    let not_named = |e: &&ManifestEntry| !parent.contains_key(&e.id);
+    out.created
+        .extend(since_base.created.iter().filter(not_named).cloned());
+    out.modified
+        .extend(since_base.modified.iter().filter(not_named).cloned());
+    out.deleted
+        .extend(since_base.deleted.iter().filter(not_named).cloned());
+    for list in [&mut out.created, &mut out.modified, &mut out.deleted] {
+        list.sort_by(|a, b| a.id.cmp(&b.id));
+    }
+    out
+}
+
+/// [`entries_since_parent`] for relationships (`ours` in order).
+fn relationships_since_parent(
+    since_base: &crate::format::RelationshipChanges,
+    parent: &BTreeMap<Relationship, bool>,
+    ours: &[Relationship],
+) -> crate::format::RelationshipChanges {
+    let mut out = crate::format::RelationshipChanges::default();
+    for (r, was) in parent {
+        match (was, ours.binary_search(r).is_ok()) {
+            (false, true) => out.added.push(r.clone()),
+            (true, false) => out.removed.push(r.clone()),
+            _ => {}
+        }
+    }
+    let not_named = |r: &&Relationship| !parent.contains_key(*r);
+    out.added
+        .extend(since_base.added.iter().filter(not_named).cloned());
+    out.removed
+        .extend(since_base.removed.iter().filter(not_named).cloned());
+    out.added.sort();
+    out.removed.sort();
+    out
+}
+
+/// How a manifest (or the relationships) is stored in a new snapshot.
+enum Layout {
+    /// New chunks (written) under a new index.
+    Base(Vec<ChunkRef>),
+    /// The parent's base index with a chain: the parent's links, then this snapshot's
+    /// changes since the parent when it has any. No chain at all when this snapshot is back
+    /// at its base (`at_base`).
+    Chain {
+        index: BlobId,
+        index_at: Option<BlobLocation>,
+        links: Vec<ChainLink>,
+        at_base: bool,
+    },
+}
+
+/// A JSON blob's bytes parsed, or why they are corrupt.
+fn parse_json<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    blob: &BlobId,
+    what: &str,
+) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| Error::Corrupt {
+        path: format!("{what} {blob}"),
+        reason: e.to_string(),
+    })
 }
 
 /// What chunks hold: manifest entries or relationships.
@@ -409,8 +608,68 @@ impl Repository {
             return Ok(Vec::new());
         };
         let chunks = self.manifest_chunks(&snapshot.tenant, record).await?;
-        self.chunked_refs(&snapshot.tenant, &chunks, "manifest")
-            .await
+        let base = self
+            .chunked_refs(&snapshot.tenant, &chunks, "manifest")
+            .await?;
+        if record.chain.is_empty() {
+            return Ok(base);
+        }
+        let overlay = self.manifest_overlay(&snapshot.tenant, record).await?;
+        Ok(apply_overlay(base, overlay))
+    }
+
+    /// A kind's chain of changesets composed into one overlay on its base: the last state
+    /// the chain gives each object it names (`None`: deleted). Empty without a chain.
+    ///
+    /// # Errors
+    /// Missing or corrupt changesets.
+    pub async fn manifest_overlay(
+        &self,
+        tenant: &TenantId,
+        record: &KindRecord,
+    ) -> Result<Overlay> {
+        let mut overlay = Overlay::new();
+        for link in &record.chain {
+            let bytes = self
+                .blob_bytes_at(tenant, &link.blob, link.at.as_ref())
+                .await?;
+            let changes: Changeset = parse_json(&bytes, &link.blob, "changeset")?;
+            for e in changes.created.into_iter().chain(changes.modified) {
+                overlay.insert(e.id.clone(), Some(e));
+            }
+            for e in changes.deleted {
+                overlay.insert(e.id, None);
+            }
+        }
+        Ok(overlay)
+    }
+
+    /// A snapshot's chain of relationship changes composed into one overlay on its base:
+    /// whether each link the chain names is there at the end. Only links of `kind` when given.
+    ///
+    /// # Errors
+    /// Missing or corrupt relationship changes.
+    pub async fn relationship_overlay(
+        &self,
+        snapshot: &Snapshot,
+        kind: Option<RelationshipKind>,
+    ) -> Result<BTreeMap<Relationship, bool>> {
+        let mut overlay = BTreeMap::new();
+        for link in &snapshot.relationship_chain {
+            let bytes = self
+                .blob_bytes_at(&snapshot.tenant, &link.blob, link.at.as_ref())
+                .await?;
+            let changes: crate::format::RelationshipChanges =
+                parse_json(&bytes, &link.blob, "relationship changes")?;
+            let wanted = |r: &Relationship| kind.is_none_or(|k| r.kind == k);
+            for r in changes.added.into_iter().filter(wanted) {
+                overlay.insert(r, true);
+            }
+            for r in changes.removed.into_iter().filter(wanted) {
+                overlay.insert(r, false);
+            }
+        }
+        Ok(overlay)
     }
 
     /// One object's manifest entry in a snapshot: one chunk read in format 2 (the chunk whose
@@ -433,6 +692,23 @@ impl Repository {
                 .await?
                 .into_iter()
                 .find(|e| &e.id == id));
+        }
+        // The newest changeset of the chain that names the object says how it is.
+        for link in record.chain.iter().rev() {
+            let changes = self
+                .changeset_naming(&snapshot.tenant, &link.blob, link.at.as_ref(), id)
+                .await?;
+            if let Some(e) = changes
+                .created
+                .iter()
+                .chain(&changes.modified)
+                .find(|e| &e.id == id)
+            {
+                return Ok(Some(e.clone()));
+            }
+            if changes.deleted.iter().any(|e| &e.id == id) {
+                return Ok(None);
+            }
         }
         let chunks = self.manifest_chunks(&snapshot.tenant, record).await?;
         let at = chunks.partition_point(|c| c.first.as_str() <= id.as_str());
@@ -463,44 +739,29 @@ impl Repository {
                 let bytes = self
                     .blob_bytes_at(&snapshot.tenant, blob, record.changes_at.as_ref())
                     .await?;
-                serde_json::from_slice(&bytes)
-                    .map(Some)
-                    .map_err(|e| Error::Corrupt {
-                        path: format!("changeset {blob}"),
-                        reason: e.to_string(),
-                    })
+                parse_json(&bytes, blob, "changeset").map(Some)
             }
             None => Ok(None),
         }
     }
 
-    /// The changeset of a kind if it names `id` (`Some(empty)` when it does not, read without
-    /// parsing it); `None` when the snapshot has no changeset for the kind.
+    /// A changeset if it names `id`; empty when it does not (found without parsing it).
     async fn changeset_naming(
         &self,
-        snapshot: &Snapshot,
-        kind: ObjectKind,
+        tenant: &TenantId,
+        blob: &BlobId,
+        at: Option<&BlobLocation>,
         id: &dirvault_model::ObjectId,
-    ) -> Result<Option<Changeset>> {
-        let Some(record) = snapshot.kinds.get(&kind) else {
-            return Ok(None);
-        };
-        let Some(blob) = record.changes.as_ref() else {
-            return Ok(None);
-        };
-        let bytes = self
-            .blob_bytes_at(&snapshot.tenant, blob, record.changes_at.as_ref())
-            .await?;
+    ) -> Result<Changeset> {
+        let bytes = self.blob_bytes_at(tenant, blob, at).await?;
         let needle = serde_json::to_vec(id.as_str()).unwrap_or_default();
         if !bytes.windows(needle.len()).any(|w| w == needle.as_slice()) {
-            return Ok(Some(Changeset::default()));
+            return Ok(Changeset::default());
         }
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| Error::Corrupt {
-                path: format!("changeset {blob}"),
-                reason: e.to_string(),
-            })
+        serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+            path: format!("changeset {blob}"),
+            reason: e.to_string(),
+        })
     }
 
     /// Every version of one object across the tenant's snapshots, oldest first: `None` where
@@ -525,7 +786,7 @@ impl Repository {
                 (_, None) => None,
                 (Some((p, entry)), Some(r)) if r.index.is_some() => {
                     let before = p.kinds.get(&kind);
-                    if before.is_some_and(|b| b.index == r.index) {
+                    if before.is_some_and(|b| b.same_manifest(r)) {
                         entry.clone()
                     } else if r.changes.is_none() && before.is_some_and(|b| b.index.is_some()) {
                         // Format 2 writes a changeset whenever the index changes; none
@@ -538,8 +799,10 @@ impl Repository {
                     {
                         // The changeset certainly does not name it.
                         entry.clone()
-                    } else if let Some(changes) = self.changeset_naming(&snapshot, kind, id).await?
-                    {
+                    } else if let Some(blob) = &r.changes {
+                        let changes = self
+                            .changeset_naming(&snapshot.tenant, blob, r.changes_at.as_ref(), id)
+                            .await?;
                         if let Some(e) = changes
                             .created
                             .iter()
@@ -614,8 +877,22 @@ impl Repository {
     /// Missing or corrupt blobs.
     pub async fn relationships(&self, snapshot: &Snapshot) -> Result<Vec<Relationship>> {
         let chunks = self.relationship_chunks(snapshot).await?;
-        self.chunked_refs(&snapshot.tenant, &chunks, "relationships")
-            .await
+        let mut base: Vec<Relationship> = self
+            .chunked_refs(&snapshot.tenant, &chunks, "relationships")
+            .await?;
+        if snapshot.relationship_chain.is_empty() {
+            return Ok(base);
+        }
+        let overlay = self.relationship_overlay(snapshot, None).await?;
+        base.retain(|r| !overlay.contains_key(r));
+        base.extend(
+            overlay
+                .into_iter()
+                .filter(|(_, there)| *there)
+                .map(|(r, _)| r),
+        );
+        base.sort();
+        Ok(base)
     }
 
     /// The relationships of one kind in a snapshot: only the chunks that may hold that kind
@@ -631,11 +908,12 @@ impl Repository {
         let mut out = Vec::new();
         self.relationships_of_each(snapshot, kind, |part| out.extend(part))
             .await?;
+        out.sort(); // the chain's links come last
         Ok(out)
     }
 
     /// [`Repository::relationships_of`] a few hundred chunks at a time, each part given to
-    /// `f` as it is decoded: a caller that keeps them in a set of its own (sharing their ids)
+    /// `f` as it is decoded (the links a chain of changes adds come last): a caller that keeps them in a set of its own (sharing their ids)
     /// never holds a large tenant's million links twice.
     ///
     /// # Errors
@@ -667,12 +945,21 @@ impl Repository {
             }
             None => &chunks[..],
         };
+        let overlay = self.relationship_overlay(snapshot, Some(kind)).await?;
         for group in wanted.chunks(CHUNKS_AT_ONCE) {
             let mut part: Vec<Relationship> = self
                 .chunked_refs(&snapshot.tenant, group, "relationships")
                 .await?;
-            part.retain(|r| r.kind == kind);
+            part.retain(|r| r.kind == kind && !overlay.contains_key(r));
             f(part);
+        }
+        let added: Vec<Relationship> = overlay
+            .into_iter()
+            .filter(|(_, there)| *there)
+            .map(|(r, _)| r)
+            .collect();
+        if !added.is_empty() {
+            f(added);
         }
         Ok(())
     }
@@ -1387,24 +1674,21 @@ impl SnapshotWriter {
         self.stats
     }
 
-    /// The changeset of a kind against the parent snapshot: only the chunks the two manifests
-    /// do not share are compared (an unchanged stretch is the same chunk blob in both).
-    /// `None` without a parent record to compare with, or when nothing changed.
-    async fn changeset(
-        &mut self,
-        kind: ObjectKind,
+    /// How a kind's entries differ from its base (the parent record's index, without its
+    /// chain): only the chunks the two do not share are compared (an unchanged stretch is the
+    /// same chunk blob in both).
+    async fn entries_since_base(
+        &self,
+        base: &KindRecord,
         list: &[ManifestEntry],
-        refs: &[ChunkRef],
+        ids: &[BlobId],
         ranges: &[std::ops::Range<usize>],
-    ) -> Result<Option<(BlobId, IdFilter)>> {
-        let Some(parent) = self.parent_kinds.get(&kind).cloned() else {
-            return Ok(None);
-        };
-        let parent_chunks = self.repo.manifest_chunks(&self.tenant, &parent).await?;
-        let ours: HashSet<&BlobId> = refs.iter().map(|r| &r.blob).collect();
-        let theirs: HashSet<&BlobId> = parent_chunks.iter().map(|c| &c.blob).collect();
-        // The parent's chunks that we do not share, read together.
-        let unshared: Vec<ChunkRef> = parent_chunks
+    ) -> Result<Changeset> {
+        let base_chunks = self.repo.manifest_chunks(&self.tenant, base).await?;
+        let ours: HashSet<&BlobId> = ids.iter().collect();
+        let theirs: HashSet<&BlobId> = base_chunks.iter().map(|c| &c.blob).collect();
+        // The base's chunks that we do not share, read together.
+        let unshared: Vec<ChunkRef> = base_chunks
             .iter()
             .filter(|c| !ours.contains(&c.blob))
             .cloned()
@@ -1413,8 +1697,8 @@ impl SnapshotWriter {
         let mut before: HashMap<dirvault_model::ObjectId, ManifestEntry> =
             before.into_iter().map(|e| (e.id.clone(), e)).collect();
         let mut changes = Changeset::default();
-        for (r, range) in refs.iter().zip(ranges) {
-            if theirs.contains(&r.blob) {
+        for (id, range) in ids.iter().zip(ranges) {
+            if theirs.contains(id) {
                 continue;
             }
             for entry in &list[range.clone()] {
@@ -1428,70 +1712,66 @@ impl SnapshotWriter {
         let mut deleted: Vec<ManifestEntry> = before.into_values().collect();
         deleted.sort_by(|a, b| a.id.cmp(&b.id));
         changes.deleted = deleted;
-        if changes.created.is_empty() && changes.modified.is_empty() && changes.deleted.is_empty() {
-            return Ok(None);
-        }
-        let named: Vec<&str> = changes
-            .created
-            .iter()
-            .chain(&changes.modified)
-            .chain(&changes.deleted)
-            .map(|e| e.id.as_str())
-            .collect();
-        let filter = IdFilter::new(&named);
-        let value = serde_json::to_value(&changes).unwrap_or_default();
-        Ok(Some((self.put_blob(&value, None).await?, filter)))
+        Ok(changes)
     }
 
-    /// The relationship changes against the parent, from the chunks the two lists do not
-    /// share. `None` without a parent or when nothing changed.
-    async fn relationship_changes(
-        &mut self,
+    /// How the relationships differ from the parent's base (its index, without its chain):
+    /// the chunks the two do not share are compared as they stream in (both are in order), a
+    /// few hundred of the base's at a time.
+    async fn relationships_since_base(
+        &self,
+        base: &Snapshot,
         ours: &[Relationship],
-        refs: &[ChunkRef],
-    ) -> Result<Option<(BlobId, IdFilter)>> {
-        let Some(parent) = &self.parent_snapshot else {
-            return Ok(None);
-        };
-        let theirs = self.repo.relationship_chunks(parent).await?;
-        let our_chunks: HashSet<&BlobId> = refs.iter().map(|r| &r.blob).collect();
+        ids: &[BlobId],
+        ranges: &[std::ops::Range<usize>],
+    ) -> Result<crate::format::RelationshipChanges> {
+        const CHUNKS_AT_ONCE: usize = 256;
+        let theirs = self.repo.relationship_chunks(base).await?;
+        let our_chunks: HashSet<&BlobId> = ids.iter().collect();
         let their_chunks: HashSet<BlobId> = theirs.iter().map(|r| r.blob).collect();
         let unshared: Vec<ChunkRef> = theirs
             .into_iter()
             .filter(|c| !our_chunks.contains(&c.blob))
             .collect();
-        let before: BTreeSet<Relationship> = self
-            .repo
-            .chunked_refs::<Relationship>(&self.tenant, &unshared, "relationships")
-            .await?
-            .into_iter()
+        // Our relationships in chunks the base does not have, in order (collected first: an
+        // iterator of closures held across the reads below would make this future not Send).
+        let after: Vec<&Relationship> = ids
+            .iter()
+            .zip(ranges)
+            .filter(|(id, _)| !their_chunks.contains(*id))
+            .flat_map(|(_, range)| &ours[range.clone()])
             .collect();
-        // Our relationships in chunks the parent does not have (the chunks in `refs` are in
-        // order over `ours`).
-        let mut after = BTreeSet::new();
-        let mut at_item = 0;
-        for r in refs {
-            if !their_chunks.contains(&r.blob) {
-                after.extend(ours[at_item..at_item + r.count].iter().cloned());
+        let mut after = after.into_iter().peekable();
+        let mut changes = crate::format::RelationshipChanges::default();
+        for group in unshared.chunks(CHUNKS_AT_ONCE) {
+            let before: Vec<Relationship> = self
+                .repo
+                .chunked_refs(&self.tenant, group, "relationships")
+                .await?;
+            for old in before {
+                while let Some(new) = after.next_if(|new| **new < old) {
+                    changes.added.push(new.clone());
+                }
+                if after.next_if(|new| **new == old).is_none() {
+                    changes.removed.push(old);
+                }
             }
-            at_item += r.count;
         }
-        let changes = crate::format::RelationshipChanges {
-            added: after.difference(&before).cloned().collect(),
-            removed: before.difference(&after).cloned().collect(),
-        };
-        if changes.added.is_empty() && changes.removed.is_empty() {
+        changes.added.extend(after.cloned());
+        Ok(changes)
+    }
+
+    /// Stores a changeset (unless it is empty) with the filter of the ids it names.
+    async fn put_changes<T: Serialize>(
+        &mut self,
+        changes: &T,
+        named: Vec<&str>,
+    ) -> Result<Option<(BlobId, IdFilter)>> {
+        if named.is_empty() {
             return Ok(None);
         }
-        let named: Vec<&str> = changes
-            .added
-            .iter()
-            .chain(&changes.removed)
-            .flat_map(Relationship::referenced_ids)
-            .map(|id| id.as_str())
-            .collect();
         let filter = IdFilter::new(&named);
-        let value = serde_json::to_value(&changes).unwrap_or_default();
+        let value = serde_json::to_value(changes).unwrap_or_default();
         Ok(Some((self.put_blob(&value, None).await?, filter)))
     }
 
@@ -1504,9 +1784,9 @@ impl SnapshotWriter {
         // 1. The objects still pending, so that every entry can say where its version is.
         self.drain_samples().await?;
         self.flush().await?;
-        // 2. Manifest chunks and changesets, then the relationship chunks.
+        // 2. Each kind's manifest: a chain on the parent's base, or new chunks.
         let entries = std::mem::take(&mut self.entries);
-        let mut indexes = Vec::new();
+        let mut layouts = Vec::new();
         for (kind, mut list) in entries {
             list.sort_by(|a, b| a.id.cmp(&b.id));
             list.dedup_by(|a, b| a.id == b.id);
@@ -1523,57 +1803,168 @@ impl SnapshotWriter {
                     (BlobId::of_canonical(&bytes), bytes)
                 })
                 .collect();
-            let mut refs = Vec::with_capacity(ranges.len());
-            for (range, (id, bytes)) in ranges.iter().zip(encoded) {
-                refs.push(ChunkRef {
-                    blob: self.put_canonical(id, bytes, None).await?,
-                    first: list[range.start].id.to_string(),
-                    count: range.len(),
-                    at: None,
-                });
+            let ids: Vec<BlobId> = encoded.iter().map(|(id, _)| *id).collect();
+            let parent = self
+                .parent_kinds
+                .get(&kind)
+                .filter(|p| p.index.is_some())
+                .cloned();
+            let mut layout = None;
+            let mut changes = None;
+            if let Some(parent) = parent {
+                let since_base = self
+                    .entries_since_base(&parent, &list, &ids, &ranges)
+                    .await?;
+                let overlay = self.repo.manifest_overlay(&self.tenant, &parent).await?;
+                let since_parent = entries_since_parent(&since_base, &overlay, &list);
+                let named = since_parent
+                    .created
+                    .iter()
+                    .chain(&since_parent.modified)
+                    .chain(&since_parent.deleted)
+                    .map(|e| e.id.as_str())
+                    .collect();
+                changes = self.put_changes(&since_parent, named).await?;
+                let changed =
+                    since_base.created.len() + since_base.modified.len() + since_base.deleted.len();
+                if !rebase(parent.chain.len(), changed, list.len()) {
+                    layout = Some(Layout::Chain {
+                        index: parent.index.unwrap_or_else(|| unreachable!()),
+                        index_at: parent.index_at.clone(),
+                        links: parent.chain.clone(),
+                        at_base: changed == 0,
+                    });
+                }
             }
-            let changes = self.changeset(kind, &list, &refs, &ranges).await?;
-            indexes.push((Some(kind), list.len(), refs, changes));
+            let layout = match layout {
+                Some(layout) => layout,
+                None => {
+                    let mut refs = Vec::with_capacity(ranges.len());
+                    for (range, (id, bytes)) in ranges.iter().zip(encoded) {
+                        refs.push(ChunkRef {
+                            blob: self.put_canonical(id, bytes, None).await?,
+                            first: list[range.start].id.to_string(),
+                            count: range.len(),
+                            at: None,
+                        });
+                    }
+                    Layout::Base(refs)
+                }
+            };
+            layouts.push((Some(kind), list.len(), layout, changes));
         }
+        // 3. The relationships, the same way.
         let relationships = std::mem::take(&mut self.relationships);
         let relationship_count = relationships.len();
         let relationships: Vec<Relationship> = relationships.into_iter().collect();
-        let mut refs = Vec::new();
         let key = relationship_key;
-        for range in chunks(&relationships, key) {
-            let chunk = serde_json::to_value(&relationships[range.clone()]).unwrap_or_default();
-            refs.push(ChunkRef {
-                blob: self.put_blob(&chunk, None).await?,
-                first: key(&relationships[range.start]),
-                count: range.len(),
-                at: None,
-            });
+        let ranges = chunks(&relationships, key);
+        let ids: Vec<BlobId> = ranges
+            .par_iter()
+            .map(|range| {
+                let value = serde_json::to_value(&relationships[range.clone()]).unwrap_or_default();
+                BlobId::of_canonical(&crate::format::canonical_bytes(&value))
+            })
+            .collect();
+        let parent = self
+            .parent_snapshot
+            .clone()
+            .filter(|p| p.relationship_index.is_some());
+        let mut layout = None;
+        let mut relationship_changes = None;
+        if let Some(parent) = parent {
+            let since_base = self
+                .relationships_since_base(&parent, &relationships, &ids, &ranges)
+                .await?;
+            let overlay = self.repo.relationship_overlay(&parent, None).await?;
+            let since_parent = relationships_since_parent(&since_base, &overlay, &relationships);
+            let named = since_parent
+                .added
+                .iter()
+                .chain(&since_parent.removed)
+                .flat_map(Relationship::referenced_ids)
+                .map(|id| id.as_str())
+                .collect();
+            relationship_changes = self.put_changes(&since_parent, named).await?;
+            let changed = since_base.added.len() + since_base.removed.len();
+            let links = parent.relationship_chain.len();
+            if !rebase(links, changed, relationship_count) {
+                layout = Some(Layout::Chain {
+                    index: parent.relationship_index.unwrap_or_else(|| unreachable!()),
+                    index_at: parent.relationship_index_at.clone(),
+                    links: parent.relationship_chain,
+                    at_base: changed == 0,
+                });
+            }
         }
-        let relationship_changes = self.relationship_changes(&relationships, &refs).await?;
-        if !refs.is_empty() {
-            indexes.push((None, relationship_count, refs, None));
+        let layout = match layout {
+            Some(layout) => Some(layout),
+            None if ranges.is_empty() => None,
+            None => {
+                let mut refs = Vec::with_capacity(ranges.len());
+                for range in &ranges {
+                    let value =
+                        serde_json::to_value(&relationships[range.clone()]).unwrap_or_default();
+                    refs.push(ChunkRef {
+                        blob: self.put_blob(&value, None).await?,
+                        first: key(&relationships[range.start]),
+                        count: range.len(),
+                        at: None,
+                    });
+                }
+                Some(Layout::Base(refs))
+            }
+        };
+        if let Some(layout) = layout {
+            layouts.push((None, relationship_count, layout, relationship_changes));
         }
-        // 3. Now that they are written, the indexes can say where each chunk is.
+        // 4. Now that they are written, new indexes can say where each chunk is.
         self.flush().await?;
         let mut written = Vec::new();
-        for (kind, count, mut refs, changes) in indexes {
-            for r in &mut refs {
-                r.at = self.index.get(&r.blob).cloned();
-            }
-            let index = serde_json::to_value(ManifestIndex { chunks: refs }).unwrap_or_default();
-            written.push((kind, count, self.put_blob(&index, None).await?, changes));
+        for (kind, count, layout, changes) in layouts {
+            let (index, links) = match layout {
+                Layout::Base(mut refs) => {
+                    for r in &mut refs {
+                        r.at = self.index.get(&r.blob).cloned();
+                    }
+                    let index =
+                        serde_json::to_value(ManifestIndex { chunks: refs }).unwrap_or_default();
+                    (self.put_blob(&index, None).await?, None)
+                }
+                Layout::Chain {
+                    index,
+                    index_at,
+                    links,
+                    at_base,
+                } => (index, Some((index_at, (!at_base).then_some(links)))),
+            };
+            written.push((kind, count, index, links, changes));
         }
         self.flush().await?;
-        // 4. The records, with where their index and changeset blobs are.
-        let mut relationship_index = None;
-        for (kind, count, index, changes) in written {
-            let index_at = self.index.get(&index).cloned();
-            let Some(kind) = kind else {
-                relationship_index = Some((index, index_at));
-                continue;
-            };
+        // 5. The records, with where their index and changeset blobs are; a chain ends with
+        // this snapshot's changes.
+        let mut relationship_record = None;
+        for (kind, count, index, links, changes) in written {
             let (changes, changes_filter) = changes.unzip();
             let changes_at = changes.as_ref().and_then(|c| self.index.get(c).cloned());
+            let (index_at, chain) = match links {
+                None => (self.index.get(&index).cloned(), Vec::new()),
+                Some((index_at, None)) => (index_at, Vec::new()),
+                Some((index_at, Some(mut links))) => {
+                    if let Some(blob) = changes {
+                        links.push(ChainLink {
+                            blob,
+                            at: changes_at.clone(),
+                        });
+                    }
+                    (index_at, links)
+                }
+            };
+            let Some(kind) = kind else {
+                relationship_record =
+                    Some((index, index_at, chain, changes, changes_at, changes_filter));
+                continue;
+            };
             let record = self.kinds.entry(kind).or_insert(KindRecord {
                 status: KindStatus::Complete,
                 ..KindRecord::default()
@@ -1581,19 +1972,25 @@ impl SnapshotWriter {
             record.manifest = Vec::new();
             record.index = Some(index);
             record.index_at = index_at;
+            record.chain = chain;
             record.changes = changes;
             record.changes_at = changes_at;
             record.changes_filter = changes_filter;
             record.count = count;
         }
-        let (relationship_index, relationship_index_at) = match relationship_index {
-            Some((i, at)) => (Some(i), at),
-            None => (None, None),
+        let (
+            relationship_index,
+            relationship_index_at,
+            relationship_chain,
+            relationship_changes,
+            relationship_changes_at,
+            relationship_changes_filter,
+        ) = match relationship_record {
+            Some((index, at, chain, changes, changes_at, filter)) => {
+                (Some(index), at, chain, changes, changes_at, filter)
+            }
+            None => (None, None, Vec::new(), None, None, None),
         };
-        let (relationship_changes, relationship_changes_filter) = relationship_changes.unzip();
-        let relationship_changes_at = relationship_changes
-            .as_ref()
-            .and_then(|c| self.index.get(c).cloned());
         let snapshot = Snapshot {
             id: new_snapshot_id(self.time),
             tenant: self.tenant.clone(),
@@ -1606,6 +2003,7 @@ impl SnapshotWriter {
             relationship_changes,
             relationship_changes_at,
             relationship_changes_filter,
+            relationship_chain,
             relationship_count,
             tool_version: env!("CARGO_PKG_VERSION").to_owned(),
         };

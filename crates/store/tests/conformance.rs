@@ -702,6 +702,342 @@ async fn relationships_are_read_by_kind(b: &Backend) {
     }
 }
 
+/// What a manifest says of each object: its id and version (hint locations differ between
+/// repositories).
+fn versions_of(entries: &[dirvault_store::ManifestEntry]) -> Vec<(String, String)> {
+    entries
+        .iter()
+        .map(|e| (e.id.to_string(), e.blob.to_string()))
+        .collect()
+}
+
+/// The state of a tenant in the chain test: users by id (with a "version" in the job title)
+/// and group memberships.
+#[derive(Clone)]
+struct ChainState {
+    users: std::collections::BTreeMap<u32, u32>,
+    members: std::collections::BTreeSet<(u32, u32)>,
+}
+
+/// Adds a state's users and memberships to a snapshot.
+async fn write_state(w: &mut dirvault_store::SnapshotWriter, state: &ChainState) {
+    let users: Vec<DirectoryObject> = state
+        .users
+        .iter()
+        .map(|(id, v)| user(&format!("u{id:04}"), &format!("v{v}")))
+        .collect();
+    w.add_objects(&users).await.unwrap();
+    for (g, u) in &state.members {
+        w.add_relationship(member(&format!("g{g}"), &format!("u{u:04}")));
+    }
+}
+
+/// Incremental snapshots keep their base's manifest and relationship chunks and add a chain of
+/// changesets; every reader sees exactly what a snapshot written whole would hold: manifests,
+/// single entries, versions, relationships (all and by kind), changes since the parent, diffs
+/// between any two snapshots, across rebases, verify, and forget + prune of the bases.
+async fn chains_of_changesets_read_like_whole_snapshots(b: &Backend) {
+    let repo = &b.repo;
+    let t: TenantId = "5f1c2d3e-0000-4000-8000-0000000000c8".parse().unwrap();
+    // The same states written whole (no parent), as the truth to compare with.
+    let truth_repo = Repository::open("memory://").unwrap();
+    let mut state = ChainState {
+        users: (0..400).map(|i| (i, 0)).collect(),
+        members: (0..400).map(|i| (i % 7, i)).collect(),
+    };
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move |n: u32| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((seed >> 33) % u64::from(n)) as u32
+    };
+    let start = Utc.with_ymd_and_hms(2026, 11, 3, 0, 0, 0).unwrap();
+    let mut snapshots: Vec<(dirvault_store::Snapshot, dirvault_store::Snapshot)> = Vec::new();
+    let (mut longest, mut rebased_users, mut rebased_links) = (0, 0, 0);
+    let first_state = state.clone();
+    for step in 0..84_i64 {
+        if step > 0 {
+            // One user and one link changed a step at first (chains grow to their longest),
+            // then twenty random changes (the overlay cap rebases first); step 30 goes back to
+            // the first state (the chain ends: the snapshot is its base again).
+            if step < 70 {
+                let id = next(400);
+                if let Some(v) = state.users.get_mut(&id) {
+                    *v += 1;
+                }
+                let link = (next(7), next(400));
+                if !state.members.remove(&link) {
+                    state.members.insert(link);
+                }
+            }
+            for _ in 0..if step < 70 { 0 } else { 20 } {
+                match next(5) {
+                    0 => {
+                        state.users.insert(400 + next(200), 0);
+                    }
+                    1 => {
+                        let id = next(600);
+                        state.users.remove(&id);
+                    }
+                    2 => {
+                        let g = next(7);
+                        let u = next(600);
+                        if !state.members.remove(&(g, u)) {
+                            state.members.insert((g, u));
+                        }
+                    }
+                    _ => {
+                        let id = next(600);
+                        if let Some(v) = state.users.get_mut(&id) {
+                            *v += 1;
+                        }
+                    }
+                }
+            }
+            if step == 30 {
+                state = first_state.clone();
+            }
+        }
+        let time = start + Duration::hours(step);
+        let parent = snapshots.last().map(|(s, _)| s.id.clone());
+        let mut w = repo.begin(&t, time, parent).await.unwrap();
+        write_state(&mut w, &state).await;
+        let (snapshot, stats) = w.commit().await.unwrap();
+        let mut w = truth_repo.begin(&t, time, None).await.unwrap();
+        write_state(&mut w, &state).await;
+        let (truth, _) = w.commit().await.unwrap();
+        let record = &snapshot.kinds[&ObjectKind::Users];
+        if let Some((previous, _)) = snapshots.last() {
+            let before = &previous.kinds[&ObjectKind::Users];
+            if record.index == before.index
+                && snapshot.relationship_index == previous.relationship_index
+            {
+                // A chained snapshot writes its new object versions and its changesets only:
+                // no manifest or relationship chunks, no index.
+                let changes = repo
+                    .changeset(&snapshot, ObjectKind::Users)
+                    .await
+                    .unwrap()
+                    .unwrap_or_default();
+                let versions = changes.created.len() + changes.modified.len();
+                assert!(
+                    stats.new_blobs <= versions as u64 + 2,
+                    "step {step}: {stats:?} on {}",
+                    b.name
+                );
+            }
+            if record.index != before.index {
+                rebased_users += 1;
+            }
+            if snapshot.relationship_index != previous.relationship_index {
+                rebased_links += 1;
+            }
+        }
+        longest = longest
+            .max(record.chain.len())
+            .max(snapshot.relationship_chain.len());
+        assert!(record.chain.len() <= 32 && snapshot.relationship_chain.len() <= 32);
+        // Whole manifests and relationships.
+        let manifest = repo.manifest(&snapshot, ObjectKind::Users).await.unwrap();
+        let expected = truth_repo
+            .manifest(&truth, ObjectKind::Users)
+            .await
+            .unwrap();
+        assert_eq!(
+            versions_of(&manifest),
+            versions_of(&expected),
+            "step {step} on {}",
+            b.name
+        );
+        assert_eq!(record.count, expected.len());
+        assert_eq!(
+            repo.relationships(&snapshot).await.unwrap(),
+            truth_repo.relationships(&truth).await.unwrap(),
+            "step {step} on {}",
+            b.name
+        );
+        assert_eq!(
+            repo.relationships_of(&snapshot, RelationshipKind::GroupMember)
+                .await
+                .unwrap(),
+            truth_repo
+                .relationships_of(&truth, RelationshipKind::GroupMember)
+                .await
+                .unwrap(),
+        );
+        // Single entries, present or not.
+        for id in [0, 7, 399, 401, 450, 599] {
+            let id: ObjectId = format!("u{id:04}").parse().unwrap();
+            let got = repo.entry(&snapshot, ObjectKind::Users, &id).await.unwrap();
+            let want = truth_repo
+                .entry(&truth, ObjectKind::Users, &id)
+                .await
+                .unwrap();
+            assert_eq!(
+                got.map(|e| e.blob),
+                want.map(|e| e.blob),
+                "{id} at step {step} on {}",
+                b.name
+            );
+        }
+        snapshots.push((snapshot, truth));
+    }
+    assert_eq!(longest, 32, "chains grow to their longest, then rebase");
+    assert!(
+        rebased_users >= 3 && rebased_links >= 2,
+        "{rebased_users} {rebased_links}"
+    );
+    // Changes since the parent, and diffs between any two snapshots.
+    for pair in snapshots.windows(2) {
+        let [(_, parent_truth), (child, child_truth)] = pair else {
+            unreachable!()
+        };
+        let changes = repo
+            .changeset(child, ObjectKind::Users)
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        let (before, after) = dirvault_store::differing_entries(
+            (&truth_repo, parent_truth),
+            (&truth_repo, child_truth),
+            ObjectKind::Users,
+        )
+        .await
+        .unwrap();
+        let before: std::collections::BTreeMap<_, _> = versions_of(&before).into_iter().collect();
+        let after: std::collections::BTreeMap<_, _> = versions_of(&after).into_iter().collect();
+        let created: Vec<_> = after
+            .keys()
+            .filter(|id| !before.contains_key(*id))
+            .cloned()
+            .collect();
+        let deleted: Vec<_> = before
+            .keys()
+            .filter(|id| !after.contains_key(*id))
+            .cloned()
+            .collect();
+        let modified: Vec<_> = after
+            .iter()
+            .filter(|(id, v)| before.get(*id).is_some_and(|old| old != *v))
+            .map(|(id, _)| id.clone())
+            .collect();
+        let ids = |l: &[dirvault_store::ManifestEntry]| {
+            l.iter().map(|e| e.id.to_string()).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            (
+                ids(&changes.created),
+                ids(&changes.modified),
+                ids(&changes.deleted)
+            ),
+            (created, modified, deleted),
+            "changes of {} on {}",
+            child.id,
+            b.name
+        );
+        let links = repo
+            .relationship_changes(child)
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        let old = truth_repo.relationships(parent_truth).await.unwrap();
+        let new = truth_repo.relationships(child_truth).await.unwrap();
+        let added: Vec<_> = new.iter().filter(|r| !old.contains(r)).cloned().collect();
+        let removed: Vec<_> = old.iter().filter(|r| !new.contains(r)).cloned().collect();
+        assert_eq!(
+            (links.added, links.removed),
+            (added, removed),
+            "links of {}",
+            child.id
+        );
+    }
+    for (i, j) in [
+        (0, 1),
+        (0, 31),
+        (3, 29),
+        (5, 55),
+        (40, 45),
+        (55, 2),
+        (12, 30),
+        (0, 30),
+    ] {
+        let ((a, a_truth), (b_snap, b_truth)) = (&snapshots[i], &snapshots[j]);
+        let diff = |(x, y): (
+            Vec<dirvault_store::ManifestEntry>,
+            Vec<dirvault_store::ManifestEntry>,
+        )| {
+            let x: std::collections::BTreeMap<_, _> = versions_of(&x).into_iter().collect();
+            let y: std::collections::BTreeMap<_, _> = versions_of(&y).into_iter().collect();
+            let ids: std::collections::BTreeSet<_> = x.keys().chain(y.keys()).cloned().collect();
+            ids.into_iter()
+                .filter(|id| x.get(id) != y.get(id))
+                .map(|id| (id.clone(), x.get(&id).cloned(), y.get(&id).cloned()))
+                .collect::<Vec<_>>()
+        };
+        let got = dirvault_store::differing_entries((repo, a), (repo, b_snap), ObjectKind::Users)
+            .await
+            .unwrap();
+        let want = dirvault_store::differing_entries(
+            (&truth_repo, a_truth),
+            (&truth_repo, b_truth),
+            ObjectKind::Users,
+        )
+        .await
+        .unwrap();
+        let want = diff(want);
+        assert_eq!(diff(got), want, "diff {i} → {j} on {}", b.name);
+        // Across repositories too (a backup against the live tenant read into memory).
+        let across =
+            dirvault_store::differing_entries((repo, a), (&truth_repo, b_truth), ObjectKind::Users)
+                .await
+                .unwrap();
+        assert_eq!(diff(across), want, "diff {i} → live {j} on {}", b.name);
+    }
+    // Versions of one object come out as whole snapshots would give them.
+    for id in [7, 401, 599] {
+        let id: ObjectId = format!("u{id:04}").parse().unwrap();
+        let got = repo.versions(&t, ObjectKind::Users, &id).await.unwrap();
+        let want: Vec<Option<String>> = snapshots
+            .iter()
+            .map(|(_, truth)| {
+                futures::executor::block_on(truth_repo.entry(truth, ObjectKind::Users, &id))
+                    .unwrap()
+                    .map(|e| e.blob.to_string())
+            })
+            .collect();
+        let got: Vec<Option<String>> = got
+            .into_iter()
+            .map(|(_, e)| e.map(|e| e.blob.to_string()))
+            .collect();
+        assert_eq!(got, want, "versions of {id} on {}", b.name);
+    }
+    assert!(repo.verify(&t).await.unwrap().is_clean(), "{}", b.name);
+    // Forgetting the bases keeps what the last snapshot's chain needs.
+    let last = snapshots.last().unwrap().0.clone();
+    repo.forget(
+        &t,
+        &RetentionPolicy {
+            keep_last: Some(1),
+            ..RetentionPolicy::default()
+        },
+        start + Duration::days(30),
+    )
+    .await
+    .unwrap();
+    repo.prune(&t).await.unwrap();
+    assert!(repo.verify(&t).await.unwrap().is_clean(), "{}", b.name);
+    let (_, truth) = snapshots.last().unwrap();
+    assert_eq!(
+        versions_of(&repo.manifest(&last, ObjectKind::Users).await.unwrap()),
+        versions_of(&truth_repo.manifest(truth, ObjectKind::Users).await.unwrap())
+    );
+    assert_eq!(
+        repo.relationships(&last).await.unwrap(),
+        truth_repo.relationships(truth).await.unwrap()
+    );
+}
+
 async fn conformance(b: Backend) {
     documents_are_replaced_listed_and_absent_ones_are_none(&b).await;
     round_trip_and_dedupe(&b).await;
@@ -713,6 +1049,7 @@ async fn conformance(b: Backend) {
     snapshots_are_found_by_id_and_time(&b).await;
     dictionaries_compress_objects_and_are_needed_to_read_them(&b).await;
     relationships_are_read_by_kind(&b).await;
+    chains_of_changesets_read_like_whole_snapshots(&b).await;
 }
 
 #[tokio::test]
