@@ -8,6 +8,7 @@ use chrono::{DateTime, Datelike, Duration, Utc};
 use dirvault_model::{
     DirectoryObject, ObjectKind, Relationship, RelationshipKind, SnapshotId, TenantId,
 };
+use futures::{StreamExt, TryStreamExt};
 use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
@@ -277,6 +278,20 @@ fn parse_json<T: serde::de::DeserializeOwned>(
         path: format!("{what} {blob}"),
         reason: e.to_string(),
     })
+}
+
+/// A changeset's bytes parsed if they name `id`; empty when they do not (found without
+/// parsing them).
+fn changeset_naming(
+    bytes: &[u8],
+    blob: &BlobId,
+    id: &dirvault_model::ObjectId,
+) -> Result<Changeset> {
+    let needle = serde_json::to_vec(id.as_str()).unwrap_or_default();
+    if !bytes.windows(needle.len()).any(|w| w == needle.as_slice()) {
+        return Ok(Changeset::default());
+    }
+    parse_json(bytes, blob, "changeset")
 }
 
 /// What chunks hold: manifest entries or relationships.
@@ -629,10 +644,11 @@ impl Repository {
         record: &KindRecord,
     ) -> Result<Overlay> {
         let mut overlay = Overlay::new();
-        for link in &record.chain {
-            let bytes = self
-                .blob_bytes_at(tenant, &link.blob, link.at.as_ref())
-                .await?;
+        for (link, bytes) in record
+            .chain
+            .iter()
+            .zip(self.chain_bytes(tenant, &record.chain).await?)
+        {
             let changes: Changeset = parse_json(&bytes, &link.blob, "changeset")?;
             for e in changes.created.into_iter().chain(changes.modified) {
                 overlay.insert(e.id.clone(), Some(e));
@@ -655,10 +671,11 @@ impl Repository {
         kind: Option<RelationshipKind>,
     ) -> Result<BTreeMap<Relationship, bool>> {
         let mut overlay = BTreeMap::new();
-        for link in &snapshot.relationship_chain {
-            let bytes = self
-                .blob_bytes_at(&snapshot.tenant, &link.blob, link.at.as_ref())
-                .await?;
+        let chain = &snapshot.relationship_chain;
+        for (link, bytes) in chain
+            .iter()
+            .zip(self.chain_bytes(&snapshot.tenant, chain).await?)
+        {
             let changes: crate::format::RelationshipChanges =
                 parse_json(&bytes, &link.blob, "relationship changes")?;
             let wanted = |r: &Relationship| kind.is_none_or(|k| r.kind == k);
@@ -694,10 +711,9 @@ impl Repository {
                 .find(|e| &e.id == id));
         }
         // The newest changeset of the chain that names the object says how it is.
-        for link in record.chain.iter().rev() {
-            let changes = self
-                .changeset_naming(&snapshot.tenant, &link.blob, link.at.as_ref(), id)
-                .await?;
+        let chain = self.chain_bytes(&snapshot.tenant, &record.chain).await?;
+        for (link, bytes) in record.chain.iter().zip(chain).rev() {
+            let changes = changeset_naming(&bytes, &link.blob, id)?;
             if let Some(e) = changes
                 .created
                 .iter()
@@ -745,23 +761,13 @@ impl Repository {
         }
     }
 
-    /// A changeset if it names `id`; empty when it does not (found without parsing it).
-    async fn changeset_naming(
-        &self,
-        tenant: &TenantId,
-        blob: &BlobId,
-        at: Option<&BlobLocation>,
-        id: &dirvault_model::ObjectId,
-    ) -> Result<Changeset> {
-        let bytes = self.blob_bytes_at(tenant, blob, at).await?;
-        let needle = serde_json::to_vec(id.as_str()).unwrap_or_default();
-        if !bytes.windows(needle.len()).any(|w| w == needle.as_slice()) {
-            return Ok(Changeset::default());
-        }
-        serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
-            path: format!("changeset {blob}"),
-            reason: e.to_string(),
-        })
+    /// The bytes of a chain's changesets, in order, read a few at a time.
+    async fn chain_bytes(&self, tenant: &TenantId, chain: &[ChainLink]) -> Result<Vec<Bytes>> {
+        futures::stream::iter(chain)
+            .map(|link| self.blob_bytes_at(tenant, &link.blob, link.at.as_ref()))
+            .buffered(8)
+            .try_collect()
+            .await
     }
 
     /// Every version of one object across the tenant's snapshots, oldest first: `None` where
@@ -800,9 +806,10 @@ impl Repository {
                         // The changeset certainly does not name it.
                         entry.clone()
                     } else if let Some(blob) = &r.changes {
-                        let changes = self
-                            .changeset_naming(&snapshot.tenant, blob, r.changes_at.as_ref(), id)
+                        let bytes = self
+                            .blob_bytes_at(&snapshot.tenant, blob, r.changes_at.as_ref())
                             .await?;
+                        let changes = changeset_naming(&bytes, blob, id)?;
                         if let Some(e) = changes
                             .created
                             .iter()
