@@ -8,7 +8,6 @@ use chrono::{DateTime, Datelike, Duration, Utc};
 use dirvault_model::{
     DirectoryObject, ObjectKind, Relationship, RelationshipKind, SnapshotId, TenantId,
 };
-use futures::{StreamExt, TryStreamExt};
 use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
@@ -20,6 +19,12 @@ use crate::format::{
     BlobId, BlobLocation, ChainLink, Changeset, ChunkRef, EntryChunk, IdFilter, KindRecord,
     KindStatus, ManifestEntry, ManifestIndex, Snapshot, new_snapshot_id,
 };
+
+/// How many tenants' blob indexes a [`Repository`] keeps loaded (the most recently read).
+const INDEX_CACHE_TENANTS: usize = 4;
+
+/// The blob indexes a [`Repository`] keeps loaded, most recently read first.
+type RecentIndexes = std::collections::VecDeque<(TenantId, Arc<BlobIndex>)>;
 
 /// Packs are flushed when their compressed content reaches this size: large enough that a
 /// backup writes few objects to S3, small enough to keep memory bounded.
@@ -344,8 +349,10 @@ async fn read_chunks<T: ChunkItem>(
 #[derive(Clone)]
 pub struct Repository {
     store: Arc<dyn SnapshotStore>,
-    /// Each tenant's blob index, loaded once: reading it means reading every pack index.
-    indexes: Arc<std::sync::Mutex<HashMap<TenantId, Arc<BlobIndex>>>>,
+    /// The blob indexes of the tenants read last, most recent first: reading one means
+    /// reading every pack index, and holding every tenant's would grow a daemon serving
+    /// thousands of tenants by tens of megabytes per large tenant.
+    indexes: Arc<std::sync::Mutex<RecentIndexes>>,
 }
 
 impl std::fmt::Debug for Repository {
@@ -510,20 +517,28 @@ impl Repository {
     }
 
     async fn index(&self, tenant: &TenantId, reload: bool) -> Result<Arc<BlobIndex>> {
-        if !reload
-            && let Some(index) = self
-                .indexes
-                .lock()
-                .ok()
-                .and_then(|m| m.get(tenant).cloned())
-        {
+        if !reload && let Some(index) = self.cached_index(tenant, None) {
             return Ok(index);
         }
         let index = Arc::new(self.store.blob_index(tenant).await?);
-        if let Ok(mut m) = self.indexes.lock() {
-            m.insert(tenant.clone(), index.clone());
-        }
+        self.cached_index(tenant, Some(index.clone()));
         Ok(index)
+    }
+
+    /// A tenant's cached blob index, now the most recently used (after storing `new` as it
+    /// when given).
+    fn cached_index(
+        &self,
+        tenant: &TenantId,
+        new: Option<Arc<BlobIndex>>,
+    ) -> Option<Arc<BlobIndex>> {
+        let mut m = self.indexes.lock().ok()?;
+        let at = m.iter().position(|(t, _)| t == tenant);
+        let old = at.and_then(|at| m.remove(at)).map(|(_, index)| index);
+        let index = new.or(old)?;
+        m.push_front((tenant.clone(), index.clone()));
+        m.truncate(INDEX_CACHE_TENANTS);
+        Some(index)
     }
 
     /// Reads a blob through the cached index, reloading it once when the blob is not there
@@ -761,13 +776,15 @@ impl Repository {
         }
     }
 
-    /// The bytes of a chain's changesets, in order, read a few at a time.
+    /// The bytes of a chain's changesets (at most [`MAX_CHAIN`]), in order, read together.
     async fn chain_bytes(&self, tenant: &TenantId, chain: &[ChainLink]) -> Result<Vec<Bytes>> {
-        futures::stream::iter(chain)
+        // The futures are made first: a stream mapping with a closure across the await would
+        // make callers' futures not `Send`.
+        let reads: Vec<_> = chain
+            .iter()
             .map(|link| self.blob_bytes_at(tenant, &link.blob, link.at.as_ref()))
-            .buffered(8)
-            .try_collect()
-            .await
+            .collect();
+        futures::future::try_join_all(reads).await
     }
 
     /// Every version of one object across the tenant's snapshots, oldest first: `None` where
@@ -1248,7 +1265,7 @@ impl Repository {
         }
         // Blobs moved or deleted: the cached index is stale.
         if let Ok(mut m) = self.indexes.lock() {
-            m.remove(tenant);
+            m.retain(|(t, _)| t != tenant);
         }
         Ok(report)
     }
@@ -2016,5 +2033,62 @@ impl SnapshotWriter {
         };
         self.repo.store.commit_snapshot(&snapshot).await?;
         Ok((snapshot, self.stats))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A daemon reads many tenants through one repository: it keeps only the last few
+    /// tenants' blob indexes, and a tenant whose index was let go is read as before.
+    #[tokio::test]
+    async fn only_the_last_tenants_blob_indexes_stay_loaded() {
+        let repo = Repository::open("memory://").unwrap();
+        let mut read = Vec::new();
+        for i in 0..INDEX_CACHE_TENANTS + 2 {
+            let tenant: TenantId = format!("5f1c2d3e-0000-4000-8000-00000000000{i}")
+                .parse()
+                .unwrap();
+            let mut w = repo.begin(&tenant, Utc::now(), None).await.unwrap();
+            let user = DirectoryObject::from_graph(
+                ObjectKind::Users,
+                serde_json::json!({"id": format!("u{i}"), "displayName": "U"}),
+            )
+            .unwrap();
+            let blob = w.add_object(&user).await.unwrap();
+            w.commit().await.unwrap();
+            assert_eq!(
+                repo.object(&tenant, ObjectKind::Users, &blob)
+                    .await
+                    .unwrap(),
+                user
+            );
+            read.push((tenant, blob, user));
+        }
+        let cached: Vec<TenantId> = repo
+            .indexes
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(t, _)| t.clone())
+            .collect();
+        let newest: Vec<TenantId> = read
+            .iter()
+            .rev()
+            .take(INDEX_CACHE_TENANTS)
+            .map(|(t, ..)| t.clone())
+            .collect();
+        assert_eq!(cached, newest);
+        let (tenant, blob, user) = &read[0];
+        assert_eq!(
+            &repo.object(tenant, ObjectKind::Users, blob).await.unwrap(),
+            user
+        );
+        assert_eq!(
+            repo.indexes.lock().unwrap().front().map(|(t, _)| t),
+            Some(tenant)
+        );
+        assert_eq!(repo.indexes.lock().unwrap().len(), INDEX_CACHE_TENANTS);
     }
 }
