@@ -61,6 +61,24 @@ fn export(dir: &Path, objects: &[DirectoryObject]) {
     }
 }
 
+/// CPU seconds this process has used (user + system), from /proc.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at ") ".
+    let fields: Vec<&str> = stat
+        .rsplit_once(") ")
+        .map(|(_, rest)| rest.split(' ').collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 (11 and 12 after the name), in 1/100 s.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 async fn snapshot(
     repo: &Repository,
     tenant: &dirvault_model::TenantId,
@@ -69,6 +87,7 @@ async fn snapshot(
     parent: Option<dirvault_model::SnapshotId>,
 ) -> (f64, dirvault_model::SnapshotId) {
     let t = Instant::now();
+    let cpu = cpu_seconds();
     let mut w = repo
         .begin(
             tenant,
@@ -82,7 +101,13 @@ async fn snapshot(
         w.add_objects(page).await.unwrap();
     }
     let (s, _) = w.commit().await.unwrap();
-    (t.elapsed().as_secs_f64(), s.id)
+    let wall = t.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu;
+    println!(
+        "dirvault snapshot {n}: {wall:.2} s, {cpu:.2} CPU s ({:.0}% of one core)",
+        100.0 * cpu / wall
+    );
+    (wall, s.id)
 }
 
 #[tokio::main]
