@@ -61,8 +61,8 @@ fn export(dir: &Path, objects: &[DirectoryObject]) {
     }
 }
 
-/// CPU seconds this process has used (user + system), from /proc.
-fn cpu_seconds() -> f64 {
+/// CPU seconds this process has used (user, system), from /proc.
+fn cpu_seconds() -> (f64, f64) {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     // Fields after the command name (which may hold spaces) start at ") ".
     let fields: Vec<&str> = stat
@@ -76,7 +76,7 @@ fn cpu_seconds() -> f64 {
             .unwrap_or(0.0)
     };
     // utime and stime are fields 14 and 15 (11 and 12 after the name), in 1/100 s.
-    (ticks(11) + ticks(12)) / 100.0
+    (ticks(11) / 100.0, ticks(12) / 100.0)
 }
 
 async fn snapshot(
@@ -102,10 +102,11 @@ async fn snapshot(
     }
     let (s, _) = w.commit().await.unwrap();
     let wall = t.elapsed().as_secs_f64();
-    let cpu = cpu_seconds() - cpu;
+    let (user, system) = cpu_seconds();
+    let (user, system) = (user - cpu.0, system - cpu.1);
     println!(
-        "dirvault snapshot {n}: {wall:.2} s, {cpu:.2} CPU s ({:.0}% of one core)",
-        100.0 * cpu / wall
+        "dirvault snapshot {n}: {wall:.2} s, CPU {user:.2} s user + {system:.2} s system ({:.0}% of one core)",
+        100.0 * (user + system) / wall
     );
     (wall, s.id)
 }
