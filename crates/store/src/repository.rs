@@ -197,7 +197,8 @@ const MAX_CHAIN: usize = 32;
 /// entries (or of the links), so that an overlay stays small beside its base.
 const OVERLAY_DIVISOR: usize = 8;
 
-/// Whether a chain on `base` with `links` links, `changed` entries away from it, is rebased.
+/// Whether a chain of `links` links whose state is `changed` entries (or links) away from its
+/// base, over `count` in all, is rebased.
 fn rebase(links: usize, changed: usize, count: usize) -> bool {
     links >= MAX_CHAIN || changed * OVERLAY_DIVISOR > count
 }
