@@ -140,6 +140,9 @@ pub async fn differing_entries(
     if a.same_manifest(b) {
         return Ok((Vec::new(), Vec::new()));
     }
+    if a.index.is_some() && a.index == b.index {
+        return differing_on_one_base((old_repo, old, a), (new_repo, new, b)).await;
+    }
     let a_chunks = old_repo.manifest_chunks(&old.tenant, a).await?;
     let b_chunks = new_repo.manifest_chunks(&new.tenant, b).await?;
     let a_overlay = old_repo.manifest_overlay(&old.tenant, a).await?;
@@ -160,6 +163,53 @@ pub async fn differing_entries(
         apply_overlay(before, a_overlay),
         apply_overlay(after, b_overlay),
     ))
+}
+
+/// [`differing_entries`] of two records on the same base (two snapshots of one chain, e.g.
+/// consecutive ones): only objects a chain names can differ. An object both chains name is
+/// compared as they say; only for an object one chain names is the base read, and only the
+/// chunks that would hold such objects.
+async fn differing_on_one_base(
+    (repo, old, a): (&Repository, &Snapshot, &KindRecord),
+    (new_repo, new, b): (&Repository, &Snapshot, &KindRecord),
+) -> Result<(Vec<ManifestEntry>, Vec<ManifestEntry>)> {
+    let tenant = &old.tenant;
+    let a_overlay = repo.manifest_overlay(tenant, a).await?;
+    let b_overlay = new_repo.manifest_overlay(&new.tenant, b).await?;
+    let (wanted, one_sided) = {
+        let one_sided: BTreeSet<&dirvault_model::ObjectId> = a_overlay
+            .keys()
+            .filter(|id| !b_overlay.contains_key(*id))
+            .chain(b_overlay.keys().filter(|id| !a_overlay.contains_key(*id)))
+            .collect();
+        let chunks = repo.manifest_chunks(tenant, a).await?;
+        let all: HashSet<BlobId> = chunks.iter().map(|c| c.blob).collect();
+        let wanted = chunks_to_compare(&chunks, &all, &one_sided);
+        let one_sided: HashSet<dirvault_model::ObjectId> = one_sided.into_iter().cloned().collect();
+        (wanted, one_sided)
+    };
+    let base: HashMap<dirvault_model::ObjectId, ManifestEntry> = repo
+        .chunk_entries(tenant, &wanted)
+        .await?
+        .into_iter()
+        .filter(|e| one_sided.contains(&e.id))
+        .map(|e| (e.id.clone(), e))
+        .collect();
+    let state = |overlay: &Overlay, id: &dirvault_model::ObjectId| match overlay.get(id) {
+        Some(state) => state.clone(),
+        None => base.get(id).cloned(),
+    };
+    let named: BTreeSet<&dirvault_model::ObjectId> =
+        a_overlay.keys().chain(b_overlay.keys()).collect();
+    let (mut before, mut after) = (Vec::new(), Vec::new());
+    for id in named {
+        let (old, new) = (state(&a_overlay, id), state(&b_overlay, id));
+        if old.as_ref().map(|e| e.blob) != new.as_ref().map(|e| e.blob) {
+            before.extend(old);
+            after.extend(new);
+        }
+    }
+    Ok((before, after))
 }
 
 /// The chunks of one side to compare: those the other side does not share, and those that
