@@ -247,12 +247,6 @@ const MAX_CHAIN: usize = 32;
 /// entries (or of the links), so that an overlay stays small beside its base.
 const OVERLAY_DIVISOR: usize = 8;
 
-/// Whether a chain of `links` links whose state is `changed` entries (or links) away from its
-/// base, over `count` in all, is rebased.
-fn rebase(links: usize, changed: usize, count: usize) -> bool {
-    links >= MAX_CHAIN || changed * OVERLAY_DIVISOR > count
-}
-
 /// The changes since the parent, from those since the base and the parent's overlay on that
 /// base: an object the overlay names was as the overlay says; any other was as in the base,
 /// so it changed since the parent exactly when it changed since the base.
@@ -325,6 +319,27 @@ enum Layout {
         links: Vec<ChainLink>,
         at_base: bool,
     },
+}
+
+impl Layout {
+    /// The parent's base (`index` with its chain `links`) kept, unless the chain has
+    /// [`MAX_CHAIN`] links or the `changed` entries (or links) since the base pass
+    /// 1/[`OVERLAY_DIVISOR`] of the `count`: `None` means write a new base.
+    fn on_base(
+        index: Option<BlobId>,
+        index_at: Option<BlobLocation>,
+        links: Vec<ChainLink>,
+        changed: usize,
+        count: usize,
+    ) -> Option<Layout> {
+        let rebase = links.len() >= MAX_CHAIN || changed * OVERLAY_DIVISOR > count;
+        (!rebase).then_some(Layout::Chain {
+            index: index?,
+            index_at,
+            links,
+            at_base: changed == 0,
+        })
+    }
 }
 
 /// A JSON blob's bytes parsed, or why they are corrupt.
@@ -1946,14 +1961,13 @@ impl SnapshotWriter {
                 changes = self.put_changes(&since_parent, named).await?;
                 let changed =
                     since_base.created.len() + since_base.modified.len() + since_base.deleted.len();
-                if !rebase(parent.chain.len(), changed, list.len()) {
-                    layout = Some(Layout::Chain {
-                        index: parent.index.unwrap_or_else(|| unreachable!()),
-                        index_at: parent.index_at.clone(),
-                        links: parent.chain.clone(),
-                        at_base: changed == 0,
-                    });
-                }
+                layout = Layout::on_base(
+                    parent.index,
+                    parent.index_at,
+                    parent.chain,
+                    changed,
+                    list.len(),
+                );
             }
             let layout = match layout {
                 Some(layout) => layout,
@@ -2006,15 +2020,13 @@ impl SnapshotWriter {
                 .collect();
             relationship_changes = self.put_changes(&since_parent, named).await?;
             let changed = since_base.added.len() + since_base.removed.len();
-            let links = parent.relationship_chain.len();
-            if !rebase(links, changed, relationship_count) {
-                layout = Some(Layout::Chain {
-                    index: parent.relationship_index.unwrap_or_else(|| unreachable!()),
-                    index_at: parent.relationship_index_at.clone(),
-                    links: parent.relationship_chain,
-                    at_base: changed == 0,
-                });
-            }
+            layout = Layout::on_base(
+                parent.relationship_index,
+                parent.relationship_index_at,
+                parent.relationship_chain,
+                changed,
+                relationship_count,
+            );
         }
         let layout = match layout {
             Some(layout) => Some(layout),
