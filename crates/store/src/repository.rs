@@ -509,6 +509,7 @@ impl Repository {
             stats: WriteStats::default(),
             encoders: self.encoders(tenant).await?,
             samples: BTreeMap::new(),
+            training: HashMap::new(),
             untrainable: HashSet::new(),
         })
     }
@@ -1502,11 +1503,20 @@ pub struct SnapshotWriter {
     /// Compression dictionaries by kind: the tenant's, and those this writer trained.
     encoders: HashMap<ObjectKind, EncoderDictionary>,
     /// New objects of kinds without a dictionary, held uncompressed until there are enough to
-    /// train one ([`crate::compress::DICTIONARY_SAMPLES`]).
+    /// train one ([`crate::compress::DICTIONARY_SAMPLES`]) and while it is trained.
     samples: BTreeMap<ObjectKind, Vec<(BlobId, Vec<u8>)>>,
+    /// Dictionaries being trained on another thread while the writer goes on (training is
+    /// single-threaded and took an eighth of a full L100k snapshot, with every core waiting).
+    training: HashMap<ObjectKind, Training>,
     /// Kinds whose samples taught zstd nothing: compressed without a dictionary.
     untrainable: HashSet<ObjectKind>,
 }
+
+/// A dictionary being trained: `None` when zstd could not make one of the samples.
+type Training = tokio::sync::oneshot::Receiver<Option<(EncoderDictionary, Vec<u8>)>>;
+
+/// Samples of a kind held, while its dictionary is trained, before the writer waits for it.
+const MAX_SAMPLES_WHILE_TRAINING: usize = 8 * DICTIONARY_SAMPLES;
 
 /// An object's manifest entry for its version `blob` (where the blob is comes at commit).
 fn manifest_entry(object: &DirectoryObject, blob: BlobId) -> ManifestEntry {
@@ -1550,8 +1560,20 @@ impl SnapshotWriter {
         {
             let samples = self.samples.entry(kind).or_default();
             samples.push((id, canonical));
-            if samples.len() >= DICTIONARY_SAMPLES {
-                self.train(kind).await?;
+            let held = samples.len();
+            if let Some(training) = self.training.get_mut(&kind) {
+                use tokio::sync::oneshot::error::TryRecvError;
+                match training.try_recv() {
+                    Ok(trained) => self.trained(kind, trained).await?,
+                    // A training that panicked made no dictionary.
+                    Err(TryRecvError::Closed) => self.trained(kind, None).await?,
+                    Err(TryRecvError::Empty) if held >= MAX_SAMPLES_WHILE_TRAINING => {
+                        self.finish_training(kind).await?;
+                    }
+                    Err(TryRecvError::Empty) => {}
+                }
+            } else if held >= DICTIONARY_SAMPLES {
+                self.start_training(kind);
             }
             return Ok(id);
         }
@@ -1559,11 +1581,40 @@ impl SnapshotWriter {
         Ok(id)
     }
 
-    /// Trains (and stores) a kind's dictionary on its samples, then writes them with it.
-    async fn train(&mut self, kind: ObjectKind) -> Result<()> {
-        let samples = self.samples.remove(&kind).unwrap_or_default();
-        let bytes: Vec<Vec<u8>> = samples.iter().map(|(_, b)| b.clone()).collect();
-        let trained = compress::train(&bytes).and_then(|d| Some((EncoderDictionary::new(&d)?, d)));
+    /// Starts training a kind's dictionary on its samples so far, on the rayon pool.
+    fn start_training(&mut self, kind: ObjectKind) {
+        let bytes: Vec<Vec<u8>> = self
+            .samples
+            .get(&kind)
+            .map(|s| s.iter().map(|(_, b)| b.clone()).collect())
+            .unwrap_or_default();
+        let (done, training) = tokio::sync::oneshot::channel();
+        rayon::spawn(move || {
+            let trained =
+                compress::train(&bytes).and_then(|d| Some((EncoderDictionary::new(&d)?, d)));
+            // The writer may be gone (dropped without a commit); then nobody needs it.
+            let _ = done.send(trained);
+        });
+        self.training.insert(kind, training);
+    }
+
+    /// Waits for a kind's dictionary, if it is being trained, and writes its samples.
+    async fn finish_training(&mut self, kind: ObjectKind) -> Result<()> {
+        if let Some(training) = self.training.get_mut(&kind) {
+            let trained = training.await.unwrap_or(None);
+            self.trained(kind, trained).await?;
+        }
+        Ok(())
+    }
+
+    /// Stores a kind's new dictionary (or notes that it has none), then writes the samples
+    /// held for it.
+    async fn trained(
+        &mut self,
+        kind: ObjectKind,
+        trained: Option<(EncoderDictionary, Vec<u8>)>,
+    ) -> Result<()> {
+        self.training.remove(&kind);
         match trained {
             Some((encoder, dictionary)) => {
                 self.repo
@@ -1576,7 +1627,7 @@ impl SnapshotWriter {
                 self.untrainable.insert(kind);
             }
         }
-        for (id, canonical) in samples {
+        for (id, canonical) in self.samples.remove(&kind).unwrap_or_default() {
             self.queue(id, canonical, Some(kind)).await?;
         }
         Ok(())
@@ -1584,6 +1635,10 @@ impl SnapshotWriter {
 
     /// Writes the samples of kinds that did not reach a dictionary's worth, without one.
     async fn drain_samples(&mut self) -> Result<()> {
+        let training: Vec<ObjectKind> = self.training.keys().copied().collect();
+        for kind in training {
+            self.finish_training(kind).await?;
+        }
         for (kind, samples) in std::mem::take(&mut self.samples) {
             self.untrainable.insert(kind);
             for (id, canonical) in samples {
@@ -1710,17 +1765,28 @@ impl SnapshotWriter {
     pub async fn add_objects(&mut self, objects: &[DirectoryObject]) -> Result<Vec<BlobId>> {
         // Everything per object but the writing is done on every core: the canonical form,
         // its hash and the manifest entry (name and key lookups in the object).
+        // The repository's index is looked up here too: most objects of an incremental are
+        // stored already, and each lookup is a random read of a large table (a third of the
+        // writer's own time when done one object after another).
+        let index = &self.index;
         let encoded: Vec<(Vec<u8>, ManifestEntry)> = objects
             .par_iter()
             .map(|o| {
                 let canonical = crate::format::canonical_object_bytes(o.raw());
-                let entry = manifest_entry(o, BlobId::of_canonical(&canonical));
+                let mut entry = manifest_entry(o, BlobId::of_canonical(&canonical));
+                entry.at = index.get(&entry.blob).cloned();
                 (canonical, entry)
             })
             .collect();
         let mut ids = Vec::with_capacity(objects.len());
         for (object, (canonical, entry)) in objects.iter().zip(encoded) {
-            ids.push(self.add_canonical(object.kind(), canonical, entry).await?);
+            if entry.at.is_some() {
+                // Stored already: nothing to write.
+                ids.push(entry.blob);
+                self.push_entry(object.kind(), entry);
+            } else {
+                ids.push(self.add_canonical(object.kind(), canonical, entry).await?);
+            }
         }
         Ok(ids)
     }
@@ -1734,9 +1800,14 @@ impl SnapshotWriter {
         let blob = self
             .put_canonical(entry.blob, canonical, Some(kind))
             .await?;
+        self.push_entry(kind, entry);
+        Ok(blob)
+    }
+
+    /// Adds an object's manifest entry; `at` is where its version is, if known already.
+    fn push_entry(&mut self, kind: ObjectKind, entry: ManifestEntry) {
         self.stats.objects += 1;
         self.entries.entry(kind).or_default().push(entry);
-        Ok(blob)
     }
 
     /// The objects of `kind` in the snapshot so far (added or carried).
@@ -1746,8 +1817,9 @@ impl SnapshotWriter {
 
     /// Keeps an object exactly as a parent snapshot had it, without reading or writing it.
     pub fn carry_entry(&mut self, kind: ObjectKind, entry: ManifestEntry) {
-        self.stats.objects += 1;
-        self.entries.entry(kind).or_default().push(entry);
+        // Where the version is comes from this writer's index at commit (a prune may have
+        // moved it since the parent was written).
+        self.push_entry(kind, ManifestEntry { at: None, ..entry });
     }
 
     /// Reads an object version by blob id (e.g. the parent's version of a changed object).
@@ -1922,9 +1994,9 @@ impl SnapshotWriter {
         let entries = std::mem::take(&mut self.entries);
         let mut layouts = Vec::new();
         for (kind, mut list) in entries {
-            list.sort_by(|a, b| a.id.cmp(&b.id));
+            list.par_sort_by(|a, b| a.id.cmp(&b.id));
             list.dedup_by(|a, b| a.id == b.id);
-            for e in &mut list {
+            for e in list.iter_mut().filter(|e| e.at.is_none()) {
                 e.at = self.index.get(&e.blob).cloned();
             }
             let ranges = chunks(&list, |e| e.id.as_str().to_owned());
