@@ -1473,9 +1473,7 @@ async fn run(
         ..
     } = run;
     let mut writer = writer.into_inner();
-    for rel in relationships {
-        writer.add_relationship(rel);
-    }
+    writer.add_relationships(relationships);
     let (snapshot, write) = writer.commit().await?;
     Ok(BackupReport {
         snapshot,

@@ -128,6 +128,25 @@ pub(crate) fn canonical_object_bytes(map: &serde_json::Map<String, Value>) -> Ve
     out
 }
 
+thread_local! {
+    /// A buffer per thread for [`with_canonical_object`].
+    static CANONICAL: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::default();
+}
+
+/// Calls `f` with a JSON object's canonical form, written into a buffer this thread reuses:
+/// where most objects are stored already (an incremental), only the new ones need bytes of
+/// their own.
+pub(crate) fn with_canonical_object<T>(
+    map: &serde_json::Map<String, Value>,
+    f: impl FnOnce(&[u8]) -> T,
+) -> T {
+    CANONICAL.with_borrow_mut(|buf| {
+        buf.clear();
+        write_canonical_object(map, buf);
+        f(buf)
+    })
+}
+
 /// Maps with more keys than this are sorted every time (no remembered order).
 const REMEMBERED_ORDER_KEYS: usize = 256;
 
