@@ -143,9 +143,17 @@ pub(crate) fn with_canonical_object<T>(
     CANONICAL.with_borrow_mut(|buf| {
         buf.clear();
         write_canonical_object(map, buf);
-        f(buf)
+        let out = f(buf);
+        // An unusually large object's buffer is not kept for the life of the thread.
+        if buf.capacity() > KEPT_CANONICAL_BUFFER {
+            *buf = Vec::new();
+        }
+        out
     })
 }
+
+/// The largest buffer [`with_canonical_object`] keeps for the next object.
+const KEPT_CANONICAL_BUFFER: usize = 1 << 20;
 
 /// Maps with more keys than this are sorted every time (no remembered order).
 const REMEMBERED_ORDER_KEYS: usize = 256;
@@ -896,7 +904,7 @@ mod tests {
             json!({"id": "5", "b": 2, "a": {"z": 1, "y": 0}, "c": "x"}),
             json!({"é": 1, "e": 2, "E": 3, "ee": 4}),
             // The remembered order holds for the first keys (and a nested map of the same
-            // size) and fails only at the last: what was written is taken back.
+            // size) and fails only at the last pair: the map is sorted again.
             json!({"a": {"x": 1, "y": 2, "w": 0, "v": 9}, "b": 1, "c": 2, "d": 3}),
             json!({"a": {"x": 1, "y": 2, "w": 0, "v": 9}, "b": 1, "d": 2, "c": 3}),
         ];

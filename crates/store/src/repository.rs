@@ -1766,8 +1766,8 @@ impl SnapshotWriter {
         // Everything per object but the writing is done on every core: the canonical form,
         // its hash and the manifest entry (name and key lookups in the object).
         // The repository's index is looked up here too: most objects of an incremental are
-        // stored already, and each lookup is a random read of a large table (a third of the
-        // writer's own time when done one object after another).
+        // stored already, and each lookup is a random read of a large table (done one object
+        // after another, a third of what the writer did while the other cores waited).
         let index = &self.index;
         let encoded: Vec<(Vec<u8>, ManifestEntry)> = objects
             .par_iter()
