@@ -121,13 +121,6 @@ pub(crate) fn canonical_bytes(value: &Value) -> Vec<u8> {
     out
 }
 
-/// A JSON object's canonical form (as [`canonical_bytes`] of the object).
-pub(crate) fn canonical_object_bytes(map: &serde_json::Map<String, Value>) -> Vec<u8> {
-    let mut out = Vec::new();
-    write_canonical_object(map, &mut out);
-    out
-}
-
 thread_local! {
     /// A buffer per thread for [`with_canonical_object`].
     static CANONICAL: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::default();

@@ -1518,6 +1518,25 @@ type Training = tokio::sync::oneshot::Receiver<Option<(EncoderDictionary, Vec<u8
 /// Samples of a kind held, while its dictionary is trained, before the writer waits for it.
 const MAX_SAMPLES_WHILE_TRAINING: usize = 8 * DICTIONARY_SAMPLES;
 
+/// Everything per object but the writing, done on every core by
+/// [`SnapshotWriter::add_objects`]: the canonical form, its hash, the manifest entry (name and
+/// key lookups in the object) and where the version is stored, if it is. Most objects of an
+/// incremental are stored already, and each lookup is a random read of a large table (done one
+/// object after another, a third of what the writer did while the other cores waited). The
+/// canonical form is copied out of the thread's buffer (at its exact size) only for a new
+/// version.
+fn encode(index: &BlobIndex, object: &DirectoryObject) -> (Vec<u8>, ManifestEntry) {
+    crate::format::with_canonical_object(object.raw(), |canonical| {
+        let mut entry = manifest_entry(object, BlobId::of_canonical(canonical));
+        entry.at = index.get(&entry.blob).cloned();
+        let copy = match entry.at {
+            Some(_) => Vec::new(),
+            None => canonical.to_vec(),
+        };
+        (copy, entry)
+    })
+}
+
 /// An object's manifest entry for its version `blob` (where the blob is comes at commit).
 fn manifest_entry(object: &DirectoryObject, blob: BlobId) -> ManifestEntry {
     let key = object
@@ -1752,9 +1771,8 @@ impl SnapshotWriter {
     /// # Errors
     /// Store errors when a pack is flushed.
     pub async fn add_object(&mut self, object: &DirectoryObject) -> Result<BlobId> {
-        let canonical = crate::format::canonical_object_bytes(object.raw());
-        let entry = manifest_entry(object, BlobId::of_canonical(&canonical));
-        self.add_canonical(object.kind(), canonical, entry).await
+        let (canonical, entry) = encode(&self.index, object);
+        self.add_encoded(object.kind(), canonical, entry).await
     }
 
     /// Adds objects, serializing and hashing them on every core: [`SnapshotWriter::add_object`]
@@ -1763,50 +1781,30 @@ impl SnapshotWriter {
     /// # Errors
     /// Store errors when a pack is flushed.
     pub async fn add_objects(&mut self, objects: &[DirectoryObject]) -> Result<Vec<BlobId>> {
-        // Everything per object but the writing is done on every core: the canonical form,
-        // its hash and the manifest entry (name and key lookups in the object).
-        // The repository's index is looked up here too: most objects of an incremental are
-        // stored already, and each lookup is a random read of a large table (done one object
-        // after another, a third of what the writer did while the other cores waited).
         let index = &self.index;
-        let encoded: Vec<(Vec<u8>, ManifestEntry)> = objects
-            .par_iter()
-            .map(|o| {
-                crate::format::with_canonical_object(o.raw(), |canonical| {
-                    let mut entry = manifest_entry(o, BlobId::of_canonical(canonical));
-                    entry.at = index.get(&entry.blob).cloned();
-                    // Only a new version is copied out (at its exact size).
-                    let copy = if entry.at.is_some() {
-                        Vec::new()
-                    } else {
-                        canonical.to_vec()
-                    };
-                    (copy, entry)
-                })
-            })
-            .collect();
+        let encoded: Vec<(Vec<u8>, ManifestEntry)> =
+            objects.par_iter().map(|o| encode(index, o)).collect();
         let mut ids = Vec::with_capacity(objects.len());
         for (object, (canonical, entry)) in objects.iter().zip(encoded) {
-            if entry.at.is_some() {
-                // Stored already: nothing to write.
-                ids.push(entry.blob);
-                self.push_entry(object.kind(), entry);
-            } else {
-                ids.push(self.add_canonical(object.kind(), canonical, entry).await?);
-            }
+            ids.push(self.add_encoded(object.kind(), canonical, entry).await?);
         }
         Ok(ids)
     }
 
-    async fn add_canonical(
+    /// Adds an [`encode`]d object: its entry, and its version unless stored already.
+    async fn add_encoded(
         &mut self,
         kind: ObjectKind,
         canonical: Vec<u8>,
         entry: ManifestEntry,
     ) -> Result<BlobId> {
-        let blob = self
-            .put_canonical(entry.blob, canonical, Some(kind))
-            .await?;
+        let blob = match entry.at {
+            Some(_) => entry.blob,
+            None => {
+                self.put_canonical(entry.blob, canonical, Some(kind))
+                    .await?
+            }
+        };
         self.push_entry(kind, entry);
         Ok(blob)
     }
