@@ -8,14 +8,24 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use dirvault_engine::browse::{self, ListOptions, SortBy, VersionSelector, resolve_snapshot};
 use dirvault_engine::config::{Config, SecretSource, TenantConfig};
-use dirvault_engine::{BackupOptions, BackupReport, backup};
+use dirvault_engine::{BackupOptions, BackupOutcome, BackupReport, backup};
 use dirvault_model::{Cloud, ObjectId, ObjectKind};
 use dirvault_store::{Repository, RetentionPolicy, Snapshot};
 use serde_json::json;
 
+/// What `--help` says of exit statuses; the README says the same.
+const EXIT_STATUSES: &str = "\
+Exit status:
+  0  done; for a backup: every kind complete (kinds skipped for a permission or licence the
+     tenant lacks are allowed, with a warning)
+  1  failed; for a backup: no snapshot written (authentication failed, nothing could be read,
+     the repository could not be written)
+  2  usage error
+  3  backup: snapshot written, but some kinds failed (they keep the previous snapshot's data)";
+
 /// Back up, browse, compare and restore Microsoft Entra ID tenants.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version, about, after_help = EXIT_STATUSES)]
 struct Cli {
     /// The repository: a path, file:///path, s3://bucket/prefix or memory://.
     #[arg(
@@ -275,10 +285,44 @@ pub(crate) fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+        Err(e) => match e.downcast_ref::<PartialBackup>() {
+            Some(partial) => {
+                eprintln!("warning: {partial}");
+                ExitCode::from(BackupOutcome::Partial.exit_code())
+            }
+            None => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+/// A backup that wrote its snapshot with some kinds failed: exit status 3, not 1.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "snapshot {snapshot} of {tenant} is partial: {failed} kind(s) failed and kept the previous snapshot's data (exit status 3)"
+)]
+struct PartialBackup {
+    tenant: String,
+    snapshot: String,
+    failed: usize,
+}
+
+/// `Ok` for a complete backup, [`PartialBackup`] for a partial one.
+fn backup_result(name: &str, report: &BackupReport) -> Result<()> {
+    match report.outcome {
+        BackupOutcome::Complete => Ok(()),
+        BackupOutcome::Partial => Err(PartialBackup {
+            tenant: name.to_owned(),
+            snapshot: report.snapshot.id.to_string(),
+            failed: report
+                .kinds
+                .iter()
+                .filter(|k| matches!(k.status, dirvault_store::KindStatus::Failed { .. }))
+                .count(),
         }
+        .into()),
     }
 }
 
@@ -298,7 +342,7 @@ async fn run(cli: Cli) -> Result<()> {
                 .await
                 .with_context(|| format!("backup of tenant {name}"))?;
             print_backup(&cli, name, &report);
-            Ok(())
+            backup_result(name, &report)
         }
         Command::Snapshots { name } => {
             let (repo, tenant) = open(&cli, &path, name)?;
@@ -791,7 +835,7 @@ fn print_backup(cli: &Cli, name: &str, report: &BackupReport) {
     if cli.json {
         println!(
             "{}",
-            json!({"snapshot": report.snapshot.id, "tenant": name, "kinds": report.kinds, "write": report.write, "graph": report.graph, "warnings": report.warnings})
+            json!({"snapshot": report.snapshot.id, "tenant": name, "outcome": report.outcome, "kinds": report.kinds, "write": report.write, "graph": report.graph, "warnings": report.warnings})
         );
         return;
     }

@@ -92,6 +92,20 @@ impl Env {
         serde_json::from_str(&self.ok(&all)).unwrap()
     }
 
+    /// `--json` output of a command that must exit with `code`.
+    fn json_exit(&self, args: &[&str], code: i32) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = self.cmd(&all);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
     fn fails(&self, args: &[&str]) -> String {
         let out = self.cmd(args);
         assert!(!out.status.success(), "{args:?} should fail");
@@ -909,7 +923,9 @@ async fn browse_edge_cases(env: Env) {
             });
         })
         .unwrap();
-    let third = env.json(&["backup", "contoso"]);
+    // A kind failed: the snapshot is written, partial, and the exit status says so (3).
+    let third = env.json_exit(&["backup", "contoso"], 3);
+    assert_eq!(third["outcome"], "partial", "{third}");
     let s3 = snap(&third);
     let org = third["kinds"]
         .as_array()

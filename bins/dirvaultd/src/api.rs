@@ -151,6 +151,31 @@ impl IntoResponse for ApiError {
 
 type ApiResult<T> = Result<T, ApiError>;
 
+/// A JSON request body. One that does not parse, or names a field the endpoint does not
+/// take, is a 400 (415 without a JSON content type) in the API's error shape; axum's own
+/// rejection is plain text.
+pub(crate) struct ApiJson<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        use axum::extract::rejection::JsonRejection;
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(ApiJson(value)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON, with `Content-Type: application/json`",
+            )),
+            Err(rejection) => Err(ApiError::bad_request(format!(
+                "the request body is not what this endpoint takes: {}",
+                rejection.body_text()
+            ))),
+        }
+    }
+}
+
 // ----- middleware --------------------------------------------------------------------------
 
 /// Request ids: taken from `x-request-id` when sane, else made; in the logs, the response
@@ -215,16 +240,29 @@ pub(crate) async fn authenticate(
     }
 }
 
-/// The tenant `name`, if this key may see it.
+/// The tenant `name`, if this key may see it: the key's scope is tenant ids, so the name is
+/// looked up first and its id checked. A tenant the key may not see is "not found", as one
+/// that does not exist.
 fn tenant(app: &App, key: &Key, name: &str) -> ApiResult<TenantConfig> {
-    if !key.allows(name) {
-        return Err(ApiError::tenant_not_found(name));
-    }
     app.config()
         .tenants
         .get(name)
+        .filter(|t| key.allows(&t.tenant_id))
         .cloned()
         .ok_or_else(|| ApiError::tenant_not_found(name))
+}
+
+/// Refuses a key scoped to some tenants: adding, removing or re-pointing tenants, reloading
+/// the configuration and reading every tenant's metrics need a key for all tenants.
+fn admin_only(key: &Key, what: &str) -> ApiResult<()> {
+    if key.is_admin() {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        format!("{what} needs an API key for all tenants (this key is scoped to some)"),
+    ))
 }
 
 /// The snapshot `at` (an id, `latest` or a date-time) of tenant `name`, if this key may see it.
@@ -272,13 +310,7 @@ async fn metrics(
     State(app): State<AppState>,
     Extension(key): Extension<Key>,
 ) -> ApiResult<Response> {
-    if key.tenants.is_some() {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "metrics name every tenant: use a key for all tenants",
-        ));
-    }
+    admin_only(&key, "the metrics (they name every tenant)")?;
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -295,13 +327,7 @@ async fn reload(
     State(app): State<AppState>,
     Extension(key): Extension<Key>,
 ) -> ApiResult<StatusCode> {
-    if key.tenants.is_some() {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "reloading the configuration needs a key for all tenants",
-        ));
-    }
+    admin_only(&key, "reloading the configuration")?;
     app.reload()
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "config_error", format!("{e:#}")))?;
     Ok(StatusCode::NO_CONTENT)
@@ -366,7 +392,7 @@ async fn list_tenants(
 ) -> ApiResult<Json<Vec<TenantStatus>>> {
     let mut out = Vec::new();
     for (name, t) in &app.config().tenants {
-        if key.allows(name) {
+        if key.allows(&t.tenant_id) {
             out.push(status(&app, name, t).await?);
         }
     }
@@ -384,9 +410,10 @@ async fn get_tenant(
     Ok(Json(status(&app, &name, &t).await?))
 }
 
-/// A tenant to add: its app credential by reference (environment variable, file or
-/// certificate), never the secret itself.
-#[derive(Debug, Deserialize, ToSchema)]
+/// A tenant to add (admin keys only). The app's client secret is sent as a value: the daemon
+/// seals it at rest and never returns it. References to the daemon's environment or files
+/// are not accepted here (only in the config file an operator writes).
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct AddTenant {
     name: String,
@@ -394,14 +421,17 @@ struct AddTenant {
     tenant_id: TenantId,
     #[schema(value_type = String)]
     client_id: dirvault_model::ClientId,
-    /// `{"type": "env", "var": "X"}`, `{"type": "file", "path": "…"}` or
-    /// `{"type": "certificate", "certificate": "…", "key": "…"}`.
-    #[schema(value_type = Object)]
-    secret: SecretSource,
+    /// The app's client secret (write-only: sealed at rest, never returned or logged).
+    #[schema(value_type = String, write_only)]
+    client_secret: secrecy::SecretString,
+    /// `global` (default), `usgov`, `usgov-dod` or `china`.
     #[serde(default)]
     #[schema(value_type = String)]
     cloud: Cloud,
+    /// With `loginUrl`: roots other than the cloud's, only as the config file's
+    /// `[[daemon.api_endpoints]]` lists them.
     graph_url: Option<String>,
+    /// See `graphUrl`.
     login_url: Option<String>,
     schedule: Option<String>,
     #[serde(default)]
@@ -417,24 +447,18 @@ struct AddTenant {
 async fn add_tenant(
     State(app): State<AppState>,
     Extension(key): Extension<Key>,
-    Json(body): Json<AddTenant>,
+    ApiJson(body): ApiJson<AddTenant>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    if !key.allows(&body.name) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!("this API key may not manage tenant {:?}", body.name),
-        ));
-    }
-    if body.name.is_empty()
-        || !body
-            .name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    admin_only(&key, "adding a tenant")?;
+    dirvault_engine::config::check_tenant_name(&body.name).map_err(ApiError::bad_request)?;
+    TenantId::new(body.tenant_id.as_str()).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    dirvault_model::ClientId::new(body.client_id.as_str())
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if secrecy::ExposeSecret::expose_secret(&body.client_secret)
+        .trim()
+        .is_empty()
     {
-        return Err(ApiError::bad_request(
-            "name: letters, digits, '-' and '_' only",
-        ));
+        return Err(ApiError::bad_request("clientSecret is empty"));
     }
     if let Some(s) = &body.schedule {
         crate::schedule::Schedule::parse(s, &body.name).map_err(ApiError::bad_request)?;
@@ -442,27 +466,53 @@ async fn add_tenant(
     if let Some(r) = &body.retention {
         r.policy().map_err(ApiError::bad_request)?;
     }
-    if let (Some(g), Some(l)) = (&body.graph_url, &body.login_url) {
-        dirvault_graph::Endpoints::custom(g, l)
-            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    match (&body.graph_url, &body.login_url) {
+        (None, None) => {}
+        (Some(g), Some(l)) => {
+            if !app
+                .config()
+                .daemon
+                .api_endpoints
+                .iter()
+                .any(|e| e.matches(g, l))
+            {
+                return Err(ApiError::bad_request(
+                    "graphUrl and loginUrl: only the known clouds, or a pair the config file lists under [[daemon.api_endpoints]]",
+                ));
+            }
+        }
+        _ => {
+            return Err(ApiError::bad_request("graphUrl and loginUrl go together"));
+        }
     }
-    let entry = TenantConfig {
-        cloud: body.cloud,
-        graph_url: body.graph_url,
-        login_url: body.login_url,
-        schedule: body.schedule,
-        kinds: body.kinds,
-        retention: body.retention,
-        ..TenantConfig::new(body.tenant_id, body.client_id, body.secret)
-    };
     let name = body.name.clone();
     let mut exists = false;
+    let mut added = None;
+    let config_path = app.config_path.clone();
     app.edit_config(|c| {
         if c.tenants.contains_key(&name) {
             exists = true;
             return Ok(());
         }
+        // Sealed under the daemon's key, bound to this tenant id and client id.
+        let key =
+            dirvault_engine::sealed::SealingKey::load_or_create(&c.secrets_key_path(&config_path))?;
+        let sealed = key.seal(&body.tenant_id, &body.client_id, &body.client_secret);
+        let entry = TenantConfig {
+            cloud: body.cloud,
+            graph_url: body.graph_url.clone(),
+            login_url: body.login_url.clone(),
+            schedule: body.schedule.clone(),
+            kinds: body.kinds.clone(),
+            retention: body.retention.clone(),
+            ..TenantConfig::new(
+                body.tenant_id.clone(),
+                body.client_id.clone(),
+                SecretSource::Sealed { sealed },
+            )
+        };
         c.tenants.insert(name.clone(), entry.clone());
+        added = Some(entry);
         Ok(())
     })
     .map_err(|e| {
@@ -479,6 +529,13 @@ async fn add_tenant(
             format!("a tenant named {name:?} exists already: remove it first"),
         ));
     }
+    let Some(entry) = added else {
+        return Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the tenant was not added",
+        ));
+    };
     let config = app.config();
     let consent = admin_consent_url(&config.daemon, &entry);
     let st = status(&app, &name, &entry).await?;
@@ -525,6 +582,7 @@ async fn delete_tenant(
     Extension(key): Extension<Key>,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
+    admin_only(&key, "removing a tenant")?;
     tenant(&app, &key, &name)?;
     app.edit_config(|c| {
         c.tenants.remove(&name);
@@ -549,7 +607,7 @@ async fn trigger_backup(
     Extension(key): Extension<Key>,
     Path(name): Path<String>,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
-    tenant(&app, &key, &name)?;
+    let t = tenant(&app, &key, &name)?;
     if app.is_shutting_down() {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -557,7 +615,7 @@ async fn trigger_backup(
             "the daemon is shutting down",
         ));
     }
-    match app.start_backup(&name, "api", None) {
+    match app.start_backup(&name, &t.tenant_id, "api", None) {
         Ok(job) => Ok((StatusCode::ACCEPTED, Json(job))),
         Err(active) => Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -577,7 +635,7 @@ async fn list_jobs(State(app): State<AppState>, Extension(key): Extension<Key>) 
         app.jobs
             .list()
             .into_iter()
-            .filter(|j| key.allows(&j.tenant))
+            .filter(|j| key.allows(&j.tenant_id))
             .collect(),
     )
 }
@@ -591,7 +649,7 @@ async fn get_job(
 ) -> ApiResult<Json<Job>> {
     app.jobs
         .get(&id)
-        .filter(|j| key.allows(&j.tenant))
+        .filter(|j| key.allows(&j.tenant_id))
         .map(Json)
         .ok_or_else(|| ApiError::not_found("job_not_found", format!("no job {id} on this replica")))
 }
@@ -798,7 +856,7 @@ async fn diff(
     let kind = q.kind.as_deref().map(kind_of).transpose()?;
     let from = resolve_snapshot(&app.repo, &t.tenant_id, &q.from).await?;
     let (live_repo, to) = if q.to == "live" {
-        let client = t.client(&name)?;
+        let client = app.client(&name)?;
         let kinds: Vec<ObjectKind> = kind.into_iter().collect();
         let (repo, snapshot) = dirvault_engine::live(&client, &kinds).await?;
         (Some(repo), snapshot)
@@ -918,7 +976,7 @@ async fn create_plan(
     State(app): State<AppState>,
     Extension(key): Extension<Key>,
     Path(name): Path<String>,
-    Json(body): Json<CreatePlan>,
+    ApiJson(body): ApiJson<CreatePlan>,
 ) -> ApiResult<(StatusCode, Json<RestorePlan>)> {
     let source = tenant(&app, &key, &name)?;
     let target_name = body.to_tenant.clone().unwrap_or_else(|| name.clone());
@@ -934,7 +992,7 @@ async fn create_plan(
         with_object: body.options.with_object || body.options.as_new.is_some(),
         ..body.options
     };
-    let client = target.client(&target_name)?;
+    let client = app.client(&target_name)?;
     let backup = BackupState::load(&app.repo, &snapshot, &options).await?;
     let current = CurrentState::read(&client, &backup, &options, cross).await?;
     let plan = dirvault_restore::plan(&options, &backup, &current, PlanContext::new(cross))?;
@@ -1033,7 +1091,7 @@ async fn apply_plan(
     };
     Ok((
         StatusCode::ACCEPTED,
-        Json(app.start_restore(&name, plan, options)),
+        Json(app.start_restore(&name, &target.tenant_id, plan, options)),
     ))
 }
 

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Duration, Utc};
 use dirvault_engine::config::{ApiKeyConfig, Config};
-use dirvault_engine::{BackupOptions, BackupReport};
+use dirvault_engine::{BackupOptions, BackupOutcome, BackupReport};
+use dirvault_model::TenantId;
 use dirvault_restore::{ApplyOptions, RestorePlan};
 use dirvault_store::Repository;
 use parking_lot::{Mutex, RwLock};
@@ -20,36 +21,41 @@ use tokio::task::JoinSet;
 use crate::jobs::{Job, JobKind, JobState, Jobs};
 use crate::metrics::{self, Metrics};
 
-/// An API key, resolved: its hash and the tenants it may see.
+/// An API key, resolved: its hash and the tenant ids it may see.
 #[derive(Clone)]
 pub(crate) struct Key {
     pub(crate) name: String,
     sha256: [u8; 32],
-    pub(crate) tenants: Option<BTreeSet<String>>,
+    /// `None`: an admin key.
+    tenant_ids: Option<BTreeSet<TenantId>>,
 }
 
 impl std::fmt::Debug for Key {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Key")
             .field("name", &self.name)
-            .field("tenants", &self.tenants)
+            .field("tenant_ids", &self.tenant_ids)
             .finish_non_exhaustive()
     }
 }
 
 impl Key {
-    /// Whether this key may see and touch `tenant`.
-    pub(crate) fn allows(&self, tenant: &str) -> bool {
-        self.tenants.as_ref().is_none_or(|t| t.contains(tenant))
+    /// Whether this key may see and touch the tenant `id` (its configuration entry and its
+    /// data in the repository).
+    pub(crate) fn allows(&self, id: &TenantId) -> bool {
+        self.tenant_ids.as_ref().is_none_or(|t| t.contains(id))
+    }
+
+    /// Whether this key is for every tenant: only such a key adds, removes or re-points
+    /// tenants, reloads the configuration or reads the metrics.
+    pub(crate) fn is_admin(&self) -> bool {
+        self.tenant_ids.is_none()
     }
 }
 
 /// The SHA-256 of a key, hex.
 pub(crate) fn hash_key(key: &str) -> String {
-    Sha256::digest(key.trim().as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(key.trim().as_bytes()))
 }
 
 fn resolve_key(k: &ApiKeyConfig) -> Result<Key> {
@@ -74,18 +80,33 @@ fn resolve_key(k: &ApiKeyConfig) -> Result<Key> {
             k.name
         ),
     };
-    let mut sha256 = [0u8; 32];
-    if hex.len() != 64 {
-        bail!("API key {:?}: sha256 must be 64 hex digits", k.name);
-    }
-    for (i, byte) in sha256.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
-            .with_context(|| format!("API key {:?}: sha256 is not hex", k.name))?;
-    }
+    let sha256: [u8; 32] = hex::decode(&hex)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .with_context(|| format!("API key {:?}: sha256 must be 64 hex digits", k.name))?;
     Ok(Key {
         name: k.name.clone(),
         sha256,
-        tenants: k.tenants.as_ref().map(|t| t.iter().cloned().collect()),
+        tenant_ids: k.tenant_ids.as_ref().map(|t| t.iter().cloned().collect()),
+    })
+}
+
+/// The failed kinds of a partial backup, with their reasons; `None` when it is complete.
+fn failed_kinds(report: &BackupReport) -> Option<String> {
+    let failed: Vec<String> = report
+        .kinds
+        .iter()
+        .filter_map(|k| match &k.status {
+            dirvault_store::KindStatus::Failed { reason } => Some(format!("{}: {reason}", k.kind)),
+            _ => None,
+        })
+        .collect();
+    (!failed.is_empty()).then(|| {
+        format!(
+            "partial snapshot: {} kind(s) failed and kept the previous data: {}",
+            failed.len(),
+            failed.join("; ")
+        )
     })
 }
 
@@ -112,6 +133,9 @@ pub(crate) struct App {
     pub(crate) jobs: Jobs,
     pub(crate) metrics: Metrics,
     pub(crate) runs: Mutex<HashMap<String, TenantRun>>,
+    /// Held while the configuration file is changed or re-read: one writer at a time, and a
+    /// reload never applies a file older than the last change.
+    config_file: Mutex<()>,
     slots: Arc<Semaphore>,
     tasks: Mutex<JoinSet<()>>,
     pub(crate) shutdown: tokio::sync::watch::Sender<bool>,
@@ -143,6 +167,7 @@ impl App {
             jobs: Jobs::default(),
             metrics,
             runs: Mutex::new(HashMap::new()),
+            config_file: Mutex::new(()),
             slots,
             tasks: Mutex::new(JoinSet::new()),
             shutdown,
@@ -157,6 +182,12 @@ impl App {
     /// Re-reads the configuration file (SIGHUP, `POST /v1/config/reload`). A broken file
     /// changes nothing.
     pub(crate) fn reload(&self) -> Result<()> {
+        let _writing = self.config_file.lock();
+        self.reload_locked()
+    }
+
+    /// [`App::reload`], with the configuration file's lock held.
+    fn reload_locked(&self) -> Result<()> {
         let config = Config::load(&self.config_path)?;
         let keys = config
             .daemon
@@ -171,12 +202,20 @@ impl App {
         Ok(())
     }
 
-    /// Changes the configuration file and reloads it.
+    /// Changes the configuration file and reloads it, one change at a time: the file is
+    /// read, changed and written whole (`Config::save`) under a lock, so concurrent changes
+    /// all land and a reload never sees half a file.
     pub(crate) fn edit_config(&self, f: impl FnOnce(&mut Config) -> Result<()>) -> Result<()> {
+        let _writing = self.config_file.lock();
         let mut config = Config::load(&self.config_path)?;
         f(&mut config)?;
         config.save(&self.config_path)?;
-        self.reload()
+        self.reload_locked()
+    }
+
+    /// The Graph client of tenant `name` as the configuration in force has it.
+    pub(crate) fn client(&self, name: &str) -> Result<dirvault_graph::GraphClient> {
+        Ok(self.config().client(&self.config_path, name)?)
     }
 
     /// The key whose hash is `SHA-256(bearer)`.
@@ -230,13 +269,16 @@ impl App {
     pub(crate) fn start_backup(
         self: &Arc<Self>,
         name: &str,
+        tenant_id: &TenantId,
         trigger: &str,
         since: Option<DateTime<Utc>>,
     ) -> Result<Job, Box<Job>> {
         if let Some(active) = self.jobs.active(name, JobKind::Backup) {
             return Err(Box::new(active));
         }
-        let job = self.jobs.create(name, JobKind::Backup, trigger, &self.node);
+        let job = self
+            .jobs
+            .create(name, tenant_id, JobKind::Backup, trigger, &self.node);
         let app = self.clone();
         let (id, tenant) = (job.id.clone(), name.to_owned());
         self.spawn(job.clone(), async move {
@@ -250,7 +292,7 @@ impl App {
         let started = std::time::Instant::now();
         let result = async {
             let tenant = config.tenant(name)?;
-            let client = tenant.client(name)?;
+            let client = config.client(&self.config_path, name)?;
             let options = BackupOptions {
                 kinds: tenant.kinds.clone(),
                 lease_ttl: Duration::seconds(config.daemon.lease_seconds as i64),
@@ -296,15 +338,24 @@ impl App {
         match result {
             Ok(Some(report)) => {
                 self.record_backup(name, &report, seconds);
+                let failed = failed_kinds(&report);
                 self.jobs.update(id, |j| {
-                    j.state = JobState::Succeeded;
+                    j.state = match report.outcome {
+                        BackupOutcome::Complete => JobState::Complete,
+                        BackupOutcome::Partial => JobState::Partial,
+                    };
+                    j.error = failed.clone();
                     j.snapshot = Some(report.snapshot.id.to_string());
-                    j.report = Some(
-                        serde_json::json!({"kinds": report.kinds, "warnings": report.warnings}),
-                    );
+                    j.report = Some(serde_json::json!({
+                        "outcome": report.outcome,
+                        "kinds": report.kinds,
+                        "warnings": report.warnings,
+                    }));
                     j.finished = Some(Utc::now());
                 });
-                self.slot_done(name, slot);
+                // The slot has its snapshot either way; a partial one still counts as a
+                // failure for the tenant's health until a complete run.
+                self.slot_done(name, slot, failed);
             }
             Ok(None) => {
                 self.metrics
@@ -316,7 +367,7 @@ impl App {
                     JobState::Skipped,
                     Some("this slot has its snapshot already (another replica took it)".into()),
                 );
-                self.slot_done(name, slot);
+                self.slot_done(name, slot, None);
             }
             Err(e) => {
                 let locked = e.downcast_ref::<dirvault_engine::Error>().is_some_and(|e| {
@@ -347,7 +398,7 @@ impl App {
                     let base = self.config().daemon.retry_seconds.max(1) as i64;
                     let mut runs = self.runs.lock();
                     let run = runs.entry(name.to_owned()).or_default();
-                    run.failures += 1;
+                    run.failures = run.failures.saturating_add(1);
                     let delay = base.saturating_mul(1i64 << run.failures.min(16).saturating_sub(1));
                     run.retry_at = Some(Utc::now() + Duration::seconds(delay));
                     run.last_error = Some(message);
@@ -360,7 +411,7 @@ impl App {
         let label = metrics::tenant(name);
         self.metrics
             .backups
-            .get_or_create(&metrics::result(name, "succeeded"))
+            .get_or_create(&metrics::result(name, report.outcome.as_str()))
             .inc();
         self.metrics
             .backup_seconds
@@ -382,12 +433,21 @@ impl App {
         tracing::info!(tenant = name, snapshot = %report.snapshot.id, seconds, objects, requests = report.graph.requests, "backup done");
     }
 
-    fn slot_done(&self, name: &str, slot: Option<DateTime<Utc>>) {
+    /// Records that the slot has its snapshot; `failed` names the kinds of a partial one.
+    fn slot_done(&self, name: &str, slot: Option<DateTime<Utc>>, failed: Option<String>) {
         let mut runs = self.runs.lock();
         let run = runs.entry(name.to_owned()).or_default();
-        run.failures = 0;
         run.retry_at = None;
-        run.last_error = None;
+        match failed {
+            Some(failed) => {
+                run.failures = run.failures.saturating_add(1);
+                run.last_error = Some(failed);
+            }
+            None => {
+                run.failures = 0;
+                run.last_error = None;
+            }
+        }
         if slot.is_some() {
             run.slot_done = slot;
         }
@@ -434,18 +494,20 @@ impl App {
     pub(crate) fn start_restore(
         self: &Arc<Self>,
         name: &str,
+        tenant_id: &TenantId,
         plan: RestorePlan,
         options: ApplyOptions,
     ) -> Job {
-        let job = self.jobs.create(name, JobKind::Restore, "api", &self.node);
+        let job = self
+            .jobs
+            .create(name, tenant_id, JobKind::Restore, "api", &self.node);
         self.jobs
             .update(&job.id, |j| j.plan = Some(plan.id.clone()));
         let app = self.clone();
         let (id, tenant) = (job.id.clone(), name.to_owned());
         self.spawn(job.clone(), async move {
             let result = async {
-                let config = app.config();
-                let client = config.tenant(&tenant)?.client(&tenant)?;
+                let client = app.client(&tenant)?;
                 anyhow::Ok(dirvault_restore::apply(&client, &app.repo, &plan, &options).await?)
             }
             .await;
@@ -454,10 +516,10 @@ impl App {
                     let complete = report.is_complete();
                     app.metrics
                         .restores
-                        .get_or_create(&metrics::result(&tenant, if complete { "succeeded" } else { "incomplete" }))
+                        .get_or_create(&metrics::result(&tenant, if complete { "complete" } else { "failed" }))
                         .inc();
                     app.jobs.update(&id, |j| {
-                        j.state = if complete { JobState::Succeeded } else { JobState::Failed };
+                        j.state = if complete { JobState::Complete } else { JobState::Failed };
                         j.progress.objects = (report.summary.done + report.summary.already_done) as u64;
                         if !complete {
                             j.error = Some(format!(

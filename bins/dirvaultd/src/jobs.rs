@@ -29,8 +29,11 @@ pub(crate) enum JobState {
     Queued,
     /// Running.
     Running,
-    /// Finished well.
-    Succeeded,
+    /// Finished: every kind complete (or skipped as expected), or every restore step done.
+    Complete,
+    /// A backup wrote its snapshot but some kinds failed (they carry the previous data);
+    /// `error` names them.
+    Partial,
     /// Nothing to do (another replica backed this slot up).
     Skipped,
     /// Failed; `error` says why.
@@ -62,6 +65,9 @@ pub(crate) struct Job {
     pub(crate) id: String,
     /// The tenant (its name in the config).
     pub(crate) tenant: String,
+    /// The tenant's id: what API keys are scoped by.
+    #[schema(value_type = String)]
+    pub(crate) tenant_id: dirvault_model::TenantId,
     /// Backup or restore.
     pub(crate) kind: JobKind,
     /// `schedule` or `api`.
@@ -103,10 +109,18 @@ pub(crate) struct Jobs {
 
 impl Jobs {
     /// Registers a queued job.
-    pub(crate) fn create(&self, tenant: &str, kind: JobKind, trigger: &str, node: &str) -> Job {
+    pub(crate) fn create(
+        &self,
+        tenant: &str,
+        tenant_id: &dirvault_model::TenantId,
+        kind: JobKind,
+        trigger: &str,
+        node: &str,
+    ) -> Job {
         let job = Job {
             id: uuid::Uuid::new_v4().to_string(),
             tenant: tenant.to_owned(),
+            tenant_id: tenant_id.clone(),
             kind,
             trigger: trigger.to_owned(),
             state: JobState::Queued,

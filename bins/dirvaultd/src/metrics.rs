@@ -54,7 +54,7 @@ impl Metrics {
         };
         registry.register(
             "dirvault_backups",
-            "Backups by tenant and result (succeeded, skipped, failed)",
+            "Backups by tenant and result: complete, partial (snapshot written, some kinds failed), failed (no snapshot), skipped (another replica had the slot), locked",
             m.backups.clone(),
         );
         registry.register(

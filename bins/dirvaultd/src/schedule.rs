@@ -18,25 +18,11 @@ pub(crate) enum Schedule {
     Cron(Box<cron::Schedule>),
 }
 
-/// Parses `30s`, `15m`, `12h`, `1d`.
+/// Parses `30s`, `15m`, `12h`, `1d` (the store's one duration parser: positive, at most a
+/// century).
 fn parse_interval(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (n, unit) = s.split_at(split);
-    let n: i64 = n
-        .parse()
-        .map_err(|_| format!("{s:?}: expected a number and a unit, e.g. every 12h"))?;
-    let d = match unit.trim() {
-        "s" => Duration::seconds(n),
-        "m" => Duration::minutes(n),
-        "h" => Duration::hours(n),
-        "d" => Duration::days(n),
-        _ => return Err(format!("{s:?}: the unit must be s, m, h or d")),
-    };
-    if d <= Duration::zero() {
-        return Err(format!("{s:?}: the interval must be positive"));
-    }
-    Ok(d)
+    dirvault_store::parse_duration(s)
+        .map_err(|e| format!("schedule `every {s}`: {e}; e.g. every 12h, every 30m, every 1d"))
 }
 
 impl Schedule {
@@ -146,7 +132,15 @@ mod tests {
 
     #[test]
     fn bad_schedules_say_what_is_accepted() {
-        for bad in ["every 12", "every -3h", "every 0s", "sometimes"] {
+        for bad in [
+            "every 12",
+            "every -3h",
+            "every 0s",
+            "sometimes",
+            // Regression: chrono's constructors panicked on out-of-range values.
+            "every 9999999999999d",
+            "every 99999999999999999999999s",
+        ] {
             let err = Schedule::parse(bad, "t").unwrap_err();
             assert!(
                 err.contains("every") || err.contains("unit") || err.contains("positive"),

@@ -84,7 +84,7 @@ pub(crate) async fn run(app: Arc<App>) {
             {
                 continue;
             }
-            let _ = app.start_backup(name, "schedule", Some(slot));
+            let _ = app.start_backup(name, &tenant.tenant_id, "schedule", Some(slot));
         }
         tokio::select! {
             _ = tokio::time::sleep(tick) => {}

@@ -22,6 +22,8 @@ struct Env {
     emulator: Emulator,
     _server: RunningEmulator,
     contoso: TenantInfo,
+    fabrikam: TenantInfo,
+    url: String,
     daemon: Daemon,
     dir: tempfile::TempDir,
 }
@@ -49,8 +51,10 @@ async fn env() -> Env {
     };
     let config = format!(
         "[daemon]\ntick_seconds = 1\nlease_seconds = 30\nconsent_redirect_uri = \"https://portal.example/onboarded\"\n\n\
+         [[daemon.api_endpoints]]\ngraph_url = \"{url}\"\nlogin_url = \"{url}\"\n\n\
          [[daemon.api_keys]]\nname = \"admin\"\nenv = \"ADMIN_KEY\"\n\n\
-         [[daemon.api_keys]]\nname = \"contoso-portal\"\nsha256 = \"{contoso_hash}\"\ntenants = [\"contoso\"]\n\n{}{}",
+         [[daemon.api_keys]]\nname = \"contoso-portal\"\nsha256 = \"{contoso_hash}\"\ntenant_ids = [\"{}\"]\n\n{}{}",
+        contoso.tenant_id,
         tenant_toml(
             "contoso",
             &contoso.tenant_id,
@@ -83,6 +87,8 @@ async fn env() -> Env {
         emulator,
         _server: server,
         contoso,
+        fabrikam,
+        url,
         daemon,
         dir,
     }
@@ -141,11 +147,27 @@ async fn no_key_no_access_and_a_key_never_sees_another_tenant() {
             "/v1/tenants/fabrikam/snapshots/latest/objects/users",
         ),
         (Method::GET, "/v1/tenants/fabrikam/diff?from=latest&to=live"),
-        (Method::DELETE, "/v1/tenants/fabrikam"),
+        (
+            Method::GET,
+            "/v1/tenants/fabrikam/snapshots/latest/export?kinds=users",
+        ),
+        (Method::GET, "/v1/tenants/fabrikam/restore-plans/any-plan"),
+        (
+            Method::POST,
+            "/v1/tenants/fabrikam/restore-plans/any-plan/apply",
+        ),
     ] {
         let (status, _, body) = d.call(method.clone(), path, Some(CONTOSO_KEY), None).await;
         assert_eq!(status, 404, "{method} {path}: {body}");
         assert_eq!(body["error"]["code"], "tenant_not_found");
+    }
+    // Only an admin key adds, removes or re-points tenants: not even its own.
+    for (method, path) in [
+        (Method::DELETE, "/v1/tenants/fabrikam"),
+        (Method::DELETE, "/v1/tenants/contoso"),
+    ] {
+        let (status, _, body) = d.call(method.clone(), path, Some(CONTOSO_KEY), None).await;
+        assert_eq!(status, 403, "{method} {path}: {body}");
     }
     let (status, _, body) = d
         .call(
@@ -196,7 +218,8 @@ async fn backup_browse_diff_export_and_restore_over_http() {
     let job = d
         .wait_job(job["id"].as_str().unwrap(), key, Duration::from_secs(60))
         .await;
-    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job["state"], "complete", "{job}");
+    assert_eq!(job["report"]["outcome"], "complete", "{job}");
     assert!(job["progress"]["requests"].as_u64().unwrap() > 0);
     let snapshot = job["snapshot"].as_str().unwrap().to_owned();
     if status == 202 {
@@ -330,7 +353,7 @@ async fn backup_browse_diff_export_and_restore_over_http() {
     let job = d
         .wait_job(job["id"].as_str().unwrap(), key, Duration::from_secs(60))
         .await;
-    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job["state"], "complete", "{job}");
     assert_eq!(job["report"]["summary"]["failed"], 0);
     assert!(
         env.emulator
@@ -399,7 +422,7 @@ async fn tenants_are_added_and_removed_metrics_and_openapi_are_served_and_sigter
     let d = &env.daemon;
     let add = json!({
         "name": "newco", "tenantId": "7d0c1f5e-0000-4000-8000-0000000000aa", "clientId": "11111111-2222-4333-8444-555555555555",
-        "secret": {"type": "env", "var": "NEWCO_SECRET"}, "schedule": "every 12h", "retention": {"keep_daily": 7}
+        "clientSecret": "newco-secret-value-1", "schedule": "every 12h", "retention": {"keep_daily": 7}
     });
     let (status, _, body) = d
         .call(
@@ -429,7 +452,15 @@ async fn tenants_are_added_and_removed_metrics_and_openapi_are_served_and_sigter
         "{consent}"
     );
     let config = std::fs::read_to_string(path(&env.dir, "config.toml")).unwrap();
-    assert!(config.contains("[tenants.newco]") && config.contains("NEWCO_SECRET"));
+    assert!(config.contains("[tenants.newco]") && config.contains("type = \"sealed\""));
+    assert!(
+        !config.contains("newco-secret-value-1"),
+        "the secret is sealed at rest"
+    );
+    assert!(
+        !body.to_string().contains("newco-secret-value-1"),
+        "the secret is never returned"
+    );
     let (status, _, body) = d
         .call(Method::POST, "/v1/tenants", Some(ADMIN_KEY), Some(add))
         .await;
@@ -439,7 +470,7 @@ async fn tenants_are_added_and_removed_metrics_and_openapi_are_served_and_sigter
     );
     let (status, _, body) = d
         .call(Method::POST, "/v1/tenants", Some(ADMIN_KEY), Some(json!({"name": "bad", "tenantId": "7d0c1f5e-0000-4000-8000-0000000000ab",
-            "clientId": "11111111-2222-4333-8444-555555555555", "secret": {"type": "env", "var": "X"}, "schedule": "sometimes"})))
+            "clientId": "11111111-2222-4333-8444-555555555555", "clientSecret": "x", "schedule": "sometimes"})))
         .await;
     assert_eq!(status, 400, "{body}");
     let (status, _, _) = d
@@ -467,7 +498,7 @@ async fn tenants_are_added_and_removed_metrics_and_openapi_are_served_and_sigter
     assert_eq!(status, 200);
     let metrics = metrics.as_str().unwrap();
     assert!(
-        metrics.contains("dirvault_backups_total{tenant=\"contoso\",result=\"succeeded\"} 1"),
+        metrics.contains("dirvault_backups_total{tenant=\"contoso\",result=\"complete\"} 1"),
         "{metrics}"
     );
     assert!(
@@ -552,4 +583,167 @@ async fn tenants_are_added_and_removed_metrics_and_openapi_are_served_and_sigter
         "no secret in the logs"
     );
     assert!(log.contains("request_id"));
+}
+
+// Regression (critical): keys were scoped by tenant *name*. A key for `contoso` could delete
+// `contoso`, add it again with another customer's tenant id and read that customer's data;
+// and one `POST /v1/tenants` with `{"type":"file","path":…}` or `{"type":"env",…}` as the
+// secret and a `loginUrl` of the caller's choosing made the daemon send any of its files or
+// environment variables to that URL as a client secret.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scoped_key_cannot_escape_its_tenant_and_the_api_cannot_reach_host_secrets() {
+    let env = env().await;
+    let d = &env.daemon;
+    // The exfiltration sequence, with the scoped key: refused at its first step.
+    let (status, _, body) = d
+        .call(
+            Method::DELETE,
+            "/v1/tenants/contoso",
+            Some(CONTOSO_KEY),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    let repoint = json!({"name": "contoso2", "tenantId": env.fabrikam.tenant_id, "clientId": env.fabrikam.client_id,
+        "clientSecret": "whatever"});
+    let (status, _, body) = d
+        .call(
+            Method::POST,
+            "/v1/tenants",
+            Some(CONTOSO_KEY),
+            Some(repoint),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+
+    // Secret references through the API, even with the admin key: refused, never resolved.
+    for secret in [
+        json!({"type": "env", "var": "ADMIN_KEY"}),
+        json!({"type": "file", "path": "/etc/passwd"}),
+        json!({"type": "certificate", "certificate": "/etc/ssl/private/key.pem"}),
+    ] {
+        let (status, _, body) = d
+            .call(Method::POST, "/v1/tenants", Some(ADMIN_KEY), Some(json!({
+                "name": "exfil", "tenantId": env.contoso.tenant_id, "clientId": env.contoso.client_id,
+                "secret": secret})))
+            .await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"]["code"], "bad_request", "{body}");
+    }
+    // A login URL of the caller's choosing: refused (only the known clouds, or what the
+    // config file lists).
+    let (status, _, body) = d
+        .call(Method::POST, "/v1/tenants", Some(ADMIN_KEY), Some(json!({
+            "name": "exfil", "tenantId": env.contoso.tenant_id, "clientId": env.contoso.client_id,
+            "clientSecret": "x", "graphUrl": "https://attacker.example", "loginUrl": "https://attacker.example"})))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let config = std::fs::read_to_string(path(&env.dir, "config.toml")).unwrap();
+    assert!(!config.contains("exfil"), "nothing was added");
+
+    // The admin re-points the name `contoso` to another customer: the scoped key, bound to
+    // contoso's tenant id, does not follow the name.
+    let (_, _, job) = d
+        .call(
+            Method::POST,
+            "/v1/tenants/fabrikam/backups",
+            Some(ADMIN_KEY),
+            None,
+        )
+        .await;
+    d.wait_job(
+        job["id"].as_str().unwrap(),
+        ADMIN_KEY,
+        Duration::from_secs(60),
+    )
+    .await;
+    let (status, _, _) = d
+        .call(Method::DELETE, "/v1/tenants/contoso", Some(ADMIN_KEY), None)
+        .await;
+    assert_eq!(status, 204);
+    let (status, _, body) = d
+        .call(Method::POST, "/v1/tenants", Some(ADMIN_KEY), Some(json!({
+            "name": "contoso", "tenantId": env.fabrikam.tenant_id, "clientId": env.fabrikam.client_id,
+            "clientSecret": env.fabrikam.client_secret, "graphUrl": env.url, "loginUrl": env.url,
+            "schedule": NEVER})))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    for p in [
+        "/v1/tenants/contoso",
+        "/v1/tenants/contoso/snapshots",
+        "/v1/tenants/contoso/snapshots/latest/objects/users",
+    ] {
+        let (status, body) = d.get(p, CONTOSO_KEY).await;
+        assert_eq!(status, 404, "{p}: {body}");
+    }
+    let (_, mine) = d.get("/v1/tenants", CONTOSO_KEY).await;
+    assert_eq!(mine, json!([]), "{mine}");
+    // The sealed secret works: the admin backs the re-pointed tenant up.
+    let (status, _, job) = d
+        .call(
+            Method::POST,
+            "/v1/tenants/contoso/backups",
+            Some(ADMIN_KEY),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202, "{job}");
+    let job = d
+        .wait_job(
+            job["id"].as_str().unwrap(),
+            ADMIN_KEY,
+            Duration::from_secs(60),
+        )
+        .await;
+    assert_eq!(job["state"], "complete", "{job}");
+    let log = std::fs::read_to_string(path(&env.dir, "daemon.log")).unwrap();
+    assert!(
+        !log.contains(&env.fabrikam.client_secret),
+        "no secret in the logs"
+    );
+}
+
+// Regression: 20 concurrent `POST /v1/tenants` left the config file with 1-2 tenants and no
+// API keys (a truncate-and-write without a lock, and a reload of a half-written file).
+#[tokio::test(flavor = "multi_thread")]
+async fn fifty_concurrent_adds_and_reloads_lose_nothing() {
+    let env = env().await;
+    let d = &env.daemon;
+    let adds = (0..50).map(|n| async move {
+        let body = json!({
+            "name": format!("t{n:02}"),
+            "tenantId": format!("7d0c1f5e-0000-4000-8000-0000000{n:05}"),
+            "clientId": "11111111-2222-4333-8444-555555555555",
+            "clientSecret": format!("secret-{n}"),
+            "schedule": NEVER,
+        });
+        let (status, _, body) = d
+            .call(Method::POST, "/v1/tenants", Some(ADMIN_KEY), Some(body))
+            .await;
+        assert_eq!(status, 201, "{body}");
+    });
+    let reloads = (0..20).map(|_| async {
+        let (status, _, body) = d
+            .call(Method::POST, "/v1/config/reload", Some(ADMIN_KEY), None)
+            .await;
+        assert_eq!(status, 204, "{body}");
+        // Keys stay valid all along.
+        let (status, body) = d.get("/v1/tenants/contoso", CONTOSO_KEY).await;
+        assert_eq!(status, 200, "{body}");
+    });
+    futures::future::join(
+        futures::future::join_all(adds),
+        futures::future::join_all(reloads),
+    )
+    .await;
+    let (_, all) = d.get("/v1/tenants", ADMIN_KEY).await;
+    assert_eq!(all.as_array().unwrap().len(), 52, "every add landed");
+    let config: toml::Table =
+        toml::from_str(&std::fs::read_to_string(path(&env.dir, "config.toml")).unwrap()).unwrap();
+    assert_eq!(config["tenants"].as_table().unwrap().len(), 52);
+    assert_eq!(
+        config["daemon"]["api_keys"].as_array().unwrap().len(),
+        2,
+        "no API key lost"
+    );
 }

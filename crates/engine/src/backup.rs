@@ -96,6 +96,39 @@ pub struct KindOutcome {
     pub incremental: bool,
 }
 
+/// How a backup ended: one definition for the CLI's exit status, the daemon's job states,
+/// its metrics and `--json`. A backup that writes no snapshot is an error instead
+/// ([`Error::NothingRead`], a refused token, a repository that cannot be written).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum BackupOutcome {
+    /// Every kind complete, or skipped as expected (a permission or licence the tenant
+    /// lacks, named in the kind's status and in a warning).
+    Complete,
+    /// A snapshot was written, but some kinds failed: they carry the previous snapshot's
+    /// data and say why.
+    Partial,
+}
+
+impl BackupOutcome {
+    /// The CLI's exit status: 0 complete, 3 partial (1 is for a backup that wrote no
+    /// snapshot, 2 for a usage error).
+    pub fn exit_code(self) -> u8 {
+        match self {
+            BackupOutcome::Complete => 0,
+            BackupOutcome::Partial => 3,
+        }
+    }
+
+    /// `complete` or `partial`, as the daemon's metrics and job states spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackupOutcome::Complete => "complete",
+            BackupOutcome::Partial => "partial",
+        }
+    }
+}
+
 /// What a backup did.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -110,6 +143,8 @@ pub struct BackupReport {
     pub kinds: Vec<KindOutcome>,
     /// Things an operator should know (a resync after an expired delta token, a shrink).
     pub warnings: Vec<String>,
+    /// Complete or partial: see [`BackupOutcome`].
+    pub outcome: BackupOutcome,
 }
 
 /// How far back of the previous backup the registration report is trusted: a row's
@@ -145,6 +180,9 @@ struct Run<'a> {
     /// The ids the directory audit log names in app role assignment events since the parent
     /// snapshot (less the log overlap): set when this run read that window in full.
     app_role_audits: Option<BTreeSet<String>>,
+    /// How each kind of this lane ended (or the parent's status of a kind carried unread):
+    /// a kind listed under each object of another is read only when that one is complete.
+    statuses: BTreeMap<ObjectKind, KindStatus>,
 }
 
 /// One kind's result before it is recorded.
@@ -195,6 +233,7 @@ impl<'a> Run<'a> {
             relationships: BTreeSet::new(),
             ids_named: std::collections::HashSet::new(),
             app_role_audits: None,
+            statuses: BTreeMap::new(),
         }
     }
 
@@ -204,6 +243,7 @@ impl<'a> Run<'a> {
         self.changed_users.append(&mut lane.changed_users);
         self.warnings.append(&mut lane.warnings);
         self.relationships.append(&mut lane.relationships);
+        self.statuses.append(&mut lane.statuses);
     }
 
     fn report(&self, kind: ObjectKind, objects: u64) {
@@ -497,8 +537,23 @@ impl<'a> Run<'a> {
         while let Some(next) = in_flight.pop_front() {
             self.finish_changed(kind, next, carried.as_mut()).await?;
         }
+        let carried = carried.unwrap_or_default();
+        // Objects that stand for links (OAuth2 grants) keep their links when they are carried
+        // unread: only changed ones come back through `add_page`, which derives theirs.
+        if let Some(rel) = Relationship::derived_from(kind)
+            && !carried.is_empty()
+        {
+            for link in self.parent_links(rel, repo).await? {
+                if link
+                    .id()
+                    .is_some_and(|id| carried.contains_key(id.as_str()))
+                {
+                    self.insert_link(link);
+                }
+            }
+        }
         let mut writer = self.writer.lock().await;
-        for (_, entry) in carried.unwrap_or_default() {
+        for (_, entry) in carried {
             self.ids.entry(kind).or_default().push(entry.id.clone());
             writer.carry_entry(kind, entry);
         }
@@ -1034,6 +1089,51 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
+    /// Keeps the parent snapshot's objects of `kind`, and the links they stand for, in place
+    /// of a reading that did not happen (not selected, or its parent kind not complete) or
+    /// failed: such a kind is never recorded as "all deleted". Objects this run wrote before a
+    /// failure stay; the rest come from the parent. `status` is what the kind is marked with
+    /// (`None`: the parent snapshot's own status, for a kind carried because it was not
+    /// selected; then nothing is recorded when the parent has no such kind).
+    async fn carry_previous(
+        &mut self,
+        kind: ObjectKind,
+        status: Option<KindStatus>,
+        repo: &Repository,
+    ) -> Result<()> {
+        let status = match (self.parent_entries(kind, repo).await?, status) {
+            (Some((record, entries)), status) => {
+                let status = status.unwrap_or_else(|| record.status.clone());
+                let written: std::collections::HashSet<ObjectId> = self
+                    .ids
+                    .get(&kind)
+                    .map(|ids| ids.iter().cloned().collect())
+                    .unwrap_or_default();
+                let mut writer = self.writer.lock().await;
+                for entry in entries.into_iter().filter(|e| !written.contains(&e.id)) {
+                    let id = self.share(entry.id.clone());
+                    self.ids.entry(kind).or_default().push(id);
+                    writer.carry_entry(kind, entry);
+                }
+                writer.carry_kind(kind, record, status.clone());
+                status
+            }
+            (None, Some(status)) => {
+                self.writer
+                    .lock()
+                    .await
+                    .finish_kind(kind, status.clone(), None);
+                status
+            }
+            (None, None) => return Ok(()),
+        };
+        if let Some(rel) = Relationship::derived_from(kind) {
+            self.carry_links(rel, repo).await?;
+        }
+        self.statuses.insert(kind, status);
+        Ok(())
+    }
+
     /// Keeps the parent's links of `rel` in place of whatever this run listed of them (their
     /// listing failed, or was not asked for).
     async fn carry_links(&mut self, rel: RelationshipKind, repo: &Repository) -> Result<()> {
@@ -1130,16 +1230,25 @@ async fn back_up_kind(
 ) -> Result<Option<KindOutcome>> {
     let options = run.options;
     if !options.selects(kind) {
-        if let Some((record, entries)) = run.parent_entries(kind, repo).await? {
-            for e in entries {
-                run.writer.lock().await.carry_entry(kind, e);
-            }
-            run.writer
-                .lock()
-                .await
-                .carry_kind(kind, record.clone(), record.status.clone());
-        }
+        run.carry_previous(kind, None, repo).await?;
         return Ok(None);
+    }
+    // A kind listed under each object of another (authentication methods under users, app
+    // role assignments under service principals) is read only from a complete parent: a
+    // failed or skipped one names no objects, and its children would all read as deleted.
+    if let CollectionPath::PerParent { parent, .. } = kind.info().collection
+        && let Some(status) = unread_because_of(kind, parent, run.statuses.get(&parent))
+    {
+        run.warnings
+            .push(format!("{kind}: {}", status_reason(&status)));
+        run.carry_previous(kind, Some(status.clone()), repo).await?;
+        let count = run.writer.lock().await.count(kind);
+        return Ok(Some(KindOutcome {
+            kind,
+            status,
+            count,
+            incremental: false,
+        }));
     }
     let before = run.writer.lock().await.count(kind);
     let result = if kind.supports_delta() {
@@ -1174,13 +1283,14 @@ async fn back_up_kind(
                     previous.unwrap_or(0)
                 );
                 run.warnings.push(format!("{kind}: {reason}"));
-                run.writer.lock().await.finish_kind(
-                    kind,
-                    KindStatus::Failed {
-                        reason: reason.clone(),
-                    },
-                    None,
-                );
+                let status = KindStatus::Failed {
+                    reason: reason.clone(),
+                };
+                run.writer
+                    .lock()
+                    .await
+                    .finish_kind(kind, status.clone(), None);
+                run.statuses.insert(kind, status);
                 KindOutcome {
                     kind,
                     status: KindStatus::Failed { reason },
@@ -1192,6 +1302,7 @@ async fn back_up_kind(
                     .lock()
                     .await
                     .finish_kind(kind, KindStatus::Complete, listed.delta_link);
+                run.statuses.insert(kind, KindStatus::Complete);
                 KindOutcome {
                     kind,
                     status: KindStatus::Complete,
@@ -1204,24 +1315,7 @@ async fn back_up_kind(
         Err(e) => {
             let status = describe(kind, &e);
             tracing::warn!(tenant = %run.client.tenant(), %kind, error = %e, "kind not backed up");
-            // Keep the previous snapshot's objects: a failure is never "all deleted".
-            if let Some((record, entries)) = run.parent_entries(kind, repo).await? {
-                for e in entries
-                    .into_iter()
-                    .filter(|e| !run.ids.get(&kind).is_some_and(|ids| ids.contains(&e.id)))
-                {
-                    run.writer.lock().await.carry_entry(kind, e);
-                }
-                run.writer
-                    .lock()
-                    .await
-                    .carry_kind(kind, record, status.clone());
-            } else {
-                run.writer
-                    .lock()
-                    .await
-                    .finish_kind(kind, status.clone(), None);
-            }
+            run.carry_previous(kind, Some(status.clone()), repo).await?;
             KindOutcome {
                 kind,
                 status,
@@ -1235,6 +1329,41 @@ async fn back_up_kind(
 
 fn elapsed(start: DateTime<Utc>, clock: std::time::Instant) -> DateTime<Utc> {
     start + Duration::from_std(clock.elapsed()).unwrap_or_else(|_| Duration::zero())
+}
+
+/// Why `kind` is not read when its parent kind ended with `parent_status` (`None`: not
+/// read in this run, nor carried): `None` when the parent is complete and `kind` can be read.
+fn unread_because_of(
+    kind: ObjectKind,
+    parent: ObjectKind,
+    parent_status: Option<&KindStatus>,
+) -> Option<KindStatus> {
+    match parent_status {
+        Some(KindStatus::Complete) => None,
+        Some(KindStatus::Skipped { .. }) => Some(KindStatus::Skipped {
+            reason: format!(
+                "not read because {parent} was not backed up; the previous snapshot's {kind} are kept"
+            ),
+        }),
+        Some(KindStatus::Failed { .. }) => Some(KindStatus::Failed {
+            reason: format!(
+                "not read because {parent} failed; the previous snapshot's {kind} are kept"
+            ),
+        }),
+        None => Some(KindStatus::Failed {
+            reason: format!(
+                "not read: {parent} is in neither this backup nor an earlier snapshot; back up {parent} too"
+            ),
+        }),
+    }
+}
+
+/// The reason a failed or skipped kind gives ("complete" for a complete one).
+pub(crate) fn status_reason(status: &KindStatus) -> &str {
+    match status {
+        KindStatus::Complete => "complete",
+        KindStatus::Failed { reason } | KindStatus::Skipped { reason } => reason,
+    }
 }
 
 fn describe(kind: ObjectKind, e: &Error) -> KindStatus {
@@ -1348,6 +1477,9 @@ async fn run(
 ) -> Result<BackupReport> {
     let tenant = client.tenant().clone();
     let started = client.stats();
+    // Wrong credentials or an unknown tenant fail every kind alike: say so once, and write
+    // nothing.
+    client.authenticate().await?;
     let parent = repo.snapshots(&tenant).await?.pop();
     let writer = tokio::sync::Mutex::new(
         repo.begin(&tenant, now, parent.as_ref().map(|p| p.id.clone()))
@@ -1424,6 +1556,21 @@ async fn run(
     };
     let (outcomes, listed) = tokio::join!(kinds, listing);
     let outcomes = outcomes?;
+    if !outcomes.is_empty()
+        && !outcomes
+            .iter()
+            .any(|o| matches!(o.status, KindStatus::Complete))
+    {
+        // The writer is dropped: packs it wrote are referenced by nothing, and prune frees them.
+        return Err(Error::NothingRead {
+            tenant,
+            reasons: outcomes
+                .iter()
+                .map(|o| format!("{}: {}", o.kind, status_reason(&o.status)))
+                .collect::<Vec<_>>()
+                .join("; "),
+        });
+    }
     for (rel, kind, _, _) in links {
         if !options.selects(kind) {
             run.carry_links(rel, repo).await?;
@@ -1475,12 +1622,21 @@ async fn run(
     let mut writer = writer.into_inner();
     writer.add_relationships(relationships);
     let (snapshot, write) = writer.commit().await?;
+    let outcome = if outcomes
+        .iter()
+        .any(|o| matches!(o.status, KindStatus::Failed { .. }))
+    {
+        BackupOutcome::Partial
+    } else {
+        BackupOutcome::Complete
+    };
     Ok(BackupReport {
         snapshot,
         write,
         graph: client.stats().since(started),
         kinds: outcomes,
         warnings,
+        outcome,
     })
 }
 

@@ -1,6 +1,12 @@
 //! The configuration file shared by the CLI and the daemon: the tenants to back up and how to
-//! authenticate to each. Secrets are never written here: a tenant names an environment
-//! variable or a file that holds its secret, or a certificate and key file.
+//! authenticate to each. Secrets are never written here in clear: a tenant names an
+//! environment variable or a file that holds its secret, or a certificate and key file (what
+//! an operator writes), or holds a secret the daemon's API took, sealed with the daemon's key
+//! ([`crate::sealed`]).
+//!
+//! The file is written whole or not at all ([`Config::save`]: a temporary file, fsync,
+//! rename), and a file that does not parse, or names a tenant or id that is not valid, is
+//! refused whole ([`Config::load`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -83,6 +89,12 @@ pub enum SecretSource {
         certificate: PathBuf,
         /// The private key.
         key: Option<PathBuf>,
+    },
+    /// A client secret the daemon's API took, sealed with the key in
+    /// `[daemon] secrets_key_file` for this tenant id and client id.
+    Sealed {
+        /// The sealed value.
+        sealed: String,
     },
 }
 
@@ -171,6 +183,7 @@ impl RetentionConfig {
                 .as_deref()
                 .map(dirvault_store::parse_duration)
                 .transpose()?,
+            allow_empty: false,
         })
     }
 }
@@ -206,6 +219,35 @@ pub struct DaemonConfig {
     /// API keys: who may call the API, and for which tenants.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub api_keys: Vec<ApiKeyConfig>,
+    /// The key that seals client secrets taken through the API (created, readable by its
+    /// owner only, when the first one is sealed). Default: `dirvaultd-secrets.key` beside the
+    /// config file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secrets_key_file: Option<PathBuf>,
+    /// Graph and login roots other than the known clouds' that tenants added through the API
+    /// may use (an emulator, a proxy). Only the operator writing this file can name one: the
+    /// API refuses any other, so a caller cannot send a tenant's credentials to a host of its
+    /// choosing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub api_endpoints: Vec<EndpointConfig>,
+}
+
+/// A Graph root and a login root, allowed for tenants added through the API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointConfig {
+    /// The Graph root (`…/v1.0` is added).
+    pub graph_url: String,
+    /// The login root (`…/{tenant}/oauth2/v2.0/token`).
+    pub login_url: String,
+}
+
+impl EndpointConfig {
+    /// Whether this pair is `graph` and `login` (trailing slashes aside).
+    pub fn matches(&self, graph: &str, login: &str) -> bool {
+        let same = |a: &str, b: &str| a.trim_end_matches('/') == b.trim_end_matches('/');
+        same(&self.graph_url, graph) && same(&self.login_url, login)
+    }
 }
 
 impl Default for DaemonConfig {
@@ -222,6 +264,8 @@ impl Default for DaemonConfig {
             consent_redirect_uri: None,
             consent_client_id: None,
             api_keys: Vec::new(),
+            secrets_key_file: None,
+            api_endpoints: Vec::new(),
         }
     }
 }
@@ -242,9 +286,12 @@ pub struct ApiKeyConfig {
     /// A file whose first line is the key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<PathBuf>,
-    /// The tenants this key may see and touch; every tenant when absent.
+    /// The tenant ids this key may see and touch (their configuration entries and their
+    /// data in the repository); absent: an admin key, for every tenant and for adding,
+    /// removing and re-pointing tenants. A scope names tenant ids, not names, so that no
+    /// change of the names in this file moves a key to another customer's data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tenants: Option<Vec<String>>,
+    pub tenant_ids: Option<Vec<TenantId>>,
 }
 
 /// The whole configuration file.
@@ -267,7 +314,8 @@ impl Config {
             .join("config.toml")
     }
 
-    /// Reads a config file; a missing file is an empty config.
+    /// Reads a config file; a missing file is an empty config. A file that does not parse,
+    /// or names an invalid tenant name or id, is refused whole.
     ///
     /// # Errors
     /// [`ConfigError::Io`], [`ConfigError::Parse`].
@@ -282,13 +330,59 @@ impl Config {
                 });
             }
         };
-        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        let parse = |reason: String| ConfigError::Parse {
             path: path.to_owned(),
-            reason: e.to_string(),
-        })
+            reason,
+        };
+        let config: Config = toml::from_str(&text).map_err(|e| parse(e.to_string()))?;
+        config.validate().map_err(parse)?;
+        Ok(config)
     }
 
-    /// Writes the config file (creating its directory).
+    /// What [`Config::load`] checks beyond the syntax: tenant names and ids (the file is
+    /// written by hand, and ids are read unchecked).
+    fn validate(&self) -> Result<(), String> {
+        for (name, t) in &self.tenants {
+            check_tenant_name(name)?;
+            TenantId::new(t.tenant_id.as_str()).map_err(|e| format!("tenant {name}: {e}"))?;
+            ClientId::new(t.client_id.as_str()).map_err(|e| format!("tenant {name}: {e}"))?;
+        }
+        let d = &self.daemon;
+        for (what, value, range) in [
+            ("lease_seconds", d.lease_seconds, 10..=86_400),
+            ("retry_seconds", d.retry_seconds, 1..=86_400),
+            ("tick_seconds", d.tick_seconds, 1..=3_600),
+            (
+                "shutdown_grace_seconds",
+                d.shutdown_grace_seconds,
+                0..=86_400,
+            ),
+        ] {
+            if !range.contains(&value) {
+                return Err(format!(
+                    "[daemon] {what} = {value}: must be from {} to {}",
+                    range.start(),
+                    range.end()
+                ));
+            }
+        }
+        if !(1..=1_024).contains(&d.max_concurrent_jobs) {
+            return Err(format!(
+                "[daemon] max_concurrent_jobs = {}: must be from 1 to 1024",
+                d.max_concurrent_jobs
+            ));
+        }
+        for key in &self.daemon.api_keys {
+            for id in key.tenant_ids.iter().flatten() {
+                TenantId::new(id.as_str()).map_err(|e| format!("API key {:?}: {e}", key.name))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the config file (creating its directory) whole or not at all: a temporary file
+    /// beside it, flushed to disk, renamed over it. A reader never sees half a file, and a
+    /// crash leaves the old one or the new one.
     ///
     /// # Errors
     /// [`ConfigError::Io`].
@@ -297,14 +391,50 @@ impl Config {
             path: path.to_owned(),
             source,
         };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(io)?;
         let text = toml::to_string_pretty(self).map_err(|e| ConfigError::Parse {
             path: path.to_owned(),
             reason: e.to_string(),
         })?;
-        std::fs::write(path, text).map_err(io)
+        let mut file = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+        std::io::Write::write_all(&mut file, text.as_bytes()).map_err(io)?;
+        file.as_file().sync_all().map_err(io)?;
+        // Keep the old file's permissions (a config may be readable by its owner only).
+        if let Ok(meta) = std::fs::metadata(path) {
+            std::fs::set_permissions(file.path(), meta.permissions()).map_err(io)?;
+        }
+        file.persist(path).map_err(|e| io(e.error))?;
+        #[cfg(unix)]
+        if let Ok(d) = std::fs::File::open(dir) {
+            // The rename is durable once the directory is.
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+
+    /// Where the key that seals secrets taken through the daemon's API is, for the config
+    /// file at `path`: `[daemon] secrets_key_file` (relative to the config file's directory),
+    /// or `dirvaultd-secrets.key` beside it.
+    pub fn secrets_key_path(&self, path: &Path) -> PathBuf {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        match &self.daemon.secrets_key_file {
+            Some(file) => dir.join(file),
+            None => dir.join("dirvaultd-secrets.key"),
+        }
+    }
+
+    /// The Graph client of tenant `name`, for the config file at `path` (which locates the
+    /// key of sealed secrets).
+    ///
+    /// # Errors
+    /// As [`Config::tenant`] and [`TenantConfig::client_with`].
+    pub fn client(&self, path: &Path, name: &str) -> Result<GraphClient, ConfigError> {
+        self.tenant(name)?
+            .client_with(name, Some(&self.secrets_key_path(path)))
     }
 
     /// A tenant by name.
@@ -325,12 +455,47 @@ impl Config {
     }
 }
 
+/// Checks a tenant name: 1 to 64 letters, digits, `-`, `_` or `.` (it names the tenant in
+/// URLs, logs, metrics labels and file names).
+///
+/// # Errors
+/// What is wrong with it.
+pub fn check_tenant_name(name: &str) -> Result<(), String> {
+    if name.is_empty()
+        || name.len() > 64
+        || name.starts_with('.')
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(format!(
+            "tenant name {:?}: use 1 to 64 letters, digits, '-', '_' or '.' (not first)",
+            name.chars().take(80).collect::<String>()
+        ));
+    }
+    Ok(())
+}
+
 impl TenantConfig {
-    /// Resolves the credential and builds a Graph client.
+    /// Resolves the credential and builds a Graph client. A sealed secret needs the config's
+    /// key: use [`Config::client`] (or [`TenantConfig::client_with`]).
     ///
     /// # Errors
     /// [`ConfigError::Secret`] when the secret is not where the config says; [`ConfigError::Client`].
     pub fn client(&self, name: &str) -> Result<GraphClient, ConfigError> {
+        self.client_with(name, None)
+    }
+
+    /// [`TenantConfig::client`], opening a sealed secret with the key in `sealing_key`.
+    ///
+    /// # Errors
+    /// As [`TenantConfig::client`]; [`ConfigError::Secret`] when a sealed secret does not
+    /// open.
+    pub fn client_with(
+        &self,
+        name: &str,
+        sealing_key: Option<&Path>,
+    ) -> Result<GraphClient, ConfigError> {
         let secret_err = |reason: String| ConfigError::Secret {
             name: name.to_owned(),
             reason,
@@ -372,6 +537,20 @@ impl TenantConfig {
                     client_id: self.client_id.clone(),
                     certificate,
                 }
+            }
+            SecretSource::Sealed { sealed } => {
+                let path = sealing_key.ok_or_else(|| {
+                    secret_err("the client secret is sealed by the daemon: read this config with its path known (Config::client)".into())
+                })?;
+                let key =
+                    crate::sealed::SealingKey::load(path).map_err(|e| secret_err(e.to_string()))?;
+                let secret = key
+                    .open(&self.tenant_id, &self.client_id, sealed)
+                    .map_err(|e| secret_err(e.to_string()))?;
+                Credentials::secret(
+                    self.client_id.clone(),
+                    secrecy::ExposeSecret::expose_secret(&secret).to_owned(),
+                )
             }
         };
         let mut builder = GraphClient::builder(self.tenant_id.clone())

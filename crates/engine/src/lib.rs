@@ -28,8 +28,11 @@ pub mod browse;
 mod changes;
 pub mod config;
 mod export;
+pub mod sealed;
 
-pub use backup::{BackupOptions, BackupReport, KindOutcome, Progress, backup, backup_unless_since};
+pub use backup::{
+    BackupOptions, BackupOutcome, BackupReport, KindOutcome, Progress, backup, backup_unless_since,
+};
 pub use changes::{Changed, KindChanges, changes, changes_between, live, narrow};
 pub use export::{ExportReport, Selection, export, export_selection};
 
@@ -49,6 +52,15 @@ pub enum Error {
     /// A browse request matched nothing.
     #[error("{0}")]
     Browse(String),
+    /// No kind could be read, so no snapshot was written: a snapshot of nothing would only
+    /// repeat its parent, or hide that the backup did not happen.
+    #[error("no snapshot of tenant {tenant} was written: no kind could be read ({reasons})")]
+    NothingRead {
+        /// The tenant.
+        tenant: dirvault_model::TenantId,
+        /// Each kind's reason, `kind: reason`, joined.
+        reasons: String,
+    },
 }
 
 /// `Result` with this crate's [`Error`].

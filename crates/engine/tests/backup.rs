@@ -767,3 +767,196 @@ async fn a_backup_longer_than_its_lease_keeps_it_and_nobody_else_gets_in() {
         .unwrap();
     repo.store().release_lease(next).await.unwrap();
 }
+
+/// Every relationship of a snapshot, by kind.
+async fn links_by_kind(
+    repo: &Repository,
+    snapshot: &Snapshot,
+) -> BTreeMap<RelationshipKind, Vec<dirvault_model::Relationship>> {
+    let mut out: BTreeMap<RelationshipKind, Vec<_>> = BTreeMap::new();
+    for rel in repo.relationships(snapshot).await.unwrap() {
+        out.entry(rel.kind).or_default().push(rel);
+    }
+    for links in out.values_mut() {
+        links.sort();
+    }
+    out
+}
+
+fn outcome_of(report: &dirvault_engine::BackupReport, kind: ObjectKind) -> KindStatus {
+    report
+        .kinds
+        .iter()
+        .find(|o| o.kind == kind)
+        .unwrap()
+        .status
+        .clone()
+}
+
+// Regression: every incremental backup dropped all oauth2PermissionGrant links (their objects
+// were carried unread, and the links derived from them were not), so a restore plan from an
+// incremental snapshot missed every grant. Ten incrementals with no change must hold every
+// relationship list of the full snapshot.
+#[tokio::test]
+async fn ten_incrementals_with_no_change_keep_every_relationship_of_the_full_snapshot() {
+    let env = env("small").await;
+    let repo = Repository::open("memory://").unwrap();
+    let now = Utc::now();
+    let full = env.backup_at(&repo, now).await;
+    let expected = links_by_kind(&repo, &full.snapshot).await;
+    assert!(
+        expected
+            .get(&RelationshipKind::Oauth2PermissionGrant)
+            .is_some_and(|g| !g.is_empty()),
+        "the generated tenant has grants"
+    );
+    for round in 1..=10 {
+        let report = env.backup_at(&repo, now + Duration::hours(round)).await;
+        assert_eq!(
+            report.outcome,
+            dirvault_engine::BackupOutcome::Complete,
+            "{:?}",
+            report.kinds
+        );
+        let got = links_by_kind(&repo, &report.snapshot).await;
+        for kind in RelationshipKind::ALL {
+            assert_eq!(
+                got.get(&kind).map(Vec::len),
+                expected.get(&kind).map(Vec::len),
+                "incremental {round}: {kind:?} links"
+            );
+            assert_eq!(
+                got.get(&kind),
+                expected.get(&kind),
+                "incremental {round}: {kind:?} links differ"
+            );
+        }
+    }
+}
+
+// Regression: when `users` failed, `authenticationMethods` was stored with 0 entries and
+// marked complete, and `diff` reported every user's methods deleted; a failing
+// `servicePrincipals` recorded `appRoleAssignments` complete with 0.
+#[tokio::test]
+async fn a_failing_parent_kind_never_records_its_children_as_deleted() {
+    let env = env("small").await;
+    let repo = Repository::open("memory://").unwrap();
+    let now = Utc::now();
+    let full = env.backup_at(&repo, now).await;
+    let count = |s: &Snapshot, k: ObjectKind| s.kinds[&k].count;
+    for (round, (parent, child, path)) in [
+        (
+            ObjectKind::Users,
+            ObjectKind::AuthenticationMethods,
+            "/users/delta",
+        ),
+        (
+            ObjectKind::ServicePrincipals,
+            ObjectKind::AppRoleAssignments,
+            "/servicePrincipals/delta",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        assert!(count(&full.snapshot, child) > 0, "{child} in the tenant");
+        env.mutate(|t| {
+            t.faults = dirvault_emulator::faults::Faults::new(
+                serde_json::from_value(json!({
+                    "next": [{"fault": "status", "status": 400}],
+                    "nextPath": path
+                }))
+                .unwrap(),
+            )
+        });
+        let at = now + Duration::hours(round as i64 + 1);
+        let report = backup(&env.client(), &repo, &BackupOptions::default(), at, &|_| {})
+            .await
+            .unwrap();
+        assert_eq!(report.outcome, dirvault_engine::BackupOutcome::Partial);
+        assert!(matches!(
+            outcome_of(&report, parent),
+            KindStatus::Failed { .. }
+        ));
+        match outcome_of(&report, child) {
+            KindStatus::Failed { reason } => {
+                assert!(reason.contains(parent.name()), "{reason}")
+            }
+            other => panic!("{child} from a failed {parent}: {other:?}"),
+        }
+        assert_eq!(
+            count(&report.snapshot, child),
+            count(&full.snapshot, child),
+            "{child} keep the previous data"
+        );
+        let changes = dirvault_engine::changes(&repo, &full.snapshot, &report.snapshot)
+            .await
+            .unwrap();
+        for kind in [parent, child] {
+            assert!(
+                changes.get(&kind).is_none_or(|c| c.deleted.is_empty()),
+                "no {kind} read as deleted: {:?}",
+                changes.get(&kind)
+            );
+        }
+        assert_eq!(
+            links_by_kind(&repo, &report.snapshot).await,
+            links_by_kind(&repo, &full.snapshot).await,
+            "links kept"
+        );
+    }
+}
+
+// Regression: `dirvault backup` exited 0 and wrote a snapshot when every kind failed (wrong
+// secret, unknown tenant, Graph down).
+#[tokio::test]
+async fn a_backup_that_reads_nothing_writes_no_snapshot() {
+    let env = env("tiny").await;
+    let repo = Repository::open("memory://").unwrap();
+    let now = Utc::now();
+    env.backup_at(&repo, now).await;
+    let wrong = env.client_for(&env.tenant.client_id, "not-the-secret");
+    let err = backup(
+        &wrong,
+        &repo,
+        &BackupOptions::default(),
+        now + Duration::hours(1),
+        &|_| {},
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            dirvault_engine::Error::Graph(dirvault_graph::Error::Token { .. })
+        ),
+        "{err}"
+    );
+    // Every Graph request fails: nothing read, nothing written.
+    env.mutate(|t| {
+        t.faults = dirvault_emulator::faults::Faults::new(
+            serde_json::from_value(json!({"errorRate": 1.0})).unwrap(),
+        )
+    });
+    let err = backup(
+        &env.client(),
+        &repo,
+        &BackupOptions::default(),
+        now + Duration::hours(2),
+        &|_| {},
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, dirvault_engine::Error::NothingRead { .. }),
+        "{err}"
+    );
+    assert_eq!(
+        repo.snapshots(&env.tenant.tenant_id.parse().unwrap())
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "no snapshot of nothing"
+    );
+}

@@ -521,6 +521,19 @@ impl GraphClient {
         Ok(format!("{base}/{}", path_or_url.trim_start_matches('/')))
     }
 
+    /// Gets an access token (or finds a fresh one cached): a backup checks its credentials
+    /// once up front, so that a wrong secret or an unknown tenant fails the run as a whole
+    /// instead of failing every kind one by one.
+    ///
+    /// # Errors
+    /// [`Error::Token`] when the identity platform refuses the credentials;
+    /// [`Error::Transport`] when it cannot be reached.
+    pub async fn authenticate(&self) -> Result<()> {
+        self.with_retries("token request", || self.token(false))
+            .await
+            .map(drop)
+    }
+
     async fn token(&self, force: bool) -> Result<secrecy::SecretString> {
         let mut cached = self.inner.token.lock().await;
         if !force

@@ -5,7 +5,9 @@ use crate::{ObjectId, ObjectKind};
 #[non_exhaustive]
 pub enum Error {
     /// An id was empty or malformed.
-    #[error("invalid {what} {value:?}: ids are non-empty and contain no whitespace or '/'")]
+    #[error(
+        "invalid {what} {value:?}: ids are 1 to 200 bytes with no whitespace, control characters or '/'"
+    )]
     InvalidId {
         /// Which kind of id.
         what: &'static str,

@@ -7,6 +7,11 @@ use std::str::FromStr;
 
 use crate::Error;
 
+/// The longest id accepted, in bytes. Graph's ids are GUIDs or a few dozen characters (role
+/// and app role assignment ids, audit ids); a longer one is hostile input, and would not fit a
+/// file name on export.
+pub const MAX_ID_LEN: usize = 200;
+
 macro_rules! string_id {
     ($(#[$meta:meta])* $name:ident, $what:literal) => {
         $(#[$meta])*
@@ -21,8 +26,8 @@ macro_rules! string_id {
             /// Wraps `value`.
             ///
             /// # Errors
-            /// [`Error::InvalidId`] when `value` is empty or contains whitespace or `/`,
-            /// which no Graph id does.
+            /// [`Error::InvalidId`] when `value` is empty, longer than [`MAX_ID_LEN`] bytes,
+            /// or contains whitespace, a control character or `/`, which no Graph id does.
             pub fn new(value: impl AsRef<str>) -> Result<Self, Error> {
                 let value = value.as_ref();
                 Self::check(value)?;
@@ -39,10 +44,15 @@ macro_rules! string_id {
             }
 
             fn check(value: &str) -> Result<(), Error> {
-                if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c == '/') {
+                if value.is_empty()
+                    || value.len() > MAX_ID_LEN
+                    || value.chars().any(|c| c.is_whitespace() || c.is_control() || c == '/')
+                {
+                    // A hostile id can be megabytes: the error shows its start only.
+                    let shown: String = value.chars().take(64).collect();
                     return Err(Error::InvalidId {
                         what: $what,
-                        value: value.to_owned(),
+                        value: if shown.len() < value.len() { format!("{shown}…") } else { shown },
                     });
                 }
                 Ok(())

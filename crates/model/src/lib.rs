@@ -38,7 +38,7 @@ pub mod schema;
 pub use cloud::Cloud;
 pub use error::Error;
 pub use hash::fnv1a;
-pub use ids::{ClientId, ObjectId, SnapshotId, TenantId};
+pub use ids::{ClientId, MAX_ID_LEN, ObjectId, SnapshotId, TenantId};
 pub use kind::{CollectionPath, KindInfo, ObjectKind, Recreate};
 pub use object::DirectoryObject;
 pub use relationship::{Relationship, RelationshipDetails, RelationshipKind};

@@ -264,6 +264,20 @@ impl Relationship {
         self.details.as_ref()?.scope.as_deref()
     }
 
+    /// The kind of relationship that each object of `kind` stands for (role assignments,
+    /// eligibility schedules, app role assignments, OAuth2 grants), `None` for kinds whose
+    /// objects are not relationships. A snapshot that keeps such a kind's objects must keep
+    /// these links with them: they are derived from the objects, not listed on their own.
+    pub fn derived_from(kind: ObjectKind) -> Option<RelationshipKind> {
+        match kind {
+            ObjectKind::RoleAssignments => Some(RelationshipKind::RoleAssignment),
+            ObjectKind::RoleEligibilitySchedules => Some(RelationshipKind::RoleEligibility),
+            ObjectKind::AppRoleAssignments => Some(RelationshipKind::AppRoleAssignment),
+            ObjectKind::Oauth2PermissionGrants => Some(RelationshipKind::Oauth2PermissionGrant),
+            _ => None,
+        }
+    }
+
     /// The relationship an object of a relationship kind stands for: role assignments,
     /// eligibility schedules, app role assignments and OAuth2 grants. `Ok(None)` for kinds
     /// that are not relationships.
@@ -280,15 +294,13 @@ impl Relationship {
             ObjectId::new(value)
         };
         let own_id = Some(object.id().clone());
+        let Some(derived) = Self::derived_from(object.kind()) else {
+            return Ok(None);
+        };
         let rel = match object.kind() {
             ObjectKind::RoleAssignments | ObjectKind::RoleEligibilitySchedules => {
-                let kind = if object.kind() == ObjectKind::RoleAssignments {
-                    RelationshipKind::RoleAssignment
-                } else {
-                    RelationshipKind::RoleEligibility
-                };
                 Self::with_details(
-                    kind,
+                    derived,
                     need("roleDefinitionId")?,
                     need("principalId")?,
                     RelationshipDetails {
@@ -301,7 +313,7 @@ impl Relationship {
                 )
             }
             ObjectKind::AppRoleAssignments => Self::with_details(
-                RelationshipKind::AppRoleAssignment,
+                derived,
                 need("resourceId")?,
                 need("principalId")?,
                 RelationshipDetails {
@@ -319,7 +331,7 @@ impl Relationship {
                     None => client.clone(),
                 };
                 Self::with_details(
-                    RelationshipKind::Oauth2PermissionGrant,
+                    derived,
                     client,
                     target,
                     RelationshipDetails {

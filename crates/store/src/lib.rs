@@ -45,6 +45,6 @@ pub use format::{
     SnapshotFile, Text, new_snapshot_id,
 };
 pub use repository::{
-    ForgetReport, Overlay, PACK_TARGET_BYTES, PruneReport, Repository, RetentionPolicy,
-    SnapshotWriter, VerifyReport, WriteStats, differing_entries, parse_duration,
+    ForgetReport, MAX_DURATION_DAYS, Overlay, PACK_TARGET_BYTES, PruneReport, Repository,
+    RetentionPolicy, SnapshotWriter, VerifyReport, WriteStats, differing_entries, parse_duration,
 };

@@ -1406,24 +1406,33 @@ pub struct RetentionPolicy {
     /// Keep every snapshot younger than this (e.g. 30d, 12h, 2w).
     #[cfg_attr(feature = "clap", arg(long, value_parser = parse_duration))]
     pub keep_within: Option<Duration>,
+    /// Allow a policy that keeps none of the tenant's snapshots (without it, such a policy
+    /// is refused: `--keep-last 0` deleting everything is never what was meant).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub allow_empty: bool,
 }
 
-/// Parses `30d`, `12h`, `2w`, `90m`.
+/// The longest duration [`parse_duration`] takes: a century is longer than any retention or
+/// schedule means, and keeps date arithmetic far from chrono's limits.
+pub const MAX_DURATION_DAYS: i64 = 36_525;
+
+/// Parses a positive duration: `30d`, `12h`, `2w`, `90m`, `30s`, `1d 12h` (humantime's
+/// syntax), at most [`MAX_DURATION_DAYS`].
 ///
 /// # Errors
-/// A message naming the value and the accepted units.
+/// A message naming the value: not a duration, zero, or too long.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = n
-        .parse()
-        .map_err(|_| format!("{s:?}: expected a number and a unit, e.g. 30d or 12h"))?;
-    match unit {
-        "d" => Ok(Duration::days(n)),
-        "h" => Ok(Duration::hours(n)),
-        "w" => Ok(Duration::weeks(n)),
-        "m" => Ok(Duration::minutes(n)),
-        _ => Err(format!("{s:?}: the unit must be m, h, d or w")),
+    let parsed = humantime::parse_duration(s.trim())
+        .map_err(|e| format!("{s:?} is not a duration ({e}): use e.g. 30d, 12h, 2w or 90m"))?;
+    let max = Duration::days(MAX_DURATION_DAYS);
+    let d = Duration::from_std(parsed)
+        .ok()
+        .filter(|d| *d <= max)
+        .ok_or_else(|| format!("{s:?} is too long: at most {MAX_DURATION_DAYS} days"))?;
+    if d <= Duration::zero() {
+        return Err(format!("{s:?}: the duration must be positive"));
     }
+    Ok(d)
 }
 
 impl RetentionPolicy {
@@ -1433,7 +1442,11 @@ impl RetentionPolicy {
     /// [`Error::Invalid`] when the policy keeps nothing at all (forgetting everything is never
     /// what an empty command line meant).
     pub fn keep(&self, snapshots: &[Snapshot], now: DateTime<Utc>) -> Result<HashSet<SnapshotId>> {
-        if *self == RetentionPolicy::default() {
+        let rules = RetentionPolicy {
+            allow_empty: false,
+            ..self.clone()
+        };
+        if rules == RetentionPolicy::default() {
             return Err(Error::Invalid("no retention policy given: use --keep-last, --keep-daily, --keep-weekly, --keep-monthly or --keep-within".into()));
         }
         let mut newest_first: Vec<&Snapshot> = snapshots.iter().collect();
@@ -1469,6 +1482,12 @@ impl RetentionPolicy {
             (t.iso_week().year(), t.iso_week().week())
         });
         bucketed(self.keep_monthly, &|t| (t.year(), t.month()));
+        if keep.is_empty() && !snapshots.is_empty() && !self.allow_empty {
+            return Err(Error::Invalid(format!(
+                "this policy keeps none of the {} snapshot(s): nothing was forgotten; give a policy that keeps some (e.g. --keep-last 1), or --allow-empty to forget them all",
+                snapshots.len()
+            )));
+        }
         Ok(keep)
     }
 }
