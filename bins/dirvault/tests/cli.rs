@@ -8,7 +8,7 @@ use dirvault_emulator::{
     Emulator, EmulatorConfig, RunningEmulator, TenantInfo, TenantSpec, ThrottleConfig,
 };
 use dirvault_model::ObjectKind;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 struct Env {
     emulator: Emulator,
@@ -1073,4 +1073,96 @@ async fn browse_edge_cases(env: Env) {
         "show_changes_json",
         env.json(&["show", "contoso", "users", &renamed, "--at", &s2])["changes"]
     );
+}
+
+// Regressions: `dirvault backup` exited 0 when it could not authenticate; `forget
+// --keep-last 0` deleted every snapshot with exit 0; a killed backup's lease blocked the next
+// run for 15 minutes with no way to see or break it but deleting a file.
+#[tokio::test(flavor = "multi_thread")]
+async fn failures_exit_non_zero_guards_refuse_and_leases_can_be_seen_and_broken() {
+    let env = env().await;
+    env.add_tenant();
+    let first = env.json_exit(&["backup", "contoso"], 0);
+    assert_eq!(first["outcome"], "complete", "{first}");
+
+    // An unknown tenant: the token is refused, nothing is written, exit status 1.
+    let url = env.server.url();
+    env.ok(&[
+        "tenant",
+        "add",
+        "ghost",
+        "--tenant-id",
+        "0d0d0d0d-0000-4000-8000-00000000dead",
+        "--client-id",
+        &env.tenant.client_id,
+        "--client-secret-env",
+        "CONTOSO_SECRET",
+        "--graph-url",
+        &url,
+        "--login-url",
+        &url,
+    ]);
+    let out = env.cmd(&["backup", "ghost"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed = env.json(&["snapshots", "ghost"]);
+    assert_eq!(listed["snapshots"], json!([]), "no snapshot of nothing");
+
+    // A policy that keeps nothing is refused; the snapshots stay.
+    let err = env.fails(&["forget", "contoso", "--keep-last", "0"]);
+    assert!(err.contains("--allow-empty"), "{err}");
+    assert_eq!(
+        env.json(&["snapshots", "contoso"])["snapshots"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let err = env.fails(&["forget", "contoso", "--keep-within", "99999999999999d"]);
+    assert!(
+        err.contains("too long"),
+        "no panic on an overlong duration: {err}"
+    );
+
+    // A lease left by a process of this machine that is gone: seen, and broken by the next
+    // run at once.
+    let lease_path = env
+        .path("repo")
+        .join("tenants")
+        .join(&env.tenant.tenant_id)
+        .join("lease.json");
+    let mut dead = dirvault_store::LeaseHolder::current();
+    let mut child = Command::new("true").spawn().unwrap();
+    dead.pid = child.id();
+    child.wait().unwrap();
+    let write_lease = |owner: &str, holder: &dirvault_store::LeaseHolder| {
+        std::fs::write(
+            &lease_path,
+            json!({"owner": owner, "expires": (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339(), "holder": holder})
+                .to_string(),
+        )
+        .unwrap();
+    };
+    write_lease("killed-backup", &dead);
+    let shown = env.json(&["lease", "show", "contoso"]);
+    assert_eq!(shown["lease"]["owner"], "killed-backup", "{shown}");
+    if dead.machine.is_some() {
+        assert_eq!(shown["holderAlive"], false, "{shown}");
+        env.json_exit(&["backup", "contoso"], 0);
+    }
+
+    // A lease of a live holder: the backup is refused, `lease break` asks (here there is no
+    // terminal, so it needs --yes), then the backup runs.
+    write_lease("someone-else", &dirvault_store::LeaseHolder::current());
+    let err = env.fails(&["backup", "contoso"]);
+    assert!(err.contains("someone-else"), "{err}");
+    let err = env.fails(&["lease", "break", "contoso"]);
+    assert!(err.contains("--yes"), "{err}");
+    let broken = env.json(&["lease", "break", "contoso", "--yes"]);
+    assert_eq!(broken["broken"], true);
+    env.json_exit(&["backup", "contoso"], 0);
 }

@@ -184,7 +184,20 @@ mod tests {
         let err = ClientId::new("a b").unwrap_err();
         assert_eq!(
             err.to_string(),
-            "invalid client id \"a b\": ids are non-empty and contain no whitespace or '/'"
+            "invalid client id \"a b\": ids are 1 to 200 bytes with no whitespace, control characters or '/'"
         );
+    }
+
+    // Regression: 10,000-character ids reached Graph and the store (500/502, a 300-character
+    // id aborted an export); the error shows only the start of such a value.
+    #[test]
+    fn overlong_and_control_character_ids_are_refused_with_a_short_error() {
+        let long = "a".repeat(10_000);
+        let err = ObjectId::new(&long).unwrap_err().to_string();
+        assert!(err.len() < 300, "{err}");
+        assert!(ObjectId::new("a".repeat(MAX_ID_LEN)).is_ok());
+        assert!(ObjectId::new("a".repeat(MAX_ID_LEN + 1)).is_err());
+        assert!(TenantId::new("a\nb").is_err());
+        assert!(TenantId::new("a/b c").is_err());
     }
 }

@@ -148,6 +148,12 @@ pub trait SnapshotStore: Send + Sync + fmt::Debug {
     async fn renew_lease(&self, lease: &Lease, ttl: Duration, now: DateTime<Utc>) -> Result<Lease>;
     /// Gives a lease up.
     async fn release_lease(&self, lease: Lease) -> Result<()>;
+    /// The tenant's lease record as stored (held or expired), `None` when there is none.
+    async fn lease(&self, tenant: &TenantId) -> Result<Option<LeaseRecord>>;
+    /// Removes the tenant's lease, whoever holds it (`dirvault lease break`): `false` when
+    /// there was none. A holder still running loses it at its next renewal and stops without
+    /// committing.
+    async fn break_lease(&self, tenant: &TenantId) -> Result<bool>;
     /// Writes a small document of the tenant (a restore plan, a journal segment), replacing
     /// any document of that name. `name` is a relative path such as `restore/{plan}/plan.json`.
     async fn put_document(&self, tenant: &TenantId, name: &str, bytes: Bytes) -> Result<()>;
@@ -612,6 +618,7 @@ impl SnapshotStore for ObjectSnapshotStore {
         let record = LeaseRecord {
             owner: owner.to_owned(),
             expires: now + ttl,
+            holder: Some(crate::holder::LeaseHolder::current()),
         };
         let granted = |version| Lease {
             tenant: tenant.clone(),
@@ -634,7 +641,14 @@ impl SnapshotStore for ObjectSnapshotStore {
                 Err(e) => Err(backend("lease", &path)(e)),
             };
         };
-        if current.expires > now && current.owner != owner {
+        let holder_dead = current
+            .holder
+            .as_ref()
+            .is_some_and(|h| h.is_alive() == Some(false));
+        if holder_dead {
+            tracing::warn!(%tenant, owner = %current.owner, "the lease's holder process is gone: lease broken");
+        }
+        if current.expires > now && current.owner != owner && !holder_dead {
             return Err(Error::Locked {
                 tenant: tenant.to_string(),
                 owner: current.owner,
@@ -676,6 +690,7 @@ impl SnapshotStore for ObjectSnapshotStore {
         let record = LeaseRecord {
             owner: lease.owner.clone(),
             expires: now + ttl,
+            holder: Some(crate::holder::LeaseHolder::current()),
         };
         let lost = || Error::LeaseLost {
             tenant: lease.tenant.to_string(),
@@ -801,6 +816,20 @@ impl SnapshotStore for ObjectSnapshotStore {
                 .await
                 .map_err(backend("delete", &path)),
             _ => Ok(()),
+        }
+    }
+
+    async fn lease(&self, tenant: &TenantId) -> Result<Option<LeaseRecord>> {
+        let path = tenant_path(tenant, "lease.json");
+        Ok(self.read_lease(&path).await?.map(|(record, _)| record))
+    }
+
+    async fn break_lease(&self, tenant: &TenantId) -> Result<bool> {
+        let path = tenant_path(tenant, "lease.json");
+        match self.store.delete(&path).await {
+            Ok(()) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(backend("delete", &path)(e)),
         }
     }
 }

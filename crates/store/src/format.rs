@@ -850,6 +850,9 @@ pub struct LeaseRecord {
     pub owner: String,
     /// When it expires unless renewed.
     pub expires: DateTime<Utc>,
+    /// The process that took it: a lease of a process known to be dead is broken at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holder: Option<crate::holder::LeaseHolder>,
 }
 
 /// A new snapshot id: `YYYYMMDDTHHMMSSZ-xxxxxxxx`, so that ids sort by time.

@@ -35,6 +35,7 @@ mod backend;
 mod compress;
 mod error;
 mod format;
+mod holder;
 mod repository;
 
 pub use backend::{BlobIndex, Lease, ObjectSnapshotStore, PackInfo, SnapshotStore, open};
@@ -44,6 +45,7 @@ pub use format::{
     LeaseRecord, ManifestEntry, ManifestIndex, PackIndexFile, RelationshipChanges, Snapshot,
     SnapshotFile, Text, new_snapshot_id,
 };
+pub use holder::LeaseHolder;
 pub use repository::{
     ForgetReport, MAX_DURATION_DAYS, Overlay, PACK_TARGET_BYTES, PruneReport, Repository,
     RetentionPolicy, SnapshotWriter, VerifyReport, WriteStats, differing_entries, parse_duration,
