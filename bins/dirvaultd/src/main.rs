@@ -13,6 +13,7 @@ mod jobs;
 mod metrics;
 mod schedule;
 mod scheduler;
+mod server;
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -153,12 +154,19 @@ async fn serve(cli: &Cli, path: PathBuf) -> Result<()> {
 
     tokio::spawn(scheduler::run(app.clone()));
     tokio::spawn(signals(app.clone()));
-    let mut stop = app.shutdown.subscribe();
-    axum::serve(listener, api::router(app.clone()))
-        .with_graceful_shutdown(async move {
-            let _ = stop.wait_for(|s| *s).await;
-        })
-        .await?;
+    let limits = server::Limits {
+        header_timeout: std::time::Duration::from_secs(app.config().daemon.header_timeout_seconds),
+        request_timeout: std::time::Duration::from_secs(
+            app.config().daemon.request_timeout_seconds,
+        ),
+    };
+    server::serve(
+        listener,
+        api::router(app.clone()),
+        limits,
+        app.shutdown.subscribe(),
+    )
+    .await;
     tracing::info!(?grace, "stopping: waiting for running jobs");
     app.drain(grace).await;
     tracing::info!("stopped");

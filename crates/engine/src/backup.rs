@@ -29,7 +29,7 @@ pub struct BackupOptions {
     pub full: bool,
     /// A full listing with fewer than this fraction of the previous snapshot's objects is not
     /// trusted (the kind is marked failed and the previous data kept). 0 disables the check.
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = BackupOptions::default().shrink_threshold))]
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = BackupOptions::default().shrink_threshold, value_parser = parse_fraction))]
     pub shrink_threshold: f64,
     /// Sign-ins and audits overlap the previous backup by this much, so none is missed.
     #[cfg_attr(feature = "clap", arg(skip = BackupOptions::default().log_overlap))]
@@ -43,6 +43,16 @@ pub struct BackupOptions {
     /// Lease owner name (host and process by default).
     #[cfg_attr(feature = "clap", arg(skip = BackupOptions::default().owner))]
     pub owner: String,
+}
+
+/// Parses a fraction from 0 to 1 (`NaN`, infinities and anything outside are refused).
+#[cfg(feature = "clap")]
+fn parse_fraction(s: &str) -> std::result::Result<f64, String> {
+    s.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|f| (0.0..=1.0).contains(f))
+        .ok_or_else(|| format!("{s:?}: expected a fraction from 0 to 1, e.g. 0.5"))
 }
 
 impl BackupOptions {
@@ -183,18 +193,14 @@ struct Run<'a> {
     /// How each kind of this lane ended (or the parent's status of a kind carried unread):
     /// a kind listed under each object of another is read only when that one is complete.
     statuses: BTreeMap<ObjectKind, KindStatus>,
+    /// Objects Graph returned that could not be stored, by kind.
+    unusable_objects: BTreeMap<ObjectKind, usize>,
 }
 
 /// One kind's result before it is recorded.
 struct Listed {
     incremental: bool,
     delta_link: Option<String>,
-}
-
-fn invalid(kind: ObjectKind, e: impl std::fmt::Display) -> Error {
-    Error::Graph(dirvault_graph::Error::Config(format!(
-        "Graph returned an unusable {kind} object: {e}"
-    )))
 }
 
 impl<'a> Run<'a> {
@@ -234,6 +240,7 @@ impl<'a> Run<'a> {
             ids_named: std::collections::HashSet::new(),
             app_role_audits: None,
             statuses: BTreeMap::new(),
+            unusable_objects: BTreeMap::new(),
         }
     }
 
@@ -278,9 +285,20 @@ impl<'a> Run<'a> {
     async fn add_page(&mut self, kind: ObjectKind, values: Vec<Value>) -> Result<()> {
         let mut objects = Vec::with_capacity(values.len());
         for value in values {
-            let object = DirectoryObject::from_graph(kind, value).map_err(|e| invalid(kind, e))?;
-            if let Some(rel) = Relationship::from_object(&object).map_err(|e| invalid(kind, e))? {
-                self.insert_link(rel);
+            // One object Graph sends that cannot be stored (no id, an id no Graph id looks
+            // like) is left out and named, rather than failing its whole kind on every run.
+            let object = match DirectoryObject::from_graph(kind, value) {
+                Ok(object) => object,
+                Err(e) => {
+                    self.unusable(kind, &e);
+                    continue;
+                }
+            };
+            match Relationship::from_object(&object) {
+                Ok(Some(rel)) => self.insert_link(rel),
+                Ok(None) => {}
+                // The object is kept whole; only the link it stands for is missing.
+                Err(e) => self.unusable(kind, &e),
             }
             let id = self.share(object.id().clone());
             self.ids.entry(kind).or_default().push(id);
@@ -288,6 +306,23 @@ impl<'a> Run<'a> {
         }
         self.writer.lock().await.add_objects(&objects).await?;
         Ok(())
+    }
+
+    /// Notes an object of `kind` that could not be used: the first few are named in the
+    /// report's warnings, the rest counted.
+    fn unusable(&mut self, kind: ObjectKind, e: &dirvault_model::Error) {
+        let seen = self.unusable_objects.entry(kind).or_default();
+        *seen += 1;
+        if *seen <= 3 {
+            self.warnings.push(format!(
+                "{kind}: an object Graph returned was left out: {e}"
+            ));
+        } else if *seen == 4 {
+            self.warnings.push(format!(
+                "{kind}: more objects Graph returned were left out (not named here)"
+            ));
+        }
+        tracing::warn!(%kind, error = %e, "object left out");
     }
 
     /// A kind with a delta query: a full round the first time, then only the changes.

@@ -210,6 +210,11 @@ pub struct DaemonConfig {
     pub retry_seconds: u64,
     /// How long running jobs may take to finish at shutdown, in seconds.
     pub shutdown_grace_seconds: u64,
+    /// A client has this long to send a request's head (and a kept-alive connection may be
+    /// idle this long), in seconds: slow or silent clients are disconnected.
+    pub header_timeout_seconds: u64,
+    /// A request's body must arrive, and its answer start, within this, in seconds.
+    pub request_timeout_seconds: u64,
     /// The redirect URI of the MSP's multi-tenant app, for admin-consent URLs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub consent_redirect_uri: Option<String>,
@@ -261,6 +266,8 @@ impl Default for DaemonConfig {
             lease_seconds: 600,
             retry_seconds: 60,
             shutdown_grace_seconds: 30,
+            header_timeout_seconds: 10,
+            request_timeout_seconds: 600,
             consent_redirect_uri: None,
             consent_client_id: None,
             api_keys: Vec::new(),
@@ -357,6 +364,12 @@ impl Config {
                 d.shutdown_grace_seconds,
                 0..=86_400,
             ),
+            ("header_timeout_seconds", d.header_timeout_seconds, 1..=600),
+            (
+                "request_timeout_seconds",
+                d.request_timeout_seconds,
+                1..=86_400,
+            ),
         ] {
             if !range.contains(&value) {
                 return Err(format!(
@@ -385,12 +398,17 @@ impl Config {
     /// crash leaves the old one or the new one.
     ///
     /// # Errors
-    /// [`ConfigError::Io`].
+    /// [`ConfigError::Io`]; [`ConfigError::Parse`] for a config [`Config::load`] would refuse.
     pub fn save(&self, path: &Path) -> Result<(), ConfigError> {
         let io = |source| ConfigError::Io {
             path: path.to_owned(),
             source,
         };
+        // What `load` would refuse is never written: it would lock its writer out.
+        self.validate().map_err(|reason| ConfigError::Parse {
+            path: path.to_owned(),
+            reason,
+        })?;
         let dir = path
             .parent()
             .filter(|d| !d.as_os_str().is_empty())

@@ -113,7 +113,10 @@ pub async fn export_selection(
                 continue;
             }
             let bytes = serde_json::to_vec_pretty(object.raw()).unwrap_or_default();
-            sink.write(&format!("{}/{}.json", kind.name(), object.id()), &bytes)?;
+            sink.write(
+                &format!("{}/{}.json", kind.name(), file_stem(object.id().as_str())),
+                &bytes,
+            )?;
             report.objects += 1;
         }
     }
@@ -142,4 +145,54 @@ pub async fn export_selection(
         zip.finish().map_err(|e| io(&path, e))?;
     }
     Ok(report)
+}
+
+/// The file name (without `.json`) an object id is exported under. Graph's ids are letters,
+/// digits, `-`, `_` and `.`, and are written as they are; any other byte is percent-encoded,
+/// so that no id names a parent folder (`..`, `..\\` on Windows), a hidden file or a path
+/// outside the export, and a very long one is cut and suffixed with its hash to fit a file
+/// name.
+pub(crate) fn file_stem(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for (i, b) in id.bytes().enumerate() {
+        let plain = b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || (b == b'.' && i > 0);
+        if plain {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    // File names are at most 255 bytes; `.json` and the hash suffix fit beside 200.
+    if out.len() > 200 {
+        out.truncate(200);
+        out.push_str(&format!("-{:016x}", dirvault_model::fnv1a(id.as_bytes())));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::file_stem;
+
+    // Regression: zip entries could hold `..\` sequences, and a 300-character id aborted a
+    // directory export halfway.
+    #[test]
+    fn export_file_names_stay_inside_their_folder_and_fit() {
+        assert_eq!(
+            file_stem("6e7b768e-07e2-4810-8459-485f84f8f204"),
+            "6e7b768e-07e2-4810-8459-485f84f8f204"
+        );
+        assert_eq!(file_stem("lAPpYvVp_R-1.x"), "lAPpYvVp_R-1.x");
+        for hostile in ["..", "..\\..\\evil", ".hidden", "a/../b", "a:b", "CON\u{0}"] {
+            let stem = file_stem(hostile);
+            assert!(!stem.starts_with('.'), "{hostile}: {stem}");
+            assert!(
+                !stem.contains(['/', '\\', ':', '\u{0}']),
+                "{hostile}: {stem}"
+            );
+        }
+        let long = file_stem(&"x".repeat(10_000));
+        assert!(long.len() + ".json".len() <= 255, "{}", long.len());
+        assert_ne!(file_stem(&"x".repeat(300)), file_stem(&"x".repeat(301)));
+    }
 }

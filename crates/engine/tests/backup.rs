@@ -960,3 +960,38 @@ async fn a_backup_that_reads_nothing_writes_no_snapshot() {
         "no snapshot of nothing"
     );
 }
+
+// Regression: one object whose id contains `/` failed its whole kind on every run ("invalid
+// Graph client configuration"). It is left out and named; the kind completes.
+#[tokio::test]
+async fn an_object_with_an_unusable_id_is_left_out_and_named_not_fatal() {
+    let env = env("tiny").await;
+    let repo = Repository::open("memory://").unwrap();
+    env.mutate(|t| {
+        let mut group = t
+            .objects(ObjectKind::Groups)
+            .unwrap()
+            .values()
+            .next()
+            .unwrap()
+            .clone();
+        group.insert("id".into(), json!("bad/id"));
+        group.insert("displayName".into(), json!("Hostile"));
+        t.insert(ObjectKind::Groups, group).unwrap();
+    });
+    let report = env.backup_at(&repo, Utc::now()).await;
+    assert_eq!(
+        outcome_of(&report, ObjectKind::Groups),
+        KindStatus::Complete
+    );
+    assert!(
+        report.warnings.iter().any(|w| w.contains("bad/id")),
+        "{:?}",
+        report.warnings
+    );
+    let groups = env
+        .emulator
+        .with_tenant(&env.tenant.tenant_id, |t| t.count(ObjectKind::Groups))
+        .unwrap();
+    assert_eq!(report.snapshot.kinds[&ObjectKind::Groups].count, groups - 1);
+}
