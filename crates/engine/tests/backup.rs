@@ -995,3 +995,65 @@ async fn an_object_with_an_unusable_id_is_left_out_and_named_not_fatal() {
         .unwrap();
     assert_eq!(report.snapshot.kinds[&ObjectKind::Groups].count, groups - 1);
 }
+
+// Regression: incremental backups missed authentication-method changes of disabled users (the
+// registration report lists active users only); only `--full` saw them, with no warning. A
+// disabled user's methods are read again within a week whatever the backup frequency.
+#[tokio::test]
+async fn a_disabled_users_new_method_is_in_a_snapshot_within_a_week() {
+    let env = env("small").await;
+    let repo = Repository::open("memory://").unwrap();
+    let now = Utc::now();
+    let mut disabled = String::new();
+    env.mutate(|t| {
+        let id = t
+            .objects(ObjectKind::Users)
+            .unwrap()
+            .keys()
+            .nth(3)
+            .unwrap()
+            .clone();
+        let mut user = t.get(ObjectKind::Users, &id).unwrap().clone();
+        user.insert("accountEnabled".into(), json!(false));
+        t.insert(ObjectKind::Users, user).unwrap();
+        disabled = id;
+    });
+    env.backup_at(&repo, now).await;
+    env.mutate(|t| {
+        t.auth_methods.entry(disabled.clone()).or_default().insert(
+            "3ddfcfc8-9383-446f-83cc-3ab9be4be18f".into(),
+            json!({"@odata.type": "#microsoft.graph.emailAuthenticationMethod",
+                "id": "3ddfcfc8-9383-446f-83cc-3ab9be4be18f", "emailAddress": "disabled@example.net"})
+            .as_object()
+            .cloned()
+            .unwrap(),
+        );
+        t.methods_updated.insert(disabled.clone(), now + Duration::minutes(5));
+    });
+    let has_method = |snapshot: Snapshot| {
+        let repo = repo.clone();
+        let disabled = disabled.clone();
+        async move {
+            repo.objects(&snapshot, ObjectKind::AuthenticationMethods)
+                .await
+                .unwrap()
+                .iter()
+                .any(|o| {
+                    o.id().as_str() == disabled
+                        && serde_json::to_string(o.raw())
+                            .unwrap()
+                            .contains("disabled@example.net")
+                })
+        }
+    };
+    // Daily backups: the user's turn comes within seven of them.
+    let mut seen = false;
+    for day in 1..=8 {
+        let report = env.backup_at(&repo, now + Duration::days(day)).await;
+        if has_method(report.snapshot).await {
+            seen = true;
+            break;
+        }
+    }
+    assert!(seen, "the disabled user's new method was never backed up");
+}
