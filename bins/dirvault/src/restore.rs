@@ -142,6 +142,8 @@ pub(crate) async fn run(repo: &str, config: &Path, json: bool, args: &RestoreArg
         .await
         .with_context(|| format!("reading the current state of tenant {target_name}"))?;
     let plan = dirvault_restore::plan(&options, &backup, &current, PlanContext::new(cross))?;
+    // Recorded as made: `restore apply` refuses this plan's id with other content.
+    dirvault_restore::propose(&repo, &plan).await?;
     if let Some(out) = &args.plan_out {
         std::fs::write(out, serde_json::to_vec_pretty(&plan)?)
             .with_context(|| format!("cannot write the plan to {}", out.display()))?;

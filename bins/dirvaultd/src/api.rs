@@ -103,6 +103,7 @@ impl From<anyhow::Error> for ApiError {
             return match restore {
                 dirvault_restore::Error::Selection(_)
                 | dirvault_restore::Error::Options(_)
+                | dirvault_restore::Error::PlanRefused { .. }
                 | dirvault_restore::Error::PasswordRequired { .. } => Self::bad_request(message),
                 _ => Self::new(StatusCode::BAD_GATEWAY, "backend_error", message),
             };
@@ -965,10 +966,6 @@ struct CreatePlan {
     options: RestoreOptions,
 }
 
-fn proposed(plan_id: &str) -> String {
-    format!("restore/{plan_id}/proposed.json")
-}
-
 /// Plans a restore (nothing is written to the tenant); the plan is kept for `apply`.
 #[utoipa::path(post, path = "/v1/tenants/{name}/restore-plans", tag = "restore", params(("name" = String, Path)), request_body = CreatePlan,
     responses((status = 201, description = "the plan (docs/restore.md); `target` names where it writes"), (status = 400, body = ErrorBody)))]
@@ -996,18 +993,27 @@ async fn create_plan(
     let backup = BackupState::load(&app.repo, &snapshot, &options).await?;
     let current = CurrentState::read(&client, &backup, &options, cross).await?;
     let plan = dirvault_restore::plan(&options, &backup, &current, PlanContext::new(cross))?;
-    let bytes = serde_json::to_vec(&plan)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
-    app.repo
-        .store()
-        .put_document(&plan.target, &proposed(&plan.id), bytes.into())
-        .await?;
+    dirvault_restore::propose(&app.repo, &plan).await?;
     Ok((StatusCode::CREATED, Json(plan)))
 }
 
 async fn load_plan(app: &App, target: &TenantConfig, id: &str) -> ApiResult<RestorePlan> {
+    // Plan ids name documents in the repository: only the planner's own form is looked up.
+    if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        return Err(ApiError::not_found(
+            "plan_not_found",
+            format!(
+                "no restore plan {:?} for this tenant",
+                id.chars().take(64).collect::<String>()
+            ),
+        ));
+    }
     let store = app.repo.store();
-    let bytes = match store.get_document(&target.tenant_id, &proposed(id)).await? {
+    let bytes = match store
+        .get_document(&target.tenant_id, &dirvault_restore::proposed_document(id))
+        .await?
+    {
         Some(b) => b,
         None => store
             .get_document(&target.tenant_id, &dirvault_restore::plan_document(id))

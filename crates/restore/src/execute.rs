@@ -191,6 +191,29 @@ pub fn plan_document(plan_id: &str) -> String {
     format!("restore/{plan_id}/plan.json")
 }
 
+/// Where a plan is recorded when it is made ([`propose`]), before it is applied.
+pub fn proposed_document(plan_id: &str) -> String {
+    format!("restore/{plan_id}/proposed.json")
+}
+
+/// Records a plan in the repository, under its target tenant, as it was made: [`apply`]
+/// then refuses a plan of that id whose content differs (edited after review, even with its
+/// digest recomputed). The CLI and the daemon record every plan they make.
+///
+/// # Errors
+/// [`Error::Store`] when the repository cannot be written.
+pub async fn propose(repo: &Repository, plan: &RestorePlan) -> Result<()> {
+    let bytes = serde_json::to_vec(plan).map_err(|e| Error::Options(e.to_string()))?;
+    repo.store()
+        .put_document(
+            &plan.target,
+            &proposed_document(&plan.id),
+            Bytes::from(bytes),
+        )
+        .await?;
+    Ok(())
+}
+
 fn journal_folder(plan_id: &str) -> String {
     format!("restore/{plan_id}/journal")
 }
@@ -245,6 +268,12 @@ pub async fn apply(
             found: plan.format.clone(),
         });
     }
+    if let Some(reason) = plan.tampering() {
+        return Err(Error::PlanRefused {
+            plan: plan.id.clone(),
+            reason,
+        });
+    }
     if client.tenant() != &plan.target {
         return Err(Error::WrongTenant {
             plan: plan.id.clone(),
@@ -259,13 +288,35 @@ pub async fn apply(
     }
     let tenant = &plan.target;
     let store = repo.store();
-    // A plan applied before may have done work its journal does not record (a run killed
-    // between Graph's answer and the journal write): creations then look for their object
-    // before creating it.
-    let resuming = store
-        .get_document(tenant, &plan_document(&plan.id))
-        .await?
-        .is_some();
+    // The plan recorded under this id (when it was planned, and when it was first applied)
+    // must be this one: an edited plan whose digest was recomputed, or another plan reusing
+    // an applied plan's id, is refused rather than resumed or skipped.
+    let mut resuming = false;
+    for (name, applied) in [
+        (proposed_document(&plan.id), false),
+        (plan_document(&plan.id), true),
+    ] {
+        let Some(bytes) = store.get_document(tenant, &name).await? else {
+            continue;
+        };
+        let recorded: RestorePlan =
+            serde_json::from_slice(&bytes).map_err(|e| Error::PlanRefused {
+                plan: plan.id.clone(),
+                reason: format!("the repository's copy ({name}) cannot be read: {e}"),
+            })?;
+        if recorded.digest != plan.digest {
+            return Err(Error::PlanRefused {
+                plan: plan.id.clone(),
+                reason: format!(
+                    "the repository holds another plan under this id ({name}): this one was edited, or reuses its id; plan again"
+                ),
+            });
+        }
+        // A plan applied before may have done work its journal does not record (a run
+        // killed between Graph's answer and the journal write): creations then look for
+        // their object before creating it.
+        resuming |= applied;
+    }
     let plan_json = serde_json::to_vec_pretty(plan).map_err(|e| Error::Options(e.to_string()))?;
     store
         .put_document(tenant, &plan_document(&plan.id), Bytes::from(plan_json))
@@ -451,19 +502,22 @@ impl Runner<'_> {
         &self,
         value: &Value,
         ids: &HashMap<String, (Option<String>, Option<String>)>,
+        field: Option<&str>,
     ) -> Option<Value> {
         Some(match value {
-            Value::String(s) => Value::String(self.resolve(s, ids, true)?),
+            // The default password goes into password fields only (`passwordProfile.password`):
+            // a placeholder anywhere else is left as it is (and `apply` refuses such a plan).
+            Value::String(s) => Value::String(self.resolve(s, ids, field == Some("password"))?),
             Value::Array(items) => Value::Array(
                 items
                     .iter()
-                    .map(|v| self.resolve_value(v, ids))
+                    .map(|v| self.resolve_value(v, ids, field))
                     .collect::<Option<_>>()?,
             ),
             Value::Object(map) => {
                 let mut out = Map::new();
                 for (k, v) in map {
-                    out.insert(k.clone(), self.resolve_value(v, ids)?);
+                    out.insert(k.clone(), self.resolve_value(v, ids, Some(k))?);
                 }
                 Value::Object(out)
             }
@@ -514,7 +568,7 @@ impl Runner<'_> {
             }
             let url = self.resolve(&step.call.url, ids, false);
             let body = match &step.call.body {
-                Some(b) => self.resolve_value(b, ids).map(Some),
+                Some(b) => self.resolve_value(b, ids, None).map(Some),
                 None => Some(None),
             };
             let lookup = step

@@ -74,6 +74,7 @@ mod state;
 
 pub use execute::{
     ApplyOptions, Outcome, ReportSummary, RestoreReport, StepReport, apply, journal, plan_document,
+    propose, proposed_document,
 };
 pub use options::RestoreOptions;
 pub use plan::{
@@ -129,6 +130,15 @@ pub enum Error {
         plan: String,
         /// Its format.
         found: String,
+    },
+    /// The plan is not applied as it is: changed after planning, inconsistent, or another
+    /// plan under an id the repository holds.
+    #[error("plan {plan} is refused: {reason}")]
+    PlanRefused {
+        /// The plan.
+        plan: String,
+        /// Why.
+        reason: String,
     },
     /// The client is for another tenant than the plan's target.
     #[error(

@@ -61,6 +61,74 @@ pub struct RestorePlan {
     pub password_resets: Vec<ObjectRef>,
     /// Whether a step sets the operator's default password (re-created users).
     pub needs_default_password: bool,
+    /// SHA-256 (hex) of everything above, as the planner made it ([`RestorePlan::content_digest`]):
+    /// `apply` refuses a plan whose content no longer matches it, or matches it but differs
+    /// from the plan recorded in the repository under the same id ([`crate::propose`]).
+    #[serde(default)]
+    pub digest: String,
+}
+
+impl RestorePlan {
+    /// The SHA-256 (hex) of the plan's content, its `digest` field aside.
+    pub fn content_digest(&self) -> String {
+        use sha2::Digest;
+        let mut content = self.clone();
+        content.digest = String::new();
+        // Serializing a plan cannot fail: its maps have string keys.
+        let bytes = serde_json::to_vec(&content).unwrap_or_default();
+        hex::encode(sha2::Sha256::digest(&bytes))
+    }
+
+    /// The plan with its digest set.
+    #[must_use]
+    pub fn sealed(mut self) -> Self {
+        self.digest = self.content_digest();
+        self
+    }
+
+    /// Why this plan must not be applied as it is, if it must not: its content does not
+    /// match its digest, its `crossTenant` does not match its tenants, or the default
+    /// password's placeholder stands anywhere but in a password field.
+    pub fn tampering(&self) -> Option<String> {
+        if self.digest.is_empty() {
+            return Some("it has no digest: plan again".into());
+        }
+        if self.digest != self.content_digest() {
+            return Some(
+                "its content does not match its digest: it was changed after planning; plan again"
+                    .into(),
+            );
+        }
+        if self.cross_tenant != (self.source.tenant != self.target) {
+            return Some(format!(
+                "crossTenant is {} but it restores tenant {} into tenant {}",
+                self.cross_tenant, self.source.tenant, self.target
+            ));
+        }
+        for step in &self.steps {
+            if self.call_leaks_password(&step.call) {
+                return Some(format!(
+                    "step {} puts the default password's placeholder outside a password field",
+                    step.id
+                ));
+            }
+        }
+        None
+    }
+
+    fn call_leaks_password(&self, call: &Call) -> bool {
+        fn leaks(value: &serde_json::Value, field: Option<&str>) -> bool {
+            match value {
+                serde_json::Value::String(s) => {
+                    s.contains(DEFAULT_PASSWORD) && field != Some("password")
+                }
+                serde_json::Value::Array(items) => items.iter().any(|v| leaks(v, field)),
+                serde_json::Value::Object(map) => map.iter().any(|(k, v)| leaks(v, Some(k))),
+                _ => false,
+            }
+        }
+        call.url.contains(DEFAULT_PASSWORD) || call.body.as_ref().is_some_and(|b| leaks(b, None))
+    }
 }
 
 /// The snapshot a plan restores from.

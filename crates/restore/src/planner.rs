@@ -270,7 +270,9 @@ pub fn plan(
         warnings,
         password_resets: resets.into_iter().collect(),
         needs_default_password: needs_password,
-    })
+        digest: String::new(),
+    }
+    .sealed())
 }
 
 struct Planner<'a> {

@@ -1356,3 +1356,82 @@ async fn devices_are_overwritten_but_never_recreated() {
     assert_eq!(now["displayName"], devices[0].1["displayName"]);
     assert_eq!(now["accountEnabled"], devices[0].1["accountEnabled"]);
 }
+
+fn refusal(result: dirvault_restore::Result<RestoreReport>) -> String {
+    match result {
+        Err(e @ dirvault_restore::Error::PlanRefused { .. }) => e.to_string(),
+        other => panic!("the plan should be refused: {other:?}"),
+    }
+}
+
+// Regression: hand-edited restore plans were trusted. Changing only `target` ran a plan
+// against another tenant while `crossTenant` stayed false; a `{{defaultPassword}}` put into
+// another property wrote the password into the directory; a plan reusing an applied plan's id
+// was skipped silently.
+#[tokio::test]
+async fn edited_plans_and_reused_plan_ids_are_refused() {
+    let env = env("small").await;
+    let user = env.member_of_groups(1);
+    let snapshot = env.backup().await;
+    env.graph(Method::DELETE, &format!("/users/{user}"), None)
+        .await;
+    env.graph(
+        Method::DELETE,
+        &format!("/directory/deletedItems/{user}"),
+        None,
+    )
+    .await;
+    let options = RestoreOptions {
+        with_object: true,
+        ..select(ObjectKind::Users, &[&user])
+    };
+    let plan = env.plan(&snapshot, &options).await;
+    assert!(plan.needs_default_password, "{plan}");
+    assert_eq!(plan.tampering(), None);
+    dirvault_restore::propose(&env.repo, &plan).await.unwrap();
+    let client = env.client();
+    let env = &env;
+    let apply = |p: RestorePlan| async move {
+        dirvault_restore::apply(&env.client(), &env.repo, &p, &apply_options()).await
+    };
+
+    // An edit without a new digest.
+    let mut edited = plan.clone();
+    edited.steps[0].call.body.as_mut().unwrap()["displayName"] = json!("Edited");
+    assert!(refusal(apply(edited.clone()).await).contains("digest"));
+    // The same with its digest recomputed: the repository's record of the plan differs.
+    let err = refusal(apply(edited.sealed()).await);
+    assert!(err.contains("another plan under this id"), "{err}");
+    // The password's placeholder moved into another property.
+    let mut leaky = plan.clone();
+    leaky.steps[0].call.body.as_mut().unwrap()["jobTitle"] = json!("{{defaultPassword}}");
+    let err = refusal(apply(leaky.sealed()).await);
+    assert!(err.contains("outside a password field"), "{err}");
+    // Only the target changed: crossTenant no longer matches the tenants.
+    let mut moved = plan.clone();
+    moved.target = "0d0d0d0d-0000-4000-8000-0000000000aa".parse().unwrap();
+    let err = refusal(apply(moved.sealed()).await);
+    assert!(err.contains("crossTenant"), "{err}");
+    assert_eq!(
+        env.status(&format!("/users/{user}")).await,
+        404,
+        "nothing was written"
+    );
+
+    // The plan as made applies; another plan under its id is refused, not skipped.
+    // (Re-created: the user comes back under a new id; apply_with checks every step is done.)
+    env.apply_with(&plan, &client).await;
+    let other = env.member_of_groups(2);
+    let mut reused = env
+        .plan(
+            &snapshot,
+            &RestoreOptions {
+                with_memberships: true,
+                ..select(ObjectKind::Users, &[&other])
+            },
+        )
+        .await;
+    reused.id = plan.id.clone();
+    let err = refusal(apply(reused.sealed()).await);
+    assert!(err.contains("another plan under this id"), "{err}");
+}
