@@ -1166,3 +1166,93 @@ async fn failures_exit_non_zero_guards_refuse_and_leases_can_be_seen_and_broken(
     assert_eq!(broken["broken"], true);
     env.json_exit(&["backup", "contoso"], 0);
 }
+
+// Regression: snapshot records carried no integrity check: editing a kind's count or removing
+// the latest snapshot's chain passed `verify`, and `ls`/`export` then showed older data
+// without a word.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edited_or_replayed_snapshot_record_is_reported_by_verify_and_refused_by_reads() {
+    let env = env().await;
+    env.add_tenant();
+    env.json(&["backup", "contoso"]);
+    env.emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            let id = t
+                .objects(ObjectKind::Users)
+                .unwrap()
+                .keys()
+                .next()
+                .unwrap()
+                .clone();
+            let mut user = t.get(ObjectKind::Users, &id).unwrap().clone();
+            user.insert("displayName".into(), json!("Renamed"));
+            t.insert(ObjectKind::Users, user).unwrap();
+        })
+        .unwrap();
+    let latest = env.json(&["backup", "contoso"])["snapshot"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    env.ok(&["verify", "contoso"]);
+    let records = env
+        .path("repo")
+        .join("tenants")
+        .join(&env.tenant.tenant_id)
+        .join("snapshots");
+    let record_path = records.join(format!("{latest}.json"));
+    let original = std::fs::read_to_string(&record_path).unwrap();
+    let edits: [(&str, fn(&mut Value)); 3] = [
+        ("a kind's count", |r| {
+            r["kinds"]["users"]["count"] = json!(1)
+        }),
+        ("the chain removed", |r| {
+            for kind in r["kinds"].as_object_mut().unwrap().values_mut() {
+                kind.as_object_mut().unwrap().remove("chain");
+            }
+            r.as_object_mut().unwrap().remove("relationshipChain");
+        }),
+        ("the parent changed", |r| {
+            r["parent"] = json!("20200101T000000Z-00000000")
+        }),
+    ];
+    for (what, edit) in edits {
+        let mut record: Value = serde_json::from_str(&original).unwrap();
+        edit(&mut record);
+        assert_ne!(
+            record,
+            serde_json::from_str::<Value>(&original).unwrap(),
+            "{what}"
+        );
+        std::fs::write(&record_path, serde_json::to_vec_pretty(&record).unwrap()).unwrap();
+        let out = env.cmd(&["verify", "contoso"]);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "{what}: verify passed: {text}");
+        assert!(
+            text.contains(&latest) && text.contains("changed after it was written"),
+            "{what}: {text}"
+        );
+        let err = env.fails(&["ls", "contoso", "users"]);
+        assert!(
+            err.contains(&latest),
+            "{what}: reads refuse the record: {err}"
+        );
+    }
+    // A record replayed under another snapshot's name.
+    std::fs::write(&record_path, &original).unwrap();
+    let replayed = records.join("20991231T000000Z-00000000.json");
+    std::fs::copy(&record_path, &replayed).unwrap();
+    let out = env.cmd(&["verify", "contoso"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("stored as snapshot 20991231T000000Z-00000000"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    std::fs::remove_file(&replayed).unwrap();
+    env.ok(&["verify", "contoso"]);
+}

@@ -141,6 +141,10 @@ impl Endpoints {
     }
 }
 
+/// The longest `Retry-After` honoured: a longer one (a hostile or broken answer) is waited
+/// this long, so that one answer cannot stall a backup for hours.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+
 /// Retry settings (GRAPH.md §5).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RetryOptions {
@@ -572,7 +576,9 @@ impl GraphClient {
         op.retry(self.backoff())
             .when(Error::is_retryable)
             // Graph's Retry-After wins over the backoff: never retry earlier than asked.
-            .adjust(|e: &Error, delay| delay.map(|d| e.retry_after().unwrap_or(d)))
+            .adjust(|e: &Error, delay| {
+                delay.map(|d| e.retry_after().map_or(d, |a| a.min(MAX_RETRY_AFTER)))
+            })
             .notify(|e: &Error, delay| {
                 self.inner.counters.retries.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(tenant = %self.inner.tenant, what, ?delay, error = %e, "retrying Graph request");
@@ -930,7 +936,9 @@ impl GraphClient {
                         .number_header("retry-after")
                         .map(Duration::from_secs)
                         .unwrap_or(self.inner.retry.min_delay * 2u32.saturating_pow(round as u32));
-                    wait = wait.max(after.min(self.inner.retry.max_delay.max(after)));
+                    // Graph's Retry-After is honoured, up to MAX_RETRY_AFTER (the old cap,
+                    // `after.min(max_delay.max(after))`, was always `after`).
+                    wait = wait.max(after.min(MAX_RETRY_AFTER));
                     if r.status == 429 {
                         // The other batches on that budget wait too.
                         if let Some(request) = pending.iter().find(|p| p.id == r.id) {

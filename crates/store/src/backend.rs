@@ -219,8 +219,9 @@ impl ObjectSnapshotStore {
         let cached = self
             .decoders
             .lock()
-            .ok()
-            .and_then(|m| m.get(tenant).cloned());
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(tenant)
+            .cloned();
         if let Some(d) = &cached
             && frames.iter().all(|f| d.can_read(f))
         {
@@ -233,7 +234,11 @@ impl ObjectSnapshotStore {
         let prepared = Arc::new(DecoderDictionaries::new(
             stored.iter().map(|(_, bytes)| bytes.as_ref()),
         ));
-        if let Ok(mut m) = self.decoders.lock() {
+        {
+            let mut m = self
+                .decoders
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if m.len() >= CACHED_DICTIONARY_TENANTS {
                 m.clear();
             }
@@ -242,13 +247,33 @@ impl ObjectSnapshotStore {
         Ok(prepared)
     }
 
+    /// Reads a snapshot record and checks it (integrity hash, tenant and id against its
+    /// path: `tenants/{tenant}/snapshots/{id}.json`).
     async fn snapshot_file(&self, path: &Path) -> Result<Snapshot> {
         let bytes = self.get(path).await?;
-        let file: SnapshotFile = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+        let corrupt = |reason: String| Error::Corrupt {
             path: path.to_string(),
-            reason: format!("unreadable snapshot file: {e}"),
-        })?;
-        Ok(file.into_snapshot())
+            reason,
+        };
+        let file: SnapshotFile = serde_json::from_slice(&bytes)
+            .map_err(|e| corrupt(format!("unreadable snapshot file: {e}")))?;
+        let mut snapshot = file.into_snapshot();
+        let parts: Vec<_> = path.parts().collect();
+        let (tenant, id) = match parts.as_slice() {
+            [.., tenant, folder, file] if folder.as_ref() == "snapshots" => (
+                tenant.as_ref().to_owned(),
+                file.as_ref()
+                    .strip_suffix(".json")
+                    .unwrap_or_default()
+                    .to_owned(),
+            ),
+            _ => return Err(corrupt("not where snapshot records are".into())),
+        };
+        if let Some(problem) = snapshot.integrity_problem(&tenant, &id) {
+            return Err(corrupt(format!("snapshot record: {problem}")));
+        }
+        snapshot.integrity = None;
+        Ok(snapshot)
     }
 
     async fn get(&self, path: &Path) -> Result<Bytes> {
@@ -400,9 +425,13 @@ impl SnapshotStore for ObjectSnapshotStore {
         at: &BlobLocation,
     ) -> Result<Bytes> {
         let path = tenant_path(tenant, &format!("packs/{}", at.pack));
+        let range = at.range().ok_or_else(|| Error::Corrupt {
+            path: path.to_string(),
+            reason: format!("blob {id}: offset + length overflows ({at:?})"),
+        })?;
         let bytes = self
             .store
-            .get_range(&path, at.offset..at.offset + at.length)
+            .get_range(&path, range)
             .await
             .map_err(|e| match e {
                 object_store::Error::NotFound { .. } => Error::MissingBlob {
@@ -450,9 +479,15 @@ impl SnapshotStore for ObjectSnapshotStore {
                     .iter()
                     .map(|i| {
                         let at = &blobs[*i].1;
-                        at.offset..at.offset + at.length
+                        at.range().ok_or_else(|| Error::Corrupt {
+                            path: path.to_string(),
+                            reason: format!(
+                                "blob {}: offset + length overflows ({at:?})",
+                                blobs[*i].0
+                            ),
+                        })
                     })
-                    .collect();
+                    .collect::<Result<_>>()?;
                 let data = self
                     .store
                     .get_ranges(&path, &ranges)
@@ -536,8 +571,9 @@ impl SnapshotStore for ObjectSnapshotStore {
 
     async fn commit_snapshot(&self, snapshot: &Snapshot) -> Result<()> {
         let path = tenant_path(&snapshot.tenant, &format!("snapshots/{}.json", snapshot.id));
-        let bytes =
-            serde_json::to_vec_pretty(&SnapshotFile::V5(snapshot.clone())).unwrap_or_default();
+        let mut record = snapshot.clone();
+        record.integrity = Some(record.integrity_digest());
+        let bytes = serde_json::to_vec_pretty(&SnapshotFile::V5(record)).unwrap_or_default();
         let opts = PutOptions {
             mode: PutMode::Create,
             ..PutOptions::default()

@@ -259,6 +259,25 @@ pub struct BlobLocation {
     pub length: u64,
 }
 
+impl BlobLocation {
+    /// The blob's byte range in its pack; `None` when `offset + length` overflows (a corrupt
+    /// or hostile index).
+    pub fn range(&self) -> Option<std::ops::Range<u64>> {
+        Some(self.offset..self.offset.checked_add(self.length)?)
+    }
+
+    /// The blob's byte range in a pack of `len` bytes read whole; `None` when it does not
+    /// fit.
+    pub fn range_in(&self, len: usize) -> Option<std::ops::Range<usize>> {
+        let range = self.range()?;
+        let (start, end) = (
+            usize::try_from(range.start).ok()?,
+            usize::try_from(range.end).ok()?,
+        );
+        (end <= len).then_some(start..end)
+    }
+}
+
 /// A pack's index file: which blobs it holds, where.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "version")]
@@ -784,6 +803,43 @@ pub struct Snapshot {
     pub relationship_count: usize,
     /// The dirvault version that wrote it.
     pub tool_version: String,
+    /// In the stored record only: SHA-256 (hex) of the record without this field, written at
+    /// commit and checked by every read ([`Snapshot::integrity_problem`]), so that an edited
+    /// count or chain is reported rather than read as older data. Snapshots in memory carry
+    /// none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integrity: Option<String>,
+}
+
+impl Snapshot {
+    /// The SHA-256 (hex) of the record as stored, without its `integrity` field.
+    pub fn integrity_digest(&self) -> String {
+        use sha2::Digest;
+        let mut content = self.clone();
+        content.integrity = None;
+        // A snapshot always serializes: its maps have string keys.
+        let bytes = serde_json::to_vec(&SnapshotFile::V5(content)).unwrap_or_default();
+        hex(&sha2::Sha256::digest(&bytes))
+    }
+
+    /// Why the record read from `tenants/{tenant}/snapshots/{id}.json` cannot be trusted: its
+    /// integrity hash does not match its content, or it names another tenant or id than its
+    /// place. `None` for a sound record (and for records written before the hash existed).
+    pub fn integrity_problem(&self, tenant: &str, id: &str) -> Option<String> {
+        if self.tenant.as_str() != tenant || self.id.as_str() != id {
+            return Some(format!(
+                "the record names snapshot {} of tenant {}, but is stored as snapshot {id} of tenant {tenant}",
+                self.id, self.tenant
+            ));
+        }
+        match &self.integrity {
+            Some(hash) if *hash != self.integrity_digest() => Some(
+                "the record was changed after it was written (its integrity hash does not match)"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
 }
 
 impl Snapshot {
@@ -867,6 +923,22 @@ pub fn new_snapshot_id(time: DateTime<Utc>) -> SnapshotId {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    // Regression: `offset + length` from an index file could overflow (a panic in debug
+    // builds, a wrapped range in release), and a range past a pack's end panicked in prune.
+    #[test]
+    fn blob_ranges_that_overflow_or_leave_their_pack_are_refused() {
+        let at = |offset, length| BlobLocation {
+            pack: "p".into(),
+            offset,
+            length,
+        };
+        assert_eq!(at(u64::MAX, 2).range(), None);
+        assert_eq!(at(u64::MAX - 1, 1).range(), Some(u64::MAX - 1..u64::MAX));
+        assert_eq!(at(10, 5).range_in(15), Some(10..15));
+        assert_eq!(at(10, 6).range_in(15), None);
+        assert_eq!(at(u64::MAX, 1).range_in(usize::MAX), None);
+    }
 
     /// The canonical form, written the slow and obvious way: keys sorted at every level.
     fn reference_canonical(value: &Value) -> Vec<u8> {
@@ -1050,6 +1122,7 @@ mod tests {
             }],
             relationship_count: 0,
             tool_version: "0.1.0".into(),
+            integrity: None,
         });
         insta::assert_json_snapshot!(file);
     }

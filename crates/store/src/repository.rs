@@ -603,7 +603,11 @@ impl Repository {
         tenant: &TenantId,
         new: Option<Arc<BlobIndex>>,
     ) -> Option<Arc<BlobIndex>> {
-        let mut m = self.indexes.lock().ok()?;
+        // A cache: a thread that panicked holding it left nothing half-done that matters.
+        let mut m = self
+            .indexes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let at = m.iter().position(|(t, _)| t == tenant);
         let old = at.and_then(|at| m.remove(at)).map(|(_, index)| index);
         let index = new.or(old)?;
@@ -1213,7 +1217,19 @@ impl Repository {
             }
             report.blobs += 1;
         }
-        for snapshot in self.snapshots(tenant).await? {
+        // Record by record: one that does not check out is reported by name, and the others
+        // are still verified.
+        let mut snapshots = Vec::new();
+        for id in self.store.snapshot_ids(tenant).await? {
+            match self.store.read_snapshot(tenant, &id).await {
+                Ok(snapshot) => snapshots.push(snapshot),
+                Err(e) => {
+                    report.snapshots += 1;
+                    report.problems.push(format!("snapshot {id}: {e}"));
+                }
+            }
+        }
+        for snapshot in snapshots {
             report.snapshots += 1;
             let roots = match self.snapshot_blobs(&snapshot).await {
                 Ok(r) => r,
@@ -1320,12 +1336,13 @@ impl Repository {
                 let moved: Vec<(BlobId, Bytes)> = keep
                     .iter()
                     .map(|(id, at)| {
-                        (
-                            *id,
-                            data.slice(at.offset as usize..(at.offset + at.length) as usize),
-                        )
+                        let range = at.range_in(data.len()).ok_or_else(|| Error::Corrupt {
+                            path: format!("packs/{}", pack.id),
+                            reason: format!("blob {id} lies outside the pack ({at:?})"),
+                        })?;
+                        Ok((*id, data.slice(range)))
                     })
-                    .collect();
+                    .collect::<Result<_>>()?;
                 report.blobs_repacked += moved.len() as u64;
                 self.store.write_pack(tenant, moved).await?;
             }
@@ -1335,9 +1352,11 @@ impl Repository {
             report.bytes_freed += pack.size;
         }
         // Blobs moved or deleted: the cached index is stale.
-        if let Ok(mut m) = self.indexes.lock() {
-            m.retain(|(t, _)| t != tenant);
-        }
+        // (Even if a thread panicked holding the cache: a stale index must not survive.)
+        self.indexes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|(t, _)| t != tenant);
         Ok(report)
     }
 }
@@ -2008,7 +2027,7 @@ impl SnapshotWriter {
             return Ok(None);
         }
         let filter = IdFilter::new(&named);
-        let value = serde_json::to_value(changes).unwrap_or_default();
+        let value = to_blob_value(&changes)?;
         Ok(Some((self.put_blob(&value, None).await?, filter)))
     }
 
@@ -2137,8 +2156,7 @@ impl SnapshotWriter {
             None => {
                 let mut refs = Vec::with_capacity(ranges.len());
                 for range in &ranges {
-                    let value =
-                        serde_json::to_value(&relationships[range.clone()]).unwrap_or_default();
+                    let value = to_blob_value(&relationships[range.clone()])?;
                     refs.push(ChunkRef {
                         blob: self.put_blob(&value, None).await?,
                         first: key(&relationships[range.start]),
@@ -2161,8 +2179,7 @@ impl SnapshotWriter {
                     for r in &mut refs {
                         r.at = self.index.get(&r.blob).cloned();
                     }
-                    let index =
-                        serde_json::to_value(ManifestIndex { chunks: refs }).unwrap_or_default();
+                    let index = to_blob_value(&ManifestIndex { chunks: refs })?;
                     (self.put_blob(&index, None).await?, None)
                 }
                 Layout::Chain {
@@ -2240,6 +2257,7 @@ impl SnapshotWriter {
             relationship_chain,
             relationship_count,
             tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+            integrity: None,
         };
         self.repo.store.commit_snapshot(&snapshot).await?;
         Ok((snapshot, self.stats))
@@ -2301,4 +2319,10 @@ mod tests {
         );
         assert_eq!(repo.indexes.lock().unwrap().len(), INDEX_CACHE_TENANTS);
     }
+}
+
+/// A blob's JSON value: serializing the store's own types does not fail, but if it did, the
+/// error is returned rather than a `null` blob written in its place.
+fn to_blob_value<T: serde::Serialize + ?Sized>(value: &T) -> Result<serde_json::Value> {
+    serde_json::to_value(value).map_err(|e| Error::Invalid(format!("cannot encode a blob: {e}")))
 }
