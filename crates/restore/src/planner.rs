@@ -365,7 +365,9 @@ impl Planner<'_> {
             .object(id)
             .map(|o| object_ref(o).to_string())
             .unwrap_or_else(|| format!("object {id}"));
-        let why = if self.current.recycle_bin.contains_key(id) {
+        let why = if self.current.ambiguous.contains_key(id) {
+            "its match in the target is ambiguous"
+        } else if self.current.recycle_bin.contains_key(id) {
             "in the recycle bin"
         } else if self.cross {
             "no match in the target tenant"
@@ -408,6 +410,14 @@ impl Planner<'_> {
         if let Some(name) = &self.options.as_new {
             let name = name.clone();
             return self.create(object, phase, Some(&name));
+        }
+        if let Some(reason) = self.current.ambiguous.get(id) {
+            let reason = reason.clone();
+            self.warn(
+                oref,
+                format!("not restored: {reason}; resolve it in the tenant, then plan again"),
+            );
+            return Ok(());
         }
         if let Some(found) = self.current.found.get(id) {
             if self.options.only_deleted {

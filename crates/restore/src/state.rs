@@ -315,6 +315,10 @@ pub struct CurrentState {
     pub assignments_listed: bool,
     /// Resource service principals whose app role assignments were listed completely.
     pub listed_resources: BTreeSet<String>,
+    /// Snapshot objects whose lookup did not settle (several matches, an unreadable answer,
+    /// an object other than the one asked for), with why: the planner neither changes nor
+    /// re-creates them.
+    pub ambiguous: BTreeMap<ObjectId, String>,
     /// Authentication methods of found users (target id → methods).
     pub auth_methods: BTreeMap<String, Vec<Value>>,
     /// The target's verified domains.
@@ -384,7 +388,7 @@ pub(crate) fn lookups(
     object: &DirectoryObject,
     cross_tenant: bool,
     domain: Option<&str>,
-) -> Vec<(String, MatchedBy)> {
+) -> Vec<(String, MatchedBy, String)> {
     let kind = object.kind();
     let Some(path) = collection(kind) else {
         return Vec::new();
@@ -394,6 +398,7 @@ pub(crate) fn lookups(
         out.push((
             format!("{path}/{}{}", object.id(), select(kind, true)),
             MatchedBy::Id,
+            object.id().to_string(),
         ));
     }
     let and_sel = select(kind, false).replacen('?', "&", 1);
@@ -407,6 +412,7 @@ pub(crate) fn lookups(
                 out.push((
                     format!("{path}?{}{and_sel}", filter("userPrincipalName", &upn)),
                     MatchedBy::UserPrincipalName,
+                    upn,
                 ));
             }
         }
@@ -415,12 +421,14 @@ pub(crate) fn lookups(
                 out.push((
                     format!("{path}?{}{and_sel}", filter("appId", app_id)),
                     MatchedBy::AppId,
+                    app_id.to_owned(),
                 ));
             }
             if cross_tenant && let Some(name) = object.display_name() {
                 out.push((
                     format!("{path}?{}{and_sel}", filter("displayName", name)),
                     MatchedBy::Name,
+                    name.to_owned(),
                 ));
             }
         }
@@ -428,7 +436,11 @@ pub(crate) fn lookups(
             if cross_tenant && object.get("isBuiltIn") == Some(&Value::Bool(true)) =>
         {
             // Built-in role definitions have the same id (their template id) everywhere.
-            out.push((format!("{path}/{}", object.id()), MatchedBy::Id));
+            out.push((
+                format!("{path}/{}", object.id()),
+                MatchedBy::Id,
+                object.id().to_string(),
+            ));
         }
         ObjectKind::RoleDefinitions if object.get("isBuiltIn") == Some(&Value::Bool(true)) => {}
         _ if cross_tenant => {
@@ -436,6 +448,7 @@ pub(crate) fn lookups(
                 out.push((
                     format!("{path}?{}{and_sel}", filter("displayName", name)),
                     MatchedBy::Name,
+                    name.to_owned(),
                 ));
             }
         }
@@ -444,15 +457,46 @@ pub(crate) fn lookups(
     out
 }
 
-/// The one object of a GET answer: the body of an object read, or the single item of a
-/// filtered collection (none or several: no match).
-fn one(kind: ObjectKind, body: &Value) -> Option<DirectoryObject> {
+/// The one object a lookup's answer holds: the body of an object read, or the single item
+/// of a filtered collection. `Ok(None)`: no match. An answer that does not settle it (several
+/// matches, an object that does not parse, or one whose key is not the one asked for) is an
+/// error: the object is then neither changed nor re-created (a duplicate would follow).
+pub(crate) fn matched(
+    kind: ObjectKind,
+    body: &Value,
+    by: MatchedBy,
+    key: &str,
+) -> std::result::Result<Option<DirectoryObject>, String> {
     let value = match body.get("value") {
-        Some(Value::Array(items)) if items.len() == 1 => items[0].clone(),
-        Some(_) => return None,
+        Some(Value::Array(items)) => match items.as_slice() {
+            [] => return Ok(None),
+            [one] => one.clone(),
+            several => {
+                return Err(format!(
+                    "{} objects in the target match {by:?} {key:?}",
+                    several.len()
+                ));
+            }
+        },
+        Some(_) => return Err("the target's answer is not a collection".into()),
         None => body.clone(),
     };
-    DirectoryObject::from_graph(kind, value).ok()
+    let live = DirectoryObject::from_graph(kind, value)
+        .map_err(|e| format!("the target's object for {by:?} {key:?} cannot be read: {e}"))?;
+    // Graph compares these case-insensitively (ids are GUIDs; UPNs, appIds and names as
+    // `$filter` eq on strings does).
+    let found = match by {
+        MatchedBy::Id => Some(live.id().as_str()),
+        MatchedBy::UserPrincipalName => live.user_principal_name(),
+        MatchedBy::AppId => live.app_id(),
+        MatchedBy::Name => live.display_name(),
+    };
+    if !found.is_some_and(|f| f.eq_ignore_ascii_case(key)) {
+        return Err(format!(
+            "the target answered {found:?} for {by:?} {key:?}: not the object asked for"
+        ));
+    }
+    Ok(Some(live))
 }
 
 impl CurrentState {
@@ -475,7 +519,7 @@ impl CurrentState {
         let domain = options.domain.as_deref();
 
         // 1. Objects, by match key, round after round for the ones not found yet.
-        let mut pending: Vec<(&DirectoryObject, Vec<(String, MatchedBy)>)> = backup
+        let mut pending: Vec<(&DirectoryObject, Vec<(String, MatchedBy, String)>)> = backup
             .objects
             .values()
             .map(|o| (o, lookups(o, cross_tenant, domain)))
@@ -490,10 +534,18 @@ impl CurrentState {
             let answers = client.batch(&requests).await?;
             let mut next = Vec::new();
             for ((object, mut candidates), answer) in pending.into_iter().zip(answers) {
-                let hit = (answer.status == 200)
-                    .then(|| one(object.kind(), &answer.body))
-                    .flatten();
-                let by = candidates.remove(0).1;
+                let (_, by, key) = candidates.remove(0);
+                let hit = if answer.status == 200 {
+                    match matched(object.kind(), &answer.body, by, &key) {
+                        Ok(hit) => hit,
+                        Err(reason) => {
+                            state.ambiguous.insert(object.id().clone(), reason);
+                            continue;
+                        }
+                    }
+                } else {
+                    None
+                };
                 match hit {
                     Some(live) => {
                         state.found.insert(
@@ -818,4 +870,63 @@ async fn list_all(client: &GraphClient, urls: &[String]) -> Result<Vec<Option<Ve
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod lookup_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn user(id: &str, upn: &str) -> Value {
+        json!({"id": id, "userPrincipalName": upn, "displayName": "A"})
+    }
+
+    // Regression: a lookup that found several objects, or one that did not parse, read as
+    // "not found" (and the planner could re-create a duplicate); a lookup's answer was not
+    // checked against the key it asked for.
+    #[test]
+    fn a_lookup_matches_one_object_with_the_key_asked_for_or_says_why_not() {
+        let k = ObjectKind::Users;
+        let by_upn = MatchedBy::UserPrincipalName;
+        let none = json!({"value": []});
+        assert_eq!(matched(k, &none, by_upn, "a@x.com"), Ok(None));
+        let one = json!({"value": [user("u1", "A@X.com")]});
+        let found = matched(k, &one, by_upn, "a@x.com").unwrap().unwrap();
+        assert_eq!(found.id().as_str(), "u1", "UPNs compare case-insensitively");
+        let two = json!({"value": [user("u1", "a@x.com"), user("u2", "a@x.com")]});
+        assert!(
+            matched(k, &two, by_upn, "a@x.com")
+                .unwrap_err()
+                .contains("2 objects")
+        );
+        let other = json!({"value": [user("u3", "b@x.com")]});
+        assert!(
+            matched(k, &other, by_upn, "a@x.com")
+                .unwrap_err()
+                .contains("not the object asked for")
+        );
+        let unreadable = json!({"value": [{"displayName": "no id"}]});
+        assert!(
+            matched(k, &unreadable, by_upn, "a@x.com")
+                .unwrap_err()
+                .contains("cannot be read")
+        );
+        assert!(matched(k, &json!({"value": 3}), by_upn, "a@x.com").is_err());
+        // A read by id answers the object itself.
+        assert!(
+            matched(k, &user("u1", "a@x.com"), MatchedBy::Id, "u1")
+                .unwrap()
+                .is_some()
+        );
+        assert!(matched(k, &user("u9", "a@x.com"), MatchedBy::Id, "u1").is_err());
+    }
+
+    #[test]
+    fn filter_values_are_odata_quoted_and_url_encoded() {
+        let f = filter("displayName", "O'Brien & Co #1 + 100%");
+        assert_eq!(
+            f,
+            "$filter=displayName%20eq%20%27O%27%27Brien%20%26%20Co%20%231%20%2B%20100%25%27"
+        );
+    }
 }

@@ -1435,3 +1435,56 @@ async fn edited_plans_and_reused_plan_ids_are_refused() {
     let err = refusal(apply(reused.sealed()).await);
     assert!(err.contains("another plan under this id"), "{err}");
 }
+
+// Regression: a lookup that found several objects read as "not found", and the planner
+// re-created a duplicate. Restoring a group into another tenant where two groups bear its
+// name: the plan neither creates nor changes it, and says why.
+#[tokio::test]
+async fn an_ambiguous_match_is_never_re_created_or_changed() {
+    let env = env("small").await;
+    let target = env
+        .emulator
+        .create_tenant(&TenantSpec::preset("fabrikam", "tiny", 9).unwrap())
+        .unwrap();
+    let target_client = client_of(&env.server, &target);
+    let (group, name) = env
+        .emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            t.objects(ObjectKind::Groups)
+                .unwrap()
+                .iter()
+                .find(|(_, g)| g["groupTypes"] == json!([]))
+                .map(|(id, g)| (id.clone(), g["displayName"].as_str().unwrap().to_owned()))
+                .unwrap()
+        })
+        .unwrap();
+    let snapshot = env.backup().await;
+    for n in 0..2 {
+        let body = json!({"displayName": name, "mailEnabled": false, "mailNickname": format!("twin{n}"),
+            "securityEnabled": true});
+        target_client
+            .send(Method::POST, "/groups", Some(&body), &[])
+            .await
+            .unwrap();
+    }
+    let options = RestoreOptions {
+        with_object: true,
+        domain: Some(target.default_domain.clone()),
+        ..select(ObjectKind::Groups, &[&group])
+    };
+    let plan = env
+        .plan_into(&snapshot, &options, &target_client, true)
+        .await;
+    assert!(
+        plan.steps
+            .iter()
+            .all(|s| s.action != Action::Create && s.action != Action::Update),
+        "{plan}"
+    );
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.message.contains("2 objects")),
+        "{plan}"
+    );
+}
