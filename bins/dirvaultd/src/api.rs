@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -152,29 +152,77 @@ impl IntoResponse for ApiError {
 
 type ApiResult<T> = Result<T, ApiError>;
 
-/// A JSON request body. One that does not parse, or names a field the endpoint does not
-/// take, is a 400 (415 without a JSON content type) in the API's error shape; axum's own
-/// rejection is plain text.
+/// A JSON request body, a query string and path segments as the API takes them: what does not
+/// parse is an error in the API's shape (axum's own rejections are plain text).
+#[derive(axum::extract::FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
 pub(crate) struct ApiJson<T>(pub(crate) T);
 
-impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for ApiJson<T> {
-    type Rejection = ApiError;
+/// See [`ApiJson`].
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub(crate) struct ApiQuery<T>(pub(crate) T);
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+/// See [`ApiJson`].
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub(crate) struct ApiPath<T>(pub(crate) T);
+
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
         use axum::extract::rejection::JsonRejection;
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(value)) => Ok(ApiJson(value)),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
+        match rejection {
+            JsonRejection::MissingJsonContentType(_) => ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
                 "send the body as JSON, with `Content-Type: application/json`",
-            )),
-            Err(rejection) => Err(ApiError::bad_request(format!(
+            ),
+            rejection if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "the request body is too large (at most 1 MiB)",
+            ),
+            rejection => ApiError::bad_request(format!(
                 "the request body is not what this endpoint takes: {}",
                 rejection.body_text()
-            ))),
+            )),
         }
     }
+}
+
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::QueryRejection) -> Self {
+        ApiError::bad_request(format!("the query string: {}", rejection.body_text()))
+    }
+}
+
+impl From<axum::extract::rejection::PathRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::PathRejection) -> Self {
+        ApiError::bad_request(format!("the path: {}", rejection.body_text()))
+    }
+}
+
+/// An error body for a response that has none in the API's shape (from a layer outside the
+/// handlers: a body over the size limit, a timeout), so that every error is JSON.
+fn error_for_status(status: StatusCode, text: &str) -> ApiError {
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::REQUEST_TIMEOUT => "request_timeout",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    };
+    let message = if text.trim().is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("request failed")
+            .to_owned()
+    } else {
+        text.chars().take(500).collect()
+    };
+    ApiError::new(status, code, message)
 }
 
 // ----- middleware --------------------------------------------------------------------------
@@ -196,6 +244,20 @@ pub(crate) async fn request_id(req: Request, next: Next) -> Response {
     let (method, path) = (req.method().clone(), req.uri().path().to_owned());
     let started = std::time::Instant::now();
     let mut response = next.run(req).await;
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if (response.status().is_client_error() || response.status().is_server_error())
+        && !json
+        && response.extensions().get::<ErrorMark>().is_none()
+    {
+        let status = response.status();
+        let text = axum::body::to_bytes(std::mem::take(response.body_mut()), 64 * 1024)
+            .await
+            .unwrap_or_default();
+        response = error_for_status(status, &String::from_utf8_lossy(&text)).into_response();
+    }
     if let Some(ErrorMark(code, message)) = response.extensions().get::<ErrorMark>().cloned() {
         let status = response.status();
         let body = json!({"error": {"code": code, "message": message, "requestId": id}});
@@ -251,6 +313,15 @@ fn tenant(app: &App, key: &Key, name: &str) -> ApiResult<TenantConfig> {
         .filter(|t| key.allows(&t.tenant_id))
         .cloned()
         .ok_or_else(|| ApiError::tenant_not_found(name))
+}
+
+/// Whether `s` is a GUID in its 8-4-4-4-12 hex form (Entra tenant and client ids).
+fn is_guid(s: &str) -> bool {
+    s.len() == 36
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
 }
 
 /// Refuses a key scoped to some tenants: adding, removing or re-pointing tenants, reloading
@@ -346,7 +417,7 @@ struct TenantStatus {
     schedule: String,
     next_run: Option<DateTime<Utc>>,
     /// The latest snapshot: id, time, and each kind's status.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     last_snapshot: Option<Value>,
     /// A backup job of this replica, queued or running.
     running_job: Option<String>,
@@ -405,7 +476,7 @@ async fn list_tenants(
 async fn get_tenant(
     State(app): State<AppState>,
     Extension(key): Extension<Key>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<TenantStatus>> {
     let t = tenant(&app, &key, &name)?;
     Ok(Json(status(&app, &name, &t).await?))
@@ -417,13 +488,17 @@ async fn get_tenant(
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct AddTenant {
+    /// 1 to 64 letters, digits, `-`, `_` or `.` (not first).
+    #[schema(pattern = "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$")]
     name: String,
-    #[schema(value_type = String)]
+    /// The tenant's id (a GUID): what scoped API keys name.
+    #[schema(value_type = String, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
     tenant_id: TenantId,
-    #[schema(value_type = String)]
+    /// The app's client id (a GUID).
+    #[schema(value_type = String, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
     client_id: dirvault_model::ClientId,
     /// The app's client secret (write-only: sealed at rest, never returned or logged).
-    #[schema(value_type = String, write_only)]
+    #[schema(value_type = String, write_only, pattern = "\\S")]
     client_secret: secrecy::SecretString,
     /// `global` (default), `usgov`, `usgov-dod` or `china`.
     #[serde(default)]
@@ -452,9 +527,17 @@ async fn add_tenant(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     admin_only(&key, "adding a tenant")?;
     dirvault_engine::config::check_tenant_name(&body.name).map_err(ApiError::bad_request)?;
-    TenantId::new(body.tenant_id.as_str()).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    dirvault_model::ClientId::new(body.client_id.as_str())
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    for (what, id) in [
+        ("tenantId", body.tenant_id.as_str()),
+        ("clientId", body.client_id.as_str()),
+    ] {
+        if !is_guid(id) {
+            return Err(ApiError::bad_request(format!(
+                "{what} {:?} is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)",
+                id.chars().take(64).collect::<String>()
+            )));
+        }
+    }
     if secrecy::ExposeSecret::expose_secret(&body.client_secret)
         .trim()
         .is_empty()
@@ -581,7 +664,7 @@ fn admin_consent_url(
 async fn delete_tenant(
     State(app): State<AppState>,
     Extension(key): Extension<Key>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     admin_only(&key, "removing a tenant")?;
     tenant(&app, &key, &name)?;
@@ -606,7 +689,7 @@ async fn delete_tenant(
 async fn trigger_backup(
     State(app): State<AppState>,
     Extension(key): Extension<Key>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
     let t = tenant(&app, &key, &name)?;
     if app.is_shutting_down() {
@@ -646,7 +729,7 @@ async fn list_jobs(State(app): State<AppState>, Extension(key): Extension<Key>) 
 async fn get_job(
     State(app): State<AppState>,
     Extension(key): Extension<Key>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Job>> {
     app.jobs
         .get(&id)
@@ -662,7 +745,7 @@ async fn get_job(
 async fn list_snapshots(
     State(app): State<AppState>,
     Extension(key): Extension<Key>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     let t = tenant(&app, &key, &name)?;
     let list: Vec<Value> = app
@@ -682,29 +765,41 @@ async fn list_snapshots(
 
 /// Objects query.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 struct ObjectsQuery {
     /// Only objects whose name, id, UPN, appId or mail contains this.
     search: Option<String>,
     /// `name` (default), `id` or `modified` (most recently changed first).
+    #[param(pattern = "^(name|id|modified)$")]
     sort: Option<String>,
     /// Objects deleted since the snapshot before.
     #[serde(default)]
     deleted: bool,
     /// Page number, from 1.
-    page: Option<usize>,
+    #[param(minimum = 1, maximum = 4294967295_u64)]
+    page: Option<u64>,
     /// Items per page (default 100, at most 1,000).
-    page_size: Option<usize>,
+    #[param(minimum = 1, maximum = 1000)]
+    page_size: Option<u64>,
 }
 
+/// A kind named in a query (`?kind=`, `?kinds=`): unknown is a bad request.
 fn kind_of(s: &str) -> ApiResult<ObjectKind> {
     s.parse()
         .map_err(|e: dirvault_model::Error| ApiError::bad_request(e.to_string()))
 }
 
-fn id_of(s: &str) -> ApiResult<ObjectId> {
+/// A kind named in a path: no resource has an unknown kind (404).
+fn path_kind(s: &str) -> ApiResult<ObjectKind> {
     s.parse()
-        .map_err(|e: dirvault_model::Error| ApiError::bad_request(e.to_string()))
+        .map_err(|e: dirvault_model::Error| ApiError::not_found("not_found", e.to_string()))
+}
+
+/// An id named in a path: no object has an id that no Graph id looks like (404).
+fn path_id(s: &str) -> ApiResult<ObjectId> {
+    s.parse()
+        .map_err(|e: dirvault_model::Error| ApiError::not_found("not_found", e.to_string()))
 }
 
 /// Objects of a kind at a snapshot (`latest`, an id, or a date-time): search, sort, page.
@@ -714,11 +809,11 @@ fn id_of(s: &str) -> ApiResult<ObjectId> {
 async fn list_objects(
     State(app): State<AppState>,
     Extension(key): Extension<Key>,
-    Path((name, snapshot, kind)): Path<(String, String, String)>,
-    Query(q): Query<ObjectsQuery>,
+    ApiPath((name, snapshot, kind)): ApiPath<(String, String, String)>,
+    ApiQuery(q): ApiQuery<ObjectsQuery>,
 ) -> ApiResult<Json<Value>> {
     let t = tenant(&app, &key, &name)?;
-    let kind = kind_of(&kind)?;
+    let kind = path_kind(&kind)?;
     let snapshot = resolve_snapshot(&app.repo, &t.tenant_id, &snapshot).await?;
     let sort = match q.sort.as_deref() {
         None | Some("name") => SortBy::Name,
@@ -741,12 +836,21 @@ async fn list_objects(
         },
     )
     .await?;
-    let size = q.page_size.unwrap_or(100).clamp(1, 1_000);
-    let page = q.page.unwrap_or(1).max(1);
+    let size = q.page_size.unwrap_or(100);
+    let page = q.page.unwrap_or(1);
+    if !(1..=1_000).contains(&size) || !(1..=u64::from(u32::MAX)).contains(&page) {
+        return Err(ApiError::bad_request(
+            "page is from 1 to 4294967295, pageSize from 1 to 1000",
+        ));
+    }
+    let (size, page) = (
+        usize::try_from(size).unwrap_or(1_000),
+        usize::try_from(page).unwrap_or(usize::MAX),
+    );
     let total = entries.len();
     let items: Vec<_> = entries
         .into_iter()
-        .skip((page - 1) * size)
+        .skip((page - 1).saturating_mul(size))
         .take(size)
         .collect();
     let status = snapshot.kinds.get(&kind).map(|k| k.status.clone());
@@ -757,8 +861,10 @@ async fn list_objects(
 
 /// Which version.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct VersionQuery {
     /// `current` (default), `prev`, `next` or N (1 = the first backed up).
+    #[param(pattern = "^(current|prev|previous|next|[1-9][0-9]{0,8})$")]
     version: Option<String>,
 }
 
@@ -770,18 +876,25 @@ struct VersionQuery {
 async fn get_object(
     State(app): State<AppState>,
     Extension(key): Extension<Key>,
-    Path((name, snapshot, kind, id)): Path<(String, String, String, String)>,
-    Query(q): Query<VersionQuery>,
+    ApiPath((name, snapshot, kind, id)): ApiPath<(String, String, String, String)>,
+    ApiQuery(q): ApiQuery<VersionQuery>,
 ) -> ApiResult<Json<Value>> {
     let t = tenant(&app, &key, &name)?;
-    let (kind, id) = (kind_of(&kind)?, id_of(&id)?);
+    let (kind, id) = (path_kind(&kind)?, path_id(&id)?);
     let at = resolve_snapshot(&app.repo, &t.tenant_id, &snapshot).await?;
-    let which: VersionSelector = q
-        .version
-        .as_deref()
-        .unwrap_or("current")
-        .parse()
-        .map_err(ApiError::bad_request)?;
+    let version = q.version.as_deref().unwrap_or("current");
+    // As the document says: a keyword, or a number from 1 with no leading zero.
+    let number = version.len() <= 9
+        && !version.starts_with('0')
+        && !version.is_empty()
+        && version.bytes().all(|b| b.is_ascii_digit());
+    if !number && !matches!(version, "current" | "prev" | "previous" | "next") {
+        return Err(ApiError::bad_request(format!(
+            "version {:?}: use current, prev, next or a version number (1 = the first)",
+            version.chars().take(40).collect::<String>()
+        )));
+    }
+    let which: VersionSelector = version.parse().map_err(ApiError::bad_request)?;
     let snapshot = browse::select_version(&app.repo, &at, kind, &id, which).await?;
     let view = browse::show(&app.repo, &snapshot, kind, &id).await?;
     let history = browse::history(&app.repo, &t.tenant_id, kind, &id).await?;
@@ -797,10 +910,10 @@ async fn get_object(
 async fn memberships(
     State(app): State<AppState>,
     Extension(key): Extension<Key>,
-    Path((name, snapshot, id)): Path<(String, String, String)>,
+    ApiPath((name, snapshot, id)): ApiPath<(String, String, String)>,
 ) -> ApiResult<Json<Value>> {
     let snapshot = at_snapshot(&app, &key, &name, &snapshot).await?;
-    let related = browse::memberships(&app.repo, &snapshot, &id_of(&id)?).await?;
+    let related = browse::memberships(&app.repo, &snapshot, &path_id(&id)?).await?;
     Ok(Json(json!({"snapshot": snapshot.id, "related": related})))
 }
 
@@ -810,10 +923,10 @@ async fn memberships(
 async fn roles(
     State(app): State<AppState>,
     Extension(key): Extension<Key>,
-    Path((name, snapshot, id)): Path<(String, String, String)>,
+    ApiPath((name, snapshot, id)): ApiPath<(String, String, String)>,
 ) -> ApiResult<Json<Value>> {
     let snapshot = at_snapshot(&app, &key, &name, &snapshot).await?;
-    let related = browse::roles(&app.repo, &snapshot, &id_of(&id)?).await?;
+    let related = browse::roles(&app.repo, &snapshot, &path_id(&id)?).await?;
     Ok(Json(json!({"snapshot": snapshot.id, "related": related})))
 }
 
@@ -823,15 +936,16 @@ async fn roles(
 async fn auth_methods(
     State(app): State<AppState>,
     Extension(key): Extension<Key>,
-    Path((name, snapshot, id)): Path<(String, String, String)>,
+    ApiPath((name, snapshot, id)): ApiPath<(String, String, String)>,
 ) -> ApiResult<Json<Value>> {
     let snapshot = at_snapshot(&app, &key, &name, &snapshot).await?;
-    let methods = browse::auth_methods(&app.repo, &snapshot, &id_of(&id)?).await?;
+    let methods = browse::auth_methods(&app.repo, &snapshot, &path_id(&id)?).await?;
     Ok(Json(json!({"snapshot": snapshot.id, "methods": methods})))
 }
 
 /// Diff query.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 struct DiffQuery {
     /// The older snapshot (id, `latest` or a date-time).
@@ -850,8 +964,8 @@ struct DiffQuery {
 async fn diff(
     State(app): State<AppState>,
     Extension(key): Extension<Key>,
-    Path(name): Path<String>,
-    Query(q): Query<DiffQuery>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<DiffQuery>,
 ) -> ApiResult<Json<Value>> {
     let t = tenant(&app, &key, &name)?;
     let kind = q.kind.as_deref().map(kind_of).transpose()?;
@@ -877,6 +991,7 @@ async fn diff(
 
 /// Export query.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 struct ExportQuery {
     /// Only these kinds (comma-separated).
@@ -894,8 +1009,8 @@ struct ExportQuery {
 async fn export(
     State(app): State<AppState>,
     Extension(key): Extension<Key>,
-    Path((name, snapshot)): Path<(String, String)>,
-    Query(q): Query<ExportQuery>,
+    ApiPath((name, snapshot)): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<ExportQuery>,
 ) -> ApiResult<Response> {
     let snapshot = at_snapshot(&app, &key, &name, &snapshot).await?;
     let split = |s: &Option<String>| -> Vec<String> {
@@ -911,10 +1026,14 @@ async fn export(
             .iter()
             .map(|k| kind_of(k))
             .collect::<ApiResult<_>>()?,
-        ids: split(&q.ids)
-            .iter()
-            .map(|i| id_of(i))
-            .collect::<ApiResult<_>>()?,
+        // An id no Graph id looks like names no object: it selects nothing (and `ids` that
+        // name nothing export nothing, never everything).
+        ids: q.ids.as_ref().map(|_| {
+            split(&q.ids)
+                .iter()
+                .filter_map(|i| i.parse::<ObjectId>().ok())
+                .collect()
+        }),
     };
     let dir = tempfile::tempdir()
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
@@ -972,7 +1091,7 @@ struct CreatePlan {
 async fn create_plan(
     State(app): State<AppState>,
     Extension(key): Extension<Key>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<CreatePlan>,
 ) -> ApiResult<(StatusCode, Json<RestorePlan>)> {
     let source = tenant(&app, &key, &name)?;
@@ -1040,7 +1159,7 @@ async fn load_plan(app: &App, target: &TenantConfig, id: &str) -> ApiResult<Rest
 async fn get_plan(
     State(app): State<AppState>,
     Extension(key): Extension<Key>,
-    Path((name, id)): Path<(String, String)>,
+    ApiPath((name, id)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<RestorePlan>> {
     let target = tenant(&app, &key, &name)?;
     Ok(Json(load_plan(&app, &target, &id).await?))
@@ -1073,12 +1192,21 @@ impl std::fmt::Debug for ApplyPlan {
 async fn apply_plan(
     State(app): State<AppState>,
     Extension(key): Extension<Key>,
-    Path((name, id)): Path<(String, String)>,
-    body: Option<Json<ApplyPlan>>,
+    ApiPath((name, id)): ApiPath<(String, String)>,
+    body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
     let target = tenant(&app, &key, &name)?;
     let plan = load_plan(&app, &target, &id).await?;
-    let body = body.map(|b| b.0).unwrap_or_default();
+    // The body is optional (`{}` or nothing when no password is needed).
+    let body: ApplyPlan = if body.iter().all(u8::is_ascii_whitespace) {
+        ApplyPlan::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_request(format!(
+                "the request body is not what this endpoint takes: {e}"
+            ))
+        })?
+    };
     if plan.needs_default_password && body.default_password.is_none() {
         return Err(ApiError::bad_request(
             "the plan re-creates users, who need a default password: send {\"defaultPassword\": \"…\"}",
@@ -1140,7 +1268,8 @@ fn routes() -> OpenApiRouter<AppState> {
 
 /// The API's router.
 pub(crate) fn router(app: AppState) -> axum::Router {
-    let (router, doc) = routes().split_for_parts();
+    let (router, mut doc) = routes().split_for_parts();
+    document_errors(&mut doc);
     router
         .route(
             "/openapi.json",
@@ -1153,11 +1282,90 @@ pub(crate) fn router(app: AppState) -> axum::Router {
             app.clone(),
             authenticate,
         ))
-        .layer(axum::middleware::from_fn(request_id))
         .with_state(app)
 }
 
 /// The OpenAPI document (`dirvaultd openapi`; checked into docs/openapi.json).
 pub(crate) fn openapi() -> utoipa::openapi::OpenApi {
-    routes().split_for_parts().1
+    let mut doc = routes().split_for_parts().1;
+    document_errors(&mut doc);
+    doc
+}
+
+/// Every operation documents the errors any request can meet, with the error body: a bad
+/// path or query (400), no or an unknown key (401), a scope that does not reach (403, 404),
+/// a backend or internal failure (500, 502), a timeout or shutdown (503); with a body, one
+/// too large (413) or not JSON (415).
+fn document_errors(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let error = |what: &str| {
+        ResponseBuilder::new()
+            .description(what)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build()
+    };
+    for item in doc.paths.paths.values_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let mut codes = vec![
+                ("400", "a bad path, query or body"),
+                ("401", "no API key, or an unknown one"),
+                ("403", "the key may not do this"),
+                ("404", "no such tenant for this key, or no such resource"),
+                ("500", "an internal error"),
+                ("502", "the repository or Graph failed"),
+                ("503", "a timeout, or the daemon is shutting down"),
+            ];
+            if operation.request_body.is_some() {
+                codes.push(("413", "the body is over 1 MiB"));
+                codes.push(("415", "the body is not JSON"));
+            }
+            for (code, what) in codes {
+                operation
+                    .responses
+                    .responses
+                    .entry(code.to_owned())
+                    .or_insert_with(|| error(what).into());
+            }
+            name_kinds(operation);
+        }
+    }
+}
+
+/// Parameters naming kinds list them: `kind` (path or query) is one of
+/// [`ObjectKind::ALL`]'s names, `kinds` a comma-separated list of them.
+fn name_kinds(operation: &mut utoipa::openapi::path::Operation) {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let names: Vec<&str> = ObjectKind::ALL.iter().map(|k| k.name()).collect();
+    let one = format!("({})", names.join("|"));
+    for parameter in operation.parameters.iter_mut().flatten() {
+        let utoipa::openapi::RefOr::T(parameter) = parameter else {
+            continue;
+        };
+        let schema = match parameter.name.as_str() {
+            "kind" => ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(names.clone()))
+                .build(),
+            "kinds" => ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(format!("^({one}(,{one})*)?$")))
+                .build(),
+            _ => continue,
+        };
+        parameter.schema = Some(schema.into());
+    }
 }

@@ -47,6 +47,9 @@ pub(crate) fn limited(router: Router, limits: Limits) -> Router {
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             limits.request_timeout,
         ))
+        // Outermost: every answer gets a request id, and every error the API's JSON shape
+        // (also those of the limits above, which are plain text).
+        .layer(axum::middleware::from_fn(crate::api::request_id))
 }
 
 /// Serves `router` on `listener` until `stop` turns true, then lets open requests finish (at

@@ -385,7 +385,12 @@ async fn backup_browse_diff_export_and_restore_over_http() {
 
     // Bad requests say what is wrong.
     for (path, code) in [
-        ("/v1/tenants/contoso/snapshots/latest/objects/notakind", 400),
+        // A path naming a kind that does not exist names no resource.
+        ("/v1/tenants/contoso/snapshots/latest/objects/notakind", 404),
+        (
+            "/v1/tenants/contoso/snapshots/latest/objects/users?pageSize=5000",
+            400,
+        ),
         (
             "/v1/tenants/contoso/snapshots/latest/objects/users?sort=size",
             400,
@@ -422,7 +427,10 @@ async fn tenants_are_added_and_removed_metrics_and_openapi_are_served_and_sigter
     let d = &env.daemon;
     let add = json!({
         "name": "newco", "tenantId": "7d0c1f5e-0000-4000-8000-0000000000aa", "clientId": "11111111-2222-4333-8444-555555555555",
-        "clientSecret": "newco-secret-value-1", "schedule": "every 12h", "retention": {"keep_daily": 7}
+        "clientSecret": "newco-secret-value-1", "schedule": "every 12h", "retention": {"keep_daily": 7},
+        // Loopback only: a new tenant is backed up at the next tick, and no test talks to
+        // Microsoft's hosts (this tenant id is unknown to the emulator: its token is refused).
+        "graphUrl": env.url, "loginUrl": env.url
     });
     let (status, _, body) = d
         .call(

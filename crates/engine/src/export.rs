@@ -71,13 +71,14 @@ pub async fn export(
     .await
 }
 
-/// Which objects an export holds: kinds and ids (everything when both are empty).
+/// Which objects an export holds: kinds (every kind when empty) and ids (every object when
+/// `None`; `Some` of no id selects nothing).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Selection {
     /// Only these kinds.
     pub kinds: Vec<ObjectKind>,
     /// Only these objects (of any kind).
-    pub ids: Vec<dirvault_model::ObjectId>,
+    pub ids: Option<Vec<dirvault_model::ObjectId>>,
 }
 
 /// [`export`] of a selection; relationships are those touching a selected object.
@@ -103,13 +104,14 @@ pub async fn export_selection(
         Sink::Dir(out.to_owned())
     };
     let mut report = ExportReport::default();
-    let ids: std::collections::BTreeSet<&dirvault_model::ObjectId> = selection.ids.iter().collect();
+    let ids: Option<std::collections::BTreeSet<&dirvault_model::ObjectId>> =
+        selection.ids.as_ref().map(|ids| ids.iter().collect());
     for kind in ObjectKind::ALL {
         if !selection.kinds.is_empty() && !selection.kinds.contains(&kind) {
             continue;
         }
         for object in repo.objects(snapshot, kind).await? {
-            if !ids.is_empty() && !ids.contains(object.id()) {
+            if ids.as_ref().is_some_and(|ids| !ids.contains(object.id())) {
                 continue;
             }
             let bytes = serde_json::to_vec_pretty(object.raw()).unwrap_or_default();
@@ -124,7 +126,10 @@ pub async fn export_selection(
         let mut by_kind: std::collections::BTreeMap<String, Vec<dirvault_model::Relationship>> =
             std::collections::BTreeMap::new();
         for rel in repo.relationships(snapshot).await? {
-            if !ids.is_empty() && !rel.referenced_ids().iter().any(|id| ids.contains(id)) {
+            if ids
+                .as_ref()
+                .is_some_and(|ids| !rel.referenced_ids().iter().any(|id| ids.contains(id)))
+            {
                 continue;
             }
             let name = serde_json::to_value(rel.kind)
