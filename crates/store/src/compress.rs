@@ -178,9 +178,19 @@ fn decompress_into(
     };
     let size = match zstd_safe::get_frame_content_size(frame) {
         Ok(Some(size)) if size <= MAX_SIZED_BLOB => size,
-        // Frames written by a streaming encoder (before format 3) do not record their size.
+        // Frames written by a streaming encoder (before format 3) do not record their size:
+        // decoded up to the same bound, so that a hostile frame (a few bytes that expand to
+        // gigabytes) is an error, not the end of the process's memory.
         _ if dictionary.is_none() => {
-            *out = zstd::decode_all(frame)?;
+            out.clear();
+            let decoder = zstd::stream::read::Decoder::new(frame)?;
+            std::io::Read::read_to_end(&mut std::io::Read::take(decoder, MAX_SIZED_BLOB + 1), out)?;
+            if out.len() as u64 > MAX_SIZED_BLOB {
+                out.clear();
+                return Err(io::Error::other(format!(
+                    "a blob that decompresses to more than {MAX_SIZED_BLOB} bytes"
+                )));
+            }
             return Ok(());
         }
         _ => return Err(io::Error::other("a dictionary frame without its size")),
@@ -243,5 +253,49 @@ mod tests {
         // Frames of the streaming encoder (formats 1 and 2) are still read.
         let old = zstd::encode_all(blob.as_slice(), 3).unwrap();
         assert_eq!(decompress(&old, &decoders).unwrap(), blob);
+    }
+}
+
+#[cfg(test)]
+mod robustness {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        // Arbitrary bytes and mutations of real frames decompress or fail: never a panic.
+        #[test]
+        fn any_frame_decompresses_or_fails(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = decompress(&bytes, &DecoderDictionaries::default());
+        }
+
+        #[test]
+        fn mutated_frames_decompress_or_fail(
+            seed in proptest::collection::vec((any::<u16>(), any::<u8>()), 1..8),
+            cut in any::<u16>(),
+        ) {
+            let plain = br#"{"id":"u1","displayName":"A user","mail":"a@contoso.com"}"#.repeat(20);
+            let mut frame = compress(&plain, None).unwrap();
+            for (at, byte) in seed {
+                let i = usize::from(at) % frame.len();
+                frame[i] ^= byte;
+            }
+            frame.truncate(usize::from(cut) % (frame.len() + 1));
+            let _ = decompress(&frame, &DecoderDictionaries::default());
+        }
+    }
+
+    // A frame that does not record its size and expands past the bound is refused, not
+    // decoded whole.
+    #[test]
+    fn an_unsized_frame_that_expands_past_the_bound_is_refused() {
+        let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 19).unwrap();
+        let zeros = vec![0u8; 1024 * 1024];
+        for _ in 0..(MAX_SIZED_BLOB / zeros.len() as u64 + 2) {
+            std::io::Write::write_all(&mut encoder, &zeros).unwrap();
+        }
+        let bomb = encoder.finish().unwrap();
+        assert!(bomb.len() < 64 * 1024, "{}", bomb.len());
+        let err = decompress(&bomb, &DecoderDictionaries::default()).unwrap_err();
+        assert!(err.to_string().contains("more than"), "{err}");
     }
 }
