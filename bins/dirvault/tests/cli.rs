@@ -1201,7 +1201,8 @@ async fn an_edited_or_replayed_snapshot_record_is_reported_by_verify_and_refused
         .join("snapshots");
     let record_path = records.join(format!("{latest}.json"));
     let original = std::fs::read_to_string(&record_path).unwrap();
-    let edits: [(&str, fn(&mut Value)); 3] = [
+    type Edit = fn(&mut Value);
+    let edits: [(&str, Edit); 3] = [
         ("a kind's count", |r| {
             r["kinds"]["users"]["count"] = json!(1)
         }),

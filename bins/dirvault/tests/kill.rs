@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use dirvault_emulator::{Emulator, EmulatorConfig, FaultConfig, TenantSpec, ThrottleConfig};
 use serde_json::Value;

@@ -381,6 +381,14 @@ fn select(kind: ObjectKind, one: bool) -> String {
     }
 }
 
+/// One place to look for a snapshot object in the target: a GET, how it matches, and the key
+/// the answer must have.
+pub(crate) struct Lookup {
+    url: String,
+    by: MatchedBy,
+    key: String,
+}
+
 /// Where to look for a snapshot object in the target, best match first (GRAPH.md §1; the
 /// issue's matching rules: by id; users then by UPN; applications by appId; in another tenant
 /// by name, never by source ids).
@@ -388,18 +396,18 @@ pub(crate) fn lookups(
     object: &DirectoryObject,
     cross_tenant: bool,
     domain: Option<&str>,
-) -> Vec<(String, MatchedBy, String)> {
+) -> Vec<Lookup> {
     let kind = object.kind();
     let Some(path) = collection(kind) else {
         return Vec::new();
     };
     let mut out = Vec::new();
     if !cross_tenant {
-        out.push((
-            format!("{path}/{}{}", object.id(), select(kind, true)),
-            MatchedBy::Id,
-            object.id().to_string(),
-        ));
+        out.push(Lookup {
+            url: format!("{path}/{}{}", object.id(), select(kind, true)),
+            by: MatchedBy::Id,
+            key: object.id().to_string(),
+        });
     }
     let and_sel = select(kind, false).replacen('?', "&", 1);
     match kind {
@@ -409,47 +417,47 @@ pub(crate) fn lookups(
                     (true, Some(d)) => crate::planner::move_domain(upn, d),
                     _ => upn.to_owned(),
                 };
-                out.push((
-                    format!("{path}?{}{and_sel}", filter("userPrincipalName", &upn)),
-                    MatchedBy::UserPrincipalName,
-                    upn,
-                ));
+                out.push(Lookup {
+                    url: format!("{path}?{}{and_sel}", filter("userPrincipalName", &upn)),
+                    by: MatchedBy::UserPrincipalName,
+                    key: upn,
+                });
             }
         }
         ObjectKind::Applications | ObjectKind::ServicePrincipals => {
             if let Some(app_id) = object.app_id() {
-                out.push((
-                    format!("{path}?{}{and_sel}", filter("appId", app_id)),
-                    MatchedBy::AppId,
-                    app_id.to_owned(),
-                ));
+                out.push(Lookup {
+                    url: format!("{path}?{}{and_sel}", filter("appId", app_id)),
+                    by: MatchedBy::AppId,
+                    key: app_id.to_owned(),
+                });
             }
             if cross_tenant && let Some(name) = object.display_name() {
-                out.push((
-                    format!("{path}?{}{and_sel}", filter("displayName", name)),
-                    MatchedBy::Name,
-                    name.to_owned(),
-                ));
+                out.push(Lookup {
+                    url: format!("{path}?{}{and_sel}", filter("displayName", name)),
+                    by: MatchedBy::Name,
+                    key: name.to_owned(),
+                });
             }
         }
         ObjectKind::RoleDefinitions
             if cross_tenant && object.get("isBuiltIn") == Some(&Value::Bool(true)) =>
         {
             // Built-in role definitions have the same id (their template id) everywhere.
-            out.push((
-                format!("{path}/{}", object.id()),
-                MatchedBy::Id,
-                object.id().to_string(),
-            ));
+            out.push(Lookup {
+                url: format!("{path}/{}", object.id()),
+                by: MatchedBy::Id,
+                key: object.id().to_string(),
+            });
         }
         ObjectKind::RoleDefinitions if object.get("isBuiltIn") == Some(&Value::Bool(true)) => {}
         _ if cross_tenant => {
             if let Some(name) = object.display_name() {
-                out.push((
-                    format!("{path}?{}{and_sel}", filter("displayName", name)),
-                    MatchedBy::Name,
-                    name.to_owned(),
-                ));
+                out.push(Lookup {
+                    url: format!("{path}?{}{and_sel}", filter("displayName", name)),
+                    by: MatchedBy::Name,
+                    key: name.to_owned(),
+                });
             }
         }
         _ => {}
@@ -519,7 +527,7 @@ impl CurrentState {
         let domain = options.domain.as_deref();
 
         // 1. Objects, by match key, round after round for the ones not found yet.
-        let mut pending: Vec<(&DirectoryObject, Vec<(String, MatchedBy, String)>)> = backup
+        let mut pending: Vec<(&DirectoryObject, Vec<Lookup>)> = backup
             .objects
             .values()
             .map(|o| (o, lookups(o, cross_tenant, domain)))
@@ -529,12 +537,12 @@ impl CurrentState {
             let requests: Vec<BatchRequest> = pending
                 .iter()
                 .enumerate()
-                .map(|(i, (_, l))| BatchRequest::get(i.to_string(), l[0].0.clone()))
+                .map(|(i, (_, l))| BatchRequest::get(i.to_string(), l[0].url.clone()))
                 .collect();
             let answers = client.batch(&requests).await?;
             let mut next = Vec::new();
             for ((object, mut candidates), answer) in pending.into_iter().zip(answers) {
-                let (_, by, key) = candidates.remove(0);
+                let Lookup { by, key, .. } = candidates.remove(0);
                 let hit = if answer.status == 200 {
                     match matched(object.kind(), &answer.body, by, &key) {
                         Ok(hit) => hit,

@@ -163,6 +163,7 @@ pub(crate) fn decompress(frame: &[u8], dictionaries: &DecoderDictionaries) -> io
 }
 
 /// Decompresses one frame into `out` (replacing what it held).
+#[deny(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
 fn decompress_into(
     frame: &[u8],
     dictionaries: &DecoderDictionaries,

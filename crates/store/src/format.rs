@@ -575,7 +575,9 @@ impl EntryChunk {
         out
     }
 
-    /// Decodes a binary (format 4) chunk.
+    /// Decodes a binary (format 4) chunk. Its input comes from storage: no arithmetic or
+    /// indexing that could panic on hostile bytes (the lints keep it so).
+    #[deny(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
     fn decode_binary(bytes: &[u8]) -> Result<Vec<ManifestEntry>, String> {
         /// An entry whose texts are still spans of the chunk's text buffer.
         struct Spans {
@@ -593,8 +595,9 @@ impl EntryChunk {
         // Ids, names and keys go into one buffer; each entry keeps where its own are.
         let mut texts = String::new();
         let mut push = |text: &str| {
+            let start = texts.len();
             texts.push_str(text);
-            texts.len() - text.len()..texts.len()
+            start..texts.len()
         };
         let mut spans = Vec::with_capacity(count);
         for _ in 0..count {
@@ -604,9 +607,9 @@ impl EntryChunk {
             let mut optional = || -> Result<Option<Range<usize>>, String> {
                 Ok(match r.varint()? {
                     0 => None,
-                    n => Some(push(
-                        r.utf8(usize::try_from(n - 1).map_err(|e| e.to_string())?)?,
-                    )),
+                    n => Some(push(r.utf8(
+                        usize::try_from(n.saturating_sub(1)).map_err(|e| e.to_string())?,
+                    )?)),
                 })
             };
             let name = optional()?;
@@ -614,7 +617,7 @@ impl EntryChunk {
             let at = match r.varint()? {
                 0 => None,
                 n => {
-                    let pack = usize::try_from(n - 1)
+                    let pack = usize::try_from(n.saturating_sub(1))
                         .ok()
                         .and_then(|i| packs.get(i))
                         .ok_or_else(|| format!("entry {id} names pack #{n}, not listed"))?;
@@ -634,7 +637,10 @@ impl EntryChunk {
             });
         }
         if r.at != bytes.len() {
-            return Err(format!("{} bytes after the last entry", bytes.len() - r.at));
+            return Err(format!(
+                "{} bytes after the last entry",
+                bytes.len().saturating_sub(r.at)
+            ));
         }
         let texts = arcstr::ArcStr::from(texts);
         spans
@@ -652,6 +658,7 @@ impl EntryChunk {
     }
 
     /// Decodes a manifest chunk of any format into its entries.
+    #[deny(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
     pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<ManifestEntry>, String> {
         if let Some(rest) = bytes.strip_prefix(BINARY_CHUNK) {
             return Self::decode_binary(rest);
@@ -711,6 +718,8 @@ struct Reader<'a> {
     at: usize,
 }
 
+/// Reads what storage holds: no arithmetic or indexing that could panic on hostile bytes.
+#[deny(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
 impl<'a> Reader<'a> {
     fn varint(&mut self) -> Result<u64, String> {
         let mut n = 0u64;
@@ -719,8 +728,8 @@ impl<'a> Reader<'a> {
                 .bytes
                 .get(self.at)
                 .ok_or("truncated: a number runs past the end")?;
-            self.at += 1;
-            n |= u64::from(b & 0x7f) << shift;
+            self.at = self.at.saturating_add(1);
+            n |= u64::from(b & 0x7f).checked_shl(shift).unwrap_or(0);
             if b & 0x80 == 0 {
                 return Ok(n);
             }
@@ -733,7 +742,7 @@ impl<'a> Reader<'a> {
         let n = self.varint()?;
         usize::try_from(n)
             .ok()
-            .filter(|n| *n <= self.bytes.len() - self.at)
+            .filter(|n| *n <= self.bytes.len().saturating_sub(self.at))
             .ok_or_else(|| format!("{n} items cannot fit in what is left of the chunk"))
     }
 
@@ -743,7 +752,10 @@ impl<'a> Reader<'a> {
             .checked_add(n)
             .filter(|end| *end <= self.bytes.len());
         let end = end.ok_or_else(|| format!("truncated: {n} bytes wanted at byte {}", self.at))?;
-        let out = &self.bytes[self.at..end];
+        let out = self
+            .bytes
+            .get(self.at..end)
+            .ok_or_else(|| format!("truncated: {n} bytes wanted at byte {}", self.at))?;
         self.at = end;
         Ok(out)
     }

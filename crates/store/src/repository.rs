@@ -2264,6 +2264,12 @@ impl SnapshotWriter {
     }
 }
 
+/// A blob's JSON value: serializing the store's own types does not fail, but if it did, the
+/// error is returned rather than a `null` blob written in its place.
+fn to_blob_value<T: serde::Serialize + ?Sized>(value: &T) -> Result<serde_json::Value> {
+    serde_json::to_value(value).map_err(|e| Error::Invalid(format!("cannot encode a blob: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2319,10 +2325,4 @@ mod tests {
         );
         assert_eq!(repo.indexes.lock().unwrap().len(), INDEX_CACHE_TENANTS);
     }
-}
-
-/// A blob's JSON value: serializing the store's own types does not fail, but if it did, the
-/// error is returned rather than a `null` blob written in its place.
-fn to_blob_value<T: serde::Serialize + ?Sized>(value: &T) -> Result<serde_json::Value> {
-    serde_json::to_value(value).map_err(|e| Error::Invalid(format!("cannot encode a blob: {e}")))
 }
