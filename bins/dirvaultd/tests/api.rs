@@ -800,3 +800,75 @@ async fn slow_and_silent_clients_are_disconnected_and_oversized_bodies_refused()
         .await;
     assert_eq!(status, 413, "an oversized body is refused");
 }
+
+// Regression: the daemon marked a backup whose kinds failed `succeeded`, with
+// `consecutiveFailures` 0 and metric `result="succeeded"`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_partial_backup_is_partial_in_the_job_the_tenant_status_and_the_metrics() {
+    let env = env().await;
+    let d = &env.daemon;
+    env.emulator
+        .with_tenant(&env.contoso.tenant_id, |t| {
+            t.faults = dirvault_emulator::faults::Faults::new(dirvault_emulator::FaultConfig {
+                next: vec![dirvault_emulator::FaultAction::Status { status: 400 }],
+                next_path: Some("/organization".into()),
+                ..Default::default()
+            });
+        })
+        .unwrap();
+    let (status, _, job) = d
+        .call(
+            Method::POST,
+            "/v1/tenants/contoso/backups",
+            Some(ADMIN_KEY),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202, "{job}");
+    let job = d
+        .wait_job(
+            job["id"].as_str().unwrap(),
+            ADMIN_KEY,
+            Duration::from_secs(60),
+        )
+        .await;
+    assert_eq!(job["state"], "partial", "{job}");
+    assert_eq!(job["report"]["outcome"], "partial", "{job}");
+    assert!(
+        job["error"].as_str().unwrap().contains("organization"),
+        "{job}"
+    );
+    assert!(
+        job["snapshot"].is_string(),
+        "a partial backup writes its snapshot"
+    );
+    let (_, tenant) = d.get("/v1/tenants/contoso", ADMIN_KEY).await;
+    assert_eq!(tenant["consecutiveFailures"], 1, "{tenant}");
+    let (_, metrics) = d.get("/metrics", ADMIN_KEY).await;
+    assert!(
+        metrics
+            .as_str()
+            .unwrap()
+            .contains("dirvault_backups_total{tenant=\"contoso\",result=\"partial\"} 1"),
+        "{metrics}"
+    );
+    // A complete run clears the count.
+    let (_, _, job) = d
+        .call(
+            Method::POST,
+            "/v1/tenants/contoso/backups",
+            Some(ADMIN_KEY),
+            None,
+        )
+        .await;
+    let job = d
+        .wait_job(
+            job["id"].as_str().unwrap(),
+            ADMIN_KEY,
+            Duration::from_secs(60),
+        )
+        .await;
+    assert_eq!(job["state"], "complete", "{job}");
+    let (_, tenant) = d.get("/v1/tenants/contoso", ADMIN_KEY).await;
+    assert_eq!(tenant["consecutiveFailures"], 0, "{tenant}");
+}

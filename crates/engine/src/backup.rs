@@ -1686,6 +1686,13 @@ async fn run(
     let mut writer = writer.into_inner();
     writer.add_relationships(relationships);
     let (snapshot, write) = writer.commit().await?;
+    // Skipped as expected (a permission or licence the tenant lacks) is allowed, and said.
+    let mut warnings = warnings;
+    for o in &outcomes {
+        if let KindStatus::Skipped { reason } = &o.status {
+            warnings.push(format!("{}: skipped: {reason}", o.kind));
+        }
+    }
     let outcome = if outcomes
         .iter()
         .any(|o| matches!(o.status, KindStatus::Failed { .. }))
