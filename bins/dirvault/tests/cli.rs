@@ -1122,6 +1122,11 @@ async fn failures_exit_non_zero_guards_refuse_and_leases_can_be_seen_and_broken(
             .len(),
         1
     );
+    // `--shrink-threshold NaN` (and anything outside 0..1) is a usage error.
+    for bad in ["NaN", "inf", "-0.5", "2"] {
+        let out = env.cmd(&["backup", "contoso", "--shrink-threshold", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+    }
     let err = env.fails(&["forget", "contoso", "--keep-within", "99999999999999d"]);
     assert!(
         err.contains("too long"),

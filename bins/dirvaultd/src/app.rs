@@ -562,3 +562,36 @@ impl App {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Regression: a non-ASCII `sha256` in the config panicked on slicing.
+    #[test]
+    fn key_hashes_that_are_not_64_hex_digits_are_refused_without_panic() {
+        for sha256 in [
+            "é".repeat(32),
+            "zz".repeat(32),
+            "ab".into(),
+            "ab".repeat(33),
+        ] {
+            let key = ApiKeyConfig {
+                name: "k".into(),
+                sha256: Some(sha256.clone()),
+                env: None,
+                file: None,
+                tenant_ids: None,
+            };
+            assert!(resolve_key(&key).is_err(), "{sha256}");
+        }
+        let good = ApiKeyConfig {
+            name: "k".into(),
+            sha256: Some(hash_key("secret")),
+            env: None,
+            file: None,
+            tenant_ids: None,
+        };
+        assert!(resolve_key(&good).is_ok());
+    }
+}

@@ -591,3 +591,58 @@ impl TenantConfig {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(&path)
+    }
+
+    const TENANT: &str = "tenant_id = \"5f1c2d3e-0000-4000-8000-000000000000\"\nclient_id = \"11111111-2222-4333-8444-555555555555\"\n[tenants.{name}.secret]\ntype = \"env\"\nvar = \"X\"\n";
+
+    fn tenant(name: &str, id: &str) -> String {
+        format!("[tenants.{name}]\n{}", TENANT.replace("{name}", name))
+            .replace("5f1c2d3e-0000-4000-8000-000000000000", id)
+    }
+
+    // Regressions: `tenant_id = "a/b c"` became a storage path; a tenant name with a newline
+    // was accepted; large lease seconds made chrono panic in the daemon.
+    #[test]
+    fn a_config_with_invalid_names_ids_or_limits_is_refused_whole() {
+        assert!(load(&tenant("contoso", "5f1c2d3e-0000-4000-8000-000000000000")).is_ok());
+        for bad in [
+            tenant("contoso", "a/b c"),
+            tenant("\"a\\nb\"", "5f1c2d3e-0000-4000-8000-000000000000"),
+            tenant("\"../x\"", "5f1c2d3e-0000-4000-8000-000000000000"),
+            "[daemon]\nlease_seconds = 99999999999999\n".to_owned(),
+            "[daemon]\nmax_concurrent_jobs = 0\n".to_owned(),
+            "[[daemon.api_keys]]\nname = \"k\"\nsha256 = \"x\"\ntenant_ids = [\"a b\"]\n"
+                .to_owned(),
+        ] {
+            let err = load(&bad).unwrap_err();
+            assert!(matches!(err, ConfigError::Parse { .. }), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_config_that_load_would_refuse_is_never_saved() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let mut config = load(&tenant("contoso", "5f1c2d3e-0000-4000-8000-000000000000")).unwrap();
+        config.save(&path).unwrap();
+        let good = std::fs::read_to_string(&path).unwrap();
+        let entry = config.tenants["contoso"].clone();
+        config.tenants.insert("bad\nname".into(), entry);
+        assert!(config.save(&path).is_err());
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            good,
+            "the file is unchanged"
+        );
+    }
+}
