@@ -458,3 +458,41 @@ impl fmt::Display for RestorePlan {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod robustness {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A real plan (every option), as the planner's pinned test writes it.
+    fn pinned() -> &'static str {
+        let snap = include_str!("../tests/snapshots/plans__every_option.snap");
+        snap.find("\n{").map_or(snap, |i| &snap[i + 1..])
+    }
+
+    #[test]
+    fn the_pinned_plan_reads() {
+        let plan: RestorePlan = serde_json::from_str(pinned()).unwrap();
+        assert!(!plan.steps.is_empty());
+        assert_eq!(plan.tampering(), None);
+    }
+
+    proptest! {
+        // A plan file changed anyhow reads or is refused, and what reads is checked and shown
+        // without a panic (a changed plan is refused by its digest).
+        #[test]
+        fn mutated_plans_are_read_checked_and_shown_or_refused(
+            flips in proptest::collection::vec((any::<u32>(), any::<u8>()), 1..6),
+        ) {
+            let mut bytes = pinned().as_bytes().to_vec();
+            for (at, byte) in flips {
+                let i = usize::try_from(at).unwrap_or(0) % bytes.len();
+                bytes[i] ^= byte;
+            }
+            if let Ok(plan) = serde_json::from_slice::<RestorePlan>(&bytes) {
+                let _ = plan.tampering();
+                let _ = plan.to_string();
+            }
+        }
+    }
+}
