@@ -488,20 +488,7 @@ async fn tenants_are_added_and_removed_metrics_and_openapi_are_served_and_sigter
     let (_, all) = d.get("/v1/tenants", ADMIN_KEY).await;
     assert_eq!(all.as_array().unwrap().len(), 2);
 
-    let (_, _, job) = d
-        .call(
-            Method::POST,
-            "/v1/tenants/contoso/backups",
-            Some(ADMIN_KEY),
-            None,
-        )
-        .await;
-    d.wait_job(
-        job["id"].as_str().unwrap(),
-        ADMIN_KEY,
-        Duration::from_secs(60),
-    )
-    .await;
+    d.backup_now("contoso", ADMIN_KEY).await;
     let (status, metrics) = d.get("/metrics", ADMIN_KEY).await;
     assert_eq!(status, 200);
     let metrics = metrics.as_str().unwrap();
@@ -651,20 +638,7 @@ async fn a_scoped_key_cannot_escape_its_tenant_and_the_api_cannot_reach_host_sec
 
     // The admin re-points the name `contoso` to another customer: the scoped key, bound to
     // contoso's tenant id, does not follow the name.
-    let (_, _, job) = d
-        .call(
-            Method::POST,
-            "/v1/tenants/fabrikam/backups",
-            Some(ADMIN_KEY),
-            None,
-        )
-        .await;
-    d.wait_job(
-        job["id"].as_str().unwrap(),
-        ADMIN_KEY,
-        Duration::from_secs(60),
-    )
-    .await;
+    d.backup_now("fabrikam", ADMIN_KEY).await;
     let (status, _, _) = d
         .call(Method::DELETE, "/v1/tenants/contoso", Some(ADMIN_KEY), None)
         .await;
@@ -687,22 +661,7 @@ async fn a_scoped_key_cannot_escape_its_tenant_and_the_api_cannot_reach_host_sec
     let (_, mine) = d.get("/v1/tenants", CONTOSO_KEY).await;
     assert_eq!(mine, json!([]), "{mine}");
     // The sealed secret works: the admin backs the re-pointed tenant up.
-    let (status, _, job) = d
-        .call(
-            Method::POST,
-            "/v1/tenants/contoso/backups",
-            Some(ADMIN_KEY),
-            None,
-        )
-        .await;
-    assert_eq!(status, 202, "{job}");
-    let job = d
-        .wait_job(
-            job["id"].as_str().unwrap(),
-            ADMIN_KEY,
-            Duration::from_secs(60),
-        )
-        .await;
+    let job = d.backup_now("contoso", ADMIN_KEY).await;
     assert_eq!(job["state"], "complete", "{job}");
     let log = std::fs::read_to_string(path(&env.dir, "daemon.log")).unwrap();
     assert!(
@@ -816,22 +775,7 @@ async fn a_partial_backup_is_partial_in_the_job_the_tenant_status_and_the_metric
             });
         })
         .unwrap();
-    let (status, _, job) = d
-        .call(
-            Method::POST,
-            "/v1/tenants/contoso/backups",
-            Some(ADMIN_KEY),
-            None,
-        )
-        .await;
-    assert_eq!(status, 202, "{job}");
-    let job = d
-        .wait_job(
-            job["id"].as_str().unwrap(),
-            ADMIN_KEY,
-            Duration::from_secs(60),
-        )
-        .await;
+    let job = d.backup_now("contoso", ADMIN_KEY).await;
     assert_eq!(job["state"], "partial", "{job}");
     assert_eq!(job["report"]["outcome"], "partial", "{job}");
     assert!(
@@ -853,21 +797,7 @@ async fn a_partial_backup_is_partial_in_the_job_the_tenant_status_and_the_metric
         "{metrics}"
     );
     // A complete run clears the count.
-    let (_, _, job) = d
-        .call(
-            Method::POST,
-            "/v1/tenants/contoso/backups",
-            Some(ADMIN_KEY),
-            None,
-        )
-        .await;
-    let job = d
-        .wait_job(
-            job["id"].as_str().unwrap(),
-            ADMIN_KEY,
-            Duration::from_secs(60),
-        )
-        .await;
+    let job = d.backup_now("contoso", ADMIN_KEY).await;
     assert_eq!(job["state"], "complete", "{job}");
     let (_, tenant) = d.get("/v1/tenants/contoso", ADMIN_KEY).await;
     assert_eq!(tenant["consecutiveFailures"], 0, "{tenant}");

@@ -106,6 +106,22 @@ impl Daemon {
     }
 
     /// Polls a job until it is finished (or the deadline passes).
+    /// Starts a backup of `tenant` with `key` (which must be accepted) and waits for its job:
+    /// the finished job.
+    pub(crate) async fn backup_now(&self, tenant: &str, key: &str) -> Value {
+        let (status, _, job) = self
+            .call(
+                reqwest::Method::POST,
+                &format!("/v1/tenants/{tenant}/backups"),
+                Some(key),
+                None,
+            )
+            .await;
+        assert_eq!(status, 202, "{job}");
+        self.wait_job(job["id"].as_str().unwrap(), key, Duration::from_secs(60))
+            .await
+    }
+
     pub(crate) async fn wait_job(&self, id: &str, key: &str, deadline: Duration) -> Value {
         let end = Instant::now() + deadline;
         loop {
