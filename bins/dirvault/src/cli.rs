@@ -95,7 +95,7 @@ enum Command {
     /// running at once). A lease left by a process of this machine that died is broken by
     /// the next run on its own; `break` is for one left elsewhere.
     #[command(subcommand)]
-    Lease(LeaseCommand),
+    Lease(crate::lease::LeaseCommand),
     /// Free the space no snapshot uses.
     Prune {
         /// The tenant's name.
@@ -222,24 +222,6 @@ struct ForgetArgs {
     name: String,
     #[command(flatten)]
     policy: RetentionPolicy,
-}
-
-#[derive(Debug, Subcommand)]
-enum LeaseCommand {
-    /// Who holds the tenant's lease, until when, and whether its process still runs.
-    Show {
-        /// The tenant's name.
-        name: String,
-    },
-    /// Remove the tenant's lease, whoever holds it (asks first, unless --yes). A holder
-    /// still running loses the lease at its next renewal and stops without committing.
-    Break {
-        /// The tenant's name.
-        name: String,
-        /// Do not ask.
-        #[arg(long)]
-        yes: bool,
-    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -438,7 +420,10 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Lease(cmd) => lease(&cli, &path, cmd).await,
+        Command::Lease(cmd) => {
+            let (repo, tenant) = open(&cli, &path, cmd.name())?;
+            crate::lease::run(&repo, &tenant, cmd, cli.json).await
+        }
         Command::Prune { name } => {
             let (repo, tenant) = open(&cli, &path, name)?;
             let lease = repo
@@ -809,74 +794,6 @@ fn tenant(cli: &Cli, cmd: &TenantCommand, path: &std::path::Path) -> Result<()> 
                     "removed tenant {name} from {} (its snapshots stay in the repository)",
                     path.display()
                 );
-            }
-        }
-    }
-    Ok(())
-}
-
-async fn lease(cli: &Cli, path: &std::path::Path, cmd: &LeaseCommand) -> Result<()> {
-    let (LeaseCommand::Show { name } | LeaseCommand::Break { name, .. }) = cmd;
-    let (repo, tenant) = open(cli, path, name)?;
-    let store = repo.store();
-    let Some(record) = store.lease(&tenant).await? else {
-        if cli.json {
-            println!("{}", json!({"tenant": name, "lease": null}));
-        } else {
-            println!("{name} has no lease: nothing runs on it");
-        }
-        return Ok(());
-    };
-    let now = chrono::Utc::now();
-    let alive = record.holder.as_ref().and_then(|h| h.is_alive());
-    let state = match (record.expires > now, alive) {
-        (false, _) => "expired",
-        (true, Some(false)) => "held by a process that is gone (the next run breaks it)",
-        (true, Some(true)) => "held by a running process of this machine",
-        (true, None) => "held (its process runs elsewhere: it cannot be checked from here)",
-    };
-    match cmd {
-        LeaseCommand::Show { .. } => {
-            if cli.json {
-                println!(
-                    "{}",
-                    json!({"tenant": name, "lease": record, "expired": record.expires <= now, "holderAlive": alive})
-                );
-            } else {
-                println!("owner:   {}", record.owner);
-                println!("expires: {}", record.expires.to_rfc3339());
-                if let Some(h) = &record.holder {
-                    println!("process: {} on {}", h.pid, h.host);
-                }
-                println!("state:   {state}");
-            }
-        }
-        LeaseCommand::Break { yes, .. } => {
-            if !yes {
-                if !std::io::stdin().is_terminal() {
-                    bail!(
-                        "breaking the lease of {name} ({state}, owner {}) needs --yes when there is no terminal to ask",
-                        record.owner
-                    );
-                }
-                eprint!(
-                    "break the lease of {name} ({state}, owner {}, until {})? type yes: ",
-                    record.owner,
-                    record.expires.to_rfc3339()
-                );
-                let mut answer = String::new();
-                std::io::stdin().read_line(&mut answer)?;
-                if answer.trim() != "yes" {
-                    bail!("the lease of {name} was not broken");
-                }
-            }
-            let broken = store.break_lease(&tenant).await?;
-            if cli.json {
-                println!("{}", json!({"tenant": name, "broken": broken}));
-            } else if broken {
-                println!("broke the lease of {name} (owner {})", record.owner);
-            } else {
-                println!("{name} had no lease any more");
             }
         }
     }

@@ -7,6 +7,7 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod cli;
+mod lease;
 mod restore;
 
 fn main() -> std::process::ExitCode {

@@ -25,6 +25,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::{App, Key};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::jobs::Job;
 
 type AppState = Arc<App>;
@@ -67,7 +68,7 @@ impl ApiError {
         }
     }
 
-    fn bad_request(message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
 
@@ -152,79 +153,6 @@ impl IntoResponse for ApiError {
 
 type ApiResult<T> = Result<T, ApiError>;
 
-/// A JSON request body, a query string and path segments as the API takes them: what does not
-/// parse is an error in the API's shape (axum's own rejections are plain text).
-#[derive(axum::extract::FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
-pub(crate) struct ApiJson<T>(pub(crate) T);
-
-/// See [`ApiJson`].
-#[derive(axum::extract::FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(ApiError))]
-pub(crate) struct ApiQuery<T>(pub(crate) T);
-
-/// See [`ApiJson`].
-#[derive(axum::extract::FromRequestParts)]
-#[from_request(via(axum::extract::Path), rejection(ApiError))]
-pub(crate) struct ApiPath<T>(pub(crate) T);
-
-impl From<axum::extract::rejection::JsonRejection> for ApiError {
-    fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
-        use axum::extract::rejection::JsonRejection;
-        match rejection {
-            JsonRejection::MissingJsonContentType(_) => ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send the body as JSON, with `Content-Type: application/json`",
-            ),
-            rejection if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "the request body is too large (at most 1 MiB)",
-            ),
-            rejection => ApiError::bad_request(format!(
-                "the request body is not what this endpoint takes: {}",
-                rejection.body_text()
-            )),
-        }
-    }
-}
-
-impl From<axum::extract::rejection::QueryRejection> for ApiError {
-    fn from(rejection: axum::extract::rejection::QueryRejection) -> Self {
-        ApiError::bad_request(format!("the query string: {}", rejection.body_text()))
-    }
-}
-
-impl From<axum::extract::rejection::PathRejection> for ApiError {
-    fn from(rejection: axum::extract::rejection::PathRejection) -> Self {
-        ApiError::bad_request(format!("the path: {}", rejection.body_text()))
-    }
-}
-
-/// An error body for a response that has none in the API's shape (from a layer outside the
-/// handlers: a body over the size limit, a timeout), so that every error is JSON.
-fn error_for_status(status: StatusCode, text: &str) -> ApiError {
-    let code = match status {
-        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-        StatusCode::REQUEST_TIMEOUT => "request_timeout",
-        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
-        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        s if s.is_server_error() => "internal",
-        _ => "bad_request",
-    };
-    let message = if text.trim().is_empty() {
-        status
-            .canonical_reason()
-            .unwrap_or("request failed")
-            .to_owned()
-    } else {
-        text.chars().take(500).collect()
-    };
-    ApiError::new(status, code, message)
-}
-
 // ----- middleware --------------------------------------------------------------------------
 
 /// Request ids: taken from `x-request-id` when sane, else made; in the logs, the response
@@ -256,7 +184,8 @@ pub(crate) async fn request_id(req: Request, next: Next) -> Response {
         let text = axum::body::to_bytes(std::mem::take(response.body_mut()), 64 * 1024)
             .await
             .unwrap_or_default();
-        response = error_for_status(status, &String::from_utf8_lossy(&text)).into_response();
+        response = crate::extract::error_for_status(status, &String::from_utf8_lossy(&text))
+            .into_response();
     }
     if let Some(ErrorMark(code, message)) = response.extensions().get::<ErrorMark>().cloned() {
         let status = response.status();
@@ -1269,7 +1198,7 @@ fn routes() -> OpenApiRouter<AppState> {
 /// The API's router.
 pub(crate) fn router(app: AppState) -> axum::Router {
     let (router, mut doc) = routes().split_for_parts();
-    document_errors(&mut doc);
+    crate::openapi::document_errors(&mut doc);
     router
         .route(
             "/openapi.json",
@@ -1288,84 +1217,6 @@ pub(crate) fn router(app: AppState) -> axum::Router {
 /// The OpenAPI document (`dirvaultd openapi`; checked into docs/openapi.json).
 pub(crate) fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = routes().split_for_parts().1;
-    document_errors(&mut doc);
+    crate::openapi::document_errors(&mut doc);
     doc
-}
-
-/// Every operation documents the errors any request can meet, with the error body: a bad
-/// path or query (400), no or an unknown key (401), a scope that does not reach (403, 404),
-/// a backend or internal failure (500, 502), a timeout or shutdown (503); with a body, one
-/// too large (413) or not JSON (415).
-fn document_errors(doc: &mut utoipa::openapi::OpenApi) {
-    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
-    let error = |what: &str| {
-        ResponseBuilder::new()
-            .description(what)
-            .content(
-                "application/json",
-                ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name("ErrorBody")))
-                    .build(),
-            )
-            .build()
-    };
-    for item in doc.paths.paths.values_mut() {
-        for operation in [
-            &mut item.get,
-            &mut item.post,
-            &mut item.put,
-            &mut item.delete,
-            &mut item.patch,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let mut codes = vec![
-                ("400", "a bad path, query or body"),
-                ("401", "no API key, or an unknown one"),
-                ("403", "the key may not do this"),
-                ("404", "no such tenant for this key, or no such resource"),
-                ("500", "an internal error"),
-                ("502", "the repository or Graph failed"),
-                ("503", "a timeout, or the daemon is shutting down"),
-            ];
-            if operation.request_body.is_some() {
-                codes.push(("413", "the body is over 1 MiB"));
-                codes.push(("415", "the body is not JSON"));
-            }
-            for (code, what) in codes {
-                operation
-                    .responses
-                    .responses
-                    .entry(code.to_owned())
-                    .or_insert_with(|| error(what).into());
-            }
-            name_kinds(operation);
-        }
-    }
-}
-
-/// Parameters naming kinds list them: `kind` (path or query) is one of
-/// [`ObjectKind::ALL`]'s names, `kinds` a comma-separated list of them.
-fn name_kinds(operation: &mut utoipa::openapi::path::Operation) {
-    use utoipa::openapi::schema::{ObjectBuilder, Type};
-    let names: Vec<&str> = ObjectKind::ALL.iter().map(|k| k.name()).collect();
-    let one = format!("({})", names.join("|"));
-    for parameter in operation.parameters.iter_mut().flatten() {
-        let utoipa::openapi::RefOr::T(parameter) = parameter else {
-            continue;
-        };
-        let schema = match parameter.name.as_str() {
-            "kind" => ObjectBuilder::new()
-                .schema_type(Type::String)
-                .enum_values(Some(names.clone()))
-                .build(),
-            "kinds" => ObjectBuilder::new()
-                .schema_type(Type::String)
-                .pattern(Some(format!("^({one}(,{one})*)?$")))
-                .build(),
-            _ => continue,
-        };
-        parameter.schema = Some(schema.into());
-    }
 }

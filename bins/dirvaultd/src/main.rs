@@ -9,8 +9,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod api;
 mod app;
+mod extract;
 mod jobs;
 mod metrics;
+mod openapi;
 mod schedule;
 mod scheduler;
 mod server;

@@ -14,6 +14,8 @@ use futures::TryStreamExt;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::cadence::{UNREPORTED_RECHECK, due_in_window};
+use crate::outcome::{BackupOutcome, status_reason, unread_because_of};
 use crate::{Error, Result};
 
 /// What to back up, and how. With the `clap` feature, these are the CLI's options too.
@@ -106,39 +108,6 @@ pub struct KindOutcome {
     pub incremental: bool,
 }
 
-/// How a backup ended: one definition for the CLI's exit status, the daemon's job states,
-/// its metrics and `--json`. A backup that writes no snapshot is an error instead
-/// ([`Error::NothingRead`], a refused token, a repository that cannot be written).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum BackupOutcome {
-    /// Every kind complete, or skipped as expected (a permission or licence the tenant
-    /// lacks, named in the kind's status and in a warning).
-    Complete,
-    /// A snapshot was written, but some kinds failed: they carry the previous snapshot's
-    /// data and say why.
-    Partial,
-}
-
-impl BackupOutcome {
-    /// The CLI's exit status: 0 complete, 3 partial (1 is for a backup that wrote no
-    /// snapshot, 2 for a usage error).
-    pub fn exit_code(self) -> u8 {
-        match self {
-            BackupOutcome::Complete => 0,
-            BackupOutcome::Partial => 3,
-        }
-    }
-
-    /// `complete` or `partial`, as the daemon's metrics and job states spell it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BackupOutcome::Complete => "complete",
-            BackupOutcome::Partial => "partial",
-        }
-    }
-}
-
 /// What a backup did.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -166,30 +135,6 @@ const REPORT_LAG: chrono::Duration = chrono::Duration::hours(24);
 /// many days of daily backups (a rotating slice each day), besides those the audit log names:
 /// a safety net for a change the audit log did not show.
 const APP_ROLE_RECHECK_DAYS: u64 = 30;
-
-/// Users the registration report does not list (disabled users: Graph: authenticationmethods-
-/// usersregisteredbymethod / userregistrationdetails list active users) have their
-/// authentication methods read again at least once in this period, whatever the backup
-/// frequency (see [`due_in_window`]): a change of a disabled user's methods is in a snapshot
-/// within a week, or at once with `--full`.
-const UNREPORTED_RECHECK: Duration = Duration::days(7);
-
-/// Whether `id` is due in `(from, to]`: each id has a fixed instant in every `period` (by a
-/// hash of the id), and is due when one falls in the window. Every id is thus due at least
-/// once in any window of one `period`, and a window of a full period or more takes them all;
-/// spread over the period, a backup reads a slice proportional to its window.
-fn due_in_window(id: &str, period: Duration, from: DateTime<Utc>, to: DateTime<Utc>) -> bool {
-    let period_s = period.num_seconds().max(1);
-    if (to - from).num_seconds() >= period_s {
-        return true;
-    }
-    let offset =
-        i64::try_from(dirvault_model::fnv1a(id.as_bytes()) % period_s.unsigned_abs()).unwrap_or(0);
-    let to_s = to.timestamp();
-    // The id's latest instant at or before `to`.
-    let latest = to_s - (to_s - offset).rem_euclid(period_s);
-    latest > from.timestamp()
-}
 
 /// Per-parent requests (authentication methods per user, app role assignments per service
 /// principal) are sent and processed this many at a time.
@@ -1395,41 +1340,6 @@ fn elapsed(start: DateTime<Utc>, clock: std::time::Instant) -> DateTime<Utc> {
     start + Duration::from_std(clock.elapsed()).unwrap_or_else(|_| Duration::zero())
 }
 
-/// Why `kind` is not read when its parent kind ended with `parent_status` (`None`: not
-/// read in this run, nor carried): `None` when the parent is complete and `kind` can be read.
-fn unread_because_of(
-    kind: ObjectKind,
-    parent: ObjectKind,
-    parent_status: Option<&KindStatus>,
-) -> Option<KindStatus> {
-    match parent_status {
-        Some(KindStatus::Complete) => None,
-        Some(KindStatus::Skipped { .. }) => Some(KindStatus::Skipped {
-            reason: format!(
-                "not read because {parent} was not backed up; the previous snapshot's {kind} are kept"
-            ),
-        }),
-        Some(KindStatus::Failed { .. }) => Some(KindStatus::Failed {
-            reason: format!(
-                "not read because {parent} failed; the previous snapshot's {kind} are kept"
-            ),
-        }),
-        None => Some(KindStatus::Failed {
-            reason: format!(
-                "not read: {parent} is in neither this backup nor an earlier snapshot; back up {parent} too"
-            ),
-        }),
-    }
-}
-
-/// The reason a failed or skipped kind gives ("complete" for a complete one).
-pub(crate) fn status_reason(status: &KindStatus) -> &str {
-    match status {
-        KindStatus::Complete => "complete",
-        KindStatus::Failed { reason } | KindStatus::Skipped { reason } => reason,
-    }
-}
-
 fn describe(kind: ObjectKind, e: &Error) -> KindStatus {
     match e {
         Error::Graph(g) if g.status() == Some(403) => KindStatus::Skipped {
@@ -1823,47 +1733,4 @@ async fn single_object_properties(
         }
     }
     Ok((out, failed))
-}
-
-#[cfg(test)]
-mod window_tests {
-    use super::*;
-
-    #[test]
-    fn every_id_is_due_once_per_period_whatever_the_backup_frequency() {
-        let period = Duration::days(7);
-        let start = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        let ids: Vec<String> = (0..500).map(|n| format!("user-{n}")).collect();
-        for step in [
-            Duration::minutes(30),
-            Duration::hours(12),
-            Duration::days(1),
-            Duration::days(6),
-        ] {
-            let mut last_due: BTreeMap<&str, DateTime<Utc>> =
-                ids.iter().map(|i| (i.as_str(), start)).collect();
-            let mut t = start;
-            while t < start + Duration::days(60) {
-                let next = t + step;
-                for id in &ids {
-                    if due_in_window(id, period, t, next) {
-                        last_due.insert(id, next);
-                    }
-                    assert!(
-                        next - last_due[id.as_str()] <= period + step,
-                        "{id} not due for more than a period (backups every {step})"
-                    );
-                }
-                t = next;
-            }
-        }
-        // A window of a period or more takes every id; an empty one none.
-        assert!(
-            ids.iter()
-                .all(|i| due_in_window(i, period, start, start + period))
-        );
-        assert!(!ids.iter().any(|i| due_in_window(i, period, start, start)));
-    }
 }

@@ -356,7 +356,7 @@ impl Config {
         }
         let d = &self.daemon;
         for (what, value, range) in [
-            ("lease_seconds", d.lease_seconds, 10..=86_400),
+            ("lease_seconds", d.lease_seconds, 1..=86_400),
             ("retry_seconds", d.retry_seconds, 1..=86_400),
             ("tick_seconds", d.tick_seconds, 1..=3_600),
             (

@@ -25,16 +25,17 @@
 
 mod backup;
 pub mod browse;
+mod cadence;
 mod changes;
 pub mod config;
 mod export;
+mod outcome;
 pub mod sealed;
 
-pub use backup::{
-    BackupOptions, BackupOutcome, BackupReport, KindOutcome, Progress, backup, backup_unless_since,
-};
+pub use backup::{BackupOptions, BackupReport, KindOutcome, Progress, backup, backup_unless_since};
 pub use changes::{Changed, KindChanges, changes, changes_between, live, narrow};
 pub use export::{ExportReport, Selection, export, export_selection};
+pub use outcome::BackupOutcome;
 
 /// Engine errors.
 #[derive(Debug, thiserror::Error)]
