@@ -16,8 +16,8 @@ pub struct GraphError {
     pub message: String,
     /// `details` entries: `(code, message, target)`.
     pub details: Vec<(String, String, String)>,
-    /// `Retry-After` seconds, for 429/503.
-    pub retry_after: Option<u64>,
+    /// `Retry-After` seconds, for 429/503 (decimal, as Graph writes it).
+    pub retry_after: Option<f64>,
     /// Extra headers (throttling scope and information).
     pub headers: Vec<(&'static str, String)>,
 }
@@ -120,7 +120,7 @@ impl IntoResponse for GraphError {
             headers.insert("client-request-id", v);
         }
         if let Some(seconds) = self.retry_after
-            && let Ok(v) = HeaderValue::from_str(&seconds.to_string())
+            && let Ok(v) = HeaderValue::from_str(&crate::throttle::decimal_header(seconds))
         {
             headers.insert("retry-after", v);
         }

@@ -29,8 +29,8 @@ pub enum FaultAction {
     Truncate,
     /// Answer 429 with this `Retry-After`.
     Throttle {
-        /// Seconds.
-        retry_after: u64,
+        /// Seconds; decimals allowed, as Graph sends them (`2.128`).
+        retry_after: f64,
     },
 }
 
@@ -63,8 +63,8 @@ pub struct FaultConfig {
 pub struct ThrottleStorm {
     /// How many requests are throttled.
     pub requests: u32,
-    /// The `Retry-After` they carry.
-    pub retry_after: u64,
+    /// The `Retry-After` they carry, in seconds (decimals allowed).
+    pub retry_after: f64,
 }
 
 /// Live fault state of a tenant.
@@ -146,18 +146,18 @@ mod tests {
             next: vec![FaultAction::Reset],
             throttle_storm: Some(ThrottleStorm {
                 requests: 2,
-                retry_after: 3,
+                retry_after: 3.0,
             }),
             ..FaultConfig::default()
         });
         assert_eq!(f.next_action("/users"), Some(FaultAction::Reset));
         assert_eq!(
             f.next_action("/users"),
-            Some(FaultAction::Throttle { retry_after: 3 })
+            Some(FaultAction::Throttle { retry_after: 3.0 })
         );
         assert_eq!(
             f.next_action("/users"),
-            Some(FaultAction::Throttle { retry_after: 3 })
+            Some(FaultAction::Throttle { retry_after: 3.0 })
         );
         assert_eq!(f.next_action("/users"), None);
     }

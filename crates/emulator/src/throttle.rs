@@ -142,8 +142,9 @@ impl Default for ThrottleConfig {
 /// A refusal: 429 with `Retry-After` (absent for Conditional Access).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Throttled {
-    /// Seconds to wait, when Graph says.
-    pub retry_after: Option<u64>,
+    /// Seconds to wait, when Graph says: a decimal, as Graph writes it (`Retry-After: 2.128`
+    /// in Microsoft Graph docs `concepts/throttling.md`).
+    pub retry_after: Option<f64>,
     /// The `x-ms-throttle-scope` header value.
     pub scope: String,
 }
@@ -153,8 +154,10 @@ pub struct Throttled {
 pub struct Admitted {
     /// ResourceUnits charged.
     pub resource_units: u32,
-    /// Percentage of the ResourceUnit budget in use, reported above 80 %.
-    pub limit_percentage: Option<u32>,
+    /// The share of the ResourceUnit budget in use, reported above 0.8: Graph's
+    /// `x-ms-throttle-limit-percentage` is a decimal from 0.8 to 1.8
+    /// (`concepts/throttling-limits.md`, "Regular responses").
+    pub limit_percentage: Option<f64>,
 }
 
 /// Every bucket of every tenant and app.
@@ -206,8 +209,8 @@ impl Throttler {
             if let Err(wait) = bucket.take(1.0) {
                 return Err(Throttled {
                     retry_after: (special != Budget::ConditionalAccess)
-                        .then(|| wait.ceil().max(1.0) as u64),
-                    scope: format!("Tenant_Application/ReadWrite/{tenant}/{client}"),
+                        .then(|| retry_seconds(wait)),
+                    scope: throttle_scope("ReadWrite", client, tenant),
                 });
             }
         }
@@ -218,8 +221,8 @@ impl Throttler {
                 .or_insert_with(|| Bucket::new((3_000.0 * s).max(1.0), 150.0));
             if let Err(wait) = bucket.take(1.0) {
                 return Err(Throttled {
-                    retry_after: Some(wait.ceil().max(1.0) as u64),
-                    scope: format!("Tenant_Application/Write/{tenant}/{client}"),
+                    retry_after: Some(retry_seconds(wait)),
+                    scope: throttle_scope("Write", client, tenant),
                 });
             }
         }
@@ -229,15 +232,15 @@ impl Throttler {
             .or_insert_with(|| Bucket::new(ru_capacity.max(1.0), 10.0));
         match bucket.take(f64::from(charge.resource_units)) {
             Ok(()) => {
-                let used = (bucket.used_fraction() * 100.0).round() as u32;
+                let used = (bucket.used_fraction() * 1000.0).round() / 1000.0;
                 Ok(Admitted {
                     resource_units: charge.resource_units,
-                    limit_percentage: (used > 80).then_some(used),
+                    limit_percentage: (used > 0.8).then_some(used),
                 })
             }
             Err(wait) => Err(Throttled {
-                retry_after: Some(wait.ceil().max(1.0) as u64),
-                scope: format!("Tenant_Application/ReadWrite/{tenant}/{client}"),
+                retry_after: Some(retry_seconds(wait)),
+                scope: throttle_scope("ReadWrite", client, tenant),
             }),
         }
     }
@@ -246,6 +249,24 @@ impl Throttler {
     pub fn reset(&mut self) {
         self.buckets.clear();
     }
+}
+
+/// The wait, in seconds to the millisecond, as Graph writes `Retry-After` (`2.128`).
+fn retry_seconds(wait: f64) -> f64 {
+    (wait * 1000.0).ceil().max(1.0) / 1000.0
+}
+
+/// `x-ms-throttle-scope`: `<Scope>/<Limit>/<ApplicationId>/<TenantId|UserId|ResourceId>`
+/// (`concepts/throttling-limits.md`, "Throttled responses").
+fn throttle_scope(limit: &str, client: &str, tenant: &str) -> String {
+    format!("Tenant_Application/{limit}/{client}/{tenant}")
+}
+
+/// A number of seconds or a share as a header value: at most three decimals, no trailing
+/// zeros (`2.128`, `0.85`, `3`).
+pub(crate) fn decimal_header(value: f64) -> String {
+    let text = format!("{value:.3}");
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
 #[cfg(test)]
@@ -294,7 +315,8 @@ mod tests {
             t.admit(config, "t", "a", 10, &c).unwrap();
         }
         let refused = t.admit(config, "t", "a", 10, &c).unwrap_err();
-        assert!(refused.retry_after.is_some_and(|s| s >= 1));
+        assert!(refused.retry_after.is_some_and(|s| s > 0.0));
+        assert_eq!(refused.scope, "Tenant_Application/ReadWrite/a/t");
         // Another app in the same tenant has its own bucket.
         t.admit(config, "t", "b", 10, &c).unwrap();
     }
@@ -311,6 +333,15 @@ mod tests {
         t.admit(config, "t", "a", 10, &c).unwrap();
         let refused = t.admit(config, "t", "other-app", 10, &c).unwrap_err();
         assert_eq!(refused.retry_after, None);
+    }
+
+    #[test]
+    fn header_decimals_are_written_as_graph_writes_them() {
+        assert_eq!(decimal_header(2.128), "2.128");
+        assert_eq!(decimal_header(0.85), "0.85");
+        assert_eq!(decimal_header(3.0), "3");
+        assert_eq!(retry_seconds(0.0), 0.001);
+        assert_eq!(retry_seconds(2.1271), 2.128);
     }
 
     #[test]

@@ -439,17 +439,30 @@ pub struct BatchResponse {
 }
 
 impl BatchResponse {
-    /// A header holding a whole number (`Retry-After`, `x-ms-resource-unit`), by name in any
-    /// case; Graph writes such values as strings or numbers.
+    /// A header holding a whole number (`x-ms-resource-unit`), by name in any case; Graph
+    /// writes such values as strings or numbers.
     pub fn number_header(&self, name: &str) -> Option<u64> {
+        self.header(name).and_then(|v| {
+            v.as_str()
+                .and_then(|s| s.parse::<u64>().ok())
+                .or_else(|| v.as_u64())
+        })
+    }
+
+    /// The `Retry-After` of a sub-request, decimal seconds as Graph writes them.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.header("retry-after").and_then(|v| match v {
+            Value::String(s) => parse_retry_after(s),
+            Value::Number(n) => n.as_f64().and_then(seconds),
+            _ => None,
+        })
+    }
+
+    fn header(&self, name: &str) -> Option<&Value> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .and_then(|(_, v)| {
-                v.as_str()
-                    .and_then(|s| s.parse::<u64>().ok())
-                    .or_else(|| v.as_u64())
-            })
+            .map(|(_, v)| v)
     }
 }
 
@@ -468,8 +481,32 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     headers
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
+        .and_then(parse_retry_after)
+}
+
+/// `Retry-After` in seconds: Graph writes decimals (`Retry-After: 2.128`, Microsoft Graph docs
+/// `concepts/throttling.md`), HTTP allows whole seconds; a date or garbage is ignored (the
+/// backoff applies).
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    value.trim().parse::<f64>().ok().and_then(seconds)
+}
+
+/// A finite, non-negative number of seconds, capped at [`MAX_RETRY_AFTER`] so that a hostile
+/// value cannot overflow a `Duration`.
+fn seconds(value: f64) -> Option<Duration> {
+    // Whole milliseconds, rounded up: never earlier than asked.
+    (value.is_finite() && value >= 0.0).then(|| {
+        Duration::from_millis((value.min(MAX_RETRY_AFTER.as_secs_f64()) * 1000.0).ceil() as u64)
+    })
+}
+
+/// How long to hold a budget back for an `x-ms-throttle-limit-percentage`: Graph sends it once
+/// the app has used more than 0.8 of its limit, as a decimal from 0.8 to 1.8
+/// (`concepts/throttling-limits.md`, "Regular responses"). 0.8 → no delay, 1.0 or more →
+/// 1 s: back off in proportion to how close the budget is to its limit.
+fn limit_pace(value: &str) -> Option<Duration> {
+    let share = value.trim().parse::<f64>().ok().filter(|p| p.is_finite())?;
+    (share > 0.8).then(|| Duration::from_millis(((share.min(1.0) - 0.8) * 5000.0).round() as u64))
 }
 
 impl GraphClient {
@@ -708,7 +745,7 @@ impl GraphClient {
     }
 
     /// Slows the client's requests on `budget` down when Graph says it is nearly used up
-    /// (`x-ms-throttle-limit-percentage`, sent above 80 %) or exhausted (429 + `Retry-After`):
+    /// (`x-ms-throttle-limit-percentage`, sent above 0.8) or exhausted (429 + `Retry-After`):
     /// the other requests on that budget wait too, instead of collecting 429s. Requests on
     /// other budgets go on (a throttled sign-in report does not hold up the users listing).
     fn learn_pace(&self, budget: Budget, status: u16, headers: &HeaderMap) {
@@ -718,11 +755,7 @@ impl GraphClient {
             headers
                 .get("x-ms-throttle-limit-percentage")
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .filter(|p| *p > 80)
-                // 80 % → no delay, 100 % → 1 s: back off in proportion to how close the
-                // budget is to its limit.
-                .map(|p| Duration::from_millis((p.min(100) - 80) * 50))
+                .and_then(limit_pace)
         };
         if let Some(delay) = delay {
             self.hold_back(budget, delay);
@@ -933,8 +966,7 @@ impl GraphClient {
                 }
                 if retryable && round < self.inner.retry.max_retries {
                     let after = r
-                        .number_header("retry-after")
-                        .map(Duration::from_secs)
+                        .retry_after()
                         .unwrap_or(self.inner.retry.min_delay * 2u32.saturating_pow(round as u32));
                     // Graph's Retry-After is honoured, up to MAX_RETRY_AFTER (the old cap,
                     // `after.min(max_delay.max(after))`, was always `after`).
@@ -967,7 +999,39 @@ impl GraphClient {
 
 #[cfg(test)]
 mod tests {
-    use super::Budget;
+    use std::time::Duration;
+
+    use super::{Budget, limit_pace, parse_retry_after};
+
+    #[test]
+    fn retry_after_is_read_in_the_decimal_form_graph_sends() {
+        assert_eq!(
+            parse_retry_after("2.128"),
+            Some(Duration::from_millis(2128))
+        );
+        assert_eq!(parse_retry_after(" 7 "), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after("1e9"), Some(super::MAX_RETRY_AFTER));
+        for bad in [
+            "-1",
+            "NaN",
+            "inf",
+            "soon",
+            "Wed, 21 Oct 2015 07:28:00 GMT",
+            "",
+        ] {
+            assert_eq!(parse_retry_after(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn pacing_starts_above_the_documented_0_8() {
+        assert_eq!(limit_pace("0.8"), None);
+        assert_eq!(limit_pace("0.5"), None);
+        assert_eq!(limit_pace("0.9"), Some(Duration::from_millis(500)));
+        assert_eq!(limit_pace("1.8"), Some(Duration::from_secs(1)));
+        assert_eq!(limit_pace("NaN"), None);
+        assert_eq!(limit_pace("x"), None);
+    }
 
     #[test]
     fn requests_draw_on_the_budget_graph_counts_them_against() {

@@ -206,15 +206,42 @@ async fn transient_failures_are_retried() {
 async fn retry_after_is_honoured_never_earlier() {
     let env = env("tiny").await;
     let client = env.client();
-    env.faults(json!({"throttleStorm": {"requests": 1, "retryAfter": 1}}));
+    // Graph writes Retry-After with decimals (`Retry-After: 2.128`, concepts/throttling.md):
+    // 1.25 s is waited in full, not read as "no value" (a 0.5 s backoff) or as 1 s.
+    env.faults(json!({"throttleStorm": {"requests": 1, "retryAfter": 1.25}}));
     let started = Instant::now();
     client.get("/organization").await.unwrap();
     assert!(
-        started.elapsed() >= Duration::from_secs(1),
+        started.elapsed() >= Duration::from_millis(1250),
         "waited {:?}",
         started.elapsed()
     );
     assert_eq!(client.stats().throttled, 1);
+}
+
+#[tokio::test]
+async fn a_budget_nearly_used_up_slows_the_client_down_before_any_429() {
+    // Graph sends `x-ms-throttle-limit-percentage` as a decimal from 0.8 to 1.8 once an app
+    // has used more than 0.8 of its limit (concepts/throttling-limits.md). A tiny tenant's
+    // budget scaled to 10 ResourceUnits per 10 s: the 9th one-unit request reads ~0.9, so
+    // the 10th waits about half a second instead of going out at once.
+    let env = env("tiny").await;
+    env.emulator.set_throttle(ThrottleConfig {
+        scale: 10.0 / 3_500.0,
+    });
+    let client = env.client();
+    for _ in 0..9 {
+        client.get("/users?$select=id").await.unwrap();
+    }
+    assert_eq!(client.stats().resource_units, 9, "one unit per request");
+    let started = Instant::now();
+    client.get("/users?$select=id").await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "sent after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(client.stats().throttled, 0, "paced, never throttled");
 }
 
 #[tokio::test]

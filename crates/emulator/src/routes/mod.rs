@@ -286,7 +286,7 @@ async fn gate(State(emulator): State<Emulator>, mut req: Request, next: Next) ->
         Some(FaultAction::Throttle { retry_after }) => {
             record(StatusCode::TOO_MANY_REQUESTS, 0, charge.write);
             return too_many_requests(
-                Some(retry_after),
+                Some(retry_after.clamp(0.0, 86_400.0)),
                 "Tenant_Application/ReadWrite/injected".into(),
             )
             .into_response();
@@ -304,7 +304,7 @@ async fn gate(State(emulator): State<Emulator>, mut req: Request, next: Next) ->
                 "Injected fault: the service is temporarily unavailable.",
             );
             if status == StatusCode::SERVICE_UNAVAILABLE {
-                e.retry_after = Some(1);
+                e.retry_after = Some(1.0);
             }
             return e.into_response();
         }
@@ -344,7 +344,9 @@ async fn gate(State(emulator): State<Emulator>, mut req: Request, next: Next) ->
         let headers = response.headers_mut();
         headers.insert("x-ms-resource-unit", HeaderValue::from(a.resource_units));
         if let Some(p) = a.limit_percentage {
-            headers.insert("x-ms-throttle-limit-percentage", HeaderValue::from(p));
+            if let Ok(v) = HeaderValue::from_str(&throttle::decimal_header(p)) {
+                headers.insert("x-ms-throttle-limit-percentage", v);
+            }
         }
     }
     if matches!(fault, Some(FaultAction::Truncate)) && !in_batch {
@@ -380,7 +382,7 @@ fn reset() -> Response {
 
 /// Graph's 429 (GRAPH.md §5): `TooManyRequests`, `Retry-After` (absent for Conditional
 /// Access), `x-ms-throttle-scope` and `x-ms-throttle-information`.
-fn too_many_requests(retry_after: Option<u64>, scope: String) -> GraphError {
+fn too_many_requests(retry_after: Option<f64>, scope: String) -> GraphError {
     let mut e = GraphError::new(
         StatusCode::TOO_MANY_REQUESTS,
         "TooManyRequests",
