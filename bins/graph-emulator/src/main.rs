@@ -5,14 +5,46 @@
 //! ```
 //! prints, for each tenant, the tenant id, the client id and secret of an app with every
 //! permission dirvault uses, the token URL and the Graph root.
+//!
+//! ```text
+//! graph-emulator derive-metadata --csdl ../shared/graph-metadata/v1.0-Prod.csdl \
+//!     --out crates/emulator/src/metadata/v1.0-entity-types.json
+//! ```
+//! regenerates the emulator's type table from Microsoft's published v1.0 metadata.
+
+use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand};
+use dirvault_emulator::metadata::Metadata;
 use dirvault_emulator::{Emulator, EmulatorConfig, TenantSpec, ThrottleConfig};
 
 /// Microsoft Graph v1.0 + identity platform emulator.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version, about, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: Args,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Derives the emulator's entity-type table from Microsoft's Graph v1.0 CSDL (what
+    /// `GET https://graph.microsoft.com/v1.0/$metadata` returns).
+    DeriveMetadata {
+        /// Microsoft's CSDL file (e.g. shared/graph-metadata/v1.0-Prod.csdl).
+        #[arg(long)]
+        csdl: PathBuf,
+        /// Where to write the table (stdout when absent).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// Serving options.
+#[derive(Debug, clap::Args)]
 struct Args {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:8080")]
@@ -42,7 +74,11 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
-    let args = Args::parse();
+    let cli = Cli::parse();
+    if let Some(Command::DeriveMetadata { csdl, out }) = cli.command {
+        return derive_metadata(&csdl, out.as_deref());
+    }
+    let args = cli.serve;
     let specs = args
         .tenants
         .iter()
@@ -92,6 +128,22 @@ async fn main() -> anyhow::Result<()> {
     }
     shutdown_signal().await;
     server.shutdown().await;
+    Ok(())
+}
+
+fn derive_metadata(csdl: &std::path::Path, out: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(csdl).with_context(|| format!("reading {}", csdl.display()))?;
+    let table = Metadata::from_csdl(
+        &text,
+        "Microsoft Graph v1.0 $metadata (v1.0-Prod.csdl, MIT)",
+    )
+    .with_context(|| format!("deriving the type table from {}", csdl.display()))?;
+    match out {
+        Some(path) => std::fs::write(path, table.to_json())
+            .with_context(|| format!("writing {}", path.display()))?,
+        None => print!("{}", table.to_json()),
+    }
     Ok(())
 }
 

@@ -36,6 +36,7 @@ pub(crate) fn router() -> Router<Emulator> {
         .route("/tenants/{tenant}/stats/reset", post(reset_stats))
         .route("/tenants/{tenant}/faults", put(set_faults).get(get_faults))
         .route("/throttling", put(set_throttling))
+        .route("/metadata/properties", post(add_property))
         .route("/clock", get(clock))
         .route("/clock/advance", post(advance_clock))
 }
@@ -265,6 +266,32 @@ fn apply(
             json!({"removed": removed.is_some()})
         }
     })
+}
+
+/// `POST /_emulator/metadata/properties {"entityType": "group", "name": "…", "type": "Edm.String"}`:
+/// Graph grows a property, as Microsoft's metadata does between releases.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NewProperty {
+    entity_type: String,
+    name: String,
+    #[serde(rename = "type")]
+    type_name: String,
+}
+
+async fn add_property(
+    State(emulator): State<Emulator>,
+    Json(p): Json<NewProperty>,
+) -> Result<Response, Error> {
+    emulator.add_property(
+        &p.entity_type,
+        crate::metadata::Property {
+            name: p.name,
+            type_name: p.type_name,
+            not_nullable: false,
+        },
+    )?;
+    Ok(StatusCode::CREATED.into_response())
 }
 
 async fn mutate(

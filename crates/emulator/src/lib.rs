@@ -34,8 +34,10 @@ pub mod control;
 mod error;
 pub mod faults;
 pub mod generator;
+pub mod metadata;
 mod odata;
 mod routes;
+mod rules;
 pub mod tenant;
 pub mod throttle;
 
@@ -116,6 +118,7 @@ pub(crate) struct Inner {
     tokens: Mutex<auth::Tokens>,
     throttler: Mutex<throttle::Throttler>,
     router: OnceLock<Router>,
+    metadata: RwLock<Arc<metadata::Metadata>>,
 }
 
 /// The emulator: shared state behind a cheap-to-clone handle.
@@ -136,6 +139,7 @@ impl Emulator {
                 tokens: Mutex::new(auth::Tokens::default()),
                 throttler: Mutex::new(throttle::Throttler::default()),
                 router: OnceLock::new(),
+                metadata: RwLock::new(metadata::Metadata::microsoft_v1()),
             }),
         }
     }
@@ -198,6 +202,7 @@ impl Emulator {
         }
         let now = self.clock().now();
         let mut tenant = generator::generate(spec, now);
+        tenant.metadata = self.metadata();
         let (client_id, client_secret) = generator::register_app(
             &mut tenant,
             "dirvault backup",
@@ -270,6 +275,37 @@ impl Emulator {
             }
             Ok((client_id, secret))
         })?
+    }
+
+    /// The service's type facts: Microsoft's v1.0 metadata and what [`Emulator::add_property`]
+    /// declared since; served at `/v1.0/$metadata`.
+    pub fn metadata(&self) -> Arc<metadata::Metadata> {
+        self.inner.metadata.read().clone()
+    }
+
+    /// Declares a new property on an entity type, as Microsoft does when Graph grows: from
+    /// now on `$metadata` lists it, `$select` accepts it, and every object of the type
+    /// returns it (null until a value is set, e.g. through a control-API mutation).
+    ///
+    /// # Errors
+    /// [`Error::Mutation`] for an unknown type, a taken or invalid name.
+    pub fn add_property(
+        &self,
+        property_of: &str,
+        property: metadata::Property,
+    ) -> Result<(), Error> {
+        let updated = {
+            let mut current = self.inner.metadata.write();
+            let mut next = (**current).clone();
+            next.add_property(property_of, property)
+                .map_err(Error::Mutation)?;
+            *current = Arc::new(next);
+            current.clone()
+        };
+        for tenant in self.inner.tenants.read().values() {
+            tenant.write().metadata = updated.clone();
+        }
+        Ok(())
     }
 
     /// The HTTP router (Graph, token endpoint and control API).

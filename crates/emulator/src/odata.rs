@@ -12,8 +12,9 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::error::{GraphError, GraphResult};
+use crate::metadata::Metadata;
+use crate::rules::rules;
 use crate::tenant::Obj;
-use dirvault_model::schema::schema;
 
 /// Parsed query options.
 #[derive(Debug, Default, Clone)]
@@ -157,25 +158,44 @@ impl Query {
     /// 400 for unknown properties; 501 for single-object-only properties on a collection.
     pub(crate) fn check_select(
         &mut self,
+        metadata: &Metadata,
         kind: ObjectKind,
         extensions: &[String],
         single: bool,
         allowed_nav: &[&str],
     ) -> GraphResult<()> {
-        let (Some(select), Some(schema)) = (&mut self.select, schema(kind)) else {
+        let odata_type = kind.info().odata_type;
+        let Some(select) = &mut self.select else {
             return Ok(());
         };
+        if !metadata.has_type(odata_type) {
+            return Ok(());
+        }
+        let single_only = rules(odata_type).map_or(&[][..], |r| r.single_only);
+        // Derived types' properties may be selected on a collection of the base type.
+        let mut declared: Vec<&str> = metadata
+            .structural(odata_type)
+            .into_iter()
+            .map(|p| p.name.as_str())
+            .collect();
+        for derived in metadata.derived(odata_type) {
+            declared.extend(
+                metadata
+                    .structural(derived)
+                    .into_iter()
+                    .map(|p| p.name.as_str()),
+            );
+        }
         for name in select.iter_mut() {
             if name == "*" {
                 continue;
             }
-            if let Some(canonical) = schema
-                .properties
+            if let Some(canonical) = declared
                 .iter()
                 .chain(allowed_nav)
                 .find(|p| p.eq_ignore_ascii_case(name))
             {
-                if !single && schema.single_only.contains(canonical) {
+                if !single && single_only.contains(canonical) {
                     // Seen on Graph: microsoft-graph-docs issue #7555, user-list.md.
                     return Err(GraphError::new(
                         StatusCode::NOT_IMPLEMENTED,
@@ -204,10 +224,22 @@ fn invalid_page_size(value: &str, max: usize) -> GraphError {
     ))
 }
 
-/// The properties of `obj` a response shows: `$select`ed ones (null when absent, but unset
-/// extension attributes omitted, as Graph does), else the kind's default set.
-pub(crate) fn project(kind: ObjectKind, obj: &Obj, select: Option<&[String]>) -> Obj {
+/// The properties of `obj` a response shows: `$select`ed ones (null when absent, `[]` for an
+/// absent collection, but unset extension attributes omitted, as Graph does), else the kind's
+/// default set: every property the metadata declares for the object's type, unset ones as
+/// null or `[]`.
+pub(crate) fn project(
+    metadata: &Metadata,
+    kind: ObjectKind,
+    obj: &Obj,
+    select: Option<&[String]>,
+) -> Obj {
     let mut out = Map::new();
+    let odata_type = kind.info().odata_type;
+    let own_type = obj
+        .get("@odata.type")
+        .and_then(Value::as_str)
+        .unwrap_or(odata_type);
     match select {
         Some(names) if !names.iter().any(|n| n == "*") => {
             for name in names {
@@ -217,13 +249,16 @@ pub(crate) fn project(kind: ObjectKind, obj: &Obj, select: Option<&[String]>) ->
                     }
                     None if name.starts_with("extension_") => {}
                     None => {
-                        out.insert(name.clone(), Value::Null);
+                        let empty = metadata
+                            .find(own_type, name)
+                            .map_or(Value::Null, unset_value);
+                        out.insert(name.clone(), empty);
                     }
                 }
             }
         }
         _ => {
-            let schema = schema(kind);
+            let schema = rules(odata_type);
             if let Some(defaults) = schema.and_then(|s| s.default_select) {
                 for name in defaults {
                     out.insert(
@@ -245,9 +280,25 @@ pub(crate) fn project(kind: ObjectKind, obj: &Obj, select: Option<&[String]>) ->
                     out.insert(k.clone(), v.clone());
                 }
             }
+            for p in metadata.structural(own_type) {
+                let hidden = p.name == "signInActivity"
+                    || schema.is_some_and(|s| s.single_only.contains(&p.name.as_str()));
+                if !hidden && !out.contains_key(&p.name) {
+                    out.insert(p.name.clone(), unset_value(p));
+                }
+            }
         }
     }
     out
+}
+
+/// What Graph returns for a declared property with no value: `[]` for a collection, else null.
+fn unset_value(p: &crate::metadata::Property) -> Value {
+    if p.is_collection() {
+        Value::Array(Vec::new())
+    } else {
+        Value::Null
+    }
 }
 
 /// `@odata.context` for a collection or entity.

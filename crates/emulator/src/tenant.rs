@@ -4,6 +4,7 @@
 //! the change log that delta queries read is always complete.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use dirvault_model::{ObjectKind, RelationshipKind};
@@ -13,6 +14,7 @@ use crate::auth::AppRegistration;
 use crate::clock::graph_time;
 use crate::error::{GraphError, GraphResult};
 use crate::faults::Faults;
+use crate::metadata::Metadata;
 
 /// A JSON object as stored.
 pub type Obj = Map<String, Value>;
@@ -147,6 +149,8 @@ pub struct Tenant {
     pub faults: Faults,
     /// Request accounting.
     pub stats: Stats,
+    /// The service's type facts (Microsoft's v1.0 metadata, plus properties added at runtime).
+    pub metadata: Arc<Metadata>,
 }
 
 impl Tenant {
@@ -169,6 +173,7 @@ impl Tenant {
             extension_properties: Vec::new(),
             faults: Faults::default(),
             stats: Stats::default(),
+            metadata: Metadata::microsoft_v1(),
         }
     }
 

@@ -122,11 +122,19 @@ async fn resource_unit_budget_gives_429_with_retry_after_and_headers() {
     }
     let r = throttled.expect("the budget runs out");
     assert_eq!(r.code(), "TooManyRequests");
-    let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
-    assert!((1..=10).contains(&retry), "{retry}");
-    assert!(
-        r.header("x-ms-throttle-scope")
-            .is_some_and(|s| s.contains(&env.tenant.tenant_id))
+    // Decimal seconds, as Graph writes them (concepts/throttling.md: `Retry-After: 2.128`).
+    let retry: f64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!(retry > 0.0 && retry <= 10.0, "{retry}");
+    // <Scope>/<Limit>/<ApplicationId>/<TenantId> (concepts/throttling-limits.md).
+    assert_eq!(
+        r.header("x-ms-throttle-scope"),
+        Some(
+            format!(
+                "Tenant_Application/ReadWrite/{}/{}",
+                env.tenant.client_id, env.tenant.tenant_id
+            )
+            .as_str()
+        )
     );
     assert!(r.header("x-ms-throttle-information").is_some());
     let stats = env
@@ -271,8 +279,8 @@ async fn writes_have_their_own_budget() {
         .patch(&format!("/users/{user}"), json!({"jobTitle": "t3"}))
         .await;
     assert_eq!(fourth.status, StatusCode::TOO_MANY_REQUESTS);
-    let retry: u64 = fourth.header("retry-after").unwrap().parse().unwrap();
-    assert!((1..=150).contains(&retry), "{retry}");
+    let retry: f64 = fourth.header("retry-after").unwrap().parse().unwrap();
+    assert!(retry > 0.0 && retry <= 150.0, "{retry}");
     assert!(
         fourth
             .header("x-ms-throttle-scope")

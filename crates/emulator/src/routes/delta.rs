@@ -166,7 +166,13 @@ pub(crate) async fn delta(
             moff: 0,
         }
     } else {
-        query.check_select(kind, &extension_names(&t, kind), false, members_nav)?;
+        query.check_select(
+            &t.metadata,
+            kind,
+            &extension_names(&t, kind),
+            false,
+            members_nav,
+        )?;
         let ids = match &query.filter {
             None => None,
             Some(f) => Some(f.only_ids().ok_or_else(|| {
@@ -343,7 +349,7 @@ fn entries(t: &Tenant, kind: ObjectKind, state: &RoundState, limit: usize) -> Ve
         // Every delta entry carries its id, whatever $select says.
         let mut body = Map::new();
         body.insert("id".into(), Value::String(id.to_owned()));
-        body.extend(project(kind, obj, props.as_deref()));
+        body.extend(project(&t.metadata, kind, obj, props.as_deref()));
         let members = with_members
             .and_then(|rel| t.links(rel, id))
             .map(|m| m.iter().map(|x| member_ref(t, x, false)).collect())
@@ -393,7 +399,7 @@ fn entries(t: &Tenant, kind: ObjectKind, state: &RoundState, limit: usize) -> Ve
             }
         }
     }
-    let default_props: Option<Vec<String>> = dirvault_model::schema::schema(kind)
+    let default_props: Option<Vec<String>> = crate::rules::rules(kind.info().odata_type)
         .and_then(|s| s.default_select)
         .map(|d| d.iter().map(|s| (*s).to_owned()).collect());
     let mut out = Vec::new();

@@ -213,9 +213,23 @@ pub(crate) fn router(emulator: Emulator) -> Router {
         .layer(middleware::from_fn_with_state(emulator.clone(), gate));
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(auth::token))
+        // Graph serves its metadata without a token.
+        .route("/v1.0/$metadata", get(metadata))
         .nest("/v1.0", graph)
         .nest("/_emulator", control::router())
         .with_state(emulator)
+}
+
+/// `GET /v1.0/$metadata`: the service's CSDL (the entity types the emulator serves).
+async fn metadata(State(emulator): State<Emulator>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/xml"),
+        )],
+        emulator.metadata().to_csdl(),
+    )
+        .into_response()
 }
 
 async fn graph_not_found(method: Method, uri: axum::http::Uri) -> GraphError {

@@ -189,7 +189,7 @@ pub(crate) async fn list(
     let Req { mut query, path } = req;
     let shared = tenant_of(&emulator, &caller)?;
     let t = shared.read();
-    query.check_select(kind, &extension_names(&t, kind), false, &[])?;
+    query.check_select(&t.metadata, kind, &extension_names(&t, kind), false, &[])?;
     check_expand(kind, &query)?;
     let (default, max) = page_limits(kind);
     let size = query.page_size(default, max)?;
@@ -242,7 +242,7 @@ fn check_expand(kind: ObjectKind, q: &Query) -> GraphResult<()> {
 /// Projects an object and adds `$expand`ed navigation properties (at most 20 items each,
 /// as Graph does for directory objects: GRAPH.md, "$expand").
 fn render(t: &Tenant, kind: ObjectKind, obj: &Obj, q: &Query) -> Value {
-    let mut out = project(kind, obj, q.select.as_deref());
+    let mut out = project(&t.metadata, kind, obj, q.select.as_deref());
     let id = obj.get("id").and_then(Value::as_str).unwrap_or("");
     for nav in &q.expand {
         let value = match (kind, nav.to_ascii_lowercase().as_str()) {
@@ -316,7 +316,7 @@ pub(crate) fn directory_object(t: &Tenant, id: &str, select: Option<&[String]>) 
         "@odata.type".into(),
         Value::String(format!("#{}", kind.info().odata_type)),
     );
-    out.extend(project(kind, obj, select));
+    out.extend(project(&t.metadata, kind, obj, select));
     Some(Value::Object(out))
 }
 
@@ -332,7 +332,7 @@ pub(crate) async fn get_one(
     let Req { mut query, .. } = req;
     let shared = tenant_of(&emulator, &caller)?;
     let t = shared.read();
-    query.check_select(kind, &extension_names(&t, kind), true, &[])?;
+    query.check_select(&t.metadata, kind, &extension_names(&t, kind), true, &[])?;
     check_expand(kind, &query)?;
     check_special_selects(kind, &caller, &query, 1)?;
     let obj = lookup(&t, kind, &id).ok_or_else(|| GraphError::not_found(&id))?;
@@ -597,7 +597,7 @@ fn objects_response(
     let items = page
         .iter()
         .filter_map(|id| t.get(kind, id))
-        .map(|o| Value::Object(project(kind, o, q.select.as_deref())))
+        .map(|o| Value::Object(project(&t.metadata, kind, o, q.select.as_deref())))
         .collect();
     let next = next.map(|after| {
         odata::next_link(
@@ -927,7 +927,7 @@ pub(crate) async fn deleted_items(
     shared.write().expire_recycle_bin(now);
     let t = shared.read();
     let mut query = req.query;
-    query.check_select(kind, &extension_names(&t, kind), false, &[])?;
+    query.check_select(&t.metadata, kind, &extension_names(&t, kind), false, &[])?;
     let size = query.page_size(100, MAX_TOP)?;
     let items_all: Vec<&crate::tenant::DeletedItem> = t
         .deleted_items(Some(kind))
@@ -952,7 +952,12 @@ pub(crate) async fn deleted_items(
                 "@odata.type".into(),
                 Value::String(format!("#{}", kind.info().odata_type)),
             );
-            out.extend(project(kind, &d.object, query.select.as_deref()));
+            out.extend(project(
+                &t.metadata,
+                kind,
+                &d.object,
+                query.select.as_deref(),
+            ));
             if query.select.is_none() {
                 out.insert(
                     "deletedDateTime".into(),

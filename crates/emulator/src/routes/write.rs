@@ -20,8 +20,8 @@ use crate::clock::graph_time;
 use crate::error::{GraphError, GraphResult};
 use crate::generator::{BUILT_IN_ROLES, method_ids};
 use crate::odata;
+use crate::rules::rules;
 use crate::tenant::{Obj, Tenant};
-use dirvault_model::schema::{device_writable, schema};
 
 /// At most this many references in one `members@odata.bind` (group-update.md).
 pub(crate) const MAX_BIND: usize = 20;
@@ -60,7 +60,8 @@ fn new_id() -> String {
 
 /// Property checks shared by create and update.
 fn check_properties(t: &Tenant, kind: ObjectKind, obj: &Obj, creating: bool) -> GraphResult<()> {
-    let Some(s) = schema(kind) else {
+    let odata_type = kind.info().odata_type;
+    let Some(s) = rules(odata_type) else {
         if let Some(bad) = ["id", "createdDateTime", "isBuiltIn"]
             .iter()
             .find(|p| obj.contains_key(**p))
@@ -82,7 +83,13 @@ fn check_properties(t: &Tenant, kind: ObjectKind, obj: &Obj, creating: bool) -> 
             }
             continue;
         }
-        if !s.has(key) {
+        // Property names in a request body are case-sensitive.
+        if !t
+            .metadata
+            .structural(odata_type)
+            .iter()
+            .any(|p| p.name == *key)
+        {
             return Err(GraphError::bad_request(format!(
                 "Property '{key}' does not exist as a declared property or extension property."
             )));
@@ -99,7 +106,7 @@ fn check_properties(t: &Tenant, kind: ObjectKind, obj: &Obj, creating: bool) -> 
         }
     }
     if creating {
-        for required in s.required_on_create {
+        for required in s.required_on_create.iter() {
             if obj.get(*required).is_none_or(Value::is_null) {
                 return Err(GraphError::bad_request(format!(
                     "Invalid value specified for property '{required}' of resource '{}': the property is required.",
@@ -162,58 +169,14 @@ fn binds(t: &Tenant, obj: &mut Obj, property: &str) -> GraphResult<Vec<String>> 
     Ok(ids)
 }
 
-/// Fills the properties Graph sets itself and `null`s the unset ones, so a created object has
-/// the same shape as a listed one.
+/// Fills the properties Graph sets itself.
 fn complete(t: &Tenant, kind: ObjectKind, obj: &mut Obj, now: DateTime<Utc>) {
     let created = graph_time(now);
     obj.insert("id".into(), Value::String(new_id()));
-    let empty_arrays: &[&str] = &[
-        "businessPhones",
-        "imAddresses",
-        "otherMails",
-        "proxyAddresses",
-        "assignedLicenses",
-        "assignedPlans",
-        "provisionedPlans",
-        "licenseAssignmentStates",
-        "onPremisesProvisioningErrors",
-        "serviceProvisioningErrors",
-        "groupTypes",
-        "assignedLabels",
-        "interests",
-        "pastProjects",
-        "responsibilities",
-        "schools",
-        "skills",
-        "identifierUris",
-        "keyCredentials",
-        "passwordCredentials",
-        "appRoles",
-        "tags",
-        "requiredResourceAccess",
-        "addIns",
-        "alternativeNames",
-        "replyUrls",
-        "servicePrincipalNames",
-        "notificationEmailAddresses",
-        "oauth2PermissionScopes",
-        "resourceSpecificApplicationPermissions",
-        "physicalIds",
-        "systemLabels",
-    ];
-    if let Some(s) = schema(kind) {
-        for p in s.properties {
-            if !obj.contains_key(*p) {
-                let v = if empty_arrays.contains(p) {
-                    json!([])
-                } else {
-                    Value::Null
-                };
-                obj.insert((*p).to_owned(), v);
-            }
-        }
-    }
-    if obj.contains_key("createdDateTime") || schema(kind).is_none() {
+    // Unset declared properties are not stored: responses show them as null or [] from the
+    // metadata (odata::project).
+    let odata_type = kind.info().odata_type;
+    if t.metadata.find(odata_type, "createdDateTime").is_some() || rules(odata_type).is_none() {
         obj.insert("createdDateTime".into(), Value::String(created.clone()));
     }
     match kind {
@@ -636,10 +599,10 @@ pub(crate) async fn update(
     let mut t = shared.write();
     let (id, current) = existing(&t, kind, &id)?;
     check_properties(&t, kind, &patch, false)?;
-    if kind == ObjectKind::Devices
+    if let Some(writable) = rules(kind.info().odata_type).and_then(|r| r.writable)
         && let Some(bad) = patch
             .keys()
-            .find(|k| !device_writable().contains(&k.as_str()) && !k.starts_with('@'))
+            .find(|k| !writable.contains(&k.as_str()) && !k.starts_with('@'))
     {
         return Err(read_only(bad));
     }
@@ -650,7 +613,7 @@ pub(crate) async fn update(
     }
     let synced = current.get("onPremisesSyncEnabled") == Some(&Value::Bool(true));
     if synced
-        && let Some(s) = schema(kind)
+        && let Some(s) = rules(kind.info().odata_type)
         && patch
             .keys()
             .any(|k| s.on_premises_owned.contains(&k.as_str()))
