@@ -68,6 +68,9 @@ pub struct EmulatorConfig {
     pub delta_page_size: usize,
     /// `members@delta` entries per page: a larger group is split across pages, as Graph does.
     pub delta_members_per_page: usize,
+    /// Whether delta honours `Prefer: return=minimal` (Graph does); off, every updated
+    /// object comes whole, as from a service that ignores the header.
+    pub honour_return_minimal: bool,
 }
 
 impl Default for EmulatorConfig {
@@ -77,6 +80,7 @@ impl Default for EmulatorConfig {
             throttle: ThrottleConfig::default(),
             delta_page_size: 100,
             delta_members_per_page: 500,
+            honour_return_minimal: true,
         }
     }
 }

@@ -41,6 +41,8 @@ pub(crate) struct Query {
     pub(crate) eventual: bool,
     /// `Prefer: odata.maxpagesize=N`.
     pub(crate) max_page_size: Option<usize>,
+    /// `Prefer: return=minimal` (delta: only the changed properties of an updated object).
+    pub(crate) return_minimal: bool,
 }
 
 /// The largest `$top` Graph accepts for directory objects (GRAPH.md §6).
@@ -67,6 +69,12 @@ impl Query {
                         .find_map(|p| p.trim().strip_prefix("odata.maxpagesize="))
                         .and_then(|n| n.trim().parse().ok())
                 }),
+            return_minimal: headers
+                .get_all("prefer")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .any(|p| p.trim().eq_ignore_ascii_case("return=minimal")),
             ..Query::default()
         };
         for (key, value) in pairs {
@@ -248,6 +256,7 @@ pub(crate) fn project(
                         out.insert(name.clone(), v.clone());
                     }
                     None if name.starts_with("extension_") => {}
+                    None if never_returned(odata_type, name) => {}
                     None => {
                         let empty = metadata
                             .find(own_type, name)
@@ -280,16 +289,31 @@ pub(crate) fn project(
                     out.insert(k.clone(), v.clone());
                 }
             }
-            for p in metadata.structural(own_type) {
-                let hidden = p.name == "signInActivity"
-                    || schema.is_some_and(|s| s.single_only.contains(&p.name.as_str()));
-                if !hidden && !out.contains_key(&p.name) {
-                    out.insert(p.name.clone(), unset_value(p));
-                }
-            }
+            fill_declared(metadata, own_type, &mut out, |name| {
+                name == "signInActivity" || schema.is_some_and(|s| s.single_only.contains(&name))
+            });
         }
     }
     out
+}
+
+/// Adds every property `type_name` declares that `out` lacks (null, or `[]` for a
+/// collection), but those `hidden` and those Graph never returns.
+pub(crate) fn fill_declared(
+    metadata: &Metadata,
+    type_name: &str,
+    out: &mut Obj,
+    hidden: impl Fn(&str) -> bool,
+) {
+    for p in metadata.structural(type_name) {
+        if !out.contains_key(&p.name) && !hidden(&p.name) && !never_returned(type_name, &p.name) {
+            out.insert(p.name.clone(), unset_value(p));
+        }
+    }
+}
+
+pub(crate) fn never_returned(odata_type: &str, name: &str) -> bool {
+    rules(odata_type).is_some_and(|r| r.never_returned.contains(&name))
 }
 
 /// What Graph returns for a declared property with no value: `[]` for a collection, else null.

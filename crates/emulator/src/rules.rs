@@ -25,6 +25,8 @@ pub(crate) struct TypeRules {
     pub(crate) on_premises_owned: &'static [&'static str],
     /// When set, the only properties an update may change.
     pub(crate) writable: Option<&'static [&'static str]>,
+    /// Declared but never returned, not even with `$select` (usable in `$filter` only).
+    pub(crate) never_returned: &'static [&'static str],
 }
 
 const NONE: TypeRules = TypeRules {
@@ -35,6 +37,7 @@ const NONE: TypeRules = TypeRules {
     create_only: &[],
     on_premises_owned: &[],
     writable: None,
+    never_returned: &[],
 };
 
 /// `resources/user.md`, `api/user-list.md` ("By default, only a limited set of properties are
@@ -55,6 +58,7 @@ static USER: TypeRules = TypeRules {
     create_only: &[],
     on_premises_owned: USER_ON_PREM_OWNED,
     writable: None,
+    never_returned: &[],
 };
 
 /// `resources/group.md` (Exchange-backed properties returned only on a single-group GET),
@@ -79,6 +83,9 @@ static GROUP: TypeRules = TypeRules {
         "mailEnabled",
     ],
     writable: None,
+    // group.md: hasMembersWithLicenseErrors "is never returned on a GET operation";
+    // group-get.md: it and isArchived "aren't returned in the $select query".
+    never_returned: &["hasMembersWithLicenseErrors", "isArchived"],
 };
 
 /// `resources/application.md`, `api/application-update.md` (`passwordCredentials` cannot be

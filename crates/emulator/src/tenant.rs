@@ -204,6 +204,24 @@ impl Tenant {
         });
     }
 
+    /// `obj` (an object of `kind`) as Graph holds it: its stored properties and every other
+    /// property its type declares, null or `[]` (what a read with every property `$select`ed
+    /// returns, single-object-only ones included), without `signInActivity`.
+    pub fn declared_view(&self, kind: ObjectKind, obj: &Obj) -> Obj {
+        let own_type = obj
+            .get("@odata.type")
+            .and_then(Value::as_str)
+            .unwrap_or(kind.info().odata_type)
+            .to_owned();
+        let mut out = obj.clone();
+        out.remove("signInActivity");
+        out.retain(|name, _| !crate::odata::never_returned(kind.info().odata_type, name));
+        crate::odata::fill_declared(&self.metadata, &own_type, &mut out, |name| {
+            name == "signInActivity"
+        });
+        out
+    }
+
     /// Number of live objects of `kind`.
     pub fn count(&self, kind: ObjectKind) -> usize {
         self.objects.get(&kind).map_or(0, BTreeMap::len)

@@ -16,10 +16,15 @@ use serde_json::{Value, json};
 /// deltaLink. Asserts that no page carries both links and that every page but the last has a
 /// nextLink.
 async fn round(env: &Env, start: &str) -> (Vec<Value>, String) {
+    round_with(env, start, &[]).await
+}
+
+/// [`round`] with request headers (e.g. `Prefer: return=minimal`) on every page.
+async fn round_with(env: &Env, start: &str, headers: &[(&str, &str)]) -> (Vec<Value>, String) {
     let mut url = env.graph(start);
     let mut items = Vec::new();
     loop {
-        let r = env.get(&url).await;
+        let r = env.send(reqwest::Method::GET, &url, None, headers).await;
         assert_eq!(r.status, StatusCode::OK, "{url}: {}", r.body);
         items.extend(r.values().iter().cloned());
         let next = r.body["@odata.nextLink"].as_str();
@@ -68,8 +73,24 @@ async fn initial_round_returns_every_user_then_changes_only() {
         {"op": "create", "kind": "users", "object": {"id": "11111111-1111-1111-1111-111111111111", "displayName": "New Hire", "jobTitle": null, "accountEnabled": true, "userPrincipalName": format!("new@{domain}")}},
     ]))
     .await;
-    let (changes, link) = round(&env, &link).await;
+    // The same changes, twice: without Prefer (Graph's default), an updated object comes
+    // whole, every selected property; with `Prefer: return=minimal`, only what changed
+    // (api/user-delta.md, "Optional request headers").
+    let (whole, _) = round(&env, &link).await;
+    let whole = by_id(&whole);
+    assert_eq!(whole[&users[1]]["jobTitle"], "Chief Backup Officer");
+    assert!(
+        whole[&users[1]]["displayName"].is_string(),
+        "{}",
+        whole[&users[1]]
+    );
+    assert!(whole[&users[1]].get("accountEnabled").is_some());
+    let (changes, link) = round_with(&env, &link, &[("Prefer", "return=minimal")]).await;
     let changes = by_id(&changes);
+    assert_eq!(
+        whole.keys().collect::<Vec<_>>(),
+        changes.keys().collect::<Vec<_>>()
+    );
     // Updated: id + the changed property only (a partial object).
     assert_eq!(
         changes[&users[1]],

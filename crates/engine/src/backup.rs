@@ -1,8 +1,10 @@
 //! The backup of one tenant.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use dirvault_graph::metadata::ServiceMetadata;
 use dirvault_graph::{BatchRequest, ClientStats, GraphClient};
 use dirvault_model::{
     CollectionPath, DirectoryObject, ObjectId, ObjectKind, Relationship, RelationshipKind, schema,
@@ -164,26 +166,43 @@ struct Run<'a> {
     statuses: BTreeMap<ObjectKind, KindStatus>,
     /// Objects Graph returned that could not be stored, by kind.
     unusable_objects: BTreeMap<ObjectKind, usize>,
+    /// The service's `$metadata`, read once per backup (by the first lane that needs it);
+    /// `None` inside when it could not be read.
+    metadata: Arc<tokio::sync::OnceCell<Option<Arc<ServiceMetadata>>>>,
 }
 
 /// One kind's result before it is recorded.
 struct Listed {
     incremental: bool,
     delta_link: Option<String>,
+    /// The `$select` the delta round asked for (empty when none).
+    selected: Vec<String>,
+}
+
+impl Listed {
+    /// The same result, recorded as asking for `select`.
+    fn asking(self, select: &[String]) -> Listed {
+        Listed {
+            selected: select.to_vec(),
+            ..self
+        }
+    }
 }
 
 impl<'a> Run<'a> {
     /// A run for one lane of kinds: the same client, writer and parent, its own ids and links
     /// (given back with [`Run::absorb`]).
     fn lane(&self) -> Run<'a> {
-        Run::new(
+        let mut lane = Run::new(
             self.client,
             self.writer,
             self.parent.clone(),
             self.options,
             self.now,
             self.progress,
-        )
+        );
+        lane.metadata = self.metadata.clone();
+        lane
     }
 
     /// A run that has found nothing yet.
@@ -210,6 +229,7 @@ impl<'a> Run<'a> {
             app_role_audits: None,
             statuses: BTreeMap::new(),
             unusable_objects: BTreeMap::new(),
+            metadata: Arc::new(tokio::sync::OnceCell::new()),
         }
     }
 
@@ -299,18 +319,17 @@ impl<'a> Run<'a> {
         let info = kind.info();
         let delta_path = info.delta_path.unwrap_or_default();
         let member_rel = delta_links(kind).map(|(rel, _)| rel);
-        // Users need every property named in $select (GRAPH.md §6a); groups and units name
-        // `members` to get members@delta, so they list their properties too.
-        let mut select: Vec<String> = match schema::schema(kind) {
-            Some(s)
-                if matches!(
-                    kind,
-                    ObjectKind::Users | ObjectKind::Groups | ObjectKind::AdministrativeUnits
-                ) =>
-            {
-                s.list_select().iter().map(|p| (*p).to_owned()).collect()
-            }
-            _ => Vec::new(),
+        // Users need every property named in $select (a list returns a default few:
+        // api/user-list.md); groups and units name `members` to get members@delta
+        // (api/group-delta.md), so they list their properties too. The other kinds are read
+        // without $select: Graph returns every property.
+        let mut select: Vec<String> = if matches!(
+            kind,
+            ObjectKind::Users | ObjectKind::Groups | ObjectKind::AdministrativeUnits
+        ) {
+            self.list_properties(kind).await
+        } else {
+            Vec::new()
         };
         if matches!(kind, ObjectKind::Users | ObjectKind::Groups) {
             select.extend(self.extension_names(kind).await?);
@@ -327,14 +346,16 @@ impl<'a> Run<'a> {
             Some((record, entries))
                 if !self.options.full
                     && record.status == KindStatus::Complete
-                    && record.delta_link.is_some() =>
+                    && record.delta_link.is_some()
+                    && self.asked_for_everything(kind, &record.selected, &select) =>
             {
                 Some((record, entries))
             }
             _ => None,
         };
         let Some((record, entries)) = parent else {
-            return self.fresh_round(kind, &fresh, &select, repo).await;
+            let listed = self.fresh_round(kind, &fresh, &select, repo).await;
+            return listed.map(|l| l.asking(&select));
         };
         let carried: BTreeMap<String, ManifestEntry> =
             entries.into_iter().map(|e| (e.id.to_string(), e)).collect();
@@ -344,7 +365,7 @@ impl<'a> Run<'a> {
             .delta_round(kind, &start, Some(carried), member_rel, repo)
             .await;
         let nothing_written = self.writer.lock().await.count(kind) == written;
-        match result {
+        let listed = match result {
             // An expired token is refused on the first page, before anything is written.
             Err(Error::Graph(e)) if e.is_delta_expired() && nothing_written => {
                 self.warnings.push(format!(
@@ -357,7 +378,8 @@ impl<'a> Run<'a> {
                 self.fresh_round(kind, &fresh, &select, repo).await
             }
             other => other,
-        }
+        };
+        listed.map(|l| l.asking(&select))
     }
 
     /// A first (or resynced) round of a delta kind. Groups and administrative units are read
@@ -440,6 +462,7 @@ impl<'a> Run<'a> {
         Ok(Listed {
             incremental: false,
             delta_link: Some(delta_link),
+            selected: Vec::new(),
         })
     }
 
@@ -457,7 +480,7 @@ impl<'a> Run<'a> {
     ) -> Result<Listed> {
         let incremental = carried.is_some();
         let client = self.client.clone();
-        let mut pages = std::pin::pin!(client.pages(start));
+        let mut pages = std::pin::pin!(client.delta_pages(start));
         let mut pending: Option<(String, Map<String, Value>)> = None;
         let mut removed: BTreeSet<String> = BTreeSet::new();
         // Member links go straight into the snapshot's relationship set: the parent's first
@@ -576,6 +599,7 @@ impl<'a> Run<'a> {
         Ok(Listed {
             incremental,
             delta_link,
+            selected: Vec::new(),
         })
     }
 
@@ -688,6 +712,71 @@ impl<'a> Run<'a> {
         self.relationships.insert(rel);
     }
 
+    /// The properties a list or delta of `kind` asks for: every structural property the
+    /// service's own `$metadata` declares for the kind's type (so a property Microsoft adds is
+    /// captured without a new release), less the documented ones a list cannot return
+    /// (read per object instead) and `signInActivity` (its own permission and page size).
+    /// When the metadata cannot be read, dirvault's built-in list is used, with a warning.
+    async fn list_properties(&mut self, kind: ObjectKind) -> Vec<String> {
+        let client = self.client;
+        let mut failure = None;
+        let metadata = self
+            .metadata
+            .get_or_init(|| async {
+                match client.service_metadata().await {
+                    Ok(m) => Some(Arc::new(m)),
+                    Err(e) => {
+                        failure = Some(e.to_string());
+                        None
+                    }
+                }
+            })
+            .await
+            .clone();
+        if let Some(e) = failure {
+            self.warnings.push(format!(
+                "Graph's $metadata could not be read ({e}): users, groups and administrative \
+                 units were read with dirvault's built-in property lists"
+            ));
+        }
+        let Some(table) = schema::schema(kind) else {
+            return Vec::new();
+        };
+        let declared = metadata
+            .and_then(|m| m.properties(kind.info().odata_type))
+            .unwrap_or_else(|| table.properties.iter().map(|p| (*p).to_owned()).collect());
+        table.list_select_from(declared)
+    }
+
+    /// Whether the parent's delta round asked for every property of `select`: when the
+    /// service declares properties (or the tenant registers extensions) the last round did
+    /// not ask for, its deltaLink would never return them, so the kind is read in full again.
+    fn asked_for_everything(
+        &mut self,
+        kind: ObjectKind,
+        asked: &[String],
+        select: &[String],
+    ) -> bool {
+        let missing: Vec<&str> = select
+            .iter()
+            .filter(|p| !asked.contains(p))
+            .map(String::as_str)
+            .collect();
+        if missing.is_empty() || select.is_empty() {
+            return true;
+        }
+        let shown: Vec<&str> = missing.iter().take(5).copied().collect();
+        let more = missing.len().saturating_sub(shown.len());
+        self.warnings.push(format!(
+            "{kind}: Graph declares {} propert{} the last backup did not ask for ({}{}): read in full again",
+            missing.len(),
+            if missing.len() == 1 { "y" } else { "ies" },
+            shown.join(", "),
+            if more > 0 { format!(", and {more} more") } else { String::new() }
+        ));
+        false
+    }
+
     async fn extension_names(&self, kind: ObjectKind) -> Result<Vec<String>> {
         let target = if kind == ObjectKind::Users {
             "User"
@@ -730,6 +819,7 @@ impl<'a> Run<'a> {
         Ok(Listed {
             incremental: false,
             delta_link: None,
+            selected: Vec::new(),
         })
     }
 
@@ -782,6 +872,7 @@ impl<'a> Run<'a> {
         Ok(Listed {
             incremental,
             delta_link: None,
+            selected: Vec::new(),
         })
     }
 
@@ -794,6 +885,7 @@ impl<'a> Run<'a> {
             return Ok(Listed {
                 incremental: false,
                 delta_link: None,
+                selected: Vec::new(),
             });
         };
         let parent_path = match parent.info().collection {
@@ -802,6 +894,7 @@ impl<'a> Run<'a> {
                 return Ok(Listed {
                     incremental: false,
                     delta_link: None,
+                    selected: Vec::new(),
                 });
             }
         };
@@ -887,6 +980,7 @@ impl<'a> Run<'a> {
         Ok(Listed {
             incremental,
             delta_link: None,
+            selected: Vec::new(),
         })
     }
 
@@ -992,6 +1086,7 @@ impl<'a> Run<'a> {
         Ok(Listed {
             incremental: true,
             delta_link: None,
+            selected: Vec::new(),
         })
     }
 
@@ -1307,10 +1402,10 @@ async fn back_up_kind(
                     incremental: false,
                 }
             } else {
-                run.writer
-                    .lock()
-                    .await
-                    .finish_kind(kind, KindStatus::Complete, listed.delta_link);
+                let mut writer = run.writer.lock().await;
+                writer.finish_kind(kind, KindStatus::Complete, listed.delta_link);
+                writer.record_selection(kind, listed.selected);
+                drop(writer);
                 run.statuses.insert(kind, KindStatus::Complete);
                 KindOutcome {
                     kind,

@@ -28,6 +28,8 @@ pub struct TypeSchema {
     pub create_only: &'static [&'static str],
     /// Owned by on-premises AD when `onPremisesSyncEnabled` is true: updates are refused.
     pub on_premises_owned: &'static [&'static str],
+    /// Declared, but never returned by a read (only usable in `$filter`).
+    pub never_returned: &'static [&'static str],
 }
 
 const USER_PROPERTIES: &[&str] = &[
@@ -442,6 +444,7 @@ static USER: TypeSchema = TypeSchema {
     ],
     create_only: &[],
     on_premises_owned: USER_ON_PREM_OWNED,
+    never_returned: &[],
 };
 
 static GROUP: TypeSchema = TypeSchema {
@@ -464,6 +467,10 @@ static GROUP: TypeSchema = TypeSchema {
         "securityEnabled",
         "mailEnabled",
     ],
+    // Graph: group.md — hasMembersWithLicenseErrors "is never returned on a GET operation";
+    // group-get.md — hasMembersWithLicenseErrors and isArchived "aren't returned in the
+    // $select query".
+    never_returned: &["hasMembersWithLicenseErrors", "isArchived"],
 };
 
 static APPLICATION: TypeSchema = TypeSchema {
@@ -474,6 +481,7 @@ static APPLICATION: TypeSchema = TypeSchema {
     required_on_create: &["displayName"],
     create_only: &[],
     on_premises_owned: &[],
+    never_returned: &[],
 };
 
 static SERVICE_PRINCIPAL: TypeSchema = TypeSchema {
@@ -484,6 +492,7 @@ static SERVICE_PRINCIPAL: TypeSchema = TypeSchema {
     required_on_create: &["appId"],
     create_only: &["appId"],
     on_premises_owned: &[],
+    never_returned: &[],
 };
 
 static DEVICE: TypeSchema = TypeSchema {
@@ -494,6 +503,7 @@ static DEVICE: TypeSchema = TypeSchema {
     required_on_create: &[],
     create_only: &[],
     on_premises_owned: &[],
+    never_returned: &[],
 };
 
 static ADMINISTRATIVE_UNIT: TypeSchema = TypeSchema {
@@ -504,6 +514,7 @@ static ADMINISTRATIVE_UNIT: TypeSchema = TypeSchema {
     required_on_create: &["displayName"],
     create_only: &[],
     on_premises_owned: &[],
+    never_returned: &[],
 };
 
 /// The schema for `kind`, where the emulator has one.
@@ -537,7 +548,19 @@ impl TypeSchema {
         self.properties
             .iter()
             .copied()
-            .filter(|p| !self.single_only.contains(p) && *p != "signInActivity")
+            .filter(|p| self.listable(p))
             .collect()
+    }
+
+    /// Of `declared` (the service's own property names for the type, from its `$metadata`),
+    /// those a collection or delta query can `$select`, in their order.
+    pub fn list_select_from(&self, declared: Vec<String>) -> Vec<String> {
+        declared.into_iter().filter(|p| self.listable(p)).collect()
+    }
+
+    fn listable(&self, name: &str) -> bool {
+        !self.single_only.contains(&name)
+            && !self.never_returned.contains(&name)
+            && name != "signInActivity"
     }
 }

@@ -352,6 +352,11 @@ pub struct KindRecord {
     /// The deltaLink to continue from, for kinds with delta.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delta_link: Option<String>,
+    /// The `$select` the delta round behind [`KindRecord::delta_link`] asked for: a deltaLink
+    /// returns only those properties, so a backup that would ask for more (Graph declared a
+    /// new property, the tenant registered an extension) reads the kind in full again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub selected: Vec<String>,
 }
 
 /// One changeset of a chain of them on top of a base index ([`KindRecord::chain`],

@@ -1911,6 +1911,13 @@ impl SnapshotWriter {
         );
     }
 
+    /// Records the `$select` a kind's delta round asked for ([`KindRecord::selected`]).
+    pub fn record_selection(&mut self, kind: ObjectKind, selected: Vec<String>) {
+        if let Some(record) = self.kinds.get_mut(&kind) {
+            record.selected = selected;
+        }
+    }
+
     /// Keeps a kind exactly as in an earlier snapshot (failed or skipped this time).
     pub fn carry_kind(&mut self, kind: ObjectKind, previous: KindRecord, status: KindStatus) {
         self.kinds.insert(

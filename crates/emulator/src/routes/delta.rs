@@ -199,7 +199,8 @@ pub(crate) async fn delta(
         .clamp(1, odata::MAX_TOP);
     // Only the entries this page can hold (plus the resume point and one to know there is
     // more): building a whole round per page would make a round quadratic.
-    let entries = entries(&t, kind, &state, page_size + 2);
+    let minimal = query.return_minimal && emulator.config().honour_return_minimal;
+    let entries = entries(&t, kind, &state, page_size + 2, minimal);
     let member_budget = config.delta_members_per_page.max(1);
     let mut page = Vec::new();
     let mut members_sent = 0;
@@ -329,7 +330,17 @@ fn member_ref(t: &Tenant, id: &str, removed: bool) -> Value {
 }
 
 /// The entries of a round, in id order.
-fn entries(t: &Tenant, kind: ObjectKind, state: &RoundState, limit: usize) -> Vec<Entry> {
+/// The entries of a round, in id order. An updated object is returned whole (every selected
+/// property, or the default set) unless the caller sent `Prefer: return=minimal`, when only
+/// its changed properties come (api/user-delta.md, api/group-delta.md: "Optional request
+/// headers"); either way its `members@delta` names only the members that changed.
+fn entries(
+    t: &Tenant,
+    kind: ObjectKind,
+    state: &RoundState,
+    limit: usize,
+    minimal: bool,
+) -> Vec<Entry> {
     let start = state
         .partial
         .as_deref()
@@ -435,11 +446,16 @@ fn entries(t: &Tenant, kind: ObjectKind, state: &RoundState, limit: usize) -> Ve
                 if changed.is_empty() && members.is_empty() {
                     continue;
                 }
-                let mut body = Map::new();
-                body.insert("id".into(), Value::String(id.to_owned()));
-                for p in changed {
-                    body.insert(p.clone(), obj.get(p).cloned().unwrap_or(Value::Null));
-                }
+                let body = if minimal {
+                    let mut body = Map::new();
+                    body.insert("id".into(), Value::String(id.to_owned()));
+                    for p in changed {
+                        body.insert(p.clone(), obj.get(p).cloned().unwrap_or(Value::Null));
+                    }
+                    body
+                } else {
+                    full(id, obj).body
+                };
                 out.push(Entry {
                     id: id.to_owned(),
                     body,

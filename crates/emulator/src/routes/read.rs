@@ -833,7 +833,14 @@ fn methods_response(t: &Tenant, caller: &Caller, user: &str, only: Option<&str>)
         .filter(|(_, m)| {
             only.is_none_or(|ty| m.get("@odata.type").and_then(Value::as_str) == Some(ty))
         })
-        .map(|(_, m)| Value::Object(m.clone()))
+        .map(|(_, m)| {
+            Value::Object(odata::project(
+                &t.metadata,
+                ObjectKind::AuthenticationMethods,
+                m,
+                None,
+            ))
+        })
         .collect();
     collection(
         odata::context(
@@ -892,7 +899,8 @@ pub(crate) async fn auth_method(
         .and_then(|ms| ms.get(&method))
         .filter(|m| m.get("@odata.type").and_then(Value::as_str) == Some(ty))
         .ok_or_else(|| GraphError::not_found(&method))?;
-    Ok(json_response(StatusCode::OK, Value::Object(m.clone())))
+    let m = odata::project(&t.metadata, ObjectKind::AuthenticationMethods, m, None);
+    Ok(json_response(StatusCode::OK, Value::Object(m)))
 }
 
 /// `GET /directory/deletedItems` without the type cast Graph requires (GRAPH.md §2).
