@@ -27,6 +27,9 @@ pub(crate) struct Query {
     pub(crate) filter: Option<Filter>,
     /// `$expand` navigation properties.
     pub(crate) expand: Vec<String>,
+    /// For each of `expand`, its nested `$select`: `members($select=id,displayName)`
+    /// (query-parameters.md, "expand").
+    pub(crate) expand_select: Vec<Option<Vec<String>>>,
     /// `$count=true`.
     pub(crate) count: bool,
     /// `$search`.
@@ -101,10 +104,28 @@ impl Query {
                 }
                 "filter" => q.filter = Some(Filter::parse(&value)?),
                 "expand" => {
-                    q.expand = value
-                        .split(',')
-                        .map(|s| s.trim().split('(').next().unwrap_or("").to_owned())
-                        .collect();
+                    for item in split_top_level(&value) {
+                        let (name, options) = match item.split_once('(') {
+                            Some((name, rest)) => (name.trim(), rest.strip_suffix(')')),
+                            None => (item.trim(), None),
+                        };
+                        let select = options
+                            .and_then(|o| {
+                                o.split(';').find_map(|opt| {
+                                    opt.trim()
+                                        .strip_prefix("$select=")
+                                        .or_else(|| opt.trim().strip_prefix("select="))
+                                })
+                            })
+                            .map(|list| {
+                                list.split(',')
+                                    .map(|p| p.trim().to_owned())
+                                    .filter(|p| !p.is_empty())
+                                    .collect()
+                            });
+                        q.expand.push(name.to_owned());
+                        q.expand_select.push(select);
+                    }
                 }
                 "count" => q.count = value.eq_ignore_ascii_case("true"),
                 "search" => q.search = Some(value.trim_matches('"').to_owned()),
@@ -223,6 +244,68 @@ impl Query {
         }
         Ok(())
     }
+}
+
+impl Query {
+    /// Refuses a `$filter` on a property the type does not declare, or that Graph documents
+    /// as not filterable: Graph answers 400, never an empty list (a typo in a lookup would
+    /// otherwise read as "not found").
+    ///
+    /// # Errors
+    /// 400 `Request_UnsupportedQuery` naming the property.
+    pub(crate) fn check_filter(
+        &self,
+        metadata: &Metadata,
+        kind: ObjectKind,
+        extensions: &[String],
+    ) -> GraphResult<()> {
+        let odata_type = kind.info().odata_type;
+        let (Some(filter), true) = (&self.filter, metadata.has_type(odata_type)) else {
+            return Ok(());
+        };
+        let not_filterable = rules(odata_type).map_or(&[][..], |r| r.not_filterable);
+        for path in filter.properties() {
+            let name = path.split('/').next().unwrap_or(path);
+            let declared = metadata.find(odata_type, name).is_some()
+                || metadata
+                    .derived(odata_type)
+                    .into_iter()
+                    .any(|d| metadata.find(d, name).is_some())
+                || extensions.iter().any(|e| e.eq_ignore_ascii_case(name));
+            if !declared {
+                return Err(GraphError::bad_request(format!(
+                    "Could not find a property named '{name}' on type '{odata_type}'."
+                )));
+            }
+            if not_filterable.iter().any(|p| p.eq_ignore_ascii_case(name)) {
+                return Err(GraphError::unsupported_query(format!(
+                    "Unsupported or invalid query filter clause specified for property '{name}' of resource '{}'.",
+                    crate::metadata::Metadata::local_name(odata_type)
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `a,b($select=x,y),c` → `a`, `b($select=x,y)`, `c`: commas inside parentheses belong to
+/// the nested options.
+fn split_top_level(value: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut depth, mut start) = (0usize, 0);
+    for (i, c) in value.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                out.push(&value[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&value[start..]);
+    out.into_iter().filter(|s| !s.trim().is_empty()).collect()
 }
 
 fn invalid_page_size(value: &str, max: usize) -> GraphError {

@@ -27,6 +27,8 @@ pub(crate) struct TypeRules {
     pub(crate) writable: Option<&'static [&'static str]>,
     /// Declared but never returned, not even with `$select` (usable in `$filter` only).
     pub(crate) never_returned: &'static [&'static str],
+    /// Declared but not usable in `$filter` (the property tables say no "Supports $filter").
+    pub(crate) not_filterable: &'static [&'static str],
 }
 
 const NONE: TypeRules = TypeRules {
@@ -38,6 +40,7 @@ const NONE: TypeRules = TypeRules {
     on_premises_owned: &[],
     writable: None,
     never_returned: &[],
+    not_filterable: &[],
 };
 
 /// `resources/user.md`, `api/user-list.md` ("By default, only a limited set of properties are
@@ -59,6 +62,9 @@ static USER: TypeRules = TypeRules {
     on_premises_owned: USER_ON_PREM_OWNED,
     writable: None,
     never_returned: &[],
+    // user.md: the single-object-only properties and passwordProfile have no "Supports
+    // $filter".
+    not_filterable: USER_NOT_FILTERABLE,
 };
 
 /// `resources/group.md` (Exchange-backed properties returned only on a single-group GET),
@@ -86,6 +92,8 @@ static GROUP: TypeRules = TypeRules {
     // group.md: hasMembersWithLicenseErrors "is never returned on a GET operation";
     // group-get.md: it and isArchived "aren't returned in the $select query".
     never_returned: &["hasMembersWithLicenseErrors", "isArchived"],
+    // group.md: the Exchange-backed settings have no "Supports $filter".
+    not_filterable: GROUP_SINGLE_ONLY,
 };
 
 /// `resources/application.md`, `api/application-update.md` (`passwordCredentials` cannot be
@@ -271,4 +279,18 @@ const DEVICE_WRITABLE: &[&str] = &[
     "operatingSystem",
     "operatingSystemVersion",
     "extensionAttributes",
+];
+const USER_NOT_FILTERABLE: &[&str] = &[
+    "aboutMe",
+    "birthday",
+    "hireDate",
+    "interests",
+    "mySite",
+    "pastProjects",
+    "preferredName",
+    "responsibilities",
+    "schools",
+    "skills",
+    "mailboxSettings",
+    "passwordProfile",
 ];

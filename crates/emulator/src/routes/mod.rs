@@ -5,6 +5,7 @@ mod batch;
 mod delta;
 pub(crate) mod read;
 mod reports;
+mod url_forms;
 mod write;
 
 use std::time::Duration;
@@ -52,6 +53,10 @@ pub(crate) fn router(emulator: Emulator) -> Router {
                     .patch(move |s, c, p, b| write::update(kind, s, c, p, b))
                     .delete(move |s, c, p| write::delete(kind, s, c, p)),
             );
+        graph = graph.route(
+            &format!("{path}/$count"),
+            get(move |s, c, q| read::count(kind, s, c, q)),
+        );
         if let Some(delta_path) = kind.info().delta_path {
             graph = graph.route(delta_path, get(move |s, c, q| delta::delta(kind, s, c, q)));
         }
@@ -95,6 +100,12 @@ pub(crate) fn router(emulator: Emulator) -> Router {
             .route(
                 segment,
                 get(move |s, c, p, q| read::links(rel, source, s, c, p, q)),
+            )
+            // `/groups/{id}/members/microsoft.graph.user` (a type cast), `…/$count`, or one
+            // member by id.
+            .route(
+                &format!("{segment}/{{member}}"),
+                get(move |s, c, p, q| read::link(rel, source, s, c, p, q)),
             )
             .route(
                 &format!("{segment}/$ref"),
@@ -203,21 +214,31 @@ pub(crate) fn router(emulator: Emulator) -> Router {
         "servicePrincipal",
         "administrativeUnit",
     ] {
-        graph = graph.route(
-            &format!("/directory/deletedItems/microsoft.graph.{cast}"),
-            get(move |s, c, q| read::deleted_items(cast, s, c, q)),
-        );
+        // The SDKs write the cast with the namespace's alias: `graph.user`.
+        for namespace in ["microsoft.graph", "graph"] {
+            graph = graph.route(
+                &format!("/directory/deletedItems/{namespace}.{cast}"),
+                get(move |s, c, q| read::deleted_items(cast, s, c, q)),
+            );
+        }
     }
     let graph = graph
         .fallback(graph_not_found)
-        .layer(middleware::from_fn_with_state(emulator.clone(), gate));
-    Router::new()
+        .layer(middleware::from_fn_with_state(emulator.clone(), gate))
+        .layer(middleware::from_fn(correlate));
+    let app = Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(auth::token))
         // Graph serves its metadata without a token.
         .route("/v1.0/$metadata", get(metadata))
         .nest("/v1.0", graph)
         .nest("/_emulator", control::router())
-        .with_state(emulator)
+        .with_state(emulator);
+    // OData URL forms the SDKs send, written as the routes above expect them.
+    Router::new().fallback_service(
+        tower::ServiceBuilder::new()
+            .map_request(url_forms::canonical)
+            .service(app),
+    )
 }
 
 /// `GET /v1.0/$metadata`: the service's CSDL (the entity types the emulator serves).
@@ -380,6 +401,24 @@ async fn gate(State(emulator): State<Emulator>, mut req: Request, next: Next) ->
             }
         }
         return broken;
+    }
+    response
+}
+
+/// Every Graph response carries a `request-id`, and echoes the caller's `client-request-id`
+/// (the SDKs send one per request to correlate logs: overview of Graph's response headers in
+/// `concepts/best-practices-concept.md`, "Reliability and support").
+async fn correlate(req: Request, next: Next) -> Response {
+    let client_request_id = req.headers().get("client-request-id").cloned();
+    let mut response = next.run(req).await;
+    let headers = response.headers_mut();
+    if !headers.contains_key("request-id")
+        && let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+    {
+        headers.insert("request-id", v);
+    }
+    if let Some(v) = client_request_id {
+        headers.insert("client-request-id", v);
     }
     response
 }

@@ -7,7 +7,7 @@ use std::ops::Bound;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use dirvault_model::{ObjectKind, RelationshipKind};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -190,6 +190,7 @@ pub(crate) async fn list(
     let shared = tenant_of(&emulator, &caller)?;
     let t = shared.read();
     query.check_select(&t.metadata, kind, &extension_names(&t, kind), false, &[])?;
+    query.check_filter(&t.metadata, kind, &extension_names(&t, kind))?;
     check_expand(kind, &query)?;
     let (default, max) = page_limits(kind);
     let size = query.page_size(default, max)?;
@@ -244,24 +245,26 @@ fn check_expand(kind: ObjectKind, q: &Query) -> GraphResult<()> {
 fn render(t: &Tenant, kind: ObjectKind, obj: &Obj, q: &Query) -> Value {
     let mut out = project(&t.metadata, kind, obj, q.select.as_deref());
     let id = obj.get("id").and_then(Value::as_str).unwrap_or("");
-    for nav in &q.expand {
+    for (i, nav) in q.expand.iter().enumerate() {
+        let select = q.expand_select.get(i).cloned().flatten();
+        let select = select.as_deref();
         let value = match (kind, nav.to_ascii_lowercase().as_str()) {
             (ObjectKind::Users, "manager") => t
                 .links(RelationshipKind::UserManager, id)
                 .and_then(|m| m.iter().next())
-                .and_then(|m| directory_object(t, m, None))
+                .and_then(|m| directory_object(t, m, select))
                 .unwrap_or(Value::Null),
             (ObjectKind::Users, "memberof") => Value::Array(
                 member_of_ids(t, id)
                     .iter()
                     .take(20)
-                    .filter_map(|g| directory_object(t, g, None))
+                    .filter_map(|g| directory_object(t, g, select))
                     .collect(),
             ),
             (ObjectKind::RoleAssignments, "principal") => obj
                 .get("principalId")
                 .and_then(Value::as_str)
-                .and_then(|p| directory_object(t, p, None))
+                .and_then(|p| directory_object(t, p, select))
                 .unwrap_or(Value::Null),
             (ObjectKind::RoleAssignments, "roledefinition") => obj
                 .get("roleDefinitionId")
@@ -291,7 +294,7 @@ fn render(t: &Tenant, kind: ObjectKind, obj: &Obj, q: &Query) -> Value {
                         .into_iter()
                         .flatten()
                         .take(20)
-                        .filter_map(|m| directory_object(t, m, None))
+                        .filter_map(|m| directory_object(t, m, select))
                         .collect(),
                 )
             }
@@ -353,12 +356,23 @@ pub(crate) async fn get_one(
 }
 
 /// An object by id, or a user by userPrincipalName (Graph accepts either: user-get.md).
+/// A directory role also by the template it was activated from:
+/// `directoryRoles(roleTemplateId='…')` (directoryrole-get.md), which the router receives as
+/// `roleTemplateId=…`.
 pub(crate) fn lookup<'a>(t: &'a Tenant, kind: ObjectKind, key: &str) -> Option<&'a Obj> {
     t.get(kind, key).or_else(|| {
-        (kind == ObjectKind::Users)
-            .then(|| t.find_unique(kind, "userPrincipalName", key))
-            .flatten()
-            .and_then(|id| t.get(kind, id))
+        match (kind, key.strip_prefix("roleTemplateId=")) {
+            (ObjectKind::Users, _) => t
+                .find_unique(kind, "userPrincipalName", key)
+                .and_then(|id| t.get(kind, id)),
+            // A tenant activates a few dozen roles at most: a scan is cheap.
+            (ObjectKind::DirectoryRoles, Some(template)) => t.objects(kind)?.values().find(|r| {
+                r.get("roleTemplateId")
+                    .and_then(Value::as_str)
+                    .is_some_and(|v| v.eq_ignore_ascii_case(template))
+            }),
+            _ => None,
+        }
     })
 }
 
@@ -471,12 +485,117 @@ pub(crate) async fn links(
     caller.require(&link_read_permissions(rel, source))?;
     let shared = tenant_of(&emulator, &caller)?;
     let t = shared.read();
-    if t.get(source, &id).is_none() {
-        return Err(GraphError::not_found(&id));
-    }
+    let id = source_id(&t, source, &id)?;
     let empty = BTreeSet::new();
     let ids = t.links(rel, &id).unwrap_or(&empty);
     directory_objects_response(&t, &caller, &req, ids, "directoryObjects")
+}
+
+/// The canonical id of a relationship's source (given by id, UPN or role template).
+fn source_id(t: &Tenant, source: ObjectKind, key: &str) -> GraphResult<String> {
+    lookup(t, source, key)
+        .and_then(|o| o.get("id").and_then(Value::as_str))
+        .map(str::to_owned)
+        .ok_or_else(|| GraphError::not_found(key))
+}
+
+/// `GET /groups/{id}/members/{member}`: the list cast to one type
+/// (`microsoft.graph.user`, or `graph.user` as the SDKs write it: group-list-members.md),
+/// the list's size (`$count`, with `ConsistencyLevel: eventual`), or one member by id.
+pub(crate) async fn link(
+    rel: RelationshipKind,
+    source: ObjectKind,
+    State(emulator): State<Emulator>,
+    caller: Caller,
+    Path((id, member)): Path<(String, String)>,
+    req: Req,
+) -> GraphResult<Response> {
+    caller.require(&link_read_permissions(rel, source))?;
+    let shared = tenant_of(&emulator, &caller)?;
+    let t = shared.read();
+    let id = source_id(&t, source, &id)?;
+    let empty = BTreeSet::new();
+    let ids = t.links(rel, &id).unwrap_or(&empty);
+    if member == "$count" {
+        return count_response(&req.query, ids.len());
+    }
+    if let Some(cast) = member
+        .strip_prefix("microsoft.graph.")
+        .or_else(|| member.strip_prefix("graph."))
+    {
+        let Some(kind) = cast_target(cast) else {
+            return Err(GraphError::bad_request(format!(
+                "Type cast '{member}' is not a directory object type."
+            )));
+        };
+        let cast_ids: BTreeSet<String> = ids
+            .iter()
+            .filter(|m| t.kind_of(m) == Some(kind))
+            .cloned()
+            .collect();
+        let set = format!("directoryObjects/{}", kind.info().odata_type);
+        return directory_objects_response(&t, &caller, &req, &cast_ids, &set);
+    }
+    if !ids.contains(&member) {
+        return Err(GraphError::not_found(&member));
+    }
+    let object = directory_object(&t, &member, req.query.select.as_deref())
+        .ok_or_else(|| GraphError::not_found(&member))?;
+    Ok(json_response(StatusCode::OK, object))
+}
+
+/// The kind a relationship list can be cast to.
+fn cast_target(cast: &str) -> Option<ObjectKind> {
+    Some(match cast {
+        "user" => ObjectKind::Users,
+        "group" => ObjectKind::Groups,
+        "servicePrincipal" => ObjectKind::ServicePrincipals,
+        "application" => ObjectKind::Applications,
+        "device" => ObjectKind::Devices,
+        "directoryRole" => ObjectKind::DirectoryRoles,
+        "administrativeUnit" => ObjectKind::AdministrativeUnits,
+        _ => return None,
+    })
+}
+
+/// `GET /{collection}/$count`: the number of objects (matching `$filter`/`$search`), as
+/// `text/plain`. Like `$count=true`, it needs `ConsistencyLevel: eventual`
+/// (aad-advanced-queries.md; user-list.md "Get only a count of users").
+pub(crate) async fn count(
+    kind: ObjectKind,
+    State(emulator): State<Emulator>,
+    caller: Caller,
+    req: Req,
+) -> GraphResult<Response> {
+    caller.require_read(kind)?;
+    let query = req.query;
+    let shared = tenant_of(&emulator, &caller)?;
+    let t = shared.read();
+    query.check_filter(&t.metadata, kind, &extension_names(&t, kind))?;
+    let n = t.objects(kind).map_or(0, |objects| {
+        objects
+            .values()
+            .filter(|o| {
+                query.filter.as_ref().is_none_or(|f| f.matches(o))
+                    && query.search.as_deref().is_none_or(|s| matches_search(o, s))
+            })
+            .count()
+    });
+    count_response(&query, n)
+}
+
+fn count_response(query: &Query, n: usize) -> GraphResult<Response> {
+    if !query.eventual {
+        return Err(GraphError::unsupported_query(
+            "$count is only supported with the 'ConsistencyLevel: eventual' header.",
+        ));
+    }
+    Ok((
+        StatusCode::OK,
+        [(axum::http::header::CONTENT_TYPE, "text/plain")],
+        n.to_string(),
+    )
+        .into_response())
 }
 
 /// `GET /groups/{id}/transitiveMembers`: members of nested groups too, each once.
@@ -936,6 +1055,7 @@ pub(crate) async fn deleted_items(
     let t = shared.read();
     let mut query = req.query;
     query.check_select(&t.metadata, kind, &extension_names(&t, kind), false, &[])?;
+    query.check_filter(&t.metadata, kind, &extension_names(&t, kind))?;
     let size = query.page_size(100, MAX_TOP)?;
     let items_all: Vec<&crate::tenant::DeletedItem> = t
         .deleted_items(Some(kind))
