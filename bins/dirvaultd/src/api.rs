@@ -558,7 +558,7 @@ async fn add_tenant(
     ))
 }
 
-/// GRAPH.md §8: `https://{login-host}/{tenant}/v2.0/adminconsent?client_id=…&scope=https://{graph-host}/.default&redirect_uri=…&state=…`.
+/// docs/graph.md §8: `https://{login-host}/{tenant}/v2.0/adminconsent?client_id=…&scope=https://{graph-host}/.default&redirect_uri=…&state=…`.
 fn admin_consent_url(
     daemon: &dirvault_engine::config::DaemonConfig,
     t: &TenantConfig,

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use dirvault_emulator::metadata::Metadata;
-use dirvault_emulator::{Emulator, EmulatorConfig, TenantSpec, ThrottleConfig};
+use dirvault_emulator::{Emulator, EmulatorConfig, TenantSpec, ThrottleConfig, TlsIdentity};
 
 /// Microsoft Graph v1.0 + identity platform emulator.
 #[derive(Debug, Parser)]
@@ -66,6 +66,14 @@ struct Args {
     /// Print the connection details as one JSON line (for scripts and tests).
     #[arg(long)]
     json: bool,
+    /// Serve HTTPS with a certificate authority made for this run (MSAL and azure-identity
+    /// need an https authority); its certificate is written to --ca-out.
+    #[arg(long)]
+    tls: bool,
+    /// Where --tls writes the CA certificate (PEM) clients must trust
+    /// [default: graph-emulator-ca-<pid>.pem in the temporary directory].
+    #[arg(long, requires = "tls")]
+    ca_out: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -100,19 +108,44 @@ async fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("generating tenant {}", spec.name))?,
         );
     }
-    let server = emulator
-        .start(&args.listen)
-        .await
-        .context("starting the emulator")?;
+    let (server, ca_path) = if args.tls {
+        let identity = TlsIdentity::generate().context("making the TLS certificate")?;
+        let path = args.ca_out.clone().unwrap_or_else(|| {
+            std::env::temp_dir().join(format!("graph-emulator-ca-{}.pem", std::process::id()))
+        });
+        std::fs::write(&path, identity.ca_pem())
+            .with_context(|| format!("writing the CA certificate to {}", path.display()))?;
+        let server = emulator
+            .start_tls(&args.listen, &identity)
+            .await
+            .context("starting the emulator")?;
+        (server, Some(path))
+    } else {
+        let server = emulator
+            .start(&args.listen)
+            .await
+            .context("starting the emulator")?;
+        (server, None)
+    };
     let url = server.url();
     if args.json {
-        let out =
-            serde_json::json!({"url": url, "graphRoot": format!("{url}/v1.0"), "tenants": tenants});
+        let out = serde_json::json!({
+            "url": url,
+            "graphRoot": format!("{url}/v1.0"),
+            "caPath": ca_path,
+            "tenants": tenants,
+        });
         println!("{out}");
     } else {
         println!("Graph emulator listening on {url}");
         println!("  Graph root:  {url}/v1.0");
         println!("  control API: {url}/_emulator");
+        if let Some(path) = &ca_path {
+            println!(
+                "  CA certificate (trust it: SSL_CERT_FILE, REQUESTS_CA_BUNDLE): {}",
+                path.display()
+            );
+        }
         for t in &tenants {
             println!();
             println!("tenant {} ({})", t.name, t.default_domain);
@@ -120,6 +153,7 @@ async fn main() -> anyhow::Result<()> {
             println!("  client id:     {}", t.client_id);
             println!("  client secret: {}", t.client_secret);
             println!("  token URL:     {url}/{}/oauth2/v2.0/token", t.tenant_id);
+            println!("  authority:     {url}/{}", t.tenant_id);
             let counts: Vec<String> = t.counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
             println!("  objects:       {}", counts.join(", "));
         }

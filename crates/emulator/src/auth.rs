@@ -1,7 +1,7 @@
 //! The identity platform's client-credentials token endpoint, app registrations, bearer-token
 //! validation and application-permission checks.
 //!
-//! Shapes: GRAPH.md §8 and Microsoft identity platform docs
+//! Shapes: docs/graph.md §8 and Microsoft identity platform docs
 //! (v2-oauth2-client-creds-grant-flow.md, certificate-credentials.md).
 
 use std::collections::{BTreeSet, HashMap};
@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 
 use crate::Emulator;
 use crate::error::{Error, GraphError};
+use crate::token_signing::{AccessClaims, TokenSigner};
 
 /// A client app registered in a tenant: its credentials and the application permissions an
 /// admin consented to. The secret itself is never kept, only its SHA-256.
@@ -100,8 +101,8 @@ impl AppRegistration {
             thumbprint_s256: URL_SAFE_NO_PAD.encode(Sha256::digest(&pem.contents)),
             // ASN.1 integers carry a leading zero byte when the top bit is set; the verifier
             // wants the plain big-endian magnitude.
-            modulus: strip_leading_zeros(rsa.modulus),
-            exponent: strip_leading_zeros(rsa.exponent),
+            modulus: crate::token_signing::strip_leading_zeros(rsa.modulus),
+            exponent: crate::token_signing::strip_leading_zeros(rsa.exponent),
         });
         Ok(())
     }
@@ -111,11 +112,6 @@ impl AppRegistration {
         self.secret_sha256
             .is_some_and(|s| constant_time_eq(&s, &given))
     }
-}
-
-fn strip_leading_zeros(bytes: &[u8]) -> Vec<u8> {
-    let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
-    bytes[start..].to_vec()
 }
 
 fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
@@ -197,8 +193,10 @@ pub(crate) async fn token(
     State(emulator): State<Emulator>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
+    https: Option<axum::Extension<crate::tls::Https>>,
     Form(form): Form<TokenRequest>,
 ) -> Result<Response, AadError> {
+    let scheme = if https.is_some() { "https" } else { "http" };
     let bad = |code, description: String| {
         AadError::new(
             StatusCode::BAD_REQUEST,
@@ -208,7 +206,7 @@ pub(crate) async fn token(
         )
     };
     if tenant.eq_ignore_ascii_case("common") || tenant.eq_ignore_ascii_case("organizations") {
-        // Client credentials need a tenant: GRAPH.md §8 ("never `common`").
+        // Client credentials need a tenant: docs/graph.md §8 ("never `common`").
         return Err(bad(
             700016,
             format!(
@@ -238,9 +236,15 @@ pub(crate) async fn token(
             "The request body must contain the following parameter: 'client_id'.".into(),
         ));
     };
-    match form.scope.as_deref() {
-        Some(scope) if scope.ends_with("/.default") => {}
-        other => {
+    // The resource is the `.default` scope's prefix (MSAL may add `openid profile`-style
+    // scopes beside it).
+    let resource = match form.scope.as_deref().and_then(|s| {
+        s.split_whitespace()
+            .find_map(|s| s.strip_suffix("/.default"))
+    }) {
+        Some(resource) if !resource.is_empty() => resource.to_owned(),
+        _ => {
+            let other = form.scope.as_deref();
             return Err(AadError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_scope",
@@ -251,7 +255,7 @@ pub(crate) async fn token(
                 ),
             ));
         }
-    }
+    };
     let now = emulator.clock().now();
     let mut tenant_guard = shared.write();
     tenant_guard.stats.token_requests += 1;
@@ -266,6 +270,17 @@ pub(crate) async fn token(
             ),
         ));
     };
+    // The token's `oid`/`sub`: the app's service principal in this tenant.
+    let service_principal_id = tenant_guard
+        .objects(ObjectKind::ServicePrincipals)
+        .and_then(|sps| {
+            sps.iter()
+                .find(|(_, sp)| sp.get("appId").and_then(|a| a.as_str()) == Some(client_id))
+                .map(|(id, _)| id.clone())
+        })
+        .unwrap_or_else(|| {
+            uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, client_id.as_bytes()).to_string()
+        });
     drop(tenant_guard);
     let invalid_client = |code, description: String| {
         AadError::new(
@@ -295,7 +310,7 @@ pub(crate) async fn token(
                 .get("host")
                 .and_then(|h| h.to_str().ok())
                 .unwrap_or("localhost");
-            let audience = format!("http://{host}/{tenant}/oauth2/v2.0/token");
+            let audience = format!("{scheme}://{host}/{tenant}/oauth2/v2.0/token");
             verify_assertion(&app, assertion, &audience, now)
                 .map_err(|(code, d)| invalid_client(code, d))?;
         }
@@ -307,14 +322,35 @@ pub(crate) async fn token(
         }
     }
     let lifetime = emulator.config().token_lifetime_secs;
-    let access_token = random_token();
+    let expires_at = now + chrono::Duration::seconds(lifetime as i64);
+    let claims = AccessClaims {
+        tenant_id: &tenant_id,
+        client_id,
+        app_display_name: &app.display_name,
+        service_principal_id: &service_principal_id,
+        resource: &resource,
+        roles: app.roles.iter().map(String::as_str).collect(),
+        with_certificate: form.client_assertion.is_some(),
+        issued_at: now.timestamp(),
+        expires_at: expires_at.timestamp(),
+    };
+    let access_token = TokenSigner::shared()
+        .and_then(|signer| signer.sign(&claims.to_json()))
+        .map_err(|e| {
+            AadError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                50000,
+                format!("The emulator could not sign the token: {e}"),
+            )
+        })?;
     emulator.store_token(
         access_token.clone(),
         IssuedToken {
             tenant_id,
             client_id: client_id.to_owned(),
             roles: Arc::new(app.roles.clone()),
-            expires_at: now + chrono::Duration::seconds(lifetime as i64),
+            expires_at,
         },
     );
     Ok(axum::Json(json!({
@@ -420,13 +456,6 @@ fn verify_assertion(
     Ok(())
 }
 
-fn random_token() -> String {
-    use rand::RngCore;
-    let mut bytes = [0u8; 48];
-    rand::rng().fill_bytes(&mut bytes);
-    format!("dvemu.{}", URL_SAFE_NO_PAD.encode(bytes))
-}
-
 /// A fresh client secret, shaped like Entra's (40 characters).
 pub(crate) fn random_secret() -> String {
     use rand::RngCore;
@@ -498,7 +527,7 @@ pub(crate) fn authenticate(
     Ok(issued)
 }
 
-/// Application permissions that `Directory.Read.All` implies (GRAPH.md §1).
+/// Application permissions that `Directory.Read.All` implies (docs/graph.md §1).
 const DIRECTORY_READ_COVERS: &[&str] = &[
     "User.Read.All",
     "Group.Read.All",

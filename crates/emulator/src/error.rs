@@ -4,7 +4,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-/// An error response in Graph's documented shape (GRAPH.md §7):
+/// An error response in Graph's documented shape (docs/graph.md §7):
 /// `{"error":{"code","message","details":[…],"innerError":{"date","request-id","client-request-id"}}}`.
 #[derive(Debug, Clone)]
 pub struct GraphError {
@@ -60,7 +60,7 @@ impl GraphError {
         )
     }
 
-    /// 400 `Request_BadRequest` with an `ObjectConflict` detail on `target` (GRAPH.md §7).
+    /// 400 `Request_BadRequest` with an `ObjectConflict` detail on `target` (docs/graph.md §7).
     pub fn conflict(target: &str) -> Self {
         let mut e = Self::bad_request(format!(
             "Another object with the same value for property {target} already exists."
@@ -173,6 +173,9 @@ pub enum Error {
     /// A mutation was refused.
     #[error("mutation refused: {0}")]
     Mutation(String),
+    /// A TLS certificate or a token-signing key could not be made or used.
+    #[error("emulator TLS or signing key: {0}")]
+    Tls(String),
     /// Binding or serving failed.
     #[error("emulator server on {addr}: {source}")]
     Serve {

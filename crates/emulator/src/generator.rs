@@ -239,7 +239,7 @@ pub const BUILT_IN_ROLES: &[(&str, &str)] = &[
     ),
 ];
 
-/// Fixed ids of authentication methods (GRAPH.md §1; phoneauthenticationmethod.md,
+/// Fixed ids of authentication methods (docs/graph.md §1; phoneauthenticationmethod.md,
 /// emailauthenticationmethod.md, passwordauthenticationmethod.md).
 pub mod method_ids {
     /// Mobile phone.
@@ -399,7 +399,7 @@ pub fn generate(spec: &TenantSpec, now: DateTime<Utc>) -> Tenant {
 
     organization_and_domains(&mut g, &mut t, spec);
 
-    // Directory extension properties, owned by a schema app (GRAPH.md §6a).
+    // Directory extension properties, owned by a schema app (docs/graph.md §6a).
     let ext_app_id = g.uuid();
     let ext_prefix = format!("extension_{}", ext_app_id.replace('-', ""));
     for (name, data_type, targets) in [

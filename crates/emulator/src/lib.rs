@@ -2,7 +2,7 @@
 //! a real tenant.
 //!
 //! It serves many tenants at once from memory, and behaves as Microsoft documents Graph (see
-//! `shared/GRAPH.md` and the doc pages cited in the code): client-credentials tokens (secret or
+//! `docs/graph.md` and the doc pages cited in the code): client-credentials tokens (secret or
 //! certificate assertion) with expiry and application permissions; reads with paging,
 //! `$select`, `$filter`, `$expand`, `$count`; delta queries; `$batch`; throttling with the
 //! documented budgets and costs; writes with Graph's validation and errors; the recycle bin;
@@ -40,6 +40,8 @@ mod routes;
 mod rules;
 pub mod tenant;
 pub mod throttle;
+mod tls;
+mod token_signing;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -56,11 +58,12 @@ pub use faults::{FaultAction, FaultConfig, ThrottleStorm};
 pub use generator::{TenantSpec, all_permissions};
 pub use tenant::{DeletedItem, Obj, Stats, Tenant};
 pub use throttle::ThrottleConfig;
+pub use tls::TlsIdentity;
 
 /// Emulator settings.
 #[derive(Debug, Clone)]
 pub struct EmulatorConfig {
-    /// Access-token lifetime in seconds (Graph: 3599 by default; GRAPH.md §8).
+    /// Access-token lifetime in seconds (Graph: 3599 by default; docs/graph.md §8).
     pub token_lifetime_secs: u64,
     /// Throttling: the documented limits, scaled; `scale: 0` switches it off.
     pub throttle: ThrottleConfig,
@@ -346,6 +349,63 @@ impl Emulator {
         });
         Ok(RunningEmulator {
             addr: local,
+            scheme: "http",
+            shutdown: Some(tx),
+            task,
+        })
+    }
+
+    /// Like [`Emulator::start`], over HTTPS with `identity`'s certificate: what Microsoft's
+    /// auth libraries need (they refuse an `http` authority). Links the emulator writes then
+    /// start with `https://`.
+    ///
+    /// # Errors
+    /// [`Error::Serve`] when the address cannot be bound.
+    pub async fn start_tls(
+        &self,
+        addr: &str,
+        identity: &TlsIdentity,
+    ) -> Result<RunningEmulator, Error> {
+        use tower::ServiceExt;
+        let serve_error = |source| Error::Serve {
+            addr: addr.to_owned(),
+            source,
+        };
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(serve_error)?;
+        let local = listener.local_addr().map_err(serve_error)?;
+        let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
+        let acceptor = identity.acceptor();
+        let router = self.router();
+        let task = tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    _ = &mut rx => break,
+                    accepted = listener.accept() => accepted,
+                };
+                let Ok((tcp, _)) = accepted else { continue };
+                let (acceptor, router) = (acceptor.clone(), router.clone());
+                tokio::spawn(async move {
+                    // A client that fails the handshake (an untrusted CA) is simply dropped.
+                    let Ok(stream) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let service = hyper::service::service_fn(
+                        move |mut req: hyper::Request<hyper::body::Incoming>| {
+                            req.extensions_mut().insert(tls::Https);
+                            router.clone().oneshot(req.map(axum::body::Body::new))
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Ok(RunningEmulator {
+            addr: local,
+            scheme: "https",
             shutdown: Some(tx),
             task,
         })
@@ -393,14 +453,16 @@ impl ObjectKindCounts {
 #[derive(Debug)]
 pub struct RunningEmulator {
     addr: SocketAddr,
+    scheme: &'static str,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl RunningEmulator {
-    /// `http://127.0.0.1:PORT` — the login root and the Graph root (add `/v1.0`).
+    /// `http://127.0.0.1:PORT` (`https://` from [`Emulator::start_tls`]) — the login root
+    /// and the Graph root (add `/v1.0`).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// The bound address.

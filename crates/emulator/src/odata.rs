@@ -48,7 +48,7 @@ pub(crate) struct Query {
     pub(crate) return_minimal: bool,
 }
 
-/// The largest `$top` Graph accepts for directory objects (GRAPH.md §6).
+/// The largest `$top` Graph accepts for directory objects (docs/graph.md §6).
 pub(crate) const MAX_TOP: usize = 999;
 
 impl Query {
@@ -170,7 +170,7 @@ impl Query {
     /// The page size for a list: `$top` (at most `max`), else `default`.
     ///
     /// # Errors
-    /// 400 "Invalid page size specified" above `max` (GRAPH.md §6).
+    /// 400 "Invalid page size specified" above `max` (docs/graph.md §6).
     pub(crate) fn page_size(&self, default: usize, max: usize) -> GraphResult<usize> {
         match self.top {
             Some(top) if top > max => Err(invalid_page_size(&top.to_string(), max)),
@@ -816,7 +816,7 @@ impl Filter {
     }
 
     /// The id an `id eq '…'` filter asks for: delta accepts only that form for users and
-    /// groups (GRAPH.md §3).
+    /// groups (docs/graph.md §3).
     pub(crate) fn only_ids(&self) -> Option<Vec<String>> {
         match self {
             Filter::Compare(p, Op::Eq, Value::String(v)) if p == "id" => Some(vec![v.clone()]),

@@ -294,3 +294,16 @@ const USER_NOT_FILTERABLE: &[&str] = &[
     "mailboxSettings",
     "passwordProfile",
 ];
+
+/// Properties the v1.0 reference pages document on an open type (`OpenType="true"` in the
+/// CSDL) that the published metadata does not declare; Graph returns and accepts them, so
+/// the emulator's table has them too. `(entity type, property, type)`.
+pub(crate) const DOCUMENTED_BEYOND_METADATA: &[(&str, &str, &str)] = &[
+    // resources/device.md: extensionAttributes (onPremisesExtensionAttributes), "Returned
+    // only on $select"; resources/onpremisesextensionattributes.md names the device's too.
+    (
+        "microsoft.graph.device",
+        "extensionAttributes",
+        "graph.onPremisesExtensionAttributes",
+    ),
+];

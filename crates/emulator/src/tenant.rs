@@ -19,7 +19,7 @@ use crate::metadata::Metadata;
 /// A JSON object as stored.
 pub type Obj = Map<String, Value>;
 
-/// Days a soft-deleted object stays in the recycle bin (GRAPH.md §2).
+/// Days a soft-deleted object stays in the recycle bin (docs/graph.md §2).
 pub const RECYCLE_BIN_DAYS: i64 = 30;
 
 /// A soft-deleted object.
@@ -353,7 +353,7 @@ impl Tenant {
         Ok(())
     }
 
-    /// Whether deleting this object sends it to the recycle bin (GRAPH.md §2: users,
+    /// Whether deleting this object sends it to the recycle bin (docs/graph.md §2: users,
     /// Microsoft 365 groups, applications, service principals, administrative units).
     pub fn is_soft_deletable(kind: ObjectKind, obj: &Obj) -> bool {
         match kind {
@@ -459,7 +459,7 @@ impl Tenant {
         }
     }
 
-    /// Restores a recycle-bin item with its id and links (GRAPH.md §2). A user whose UPN was
+    /// Restores a recycle-bin item with its id and links (docs/graph.md §2). A user whose UPN was
     /// taken meanwhile needs `new_upn`.
     ///
     /// # Errors

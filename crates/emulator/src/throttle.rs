@@ -1,4 +1,4 @@
-//! Throttling as Microsoft documents it for identity and access (GRAPH.md §5;
+//! Throttling as Microsoft documents it for identity and access (docs/graph.md §5;
 //! Microsoft Graph docs `throttling-limits.md`, "Identity and access service limits").
 //!
 //! Token buckets in ResourceUnits per app + tenant per 10 s, sized by tenant (S < 50 users:
@@ -72,7 +72,7 @@ pub struct Charge {
     pub special: Option<Budget>,
 }
 
-/// The documented cost of a request (GRAPH.md §5). `path` is after `/v1.0`.
+/// The documented cost of a request (docs/graph.md §5). `path` is after `/v1.0`.
 pub fn charge(method: &Method, path: &str, query: &str) -> Charge {
     let write = method != Method::GET && method != Method::HEAD;
     let lower = path.to_ascii_lowercase();

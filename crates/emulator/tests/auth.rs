@@ -1,4 +1,4 @@
-//! Token endpoint and bearer-token validation, over HTTP (GRAPH.md §8).
+//! Token endpoint and bearer-token validation, over HTTP (docs/graph.md §8).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)] // test code
 
 mod common;
@@ -384,7 +384,7 @@ async fn requests_outside_the_consented_permissions_get_403() {
         )
         .await;
     assert_eq!(write.status, StatusCode::FORBIDDEN);
-    // Directory.Read.All does not cover Conditional Access (GRAPH.md §1).
+    // Directory.Read.All does not cover Conditional Access (docs/graph.md §1).
     let dir = env.token_with(&["Directory.Read.All"]).await;
     assert_eq!(
         env.send_as(&dir, Method::GET, "/groups", None, &[])

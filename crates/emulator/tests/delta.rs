@@ -1,4 +1,4 @@
-//! Delta queries over HTTP (GRAPH.md §3).
+//! Delta queries over HTTP (docs/graph.md §3).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)] // test code
 
 mod common;

@@ -1,5 +1,5 @@
 //! Reads over HTTP: paging, `$select`, `$filter`, `$expand`, `$count`, relationship lists,
-//! authentication methods, extension attributes (GRAPH.md §1, §6, §6a).
+//! authentication methods, extension attributes (docs/graph.md §1, §6, §6a).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)] // test code
 
 mod common;
@@ -48,7 +48,7 @@ async fn top_is_limited_to_999() {
         "Invalid page size specified: '1000'. Must be between 1 and 999 inclusive."
     );
     assert_eq!(env.get("/users?$top=999").await.status, StatusCode::OK);
-    // Sign-ins: default = max = 1000 (GRAPH.md §1).
+    // Sign-ins: default = max = 1000 (docs/graph.md §1).
     assert_eq!(
         env.get("/auditLogs/signIns?$top=1000").await.status,
         StatusCode::OK

@@ -1,4 +1,4 @@
-//! `$batch`, throttling and injected faults over HTTP (GRAPH.md §4, §5).
+//! `$batch`, throttling and injected faults over HTTP (docs/graph.md §4, §5).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)] // test code
 
 mod common;

@@ -1,4 +1,4 @@
-//! Writes and the recycle bin over HTTP (GRAPH.md §1 "Create / update rules", §2, §7).
+//! Writes and the recycle bin over HTTP (docs/graph.md §1 "Create / update rules", §2, §7).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)] // test code
 
 mod common;

@@ -325,7 +325,7 @@ async fn main() {
         .and_then(|c| c.parse().ok())
         .unwrap_or(dirvault_graph::DEFAULT_MAX_CONCURRENCY);
     let target = target(&size, scale, latency).await;
-    // Graph's ResourceUnit budget per app and tenant (GRAPH.md §5), by tenant size.
+    // Graph's ResourceUnit budget per app and tenant (docs/graph.md §5), by tenant size.
     let users = target.tenant.counts.get("users").copied().unwrap_or(0);
     let ru_per_second = scale
         * match users {

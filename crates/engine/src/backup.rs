@@ -384,7 +384,7 @@ impl<'a> Run<'a> {
 
     /// A first (or resynced) round of a delta kind. Groups and administrative units are read
     /// without their members in the delta: `$deltatoken=latest` first gives the deltaLink the
-    /// next run continues from (GRAPH.md §3), then the collection is listed, 999 a page, and
+    /// next run continues from (docs/graph.md §3), then the collection is listed, 999 a page, and
     /// each object's members are read through `$batch`, many at once. A delta round with
     /// members is one chain of pages (a million memberships at 500 a page: thousands of round
     /// trips one after another); this is a short chain plus batches side by side. Changes made
@@ -879,7 +879,7 @@ impl<'a> Run<'a> {
     /// Per-parent collections through `$batch`: app role assignments of every service
     /// principal (only those the audit log names when incremental: see
     /// [`Run::app_role_assignments_since`]); authentication methods of every user (changed
-    /// users only when incremental: the reports API allows 5 requests per 10 s, GRAPH.md §5).
+    /// users only when incremental: the reports API allows 5 requests per 10 s, docs/graph.md §5).
     async fn per_parent_kind(&mut self, kind: ObjectKind, repo: &Repository) -> Result<Listed> {
         let CollectionPath::PerParent { parent, segment } = kind.info().collection else {
             return Ok(Listed {
@@ -1024,7 +1024,7 @@ impl<'a> Run<'a> {
         Ok(answered)
     }
 
-    /// Incremental app role assignments. Graph has no delta for them (GRAPH.md §1), but Entra
+    /// Incremental app role assignments. Graph has no delta for them (docs/graph.md §1), but Entra
     /// audits every assignment made or removed ("Add app role assignment to service
     /// principal", "Add app role assignment grant to user", "Remove app role assignment from
     /// …": learn.microsoft.com/entra/identity/monitoring-health/reference-audit-activities),
@@ -1792,7 +1792,7 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
-/// The properties Graph returns only when one object is read (GRAPH.md §6a: users'
+/// The properties Graph returns only when one object is read (docs/graph.md §6a: users'
 /// `aboutMe`, `skills`, `mailboxSettings`…, groups' Exchange-backed settings), fetched with
 /// `$batch` for the objects that changed. Objects whose properties cannot be read are named
 /// (they are stored without them, with a warning); deleted ones are left out.

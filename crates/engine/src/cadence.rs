@@ -7,18 +7,13 @@ use chrono::{DateTime, Duration, Utc};
 /// authentication methods read again at least once in this period, whatever the backup
 /// frequency (see [`due_in_window`]): a change of a disabled user's methods is in a snapshot
 /// within a week, or at once with `--full`.
-pub(crate) const UNREPORTED_RECHECK: Duration = Duration::days(7);
+pub const UNREPORTED_RECHECK: Duration = Duration::days(7);
 
 /// Whether `id` is due in `(from, to]`: each id has a fixed instant in every `period` (by a
 /// hash of the id), and is due when one falls in the window. Every id is thus due at least
 /// once in any window of one `period`, and a window of a full period or more takes them all;
 /// spread over the period, a backup reads a slice proportional to its window.
-pub(crate) fn due_in_window(
-    id: &str,
-    period: Duration,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> bool {
+pub fn due_in_window(id: &str, period: Duration, from: DateTime<Utc>, to: DateTime<Utc>) -> bool {
     let period_s = period.num_seconds().max(1);
     if (to - from).num_seconds() >= period_s {
         return true;

@@ -25,7 +25,7 @@
 
 mod backup;
 pub mod browse;
-mod cadence;
+pub mod cadence;
 mod changes;
 pub mod config;
 mod export;

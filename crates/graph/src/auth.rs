@@ -1,4 +1,4 @@
-//! Client credentials (GRAPH.md §8): a client secret or a certificate, and the token cache.
+//! Client credentials (docs/graph.md §8): a client secret or a certificate, and the token cache.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -103,7 +103,7 @@ impl ClientCertificate {
         let key = jsonwebtoken::EncodingKey::from_rsa_pem(key_pem.as_bytes())
             .map_err(|e| bad(format!("the private key is not an RSA key in PEM ({e})")))?;
         Ok(Self {
-            // GRAPH.md §8: x5t#S256 = base64url SHA-256 of the certificate's DER.
+            // docs/graph.md §8: x5t#S256 = base64url SHA-256 of the certificate's DER.
             thumbprint_s256: URL_SAFE_NO_PAD.encode(Sha256::digest(&pem.contents)),
             key,
         })

@@ -101,7 +101,7 @@ impl Error {
         }
     }
 
-    /// Whether a delta token expired (GRAPH.md §3: 410 Gone / `syncStateNotFound`; Microsoft's
+    /// Whether a delta token expired (docs/graph.md §3: 410 Gone / `syncStateNotFound`; Microsoft's
     /// blog reports the same code with 400): the caller must resync that kind in full.
     pub fn is_delta_expired(&self) -> bool {
         matches!(self, Error::Graph { status, code, .. } if *status == 410 || code == "syncStateNotFound")

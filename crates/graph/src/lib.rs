@@ -62,7 +62,7 @@ pub use dirvault_model::Cloud;
 use dirvault_model::TenantId;
 pub use error::{Error, Result};
 
-/// Graph's limit on requests in one `$batch` (GRAPH.md §4).
+/// Graph's limit on requests in one `$batch` (docs/graph.md §4).
 pub const MAX_BATCH: usize = 20;
 
 /// Where the identity platform and Graph live.
@@ -146,7 +146,7 @@ impl Endpoints {
 /// this long, so that one answer cannot stall a backup for hours.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
-/// Retry settings (GRAPH.md §5).
+/// Retry settings (docs/graph.md §5).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RetryOptions {
     /// Retries after the first attempt.

@@ -1,6 +1,6 @@
 //! [`ObjectKind`]: every kind of object dirvault backs up, and what Graph says about each.
 //!
-//! The facts in this table come from ../shared/GRAPH.md section 1 and Microsoft's Graph v1.0
+//! The facts in this table come from docs/graph.md §1 and Microsoft's Graph v1.0
 //! reference (api-reference/v1.0/api/*-list.md, *-delta.md). Keep them here, in one table:
 //! the client, the emulator, the engine and the restore planner all read it.
 

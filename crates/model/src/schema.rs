@@ -1,5 +1,7 @@
-//! Property tables for the types whose property sets change what Graph returns or accepts:
-//! the backup's `$select` lists and the emulator's validation read the same table.
+//! The client's property tables for the types whose property sets change what Graph returns
+//! or accepts: restore reads and the fallback `$select` when a tenant's `$metadata` cannot
+//! be read. The emulator does not read them (its facts come from Microsoft's CSDL); a test
+//! (engine `tests/client_tables.rs`) checks that every name here is one Microsoft declares.
 //!
 //! Sources: Microsoft Graph v1.0 `resources/user.md`, `resources/group.md`,
 //! `resources/application.md`, `resources/serviceprincipal.md`, `resources/device.md`,
@@ -378,7 +380,6 @@ const DEVICE_PROPERTIES: &[&str] = &[
     "alternativeSecurityIds",
     "approximateLastSignInDateTime",
     "complianceExpirationDateTime",
-    "createdDateTime",
     "deletedDateTime",
     "deviceCategory",
     "deviceId",
@@ -392,6 +393,7 @@ const DEVICE_PROPERTIES: &[&str] = &[
     "id",
     "isCompliant",
     "isManaged",
+    "isManagementRestricted",
     "isRooted",
     "managementType",
     "manufacturer",

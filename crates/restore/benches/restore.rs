@@ -1,6 +1,6 @@
 //! Restore benchmark: every user of an emulated tenant deleted for good, then re-created with
 //! their group memberships, under Graph's documented write limit (3,000 writes per 150 s per
-//! app and tenant, GRAPH.md §5), scaled by THROTTLE_SCALE.
+//! app and tenant, docs/graph.md §5), scaled by THROTTLE_SCALE.
 //!
 //! `cargo bench -p dirvault-restore --bench restore -- [SIZE] [THROTTLE_SCALE]`
 //! (defaults: large 4). Prints wall time against the write-limit bound

@@ -395,7 +395,7 @@ struct Ready<'a> {
     lookup: Option<String>,
 }
 
-/// Whether Graph's answer says the thing exists already (GRAPH.md §7: `ObjectConflict`,
+/// Whether Graph's answer says the thing exists already (docs/graph.md §7: `ObjectConflict`,
 /// "One or more added object references already exist", PIM's `RoleAssignmentExists`).
 fn is_conflict(answer: &BatchResponse) -> bool {
     let error = &answer.body["error"];

@@ -1,6 +1,6 @@
 //! [`plan`]: pure planning from the snapshot's state and the target's state.
 //!
-//! Graph's rules the plan follows are in ../shared/GRAPH.md §1 ("Create / update rules that
+//! Graph's rules the plan follows are in docs/graph.md §1 ("Create / update rules that
 //! restore must respect"), §2 (recycle bin) and §7 (errors); docs/restore.md explains each
 //! option.
 
@@ -22,7 +22,7 @@ use crate::plan::{
 use crate::state::{collection, filter};
 use crate::{BackupState, CurrentState, Error, RestoreOptions, Result};
 
-/// Group members one `PATCH … members@odata.bind` may add (GRAPH.md §1, group-update.md).
+/// Group members one `PATCH … members@odata.bind` may add (docs/graph.md §1, group-update.md).
 pub const MAX_BIND: usize = 20;
 
 /// Link relationships restored with `$ref` (or `members@odata.bind`).
@@ -127,7 +127,7 @@ const OTHER_READ_ONLY: [&str; 7] = [
     "version",
 ];
 
-/// Authentication method types Graph can create (GRAPH.md §1).
+/// Authentication method types Graph can create (docs/graph.md §1).
 const PHONE: &str = "#microsoft.graph.phoneAuthenticationMethod";
 const EMAIL: &str = "#microsoft.graph.emailAuthenticationMethod";
 const PASSWORD: &str = "#microsoft.graph.passwordAuthenticationMethod";

@@ -104,7 +104,7 @@ impl BackupState {
             for kind in &kinds {
                 for entry in repo.manifest(snapshot, *kind).await? {
                     if *kind == ObjectKind::RoleDefinitions {
-                        // Built-in role definitions are read-only (GRAPH.md §1).
+                        // Built-in role definitions are read-only (docs/graph.md §1).
                         let object = repo.version(&snapshot.tenant, *kind, &entry).await?;
                         if object.get("isBuiltIn") == Some(&Value::Bool(true)) {
                             continue;
@@ -389,7 +389,7 @@ pub(crate) struct Lookup {
     key: String,
 }
 
-/// Where to look for a snapshot object in the target, best match first (GRAPH.md §1; the
+/// Where to look for a snapshot object in the target, best match first (docs/graph.md §1; the
 /// issue's matching rules: by id; users then by UPN; applications by appId; in another tenant
 /// by name, never by source ids).
 pub(crate) fn lookups(

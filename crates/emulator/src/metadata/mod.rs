@@ -104,17 +104,34 @@ pub struct Metadata {
 const MICROSOFT_V1: &str = include_str!("v1.0-entity-types.json");
 
 impl Metadata {
-    /// Microsoft's v1.0 facts, as checked in (parsed once per process).
+    /// The table exactly as generated from Microsoft's CSDL and checked in.
+    pub fn checked_in() -> Metadata {
+        // The table is generated and checked by a test; a broken one is a build bug.
+        #[allow(clippy::expect_used)]
+        serde_json::from_str(MICROSOFT_V1)
+            .expect("metadata/v1.0-entity-types.json is the generator's output")
+    }
+
+    /// Microsoft's v1.0 facts as the emulator serves them: the checked-in table plus the
+    /// properties Microsoft documents beyond it ([`crate::rules::DOCUMENTED_BEYOND_METADATA`]);
+    /// parsed once per process.
     pub fn microsoft_v1() -> Arc<Metadata> {
         static TABLE: OnceLock<Arc<Metadata>> = OnceLock::new();
         TABLE
             .get_or_init(|| {
-                // The table is generated and checked by a test; a broken one is a build bug.
-                #[allow(clippy::expect_used)]
-                Arc::new(
-                    serde_json::from_str(MICROSOFT_V1)
-                        .expect("metadata/v1.0-entity-types.json is the generator's output"),
-                )
+                let mut table = Metadata::checked_in();
+                for (type_name, name, type_of) in crate::rules::DOCUMENTED_BEYOND_METADATA {
+                    // Skipped when a newer CSDL declares it.
+                    let _ = table.add_property(
+                        type_name,
+                        Property {
+                            name: (*name).to_owned(),
+                            type_name: (*type_of).to_owned(),
+                            not_nullable: false,
+                        },
+                    );
+                }
+                Arc::new(table)
             })
             .clone()
     }

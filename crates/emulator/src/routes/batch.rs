@@ -1,4 +1,4 @@
-//! JSON batching (GRAPH.md §4; Microsoft Graph `json-batching.md`): up to 20 requests, each
+//! JSON batching (docs/graph.md §4; Microsoft Graph `json-batching.md`): up to 20 requests, each
 //! run through the same router (so each is authenticated, throttled and can fail on its own),
 //! `dependsOn` with 424 for dependents of a failed request, and a 200 answer whatever the
 //! requests inside returned.
@@ -46,6 +46,7 @@ pub(crate) async fn batch(
     State(emulator): State<Emulator>,
     caller: Caller,
     headers: HeaderMap,
+    https: Option<axum::Extension<crate::tls::Https>>,
     body: Result<axum::Json<BatchBody>, axum::extract::rejection::JsonRejection>,
 ) -> GraphResult<Response> {
     let _ = caller;
@@ -105,11 +106,7 @@ pub(crate) async fn batch(
             }));
             continue;
         }
-        let url = if r.url.starts_with('/') {
-            format!("/v1.0{}", r.url)
-        } else {
-            format!("/v1.0/{}", r.url)
-        };
+        let url = sub_request_path(&r.url);
         let mut builder = Request::builder()
             .method(r.method.to_uppercase().as_str())
             .uri(&url);
@@ -136,6 +133,9 @@ pub(crate) async fn batch(
             ));
         };
         request.extensions_mut().insert(BatchInner);
+        if let Some(axum::Extension(marker)) = https {
+            request.extensions_mut().insert(marker);
+        }
         let response = match router.clone().oneshot(request).await {
             Ok(resp) => resp,
             Err(never) => match never {},
@@ -186,4 +186,47 @@ pub(crate) async fn batch(
         StatusCode::OK,
         json!({ "responses": responses }),
     ))
+}
+
+/// The path (under `/v1.0`) of a sub-request. Graph's batching page shows relative URLs
+/// (`/users/{id}`, `users?$top=1`); Microsoft's SDKs send the absolute URL they would have
+/// called (msgraph-core's `BatchRequestItem` keeps `request_information.url`), which Graph
+/// accepts: its Graph root is dropped.
+fn sub_request_path(url: &str) -> String {
+    let relative = match url.split_once("://") {
+        Some((_, rest)) => {
+            let path = rest.find('/').map_or("/", |i| &rest[i..]);
+            path.strip_prefix("/v1.0").unwrap_or(path)
+        }
+        None => url,
+    };
+    if relative.starts_with('/') {
+        format!("/v1.0{relative}")
+    } else {
+        format!("/v1.0/{relative}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sub_request_path;
+
+    #[test]
+    fn relative_and_absolute_sub_request_urls_name_the_same_path() {
+        assert_eq!(
+            sub_request_path("/users/a?$select=id"),
+            "/v1.0/users/a?$select=id"
+        );
+        assert_eq!(sub_request_path("users/a"), "/v1.0/users/a");
+        assert_eq!(
+            sub_request_path("https://graph.microsoft.com/v1.0/users/a?$select=id"),
+            "/v1.0/users/a?$select=id"
+        );
+        assert_eq!(
+            sub_request_path("https://127.0.0.1:8443/v1.0/groups"),
+            "/v1.0/groups"
+        );
+        // A different version stays different (and is not found).
+        assert_eq!(sub_request_path("https://h/beta/users"), "/v1.0/beta/users");
+    }
 }

@@ -1,4 +1,4 @@
-//! Delta queries (GRAPH.md §3; Microsoft Graph `delta-query-overview.md`, `user-delta.md`,
+//! Delta queries (docs/graph.md §3; Microsoft Graph `delta-query-overview.md`, `user-delta.md`,
 //! `group-delta.md`).
 //!
 //! A round starts without a token (initial sync: every object) or with a deltaLink token
@@ -147,7 +147,7 @@ pub(crate) async fn delta(
             ));
         }
         if now.timestamp() - token.issued > Duration::days(DELTA_TOKEN_DAYS).num_seconds() {
-            // GRAPH.md §3: 410 Gone / syncStateNotFound; the devblog above reports the same
+            // docs/graph.md §3: 410 Gone / syncStateNotFound; the devblog above reports the same
             // code with 400 — a client must treat either as "resync in full".
             return Err(GraphError::new(
                 StatusCode::GONE,

@@ -3,6 +3,7 @@
 
 mod batch;
 mod delta;
+mod discovery;
 pub(crate) mod read;
 mod reports;
 mod url_forms;
@@ -228,6 +229,11 @@ pub(crate) fn router(emulator: Emulator) -> Router {
         .layer(middleware::from_fn(correlate));
     let app = Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(auth::token))
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(discovery::openid_configuration),
+        )
+        .route("/{tenant}/discovery/v2.0/keys", get(discovery::keys))
         // Graph serves its metadata without a token.
         .route("/v1.0/$metadata", get(metadata))
         .nest("/v1.0", graph)
@@ -286,6 +292,7 @@ async fn gate(State(emulator): State<Emulator>, mut req: Request, next: Next) ->
         .and_then(|h| h.to_str().ok())
         .unwrap_or("localhost")
         .to_owned();
+    let scheme = crate::tls::scheme_of(req.extensions());
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or("").to_owned();
     let is_batch = path == "/$batch";
@@ -371,17 +378,18 @@ async fn gate(State(emulator): State<Emulator>, mut req: Request, next: Next) ->
         tenant_id: issued.tenant_id.clone(),
         client_id: issued.client_id.clone(),
         roles: issued.roles.clone(),
-        base: format!("http://{host}/v1.0"),
+        base: format!("{scheme}://{host}/v1.0"),
     });
     let mut response = next.run(req).await;
     if let Some(a) = &admitted {
         record(response.status(), a.resource_units, charge.write);
         let headers = response.headers_mut();
         headers.insert("x-ms-resource-unit", HeaderValue::from(a.resource_units));
-        if let Some(p) = a.limit_percentage {
-            if let Ok(v) = HeaderValue::from_str(&throttle::decimal_header(p)) {
-                headers.insert("x-ms-throttle-limit-percentage", v);
-            }
+        if let Some(Ok(v)) = a
+            .limit_percentage
+            .map(|p| HeaderValue::from_str(&throttle::decimal_header(p)))
+        {
+            headers.insert("x-ms-throttle-limit-percentage", v);
         }
     }
     if matches!(fault, Some(FaultAction::Truncate)) && !in_batch {
@@ -433,7 +441,7 @@ fn reset() -> Response {
     Response::new(Body::from_stream(chunks))
 }
 
-/// Graph's 429 (GRAPH.md §5): `TooManyRequests`, `Retry-After` (absent for Conditional
+/// Graph's 429 (docs/graph.md §5): `TooManyRequests`, `Retry-After` (absent for Conditional
 /// Access), `x-ms-throttle-scope` and `x-ms-throttle-information`.
 fn too_many_requests(retry_after: Option<f64>, scope: String) -> GraphError {
     let mut e = GraphError::new(

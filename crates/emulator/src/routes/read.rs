@@ -104,7 +104,7 @@ pub(crate) fn next_link_after(
     }
 }
 
-/// The registered extension properties that apply to `kind` (GRAPH.md §6a).
+/// The registered extension properties that apply to `kind` (docs/graph.md §6a).
 pub(crate) fn extension_names(t: &Tenant, kind: ObjectKind) -> Vec<String> {
     let target = match kind {
         ObjectKind::Users => "User",
@@ -124,7 +124,7 @@ pub(crate) fn extension_names(t: &Tenant, kind: ObjectKind) -> Vec<String> {
         .collect()
 }
 
-/// Default and maximum page sizes (GRAPH.md §1, §6).
+/// Default and maximum page sizes (docs/graph.md §1, §6).
 fn page_limits(kind: ObjectKind) -> (usize, usize) {
     match kind {
         ObjectKind::SignIns => (1000, 1000),
@@ -241,7 +241,7 @@ fn check_expand(kind: ObjectKind, q: &Query) -> GraphResult<()> {
 }
 
 /// Projects an object and adds `$expand`ed navigation properties (at most 20 items each,
-/// as Graph does for directory objects: GRAPH.md, "$expand").
+/// as Graph does for directory objects: docs/graph.md §6).
 fn render(t: &Tenant, kind: ObjectKind, obj: &Obj, q: &Query) -> Value {
     let mut out = project(&t.metadata, kind, obj, q.select.as_deref());
     let id = obj.get("id").and_then(Value::as_str).unwrap_or("");
@@ -858,7 +858,7 @@ pub(crate) struct ExtensionQuery {
     is_synced_from_on_premises: Option<bool>,
 }
 
-/// `POST /directoryObjects/getAvailableExtensionProperties` (GRAPH.md §6a).
+/// `POST /directoryObjects/getAvailableExtensionProperties` (docs/graph.md §6a).
 pub(crate) async fn available_extension_properties(
     State(emulator): State<Emulator>,
     caller: Caller,
@@ -1022,7 +1022,7 @@ pub(crate) async fn auth_method(
     Ok(json_response(StatusCode::OK, Value::Object(m)))
 }
 
-/// `GET /directory/deletedItems` without the type cast Graph requires (GRAPH.md §2).
+/// `GET /directory/deletedItems` without the type cast Graph requires (docs/graph.md §2).
 pub(crate) async fn deleted_items_uncast(caller: Caller) -> GraphResult<Response> {
     let _ = caller;
     Err(GraphError::bad_request(

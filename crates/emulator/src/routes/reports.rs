@@ -7,7 +7,7 @@
 //! users") and the row at
 //! <https://learn.microsoft.com/graph/api/resources/userregistrationdetails> (which properties
 //! `$filter` accepts: not `lastUpdatedDateTime`). It is a reports API: 5 requests per 10 s per
-//! app and tenant (GRAPH.md §5), charged by [`crate::throttle`]. Its page size is not
+//! app and tenant (docs/graph.md §5), charged by [`crate::throttle`]. Its page size is not
 //! documented: the emulator answers [`PAGE`] rows a page and a nextLink, which clients follow.
 
 use std::collections::BTreeSet;

@@ -1,4 +1,4 @@
-//! Graph writes used by restore, validated as Graph validates them (GRAPH.md §1 "Create /
+//! Graph writes used by restore, validated as Graph validates them (docs/graph.md §1 "Create /
 //! update rules", §2, §7): required and read-only properties, unique keys with `ObjectConflict`,
 //! verified UPN domains, on-premises-owned attributes of synced objects, `members@odata.bind`
 //! (at most 20, all or nothing), duplicate member adds, missing references, no app-only device
@@ -306,7 +306,7 @@ pub(crate) async fn create(
     body: Body,
 ) -> GraphResult<Response> {
     if kind == ObjectKind::Devices {
-        // GRAPH.md §1: POST /devices has no application permission.
+        // docs/graph.md §1: POST /devices has no application permission.
         return Err(GraphError::forbidden());
     }
     if kind.info().recreate == Recreate::No || matches!(kind, ObjectKind::RoleEligibilitySchedules)
@@ -589,7 +589,7 @@ pub(crate) async fn update(
                 | ObjectKind::DirectoryRoles
         )
     {
-        // GRAPH.md §1: role assignments are create/get/delete only.
+        // docs/graph.md §1: role assignments are create/get/delete only.
         return Err(method_not_allowed(kind));
     }
     caller.require(&write_permissions(kind, false))?;
@@ -655,7 +655,7 @@ pub(crate) async fn update(
 }
 
 fn already_exists(property: &str) -> GraphError {
-    // GRAPH.md §7.
+    // docs/graph.md §7.
     GraphError::bad_request(format!(
         "One or more added object references already exist for the following modified properties: '{property}'."
     ))
@@ -861,7 +861,7 @@ pub(crate) async fn delete_app_role_assignment(
     Ok(no_content())
 }
 
-/// Creatable authentication-method collections and their fixed ids (GRAPH.md §1).
+/// Creatable authentication-method collections and their fixed ids (docs/graph.md §1).
 fn creatable_method(collection: &str, body: &Obj) -> GraphResult<(String, Obj)> {
     let ty = method_type(collection)?;
     let mut obj = Map::new();
@@ -1038,7 +1038,7 @@ pub(crate) struct RestoreBody {
     auto_reconcile_proxy_conflict: Option<bool>,
 }
 
-/// `POST /directory/deletedItems/{id}/restore` → 200 with the object (GRAPH.md §2).
+/// `POST /directory/deletedItems/{id}/restore` → 200 with the object (docs/graph.md §2).
 pub(crate) async fn restore_deleted(
     State(emulator): State<Emulator>,
     caller: Caller,
@@ -1091,7 +1091,7 @@ pub(crate) async fn purge_deleted(
     Ok(no_content())
 }
 
-/// `POST /roleManagement/directory/roleEligibilityScheduleRequests` (PIM; GRAPH.md §1).
+/// `POST /roleManagement/directory/roleEligibilityScheduleRequests` (PIM; docs/graph.md §1).
 pub(crate) async fn eligibility_request(
     State(emulator): State<Emulator>,
     caller: Caller,
