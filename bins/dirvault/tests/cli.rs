@@ -5,9 +5,9 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use dirvault_emulator::{
-    Emulator, EmulatorConfig, RunningEmulator, TenantInfo, TenantSpec, ThrottleConfig,
+    Collection, Emulator, EmulatorConfig, LinkKind, RunningEmulator, TenantInfo, TenantSpec,
+    ThrottleConfig,
 };
-use dirvault_model::ObjectKind;
 use serde_json::{Value, json};
 
 struct Env {
@@ -170,7 +170,7 @@ async fn backup_change_backup_export_verify_forget_prune() {
     let user = env
         .emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
-            t.objects(ObjectKind::Users)
+            t.objects(Collection::Users)
                 .unwrap()
                 .keys()
                 .next()
@@ -181,7 +181,7 @@ async fn backup_change_backup_export_verify_forget_prune() {
     env.emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
             t.update(
-                ObjectKind::Users,
+                Collection::Users,
                 &user,
                 serde_json::json!({"jobTitle": "Exported"})
                     .as_object()
@@ -342,7 +342,7 @@ async fn browse_history_show_ls_and_diff_across_snapshots() {
         .emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
             let (id, u) = t
-                .objects(ObjectKind::Users)
+                .objects(Collection::Users)
                 .unwrap()
                 .iter()
                 .find(|(_, u)| u["onPremisesSyncEnabled"] != true)
@@ -357,7 +357,7 @@ async fn browse_history_show_ls_and_diff_across_snapshots() {
     env.emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
             t.update(
-                ObjectKind::Users,
+                Collection::Users,
                 &user,
                 serde_json::json!({"jobTitle": "Browsed"})
                     .as_object()
@@ -370,7 +370,7 @@ async fn browse_history_show_ls_and_diff_across_snapshots() {
     let s2 = snap(&env.json(&["backup", "contoso"]));
     env.emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
-            t.delete(ObjectKind::Users, &user, now)
+            t.delete(Collection::Users, &user, now)
         })
         .unwrap()
         .unwrap();
@@ -503,7 +503,7 @@ async fn browse_history_show_ls_and_diff_across_snapshots() {
     env.emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
             t.update(
-                ObjectKind::Users,
+                Collection::Users,
                 &user,
                 serde_json::json!({"jobTitle": "Drifted"})
                     .as_object()
@@ -543,16 +543,13 @@ async fn memberships_roles_and_auth_methods_as_of_a_snapshot() {
         .emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
             let user = t
-                .objects(ObjectKind::Users)
+                .objects(Collection::Users)
                 .unwrap()
                 .keys()
-                .find(|u| {
-                    !t.sources_of(dirvault_model::RelationshipKind::GroupMember, u)
-                        .is_empty()
-                })
+                .find(|u| !t.sources_of(LinkKind::GroupMember, u).is_empty())
                 .unwrap()
                 .clone();
-            let groups = t.sources_of(dirvault_model::RelationshipKind::GroupMember, &user);
+            let groups = t.sources_of(LinkKind::GroupMember, &user);
             let methods = t.auth_methods.get(&user).map(|m| m.len()).unwrap_or(0);
             (user, groups, methods)
         })
@@ -580,7 +577,7 @@ async fn memberships_roles_and_auth_methods_as_of_a_snapshot() {
         .emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
             let a = t
-                .objects(ObjectKind::RoleAssignments)
+                .objects(Collection::RoleAssignments)
                 .unwrap()
                 .values()
                 .find(|a| a["roleDefinitionId"] == "62e90394-69f5-4237-9190-012177145e10")
@@ -638,7 +635,7 @@ async fn restore_reviews_a_plan_then_applies_it_and_a_rerun_has_nothing_to_do() 
         .emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
             let mut ids = t
-                .objects(ObjectKind::Users)
+                .objects(Collection::Users)
                 .unwrap()
                 .iter()
                 .filter(|(_, u)| u["onPremisesSyncEnabled"] != true && u["userType"] != "Guest")
@@ -649,8 +646,8 @@ async fn restore_reviews_a_plan_then_applies_it_and_a_rerun_has_nothing_to_do() 
     env.emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
             let now = chrono::Utc::now();
-            t.delete(ObjectKind::Users, &soft, now).unwrap();
-            t.delete(ObjectKind::Users, &hard, now).unwrap();
+            t.delete(Collection::Users, &soft, now).unwrap();
+            t.delete(Collection::Users, &hard, now).unwrap();
             t.purge(&hard);
         })
         .unwrap();
@@ -676,7 +673,7 @@ async fn restore_reviews_a_plan_then_applies_it_and_a_rerun_has_nothing_to_do() 
     assert!(
         env.emulator
             .with_tenant(&env.tenant.tenant_id, |t| t
-                .get(ObjectKind::Users, &soft)
+                .get(Collection::Users, &soft)
                 .is_none())
             .unwrap(),
         "a dry run writes nothing"
@@ -728,8 +725,8 @@ async fn restore_reviews_a_plan_then_applies_it_and_a_rerun_has_nothing_to_do() 
         .emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
             (
-                t.get(ObjectKind::Users, &soft).is_some(),
-                t.find_unique(ObjectKind::Users, "userPrincipalName", &upn_of_hard)
+                t.get(Collection::Users, &soft).is_some(),
+                t.find_unique(Collection::Users, "userPrincipalName", &upn_of_hard)
                     .is_some(),
             )
         })
@@ -847,22 +844,19 @@ async fn browse_edge_cases(env: Env) {
         .emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
             let users: Vec<String> = t
-                .objects(ObjectKind::Users)
+                .objects(Collection::Users)
                 .unwrap()
                 .iter()
                 .filter(|(_, u)| u["onPremisesSyncEnabled"] != true && u["userType"] != "Guest")
                 .map(|(id, _)| id.clone())
                 .collect();
             // In id order, so that every run picks the same group and member.
-            let links: std::collections::BTreeMap<_, _> = t
-                .all_links(dirvault_model::RelationshipKind::GroupMember)
-                .unwrap()
-                .iter()
-                .collect();
+            let links: std::collections::BTreeMap<_, _> =
+                t.all_links(LinkKind::GroupMember).unwrap().iter().collect();
             let (group, member) = links
                 .into_iter()
                 .filter(|(g, _)| {
-                    t.get(ObjectKind::Groups, g)
+                    t.get(Collection::Groups, g)
                         .is_some_and(|g| !g["groupTypes"].to_string().contains("Dynamic"))
                 })
                 .find_map(|(g, members)| {
@@ -884,23 +878,19 @@ async fn browse_edge_cases(env: Env) {
         .with_tenant(&env.tenant.tenant_id, |t| {
             let patch = serde_json::json!({"displayName": "Renamed Person"});
             t.update(
-                ObjectKind::Users,
+                Collection::Users,
                 &renamed,
                 patch.as_object().cloned().unwrap(),
             )
             .unwrap();
-            let mut copy = t.get(ObjectKind::Users, &recreated).unwrap().clone();
+            let mut copy = t.get(Collection::Users, &recreated).unwrap().clone();
             let now = chrono::Utc::now();
-            t.delete(ObjectKind::Users, &recreated, now).unwrap();
+            t.delete(Collection::Users, &recreated, now).unwrap();
             t.purge(&recreated);
             copy.insert("id".into(), "99999999-0000-4000-8000-00000000beef".into());
             let upn = copy["userPrincipalName"].as_str().unwrap().to_owned();
-            t.insert(ObjectKind::Users, copy).unwrap();
-            t.remove_link(
-                dirvault_model::RelationshipKind::GroupMember,
-                &group,
-                &member,
-            );
+            t.insert(Collection::Users, copy).unwrap();
+            t.remove_link(LinkKind::GroupMember, &group, &member);
             upn
         })
         .unwrap();
@@ -909,12 +899,7 @@ async fn browse_edge_cases(env: Env) {
     // Re-added to the group; the next backup's organization read fails (HTTP 500).
     env.emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
-            t.add_link(
-                dirvault_model::RelationshipKind::GroupMember,
-                &group,
-                &member,
-            )
-            .unwrap();
+            t.add_link(LinkKind::GroupMember, &group, &member).unwrap();
             t.faults = dirvault_emulator::faults::Faults::new(dirvault_emulator::FaultConfig {
                 next: vec![dirvault_emulator::FaultAction::Status { status: 500 }],
                 // Kinds are read in lanes at once: the fault is aimed at the organization.
@@ -1183,15 +1168,15 @@ async fn an_edited_or_replayed_snapshot_record_is_reported_by_verify_and_refused
     env.emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
             let id = t
-                .objects(ObjectKind::Users)
+                .objects(Collection::Users)
                 .unwrap()
                 .keys()
                 .next()
                 .unwrap()
                 .clone();
-            let mut user = t.get(ObjectKind::Users, &id).unwrap().clone();
+            let mut user = t.get(Collection::Users, &id).unwrap().clone();
             user.insert("displayName".into(), json!("Renamed"));
-            t.insert(ObjectKind::Users, user).unwrap();
+            t.insert(Collection::Users, user).unwrap();
         })
         .unwrap();
     let latest = env.json(&["backup", "contoso"])["snapshot"]

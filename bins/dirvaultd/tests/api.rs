@@ -7,9 +7,9 @@ mod support;
 use std::time::Duration;
 
 use dirvault_emulator::{
-    Emulator, EmulatorConfig, RunningEmulator, TenantInfo, TenantSpec, ThrottleConfig,
+    Collection, Emulator, EmulatorConfig, LinkKind, RunningEmulator, TenantInfo, TenantSpec,
+    ThrottleConfig,
 };
-use dirvault_model::ObjectKind;
 use reqwest::Method;
 use serde_json::{Value, json};
 use support::{ADMIN_KEY, Daemon, path, tenant_toml};
@@ -258,22 +258,20 @@ async fn backup_browse_diff_export_and_restore_over_http() {
     assert_eq!(status, 200, "{page}");
     let users = env
         .emulator
-        .with_tenant(&env.contoso.tenant_id, |t| t.count(ObjectKind::Users))
+        .with_tenant(&env.contoso.tenant_id, |t| t.count(Collection::Users))
         .unwrap();
     assert_eq!(page["total"], users);
     assert_eq!(page["items"].as_array().unwrap().len(), 3);
     let user = env
         .emulator
         .with_tenant(&env.contoso.tenant_id, |t| {
-            t.objects(ObjectKind::Users)
+            t.objects(Collection::Users)
                 .unwrap()
                 .iter()
                 .find(|(id, u)| {
                     u["userType"] != "Guest"
                         && u["onPremisesSyncEnabled"] != true
-                        && !t
-                            .sources_of(dirvault_model::RelationshipKind::GroupMember, id)
-                            .is_empty()
+                        && !t.sources_of(LinkKind::GroupMember, id).is_empty()
                 })
                 .map(|(id, _)| id.clone())
                 .unwrap()
@@ -308,7 +306,7 @@ async fn backup_browse_diff_export_and_restore_over_http() {
     // The user is deleted; the diff against the live tenant shows it; a plan brings it back.
     env.emulator
         .with_tenant(&env.contoso.tenant_id, |t| {
-            t.delete(ObjectKind::Users, &user, chrono::Utc::now())
+            t.delete(Collection::Users, &user, chrono::Utc::now())
                 .map(|_| ())
         })
         .unwrap()
@@ -336,7 +334,7 @@ async fn backup_browse_diff_export_and_restore_over_http() {
     assert!(
         env.emulator
             .with_tenant(&env.contoso.tenant_id, |t| t
-                .get(ObjectKind::Users, &user)
+                .get(Collection::Users, &user)
                 .is_none())
             .unwrap(),
         "planning writes nothing"
@@ -358,7 +356,7 @@ async fn backup_browse_diff_export_and_restore_over_http() {
     assert!(
         env.emulator
             .with_tenant(&env.contoso.tenant_id, |t| t
-                .get(ObjectKind::Users, &user)
+                .get(Collection::Users, &user)
                 .is_some())
             .unwrap()
     );

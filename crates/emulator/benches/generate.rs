@@ -6,8 +6,8 @@
 
 use std::time::Instant;
 
+use dirvault_emulator::{Collection, LinkKind};
 use dirvault_emulator::{Emulator, EmulatorConfig, TenantSpec, ThrottleConfig};
-use dirvault_model::{ObjectKind, RelationshipKind};
 
 fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -32,7 +32,7 @@ async fn main() {
     let generated = started.elapsed();
     let memberships: usize = emulator
         .with_tenant(&tenant.tenant_id, |t| {
-            t.all_links(RelationshipKind::GroupMember)
+            t.all_links(LinkKind::GroupMember)
                 .map(|m| m.values().map(|s| s.len()).sum())
                 .unwrap_or(0)
         })
@@ -41,7 +41,7 @@ async fn main() {
         "tenant {size}: generated in {:.2} s",
         generated.as_secs_f64()
     );
-    for kind in ObjectKind::ALL {
+    for kind in Collection::ALL {
         if let Some(n) = tenant.counts.get(kind.name()) {
             println!("  {:<26} {n}", kind.name());
         }

@@ -8,13 +8,13 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
+use crate::kinds::Collection;
 use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use dirvault_model::ObjectKind;
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -272,7 +272,7 @@ pub(crate) async fn token(
     };
     // The token's `oid`/`sub`: the app's service principal in this tenant.
     let service_principal_id = tenant_guard
-        .objects(ObjectKind::ServicePrincipals)
+        .objects(Collection::ServicePrincipals)
         .and_then(|sps| {
             sps.iter()
                 .find(|(_, sp)| sp.get("appId").and_then(|a| a.as_str()) == Some(client_id))
@@ -617,16 +617,16 @@ impl Caller {
     ///
     /// # Errors
     /// 403 `Authorization_RequestDenied`.
-    pub fn require_read(&self, kind: ObjectKind) -> Result<(), GraphError> {
-        self.require(&[kind.info().read_permission])
+    pub fn require_read(&self, kind: Collection) -> Result<(), GraphError> {
+        self.require(&[kind.facts().read_permission])
     }
 
     /// 403 unless the caller may write `kind`.
     ///
     /// # Errors
     /// 403 `Authorization_RequestDenied`.
-    pub fn require_write(&self, kind: ObjectKind) -> Result<(), GraphError> {
-        match kind.info().write_permission {
+    pub fn require_write(&self, kind: Collection) -> Result<(), GraphError> {
+        match kind.facts().write_permission {
             Some(p) => self.require(&[p]),
             None => Err(GraphError::forbidden()),
         }

@@ -3,13 +3,13 @@
 //! app-only restrictions), inject faults, change throttling, advance the clock and read
 //! request accounting.
 
+use crate::kinds::{Collection, LinkKind};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use chrono::Duration;
-use dirvault_model::{ObjectKind, RelationshipKind};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -81,7 +81,7 @@ async fn list_tenants(State(emulator): State<Emulator>) -> Json<Value> {
         .map(|t| {
             let t = t.read();
             json!({"tenantId": t.id, "name": t.name, "defaultDomain": t.default_domain(), "domains": t.domains,
-                   "users": t.count(ObjectKind::Users), "groups": t.count(ObjectKind::Groups)})
+                   "users": t.count(Collection::Users), "groups": t.count(Collection::Groups)})
         })
         .collect();
     Json(json!({ "tenants": tenants }))
@@ -136,14 +136,14 @@ pub enum Mutation {
     /// Create an object (an `id` is assigned when absent).
     Create {
         /// Kind.
-        kind: ObjectKind,
+        kind: Collection,
         /// The object.
         object: Obj,
     },
     /// Set properties.
     Update {
         /// Kind.
-        kind: ObjectKind,
+        kind: Collection,
         /// Object id.
         id: String,
         /// Properties to set.
@@ -152,14 +152,14 @@ pub enum Mutation {
     /// Delete (into the recycle bin where Graph does that).
     Delete {
         /// Kind.
-        kind: ObjectKind,
+        kind: Collection,
         /// Object id.
         id: String,
     },
     /// Delete for good (skipping or emptying the recycle bin).
     HardDelete {
         /// Kind.
-        kind: ObjectKind,
+        kind: Collection,
         /// Object id.
         id: String,
     },
@@ -171,7 +171,7 @@ pub enum Mutation {
     /// Add a relationship link.
     AddLink {
         /// Relationship.
-        relationship: RelationshipKind,
+        relationship: LinkKind,
         /// Source (group, role, unit, device, user for manager).
         source: String,
         /// Target.
@@ -180,7 +180,7 @@ pub enum Mutation {
     /// Remove a relationship link.
     RemoveLink {
         /// Relationship.
-        relationship: RelationshipKind,
+        relationship: LinkKind,
         /// Source.
         source: String,
         /// Target.
@@ -349,11 +349,11 @@ pub fn churn_tenant(
 ) -> Value {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let users: Vec<String> = t
-        .objects(ObjectKind::Users)
+        .objects(Collection::Users)
         .map(|m| m.keys().cloned().collect())
         .unwrap_or_default();
     let groups: Vec<String> = t
-        .objects(ObjectKind::Groups)
+        .objects(Collection::Groups)
         .map(|m| m.keys().cloned().collect())
         .unwrap_or_default();
     if users.is_empty() {
@@ -376,17 +376,17 @@ pub fn churn_tenant(
                 rng.random_range(1000..3000)
             )),
         );
-        if t.update(ObjectKind::Users, u, set).is_ok() {
+        if t.update(Collection::Users, u, set).is_ok() {
             updated += 1;
         }
         if !groups.is_empty() {
             let g = &groups[rng.random_range(0..groups.len())];
             let target = &users[rng.random_range(0..users.len())];
             let changed = if rng.random_bool(0.5) {
-                t.add_link(RelationshipKind::GroupMember, g, target)
+                t.add_link(LinkKind::GroupMember, g, target)
                     .unwrap_or(false)
             } else {
-                t.remove_link(RelationshipKind::GroupMember, g, target)
+                t.remove_link(LinkKind::GroupMember, g, target)
             };
             links += usize::from(changed);
         }
@@ -401,7 +401,7 @@ pub fn churn_tenant(
                           "mail": null, "mobilePhone": null, "officeLocation": null, "preferredLanguage": null,
                           "userType": "Member", "deletedDateTime": null});
         if t.insert(
-            ObjectKind::Users,
+            Collection::Users,
             user.as_object().cloned().unwrap_or_default(),
         )
         .is_ok()
@@ -409,7 +409,7 @@ pub fn churn_tenant(
             created += 1;
         }
         let victim = &users[rng.random_range(1..users.len().max(2)).min(users.len() - 1)];
-        if t.delete(ObjectKind::Users, victim, now).is_ok() {
+        if t.delete(Collection::Users, victim, now).is_ok() {
             deleted += 1;
         }
     }
@@ -417,7 +417,7 @@ pub fn churn_tenant(
     let mut methods = 0;
     for i in 0..n.div_ceil(10) {
         let u = &users[rng.random_range(0..users.len())];
-        if t.get(ObjectKind::Users, u).is_none() {
+        if t.get(Collection::Users, u).is_none() {
             continue;
         }
         let id = "3ddfcfc8-9383-446f-83cc-3ab9be4be18f";
@@ -434,7 +434,7 @@ pub fn churn_tenant(
     let admin = json!({"user": {"id": users[0], "displayName": null, "userPrincipalName": null,
                                 "ipAddress": null, "userType": null}, "app": null});
     let assignments: Vec<(String, String, String)> = t
-        .objects(ObjectKind::AppRoleAssignments)
+        .objects(Collection::AppRoleAssignments)
         .into_iter()
         .flatten()
         .map(|(id, a)| {

@@ -3,9 +3,10 @@
 //! directory extension attributes and synced (on-premises) users.
 
 use std::collections::BTreeSet;
+use std::hash::Hasher;
 
+use crate::kinds::{Collection, LinkKind};
 use chrono::{DateTime, Duration, Utc};
-use dirvault_model::{ObjectKind, RelationshipKind};
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -387,7 +388,13 @@ fn obj(v: Value) -> Obj {
 pub fn generate(spec: &TenantSpec, now: DateTime<Utc>) -> Tenant {
     let mut seed_bytes = spec.seed.to_le_bytes().to_vec();
     seed_bytes.extend(spec.name.bytes());
-    let seed = dirvault_model::fnv1a(&seed_bytes);
+    // FNV-1a, as tenants have been seeded since the first release: the same name, size and
+    // seed must keep giving the same tenant.
+    let seed = {
+        let mut hasher = fnv::FnvHasher::default();
+        hasher.write(&seed_bytes);
+        hasher.finish()
+    };
     let mut g = Gen {
         rng: ChaCha8Rng::seed_from_u64(seed),
         now,
@@ -444,7 +451,7 @@ fn organization_and_domains(g: &mut Gen, t: &mut Tenant, spec: &TenantSpec) {
         .collect();
     let created = g.past(2000);
     t.insert_initial(
-        ObjectKind::Organization,
+        Collection::Organization,
         obj(json!({
             "id": t.id,
             "deletedDateTime": null,
@@ -476,7 +483,7 @@ fn organization_and_domains(g: &mut Gen, t: &mut Tenant, spec: &TenantSpec) {
     let domains = t.domains.clone();
     for (i, d) in domains.iter().enumerate() {
         t.insert_initial(
-            ObjectKind::Domains,
+            Collection::Domains,
             obj(json!({
                 "id": d,
                 "authenticationType": "Managed",
@@ -633,7 +640,7 @@ fn users(g: &mut Gen, t: &mut Tenant, spec: &TenantSpec, domain: &str, ext: &str
                 json!(g.rng.random_range(1000..99999)),
             );
         }
-        t.insert_initial(ObjectKind::Users, u);
+        t.insert_initial(Collection::Users, u);
         ids.push(id);
     }
     ids
@@ -715,7 +722,7 @@ fn groups(g: &mut Gen, t: &mut Tenant, spec: &TenantSpec, domain: &str, ext: &st
                 json!(format!("P-{}", g.rng.random_range(100..999))),
             );
         }
-        t.insert_initial(ObjectKind::Groups, group);
+        t.insert_initial(Collection::Groups, group);
         ids.push(id);
     }
     ids
@@ -740,7 +747,7 @@ fn devices(g: &mut Gen, t: &mut Tenant, spec: &TenantSpec, users: &[String]) -> 
         };
         let last = g.past(60);
         t.insert_initial(
-            ObjectKind::Devices,
+            Collection::Devices,
             obj(json!({
                 "id": id,
                 "deletedDateTime": null,
@@ -786,8 +793,8 @@ fn devices(g: &mut Gen, t: &mut Tenant, spec: &TenantSpec, users: &[String]) -> 
         );
         if !users.is_empty() {
             let owner = g.pick(users).clone();
-            t.add_link_initial(RelationshipKind::DeviceRegisteredOwner, &id, &owner);
-            t.add_link_initial(RelationshipKind::DeviceRegisteredUser, &id, &owner);
+            t.add_link_initial(LinkKind::DeviceRegisteredOwner, &id, &owner);
+            t.add_link_initial(LinkKind::DeviceRegisteredUser, &id, &owner);
         }
         ids.push(id);
     }
@@ -809,7 +816,7 @@ fn memberships(
     // big group, large enough to be split across delta pages.
     let big = (spec.memberships / 10).min(users.len());
     for u in users.iter().take(big) {
-        t.add_link_initial(RelationshipKind::GroupMember, &groups[0], u);
+        t.add_link_initial(LinkKind::GroupMember, &groups[0], u);
     }
     let mut remaining = spec.memberships.saturating_sub(big);
     while remaining > 0 {
@@ -826,14 +833,14 @@ fn memberships(
         } else {
             g.pick(users).clone()
         };
-        t.add_link_initial(RelationshipKind::GroupMember, group, &member);
+        t.add_link_initial(LinkKind::GroupMember, group, &member);
         remaining -= 1;
     }
     for group in groups {
         let owners = g.rng.random_range(0..3usize);
         for _ in 0..owners {
             let owner = g.pick(users).clone();
-            t.add_link_initial(RelationshipKind::GroupOwner, group, &owner);
+            t.add_link_initial(LinkKind::GroupOwner, group, &owner);
         }
     }
 }
@@ -843,7 +850,7 @@ fn managers(g: &mut Gen, t: &mut Tenant, users: &[String]) {
         if g.chance(0.7) {
             // Managers come earlier in the list: no cycles.
             let m = users[g.rng.random_range(0..i)].clone();
-            t.add_link_initial(RelationshipKind::UserManager, u, &m);
+            t.add_link_initial(LinkKind::UserManager, u, &m);
         }
     }
 }
@@ -875,7 +882,7 @@ fn applications(
     let graph_sp = g.uuid();
     let graph_roles = graph_app_roles(g);
     t.insert_initial(
-        ObjectKind::ServicePrincipals,
+        Collection::ServicePrincipals,
         service_principal(
             g,
             &graph_sp,
@@ -914,7 +921,7 @@ fn applications(
             .collect();
         let permission = graph_roles[g.rng.random_range(0..graph_roles.len())]["id"].clone();
         t.insert_initial(
-            ObjectKind::Applications,
+            Collection::Applications,
             obj(json!({
                 "id": id,
                 "deletedDateTime": null,
@@ -959,13 +966,13 @@ fn applications(
         );
         if !users.is_empty() {
             let owner = g.pick(users).clone();
-            t.add_link_initial(RelationshipKind::ApplicationOwner, &id, &owner);
+            t.add_link_initial(LinkKind::ApplicationOwner, &id, &owner);
         }
         if sps.len() < spec.service_principals {
             let sp_id = g.uuid();
             let tenant_id = t.id.clone();
             t.insert_initial(
-                ObjectKind::ServicePrincipals,
+                Collection::ServicePrincipals,
                 service_principal(
                     g,
                     &sp_id,
@@ -994,7 +1001,7 @@ fn applications(
             if let (Some(role), false) = (app_roles.first(), users.is_empty()) {
                 let user = g.pick(users).clone();
                 let user_name = t
-                    .get(ObjectKind::Users, &user)
+                    .get(Collection::Users, &user)
                     .and_then(|u| u.get("displayName"))
                     .cloned()
                     .unwrap_or(Value::Null);
@@ -1014,7 +1021,7 @@ fn applications(
             if i == 1 || g.chance(0.3) {
                 let grant_id = base64_id(g).replace(['+', '/', '='], "");
                 t.insert_initial(
-                    ObjectKind::Oauth2PermissionGrants,
+                    Collection::Oauth2PermissionGrants,
                     obj(json!({"id": grant_id, "clientId": sp_id, "consentType": "AllPrincipals", "principalId": null, "resourceId": graph_sp, "scope": "User.Read openid profile"})),
                 );
             }
@@ -1027,7 +1034,7 @@ fn applications(
         let owner_org = g.uuid();
         let name = format!("Vendor SaaS {}", sps.len());
         t.insert_initial(
-            ObjectKind::ServicePrincipals,
+            Collection::ServicePrincipals,
             service_principal(g, &sp_id, &app_id, &name, &owner_org, vec![], &[]),
         );
         sps.push(sp_id);
@@ -1097,7 +1104,7 @@ fn app_role_assignment(
     let id = base64_id(g).replace(['+', '/', '='], "");
     let created = g.past(500);
     t.insert_initial(
-        ObjectKind::AppRoleAssignments,
+        Collection::AppRoleAssignments,
         obj(json!({
             "id": id,
             "deletedDateTime": null,
@@ -1124,7 +1131,7 @@ fn administrative_units(
         let id = g.uuid();
         let (city, _, _) = *g.pick(CITIES);
         t.insert_initial(
-            ObjectKind::AdministrativeUnits,
+            Collection::AdministrativeUnits,
             obj(json!({
                 "id": id,
                 "deletedDateTime": null,
@@ -1139,10 +1146,10 @@ fn administrative_units(
         );
         for _ in 0..(users.len() / spec.administrative_units.max(1)).min(200) {
             let u = g.pick(users).clone();
-            t.add_link_initial(RelationshipKind::AdministrativeUnitMember, &id, &u);
+            t.add_link_initial(LinkKind::AdministrativeUnitMember, &id, &u);
         }
         if let Some(group) = groups.choose(&mut g.rng) {
-            t.add_link_initial(RelationshipKind::AdministrativeUnitMember, &id, group);
+            t.add_link_initial(LinkKind::AdministrativeUnitMember, &id, group);
         }
         ids.push(id);
     }
@@ -1160,11 +1167,11 @@ fn roles(
 ) {
     for (template, name) in BUILT_IN_ROLES {
         t.insert_initial(
-            ObjectKind::DirectoryRoleTemplates,
+            Collection::DirectoryRoleTemplates,
             obj(json!({"id": template, "deletedDateTime": null, "description": format!("Can manage {name} tasks."), "displayName": name})),
         );
         t.insert_initial(
-            ObjectKind::RoleDefinitions,
+            Collection::RoleDefinitions,
             obj(json!({
                 "id": template, "description": format!("Can manage {name} tasks."), "displayName": name,
                 "isBuiltIn": true, "isEnabled": true, "resourceScopes": ["/"], "templateId": template,
@@ -1180,7 +1187,7 @@ fn roles(
     for i in 0..spec.custom_roles {
         let id = g.uuid();
         t.insert_initial(
-            ObjectKind::RoleDefinitions,
+            Collection::RoleDefinitions,
             obj(json!({
                 "id": id, "description": format!("Custom helpdesk role {i}"), "displayName": format!("Custom role {i}"),
                 "isBuiltIn": false, "isEnabled": true, "resourceScopes": ["/"], "templateId": id, "version": null,
@@ -1193,7 +1200,7 @@ fn roles(
     let assignable: Vec<String> = groups
         .iter()
         .filter(|gid| {
-            t.get(ObjectKind::Groups, gid)
+            t.get(Collection::Groups, gid)
                 .is_some_and(|o| o.get("isAssignableToRole") == Some(&Value::Bool(true)))
         })
         .cloned()
@@ -1225,7 +1232,7 @@ fn roles(
         }
         let id = base64_id(g).replace(['+', '/', '='], "");
         t.insert_initial(
-            ObjectKind::RoleAssignments,
+            Collection::RoleAssignments,
             obj(json!({"id": id, "principalId": principal, "roleDefinitionId": definition, "directoryScopeId": scope, "appScopeId": null, "condition": null})),
         );
         let built_in = BUILT_IN_ROLES.iter().find(|(tid, _)| *tid == definition);
@@ -1233,13 +1240,13 @@ fn roles(
             let role_id = activated.entry((*template).to_owned()).or_insert_with(|| {
                 let id = uuid::Builder::from_random_bytes(g.rng.random()).into_uuid().to_string();
                 t.insert_initial(
-                    ObjectKind::DirectoryRoles,
+                    Collection::DirectoryRoles,
                     obj(json!({"id": id, "deletedDateTime": null, "description": format!("Can manage {name} tasks."), "displayName": name, "roleTemplateId": template})),
                 );
                 id
             });
             let role_id = role_id.clone();
-            t.add_link_initial(RelationshipKind::DirectoryRoleMember, &role_id, &principal);
+            t.add_link_initial(LinkKind::DirectoryRoleMember, &role_id, &principal);
         }
     }
     for _ in 0..(spec.role_assignments / 5).max(1) {
@@ -1251,7 +1258,7 @@ fn roles(
         let id = g.uuid();
         let created = g.past(300);
         t.insert_initial(
-            ObjectKind::RoleEligibilitySchedules,
+            Collection::RoleEligibilitySchedules,
             obj(json!({
                 "id": id, "principalId": principal, "roleDefinitionId": definition, "directoryScopeId": "/",
                 "appScopeId": null, "createdUsing": id, "createdDateTime": created, "modifiedDateTime": null,
@@ -1282,7 +1289,7 @@ fn conditional_access(
                    "createdDateTime": created, "modifiedDateTime": created, "countriesAndRegions": ["KP", "IR"],
                    "includeUnknownCountriesAndRegions": false, "countryLookupMethod": "clientIpAddress"})
         };
-        t.insert_initial(ObjectKind::NamedLocations, obj(location));
+        t.insert_initial(Collection::NamedLocations, obj(location));
         locations.push(id);
     }
     for i in 0..spec.ca_policies {
@@ -1293,7 +1300,7 @@ fn conditional_access(
         let exclude_locations: Vec<String> =
             locations.choose_multiple(&mut g.rng, 1).cloned().collect();
         t.insert_initial(
-            ObjectKind::ConditionalAccessPolicies,
+            Collection::ConditionalAccessPolicies,
             obj(json!({
                 "id": id,
                 "templateId": null,
@@ -1355,7 +1362,7 @@ fn logs(g: &mut Gen, t: &mut Tenant, spec: &TenantSpec, users: &[String]) {
     for _ in 0..spec.sign_ins {
         let user = g.pick(users).clone();
         let (name, upn) = t
-            .get(ObjectKind::Users, &user)
+            .get(Collection::Users, &user)
             .map(|u| {
                 (
                     u.get("displayName").cloned().unwrap_or(Value::Null),
@@ -1367,7 +1374,7 @@ fn logs(g: &mut Gen, t: &mut Tenant, spec: &TenantSpec, users: &[String]) {
         let failed = g.chance(0.1);
         let id = g.uuid();
         t.insert_initial(
-            ObjectKind::SignIns,
+            Collection::SignIns,
             obj(json!({
                 "id": id,
                 "createdDateTime": g.past(7),
@@ -1406,7 +1413,7 @@ fn logs(g: &mut Gen, t: &mut Tenant, spec: &TenantSpec, users: &[String]) {
         ]);
         let id = format!("Directory_{}", g.uuid());
         t.insert_initial(
-            ObjectKind::DirectoryAudits,
+            Collection::DirectoryAudits,
             obj(json!({
                 "id": id,
                 "category": "UserManagement",
@@ -1442,7 +1449,7 @@ pub(crate) fn register_app(
     let domain = t.domains.last().cloned().unwrap_or_default();
     let tenant_id = t.id.clone();
     t.insert_initial(
-        ObjectKind::Applications,
+        Collection::Applications,
         obj(json!({"id": app_object, "deletedDateTime": null, "appId": client_id, "displayName": display_name,
                    "createdDateTime": created, "publisherDomain": domain, "signInAudience": "AzureADMultipleOrgs",
                    "identifierUris": [], "keyCredentials": [], "passwordCredentials": [], "appRoles": [],
@@ -1453,7 +1460,7 @@ pub(crate) fn register_app(
         now,
     };
     t.insert_initial(
-        ObjectKind::ServicePrincipals,
+        Collection::ServicePrincipals,
         service_principal(
             &mut g,
             &sp_object,
@@ -1530,14 +1537,14 @@ mod tests {
             &TenantSpec::preset("contoso", "small", 1).unwrap(),
             Utc::now(),
         );
-        for kind in ObjectKind::ALL {
-            if kind == ObjectKind::AuthenticationMethods {
+        for kind in Collection::ALL {
+            if kind == Collection::AuthenticationMethods {
                 assert_eq!(t.auth_methods.len(), 100);
                 continue;
             }
             assert!(t.count(kind) > 0, "no {kind}");
         }
-        let users = t.objects(ObjectKind::Users).unwrap();
+        let users = t.objects(Collection::Users).unwrap();
         assert!(
             users
                 .values()

@@ -12,7 +12,7 @@
 //! # Example
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
-//! use dirvault_emulator::{Emulator, EmulatorConfig, TenantSpec};
+//! use dirvault_emulator::{Collection, Emulator, EmulatorConfig, TenantSpec};
 //!
 //! let emulator = Emulator::new(EmulatorConfig::default());
 //! let tenant = emulator.create_tenant(&TenantSpec::preset("contoso", "tiny", 1)?)?;
@@ -21,7 +21,7 @@
 //! // Any HTTP client can now get a token and call Graph:
 //! println!("token URL: {}/{}/oauth2/v2.0/token", server.url(), tenant.tenant_id);
 //! println!("Graph root: {}/v1.0", server.url());
-//! assert_eq!(emulator.with_tenant(&tenant.tenant_id, |t| t.count(dirvault_model::ObjectKind::Users))?, 10);
+//! assert_eq!(emulator.with_tenant(&tenant.tenant_id, |t| t.count(Collection::Users))?, 10);
 //! # Ok::<(), dirvault_emulator::Error>(())
 //! # }).unwrap();
 //! ```
@@ -34,6 +34,7 @@ pub mod control;
 mod error;
 pub mod faults;
 pub mod generator;
+pub mod kinds;
 pub mod metadata;
 mod odata;
 mod routes;
@@ -56,6 +57,7 @@ pub use clock::Clock;
 pub use error::{Error, GraphError, GraphResult};
 pub use faults::{FaultAction, FaultConfig, ThrottleStorm};
 pub use generator::{TenantSpec, all_permissions};
+pub use kinds::{Collection, LinkKind};
 pub use tenant::{DeletedItem, Obj, Stats, Tenant};
 pub use throttle::ThrottleConfig;
 pub use tls::TlsIdentity;
@@ -430,7 +432,7 @@ struct ObjectKindCounts(BTreeMap<String, usize>);
 impl ObjectKindCounts {
     fn of(t: &Tenant) -> Self {
         let mut counts = BTreeMap::new();
-        for kind in dirvault_model::ObjectKind::ALL {
+        for kind in crate::kinds::Collection::ALL {
             let n = t.count(kind);
             if n > 0 {
                 counts.insert(kind.name().to_owned(), n);
@@ -441,7 +443,7 @@ impl ObjectKindCounts {
             counts.insert("authenticationMethods".to_owned(), methods);
         }
         let members: usize = t
-            .all_links(dirvault_model::RelationshipKind::GroupMember)
+            .all_links(crate::kinds::LinkKind::GroupMember)
             .map(|m| m.values().map(BTreeSet::len).sum())
             .unwrap_or(0);
         counts.insert("groupMembers".to_owned(), members);

@@ -2,11 +2,11 @@
 //! `$filter` (the forms Graph documents for directory objects), `$expand`, `$count`,
 //! `$search`, and opaque page tokens.
 
+use crate::kinds::Collection;
 use axum::http::{HeaderMap, StatusCode};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::DateTime;
-use dirvault_model::ObjectKind;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -188,12 +188,12 @@ impl Query {
     pub(crate) fn check_select(
         &mut self,
         metadata: &Metadata,
-        kind: ObjectKind,
+        kind: Collection,
         extensions: &[String],
         single: bool,
         allowed_nav: &[&str],
     ) -> GraphResult<()> {
-        let odata_type = kind.info().odata_type;
+        let odata_type = kind.facts().odata_type;
         let Some(select) = &mut self.select else {
             return Ok(());
         };
@@ -238,7 +238,7 @@ impl Query {
             } else {
                 return Err(GraphError::bad_request(format!(
                     "Could not find a property named '{name}' on type '{}'.",
-                    kind.info().odata_type
+                    kind.facts().odata_type
                 )));
             }
         }
@@ -256,10 +256,10 @@ impl Query {
     pub(crate) fn check_filter(
         &self,
         metadata: &Metadata,
-        kind: ObjectKind,
+        kind: Collection,
         extensions: &[String],
     ) -> GraphResult<()> {
-        let odata_type = kind.info().odata_type;
+        let odata_type = kind.facts().odata_type;
         let (Some(filter), true) = (&self.filter, metadata.has_type(odata_type)) else {
             return Ok(());
         };
@@ -321,12 +321,12 @@ fn invalid_page_size(value: &str, max: usize) -> GraphError {
 /// null or `[]`.
 pub(crate) fn project(
     metadata: &Metadata,
-    kind: ObjectKind,
+    kind: Collection,
     obj: &Obj,
     select: Option<&[String]>,
 ) -> Obj {
     let mut out = Map::new();
-    let odata_type = kind.info().odata_type;
+    let odata_type = kind.facts().odata_type;
     let own_type = obj
         .get("@odata.type")
         .and_then(Value::as_str)

@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+use crate::kinds::{Collection, LinkKind};
 use chrono::{DateTime, Duration, Utc};
-use dirvault_model::{ObjectKind, RelationshipKind};
 use serde_json::{Map, Value};
 
 use crate::auth::AppRegistration;
@@ -26,13 +26,13 @@ pub const RECYCLE_BIN_DAYS: i64 = 30;
 #[derive(Debug, Clone)]
 pub struct DeletedItem {
     /// Its kind.
-    pub kind: ObjectKind,
+    pub kind: Collection,
     /// The object, with `deletedDateTime` set.
     pub object: Obj,
     /// When it was deleted (emulated time).
     pub deleted_at: DateTime<Utc>,
     /// Links it had, restored with it: `(relationship, source, target)`.
-    pub links: Vec<(RelationshipKind, String, String)>,
+    pub links: Vec<(LinkKind, String, String)>,
 }
 
 /// What changed, for delta queries.
@@ -48,9 +48,9 @@ pub enum ChangeWhat {
         soft: bool,
     },
     /// A link from this object was added (`members@delta`).
-    LinkAdded(RelationshipKind, String),
+    LinkAdded(LinkKind, String),
     /// A link from this object was removed.
-    LinkRemoved(RelationshipKind, String),
+    LinkRemoved(LinkKind, String),
 }
 
 /// One entry of the change log.
@@ -59,7 +59,7 @@ pub struct Change {
     /// Position in the log; delta tokens remember it.
     pub seq: u64,
     /// The changed object's kind.
-    pub kind: ObjectKind,
+    pub kind: Collection,
     /// The changed object's id.
     pub id: String,
     /// What changed.
@@ -85,29 +85,26 @@ pub struct Stats {
 }
 
 /// Which relationship kinds exist between which object kinds: `(relationship, source kind)`.
-pub const LINK_SOURCES: &[(RelationshipKind, ObjectKind)] = &[
-    (RelationshipKind::GroupMember, ObjectKind::Groups),
-    (RelationshipKind::GroupOwner, ObjectKind::Groups),
+pub const LINK_SOURCES: &[(LinkKind, Collection)] = &[
+    (LinkKind::GroupMember, Collection::Groups),
+    (LinkKind::GroupOwner, Collection::Groups),
+    (LinkKind::DirectoryRoleMember, Collection::DirectoryRoles),
     (
-        RelationshipKind::DirectoryRoleMember,
-        ObjectKind::DirectoryRoles,
+        LinkKind::AdministrativeUnitMember,
+        Collection::AdministrativeUnits,
     ),
+    (LinkKind::DeviceRegisteredOwner, Collection::Devices),
+    (LinkKind::DeviceRegisteredUser, Collection::Devices),
+    (LinkKind::UserManager, Collection::Users),
+    (LinkKind::ApplicationOwner, Collection::Applications),
     (
-        RelationshipKind::AdministrativeUnitMember,
-        ObjectKind::AdministrativeUnits,
-    ),
-    (RelationshipKind::DeviceRegisteredOwner, ObjectKind::Devices),
-    (RelationshipKind::DeviceRegisteredUser, ObjectKind::Devices),
-    (RelationshipKind::UserManager, ObjectKind::Users),
-    (RelationshipKind::ApplicationOwner, ObjectKind::Applications),
-    (
-        RelationshipKind::ServicePrincipalOwner,
-        ObjectKind::ServicePrincipals,
+        LinkKind::ServicePrincipalOwner,
+        Collection::ServicePrincipals,
     ),
 ];
 
 /// The kind of object a link of `rel` hangs under.
-pub fn link_source_kind(rel: RelationshipKind) -> Option<ObjectKind> {
+pub fn link_source_kind(rel: LinkKind) -> Option<Collection> {
     LINK_SOURCES
         .iter()
         .find(|(r, _)| *r == rel)
@@ -115,10 +112,10 @@ pub fn link_source_kind(rel: RelationshipKind) -> Option<ObjectKind> {
 }
 
 /// The unique keys Graph enforces: `(kind, property)`, compared case-insensitively.
-const UNIQUE: &[(ObjectKind, &str)] = &[
-    (ObjectKind::Users, "userPrincipalName"),
-    (ObjectKind::Applications, "appId"),
-    (ObjectKind::ServicePrincipals, "appId"),
+const UNIQUE: &[(Collection, &str)] = &[
+    (Collection::Users, "userPrincipalName"),
+    (Collection::Applications, "appId"),
+    (Collection::ServicePrincipals, "appId"),
 ];
 
 /// One tenant.
@@ -130,15 +127,15 @@ pub struct Tenant {
     pub name: String,
     /// Verified domains; the first is the default `<name>.onmicrosoft.com`.
     pub domains: Vec<String>,
-    objects: HashMap<ObjectKind, BTreeMap<String, Obj>>,
-    links: HashMap<RelationshipKind, HashMap<String, BTreeSet<String>>>,
+    objects: HashMap<Collection, BTreeMap<String, Obj>>,
+    links: HashMap<LinkKind, HashMap<String, BTreeSet<String>>>,
     /// Authentication methods: user id → method id → method.
     pub auth_methods: BTreeMap<String, BTreeMap<String, Obj>>,
     /// When each user's methods last changed (the registration report's
     /// `lastUpdatedDateTime`); users not here have had theirs since they were created.
     pub methods_updated: HashMap<String, chrono::DateTime<chrono::Utc>>,
     deleted: BTreeMap<String, DeletedItem>,
-    unique: HashMap<(ObjectKind, &'static str), HashMap<String, String>>,
+    unique: HashMap<(Collection, &'static str), HashMap<String, String>>,
     log: Vec<Change>,
     seq: u64,
     /// Registered client apps (credentials and consented application permissions).
@@ -194,7 +191,7 @@ impl Tenant {
         &self.log[start..end.max(start)]
     }
 
-    fn record(&mut self, kind: ObjectKind, id: &str, what: ChangeWhat) {
+    fn record(&mut self, kind: Collection, id: &str, what: ChangeWhat) {
         self.seq += 1;
         self.log.push(Change {
             seq: self.seq,
@@ -207,15 +204,15 @@ impl Tenant {
     /// `obj` (an object of `kind`) as Graph holds it: its stored properties and every other
     /// property its type declares, null or `[]` (what a read with every property `$select`ed
     /// returns, single-object-only ones included), without `signInActivity`.
-    pub fn declared_view(&self, kind: ObjectKind, obj: &Obj) -> Obj {
+    pub fn declared_view(&self, kind: Collection, obj: &Obj) -> Obj {
         let own_type = obj
             .get("@odata.type")
             .and_then(Value::as_str)
-            .unwrap_or(kind.info().odata_type)
+            .unwrap_or(kind.facts().odata_type)
             .to_owned();
         let mut out = obj.clone();
         out.remove("signInActivity");
-        out.retain(|name, _| !crate::odata::never_returned(kind.info().odata_type, name));
+        out.retain(|name, _| !crate::odata::never_returned(kind.facts().odata_type, name));
         crate::odata::fill_declared(&self.metadata, &own_type, &mut out, |name| {
             name == "signInActivity"
         });
@@ -223,30 +220,30 @@ impl Tenant {
     }
 
     /// Number of live objects of `kind`.
-    pub fn count(&self, kind: ObjectKind) -> usize {
+    pub fn count(&self, kind: Collection) -> usize {
         self.objects.get(&kind).map_or(0, BTreeMap::len)
     }
 
     /// The live objects of `kind`, in id order.
-    pub fn objects(&self, kind: ObjectKind) -> Option<&BTreeMap<String, Obj>> {
+    pub fn objects(&self, kind: Collection) -> Option<&BTreeMap<String, Obj>> {
         self.objects.get(&kind)
     }
 
     /// One live object.
-    pub fn get(&self, kind: ObjectKind, id: &str) -> Option<&Obj> {
+    pub fn get(&self, kind: Collection, id: &str) -> Option<&Obj> {
         self.objects.get(&kind)?.get(id)
     }
 
     /// The kind of the live object `id`, searching the directory-object kinds.
-    pub fn kind_of(&self, id: &str) -> Option<ObjectKind> {
-        const DIRECTORY_OBJECTS: [ObjectKind; 7] = [
-            ObjectKind::Users,
-            ObjectKind::Groups,
-            ObjectKind::ServicePrincipals,
-            ObjectKind::Devices,
-            ObjectKind::Applications,
-            ObjectKind::AdministrativeUnits,
-            ObjectKind::DirectoryRoles,
+    pub fn kind_of(&self, id: &str) -> Option<Collection> {
+        const DIRECTORY_OBJECTS: [Collection; 7] = [
+            Collection::Users,
+            Collection::Groups,
+            Collection::ServicePrincipals,
+            Collection::Devices,
+            Collection::Applications,
+            Collection::AdministrativeUnits,
+            Collection::DirectoryRoles,
         ];
         DIRECTORY_OBJECTS
             .into_iter()
@@ -254,7 +251,7 @@ impl Tenant {
     }
 
     /// Looks an object up by a unique key (case-insensitive), e.g. a user by UPN.
-    pub fn find_unique(&self, kind: ObjectKind, property: &str, value: &str) -> Option<&str> {
+    pub fn find_unique(&self, kind: Collection, property: &str, value: &str) -> Option<&str> {
         let key = UNIQUE.iter().find(|(k, p)| *k == kind && *p == property)?;
         self.unique
             .get(key)?
@@ -262,7 +259,7 @@ impl Tenant {
             .map(String::as_str)
     }
 
-    fn check_unique(&self, kind: ObjectKind, id: &str, obj: &Obj) -> GraphResult<()> {
+    fn check_unique(&self, kind: Collection, id: &str, obj: &Obj) -> GraphResult<()> {
         for (k, property) in UNIQUE {
             if *k != kind {
                 continue;
@@ -277,7 +274,7 @@ impl Tenant {
         Ok(())
     }
 
-    fn index(&mut self, kind: ObjectKind, id: &str, obj: &Obj, add: bool) {
+    fn index(&mut self, kind: Collection, id: &str, obj: &Obj, add: bool) {
         for (k, property) in UNIQUE {
             if *k != kind {
                 continue;
@@ -297,7 +294,7 @@ impl Tenant {
     ///
     /// # Errors
     /// 400 `ObjectConflict` when a unique key is taken.
-    pub fn insert(&mut self, kind: ObjectKind, obj: Obj) -> GraphResult<()> {
+    pub fn insert(&mut self, kind: Collection, obj: Obj) -> GraphResult<()> {
         let id = obj
             .get("id")
             .and_then(Value::as_str)
@@ -314,7 +311,7 @@ impl Tenant {
     }
 
     /// Adds an object without logging a change: for building a tenant before anyone syncs.
-    pub fn insert_initial(&mut self, kind: ObjectKind, obj: Obj) {
+    pub fn insert_initial(&mut self, kind: Collection, obj: Obj) {
         if let Some(id) = obj.get("id").and_then(Value::as_str).map(str::to_owned) {
             self.index(kind, &id, &obj, true);
             self.objects.entry(kind).or_default().insert(id, obj);
@@ -325,7 +322,7 @@ impl Tenant {
     ///
     /// # Errors
     /// 404 when the object does not exist; 400 `ObjectConflict` on a taken unique key.
-    pub fn update(&mut self, kind: ObjectKind, id: &str, patch: Obj) -> GraphResult<()> {
+    pub fn update(&mut self, kind: Collection, id: &str, patch: Obj) -> GraphResult<()> {
         let current = self
             .get(kind, id)
             .ok_or_else(|| GraphError::not_found(id))?;
@@ -355,13 +352,13 @@ impl Tenant {
 
     /// Whether deleting this object sends it to the recycle bin (docs/graph.md §2: users,
     /// Microsoft 365 groups, applications, service principals, administrative units).
-    pub fn is_soft_deletable(kind: ObjectKind, obj: &Obj) -> bool {
+    pub fn is_soft_deletable(kind: Collection, obj: &Obj) -> bool {
         match kind {
-            ObjectKind::Groups => obj
+            Collection::Groups => obj
                 .get("groupTypes")
                 .and_then(Value::as_array)
                 .is_some_and(|t| t.iter().any(|v| v == "Unified")),
-            k => k.info().soft_delete,
+            k => k.facts().soft_delete,
         }
     }
 
@@ -370,7 +367,7 @@ impl Tenant {
     ///
     /// # Errors
     /// 404 when the object does not exist.
-    pub fn delete(&mut self, kind: ObjectKind, id: &str, now: DateTime<Utc>) -> GraphResult<bool> {
+    pub fn delete(&mut self, kind: Collection, id: &str, now: DateTime<Utc>) -> GraphResult<bool> {
         let obj = self
             .objects
             .get_mut(&kind)
@@ -399,7 +396,7 @@ impl Tenant {
     }
 
     /// Removes every link touching `id`, logging the removals under each source; returns them.
-    fn detach_links(&mut self, id: &str) -> Vec<(RelationshipKind, String, String)> {
+    fn detach_links(&mut self, id: &str) -> Vec<(LinkKind, String, String)> {
         let mut removed = Vec::new();
         for (rel, by_source) in &mut self.links {
             if let Some(targets) = by_source.remove(id) {
@@ -422,7 +419,7 @@ impl Tenant {
     }
 
     /// The recycle bin, optionally of one kind.
-    pub fn deleted_items(&self, kind: Option<ObjectKind>) -> impl Iterator<Item = &DeletedItem> {
+    pub fn deleted_items(&self, kind: Option<Collection>) -> impl Iterator<Item = &DeletedItem> {
         self.deleted
             .values()
             .filter(move |d| kind.is_none_or(|k| d.kind == k))
@@ -464,7 +461,7 @@ impl Tenant {
     ///
     /// # Errors
     /// 404 when not in the bin; 400 `ObjectConflict` when a unique key is now taken.
-    pub fn restore(&mut self, id: &str, new_upn: Option<&str>) -> GraphResult<(ObjectKind, Obj)> {
+    pub fn restore(&mut self, id: &str, new_upn: Option<&str>) -> GraphResult<(Collection, Obj)> {
         let item = self
             .deleted
             .get(id)
@@ -494,17 +491,17 @@ impl Tenant {
     }
 
     /// The targets linked from `source` by `rel`.
-    pub fn links(&self, rel: RelationshipKind, source: &str) -> Option<&BTreeSet<String>> {
+    pub fn links(&self, rel: LinkKind, source: &str) -> Option<&BTreeSet<String>> {
         self.links.get(&rel)?.get(source)
     }
 
     /// Every link of `rel`: source → targets.
-    pub fn all_links(&self, rel: RelationshipKind) -> Option<&HashMap<String, BTreeSet<String>>> {
+    pub fn all_links(&self, rel: LinkKind) -> Option<&HashMap<String, BTreeSet<String>>> {
         self.links.get(&rel)
     }
 
     /// The sources that link to `target` by `rel` (e.g. the groups a user is a member of).
-    pub fn sources_of(&self, rel: RelationshipKind, target: &str) -> Vec<String> {
+    pub fn sources_of(&self, rel: LinkKind, target: &str) -> Vec<String> {
         let mut sources: Vec<String> = self
             .links
             .get(&rel)
@@ -523,12 +520,7 @@ impl Tenant {
     ///
     /// # Errors
     /// 404 when either end does not exist.
-    pub fn add_link(
-        &mut self,
-        rel: RelationshipKind,
-        source: &str,
-        target: &str,
-    ) -> GraphResult<bool> {
+    pub fn add_link(&mut self, rel: LinkKind, source: &str, target: &str) -> GraphResult<bool> {
         let source_kind = link_source_kind(rel)
             .ok_or_else(|| GraphError::bad_request("not a link relationship"))?;
         if self.get(source_kind, source).is_none() {
@@ -543,7 +535,7 @@ impl Tenant {
             .or_default()
             .entry(source.to_owned())
             .or_default();
-        if rel == RelationshipKind::UserManager {
+        if rel == LinkKind::UserManager {
             // A user has one manager: setting it replaces the old one.
             if targets.contains(target) {
                 return Ok(false);
@@ -565,7 +557,7 @@ impl Tenant {
     }
 
     /// Adds a link while building a tenant (no change logged, ends not checked).
-    pub fn add_link_initial(&mut self, rel: RelationshipKind, source: &str, target: &str) {
+    pub fn add_link_initial(&mut self, rel: LinkKind, source: &str, target: &str) {
         self.links
             .entry(rel)
             .or_default()
@@ -575,7 +567,7 @@ impl Tenant {
     }
 
     /// Removes a link. Returns `false` when it did not exist.
-    pub fn remove_link(&mut self, rel: RelationshipKind, source: &str, target: &str) -> bool {
+    pub fn remove_link(&mut self, rel: LinkKind, source: &str, target: &str) -> bool {
         let removed = self
             .links
             .get_mut(&rel)
@@ -592,7 +584,7 @@ impl Tenant {
     }
 
     /// Whether an object of `kind` has all these string properties (a uniqueness check).
-    pub fn has_object_with(&self, kind: ObjectKind, properties: &[(&str, &str)]) -> bool {
+    pub fn has_object_with(&self, kind: Collection, properties: &[(&str, &str)]) -> bool {
         self.objects(kind).into_iter().flatten().any(|(_, o)| {
             properties
                 .iter()
@@ -636,7 +628,7 @@ impl Tenant {
             "additionalDetails": [],
         });
         if let Value::Object(event) = event {
-            let _ = self.insert(ObjectKind::DirectoryAudits, event);
+            let _ = self.insert(Collection::DirectoryAudits, event);
         }
     }
 
@@ -655,7 +647,7 @@ impl Tenant {
         now: DateTime<Utc>,
     ) -> GraphResult<Obj> {
         let resource_sp = self
-            .get(ObjectKind::ServicePrincipals, resource)
+            .get(Collection::ServicePrincipals, resource)
             .cloned()
             .ok_or_else(|| GraphError::not_found(resource))?;
         let principal_kind = self
@@ -677,7 +669,7 @@ impl Tenant {
             .with_detail("InvalidValue", "Unknown appRoleId", "appRoleId"));
         }
         let duplicate = self.has_object_with(
-            ObjectKind::AppRoleAssignments,
+            Collection::AppRoleAssignments,
             &[
                 ("principalId", principal),
                 ("resourceId", resource),
@@ -706,7 +698,7 @@ impl Tenant {
             "resourceDisplayName": resource_sp.get("displayName"), "resourceId": resource,
         });
         let assignment = assignment.as_object().cloned().unwrap_or_default();
-        self.insert(ObjectKind::AppRoleAssignments, assignment.clone())?;
+        self.insert(Collection::AppRoleAssignments, assignment.clone())?;
         self.audit_app_role(&assignment, true, initiated_by, now);
         Ok(assignment)
     }
@@ -724,11 +716,11 @@ impl Tenant {
         now: DateTime<Utc>,
     ) -> GraphResult<()> {
         let found = self
-            .get(ObjectKind::AppRoleAssignments, assignment)
+            .get(Collection::AppRoleAssignments, assignment)
             .filter(|a| a.get("resourceId").and_then(Value::as_str) == Some(resource))
             .cloned()
             .ok_or_else(|| GraphError::not_found(assignment))?;
-        self.delete(ObjectKind::AppRoleAssignments, assignment, now)?;
+        self.delete(Collection::AppRoleAssignments, assignment, now)?;
         self.audit_app_role(&found, false, initiated_by, now);
         Ok(())
     }
@@ -779,7 +771,7 @@ impl Tenant {
     /// Every object of every kind, for the control API's export.
     pub fn export(&self) -> BTreeMap<&'static str, Vec<&Obj>> {
         let mut out = BTreeMap::new();
-        for kind in ObjectKind::ALL {
+        for kind in Collection::ALL {
             if let Some(objects) = self.objects.get(&kind) {
                 out.insert(kind.name(), objects.values().collect());
             }
@@ -789,10 +781,10 @@ impl Tenant {
 }
 
 /// The `principalType` of an app role assignment to an object of `kind`.
-pub fn principal_type(kind: ObjectKind) -> &'static str {
+pub fn principal_type(kind: Collection) -> &'static str {
     match kind {
-        ObjectKind::Users => "User",
-        ObjectKind::Groups => "Group",
+        Collection::Users => "User",
+        Collection::Groups => "Group",
         _ => "ServicePrincipal",
     }
 }

@@ -378,7 +378,10 @@ async fn requests_outside_the_consented_permissions_get_403() {
         .send_as(
             &token,
             Method::PATCH,
-            &format!("/users/{}", env.ids(dirvault_model::ObjectKind::Users)[0]),
+            &format!(
+                "/users/{}",
+                env.ids(dirvault_emulator::Collection::Users)[0]
+            ),
             Some(json!({"jobTitle": "x"})),
             &[],
         )

@@ -93,7 +93,7 @@ async fn apps_with_certificates_register_over_http() {
 #[tokio::test]
 async fn mutations_apply_in_order_and_report_the_failing_one() {
     let env = start("tiny").await;
-    let users = env.ids(dirvault_model::ObjectKind::Users);
+    let users = env.ids(dirvault_emulator::Collection::Users);
     let ok = env.mutate(json!([{"op": "update", "kind": "users", "id": users[0], "set": {"department": "Backup"}}])).await;
     assert_eq!(ok.body["results"][0]["id"], users[0].as_str());
     let r = env

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::Duration;
 use common::{Env, start, start_with};
 use dirvault_emulator::EmulatorConfig;
-use dirvault_model::{ObjectKind, RelationshipKind};
+use dirvault_emulator::{Collection, LinkKind};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -63,7 +63,7 @@ async fn initial_round_returns_every_user_then_changes_only() {
     let (none, link) = round(&env, &link).await;
     assert!(none.is_empty(), "{none:?}");
 
-    let users = env.ids(ObjectKind::Users);
+    let users = env.ids(Collection::Users);
     let domain = env.tenant.default_domain.clone();
     env.mutate(json!([
         {"op": "update", "kind": "users", "id": users[1], "set": {"jobTitle": "Chief Backup Officer"}},
@@ -119,8 +119,8 @@ async fn initial_round_returns_every_user_then_changes_only() {
 async fn group_members_delta_marks_added_and_removed_members() {
     let env = start("small").await;
     let (initial, link) = round(&env, "/groups/delta?$select=displayName,members").await;
-    let groups = env.ids(ObjectKind::Groups);
-    let users = env.ids(ObjectKind::Users);
+    let groups = env.ids(Collection::Groups);
+    let users = env.ids(Collection::Users);
     let g = &groups[3];
     let before: BTreeSet<String> = initial
         .iter()
@@ -131,7 +131,7 @@ async fn group_members_delta_marks_added_and_removed_members() {
     let stored = env
         .emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
-            t.links(RelationshipKind::GroupMember, g)
+            t.links(LinkKind::GroupMember, g)
                 .cloned()
                 .unwrap_or_default()
         })
@@ -170,7 +170,7 @@ async fn users_delta_with_manager_selected_reports_manager_changes() {
     let managers = env
         .emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
-            t.all_links(RelationshipKind::UserManager)
+            t.all_links(LinkKind::UserManager)
                 .cloned()
                 .unwrap_or_default()
         })
@@ -195,7 +195,7 @@ async fn users_delta_with_manager_selected_reports_manager_changes() {
     // A new manager: the user comes back with the new one, and the old one removed.
     let (user, old) = stored.iter().next().unwrap();
     let new = env
-        .ids(ObjectKind::Users)
+        .ids(Collection::Users)
         .into_iter()
         .find(|u| u != user && u != old)
         .unwrap();
@@ -247,13 +247,13 @@ async fn a_large_group_is_split_across_pages_and_merges_back() {
     let expected = env
         .emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
-            t.objects(ObjectKind::Groups)
+            t.objects(Collection::Groups)
                 .unwrap()
                 .keys()
                 .map(|g| {
                     (
                         g.clone(),
-                        t.links(RelationshipKind::GroupMember, g)
+                        t.links(LinkKind::GroupMember, g)
                             .cloned()
                             .unwrap_or_default(),
                     )
@@ -293,7 +293,7 @@ async fn delta_refuses_top_and_filters_other_than_id() {
             .status,
         StatusCode::BAD_REQUEST
     );
-    let id = env.ids(ObjectKind::Users)[0].clone();
+    let id = env.ids(Collection::Users)[0].clone();
     let (one, _) = round(&env, &format!("/users/delta?$filter=id eq '{id}'")).await;
     assert_eq!(one.len(), 1);
     assert_eq!(one[0]["id"], id.as_str());
@@ -302,8 +302,11 @@ async fn delta_refuses_top_and_filters_other_than_id() {
 #[tokio::test]
 async fn every_delta_kind_answers() {
     let env = start("small").await;
-    for kind in ObjectKind::ALL.into_iter().filter(|k| k.supports_delta()) {
-        let path = kind.info().delta_path.unwrap();
+    for kind in Collection::ALL
+        .into_iter()
+        .filter(|k| k.facts().delta_path.is_some())
+    {
+        let path = kind.facts().delta_path.unwrap();
         let (items, _) = round(&env, path).await;
         assert_eq!(items.len(), env.ids(kind).len(), "{kind}");
     }

@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::start;
-use dirvault_model::{ObjectKind, RelationshipKind};
+use dirvault_emulator::{Collection, LinkKind};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -109,7 +109,7 @@ async fn single_object_properties_fail_on_lists_and_work_on_one_user() {
     let r = env.get("/users?$select=id,skills").await;
     assert_eq!(r.status, StatusCode::NOT_IMPLEMENTED);
     assert_eq!(r.code(), "NotImplemented");
-    let id = &env.ids(ObjectKind::Users)[0];
+    let id = &env.ids(Collection::Users)[0];
     let one = env
         .get(&format!("/users/{id}?$select=id,skills,mailboxSettings"))
         .await;
@@ -173,8 +173,8 @@ async fn extension_attributes_come_back_only_when_selected_by_name() {
 #[tokio::test]
 async fn get_by_id_or_upn_and_404_shape() {
     let env = start("tiny").await;
-    let id = env.ids(ObjectKind::Users)[0].clone();
-    let upn = env.object(ObjectKind::Users, &id).unwrap()["userPrincipalName"]
+    let id = env.ids(Collection::Users)[0].clone();
+    let upn = env.object(Collection::Users, &id).unwrap()["userPrincipalName"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -258,7 +258,7 @@ async fn members_owners_member_of_manager_and_expand() {
     let all_employees = env
         .emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
-            t.objects(ObjectKind::Groups)
+            t.objects(Collection::Groups)
                 .unwrap()
                 .iter()
                 .find(|(_, g)| g["displayName"] == "All Employees")
@@ -269,7 +269,7 @@ async fn members_owners_member_of_manager_and_expand() {
     let expected: BTreeSet<String> = env
         .emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
-            t.links(RelationshipKind::GroupMember, &all_employees)
+            t.links(LinkKind::GroupMember, &all_employees)
                 .cloned()
                 .unwrap_or_default()
         })
@@ -319,7 +319,7 @@ async fn members_owners_member_of_manager_and_expand() {
     let (user, manager) = env
         .emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
-            let all = t.all_links(RelationshipKind::UserManager).unwrap();
+            let all = t.all_links(LinkKind::UserManager).unwrap();
             let (u, m) = all.iter().find(|(_, m)| !m.is_empty()).unwrap();
             (u.clone(), m.iter().next().unwrap().clone())
         })
@@ -338,8 +338,8 @@ async fn members_owners_member_of_manager_and_expand() {
 #[tokio::test]
 async fn transitive_members_include_nested_groups_members() {
     let env = start("tiny").await;
-    let groups = env.ids(ObjectKind::Groups);
-    let users = env.ids(ObjectKind::Users);
+    let groups = env.ids(Collection::Groups);
+    let users = env.ids(Collection::Users);
     let (outer, inner) = (&groups[0], &groups[1]);
     env.mutate(json!([
         {"op": "addLink", "relationship": "groupMember", "source": outer, "target": inner},
@@ -361,15 +361,15 @@ async fn transitive_members_include_nested_groups_members() {
 #[tokio::test]
 async fn every_kind_lists_with_its_permission() {
     let env = start("small").await;
-    for kind in ObjectKind::ALL {
-        let path = match kind.info().collection {
-            dirvault_model::CollectionPath::Tenant(p) => p.to_owned(),
-            dirvault_model::CollectionPath::PerParent { parent, segment } => {
+    for kind in Collection::ALL {
+        let path = match kind.facts().listed_at {
+            dirvault_emulator::kinds::ListedAt::Tenant(p) => p.to_owned(),
+            dirvault_emulator::kinds::ListedAt::PerParent { parent, segment } => {
                 let id = env.ids(parent)[0].clone();
                 format!(
                     "{}/{id}/{segment}",
-                    match parent.info().collection {
-                        dirvault_model::CollectionPath::Tenant(p) => p,
+                    match parent.facts().listed_at {
+                        dirvault_emulator::kinds::ListedAt::Tenant(p) => p,
                         _ => unreachable!(),
                     }
                 )
@@ -384,7 +384,7 @@ async fn every_kind_lists_with_its_permission() {
                 .contains("$metadata#"),
             "{kind}"
         );
-        if kind != ObjectKind::AppRoleAssignments && kind != ObjectKind::AuthenticationMethods {
+        if kind != Collection::AppRoleAssignments && kind != Collection::AuthenticationMethods {
             assert!(!r.values().is_empty(), "{kind} is empty");
         }
     }
@@ -393,7 +393,7 @@ async fn every_kind_lists_with_its_permission() {
 #[tokio::test]
 async fn authentication_methods_are_typed_and_sign_in_activity_needs_audit_permission() {
     let env = start("small").await;
-    let user = env.ids(ObjectKind::Users)[0].clone();
+    let user = env.ids(Collection::Users)[0].clone();
     let all = env
         .get(&format!("/users/{user}/authentication/methods"))
         .await;
@@ -454,7 +454,7 @@ async fn scoped_role_members_and_app_role_assignments() {
     let (au, principal) = env
         .emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
-            t.objects(ObjectKind::RoleAssignments)
+            t.objects(Collection::RoleAssignments)
                 .unwrap()
                 .values()
                 .find_map(|a| {
@@ -480,7 +480,7 @@ async fn scoped_role_members_and_app_role_assignments() {
     let assignment = env
         .emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
-            t.objects(ObjectKind::AppRoleAssignments)
+            t.objects(Collection::AppRoleAssignments)
                 .unwrap()
                 .values()
                 .next()
@@ -520,7 +520,7 @@ async fn user_registration_details_report_each_enabled_users_methods() {
     let enabled: BTreeSet<String> = env
         .emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
-            t.objects(ObjectKind::Users)
+            t.objects(Collection::Users)
                 .unwrap()
                 .iter()
                 .filter(|(_, u)| u["accountEnabled"] != json!(false))
@@ -534,7 +534,7 @@ async fn user_registration_details_report_each_enabled_users_methods() {
         .collect();
     assert_eq!(listed.len(), rows.len(), "no user twice");
     assert_eq!(listed, enabled, "every enabled user, no disabled one");
-    assert!(enabled.len() < env.ids(ObjectKind::Users).len());
+    assert!(enabled.len() < env.ids(Collection::Users).len());
     assert_eq!(pages, enabled.len().div_ceil(1000));
 
     // A new phone method shows in the user's row, with a later lastUpdatedDateTime.
@@ -545,7 +545,7 @@ async fn user_registration_details_report_each_enabled_users_methods() {
             let r = env
                 .get(&format!(
                     "/reports/authenticationMethods/userRegistrationDetails?$filter=userPrincipalName eq '{}'",
-                    env.object(ObjectKind::Users, &user).unwrap()["userPrincipalName"].as_str().unwrap()
+                    env.object(Collection::Users, &user).unwrap()["userPrincipalName"].as_str().unwrap()
                 ))
                 .await;
             assert_eq!(r.status, StatusCode::OK, "{}", r.body);

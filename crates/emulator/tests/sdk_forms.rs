@@ -7,7 +7,7 @@
 mod common;
 
 use common::start;
-use dirvault_model::{ObjectKind, RelationshipKind};
+use dirvault_emulator::{Collection, LinkKind};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
@@ -17,10 +17,10 @@ const EVENTUAL: &[(&str, &str)] = &[("ConsistencyLevel", "eventual")];
 fn mixed_group(env: &common::Env) -> (String, Vec<String>) {
     env.emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
-            t.objects(ObjectKind::Groups).unwrap().keys().find_map(|g| {
-                let members = t.links(RelationshipKind::GroupMember, g)?;
+            t.objects(Collection::Groups).unwrap().keys().find_map(|g| {
+                let members = t.links(LinkKind::GroupMember, g)?;
                 let kinds: Vec<_> = members.iter().filter_map(|m| t.kind_of(m)).collect();
-                (kinds.contains(&ObjectKind::Users) && kinds.contains(&ObjectKind::Groups))
+                (kinds.contains(&Collection::Users) && kinds.contains(&Collection::Groups))
                     .then(|| (g.clone(), members.iter().cloned().collect()))
             })
         })
@@ -46,7 +46,7 @@ async fn administrative_units_answer_at_the_root_as_under_directory() {
     assert_eq!(root.status, StatusCode::OK, "{}", root.body);
     let under = env.get("/directory/administrativeUnits?$select=id").await;
     assert_eq!(root.values(), under.values());
-    let id = env.ids(ObjectKind::AdministrativeUnits)[0].clone();
+    let id = env.ids(Collection::AdministrativeUnits)[0].clone();
     let one = env.get(&format!("/administrativeUnits/{id}")).await;
     assert_eq!(one.status, StatusCode::OK, "{}", one.body);
     assert_eq!(one.body["id"], id.as_str());
@@ -57,8 +57,8 @@ async fn administrative_units_answer_at_the_root_as_under_directory() {
 #[tokio::test]
 async fn a_directory_role_is_found_by_its_template_id() {
     let env = start("small").await;
-    let id = env.ids(ObjectKind::DirectoryRoles)[0].clone();
-    let role = env.object(ObjectKind::DirectoryRoles, &id).unwrap();
+    let id = env.ids(Collection::DirectoryRoles)[0].clone();
+    let role = env.object(Collection::DirectoryRoles, &id).unwrap();
     let template = role["roleTemplateId"].as_str().unwrap();
     let by_template = env
         .get(&format!("/directoryRoles(roleTemplateId='{template}')"))
@@ -126,7 +126,7 @@ async fn a_relationship_list_cast_to_a_type_holds_only_that_type() {
                     .is_some_and(|k| {
                         matches!(
                             k,
-                            ObjectKind::Users | ObjectKind::Groups | ObjectKind::Devices
+                            Collection::Users | Collection::Groups | Collection::Devices
                         )
                     })
             })
@@ -143,7 +143,7 @@ async fn a_relationship_list_cast_to_a_type_holds_only_that_type() {
     assert_eq!(one.status, StatusCode::OK, "{}", one.body);
     assert_eq!(one.body["id"], members[0].as_str());
     let stranger = env
-        .ids(ObjectKind::Users)
+        .ids(Collection::Users)
         .into_iter()
         .find(|u| !members.contains(u));
     if let Some(s) = stranger {

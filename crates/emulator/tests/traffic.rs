@@ -4,8 +4,8 @@
 mod common;
 
 use common::{start, start_with};
+use dirvault_emulator::Collection;
 use dirvault_emulator::{EmulatorConfig, ThrottleConfig};
-use dirvault_model::ObjectKind;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -49,7 +49,7 @@ async fn batch_runs_requests_and_reports_each_status() {
         response(&r.body, "4")
     );
     assert_eq!(
-        env.object(ObjectKind::Users, &user).unwrap()["jobTitle"],
+        env.object(Collection::Users, &user).unwrap()["jobTitle"],
         "Batched"
     );
 }
@@ -159,7 +159,7 @@ async fn conditional_access_is_one_request_per_second_and_its_429_has_no_retry_a
 #[tokio::test]
 async fn reports_apis_allow_five_requests_per_ten_seconds() {
     let env = start_with("tiny", EmulatorConfig::default()).await;
-    let user = env.ids(ObjectKind::Users)[0].clone();
+    let user = env.ids(Collection::Users)[0].clone();
     for i in 0..5 {
         let path = if i % 2 == 0 {
             format!("/users/{user}/authentication/methods")

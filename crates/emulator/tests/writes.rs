@@ -5,7 +5,7 @@ mod common;
 
 use chrono::Duration;
 use common::start;
-use dirvault_model::{ObjectKind, RelationshipKind};
+use dirvault_emulator::{Collection, LinkKind};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -105,7 +105,7 @@ async fn patch_updates_writable_properties_and_refuses_the_rest() {
         )
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
-    let u = env.object(ObjectKind::Users, &id).unwrap();
+    let u = env.object(Collection::Users, &id).unwrap();
     assert_eq!(
         (u["jobTitle"].clone(), u["accountEnabled"].clone()),
         (json!("Restorer"), json!(false))
@@ -129,7 +129,7 @@ async fn patch_updates_writable_properties_and_refuses_the_rest() {
     let synced = env
         .emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
-            t.objects(ObjectKind::Users)
+            t.objects(Collection::Users)
                 .unwrap()
                 .iter()
                 .find(|(_, u)| u["onPremisesSyncEnabled"] == true)
@@ -156,7 +156,7 @@ async fn patch_updates_writable_properties_and_refuses_the_rest() {
         StatusCode::NO_CONTENT
     );
     // Role assignments have no PATCH; devices accept only a few properties and no app-only create.
-    let assignment = env.ids(ObjectKind::RoleAssignments)[0].clone();
+    let assignment = env.ids(Collection::RoleAssignments)[0].clone();
     assert_eq!(
         env.patch(
             &format!("/roleManagement/directory/roleAssignments/{assignment}"),
@@ -166,7 +166,7 @@ async fn patch_updates_writable_properties_and_refuses_the_rest() {
         .status,
         StatusCode::METHOD_NOT_ALLOWED
     );
-    let device = env.ids(ObjectKind::Devices)[0].clone();
+    let device = env.ids(Collection::Devices)[0].clone();
     assert_eq!(
         env.patch(
             &format!("/devices/{device}"),
@@ -205,7 +205,7 @@ async fn patch_updates_writable_properties_and_refuses_the_rest() {
 async fn member_refs_and_odata_bind() {
     let env = start("small").await;
     let domain = env.tenant.default_domain.clone();
-    let users = env.ids(ObjectKind::Users);
+    let users = env.ids(Collection::Users);
     let g = env
         .post("/groups", json!({"displayName": "Restored team", "mailEnabled": false, "mailNickname": "restored", "securityEnabled": true,
                                  "members@odata.bind": [format!("https://graph.microsoft.com/v1.0/directoryObjects/{}", users[0])]}))
@@ -215,7 +215,7 @@ async fn member_refs_and_odata_bind() {
     let members = |env: &common::Env| {
         env.emulator
             .with_tenant(&env.tenant.tenant_id, |t| {
-                t.links(RelationshipKind::GroupMember, &gid)
+                t.links(LinkKind::GroupMember, &gid)
                     .cloned()
                     .unwrap_or_default()
             })
@@ -367,7 +367,7 @@ async fn applications_service_principals_and_assignments() {
         StatusCode::BAD_REQUEST
     );
     let sp_id = sp.body["id"].as_str().unwrap().to_owned();
-    let user = env.ids(ObjectKind::Users)[0].clone();
+    let user = env.ids(Collection::Users)[0].clone();
     let assignment = json!({"principalId": user, "resourceId": sp_id, "appRoleId": "6e3a4b1d-0000-4000-8000-000000000001"});
     let created = env
         .post(
@@ -562,7 +562,7 @@ async fn role_assignments_activate_roles_and_pim_requests() {
 #[tokio::test]
 async fn conditional_access_and_named_locations() {
     let env = start("tiny").await;
-    let group = env.ids(ObjectKind::Groups)[0].clone();
+    let group = env.ids(Collection::Groups)[0].clone();
     let policy = json!({"displayName": "Restored CA", "state": "disabled",
         "conditions": {"users": {"includeGroups": [group], "excludeUsers": []}, "applications": {"includeApplications": ["All"]}, "clientAppTypes": ["all"]},
         "grantControls": {"operator": "OR", "builtInControls": ["mfa"]}});
@@ -723,7 +723,7 @@ async fn deleted_user_goes_to_the_recycle_bin_and_comes_back_with_its_membership
 async fn restore_with_a_taken_upn_needs_a_new_one() {
     let env = start("tiny").await;
     let user = env.cloud_user();
-    let upn = env.object(ObjectKind::Users, &user).unwrap()["userPrincipalName"]
+    let upn = env.object(Collection::Users, &user).unwrap()["userPrincipalName"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -760,7 +760,7 @@ async fn security_groups_are_hard_deleted_and_m365_groups_soft_deleted() {
         let all = env
             .emulator
             .with_tenant(&env.tenant.tenant_id, |t| {
-                t.objects(ObjectKind::Groups)
+                t.objects(Collection::Groups)
                     .unwrap()
                     .iter()
                     .map(|(id, g)| {
@@ -814,7 +814,7 @@ async fn security_groups_are_hard_deleted_and_m365_groups_soft_deleted() {
 #[tokio::test]
 async fn recycle_bin_forgets_after_30_days() {
     let mut env = start("tiny").await;
-    let app = env.ids(ObjectKind::Applications)[0].clone();
+    let app = env.ids(Collection::Applications)[0].clone();
     env.delete(&format!("/applications/{app}")).await;
     env.emulator.clock().advance(Duration::days(29));
     env.renew_token().await;
@@ -922,7 +922,7 @@ async fn administrative_units_and_custom_roles_are_created_and_used() {
 #[tokio::test]
 async fn device_owners_and_users_are_listed() {
     let env = start("tiny").await;
-    let device = env.ids(ObjectKind::Devices)[0].clone();
+    let device = env.ids(Collection::Devices)[0].clone();
     for nav in ["registeredOwners", "registeredUsers"] {
         let r = env.get(&format!("/devices/{device}/{nav}")).await;
         assert_eq!(r.status, StatusCode::OK);

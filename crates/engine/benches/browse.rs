@@ -33,7 +33,7 @@ async fn generate(repo: &Repository, size: &str, snapshots: usize) -> TenantId {
             ObjectKind::ALL
                 .iter()
                 .filter_map(|k| {
-                    let list = t.objects(*k)?;
+                    let list = t.objects(k.name().parse().ok()?)?;
                     Some((
                         *k,
                         list.values()

@@ -6,7 +6,8 @@ use std::time::Duration as StdDuration;
 
 use chrono::{Duration, Utc};
 use dirvault_emulator::{
-    Emulator, EmulatorConfig, RunningEmulator, TenantInfo, TenantSpec, ThrottleConfig,
+    Collection, Emulator, EmulatorConfig, LinkKind, RunningEmulator, TenantInfo, TenantSpec,
+    ThrottleConfig,
 };
 use dirvault_engine::{BackupOptions, backup};
 use dirvault_graph::{Credentials, GraphClient, RetryOptions};
@@ -74,7 +75,7 @@ impl Env {
         self.client_for(&self.tenant.client_id, &self.tenant.client_secret)
     }
 
-    fn ids(&self, kind: ObjectKind) -> Vec<String> {
+    fn ids(&self, kind: Collection) -> Vec<String> {
         self.emulator
             .with_tenant(&self.tenant.tenant_id, |t| {
                 t.objects(kind)
@@ -97,18 +98,19 @@ impl Env {
             .with_tenant(&self.tenant.tenant_id, |t| {
                 let mut out = BTreeMap::new();
                 for kind in ObjectKind::ALL {
-                    let Some(objects) = t.objects(kind) else {
+                    let collection = kind.name().parse::<Collection>().unwrap();
+                    let Some(objects) = t.objects(collection) else {
                         continue;
                     };
                     let map = objects
                         .iter()
-                        .map(|(id, o)| (id.clone(), Value::Object(t.declared_view(kind, o))))
+                        .map(|(id, o)| (id.clone(), Value::Object(t.declared_view(collection, o))))
                         .collect();
                     out.insert(kind, map);
                 }
                 // One envelope per live user: the methods collection as Graph returns it.
                 let methods = t
-                    .objects(ObjectKind::Users)
+                    .objects(Collection::Users)
                     .unwrap()
                     .keys()
                     .map(|user| {
@@ -119,7 +121,7 @@ impl Env {
                                 m.values()
                                     .map(|v| {
                                         Value::Object(
-                                            t.declared_view(ObjectKind::AuthenticationMethods, v),
+                                            t.declared_view(Collection::AuthenticationMethods, v),
                                         )
                                     })
                                     .collect()
@@ -134,7 +136,7 @@ impl Env {
             .unwrap()
     }
 
-    fn links(&self, rel: RelationshipKind) -> BTreeSet<(String, String)> {
+    fn links(&self, rel: LinkKind) -> BTreeSet<(String, String)> {
         self.emulator
             .with_tenant(&self.tenant.tenant_id, |t| {
                 t.all_links(rel)
@@ -175,21 +177,34 @@ async fn assert_snapshot_matches(env: &Env, repo: &Repository, snapshot: &Snapsh
         }
     }
     let rels = repo.relationships(snapshot).await.unwrap();
-    for rel in [
-        RelationshipKind::GroupMember,
-        RelationshipKind::GroupOwner,
-        RelationshipKind::UserManager,
-        RelationshipKind::AdministrativeUnitMember,
-        RelationshipKind::DeviceRegisteredOwner,
-        RelationshipKind::ApplicationOwner,
-        RelationshipKind::DirectoryRoleMember,
+    // The client's relationship kinds and the emulator's links, side by side.
+    for (rel, link) in [
+        (RelationshipKind::GroupMember, LinkKind::GroupMember),
+        (RelationshipKind::GroupOwner, LinkKind::GroupOwner),
+        (RelationshipKind::UserManager, LinkKind::UserManager),
+        (
+            RelationshipKind::AdministrativeUnitMember,
+            LinkKind::AdministrativeUnitMember,
+        ),
+        (
+            RelationshipKind::DeviceRegisteredOwner,
+            LinkKind::DeviceRegisteredOwner,
+        ),
+        (
+            RelationshipKind::ApplicationOwner,
+            LinkKind::ApplicationOwner,
+        ),
+        (
+            RelationshipKind::DirectoryRoleMember,
+            LinkKind::DirectoryRoleMember,
+        ),
     ] {
         let got: BTreeSet<(String, String)> = rels
             .iter()
             .filter(|r| r.kind == rel)
             .map(|r| (r.source.to_string(), r.target.to_string()))
             .collect();
-        assert_eq!(got, env.links(rel), "{rel:?}");
+        assert_eq!(got, env.links(link), "{rel:?}");
     }
     let assignments = rels
         .iter()
@@ -281,13 +296,13 @@ async fn full_then_incremental(repo: Repository) {
     let later = now + Duration::hours(12);
     // The leaver's reports lose their manager: users delta names them (manager@delta).
     let reports_of_leaver = env
-        .links(RelationshipKind::UserManager)
+        .links(LinkKind::UserManager)
         .iter()
         .filter(|(u, m)| *m == users[6] && *u != users[11])
         .count() as u64;
     env.mutate(|t| {
         t.update(
-            ObjectKind::Users,
+            Collection::Users,
             &users[5],
             json!({"jobTitle": "Chief Restore Officer"})
                 .as_object()
@@ -295,29 +310,29 @@ async fn full_then_incremental(repo: Repository) {
                 .unwrap(),
         )
         .unwrap();
-        t.delete(ObjectKind::Users, &users[6], later).unwrap();
+        t.delete(Collection::Users, &users[6], later).unwrap();
         let security = groups
             .iter()
             .find(|g| !Tenant_is_unified(t, g))
             .unwrap()
             .clone();
-        t.delete(ObjectKind::Groups, &security, later).unwrap();
+        t.delete(Collection::Groups, &security, later).unwrap();
         let g = groups
             .iter()
-            .find(|g| t.get(ObjectKind::Groups, g).is_some())
+            .find(|g| t.get(Collection::Groups, g).is_some())
             .unwrap()
             .clone();
-        let _ = t.add_link(RelationshipKind::GroupMember, &g, &users[7]);
+        let _ = t.add_link(LinkKind::GroupMember, &g, &users[7]);
         // A new manager (replacing any): users delta says so with manager@delta.
-        t.add_link(RelationshipKind::UserManager, &users[11], &users[12])
+        t.add_link(LinkKind::UserManager, &users[11], &users[12])
             .unwrap();
-        let mut hire = t.get(ObjectKind::Users, &users[8]).unwrap().clone();
+        let mut hire = t.get(Collection::Users, &users[8]).unwrap().clone();
         hire.insert("id".into(), json!("11111111-2222-3333-4444-555555555555"));
         hire.insert(
             "userPrincipalName".into(),
             json!(format!("new.hire@{}", env.tenant.default_domain)),
         );
-        t.insert(ObjectKind::Users, hire).unwrap();
+        t.insert(Collection::Users, hire).unwrap();
         // A user registers an email method: the user object does not change (users delta
         // says nothing); the registration report does.
         t.auth_methods.entry(users[9].clone()).or_default().insert(
@@ -332,7 +347,7 @@ async fn full_then_incremental(repo: Repository) {
         // An app role assigned to a user and another one removed: Graph has no delta for
         // them; the audit log names the service principals to read again.
         let assignments: Vec<(String, String, String)> = t
-            .objects(ObjectKind::AppRoleAssignments)
+            .objects(Collection::AppRoleAssignments)
             .unwrap()
             .iter()
             .map(|(id, a)| {
@@ -457,7 +472,7 @@ async fn full_then_incremental(repo: Repository) {
 
 #[allow(non_snake_case)]
 fn Tenant_is_unified(t: &dirvault_emulator::Tenant, id: &str) -> bool {
-    t.get(ObjectKind::Groups, id)
+    t.get(Collection::Groups, id)
         .and_then(|g| g["groupTypes"].as_array().cloned())
         .is_some_and(|a| a.iter().any(|x| x == "Unified"))
 }
@@ -564,16 +579,12 @@ async fn memberships_whose_listing_fails_are_the_previous_snapshots() {
             .collect()
     };
     let before = members(repo.relationships(&first.snapshot).await.unwrap());
-    assert_eq!(before, env.links(RelationshipKind::GroupMember));
+    assert_eq!(before, env.links(LinkKind::GroupMember));
     // Memberships change, but the incremental run's groups delta fails (after the parent's
     // links were taken up).
-    let (group, user) = env
-        .links(RelationshipKind::GroupMember)
-        .into_iter()
-        .next()
-        .unwrap();
+    let (group, user) = env.links(LinkKind::GroupMember).into_iter().next().unwrap();
     env.mutate(|t| {
-        assert!(t.remove_link(RelationshipKind::GroupMember, &group, &user));
+        assert!(t.remove_link(LinkKind::GroupMember, &group, &user));
     });
     env.mutate(|t| {
         t.faults = dirvault_emulator::faults::Faults::new(
@@ -687,7 +698,7 @@ async fn objects_split_across_delta_pages_are_merged_back() {
     let users: Vec<String> = env.expected()[&ObjectKind::Users].keys().cloned().collect();
     env.mutate(|t| {
         t.update(
-            ObjectKind::Groups,
+            Collection::Groups,
             &groups[0],
             json!({"description": "changed"})
                 .as_object()
@@ -696,7 +707,7 @@ async fn objects_split_across_delta_pages_are_merged_back() {
         )
         .unwrap();
         for u in users.iter().take(30) {
-            let _ = t.remove_link(RelationshipKind::GroupMember, &groups[0], u);
+            let _ = t.remove_link(LinkKind::GroupMember, &groups[0], u);
         }
     });
     let second = env.backup_at(&repo, now + Duration::hours(1)).await;
@@ -1012,7 +1023,7 @@ async fn an_object_with_an_unusable_id_is_left_out_and_named_not_fatal() {
     let repo = Repository::open("memory://").unwrap();
     env.mutate(|t| {
         let mut group = t
-            .objects(ObjectKind::Groups)
+            .objects(Collection::Groups)
             .unwrap()
             .values()
             .next()
@@ -1020,7 +1031,7 @@ async fn an_object_with_an_unusable_id_is_left_out_and_named_not_fatal() {
             .clone();
         group.insert("id".into(), json!("bad/id"));
         group.insert("displayName".into(), json!("Hostile"));
-        t.insert(ObjectKind::Groups, group).unwrap();
+        t.insert(Collection::Groups, group).unwrap();
     });
     let report = env.backup_at(&repo, Utc::now()).await;
     assert_eq!(
@@ -1034,7 +1045,7 @@ async fn an_object_with_an_unusable_id_is_left_out_and_named_not_fatal() {
     );
     let groups = env
         .emulator
-        .with_tenant(&env.tenant.tenant_id, |t| t.count(ObjectKind::Groups))
+        .with_tenant(&env.tenant.tenant_id, |t| t.count(Collection::Groups))
         .unwrap();
     assert_eq!(report.snapshot.kinds[&ObjectKind::Groups].count, groups - 1);
 }
@@ -1050,15 +1061,15 @@ async fn a_disabled_users_new_method_is_in_a_snapshot_within_a_week() {
     let mut disabled = String::new();
     env.mutate(|t| {
         let id = t
-            .objects(ObjectKind::Users)
+            .objects(Collection::Users)
             .unwrap()
             .keys()
             .nth(3)
             .unwrap()
             .clone();
-        let mut user = t.get(ObjectKind::Users, &id).unwrap().clone();
+        let mut user = t.get(Collection::Users, &id).unwrap().clone();
         user.insert("accountEnabled".into(), json!(false));
-        t.insert(ObjectKind::Users, user).unwrap();
+        t.insert(Collection::Users, user).unwrap();
         disabled = id;
     });
     env.backup_at(&repo, now).await;
@@ -1136,15 +1147,15 @@ async fn reads_of_a_repository_with_a_mutated_file_fail_cleanly() {
     env.backup_at(&repo, now).await;
     env.mutate(|t| {
         let id = t
-            .objects(ObjectKind::Users)
+            .objects(Collection::Users)
             .unwrap()
             .keys()
             .next()
             .unwrap()
             .clone();
-        let mut user = t.get(ObjectKind::Users, &id).unwrap().clone();
+        let mut user = t.get(Collection::Users, &id).unwrap().clone();
         user.insert("displayName".into(), json!("Changed"));
-        t.insert(ObjectKind::Users, user).unwrap();
+        t.insert(Collection::Users, user).unwrap();
     });
     env.backup_at(&repo, now + Duration::hours(1)).await;
     let tenant: dirvault_model::TenantId = env.tenant.tenant_id.parse().unwrap();
@@ -1216,11 +1227,11 @@ async fn incrementals_are_exact_when_delta_answers_in_full() {
     backup(&client, &repo, &BackupOptions::default(), now, &|_| {})
         .await
         .unwrap();
-    let users = env.ids(ObjectKind::Users);
-    let groups = env.ids(ObjectKind::Groups);
+    let users = env.ids(Collection::Users);
+    let groups = env.ids(Collection::Groups);
     env.mutate(|t| {
         t.update(
-            ObjectKind::Users,
+            Collection::Users,
             &users[3],
             json!({"jobTitle": "Head of Recovery"})
                 .as_object()
@@ -1229,8 +1240,8 @@ async fn incrementals_are_exact_when_delta_answers_in_full() {
         )
         .unwrap();
         // Only links change on these two: the whole object comes anyway.
-        let _ = t.add_link(RelationshipKind::GroupMember, &groups[0], &users[4]);
-        t.add_link(RelationshipKind::UserManager, &users[5], &users[6])
+        let _ = t.add_link(LinkKind::GroupMember, &groups[0], &users[4]);
+        t.add_link(LinkKind::UserManager, &users[5], &users[6])
             .unwrap();
     });
     let later = now + Duration::hours(1);
@@ -1277,8 +1288,9 @@ async fn every_property_microsofts_metadata_declares_is_in_the_snapshot() {
             let want = env
                 .emulator
                 .with_tenant(&env.tenant.tenant_id, |t| {
-                    let stored = t.get(kind, object.id().as_ref()).cloned();
-                    stored.map(|o| t.declared_view(kind, &o))
+                    let collection = kind.name().parse::<Collection>().unwrap();
+                    let stored = t.get(collection, object.id().as_ref()).cloned();
+                    stored.map(|o| t.declared_view(collection, &o))
                 })
                 .unwrap();
             let Some(want) = want else { continue };
@@ -1343,8 +1355,8 @@ async fn a_property_graph_adds_at_runtime_is_in_the_next_snapshot() {
     backup(&client, &repo, &BackupOptions::default(), now, &|_| {})
         .await
         .unwrap();
-    let users = env.ids(ObjectKind::Users);
-    let groups = env.ids(ObjectKind::Groups);
+    let users = env.ids(Collection::Users);
+    let groups = env.ids(Collection::Groups);
     for (type_name, name) in [
         ("user", "contosoLoyaltyTier"),
         ("group", "contosoCostCenter"),
@@ -1363,13 +1375,13 @@ async fn a_property_graph_adds_at_runtime_is_in_the_next_snapshot() {
     env.mutate(|t| {
         let set = |v: Value| v.as_object().cloned().unwrap();
         t.update(
-            ObjectKind::Users,
+            Collection::Users,
             &users[0],
             set(json!({"contosoLoyaltyTier": "gold"})),
         )
         .unwrap();
         t.update(
-            ObjectKind::Groups,
+            Collection::Groups,
             &groups[0],
             set(json!({"contosoCostCenter": "CC-42"})),
         )

@@ -27,3 +27,43 @@ fn every_property_the_client_selects_is_one_microsoft_declares() {
     }
     assert!(checked > 200, "{checked}");
 }
+
+/// The client's kind table (`dirvault_model::ObjectKind`) and the emulator's collection table
+/// (`dirvault_emulator::Collection`) are written separately, each from Microsoft's pages: where
+/// they disagree on a path, a delta function, a type, the recycle bin or a permission, one of
+/// them is wrong about Graph, and the other's tests would not catch it.
+#[test]
+fn the_clients_kind_table_and_the_emulators_collection_table_agree() {
+    use dirvault_emulator::Collection;
+    use dirvault_emulator::kinds::ListedAt;
+    use dirvault_model::CollectionPath;
+
+    assert_eq!(ObjectKind::ALL.len(), Collection::ALL.len());
+    for kind in ObjectKind::ALL {
+        let client = kind.info();
+        let collection: Collection = client
+            .name
+            .parse()
+            .unwrap_or_else(|_| panic!("the emulator serves no {kind}"));
+        let emulator = collection.facts();
+        assert_eq!(client.odata_type, emulator.odata_type, "{kind}");
+        assert_eq!(client.delta_path, emulator.delta_path, "{kind}");
+        assert_eq!(client.soft_delete, emulator.soft_delete, "{kind}");
+        assert_eq!(client.read_permission, emulator.read_permission, "{kind}");
+        assert_eq!(client.write_permission, emulator.write_permission, "{kind}");
+        match (client.collection, emulator.listed_at) {
+            (CollectionPath::Tenant(a), ListedAt::Tenant(b)) => assert_eq!(a, b, "{kind}"),
+            (
+                CollectionPath::PerParent { parent, segment },
+                ListedAt::PerParent {
+                    parent: emulator_parent,
+                    segment: emulator_segment,
+                },
+            ) => {
+                assert_eq!(parent.name(), emulator_parent.name(), "{kind}");
+                assert_eq!(segment, emulator_segment, "{kind}");
+            }
+            (a, b) => panic!("{kind}: client lists at {a:?}, emulator at {b:?}"),
+        }
+    }
+}

@@ -4,12 +4,12 @@
 use std::time::{Duration, Instant};
 
 use dirvault_emulator::{
-    Emulator, EmulatorConfig, RunningEmulator, TenantInfo, TenantSpec, ThrottleConfig,
+    Collection, Emulator, EmulatorConfig, RunningEmulator, TenantInfo, TenantSpec, ThrottleConfig,
 };
 use dirvault_graph::{
     BatchRequest, ClientCertificate, Credentials, Error, GraphClient, RetryOptions,
 };
-use dirvault_model::{ClientId, ObjectKind, TenantId};
+use dirvault_model::{ClientId, TenantId};
 use futures::TryStreamExt;
 use serde_json::{Value, json};
 
@@ -290,14 +290,14 @@ async fn delta_rounds_end_with_a_delta_link_and_expired_links_are_recognised() {
     let id = env
         .emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
-            t.objects(ObjectKind::Users).unwrap().keys().next().cloned()
+            t.objects(Collection::Users).unwrap().keys().next().cloned()
         })
         .unwrap()
         .unwrap();
     env.emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
             t.update(
-                ObjectKind::Users,
+                Collection::Users,
                 &id,
                 json!({"jobTitle": "Delta"}).as_object().cloned().unwrap(),
             )
@@ -327,7 +327,7 @@ async fn batch_chunks_by_20_retries_throttled_requests_and_keeps_order() {
     let users: Vec<String> = env
         .emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
-            t.objects(ObjectKind::Users)
+            t.objects(Collection::Users)
                 .unwrap()
                 .keys()
                 .take(45)

@@ -2,7 +2,8 @@
 //!
 //! The facts in this table come from docs/graph.md §1 and Microsoft's Graph v1.0
 //! reference (api-reference/v1.0/api/*-list.md, *-delta.md). Keep them here, in one table:
-//! the client, the emulator, the engine and the restore planner all read it.
+//! the client, the engine and the restore planner read it. The emulator keeps its own table
+//! (`dirvault_emulator::kinds`), written from the same pages; a test compares the two.
 
 use std::fmt;
 use std::str::FromStr;

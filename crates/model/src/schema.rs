@@ -11,7 +11,7 @@
 
 use crate::ObjectKind;
 
-/// What the emulator knows about one type's properties.
+/// What the client knows about one type's properties.
 #[derive(Debug)]
 pub struct TypeSchema {
     /// Every declared property.
@@ -519,7 +519,7 @@ static ADMINISTRATIVE_UNIT: TypeSchema = TypeSchema {
     never_returned: &[],
 };
 
-/// The schema for `kind`, where the emulator has one.
+/// The client's table for `kind`, where it has one.
 pub fn schema(kind: ObjectKind) -> Option<&'static TypeSchema> {
     match kind {
         ObjectKind::Users => Some(&USER),

@@ -9,7 +9,7 @@
 
 use std::time::Instant;
 
-use dirvault_emulator::{Emulator, EmulatorConfig, TenantSpec, ThrottleConfig};
+use dirvault_emulator::{Collection, Emulator, EmulatorConfig, TenantSpec, ThrottleConfig};
 use dirvault_engine::{BackupOptions, backup};
 use dirvault_graph::{Credentials, GraphClient};
 use dirvault_model::{ObjectKind, RelationshipKind};
@@ -60,13 +60,13 @@ async fn main() {
         .with_tenant(&info.tenant_id, |t| {
             let now = chrono::Utc::now();
             let users: Vec<String> = t
-                .objects(ObjectKind::Users)
+                .objects(Collection::Users)
                 .unwrap()
                 .keys()
                 .cloned()
                 .collect();
             for u in users {
-                t.delete(ObjectKind::Users, &u, now).unwrap();
+                t.delete(Collection::Users, &u, now).unwrap();
                 t.purge(&u);
             }
         })

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use dirvault_emulator::{
-    Emulator, EmulatorConfig, FaultAction, FaultConfig, RunningEmulator, TenantInfo, TenantSpec,
-    ThrottleConfig,
+    Collection, Emulator, EmulatorConfig, FaultAction, FaultConfig, LinkKind, RunningEmulator,
+    TenantInfo, TenantSpec, ThrottleConfig,
 };
 use dirvault_engine::{BackupOptions, backup};
 use dirvault_graph::{Credentials, GraphClient, Method, RetryOptions};
@@ -137,7 +137,7 @@ impl Env {
         let ids: Vec<String> = self
             .emulator
             .with_tenant(&self.tenant.tenant_id, |t| {
-                t.objects(ObjectKind::RoleAssignments)
+                t.objects(Collection::RoleAssignments)
                     .unwrap()
                     .iter()
                     .filter(|(_, a)| a[property] == json!(value))
@@ -152,7 +152,7 @@ impl Env {
     }
 
     /// Ids linked from `source` by `rel`, in the emulator.
-    fn links(&self, rel: RelationshipKind, source: &str) -> BTreeSet<String> {
+    fn links(&self, rel: LinkKind, source: &str) -> BTreeSet<String> {
         self.emulator
             .with_tenant(&self.tenant.tenant_id, |t| {
                 t.links(rel, source).cloned().unwrap_or_default()
@@ -164,7 +164,7 @@ impl Env {
     fn groups_of(&self, member: &str) -> BTreeSet<String> {
         self.emulator
             .with_tenant(&self.tenant.tenant_id, |t| {
-                t.sources_of(RelationshipKind::GroupMember, member)
+                t.sources_of(LinkKind::GroupMember, member)
                     .into_iter()
                     .collect()
             })
@@ -177,7 +177,7 @@ impl Env {
         self.groups_of(member)
             .into_iter()
             .filter(|g| {
-                !self.object(ObjectKind::Groups, g).unwrap()["groupTypes"]
+                !self.object(Collection::Groups, g).unwrap()["groupTypes"]
                     .to_string()
                     .contains("DynamicMembership")
             })
@@ -188,17 +188,17 @@ impl Env {
     fn member_of_groups(&self, n: usize) -> String {
         self.emulator
             .with_tenant(&self.tenant.tenant_id, |t| {
-                t.objects(ObjectKind::Users)
+                t.objects(Collection::Users)
                     .unwrap()
                     .keys()
-                    .find(|u| t.sources_of(RelationshipKind::GroupMember, u).len() >= n)
+                    .find(|u| t.sources_of(LinkKind::GroupMember, u).len() >= n)
                     .cloned()
                     .unwrap()
             })
             .unwrap()
     }
 
-    fn object(&self, kind: ObjectKind, id: &str) -> Option<Value> {
+    fn object(&self, kind: Collection, id: &str) -> Option<Value> {
         self.emulator
             .with_tenant(&self.tenant.tenant_id, |t| {
                 t.get(kind, id).map(|o| Value::Object(o.clone()))
@@ -263,22 +263,22 @@ async fn hard_deleted_security_group_is_recreated_with_its_members_under_a_new_i
     let group = env
         .emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
-            t.objects(ObjectKind::Groups)
+            t.objects(Collection::Groups)
                 .unwrap()
                 .iter()
                 .find(|(id, g)| {
                     g["securityEnabled"] == json!(true)
                         && g["groupTypes"] == json!([])
-                        && t.links(RelationshipKind::GroupMember, id)
+                        && t.links(LinkKind::GroupMember, id)
                             .is_some_and(|m| m.len() >= 3)
                 })
                 .map(|(id, _)| id.clone())
                 .unwrap()
         })
         .unwrap();
-    let members = env.links(RelationshipKind::GroupMember, &group);
-    let owners = env.links(RelationshipKind::GroupOwner, &group);
-    let name = env.object(ObjectKind::Groups, &group).unwrap()["displayName"].clone();
+    let members = env.links(LinkKind::GroupMember, &group);
+    let owners = env.links(LinkKind::GroupOwner, &group);
+    let name = env.object(Collection::Groups, &group).unwrap()["displayName"].clone();
     let snapshot = env.backup().await;
     env.graph(Method::DELETE, &format!("/groups/{group}"), None)
         .await;
@@ -310,11 +310,11 @@ async fn hard_deleted_security_group_is_recreated_with_its_members_under_a_new_i
     };
     assert_ne!(new_id, &group);
     assert_eq!(
-        env.object(ObjectKind::Groups, new_id).unwrap()["displayName"],
+        env.object(Collection::Groups, new_id).unwrap()["displayName"],
         name
     );
-    assert_eq!(env.links(RelationshipKind::GroupMember, new_id), members);
-    assert_eq!(env.links(RelationshipKind::GroupOwner, new_id), owners);
+    assert_eq!(env.links(LinkKind::GroupMember, new_id), members);
+    assert_eq!(env.links(LinkKind::GroupOwner, new_id), owners);
     // Members went in by 20 at a time.
     let binds = plan
         .steps
@@ -328,7 +328,7 @@ async fn hard_deleted_security_group_is_recreated_with_its_members_under_a_new_i
 async fn overwritten_attributes_are_rolled_back_and_nothing_else_is_sent() {
     let env = env("tiny").await;
     let user = env.member_of_groups(1);
-    let before = env.object(ObjectKind::Users, &user).unwrap();
+    let before = env.object(Collection::Users, &user).unwrap();
     let snapshot = env.backup().await;
     env.graph(
         Method::PATCH,
@@ -356,7 +356,7 @@ async fn overwritten_attributes_are_rolled_back_and_nothing_else_is_sent() {
         BTreeSet::from(["department", "employeeOrgData", "jobTitle"])
     );
     env.apply(&plan).await;
-    let after = env.object(ObjectKind::Users, &user).unwrap();
+    let after = env.object(Collection::Users, &user).unwrap();
     for p in ["jobTitle", "department", "employeeOrgData"] {
         assert_eq!(after[p], before[p], "{p}");
     }
@@ -369,7 +369,7 @@ async fn as_new_user_and_application_get_new_ids_and_the_given_names() {
     let app = env
         .emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
-            t.objects(ObjectKind::Applications)
+            t.objects(Collection::Applications)
                 .unwrap()
                 .values()
                 .next()
@@ -393,9 +393,9 @@ async fn as_new_user_and_application_get_new_ids_and_the_given_names() {
     else {
         panic!()
     };
-    let copy = env.object(ObjectKind::Users, copy).unwrap();
+    let copy = env.object(Collection::Users, copy).unwrap();
     let upn = copy["userPrincipalName"].as_str().unwrap();
-    let original = env.object(ObjectKind::Users, &user).unwrap();
+    let original = env.object(Collection::Users, &user).unwrap();
     let domain = original["userPrincipalName"]
         .as_str()
         .unwrap()
@@ -409,7 +409,7 @@ async fn as_new_user_and_application_get_new_ids_and_the_given_names() {
         env.assigned_groups_of(&user)
     );
     assert!(
-        env.object(ObjectKind::Users, &user).is_some(),
+        env.object(Collection::Users, &user).is_some(),
         "the original is untouched"
     );
 
@@ -429,7 +429,7 @@ async fn as_new_user_and_application_get_new_ids_and_the_given_names() {
     assert_ne!(id, app["id"].as_str().unwrap());
     assert_ne!(app_id, app["appId"].as_str().unwrap());
     assert_eq!(
-        env.object(ObjectKind::Applications, id).unwrap()["displayName"],
+        env.object(Collection::Applications, id).unwrap()["displayName"],
         "Payroll (restored)"
     );
 
@@ -461,7 +461,7 @@ async fn block_sign_in_disables_restored_users() {
     assert_eq!(actions(&plan), [Action::RestoreDeleted, Action::Update]);
     env.apply(&plan).await;
     assert_eq!(
-        env.object(ObjectKind::Users, &user).unwrap()["accountEnabled"],
+        env.object(Collection::Users, &user).unwrap()["accountEnabled"],
         false
     );
 }
@@ -499,7 +499,7 @@ async fn memberships_only_re_adds_links_without_touching_the_object() {
     env.apply(&plan).await;
     assert_eq!(env.groups_of(&user), groups);
     assert_eq!(
-        env.object(ObjectKind::Users, &user).unwrap()["jobTitle"],
+        env.object(Collection::Users, &user).unwrap()["jobTitle"],
         "Changed"
     );
 }
@@ -512,7 +512,7 @@ async fn rollback_removes_memberships_that_were_not_in_the_snapshot() {
     let other = env
         .emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
-            t.objects(ObjectKind::Groups)
+            t.objects(Collection::Groups)
                 .unwrap()
                 .iter()
                 .find(|(id, g)| {
@@ -552,14 +552,14 @@ async fn role_assignments_come_back_with_their_scope_and_pim_eligibility() {
         .emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
             let au = t
-                .objects(ObjectKind::AdministrativeUnits)
+                .objects(Collection::AdministrativeUnits)
                 .unwrap()
                 .keys()
                 .next()
                 .cloned()
                 .unwrap();
             let role = t
-                .objects(ObjectKind::RoleDefinitions)
+                .objects(Collection::RoleDefinitions)
                 .unwrap()
                 .iter()
                 .find(|(_, d)| d["isBuiltIn"] == json!(true))
@@ -587,7 +587,7 @@ async fn role_assignments_come_back_with_their_scope_and_pim_eligibility() {
     let assignments = |env: &Env| -> BTreeSet<(String, String)> {
         env.emulator
             .with_tenant(&env.tenant.tenant_id, |t| {
-                t.objects(ObjectKind::RoleAssignments)
+                t.objects(Collection::RoleAssignments)
                     .unwrap()
                     .values()
                     .filter(|a| a["principalId"] == json!(user))
@@ -607,7 +607,7 @@ async fn role_assignments_come_back_with_their_scope_and_pim_eligibility() {
     env.emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
             let ids: Vec<String> = t
-                .objects(ObjectKind::RoleEligibilitySchedules)
+                .objects(Collection::RoleEligibilitySchedules)
                 .unwrap()
                 .iter()
                 .filter(|(_, s)| s["principalId"] == json!(user))
@@ -615,7 +615,7 @@ async fn role_assignments_come_back_with_their_scope_and_pim_eligibility() {
                 .collect();
             for id in ids {
                 t.delete(
-                    ObjectKind::RoleEligibilitySchedules,
+                    Collection::RoleEligibilitySchedules,
                     &id,
                     chrono::Utc::now(),
                 )
@@ -644,7 +644,7 @@ async fn role_assignments_come_back_with_their_scope_and_pim_eligibility() {
     let eligible = env
         .emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
-            t.objects(ObjectKind::RoleEligibilitySchedules)
+            t.objects(Collection::RoleEligibilitySchedules)
                 .unwrap()
                 .values()
                 .any(|s| s["principalId"] == json!(user) && s["roleDefinitionId"] == json!(role))
@@ -725,7 +725,7 @@ async fn only_deleted_restores_the_deleted_and_leaves_changed_objects_alone() {
     let users: Vec<String> = env
         .emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
-            t.objects(ObjectKind::Users)
+            t.objects(Collection::Users)
                 .unwrap()
                 .keys()
                 .take(3)
@@ -762,9 +762,9 @@ async fn only_deleted_restores_the_deleted_and_leaves_changed_objects_alone() {
             .any(|s| s.object.id.as_str() == users[2])
     );
     env.apply(&plan).await;
-    assert!(env.object(ObjectKind::Users, &users[0]).is_some());
+    assert!(env.object(Collection::Users, &users[0]).is_some());
     assert_eq!(
-        env.object(ObjectKind::Users, &users[2]).unwrap()["jobTitle"],
+        env.object(Collection::Users, &users[2]).unwrap()["jobTitle"],
         "Changed"
     );
 }
@@ -780,23 +780,23 @@ async fn cross_tenant_restore_maps_domains_matches_by_name_and_never_writes_the_
     let group = env
         .emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
-            t.objects(ObjectKind::Groups)
+            t.objects(Collection::Groups)
                 .unwrap()
                 .iter()
                 .find(|(id, g)| {
                     g["groupTypes"] == json!([])
-                        && t.links(RelationshipKind::GroupMember, id)
+                        && t.links(LinkKind::GroupMember, id)
                             .is_some_and(|m| m.len() >= 2)
                 })
                 .map(|(id, _)| id.clone())
                 .unwrap()
         })
         .unwrap();
-    let members = env.links(RelationshipKind::GroupMember, &group);
+    let members = env.links(LinkKind::GroupMember, &group);
     let user_members = members
         .iter()
         .filter(|m| {
-            env.object(ObjectKind::Users, m)
+            env.object(Collection::Users, m)
                 .is_some_and(|u| u["userType"] != "Guest")
         })
         .count();
@@ -833,22 +833,22 @@ async fn cross_tenant_restore_maps_domains_matches_by_name_and_never_writes_the_
         .emulator
         .with_tenant(&target.tenant_id, |t| {
             let group = t
-                .objects(ObjectKind::Groups)
+                .objects(Collection::Groups)
                 .unwrap()
                 .iter()
                 .find(|(_, g)| {
                     g["displayName"]
-                        == env.object(ObjectKind::Groups, &group).unwrap()["displayName"]
+                        == env.object(Collection::Groups, &group).unwrap()["displayName"]
                 })
                 .map(|(id, _)| id.clone())
                 .unwrap();
             let members = t
-                .links(RelationshipKind::GroupMember, &group)
+                .links(LinkKind::GroupMember, &group)
                 .cloned()
                 .unwrap_or_default();
             let upns: BTreeSet<String> = members
                 .iter()
-                .filter_map(|m| t.get(ObjectKind::Users, m))
+                .filter_map(|m| t.get(Collection::Users, m))
                 .map(|u| u["userPrincipalName"].as_str().unwrap().to_owned())
                 .collect();
             (group, upns)
@@ -891,7 +891,7 @@ async fn an_interrupted_plan_finishes_on_a_second_run_without_duplicates() {
     let users: Vec<(String, String)> = env
         .emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
-            t.objects(ObjectKind::Users)
+            t.objects(Collection::Users)
                 .unwrap()
                 .iter()
                 .filter(|(_, u)| u["onPremisesSyncEnabled"] != true && u["userType"] != "Guest")
@@ -990,7 +990,7 @@ async fn an_interrupted_plan_finishes_on_a_second_run_without_duplicates() {
     let upns: Vec<String> = env
         .emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
-            t.objects(ObjectKind::Users)
+            t.objects(Collection::Users)
                 .unwrap()
                 .values()
                 .map(|u| u["userPrincipalName"].as_str().unwrap().to_owned())
@@ -1005,7 +1005,7 @@ async fn an_interrupted_plan_finishes_on_a_second_run_without_duplicates() {
     let new_id = |upn: &str| {
         env.emulator
             .with_tenant(&env.tenant.tenant_id, |t| {
-                t.find_unique(ObjectKind::Users, "userPrincipalName", upn)
+                t.find_unique(Collection::Users, "userPrincipalName", upn)
                     .map(str::to_owned)
             })
             .unwrap()
@@ -1020,7 +1020,7 @@ async fn an_interrupted_plan_finishes_on_a_second_run_without_duplicates() {
         let dynamic: BTreeSet<String> = expected
             .iter()
             .filter(|g| {
-                env.object(ObjectKind::Groups, g).unwrap()["groupTypes"]
+                env.object(Collection::Groups, g).unwrap()["groupTypes"]
                     .to_string()
                     .contains("Dynamic")
             })
@@ -1214,15 +1214,15 @@ async fn everything_deleted_for_good_is_recreated_with_every_reference_remapped(
         new(&sp),
     );
     assert_eq!(
-        env.links(RelationshipKind::GroupMember, &group2),
+        env.links(LinkKind::GroupMember, &group2),
         BTreeSet::from([user.clone()])
     );
     assert_eq!(
-        env.links(RelationshipKind::AdministrativeUnitMember, &unit2),
+        env.links(LinkKind::AdministrativeUnitMember, &unit2),
         BTreeSet::from([user.clone()])
     );
     let policy2 = env
-        .object(ObjectKind::ConditionalAccessPolicies, &policy2)
+        .object(Collection::ConditionalAccessPolicies, &policy2)
         .unwrap();
     assert_eq!(
         policy2["conditions"]["users"]["includeGroups"],
@@ -1237,15 +1237,15 @@ async fn everything_deleted_for_good_is_recreated_with_every_reference_remapped(
         json!([location2])
     );
     assert_eq!(policy2["state"], "enabled");
-    let app2 = env.object(ObjectKind::Applications, &app2).unwrap();
+    let app2 = env.object(Collection::Applications, &app2).unwrap();
     assert_eq!(
-        env.object(ObjectKind::ServicePrincipals, &sp2).unwrap()["appId"],
+        env.object(Collection::ServicePrincipals, &sp2).unwrap()["appId"],
         app2["appId"]
     );
     let scoped = env
         .emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
-            t.objects(ObjectKind::RoleAssignments)
+            t.objects(Collection::RoleAssignments)
                 .unwrap()
                 .values()
                 .any(|a| {
@@ -1269,13 +1269,13 @@ async fn the_executor_sends_twenty_steps_per_request() {
         .with_tenant(&env.tenant.tenant_id, |t| {
             let now = chrono::Utc::now();
             let users: Vec<String> = t
-                .objects(ObjectKind::Users)
+                .objects(Collection::Users)
                 .unwrap()
                 .keys()
                 .cloned()
                 .collect();
             for u in users {
-                t.delete(ObjectKind::Users, &u, now).unwrap();
+                t.delete(Collection::Users, &u, now).unwrap();
                 t.purge(&u);
             }
         })
@@ -1321,7 +1321,7 @@ async fn devices_are_overwritten_but_never_recreated() {
     let devices: Vec<(String, Value)> = env
         .emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
-            t.objects(ObjectKind::Devices)
+            t.objects(Collection::Devices)
                 .unwrap()
                 .iter()
                 .take(2)
@@ -1352,7 +1352,7 @@ async fn devices_are_overwritten_but_never_recreated() {
         "{plan}"
     );
     env.apply(&plan).await;
-    let now = env.object(ObjectKind::Devices, changed).unwrap();
+    let now = env.object(Collection::Devices, changed).unwrap();
     assert_eq!(now["displayName"], devices[0].1["displayName"]);
     assert_eq!(now["accountEnabled"], devices[0].1["accountEnabled"]);
 }
@@ -1450,7 +1450,7 @@ async fn an_ambiguous_match_is_never_re_created_or_changed() {
     let (group, name) = env
         .emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
-            t.objects(ObjectKind::Groups)
+            t.objects(Collection::Groups)
                 .unwrap()
                 .iter()
                 .find(|(_, g)| g["groupTypes"] == json!([]))

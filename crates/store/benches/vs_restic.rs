@@ -126,7 +126,7 @@ async fn main() {
             ObjectKind::ALL
                 .iter()
                 .flat_map(|k| {
-                    t.objects(*k)
+                    t.objects(k.name().parse().unwrap())
                         .into_iter()
                         .flat_map(|m| m.values())
                         .map(|o| {

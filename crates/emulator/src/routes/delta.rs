@@ -13,11 +13,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::kinds::{Collection, LinkKind};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::Duration;
-use dirvault_model::{ObjectKind, RelationshipKind};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -36,7 +36,7 @@ pub(crate) const DELTA_TOKEN_DAYS: i64 = 7;
 /// The state a `$deltatoken` carries.
 #[derive(Debug, Serialize, Deserialize)]
 struct DeltaToken {
-    k: ObjectKind,
+    k: Collection,
     seq: u64,
     issued: i64,
     sel: Option<Vec<String>>,
@@ -46,7 +46,7 @@ struct DeltaToken {
 /// The state a `$skiptoken` carries within a round.
 #[derive(Debug, Serialize, Deserialize)]
 struct RoundState {
-    k: ObjectKind,
+    k: Collection,
     from: Option<u64>,
     to: u64,
     sel: Option<Vec<String>>,
@@ -60,19 +60,19 @@ struct RoundState {
 
 /// The link relationship a kind's delta reports as `{nav}@delta` when `nav` is selected:
 /// members of groups, units and roles; the manager of users.
-fn member_rel(kind: ObjectKind) -> Option<RelationshipKind> {
+fn member_rel(kind: Collection) -> Option<LinkKind> {
     match kind {
-        ObjectKind::Groups => Some(RelationshipKind::GroupMember),
-        ObjectKind::AdministrativeUnits => Some(RelationshipKind::AdministrativeUnitMember),
-        ObjectKind::DirectoryRoles => Some(RelationshipKind::DirectoryRoleMember),
-        ObjectKind::Users => Some(RelationshipKind::UserManager),
+        Collection::Groups => Some(LinkKind::GroupMember),
+        Collection::AdministrativeUnits => Some(LinkKind::AdministrativeUnitMember),
+        Collection::DirectoryRoles => Some(LinkKind::DirectoryRoleMember),
+        Collection::Users => Some(LinkKind::UserManager),
         _ => None,
     }
 }
 
 /// The navigation property [`member_rel`] goes by.
-fn member_nav(kind: ObjectKind) -> &'static str {
-    if kind == ObjectKind::Users {
+fn member_nav(kind: Collection) -> &'static str {
+    if kind == Collection::Users {
         "manager"
     } else {
         "members"
@@ -87,14 +87,14 @@ struct Entry {
 
 /// `GET /{kind}/delta`
 pub(crate) async fn delta(
-    kind: ObjectKind,
+    kind: Collection,
     State(emulator): State<Emulator>,
     caller: Caller,
     req: Req,
 ) -> GraphResult<Response> {
     caller.require_read(kind)?;
     let Req { mut query, .. } = req;
-    let delta_path = kind.info().delta_path.unwrap_or_default();
+    let delta_path = kind.facts().delta_path.unwrap_or_default();
     if query.top.is_some() || !query.expand.is_empty() {
         // Graph: user-delta.md / group-delta.md — $top and $expand are not supported.
         return Err(GraphError::unsupported_query(
@@ -278,7 +278,7 @@ pub(crate) async fn delta(
 fn delta_link(
     base: &str,
     path: &str,
-    kind: ObjectKind,
+    kind: Collection,
     seq: u64,
     issued: i64,
     sel: Option<Vec<String>>,
@@ -296,7 +296,7 @@ fn delta_link(
 
 fn page_response(
     caller: &Caller,
-    kind: ObjectKind,
+    kind: Collection,
     select: Option<&[String]>,
     items: Vec<Value>,
     next: Option<String>,
@@ -320,7 +320,7 @@ fn page_response(
 fn member_ref(t: &Tenant, id: &str, removed: bool) -> Value {
     let ty = t
         .kind_of(id)
-        .map(|k| format!("#{}", k.info().odata_type))
+        .map(|k| format!("#{}", k.facts().odata_type))
         .unwrap_or_else(|| "#microsoft.graph.directoryObject".into());
     if removed {
         json!({"@odata.type": ty, "id": id, "@removed": {"reason": "deleted"}})
@@ -336,7 +336,7 @@ fn member_ref(t: &Tenant, id: &str, removed: bool) -> Value {
 /// headers"); either way its `members@delta` names only the members that changed.
 fn entries(
     t: &Tenant,
-    kind: ObjectKind,
+    kind: Collection,
     state: &RoundState,
     limit: usize,
     minimal: bool,
@@ -410,7 +410,7 @@ fn entries(
             }
         }
     }
-    let default_props: Option<Vec<String>> = crate::rules::rules(kind.info().odata_type)
+    let default_props: Option<Vec<String>> = crate::rules::rules(kind.facts().odata_type)
         .and_then(|s| s.default_select)
         .map(|d| d.iter().map(|s| (*s).to_owned()).collect());
     let mut out = Vec::new();
@@ -469,7 +469,7 @@ fn entries(
                 } else {
                     "deleted"
                 };
-                let body = json!({"@odata.type": format!("#{}", kind.info().odata_type), "id": id, "@removed": {"reason": reason}});
+                let body = json!({"@odata.type": format!("#{}", kind.facts().odata_type), "id": id, "@removed": {"reason": reason}});
                 out.push(Entry {
                     id: id.to_owned(),
                     body: body.as_object().cloned().unwrap_or_default(),

@@ -11,6 +11,7 @@ mod write;
 
 use std::time::Duration;
 
+use crate::kinds::{Collection, LinkKind};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode};
@@ -18,7 +19,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
-use dirvault_model::{ObjectKind, RelationshipKind};
 use futures::stream;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -34,12 +34,12 @@ use crate::{Emulator, control};
 pub(crate) struct BatchInner;
 
 pub(crate) fn router(emulator: Emulator) -> Router {
-    use ObjectKind as K;
-    use RelationshipKind as R;
+    use Collection as K;
+    use LinkKind as R;
     let mut graph = Router::new();
     // Tenant-wide collections: list, create, get/update/delete by id.
-    for kind in ObjectKind::ALL {
-        let dirvault_model::CollectionPath::Tenant(path) = kind.info().collection else {
+    for kind in Collection::ALL {
+        let crate::kinds::ListedAt::Tenant(path) = kind.facts().listed_at else {
             continue;
         };
         graph = graph
@@ -58,7 +58,7 @@ pub(crate) fn router(emulator: Emulator) -> Router {
             &format!("{path}/$count"),
             get(move |s, c, q| read::count(kind, s, c, q)),
         );
-        if let Some(delta_path) = kind.info().delta_path {
+        if let Some(delta_path) = kind.facts().delta_path {
             graph = graph.route(delta_path, get(move |s, c, q| delta::delta(kind, s, c, q)));
         }
     }
@@ -303,7 +303,7 @@ async fn gate(State(emulator): State<Emulator>, mut req: Request, next: Next) ->
         } else {
             t.faults.next_action(&path)
         };
-        (t.faults.latency_ms(), fault, t.count(ObjectKind::Users))
+        (t.faults.latency_ms(), fault, t.count(Collection::Users))
     };
     if latency > 0 && !in_batch {
         tokio::time::sleep(Duration::from_millis(latency)).await;

@@ -4,11 +4,11 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::ops::Bound;
 
+use crate::kinds::{Collection, LinkKind};
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use dirvault_model::{ObjectKind, RelationshipKind};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -105,12 +105,12 @@ pub(crate) fn next_link_after(
 }
 
 /// The registered extension properties that apply to `kind` (docs/graph.md §6a).
-pub(crate) fn extension_names(t: &Tenant, kind: ObjectKind) -> Vec<String> {
+pub(crate) fn extension_names(t: &Tenant, kind: Collection) -> Vec<String> {
     let target = match kind {
-        ObjectKind::Users => "User",
-        ObjectKind::Groups => "Group",
-        ObjectKind::Applications => "Application",
-        ObjectKind::Devices => "Device",
+        Collection::Users => "User",
+        Collection::Groups => "Group",
+        Collection::Applications => "Application",
+        Collection::Devices => "Device",
         _ => return Vec::new(),
     };
     t.extension_properties
@@ -125,22 +125,22 @@ pub(crate) fn extension_names(t: &Tenant, kind: ObjectKind) -> Vec<String> {
 }
 
 /// Default and maximum page sizes (docs/graph.md §1, §6).
-fn page_limits(kind: ObjectKind) -> (usize, usize) {
+fn page_limits(kind: Collection) -> (usize, usize) {
     match kind {
-        ObjectKind::SignIns => (1000, 1000),
+        Collection::SignIns => (1000, 1000),
         _ => (100, MAX_TOP),
     }
 }
 
 /// Navigation properties `$expand` accepts, by kind.
-fn expandable(kind: ObjectKind) -> &'static [&'static str] {
+fn expandable(kind: Collection) -> &'static [&'static str] {
     match kind {
-        ObjectKind::Users => &["manager", "memberOf"],
-        ObjectKind::Groups => &["members", "owners"],
-        ObjectKind::Applications | ObjectKind::ServicePrincipals => &["owners"],
-        ObjectKind::Devices => &["registeredOwners", "registeredUsers"],
-        ObjectKind::DirectoryRoles | ObjectKind::AdministrativeUnits => &["members"],
-        ObjectKind::RoleAssignments => &["principal", "roleDefinition"],
+        Collection::Users => &["manager", "memberOf"],
+        Collection::Groups => &["members", "owners"],
+        Collection::Applications | Collection::ServicePrincipals => &["owners"],
+        Collection::Devices => &["registeredOwners", "registeredUsers"],
+        Collection::DirectoryRoles | Collection::AdministrativeUnits => &["members"],
+        Collection::RoleAssignments => &["principal", "roleDefinition"],
         _ => &[],
     }
 }
@@ -157,7 +157,7 @@ fn matches_search(obj: &Obj, search: &str) -> bool {
 }
 
 fn check_special_selects(
-    kind: ObjectKind,
+    kind: Collection,
     caller: &Caller,
     q: &Query,
     page: usize,
@@ -166,7 +166,7 @@ fn check_special_selects(
         .select
         .as_ref()
         .is_some_and(|s| s.iter().any(|p| p == "signInActivity"));
-    if kind == ObjectKind::Users && selects_sign_in {
+    if kind == Collection::Users && selects_sign_in {
         // Graph: user.md — signInActivity needs AuditLog.Read.All and caps $top at 500.
         caller.require(&["AuditLog.Read.All"])?;
         if page > 500 {
@@ -180,7 +180,7 @@ fn check_special_selects(
 
 /// `GET /{collection}`
 pub(crate) async fn list(
-    kind: ObjectKind,
+    kind: Collection,
     State(emulator): State<Emulator>,
     caller: Caller,
     req: Req,
@@ -228,12 +228,12 @@ pub(crate) async fn list(
     Ok(collection(context, items, next, count))
 }
 
-fn check_expand(kind: ObjectKind, q: &Query) -> GraphResult<()> {
+fn check_expand(kind: Collection, q: &Query) -> GraphResult<()> {
     for e in &q.expand {
         if !expandable(kind).iter().any(|x| x.eq_ignore_ascii_case(e)) {
             return Err(GraphError::bad_request(format!(
                 "Could not find a property named '{e}' on type '{}'.",
-                kind.info().odata_type
+                kind.facts().odata_type
             )));
         }
     }
@@ -242,50 +242,50 @@ fn check_expand(kind: ObjectKind, q: &Query) -> GraphResult<()> {
 
 /// Projects an object and adds `$expand`ed navigation properties (at most 20 items each,
 /// as Graph does for directory objects: docs/graph.md §6).
-fn render(t: &Tenant, kind: ObjectKind, obj: &Obj, q: &Query) -> Value {
+fn render(t: &Tenant, kind: Collection, obj: &Obj, q: &Query) -> Value {
     let mut out = project(&t.metadata, kind, obj, q.select.as_deref());
     let id = obj.get("id").and_then(Value::as_str).unwrap_or("");
     for (i, nav) in q.expand.iter().enumerate() {
         let select = q.expand_select.get(i).cloned().flatten();
         let select = select.as_deref();
         let value = match (kind, nav.to_ascii_lowercase().as_str()) {
-            (ObjectKind::Users, "manager") => t
-                .links(RelationshipKind::UserManager, id)
+            (Collection::Users, "manager") => t
+                .links(LinkKind::UserManager, id)
                 .and_then(|m| m.iter().next())
                 .and_then(|m| directory_object(t, m, select))
                 .unwrap_or(Value::Null),
-            (ObjectKind::Users, "memberof") => Value::Array(
+            (Collection::Users, "memberof") => Value::Array(
                 member_of_ids(t, id)
                     .iter()
                     .take(20)
                     .filter_map(|g| directory_object(t, g, select))
                     .collect(),
             ),
-            (ObjectKind::RoleAssignments, "principal") => obj
+            (Collection::RoleAssignments, "principal") => obj
                 .get("principalId")
                 .and_then(Value::as_str)
                 .and_then(|p| directory_object(t, p, select))
                 .unwrap_or(Value::Null),
-            (ObjectKind::RoleAssignments, "roledefinition") => obj
+            (Collection::RoleAssignments, "roledefinition") => obj
                 .get("roleDefinitionId")
                 .and_then(Value::as_str)
-                .and_then(|d| t.get(ObjectKind::RoleDefinitions, d))
+                .and_then(|d| t.get(Collection::RoleDefinitions, d))
                 .map(|d| Value::Object(d.clone()))
                 .unwrap_or(Value::Null),
             (_, nav_lower) => {
                 let rel = match nav_lower {
                     "members" => match kind {
-                        ObjectKind::Groups => Some(RelationshipKind::GroupMember),
-                        ObjectKind::DirectoryRoles => Some(RelationshipKind::DirectoryRoleMember),
-                        _ => Some(RelationshipKind::AdministrativeUnitMember),
+                        Collection::Groups => Some(LinkKind::GroupMember),
+                        Collection::DirectoryRoles => Some(LinkKind::DirectoryRoleMember),
+                        _ => Some(LinkKind::AdministrativeUnitMember),
                     },
                     "owners" => match kind {
-                        ObjectKind::Groups => Some(RelationshipKind::GroupOwner),
-                        ObjectKind::Applications => Some(RelationshipKind::ApplicationOwner),
-                        _ => Some(RelationshipKind::ServicePrincipalOwner),
+                        Collection::Groups => Some(LinkKind::GroupOwner),
+                        Collection::Applications => Some(LinkKind::ApplicationOwner),
+                        _ => Some(LinkKind::ServicePrincipalOwner),
                     },
-                    "registeredowners" => Some(RelationshipKind::DeviceRegisteredOwner),
-                    "registeredusers" => Some(RelationshipKind::DeviceRegisteredUser),
+                    "registeredowners" => Some(LinkKind::DeviceRegisteredOwner),
+                    "registeredusers" => Some(LinkKind::DeviceRegisteredUser),
                     _ => None,
                 };
                 let targets = rel.and_then(|r| t.links(r, id));
@@ -317,7 +317,7 @@ pub(crate) fn directory_object(t: &Tenant, id: &str, select: Option<&[String]>) 
     let mut out = serde_json::Map::new();
     out.insert(
         "@odata.type".into(),
-        Value::String(format!("#{}", kind.info().odata_type)),
+        Value::String(format!("#{}", kind.facts().odata_type)),
     );
     out.extend(project(&t.metadata, kind, obj, select));
     Some(Value::Object(out))
@@ -325,7 +325,7 @@ pub(crate) fn directory_object(t: &Tenant, id: &str, select: Option<&[String]>) 
 
 /// `GET /{collection}/{id}`
 pub(crate) async fn get_one(
-    kind: ObjectKind,
+    kind: Collection,
     State(emulator): State<Emulator>,
     caller: Caller,
     Path(id): Path<String>,
@@ -359,14 +359,14 @@ pub(crate) async fn get_one(
 /// A directory role also by the template it was activated from:
 /// `directoryRoles(roleTemplateId='…')` (directoryrole-get.md), which the router receives as
 /// `roleTemplateId=…`.
-pub(crate) fn lookup<'a>(t: &'a Tenant, kind: ObjectKind, key: &str) -> Option<&'a Obj> {
+pub(crate) fn lookup<'a>(t: &'a Tenant, kind: Collection, key: &str) -> Option<&'a Obj> {
     t.get(kind, key).or_else(|| {
         match (kind, key.strip_prefix("roleTemplateId=")) {
-            (ObjectKind::Users, _) => t
+            (Collection::Users, _) => t
                 .find_unique(kind, "userPrincipalName", key)
                 .and_then(|id| t.get(kind, id)),
             // A tenant activates a few dozen roles at most: a scan is cheap.
-            (ObjectKind::DirectoryRoles, Some(template)) => t.objects(kind)?.values().find(|r| {
+            (Collection::DirectoryRoles, Some(template)) => t.objects(kind)?.values().find(|r| {
                 r.get("roleTemplateId")
                     .and_then(Value::as_str)
                     .is_some_and(|v| v.eq_ignore_ascii_case(template))
@@ -380,7 +380,7 @@ pub(crate) fn lookup<'a>(t: &'a Tenant, kind: ObjectKind, key: &str) -> Option<&
 ///
 /// # Errors
 /// 404 `Request_ResourceNotFound`.
-pub(crate) fn existing(t: &Tenant, kind: ObjectKind, key: &str) -> GraphResult<(String, Obj)> {
+pub(crate) fn existing(t: &Tenant, kind: Collection, key: &str) -> GraphResult<(String, Obj)> {
     let obj = lookup(t, kind, key)
         .cloned()
         .ok_or_else(|| GraphError::not_found(key))?;
@@ -393,12 +393,12 @@ pub(crate) fn existing(t: &Tenant, kind: ObjectKind, key: &str) -> GraphResult<(
 }
 
 /// The permission that reads links of `rel`.
-fn link_read_permissions(rel: RelationshipKind, source: ObjectKind) -> Vec<&'static str> {
+fn link_read_permissions(rel: LinkKind, source: Collection) -> Vec<&'static str> {
     match rel {
-        RelationshipKind::GroupMember | RelationshipKind::GroupOwner => {
+        LinkKind::GroupMember | LinkKind::GroupOwner => {
             vec!["GroupMember.Read.All"]
         }
-        _ => vec![source.info().read_permission],
+        _ => vec![source.facts().read_permission],
     }
 }
 
@@ -475,8 +475,8 @@ fn directory_objects_response(
 
 /// `GET /groups/{id}/members` and the other link lists.
 pub(crate) async fn links(
-    rel: RelationshipKind,
-    source: ObjectKind,
+    rel: LinkKind,
+    source: Collection,
     State(emulator): State<Emulator>,
     caller: Caller,
     Path(id): Path<String>,
@@ -492,7 +492,7 @@ pub(crate) async fn links(
 }
 
 /// The canonical id of a relationship's source (given by id, UPN or role template).
-fn source_id(t: &Tenant, source: ObjectKind, key: &str) -> GraphResult<String> {
+fn source_id(t: &Tenant, source: Collection, key: &str) -> GraphResult<String> {
     lookup(t, source, key)
         .and_then(|o| o.get("id").and_then(Value::as_str))
         .map(str::to_owned)
@@ -503,8 +503,8 @@ fn source_id(t: &Tenant, source: ObjectKind, key: &str) -> GraphResult<String> {
 /// (`microsoft.graph.user`, or `graph.user` as the SDKs write it: group-list-members.md),
 /// the list's size (`$count`, with `ConsistencyLevel: eventual`), or one member by id.
 pub(crate) async fn link(
-    rel: RelationshipKind,
-    source: ObjectKind,
+    rel: LinkKind,
+    source: Collection,
     State(emulator): State<Emulator>,
     caller: Caller,
     Path((id, member)): Path<(String, String)>,
@@ -533,7 +533,7 @@ pub(crate) async fn link(
             .filter(|m| t.kind_of(m) == Some(kind))
             .cloned()
             .collect();
-        let set = format!("directoryObjects/{}", kind.info().odata_type);
+        let set = format!("directoryObjects/{}", kind.facts().odata_type);
         return directory_objects_response(&t, &caller, &req, &cast_ids, &set);
     }
     if !ids.contains(&member) {
@@ -545,15 +545,15 @@ pub(crate) async fn link(
 }
 
 /// The kind a relationship list can be cast to.
-fn cast_target(cast: &str) -> Option<ObjectKind> {
+fn cast_target(cast: &str) -> Option<Collection> {
     Some(match cast {
-        "user" => ObjectKind::Users,
-        "group" => ObjectKind::Groups,
-        "servicePrincipal" => ObjectKind::ServicePrincipals,
-        "application" => ObjectKind::Applications,
-        "device" => ObjectKind::Devices,
-        "directoryRole" => ObjectKind::DirectoryRoles,
-        "administrativeUnit" => ObjectKind::AdministrativeUnits,
+        "user" => Collection::Users,
+        "group" => Collection::Groups,
+        "servicePrincipal" => Collection::ServicePrincipals,
+        "application" => Collection::Applications,
+        "device" => Collection::Devices,
+        "directoryRole" => Collection::DirectoryRoles,
+        "administrativeUnit" => Collection::AdministrativeUnits,
         _ => return None,
     })
 }
@@ -562,7 +562,7 @@ fn cast_target(cast: &str) -> Option<ObjectKind> {
 /// `text/plain`. Like `$count=true`, it needs `ConsistencyLevel: eventual`
 /// (aad-advanced-queries.md; user-list.md "Get only a count of users").
 pub(crate) async fn count(
-    kind: ObjectKind,
+    kind: Collection,
     State(emulator): State<Emulator>,
     caller: Caller,
     req: Req,
@@ -608,20 +608,16 @@ pub(crate) async fn transitive_members(
     caller.require(&["GroupMember.Read.All"])?;
     let shared = tenant_of(&emulator, &caller)?;
     let t = shared.read();
-    if t.get(ObjectKind::Groups, &id).is_none() {
+    if t.get(Collection::Groups, &id).is_none() {
         return Err(GraphError::not_found(&id));
     }
     let mut seen = BTreeSet::new();
     let mut queue = VecDeque::from([id.clone()]);
     let mut visited_groups = BTreeSet::from([id]);
     while let Some(group) = queue.pop_front() {
-        for m in t
-            .links(RelationshipKind::GroupMember, &group)
-            .into_iter()
-            .flatten()
-        {
+        for m in t.links(LinkKind::GroupMember, &group).into_iter().flatten() {
             seen.insert(m.clone());
-            if t.get(ObjectKind::Groups, m).is_some() && visited_groups.insert(m.clone()) {
+            if t.get(Collection::Groups, m).is_some() && visited_groups.insert(m.clone()) {
                 queue.push_back(m.clone());
             }
         }
@@ -631,23 +627,23 @@ pub(crate) async fn transitive_members(
 
 fn member_of_ids(t: &Tenant, id: &str) -> BTreeSet<String> {
     let mut ids: BTreeSet<String> = t
-        .sources_of(RelationshipKind::GroupMember, id)
+        .sources_of(LinkKind::GroupMember, id)
         .into_iter()
         .collect();
-    ids.extend(t.sources_of(RelationshipKind::DirectoryRoleMember, id));
-    ids.extend(t.sources_of(RelationshipKind::AdministrativeUnitMember, id));
+    ids.extend(t.sources_of(LinkKind::DirectoryRoleMember, id));
+    ids.extend(t.sources_of(LinkKind::AdministrativeUnitMember, id));
     ids
 }
 
 /// `GET /users/{id}/memberOf`: groups, directory roles and administrative units.
 pub(crate) async fn member_of(
-    kind: ObjectKind,
+    kind: Collection,
     State(emulator): State<Emulator>,
     caller: Caller,
     Path(id): Path<String>,
     req: Req,
 ) -> GraphResult<Response> {
-    caller.require(&[kind.info().read_permission])?;
+    caller.require(&[kind.facts().read_permission])?;
     caller.require(&["GroupMember.Read.All"])?;
     let shared = tenant_of(&emulator, &caller)?;
     let t = shared.read();
@@ -673,13 +669,13 @@ pub(crate) async fn manager(
     Path(id): Path<String>,
     req: Req,
 ) -> GraphResult<Response> {
-    caller.require_read(ObjectKind::Users)?;
+    caller.require_read(Collection::Users)?;
     let shared = tenant_of(&emulator, &caller)?;
     let t = shared.read();
-    let user = lookup(&t, ObjectKind::Users, &id).ok_or_else(|| GraphError::not_found(&id))?;
+    let user = lookup(&t, Collection::Users, &id).ok_or_else(|| GraphError::not_found(&id))?;
     let uid = user.get("id").and_then(Value::as_str).unwrap_or(&id);
     let manager = t
-        .links(RelationshipKind::UserManager, uid)
+        .links(LinkKind::UserManager, uid)
         .and_then(|m| m.iter().next())
         .and_then(|m| directory_object(&t, m, req.query.select.as_deref()))
         .ok_or_else(|| GraphError::not_found("manager"))?;
@@ -694,7 +690,7 @@ pub(crate) async fn manager(
     Ok(json_response(StatusCode::OK, Value::Object(body)))
 }
 
-fn filtered_objects(t: &Tenant, kind: ObjectKind, field: &str, id: &str) -> BTreeSet<String> {
+fn filtered_objects(t: &Tenant, kind: Collection, field: &str, id: &str) -> BTreeSet<String> {
     t.objects(kind)
         .into_iter()
         .flatten()
@@ -707,7 +703,7 @@ fn objects_response(
     t: &Tenant,
     caller: &Caller,
     req: &Req,
-    kind: ObjectKind,
+    kind: Collection,
     ids: &BTreeSet<String>,
 ) -> GraphResult<Response> {
     let q = &req.query;
@@ -743,14 +739,14 @@ pub(crate) async fn app_role_assignments(
     Path(id): Path<String>,
     req: Req,
 ) -> GraphResult<Response> {
-    caller.require_read(ObjectKind::AppRoleAssignments)?;
+    caller.require_read(Collection::AppRoleAssignments)?;
     let shared = tenant_of(&emulator, &caller)?;
     let t = shared.read();
     if t.kind_of(&id).is_none() {
         return Err(GraphError::not_found(&id));
     }
-    let ids = filtered_objects(&t, ObjectKind::AppRoleAssignments, field, &id);
-    objects_response(&t, &caller, &req, ObjectKind::AppRoleAssignments, &ids)
+    let ids = filtered_objects(&t, Collection::AppRoleAssignments, field, &id);
+    objects_response(&t, &caller, &req, Collection::AppRoleAssignments, &ids)
 }
 
 /// `GET /servicePrincipals/{id}/oauth2PermissionGrants`
@@ -760,14 +756,14 @@ pub(crate) async fn sp_grants(
     Path(id): Path<String>,
     req: Req,
 ) -> GraphResult<Response> {
-    caller.require_read(ObjectKind::Oauth2PermissionGrants)?;
+    caller.require_read(Collection::Oauth2PermissionGrants)?;
     let shared = tenant_of(&emulator, &caller)?;
     let t = shared.read();
-    if t.get(ObjectKind::ServicePrincipals, &id).is_none() {
+    if t.get(Collection::ServicePrincipals, &id).is_none() {
         return Err(GraphError::not_found(&id));
     }
-    let ids = filtered_objects(&t, ObjectKind::Oauth2PermissionGrants, "clientId", &id);
-    objects_response(&t, &caller, &req, ObjectKind::Oauth2PermissionGrants, &ids)
+    let ids = filtered_objects(&t, Collection::Oauth2PermissionGrants, "clientId", &id);
+    objects_response(&t, &caller, &req, Collection::Oauth2PermissionGrants, &ids)
 }
 
 /// `GET /directory/administrativeUnits/{id}/scopedRoleMembers`: the role assignments scoped
@@ -777,15 +773,15 @@ pub(crate) async fn scoped_role_members(
     caller: Caller,
     Path(id): Path<String>,
 ) -> GraphResult<Response> {
-    caller.require_read(ObjectKind::AdministrativeUnits)?;
+    caller.require_read(Collection::AdministrativeUnits)?;
     let shared = tenant_of(&emulator, &caller)?;
     let t = shared.read();
-    if t.get(ObjectKind::AdministrativeUnits, &id).is_none() {
+    if t.get(Collection::AdministrativeUnits, &id).is_none() {
         return Err(GraphError::not_found(&id));
     }
     let scope = format!("/administrativeUnits/{id}");
     let items = t
-        .objects(ObjectKind::RoleAssignments)
+        .objects(Collection::RoleAssignments)
         .into_iter()
         .flatten()
         .filter(|(_, a)| a.get("directoryScopeId").and_then(Value::as_str) == Some(scope.as_str()))
@@ -810,10 +806,10 @@ pub(crate) async fn extension_properties(
     caller: Caller,
     Path(id): Path<String>,
 ) -> GraphResult<Response> {
-    caller.require_read(ObjectKind::Applications)?;
+    caller.require_read(Collection::Applications)?;
     let shared = tenant_of(&emulator, &caller)?;
     let t = shared.read();
-    let (_, app) = existing(&t, ObjectKind::Applications, &id)?;
+    let (_, app) = existing(&t, Collection::Applications, &id)?;
     let prefix = format!(
         "extension_{}_",
         app.get("appId")
@@ -840,10 +836,10 @@ pub(crate) async fn federated_credentials(
     caller: Caller,
     Path(id): Path<String>,
 ) -> GraphResult<Response> {
-    caller.require_read(ObjectKind::Applications)?;
+    caller.require_read(Collection::Applications)?;
     let shared = tenant_of(&emulator, &caller)?;
     let t = shared.read();
-    let (_, app) = existing(&t, ObjectKind::Applications, &id)?;
+    let (_, app) = existing(&t, Collection::Applications, &id)?;
     let items = app
         .get("federatedIdentityCredentials")
         .and_then(Value::as_array)
@@ -937,7 +933,7 @@ pub(crate) fn method_type(collection: &str) -> GraphResult<&'static str> {
 
 /// The user's id, resolving a UPN.
 pub(crate) fn user_id(t: &Tenant, key: &str) -> GraphResult<String> {
-    lookup(t, ObjectKind::Users, key)
+    lookup(t, Collection::Users, key)
         .and_then(|u| u.get("id").and_then(Value::as_str))
         .map(str::to_owned)
         .ok_or_else(|| GraphError::not_found(key))
@@ -955,7 +951,7 @@ fn methods_response(t: &Tenant, caller: &Caller, user: &str, only: Option<&str>)
         .map(|(_, m)| {
             Value::Object(odata::project(
                 &t.metadata,
-                ObjectKind::AuthenticationMethods,
+                Collection::AuthenticationMethods,
                 m,
                 None,
             ))
@@ -980,7 +976,7 @@ pub(crate) async fn auth_methods(
     caller: Caller,
     Path(id): Path<String>,
 ) -> GraphResult<Response> {
-    caller.require_read(ObjectKind::AuthenticationMethods)?;
+    caller.require_read(Collection::AuthenticationMethods)?;
     let shared = tenant_of(&emulator, &caller)?;
     let t = shared.read();
     let user = user_id(&t, &id)?;
@@ -993,7 +989,7 @@ pub(crate) async fn auth_method_collection(
     caller: Caller,
     Path((id, coll)): Path<(String, String)>,
 ) -> GraphResult<Response> {
-    caller.require_read(ObjectKind::AuthenticationMethods)?;
+    caller.require_read(Collection::AuthenticationMethods)?;
     let ty = method_type(&coll)?;
     let shared = tenant_of(&emulator, &caller)?;
     let t = shared.read();
@@ -1007,7 +1003,7 @@ pub(crate) async fn auth_method(
     caller: Caller,
     Path((id, coll, method)): Path<(String, String, String)>,
 ) -> GraphResult<Response> {
-    caller.require_read(ObjectKind::AuthenticationMethods)?;
+    caller.require_read(Collection::AuthenticationMethods)?;
     let ty = method_type(&coll)?;
     let shared = tenant_of(&emulator, &caller)?;
     let t = shared.read();
@@ -1018,7 +1014,7 @@ pub(crate) async fn auth_method(
         .and_then(|ms| ms.get(&method))
         .filter(|m| m.get("@odata.type").and_then(Value::as_str) == Some(ty))
         .ok_or_else(|| GraphError::not_found(&method))?;
-    let m = odata::project(&t.metadata, ObjectKind::AuthenticationMethods, m, None);
+    let m = odata::project(&t.metadata, Collection::AuthenticationMethods, m, None);
     Ok(json_response(StatusCode::OK, Value::Object(m)))
 }
 
@@ -1030,13 +1026,13 @@ pub(crate) async fn deleted_items_uncast(caller: Caller) -> GraphResult<Response
     ))
 }
 
-fn cast_kind(cast: &str) -> ObjectKind {
+fn cast_kind(cast: &str) -> Collection {
     match cast {
-        "user" => ObjectKind::Users,
-        "group" => ObjectKind::Groups,
-        "application" => ObjectKind::Applications,
-        "servicePrincipal" => ObjectKind::ServicePrincipals,
-        _ => ObjectKind::AdministrativeUnits,
+        "user" => Collection::Users,
+        "group" => Collection::Groups,
+        "application" => Collection::Applications,
+        "servicePrincipal" => Collection::ServicePrincipals,
+        _ => Collection::AdministrativeUnits,
     }
 }
 
@@ -1078,7 +1074,7 @@ pub(crate) async fn deleted_items(
             let mut out = serde_json::Map::new();
             out.insert(
                 "@odata.type".into(),
-                Value::String(format!("#{}", kind.info().odata_type)),
+                Value::String(format!("#{}", kind.facts().odata_type)),
             );
             out.extend(project(
                 &t.metadata,
@@ -1146,7 +1142,7 @@ pub(crate) async fn deleted_item(
     );
     out.insert(
         "@odata.type".into(),
-        Value::String(format!("#{}", item.kind.info().odata_type)),
+        Value::String(format!("#{}", item.kind.facts().odata_type)),
     );
     out.extend(item.object.clone());
     Ok(json_response(StatusCode::OK, Value::Object(out)))

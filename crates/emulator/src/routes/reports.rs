@@ -13,9 +13,9 @@
 use std::collections::BTreeSet;
 use std::ops::Bound;
 
+use crate::kinds::{Collection, LinkKind};
 use axum::extract::State;
 use axum::response::Response;
-use dirvault_model::{ObjectKind, RelationshipKind};
 use serde_json::{Map, Value, json};
 
 use super::collection;
@@ -73,7 +73,7 @@ pub(crate) async fn user_registration_details(
     let t = shared.read();
     let admins: BTreeSet<&str> = admins(&t);
     let empty = std::collections::BTreeMap::new();
-    let users = t.objects(ObjectKind::Users).unwrap_or(&empty);
+    let users = t.objects(Collection::Users).unwrap_or(&empty);
     let range = match &after {
         Some(a) => users.range::<String, _>((Bound::Excluded(a), Bound::Unbounded)),
         None => users.range::<String, _>(..),
@@ -109,7 +109,7 @@ pub(crate) async fn user_registration_details(
 fn admins(t: &Tenant) -> BTreeSet<&str> {
     let mut out = BTreeSet::new();
     for a in t
-        .objects(ObjectKind::RoleAssignments)
+        .objects(Collection::RoleAssignments)
         .into_iter()
         .flat_map(|m| m.values())
     {
@@ -118,12 +118,12 @@ fn admins(t: &Tenant) -> BTreeSet<&str> {
         }
     }
     for role in t
-        .objects(ObjectKind::DirectoryRoles)
+        .objects(Collection::DirectoryRoles)
         .into_iter()
         .flat_map(|m| m.keys())
     {
         for m in t
-            .links(RelationshipKind::DirectoryRoleMember, role)
+            .links(LinkKind::DirectoryRoleMember, role)
             .into_iter()
             .flatten()
         {

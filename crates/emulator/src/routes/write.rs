@@ -4,12 +4,12 @@
 //! (at most 20, all or nothing), duplicate member adds, missing references, no app-only device
 //! create.
 
+use crate::kinds::{Collection, LinkKind};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
-use dirvault_model::{ObjectKind, Recreate, RelationshipKind};
 use serde_json::{Map, Value, json};
 
 use super::read::{existing, extension_names, method_type, tenant_of, user_id};
@@ -43,13 +43,13 @@ fn object_body(
 
 type Body = Result<Json<Value>, axum::extract::rejection::JsonRejection>;
 
-fn method_not_allowed(kind: ObjectKind) -> GraphError {
+fn method_not_allowed(kind: Collection) -> GraphError {
     GraphError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "Request_BadRequest",
         format!(
             "The requested operation is not supported for {}.",
-            kind.info().odata_type
+            kind.facts().odata_type
         ),
     )
 }
@@ -59,8 +59,8 @@ fn new_id() -> String {
 }
 
 /// Property checks shared by create and update.
-fn check_properties(t: &Tenant, kind: ObjectKind, obj: &Obj, creating: bool) -> GraphResult<()> {
-    let odata_type = kind.info().odata_type;
+fn check_properties(t: &Tenant, kind: Collection, obj: &Obj, creating: bool) -> GraphResult<()> {
+    let odata_type = kind.facts().odata_type;
     let Some(s) = rules(odata_type) else {
         if let Some(bad) = ["id", "createdDateTime", "isBuiltIn"]
             .iter()
@@ -95,7 +95,7 @@ fn check_properties(t: &Tenant, kind: ObjectKind, obj: &Obj, creating: bool) -> 
             )));
         }
         if s.read_only.contains(&key.as_str())
-            && !(creating && kind == ObjectKind::ServicePrincipals && key == "appId")
+            && !(creating && kind == Collection::ServicePrincipals && key == "appId")
         {
             return Err(read_only(key));
         }
@@ -110,13 +110,13 @@ fn check_properties(t: &Tenant, kind: ObjectKind, obj: &Obj, creating: bool) -> 
             if obj.get(*required).is_none_or(Value::is_null) {
                 return Err(GraphError::bad_request(format!(
                     "Invalid value specified for property '{required}' of resource '{}': the property is required.",
-                    kind.info().odata_type.trim_start_matches("microsoft.graph.")
+                    kind.facts().odata_type.trim_start_matches("microsoft.graph.")
                 ))
                 .with_detail("PropertyRequired", "A required property is missing.", required));
             }
         }
     }
-    if kind == ObjectKind::Users
+    if kind == Collection::Users
         && let Some(Value::String(upn)) = obj.get("userPrincipalName")
     {
         let domain = upn.rsplit_once('@').map(|(_, d)| d.to_lowercase());
@@ -170,17 +170,17 @@ fn binds(t: &Tenant, obj: &mut Obj, property: &str) -> GraphResult<Vec<String>> 
 }
 
 /// Fills the properties Graph sets itself.
-fn complete(t: &Tenant, kind: ObjectKind, obj: &mut Obj, now: DateTime<Utc>) {
+fn complete(t: &Tenant, kind: Collection, obj: &mut Obj, now: DateTime<Utc>) {
     let created = graph_time(now);
     obj.insert("id".into(), Value::String(new_id()));
     // Unset declared properties are not stored: responses show them as null or [] from the
     // metadata (odata::project).
-    let odata_type = kind.info().odata_type;
+    let odata_type = kind.facts().odata_type;
     if t.metadata.find(odata_type, "createdDateTime").is_some() || rules(odata_type).is_none() {
         obj.insert("createdDateTime".into(), Value::String(created.clone()));
     }
     match kind {
-        ObjectKind::Users => {
+        Collection::Users => {
             // Passwords are write-only: never stored, never returned.
             obj.insert("passwordProfile".into(), Value::Null);
             let upn = obj.get("userPrincipalName").cloned().unwrap_or(Value::Null);
@@ -193,7 +193,7 @@ fn complete(t: &Tenant, kind: ObjectKind, obj: &mut Obj, now: DateTime<Utc>) {
                 json!(format!("S-1-12-1-{}", rand::random::<u32>())),
             );
         }
-        ObjectKind::Groups => {
+        Collection::Groups => {
             let nick = obj
                 .get("mailNickname")
                 .and_then(Value::as_str)
@@ -213,7 +213,7 @@ fn complete(t: &Tenant, kind: ObjectKind, obj: &mut Obj, now: DateTime<Utc>) {
                 json!(format!("S-1-12-1-{}", rand::random::<u32>())),
             );
         }
-        ObjectKind::Applications => {
+        Collection::Applications => {
             obj.insert("appId".into(), Value::String(new_id()));
             obj.insert(
                 "publisherDomain".into(),
@@ -224,7 +224,7 @@ fn complete(t: &Tenant, kind: ObjectKind, obj: &mut Obj, now: DateTime<Utc>) {
                 obj.insert("signInAudience".into(), json!("AzureADMyOrg"));
             }
         }
-        ObjectKind::ServicePrincipals => {
+        Collection::ServicePrincipals => {
             let app_id = obj.get("appId").cloned().unwrap_or(Value::Null);
             obj.insert("servicePrincipalNames".into(), json!([app_id]));
             obj.insert("appOwnerOrganizationId".into(), json!(t.id));
@@ -234,7 +234,7 @@ fn complete(t: &Tenant, kind: ObjectKind, obj: &mut Obj, now: DateTime<Utc>) {
             obj.entry("servicePrincipalType")
                 .or_insert(json!("Application"));
         }
-        ObjectKind::RoleDefinitions => {
+        Collection::RoleDefinitions => {
             let id = obj.get("id").cloned().unwrap_or(Value::Null);
             obj.insert("isBuiltIn".into(), json!(false));
             obj.insert("templateId".into(), id);
@@ -242,10 +242,10 @@ fn complete(t: &Tenant, kind: ObjectKind, obj: &mut Obj, now: DateTime<Utc>) {
             obj.entry("resourceScopes").or_insert(json!(["/"]));
             obj.remove("createdDateTime");
         }
-        ObjectKind::ConditionalAccessPolicies | ObjectKind::NamedLocations => {
+        Collection::ConditionalAccessPolicies | Collection::NamedLocations => {
             obj.insert("modifiedDateTime".into(), Value::Null);
         }
-        ObjectKind::RoleAssignments | ObjectKind::Oauth2PermissionGrants => {
+        Collection::RoleAssignments | Collection::Oauth2PermissionGrants => {
             obj.remove("createdDateTime");
             obj.insert("id".into(), Value::String(opaque_id()));
         }
@@ -259,11 +259,11 @@ fn opaque_id() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 24]>())
 }
 
-fn write_permissions(kind: ObjectKind, creating: bool) -> Vec<&'static str> {
+fn write_permissions(kind: Collection, creating: bool) -> Vec<&'static str> {
     match (kind, creating) {
-        (ObjectKind::Groups, true) => vec!["Group.Create", "Group.ReadWrite.All"],
-        (ObjectKind::Users, false) => vec!["User.ReadWrite.All", "User.DeleteRestore.All"],
-        _ => kind.info().write_permission.into_iter().collect(),
+        (Collection::Groups, true) => vec!["Group.Create", "Group.ReadWrite.All"],
+        (Collection::Users, false) => vec!["User.ReadWrite.All", "User.DeleteRestore.All"],
+        _ => kind.facts().write_permission.into_iter().collect(),
     }
 }
 
@@ -272,10 +272,10 @@ fn write_permissions(kind: ObjectKind, creating: bool) -> Vec<&'static str> {
 fn check_ca_references(t: &Tenant, obj: &Obj) -> GraphResult<()> {
     let users = obj.get("conditions").and_then(|c| c.get("users"));
     for (field, kind) in [
-        ("includeUsers", ObjectKind::Users),
-        ("excludeUsers", ObjectKind::Users),
-        ("includeGroups", ObjectKind::Groups),
-        ("excludeGroups", ObjectKind::Groups),
+        ("includeUsers", Collection::Users),
+        ("excludeUsers", Collection::Users),
+        ("includeGroups", Collection::Groups),
+        ("excludeGroups", Collection::Groups),
     ] {
         for id in users
             .and_then(|u| u.get(field))
@@ -300,17 +300,16 @@ fn check_ca_references(t: &Tenant, obj: &Obj) -> GraphResult<()> {
 
 /// `POST /{collection}`
 pub(crate) async fn create(
-    kind: ObjectKind,
+    kind: Collection,
     State(emulator): State<Emulator>,
     caller: Caller,
     body: Body,
 ) -> GraphResult<Response> {
-    if kind == ObjectKind::Devices {
+    if kind == Collection::Devices {
         // docs/graph.md §1: POST /devices has no application permission.
         return Err(GraphError::forbidden());
     }
-    if kind.info().recreate == Recreate::No || matches!(kind, ObjectKind::RoleEligibilitySchedules)
-    {
+    if !kind.facts().app_create {
         return Err(method_not_allowed(kind));
     }
     caller.require(&write_permissions(kind, true))?;
@@ -318,7 +317,7 @@ pub(crate) async fn create(
     let now = emulator.clock().now();
     let shared = tenant_of(&emulator, &caller)?;
     let mut t = shared.write();
-    if kind == ObjectKind::DirectoryRoles {
+    if kind == Collection::DirectoryRoles {
         return activate_role(&mut t, &caller, obj);
     }
     check_properties(&t, kind, &obj, true)?;
@@ -330,7 +329,7 @@ pub(crate) async fn create(
         )));
     }
     match kind {
-        ObjectKind::Users => {
+        Collection::Users => {
             let password = obj
                 .get("passwordProfile")
                 .and_then(|p| p.get("password"))
@@ -346,11 +345,11 @@ pub(crate) async fn create(
                 ));
             }
         }
-        ObjectKind::ServicePrincipals => {
+        Collection::ServicePrincipals => {
             let app_id = obj.get("appId").and_then(Value::as_str).unwrap_or("");
             let app = t
-                .find_unique(ObjectKind::Applications, "appId", app_id)
-                .and_then(|id| t.get(ObjectKind::Applications, id))
+                .find_unique(Collection::Applications, "appId", app_id)
+                .and_then(|id| t.get(Collection::Applications, id))
                 .ok_or_else(|| GraphError::bad_request(format!(
                     "The appId '{app_id}' of the service principal does not reference a valid application object."
                 )).with_detail("InvalidValue", "Unknown appId", "appId"))?;
@@ -367,7 +366,7 @@ pub(crate) async fn create(
             obj.entry("appRoles").or_insert(roles);
             obj.entry("oauth2PermissionScopes").or_insert(scopes);
         }
-        ObjectKind::RoleDefinitions => {
+        Collection::RoleDefinitions => {
             for p in ["displayName", "rolePermissions"] {
                 if obj.get(p).is_none_or(Value::is_null) {
                     return Err(GraphError::bad_request(format!(
@@ -376,9 +375,9 @@ pub(crate) async fn create(
                 }
             }
         }
-        ObjectKind::RoleAssignments => check_role_assignment(&t, &obj)?,
-        ObjectKind::Oauth2PermissionGrants => check_grant(&t, &obj)?,
-        ObjectKind::ConditionalAccessPolicies => {
+        Collection::RoleAssignments => check_role_assignment(&t, &obj)?,
+        Collection::Oauth2PermissionGrants => check_grant(&t, &obj)?,
+        Collection::ConditionalAccessPolicies => {
             for p in ["displayName", "conditions"] {
                 if obj.get(p).is_none_or(Value::is_null) {
                     return Err(GraphError::bad_request(format!(
@@ -388,7 +387,7 @@ pub(crate) async fn create(
             }
             check_ca_references(&t, &obj)?;
         }
-        ObjectKind::NamedLocations => {
+        Collection::NamedLocations => {
             let ty = obj.get("@odata.type").and_then(Value::as_str).unwrap_or("");
             if ![
                 "#microsoft.graph.ipNamedLocation",
@@ -411,12 +410,12 @@ pub(crate) async fn create(
         .to_owned();
     t.insert(kind, obj.clone())?;
     for m in members {
-        t.add_link(RelationshipKind::GroupMember, &id, &m)?;
+        t.add_link(LinkKind::GroupMember, &id, &m)?;
     }
     for o in owners {
-        t.add_link(RelationshipKind::GroupOwner, &id, &o)?;
+        t.add_link(LinkKind::GroupOwner, &id, &o)?;
     }
-    if kind == ObjectKind::RoleAssignments {
+    if kind == Collection::RoleAssignments {
         sync_directory_role_member(&mut t, &obj, true);
     }
     let mut out = Map::new();
@@ -436,11 +435,11 @@ fn check_role_assignment(t: &Tenant, obj: &Obj) -> GraphResult<()> {
     if t.kind_of(principal).is_none() {
         return Err(GraphError::not_found(principal));
     }
-    if t.get(ObjectKind::RoleDefinitions, definition).is_none() {
+    if t.get(Collection::RoleDefinitions, definition).is_none() {
         return Err(GraphError::not_found(definition));
     }
     if let Some(au) = scope.strip_prefix("/administrativeUnits/") {
-        if t.get(ObjectKind::AdministrativeUnits, au).is_none() {
+        if t.get(Collection::AdministrativeUnits, au).is_none() {
             return Err(GraphError::not_found(au));
         }
     } else if scope != "/" {
@@ -449,7 +448,7 @@ fn check_role_assignment(t: &Tenant, obj: &Obj) -> GraphResult<()> {
         )));
     }
     let duplicate = t.has_object_with(
-        ObjectKind::RoleAssignments,
+        Collection::RoleAssignments,
         &[
             ("principalId", principal),
             ("roleDefinitionId", definition),
@@ -477,7 +476,7 @@ fn sync_directory_role_member(t: &mut Tenant, assignment: &Obj, added: bool) {
         return;
     };
     let role = t
-        .objects(ObjectKind::DirectoryRoles)
+        .objects(Collection::DirectoryRoles)
         .into_iter()
         .flatten()
         .find(|(_, r)| r.get("roleTemplateId").and_then(Value::as_str) == Some(template))
@@ -486,15 +485,15 @@ fn sync_directory_role_member(t: &mut Tenant, assignment: &Obj, added: bool) {
         (Some(r), _) => r,
         (None, true) => {
             let id = new_id();
-            let _ = t.insert(ObjectKind::DirectoryRoles, json!({"id": id, "deletedDateTime": null, "description": format!("Can manage {name} tasks."), "displayName": name, "roleTemplateId": template}).as_object().cloned().unwrap_or_default());
+            let _ = t.insert(Collection::DirectoryRoles, json!({"id": id, "deletedDateTime": null, "description": format!("Can manage {name} tasks."), "displayName": name, "roleTemplateId": template}).as_object().cloned().unwrap_or_default());
             id
         }
         (None, false) => return,
     };
     if added {
-        let _ = t.add_link(RelationshipKind::DirectoryRoleMember, &role, principal);
+        let _ = t.add_link(LinkKind::DirectoryRoleMember, &role, principal);
     } else {
-        t.remove_link(RelationshipKind::DirectoryRoleMember, &role, principal);
+        t.remove_link(LinkKind::DirectoryRoleMember, &role, principal);
     }
 }
 
@@ -508,14 +507,14 @@ fn check_grant(t: &Tenant, obj: &Obj) -> GraphResult<()> {
         ));
     };
     for sp in [client, resource] {
-        if t.get(ObjectKind::ServicePrincipals, sp).is_none() {
+        if t.get(Collection::ServicePrincipals, sp).is_none() {
             return Err(GraphError::not_found(sp));
         }
     }
     let principal = get("principalId");
     match (consent, principal) {
         ("AllPrincipals", None) => {}
-        ("Principal", Some(p)) if t.get(ObjectKind::Users, p).is_some() => {}
+        ("Principal", Some(p)) if t.get(Collection::Users, p).is_some() => {}
         ("Principal", Some(p)) => return Err(GraphError::not_found(p)),
         _ => {
             return Err(GraphError::bad_request(
@@ -524,7 +523,7 @@ fn check_grant(t: &Tenant, obj: &Obj) -> GraphResult<()> {
         }
     }
     let duplicate = t
-        .objects(ObjectKind::Oauth2PermissionGrants)
+        .objects(Collection::Oauth2PermissionGrants)
         .into_iter()
         .flatten()
         .any(|(_, g)| {
@@ -550,11 +549,11 @@ fn activate_role(t: &mut Tenant, caller: &Caller, obj: Obj) -> GraphResult<Respo
         .ok_or_else(|| GraphError::bad_request("Property 'roleTemplateId' is required."))?
         .to_owned();
     let tpl = t
-        .get(ObjectKind::DirectoryRoleTemplates, &template)
+        .get(Collection::DirectoryRoleTemplates, &template)
         .cloned()
         .ok_or_else(|| GraphError::not_found(&template))?;
     let active = t
-        .objects(ObjectKind::DirectoryRoles)
+        .objects(Collection::DirectoryRoles)
         .into_iter()
         .flatten()
         .any(|(_, r)| r.get("roleTemplateId").and_then(Value::as_str) == Some(template.as_str()));
@@ -563,7 +562,7 @@ fn activate_role(t: &mut Tenant, caller: &Caller, obj: Obj) -> GraphResult<Respo
     }
     let role = json!({"id": new_id(), "deletedDateTime": null, "description": tpl.get("description"), "displayName": tpl.get("displayName"), "roleTemplateId": template});
     let role = role.as_object().cloned().unwrap_or_default();
-    t.insert(ObjectKind::DirectoryRoles, role.clone())?;
+    t.insert(Collection::DirectoryRoles, role.clone())?;
     let mut out = Map::new();
     out.insert(
         "@odata.context".into(),
@@ -575,18 +574,18 @@ fn activate_role(t: &mut Tenant, caller: &Caller, obj: Obj) -> GraphResult<Respo
 
 /// `PATCH /{collection}/{id}`
 pub(crate) async fn update(
-    kind: ObjectKind,
+    kind: Collection,
     State(emulator): State<Emulator>,
     caller: Caller,
     Path(id): Path<String>,
     body: Body,
 ) -> GraphResult<Response> {
-    if kind.info().write_permission.is_none()
+    if kind.facts().write_permission.is_none()
         || matches!(
             kind,
-            ObjectKind::RoleAssignments
-                | ObjectKind::RoleEligibilitySchedules
-                | ObjectKind::DirectoryRoles
+            Collection::RoleAssignments
+                | Collection::RoleEligibilitySchedules
+                | Collection::DirectoryRoles
         )
     {
         // docs/graph.md §1: role assignments are create/get/delete only.
@@ -599,21 +598,21 @@ pub(crate) async fn update(
     let mut t = shared.write();
     let (id, current) = existing(&t, kind, &id)?;
     check_properties(&t, kind, &patch, false)?;
-    if let Some(writable) = rules(kind.info().odata_type).and_then(|r| r.writable)
+    if let Some(writable) = rules(kind.facts().odata_type).and_then(|r| r.writable)
         && let Some(bad) = patch
             .keys()
             .find(|k| !writable.contains(&k.as_str()) && !k.starts_with('@'))
     {
         return Err(read_only(bad));
     }
-    if kind == ObjectKind::RoleDefinitions && current.get("isBuiltIn") == Some(&Value::Bool(true)) {
+    if kind == Collection::RoleDefinitions && current.get("isBuiltIn") == Some(&Value::Bool(true)) {
         return Err(GraphError::bad_request(
             "Built-in role definitions cannot be modified.",
         ));
     }
     let synced = current.get("onPremisesSyncEnabled") == Some(&Value::Bool(true));
     if synced
-        && let Some(s) = rules(kind.info().odata_type)
+        && let Some(s) = rules(kind.facts().odata_type)
         && patch
             .keys()
             .any(|k| s.on_premises_owned.contains(&k.as_str()))
@@ -626,8 +625,8 @@ pub(crate) async fn update(
     let members = binds(&t, &mut patch, "members")?;
     let owners = binds(&t, &mut patch, "owners")?;
     for (rel, ids, name) in [
-        (RelationshipKind::GroupMember, &members, "members"),
-        (RelationshipKind::GroupOwner, &owners, "owners"),
+        (LinkKind::GroupMember, &members, "members"),
+        (LinkKind::GroupOwner, &owners, "owners"),
     ] {
         // All or nothing: any existing reference refuses the whole request.
         if ids
@@ -637,19 +636,19 @@ pub(crate) async fn update(
             return Err(already_exists(name));
         }
     }
-    if kind == ObjectKind::Users {
+    if kind == Collection::Users {
         patch.remove("passwordProfile");
     }
-    if kind == ObjectKind::ConditionalAccessPolicies {
+    if kind == Collection::ConditionalAccessPolicies {
         check_ca_references(&t, &patch)?;
         patch.insert("modifiedDateTime".into(), Value::String(graph_time(now)));
     }
     t.update(kind, &id, patch)?;
     for m in members {
-        t.add_link(RelationshipKind::GroupMember, &id, &m)?;
+        t.add_link(LinkKind::GroupMember, &id, &m)?;
     }
     for o in owners {
-        t.add_link(RelationshipKind::GroupOwner, &id, &o)?;
+        t.add_link(LinkKind::GroupOwner, &id, &o)?;
     }
     Ok(no_content())
 }
@@ -663,15 +662,15 @@ fn already_exists(property: &str) -> GraphError {
 
 /// `DELETE /{collection}/{id}`
 pub(crate) async fn delete(
-    kind: ObjectKind,
+    kind: Collection,
     State(emulator): State<Emulator>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> GraphResult<Response> {
-    if kind.info().write_permission.is_none()
+    if kind.facts().write_permission.is_none()
         || matches!(
             kind,
-            ObjectKind::RoleEligibilitySchedules | ObjectKind::DirectoryRoles
+            Collection::RoleEligibilitySchedules | Collection::DirectoryRoles
         )
     {
         return Err(method_not_allowed(kind));
@@ -681,13 +680,13 @@ pub(crate) async fn delete(
     let shared = tenant_of(&emulator, &caller)?;
     let mut t = shared.write();
     let (id, current) = existing(&t, kind, &id)?;
-    if kind == ObjectKind::RoleDefinitions && current.get("isBuiltIn") == Some(&Value::Bool(true)) {
+    if kind == Collection::RoleDefinitions && current.get("isBuiltIn") == Some(&Value::Bool(true)) {
         return Err(GraphError::bad_request(
             "Built-in role definitions cannot be deleted.",
         ));
     }
     t.delete(kind, &id, now)?;
-    if kind == ObjectKind::RoleAssignments {
+    if kind == Collection::RoleAssignments {
         sync_directory_role_member(&mut t, &current, false);
     }
     Ok(no_content())
@@ -707,34 +706,34 @@ fn reference(body: Body) -> GraphResult<String> {
         })
 }
 
-fn link_write_permission(rel: RelationshipKind) -> &'static [&'static str] {
+fn link_write_permission(rel: LinkKind) -> &'static [&'static str] {
     match rel {
-        RelationshipKind::GroupMember => &["GroupMember.ReadWrite.All"],
-        RelationshipKind::GroupOwner => &["Group.ReadWrite.All"],
-        RelationshipKind::DirectoryRoleMember => &["RoleManagement.ReadWrite.Directory"],
-        RelationshipKind::AdministrativeUnitMember => &["AdministrativeUnit.ReadWrite.All"],
-        RelationshipKind::ApplicationOwner | RelationshipKind::ServicePrincipalOwner => {
+        LinkKind::GroupMember => &["GroupMember.ReadWrite.All"],
+        LinkKind::GroupOwner => &["Group.ReadWrite.All"],
+        LinkKind::DirectoryRoleMember => &["RoleManagement.ReadWrite.Directory"],
+        LinkKind::AdministrativeUnitMember => &["AdministrativeUnit.ReadWrite.All"],
+        LinkKind::ApplicationOwner | LinkKind::ServicePrincipalOwner => {
             &["Application.ReadWrite.All"]
         }
         _ => &["Device.ReadWrite.All"],
     }
 }
 
-fn link_property(rel: RelationshipKind) -> &'static str {
+fn link_property(rel: LinkKind) -> &'static str {
     match rel {
-        RelationshipKind::GroupOwner
-        | RelationshipKind::ApplicationOwner
-        | RelationshipKind::ServicePrincipalOwner => "owners",
-        RelationshipKind::DeviceRegisteredOwner => "registeredOwners",
-        RelationshipKind::DeviceRegisteredUser => "registeredUsers",
+        LinkKind::GroupOwner | LinkKind::ApplicationOwner | LinkKind::ServicePrincipalOwner => {
+            "owners"
+        }
+        LinkKind::DeviceRegisteredOwner => "registeredOwners",
+        LinkKind::DeviceRegisteredUser => "registeredUsers",
         _ => "members",
     }
 }
 
 /// `POST /{source}/{id}/{members|owners|…}/$ref`
 pub(crate) async fn add_link(
-    rel: RelationshipKind,
-    source: ObjectKind,
+    rel: LinkKind,
+    source: Collection,
     State(emulator): State<Emulator>,
     caller: Caller,
     Path(id): Path<String>,
@@ -755,8 +754,8 @@ pub(crate) async fn add_link(
 
 /// `DELETE /{source}/{id}/{members|owners|…}/{member}/$ref`
 pub(crate) async fn remove_link(
-    rel: RelationshipKind,
-    source: ObjectKind,
+    rel: LinkKind,
+    source: Collection,
     State(emulator): State<Emulator>,
     caller: Caller,
     Path((id, member)): Path<(String, String)>,
@@ -785,10 +784,10 @@ pub(crate) async fn set_manager(
     let shared = tenant_of(&emulator, &caller)?;
     let mut t = shared.write();
     let user = user_id(&t, &id)?;
-    if t.get(ObjectKind::Users, &manager).is_none() {
+    if t.get(Collection::Users, &manager).is_none() {
         return Err(GraphError::not_found(&manager));
     }
-    t.add_link(RelationshipKind::UserManager, &user, &manager)?;
+    t.add_link(LinkKind::UserManager, &user, &manager)?;
     Ok(no_content())
 }
 
@@ -803,11 +802,11 @@ pub(crate) async fn remove_manager(
     let mut t = shared.write();
     let user = user_id(&t, &id)?;
     let current = t
-        .links(RelationshipKind::UserManager, &user)
+        .links(LinkKind::UserManager, &user)
         .and_then(|m| m.iter().next().cloned());
     match current {
         Some(m) => {
-            t.remove_link(RelationshipKind::UserManager, &user, &m);
+            t.remove_link(LinkKind::UserManager, &user, &m);
             Ok(no_content())
         }
         None => Err(GraphError::not_found("manager")),
@@ -1058,7 +1057,7 @@ pub(crate) async fn restore_deleted(
     if let Some(upn) = &body.new_user_principal_name {
         let mut probe = Map::new();
         probe.insert("userPrincipalName".into(), json!(upn));
-        check_properties(&t, ObjectKind::Users, &probe, false)?;
+        check_properties(&t, Collection::Users, &probe, false)?;
     }
     let (kind, obj) = t.restore(&id, body.new_user_principal_name.as_deref())?;
     let mut out = Map::new();
@@ -1068,7 +1067,7 @@ pub(crate) async fn restore_deleted(
     );
     out.insert(
         "@odata.type".into(),
-        json!(format!("#{}", kind.info().odata_type)),
+        json!(format!("#{}", kind.facts().odata_type)),
     );
     out.extend(obj);
     Ok(json_response(StatusCode::OK, Value::Object(out)))
@@ -1115,11 +1114,11 @@ pub(crate) async fn eligibility_request(
     if t.kind_of(principal).is_none() {
         return Err(GraphError::not_found(principal));
     }
-    if t.get(ObjectKind::RoleDefinitions, definition).is_none() {
+    if t.get(Collection::RoleDefinitions, definition).is_none() {
         return Err(GraphError::not_found(definition));
     }
     let existing = t
-        .objects(ObjectKind::RoleEligibilitySchedules)
+        .objects(Collection::RoleEligibilitySchedules)
         .into_iter()
         .flatten()
         .find(|(_, s)| {
@@ -1147,13 +1146,13 @@ pub(crate) async fn eligibility_request(
                 "scheduleInfo": obj.get("scheduleInfo").cloned().unwrap_or(json!({"startDateTime": graph_time(now), "recurrence": null, "expiration": {"type": "noExpiration", "endDateTime": null, "duration": null}})),
             });
             t.insert(
-                ObjectKind::RoleEligibilitySchedules,
+                Collection::RoleEligibilitySchedules,
                 schedule.as_object().cloned().unwrap_or_default(),
             )?;
             id
         }
         ("adminRemove", Some(id)) => {
-            t.delete(ObjectKind::RoleEligibilitySchedules, &id, now)?;
+            t.delete(Collection::RoleEligibilitySchedules, &id, now)?;
             id
         }
         ("adminRemove", None) => {

@@ -281,7 +281,7 @@ impl Env {
     }
 
     /// Ids of objects of `kind` straight from the emulator's state.
-    pub fn ids(&self, kind: dirvault_model::ObjectKind) -> Vec<String> {
+    pub fn ids(&self, kind: dirvault_emulator::Collection) -> Vec<String> {
         self.emulator
             .with_tenant(&self.tenant.tenant_id, |t| {
                 t.objects(kind)
@@ -295,7 +295,7 @@ impl Env {
     pub fn cloud_user(&self) -> String {
         self.emulator
             .with_tenant(&self.tenant.tenant_id, |t| {
-                t.objects(dirvault_model::ObjectKind::Users)
+                t.objects(dirvault_emulator::Collection::Users)
                     .unwrap()
                     .iter()
                     .find(|(_, u)| {
@@ -310,7 +310,7 @@ impl Env {
 
     pub fn object(
         &self,
-        kind: dirvault_model::ObjectKind,
+        kind: dirvault_emulator::Collection,
         id: &str,
     ) -> Option<serde_json::Map<String, Value>> {
         self.emulator
