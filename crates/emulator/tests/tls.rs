@@ -37,6 +37,19 @@ async fn start_tls() -> Tls {
     }
 }
 
+impl Tls {
+    /// `GET {url}{path}` over HTTPS, as JSON.
+    async fn get_json(&self, path: &str) -> Value {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap();
+        r.json().await.unwrap()
+    }
+}
+
 async fn token(t: &Tls) -> String {
     let r = t
         .http
@@ -62,18 +75,12 @@ async fn token(t: &Tls) -> String {
 async fn discovery_names_https_endpoints_on_the_emulator() {
     let t = start_tls().await;
     assert!(t.url.starts_with("https://127.0.0.1:"), "{}", t.url);
-    let config: Value = t
-        .http
-        .get(format!(
-            "{}/{}/v2.0/.well-known/openid-configuration",
-            t.url, t.tenant.tenant_id
+    let config = t
+        .get_json(&format!(
+            "/{}/v2.0/.well-known/openid-configuration",
+            t.tenant.tenant_id
         ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .await;
     let tid = &t.tenant.tenant_id;
     assert_eq!(
         config["token_endpoint"],
@@ -85,18 +92,12 @@ async fn discovery_names_https_endpoints_on_the_emulator() {
         format!("{}/{tid}/discovery/v2.0/keys", t.url)
     );
     // By domain too, with the tenant id in the issuer; an unknown tenant is AADSTS90002.
-    let by_domain: Value = t
-        .http
-        .get(format!(
-            "{}/{}/v2.0/.well-known/openid-configuration",
-            t.url, t.tenant.default_domain
+    let by_domain = t
+        .get_json(&format!(
+            "/{}/v2.0/.well-known/openid-configuration",
+            t.tenant.default_domain
         ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(by_domain["issuer"], format!("{}/{tid}/v2.0", t.url));
     let unknown = t
         .http
@@ -118,18 +119,9 @@ async fn access_tokens_are_rs256_jwts_that_verify_with_the_published_key() {
     let token = token(&t).await;
     let header = jsonwebtoken::decode_header(&token).unwrap();
     assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
-    let jwks: Value = t
-        .http
-        .get(format!(
-            "{}/{}/discovery/v2.0/keys",
-            t.url, t.tenant.tenant_id
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = t
+        .get_json(&format!("/{}/discovery/v2.0/keys", t.tenant.tenant_id))
+        .await;
     let jwk = jwks["keys"]
         .as_array()
         .unwrap()
