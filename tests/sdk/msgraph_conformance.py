@@ -451,10 +451,36 @@ async def batch(env: Env) -> None:
     # Graph answers each sub-response's JSON body as an object (json-batching.md), and so
     # does the emulator. The pinned kiota-serialization-json drops object bodies
     # (microsoft/kiota-python#737: BatchResponseItem reads `body` with get_bytes_value), so
-    # `response_body()` cannot be used here against Graph either; the content type is read.
+    # `response_body()` cannot be used here against Graph either.
     for item in (user_item, group_item):
         got = response.get_response_by_id(item.id)
         check(got.content_type.startswith("application/json"), f"content type {got.content_type}")
+    # So the sub-response bodies are deserialised here with the SDK's own JSON parse node and
+    # models, from the same kind of batch sent as JSON.
+    import httpx
+    from kiota_serialization_json.json_parse_node_factory import JsonParseNodeFactory
+    from msgraph.generated.models.group import Group
+    from msgraph.generated.models.user import User
+
+    token = (await env.credential.get_token(GRAPH_SCOPE)).token
+    requests = [
+        {"id": "user", "method": "GET", "url": f"/users/{user}"},
+        {"id": "group", "method": "GET", "url": f"/groups/{group}"},
+    ]
+    async with httpx.AsyncClient(verify=env.ca_path) as http:
+        raw = await http.post(
+            f"{env.url}/v1.0/$batch",
+            json={"requests": requests},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    check(raw.status_code == 200, f"$batch: {raw.status_code}")
+    expected = {"user": (User, user), "group": (Group, group)}
+    factory = JsonParseNodeFactory()
+    for sub in raw.json()["responses"]:
+        model, want = expected[sub["id"]]
+        node = factory.get_root_parse_node("application/json", json.dumps(sub["body"]).encode())
+        parsed = node.get_object_value(model)
+        check(parsed.id == want, f"{sub['id']}: {parsed.id} != {want}")
 
 
 # ---------------------------------------------------------------- errors
