@@ -8,7 +8,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
-use crate::kinds::Collection;
 use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -21,6 +20,7 @@ use sha2::{Digest, Sha256};
 
 use crate::Emulator;
 use crate::error::{Error, GraphError};
+use crate::kinds::Collection;
 use crate::token_signing::{AccessClaims, TokenSigner};
 
 /// A client app registered in a tenant: its credentials and the application permissions an

@@ -3,7 +3,6 @@
 //! app-only restrictions), inject faults, change throttling, advance the clock and read
 //! request accounting.
 
-use crate::kinds::{Collection, LinkKind};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -19,6 +18,7 @@ use crate::clock::graph_time;
 use crate::error::Error;
 use crate::faults::{FaultConfig, Faults};
 use crate::generator::TenantSpec;
+use crate::kinds::{Collection, LinkKind};
 use crate::tenant::{Obj, Tenant};
 use crate::throttle::ThrottleConfig;
 use crate::{Emulator, GraphError};

@@ -5,7 +5,6 @@
 use std::collections::BTreeSet;
 use std::hash::Hasher;
 
-use crate::kinds::{Collection, LinkKind};
 use chrono::{DateTime, Duration, Utc};
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
@@ -15,6 +14,7 @@ use serde_json::{Value, json};
 use crate::auth::{AppRegistration, random_secret};
 use crate::clock::graph_time;
 use crate::error::Error;
+use crate::kinds::{Collection, LinkKind};
 use crate::tenant::{Obj, Tenant};
 
 /// Microsoft Graph's appId (first-party, the same in every tenant).

@@ -2,7 +2,6 @@
 //! `$filter` (the forms Graph documents for directory objects), `$expand`, `$count`,
 //! `$search`, and opaque page tokens.
 
-use crate::kinds::Collection;
 use axum::http::{HeaderMap, StatusCode};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -12,6 +11,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::error::{GraphError, GraphResult};
+use crate::kinds::Collection;
 use crate::metadata::Metadata;
 use crate::rules::rules;
 use crate::tenant::Obj;

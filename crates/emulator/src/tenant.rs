@@ -6,7 +6,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use crate::kinds::{Collection, LinkKind};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
 
@@ -14,6 +13,7 @@ use crate::auth::AppRegistration;
 use crate::clock::graph_time;
 use crate::error::{GraphError, GraphResult};
 use crate::faults::Faults;
+use crate::kinds::{Collection, LinkKind};
 use crate::metadata::Metadata;
 
 /// A JSON object as stored.

@@ -13,7 +13,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::kinds::{Collection, LinkKind};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -26,6 +25,7 @@ use super::read::{Req, extension_names, tenant_of};
 use crate::Emulator;
 use crate::auth::Caller;
 use crate::error::{GraphError, GraphResult};
+use crate::kinds::{Collection, LinkKind};
 use crate::odata::{self, project};
 use crate::tenant::{ChangeWhat, Tenant};
 

@@ -1,17 +1,18 @@
 //! The HTTP surface: the token endpoint, Graph v1.0 behind the gate middleware, and the
 //! control API.
 
+mod auth_method_reads;
 mod batch;
 mod delta;
 mod discovery;
 pub(crate) mod read;
+mod relationships;
 mod reports;
 mod url_forms;
 mod write;
 
 use std::time::Duration;
 
-use crate::kinds::{Collection, LinkKind};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode};
@@ -26,6 +27,7 @@ use serde_json::{Value, json};
 use crate::auth::{self, Caller};
 use crate::error::GraphError;
 use crate::faults::FaultAction;
+use crate::kinds::{Collection, LinkKind};
 use crate::throttle;
 use crate::{Emulator, control};
 
@@ -56,7 +58,7 @@ pub(crate) fn router(emulator: Emulator) -> Router {
             );
         graph = graph.route(
             &format!("{path}/$count"),
-            get(move |s, c, q| read::count(kind, s, c, q)),
+            get(move |s, c, q| relationships::count(kind, s, c, q)),
         );
         if let Some(delta_path) = kind.facts().delta_path {
             graph = graph.route(delta_path, get(move |s, c, q| delta::delta(kind, s, c, q)));
@@ -100,13 +102,13 @@ pub(crate) fn router(emulator: Emulator) -> Router {
         graph = graph
             .route(
                 segment,
-                get(move |s, c, p, q| read::links(rel, source, s, c, p, q)),
+                get(move |s, c, p, q| relationships::links(rel, source, s, c, p, q)),
             )
             // `/groups/{id}/members/microsoft.graph.user` (a type cast), `…/$count`, or one
             // member by id.
             .route(
                 &format!("{segment}/{{member}}"),
-                get(move |s, c, p, q| read::link(rel, source, s, c, p, q)),
+                get(move |s, c, p, q| relationships::link(rel, source, s, c, p, q)),
             )
             .route(
                 &format!("{segment}/$ref"),
@@ -120,36 +122,36 @@ pub(crate) fn router(emulator: Emulator) -> Router {
     graph = graph
         .route(
             "/groups/{id}/transitiveMembers",
-            get(read::transitive_members),
+            get(relationships::transitive_members),
         )
         .route(
             "/users/{id}/memberOf",
-            get(move |s, c, p, q| read::member_of(K::Users, s, c, p, q)),
+            get(move |s, c, p, q| relationships::member_of(K::Users, s, c, p, q)),
         )
         .route(
             "/groups/{id}/memberOf",
-            get(move |s, c, p, q| read::member_of(K::Groups, s, c, p, q)),
+            get(move |s, c, p, q| relationships::member_of(K::Groups, s, c, p, q)),
         )
-        .route("/users/{id}/manager", get(read::manager))
+        .route("/users/{id}/manager", get(relationships::manager))
         .route(
             "/users/{id}/manager/$ref",
             put(write::set_manager).delete(write::remove_manager),
         )
         .route(
             "/users/{id}/appRoleAssignments",
-            get(move |s, c, p, q| read::app_role_assignments("principalId", s, c, p, q)),
+            get(move |s, c, p, q| relationships::app_role_assignments("principalId", s, c, p, q)),
         )
         .route(
             "/groups/{id}/appRoleAssignments",
-            get(move |s, c, p, q| read::app_role_assignments("principalId", s, c, p, q)),
+            get(move |s, c, p, q| relationships::app_role_assignments("principalId", s, c, p, q)),
         )
         .route(
             "/servicePrincipals/{id}/appRoleAssignments",
-            get(move |s, c, p, q| read::app_role_assignments("principalId", s, c, p, q)),
+            get(move |s, c, p, q| relationships::app_role_assignments("principalId", s, c, p, q)),
         )
         .route(
             "/servicePrincipals/{id}/appRoleAssignedTo",
-            get(move |s, c, p, q| read::app_role_assignments("resourceId", s, c, p, q))
+            get(move |s, c, p, q| relationships::app_role_assignments("resourceId", s, c, p, q))
                 .post(write::create_app_role_assignment),
         )
         .route(
@@ -158,11 +160,11 @@ pub(crate) fn router(emulator: Emulator) -> Router {
         )
         .route(
             "/servicePrincipals/{id}/oauth2PermissionGrants",
-            get(read::sp_grants),
+            get(relationships::sp_grants),
         )
         .route(
             "/directory/administrativeUnits/{id}/scopedRoleMembers",
-            get(read::scoped_role_members),
+            get(relationships::scoped_role_members),
         )
         .route(
             "/applications/{id}/extensionProperties",
@@ -178,15 +180,15 @@ pub(crate) fn router(emulator: Emulator) -> Router {
         )
         .route(
             "/users/{id}/authentication/methods",
-            get(read::auth_methods),
+            get(auth_method_reads::auth_methods),
         )
         .route(
             "/users/{id}/authentication/{collection}",
-            get(read::auth_method_collection).post(write::create_auth_method),
+            get(auth_method_reads::auth_method_collection).post(write::create_auth_method),
         )
         .route(
             "/users/{id}/authentication/{collection}/{method}",
-            get(read::auth_method)
+            get(auth_method_reads::auth_method)
                 .patch(write::update_auth_method)
                 .delete(write::delete_auth_method),
         )

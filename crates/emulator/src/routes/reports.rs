@@ -13,7 +13,6 @@
 use std::collections::BTreeSet;
 use std::ops::Bound;
 
-use crate::kinds::{Collection, LinkKind};
 use axum::extract::State;
 use axum::response::Response;
 use serde_json::{Map, Value, json};
@@ -23,6 +22,7 @@ use super::read::{Req, next_link_after, page_after, tenant_of};
 use crate::Emulator;
 use crate::auth::Caller;
 use crate::error::{GraphError, GraphResult};
+use crate::kinds::{Collection, LinkKind};
 use crate::odata;
 use crate::tenant::{Obj, Tenant};
 

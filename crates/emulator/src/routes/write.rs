@@ -4,7 +4,6 @@
 //! (at most 20, all or nothing), duplicate member adds, missing references, no app-only device
 //! create.
 
-use crate::kinds::{Collection, LinkKind};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -12,13 +11,15 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
-use super::read::{existing, extension_names, method_type, tenant_of, user_id};
+use super::auth_method_reads::{method_type, user_id};
+use super::read::{existing, extension_names, tenant_of};
 use super::{json_response, no_content};
 use crate::Emulator;
 use crate::auth::Caller;
 use crate::clock::graph_time;
 use crate::error::{GraphError, GraphResult};
 use crate::generator::{BUILT_IN_ROLES, method_ids};
+use crate::kinds::{Collection, LinkKind};
 use crate::odata;
 use crate::rules::rules;
 use crate::tenant::{Obj, Tenant};
