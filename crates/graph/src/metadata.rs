@@ -44,7 +44,9 @@ impl ServiceMetadata {
                 let properties = n
                     .children()
                     .filter(|p| p.has_tag_name("Property"))
-                    .filter_map(|p| p.attribute("Name").map(str::to_owned))
+                    .filter_map(|p| p.attribute("Name"))
+                    .filter(|name| is_identifier(name))
+                    .map(str::to_owned)
                     .collect();
                 Some((name, (base, properties)))
             })
@@ -75,6 +77,18 @@ impl ServiceMetadata {
         }
         Some(out)
     }
+}
+
+/// Whether `name` is an OData simple identifier (CSDL 4.0 §17.2: a letter or underscore, then
+/// letters, digits and underscores, at most 128 characters). Graph's property names all are;
+/// anything else would go into a `$select` URL as it is, so it is left out.
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 128
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// `microsoft.graph.user`, `graph.user`, `#microsoft.graph.user` → `user`.
@@ -119,6 +133,45 @@ mod tests {
         );
         assert_eq!(m.properties("#microsoft.graph.user"), None);
         assert_eq!(m.properties("loop").unwrap(), ["x"], "a cycle ends");
+    }
+
+    proptest::proptest! {
+        /// Whatever the service sends, parsing answers (no panic), and every property a backup
+        /// would put in a `$select` is an identifier: nothing can add a query option.
+        #[test]
+        fn any_document_parses_or_is_refused_and_yields_only_identifiers(
+            names in proptest::collection::vec(".{0,40}", 0..8),
+            base in ".{0,20}",
+            noise in ".{0,200}",
+        ) {
+            let _ = ServiceMetadata::parse(&noise);
+            let escape = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('"', "&quot;");
+            let props: String = names
+                .iter()
+                .map(|n| format!(r#"<Property Name="{}" Type="Edm.String"/>"#, escape(n)))
+                .collect();
+            let doc = format!(
+                r#"<Edmx><Schema Namespace="microsoft.graph"><EntityType Name="t" BaseType="{}">{props}</EntityType></Schema></Edmx>"#,
+                escape(&base)
+            );
+            if let Ok(m) = ServiceMetadata::parse(&doc) {
+                for p in m.properties("t").unwrap_or_default() {
+                    proptest::prop_assert!(super::is_identifier(&p), "{p:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn property_names_that_are_not_identifiers_are_left_out() {
+        let doc = r#"<Edmx><Schema Namespace="microsoft.graph"><EntityType Name="user">
+            <Property Name="displayName" Type="Edm.String"/>
+            <Property Name="id&amp;$expand=manager" Type="Edm.String"/>
+            <Property Name="a,b" Type="Edm.String"/><Property Name="" Type="Edm.String"/>
+            <Property Name="9lives" Type="Edm.String"/><Property Name="_ok_1" Type="Edm.String"/>
+        </EntityType></Schema></Edmx>"#;
+        let m = ServiceMetadata::parse(doc).unwrap();
+        assert_eq!(m.properties("user").unwrap(), ["displayName", "_ok_1"]);
     }
 
     #[test]
