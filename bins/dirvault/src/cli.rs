@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use dirvault_engine::browse::{self, ListOptions, SortBy, VersionSelector, resolve_snapshot};
 use dirvault_engine::config::{Config, SecretSource, TenantConfig};
 use dirvault_engine::{BackupOptions, BackupOutcome, BackupReport, backup};
@@ -214,6 +214,14 @@ enum Command {
     /// Restore objects of a snapshot: plan (review it with --dry-run), then apply. `restore
     /// apply PLAN.json` applies a plan written with --plan-out.
     Restore(Box<crate::restore::RestoreArgs>),
+    /// Print a shell completion script, e.g. `dirvault completions bash >
+    /// ~/.local/share/bash-completion/completions/dirvault`.
+    Completions {
+        /// The shell: bash, elvish, fish, powershell or zsh.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `dirvault man | man -l -`.
+    Man,
 }
 
 #[derive(Debug, Args)]
@@ -718,6 +726,27 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Quickstart => quickstart(&cli).await,
         Command::Restore(args) => crate::restore::run(&cli.repo, &path, cli.json, args).await,
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "dirvault", &mut script);
+            print_bytes(&script)
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut page)
+                .context("rendering the manual page")?;
+            print_bytes(&page)
+        }
+    }
+}
+
+/// Writes `bytes` to standard output; a reader that stops early (`| head`) is not an error.
+fn print_bytes(bytes: &[u8]) -> Result<()> {
+    use std::io::Write as _;
+    match std::io::stdout().lock().write_all(bytes) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing to standard output"),
     }
 }
 

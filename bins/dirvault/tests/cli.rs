@@ -308,6 +308,50 @@ async fn errors_say_what_failed_and_what_to_do() {
 }
 
 #[test]
+fn completions_and_the_manual_page_come_from_the_argument_parser() {
+    let dirvault = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_dirvault"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = dirvault(&["completions", shell]);
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        // Every subcommand, the restore planner's options too.
+        for word in ["snapshots", "restore", "quickstart", "with-memberships"] {
+            assert!(script.contains(word), "{shell} completion lacks {word}");
+        }
+    }
+    let man = dirvault(&["man"]);
+    assert!(man.status.success());
+    let page = String::from_utf8(man.stdout).unwrap();
+    assert!(page.contains(".TH dirvault 1"), "{page}");
+    assert!(
+        page.contains("Exit status"),
+        "the exit statuses are in the page"
+    );
+    let bad = dirvault(&["completions", "nosh"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("possible values"));
+    // A reader that stops early is not an error (and not a panic).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dirvault"))
+        .arg("man")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn quickstart_backs_up_changes_and_shows_them() {
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("repo");
