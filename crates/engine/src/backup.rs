@@ -1436,16 +1436,22 @@ fn elapsed(start: DateTime<Utc>, clock: std::time::Instant) -> DateTime<Utc> {
 }
 
 fn describe(kind: ObjectKind, e: &Error) -> KindStatus {
-    match e {
-        Error::Graph(g) if g.status() == Some(403) => KindStatus::Skipped {
+    let forbidden = match e {
+        Error::Graph(g) => g.status() == Some(403),
+        Error::Refused { status, .. } => *status == 403,
+        _ => false,
+    };
+    if forbidden {
+        KindStatus::Skipped {
             reason: format!(
                 "the app lacks the permission to read {kind} ({}): grant it and consent again",
                 kind.info().read_permission
             ),
-        },
-        e => KindStatus::Failed {
+        }
+    } else {
+        KindStatus::Failed {
             reason: e.to_string(),
-        },
+        }
     }
 }
 
@@ -1753,12 +1759,14 @@ fn check_answer(kind: ObjectKind, answer: &dirvault_graph::BatchResponse) -> Res
     if answer.status < 400 {
         return Ok(());
     }
-    Err(Error::Graph(dirvault_graph::Error::Config(format!(
-        "{kind} of {}: HTTP {} {}",
-        answer.id,
-        answer.status,
-        answer.body["error"]["code"].as_str().unwrap_or("")
-    ))))
+    let error = &answer.body["error"];
+    Err(Error::Refused {
+        kind,
+        request: answer.id.clone(),
+        status: answer.status,
+        code: error["code"].as_str().unwrap_or("").to_owned(),
+        message: error["message"].as_str().unwrap_or("").to_owned(),
+    })
 }
 
 /// Pages of a delta round whose single-object properties are read at once, besides the one

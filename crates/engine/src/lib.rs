@@ -47,6 +47,23 @@ pub enum Error {
     /// Graph failed in a way that stops the whole backup.
     #[error(transparent)]
     Graph(#[from] dirvault_graph::Error),
+    /// Graph refused a request inside a `$batch` (after the client's retries of throttling and
+    /// server errors).
+    #[error(
+        "reading {kind}: Graph refused the request for {request} inside a $batch: HTTP {status} {code}: {message}"
+    )]
+    Refused {
+        /// The kind being read.
+        kind: dirvault_model::ObjectKind,
+        /// The object the request was for (the batch request's id).
+        request: String,
+        /// Its HTTP status.
+        status: u16,
+        /// Graph's error `code`.
+        code: String,
+        /// Graph's error message.
+        message: String,
+    },
     /// Writing an export failed.
     #[error("export failed: {0}")]
     Export(String),
