@@ -1432,3 +1432,63 @@ async fn a_property_graph_adds_at_runtime_is_in_the_next_snapshot() {
             .incremental
     );
 }
+
+/// Authentication methods are read per user inside `$batch`: Graph's refusals there are said as
+/// they are. A 403 (the app lacks UserAuthenticationMethod.Read.All) skips the kind for the
+/// permission, as a 403 on a list does; a 500 fails it, naming the status and Graph's code.
+#[tokio::test]
+async fn refusals_inside_a_batch_skip_for_a_permission_and_fail_otherwise() {
+    let env = env("tiny").await;
+    let now = env.emulator.clock().now();
+    let perms: Vec<String> = ["Directory.Read.All", "AuditLog.Read.All", "Policy.Read.All"]
+        .iter()
+        .map(|s| (*s).to_string())
+        .collect();
+    let (id, secret) = env
+        .emulator
+        .register_app(&env.tenant.tenant_id, "no-methods", &perms, true, None)
+        .unwrap();
+    let limited = env.client_for(&id, &secret.unwrap());
+    let repo = Repository::open("memory://").unwrap();
+    let report = backup(&limited, &repo, &BackupOptions::default(), now, &|_| {})
+        .await
+        .unwrap();
+    let methods = |r: &dirvault_engine::BackupReport| {
+        r.kinds
+            .iter()
+            .find(|o| o.kind == ObjectKind::AuthenticationMethods)
+            .unwrap()
+            .status
+            .clone()
+    };
+    assert!(
+        matches!(methods(&report), KindStatus::Skipped { reason } if reason.contains("UserAuthenticationMethod.Read.All")),
+        "{:?}",
+        methods(&report)
+    );
+
+    // Every request for a user's methods answers 500, after the client's retries too.
+    env.mutate(|t| {
+        t.faults = dirvault_emulator::faults::Faults::new(
+            serde_json::from_value(json!({
+                "next": std::iter::repeat_n(json!({"fault": "status", "status": 500}), 200)
+                    .collect::<Vec<_>>(),
+                "nextPath": "/authentication/methods"
+            }))
+            .unwrap(),
+        )
+    });
+    let repo = Repository::open("memory://").unwrap();
+    let report = env.backup_at(&repo, now).await;
+    match methods(&report) {
+        KindStatus::Failed { reason } => {
+            assert!(
+                reason.contains("HTTP 500") && reason.contains("inside a $batch"),
+                "{reason}"
+            );
+            assert!(!reason.contains("configuration"), "{reason}");
+        }
+        other => panic!("expected failed, got {other:?}"),
+    }
+    assert_eq!(report.outcome, dirvault_engine::BackupOutcome::Partial);
+}
