@@ -79,6 +79,9 @@ enum Command {
         #[command(flatten)]
         options: BackupOptions,
     },
+    /// List the tenants the repository holds: id, name in the configuration (if any), snapshots
+    /// and the latest. Needs no configuration.
+    Tenants,
     /// List a tenant's snapshots.
     Snapshots {
         /// The tenant's name.
@@ -356,6 +359,51 @@ async fn run(cli: Cli) -> Result<()> {
                 .with_context(|| format!("backup of tenant {name}"))?;
             print_backup(&cli, name, &report);
             backup_result(name, &report)
+        }
+        Command::Tenants => {
+            let repo = Repository::open(&cli.repo)?;
+            // Names come from the configuration when there is one; the repository alone
+            // knows the tenant ids.
+            let config = Config::load(&path).unwrap_or_else(|e| {
+                eprintln!("warning: {e}; tenants are listed without their names");
+                Config::default()
+            });
+            let mut rows = Vec::new();
+            for tenant in repo.store().tenants().await? {
+                let name = config
+                    .tenants
+                    .iter()
+                    .find(|(_, t)| t.tenant_id == tenant)
+                    .map(|(name, _)| name.clone());
+                let snapshots = repo.snapshots(&tenant).await?;
+                let latest = snapshots.iter().max_by_key(|s| s.time);
+                rows.push(json!({
+                    "tenant": tenant,
+                    "name": name,
+                    "snapshots": snapshots.len(),
+                    "latest": latest.map(|s| json!({"id": s.id, "time": s.time})),
+                }));
+            }
+            if cli.json {
+                println!("{}", json!({ "repo": cli.repo, "tenants": rows }));
+            } else if rows.is_empty() {
+                println!(
+                    "{} holds no tenant yet: run `dirvault backup NAME`",
+                    cli.repo
+                );
+            } else {
+                println!("{:<38} {:<16} {:>9}  LATEST", "TENANT", "NAME", "SNAPSHOTS");
+                for r in &rows {
+                    println!(
+                        "{:<38} {:<16} {:>9}  {}",
+                        r["tenant"].as_str().unwrap_or(""),
+                        r["name"].as_str().unwrap_or("-"),
+                        r["snapshots"],
+                        r["latest"]["id"].as_str().unwrap_or("-")
+                    );
+                }
+            }
+            Ok(())
         }
         Command::Snapshots { name } => {
             let (repo, tenant) = open(&cli, &path, name)?;

@@ -376,6 +376,30 @@ fn quickstart_backs_up_changes_and_shows_them() {
         report["churn"]["deleted"].as_u64().unwrap() as usize
     );
     assert!(!users["modified"].as_array().unwrap().is_empty());
+
+    // The repository alone says which tenants it holds: no configuration needed.
+    let no_config = dir.path().join("no-config.toml");
+    let tenants = |repo: &std::path::Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_dirvault"))
+            .args(["--json", "--repo", repo.to_str().unwrap(), "tenants"])
+            .env("DIRVAULT_CONFIG", &no_config)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let listed = tenants(&repo);
+    let listed = listed["tenants"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["snapshots"], 2);
+    assert_eq!(listed[0]["latest"]["id"], report["snapshots"][1]);
+    assert_eq!(listed[0]["name"], Value::Null);
+    let empty = tenants(&dir.path().join("empty-repo"));
+    assert_eq!(empty["tenants"], serde_json::json!([]));
 }
 
 #[tokio::test(flavor = "multi_thread")]
