@@ -406,7 +406,7 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Snapshots { name } => {
-            let (repo, tenant) = open(&cli, &path, name)?;
+            let (repo, tenant) = open(&cli, &path, name).await?;
             let snapshots = repo.snapshots(&tenant).await?;
             if cli.json {
                 let list: Vec<_> = snapshots.iter().map(snapshot_summary).collect();
@@ -438,7 +438,7 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Verify { name } => {
-            let (repo, tenant) = open(&cli, &path, name)?;
+            let (repo, tenant) = open(&cli, &path, name).await?;
             let report = repo.verify(&tenant).await?;
             if cli.json {
                 println!("{}", serde_json::to_string(&report)?);
@@ -460,7 +460,7 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Forget(args) => {
-            let (repo, tenant) = open(&cli, &path, &args.name)?;
+            let (repo, tenant) = open(&cli, &path, &args.name).await?;
             let report = repo
                 .forget(&tenant, &args.policy, chrono::Utc::now())
                 .await?;
@@ -477,11 +477,11 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Lease(cmd) => {
-            let (repo, tenant) = open(&cli, &path, cmd.name())?;
+            let (repo, tenant) = open(&cli, &path, cmd.name()).await?;
             crate::lease::run(&repo, &tenant, cmd, cli.json).await
         }
         Command::Prune { name } => {
-            let (repo, tenant) = open(&cli, &path, name)?;
+            let (repo, tenant) = open(&cli, &path, name).await?;
             let lease = repo
                 .store()
                 .acquire_lease(
@@ -514,7 +514,7 @@ async fn run(cli: Cli) -> Result<()> {
             zip,
             with_relationships,
         } => {
-            let (repo, tenant) = open(&cli, &path, name)?;
+            let (repo, tenant) = open(&cli, &path, name).await?;
             let snapshot = resolve_snapshot(&repo, &tenant, snapshot).await?;
             let report =
                 dirvault_engine::export(&repo, &snapshot, out, *zip, *with_relationships).await?;
@@ -541,7 +541,7 @@ async fn run(cli: Cli) -> Result<()> {
             sort,
             deleted,
         } => {
-            let (repo, tenant) = open(&cli, &path, name)?;
+            let (repo, tenant) = open(&cli, &path, name).await?;
             let snapshot = resolve_snapshot(&repo, &tenant, at).await?;
             let options = ListOptions {
                 search: search.clone(),
@@ -588,7 +588,7 @@ async fn run(cli: Cli) -> Result<()> {
             at,
             version,
         } => {
-            let (repo, tenant) = open(&cli, &path, name)?;
+            let (repo, tenant) = open(&cli, &path, name).await?;
             let at = resolve_snapshot(&repo, &tenant, at).await?;
             let snapshot = browse::select_version(&repo, &at, *kind, id, *version).await?;
             let view = browse::show(&repo, &snapshot, *kind, id).await?;
@@ -625,7 +625,7 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::History { name, kind, id } => {
-            let (repo, tenant) = open(&cli, &path, name)?;
+            let (repo, tenant) = open(&cli, &path, name).await?;
             let entries = browse::history(&repo, &tenant, *kind, id).await?;
             let relationships = browse::relationship_history(&repo, &tenant, id).await?;
             if cli.json {
@@ -671,7 +671,7 @@ async fn run(cli: Cli) -> Result<()> {
             deleted_only,
             only_changes,
         } => {
-            let (repo, tenant) = open(&cli, &path, name)?;
+            let (repo, tenant) = open(&cli, &path, name).await?;
             let a = resolve_snapshot(&repo, &tenant, a).await?;
             // `live`: back the tenant up into memory now, and compare with that.
             let live_repo = Repository::open("memory://")?;
@@ -720,7 +720,7 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Memberships { name, id, at } | Command::Roles { name, id, at } => {
-            let (repo, tenant) = open(&cli, &path, name)?;
+            let (repo, tenant) = open(&cli, &path, name).await?;
             let snapshot = resolve_snapshot(&repo, &tenant, at).await?;
             let related = if matches!(cli.command, Command::Roles { .. }) {
                 browse::roles(&repo, &snapshot, id).await?
@@ -747,7 +747,7 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::AuthMethods { name, id, at } => {
-            let (repo, tenant) = open(&cli, &path, name)?;
+            let (repo, tenant) = open(&cli, &path, name).await?;
             let snapshot = resolve_snapshot(&repo, &tenant, at).await?;
             let methods = browse::auth_methods(&repo, &snapshot, id).await?;
             if cli.json {
@@ -798,14 +798,29 @@ fn print_bytes(bytes: &[u8]) -> Result<()> {
     }
 }
 
-fn open(
+async fn open(
     cli: &Cli,
     path: &std::path::Path,
     name: &str,
 ) -> Result<(Repository, dirvault_model::TenantId)> {
     let config = Config::load(path)?;
-    let tenant = config.tenant(name)?.tenant_id.clone();
-    Ok((Repository::open(&cli.repo)?, tenant))
+    let repo = Repository::open(&cli.repo)?;
+    let tenant = match config.tenant(name) {
+        Ok(t) => t.tenant_id.clone(),
+        // Commands that read only the repository also take a tenant id it holds, so that a
+        // repository can be browsed without a configuration (`dirvault tenants` lists them).
+        Err(unknown) => match name.parse::<dirvault_model::TenantId>() {
+            Ok(id) if repo.store().tenants().await?.contains(&id) => id,
+            _ => {
+                return Err(anyhow::Error::new(unknown).context(format!(
+                    "{name:?} is neither a configured tenant nor a tenant id {} holds \
+                     (`dirvault tenants` lists them)",
+                    cli.repo
+                )));
+            }
+        },
+    };
+    Ok((repo, tenant))
 }
 
 fn tenant(cli: &Cli, cmd: &TenantCommand, path: &std::path::Path) -> Result<()> {
@@ -1017,8 +1032,14 @@ async fn quickstart(cli: &Cli) -> Result<()> {
         }
     }
     println!(
-        "\nThe repository is in {}; `dirvault --repo {} export …` writes it out as JSON files.",
-        cli.repo, cli.repo
+        "\nThe repository is in {repo}. Browse it without a configuration, by tenant id:\n  \
+         dirvault --repo {repo} tenants\n  \
+         dirvault --repo {repo} ls {id} users --deleted\n  \
+         dirvault --repo {repo} diff {id} {} {}",
+        first.snapshot.id,
+        second.snapshot.id,
+        repo = cli.repo,
+        id = tenant.tenant_id,
     );
     Ok(())
 }

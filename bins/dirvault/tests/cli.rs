@@ -398,6 +398,34 @@ fn quickstart_backs_up_changes_and_shows_them() {
     assert_eq!(listed[0]["snapshots"], 2);
     assert_eq!(listed[0]["latest"]["id"], report["snapshots"][1]);
     assert_eq!(listed[0]["name"], Value::Null);
+    // And browsed by tenant id, still without a configuration.
+    let tenant_id = listed[0]["tenant"].as_str().unwrap();
+    let ls = Command::new(env!("CARGO_BIN_EXE_dirvault"))
+        .args([
+            "--json",
+            "--repo",
+            repo.to_str().unwrap(),
+            "ls",
+            tenant_id,
+            "users",
+        ])
+        .env("DIRVAULT_CONFIG", &no_config)
+        .output()
+        .unwrap();
+    assert!(
+        ls.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ls.stderr)
+    );
+    assert!(!ls.stdout.is_empty());
+    let unknown = Command::new(env!("CARGO_BIN_EXE_dirvault"))
+        .args(["--repo", repo.to_str().unwrap(), "ls", "nope", "users"])
+        .env("DIRVAULT_CONFIG", &no_config)
+        .output()
+        .unwrap();
+    assert_eq!(unknown.status.code(), Some(1));
+    let message = String::from_utf8_lossy(&unknown.stderr);
+    assert!(message.contains("dirvault tenants"), "{message}");
     let empty = tenants(&dir.path().join("empty-repo"));
     assert_eq!(empty["tenants"], serde_json::json!([]));
 }
