@@ -73,8 +73,8 @@ pub(crate) fn tenant_of(
 }
 
 #[derive(Serialize, Deserialize)]
-pub(crate) struct Cursor {
-    pub(crate) after: String,
+struct Cursor {
+    after: String,
 }
 
 /// The id a `$skiptoken` says the page starts after, if any.
@@ -554,14 +554,7 @@ pub(crate) async fn deleted_items(
             Value::Object(out)
         })
         .collect();
-    let next = next.map(|after| {
-        odata::next_link(
-            &caller.base,
-            &req.path,
-            &query.pairs,
-            &odata::encode_token(&Cursor { after }),
-        )
-    });
+    let next = next_link_after(&caller, &req.path, &query, true, next);
     let count = query.count.then_some(ids.len());
     Ok(collection(
         odata::context(

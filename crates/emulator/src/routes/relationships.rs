@@ -10,7 +10,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::read::{
-    Cursor, Req, directory_object, extension_names, lookup, matches_search, tenant_of, unpaged,
+    Req, directory_object, extension_names, lookup, matches_search, next_link_after, page_after,
+    tenant_of, unpaged,
 };
 use super::{collection, json_response};
 use crate::Emulator;
@@ -36,10 +37,7 @@ pub(crate) fn page_ids<'a>(
     q: &Query,
     size: usize,
 ) -> GraphResult<(Vec<&'a String>, Option<String>)> {
-    let after = match &q.skiptoken {
-        Some(token) => Some(odata::decode_token::<Cursor>(token)?.after),
-        None => None,
-    };
+    let after = page_after(q)?;
     let mut out = Vec::new();
     let mut more = false;
     for id in ids {
@@ -84,14 +82,7 @@ fn directory_objects_response(
         .iter()
         .filter_map(|id| directory_object(t, id, q.select.as_deref()))
         .collect();
-    let next = next.map(|after| {
-        odata::next_link(
-            &caller.base,
-            &req.path,
-            &q.pairs,
-            &odata::encode_token(&Cursor { after }),
-        )
-    });
+    let next = next_link_after(caller, &req.path, q, true, next);
     let count = q.count.then_some(filtered.len());
     Ok(collection(
         odata::context(&caller.base, set, q.select.as_deref(), false),
@@ -342,14 +333,7 @@ fn objects_response(
         .filter_map(|id| t.get(kind, id))
         .map(|o| Value::Object(project(&t.metadata, kind, o, q.select.as_deref())))
         .collect();
-    let next = next.map(|after| {
-        odata::next_link(
-            &caller.base,
-            &req.path,
-            &q.pairs,
-            &odata::encode_token(&Cursor { after }),
-        )
-    });
+    let next = next_link_after(caller, &req.path, q, true, next);
     Ok(collection(
         odata::context(&caller.base, kind.name(), q.select.as_deref(), false),
         items,
