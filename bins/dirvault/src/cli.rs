@@ -6,11 +6,12 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, CommandFactory, Parser, Subcommand};
-use dirvault_engine::browse::{self, ListOptions, SortBy, VersionSelector, resolve_snapshot};
+use dirvault_engine::browse::{self, ListOptions, SortBy, VersionSelector};
 use dirvault_engine::config::{Config, SecretSource, TenantConfig};
-use dirvault_engine::{BackupOptions, BackupOutcome, BackupReport, backup};
+use dirvault_engine::vault::{Against, DiffEnd, DiffFilter};
+use dirvault_engine::{BackupOptions, BackupOutcome, BackupReport, Vault};
 use dirvault_model::{Cloud, ObjectId, ObjectKind};
-use dirvault_store::{Repository, RetentionPolicy, Snapshot};
+use dirvault_store::{RetentionPolicy, Snapshot};
 use serde_json::json;
 
 /// What `--help` says of exit statuses; the README says the same.
@@ -212,8 +213,10 @@ enum Command {
         #[arg(long)]
         only_changes: bool,
     },
-    /// A tour on an emulated tenant: back it up, change it, back it up again, show the changes.
-    Quickstart,
+    /// A tour on an emulated tenant: back it up, change it, back it up again, show the
+    /// changes, then delete a user and restore it. `--serve` keeps the tenant running,
+    /// configured as `contoso`.
+    Quickstart(crate::quickstart::QuickstartArgs),
     /// Restore objects of a snapshot: plan (review it with --dry-run), then apply. `restore
     /// apply PLAN.json` applies a plan written with --plan-out.
     Restore(Box<crate::restore::RestoreArgs>),
@@ -353,15 +356,15 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Backup { name, options } => {
             let config = Config::load(&path)?;
             let client = config.tenant(name)?.client(name)?;
-            let repo = Repository::open(&cli.repo)?;
-            let report = run_backup(&client, &repo, options, !cli.json)
+            let vault = Vault::open(&cli.repo)?;
+            let report = run_backup(&client, &vault, options, !cli.json)
                 .await
                 .with_context(|| format!("backup of tenant {name}"))?;
-            print_backup(&cli, name, &report);
+            print_backup(cli.json, name, &report);
             backup_result(name, &report)
         }
         Command::Tenants => {
-            let repo = Repository::open(&cli.repo)?;
+            let vault = Vault::open(&cli.repo)?;
             // Names come from the configuration when there is one; the repository alone
             // knows the tenant ids.
             let config = Config::load(&path).unwrap_or_else(|e| {
@@ -369,20 +372,15 @@ async fn run(cli: Cli) -> Result<()> {
                 Config::default()
             });
             let mut rows = Vec::new();
-            for tenant in repo.store().tenants().await? {
+            for summary in vault.tenants().await? {
                 let name = config
                     .tenants
                     .iter()
-                    .find(|(_, t)| t.tenant_id == tenant)
+                    .find(|(_, t)| t.tenant_id == summary.tenant)
                     .map(|(name, _)| name.clone());
-                let snapshots = repo.snapshots(&tenant).await?;
-                let latest = snapshots.iter().max_by_key(|s| s.time);
-                rows.push(json!({
-                    "tenant": tenant,
-                    "name": name,
-                    "snapshots": snapshots.len(),
-                    "latest": latest.map(|s| json!({"id": s.id, "time": s.time})),
-                }));
+                let mut row = serde_json::to_value(&summary)?;
+                row["name"] = json!(name);
+                rows.push(row);
             }
             if cli.json {
                 println!("{}", json!({ "repo": cli.repo, "tenants": rows }));
@@ -406,8 +404,8 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Snapshots { name } => {
-            let (repo, tenant) = open(&cli, &path, name).await?;
-            let snapshots = repo.snapshots(&tenant).await?;
+            let (vault, tenant) = open(&cli, &path, name).await?;
+            let snapshots = vault.snapshots(&tenant).await?;
             if cli.json {
                 let list: Vec<_> = snapshots.iter().map(snapshot_summary).collect();
                 println!("{}", json!({ "tenant": name, "snapshots": list }));
@@ -438,8 +436,8 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Verify { name } => {
-            let (repo, tenant) = open(&cli, &path, name).await?;
-            let report = repo.verify(&tenant).await?;
+            let (vault, tenant) = open(&cli, &path, name).await?;
+            let report = vault.verify(&tenant).await?;
             if cli.json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
@@ -460,9 +458,9 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Forget(args) => {
-            let (repo, tenant) = open(&cli, &path, &args.name).await?;
-            let report = repo
-                .forget(&tenant, &args.policy, chrono::Utc::now())
+            let (vault, tenant) = open(&cli, &path, &args.name).await?;
+            let report = vault
+                .forget(&tenant, &args.policy, "dirvault-forget")
                 .await?;
             if cli.json {
                 println!("{}", serde_json::to_string(&report)?);
@@ -477,23 +475,12 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Lease(cmd) => {
-            let (repo, tenant) = open(&cli, &path, cmd.name()).await?;
-            crate::lease::run(&repo, &tenant, cmd, cli.json).await
+            let (vault, tenant) = open(&cli, &path, cmd.name()).await?;
+            crate::lease::run(vault.repository(), &tenant, cmd, cli.json).await
         }
         Command::Prune { name } => {
-            let (repo, tenant) = open(&cli, &path, name).await?;
-            let lease = repo
-                .store()
-                .acquire_lease(
-                    &tenant,
-                    "dirvault-prune",
-                    chrono::Duration::minutes(30),
-                    chrono::Utc::now(),
-                )
-                .await?;
-            let result = repo.prune(&tenant).await;
-            repo.store().release_lease(lease).await?;
-            let report = result?;
+            let (vault, tenant) = open(&cli, &path, name).await?;
+            let report = vault.prune(&tenant, "dirvault-prune").await?;
             if cli.json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
@@ -514,10 +501,11 @@ async fn run(cli: Cli) -> Result<()> {
             zip,
             with_relationships,
         } => {
-            let (repo, tenant) = open(&cli, &path, name).await?;
-            let snapshot = resolve_snapshot(&repo, &tenant, snapshot).await?;
+            let (vault, tenant) = open(&cli, &path, name).await?;
+            let repo = vault.repository();
+            let snapshot = vault.snapshot(&tenant, snapshot).await?;
             let report =
-                dirvault_engine::export(&repo, &snapshot, out, *zip, *with_relationships).await?;
+                dirvault_engine::export(repo, &snapshot, out, *zip, *with_relationships).await?;
             if cli.json {
                 println!(
                     "{}",
@@ -541,14 +529,15 @@ async fn run(cli: Cli) -> Result<()> {
             sort,
             deleted,
         } => {
-            let (repo, tenant) = open(&cli, &path, name).await?;
-            let snapshot = resolve_snapshot(&repo, &tenant, at).await?;
+            let (vault, tenant) = open(&cli, &path, name).await?;
+            let repo = vault.repository();
+            let snapshot = vault.snapshot(&tenant, at).await?;
             let options = ListOptions {
                 search: search.clone(),
                 sort: *sort,
                 deleted: *deleted,
             };
-            let entries = browse::list(&repo, &snapshot, *kind, &options).await?;
+            let entries = browse::list(repo, &snapshot, *kind, &options).await?;
             let status = snapshot.kinds.get(kind).map(|k| k.status.clone());
             if cli.json {
                 println!(
@@ -588,10 +577,11 @@ async fn run(cli: Cli) -> Result<()> {
             at,
             version,
         } => {
-            let (repo, tenant) = open(&cli, &path, name).await?;
-            let at = resolve_snapshot(&repo, &tenant, at).await?;
-            let snapshot = browse::select_version(&repo, &at, *kind, id, *version).await?;
-            let view = browse::show(&repo, &snapshot, *kind, id).await?;
+            let (vault, tenant) = open(&cli, &path, name).await?;
+            let repo = vault.repository();
+            let at = vault.snapshot(&tenant, at).await?;
+            let snapshot = browse::select_version(repo, &at, *kind, id, *version).await?;
+            let view = browse::show(repo, &snapshot, *kind, id).await?;
             if cli.json {
                 println!("{}", serde_json::to_string(&view)?);
                 return Ok(());
@@ -625,9 +615,10 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::History { name, kind, id } => {
-            let (repo, tenant) = open(&cli, &path, name).await?;
-            let entries = browse::history(&repo, &tenant, *kind, id).await?;
-            let relationships = browse::relationship_history(&repo, &tenant, id).await?;
+            let (vault, tenant) = open(&cli, &path, name).await?;
+            let repo = vault.repository();
+            let entries = browse::history(repo, &tenant, *kind, id).await?;
+            let relationships = browse::relationship_history(repo, &tenant, id).await?;
             if cli.json {
                 println!(
                     "{}",
@@ -671,61 +662,57 @@ async fn run(cli: Cli) -> Result<()> {
             deleted_only,
             only_changes,
         } => {
-            let (repo, tenant) = open(&cli, &path, name).await?;
-            let a = resolve_snapshot(&repo, &tenant, a).await?;
-            // `live`: back the tenant up into memory now, and compare with that.
-            let live_repo = Repository::open("memory://")?;
-            let (b_repo, b) = if b == "live" {
-                let config = Config::load(&path)?;
-                let client = config.tenant(name)?.client(name)?;
-                let options = BackupOptions {
-                    owner: "dirvault-drift".into(),
-                    ..BackupOptions::default()
-                };
-                let report = run_backup(&client, &live_repo, &options, !cli.json)
-                    .await
-                    .with_context(|| format!("reading tenant {name} live"))?;
-                (&live_repo, report.snapshot)
-            } else {
-                (&repo, resolve_snapshot(&repo, &tenant, b).await?)
+            let (vault, tenant) = open(&cli, &path, name).await?;
+            let filter = DiffFilter {
+                kind: *kind,
+                deleted_only: *deleted_only,
+                only_changes: *only_changes,
             };
-            let mut changes = dirvault_engine::changes_between((&repo, &a), (b_repo, &b)).await?;
-            dirvault_engine::narrow(&mut changes, *kind, *deleted_only);
-            if !*only_changes && !*deleted_only {
-                // Unchanged kinds too, so that "nothing changed" is said, not implied.
-                for k in a.kinds.keys().chain(b.kinds.keys()) {
-                    if kind.is_none_or(|only| only == *k) {
-                        changes.entry(*k).or_default();
-                    }
-                }
-            }
-            if cli.json {
-                println!("{}", json!({"from": a.id, "to": b.id, "changes": changes}));
+            let client;
+            let against = if b == "live" {
+                client = Config::load(&path)?.tenant(name)?.client(name)?;
+                Against::Live(&client)
             } else {
-                println!("from {} to {}", a.id, b.id);
-                for (k, c) in &changes {
-                    if c.is_empty() {
-                        println!("  {:<26} no changes", k.name());
-                        continue;
-                    }
-                    println!(
-                        "  {:<26} {} created, {} modified, {} deleted",
-                        k.name(),
-                        c.created.len(),
-                        c.modified.len(),
-                        c.deleted.len()
-                    );
+                Against::Snapshot(b)
+            };
+            let diff = vault
+                .diff(&tenant, a, against, &filter)
+                .await
+                .with_context(|| format!("comparing {name} {a} with {b}"))?;
+            if cli.json {
+                println!("{}", serde_json::to_string(&diff)?);
+                return Ok(());
+            }
+            match &diff.to {
+                DiffEnd::Snapshot(to) => println!("from {} to {to}", diff.from),
+                DiffEnd::Live => println!("from {} to the live tenant", diff.from),
+            }
+            for (k, c) in &diff.changes {
+                if c.is_empty() {
+                    println!("  {:<26} no changes", k.name());
+                    continue;
                 }
+                println!(
+                    "  {:<26} {} created, {} modified, {} deleted",
+                    k.name(),
+                    c.created.len(),
+                    c.modified.len(),
+                    c.deleted.len()
+                );
+            }
+            for (k, reason) in &diff.unavailable {
+                println!("  {:<26} not compared: {reason}", k.name());
             }
             Ok(())
         }
         Command::Memberships { name, id, at } | Command::Roles { name, id, at } => {
-            let (repo, tenant) = open(&cli, &path, name).await?;
-            let snapshot = resolve_snapshot(&repo, &tenant, at).await?;
+            let (vault, tenant) = open(&cli, &path, name).await?;
+            let repo = vault.repository();
+            let snapshot = vault.snapshot(&tenant, at).await?;
             let related = if matches!(cli.command, Command::Roles { .. }) {
-                browse::roles(&repo, &snapshot, id).await?
+                browse::roles(repo, &snapshot, id).await?
             } else {
-                browse::memberships(&repo, &snapshot, id).await?
+                browse::memberships(repo, &snapshot, id).await?
             };
             if cli.json {
                 println!(
@@ -747,9 +734,10 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::AuthMethods { name, id, at } => {
-            let (repo, tenant) = open(&cli, &path, name).await?;
-            let snapshot = resolve_snapshot(&repo, &tenant, at).await?;
-            let methods = browse::auth_methods(&repo, &snapshot, id).await?;
+            let (vault, tenant) = open(&cli, &path, name).await?;
+            let repo = vault.repository();
+            let snapshot = vault.snapshot(&tenant, at).await?;
+            let methods = browse::auth_methods(repo, &snapshot, id).await?;
             if cli.json {
                 println!(
                     "{}",
@@ -772,7 +760,14 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Quickstart => quickstart(&cli).await,
+        Command::Quickstart(args) => {
+            let globals = crate::quickstart::Globals {
+                repo: &cli.repo,
+                config: &path,
+                json: cli.json,
+            };
+            crate::quickstart::run(&globals, args).await
+        }
         Command::Restore(args) => crate::restore::run(&cli.repo, &path, cli.json, args).await,
         Command::Completions { shell } => {
             let mut script = Vec::new();
@@ -802,15 +797,15 @@ async fn open(
     cli: &Cli,
     path: &std::path::Path,
     name: &str,
-) -> Result<(Repository, dirvault_model::TenantId)> {
+) -> Result<(Vault, dirvault_model::TenantId)> {
     let config = Config::load(path)?;
-    let repo = Repository::open(&cli.repo)?;
+    let vault = Vault::open(&cli.repo)?;
     let tenant = match config.tenant(name) {
         Ok(t) => t.tenant_id.clone(),
         // Commands that read only the repository also take a tenant id it holds, so that a
         // repository can be browsed without a configuration (`dirvault tenants` lists them).
         Err(unknown) => match name.parse::<dirvault_model::TenantId>() {
-            Ok(id) if repo.store().tenants().await?.contains(&id) => id,
+            Ok(id) if vault.holds(&id).await? => id,
             _ => {
                 return Err(anyhow::Error::new(unknown).context(format!(
                     "{name:?} is neither a configured tenant nor a tenant id {} holds \
@@ -820,7 +815,7 @@ async fn open(
             }
         },
     };
-    Ok((repo, tenant))
+    Ok((vault, tenant))
 }
 
 fn tenant(cli: &Cli, cmd: &TenantCommand, path: &std::path::Path) -> Result<()> {
@@ -906,9 +901,9 @@ fn snapshot_summary(s: &Snapshot) -> serde_json::Value {
     json!({"id": s.id, "time": s.time, "parent": s.parent, "relationships": s.relationship_count, "kinds": kinds})
 }
 
-async fn run_backup(
+pub(crate) async fn run_backup(
     client: &dirvault_graph::GraphClient,
-    repo: &Repository,
+    vault: &Vault,
     options: &BackupOptions,
     show_progress: bool,
 ) -> Result<BackupReport> {
@@ -925,15 +920,15 @@ async fn run_backup(
             ));
         }
     };
-    let report = backup(client, repo, options, chrono::Utc::now(), &progress).await;
+    let report = vault.backup(client, options, &progress).await;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
     Ok(report?)
 }
 
-fn print_backup(cli: &Cli, name: &str, report: &BackupReport) {
-    if cli.json {
+pub(crate) fn print_backup(json: bool, name: &str, report: &BackupReport) {
+    if json {
         println!(
             "{}",
             json!({"snapshot": report.snapshot.id, "tenant": name, "outcome": report.outcome, "kinds": report.kinds, "write": report.write, "graph": report.graph, "warnings": report.warnings})
@@ -966,80 +961,4 @@ fn print_backup(cli: &Cli, name: &str, report: &BackupReport) {
     for w in &report.warnings {
         println!("warning: {w}");
     }
-}
-
-/// Emulator → backup → admin changes → incremental backup → what changed.
-async fn quickstart(cli: &Cli) -> Result<()> {
-    use dirvault_emulator::{Emulator, EmulatorConfig, TenantSpec, ThrottleConfig};
-    let emulator = Emulator::new(EmulatorConfig {
-        throttle: ThrottleConfig { scale: 0.0 },
-        ..EmulatorConfig::default()
-    });
-    let tenant = emulator.create_tenant(&TenantSpec::preset("contoso", "small", 1)?)?;
-    let server = emulator.start("127.0.0.1:0").await?;
-    let client = dirvault_graph::GraphClient::builder(tenant.tenant_id.parse()?)
-        .with_credentials(dirvault_graph::Credentials::secret(
-            tenant.client_id.parse()?,
-            tenant.client_secret.clone(),
-        ))
-        .with_endpoints(&server.url(), &server.url())
-        .build()?;
-    let repo = Repository::open(&cli.repo)?;
-    if !cli.json {
-        println!(
-            "1. An emulated tenant {} ({}) is serving Graph at {}/v1.0",
-            tenant.name,
-            tenant.tenant_id,
-            server.url()
-        );
-        println!("2. Backing it up into {} …", cli.repo);
-    }
-    let first = run_backup(&client, &repo, &BackupOptions::default(), !cli.json).await?;
-    if !cli.json {
-        print_backup(cli, "contoso", &first);
-        println!(
-            "3. An admin changes things: 5% of users edited, a few hires and leavers, membership changes …"
-        );
-    }
-    let churn = emulator.with_tenant(&tenant.tenant_id, |t| {
-        dirvault_emulator::control::churn_tenant(t, 5.0, 42, emulator.clock().now())
-    })?;
-    let second = run_backup(&client, &repo, &BackupOptions::default(), !cli.json).await?;
-    let changes = dirvault_engine::changes(&repo, &first.snapshot, &second.snapshot).await?;
-    if cli.json {
-        println!(
-            "{}",
-            json!({"snapshots": [first.snapshot.id, second.snapshot.id], "churn": churn, "changes": changes, "repo": cli.repo})
-        );
-        return Ok(());
-    }
-    println!("4. Backing up again (incremental) …");
-    print_backup(cli, "contoso", &second);
-    println!(
-        "5. What changed between {} and {}:",
-        first.snapshot.id, second.snapshot.id
-    );
-    for (kind, c) in &changes {
-        println!(
-            "  {:<26} {} created, {} modified, {} deleted",
-            kind.name(),
-            c.created.len(),
-            c.modified.len(),
-            c.deleted.len()
-        );
-        for item in c.created.iter().chain(&c.deleted).take(3) {
-            println!("      {} {}", item.id, item.name.as_deref().unwrap_or(""));
-        }
-    }
-    println!(
-        "\nThe repository is in {repo}. Browse it without a configuration, by tenant id:\n  \
-         dirvault --repo {repo} tenants\n  \
-         dirvault --repo {repo} ls {id} users --deleted\n  \
-         dirvault --repo {repo} diff {id} {} {}",
-        first.snapshot.id,
-        second.snapshot.id,
-        repo = cli.repo,
-        id = tenant.tenant_id,
-    );
-    Ok(())
 }

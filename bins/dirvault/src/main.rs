@@ -8,6 +8,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod cli;
 mod lease;
+mod quickstart;
 mod restore;
 
 fn main() -> std::process::ExitCode {

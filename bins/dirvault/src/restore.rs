@@ -7,14 +7,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use dirvault_engine::browse::resolve_snapshot;
+use dirvault_engine::Vault;
 use dirvault_engine::config::Config;
+use dirvault_engine::vault::RestoreRequest;
 use dirvault_graph::GraphClient;
-use dirvault_restore::{
-    ApplyOptions, BackupState, CurrentState, Outcome, PlanContext, RestoreOptions, RestorePlan,
-    RestoreReport,
-};
-use dirvault_store::Repository;
+use dirvault_restore::{ApplyOptions, Outcome, RestoreOptions, RestorePlan, RestoreReport};
 
 /// `dirvault restore …`
 #[derive(Debug, Args)]
@@ -51,9 +48,10 @@ pub(crate) struct RestoreArgs {
 
 #[derive(Debug, Subcommand)]
 enum RestoreCommand {
-    /// Apply a plan written with --plan-out (re-running an interrupted plan finishes it).
+    /// Apply a plan: its file (written with --plan-out) or its id (every plan made is kept in
+    /// the repository). Re-running an interrupted plan finishes it.
     Apply {
-        /// The plan file.
+        /// The plan file, or the plan's id.
         plan: PathBuf,
         #[command(flatten)]
         password: PasswordArgs,
@@ -106,44 +104,36 @@ impl PasswordArgs {
 
 pub(crate) async fn run(repo: &str, config: &Path, json: bool, args: &RestoreArgs) -> Result<()> {
     let config = Config::load(config)?;
-    let repo = Repository::open(repo)?;
+    let vault = Vault::open(repo)?;
     if let Some(RestoreCommand::Apply {
         plan,
         password,
         yes,
     }) = &args.command
     {
-        let text = std::fs::read_to_string(plan)
-            .with_context(|| format!("cannot read the plan {}", plan.display()))?;
-        let plan: RestorePlan = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a dirvault restore plan", plan.display()))?;
+        let plan = read_plan(&vault, &config, plan).await?;
         let client = client_for(&config, &plan)?;
-        return apply(&client, &repo, &plan, password, *yes, json).await;
+        return apply(&client, &vault, &plan, password, *yes, json).await;
     }
     let Some(name) = &args.name else {
-        bail!("give the tenant to restore from, or `restore apply PLAN.json`");
+        bail!("give the tenant to restore from, or `restore apply PLAN`");
     };
-    let source = config.tenant(name)?;
-    let target_name = args.to_tenant.as_deref().unwrap_or(name);
-    let target = config.tenant(target_name)?;
-    let cross = target.tenant_id != source.tenant_id;
-    if !cross && args.options.domain.is_some() {
+    if args.to_tenant.is_none() && args.options.domain.is_some() {
         bail!("--domain maps addresses for a restore into another tenant: add --to-tenant OTHER");
     }
-    let client = target.client(target_name)?;
-    let at = args.at.as_deref().unwrap_or(&args.snapshot);
-    let snapshot = resolve_snapshot(&repo, &source.tenant_id, at).await?;
-    let options = RestoreOptions {
-        with_object: args.options.with_object || args.options.as_new.is_some(),
-        ..args.options.clone()
+    let source = config.tenant(name)?;
+    let target_name = args.to_tenant.as_deref().unwrap_or(name);
+    let client = config.tenant(target_name)?.client(target_name)?;
+    let request = RestoreRequest {
+        source: &source.tenant_id,
+        snapshot: args.at.as_deref().unwrap_or(&args.snapshot),
+        options: &args.options,
+        target: &client,
     };
-    let backup = BackupState::load(&repo, &snapshot, &options).await?;
-    let current = CurrentState::read(&client, &backup, &options, cross)
+    let plan = vault
+        .plan_restore(&request)
         .await
-        .with_context(|| format!("reading the current state of tenant {target_name}"))?;
-    let plan = dirvault_restore::plan(&options, &backup, &current, PlanContext::new(cross))?;
-    // Recorded as made: `restore apply` refuses this plan's id with other content.
-    dirvault_restore::propose(&repo, &plan).await?;
+        .with_context(|| format!("planning the restore of {name} into tenant {target_name}"))?;
     if let Some(out) = &args.plan_out {
         std::fs::write(out, serde_json::to_vec_pretty(&plan)?)
             .with_context(|| format!("cannot write the plan to {}", out.display()))?;
@@ -152,11 +142,35 @@ pub(crate) async fn run(repo: &str, config: &Path, json: bool, args: &RestoreArg
         println!("{}", serde_json::to_string(&plan)?);
     } else if !json {
         print!("{plan}");
+        if args.dry_run && !plan.steps.is_empty() {
+            println!("apply it with: dirvault restore apply {}", plan.id);
+        }
     }
     if args.dry_run {
         return Ok(());
     }
-    apply(&client, &repo, &plan, &args.password, args.yes, json).await
+    apply(&client, &vault, &plan, &args.password, args.yes, json).await
+}
+
+/// The plan `given` names: a plan file (written with --plan-out), or the id of a plan made
+/// earlier for one of the configured tenants (the repository keeps every plan it makes).
+async fn read_plan(vault: &Vault, config: &Config, given: &Path) -> Result<RestorePlan> {
+    if given.is_file() {
+        let text = std::fs::read_to_string(given)
+            .with_context(|| format!("cannot read the plan {}", given.display()))?;
+        return serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a dirvault restore plan", given.display()));
+    }
+    let id = given.to_string_lossy();
+    for tenant in config.tenants.values() {
+        if let Some(plan) = vault.stored_plan(&tenant.tenant_id, &id).await? {
+            return Ok(plan);
+        }
+    }
+    bail!(
+        "cannot read the plan {id:?}: it is neither a file nor the id of a plan made for a \
+         configured tenant (`dirvault restore NAME --dry-run` makes one and prints its id)"
+    )
 }
 
 /// The configured tenant a plan writes to.
@@ -177,7 +191,7 @@ fn client_for(config: &Config, plan: &RestorePlan) -> Result<GraphClient> {
 
 async fn apply(
     client: &GraphClient,
-    repo: &Repository,
+    vault: &Vault,
     plan: &RestorePlan,
     password: &PasswordArgs,
     yes: bool,
@@ -188,7 +202,9 @@ async fn apply(
             println!(
                 "{}",
                 serde_json::to_string(
-                    &dirvault_restore::apply(client, repo, plan, &ApplyOptions::default()).await?
+                    &vault
+                        .apply_restore(client, plan, &ApplyOptions::default())
+                        .await?
                 )?
             );
         } else {
@@ -196,12 +212,17 @@ async fn apply(
         }
         return Ok(());
     }
-    let default_password = password.read()?;
-    if plan.needs_default_password && default_password.is_none() {
-        bail!(
-            "the plan re-creates users, who need a default password: give --default-password-env VAR or --default-password-file FILE (never on the command line)"
-        );
-    }
+    let options = ApplyOptions {
+        default_password: password.read()?,
+        ..ApplyOptions::default()
+    };
+    // Checked before asking: a plan that cannot be applied is said so at once.
+    dirvault_restore::ready_to_apply(plan, client.tenant(), &options).map_err(|e| match e {
+        dirvault_restore::Error::PasswordRequired { .. } => anyhow::anyhow!(
+            "{e}: give --default-password-env VAR or --default-password-file FILE (never on the command line)"
+        ),
+        other => other.into(),
+    })?;
     if !yes {
         if !std::io::stdin().is_terminal() {
             bail!(
@@ -221,11 +242,8 @@ async fn apply(
             bail!("not applied");
         }
     }
-    let options = ApplyOptions {
-        default_password,
-        ..ApplyOptions::default()
-    };
-    let report = dirvault_restore::apply(client, repo, plan, &options)
+    let report = vault
+        .apply_restore(client, plan, &options)
         .await
         .with_context(|| format!("applying plan {} (run it again to resume)", plan.id))?;
     if json {

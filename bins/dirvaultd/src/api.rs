@@ -14,10 +14,9 @@ use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use dirvault_engine::browse::{self, ListOptions, SortBy, VersionSelector, resolve_snapshot};
 use dirvault_engine::config::{RetentionConfig, SecretSource, TenantConfig};
+use dirvault_engine::vault::{Against, DiffFilter, RestoreRequest};
 use dirvault_model::{Cloud, ObjectId, ObjectKind, TenantId};
-use dirvault_restore::{
-    ApplyOptions, BackupState, CurrentState, PlanContext, RestoreOptions, RestorePlan,
-};
+use dirvault_restore::{ApplyOptions, RestoreOptions, RestorePlan};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, OpenApi, ToSchema};
@@ -91,6 +90,12 @@ impl From<anyhow::Error> for ApiError {
         if let Some(engine) = e.downcast_ref::<dirvault_engine::Error>() {
             return match engine {
                 dirvault_engine::Error::Browse(_) => Self::not_found("not_found", message),
+                dirvault_engine::Error::Restore(
+                    dirvault_restore::Error::Selection(_)
+                    | dirvault_restore::Error::Options(_)
+                    | dirvault_restore::Error::PlanRefused { .. }
+                    | dirvault_restore::Error::PasswordRequired { .. },
+                ) => Self::bad_request(message),
                 dirvault_engine::Error::Store(dirvault_store::Error::NoSnapshot { .. }) => {
                     Self::not_found("snapshot_not_found", message)
                 }
@@ -886,6 +891,9 @@ struct DiffQuery {
     /// Only deletions.
     #[serde(default)]
     deleted_only: bool,
+    /// Leave out the kinds without changes (listed, empty, by default).
+    #[serde(default)]
+    only_changes: bool,
 }
 
 /// What was created, modified and deleted between two snapshots, or since a snapshot (`to=live`).
@@ -897,25 +905,25 @@ async fn diff(
     ApiQuery(q): ApiQuery<DiffQuery>,
 ) -> ApiResult<Json<Value>> {
     let t = tenant(&app, &key, &name)?;
-    let kind = q.kind.as_deref().map(kind_of).transpose()?;
-    let from = resolve_snapshot(&app.repo, &t.tenant_id, &q.from).await?;
-    let (live_repo, to) = if q.to == "live" {
-        let client = app.client(&name)?;
-        let kinds: Vec<ObjectKind> = kind.into_iter().collect();
-        let (repo, snapshot) = dirvault_engine::live(&client, &kinds).await?;
-        (Some(repo), snapshot)
-    } else {
-        (
-            None,
-            resolve_snapshot(&app.repo, &t.tenant_id, &q.to).await?,
-        )
+    let filter = DiffFilter {
+        kind: q.kind.as_deref().map(kind_of).transpose()?,
+        deleted_only: q.deleted_only,
+        only_changes: q.only_changes,
     };
-    let to_repo = live_repo.as_ref().unwrap_or(&app.repo);
-    let mut changes = dirvault_engine::changes_between((&app.repo, &from), (to_repo, &to)).await?;
-    dirvault_engine::narrow(&mut changes, kind, q.deleted_only);
-    Ok(Json(
-        json!({"from": from.id, "to": if q.to == "live" { json!("live") } else { json!(to.id) }, "changes": changes}),
-    ))
+    let client;
+    let against = if q.to == "live" {
+        client = app.client(&name)?;
+        Against::Live(&client)
+    } else {
+        Against::Snapshot(&q.to)
+    };
+    let diff = app
+        .vault
+        .diff(&t.tenant_id, &q.from, against, &filter)
+        .await?;
+    Ok(Json(serde_json::to_value(diff).map_err(|e| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+    })?))
 }
 
 /// Export query.
@@ -1025,61 +1033,34 @@ async fn create_plan(
 ) -> ApiResult<(StatusCode, Json<RestorePlan>)> {
     let source = tenant(&app, &key, &name)?;
     let target_name = body.to_tenant.clone().unwrap_or_else(|| name.clone());
-    let target = tenant(&app, &key, &target_name)?;
-    let cross = target.tenant_id != source.tenant_id;
-    let snapshot = resolve_snapshot(
-        &app.repo,
-        &source.tenant_id,
-        body.snapshot.as_deref().unwrap_or("latest"),
-    )
-    .await?;
-    let options = RestoreOptions {
-        with_object: body.options.with_object || body.options.as_new.is_some(),
-        ..body.options
-    };
+    // The key must reach the target too.
+    tenant(&app, &key, &target_name)?;
     let client = app.client(&target_name)?;
-    let backup = BackupState::load(&app.repo, &snapshot, &options).await?;
-    let current = CurrentState::read(&client, &backup, &options, cross).await?;
-    let plan = dirvault_restore::plan(&options, &backup, &current, PlanContext::new(cross))?;
-    dirvault_restore::propose(&app.repo, &plan).await?;
-    Ok((StatusCode::CREATED, Json(plan)))
+    let request = RestoreRequest {
+        source: &source.tenant_id,
+        snapshot: body.snapshot.as_deref().unwrap_or("latest"),
+        options: &body.options,
+        target: &client,
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(app.vault.plan_restore(&request).await?),
+    ))
 }
 
 async fn load_plan(app: &App, target: &TenantConfig, id: &str) -> ApiResult<RestorePlan> {
-    // Plan ids name documents in the repository: only the planner's own form is looked up.
-    if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-    {
-        return Err(ApiError::not_found(
-            "plan_not_found",
-            format!(
-                "no restore plan {:?} for this tenant",
-                id.chars().take(64).collect::<String>()
-            ),
-        ));
-    }
-    let store = app.repo.store();
-    let bytes = match store
-        .get_document(&target.tenant_id, &dirvault_restore::proposed_document(id))
+    app.vault
+        .stored_plan(&target.tenant_id, id)
         .await?
-    {
-        Some(b) => b,
-        None => store
-            .get_document(&target.tenant_id, &dirvault_restore::plan_document(id))
-            .await?
-            .ok_or_else(|| {
-                ApiError::not_found(
-                    "plan_not_found",
-                    format!("no restore plan {id} for this tenant"),
-                )
-            })?,
-    };
-    serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "corrupt_plan",
-            format!("plan {id} cannot be read: {e}"),
-        )
-    })
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "plan_not_found",
+                format!(
+                    "no restore plan {:?} for this tenant",
+                    id.chars().take(64).collect::<String>()
+                ),
+            )
+        })
 }
 
 /// A plan, as created.
@@ -1136,11 +1117,6 @@ async fn apply_plan(
             ))
         })?
     };
-    if plan.needs_default_password && body.default_password.is_none() {
-        return Err(ApiError::bad_request(
-            "the plan re-creates users, who need a default password: send {\"defaultPassword\": \"…\"}",
-        ));
-    }
     if app.is_shutting_down() {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -1152,6 +1128,13 @@ async fn apply_plan(
         default_password: body.default_password.map(Into::into),
         ..ApplyOptions::default()
     };
+    // Checked before the job starts: a plan that cannot be applied is a bad request.
+    dirvault_restore::ready_to_apply(&plan, &target.tenant_id, &options).map_err(|e| match e {
+        dirvault_restore::Error::PasswordRequired { .. } => {
+            ApiError::bad_request(format!("{e}: send {{\"defaultPassword\": \"…\"}}"))
+        }
+        other => other.into(),
+    })?;
     Ok((
         StatusCode::ACCEPTED,
         Json(app.start_restore(&name, &target.tenant_id, plan, options)),

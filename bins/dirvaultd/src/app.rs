@@ -1,6 +1,6 @@
 //! The daemon's shared state and the jobs it runs. Every job calls the same library functions
-//! the CLI does: `dirvault_engine::backup*`, `Repository::forget`/`prune`,
-//! `dirvault_restore::apply`.
+//! the CLI does: `dirvault_engine::backup*` and the [`Vault`]'s `maintain` and
+//! `apply_restore`.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Duration, Utc};
 use dirvault_engine::config::{ApiKeyConfig, Config};
-use dirvault_engine::{BackupOptions, BackupOutcome, BackupReport};
+use dirvault_engine::{BackupOptions, BackupOutcome, BackupReport, Vault};
 use dirvault_model::TenantId;
 use dirvault_restore::{ApplyOptions, RestorePlan};
 use dirvault_store::Repository;
@@ -129,6 +129,8 @@ pub(crate) struct App {
     config: RwLock<Arc<Config>>,
     keys: RwLock<Arc<Vec<Key>>>,
     pub(crate) repo: Repository,
+    /// The workflows over `repo`.
+    pub(crate) vault: Vault,
     pub(crate) node: String,
     pub(crate) jobs: Jobs,
     pub(crate) metrics: Metrics,
@@ -162,6 +164,7 @@ impl App {
             config_path,
             config: RwLock::new(Arc::new(config)),
             keys: RwLock::new(Arc::new(keys)),
+            vault: Vault::new(repo.clone()),
             repo,
             node,
             jobs: Jobs::default(),
@@ -461,25 +464,11 @@ impl App {
     ) {
         let result = async {
             let policy = retention.policy().map_err(anyhow::Error::msg)?;
-            let forgotten = self
-                .repo
-                .forget(&tenant.tenant_id, &policy, Utc::now())
+            let report = self
+                .vault
+                .maintain(&tenant.tenant_id, &policy, &self.node)
                 .await?;
-            if !forgotten.removed.is_empty() {
-                let store = self.repo.store();
-                let lease = store
-                    .acquire_lease(
-                        &tenant.tenant_id,
-                        &self.node,
-                        Duration::minutes(30),
-                        Utc::now(),
-                    )
-                    .await?;
-                let pruned = self.repo.prune(&tenant.tenant_id).await;
-                store.release_lease(lease).await?;
-                pruned?;
-            }
-            anyhow::Ok(forgotten.removed.len())
+            anyhow::Ok(report.forgotten.removed.len())
         }
         .await;
         match result {
@@ -508,7 +497,7 @@ impl App {
         self.spawn(job.clone(), async move {
             let result = async {
                 let client = app.client(&tenant)?;
-                anyhow::Ok(dirvault_restore::apply(&client, &app.repo, &plan, &options).await?)
+                anyhow::Ok(app.vault.apply_restore(&client, &plan, &options).await?)
             }
             .await;
             match result {

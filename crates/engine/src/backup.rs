@@ -1431,10 +1431,6 @@ async fn back_up_kind(
     Ok(Some(outcome))
 }
 
-fn elapsed(start: DateTime<Utc>, clock: std::time::Instant) -> DateTime<Utc> {
-    start + Duration::from_std(clock.elapsed()).unwrap_or_else(|_| Duration::zero())
-}
-
 fn describe(kind: ObjectKind, e: &Error) -> KindStatus {
     let forbidden = match e {
         Error::Graph(g) => g.status() == Some(403),
@@ -1467,53 +1463,15 @@ pub async fn backup(
     now: DateTime<Utc>,
     progress: &(dyn Fn(&Progress) + Send + Sync),
 ) -> Result<BackupReport> {
-    under_lease(repo, client.tenant(), options, now, async {
-        run(client, repo, options, now, progress).await
-    })
+    crate::lease::under_lease(
+        repo,
+        client.tenant(),
+        &options.owner,
+        options.lease_ttl,
+        now,
+        async { run(client, repo, options, now, progress).await },
+    )
     .await
-}
-
-/// Runs `work` holding the tenant's lease, renewed in the background every third of its
-/// lifetime (at the backup's time plus the real time elapsed, so a long backup keeps it
-/// however long it runs). A renewal that fails (another owner took the lease over, the store
-/// is unreachable) abandons the work with that error: nothing is committed without the lease.
-async fn under_lease<T>(
-    repo: &Repository,
-    tenant: &dirvault_model::TenantId,
-    options: &BackupOptions,
-    now: DateTime<Utc>,
-    work: impl Future<Output = Result<T>>,
-) -> Result<T> {
-    let store = repo.store().clone();
-    let lease = store
-        .acquire_lease(tenant, &options.owner, options.lease_ttl, now)
-        .await?;
-    let clock = std::time::Instant::now();
-    let held = tokio::sync::Mutex::new(lease);
-    let period = (options.lease_ttl / 3)
-        .to_std()
-        .unwrap_or(std::time::Duration::from_secs(1))
-        .max(std::time::Duration::from_millis(100));
-    // Ends only with the error that lost the lease.
-    let renew = async {
-        loop {
-            tokio::time::sleep(period).await;
-            let mut lease = held.lock().await;
-            match store
-                .renew_lease(&lease, options.lease_ttl, elapsed(now, clock))
-                .await
-            {
-                Ok(renewed) => *lease = renewed,
-                Err(e) => return Error::from(e),
-            }
-        }
-    };
-    let result = tokio::select! {
-        r = work => r,
-        e = renew => Err(e),
-    };
-    let _ = store.release_lease(held.into_inner()).await;
-    result
 }
 
 /// [`backup`] for schedulers that several replicas share: under the tenant's lease, it does
@@ -1533,13 +1491,20 @@ pub async fn backup_unless_since(
     progress: &(dyn Fn(&Progress) + Send + Sync),
 ) -> Result<Option<BackupReport>> {
     let tenant = client.tenant();
-    under_lease(repo, tenant, options, now, async {
-        let snapshots = repo.snapshots(tenant).await?;
-        if snapshots.last().is_some_and(|s| s.time >= since) {
-            return Ok(None);
-        }
-        run(client, repo, options, now, progress).await.map(Some)
-    })
+    crate::lease::under_lease(
+        repo,
+        tenant,
+        &options.owner,
+        options.lease_ttl,
+        now,
+        async {
+            let snapshots = repo.snapshots(tenant).await?;
+            if snapshots.last().is_some_and(|s| s.time >= since) {
+                return Ok(None);
+            }
+            run(client, repo, options, now, progress).await.map(Some)
+        },
+    )
     .await
 }
 

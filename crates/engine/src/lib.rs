@@ -29,13 +29,16 @@ pub mod cadence;
 mod changes;
 pub mod config;
 mod export;
+mod lease;
 mod outcome;
 pub mod sealed;
+pub mod vault;
 
 pub use backup::{BackupOptions, BackupReport, KindOutcome, Progress, backup, backup_unless_since};
 pub use changes::{Changed, KindChanges, changes, changes_between, live, narrow};
 pub use export::{ExportReport, Selection, export, export_selection};
 pub use outcome::BackupOutcome;
+pub use vault::Vault;
 
 /// Engine errors.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +70,17 @@ pub enum Error {
     /// Writing an export failed.
     #[error("export failed: {0}")]
     Export(String),
+    /// Restore planning or applying failed.
+    #[error(transparent)]
+    Restore(#[from] dirvault_restore::Error),
+    /// A stored restore plan cannot be read.
+    #[error("restore plan {plan} cannot be read: {reason}")]
+    CorruptPlan {
+        /// The plan's id.
+        plan: String,
+        /// Why.
+        reason: String,
+    },
     /// A browse request matched nothing.
     #[error("{0}")]
     Browse(String),

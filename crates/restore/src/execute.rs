@@ -248,6 +248,41 @@ pub async fn journal(
     Ok(outcomes)
 }
 
+/// Whether `plan` can be applied with `options` through a client of tenant `target`: the
+/// checks [`apply`] makes before it writes anything, for a caller to make before it asks
+/// anyone to confirm.
+///
+/// # Errors
+/// [`Error::PlanFormat`], [`Error::PlanRefused`] (edited after it was made),
+/// [`Error::WrongTenant`], [`Error::PasswordRequired`].
+pub fn ready_to_apply(plan: &RestorePlan, target: &TenantId, options: &ApplyOptions) -> Result<()> {
+    if plan.format != PLAN_FORMAT {
+        return Err(Error::PlanFormat {
+            plan: plan.id.clone(),
+            found: plan.format.clone(),
+        });
+    }
+    if let Some(reason) = plan.tampering() {
+        return Err(Error::PlanRefused {
+            plan: plan.id.clone(),
+            reason,
+        });
+    }
+    if target != &plan.target {
+        return Err(Error::WrongTenant {
+            plan: plan.id.clone(),
+            target: plan.target.clone(),
+            client: target.clone(),
+        });
+    }
+    if plan.needs_default_password && options.default_password.is_none() {
+        return Err(Error::PasswordRequired {
+            plan: plan.id.clone(),
+        });
+    }
+    Ok(())
+}
+
 /// Applies a plan to the target tenant `client` is for. Steps already complete in the
 /// plan's journal are not run again; failed ones are retried. Failed steps do not stop
 /// independent steps; their dependents are skipped.
@@ -262,30 +297,7 @@ pub async fn apply(
     plan: &RestorePlan,
     options: &ApplyOptions,
 ) -> Result<RestoreReport> {
-    if plan.format != PLAN_FORMAT {
-        return Err(Error::PlanFormat {
-            plan: plan.id.clone(),
-            found: plan.format.clone(),
-        });
-    }
-    if let Some(reason) = plan.tampering() {
-        return Err(Error::PlanRefused {
-            plan: plan.id.clone(),
-            reason,
-        });
-    }
-    if client.tenant() != &plan.target {
-        return Err(Error::WrongTenant {
-            plan: plan.id.clone(),
-            target: plan.target.clone(),
-            client: client.tenant().clone(),
-        });
-    }
-    if plan.needs_default_password && options.default_password.is_none() {
-        return Err(Error::PasswordRequired {
-            plan: plan.id.clone(),
-        });
-    }
+    ready_to_apply(plan, client.tenant(), options)?;
     let tenant = &plan.target;
     let store = repo.store();
     // The plan recorded under this id (when it was planned, and when it was first applied)

@@ -74,7 +74,7 @@ mod state;
 
 pub use execute::{
     ApplyOptions, Outcome, ReportSummary, RestoreReport, StepReport, apply, journal, plan_document,
-    propose, proposed_document,
+    propose, proposed_document, ready_to_apply,
 };
 pub use options::RestoreOptions;
 pub use plan::{
@@ -153,9 +153,7 @@ pub enum Error {
         client: TenantId,
     },
     /// The plan re-creates users and no default password was given.
-    #[error(
-        "plan {plan} re-creates users, who need a default password: give --default-password-env VAR or --default-password-file FILE (never on the command line)"
-    )]
+    #[error("plan {plan} re-creates users, who need a default password: none was given")]
     PasswordRequired {
         /// The plan.
         plan: String,

@@ -422,13 +422,13 @@ impl Planner<'_> {
         if let Some(found) = self.current.found.get(id) {
             if self.options.only_deleted {
                 self.skip(oref, "exists in the target (--only-deleted)");
-            } else if self.options.with_object {
+            } else if self.options.restores_object() {
                 self.overwrite(object, &found.object, phase, Vec::new());
             }
             return Ok(());
         }
         if let Some(deleted) = self.current.recycle_bin.get(id) {
-            if !self.options.with_object {
+            if !self.options.restores_object() {
                 self.warn(
                     oref,
                     "is in the recycle bin; add --with-object to restore it (same id, memberships come back)",
@@ -455,7 +455,7 @@ impl Planner<'_> {
             self.overwrite(object, deleted, phase, vec![step]);
             return Ok(());
         }
-        if !self.options.with_object {
+        if !self.options.restores_object() {
             let message = if self.cross {
                 "has no match in the target tenant; add --with-object to create it"
             } else {
