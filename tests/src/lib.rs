@@ -1,1 +1,110 @@
-//! Workspace-level end-to-end tests (in `tests/`): flows that cross crates and binaries.
+//! The workspace's shared test setup: an emulated tenant served over real HTTP on loopback,
+//! and Graph clients for it. Every crate's integration tests start from here rather than
+//! each writing the same setup (tests/tests holds the workspace-level checks).
+//!
+//! # Example
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let tenant = dirvault_testkit::EmulatedTenant::start("tiny", 1).await;
+//! let me = tenant.client().get("/organization").await.unwrap();
+//! assert!(me["value"].is_array());
+//! # }
+//! ```
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test support: a failed setup is a failed test
+
+use std::time::Duration;
+
+use dirvault_emulator::{
+    Emulator, EmulatorConfig, FaultConfig, RunningEmulator, Tenant, TenantInfo, TenantSpec,
+    ThrottleConfig,
+};
+use dirvault_graph::{Credentials, GraphClient, RetryOptions};
+use dirvault_model::TenantId;
+
+/// One generated tenant (named `contoso`) served by its own emulator.
+pub struct EmulatedTenant {
+    /// The emulator, to change the tenant as an admin would or to inject faults.
+    pub emulator: Emulator,
+    /// Its HTTP server (stops when dropped).
+    pub server: RunningEmulator,
+    /// The tenant's id and app credentials.
+    pub info: TenantInfo,
+}
+
+impl EmulatedTenant {
+    /// A `contoso` tenant of a preset size (`tiny`, `small`, …) and seed, throttling off
+    /// (tests of throttling use [`EmulatedTenant::start_with`]).
+    pub async fn start(size: &str, seed: u64) -> Self {
+        Self::start_with(
+            size,
+            seed,
+            EmulatorConfig {
+                throttle: ThrottleConfig { scale: 0.0 },
+                ..EmulatorConfig::default()
+            },
+        )
+        .await
+    }
+
+    /// As [`EmulatedTenant::start`], with the emulator configured by `config`.
+    pub async fn start_with(size: &str, seed: u64, config: EmulatorConfig) -> Self {
+        let emulator = Emulator::new(config);
+        let info = emulator
+            .create_tenant(&TenantSpec::preset("contoso", size, seed).unwrap())
+            .unwrap();
+        let server = emulator.start("127.0.0.1:0").await.unwrap();
+        Self {
+            emulator,
+            server,
+            info,
+        }
+    }
+
+    /// The tenant's id.
+    pub fn tenant_id(&self) -> TenantId {
+        self.info.tenant_id.parse().unwrap()
+    }
+
+    /// A client with the tenant's app credentials and [`fast_retries`].
+    pub fn client(&self) -> GraphClient {
+        self.client_with(self.credentials(), fast_retries())
+    }
+
+    /// The tenant's app credentials (client secret).
+    pub fn credentials(&self) -> Credentials {
+        Credentials::secret(
+            self.info.client_id.parse().unwrap(),
+            self.info.client_secret.clone(),
+        )
+    }
+
+    /// A client with these credentials and retries.
+    pub fn client_with(&self, credentials: Credentials, retry: RetryOptions) -> GraphClient {
+        GraphClient::builder(self.tenant_id())
+            .with_credentials(credentials)
+            .with_endpoints(&self.server.url(), &self.server.url())
+            .with_retry(retry)
+            .build()
+            .unwrap()
+    }
+
+    /// Runs `f` on the tenant's state (an admin's change, a look at what Graph holds).
+    pub fn mutate<R>(&self, f: impl FnOnce(&mut Tenant) -> R) -> R {
+        self.emulator.with_tenant(&self.info.tenant_id, f).unwrap()
+    }
+
+    /// Replaces the tenant's faults.
+    pub fn faults(&self, config: FaultConfig) {
+        self.mutate(|t| t.faults = dirvault_emulator::faults::Faults::new(config));
+    }
+}
+
+/// Retries quick enough for tests: up to four, 5–50 ms apart.
+pub fn fast_retries() -> RetryOptions {
+    RetryOptions {
+        max_retries: 4,
+        min_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(50),
+    }
+}

@@ -319,6 +319,40 @@ async fn backup_browse_diff_export_and_restore_over_http() {
         .await;
     assert_eq!(status, 200, "{diff}");
     assert_eq!(diff["changes"]["users"]["deleted"][0]["id"], user.as_str());
+    // The CLI says the same of `diff live --kind` (one library call behind both): only that
+    // kind, listed, with the same changes.
+    let (status, daemon_diff) = d
+        .get(
+            "/v1/tenants/contoso/diff?from=latest&to=live&kind=users",
+            key,
+        )
+        .await;
+    assert_eq!(status, 200, "{daemon_diff}");
+    let out = std::process::Command::new(support::cli_binary())
+        .args(["--json", "--config"])
+        .arg(path(&env.dir, "config.toml"))
+        .arg("--repo")
+        .arg(path(&env.dir, "repo"))
+        .args(["diff", "contoso", "latest", "live", "--kind", "users"])
+        .env("CONTOSO_SECRET", &env.contoso.client_secret)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cli_diff: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(cli_diff, daemon_diff);
+    assert_eq!(
+        daemon_diff["changes"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        ["users"]
+    );
+    assert_eq!(daemon_diff["to"], "live");
 
     let (status, _, plan) = d
         .call(Method::POST, "/v1/tenants/contoso/restore-plans", Some(key),

@@ -182,3 +182,17 @@ pub(crate) fn tenant_toml_with(
 pub(crate) fn path(dir: &tempfile::TempDir, name: &str) -> PathBuf {
     dir.path().join(name)
 }
+
+/// The `dirvault` CLI binary built beside `dirvaultd` (built here when a test run of this
+/// package alone has not built it), to compare the two front ends.
+pub(crate) fn cli_binary() -> PathBuf {
+    let cli = Path::new(env!("CARGO_BIN_EXE_dirvaultd")).with_file_name("dirvault");
+    if !cli.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", "dirvault", "--bin", "dirvault"])
+            .status()
+            .unwrap();
+        assert!(status.success(), "building the dirvault CLI");
+    }
+    cli
+}

@@ -1,0 +1,198 @@
+//! The facade's workflows against an emulated tenant: what the CLI and the daemon both call.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
+use dirvault_emulator::{FaultAction, FaultConfig};
+use dirvault_engine::vault::{Against, DiffEnd, DiffFilter, RestoreRequest};
+use dirvault_engine::{BackupOptions, Vault};
+use dirvault_model::ObjectKind;
+use dirvault_restore::RestoreOptions;
+use dirvault_store::{Repository, RetentionPolicy};
+use dirvault_testkit::EmulatedTenant;
+
+fn vault() -> Vault {
+    Vault::new(Repository::open("memory://").unwrap())
+}
+
+#[tokio::test]
+async fn a_kind_the_live_read_cannot_finish_is_unavailable_never_all_deleted() {
+    let tenant = EmulatedTenant::start("tiny", 7).await;
+    let vault = vault();
+    let client = tenant.client();
+    vault
+        .backup(&client, &BackupOptions::default(), &|_| {})
+        .await
+        .unwrap();
+    // Every groups listing now fails, past the client's retries.
+    tenant.faults(FaultConfig {
+        next: vec![FaultAction::Status { status: 500 }; 40],
+        next_path: Some("/groups".into()),
+        ..FaultConfig::default()
+    });
+    let diff = vault
+        .diff(
+            &tenant.tenant_id(),
+            "latest",
+            Against::Live(&client),
+            &DiffFilter::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(diff.to, DiffEnd::Live);
+    assert!(
+        diff.unavailable.contains_key(&ObjectKind::Groups),
+        "{:?}",
+        diff.unavailable
+    );
+    assert!(!diff.changes.contains_key(&ObjectKind::Groups));
+    // The other kinds compared, unchanged, and said so.
+    assert!(diff.changes[&ObjectKind::Users].is_empty());
+}
+
+#[tokio::test]
+async fn diff_lists_the_filtered_kind_even_unchanged_unless_only_changes() {
+    let tenant = EmulatedTenant::start("tiny", 8).await;
+    let vault = vault();
+    let client = tenant.client();
+    vault
+        .backup(&client, &BackupOptions::default(), &|_| {})
+        .await
+        .unwrap();
+    let id = tenant.tenant_id();
+    let only_users = DiffFilter {
+        kind: Some(ObjectKind::Users),
+        ..DiffFilter::default()
+    };
+    let diff = vault
+        .diff(&id, "latest", Against::Live(&client), &only_users)
+        .await
+        .unwrap();
+    assert_eq!(
+        diff.changes.keys().collect::<Vec<_>>(),
+        [&ObjectKind::Users]
+    );
+    assert!(diff.changes[&ObjectKind::Users].is_empty());
+    let diff = vault
+        .diff(
+            &id,
+            "latest",
+            Against::Snapshot("latest"),
+            &DiffFilter {
+                only_changes: true,
+                ..only_users
+            },
+        )
+        .await
+        .unwrap();
+    assert!(diff.changes.is_empty(), "{:?}", diff.changes);
+}
+
+#[tokio::test]
+async fn maintenance_is_refused_while_a_backup_holds_the_lease_and_leaves_it_free() {
+    let tenant = EmulatedTenant::start("tiny", 9).await;
+    let vault = vault();
+    let client = tenant.client();
+    for _ in 0..3 {
+        vault
+            .backup(&client, &BackupOptions::default(), &|_| {})
+            .await
+            .unwrap();
+    }
+    let id = tenant.tenant_id();
+    let keep_one = RetentionPolicy {
+        keep_last: Some(1),
+        ..RetentionPolicy::default()
+    };
+    // Someone else holds the tenant's lease: forget, prune and maintain touch nothing.
+    let store = vault.repository().store();
+    let lease = store
+        .acquire_lease(
+            &id,
+            "a-backup",
+            chrono::Duration::minutes(5),
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    for result in [
+        vault.forget(&id, &keep_one, "maint").await.map(|_| ()),
+        vault.prune(&id, "maint").await.map(|_| ()),
+        vault.maintain(&id, &keep_one, "maint").await.map(|_| ()),
+    ] {
+        assert!(
+            matches!(
+                result,
+                Err(dirvault_engine::Error::Store(
+                    dirvault_store::Error::Locked { .. }
+                ))
+            ),
+            "{result:?}"
+        );
+    }
+    assert_eq!(vault.snapshots(&id).await.unwrap().len(), 3);
+    store.release_lease(lease).await.unwrap();
+
+    let report = vault.maintain(&id, &keep_one, "maint").await.unwrap();
+    assert_eq!(report.forgotten.removed.len(), 2);
+    assert!(report.pruned.is_some());
+    assert!(vault.verify(&id).await.unwrap().is_clean());
+    // Nothing left to forget: nothing pruned, and the lease is free again.
+    let again = vault.maintain(&id, &keep_one, "maint").await.unwrap();
+    assert!(again.forgotten.removed.is_empty() && again.pruned.is_none());
+    assert!(store.lease(&id).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn plans_are_kept_by_id_and_hostile_ids_name_none() {
+    let tenant = EmulatedTenant::start("tiny", 10).await;
+    let vault = vault();
+    let client = tenant.client();
+    vault
+        .backup(&client, &BackupOptions::default(), &|_| {})
+        .await
+        .unwrap();
+    let id = tenant.tenant_id();
+    let options = RestoreOptions {
+        kind: Some(ObjectKind::Users),
+        all: true,
+        with_object: true,
+        ..RestoreOptions::default()
+    };
+    let request = RestoreRequest {
+        source: &id,
+        snapshot: "latest",
+        options: &options,
+        target: &client,
+    };
+    let plan = vault.plan_restore(&request).await.unwrap();
+    assert_eq!(
+        vault.stored_plan(&id, &plan.id).await.unwrap().as_ref(),
+        Some(&plan)
+    );
+    for hostile in ["", "../../lease", "restore/x/plan.json", &"a".repeat(65)] {
+        assert_eq!(
+            vault.stored_plan(&id, hostile).await.unwrap(),
+            None,
+            "{hostile:?}"
+        );
+    }
+    // A domain mapping into the snapshot's own tenant is refused before anything is read.
+    let mapped = RestoreOptions {
+        domain: Some("fabrikam.example".into()),
+        ..options.clone()
+    };
+    let err = vault
+        .plan_restore(&RestoreRequest {
+            options: &mapped,
+            ..request
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            dirvault_engine::Error::Restore(dirvault_restore::Error::Options(_))
+        ),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("--"), "no CLI wording: {err}");
+}
