@@ -1,6 +1,6 @@
 //! Argument parsing, dispatch and output.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -57,14 +57,15 @@ enum ColorChoice {
 }
 
 impl ColorChoice {
-    fn enabled(self) -> bool {
-        match self {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => {
-                std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
-            }
-        }
+    /// Standard output, stripped of colours unless this choice (and, for `auto`, the
+    /// terminal and `NO_COLOR`) allows them.
+    fn stdout(self) -> anstream::AutoStream<std::io::StdoutLock<'static>> {
+        let choice = match self {
+            ColorChoice::Always => anstream::ColorChoice::Always,
+            ColorChoice::Never => anstream::ColorChoice::Never,
+            ColorChoice::Auto => anstream::ColorChoice::Auto,
+        };
+        anstream::AutoStream::new(std::io::stdout().lock(), choice)
     }
 }
 
@@ -586,26 +587,25 @@ async fn run(cli: Cli) -> Result<()> {
                 println!("{}", serde_json::to_string(&view)?);
                 return Ok(());
             }
-            let color = cli.color.enabled();
             let changed: std::collections::BTreeMap<&str, &dirvault_diff::AttributeChange> = view
                 .changes
                 .iter()
                 .map(|c| (c.path.split('/').next().unwrap_or(""), c))
                 .collect();
-            println!("{kind} {id} at snapshot {}", view.snapshot);
+            let red = anstyle::AnsiColor::Red.on_default();
+            let mut out = cli.color.stdout();
+            writeln!(out, "{kind} {id} at snapshot {}", view.snapshot)?;
             for (key, value) in view.object.raw() {
                 match changed.get(key.as_str()) {
-                    Some(c) if color => println!(
-                        "\x1b[31m* {key}: {value}\x1b[0m (was {})",
+                    Some(c) => writeln!(
+                        out,
+                        "{red}* {key}: {value}{red:#} (was {})",
                         c.old.clone().unwrap_or(serde_json::Value::Null)
-                    ),
-                    Some(c) => println!(
-                        "* {key}: {value} (was {})",
-                        c.old.clone().unwrap_or(serde_json::Value::Null)
-                    ),
-                    None => println!("  {key}: {value}"),
+                    )?,
+                    None => writeln!(out, "  {key}: {value}")?,
                 }
             }
+            drop(out);
             match &view.previous {
                 Some((prev, _)) => {
                     println!("{} change(s) since snapshot {prev}", view.changes.len())
@@ -786,7 +786,6 @@ async fn run(cli: Cli) -> Result<()> {
 
 /// Writes `bytes` to standard output; a reader that stops early (`| head`) is not an error.
 fn print_bytes(bytes: &[u8]) -> Result<()> {
-    use std::io::Write as _;
     match std::io::stdout().lock().write_all(bytes) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => other.context("writing to standard output"),

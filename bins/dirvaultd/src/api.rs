@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -160,20 +160,32 @@ type ApiResult<T> = Result<T, ApiError>;
 
 // ----- middleware --------------------------------------------------------------------------
 
-/// Request ids: taken from `x-request-id` when sane, else made; in the logs, the response
-/// header and error bodies.
-pub(crate) async fn request_id(req: Request, next: Next) -> Response {
-    let id = req
+/// A caller's `x-request-id` is kept only when sane (1 to 64 letters, digits and `-`): it goes
+/// into the logs and error bodies. Otherwise it is dropped, and one is made.
+pub(crate) async fn drop_insane_request_id(mut req: Request) -> Request {
+    let sane = req
         .headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
-        .filter(|v| {
+        .is_some_and(|v| {
             !v.is_empty()
                 && v.len() <= 64
                 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        })
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        });
+    if !sane {
+        req.headers_mut().remove("x-request-id");
+    }
+    req
+}
+
+/// Errors in the API's JSON shape with the request's id; one log line per request.
+pub(crate) async fn errors_and_log(req: Request, next: Next) -> Response {
+    let id = req
+        .extensions()
+        .get::<tower_http::request_id::RequestId>()
+        .and_then(|id| id.header_value().to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
     let (method, path) = (req.method().clone(), req.uri().path().to_owned());
     let started = std::time::Instant::now();
     let mut response = next.run(req).await;
@@ -196,9 +208,6 @@ pub(crate) async fn request_id(req: Request, next: Next) -> Response {
         let status = response.status();
         let body = json!({"error": {"code": code, "message": message, "requestId": id}});
         response = (status, Json(body)).into_response();
-    }
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert("x-request-id", v);
     }
     tracing::info!(request_id = %id, %method, %path, status = response.status().as_u16(), ms = started.elapsed().as_millis() as u64, "request");
     response

@@ -47,9 +47,18 @@ pub(crate) fn limited(router: Router, limits: Limits) -> Router {
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             limits.request_timeout,
         ))
-        // Outermost: every answer gets a request id, and every error the API's JSON shape
-        // (also those of the limits above, which are plain text).
-        .layer(axum::middleware::from_fn(crate::api::request_id))
+        // Every error in the API's JSON shape (also those of the limits above, which are
+        // plain text), with its request id; every request logged.
+        .layer(axum::middleware::from_fn(crate::api::errors_and_log))
+        // Outermost: every request gets an id (the caller's, when sane) and every answer
+        // carries it.
+        .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())
+        .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(
+            tower_http::request_id::MakeRequestUuid,
+        ))
+        .layer(axum::middleware::map_request(
+            crate::api::drop_insane_request_id,
+        ))
 }
 
 /// Serves `router` on `listener` until `stop` turns true, then lets open requests finish (at

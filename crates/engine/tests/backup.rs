@@ -6,13 +6,13 @@ use std::time::Duration as StdDuration;
 
 use chrono::{Duration, Utc};
 use dirvault_emulator::{
-    Collection, Emulator, EmulatorConfig, LinkKind, RunningEmulator, TenantInfo, TenantSpec,
-    ThrottleConfig,
+    Collection, Emulator, EmulatorConfig, LinkKind, RunningEmulator, TenantInfo, ThrottleConfig,
 };
 use dirvault_engine::{BackupOptions, backup};
 use dirvault_graph::{Credentials, GraphClient, RetryOptions};
 use dirvault_model::{ObjectKind, RelationshipKind};
 use dirvault_store::{KindStatus, Repository, Snapshot};
+use dirvault_testkit::EmulatedTenant;
 use futures::TryStreamExt;
 use serde_json::{Value, json};
 
@@ -34,15 +34,15 @@ async fn env(size: &str) -> Env {
 }
 
 async fn env_with(size: &str, config: EmulatorConfig) -> Env {
-    let emulator = Emulator::new(config);
-    let tenant = emulator
-        .create_tenant(&TenantSpec::preset("contoso", size, 3).unwrap())
-        .unwrap();
-    let server = emulator.start("127.0.0.1:0").await.unwrap();
+    let EmulatedTenant {
+        emulator,
+        server,
+        info,
+    } = EmulatedTenant::start_with(size, 3, config).await;
     Env {
         emulator,
         server,
-        tenant,
+        tenant: info,
     }
 }
 

@@ -3,13 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use dirvault_emulator::{
-    Collection, Emulator, EmulatorConfig, RunningEmulator, TenantInfo, TenantSpec, ThrottleConfig,
-};
-use dirvault_graph::{
-    BatchRequest, ClientCertificate, Credentials, Error, GraphClient, RetryOptions,
-};
+use dirvault_emulator::{Collection, Emulator, RunningEmulator, TenantInfo, ThrottleConfig};
+use dirvault_graph::{BatchRequest, ClientCertificate, Credentials, Error, GraphClient};
 use dirvault_model::{ClientId, TenantId};
+use dirvault_testkit::{EmulatedTenant, fast_retries};
 use futures::TryStreamExt;
 use serde_json::{Value, json};
 
@@ -23,26 +20,15 @@ struct Env {
 }
 
 async fn env(size: &str) -> Env {
-    let emulator = Emulator::new(EmulatorConfig {
-        throttle: ThrottleConfig { scale: 0.0 },
-        ..EmulatorConfig::default()
-    });
-    let tenant = emulator
-        .create_tenant(&TenantSpec::preset("contoso", size, 1).unwrap())
-        .unwrap();
-    let server = emulator.start("127.0.0.1:0").await.unwrap();
+    let EmulatedTenant {
+        emulator,
+        server,
+        info,
+    } = EmulatedTenant::start(size, 1).await;
     Env {
         emulator,
         server,
-        tenant,
-    }
-}
-
-fn fast_retries() -> RetryOptions {
-    RetryOptions {
-        max_retries: 4,
-        min_delay: Duration::from_millis(5),
-        max_delay: Duration::from_millis(50),
+        tenant: info,
     }
 }
 

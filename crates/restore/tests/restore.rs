@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use dirvault_emulator::{
-    Collection, Emulator, EmulatorConfig, FaultAction, FaultConfig, LinkKind, RunningEmulator,
-    TenantInfo, TenantSpec, ThrottleConfig,
+    Collection, Emulator, FaultAction, FaultConfig, LinkKind, RunningEmulator, TenantInfo,
+    TenantSpec,
 };
 use dirvault_engine::{BackupOptions, backup};
 use dirvault_graph::{Credentials, GraphClient, Method, RetryOptions};
@@ -17,6 +17,7 @@ use dirvault_restore::{
     RestorePlan, RestoreReport,
 };
 use dirvault_store::{Repository, Snapshot};
+use dirvault_testkit::EmulatedTenant;
 use serde_json::{Value, json};
 
 const PASSWORD: &str = "Rest0re!Default-Pass";
@@ -29,18 +30,15 @@ struct Env {
 }
 
 async fn env(size: &str) -> Env {
-    let emulator = Emulator::new(EmulatorConfig {
-        throttle: ThrottleConfig { scale: 0.0 },
-        ..EmulatorConfig::default()
-    });
-    let tenant = emulator
-        .create_tenant(&TenantSpec::preset("contoso", size, 5).unwrap())
-        .unwrap();
-    let server = emulator.start("127.0.0.1:0").await.unwrap();
+    let EmulatedTenant {
+        emulator,
+        server,
+        info,
+    } = EmulatedTenant::start(size, 5).await;
     Env {
         emulator,
         server,
-        tenant,
+        tenant: info,
         repo: Repository::open("memory://").unwrap(),
     }
 }

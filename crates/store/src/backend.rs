@@ -17,9 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::compress::{self, DecoderDictionaries, EncoderDictionary};
 use crate::error::{Error, Result};
-use crate::format::{
-    BlobId, BlobLocation, LeaseRecord, PackIndexFile, Snapshot, SnapshotFile, hex,
-};
+use crate::format::{BlobId, BlobLocation, LeaseRecord, PackIndexFile, Snapshot, SnapshotFile};
 
 /// Which blobs a tenant's repository holds, and where.
 pub type BlobIndex = HashMap<BlobId, BlobLocation>;
@@ -385,7 +383,7 @@ impl SnapshotStore for ObjectSnapshotStore {
             entries.push((id, pack.len() as u64, bytes.len() as u64));
             pack.extend_from_slice(&bytes);
         }
-        let pack_id = hex(&Sha256::digest(&pack));
+        let pack_id = hex::encode(&Sha256::digest(&pack));
         let pack_path = tenant_path(tenant, &format!("packs/{pack_id}"));
         self.store
             .put(&pack_path, PutPayload::from(pack))

@@ -40,50 +40,29 @@ impl BlobId {
 
     /// Parses a hex id (either case).
     pub fn parse(s: &str) -> Option<Self> {
+        // Exactly 64 digits: `decode_to_array` would also take a `0x` prefix.
         if s.len() != 64 {
             return None;
         }
-        // Manifests and pack indexes hold millions of ids: a table lookup per digit.
-        const HEX: [u8; 256] = {
-            let mut table = [0xff_u8; 256];
-            let mut c = 0;
-            while c < 256 {
-                table[c] = match c as u8 {
-                    b @ b'0'..=b'9' => b - b'0',
-                    b @ b'a'..=b'f' => b - b'a' + 10,
-                    b @ b'A'..=b'F' => b - b'A' + 10,
-                    _ => 0xff,
-                };
-                c += 1;
-            }
-            table
-        };
-        let mut out = [0u8; 32];
-        let mut bad = 0u8;
-        for (byte, pair) in out.iter_mut().zip(s.as_bytes().chunks_exact(2)) {
-            let (hi, lo) = (HEX[usize::from(pair[0])], HEX[usize::from(pair[1])]);
-            bad |= hi | lo;
-            *byte = (hi << 4) | (lo & 0x0f);
-        }
-        (bad & 0xf0 == 0).then_some(Self(out))
+        hex::decode_to_array(s).ok().map(Self)
     }
 }
 
 impl fmt::Display for BlobId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex(&self.0))
+        f.write_str(&hex::encode(&self.0))
     }
 }
 
 impl fmt::Debug for BlobId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "BlobId({})", &hex(&self.0[..6]))
+        write!(f, "BlobId({})", &hex::encode(&self.0[..6]))
     }
 }
 
 impl Serialize for BlobId {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&hex(&self.0))
+        serializer.serialize_str(&hex::encode(&self.0))
     }
 }
 
@@ -101,16 +80,6 @@ impl<'de> Deserialize<'de> for BlobId {
         }
         deserializer.deserialize_str(Visitor)
     }
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-    out
 }
 
 /// A JSON value's canonical form: object keys sorted, no whitespace. Blobs are stored this
@@ -836,7 +805,7 @@ impl Snapshot {
         content.integrity = None;
         // A snapshot always serializes: its maps have string keys.
         let bytes = serde_json::to_vec(&SnapshotFile::V5(content)).unwrap_or_default();
-        hex(&sha2::Sha256::digest(&bytes))
+        hex::encode(&sha2::Sha256::digest(&bytes))
     }
 
     /// Why the record read from `tenants/{tenant}/snapshots/{id}.json` cannot be trusted: its
@@ -940,6 +909,24 @@ pub fn new_snapshot_id(time: DateTime<Utc>) -> SnapshotId {
 mod robustness {
     use super::*;
     use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn blob_ids_parse_back_from_either_case_and_nothing_else_parses(
+            bytes in any::<[u8; 32]>(),
+            noise in "\\PC{0,80}",
+        ) {
+            let id = BlobId(bytes);
+            let text = id.to_string();
+            prop_assert_eq!(text.len(), 64);
+            prop_assert_eq!(BlobId::parse(&text), Some(id));
+            prop_assert_eq!(BlobId::parse(&text.to_uppercase()), Some(id));
+            prop_assert_eq!(BlobId::parse(&format!("0x{}", &text[2..])), None);
+            if let Some(parsed) = BlobId::parse(&noise) {
+                prop_assert_eq!(parsed.to_string(), noise.to_lowercase());
+            }
+        }
+    }
 
     fn sample() -> Vec<ManifestEntry> {
         (0..20)

@@ -1,0 +1,127 @@
+//! Content-defined chunks: how manifests and relationship lists are cut into blobs, and read
+//! back.
+
+use super::*;
+
+/// Splits sorted items into content-defined chunks, each a JSON array.
+/// The content-defined chunk boundaries of sorted items, as index ranges: only one chunk is
+/// ever serialized at a time.
+pub(super) fn chunks<T>(items: &[T], key: impl Fn(&T) -> String) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, item) in items.iter().enumerate() {
+        let hash = dirvault_model::fnv1a(key(item).as_bytes());
+        if hash.is_multiple_of(CHUNK_DIVISOR) {
+            out.push(start..i + 1);
+            start = i + 1;
+        }
+    }
+    if start < items.len() {
+        out.push(start..items.len());
+    }
+    out
+}
+
+/// Chunks a format 1 record lists inline: no first keys, counts or locations.
+pub(super) fn inline_chunks(blobs: &[BlobId]) -> Vec<ChunkRef> {
+    blobs
+        .iter()
+        .map(|blob| ChunkRef {
+            blob: *blob,
+            first: String::new(),
+            count: 0,
+            at: None,
+        })
+        .collect()
+}
+
+/// The key relationships are chunked by: their kind (as [`Repository::relationships_of`]
+/// looks for it), source and target.
+pub(super) fn relationship_key(r: &Relationship) -> String {
+    format!("{:?}{}{}", r.kind, r.source, r.target)
+}
+
+/// The kind a relationship chunk's first key starts with (the longest of the kinds' `names`
+/// that starts it).
+pub(super) fn kind_of_key(
+    names: &[(RelationshipKind, String)],
+    key: &str,
+) -> Option<RelationshipKind> {
+    names
+        .iter()
+        .filter(|(_, name)| key.starts_with(name.as_str()))
+        .max_by_key(|(_, name)| name.len())
+        .map(|(kind, _)| *kind)
+}
+
+/// A JSON blob's bytes parsed, or why they are corrupt.
+pub(super) fn parse_json<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    blob: &BlobId,
+    what: &str,
+) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| Error::Corrupt {
+        path: format!("{what} {blob}"),
+        reason: e.to_string(),
+    })
+}
+
+/// A changeset's bytes parsed if they name `id`; empty when they do not (found without
+/// parsing them).
+pub(super) fn changeset_naming(
+    bytes: &[u8],
+    blob: &BlobId,
+    id: &dirvault_model::ObjectId,
+) -> Result<Changeset> {
+    let needle = serde_json::to_vec(id.as_str()).unwrap_or_default();
+    if !bytes.windows(needle.len()).any(|w| w == needle.as_slice()) {
+        return Ok(Changeset::default());
+    }
+    parse_json(bytes, blob, "changeset")
+}
+
+/// What chunks hold: manifest entries or relationships.
+pub(super) trait ChunkItem: Sized + Send + Sync {
+    /// The items of one chunk's bytes.
+    fn decode_chunk(bytes: &[u8]) -> std::result::Result<Vec<Self>, String>;
+}
+
+impl ChunkItem for ManifestEntry {
+    fn decode_chunk(bytes: &[u8]) -> std::result::Result<Vec<Self>, String> {
+        EntryChunk::decode(bytes)
+    }
+}
+
+impl ChunkItem for Relationship {
+    fn decode_chunk(bytes: &[u8]) -> std::result::Result<Vec<Self>, String> {
+        serde_json::from_slice(bytes).map_err(|e| e.to_string())
+    }
+}
+
+/// Reads chunks and concatenates their items, in order: each chunk is parsed as soon as it
+/// is decoded, on the thread that decoded it (no chunk's bytes are kept).
+pub(super) async fn read_chunks<T: ChunkItem>(
+    store: &dyn SnapshotStore,
+    tenant: &TenantId,
+    located: &[(BlobId, BlobLocation)],
+    what: &str,
+) -> Result<Vec<T>> {
+    let parts = crate::backend::map_blobs(store, tenant, located, &|i, bytes| {
+        T::decode_chunk(bytes).map_err(|reason| Error::Corrupt {
+            path: format!(
+                "{what} chunk {}",
+                located
+                    .get(i)
+                    .map(|(blob, _)| blob.to_string())
+                    .unwrap_or_default()
+            ),
+            reason,
+        })
+    })
+    .await?;
+    let mut out = Vec::with_capacity(parts.iter().map(Vec::len).sum());
+    for part in parts {
+        out.extend(part);
+    }
+    Ok(out)
+}

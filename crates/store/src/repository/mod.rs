@@ -1,0 +1,284 @@
+//! [`Repository`]: writing, reading and maintaining snapshots over any [`SnapshotStore`].
+//!
+//! One file per responsibility: [`chunks`] (cutting lists into blobs), [`chains`] (changesets
+//! and overlays), [`read`], [`writer`] (packing, dictionaries, commit), [`maintenance`]
+//! (verify, forget, prune) and [`retention`].
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{DateTime, Datelike, Duration, Utc};
+use dirvault_model::{
+    DirectoryObject, ObjectKind, Relationship, RelationshipKind, SnapshotId, TenantId,
+};
+use rayon::prelude::*;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::backend::{BlobIndex, SnapshotStore, encode_blob};
+use crate::compress::{self, DICTIONARY_SAMPLES, EncoderDictionary};
+use crate::error::{Error, Result};
+use crate::format::{
+    BlobId, BlobLocation, ChainLink, Changeset, ChunkRef, EntryChunk, IdFilter, KindRecord,
+    KindStatus, ManifestEntry, ManifestIndex, Snapshot, new_snapshot_id,
+};
+
+mod chains;
+mod chunks;
+mod maintenance;
+mod read;
+mod retention;
+mod writer;
+
+use chains::*;
+pub use chains::{Overlay, differing_entries};
+use chunks::*;
+pub use maintenance::{ForgetReport, PruneReport, VerifyReport};
+pub use retention::{MAX_DURATION_DAYS, RetentionPolicy, parse_duration};
+pub use writer::SnapshotWriter;
+
+/// How many tenants' blob indexes a [`Repository`] keeps loaded (the most recently read).
+const INDEX_CACHE_TENANTS: usize = 4;
+
+/// A pack being written on its own task: where its blobs landed.
+type PackWrite = tokio::task::JoinHandle<Result<Vec<(BlobId, BlobLocation)>>>;
+
+/// The blob indexes a [`Repository`] keeps loaded, most recently read first.
+type RecentIndexes = std::collections::VecDeque<(TenantId, Arc<BlobIndex>)>;
+
+/// Packs are flushed when their compressed content reaches this size: large enough that a
+/// backup writes few objects to S3, small enough to keep memory bounded.
+pub const PACK_TARGET_BYTES: usize = 8 * 1024 * 1024;
+
+/// Queued blobs are compressed (on every core) when their JSON reaches this size.
+const COMPRESS_BATCH_BYTES: usize = 4 * 1024 * 1024;
+
+/// Manifests and relationship lists are cut after an item whose key hashes to 0 modulo this
+/// (content-defined chunking): on average 32 items a chunk, so that 1% of changes spread over a
+/// kind leave most chunks untouched.
+const CHUNK_DIVISOR: u64 = 32;
+
+/// A repository: every tenant's snapshots in one store.
+#[derive(Clone)]
+pub struct Repository {
+    store: Arc<dyn SnapshotStore>,
+    /// The blob indexes of the tenants read last, most recent first: reading one means
+    /// reading every pack index, and holding every tenant's would grow a daemon serving
+    /// thousands of tenants by tens of megabytes per large tenant.
+    indexes: Arc<std::sync::Mutex<RecentIndexes>>,
+}
+
+impl std::fmt::Debug for Repository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repository")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a snapshot write cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WriteStats {
+    /// Objects added.
+    pub objects: u64,
+    /// Blobs that were new (not in the repository yet).
+    pub new_blobs: u64,
+    /// Compressed bytes written in packs.
+    pub bytes_written: u64,
+    /// Of those, the bytes of object versions (the rest are manifests, changesets, indexes and
+    /// relationship lists).
+    pub object_bytes: u64,
+    /// Packs written.
+    pub packs: u64,
+}
+
+impl Repository {
+    /// A repository over `store`.
+    pub fn new(store: Arc<dyn SnapshotStore>) -> Self {
+        Self {
+            store,
+            indexes: Arc::default(),
+        }
+    }
+
+    /// Opens a repository by URL (see [`crate::open`]).
+    ///
+    /// # Errors
+    /// [`Error::Url`].
+    pub fn open(url: &str) -> Result<Self> {
+        Ok(Self::new(crate::open(url)?))
+    }
+
+    /// The underlying store.
+    pub fn store(&self) -> &Arc<dyn SnapshotStore> {
+        &self.store
+    }
+
+    /// Every snapshot of a tenant, oldest first.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn snapshots(&self, tenant: &TenantId) -> Result<Vec<Snapshot>> {
+        self.store.snapshots(tenant).await
+    }
+
+    /// One snapshot.
+    ///
+    /// # Errors
+    /// [`Error::NoSnapshot`].
+    pub async fn snapshot(&self, tenant: &TenantId, id: &SnapshotId) -> Result<Snapshot> {
+        self.store.read_snapshot(tenant, id).await
+    }
+
+    /// The latest snapshot taken at or before `time` (the latest of all without one), found
+    /// from the listing of snapshot ids (which sort by time, to the second) and a read of the
+    /// few records of the last candidate second: no need to read every snapshot record.
+    /// `Ok(None)` when there is none.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn snapshot_at(
+        &self,
+        tenant: &TenantId,
+        time: Option<DateTime<Utc>>,
+    ) -> Result<Option<Snapshot>> {
+        let ids = self.store.snapshot_ids(tenant).await?;
+        // An id starts with its time to the second, `YYYYMMDDTHHMMSSZ`.
+        let second = |id: &SnapshotId| id.as_str().split('-').next().unwrap_or("").to_owned();
+        let limit = time.map(|t| t.format("%Y%m%dT%H%M%SZ").to_string());
+        let mut end = ids.len();
+        if let Some(limit) = &limit {
+            end = ids.partition_point(|id| second(id).as_str() <= limit.as_str());
+        }
+        while end > 0 {
+            let group = second(&ids[end - 1]);
+            let start = ids[..end].partition_point(|id| second(id) < group);
+            let mut candidates = Vec::new();
+            for id in &ids[start..end] {
+                let s = self.snapshot(tenant, id).await?;
+                if time.is_none_or(|t| s.time <= t) {
+                    candidates.push(s);
+                }
+            }
+            if let Some(best) = candidates
+                .into_iter()
+                .max_by(|a, b| a.time.cmp(&b.time).then_with(|| a.id.cmp(&b.id)))
+            {
+                return Ok(Some(best));
+            }
+            end = start;
+        }
+        Ok(None)
+    }
+
+    async fn index(&self, tenant: &TenantId, reload: bool) -> Result<Arc<BlobIndex>> {
+        if !reload && let Some(index) = self.cached_index(tenant, None) {
+            return Ok(index);
+        }
+        let index = Arc::new(self.store.blob_index(tenant).await?);
+        self.cached_index(tenant, Some(index.clone()));
+        Ok(index)
+    }
+
+    /// A tenant's cached blob index, now the most recently used (after storing `new` as it
+    /// when given).
+    fn cached_index(
+        &self,
+        tenant: &TenantId,
+        new: Option<Arc<BlobIndex>>,
+    ) -> Option<Arc<BlobIndex>> {
+        // A cache: a thread that panicked holding it left nothing half-done that matters.
+        let mut m = self
+            .indexes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let at = m.iter().position(|(t, _)| t == tenant);
+        let old = at.and_then(|at| m.remove(at)).map(|(_, index)| index);
+        let index = new.or(old)?;
+        m.push_front((tenant.clone(), index.clone()));
+        m.truncate(INDEX_CACHE_TENANTS);
+        Some(index)
+    }
+
+    /// Reads a blob through the cached index, reloading it once when the blob is not there
+    /// (another writer may have added packs since).
+    async fn blob(&self, tenant: &TenantId, id: &BlobId) -> Result<Value> {
+        let bytes = self.blob_bytes(tenant, id).await?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+            path: format!("blob {id}"),
+            reason: e.to_string(),
+        })
+    }
+
+    /// A blob's verified canonical JSON bytes, through the cached index.
+    async fn blob_bytes(&self, tenant: &TenantId, id: &BlobId) -> Result<Bytes> {
+        let mut index = self.index(tenant, false).await?;
+        if !index.contains_key(id) {
+            index = self.index(tenant, true).await?;
+        }
+        let at = index.get(id).ok_or_else(|| Error::MissingBlob {
+            tenant: tenant.to_string(),
+            blob: id.to_string(),
+        })?;
+        self.store.read_blob_bytes(tenant, id, at).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A daemon reads many tenants through one repository: it keeps only the last few
+    /// tenants' blob indexes, and a tenant whose index was let go is read as before.
+    #[tokio::test]
+    async fn only_the_last_tenants_blob_indexes_stay_loaded() {
+        let repo = Repository::open("memory://").unwrap();
+        let mut read = Vec::new();
+        for i in 0..INDEX_CACHE_TENANTS + 2 {
+            let tenant: TenantId = format!("5f1c2d3e-0000-4000-8000-00000000000{i}")
+                .parse()
+                .unwrap();
+            let mut w = repo.begin(&tenant, Utc::now(), None).await.unwrap();
+            let user = DirectoryObject::from_graph(
+                ObjectKind::Users,
+                serde_json::json!({"id": format!("u{i}"), "displayName": "U"}),
+            )
+            .unwrap();
+            let blob = w.add_object(&user).await.unwrap();
+            w.commit().await.unwrap();
+            assert_eq!(
+                repo.object(&tenant, ObjectKind::Users, &blob)
+                    .await
+                    .unwrap(),
+                user
+            );
+            read.push((tenant, blob, user));
+        }
+        let cached: Vec<TenantId> = repo
+            .indexes
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(t, _)| t.clone())
+            .collect();
+        let newest: Vec<TenantId> = read
+            .iter()
+            .rev()
+            .take(INDEX_CACHE_TENANTS)
+            .map(|(t, ..)| t.clone())
+            .collect();
+        assert_eq!(cached, newest);
+        let (tenant, blob, user) = &read[0];
+        assert_eq!(
+            &repo.object(tenant, ObjectKind::Users, blob).await.unwrap(),
+            user
+        );
+        assert_eq!(
+            repo.indexes.lock().unwrap().front().map(|(t, _)| t),
+            Some(tenant)
+        );
+        assert_eq!(repo.indexes.lock().unwrap().len(), INDEX_CACHE_TENANTS);
+    }
+}
