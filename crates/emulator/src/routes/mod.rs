@@ -48,13 +48,13 @@ pub(crate) fn router(emulator: Emulator) -> Router {
             .route(
                 path,
                 get(move |s, c, q| read::list(kind, s, c, q))
-                    .post(move |s, c, b| write::create(kind, s, c, b)),
+                    .post(move |w, b| write::create(kind, w, b)),
             )
             .route(
                 &format!("{path}/{{id}}"),
                 get(move |s, c, p, q| read::get_one(kind, s, c, p, q))
-                    .patch(move |s, c, p, b| write::update(kind, s, c, p, b))
-                    .delete(move |s, c, p| write::delete(kind, s, c, p)),
+                    .patch(move |w, p, b| write::update(kind, w, p, b))
+                    .delete(move |w, p| write::delete(kind, w, p)),
             );
         graph = graph.route(
             &format!("{path}/$count"),
@@ -112,11 +112,11 @@ pub(crate) fn router(emulator: Emulator) -> Router {
             )
             .route(
                 &format!("{segment}/$ref"),
-                post(move |s, c, p, b| write::add_link(rel, source, s, c, p, b)),
+                post(move |w, p, b| write::add_link(rel, source, w, p, b)),
             )
             .route(
                 &format!("{segment}/{{member}}/$ref"),
-                delete(move |s, c, p| write::remove_link(rel, source, s, c, p)),
+                delete(move |w, p| write::remove_link(rel, source, w, p)),
             );
     }
     graph = graph
