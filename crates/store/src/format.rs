@@ -33,7 +33,7 @@ impl BlobId {
         Self::of_canonical(&canonical_bytes(value))
     }
 
-    /// The id of canonical JSON bytes (as [`canonical_bytes`] writes them).
+    /// The id of canonical JSON bytes (keys sorted, no whitespace).
     pub fn of_canonical(bytes: &[u8]) -> Self {
         Self(Sha256::digest(bytes).into())
     }
@@ -250,7 +250,7 @@ impl BlobLocation {
 /// A pack's index file: which blobs it holds, where.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "version")]
-pub enum PackIndexFile {
+pub(crate) enum PackIndexFile {
     /// Version 1.
     #[serde(rename = "1")]
     V1 {
@@ -291,7 +291,7 @@ pub struct KindRecord {
     /// sorted by id). Format 2 writes [`KindRecord::index`] instead.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub manifest: Vec<BlobId>,
-    /// Format 2: the blob of the manifest's [`ManifestIndex`]: its content-defined chunks
+    /// Format 2: the blob of the manifest's index: its content-defined chunks
     /// with their first ids, so that one object is found by reading one chunk, and an
     /// unchanged kind is the same blob as in the parent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -393,7 +393,7 @@ impl IdFilter {
 
 /// The chunks of a kind's manifest, in id order.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct ManifestIndex {
+pub(crate) struct ManifestIndex {
     /// Each chunk: its blob, its first object id and its number of entries.
     pub chunks: Vec<ChunkRef>,
 }
@@ -763,7 +763,7 @@ pub struct Snapshot {
     /// relationships, sorted). Format 2 writes [`Snapshot::relationship_index`] instead.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub relationships: Vec<BlobId>,
-    /// Format 2: the blob listing the relationships' chunks (a [`ManifestIndex`]).
+    /// Format 2: the blob listing the relationships' chunks (an index).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relationship_index: Option<BlobId>,
     /// Where the relationship index was written (a hint).
@@ -830,7 +830,7 @@ impl Snapshot {
 
 impl Snapshot {
     /// Every blob the snapshot record names itself: format 1 chunks, format 2 indexes and
-    /// changesets (whose chunks [`crate::Repository::snapshot_blobs`] adds).
+    /// changesets (whose chunks are added too).
     pub fn root_blobs(&self) -> impl Iterator<Item = &BlobId> {
         self.kinds
             .values()
@@ -851,7 +851,7 @@ impl Snapshot {
 /// The versioned snapshot file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "version")]
-pub enum SnapshotFile {
+pub(crate) enum SnapshotFile {
     /// Version 1: manifests and relationship chunks inline.
     #[serde(rename = "1")]
     V1(Snapshot),
@@ -873,7 +873,7 @@ pub enum SnapshotFile {
 
 impl SnapshotFile {
     /// The snapshot, whatever the version.
-    pub fn into_snapshot(self) -> Snapshot {
+    pub(crate) fn into_snapshot(self) -> Snapshot {
         match self {
             SnapshotFile::V1(s)
             | SnapshotFile::V2(s)

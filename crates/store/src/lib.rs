@@ -42,11 +42,10 @@ pub use backend::{BlobIndex, Lease, ObjectSnapshotStore, PackInfo, SnapshotStore
 pub use error::{Error, Result};
 pub use format::{
     BlobId, BlobLocation, ChainLink, Changeset, ChunkRef, IdFilter, KindRecord, KindStatus,
-    LeaseRecord, ManifestEntry, ManifestIndex, PackIndexFile, RelationshipChanges, Snapshot,
-    SnapshotFile, Text, new_snapshot_id,
+    LeaseRecord, ManifestEntry, RelationshipChanges, Snapshot, Text, new_snapshot_id,
 };
 pub use holder::LeaseHolder;
 pub use repository::{
-    ForgetReport, MAX_DURATION_DAYS, Overlay, PACK_TARGET_BYTES, PruneReport, Repository,
-    RetentionPolicy, SnapshotWriter, VerifyReport, WriteStats, differing_entries, parse_duration,
+    ForgetReport, MAX_DURATION_DAYS, PACK_TARGET_BYTES, PruneReport, Repository, RetentionPolicy,
+    SnapshotWriter, VerifyReport, WriteStats, differing_entries, parse_duration,
 };

@@ -5,7 +5,7 @@ use super::*;
 
 /// A chain of changesets composed ([`Repository::manifest_overlay`]): the state of each object
 /// it names, `None` for deleted.
-pub type Overlay = BTreeMap<dirvault_model::ObjectId, Option<ManifestEntry>>;
+pub(crate) type Overlay = BTreeMap<dirvault_model::ObjectId, Option<ManifestEntry>>;
 
 /// Entries in id order with an overlay applied: objects it names take its state.
 pub(super) fn apply_overlay(base: Vec<ManifestEntry>, overlay: Overlay) -> Vec<ManifestEntry> {

@@ -31,8 +31,8 @@ mod read;
 mod retention;
 mod writer;
 
+pub use chains::differing_entries;
 use chains::*;
-pub use chains::{Overlay, differing_entries};
 use chunks::*;
 pub use maintenance::{ForgetReport, PruneReport, VerifyReport};
 pub use retention::{MAX_DURATION_DAYS, RetentionPolicy, parse_duration};

@@ -58,7 +58,7 @@ impl Repository {
     ///
     /// # Errors
     /// Missing or corrupt blobs.
-    pub async fn chunk_entries(
+    pub(crate) async fn chunk_entries(
         &self,
         tenant: &TenantId,
         chunks: &[ChunkRef],
@@ -93,7 +93,7 @@ impl Repository {
     ///
     /// # Errors
     /// Missing or corrupt changesets.
-    pub async fn manifest_overlay(
+    pub(crate) async fn manifest_overlay(
         &self,
         tenant: &TenantId,
         record: &KindRecord,
@@ -120,7 +120,7 @@ impl Repository {
     ///
     /// # Errors
     /// Missing or corrupt relationship changes.
-    pub async fn relationship_overlay(
+    pub(crate) async fn relationship_overlay(
         &self,
         snapshot: &Snapshot,
         kind: Option<RelationshipKind>,
@@ -478,7 +478,7 @@ impl Repository {
     ///
     /// # Errors
     /// Missing or corrupt index blobs.
-    pub async fn snapshot_blobs(&self, snapshot: &Snapshot) -> Result<Vec<BlobId>> {
+    pub(crate) async fn snapshot_blobs(&self, snapshot: &Snapshot) -> Result<Vec<BlobId>> {
         let mut out: Vec<BlobId> = snapshot.root_blobs().cloned().collect();
         for record in snapshot.kinds.values() {
             if let Some(index) = &record.index {
