@@ -855,9 +855,7 @@ async fn memberships(
     Extension(key): Extension<Key>,
     ApiPath((name, snapshot, id)): ApiPath<(String, String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let snapshot = at_snapshot(&app, &key, &name, &snapshot).await?;
-    let related = browse::memberships(&app.repo, &snapshot, &path_id(&id)?).await?;
-    Ok(Json(json!({"snapshot": snapshot.id, "related": related})))
+    related(&app, &key, (&name, &snapshot, &id), false).await
 }
 
 /// Directory roles (with scope, and PIM eligibility) of a principal as of a snapshot.
@@ -868,8 +866,24 @@ async fn roles(
     Extension(key): Extension<Key>,
     ApiPath((name, snapshot, id)): ApiPath<(String, String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let snapshot = at_snapshot(&app, &key, &name, &snapshot).await?;
-    let related = browse::roles(&app.repo, &snapshot, &path_id(&id)?).await?;
+    related(&app, &key, (&name, &snapshot, &id), true).await
+}
+
+/// What a principal is related to as of a snapshot: its memberships and ownerships, or its
+/// roles.
+async fn related(
+    app: &App,
+    key: &Key,
+    (name, snapshot, id): (&str, &str, &str),
+    roles: bool,
+) -> ApiResult<Json<Value>> {
+    let snapshot = at_snapshot(app, key, name, snapshot).await?;
+    let id = path_id(id)?;
+    let related = if roles {
+        browse::roles(&app.repo, &snapshot, &id).await?
+    } else {
+        browse::memberships(&app.repo, &snapshot, &id).await?
+    };
     Ok(Json(json!({"snapshot": snapshot.id, "related": related})))
 }
 

@@ -58,6 +58,11 @@ pub(crate) fn hash_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.trim().as_bytes()))
 }
 
+/// Every API key of the configuration, resolved.
+fn resolve_keys(config: &Config) -> Result<Vec<Key>> {
+    config.daemon.api_keys.iter().map(resolve_key).collect()
+}
+
 fn resolve_key(k: &ApiKeyConfig) -> Result<Key> {
     let hex = match (&k.sha256, &k.env, &k.file) {
         (Some(h), None, None) => h.trim().to_lowercase(),
@@ -145,12 +150,7 @@ pub(crate) struct App {
 
 impl App {
     pub(crate) fn new(config_path: PathBuf, config: Config, repo: Repository) -> Result<Arc<Self>> {
-        let keys = config
-            .daemon
-            .api_keys
-            .iter()
-            .map(resolve_key)
-            .collect::<Result<Vec<_>>>()?;
+        let keys = resolve_keys(&config)?;
         let node = format!(
             "{}-{}",
             std::env::var("HOSTNAME").unwrap_or_else(|_| "dirvaultd".into()),
@@ -192,12 +192,7 @@ impl App {
     /// [`App::reload`], with the configuration file's lock held.
     fn reload_locked(&self) -> Result<()> {
         let config = Config::load(&self.config_path)?;
-        let keys = config
-            .daemon
-            .api_keys
-            .iter()
-            .map(resolve_key)
-            .collect::<Result<Vec<_>>>()?;
+        let keys = resolve_keys(&config)?;
         self.metrics.tenants.set(config.tenants.len() as i64);
         *self.keys.write() = Arc::new(keys);
         *self.config.write() = Arc::new(config);
