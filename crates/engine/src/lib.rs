@@ -1,4 +1,6 @@
-//! Backup orchestration for dirvault.
+//! Backup orchestration for dirvault, and [`Vault`]: the facade an embedder, the CLI and the
+//! daemon use for every workflow (backup, snapshots, diff against a snapshot or the live
+//! tenant, plan / keep / apply a restore, forget and prune under a renewed lease, verify).
 //!
 //! [`backup`] takes a point-in-time snapshot of one tenant: every [`ObjectKind`], with its
 //! relationships, incrementally wherever Graph offers a delta query (the first run is full;
