@@ -8,7 +8,7 @@ use serde::Serialize;
 
 /// How a backup ended: one definition for the CLI's exit status, the daemon's job states,
 /// its metrics and `--json`. A backup that writes no snapshot is an error instead
-/// ([`Error::NothingRead`], a refused token, a repository that cannot be written).
+/// ([`crate::Error::NothingRead`], a refused token, a repository that cannot be written).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum BackupOutcome {
