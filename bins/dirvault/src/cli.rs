@@ -1,16 +1,16 @@
 //! Argument parsing, dispatch and output.
 
-use std::io::{IsTerminal, Write as _};
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use dirvault_engine::browse::{self, ListOptions, SortBy, VersionSelector};
-use dirvault_engine::config::{Config, SecretSource, TenantConfig};
+use dirvault_engine::config::Config;
 use dirvault_engine::vault::{Against, DiffEnd, DiffFilter};
-use dirvault_engine::{BackupOptions, BackupOutcome, BackupReport, Vault};
-use dirvault_model::{Cloud, ObjectId, ObjectKind};
+use dirvault_engine::{BackupOptions, BackupOutcome, Vault};
+use dirvault_model::{ObjectId, ObjectKind};
 use dirvault_store::{RetentionPolicy, Snapshot};
 use serde_json::json;
 
@@ -73,7 +73,7 @@ impl ColorChoice {
 enum Command {
     /// Manage the tenants in the configuration.
     #[command(subcommand)]
-    Tenant(TenantCommand),
+    Tenant(crate::tenant::TenantCommand),
     /// Back a tenant up: the first run reads everything, later runs only the changes.
     Backup {
         /// The tenant's name in the configuration.
@@ -239,53 +239,6 @@ struct ForgetArgs {
     policy: RetentionPolicy,
 }
 
-#[derive(Debug, Subcommand)]
-enum TenantCommand {
-    /// Add a tenant. Secrets are referenced (an environment variable, a file, a certificate),
-    /// never stored in the configuration.
-    Add(TenantAddArgs),
-    /// List the configured tenants.
-    List,
-    /// Remove a tenant from the configuration (its snapshots stay in the repository).
-    Remove {
-        /// The tenant's name.
-        name: String,
-    },
-}
-
-#[derive(Debug, Args)]
-struct TenantAddArgs {
-    /// A short name for the tenant.
-    name: String,
-    /// The tenant id (GUID).
-    #[arg(long)]
-    tenant_id: dirvault_model::TenantId,
-    /// The app's client id.
-    #[arg(long)]
-    client_id: dirvault_model::ClientId,
-    /// The environment variable that holds the client secret.
-    #[arg(long, group = "credential")]
-    client_secret_env: Option<String>,
-    /// A file whose first line is the client secret.
-    #[arg(long, group = "credential")]
-    client_secret_file: Option<PathBuf>,
-    /// A PEM certificate registered on the app.
-    #[arg(long, group = "credential")]
-    certificate_file: Option<PathBuf>,
-    /// The certificate's private key (PEM), when not in the certificate file.
-    #[arg(long, requires = "certificate_file")]
-    key_file: Option<PathBuf>,
-    /// The cloud: global, usgov, usgov-dod, china.
-    #[arg(long, default_value = "global")]
-    cloud: Cloud,
-    /// An explicit Graph root (e.g. an emulator); plain http only for loopback.
-    #[arg(long)]
-    graph_url: Option<String>,
-    /// An explicit login root.
-    #[arg(long)]
-    login_url: Option<String>,
-}
-
 /// Parses arguments, runs the command, prints errors with their causes.
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -305,7 +258,7 @@ pub(crate) fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => match e.downcast_ref::<PartialBackup>() {
+        Err(e) => match e.downcast_ref::<crate::backup::PartialBackup>() {
             Some(partial) => {
                 eprintln!("warning: {partial}");
                 ExitCode::from(BackupOutcome::Partial.exit_code())
@@ -318,34 +271,6 @@ pub(crate) fn main() -> ExitCode {
     }
 }
 
-/// A backup that wrote its snapshot with some kinds failed: exit status 3, not 1.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "snapshot {snapshot} of {tenant} is partial: {failed} kind(s) failed and kept the previous snapshot's data (exit status 3)"
-)]
-struct PartialBackup {
-    tenant: String,
-    snapshot: String,
-    failed: usize,
-}
-
-/// `Ok` for a complete backup, [`PartialBackup`] for a partial one.
-fn backup_result(name: &str, report: &BackupReport) -> Result<()> {
-    match report.outcome {
-        BackupOutcome::Complete => Ok(()),
-        BackupOutcome::Partial => Err(PartialBackup {
-            tenant: name.to_owned(),
-            snapshot: report.snapshot.id.to_string(),
-            failed: report
-                .kinds
-                .iter()
-                .filter(|k| matches!(k.status, dirvault_store::KindStatus::Failed { .. }))
-                .count(),
-        }
-        .into()),
-    }
-}
-
 fn config_path(cli: &Cli) -> PathBuf {
     cli.config.clone().unwrap_or_else(Config::default_path)
 }
@@ -353,16 +278,16 @@ fn config_path(cli: &Cli) -> PathBuf {
 async fn run(cli: Cli) -> Result<()> {
     let path = config_path(&cli);
     match &cli.command {
-        Command::Tenant(cmd) => tenant(&cli, cmd, &path),
+        Command::Tenant(cmd) => crate::tenant::run(cmd, &path, cli.json),
         Command::Backup { name, options } => {
             let config = Config::load(&path)?;
             let client = config.tenant(name)?.client(name)?;
             let vault = Vault::open(&cli.repo)?;
-            let report = run_backup(&client, &vault, options, !cli.json)
+            let report = crate::backup::run_backup(&client, &vault, options, !cli.json)
                 .await
                 .with_context(|| format!("backup of tenant {name}"))?;
-            print_backup(cli.json, name, &report);
-            backup_result(name, &report)
+            crate::backup::print_backup(cli.json, name, &report);
+            crate::backup::backup_result(name, &report)
         }
         Command::Tenants => {
             let vault = Vault::open(&cli.repo)?;
@@ -817,75 +742,6 @@ async fn open(
     Ok((vault, tenant))
 }
 
-fn tenant(cli: &Cli, cmd: &TenantCommand, path: &std::path::Path) -> Result<()> {
-    let mut config = Config::load(path)?;
-    match cmd {
-        TenantCommand::Add(a) => {
-            if config.tenants.contains_key(&a.name) {
-                bail!(dirvault_engine::config::ConfigError::Exists(a.name.clone()));
-            }
-            let secret = match (
-                &a.client_secret_env,
-                &a.client_secret_file,
-                &a.certificate_file,
-            ) {
-                (Some(var), None, None) => SecretSource::Env { var: var.clone() },
-                (None, Some(file), None) => SecretSource::File { path: file.clone() },
-                (None, None, Some(cert)) => SecretSource::Certificate {
-                    certificate: cert.clone(),
-                    key: a.key_file.clone(),
-                },
-                _ => bail!(
-                    "give one credential: --client-secret-env VAR, --client-secret-file FILE or --certificate-file PEM (secrets are never passed on the command line)"
-                ),
-            };
-            let entry = TenantConfig {
-                cloud: a.cloud,
-                graph_url: a.graph_url.clone(),
-                login_url: a.login_url.clone(),
-                ..TenantConfig::new(a.tenant_id.clone(), a.client_id.clone(), secret)
-            };
-            // Check the endpoints now rather than at the first backup.
-            if let (Some(g), Some(l)) = (&entry.graph_url, &entry.login_url) {
-                dirvault_graph::Endpoints::custom(g, l)?;
-            }
-            config.tenants.insert(a.name.clone(), entry);
-            config.save(path)?;
-            if cli.json {
-                println!("{}", json!({"added": a.name, "config": path}));
-            } else {
-                println!("added tenant {} to {}", a.name, path.display());
-            }
-        }
-        TenantCommand::List => {
-            if cli.json {
-                println!("{}", serde_json::to_string(&config.tenants)?);
-            } else if config.tenants.is_empty() {
-                println!(
-                    "no tenants in {}: add one with `dirvault tenant add`",
-                    path.display()
-                );
-            } else {
-                for (name, t) in &config.tenants {
-                    println!("{name:<20} {}  cloud {}", t.tenant_id, t.cloud);
-                }
-            }
-        }
-        TenantCommand::Remove { name } => {
-            config.tenant(name)?;
-            config.tenants.remove(name);
-            config.save(path)?;
-            if !cli.json {
-                println!(
-                    "removed tenant {name} from {} (its snapshots stay in the repository)",
-                    path.display()
-                );
-            }
-        }
-    }
-    Ok(())
-}
-
 fn snapshot_summary(s: &Snapshot) -> serde_json::Value {
     let kinds: serde_json::Map<String, serde_json::Value> = s
         .kinds
@@ -898,66 +754,4 @@ fn snapshot_summary(s: &Snapshot) -> serde_json::Value {
         })
         .collect();
     json!({"id": s.id, "time": s.time, "parent": s.parent, "relationships": s.relationship_count, "kinds": kinds})
-}
-
-pub(crate) async fn run_backup(
-    client: &dirvault_graph::GraphClient,
-    vault: &Vault,
-    options: &BackupOptions,
-    show_progress: bool,
-) -> Result<BackupReport> {
-    let bar = (show_progress && std::io::stderr().is_terminal()).then(|| {
-        let bar = indicatif::ProgressBar::new_spinner();
-        bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        bar
-    });
-    let progress = |p: &dirvault_engine::Progress| {
-        if let Some(bar) = &bar {
-            bar.set_message(format!(
-                "{}: {} objects · {} requests · {} throttled",
-                p.kind, p.objects, p.graph.requests, p.graph.throttled
-            ));
-        }
-    };
-    let report = vault.backup(client, options, &progress).await;
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    Ok(report?)
-}
-
-pub(crate) fn print_backup(json: bool, name: &str, report: &BackupReport) {
-    if json {
-        println!(
-            "{}",
-            json!({"snapshot": report.snapshot.id, "tenant": name, "outcome": report.outcome, "kinds": report.kinds, "write": report.write, "graph": report.graph, "warnings": report.warnings})
-        );
-        return;
-    }
-    println!("snapshot {} of {name}", report.snapshot.id);
-    for k in &report.kinds {
-        let status = match &k.status {
-            dirvault_store::KindStatus::Complete => {
-                if k.incremental {
-                    "incremental".to_owned()
-                } else {
-                    "full".to_owned()
-                }
-            }
-            dirvault_store::KindStatus::Failed { reason } => format!("FAILED: {reason}"),
-            dirvault_store::KindStatus::Skipped { reason } => format!("skipped: {reason}"),
-        };
-        println!("  {:<26} {:>7}  {status}", k.kind.name(), k.count);
-    }
-    println!(
-        "{} Graph requests ({} throttled, {} retries), {} new blobs, {} bytes written",
-        report.graph.requests,
-        report.graph.throttled,
-        report.graph.retries,
-        report.write.new_blobs,
-        report.write.bytes_written
-    );
-    for w in &report.warnings {
-        println!("warning: {w}");
-    }
 }

@@ -6,10 +6,12 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod backup;
 mod cli;
 mod lease;
 mod quickstart;
 mod restore;
+mod tenant;
 
 fn main() -> std::process::ExitCode {
     cli::main()

@@ -84,9 +84,9 @@ pub(crate) async fn run(cx: &Globals<'_>, args: &QuickstartArgs) -> Result<()> {
     ));
     say(format!("2. Backing it up into {} …", cx.repo));
     let first =
-        crate::cli::run_backup(&client, &vault, &BackupOptions::default(), !cx.json).await?;
+        crate::backup::run_backup(&client, &vault, &BackupOptions::default(), !cx.json).await?;
     if !cx.json {
-        crate::cli::print_backup(false, TENANT, &first);
+        crate::backup::print_backup(false, TENANT, &first);
     }
     say(
         "3. An admin changes things: 5% of users edited, a few hires and leavers, membership changes …"
@@ -97,11 +97,11 @@ pub(crate) async fn run(cx: &Globals<'_>, args: &QuickstartArgs) -> Result<()> {
     })?;
     say("4. Backing up again (incremental) …".into());
     let second =
-        crate::cli::run_backup(&client, &vault, &BackupOptions::default(), !cx.json).await?;
+        crate::backup::run_backup(&client, &vault, &BackupOptions::default(), !cx.json).await?;
     let changes =
         dirvault_engine::changes(vault.repository(), &first.snapshot, &second.snapshot).await?;
     if !cx.json {
-        crate::cli::print_backup(false, TENANT, &second);
+        crate::backup::print_backup(false, TENANT, &second);
         println!(
             "5. What changed between {} and {}:",
             first.snapshot.id, second.snapshot.id
