@@ -1,0 +1,505 @@
+//! The persisted format (see `docs/storage-format.md`). Every file carries a version.
+//!
+//! The records are here; how blobs are made canonical is in [`canonical`], how manifest
+//! chunks are encoded in [`chunk`].
+
+mod canonical;
+mod chunk;
+#[cfg(test)]
+mod robustness;
+#[cfg(test)]
+mod tests;
+
+pub(crate) use canonical::*;
+pub(crate) use chunk::*;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+
+use chrono::{DateTime, Utc};
+use dirvault_model::{ObjectId, ObjectKind, SnapshotId, TenantId};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// A blob's id: the SHA-256 of its canonical JSON (keys sorted, no whitespace), so the same
+/// object always has the same id whatever order Graph sent its properties in. Written as 64
+/// hex digits; held as the 32 bytes (manifests hold hundreds of thousands of them).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct BlobId([u8; 32]);
+
+impl std::hash::Hash for BlobId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // A SHA-256 is uniform already: its first 8 bytes are as good a key as all 32, and a
+        // quarter of the hashing (tables of hundreds of thousands of ids are looked up once
+        // per object). Equal ids still hash equal; equality compares all 32 bytes.
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&self.0[..8]);
+        state.write_u64(u64::from_le_bytes(first));
+    }
+}
+
+impl BlobId {
+    /// The id of a JSON value.
+    pub fn of(value: &Value) -> Self {
+        Self::of_canonical(&canonical_bytes(value))
+    }
+
+    /// The id of canonical JSON bytes (keys sorted, no whitespace).
+    pub fn of_canonical(bytes: &[u8]) -> Self {
+        Self(Sha256::digest(bytes).into())
+    }
+
+    /// Parses a hex id (either case).
+    pub fn parse(s: &str) -> Option<Self> {
+        // Exactly 64 digits: `decode_to_array` would also take a `0x` prefix.
+        if s.len() != 64 {
+            return None;
+        }
+        hex::decode_to_array(s).ok().map(Self)
+    }
+}
+
+impl fmt::Display for BlobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(&self.0))
+    }
+}
+
+impl fmt::Debug for BlobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BlobId({})", &hex::encode(&self.0[..6]))
+    }
+}
+
+impl Serialize for BlobId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&hex::encode(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for BlobId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = BlobId;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a blob id (64 hex digits)")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<BlobId, E> {
+                BlobId::parse(v).ok_or_else(|| E::custom(format!("not a blob id: {v:?}")))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+
+/// Where a blob lives: its pack, and its compressed byte range there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobLocation {
+    /// The pack (shared: the many blobs of a pack name it once in memory).
+    pub pack: std::sync::Arc<str>,
+    /// Offset of the compressed bytes.
+    pub offset: u64,
+    /// Length of the compressed bytes.
+    pub length: u64,
+}
+
+impl BlobLocation {
+    /// The blob's byte range in its pack; `None` when `offset + length` overflows (a corrupt
+    /// or hostile index).
+    pub fn range(&self) -> Option<std::ops::Range<u64>> {
+        Some(self.offset..self.offset.checked_add(self.length)?)
+    }
+
+    /// The blob's byte range in a pack of `len` bytes read whole; `None` when it does not
+    /// fit.
+    pub fn range_in(&self, len: usize) -> Option<std::ops::Range<usize>> {
+        let range = self.range()?;
+        let (start, end) = (
+            usize::try_from(range.start).ok()?,
+            usize::try_from(range.end).ok()?,
+        );
+        (end <= len).then_some(start..end)
+    }
+}
+
+/// A pack's index file: which blobs it holds, where.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "version")]
+pub(crate) enum PackIndexFile {
+    /// Version 1.
+    #[serde(rename = "1")]
+    V1 {
+        /// The pack id (SHA-256 of the pack file).
+        pack: String,
+        /// `(blob, offset, length)` for each blob.
+        blobs: Vec<(BlobId, u64, u64)>,
+    },
+}
+
+/// How a kind's backup ended.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "camelCase")]
+pub enum KindStatus {
+    /// Every object was read.
+    #[default]
+    Complete,
+    /// Reading failed: the manifest (if any) is the previous snapshot's, never "all deleted".
+    Failed {
+        /// Why.
+        reason: String,
+    },
+    /// Not backed up (not selected, or the app lacks the permission).
+    Skipped {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// One kind in a snapshot.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KindRecord {
+    /// How its backup ended.
+    #[serde(flatten)]
+    pub status: KindStatus,
+    /// Format 1: the manifest's chunks inline (blobs holding JSON arrays of [`ManifestEntry`],
+    /// sorted by id). Format 2 writes [`KindRecord::index`] instead.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub manifest: Vec<BlobId>,
+    /// Format 2: the blob of the manifest's index: its content-defined chunks
+    /// with their first ids, so that one object is found by reading one chunk, and an
+    /// unchanged kind is the same blob as in the parent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<BlobId>,
+    /// Format 2: the blob of the [`Changeset`] against the parent snapshot; absent when
+    /// nothing changed or there is no parent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<BlobId>,
+    /// Where the index blob was written (a hint, as [`ChunkRef::at`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_at: Option<BlobLocation>,
+    /// Where the changeset blob was written (a hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes_at: Option<BlobLocation>,
+    /// Which object ids the changeset names, as an [`IdFilter`]: an object's history reads
+    /// only the changesets that may name it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes_filter: Option<IdFilter>,
+    /// Format 5: the changesets since the snapshot that wrote [`KindRecord::index`] (the
+    /// base), oldest first. The manifest is the base's chunks with these applied in order;
+    /// empty when this snapshot wrote the index itself. An incremental backup that changes 1%
+    /// of a kind writes one small changeset instead of every chunk and the index it touches.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chain: Vec<ChainLink>,
+    /// Objects in the manifest.
+    pub count: usize,
+    /// The deltaLink to continue from, for kinds with delta.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta_link: Option<String>,
+    /// The `$select` the delta round behind [`KindRecord::delta_link`] asked for: a deltaLink
+    /// returns only those properties, so a backup that would ask for more (Graph declared a
+    /// new property, the tenant registered an extension) reads the kind in full again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub selected: Vec<String>,
+}
+
+/// One changeset of a chain of them on top of a base index ([`KindRecord::chain`],
+/// [`Snapshot::relationship_chain`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChainLink {
+    /// The changeset blob ([`Changeset`] for a kind, [`RelationshipChanges`] for relationships).
+    pub blob: BlobId,
+    /// Where it was written (a hint, as [`ChunkRef::at`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<BlobLocation>,
+}
+
+impl KindRecord {
+    /// Whether two records hold the same manifest by construction: the same index with the
+    /// same chain on top (records without an index compare as different).
+    pub fn same_manifest(&self, other: &KindRecord) -> bool {
+        self.index.is_some() && self.index == other.index && self.chain == other.chain
+    }
+}
+
+/// A Bloom filter of object ids (base64 of its bits): "maybe" or "certainly not". 10 bits and
+/// 7 probes per id (about 1% false positives); the probes are FNV-1a 64 of the id, split into
+/// two 32-bit halves `h1`, `h2`, probe `i` at bit `(h1 + i·h2) mod bits`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct IdFilter(String);
+
+impl IdFilter {
+    const BITS_PER_ID: usize = 10;
+    const PROBES: u64 = 7;
+
+    fn probes(id: &str, bits: u64) -> impl Iterator<Item = u64> {
+        let hash = dirvault_model::fnv1a(id.as_bytes());
+        let (h1, h2) = (hash & 0xffff_ffff, hash >> 32);
+        (0..Self::PROBES).map(move |i| h1.wrapping_add(i.wrapping_mul(h2)) % bits)
+    }
+
+    /// The filter of some ids.
+    pub fn new(ids: &[&str]) -> Self {
+        let mut bits = vec![0u8; (ids.len() * Self::BITS_PER_ID).div_ceil(8).max(1)];
+        let n = bits.len() as u64 * 8;
+        for id in ids {
+            for bit in Self::probes(id, n) {
+                bits[(bit / 8) as usize] |= 1 << (bit % 8);
+            }
+        }
+        use base64::Engine as _;
+        Self(base64::engine::general_purpose::STANDARD_NO_PAD.encode(bits))
+    }
+
+    /// Whether `id` may be in the set (`true` when the filter cannot be read).
+    pub fn may_contain(&self, id: &str) -> bool {
+        use base64::Engine as _;
+        let Ok(bits) = base64::engine::general_purpose::STANDARD_NO_PAD.decode(&self.0) else {
+            return true;
+        };
+        if bits.is_empty() {
+            return true;
+        }
+        let n = bits.len() as u64 * 8;
+        Self::probes(id, n).all(|bit| bits[(bit / 8) as usize] & (1 << (bit % 8)) != 0)
+    }
+}
+
+/// The chunks of a kind's manifest, in id order.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub(crate) struct ManifestIndex {
+    /// Each chunk: its blob, its first object id and its number of entries.
+    pub chunks: Vec<ChunkRef>,
+}
+
+/// One chunk of a manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkRef {
+    /// The blob (a JSON array of [`ManifestEntry`]).
+    pub blob: BlobId,
+    /// Its first object id (chunks are sorted by id and do not overlap).
+    pub first: String,
+    /// Entries in it.
+    pub count: usize,
+    /// Where the chunk was written: a hint that spares loading the tenant's whole blob index
+    /// (checked against the blob id; after a repack the index is used instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<BlobLocation>,
+}
+
+/// What changed in a kind since the parent snapshot: the entries of objects created and
+/// modified (new versions), and of objects deleted (the parent's version).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Changeset {
+    /// New objects.
+    #[serde(default)]
+    pub created: Vec<ManifestEntry>,
+    /// Objects with a new version.
+    #[serde(default)]
+    pub modified: Vec<ManifestEntry>,
+    /// Objects gone (their last version).
+    #[serde(default)]
+    pub deleted: Vec<ManifestEntry>,
+}
+
+/// How the relationships changed since the parent snapshot.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct RelationshipChanges {
+    /// Relationships that are new.
+    #[serde(default)]
+    pub added: Vec<dirvault_model::Relationship>,
+    /// Relationships that are gone.
+    #[serde(default)]
+    pub removed: Vec<dirvault_model::Relationship>,
+}
+
+/// Text of a manifest entry (a name or key): a reference-counted string, or a part of one.
+/// A decoded manifest chunk keeps the texts of all its entries in one buffer, so that reading
+/// and dropping a hundred thousand entries allocates and frees a few hundred buffers, not a
+/// hundred thousand strings.
+pub type Text = arcstr::Substr;
+
+/// One object in a manifest: its version and the summary listing and search need.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManifestEntry {
+    /// Object id.
+    pub id: ObjectId,
+    /// The object version's blob.
+    pub blob: BlobId,
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<Text>,
+    /// A second key: UPN (users), appId (applications, service principals), mail (groups).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<Text>,
+    /// Where the version's blob is (a hint, as [`ChunkRef::at`]): showing an object or its
+    /// history needs no blob index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<BlobLocation>,
+}
+
+/// A committed snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Snapshot {
+    /// Its id (sorts by time).
+    pub id: SnapshotId,
+    /// The tenant.
+    pub tenant: TenantId,
+    /// When the backup started.
+    pub time: DateTime<Utc>,
+    /// The snapshot it was taken incrementally from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<SnapshotId>,
+    /// Every kind.
+    pub kinds: BTreeMap<ObjectKind, KindRecord>,
+    /// Format 1: the relationships' chunks inline (blobs holding JSON arrays of
+    /// relationships, sorted). Format 2 writes [`Snapshot::relationship_index`] instead.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relationships: Vec<BlobId>,
+    /// Format 2: the blob listing the relationships' chunks (an index).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relationship_index: Option<BlobId>,
+    /// Where the relationship index was written (a hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relationship_index_at: Option<BlobLocation>,
+    /// Format 2: the blob of the [`RelationshipChanges`] against the parent; absent when none
+    /// changed or there is no parent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relationship_changes: Option<BlobId>,
+    /// Where the relationship changes were written (a hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relationship_changes_at: Option<BlobLocation>,
+    /// The ids the relationship changes name (sources, targets, units, resources), as an
+    /// [`IdFilter`]: an object's relationship change log reads only the changes that may name it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relationship_changes_filter: Option<IdFilter>,
+    /// Format 5: the relationship changes since the snapshot that wrote
+    /// [`Snapshot::relationship_index`], oldest first (as [`KindRecord::chain`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relationship_chain: Vec<ChainLink>,
+    /// Relationships in it.
+    #[serde(default)]
+    pub relationship_count: usize,
+    /// The dirvault version that wrote it.
+    pub tool_version: String,
+    /// In the stored record only: SHA-256 (hex) of the record without this field, written at
+    /// commit and checked by every read ([`Snapshot::integrity_problem`]), so that an edited
+    /// count or chain is reported rather than read as older data. Snapshots in memory carry
+    /// none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integrity: Option<String>,
+}
+
+impl Snapshot {
+    /// The SHA-256 (hex) of the record as stored, without its `integrity` field.
+    pub fn integrity_digest(&self) -> String {
+        use sha2::Digest;
+        let mut content = self.clone();
+        content.integrity = None;
+        // A snapshot always serializes: its maps have string keys.
+        let bytes = serde_json::to_vec(&SnapshotFile::V5(content)).unwrap_or_default();
+        hex::encode(&sha2::Sha256::digest(&bytes))
+    }
+
+    /// Why the record read from `tenants/{tenant}/snapshots/{id}.json` cannot be trusted: its
+    /// integrity hash does not match its content, or it names another tenant or id than its
+    /// place. `None` for a sound record (and for records written before the hash existed).
+    pub fn integrity_problem(&self, tenant: &str, id: &str) -> Option<String> {
+        if self.tenant.as_str() != tenant || self.id.as_str() != id {
+            return Some(format!(
+                "the record names snapshot {} of tenant {}, but is stored as snapshot {id} of tenant {tenant}",
+                self.id, self.tenant
+            ));
+        }
+        match &self.integrity {
+            Some(hash) if *hash != self.integrity_digest() => Some(
+                "the record was changed after it was written (its integrity hash does not match)"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+impl Snapshot {
+    /// Every blob the snapshot record names itself: format 1 chunks, format 2 indexes and
+    /// changesets (whose chunks are added too).
+    pub fn root_blobs(&self) -> impl Iterator<Item = &BlobId> {
+        self.kinds
+            .values()
+            .flat_map(|k| {
+                k.manifest
+                    .iter()
+                    .chain(&k.index)
+                    .chain(&k.changes)
+                    .chain(k.chain.iter().map(|l| &l.blob))
+            })
+            .chain(self.relationships.iter())
+            .chain(&self.relationship_index)
+            .chain(&self.relationship_changes)
+            .chain(self.relationship_chain.iter().map(|l| &l.blob))
+    }
+}
+
+/// The versioned snapshot file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "version")]
+pub(crate) enum SnapshotFile {
+    /// Version 1: manifests and relationship chunks inline.
+    #[serde(rename = "1")]
+    V1(Snapshot),
+    /// Version 2: manifest indexes, changesets, a relationship index.
+    #[serde(rename = "2")]
+    V2(Snapshot),
+    /// Version 3: as 2, with manifest chunks in the compact [`EntryChunk`] encoding (which a
+    /// reader of version 2 could not read).
+    #[serde(rename = "3")]
+    V3(Snapshot),
+    /// Version 4: as 3, with manifest chunks in the binary [`EntryChunk`] encoding.
+    #[serde(rename = "4")]
+    V4(Snapshot),
+    /// Version 5: as 4, with manifests and relationships as a base index plus a chain of
+    /// changesets ([`KindRecord::chain`]), which a reader of version 4 would not apply.
+    #[serde(rename = "5")]
+    V5(Snapshot),
+}
+
+impl SnapshotFile {
+    /// The snapshot, whatever the version.
+    pub(crate) fn into_snapshot(self) -> Snapshot {
+        match self {
+            SnapshotFile::V1(s)
+            | SnapshotFile::V2(s)
+            | SnapshotFile::V3(s)
+            | SnapshotFile::V4(s)
+            | SnapshotFile::V5(s) => s,
+        }
+    }
+}
+
+/// A tenant's lease: keeps two writers off the same tenant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LeaseRecord {
+    /// Who holds it (host, process, random suffix).
+    pub owner: String,
+    /// When it expires unless renewed.
+    pub expires: DateTime<Utc>,
+    /// The process that took it: a lease of a process known to be dead is broken at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holder: Option<crate::holder::LeaseHolder>,
+}
+
+/// A new snapshot id: `YYYYMMDDTHHMMSSZ-xxxxxxxx`, so that ids sort by time.
+pub fn new_snapshot_id(time: DateTime<Utc>) -> SnapshotId {
+    let suffix: u32 = rand::random();
+    let id = format!("{}-{suffix:08x}", time.format("%Y%m%dT%H%M%SZ"));
+    // The format has no whitespace or '/': always a valid id.
+    SnapshotId::new(id).unwrap_or_else(|_| unreachable!())
+}

@@ -1,0 +1,105 @@
+//! Decoders against hostile input (property tests).
+
+use super::*;
+use proptest::prelude::*;
+
+proptest! {
+    #[test]
+    fn blob_ids_parse_back_from_either_case_and_nothing_else_parses(
+        bytes in any::<[u8; 32]>(),
+        noise in "\\PC{0,80}",
+    ) {
+        let id = BlobId(bytes);
+        let text = id.to_string();
+        prop_assert_eq!(text.len(), 64);
+        prop_assert_eq!(BlobId::parse(&text), Some(id));
+        prop_assert_eq!(BlobId::parse(&text.to_uppercase()), Some(id));
+        prop_assert_eq!(BlobId::parse(&format!("0x{}", &text[2..])), None);
+        if let Some(parsed) = BlobId::parse(&noise) {
+            prop_assert_eq!(parsed.to_string(), noise.to_lowercase());
+        }
+    }
+}
+
+fn sample() -> Vec<ManifestEntry> {
+    (0..20)
+        .map(|i| ManifestEntry {
+            id: ObjectId::new(format!("{i:08x}-0000-4000-8000-000000000000")).unwrap(),
+            blob: BlobId::of_canonical(format!("blob {i}").as_bytes()),
+            name: Some(Text::from(format!("User {i}"))),
+            key: (i % 2 == 0).then(|| Text::from(format!("user{i}@contoso.com"))),
+            at: Some(BlobLocation {
+                pack: format!("pack{}", i % 3).into(),
+                offset: i * 100,
+                length: 90,
+            }),
+        })
+        .collect()
+}
+
+proptest! {
+    // Manifest chunks (binary format 4, JSON formats 1-3): arbitrary bytes and mutations
+    // of valid chunks decode or fail with a message, never panic.
+    #[test]
+    fn any_manifest_chunk_decodes_or_fails(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+        let _ = EntryChunk::decode(&bytes);
+        let mut binary = BINARY_CHUNK.to_vec();
+        binary.extend_from_slice(&bytes);
+        let _ = EntryChunk::decode(&binary);
+    }
+
+    #[test]
+    fn mutated_manifest_chunks_decode_or_fail(
+        flips in proptest::collection::vec((any::<u16>(), any::<u8>()), 1..8),
+        cut in any::<u16>(),
+        json in any::<bool>(),
+    ) {
+        let chunk = EntryChunk::new(&sample());
+        let mut bytes = if json { chunk.canonical_json() } else { chunk.encode() };
+        for (at, byte) in flips {
+            let i = usize::from(at) % bytes.len();
+            bytes[i] ^= byte;
+        }
+        bytes.truncate(usize::from(cut) % (bytes.len() + 1));
+        if let Ok(entries) = EntryChunk::decode(&bytes) {
+            for e in entries {
+                let _ = e.at.as_ref().map(BlobLocation::range);
+            }
+        }
+    }
+
+    // Snapshot records and pack indexes are JSON: a mutated record reads or fails, and
+    // what reads is checked (integrity) without panicking.
+    #[test]
+    fn mutated_snapshot_records_read_or_fail(
+        flips in proptest::collection::vec((any::<u16>(), any::<u8>()), 1..6),
+    ) {
+        let mut record = serde_json::to_vec(&SnapshotFile::V5(Snapshot {
+            id: SnapshotId::new("20261124T060000Z-0000abcd").unwrap(),
+            tenant: TenantId::new("5f1c2d3e-0000-4000-8000-000000000000").unwrap(),
+            time: chrono::DateTime::parse_from_rfc3339("2026-11-24T06:00:00Z").unwrap().into(),
+            parent: None,
+            kinds: BTreeMap::new(),
+            relationships: Vec::new(),
+            relationship_index: None,
+            relationship_index_at: None,
+            relationship_changes: None,
+            relationship_changes_at: None,
+            relationship_changes_filter: None,
+            relationship_chain: Vec::new(),
+            relationship_count: 3,
+            tool_version: "0.1.0".into(),
+            integrity: None,
+        })).unwrap();
+        for (at, byte) in flips {
+            let i = usize::from(at) % record.len();
+            record[i] ^= byte;
+        }
+        if let Ok(file) = serde_json::from_slice::<SnapshotFile>(&record) {
+            let snapshot = file.into_snapshot();
+            let _ = snapshot.integrity_problem("5f1c2d3e-0000-4000-8000-000000000000", "20261124T060000Z-0000abcd");
+            let _ = snapshot.root_blobs().count();
+        }
+        let _ = serde_json::from_slice::<PackIndexFile>(&record);
+    }
+}

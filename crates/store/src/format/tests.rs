@@ -1,0 +1,333 @@
+//! The format's round trips and compatibility.
+
+use super::*;
+use serde_json::json;
+
+// Regression: `offset + length` from an index file could overflow (a panic in debug
+// builds, a wrapped range in release), and a range past a pack's end panicked in prune.
+#[test]
+fn blob_ranges_that_overflow_or_leave_their_pack_are_refused() {
+    let at = |offset, length| BlobLocation {
+        pack: "p".into(),
+        offset,
+        length,
+    };
+    assert_eq!(at(u64::MAX, 2).range(), None);
+    assert_eq!(at(u64::MAX - 1, 1).range(), Some(u64::MAX - 1..u64::MAX));
+    assert_eq!(at(10, 5).range_in(15), Some(10..15));
+    assert_eq!(at(10, 6).range_in(15), None);
+    assert_eq!(at(u64::MAX, 1).range_in(usize::MAX), None);
+}
+
+/// The canonical form, written the slow and obvious way: keys sorted at every level.
+fn reference_canonical(value: &Value) -> Vec<u8> {
+    fn sorted(value: &Value) -> Value {
+        match value {
+            Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                Value::Object(
+                    keys.into_iter()
+                        .map(|k| (k.clone(), sorted(&m[k])))
+                        .collect(),
+                )
+            }
+            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+            v => v.clone(),
+        }
+    }
+    serde_json::to_vec(&sorted(value)).unwrap()
+}
+
+#[test]
+fn canonical_bytes_sort_keys_whatever_orders_came_before() {
+    // Maps of the same size in different orders, one after another on one thread: the
+    // remembered order of the first must not be trusted for the others.
+    let values = [
+        json!({"id": "1", "b": 2, "a": {"z": 1, "y": [{"q": 1, "p": 2}]}, "c": "\"\n"}),
+        json!({"c": 3, "a": 1, "id": "2", "b": {"y": 1, "z": [{"p": 1, "q": 2}]}}),
+        json!({"a": 1, "b": 2, "c": 3, "id": "3"}),
+        json!({"id": "4", "c": 3, "b": 2, "a": 1}),
+        json!({"id": "5", "b": 2, "a": {"z": 1, "y": 0}, "c": "x"}),
+        json!({"é": 1, "e": 2, "E": 3, "ee": 4}),
+        // The remembered order holds for the first keys (and a nested map of the same
+        // size) and fails only at the last pair: the map is sorted again.
+        json!({"a": {"x": 1, "y": 2, "w": 0, "v": 9}, "b": 1, "c": 2, "d": 3}),
+        json!({"a": {"x": 1, "y": 2, "w": 0, "v": 9}, "b": 1, "d": 2, "c": 3}),
+    ];
+    for _ in 0..2 {
+        for v in &values {
+            assert_eq!(
+                String::from_utf8(canonical_bytes(v)).unwrap(),
+                String::from_utf8(reference_canonical(v)).unwrap()
+            );
+        }
+    }
+}
+
+#[test]
+fn canonical_strings_and_scalars_are_written_as_serde_json_writes_them() {
+    // Every byte that needs escaping (controls, quote, backslash), at every position of
+    // an 8-byte stretch, beside bytes that do not (DEL, non-ASCII, emoji, '/').
+    let mut strings: Vec<String> = (0u8..0x20)
+        .chain([b'"', b'\\'])
+        .map(|b| format!("ab{}cdefghijk", char::from(b)))
+        .collect();
+    for at in 0..9 {
+        let mut s = "x".repeat(at);
+        s.push('"');
+        s.push_str(&"y".repeat(8 - at));
+        strings.push(s);
+    }
+    strings.extend(
+        [
+            "",
+            "plain",
+            "\u{7f}",
+            "é/ü",
+            "🙂\u{2028}",
+            "a\\b",
+            "quote\"d",
+            "tab\there",
+        ]
+        .map(String::from),
+    );
+    let mut map = serde_json::Map::new();
+    for (i, s) in strings.iter().enumerate() {
+        map.insert(s.clone(), json!(i));
+        map.insert(format!("v{i:03}"), json!(s));
+    }
+    for (i, n) in [
+        json!(0),
+        json!(-7),
+        json!(1.5e300),
+        json!(u64::MAX),
+        json!(-0.25),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        map.insert(format!("n{i}"), n);
+    }
+    map.insert("t".into(), json!(true));
+    map.insert("f".into(), json!(false));
+    map.insert("z".into(), Value::Null);
+    map.insert("arr".into(), json!(strings));
+    let value = Value::Object(map);
+    assert_eq!(
+        String::from_utf8(canonical_bytes(&value)).unwrap(),
+        String::from_utf8(reference_canonical(&value)).unwrap()
+    );
+}
+
+#[test]
+fn blob_id_ignores_key_order_but_not_values() {
+    let a = BlobId::of(&json!({"id": "1", "b": [1, {"y": null, "x": 2}]}));
+    let b = BlobId::of(&json!({"b": [1, {"x": 2, "y": null}], "id": "1"}));
+    assert_eq!(a, b);
+    assert_ne!(
+        a,
+        BlobId::of(&json!({"id": "1", "b": [{"x": 2, "y": null}, 1]}))
+    );
+    assert_ne!(
+        a,
+        BlobId::of(&json!({"id": "1", "b": [1, {"x": 2}]})),
+        "null is a value"
+    );
+    assert_eq!(a.to_string().len(), 64);
+    assert_eq!(BlobId::parse(&a.to_string().to_uppercase()), Some(a));
+    assert_eq!(BlobId::parse("zz"), None);
+}
+
+#[test]
+fn snapshot_file_format_is_pinned() {
+    let mut kinds = BTreeMap::new();
+    kinds.insert(
+        ObjectKind::Users,
+        KindRecord {
+            status: KindStatus::Complete,
+            index: Some(BlobId::of(&json!({"chunks": []}))),
+            changes: Some(BlobId::of(&json!({"created": []}))),
+            chain: vec![ChainLink {
+                blob: BlobId::of(&json!({"created": []})),
+                at: Some(BlobLocation {
+                    pack: "00ff".into(),
+                    offset: 12,
+                    length: 34,
+                }),
+            }],
+            count: 0,
+            delta_link: Some("https://graph.microsoft.com/v1.0/users/delta?$deltatoken=x".into()),
+            ..KindRecord::default()
+        },
+    );
+    kinds.insert(
+        ObjectKind::SignIns,
+        KindRecord {
+            status: KindStatus::Skipped {
+                reason: "AuditLog.Read.All not granted".into(),
+            },
+            ..KindRecord::default()
+        },
+    );
+    kinds.insert(
+        ObjectKind::Groups,
+        KindRecord {
+            status: KindStatus::Failed {
+                reason: "HTTP 503".into(),
+            },
+            ..KindRecord::default()
+        },
+    );
+    let file = SnapshotFile::V5(Snapshot {
+        id: SnapshotId::new("20261124T060000Z-0000abcd").unwrap(),
+        tenant: TenantId::new("5f1c2d3e-0000-4000-8000-000000000001").unwrap(),
+        time: DateTime::parse_from_rfc3339("2026-11-24T06:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc),
+        parent: None,
+        kinds,
+        relationships: Vec::new(),
+        relationship_index: None,
+        relationship_index_at: None,
+        relationship_changes: None,
+        relationship_changes_at: None,
+        relationship_changes_filter: None,
+        relationship_chain: vec![ChainLink {
+            blob: BlobId::of(&json!({"added": []})),
+            at: None,
+        }],
+        relationship_count: 0,
+        tool_version: "0.1.0".into(),
+        integrity: None,
+    });
+    insta::assert_json_snapshot!(file);
+}
+
+#[test]
+fn id_filters_say_certainly_not_for_most_absent_ids() {
+    let ids: Vec<String> = (0..1000).map(|i| format!("user-{i}")).collect();
+    let ids_ref: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let filter = IdFilter::new(&ids_ref);
+    assert!(
+        ids.iter().all(|id| filter.may_contain(id)),
+        "no false negatives"
+    );
+    let false_positives = (0..10_000)
+        .filter(|i| filter.may_contain(&format!("other-{i}")))
+        .count();
+    assert!(false_positives < 300, "{false_positives} of 10,000");
+    assert!(
+        IdFilter("not base64!".into()).may_contain("x"),
+        "unreadable: maybe"
+    );
+    let empty = IdFilter::new(&[]);
+    assert!(!empty.may_contain("x"));
+}
+
+#[test]
+fn manifest_chunks_are_compact_and_every_format_is_read() {
+    let at = |pack: &str, offset| BlobLocation {
+        pack: pack.into(),
+        offset,
+        length: 10,
+    };
+    let entries = vec![
+        ManifestEntry {
+            id: ObjectId::new("a1").unwrap(),
+            blob: BlobId::of(&json!({"id": "a1"})),
+            name: Some("Adele".into()),
+            key: Some("adele@contoso.com".into()),
+            at: Some(at("p1", 0)),
+        },
+        ManifestEntry {
+            id: ObjectId::new("b2").unwrap(),
+            blob: BlobId::of(&json!({"id": "b2"})),
+            name: None,
+            key: None,
+            at: Some(at("p2", 10)),
+        },
+        ManifestEntry {
+            id: ObjectId::new("c3").unwrap(),
+            blob: BlobId::of(&json!({"id": "c3"})),
+            name: Some("Carol".into()),
+            key: None,
+            at: Some(at("p1", 20)),
+        },
+    ];
+    let compact = serde_json::to_value(EntryChunk::new(&entries)).unwrap();
+    insta::assert_json_snapshot!(compact);
+    let bytes = canonical_bytes(&compact);
+    assert_eq!(
+        EntryChunk::new(&entries).canonical_json(),
+        bytes,
+        "written canonical"
+    );
+    assert_eq!(EntryChunk::decode(&bytes).unwrap(), entries);
+    // Formats 1 and 2: a JSON array of entry objects.
+    let plain = serde_json::to_vec(&entries).unwrap();
+    assert_eq!(EntryChunk::decode(&plain).unwrap(), entries);
+    // A pack number out of range is an error, not a wrong location.
+    let bad = json!({"entries": [["a1", entries[0].blob, null, null, [5, 0, 10]]], "packs": []});
+    let err = EntryChunk::decode(&canonical_bytes(&bad)).unwrap_err();
+    assert!(err.contains("pack #5"), "{err}");
+}
+
+#[test]
+fn binary_manifest_chunks_round_trip_and_say_what_is_wrong() {
+    let at = |pack: &str, offset| BlobLocation {
+        pack: pack.into(),
+        offset,
+        length: 300,
+    };
+    let entries = vec![
+        ManifestEntry {
+            id: ObjectId::new("a1").unwrap(),
+            blob: BlobId::of(&json!({"id": "a1"})),
+            name: Some("Zoë".into()),
+            key: Some("".into()),
+            at: Some(at("p1", 1 << 40)),
+        },
+        ManifestEntry {
+            id: ObjectId::new("b2").unwrap(),
+            blob: BlobId::of(&json!({"id": "b2"})),
+            name: None,
+            key: None,
+            at: None,
+        },
+    ];
+    let chunk = EntryChunk::new(&entries);
+    let bytes = chunk.encode();
+    assert!(bytes.starts_with(b"DVM4"));
+    assert_eq!(EntryChunk::decode(&bytes).unwrap(), entries);
+    // One encoding for one chunk (content addressing depends on it), a third smaller than
+    // the JSON of format 3.
+    assert_eq!(EntryChunk::new(&entries).encode(), bytes);
+    assert!(bytes.len() * 3 < chunk.canonical_json().len() * 2);
+    // The layout, pinned: magic, 1 pack "p1", 2 entries, the first one's id "a1".
+    assert_eq!(&bytes[..12], b"DVM4\x01\x02p1\x02\x02a1");
+    // Every truncation is an error, never a shorter list.
+    for end in 4..bytes.len() {
+        assert!(EntryChunk::decode(&bytes[..end]).is_err(), "cut at {end}");
+    }
+    let mut long = bytes.clone();
+    long.push(0);
+    let err = EntryChunk::decode(&long).unwrap_err();
+    assert!(err.contains("after the last entry"), "{err}");
+    // A huge count is refused before anything is allocated for it.
+    let err = EntryChunk::decode(b"DVM4\xff\xff\xff\xff\x0f").unwrap_err();
+    assert!(err.contains("cannot fit"), "{err}");
+}
+
+#[test]
+fn format_1_snapshot_files_are_still_read() {
+    let v1 = json!({"version": "1", "id": "20261124T060000Z-0000abcd",
+        "tenant": "5f1c2d3e-0000-4000-8000-000000000001", "time": "2026-11-24T06:00:00Z",
+        "kinds": {"users": {"status": "complete", "manifest": [BlobId::of(&json!([]))], "count": 0}},
+        "relationships": [BlobId::of(&json!([]))], "relationshipCount": 0, "toolVersion": "0.1.0"});
+    let file: SnapshotFile = serde_json::from_value(v1).unwrap();
+    let s = file.into_snapshot();
+    assert_eq!(s.kinds[&ObjectKind::Users].manifest.len(), 1);
+    assert!(s.kinds[&ObjectKind::Users].index.is_none());
+    assert_eq!(s.root_blobs().count(), 2);
+}
