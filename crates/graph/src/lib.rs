@@ -39,8 +39,12 @@
 #![allow(clippy::result_large_err)]
 
 mod auth;
+mod batch;
+mod endpoints;
 mod error;
 pub mod metadata;
+mod paging;
+mod throttle;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -58,89 +62,13 @@ use tokio::sync::{Mutex, Semaphore};
 use url::Url;
 
 pub use auth::{ClientCertificate, Credentials};
+pub use batch::{BatchRequest, BatchResponse, MAX_BATCH};
 pub use dirvault_model::Cloud;
 use dirvault_model::TenantId;
+pub use endpoints::Endpoints;
 pub use error::{Error, Result};
-
-/// Graph's limit on requests in one `$batch` (docs/graph.md §4).
-pub const MAX_BATCH: usize = 20;
-
-/// Where the identity platform and Graph live.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoints {
-    login_root: Url,
-    graph_root: Url,
-}
-
-fn is_loopback(url: &Url) -> bool {
-    match url.host_str() {
-        Some("localhost") => true,
-        Some(h) => h
-            .trim_matches(['[', ']'])
-            .parse::<IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback()),
-        None => false,
-    }
-}
-
-impl Endpoints {
-    /// The endpoints of a national cloud.
-    pub fn cloud(cloud: Cloud) -> Self {
-        let parse = |s: &str| Url::parse(s).expect("the cloud roots are valid URLs");
-        Self {
-            login_root: parse(cloud.login_root()),
-            graph_root: parse(cloud.graph_root()),
-        }
-    }
-
-    /// Explicit roots, e.g. `http://127.0.0.1:8080` for the emulator. Plain `http` is allowed
-    /// only for loopback addresses: a token never crosses a network in clear.
-    ///
-    /// # Errors
-    /// [`Error::Config`] for an unparsable URL or plain `http` to a non-loopback host.
-    pub fn custom(graph_root: &str, login_root: &str) -> Result<Self> {
-        let parse = |what: &str, s: &str| -> Result<Url> {
-            let url = Url::parse(s.trim_end_matches('/'))
-                .map_err(|e| Error::Config(format!("{what} {s:?} is not a URL: {e}")))?;
-            match url.scheme() {
-                "https" => Ok(url),
-                "http" if is_loopback(&url) => Ok(url),
-                "http" => Err(Error::Config(format!(
-                    "{what} {s:?} uses plain http: allowed only for loopback addresses; use https"
-                ))),
-                other => Err(Error::Config(format!(
-                    "{what} {s:?} has scheme {other:?}: use https"
-                ))),
-            }
-        };
-        Ok(Self {
-            graph_root: parse("Graph root", graph_root)?,
-            login_root: parse("login root", login_root)?,
-        })
-    }
-
-    fn graph_base(&self) -> String {
-        format!("{}/v1.0", self.graph_root.as_str().trim_end_matches('/'))
-    }
-
-    fn token_url(&self, tenant: &TenantId) -> String {
-        format!(
-            "{}/{tenant}/oauth2/v2.0/token",
-            self.login_root.as_str().trim_end_matches('/')
-        )
-    }
-
-    fn scope(&self, cloud_graph_root: Option<&str>) -> String {
-        // The scope names Graph's resource: the cloud's Graph host even when the requests go
-        // to an explicit root.
-        format!(
-            "{}/.default",
-            cloud_graph_root
-                .unwrap_or(self.graph_root.as_str())
-                .trim_end_matches('/')
-        )
-    }
-}
+pub use paging::Page;
+use throttle::*;
 
 /// The longest `Retry-After` honoured: a longer one (a hostile or broken answer) is waited
 /// this long, so that one answer cannot stall a backup for hours.
@@ -301,41 +229,6 @@ impl GraphClientBuilder {
 /// 40 requests a second, below what the budget admits for cheap requests (docs/benchmarks.md).
 pub const DEFAULT_MAX_CONCURRENCY: usize = 8;
 
-/// The throttling budgets Graph keeps apart for one app and tenant
-/// (learn.microsoft.com/graph/throttling-limits): the directory's ResourceUnits; the identity
-/// and access reports (sign-ins, audits, registration reports, authentication methods: 5
-/// requests per 10 s); Conditional Access (1 request per second).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Budget {
-    Directory = 0,
-    Reports = 1,
-    ConditionalAccess = 2,
-}
-
-impl Budget {
-    const COUNT: usize = 3;
-
-    /// The budget a request URL draws on, from its path after the version segment.
-    fn of(url: &str) -> Self {
-        let path = url
-            .split(['?', '#'])
-            .next()
-            .unwrap_or(url)
-            .to_ascii_lowercase();
-        let after_version = ["/v1.0/", "/beta/"]
-            .iter()
-            .find_map(|v| path.split_once(v).map(|(_, rest)| rest))
-            .unwrap_or(path.trim_start_matches('/'));
-        let segments: Vec<&str> = after_version.split('/').collect();
-        match segments.as_slice() {
-            ["identity", "conditionalaccess", ..] => Self::ConditionalAccess,
-            ["auditlogs" | "reports", ..] => Self::Reports,
-            ["users", _, "authentication", ..] | ["me", "authentication", ..] => Self::Reports,
-            _ => Self::Directory,
-        }
-    }
-}
-
 struct Inner {
     tenant: TenantId,
     credentials: Credentials,
@@ -382,91 +275,6 @@ pub struct GraphResponse {
     pub body: Value,
 }
 
-/// One page of a collection or delta round.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Page {
-    /// The page's items, as Graph returned them.
-    pub items: Vec<Value>,
-    /// `@odata.nextLink`: more pages follow.
-    pub next_link: Option<String>,
-    /// `@odata.deltaLink`: the last page of a delta round; store it for the next round.
-    pub delta_link: Option<String>,
-}
-
-/// One request of a `$batch`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BatchRequest {
-    /// Unique within the batch.
-    pub id: String,
-    /// HTTP method.
-    pub method: String,
-    /// Relative URL, e.g. `/users/{id}/authentication/methods`.
-    pub url: String,
-    /// Headers.
-    #[serde(skip_serializing_if = "Map::is_empty")]
-    pub headers: Map<String, Value>,
-    /// JSON body.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub body: Option<Value>,
-}
-
-impl BatchRequest {
-    /// A GET.
-    pub fn get(id: impl Into<String>, url: impl Into<String>) -> Self {
-        Self {
-            id: id.into(),
-            method: "GET".into(),
-            url: url.into(),
-            headers: Map::new(),
-            body: None,
-        }
-    }
-}
-
-/// One answer of a `$batch`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct BatchResponse {
-    /// The request's id.
-    pub id: String,
-    /// Its status.
-    pub status: u16,
-    /// Its headers.
-    #[serde(default)]
-    pub headers: Map<String, Value>,
-    /// Its body.
-    #[serde(default)]
-    pub body: Value,
-}
-
-impl BatchResponse {
-    /// A header holding a whole number (`x-ms-resource-unit`), by name in any case; Graph
-    /// writes such values as strings or numbers.
-    pub fn number_header(&self, name: &str) -> Option<u64> {
-        self.header(name).and_then(|v| {
-            v.as_str()
-                .and_then(|s| s.parse::<u64>().ok())
-                .or_else(|| v.as_u64())
-        })
-    }
-
-    /// The `Retry-After` of a sub-request, decimal seconds as Graph writes them.
-    pub fn retry_after(&self) -> Option<Duration> {
-        self.header("retry-after").and_then(|v| match v {
-            Value::String(s) => parse_retry_after(s),
-            Value::Number(n) => n.as_f64().and_then(seconds),
-            _ => None,
-        })
-    }
-
-    fn header(&self, name: &str) -> Option<&Value> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
-    }
-}
-
 #[derive(Deserialize)]
 struct GraphErrorBody {
     error: Option<GraphErrorInner>,
@@ -476,38 +284,6 @@ struct GraphErrorBody {
 struct GraphErrorInner {
     code: Option<String>,
     message: Option<String>,
-}
-
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    headers
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_retry_after)
-}
-
-/// `Retry-After` in seconds: Graph writes decimals (`Retry-After: 2.128`, Microsoft Graph docs
-/// `concepts/throttling.md`), HTTP allows whole seconds; a date or garbage is ignored (the
-/// backoff applies).
-fn parse_retry_after(value: &str) -> Option<Duration> {
-    value.trim().parse::<f64>().ok().and_then(seconds)
-}
-
-/// A finite, non-negative number of seconds, capped at [`MAX_RETRY_AFTER`] so that a hostile
-/// value cannot overflow a `Duration`.
-fn seconds(value: f64) -> Option<Duration> {
-    // Whole milliseconds, rounded up: never earlier than asked.
-    (value.is_finite() && value >= 0.0).then(|| {
-        Duration::from_millis((value.min(MAX_RETRY_AFTER.as_secs_f64()) * 1000.0).ceil() as u64)
-    })
-}
-
-/// How long to hold a budget back for an `x-ms-throttle-limit-percentage`: Graph sends it once
-/// the app has used more than 0.8 of its limit, as a decimal from 0.8 to 1.8
-/// (`concepts/throttling-limits.md`, "Regular responses"). 0.8 → no delay, 1.0 or more →
-/// 1 s: back off in proportion to how close the budget is to its limit.
-fn limit_pace(value: &str) -> Option<Duration> {
-    let share = value.trim().parse::<f64>().ok().filter(|p| p.is_finite())?;
-    (share > 0.8).then(|| Duration::from_millis(((share.min(1.0) - 0.8) * 5000.0).round() as u64))
 }
 
 impl GraphClient {
@@ -595,33 +371,6 @@ impl GraphClient {
         let value = fresh.value.clone();
         *cached = Some(fresh);
         Ok(value)
-    }
-
-    fn backoff(&self) -> ExponentialBuilder {
-        ExponentialBuilder::default()
-            .with_min_delay(self.inner.retry.min_delay)
-            .with_max_delay(self.inner.retry.max_delay)
-            .with_max_times(self.inner.retry.max_retries)
-            .with_jitter()
-    }
-
-    /// Runs `op` with the retry discipline: only retryable errors, `Retry-After` honoured.
-    async fn with_retries<T, F, Fut>(&self, what: &str, op: F) -> Result<T>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T>>,
-    {
-        op.retry(self.backoff())
-            .when(Error::is_retryable)
-            // Graph's Retry-After wins over the backoff: never retry earlier than asked.
-            .adjust(|e: &Error, delay| {
-                delay.map(|d| e.retry_after().map_or(d, |a| a.min(MAX_RETRY_AFTER)))
-            })
-            .notify(|e: &Error, delay| {
-                self.inner.counters.retries.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(tenant = %self.inner.tenant, what, ?delay, error = %e, "retrying Graph request");
-            })
-            .await
     }
 
     /// Sends one request once (no retries), refreshing the token once on 401.
@@ -742,51 +491,6 @@ impl GraphClient {
         }
     }
 
-    /// Waits until the tenant's pacing of `budget` allows another request.
-    async fn pace(&self, budget: Budget) {
-        let until = self
-            .inner
-            .pace_until
-            .lock()
-            .ok()
-            .and_then(|p| p[budget as usize]);
-        if let Some(until) = until {
-            let now = Instant::now();
-            if until > now {
-                tokio::time::sleep(until - now).await;
-            }
-        }
-    }
-
-    /// Slows the client's requests on `budget` down when Graph says it is nearly used up
-    /// (`x-ms-throttle-limit-percentage`, sent above 0.8) or exhausted (429 + `Retry-After`):
-    /// the other requests on that budget wait too, instead of collecting 429s. Requests on
-    /// other budgets go on (a throttled sign-in report does not hold up the users listing).
-    fn learn_pace(&self, budget: Budget, status: u16, headers: &HeaderMap) {
-        let delay = if status == 429 {
-            retry_after(headers)
-        } else {
-            headers
-                .get("x-ms-throttle-limit-percentage")
-                .and_then(|v| v.to_str().ok())
-                .and_then(limit_pace)
-        };
-        if let Some(delay) = delay {
-            self.hold_back(budget, delay);
-        }
-    }
-
-    /// No request on `budget` starts within `delay` from now.
-    fn hold_back(&self, budget: Budget, delay: Duration) {
-        if let Ok(mut pace) = self.inner.pace_until.lock() {
-            let until = Instant::now() + delay;
-            let pace = &mut pace[budget as usize];
-            if pace.is_none_or(|p| p < until) {
-                *pace = Some(until);
-            }
-        }
-    }
-
     /// Sends a request with the retry discipline.
     ///
     /// # Errors
@@ -832,224 +536,6 @@ impl GraphClient {
             return Err(invalid("the metadata is not an XML document".into()));
         };
         metadata::ServiceMetadata::parse(&text).map_err(invalid)
-    }
-
-    async fn page(&self, url: &str, headers: &[(&str, &str)]) -> Result<Page> {
-        let body = self.send(Method::GET, url, None, headers).await?.body;
-        let invalid = |reason: &str| Error::InvalidResponse {
-            tenant: self.inner.tenant.clone(),
-            url: url.to_owned(),
-            reason: reason.to_owned(),
-        };
-        let Value::Object(mut map) = body else {
-            return Err(invalid("a collection response is not a JSON object"));
-        };
-        let items = match map.remove("value") {
-            Some(Value::Array(items)) => items,
-            _ => return Err(invalid("a collection response has no \"value\" array")),
-        };
-        let link = |map: &Map<String, Value>, name: &str| {
-            map.get(name).and_then(Value::as_str).map(str::to_owned)
-        };
-        let page = Page {
-            items,
-            next_link: link(&map, "@odata.nextLink"),
-            delta_link: link(&map, "@odata.deltaLink"),
-        };
-        if page.next_link.is_some() && page.delta_link.is_some() {
-            return Err(invalid(
-                "a page carries both @odata.nextLink and @odata.deltaLink",
-            ));
-        }
-        Ok(page)
-    }
-
-    /// The pages of a collection (or a delta round), following `@odata.nextLink` exactly as
-    /// given until a page has none. Each page's successor is fetched while the caller works on
-    /// it (a listing is a chain of round trips: this keeps it moving), so the stream holds at
-    /// most three pages: the caller's, one waiting, one arriving. Nothing is fetched before the
-    /// first poll, and nothing more once the stream is dropped.
-    pub fn pages(&self, path_or_url: &str) -> impl Stream<Item = Result<Page>> + Send + 'static {
-        self.pages_with(path_or_url, &[])
-    }
-
-    /// The pages of a delta round, as [`GraphClient::pages`], asking with
-    /// `Prefer: return=minimal` for only the changed properties of updated objects (without
-    /// it Graph returns every selected property of each: api/user-delta.md,
-    /// api/group-delta.md, "Optional request headers"). A service that ignores the header
-    /// and answers in full is read right too, only with more bytes.
-    pub fn delta_pages(
-        &self,
-        path_or_url: &str,
-    ) -> impl Stream<Item = Result<Page>> + Send + 'static {
-        self.pages_with(path_or_url, &[("prefer", "return=minimal")])
-    }
-
-    fn pages_with(
-        &self,
-        path_or_url: &str,
-        headers: &'static [(&'static str, &'static str)],
-    ) -> impl Stream<Item = Result<Page>> + Send + 'static {
-        enum State {
-            Start(GraphClient, Result<String>),
-            Running(tokio::sync::mpsc::Receiver<Result<Page>>),
-        }
-        let start = State::Start(self.clone(), self.url(path_or_url));
-        futures::stream::unfold(start, move |state| async move {
-            let mut pages = match state {
-                State::Running(pages) => pages,
-                State::Start(client, first) => {
-                    let (tx, pages) = tokio::sync::mpsc::channel(1);
-                    tokio::spawn(async move {
-                        let mut next = Some(first);
-                        while let Some(url) = next.take() {
-                            let page = match url {
-                                Ok(url) => client.page(&url, headers).await,
-                                Err(e) => Err(e),
-                            };
-                            if let Ok(page) = &page {
-                                next = page.next_link.as_deref().map(|n| client.url(n));
-                            }
-                            if tx.send(page).await.is_err() {
-                                break; // the caller stopped listening
-                            }
-                        }
-                    });
-                    pages
-                }
-            };
-            pages.recv().await.map(|page| (page, State::Running(pages)))
-        })
-    }
-
-    /// Every item of a collection whose first page came another way (e.g. inside a `$batch`
-    /// answer): its `value`, then every further page by `@odata.nextLink`.
-    ///
-    /// # Errors
-    /// As [`GraphClient::get`], for the further pages.
-    pub async fn rest_of(&self, first_page: &Value) -> Result<Vec<Value>> {
-        let mut items = first_page["value"].as_array().cloned().unwrap_or_default();
-        let mut next = first_page["@odata.nextLink"].as_str().map(str::to_owned);
-        while let Some(link) = next {
-            let page = self.get(&link).await?;
-            items.extend(page["value"].as_array().cloned().unwrap_or_default());
-            next = page["@odata.nextLink"].as_str().map(str::to_owned);
-        }
-        Ok(items)
-    }
-
-    /// Runs requests through `$batch`, 20 at a time (as many batches at once as the client's
-    /// concurrency allows), and retries the ones Graph throttled or could not serve
-    /// (429/503/504 inside a 200 batch) after their own `Retry-After`. Answers come back in
-    /// request order.
-    ///
-    /// # Errors
-    /// [`Error::Config`] for duplicate ids; the errors of [`GraphClient::send`] for the batch
-    /// requests themselves. Failed requests inside are answers, not errors.
-    pub async fn batch(&self, requests: &[BatchRequest]) -> Result<Vec<BatchResponse>> {
-        use futures::{StreamExt, TryStreamExt};
-        let mut seen = std::collections::HashSet::new();
-        if let Some(dup) = requests.iter().find(|r| !seen.insert(r.id.as_str())) {
-            return Err(Error::Config(format!(
-                "batch request id {:?} is used twice",
-                dup.id
-            )));
-        }
-        let mut answers = std::collections::HashMap::with_capacity(requests.len());
-        // Collected first: a stream holding the closure that makes them would not be provably
-        // `Send` (rust-lang/rust#64552), and backups run on spawned tasks.
-        let batches: Vec<_> = requests
-            .chunks(MAX_BATCH)
-            .map(|chunk| self.batch_of_twenty(chunk))
-            .collect();
-        let mut batches =
-            futures::stream::iter(batches).buffer_unordered(self.inner.max_concurrency);
-        while let Some(part) = batches.try_next().await? {
-            answers.extend(part.into_iter().map(|answer| (answer.id.clone(), answer)));
-        }
-        requests
-            .iter()
-            .map(|r| {
-                answers.remove(&r.id).ok_or_else(|| Error::InvalidResponse {
-                    tenant: self.inner.tenant.clone(),
-                    url: "/$batch".into(),
-                    reason: format!("no answer for batch request {:?}", r.id),
-                })
-            })
-            .collect()
-    }
-
-    /// One `$batch` request of at most 20, with its throttled requests retried: the final
-    /// answers, in any order.
-    async fn batch_of_twenty(&self, chunk: &[BatchRequest]) -> Result<Vec<BatchResponse>> {
-        let mut answers = Vec::with_capacity(chunk.len());
-        let mut pending: Vec<&BatchRequest> = chunk.iter().collect();
-        let mut round = 0;
-        while !pending.is_empty() {
-            // A batch waits for the pacing of every budget its requests draw on.
-            for budget in [Budget::Reports, Budget::ConditionalAccess] {
-                if pending.iter().any(|r| Budget::of(&r.url) == budget) {
-                    self.pace(budget).await;
-                }
-            }
-            let body = json!({ "requests": pending });
-            let resp = self.send(Method::POST, "/$batch", Some(&body), &[]).await?;
-            let responses: Vec<BatchResponse> =
-                serde_json::from_value(resp.body.get("responses").cloned().unwrap_or(Value::Null))
-                    .map_err(|e| Error::InvalidResponse {
-                        tenant: self.inner.tenant.clone(),
-                        url: "/$batch".into(),
-                        reason: format!("a batch answer without a valid \"responses\" array: {e}"),
-                    })?;
-            let mut wait = Duration::ZERO;
-            let mut retry_ids = Vec::new();
-            for r in responses {
-                // Each request inside a batch is charged on its own (learn.microsoft.com/graph/
-                // throttling, "Throttling and batching": requests in a batch are evaluated
-                // individually against throttling limits).
-                if let Some(ru) = r.number_header("x-ms-resource-unit") {
-                    self.inner
-                        .counters
-                        .resource_units
-                        .fetch_add(ru, Ordering::Relaxed);
-                }
-                let retryable = matches!(r.status, 429 | 503 | 504);
-                if r.status == 429 {
-                    self.inner
-                        .counters
-                        .throttled
-                        .fetch_add(1, Ordering::Relaxed);
-                }
-                if retryable && round < self.inner.retry.max_retries {
-                    let after = r
-                        .retry_after()
-                        .unwrap_or(self.inner.retry.min_delay * 2u32.saturating_pow(round as u32));
-                    // Graph's Retry-After is honoured, up to MAX_RETRY_AFTER (the old cap,
-                    // `after.min(max_delay.max(after))`, was always `after`).
-                    wait = wait.max(after.min(MAX_RETRY_AFTER));
-                    if r.status == 429 {
-                        // The other batches on that budget wait too.
-                        if let Some(request) = pending.iter().find(|p| p.id == r.id) {
-                            self.hold_back(Budget::of(&request.url), after);
-                        }
-                    }
-                    retry_ids.push(r.id.clone());
-                } else {
-                    answers.push(r);
-                }
-            }
-            pending.retain(|r| retry_ids.contains(&r.id));
-            if !pending.is_empty() {
-                self.inner
-                    .counters
-                    .retries
-                    .fetch_add(pending.len() as u64, Ordering::Relaxed);
-                tracing::warn!(tenant = %self.inner.tenant, ?wait, count = pending.len(), "retrying throttled batch requests");
-                tokio::time::sleep(wait).await;
-            }
-            round += 1;
-        }
-        Ok(answers)
     }
 }
 
