@@ -1,6 +1,9 @@
 //! [`apply`]: runs a plan with bounded concurrency through `$batch`, journals each finished
 //! step in the repository, and recognises work an interrupted run already did.
 
+mod documents;
+pub use documents::*;
+
 use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
@@ -14,9 +17,6 @@ use serde_json::{Map, Value, json};
 
 use crate::plan::{Action, DEFAULT_PASSWORD, GRAPH_ROOT, Mapping, PLAN_FORMAT, RestorePlan, Step};
 use crate::{Error, Result};
-
-/// Steps run between two journal writes.
-const JOURNAL_EVERY: usize = 400;
 
 /// How to apply a plan.
 #[derive(Clone)]
@@ -184,68 +184,6 @@ impl RestoreReport {
     pub fn is_complete(&self) -> bool {
         self.summary.failed == 0 && self.summary.skipped == 0
     }
-}
-
-/// Where a plan and its journal live in the repository (documents of the target tenant).
-pub fn plan_document(plan_id: &str) -> String {
-    format!("restore/{plan_id}/plan.json")
-}
-
-/// Where a plan is recorded when it is made ([`propose`]), before it is applied.
-pub fn proposed_document(plan_id: &str) -> String {
-    format!("restore/{plan_id}/proposed.json")
-}
-
-/// Records a plan in the repository, under its target tenant, as it was made: [`apply`]
-/// then refuses a plan of that id whose content differs (edited after review, even with its
-/// digest recomputed). The CLI and the daemon record every plan they make.
-///
-/// # Errors
-/// [`Error::Store`] when the repository cannot be written.
-pub async fn propose(repo: &Repository, plan: &RestorePlan) -> Result<()> {
-    let bytes = serde_json::to_vec(plan).map_err(|e| Error::Options(e.to_string()))?;
-    repo.store()
-        .put_document(
-            &plan.target,
-            &proposed_document(&plan.id),
-            Bytes::from(bytes),
-        )
-        .await?;
-    Ok(())
-}
-
-fn journal_folder(plan_id: &str) -> String {
-    format!("restore/{plan_id}/journal")
-}
-
-/// The journal of a plan: the outcome of every step that ran, latest first wins.
-///
-/// # Errors
-/// Store errors; a corrupt journal segment.
-pub async fn journal(
-    repo: &Repository,
-    tenant: &TenantId,
-    plan_id: &str,
-) -> Result<BTreeMap<u32, Outcome>> {
-    let mut outcomes = BTreeMap::new();
-    let store = repo.store();
-    for name in store
-        .list_documents(tenant, &journal_folder(plan_id))
-        .await?
-    {
-        let Some(bytes) = store.get_document(tenant, &name).await? else {
-            continue;
-        };
-        let entries: Vec<StepReport> =
-            serde_json::from_slice(&bytes).map_err(|e| Error::Journal {
-                name: name.clone(),
-                reason: e.to_string(),
-            })?;
-        for entry in entries {
-            outcomes.insert(entry.step, entry.outcome);
-        }
-    }
-    Ok(outcomes)
 }
 
 /// Whether `plan` can be applied with `options` through a client of tenant `target`: the
