@@ -1,4 +1,8 @@
 //! The real `dirvault` binary against an emulated tenant, as an operator would use it.
+//!
+//! Longer than our ~800-line guide on purpose: each integration-test file is its own binary,
+//! linked against the whole stack, and on CI's two cores a binary costs more to link than
+//! these tests take to run; the tests share one setup and are grouped by feature below.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
 
 use std::path::Path;

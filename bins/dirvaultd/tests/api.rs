@@ -1,5 +1,9 @@
 //! The daemon's REST API over HTTP, against the real binary and the Graph emulator: every
 //! endpoint, keys that see one tenant or all, errors with stable codes and request ids.
+//!
+//! Longer than our ~800-line guide on purpose: each integration-test file is its own binary,
+//! linked against the whole stack, and on CI's two cores a binary costs more to link than
+//! these tests take to run; the tests share one setup and are grouped by feature below.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
 
 mod support;

@@ -1,4 +1,8 @@
 //! Writes and the recycle bin over HTTP (docs/graph.md §1 "Create / update rules", §2, §7).
+//!
+//! Longer than our ~800-line guide on purpose: each integration-test file is its own binary,
+//! linked against the whole stack, and on CI's two cores a binary costs more to link than
+//! these tests take to run; the tests share one setup and are grouped by feature below.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)] // test code
 
 mod common;

@@ -1,4 +1,8 @@
 //! Backups of an emulated tenant, compared object by object with the emulator's state.
+//!
+//! Longer than our ~800-line guide on purpose: each integration-test file is its own binary,
+//! linked against the whole stack, and on CI's two cores a binary costs more to link than
+//! these tests take to run; the tests share one setup and are grouped by feature below.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,5 +1,9 @@
 //! Restore end to end against the Graph emulator over real HTTP: back up, let an admin break
 //! things through Graph, plan, apply, and check the tenant. One test per option.
+//!
+//! Longer than our ~800-line guide on purpose: each integration-test file is its own binary,
+//! linked against the whole stack, and on CI's two cores a binary costs more to link than
+//! these tests take to run; the tests share one setup and are grouped by feature below.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)] // test code
 
 use std::collections::BTreeSet;

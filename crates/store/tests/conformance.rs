@@ -1,6 +1,10 @@
 //! One conformance suite for every storage backend: memory, local files, and a real
 //! S3-compatible server (SeaweedFS in CI: set `DIRVAULT_TEST_S3_URL=s3://bucket` and the
 //! `AWS_*` variables; `.ci/run` does).
+//!
+//! Longer than our ~800-line guide on purpose: each integration-test file is its own binary,
+//! linked against the whole stack, and on CI's two cores a binary costs more to link than
+//! these tests take to run; the tests share one setup and are grouped by feature below.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
 
 use std::sync::Arc;

@@ -1,5 +1,9 @@
 //! [`SnapshotWriter`]: one snapshot written as objects stream in — packing, compression
 //! dictionaries, and the commit that makes it visible.
+//!
+//! A little over the ~800-line guide: it is one type's methods, in the order a snapshot is
+//! written (objects, packing, dictionaries, then the commit), and splitting the type's
+//! private state across files would make each part harder to follow.
 
 use super::*;
 
