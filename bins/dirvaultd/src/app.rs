@@ -122,10 +122,32 @@ pub(crate) struct TenantRun {
     pub(crate) slot_done: Option<DateTime<Utc>>,
     /// Consecutive failures.
     pub(crate) failures: u32,
-    /// Not before this.
+    /// Not before this (within the slot of the last failure).
     pub(crate) retry_at: Option<DateTime<Utc>>,
+    /// When the last failure happened.
+    pub(crate) failed_at: Option<DateTime<Utc>>,
     /// The last error.
     pub(crate) last_error: Option<String>,
+}
+
+impl TenantRun {
+    /// A failed backup at `now`: the next try waits `base_seconds`, doubling with each
+    /// consecutive failure (up to 2^15 times the base).
+    pub(crate) fn record_failure(
+        &mut self,
+        message: String,
+        base_seconds: u64,
+        now: DateTime<Utc>,
+    ) {
+        self.failures = self.failures.saturating_add(1);
+        self.failed_at = Some(now);
+        let base = i64::try_from(base_seconds.max(1)).unwrap_or(i64::MAX);
+        let delay = base.saturating_mul(1i64 << self.failures.min(16).saturating_sub(1));
+        self.retry_at = Duration::try_seconds(delay)
+            .and_then(|d| now.checked_add_signed(d))
+            .or(Some(DateTime::<Utc>::MAX_UTC));
+        self.last_error = Some(message);
+    }
 }
 
 /// The daemon.
@@ -393,13 +415,12 @@ impl App {
                         .inc();
                     self.jobs
                         .finish(id, JobState::Failed, Some(message.clone()));
-                    let base = self.config().daemon.retry_seconds.max(1) as i64;
-                    let mut runs = self.runs.lock();
-                    let run = runs.entry(name.to_owned()).or_default();
-                    run.failures = run.failures.saturating_add(1);
-                    let delay = base.saturating_mul(1i64 << run.failures.min(16).saturating_sub(1));
-                    run.retry_at = Some(Utc::now() + Duration::seconds(delay));
-                    run.last_error = Some(message);
+                    let base = self.config().daemon.retry_seconds;
+                    self.runs
+                        .lock()
+                        .entry(name.to_owned())
+                        .or_default()
+                        .record_failure(message, base, Utc::now());
                 }
             }
         }
