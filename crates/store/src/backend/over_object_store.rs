@@ -222,7 +222,7 @@ impl SnapshotStore for ObjectSnapshotStore {
             entries.push((id, pack.len() as u64, bytes.len() as u64));
             pack.extend_from_slice(&bytes);
         }
-        let pack_id = hex::encode(&Sha256::digest(&pack));
+        let pack_id = hex::encode(Sha256::digest(&pack));
         let pack_path = tenant_path(tenant, &format!("packs/{pack_id}"));
         self.store
             .put(&pack_path, PutPayload::from(pack))

@@ -63,7 +63,7 @@ impl BlobId {
 
 impl fmt::Display for BlobId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(&self.0))
+        f.write_str(&hex::encode(self.0))
     }
 }
 
@@ -75,7 +75,7 @@ impl fmt::Debug for BlobId {
 
 impl Serialize for BlobId {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&hex::encode(&self.0))
+        serializer.serialize_str(&hex::encode(self.0))
     }
 }
 
@@ -404,7 +404,7 @@ impl Snapshot {
         content.integrity = None;
         // A snapshot always serializes: its maps have string keys.
         let bytes = serde_json::to_vec(&SnapshotFile::V5(content)).unwrap_or_default();
-        hex::encode(&sha2::Sha256::digest(&bytes))
+        hex::encode(sha2::Sha256::digest(&bytes))
     }
 
     /// Why the record read from `tenants/{tenant}/snapshots/{id}.json` cannot be trusted: its
