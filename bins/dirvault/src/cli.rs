@@ -265,9 +265,32 @@ pub(crate) fn main() -> ExitCode {
             }
             None => {
                 eprintln!("error: {e:#}");
+                if let Some(hint) = hint(&e) {
+                    eprintln!("hint: {hint}");
+                }
                 ExitCode::FAILURE
             }
         },
+    }
+}
+
+/// What to try next, for the library errors a command line can say more about.
+fn hint(e: &anyhow::Error) -> Option<&'static str> {
+    use dirvault_engine::NotFound;
+    match e
+        .chain()
+        .find_map(|c| c.downcast_ref::<dirvault_engine::Error>())?
+    {
+        dirvault_engine::Error::NotFound(NotFound::Object { .. }) => Some(
+            "`dirvault ls NAME KIND --deleted` lists what was deleted before a snapshot; `dirvault history NAME KIND ID` says when an object came and went",
+        ),
+        dirvault_engine::Error::NotFound(NotFound::NoSnapshots { .. }) => {
+            Some("`dirvault backup NAME` takes the first snapshot")
+        }
+        dirvault_engine::Error::NotFound(
+            NotFound::UnknownSnapshot { .. } | NotFound::NoSnapshotAt { .. },
+        ) => Some("`dirvault snapshots NAME` lists the snapshots"),
+        _ => None,
     }
 }
 

@@ -11,33 +11,37 @@ use dirvault_store::{ManifestEntry, Repository, Snapshot};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::{Error, Result};
+use crate::{Error, NotFound, Result};
 
 /// The snapshot meant by `at`: `latest`, a snapshot id, or an RFC 3339 date-time (the latest
 /// snapshot taken at or before it).
 ///
 /// # Errors
-/// [`Error::Browse`] when nothing matches.
+/// [`NotFound`] (as [`Error::NotFound`]) when nothing matches.
 pub async fn resolve_snapshot(repo: &Repository, tenant: &TenantId, at: &str) -> Result<Snapshot> {
-    let none = |what: String| Error::Browse(what);
     if at == "latest" {
         return repo.snapshot_at(tenant, None).await?.ok_or_else(|| {
-            none(format!(
-                "tenant {tenant} has no snapshots yet: run a backup first"
-            ))
+            NotFound::NoSnapshots {
+                tenant: tenant.clone(),
+            }
+            .into()
         });
     }
     if let Ok(time) = DateTime::parse_from_rfc3339(at) {
         let time = time.with_timezone(&Utc);
-        return repo
-            .snapshot_at(tenant, Some(time))
-            .await?
-            .ok_or_else(|| none(format!("tenant {tenant} has no snapshot at or before {at}")));
+        return repo.snapshot_at(tenant, Some(time)).await?.ok_or_else(|| {
+            NotFound::NoSnapshotAt {
+                tenant: tenant.clone(),
+                at: at.to_owned(),
+            }
+            .into()
+        });
     }
     let unknown = || {
-        none(format!(
-            "no snapshot {at:?} for tenant {tenant}: give a snapshot id, `latest` or an RFC 3339 date-time"
-        ))
+        Error::from(NotFound::UnknownSnapshot {
+            tenant: tenant.clone(),
+            at: at.to_owned(),
+        })
     };
     let id = SnapshotId::new(at).map_err(|_| unknown())?;
     match repo.snapshot(tenant, &id).await {
@@ -462,7 +466,7 @@ pub async fn relationship_history(
 /// One object at `snapshot`, with its previous version and the attribute changes.
 ///
 /// # Errors
-/// [`Error::Browse`] when the object is not in the snapshot; store errors.
+/// [`NotFound`] (as [`Error::NotFound`]) when the object is not in the snapshot; store errors.
 pub async fn show(
     repo: &Repository,
     snapshot: &Snapshot,
@@ -470,10 +474,11 @@ pub async fn show(
     id: &ObjectId,
 ) -> Result<ObjectView> {
     let entry = version_at(repo, snapshot, kind, id).await?.ok_or_else(|| {
-        Error::Browse(format!(
-            "{kind} {id} is not in snapshot {}: list it with `ls … --deleted` or see `history`",
-            snapshot.id
-        ))
+        Error::from(NotFound::Object {
+            kind,
+            id: id.clone(),
+            snapshot: snapshot.id.clone(),
+        })
     })?;
     let object = load(repo, snapshot, kind, &entry).await?;
     let mut previous = None;
@@ -625,7 +630,7 @@ pub async fn roles(
 /// up), exactly as Graph listed them.
 ///
 /// # Errors
-/// [`Error::Browse`] when the snapshot holds none for the user; store errors.
+/// [`NotFound`] (as [`Error::NotFound`]) when the snapshot holds none for the user; store errors.
 pub async fn auth_methods(
     repo: &Repository,
     snapshot: &Snapshot,
@@ -634,10 +639,10 @@ pub async fn auth_methods(
     let entry = version_at(repo, snapshot, ObjectKind::AuthenticationMethods, user)
         .await?
         .ok_or_else(|| {
-            Error::Browse(format!(
-                "snapshot {} holds no authentication methods for user {user}",
-                snapshot.id
-            ))
+            Error::from(NotFound::AuthMethods {
+                user: user.clone(),
+                snapshot: snapshot.id.clone(),
+            })
         })?;
     let envelope = load(repo, snapshot, ObjectKind::AuthenticationMethods, &entry).await?;
     Ok(envelope
@@ -683,7 +688,7 @@ impl std::str::FromStr for VersionSelector {
 /// was created, modified or restored ([`history`]).
 ///
 /// # Errors
-/// [`Error::Browse`] when there is no such version.
+/// [`NotFound`] (as [`Error::NotFound`]) when there is no such version.
 pub async fn select_version(
     repo: &Repository,
     at: &Snapshot,
@@ -711,11 +716,13 @@ pub async fn select_version(
         (VersionSelector::Previous, None) => None,
     };
     let entry = index.and_then(|i| versions.get(i)).ok_or_else(|| {
-        Error::Browse(format!(
-            "{kind} {id} has no {which:?} version relative to snapshot {} ({} version(s) in all)",
-            at.id,
-            versions.len()
-        ))
+        Error::from(NotFound::Version {
+            kind,
+            id: id.clone(),
+            which: format!("{which:?}").to_lowercase(),
+            snapshot: at.id.clone(),
+            versions: versions.len(),
+        })
     })?;
     repo.snapshot(&at.tenant, &entry.snapshot)
         .await

@@ -19,8 +19,11 @@ pub struct ExportReport {
     pub relationship_files: u64,
 }
 
-fn io(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::Export(format!("{}: {e}", path.display()))
+fn io(path: &Path, e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::Export {
+        path: path.to_owned(),
+        source: Box::new(e),
+    }
 }
 
 /// A sink for exported files.

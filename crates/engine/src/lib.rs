@@ -70,8 +70,14 @@ pub enum Error {
         message: String,
     },
     /// Writing an export failed.
-    #[error("export failed: {0}")]
-    Export(String),
+    #[error("export failed writing {}", path.display())]
+    Export {
+        /// The file or directory being written.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// Restore planning or applying failed.
     #[error(transparent)]
     Restore(#[from] dirvault_restore::Error),
@@ -83,9 +89,9 @@ pub enum Error {
         /// Why.
         reason: String,
     },
-    /// A browse request matched nothing.
-    #[error("{0}")]
-    Browse(String),
+    /// A browse request named what the repository does not hold.
+    #[error(transparent)]
+    NotFound(#[from] NotFound),
     /// No kind could be read, so no snapshot was written: a snapshot of nothing would only
     /// repeat its parent, or hide that the backup did not happen.
     #[error("no snapshot of tenant {tenant} was written: no kind could be read ({reasons})")]
@@ -94,6 +100,70 @@ pub enum Error {
         tenant: dirvault_model::TenantId,
         /// Each kind's reason, `kind: reason`, joined.
         reasons: String,
+    },
+}
+
+/// What a browse request named that the repository does not hold.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NotFound {
+    /// The tenant has no snapshot at all.
+    #[error("tenant {tenant} has no snapshots yet: back it up first")]
+    NoSnapshots {
+        /// The tenant.
+        tenant: dirvault_model::TenantId,
+    },
+    /// No snapshot was taken at or before the time asked for.
+    #[error("tenant {tenant} has no snapshot at or before {at}")]
+    NoSnapshotAt {
+        /// The tenant.
+        tenant: dirvault_model::TenantId,
+        /// The time asked for.
+        at: String,
+    },
+    /// Neither `latest`, a date-time nor the id of one of the tenant's snapshots.
+    #[error(
+        "no snapshot {at:?} for tenant {tenant}: give a snapshot id, `latest` or an RFC 3339 date-time"
+    )]
+    UnknownSnapshot {
+        /// The tenant.
+        tenant: dirvault_model::TenantId,
+        /// What was asked for.
+        at: String,
+    },
+    /// The object is not in the snapshot (deleted before it, or never there).
+    #[error("{kind} {id} is not in snapshot {snapshot}")]
+    Object {
+        /// Its kind.
+        kind: dirvault_model::ObjectKind,
+        /// Its id.
+        id: dirvault_model::ObjectId,
+        /// The snapshot.
+        snapshot: dirvault_model::SnapshotId,
+    },
+    /// The snapshot holds no authentication methods for the user.
+    #[error("snapshot {snapshot} holds no authentication methods for user {user}")]
+    AuthMethods {
+        /// The user.
+        user: dirvault_model::ObjectId,
+        /// The snapshot.
+        snapshot: dirvault_model::SnapshotId,
+    },
+    /// The object has no such version.
+    #[error(
+        "{kind} {id} has no {which} version relative to snapshot {snapshot} ({versions} version(s) in all)"
+    )]
+    Version {
+        /// Its kind.
+        kind: dirvault_model::ObjectKind,
+        /// Its id.
+        id: dirvault_model::ObjectId,
+        /// Which version was asked for.
+        which: String,
+        /// The snapshot it was relative to.
+        snapshot: dirvault_model::SnapshotId,
+        /// How many versions it has.
+        versions: usize,
     },
 }
 

@@ -200,7 +200,7 @@ impl Vault {
     /// or before it).
     ///
     /// # Errors
-    /// [`Error::Browse`] when nothing matches.
+    /// [`Error::NotFound`] when nothing matches.
     pub async fn snapshot(&self, tenant: &TenantId, at: &str) -> Result<Snapshot> {
         resolve_snapshot(&self.repo, tenant, at).await
     }
@@ -225,7 +225,7 @@ impl Vault {
     /// [`Diff::unavailable`], never as every object deleted.
     ///
     /// # Errors
-    /// [`Error::Browse`] for a snapshot that does not exist; Graph and store errors.
+    /// [`Error::NotFound`] for a snapshot that does not exist; Graph and store errors.
     pub async fn diff(
         &self,
         tenant: &TenantId,
@@ -282,7 +282,7 @@ impl Vault {
     ///
     /// # Errors
     /// [`Error::Restore`] for options that do not fit (a domain mapping without another
-    /// tenant); [`Error::Browse`] for an unknown snapshot; Graph and store errors.
+    /// tenant); [`Error::NotFound`] for an unknown snapshot; Graph and store errors.
     pub async fn plan_restore(&self, request: &RestoreRequest<'_>) -> Result<RestorePlan> {
         let cross = request.target.tenant() != request.source;
         if !cross && request.options.domain.is_some() {

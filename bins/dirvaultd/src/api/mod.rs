@@ -103,7 +103,7 @@ impl From<anyhow::Error> for ApiError {
         let message = format!("{e:#}");
         if let Some(engine) = e.downcast_ref::<dirvault_engine::Error>() {
             return match engine {
-                dirvault_engine::Error::Browse(_) => Self::not_found("not_found", message),
+                dirvault_engine::Error::NotFound(_) => Self::not_found("not_found", message),
                 dirvault_engine::Error::Restore(
                     dirvault_restore::Error::Selection(_)
                     | dirvault_restore::Error::Options(_)
