@@ -274,6 +274,20 @@ pub(crate) fn main() -> ExitCode {
     }
 }
 
+/// One kind's line of a diff: its counts, or that nothing changed.
+pub(crate) fn changes_line(kind: ObjectKind, c: &dirvault_engine::KindChanges) -> String {
+    if c.is_empty() {
+        return format!("  {:<26} no changes", kind.name());
+    }
+    format!(
+        "  {:<26} {} created, {} modified, {} deleted",
+        kind.name(),
+        c.created.len(),
+        c.modified.len(),
+        c.deleted.len()
+    )
+}
+
 /// What to try next, for the library errors a command line can say more about.
 fn hint(e: &anyhow::Error) -> Option<&'static str> {
     use dirvault_engine::NotFound;
@@ -636,17 +650,7 @@ async fn run(cli: Cli) -> Result<()> {
                 DiffEnd::Live => println!("from {} to the live tenant", diff.from),
             }
             for (k, c) in &diff.changes {
-                if c.is_empty() {
-                    println!("  {:<26} no changes", k.name());
-                    continue;
-                }
-                println!(
-                    "  {:<26} {} created, {} modified, {} deleted",
-                    k.name(),
-                    c.created.len(),
-                    c.modified.len(),
-                    c.deleted.len()
-                );
+                println!("{}", changes_line(*k, c));
             }
             for (k, reason) in &diff.unavailable {
                 println!("  {:<26} not compared: {reason}", k.name());

@@ -309,6 +309,12 @@ async fn errors_say_what_failed_and_what_to_do() {
     );
     let no_policy = env.fails(&["forget", "nosecret"]);
     assert!(no_policy.contains("--keep-last"), "{no_policy}");
+    // The library says what is missing; the command line says what to run.
+    let empty = env.fails(&["ls", "nosecret", "users"]);
+    assert!(
+        empty.contains("has no snapshots yet") && empty.contains("hint: `dirvault backup NAME`"),
+        "{empty}"
+    );
 }
 
 #[test]
