@@ -6,9 +6,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::config::{ApiKeyConfig, DaemonFile as Config};
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Duration, Utc};
-use dirvault_engine::config::{ApiKeyConfig, Config};
 use dirvault_engine::{BackupOptions, BackupOutcome, BackupReport, Vault};
 use dirvault_model::TenantId;
 use dirvault_restore::{ApplyOptions, RestorePlan};
@@ -60,7 +60,13 @@ pub(crate) fn hash_key(key: &str) -> String {
 
 /// Every API key of the configuration, resolved.
 fn resolve_keys(config: &Config) -> Result<Vec<Key>> {
-    config.daemon.api_keys.iter().map(resolve_key).collect()
+    config
+        .sections
+        .daemon
+        .api_keys
+        .iter()
+        .map(resolve_key)
+        .collect()
 }
 
 fn resolve_key(k: &ApiKeyConfig) -> Result<Key> {
@@ -178,7 +184,9 @@ impl App {
             std::env::var("HOSTNAME").unwrap_or_else(|_| "dirvaultd".into()),
             std::process::id()
         );
-        let slots = Arc::new(Semaphore::new(config.daemon.max_concurrent_jobs.max(1)));
+        let slots = Arc::new(Semaphore::new(
+            config.sections.daemon.max_concurrent_jobs.max(1),
+        ));
         let (shutdown, _) = tokio::sync::watch::channel(false);
         let metrics = Metrics::new();
         metrics.tenants.set(config.tenants.len() as i64);
@@ -235,7 +243,11 @@ impl App {
 
     /// The Graph client of tenant `name` as the configuration in force has it.
     pub(crate) fn client(&self, name: &str) -> Result<dirvault_graph::GraphClient> {
-        Ok(self.config().client(&self.config_path, name)?)
+        Ok(crate::config::client(
+            &self.config(),
+            &self.config_path,
+            name,
+        )?)
     }
 
     /// The key whose hash is `SHA-256(bearer)`.
@@ -312,10 +324,10 @@ impl App {
         let started = std::time::Instant::now();
         let result = async {
             let tenant = config.tenant(name)?;
-            let client = config.client(&self.config_path, name)?;
+            let client = crate::config::client(&config, &self.config_path, name)?;
             let options = BackupOptions {
                 kinds: tenant.kinds.clone(),
-                lease_ttl: Duration::seconds(config.daemon.lease_seconds as i64),
+                lease_ttl: Duration::seconds(config.sections.daemon.lease_seconds as i64),
                 owner: self.node.clone(),
                 ..BackupOptions::default()
             };
@@ -415,7 +427,7 @@ impl App {
                         .inc();
                     self.jobs
                         .finish(id, JobState::Failed, Some(message.clone()));
-                    let base = self.config().daemon.retry_seconds;
+                    let base = self.config().sections.daemon.retry_seconds;
                     self.runs
                         .lock()
                         .entry(name.to_owned())

@@ -9,6 +9,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod api;
 mod app;
+mod config;
 mod extract;
 mod jobs;
 mod metrics;
@@ -21,9 +22,9 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::config::DaemonFile as Config;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use dirvault_engine::config::Config;
 use dirvault_store::Repository;
 
 /// dirvault's daemon: scheduled backups and a REST API.
@@ -105,7 +106,7 @@ async fn run(cli: Cli) -> Result<()> {
                 let spec = t
                     .schedule
                     .as_deref()
-                    .unwrap_or(&config.daemon.default_schedule);
+                    .unwrap_or(&config.sections.daemon.default_schedule);
                 schedule::Schedule::parse(spec, name).map_err(anyhow::Error::msg)?;
                 if let Some(r) = &t.retention {
                     r.policy()
@@ -126,7 +127,7 @@ async fn run(cli: Cli) -> Result<()> {
 fn repo_url(cli: &Cli, config: &Config) -> Result<String> {
     cli.repo
         .clone()
-        .or_else(|| config.daemon.repo.clone())
+        .or_else(|| config.sections.daemon.repo.clone())
         .context("no repository: set daemon.repo in the config, DIRVAULT_REPO or --repo")
 }
 
@@ -136,11 +137,11 @@ async fn serve(cli: &Cli, path: PathBuf) -> Result<()> {
     let listen = cli
         .listen
         .clone()
-        .unwrap_or_else(|| config.daemon.listen.clone());
-    if config.daemon.api_keys.is_empty() {
+        .unwrap_or_else(|| config.sections.daemon.listen.clone());
+    if config.sections.daemon.api_keys.is_empty() {
         tracing::warn!("no [[daemon.api_keys]]: every API call but /healthz answers 401");
     }
-    let grace = std::time::Duration::from_secs(config.daemon.shutdown_grace_seconds);
+    let grace = std::time::Duration::from_secs(config.sections.daemon.shutdown_grace_seconds);
     let app = app::App::new(path, config, repo)?;
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
@@ -157,9 +158,11 @@ async fn serve(cli: &Cli, path: PathBuf) -> Result<()> {
     tokio::spawn(scheduler::run(app.clone()));
     tokio::spawn(signals(app.clone()));
     let limits = server::Limits {
-        header_timeout: std::time::Duration::from_secs(app.config().daemon.header_timeout_seconds),
+        header_timeout: std::time::Duration::from_secs(
+            app.config().sections.daemon.header_timeout_seconds,
+        ),
         request_timeout: std::time::Duration::from_secs(
-            app.config().daemon.request_timeout_seconds,
+            app.config().sections.daemon.request_timeout_seconds,
         ),
     };
     server::serve(

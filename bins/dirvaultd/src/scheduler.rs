@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use dirvault_engine::config::Config;
+use crate::config::DaemonFile as Config;
 use dirvault_model::TenantId;
 
 use crate::app::{App, TenantRun};
@@ -57,7 +57,7 @@ impl Scheduler {
             let spec = tenant
                 .schedule
                 .clone()
-                .unwrap_or_else(|| config.daemon.default_schedule.clone());
+                .unwrap_or_else(|| config.sections.daemon.default_schedule.clone());
             if self.slotting.get(name).is_none_or(|s| s.spec != spec) {
                 match Schedule::parse(&spec, name) {
                     Ok(schedule) => {
@@ -112,7 +112,7 @@ pub(crate) async fn run(app: Arc<App>) {
     let mut scheduler = Scheduler::default();
     loop {
         let config = app.config();
-        let tick = std::time::Duration::from_secs(config.daemon.tick_seconds.max(1));
+        let tick = std::time::Duration::from_secs(config.sections.daemon.tick_seconds.max(1));
         app.reap();
         let due = scheduler.due(&config, Utc::now(), |name| {
             let run = app.runs.lock().get(name).cloned().unwrap_or_default();

@@ -1,5 +1,6 @@
 //! The configuration file shared by the CLI and the daemon: the tenants to back up and how to
-//! authenticate to each. Secrets are never written here in clear: a tenant names an
+//! authenticate to each. A program's own sections (the daemon's `[daemon]`) are its business:
+//! [`ConfigFile`] takes them as a type parameter, and [`Config`] keeps them as they are. Secrets are never written here in clear: a tenant names an
 //! environment variable or a file that holds its secret, or a certificate and key file (what
 //! an operator writes), or holds a secret the daemon's API took, sealed with the daemon's key
 //! ([`crate::sealed`]).
@@ -116,7 +117,7 @@ pub struct TenantConfig {
     /// An explicit login root.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login_url: Option<String>,
-    /// When the daemon backs it up: `every 12h` (the default, see [`DaemonConfig`]), `every
+    /// When the daemon backs it up: `every 12h` (the daemon's default schedule when absent), `every
     /// 30m`, or a cron expression with seconds (`0 0 2 * * *`: 02:00 UTC every day).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<String>,
@@ -188,131 +189,48 @@ impl RetentionConfig {
     }
 }
 
-/// The daemon's settings (`[daemon]`); the CLI ignores them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DaemonConfig {
-    /// Where the API listens.
-    pub listen: String,
-    /// The repository (path, `s3://bucket/prefix`); `--repo` / `DIRVAULT_REPO` override it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub repo: Option<String>,
-    /// Backups (and restores) running at once on this replica.
-    pub max_concurrent_jobs: usize,
-    /// The schedule of tenants without one of their own.
-    pub default_schedule: String,
-    /// How often the scheduler looks for due work, in seconds.
-    pub tick_seconds: u64,
-    /// A tenant lease's lifetime, in seconds: a replica that dies loses its tenants to the
-    /// others this long after its last renewal.
-    pub lease_seconds: u64,
-    /// First retry delay after a failed backup, in seconds (doubling, up to the next slot).
-    pub retry_seconds: u64,
-    /// How long running jobs may take to finish at shutdown, in seconds.
-    pub shutdown_grace_seconds: u64,
-    /// A client has this long to send a request's head (and a kept-alive connection may be
-    /// idle this long), in seconds: slow or silent clients are disconnected.
-    pub header_timeout_seconds: u64,
-    /// A request's body must arrive, and its answer start, within this, in seconds.
-    pub request_timeout_seconds: u64,
-    /// The redirect URI of the MSP's multi-tenant app, for admin-consent URLs.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub consent_redirect_uri: Option<String>,
-    /// The multi-tenant app's client id, for admin-consent URLs.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub consent_client_id: Option<ClientId>,
-    /// API keys: who may call the API, and for which tenants.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub api_keys: Vec<ApiKeyConfig>,
-    /// The key that seals client secrets taken through the API (created, readable by its
-    /// owner only, when the first one is sealed). Default: `dirvaultd-secrets.key` beside the
-    /// config file.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub secrets_key_file: Option<PathBuf>,
-    /// Graph and login roots other than the known clouds' that tenants added through the API
-    /// may use (an emulator, a proxy). Only the operator writing this file can name one: the
-    /// API refuses any other, so a caller cannot send a tenant's credentials to a host of its
-    /// choosing.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub api_endpoints: Vec<EndpointConfig>,
-}
-
-/// A Graph root and a login root, allowed for tenants added through the API.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EndpointConfig {
-    /// The Graph root (`…/v1.0` is added).
-    pub graph_url: String,
-    /// The login root (`…/{tenant}/oauth2/v2.0/token`).
-    pub login_url: String,
-}
-
-impl EndpointConfig {
-    /// Whether this pair is `graph` and `login` (trailing slashes aside).
-    pub fn matches(&self, graph: &str, login: &str) -> bool {
-        let same = |a: &str, b: &str| a.trim_end_matches('/') == b.trim_end_matches('/');
-        same(&self.graph_url, graph) && same(&self.login_url, login)
-    }
-}
-
-impl Default for DaemonConfig {
-    fn default() -> Self {
-        Self {
-            listen: "127.0.0.1:8480".into(),
-            repo: None,
-            max_concurrent_jobs: 4,
-            default_schedule: "every 12h".into(),
-            tick_seconds: 5,
-            lease_seconds: 600,
-            retry_seconds: 60,
-            shutdown_grace_seconds: 30,
-            header_timeout_seconds: 10,
-            request_timeout_seconds: 600,
-            consent_redirect_uri: None,
-            consent_client_id: None,
-            api_keys: Vec::new(),
-            secrets_key_file: None,
-            api_endpoints: Vec::new(),
-        }
-    }
-}
-
-/// One API key. The key itself is never in the file: its SHA-256, or an environment variable
-/// or file that holds it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ApiKeyConfig {
-    /// A name for logs and metrics.
-    pub name: String,
-    /// Hex SHA-256 of the key (`dirvaultd hash-key` prints it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sha256: Option<String>,
-    /// An environment variable holding the key.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub env: Option<String>,
-    /// A file whose first line is the key.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file: Option<PathBuf>,
-    /// The tenant ids this key may see and touch (their configuration entries and their
-    /// data in the repository); absent: an admin key, for every tenant and for adding,
-    /// removing and re-pointing tenants. A scope names tenant ids, not names, so that no
-    /// change of the names in this file moves a key to another customer's data.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tenant_ids: Option<Vec<TenantId>>,
-}
-
-/// The whole configuration file.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Config {
+/// The whole configuration file: the tenants, and the sections of the program that reads it
+/// (the daemon's `[daemon]`), which this crate does not interpret. `S` is what the program
+/// makes of them; [`Config`] keeps them as they are ([`OtherSections`]), so that a program
+/// that rewrites the file (the CLI adding a tenant) keeps another's sections.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(bound(
+    serialize = "S: Serialize",
+    deserialize = "S: Deserialize<'de> + Default"
+))]
+pub struct ConfigFile<S> {
     /// Tenants by name.
     #[serde(default)]
     pub tenants: BTreeMap<String, TenantConfig>,
-    /// The daemon's settings.
-    #[serde(default)]
-    pub daemon: DaemonConfig,
+    /// The other sections of the file.
+    #[serde(flatten, default)]
+    pub sections: S,
 }
 
-impl Config {
+/// A program's own sections of the configuration file.
+pub trait Sections: Serialize + serde::de::DeserializeOwned + Default {
+    /// What [`Config::load`] checks of them beyond their syntax (and [`Config::save`] before
+    /// it writes them).
+    ///
+    /// # Errors
+    /// What is wrong, naming the section and key.
+    fn validate(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// The configuration file with the other sections kept as they are: what the CLI and an
+/// embedder read and write.
+pub type Config = ConfigFile<OtherSections>;
+
+/// Sections kept as they are: a TOML table of everything but `tenants`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct OtherSections(pub toml::Table);
+
+impl Sections for OtherSections {}
+
+impl<S: Sections> ConfigFile<S> {
     /// The default location: `$XDG_CONFIG_HOME/dirvault/config.toml` (or the platform's).
     pub fn default_path() -> PathBuf {
         dirs::config_dir()
@@ -329,7 +247,7 @@ impl Config {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ConfigFile::default()),
             Err(source) => {
                 return Err(ConfigError::Io {
                     path: path.to_owned(),
@@ -341,7 +259,7 @@ impl Config {
             path: path.to_owned(),
             reason,
         };
-        let config: Config = toml::from_str(&text).map_err(|e| parse(e.to_string()))?;
+        let config: ConfigFile<S> = toml::from_str(&text).map_err(|e| parse(e.to_string()))?;
         config.validate().map_err(parse)?;
         Ok(config)
     }
@@ -354,43 +272,7 @@ impl Config {
             TenantId::new(t.tenant_id.as_str()).map_err(|e| format!("tenant {name}: {e}"))?;
             ClientId::new(t.client_id.as_str()).map_err(|e| format!("tenant {name}: {e}"))?;
         }
-        let d = &self.daemon;
-        for (what, value, range) in [
-            ("lease_seconds", d.lease_seconds, 1..=86_400),
-            ("retry_seconds", d.retry_seconds, 1..=86_400),
-            ("tick_seconds", d.tick_seconds, 1..=3_600),
-            (
-                "shutdown_grace_seconds",
-                d.shutdown_grace_seconds,
-                0..=86_400,
-            ),
-            ("header_timeout_seconds", d.header_timeout_seconds, 1..=600),
-            (
-                "request_timeout_seconds",
-                d.request_timeout_seconds,
-                1..=86_400,
-            ),
-        ] {
-            if !range.contains(&value) {
-                return Err(format!(
-                    "[daemon] {what} = {value}: must be from {} to {}",
-                    range.start(),
-                    range.end()
-                ));
-            }
-        }
-        if !(1..=1_024).contains(&d.max_concurrent_jobs) {
-            return Err(format!(
-                "[daemon] max_concurrent_jobs = {}: must be from 1 to 1024",
-                d.max_concurrent_jobs
-            ));
-        }
-        for key in &self.daemon.api_keys {
-            for id in key.tenant_ids.iter().flatten() {
-                TenantId::new(id.as_str()).map_err(|e| format!("API key {:?}: {e}", key.name))?;
-            }
-        }
-        Ok(())
+        self.sections.validate()
     }
 
     /// Writes the config file (creating its directory) whole or not at all: a temporary file
@@ -434,27 +316,6 @@ impl Config {
         Ok(())
     }
 
-    /// Where the key that seals secrets taken through the daemon's API is, for the config
-    /// file at `path`: `[daemon] secrets_key_file` (relative to the config file's directory),
-    /// or `dirvaultd-secrets.key` beside it.
-    pub fn secrets_key_path(&self, path: &Path) -> PathBuf {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        match &self.daemon.secrets_key_file {
-            Some(file) => dir.join(file),
-            None => dir.join("dirvaultd-secrets.key"),
-        }
-    }
-
-    /// The Graph client of tenant `name`, for the config file at `path` (which locates the
-    /// key of sealed secrets).
-    ///
-    /// # Errors
-    /// As [`Config::tenant`] and [`TenantConfig::client_with`].
-    pub fn client(&self, path: &Path, name: &str) -> Result<GraphClient, ConfigError> {
-        self.tenant(name)?
-            .client_with(name, Some(&self.secrets_key_path(path)))
-    }
-
     /// A tenant by name.
     ///
     /// # Errors
@@ -496,7 +357,7 @@ pub fn check_tenant_name(name: &str) -> Result<(), String> {
 
 impl TenantConfig {
     /// Resolves the credential and builds a Graph client. A sealed secret needs the config's
-    /// key: use [`Config::client`] (or [`TenantConfig::client_with`]).
+    /// key: use [`TenantConfig::client_with`] with the key's path, as the daemon does.
     ///
     /// # Errors
     /// [`ConfigError::Secret`] when the secret is not where the config says; [`ConfigError::Client`].
@@ -558,7 +419,7 @@ impl TenantConfig {
             }
             SecretSource::Sealed { sealed } => {
                 let path = sealing_key.ok_or_else(|| {
-                    secret_err("the client secret is sealed by the daemon: read this config with its path known (Config::client)".into())
+                    secret_err("the client secret is sealed by the daemon: only the daemon, which holds its key, can use it".into())
                 })?;
                 let key =
                     crate::sealed::SealingKey::load(path).map_err(|e| secret_err(e.to_string()))?;
@@ -611,7 +472,7 @@ mod tests {
     }
 
     // Regressions: `tenant_id = "a/b c"` became a storage path; a tenant name with a newline
-    // was accepted; large lease seconds made chrono panic in the daemon.
+    // was accepted.
     #[test]
     fn a_config_with_invalid_names_ids_or_limits_is_refused_whole() {
         assert!(load(&tenant("contoso", "5f1c2d3e-0000-4000-8000-000000000000")).is_ok());
@@ -619,14 +480,34 @@ mod tests {
             tenant("contoso", "a/b c"),
             tenant("\"a\\nb\"", "5f1c2d3e-0000-4000-8000-000000000000"),
             tenant("\"../x\"", "5f1c2d3e-0000-4000-8000-000000000000"),
-            "[daemon]\nlease_seconds = 99999999999999\n".to_owned(),
-            "[daemon]\nmax_concurrent_jobs = 0\n".to_owned(),
-            "[[daemon.api_keys]]\nname = \"k\"\nsha256 = \"x\"\ntenant_ids = [\"a b\"]\n"
-                .to_owned(),
         ] {
             let err = load(&bad).unwrap_err();
             assert!(matches!(err, ConfigError::Parse { .. }), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn another_programs_sections_are_kept_when_the_file_is_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let text = format!(
+            "{}\n[daemon]\nlisten = \"127.0.0.1:9\"\n[[daemon.api_keys]]\nname = \"k\"\nenv = \"K\"\n",
+            tenant("contoso", "5f1c2d3e-0000-4000-8000-000000000000")
+        );
+        std::fs::write(&path, text).unwrap();
+        let mut config: Config = Config::load(&path).unwrap();
+        config.tenants.remove("contoso");
+        config.save(&path).unwrap();
+        let again: Config = Config::load(&path).unwrap();
+        assert!(again.tenants.is_empty());
+        assert_eq!(
+            again.sections.0["daemon"]["listen"].as_str(),
+            Some("127.0.0.1:9")
+        );
+        assert_eq!(
+            again.sections.0["daemon"]["api_keys"][0]["env"].as_str(),
+            Some("K")
+        );
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub(super) async fn status(
     let schedule = tenant
         .schedule
         .clone()
-        .unwrap_or_else(|| config.daemon.default_schedule.clone());
+        .unwrap_or_else(|| config.sections.daemon.default_schedule.clone());
     let snapshots = app.repo.snapshots(&tenant.tenant_id).await?;
     let last = snapshots.last().map(|s| {
         let kinds: BTreeMap<String, Value> = s
@@ -154,6 +154,7 @@ pub(super) async fn add_tenant(
         (Some(g), Some(l)) => {
             if !app
                 .config()
+                .sections
                 .daemon
                 .api_endpoints
                 .iter()
@@ -178,8 +179,9 @@ pub(super) async fn add_tenant(
             return Ok(());
         }
         // Sealed under the daemon's key, bound to this tenant id and client id.
-        let key =
-            dirvault_engine::sealed::SealingKey::load_or_create(&c.secrets_key_path(&config_path))?;
+        let key = dirvault_engine::sealed::SealingKey::load_or_create(
+            &crate::config::secrets_key_path(c, &config_path),
+        )?;
         let sealed = key.seal(&body.tenant_id, &body.client_id, &body.client_secret);
         let entry = TenantConfig {
             cloud: body.cloud,
@@ -220,7 +222,7 @@ pub(super) async fn add_tenant(
         ));
     };
     let config = app.config();
-    let consent = admin_consent_url(&config.daemon, &entry);
+    let consent = admin_consent_url(&config.sections.daemon, &entry);
     let st = status(&app, &name, &entry).await?;
     Ok((
         StatusCode::CREATED,
@@ -230,7 +232,7 @@ pub(super) async fn add_tenant(
 
 /// docs/graph.md §8: `https://{login-host}/{tenant}/v2.0/adminconsent?client_id=…&scope=https://{graph-host}/.default&redirect_uri=…&state=…`.
 pub(super) fn admin_consent_url(
-    daemon: &dirvault_engine::config::DaemonConfig,
+    daemon: &crate::config::DaemonConfig,
     t: &TenantConfig,
 ) -> Option<String> {
     let client = daemon.consent_client_id.as_ref().unwrap_or(&t.client_id);
