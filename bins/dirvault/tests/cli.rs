@@ -580,7 +580,7 @@ async fn browse_history_show_ls_and_diff_across_snapshots() {
     );
     let none = env.fails(&["show", "contoso", "users", &user, "--version", "9"]);
     assert!(
-        none.contains("no Number(9) version") && none.contains("3 version(s)"),
+        none.contains("has no version 9") && none.contains("3 version(s)"),
         "{none}"
     );
     let missing = env.fails(&["show", "contoso", "users", &user, "--at", &s3]);

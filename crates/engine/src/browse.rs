@@ -665,6 +665,18 @@ pub enum VersionSelector {
     Number(usize),
 }
 
+impl std::fmt::Display for VersionSelector {
+    /// As it is asked for: `current`, `previous`, `next`, or the number.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VersionSelector::Current => f.write_str("current"),
+            VersionSelector::Previous => f.write_str("previous"),
+            VersionSelector::Next => f.write_str("next"),
+            VersionSelector::Number(n) => write!(f, "{n}"),
+        }
+    }
+}
+
 impl std::str::FromStr for VersionSelector {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
@@ -719,7 +731,7 @@ pub async fn select_version(
         Error::from(NotFound::Version {
             kind,
             id: id.clone(),
-            which: format!("{which:?}").to_lowercase(),
+            which: which.to_string(),
             snapshot: at.id.clone(),
             versions: versions.len(),
         })

@@ -151,7 +151,7 @@ pub enum NotFound {
     },
     /// The object has no such version.
     #[error(
-        "{kind} {id} has no {which} version relative to snapshot {snapshot} ({versions} version(s) in all)"
+        "{kind} {id} has no version {which} relative to snapshot {snapshot} ({versions} version(s) in all)"
     )]
     Version {
         /// Its kind.
