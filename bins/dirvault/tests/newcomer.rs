@@ -135,3 +135,40 @@ fn the_readme_works_for_a_newcomer_after_the_quickstart() {
     assert_eq!(events, ["Created", "Deleted", "Restored"], "{last}");
     assert!(dir.path().join("contoso-export").is_dir());
 }
+
+#[test]
+fn serve_listens_on_loopback_only_and_leaves_a_real_contoso_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    let dirvault = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_dirvault"))
+            .args(args)
+            .current_dir(dir.path())
+            .env("DIRVAULT_REPO", dir.path().join("repo"))
+            .env("DIRVAULT_CONFIG", &config)
+            .output()
+            .unwrap()
+    };
+    // An emulated tenant with its secret-free Graph is never served beyond this machine.
+    let out = dirvault(&["quickstart", "--serve", "--listen", "0.0.0.0:0"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("loopback"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A `contoso` that is someone's real tenant is not re-pointed at the emulator.
+    let real = "[tenants.contoso]\ntenant_id = \"5f1c2d3e-0000-4000-8000-000000000000\"\n\
+                client_id = \"11111111-2222-4333-8444-555555555555\"\ncloud = \"global\"\n\
+                [tenants.contoso.secret]\ntype = \"env\"\nvar = \"CONTOSO_SECRET\"\n";
+    std::fs::write(&config, real).unwrap();
+    let out = dirvault(&["quickstart", "--serve"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not an emulated one"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), real);
+    assert!(!dir.path().join("contoso.secret").exists());
+}
