@@ -78,6 +78,9 @@ pub(crate) fn secrets_key_path(config: &DaemonFile, path: &Path) -> PathBuf {
 ///
 /// # Errors
 /// As [`ConfigFile::tenant`] and [`dirvault_engine::config::TenantConfig::client_with`].
+// The error carries the Graph client's, as in the engine (which allows this crate-wide):
+// rare and cold, and matched on.
+#[allow(clippy::result_large_err)]
 pub(crate) fn client(
     config: &DaemonFile,
     path: &Path,
