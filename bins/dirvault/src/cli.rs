@@ -391,7 +391,7 @@ async fn run(cli: Cli) -> Result<()> {
                         s.id,
                         s.time.format("%Y-%m-%d %H:%M:%S"),
                         objects,
-                        s.relationship_count,
+                        s.relationships.count,
                         not_ok
                     );
                 }
@@ -780,5 +780,5 @@ fn snapshot_summary(s: &Snapshot) -> serde_json::Value {
             )
         })
         .collect();
-    json!({"id": s.id, "time": s.time, "parent": s.parent, "relationships": s.relationship_count, "kinds": kinds})
+    json!({"id": s.id, "time": s.time, "parent": s.parent, "relationships": s.relationships.count, "kinds": kinds})
 }

@@ -252,45 +252,7 @@ async fn structure_bytes(repo: &Repository, tenant: &dirvault_model::TenantId) -
     let [.., parent, child] = snapshots.as_slice() else {
         return String::new();
     };
-    let len = |at: &Option<dirvault_store::BlobLocation>| at.as_ref().map_or(0, |a| a.length);
-    let new_chunks = |before: &[dirvault_store::ChunkRef], after: &[dirvault_store::ChunkRef]| {
-        let old: std::collections::HashSet<_> = before.iter().map(|c| c.blob).collect();
-        after
-            .iter()
-            .filter(|c| !old.contains(&c.blob))
-            .map(|c| len(&c.at))
-            .sum::<u64>()
-    };
-    let mut parts: Vec<(String, u64)> = Vec::new();
-    for (kind, record) in &child.kinds {
-        let before = match parent.kinds.get(kind) {
-            Some(r) => repo.manifest_chunks(tenant, r).await.unwrap(),
-            None => Vec::new(),
-        };
-        let after = repo.manifest_chunks(tenant, record).await.unwrap();
-        let same_index = parent
-            .kinds
-            .get(kind)
-            .is_some_and(|r| r.index == record.index);
-        let index = if same_index { 0 } else { len(&record.index_at) };
-        parts.push((format!("{kind} chunks"), new_chunks(&before, &after)));
-        parts.push((format!("{kind} index"), index));
-        parts.push((format!("{kind} changes"), len(&record.changes_at)));
-    }
-    let before = repo.relationship_chunks(parent).await.unwrap();
-    let after = repo.relationship_chunks(child).await.unwrap();
-    parts.push(("relationship chunks".into(), new_chunks(&before, &after)));
-    parts.push((
-        "relationship changes".into(),
-        len(&child.relationship_changes_at),
-    ));
-    if parent.relationship_index != child.relationship_index {
-        parts.push((
-            "relationship index".into(),
-            len(&child.relationship_index_at),
-        ));
-    }
-    parts.sort_by_key(|p| std::cmp::Reverse(p.1));
+    let parts = repo.written_beyond(parent, child).await.unwrap();
     parts
         .iter()
         .filter(|(_, b)| *b >= 50_000)

@@ -176,7 +176,7 @@ async fn main() {
         .map_or_else(|| temp.path().to_owned(), std::path::PathBuf::from);
     let url = dir.to_str().unwrap().to_owned();
     let repo = Repository::open(&url).unwrap();
-    let tenant = match repo.store().tenants().await.unwrap().first() {
+    let tenant = match repo.tenants().await.unwrap().first() {
         Some(t) => t.clone(),
         None => {
             let t = Instant::now();

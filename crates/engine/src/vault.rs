@@ -162,7 +162,7 @@ impl Vault {
     /// Store errors.
     pub async fn tenants(&self) -> Result<Vec<TenantSummary>> {
         let mut out = Vec::new();
-        for tenant in self.repo.store().tenants().await? {
+        for tenant in self.repo.tenants().await? {
             let snapshots = self.repo.snapshots(&tenant).await?;
             let latest = snapshots
                 .iter()
@@ -185,7 +185,7 @@ impl Vault {
     /// # Errors
     /// Store errors.
     pub async fn holds(&self, tenant: &TenantId) -> Result<bool> {
-        Ok(self.repo.store().tenants().await?.contains(tenant))
+        Ok(self.repo.tenants().await?.contains(tenant))
     }
 
     /// The tenant's snapshots, oldest first.

@@ -179,22 +179,18 @@ fn decompress_into(
     };
     let size = match zstd_safe::get_frame_content_size(frame) {
         Ok(Some(size)) if size <= MAX_SIZED_BLOB => size,
-        // Frames written by a streaming encoder (before format 3) do not record their size:
-        // decoded up to the same bound, so that a hostile frame (a few bytes that expand to
-        // gigabytes) is an error, not the end of the process's memory.
-        _ if dictionary.is_none() => {
-            out.clear();
-            let decoder = zstd::stream::read::Decoder::new(frame)?;
-            std::io::Read::read_to_end(&mut std::io::Read::take(decoder, MAX_SIZED_BLOB + 1), out)?;
-            if out.len() as u64 > MAX_SIZED_BLOB {
-                out.clear();
-                return Err(io::Error::other(format!(
-                    "a blob that decompresses to more than {MAX_SIZED_BLOB} bytes"
-                )));
-            }
-            return Ok(());
+        // Every frame is written with its size; one without (or claiming more than a blob
+        // may hold: a few hostile bytes that would expand to gigabytes) is refused.
+        Ok(Some(size)) => {
+            return Err(io::Error::other(format!(
+                "a blob that decompresses to {size} bytes, more than {MAX_SIZED_BLOB}"
+            )));
         }
-        _ => return Err(io::Error::other("a dictionary frame without its size")),
+        _ => {
+            return Err(io::Error::other(
+                "a compressed blob that does not record its size",
+            ));
+        }
     };
     DCTX.with_borrow_mut(|slot| {
         let dctx = slot.get_or_insert_with(DCtx::create);
@@ -251,9 +247,10 @@ mod tests {
             "{err}"
         );
         assert!(!DecoderDictionaries::default().can_read(&small));
-        // Frames of the streaming encoder (formats 1 and 2) are still read.
-        let old = zstd::encode_all(blob.as_slice(), 3).unwrap();
-        assert_eq!(decompress(&old, &decoders).unwrap(), blob);
+        // A frame that does not record its size (a streaming encoder's) is refused.
+        let unsized_frame = zstd::encode_all(blob.as_slice(), 3).unwrap();
+        let err = decompress(&unsized_frame, &decoders).unwrap_err();
+        assert!(err.to_string().contains("record its size"), "{err}");
     }
 }
 
@@ -285,8 +282,8 @@ mod robustness {
         }
     }
 
-    // A frame that does not record its size and expands past the bound is refused, not
-    // decoded whole.
+    // A frame that does not record its size and would expand past the bound is refused, not
+    // decoded.
     #[test]
     fn an_unsized_frame_that_expands_past_the_bound_is_refused() {
         let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 19).unwrap();
@@ -297,6 +294,6 @@ mod robustness {
         let bomb = encoder.finish().unwrap();
         assert!(bomb.len() < 64 * 1024, "{}", bomb.len());
         let err = decompress(&bomb, &DecoderDictionaries::default()).unwrap_err();
-        assert!(err.to_string().contains("more than"), "{err}");
+        assert!(err.to_string().contains("record its size"), "{err}");
     }
 }

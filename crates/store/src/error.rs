@@ -35,6 +35,20 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A repository file is in a storage format this dirvault does not read (written by
+    /// another version of it, or not by dirvault at all).
+    #[error(
+        "repository file {path} is in storage format {}, and this dirvault reads only format {supported}; use the dirvault version that wrote the repository, or back up into a new repository",
+        found.as_deref().map_or_else(|| "(none given)".to_owned(), |v| format!("{v:?}"))
+    )]
+    UnsupportedFormat {
+        /// The file.
+        path: String,
+        /// The version it says it has (`None`: it says none).
+        found: Option<String>,
+        /// The version this dirvault reads.
+        supported: &'static str,
+    },
     /// A blob a snapshot needs is not in the repository.
     #[error("blob {blob} of tenant {tenant} is missing from the repository; run `verify`")]
     MissingBlob {

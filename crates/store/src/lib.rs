@@ -41,8 +41,8 @@ mod repository;
 pub use backend::{BlobIndex, Lease, ObjectSnapshotStore, PackInfo, SnapshotStore, open};
 pub use error::{Error, Result};
 pub use format::{
-    BlobId, BlobLocation, ChainLink, Changeset, ChunkRef, IdFilter, KindRecord, KindStatus,
-    LeaseRecord, ManifestEntry, RelationshipChanges, Snapshot, Text, new_snapshot_id,
+    BlobId, BlobLocation, Changeset, KindRecord, KindStatus, LeaseRecord, ManifestEntry,
+    RelationshipChanges, Snapshot, Text, new_snapshot_id,
 };
 pub use holder::LeaseHolder;
 pub use repository::{

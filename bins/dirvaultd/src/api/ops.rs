@@ -18,7 +18,7 @@ pub(super) async fn readyz(State(app): State<AppState>) -> ApiResult<Json<Value>
             "the daemon is shutting down",
         ));
     }
-    app.repo.store().tenants().await.map_err(|e| {
+    app.repo.tenants().await.map_err(|e| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "repository_unavailable",

@@ -18,7 +18,7 @@ pub(super) async fn list_snapshots(
         .map(|s| {
             json!({"id": s.id, "time": s.time, "parent": s.parent,
                    "objects": s.kinds.values().map(|k| k.count).sum::<usize>(),
-                   "relationships": s.relationship_count,
+                   "relationships": s.relationships.count,
                    "kinds": s.kinds.iter().map(|(k, r)| (k.to_string(), json!({"status": r.status, "count": r.count}))).collect::<BTreeMap<_, _>>()})
         })
         .collect();

@@ -441,11 +441,7 @@ pub async fn relationship_history(
 ) -> Result<Vec<RelationshipEvent>> {
     let mut out = Vec::new();
     for snapshot in repo.snapshots(tenant).await? {
-        if snapshot
-            .relationship_changes_filter
-            .as_ref()
-            .is_some_and(|f| !f.may_contain(id.as_str()))
-        {
+        if !snapshot.relationships.changes_may_name(id.as_str()) {
             continue; // its relationship changes certainly do not name the object
         }
         let Some(changes) = repo.relationship_changes(&snapshot).await? else {

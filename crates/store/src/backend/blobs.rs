@@ -53,8 +53,7 @@ pub(super) fn decode_blob(
 }
 
 /// Decompresses and verifies a blob into this thread's buffer and hands its canonical JSON
-/// to `f`. Blobs are written canonical, so hashing the bytes verifies them; blobs written
-/// before that are parsed and re-canonicalized.
+/// to `f`. Blobs are stored canonical, so hashing the bytes verifies them.
 pub(super) fn with_decoded_blob<R>(
     bytes: &[u8],
     id: &BlobId,
@@ -64,15 +63,10 @@ pub(super) fn with_decoded_blob<R>(
     compress::with_decompressed(bytes, dictionaries, |json| {
         let actual = BlobId::of_canonical(json);
         if &actual == id {
-            return Ok(f(json));
+            Ok(f(json))
+        } else {
+            Err(format!("content hashes to {actual}, not {id}"))
         }
-        // Written before blobs were canonical: the id is that of its canonical form.
-        let canonical = serde_json::from_slice::<serde_json::Value>(json)
-            .map(|value| crate::format::canonical_bytes(&value))
-            .ok()
-            .filter(|canonical| &BlobId::of_canonical(canonical) == id)
-            .ok_or_else(|| format!("content hashes to {actual}, not {id}"))?;
-        Ok(f(&canonical))
     })
     .map_err(|e| format!("not readable zstd data: {e}"))?
 }

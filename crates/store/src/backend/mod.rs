@@ -23,7 +23,10 @@ use sha2::{Digest, Sha256};
 
 use crate::compress::{self, DecoderDictionaries, EncoderDictionary};
 use crate::error::{Error, Result};
-use crate::format::{BlobId, BlobLocation, LeaseRecord, PackIndexFile, Snapshot, SnapshotFile};
+use crate::format::{
+    BlobId, BlobLocation, FORMAT_VERSION, LeaseRecord, PACK_INDEX_VERSION, PackIndexFile,
+    REPOSITORY_FILE, RepositoryFile, Snapshot, SnapshotFile, VersionProbe,
+};
 
 /// Which blobs a tenant's repository holds, and where.
 pub type BlobIndex = HashMap<BlobId, BlobLocation>;

@@ -12,6 +12,9 @@ pub struct ObjectSnapshotStore {
     store: Arc<dyn ObjectStore>,
     description: String,
     decoders: std::sync::Mutex<HashMap<TenantId, Arc<DecoderDictionaries>>>,
+    /// Whether `repository.json` was found in the format this dirvault reads (checked once,
+    /// before the first read or write).
+    format_checked: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for ObjectSnapshotStore {
@@ -42,7 +45,69 @@ impl ObjectSnapshotStore {
             store,
             description: description.into(),
             decoders: std::sync::Mutex::new(HashMap::new()),
+            format_checked: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Checks once that the repository is in the format this dirvault reads: its
+    /// `repository.json` says so, or the repository is new (then a write creates the file).
+    /// A repository with tenants but no such file was written before the format was marked,
+    /// in a format no longer read: refused, never read wrongly or written into.
+    async fn check_format(&self, writing: bool) -> Result<()> {
+        use std::sync::atomic::Ordering;
+        if self.format_checked.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let path = Path::from(REPOSITORY_FILE);
+        loop {
+            match self.store.get(&path).await {
+                Ok(found) => {
+                    let bytes = found.bytes().await.map_err(backend("read", &path))?;
+                    RepositoryFile::check(&bytes)?;
+                    self.format_checked.store(true, Ordering::Release);
+                    return Ok(());
+                }
+                Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(backend("read", &path)(e)),
+            }
+            if !self.tenant_names().await?.is_empty() {
+                return Err(Error::UnsupportedFormat {
+                    path: REPOSITORY_FILE.to_owned(),
+                    found: None,
+                    supported: FORMAT_VERSION,
+                });
+            }
+            if !writing {
+                // Empty and new: nothing to read wrongly; the first write marks it.
+                return Ok(());
+            }
+            let bytes = serde_json::to_vec_pretty(&RepositoryFile::new()).unwrap_or_default();
+            let create = PutOptions::from(PutMode::Create);
+            match self
+                .store
+                .put_opts(&path, PutPayload::from(bytes), create)
+                .await
+            {
+                // Another writer created it first: read and check theirs.
+                Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => {}
+                Err(e) => return Err(backend("write", &path)(e)),
+            }
+        }
+    }
+
+    /// The tenants' folder names.
+    async fn tenant_names(&self) -> Result<Vec<TenantId>> {
+        let prefix = Path::from("tenants");
+        let listed = self
+            .store
+            .list_with_delimiter(Some(&prefix))
+            .await
+            .map_err(backend("list", &prefix))?;
+        Ok(listed
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().and_then(|n| TenantId::new(n).ok()))
+            .collect())
     }
 
     /// The tenant's dictionaries, prepared, such that every frame of `frames` can be read if
@@ -92,9 +157,7 @@ impl ObjectSnapshotStore {
             path: path.to_string(),
             reason,
         };
-        let file: SnapshotFile = serde_json::from_slice(&bytes)
-            .map_err(|e| corrupt(format!("unreadable snapshot file: {e}")))?;
-        let mut snapshot = file.into_snapshot();
+        let mut snapshot = SnapshotFile::decode(&bytes, path.as_ref())?;
         let parts: Vec<_> = path.parts().collect();
         let (tenant, id) = match parts.as_slice() {
             [.., tenant, folder, file] if folder.as_ref() == "snapshots" => (
@@ -174,23 +237,23 @@ impl ObjectSnapshotStore {
 #[async_trait]
 impl SnapshotStore for ObjectSnapshotStore {
     async fn tenants(&self) -> Result<Vec<TenantId>> {
-        let prefix = Path::from("tenants");
-        let listed = self
-            .store
-            .list_with_delimiter(Some(&prefix))
-            .await
-            .map_err(backend("list", &prefix))?;
-        Ok(listed
-            .common_prefixes
-            .iter()
-            .filter_map(|p| p.filename().and_then(|n| TenantId::new(n).ok()))
-            .collect())
+        self.check_format(false).await?;
+        self.tenant_names().await
     }
 
     async fn blob_index(&self, tenant: &TenantId) -> Result<BlobIndex> {
+        self.check_format(false).await?;
         let mut index = BlobIndex::new();
         for meta in self.list(&tenant_path(tenant, "index")).await? {
             let bytes = self.get(&meta.location).await?;
+            let found = VersionProbe::of(&bytes);
+            if found.as_deref() != Some(PACK_INDEX_VERSION) {
+                return Err(Error::UnsupportedFormat {
+                    path: meta.location.to_string(),
+                    found,
+                    supported: FORMAT_VERSION,
+                });
+            }
             let PackIndexFile::V1 { pack, blobs } =
                 serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
                     path: meta.location.to_string(),
@@ -216,6 +279,7 @@ impl SnapshotStore for ObjectSnapshotStore {
         tenant: &TenantId,
         blobs: Vec<(BlobId, Bytes)>,
     ) -> Result<Vec<(BlobId, BlobLocation)>> {
+        self.check_format(true).await?;
         let mut pack = Vec::with_capacity(blobs.iter().map(|(_, b)| b.len()).sum());
         let mut entries = Vec::with_capacity(blobs.len());
         for (id, bytes) in blobs {
@@ -362,11 +426,13 @@ impl SnapshotStore for ObjectSnapshotStore {
     }
 
     async fn read_pack(&self, tenant: &TenantId, pack: &str) -> Result<Bytes> {
+        self.check_format(false).await?;
         self.get(&tenant_path(tenant, &format!("packs/{pack}")))
             .await
     }
 
     async fn packs(&self, tenant: &TenantId) -> Result<Vec<PackInfo>> {
+        self.check_format(false).await?;
         let indexed: std::collections::HashSet<String> = self
             .list(&tenant_path(tenant, "index"))
             .await?
@@ -407,10 +473,11 @@ impl SnapshotStore for ObjectSnapshotStore {
     }
 
     async fn commit_snapshot(&self, snapshot: &Snapshot) -> Result<()> {
+        self.check_format(true).await?;
         let path = tenant_path(&snapshot.tenant, &format!("snapshots/{}.json", snapshot.id));
         let mut record = snapshot.clone();
         record.integrity = Some(record.integrity_digest());
-        let bytes = serde_json::to_vec_pretty(&SnapshotFile::V5(record)).unwrap_or_default();
+        let bytes = serde_json::to_vec_pretty(&SnapshotFile::V6(record)).unwrap_or_default();
         let opts = PutOptions {
             mode: PutMode::Create,
             ..PutOptions::default()
@@ -433,6 +500,7 @@ impl SnapshotStore for ObjectSnapshotStore {
     }
 
     async fn snapshots(&self, tenant: &TenantId) -> Result<Vec<Snapshot>> {
+        self.check_format(false).await?;
         // Snapshot files are small: read many at once (S3 round trips dominate).
         let metas = self.list(&tenant_path(tenant, "snapshots")).await?;
         let mut out: Vec<Snapshot> = futures::stream::iter(metas)
@@ -445,6 +513,7 @@ impl SnapshotStore for ObjectSnapshotStore {
     }
 
     async fn snapshot_ids(&self, tenant: &TenantId) -> Result<Vec<SnapshotId>> {
+        self.check_format(false).await?;
         let metas = self.list(&tenant_path(tenant, "snapshots")).await?;
         let mut ids: Vec<SnapshotId> = metas
             .iter()
@@ -456,6 +525,7 @@ impl SnapshotStore for ObjectSnapshotStore {
     }
 
     async fn read_snapshot(&self, tenant: &TenantId, id: &SnapshotId) -> Result<Snapshot> {
+        self.check_format(false).await?;
         let path = tenant_path(tenant, &format!("snapshots/{id}.json"));
         self.snapshot_file(&path).await.map_err(|e| match e {
             Error::Backend {
@@ -487,6 +557,7 @@ impl SnapshotStore for ObjectSnapshotStore {
         ttl: Duration,
         now: DateTime<Utc>,
     ) -> Result<Lease> {
+        self.check_format(true).await?;
         let path = tenant_path(tenant, "lease.json");
         let record = LeaseRecord {
             owner: owner.to_owned(),
@@ -598,6 +669,7 @@ impl SnapshotStore for ObjectSnapshotStore {
     }
 
     async fn put_document(&self, tenant: &TenantId, name: &str, bytes: Bytes) -> Result<()> {
+        self.check_format(true).await?;
         let path = tenant_path(tenant, &format!("documents/{name}"));
         self.store
             .put(&path, PutPayload::from(bytes))
@@ -607,6 +679,7 @@ impl SnapshotStore for ObjectSnapshotStore {
     }
 
     async fn get_document(&self, tenant: &TenantId, name: &str) -> Result<Option<Bytes>> {
+        self.check_format(false).await?;
         let path = tenant_path(tenant, &format!("documents/{name}"));
         match self.store.get(&path).await {
             Ok(r) => Ok(Some(r.bytes().await.map_err(backend("read", &path))?)),
@@ -616,6 +689,7 @@ impl SnapshotStore for ObjectSnapshotStore {
     }
 
     async fn list_documents(&self, tenant: &TenantId, prefix: &str) -> Result<Vec<String>> {
+        self.check_format(false).await?;
         let root = tenant_path(tenant, "documents");
         let path = tenant_path(tenant, &format!("documents/{prefix}"));
         let mut names: Vec<String> = self
@@ -636,6 +710,7 @@ impl SnapshotStore for ObjectSnapshotStore {
     }
 
     async fn dictionaries(&self, tenant: &TenantId) -> Result<Vec<(String, Bytes)>> {
+        self.check_format(false).await?;
         let metas = self.list(&tenant_path(tenant, "dictionaries")).await?;
         futures::stream::iter(metas)
             .map(|meta| async move {
@@ -650,6 +725,7 @@ impl SnapshotStore for ObjectSnapshotStore {
     }
 
     async fn put_dictionary(&self, tenant: &TenantId, kind: &str, dictionary: Bytes) -> Result<()> {
+        self.check_format(true).await?;
         let id = compress::dictionary_id(&dictionary).ok_or_else(|| Error::Corrupt {
             path: format!("a new {kind} dictionary"),
             reason: "not a zstd dictionary".into(),

@@ -1,19 +1,17 @@
-//! Manifest chunks: the binary form format 4 writes, and the JSON forms of formats 1–3 it
-//! still reads. Decoding takes hostile bytes: it says what is wrong, never panics.
+//! Manifest chunks in their binary form. Decoding takes hostile bytes: it says what is
+//! wrong, never panics.
 
 use super::*;
 
 /// A manifest chunk: entries whose locations name their pack by its number in `packs`, so that
-/// a chunk names each pack once. Format 4 writes it in binary ([`EntryChunk::encode`]); format
-/// 3 wrote it as JSON, each entry an array `[id, blob, name, key, [pack, offset, length]]`;
-/// formats 1 and 2 wrote a JSON array of [`ManifestEntry`] objects. All are read.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+/// a chunk names each pack once ([`EntryChunk::encode`]).
+#[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct EntryChunk {
     entries: Vec<PackedEntry>,
     packs: Vec<std::sync::Arc<str>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub(super) struct PackedEntry(
     ObjectId,
     BlobId,
@@ -45,14 +43,7 @@ impl EntryChunk {
         Self { entries, packs }
     }
 
-    /// The chunk's canonical JSON (format 3), written directly: its only object has its keys
-    /// in sorted order already (`entries`, `packs`) and the rest are arrays and strings.
-    #[cfg(test)]
-    pub(crate) fn canonical_json(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
-    }
-
-    /// The chunk in the binary encoding of format 4 (see docs/storage-format.md): the magic
+    /// The chunk in its binary encoding (see docs/storage-format.md): the magic
     /// `DVM4`, the packs, then each entry's id, blob id (32 bytes), name, key and location.
     /// One entry is about a third smaller than in JSON and decodes without a parser.
     pub(crate) fn encode(&self) -> Vec<u8> {
@@ -87,7 +78,7 @@ impl EntryChunk {
         out
     }
 
-    /// Decodes a binary (format 4) chunk. Its input comes from storage: no arithmetic or
+    /// Decodes a binary chunk (after its magic). Its input comes from storage: no arithmetic or
     /// indexing that could panic on hostile bytes (the lints keep it so).
     #[deny(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
     fn decode_binary(bytes: &[u8]) -> Result<Vec<ManifestEntry>, String> {
@@ -169,44 +160,16 @@ impl EntryChunk {
             .collect()
     }
 
-    /// Decodes a manifest chunk of any format into its entries.
-    #[deny(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
+    /// Decodes a manifest chunk into its entries.
     pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<ManifestEntry>, String> {
-        if let Some(rest) = bytes.strip_prefix(BINARY_CHUNK) {
-            return Self::decode_binary(rest);
+        match bytes.strip_prefix(BINARY_CHUNK) {
+            Some(rest) => Self::decode_binary(rest),
+            None => Err("not a manifest chunk (it does not start with `DVM4`)".into()),
         }
-        if bytes.trim_ascii_start().first() == Some(&b'[') {
-            return serde_json::from_slice(bytes).map_err(|e| e.to_string());
-        }
-        let chunk: Self = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-        chunk
-            .entries
-            .into_iter()
-            .map(|PackedEntry(id, blob, name, key, at)| {
-                let at =
-                    match at {
-                        None => None,
-                        Some((pack, offset, length)) => Some(BlobLocation {
-                            pack: chunk.packs.get(pack).cloned().ok_or_else(|| {
-                                format!("entry {id} names pack #{pack}, not listed")
-                            })?,
-                            offset,
-                            length,
-                        }),
-                    };
-                Ok(ManifestEntry {
-                    id,
-                    blob,
-                    name,
-                    key,
-                    at,
-                })
-            })
-            .collect()
     }
 }
 
-/// Format 4 manifest chunks start with these bytes (JSON never does).
+/// Manifest chunks start with these bytes (JSON never does).
 pub(super) const BINARY_CHUNK: &[u8; 4] = b"DVM4";
 
 /// Appends `n` as a LEB128 varint.

@@ -125,6 +125,9 @@ impl BlobLocation {
     }
 }
 
+/// The version pack index files carry (they are part of format [`FORMAT_VERSION`]).
+pub(crate) const PACK_INDEX_VERSION: &str = "1";
+
 /// A pack's index file: which blobs it holds, where.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "version")]
@@ -165,35 +168,31 @@ pub struct KindRecord {
     /// How its backup ended.
     #[serde(flatten)]
     pub status: KindStatus,
-    /// Format 1: the manifest's chunks inline (blobs holding JSON arrays of [`ManifestEntry`],
-    /// sorted by id). Format 2 writes [`KindRecord::index`] instead.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub manifest: Vec<BlobId>,
-    /// Format 2: the blob of the manifest's index: its content-defined chunks
-    /// with their first ids, so that one object is found by reading one chunk, and an
-    /// unchanged kind is the same blob as in the parent.
+    /// The blob of the manifest's index: its content-defined chunks with their first ids, so
+    /// that one object is found by reading one chunk, and an unchanged kind is the same blob
+    /// as in the parent. Absent for a kind that never had an object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub index: Option<BlobId>,
-    /// Format 2: the blob of the [`Changeset`] against the parent snapshot; absent when
-    /// nothing changed or there is no parent.
+    pub(crate) index: Option<BlobId>,
+    /// The blob of the [`Changeset`] against the parent snapshot; absent when nothing changed
+    /// or there is no parent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub changes: Option<BlobId>,
+    pub(crate) changes: Option<BlobId>,
     /// Where the index blob was written (a hint, as [`ChunkRef::at`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub index_at: Option<BlobLocation>,
+    pub(crate) index_at: Option<BlobLocation>,
     /// Where the changeset blob was written (a hint).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub changes_at: Option<BlobLocation>,
+    pub(crate) changes_at: Option<BlobLocation>,
     /// Which object ids the changeset names, as an [`IdFilter`]: an object's history reads
     /// only the changesets that may name it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub changes_filter: Option<IdFilter>,
-    /// Format 5: the changesets since the snapshot that wrote [`KindRecord::index`] (the
-    /// base), oldest first. The manifest is the base's chunks with these applied in order;
+    pub(crate) changes_filter: Option<IdFilter>,
+    /// The changesets since the snapshot that wrote [`KindRecord::index`] (the base), oldest
+    /// first. The manifest is the base's chunks with these applied in order;
     /// empty when this snapshot wrote the index itself. An incremental backup that changes 1%
     /// of a kind writes one small changeset instead of every chunk and the index it touches.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub chain: Vec<ChainLink>,
+    pub(crate) chain: Vec<ChainLink>,
     /// Objects in the manifest.
     pub count: usize,
     /// The deltaLink to continue from, for kinds with delta.
@@ -207,9 +206,9 @@ pub struct KindRecord {
 }
 
 /// One changeset of a chain of them on top of a base index ([`KindRecord::chain`],
-/// [`Snapshot::relationship_chain`]).
+/// [`Snapshot::relationships`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ChainLink {
+pub(crate) struct ChainLink {
     /// The changeset blob ([`Changeset`] for a kind, [`RelationshipChanges`] for relationships).
     pub blob: BlobId,
     /// Where it was written (a hint, as [`ChunkRef::at`]).
@@ -218,6 +217,33 @@ pub struct ChainLink {
 }
 
 impl KindRecord {
+    /// Whether the changes this record's snapshot made may name object `id`: `false` only
+    /// when they certainly do not (its change log can skip the snapshot without reading it).
+    pub fn changes_may_name(&self, id: &str) -> bool {
+        self.changes.is_some()
+            && self
+                .changes_filter
+                .as_ref()
+                .is_none_or(|f| f.may_contain(id))
+    }
+
+    /// Whether the snapshot recorded changes against its parent for this kind (none: no
+    /// parent, or nothing changed).
+    pub fn has_changes(&self) -> bool {
+        self.changes.is_some()
+    }
+
+    /// Whether two records are built on the same base index (the snapshot that wrote it last
+    /// rewrote the chunks; others chain changesets on it).
+    pub fn shares_base(&self, other: &KindRecord) -> bool {
+        self.index == other.index
+    }
+
+    /// How many changesets are chained on the base (0 for a snapshot that wrote its index).
+    pub fn chain_length(&self) -> usize {
+        self.chain.len()
+    }
+
     /// Whether two records hold the same manifest by construction: the same index with the
     /// same chain on top (records without an index compare as different).
     pub fn same_manifest(&self, other: &KindRecord) -> bool {
@@ -230,7 +256,7 @@ impl KindRecord {
 /// two 32-bit halves `h1`, `h2`, probe `i` at bit `(h1 + i·h2) mod bits`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct IdFilter(String);
+pub(crate) struct IdFilter(String);
 
 impl IdFilter {
     const BITS_PER_ID: usize = 10;
@@ -243,7 +269,7 @@ impl IdFilter {
     }
 
     /// The filter of some ids.
-    pub fn new(ids: &[&str]) -> Self {
+    pub(crate) fn new(ids: &[&str]) -> Self {
         let mut bits = vec![0u8; (ids.len() * Self::BITS_PER_ID).div_ceil(8).max(1)];
         let n = bits.len() as u64 * 8;
         for id in ids {
@@ -256,7 +282,7 @@ impl IdFilter {
     }
 
     /// Whether `id` may be in the set (`true` when the filter cannot be read).
-    pub fn may_contain(&self, id: &str) -> bool {
+    pub(crate) fn may_contain(&self, id: &str) -> bool {
         use base64::Engine as _;
         let Ok(bits) = base64::engine::general_purpose::STANDARD_NO_PAD.decode(&self.0) else {
             return true;
@@ -278,7 +304,7 @@ pub(crate) struct ManifestIndex {
 
 /// One chunk of a manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChunkRef {
+pub(crate) struct ChunkRef {
     /// The blob (a JSON array of [`ManifestEntry`]).
     pub blob: BlobId,
     /// Its first object id (chunks are sorted by id and do not overlap).
@@ -358,34 +384,12 @@ pub struct Snapshot {
     pub parent: Option<SnapshotId>,
     /// Every kind.
     pub kinds: BTreeMap<ObjectKind, KindRecord>,
-    /// Format 1: the relationships' chunks inline (blobs holding JSON arrays of
-    /// relationships, sorted). Format 2 writes [`Snapshot::relationship_index`] instead.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub relationships: Vec<BlobId>,
-    /// Format 2: the blob listing the relationships' chunks (an index).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub relationship_index: Option<BlobId>,
-    /// Where the relationship index was written (a hint).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub relationship_index_at: Option<BlobLocation>,
-    /// Format 2: the blob of the [`RelationshipChanges`] against the parent; absent when none
-    /// changed or there is no parent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub relationship_changes: Option<BlobId>,
-    /// Where the relationship changes were written (a hint).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub relationship_changes_at: Option<BlobLocation>,
-    /// The ids the relationship changes name (sources, targets, units, resources), as an
-    /// [`IdFilter`]: an object's relationship change log reads only the changes that may name it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub relationship_changes_filter: Option<IdFilter>,
-    /// Format 5: the relationship changes since the snapshot that wrote
-    /// [`Snapshot::relationship_index`], oldest first (as [`KindRecord::chain`]).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub relationship_chain: Vec<ChainLink>,
-    /// Relationships in it.
+    /// The relationships (memberships, owners, role assignments…), recorded as a kind's
+    /// objects are: an index of chunks, the changes against the parent and a chain of them on
+    /// a base ([`KindRecord::chain`]). Their `status` is always complete: links are read with
+    /// their kinds, and a kind that failed keeps its parent's links.
     #[serde(default)]
-    pub relationship_count: usize,
+    pub relationships: KindRecord,
     /// The dirvault version that wrote it.
     pub tool_version: String,
     /// In the stored record only: SHA-256 (hex) of the record without this field, written at
@@ -393,7 +397,7 @@ pub struct Snapshot {
     /// count or chain is reported rather than read as older data. Snapshots in memory carry
     /// none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub integrity: Option<String>,
+    pub(crate) integrity: Option<String>,
 }
 
 impl Snapshot {
@@ -403,7 +407,7 @@ impl Snapshot {
         let mut content = self.clone();
         content.integrity = None;
         // A snapshot always serializes: its maps have string keys.
-        let bytes = serde_json::to_vec(&SnapshotFile::V5(content)).unwrap_or_default();
+        let bytes = serde_json::to_vec(&SnapshotFile::V6(content)).unwrap_or_default();
         hex::encode(sha2::Sha256::digest(&bytes))
     }
 
@@ -428,22 +432,65 @@ impl Snapshot {
 }
 
 impl Snapshot {
-    /// Every blob the snapshot record names itself: format 1 chunks, format 2 indexes and
-    /// changesets (whose chunks are added too).
+    /// Every blob the snapshot record names itself: indexes, changesets and chains (the
+    /// chunks behind the indexes are not named here).
     pub fn root_blobs(&self) -> impl Iterator<Item = &BlobId> {
         self.kinds
             .values()
+            .chain(std::iter::once(&self.relationships))
             .flat_map(|k| {
-                k.manifest
+                k.index
                     .iter()
-                    .chain(&k.index)
                     .chain(&k.changes)
                     .chain(k.chain.iter().map(|l| &l.blob))
             })
-            .chain(self.relationships.iter())
-            .chain(&self.relationship_index)
-            .chain(&self.relationship_changes)
-            .chain(self.relationship_chain.iter().map(|l| &l.blob))
+    }
+}
+
+/// The one storage format this dirvault reads and writes: in `repository.json` and every
+/// snapshot record. There are no older repositories to migrate; any other version is refused
+/// with [`crate::Error::UnsupportedFormat`] rather than read wrongly.
+pub(crate) const FORMAT_VERSION: &str = "6";
+
+/// Where a repository says which format it is in: `repository.json` at its root.
+pub(crate) const REPOSITORY_FILE: &str = "repository.json";
+
+/// `repository.json`: the repository's format version, and a random id of its own made when
+/// it was created (for telling repositories apart; encryption will bind objects to it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct RepositoryFile {
+    /// [`FORMAT_VERSION`].
+    pub(crate) version: String,
+    /// 32 random hex digits.
+    pub(crate) id: String,
+}
+
+impl RepositoryFile {
+    /// The file of a new repository.
+    pub(crate) fn new() -> Self {
+        Self {
+            version: FORMAT_VERSION.to_owned(),
+            id: hex::encode(rand::random::<[u8; 16]>()),
+        }
+    }
+
+    /// Checks a stored `repository.json`: the format this dirvault reads, or
+    /// [`crate::Error::UnsupportedFormat`].
+    pub(crate) fn check(bytes: &[u8]) -> Result<Self, crate::Error> {
+        match VersionProbe::of(bytes) {
+            Some(v) if v == FORMAT_VERSION => {}
+            found => {
+                return Err(crate::Error::UnsupportedFormat {
+                    path: REPOSITORY_FILE.to_owned(),
+                    found,
+                    supported: FORMAT_VERSION,
+                });
+            }
+        }
+        serde_json::from_slice(bytes).map_err(|e| crate::Error::Corrupt {
+            path: REPOSITORY_FILE.to_owned(),
+            reason: e.to_string(),
+        })
     }
 }
 
@@ -451,35 +498,50 @@ impl Snapshot {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "version")]
 pub(crate) enum SnapshotFile {
-    /// Version 1: manifests and relationship chunks inline.
-    #[serde(rename = "1")]
-    V1(Snapshot),
-    /// Version 2: manifest indexes, changesets, a relationship index.
-    #[serde(rename = "2")]
-    V2(Snapshot),
-    /// Version 3: as 2, with manifest chunks in the compact [`EntryChunk`] encoding (which a
-    /// reader of version 2 could not read).
-    #[serde(rename = "3")]
-    V3(Snapshot),
-    /// Version 4: as 3, with manifest chunks in the binary [`EntryChunk`] encoding.
-    #[serde(rename = "4")]
-    V4(Snapshot),
-    /// Version 5: as 4, with manifests and relationships as a base index plus a chain of
-    /// changesets ([`KindRecord::chain`]), which a reader of version 4 would not apply.
-    #[serde(rename = "5")]
-    V5(Snapshot),
+    /// Version 6: manifests and relationships as a base index plus a chain of changesets
+    /// ([`KindRecord::chain`]), manifest chunks in the binary [`EntryChunk`] encoding.
+    #[serde(rename = "6")]
+    V6(Snapshot),
+}
+
+/// Just the version of a versioned file, read before the rest so that a file of another
+/// version is named as such, not as a parse error halfway through.
+#[derive(Deserialize)]
+pub(crate) struct VersionProbe {
+    pub(crate) version: Option<serde_json::Value>,
+}
+
+impl VersionProbe {
+    /// The version a file says it has (`None` when it says none, or is not a JSON object).
+    pub(crate) fn of(bytes: &[u8]) -> Option<String> {
+        let probe: Self = serde_json::from_slice(bytes).ok()?;
+        match probe.version? {
+            Value::String(s) => Some(s),
+            other => Some(format!("{other} (not a string)")),
+        }
+    }
 }
 
 impl SnapshotFile {
-    /// The snapshot, whatever the version.
-    pub(crate) fn into_snapshot(self) -> Snapshot {
-        match self {
-            SnapshotFile::V1(s)
-            | SnapshotFile::V2(s)
-            | SnapshotFile::V3(s)
-            | SnapshotFile::V4(s)
-            | SnapshotFile::V5(s) => s,
+    /// The snapshot of a stored record; `Err` says which version it has when it is not
+    /// [`FORMAT_VERSION`].
+    pub(crate) fn decode(bytes: &[u8], path: &str) -> Result<Snapshot, crate::Error> {
+        match VersionProbe::of(bytes) {
+            Some(v) if v == FORMAT_VERSION => {}
+            found => {
+                return Err(crate::Error::UnsupportedFormat {
+                    path: path.to_owned(),
+                    found,
+                    supported: FORMAT_VERSION,
+                });
+            }
         }
+        let SnapshotFile::V6(snapshot) =
+            serde_json::from_slice(bytes).map_err(|e| crate::Error::Corrupt {
+                path: path.to_owned(),
+                reason: format!("unreadable snapshot record: {e}"),
+            })?;
+        Ok(snapshot)
     }
 }
 

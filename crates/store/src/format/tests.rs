@@ -179,7 +179,7 @@ fn snapshot_file_format_is_pinned() {
             ..KindRecord::default()
         },
     );
-    let file = SnapshotFile::V5(Snapshot {
+    let file = SnapshotFile::V6(Snapshot {
         id: SnapshotId::new("20261124T060000Z-0000abcd").unwrap(),
         tenant: TenantId::new("5f1c2d3e-0000-4000-8000-000000000001").unwrap(),
         time: DateTime::parse_from_rfc3339("2026-11-24T06:00:00Z")
@@ -187,17 +187,14 @@ fn snapshot_file_format_is_pinned() {
             .with_timezone(&Utc),
         parent: None,
         kinds,
-        relationships: Vec::new(),
-        relationship_index: None,
-        relationship_index_at: None,
-        relationship_changes: None,
-        relationship_changes_at: None,
-        relationship_changes_filter: None,
-        relationship_chain: vec![ChainLink {
-            blob: BlobId::of(&json!({"added": []})),
-            at: None,
-        }],
-        relationship_count: 0,
+        relationships: KindRecord {
+            index: Some(BlobId::of(&json!({"chunks": []}))),
+            chain: vec![ChainLink {
+                blob: BlobId::of(&json!({"added": []})),
+                at: None,
+            }],
+            ..KindRecord::default()
+        },
         tool_version: "0.1.0".into(),
         integrity: None,
     });
@@ -226,51 +223,18 @@ fn id_filters_say_certainly_not_for_most_absent_ids() {
 }
 
 #[test]
-fn manifest_chunks_are_compact_and_every_format_is_read() {
-    let at = |pack: &str, offset| BlobLocation {
-        pack: pack.into(),
-        offset,
-        length: 10,
-    };
-    let entries = vec![
-        ManifestEntry {
-            id: ObjectId::new("a1").unwrap(),
-            blob: BlobId::of(&json!({"id": "a1"})),
-            name: Some("Adele".into()),
-            key: Some("adele@contoso.com".into()),
-            at: Some(at("p1", 0)),
-        },
-        ManifestEntry {
-            id: ObjectId::new("b2").unwrap(),
-            blob: BlobId::of(&json!({"id": "b2"})),
-            name: None,
-            key: None,
-            at: Some(at("p2", 10)),
-        },
-        ManifestEntry {
-            id: ObjectId::new("c3").unwrap(),
-            blob: BlobId::of(&json!({"id": "c3"})),
-            name: Some("Carol".into()),
-            key: None,
-            at: Some(at("p1", 20)),
-        },
-    ];
-    let compact = serde_json::to_value(EntryChunk::new(&entries)).unwrap();
-    insta::assert_json_snapshot!(compact);
-    let bytes = canonical_bytes(&compact);
-    assert_eq!(
-        EntryChunk::new(&entries).canonical_json(),
-        bytes,
-        "written canonical"
-    );
-    assert_eq!(EntryChunk::decode(&bytes).unwrap(), entries);
-    // Formats 1 and 2: a JSON array of entry objects.
-    let plain = serde_json::to_vec(&entries).unwrap();
-    assert_eq!(EntryChunk::decode(&plain).unwrap(), entries);
+fn a_manifest_chunk_that_is_not_binary_is_refused() {
+    // Earlier development versions wrote chunks as JSON; no repository holds them.
+    let entries = serde_json::to_vec(&json!([{"id": "a1", "blob": BlobId::of(&json!({}))}]));
+    let err = EntryChunk::decode(&entries.unwrap()).unwrap_err();
+    assert!(err.contains("not a manifest chunk"), "{err}");
     // A pack number out of range is an error, not a wrong location.
-    let bad = json!({"entries": [["a1", entries[0].blob, null, null, [5, 0, 10]]], "packs": []});
-    let err = EntryChunk::decode(&canonical_bytes(&bad)).unwrap_err();
-    assert!(err.contains("pack #5"), "{err}");
+    let mut bad = b"DVM4".to_vec();
+    bad.extend_from_slice(b"\x00\x01\x02a1");
+    bad.extend_from_slice(&[7; 32]);
+    bad.extend_from_slice(b"\x00\x00\x06\x00\x0a");
+    let err = EntryChunk::decode(&bad).unwrap_err();
+    assert!(err.contains("pack #6"), "{err}");
 }
 
 #[test]
@@ -300,10 +264,8 @@ fn binary_manifest_chunks_round_trip_and_say_what_is_wrong() {
     let bytes = chunk.encode();
     assert!(bytes.starts_with(b"DVM4"));
     assert_eq!(EntryChunk::decode(&bytes).unwrap(), entries);
-    // One encoding for one chunk (content addressing depends on it), a third smaller than
-    // the JSON of format 3.
+    // One encoding for one chunk (content addressing depends on it).
     assert_eq!(EntryChunk::new(&entries).encode(), bytes);
-    assert!(bytes.len() * 3 < chunk.canonical_json().len() * 2);
     // The layout, pinned: magic, 1 pack "p1", 2 entries, the first one's id "a1".
     assert_eq!(&bytes[..12], b"DVM4\x01\x02p1\x02\x02a1");
     // Every truncation is an error, never a shorter list.
@@ -320,14 +282,37 @@ fn binary_manifest_chunks_round_trip_and_say_what_is_wrong() {
 }
 
 #[test]
-fn format_1_snapshot_files_are_still_read() {
-    let v1 = json!({"version": "1", "id": "20261124T060000Z-0000abcd",
-        "tenant": "5f1c2d3e-0000-4000-8000-000000000001", "time": "2026-11-24T06:00:00Z",
-        "kinds": {"users": {"status": "complete", "manifest": [BlobId::of(&json!([]))], "count": 0}},
-        "relationships": [BlobId::of(&json!([]))], "relationshipCount": 0, "toolVersion": "0.1.0"});
-    let file: SnapshotFile = serde_json::from_value(v1).unwrap();
-    let s = file.into_snapshot();
-    assert_eq!(s.kinds[&ObjectKind::Users].manifest.len(), 1);
-    assert!(s.kinds[&ObjectKind::Users].index.is_none());
-    assert_eq!(s.root_blobs().count(), 2);
+fn snapshot_records_of_another_format_are_refused_by_name() {
+    let path = "tenants/t/snapshots/20261124T060000Z-0000abcd.json";
+    for (record, found) in [
+        (json!({"version": "5", "kinds": {}}), Some("5")),
+        (
+            json!({"version": "1", "kinds": {"users": {"manifest": []}}}),
+            Some("1"),
+        ),
+        (json!({"version": 6}), Some("6 (not a string)")),
+        (json!({"kinds": {}}), None),
+        (json!([1, 2]), None),
+    ] {
+        let bytes = serde_json::to_vec(&record).unwrap();
+        match SnapshotFile::decode(&bytes, path) {
+            Err(crate::Error::UnsupportedFormat {
+                path: p,
+                found: f,
+                supported,
+            }) => {
+                assert_eq!(p, path);
+                assert_eq!(f.as_deref(), found, "{record}");
+                assert_eq!(supported, FORMAT_VERSION);
+            }
+            other => panic!("{record}: {other:?}"),
+        }
+    }
+    let message = SnapshotFile::decode(br#"{"version":"5"}"#, path)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("format \"5\"") && message.contains("reads only format 6"),
+        "{message}"
+    );
 }

@@ -22,19 +22,6 @@ pub(super) fn chunks<T>(items: &[T], key: impl Fn(&T) -> String) -> Vec<std::ops
     out
 }
 
-/// Chunks a format 1 record lists inline: no first keys, counts or locations.
-pub(super) fn inline_chunks(blobs: &[BlobId]) -> Vec<ChunkRef> {
-    blobs
-        .iter()
-        .map(|blob| ChunkRef {
-            blob: *blob,
-            first: String::new(),
-            count: 0,
-            at: None,
-        })
-        .collect()
-}
-
 /// The key relationships are chunked by: their kind (as [`Repository::relationships_of`]
 /// looks for it), source and target.
 pub(super) fn relationship_key(r: &Relationship) -> String {

@@ -26,6 +26,7 @@ use crate::format::{
 
 mod chains;
 mod chunks;
+mod footprint;
 mod maintenance;
 mod read;
 mod retention;
@@ -114,6 +115,14 @@ impl Repository {
     /// The underlying store.
     pub fn store(&self) -> &Arc<dyn SnapshotStore> {
         &self.store
+    }
+
+    /// The tenants the repository holds.
+    ///
+    /// # Errors
+    /// Store errors; [`Error::UnsupportedFormat`] for a repository of another format.
+    pub async fn tenants(&self) -> Result<Vec<TenantId>> {
+        self.store.tenants().await
     }
 
     /// Every snapshot of a tenant, oldest first.

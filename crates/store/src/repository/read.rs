@@ -4,12 +4,12 @@
 use super::*;
 
 impl Repository {
-    /// The chunks of a kind's manifest: from its index (format 2), or inline without first
-    /// ids (format 1).
+    /// The chunks of a kind's manifest (or of the relationships), from its index: none when
+    /// it has no index.
     ///
     /// # Errors
     /// Missing or corrupt blobs.
-    pub async fn manifest_chunks(
+    pub(crate) async fn manifest_chunks(
         &self,
         tenant: &TenantId,
         record: &KindRecord,
@@ -19,7 +19,7 @@ impl Repository {
                 self.index_blob(tenant, index, record.index_at.as_ref())
                     .await
             }
-            None => Ok(inline_chunks(&record.manifest)),
+            None => Ok(Vec::new()),
         }
     }
 
@@ -126,7 +126,7 @@ impl Repository {
         kind: Option<RelationshipKind>,
     ) -> Result<BTreeMap<Relationship, bool>> {
         let mut overlay = BTreeMap::new();
-        let chain = &snapshot.relationship_chain;
+        let chain = &snapshot.relationships.chain;
         for (link, bytes) in chain
             .iter()
             .zip(self.chain_bytes(&snapshot.tenant, chain).await?)
@@ -348,7 +348,7 @@ impl Repository {
         let mut base: Vec<Relationship> = self
             .chunked_refs(&snapshot.tenant, &chunks, "relationships")
             .await?;
-        if snapshot.relationship_chain.is_empty() {
+        if snapshot.relationships.chain.is_empty() {
             return Ok(base);
         }
         let overlay = self.relationship_overlay(snapshot, None).await?;
@@ -396,7 +396,8 @@ impl Repository {
         const CHUNKS_AT_ONCE: usize = 256;
         let chunks = self.relationship_chunks(snapshot).await?;
         // Relationships are in kind order, so the chunks that hold `kind` are those starting
-        // with it and the one before them. Chunks without first keys (format 1) are all read.
+        // with it and the one before them. Chunks whose first key names no kind known to this
+        // version (written by a later one) make every chunk read.
         let names: Vec<(RelationshipKind, String)> = RelationshipKind::ALL
             .into_iter()
             .map(|k| (k, format!("{k:?}")))
@@ -432,19 +433,13 @@ impl Repository {
         Ok(())
     }
 
-    /// The chunks of a snapshot's relationships: from its index, or inline without first
-    /// keys (format 1).
+    /// The chunks of a snapshot's relationships, from their index.
     ///
     /// # Errors
     /// Missing or corrupt blobs.
-    pub async fn relationship_chunks(&self, snapshot: &Snapshot) -> Result<Vec<ChunkRef>> {
-        Ok(match &snapshot.relationship_index {
-            Some(index) => {
-                let at = snapshot.relationship_index_at.as_ref();
-                self.index_blob(&snapshot.tenant, index, at).await?
-            }
-            None => inline_chunks(&snapshot.relationships),
-        })
+    pub(crate) async fn relationship_chunks(&self, snapshot: &Snapshot) -> Result<Vec<ChunkRef>> {
+        self.manifest_chunks(&snapshot.tenant, &snapshot.relationships)
+            .await
     }
 
     /// How the relationships changed since the snapshot's parent, when it records it.
@@ -455,14 +450,14 @@ impl Repository {
         &self,
         snapshot: &Snapshot,
     ) -> Result<Option<crate::format::RelationshipChanges>> {
-        let Some(blob) = &snapshot.relationship_changes else {
+        let Some(blob) = &snapshot.relationships.changes else {
             return Ok(None);
         };
         let bytes = self
             .blob_bytes_at(
                 &snapshot.tenant,
                 blob,
-                snapshot.relationship_changes_at.as_ref(),
+                snapshot.relationships.changes_at.as_ref(),
             )
             .await?;
         serde_json::from_slice(&bytes)
@@ -480,7 +475,8 @@ impl Repository {
     /// Missing or corrupt index blobs.
     pub(crate) async fn snapshot_blobs(&self, snapshot: &Snapshot) -> Result<Vec<BlobId>> {
         let mut out: Vec<BlobId> = snapshot.root_blobs().cloned().collect();
-        for record in snapshot.kinds.values() {
+        let records = snapshot.kinds.values();
+        for record in records.chain(std::iter::once(&snapshot.relationships)) {
             if let Some(index) = &record.index {
                 out.extend(
                     self.index_blob(&snapshot.tenant, index, None)
@@ -489,14 +485,6 @@ impl Repository {
                         .map(|c| c.blob),
                 );
             }
-        }
-        if let Some(index) = &snapshot.relationship_index {
-            out.extend(
-                self.index_blob(&snapshot.tenant, index, None)
-                    .await?
-                    .into_iter()
-                    .map(|c| c.blob),
-            );
         }
         Ok(out)
     }

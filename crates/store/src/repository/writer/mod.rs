@@ -623,7 +623,7 @@ impl SnapshotWriter {
         let parent = self
             .parent_snapshot
             .clone()
-            .filter(|p| p.relationship_index.is_some());
+            .filter(|p| p.relationships.index.is_some());
         let mut layout = None;
         let mut relationship_changes = None;
         if let Some(parent) = parent {
@@ -642,9 +642,9 @@ impl SnapshotWriter {
             relationship_changes = self.put_changes(&since_parent, named).await?;
             let changed = since_base.added.len() + since_base.removed.len();
             layout = Layout::on_base(
-                parent.relationship_index,
-                parent.relationship_index_at,
-                parent.relationship_chain,
+                parent.relationships.index,
+                parent.relationships.index_at,
+                parent.relationships.chain,
                 changed,
                 relationship_count,
             );
@@ -693,7 +693,7 @@ impl SnapshotWriter {
         self.flush().await?;
         // 5. The records, with where their index and changeset blobs are; a chain ends with
         // this snapshot's changes.
-        let mut relationship_record = None;
+        let mut relationships = KindRecord::default();
         for (kind, count, index, links, changes) in written {
             let (changes, changes_filter) = changes.unzip();
             let changes_at = changes.as_ref().and_then(|c| self.index.get(c).cloned());
@@ -710,16 +710,13 @@ impl SnapshotWriter {
                     (index_at, links)
                 }
             };
-            let Some(kind) = kind else {
-                relationship_record =
-                    Some((index, index_at, chain, changes, changes_at, changes_filter));
-                continue;
+            let record = match kind {
+                Some(kind) => self.kinds.entry(kind).or_insert(KindRecord {
+                    status: KindStatus::Complete,
+                    ..KindRecord::default()
+                }),
+                None => &mut relationships,
             };
-            let record = self.kinds.entry(kind).or_insert(KindRecord {
-                status: KindStatus::Complete,
-                ..KindRecord::default()
-            });
-            record.manifest = Vec::new();
             record.index = Some(index);
             record.index_at = index_at;
             record.chain = chain;
@@ -728,33 +725,13 @@ impl SnapshotWriter {
             record.changes_filter = changes_filter;
             record.count = count;
         }
-        let (
-            relationship_index,
-            relationship_index_at,
-            relationship_chain,
-            relationship_changes,
-            relationship_changes_at,
-            relationship_changes_filter,
-        ) = match relationship_record {
-            Some((index, at, chain, changes, changes_at, filter)) => {
-                (Some(index), at, chain, changes, changes_at, filter)
-            }
-            None => (None, None, Vec::new(), None, None, None),
-        };
         let snapshot = Snapshot {
             id: new_snapshot_id(self.time),
             tenant: self.tenant.clone(),
             time: self.time,
             parent: self.parent.clone(),
             kinds: std::mem::take(&mut self.kinds),
-            relationships: Vec::new(),
-            relationship_index,
-            relationship_index_at,
-            relationship_changes,
-            relationship_changes_at,
-            relationship_changes_filter,
-            relationship_chain,
-            relationship_count,
+            relationships,
             tool_version: env!("CARGO_PKG_VERSION").to_owned(),
             integrity: None,
         };
