@@ -16,7 +16,9 @@ use std::sync::{Arc, OnceLock};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use rcgen::{KeyPair, PublicKeyData};
+use rsa::pkcs1::EncodeRsaPrivateKey;
+use rsa::pkcs8::EncodePublicKey;
+use rsa::traits::PublicKeyParts;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -41,16 +43,16 @@ impl TokenSigner {
     }
 
     fn generate() -> Result<Self, String> {
-        let pair = KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).map_err(|e| e.to_string())?;
-        let key = EncodingKey::from_rsa_pem(pair.serialize_pem().as_bytes())
+        // The rsa crate only generates the key; ring signs with it (see deny.toml).
+        let private = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048)
             .map_err(|e| e.to_string())?;
-        let spki = pair.subject_public_key_info();
-        use x509_parser::prelude::FromDer;
-        let (_, parsed) =
-            x509_parser::x509::SubjectPublicKeyInfo::from_der(&spki).map_err(|e| e.to_string())?;
-        let Ok(x509_parser::public_key::PublicKey::RSA(rsa)) = parsed.parsed() else {
-            return Err("the generated key is not an RSA key".into());
-        };
+        let der = private.to_pkcs1_der().map_err(|e| e.to_string())?;
+        let key = EncodingKey::from_rsa_der(der.as_bytes());
+        let public = private.to_public_key();
+        let spki = public
+            .to_public_key_der()
+            .map_err(|e| e.to_string())?
+            .into_vec();
         // Entra's kids are short base64url thumbprints; this one is of the public key.
         let kid = URL_SAFE_NO_PAD.encode(&Sha256::digest(&spki)[..20]);
         let jwk = json!({
@@ -58,8 +60,8 @@ impl TokenSigner {
             "use": "sig",
             "alg": "RS256",
             "kid": kid,
-            "n": URL_SAFE_NO_PAD.encode(strip_leading_zeros(rsa.modulus)),
-            "e": URL_SAFE_NO_PAD.encode(strip_leading_zeros(rsa.exponent)),
+            "n": URL_SAFE_NO_PAD.encode(public.n().to_bytes_be()),
+            "e": URL_SAFE_NO_PAD.encode(public.e().to_bytes_be()),
         });
         Ok(Self { key, kid, jwk })
     }
