@@ -1,299 +1,95 @@
 //! The documented rules about Graph's properties that the metadata does not carry: which
 //! properties a list returns by default, which only a single-object read returns, which are
-//! read-only, required or create-only on write, and which on-premises AD owns. Each list names
-//! the Microsoft Graph v1.0 doc page it comes from (`api-reference/v1.0/...` in
-//! microsoft-graph-docs); the property names themselves come from [`crate::metadata`].
+//! read-only, required or create-only on write, and which on-premises AD owns.
 //!
-//! These are the emulator's own facts: it reads no client-side table.
+//! The rules are data, in `type_rules.json` beside this file: one entry per entity type, whose
+//! `sources` names the Microsoft Graph v1.0 doc pages they come from (`api-reference/v1.0/...`
+//! in microsoft-graph-docs); the property names themselves come from [`crate::metadata`].
+//! These are the emulator's own facts: it reads no client-side table (the client's are in
+//! `dirvault_model::schema`; crates/engine/tests/client_tables.rs compares the two).
 
-/// The rules for one entity type.
-#[derive(Debug)]
-pub(crate) struct TypeRules {
-    /// Returned by a list or get without `$select`; `None` = every declared property except
-    /// the single-object-only ones.
-    pub(crate) default_select: Option<&'static [&'static str]>,
-    /// Returned only when one object is read with `$select`; selecting them on a list gives
-    /// 501 `NotImplemented` (seen on Graph: microsoft-graph-docs issue #7555).
-    pub(crate) single_only: &'static [&'static str],
-    /// Refused on create and update.
-    pub(crate) read_only: &'static [&'static str],
-    /// Required on create.
-    pub(crate) required_on_create: &'static [&'static str],
-    /// Settable on create only.
-    pub(crate) create_only: &'static [&'static str],
-    /// Owned by on-premises AD when `onPremisesSyncEnabled` is true: updates are refused.
-    pub(crate) on_premises_owned: &'static [&'static str],
-    /// When set, the only properties an update may change.
-    pub(crate) writable: Option<&'static [&'static str]>,
-    /// Declared but never returned, not even with `$select` (usable in `$filter` only).
-    pub(crate) never_returned: &'static [&'static str],
-    /// Declared but not usable in `$filter` (the property tables say no "Supports $filter").
-    pub(crate) not_filterable: &'static [&'static str],
-}
+use std::collections::HashMap;
+use std::sync::OnceLock;
 
-const NONE: TypeRules = TypeRules {
-    default_select: None,
-    single_only: &[],
-    read_only: &[],
-    required_on_create: &[],
-    create_only: &[],
-    on_premises_owned: &[],
-    writable: None,
-    never_returned: &[],
-    not_filterable: &[],
-};
+use serde::Deserialize;
 
-/// `resources/user.md`, `api/user-list.md` ("By default, only a limited set of properties are
-/// returned"; "Certain properties cannot be returned within a user collection"),
-/// `api/user-update.md` (read-only and on-premises-mastered properties), `api/user-post-users.md`
-/// (required properties).
-static USER: TypeRules = TypeRules {
-    default_select: Some(USER_DEFAULT),
-    single_only: USER_SINGLE_ONLY,
-    read_only: USER_READ_ONLY,
-    required_on_create: &[
-        "accountEnabled",
-        "displayName",
-        "mailNickname",
-        "passwordProfile",
-        "userPrincipalName",
-    ],
-    create_only: &[],
-    on_premises_owned: USER_ON_PREM_OWNED,
-    writable: None,
-    never_returned: &[],
-    // user.md: the single-object-only properties and passwordProfile have no "Supports
-    // $filter".
-    not_filterable: USER_NOT_FILTERABLE,
-};
+/// A list of property names.
+#[derive(Debug, Default, Deserialize)]
+#[serde(transparent)]
+pub(crate) struct Names(Vec<String>);
 
-/// `resources/group.md` (Exchange-backed properties returned only on a single-group GET),
-/// `api/group-post-groups.md` (required; `isAssignableToRole` only at creation),
-/// `api/group-update.md`.
-static GROUP: TypeRules = TypeRules {
-    default_select: None,
-    single_only: GROUP_SINGLE_ONLY,
-    read_only: GROUP_READ_ONLY,
-    required_on_create: &[
-        "displayName",
-        "mailEnabled",
-        "mailNickname",
-        "securityEnabled",
-    ],
-    create_only: &["isAssignableToRole"],
-    on_premises_owned: &[
-        "displayName",
-        "description",
-        "mailNickname",
-        "securityEnabled",
-        "mailEnabled",
-    ],
-    writable: None,
-    // group.md: hasMembersWithLicenseErrors "is never returned on a GET operation";
-    // group-get.md: it and isArchived "aren't returned in the $select query".
-    never_returned: &["hasMembersWithLicenseErrors", "isArchived"],
-    // group.md: the Exchange-backed settings have no "Supports $filter".
-    not_filterable: GROUP_SINGLE_ONLY,
-};
+impl Names {
+    /// Whether `name` is in the list (exactly: Graph's property names are camelCase).
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        self.0.iter().any(|n| n == name)
+    }
 
-/// `resources/application.md`, `api/application-update.md` (`passwordCredentials` cannot be
-/// PATCHed: `addPassword`), `api/application-post-applications.md`.
-static APPLICATION: TypeRules = TypeRules {
-    read_only: APPLICATION_READ_ONLY,
-    required_on_create: &["displayName"],
-    ..NONE
-};
-
-/// `resources/serviceprincipal.md`, `api/serviceprincipal-post-serviceprincipals.md` (`appId`
-/// required, and only at creation).
-static SERVICE_PRINCIPAL: TypeRules = TypeRules {
-    read_only: SERVICE_PRINCIPAL_READ_ONLY,
-    required_on_create: &["appId"],
-    create_only: &["appId"],
-    ..NONE
-};
-
-/// `api/device-update.md`: the properties an app can PATCH.
-static DEVICE: TypeRules = TypeRules {
-    read_only: &["id", "createdDateTime", "deletedDateTime", "deviceId"],
-    writable: Some(DEVICE_WRITABLE),
-    ..NONE
-};
-
-/// `resources/administrativeunit.md`, `api/directory-post-administrativeunits.md`.
-static ADMINISTRATIVE_UNIT: TypeRules = TypeRules {
-    read_only: &["id", "deletedDateTime"],
-    required_on_create: &["displayName"],
-    ..NONE
-};
-
-/// The rules for an OData type (`microsoft.graph.user`), where Microsoft documents some.
-pub(crate) fn rules(odata_type: &str) -> Option<&'static TypeRules> {
-    match crate::metadata::Metadata::local_name(odata_type) {
-        "user" => Some(&USER),
-        "group" => Some(&GROUP),
-        "application" => Some(&APPLICATION),
-        "servicePrincipal" => Some(&SERVICE_PRINCIPAL),
-        "device" => Some(&DEVICE),
-        "administrativeUnit" => Some(&ADMINISTRATIVE_UNIT),
-        _ => None,
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
     }
 }
 
-const USER_DEFAULT: &[&str] = &[
-    "businessPhones",
-    "displayName",
-    "givenName",
-    "id",
-    "jobTitle",
-    "mail",
-    "mobilePhone",
-    "officeLocation",
-    "preferredLanguage",
-    "surname",
-    "userPrincipalName",
-];
+/// The rules for one entity type.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct TypeRules {
+    /// The doc pages (and the sentences in them) the rules come from.
+    #[allow(dead_code)] // read by people and by the test that every entry has them
+    pub(crate) sources: String,
+    /// Returned by a list or get without `$select`; `None` = every declared property except
+    /// the single-object-only ones.
+    #[serde(default)]
+    pub(crate) default_select: Option<Names>,
+    /// Returned only when one object is read with `$select`; selecting them on a list gives
+    /// 501 `NotImplemented` (seen on Graph: microsoft-graph-docs issue #7555).
+    #[serde(default)]
+    pub(crate) single_only: Names,
+    /// Refused on create and update.
+    #[serde(default)]
+    pub(crate) read_only: Names,
+    /// Required on create.
+    #[serde(default)]
+    pub(crate) required_on_create: Names,
+    /// Settable on create only.
+    #[serde(default)]
+    pub(crate) create_only: Names,
+    /// Owned by on-premises AD when `onPremisesSyncEnabled` is true: updates are refused.
+    #[serde(default)]
+    pub(crate) on_premises_owned: Names,
+    /// When set, the only properties an update may change.
+    #[serde(default)]
+    pub(crate) writable: Option<Names>,
+    /// Declared but never returned, not even with `$select` (usable in `$filter` only).
+    #[serde(default)]
+    pub(crate) never_returned: Names,
+    /// Declared but not usable in `$filter` (the property tables say no "Supports $filter").
+    #[serde(default)]
+    pub(crate) not_filterable: Names,
+}
 
-const USER_SINGLE_ONLY: &[&str] = &[
-    "aboutMe",
-    "birthday",
-    "hireDate",
-    "interests",
-    "mySite",
-    "pastProjects",
-    "preferredName",
-    "responsibilities",
-    "schools",
-    "skills",
-    "mailboxSettings",
-];
+/// Every entry of `type_rules.json`, by OData type (`microsoft.graph.user`).
+fn all() -> &'static HashMap<String, TypeRules> {
+    static RULES: OnceLock<HashMap<String, TypeRules>> = OnceLock::new();
+    RULES.get_or_init(|| {
+        // Checked in, and parsed by a unit test: it always parses.
+        serde_json::from_str(include_str!("type_rules.json")).unwrap_or_default()
+    })
+}
 
-const USER_READ_ONLY: &[&str] = &[
-    "id",
-    "createdDateTime",
-    "creationType",
-    "assignedLicenses",
-    "assignedPlans",
-    "provisionedPlans",
-    "licenseAssignmentStates",
-    "proxyAddresses",
-    "imAddresses",
-    "legalAgeGroupClassification",
-    "deletedDateTime",
-    "externalUserState",
-    "externalUserStateChangeDateTime",
-    "lastPasswordChangeDateTime",
-    "securityIdentifier",
-    "signInActivity",
-    "signInSessionsValidFromDateTime",
-    "serviceProvisioningErrors",
-    "onPremisesDistinguishedName",
-    "onPremisesDomainName",
-    "onPremisesLastSyncDateTime",
-    "onPremisesProvisioningErrors",
-    "onPremisesSamAccountName",
-    "onPremisesSecurityIdentifier",
-    "onPremisesSyncEnabled",
-    "onPremisesUserPrincipalName",
-];
+/// The rules for an OData type (`microsoft.graph.user`), where Microsoft documents some.
+pub(crate) fn documented(odata_type: &str) -> Option<&'static TypeRules> {
+    let name = format!(
+        "microsoft.graph.{}",
+        crate::metadata::Metadata::local_name(odata_type)
+    );
+    all().get(&name)
+}
 
-const USER_ON_PREM_OWNED: &[&str] = &[
-    "displayName",
-    "givenName",
-    "surname",
-    "userPrincipalName",
-    "mailNickname",
-    "mail",
-    "jobTitle",
-    "department",
-    "companyName",
-    "city",
-    "country",
-    "state",
-    "streetAddress",
-    "postalCode",
-    "officeLocation",
-    "businessPhones",
-    "mobilePhone",
-    "faxNumber",
-    "employeeId",
-    "employeeType",
-    "employeeHireDate",
-    "employeeOrgData",
-    "otherMails",
-    "onPremisesExtensionAttributes",
-    "onPremisesImmutableId",
-];
-
-const GROUP_SINGLE_ONLY: &[&str] = &[
-    "allowExternalSenders",
-    "autoSubscribeNewMembers",
-    "hideFromAddressLists",
-    "hideFromOutlookClients",
-    "isSubscribedByMail",
-    "unseenCount",
-];
-
-const GROUP_READ_ONLY: &[&str] = &[
-    "id",
-    "mail",
-    "proxyAddresses",
-    "createdDateTime",
-    "renewedDateTime",
-    "deletedDateTime",
-    "expirationDateTime",
-    "securityIdentifier",
-    "hasMembersWithLicenseErrors",
-    "licenseProcessingState",
-    "assignedLicenses",
-    "serviceProvisioningErrors",
-    "onPremisesDomainName",
-    "onPremisesLastSyncDateTime",
-    "onPremisesNetBiosName",
-    "onPremisesProvisioningErrors",
-    "onPremisesSamAccountName",
-    "onPremisesSecurityIdentifier",
-    "onPremisesSyncEnabled",
-];
-
-const APPLICATION_READ_ONLY: &[&str] = &[
-    "id",
-    "appId",
-    "createdDateTime",
-    "publisherDomain",
-    "deletedDateTime",
-    "passwordCredentials",
-];
-
-const SERVICE_PRINCIPAL_READ_ONLY: &[&str] = &[
-    "id",
-    "appDisplayName",
-    "appOwnerOrganizationId",
-    "deletedDateTime",
-    "passwordCredentials",
-];
-
-const DEVICE_WRITABLE: &[&str] = &[
-    "accountEnabled",
-    "displayName",
-    "operatingSystem",
-    "operatingSystemVersion",
-    "extensionAttributes",
-];
-const USER_NOT_FILTERABLE: &[&str] = &[
-    "aboutMe",
-    "birthday",
-    "hireDate",
-    "interests",
-    "mySite",
-    "pastProjects",
-    "preferredName",
-    "responsibilities",
-    "schools",
-    "skills",
-    "mailboxSettings",
-    "passwordProfile",
-];
+/// The rules for an OData type: empty lists for a type Microsoft documents none for.
+pub(crate) fn rules(odata_type: &str) -> &'static TypeRules {
+    static NONE: OnceLock<TypeRules> = OnceLock::new();
+    documented(odata_type).unwrap_or_else(|| NONE.get_or_init(TypeRules::default))
+}
 
 /// Properties the v1.0 reference pages document on an open type (`OpenType="true"` in the
 /// CSDL) that the published metadata does not declare; Graph returns and accepts them, so
@@ -307,3 +103,44 @@ pub(crate) const DOCUMENTED_BEYOND_METADATA: &[(&str, &str, &str)] = &[
         "graph.onPremisesExtensionAttributes",
     ),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every entry parses, cites its sources, and names only properties Microsoft's metadata
+    /// declares for the type (or that the reference pages document beyond it).
+    #[test]
+    fn the_rules_file_parses_and_names_declared_properties() {
+        let parsed: HashMap<String, TypeRules> =
+            serde_json::from_str(include_str!("type_rules.json")).unwrap();
+        assert_eq!(parsed.len(), all().len());
+        assert!(parsed.len() >= 6);
+        let metadata = crate::metadata::Metadata::microsoft_v1();
+        for (odata_type, rules) in &parsed {
+            assert!(
+                rules.sources.contains(".md"),
+                "{odata_type}: no source page"
+            );
+            let lists = [
+                rules.default_select.as_ref(),
+                Some(&rules.single_only),
+                Some(&rules.read_only),
+                Some(&rules.required_on_create),
+                Some(&rules.create_only),
+                Some(&rules.on_premises_owned),
+                rules.writable.as_ref(),
+                Some(&rules.never_returned),
+                Some(&rules.not_filterable),
+            ];
+            for name in lists.into_iter().flatten().flat_map(Names::iter) {
+                assert!(
+                    metadata.find(odata_type, name).is_some(),
+                    "{odata_type}.{name} is not declared"
+                );
+            }
+        }
+        assert!(rules("microsoft.graph.user").read_only.contains("id"));
+        assert!(!rules("microsoft.graph.domain").read_only.contains("id"));
+    }
+}

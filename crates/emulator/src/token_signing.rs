@@ -44,8 +44,8 @@ impl TokenSigner {
 
     fn generate() -> Result<Self, String> {
         // The rsa crate only generates the key; ring signs with it (see deny.toml).
-        let private = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048)
-            .map_err(|e| e.to_string())?;
+        let private =
+            rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).map_err(|e| e.to_string())?;
         let der = private.to_pkcs1_der().map_err(|e| e.to_string())?;
         let key = EncodingKey::from_rsa_der(der.as_bytes());
         let public = private.to_public_key();

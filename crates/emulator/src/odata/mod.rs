@@ -203,7 +203,7 @@ impl Query {
         if !metadata.has_type(odata_type) {
             return Ok(());
         }
-        let single_only = rules(odata_type).map_or(&[][..], |r| r.single_only);
+        let single_only = &rules(odata_type).single_only;
         // Derived types' properties may be selected on a collection of the base type.
         let mut declared: Vec<&str> = metadata
             .structural(odata_type)
@@ -266,7 +266,7 @@ impl Query {
         let (Some(filter), true) = (&self.filter, metadata.has_type(odata_type)) else {
             return Ok(());
         };
-        let not_filterable = rules(odata_type).map_or(&[][..], |r| r.not_filterable);
+        let not_filterable = &rules(odata_type).not_filterable;
         for path in filter.properties() {
             let name = path.split('/').next().unwrap_or(path);
             let declared = metadata.find(odata_type, name).is_some()
@@ -354,11 +354,11 @@ pub(crate) fn project(
         }
         _ => {
             let schema = rules(odata_type);
-            if let Some(defaults) = schema.and_then(|s| s.default_select) {
-                for name in defaults {
+            if let Some(defaults) = &schema.default_select {
+                for name in defaults.iter() {
                     out.insert(
-                        (*name).to_owned(),
-                        obj.get(*name).cloned().unwrap_or(Value::Null),
+                        name.to_owned(),
+                        obj.get(name).cloned().unwrap_or(Value::Null),
                     );
                 }
                 // Derived types carry their @odata.type even in the default set.
@@ -370,13 +370,13 @@ pub(crate) fn project(
             for (k, v) in obj {
                 let hidden = k.starts_with("extension_")
                     || k == "signInActivity"
-                    || schema.is_some_and(|s| s.single_only.contains(&k.as_str()));
+                    || schema.single_only.contains(k);
                 if !hidden {
                     out.insert(k.clone(), v.clone());
                 }
             }
             fill_declared(metadata, own_type, &mut out, |name| {
-                name == "signInActivity" || schema.is_some_and(|s| s.single_only.contains(&name))
+                name == "signInActivity" || schema.single_only.contains(name)
             });
         }
     }
@@ -399,7 +399,7 @@ pub(crate) fn fill_declared(
 }
 
 pub(crate) fn never_returned(odata_type: &str, name: &str) -> bool {
-    rules(odata_type).is_some_and(|r| r.never_returned.contains(&name))
+    rules(odata_type).never_returned.contains(name)
 }
 
 /// What Graph returns for a declared property with no value: `[]` for a collection, else null.

@@ -411,8 +411,9 @@ fn entries(
         }
     }
     let default_props: Option<Vec<String>> = crate::rules::rules(kind.facts().odata_type)
-        .and_then(|s| s.default_select)
-        .map(|d| d.iter().map(|s| (*s).to_owned()).collect());
+        .default_select
+        .as_ref()
+        .map(|d| d.iter().map(str::to_owned).collect());
     let mut out = Vec::new();
     for (id, f) in folded {
         if id < start {

@@ -101,7 +101,7 @@ fn new_id() -> String {
 /// Property checks shared by create and update.
 fn check_properties(t: &Tenant, kind: Collection, obj: &Obj, creating: bool) -> GraphResult<()> {
     let odata_type = kind.facts().odata_type;
-    let Some(s) = rules(odata_type) else {
+    let Some(s) = crate::rules::documented(odata_type) else {
         if let Some(bad) = ["id", "createdDateTime", "isBuiltIn"]
             .iter()
             .find(|p| obj.contains_key(**p))
@@ -134,12 +134,12 @@ fn check_properties(t: &Tenant, kind: Collection, obj: &Obj, creating: bool) -> 
                 "Property '{key}' does not exist as a declared property or extension property."
             )));
         }
-        if s.read_only.contains(&key.as_str())
+        if s.read_only.contains(key)
             && !(creating && kind == Collection::ServicePrincipals && key == "appId")
         {
             return Err(read_only(key));
         }
-        if !creating && s.create_only.contains(&key.as_str()) {
+        if !creating && s.create_only.contains(key) {
             return Err(GraphError::bad_request(format!(
                 "Property '{key}' can only be set when the object is created."
             )));
@@ -147,7 +147,7 @@ fn check_properties(t: &Tenant, kind: Collection, obj: &Obj, creating: bool) -> 
     }
     if creating {
         for required in s.required_on_create.iter() {
-            if obj.get(*required).is_none_or(Value::is_null) {
+            if obj.get(required).is_none_or(Value::is_null) {
                 return Err(GraphError::bad_request(format!(
                     "Invalid value specified for property '{required}' of resource '{}': the property is required.",
                     kind.facts().odata_type.trim_start_matches("microsoft.graph.")
@@ -216,7 +216,9 @@ fn complete(t: &Tenant, kind: Collection, obj: &mut Obj, now: DateTime<Utc>) {
     // Unset declared properties are not stored: responses show them as null or [] from the
     // metadata (odata::project).
     let odata_type = kind.facts().odata_type;
-    if t.metadata.find(odata_type, "createdDateTime").is_some() || rules(odata_type).is_none() {
+    if t.metadata.find(odata_type, "createdDateTime").is_some()
+        || crate::rules::documented(odata_type).is_none()
+    {
         obj.insert("createdDateTime".into(), Value::String(created.clone()));
     }
     match kind {

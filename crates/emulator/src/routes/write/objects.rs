@@ -150,10 +150,10 @@ pub(crate) async fn update(
     let mut t = w.tenant.write();
     let (id, current) = existing(&t, kind, &id)?;
     check_properties(&t, kind, &patch, false)?;
-    if let Some(writable) = rules(kind.facts().odata_type).and_then(|r| r.writable)
+    if let Some(writable) = &rules(kind.facts().odata_type).writable
         && let Some(bad) = patch
             .keys()
-            .find(|k| !writable.contains(&k.as_str()) && !k.starts_with('@'))
+            .find(|k| !writable.contains(k) && !k.starts_with('@'))
     {
         return Err(read_only(bad));
     }
@@ -164,10 +164,9 @@ pub(crate) async fn update(
     }
     let synced = current.get("onPremisesSyncEnabled") == Some(&Value::Bool(true));
     if synced
-        && let Some(s) = rules(kind.facts().odata_type)
         && patch
             .keys()
-            .any(|k| s.on_premises_owned.contains(&k.as_str()))
+            .any(|k| rules(kind.facts().odata_type).on_premises_owned.contains(k))
     {
         // Graph's answer for attributes owned by on-premises AD.
         return Err(GraphError::bad_request(
