@@ -49,6 +49,31 @@ pub enum Error {
         /// The version this dirvault reads.
         supported: &'static str,
     },
+    /// The repository is encrypted and no password or key was given.
+    #[error(
+        "the repository is encrypted: give its password (DIRVAULT_PASSWORD, --password-file or --password-command) or key"
+    )]
+    PasswordRequired,
+    /// No key slot opens with the password or key given.
+    #[error("wrong password or key: none of the repository's {slots} key slots opens with it")]
+    WrongPassword {
+        /// Key slots tried.
+        slots: usize,
+    },
+    /// A password or key was given for a repository that is not encrypted (refused, so that
+    /// a repository whose encryption was stripped is never written in clear).
+    #[error(
+        "the repository is not encrypted, but a password or key was given; run without one, or copy it into an encrypted repository"
+    )]
+    NotEncrypted,
+    /// The tenant's keys were forgotten (`tenant forget-key`): its data can no longer be read.
+    #[error("the data of tenant {tenant} was erased: its key was forgotten{}", since.as_ref().map(|t| format!(" on {t}")).unwrap_or_default())]
+    Erased {
+        /// The tenant.
+        tenant: String,
+        /// When.
+        since: Option<String>,
+    },
     /// A blob a snapshot needs is not in the repository.
     #[error("blob {blob} of tenant {tenant} is missing from the repository; run `verify`")]
     MissingBlob {

@@ -33,12 +33,14 @@
 
 mod backend;
 mod compress;
+mod crypto;
 mod error;
 mod format;
 mod holder;
 mod repository;
 
-pub use backend::{BlobIndex, Lease, ObjectSnapshotStore, PackInfo, SnapshotStore, open};
+pub use backend::{BlobIndex, KeySlot, Lease, ObjectSnapshotStore, PackInfo, SnapshotStore, open};
+pub use crypto::{ContentIds, Secret};
 pub use error::{Error, Result};
 pub use format::{
     BlobId, BlobLocation, Changeset, KindRecord, KindStatus, LeaseRecord, ManifestEntry,

@@ -14,7 +14,7 @@ use dirvault_model::{
     DirectoryObject, ObjectId, ObjectKind, Relationship, RelationshipKind, TenantId,
 };
 use dirvault_store::{
-    Error, KindStatus, ObjectSnapshotStore, Repository, RetentionPolicy, SnapshotStore,
+    Error, KindStatus, ObjectSnapshotStore, Repository, RetentionPolicy, Secret, SnapshotStore,
 };
 use futures::TryStreamExt;
 use object_store::ObjectStore;
@@ -25,35 +25,48 @@ struct Backend {
     name: &'static str,
     raw: Arc<dyn ObjectStore>,
     repo: Repository,
+    /// The repository's password, when it is encrypted.
+    secret: Option<Secret>,
     _dir: Option<tempfile::TempDir>,
 }
 
-fn wrap(name: &'static str, raw: Arc<dyn ObjectStore>, dir: Option<tempfile::TempDir>) -> Backend {
-    let store: Arc<dyn SnapshotStore> = Arc::new(ObjectSnapshotStore::new(raw.clone(), name));
+/// The password of the encrypted runs.
+const PASSWORD: &str = "correct horse battery staple";
+
+fn wrap(
+    name: &'static str,
+    raw: Arc<dyn ObjectStore>,
+    dir: Option<tempfile::TempDir>,
+    encrypted: bool,
+) -> Backend {
+    let secret = encrypted.then(|| Secret::password(PASSWORD));
+    let store = ObjectSnapshotStore::new(raw.clone(), name).with_secret(secret.clone());
     Backend {
         name,
         raw,
-        repo: Repository::new(store),
+        repo: Repository::new(Arc::new(store)),
+        secret,
         _dir: dir,
     }
 }
 
-fn memory() -> Backend {
+fn memory(encrypted: bool) -> Backend {
     wrap(
         "memory",
         Arc::new(object_store::memory::InMemory::new()),
         None,
+        encrypted,
     )
 }
 
-fn local() -> Backend {
+fn local(encrypted: bool) -> Backend {
     let dir = tempfile::tempdir().unwrap();
     let fs = object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap();
-    wrap("local", Arc::new(fs), Some(dir))
+    wrap("local", Arc::new(fs), Some(dir), encrypted)
 }
 
 /// The S3 backend, on a fresh prefix. `None` only outside CI when S3 is not configured.
-fn s3() -> Option<Backend> {
+fn s3(encrypted: bool) -> Option<Backend> {
     let Ok(url) = std::env::var("DIRVAULT_TEST_S3_URL") else {
         assert!(
             std::env::var("CI").is_err(),
@@ -75,6 +88,7 @@ fn s3() -> Option<Backend> {
         "s3",
         Arc::new(object_store::prefix::PrefixStore::new(s3, prefix.as_str())),
         None,
+        encrypted,
     ))
 }
 
@@ -625,7 +639,7 @@ async fn dictionaries_compress_objects_and_are_needed_to_read_them(b: &Backend) 
         b.name,
         stats.bytes_written
     );
-    let fresh = Repository::new(Arc::new(ObjectSnapshotStore::new(b.raw.clone(), b.name)));
+    let fresh = reopened(b);
     let read = fresh.objects(&snapshot, ObjectKind::Users).await.unwrap();
     assert_eq!(read.len(), users.len());
     assert_eq!(read[0].to_value(), users[0].to_value());
@@ -656,7 +670,7 @@ async fn dictionaries_compress_objects_and_are_needed_to_read_them(b: &Backend) 
         .await
         .unwrap();
     b.raw.delete(&listed[0].location).await.unwrap();
-    let fresh = Repository::new(Arc::new(ObjectSnapshotStore::new(b.raw.clone(), b.name)));
+    let fresh = reopened(b);
     let err = fresh
         .objects(&snapshot, ObjectKind::Users)
         .await
@@ -1039,9 +1053,15 @@ async fn chains_of_changesets_read_like_whole_snapshots(b: &Backend) {
     );
 }
 
-/// A fresh handle on the same storage (nothing cached, the format not checked yet).
+/// A fresh handle on the same storage (nothing cached, the format not checked yet), opened
+/// with `secret`.
+fn opened_with(b: &Backend, secret: Option<Secret>) -> ObjectSnapshotStore {
+    ObjectSnapshotStore::new(b.raw.clone(), b.name).with_secret(secret)
+}
+
+/// A fresh handle on the same storage, with the backend's own secret.
 fn reopened(b: &Backend) -> Repository {
-    Repository::new(Arc::new(ObjectSnapshotStore::new(b.raw.clone(), b.name)))
+    Repository::new(Arc::new(opened_with(b, b.secret.clone())))
 }
 
 fn is_unsupported(err: &Error) -> bool {
@@ -1062,10 +1082,13 @@ async fn the_format_is_marked_and_checked(b: &Backend) {
     let original = b.raw.get(&marker).await.unwrap().bytes().await.unwrap();
     let file: serde_json::Value = serde_json::from_slice(&original).unwrap();
     assert_eq!(file["version"], "6", "{}", b.name);
+    assert_eq!(file["encryption"].is_object(), b.secret.is_some(), "{file}");
     assert_eq!(file["id"].as_str().unwrap().len(), 32);
     assert_eq!(reopened(b).tenants().await.unwrap(), vec![t.clone()]);
 
-    let other = serde_json::to_vec(&json!({"version": "7", "id": file["id"]})).unwrap();
+    let mut other = file.clone();
+    other["version"] = "7".into();
+    let other = serde_json::to_vec(&other).unwrap();
     b.raw.put(&marker, other.into()).await.unwrap();
     let repo = reopened(b);
     let err = repo.tenants().await.unwrap_err();
@@ -1094,35 +1117,345 @@ async fn the_format_is_marked_and_checked(b: &Backend) {
     assert_eq!(reopened(b).snapshots(&t).await.unwrap().len(), 1);
 }
 
-async fn conformance(b: Backend) {
-    the_format_is_marked_and_checked(&b).await;
-    documents_are_replaced_listed_and_absent_ones_are_none(&b).await;
-    round_trip_and_dedupe(&b).await;
-    crash_before_commit_leaves_no_snapshot(&b).await;
-    corruption_is_detected_and_named(&b).await;
-    leases_keep_writers_apart(&b).await;
-    forget_and_prune_free_space_and_keep_the_rest_readable(&b).await;
-    changesets_and_versions(&b).await;
-    snapshots_are_found_by_id_and_time(&b).await;
-    dictionaries_compress_objects_and_are_needed_to_read_them(&b).await;
-    relationships_are_read_by_kind(&b).await;
-    chains_of_changesets_read_like_whole_snapshots(&b).await;
+/// What encryption adds, on an encrypted backend: nothing readable in storage, a wrong or
+/// missing secret refused, every tampering named, a tenant erased by forgetting its key, key
+/// slots managed, and secrets never shown.
+async fn conformance_encrypted(b: &Backend) {
+    use dirvault_store::ContentIds;
+    let secret = b.secret.clone().unwrap();
+    let t: TenantId = "enc-tenant".parse().unwrap();
+    let other: TenantId = "enc-other".parse().unwrap();
+    let secret_user = DirectoryObject::from_graph(
+        ObjectKind::Users,
+        json!({"id": "s1", "displayName": "Zyxwvut Secretname", "jobTitle": "Keeper of secrets"}),
+    )
+    .unwrap();
+    let mut snapshots = Vec::new();
+    for (tenant, hours) in [(&t, 0), (&t, 1), (&other, 0)] {
+        let mut w = b
+            .repo
+            .begin(tenant, Utc::now() + Duration::hours(hours), None)
+            .await
+            .unwrap();
+        w.add_object(&secret_user).await.unwrap();
+        w.add_object(&user(&format!("u{hours}"), "x"))
+            .await
+            .unwrap();
+        w.add_relationship(member("g1", "s1"));
+        snapshots.push(w.commit().await.unwrap().0);
+    }
+    b.repo
+        .store()
+        .put_document(&t, "restore/plan.json", "Secretname's plan".into())
+        .await
+        .unwrap();
+    // Nothing in storage shows the data, nor the plain content id of a known object.
+    let plain_id = ContentIds::default()
+        .id_of(&serde_json::to_vec(&json!({"displayName": "Zyxwvut Secretname", "id": "s1", "jobTitle": "Keeper of secrets"})).unwrap())
+        .to_string();
+    let all: Vec<_> = b.raw.list(None).try_collect().await.unwrap();
+    for meta in &all {
+        let bytes = b
+            .raw
+            .get(&meta.location)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let shown = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+        assert!(
+            !shown(b"Secretname") && !shown(b"Keeper"),
+            "{}",
+            meta.location
+        );
+        assert!(!shown(plain_id.as_bytes()), "{}", meta.location);
+        assert!(!meta.location.as_ref().contains(&plain_id));
+    }
+    let read = reopened(b);
+    let latest = read.snapshot_at(&t, None).await.unwrap().unwrap();
+    assert!(
+        read.objects(&latest, ObjectKind::Users)
+            .await
+            .unwrap()
+            .contains(&secret_user)
+    );
+    assert_eq!(
+        read.relationships(&latest).await.unwrap(),
+        vec![member("g1", "s1")]
+    );
+    assert_eq!(
+        read.store()
+            .get_document(&t, "restore/plan.json")
+            .await
+            .unwrap()
+            .unwrap(),
+        "Secretname's plan"
+    );
+
+    // A wrong password, none, or a password for an unencrypted repository: refused clearly.
+    let wrong = opened_with(b, Some(Secret::password("hunter2-not-it")));
+    let err = wrong.tenants().await.unwrap_err();
+    assert!(matches!(err, Error::WrongPassword { slots: 1 }), "{err}");
+    assert!(!format!("{err} {err:?} {wrong:?}").contains("hunter2"));
+    let err = opened_with(b, None).tenants().await.unwrap_err();
+    assert!(matches!(err, Error::PasswordRequired), "{err}");
+    assert!(err.to_string().contains("DIRVAULT_PASSWORD"));
+    let plain = memory(false);
+    plain
+        .repo
+        .begin(&t, Utc::now(), None)
+        .await
+        .unwrap()
+        .commit()
+        .await
+        .unwrap();
+    let err = opened_with(&plain, Some(secret.clone()))
+        .tenants()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotEncrypted), "{err}");
+    assert!(!format!("{:?}", b.repo).contains(PASSWORD));
+
+    // Key slots: add one, open with it, refuse removing the current or the last one, change.
+    let store = opened_with(b, Some(secret.clone()));
+    let second = Secret::password("second password");
+    let added = store.add_key(&second).await.unwrap();
+    let with_second = opened_with(b, Some(second.clone()));
+    let slots = with_second.key_slots().await.unwrap();
+    assert_eq!(slots.len(), 2);
+    assert!(
+        slots
+            .iter()
+            .any(|s| s.id == added && s.current && s.kind == "password")
+    );
+    assert!(
+        with_second.remove_key(&added).await.is_err(),
+        "the current slot"
+    );
+    let first = slots.iter().find(|s| !s.current).unwrap().id.clone();
+    with_second.remove_key(&first).await.unwrap();
+    assert!(
+        with_second.remove_key(&added).await.is_err(),
+        "the only slot"
+    );
+    assert!(matches!(
+        opened_with(b, Some(secret.clone())).tenants().await,
+        Err(Error::WrongPassword { .. })
+    ));
+    let raw_key = Secret::key_from_hex(&"5a".repeat(32)).unwrap();
+    opened_with(b, Some(second.clone()))
+        .change_key(&raw_key)
+        .await
+        .unwrap();
+    assert!(
+        opened_with(b, Some(second)).tenants().await.is_err(),
+        "changed away"
+    );
+    opened_with(b, Some(raw_key))
+        .add_key(&secret)
+        .await
+        .unwrap();
+    assert!(
+        reopened(b).tenants().await.is_ok(),
+        "the original password again"
+    );
+    // Without any slot, nothing opens.
+    let keys: Vec<_> = b
+        .raw
+        .list(Some(&Path::from("keys")))
+        .try_collect()
+        .await
+        .unwrap();
+    let mut saved = Vec::new();
+    for meta in &keys {
+        saved.push((
+            meta.location.clone(),
+            b.raw
+                .get(&meta.location)
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap(),
+        ));
+        b.raw.delete(&meta.location).await.unwrap();
+    }
+    let err = reopened(b).tenants().await.unwrap_err();
+    assert!(matches!(err, Error::WrongPassword { slots: 0 }), "{err}");
+    for (path, bytes) in saved {
+        b.raw.put(&path, bytes.into()).await.unwrap();
+    }
+
+    // Tampering: a swapped pack, a snapshot record replayed from another tenant or from
+    // another repository, a pack index moved to another pack's name: each is named, never
+    // read as data.
+    let packs = read.store().packs(&t).await.unwrap();
+    assert!(packs.len() >= 2);
+    let path_of = |p: &str| Path::from(format!("tenants/{t}/packs/{p}"));
+    let (a, c) = (path_of(&packs[0].id), path_of(&packs[1].id));
+    let bytes_a = b.raw.get(&a).await.unwrap().bytes().await.unwrap();
+    let bytes_c = b.raw.get(&c).await.unwrap().bytes().await.unwrap();
+    b.raw.put(&a, bytes_c.clone().into()).await.unwrap();
+    b.raw.put(&c, bytes_a.clone().into()).await.unwrap();
+    let report = reopened(b).verify(&t).await.unwrap();
+    assert!(!report.is_clean(), "{report:?}");
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.contains("does not decrypt")),
+        "{report:?}"
+    );
+    b.raw.put(&a, bytes_a.into()).await.unwrap();
+    b.raw.put(&c, bytes_c.into()).await.unwrap();
+    assert!(reopened(b).verify(&t).await.unwrap().is_clean());
+
+    let theirs = Path::from(format!(
+        "tenants/{other}/snapshots/{}.json",
+        snapshots[2].id
+    ));
+    let replayed = Path::from(format!("tenants/{t}/snapshots/{}.json", snapshots[2].id));
+    b.raw
+        .put(
+            &replayed,
+            b.raw
+                .get(&theirs)
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap()
+                .into(),
+        )
+        .await
+        .unwrap();
+    let err = reopened(b)
+        .snapshot(&t, &snapshots[2].id)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Corrupt { .. }) && err.to_string().contains("does not decrypt"),
+        "{err}"
+    );
+    b.raw.delete(&replayed).await.unwrap();
+
+    let elsewhere = memory(true);
+    let mut w = elsewhere.repo.begin(&t, Utc::now(), None).await.unwrap();
+    w.add_object(&secret_user).await.unwrap();
+    let (foreign, _) = w.commit().await.unwrap();
+    let foreign_path = Path::from(format!("tenants/{t}/snapshots/{}.json", foreign.id));
+    let foreign_bytes = elsewhere
+        .raw
+        .get(&foreign_path)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    b.raw
+        .put(&foreign_path, foreign_bytes.into())
+        .await
+        .unwrap();
+    let err = reopened(b).snapshot(&t, &foreign.id).await.unwrap_err();
+    assert!(err.to_string().contains("does not decrypt"), "{err}");
+    b.raw.delete(&foreign_path).await.unwrap();
+
+    // Erasing a tenant: its data unreadable at once (no pack rewritten), reads and writes say
+    // "erased", verify reports it erased, the other tenant unharmed.
+    let packs_before = b
+        .raw
+        .list(Some(&Path::from(format!("tenants/{t}/packs"))))
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap()
+        .len();
+    store.forget_tenant_key(&t).await.unwrap();
+    let read = reopened(b);
+    let err = read.snapshots(&t).await.unwrap_err();
+    assert!(matches!(err, Error::Erased { .. }), "{err}");
+    assert!(err.to_string().contains("erased"));
+    assert!(matches!(
+        read.begin(&t, Utc::now(), None).await,
+        Err(Error::Erased { .. })
+    ));
+    let report = read.verify(&t).await.unwrap();
+    assert!(
+        report.erased.is_some() && report.problems.is_empty(),
+        "{report:?}"
+    );
+    let packs_after = b
+        .raw
+        .list(Some(&Path::from(format!("tenants/{t}/packs"))))
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(packs_before, packs_after);
+    let theirs = read.snapshot_at(&other, None).await.unwrap().unwrap();
+    assert!(
+        read.objects(&theirs, ObjectKind::Users)
+            .await
+            .unwrap()
+            .contains(&secret_user)
+    );
+}
+
+async fn conformance(b: &Backend) {
+    the_format_is_marked_and_checked(b).await;
+    documents_are_replaced_listed_and_absent_ones_are_none(b).await;
+    round_trip_and_dedupe(b).await;
+    crash_before_commit_leaves_no_snapshot(b).await;
+    corruption_is_detected_and_named(b).await;
+    leases_keep_writers_apart(b).await;
+    forget_and_prune_free_space_and_keep_the_rest_readable(b).await;
+    changesets_and_versions(b).await;
+    snapshots_are_found_by_id_and_time(b).await;
+    dictionaries_compress_objects_and_are_needed_to_read_them(b).await;
+    relationships_are_read_by_kind(b).await;
+    // It compares content ids with a second, unencrypted repository (ids are keyed per tenant
+    // when encrypted); encryption does not touch how chains are read.
+    if b.secret.is_none() {
+        chains_of_changesets_read_like_whole_snapshots(b).await;
+    }
 }
 
 #[tokio::test]
 async fn memory_backend() {
-    conformance(memory()).await;
+    conformance(&memory(false)).await;
 }
 
 #[tokio::test]
 async fn local_files_backend() {
-    conformance(local()).await;
+    conformance(&local(false)).await;
 }
 
 #[tokio::test]
 async fn s3_backend() {
-    if let Some(b) = s3() {
-        conformance(b).await;
+    if let Some(b) = s3(false) {
+        conformance(&b).await;
+    }
+}
+
+#[tokio::test]
+async fn memory_backend_encrypted() {
+    let b = memory(true);
+    conformance(&b).await;
+    conformance_encrypted(&b).await;
+}
+
+#[tokio::test]
+async fn local_files_backend_encrypted() {
+    let b = local(true);
+    conformance(&b).await;
+    conformance_encrypted(&b).await;
+}
+
+#[tokio::test]
+async fn s3_backend_encrypted() {
+    if let Some(b) = s3(true) {
+        conformance(&b).await;
+        conformance_encrypted(&b).await;
     }
 }
 

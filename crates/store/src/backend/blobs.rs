@@ -48,8 +48,9 @@ pub(super) fn decode_blob(
     bytes: &[u8],
     id: &BlobId,
     dictionaries: &DecoderDictionaries,
+    ids: &crate::crypto::ContentIds,
 ) -> std::result::Result<Bytes, String> {
-    with_decoded_blob(bytes, id, dictionaries, Bytes::copy_from_slice)
+    with_decoded_blob(bytes, id, dictionaries, ids, Bytes::copy_from_slice)
 }
 
 /// Decompresses and verifies a blob into this thread's buffer and hands its canonical JSON
@@ -58,10 +59,11 @@ pub(super) fn with_decoded_blob<R>(
     bytes: &[u8],
     id: &BlobId,
     dictionaries: &DecoderDictionaries,
+    ids: &crate::crypto::ContentIds,
     f: impl FnOnce(&[u8]) -> R,
 ) -> std::result::Result<R, String> {
     compress::with_decompressed(bytes, dictionaries, |json| {
-        let actual = BlobId::of_canonical(json);
+        let actual = ids.id_of(json);
         if &actual == id {
             Ok(f(json))
         } else {

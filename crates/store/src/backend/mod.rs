@@ -2,9 +2,11 @@
 //! files, S3-compatible stores and memory.
 
 mod blobs;
+mod keys;
 mod over_object_store;
 
 pub(crate) use blobs::*;
+pub use keys::KeySlot;
 pub use over_object_store::ObjectSnapshotStore;
 
 use std::collections::{BTreeMap, HashMap};
@@ -127,8 +129,16 @@ pub trait SnapshotStore: Send + Sync + fmt::Debug {
             reason: e.to_string(),
         })
     }
-    /// Reads a whole pack (verify, repack).
-    async fn read_pack(&self, tenant: &TenantId, pack: &str) -> Result<Bytes>;
+    /// Writes the blobs `keep` of pack `pack` into a new pack, as they are stored (prune).
+    async fn repack(
+        &self,
+        tenant: &TenantId,
+        pack: &str,
+        keep: &[(BlobId, BlobLocation)],
+    ) -> Result<()>;
+    /// How the tenant's content ids are made (keyed in an encrypted repository; makes the
+    /// tenant's keys when it has none yet).
+    async fn content_ids(&self, tenant: &TenantId) -> Result<crate::crypto::ContentIds>;
     /// The packs of a tenant.
     async fn packs(&self, tenant: &TenantId) -> Result<Vec<PackInfo>>;
     /// Deletes a pack and its index.

@@ -1,6 +1,7 @@
 //! [`ObjectSnapshotStore`]: the store over `object_store` (local files, S3-compatible stores,
 //! memory): packs, their indexes, snapshot files, leases with conditional writes, documents.
 
+use super::keys::Sealing;
 use super::*;
 
 /// Tenants whose dictionaries a store keeps prepared for reading (a daemon serves many
@@ -9,12 +10,15 @@ pub(super) const CACHED_DICTIONARY_TENANTS: usize = 8;
 
 /// [`SnapshotStore`] over any `object_store` backend.
 pub struct ObjectSnapshotStore {
-    store: Arc<dyn ObjectStore>,
+    pub(super) store: Arc<dyn ObjectStore>,
     description: String,
-    decoders: std::sync::Mutex<HashMap<TenantId, Arc<DecoderDictionaries>>>,
-    /// Whether `repository.json` was found in the format this dirvault reads (checked once,
-    /// before the first read or write).
-    format_checked: std::sync::atomic::AtomicBool,
+    pub(super) decoders: std::sync::Mutex<HashMap<TenantId, Arc<DecoderDictionaries>>>,
+    /// Unlocks an encrypted repository (and encrypts a new one).
+    pub(super) secret: Option<crate::crypto::Secret>,
+    /// The repository, checked and unlocked once, before the first read or write.
+    pub(super) unlocked: std::sync::OnceLock<Arc<super::keys::Unlocked>>,
+    /// Tenants' keys, unwrapped when first needed.
+    pub(super) tenant_keys: std::sync::Mutex<HashMap<TenantId, Arc<crate::crypto::TenantKeys>>>,
 }
 
 impl fmt::Debug for ObjectSnapshotStore {
@@ -45,58 +49,21 @@ impl ObjectSnapshotStore {
             store,
             description: description.into(),
             decoders: std::sync::Mutex::new(HashMap::new()),
-            format_checked: std::sync::atomic::AtomicBool::new(false),
+            secret: None,
+            unlocked: std::sync::OnceLock::new(),
+            tenant_keys: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
-    /// Checks once that the repository is in the format this dirvault reads: its
-    /// `repository.json` says so, or the repository is new (then a write creates the file).
-    /// A repository with tenants but no such file was written before the format was marked,
-    /// in a format no longer read: refused, never read wrongly or written into.
-    async fn check_format(&self, writing: bool) -> Result<()> {
-        use std::sync::atomic::Ordering;
-        if self.format_checked.load(Ordering::Acquire) {
-            return Ok(());
-        }
-        let path = Path::from(REPOSITORY_FILE);
-        loop {
-            match self.store.get(&path).await {
-                Ok(found) => {
-                    let bytes = found.bytes().await.map_err(backend("read", &path))?;
-                    RepositoryFile::check(&bytes)?;
-                    self.format_checked.store(true, Ordering::Release);
-                    return Ok(());
-                }
-                Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(backend("read", &path)(e)),
-            }
-            if !self.tenant_names().await?.is_empty() {
-                return Err(Error::UnsupportedFormat {
-                    path: REPOSITORY_FILE.to_owned(),
-                    found: None,
-                    supported: FORMAT_VERSION,
-                });
-            }
-            if !writing {
-                // Empty and new: nothing to read wrongly; the first write marks it.
-                return Ok(());
-            }
-            let bytes = serde_json::to_vec_pretty(&RepositoryFile::new()).unwrap_or_default();
-            let create = PutOptions::from(PutMode::Create);
-            match self
-                .store
-                .put_opts(&path, PutPayload::from(bytes), create)
-                .await
-            {
-                // Another writer created it first: read and check theirs.
-                Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => {}
-                Err(e) => return Err(backend("write", &path)(e)),
-            }
-        }
+    /// The same store, unlocking an encrypted repository with `secret` (and encrypting a new
+    /// one). Never shown: the store's `Debug` names the backend only.
+    pub fn with_secret(mut self, secret: Option<crate::crypto::Secret>) -> Self {
+        self.secret = secret;
+        self
     }
 
     /// The tenants' folder names.
-    async fn tenant_names(&self) -> Result<Vec<TenantId>> {
+    pub(super) async fn tenant_names(&self) -> Result<Vec<TenantId>> {
         let prefix = Path::from("tenants");
         let listed = self
             .store
@@ -152,12 +119,11 @@ impl ObjectSnapshotStore {
     /// Reads a snapshot record and checks it (integrity hash, tenant and id against its
     /// path: `tenants/{tenant}/snapshots/{id}.json`).
     async fn snapshot_file(&self, path: &Path) -> Result<Snapshot> {
-        let bytes = self.get(path).await?;
+        let stored = self.get(path).await?;
         let corrupt = |reason: String| Error::Corrupt {
             path: path.to_string(),
             reason,
         };
-        let mut snapshot = SnapshotFile::decode(&bytes, path.as_ref())?;
         let parts: Vec<_> = path.parts().collect();
         let (tenant, id) = match parts.as_slice() {
             [.., tenant, folder, file] if folder.as_ref() == "snapshots" => (
@@ -169,6 +135,14 @@ impl ObjectSnapshotStore {
             ),
             _ => return Err(corrupt("not where snapshot records are".into())),
         };
+        let tenant_id = TenantId::new(&tenant).map_err(|e| corrupt(e.to_string()))?;
+        let bytes = self.sealing_of(&tenant_id, false).await?.open(
+            "snapshot",
+            &id,
+            path.as_ref(),
+            &stored,
+        )?;
+        let mut snapshot = SnapshotFile::decode(&bytes, path.as_ref())?;
         if let Some(problem) = snapshot.integrity_problem(&tenant, &id) {
             return Err(corrupt(format!("snapshot record: {problem}")));
         }
@@ -176,12 +150,62 @@ impl ObjectSnapshotStore {
         Ok(snapshot)
     }
 
-    async fn get(&self, path: &Path) -> Result<Bytes> {
+    /// Writes blobs already sealed as one pack, then its (sealed) index.
+    async fn write_sealed_pack(
+        &self,
+        sealing: &Sealing,
+        tenant: &TenantId,
+        blobs: Vec<(BlobId, Bytes)>,
+    ) -> Result<Vec<(BlobId, BlobLocation)>> {
+        let mut pack = Vec::with_capacity(blobs.iter().map(|(_, b)| b.len()).sum());
+        let mut entries = Vec::with_capacity(blobs.len());
+        for (id, bytes) in blobs {
+            entries.push((id, pack.len() as u64, bytes.len() as u64));
+            pack.extend_from_slice(&bytes);
+        }
+        let pack_id = hex::encode(Sha256::digest(&pack));
+        let pack_path = tenant_path(tenant, &format!("packs/{pack_id}"));
+        self.store
+            .put(&pack_path, PutPayload::from(pack))
+            .await
+            .map_err(backend("write", &pack_path))?;
+        // The index goes second: an indexed blob is always readable.
+        let index = PackIndexFile::V1 {
+            pack: pack_id.clone(),
+            blobs: entries.clone(),
+        };
+        let index_path = tenant_path(tenant, &format!("index/{pack_id}.json"));
+        let bytes = sealing.seal(
+            "index",
+            &pack_id,
+            serde_json::to_vec(&index).unwrap_or_default(),
+        );
+        self.store
+            .put(&index_path, PutPayload::from(bytes))
+            .await
+            .map_err(backend("write", &index_path))?;
+        let pack_id: std::sync::Arc<str> = pack_id.into();
+        Ok(entries
+            .into_iter()
+            .map(|(id, offset, length)| {
+                (
+                    id,
+                    BlobLocation {
+                        pack: pack_id.clone(),
+                        offset,
+                        length,
+                    },
+                )
+            })
+            .collect())
+    }
+
+    pub(super) async fn get(&self, path: &Path) -> Result<Bytes> {
         let r = self.store.get(path).await.map_err(backend("read", path))?;
         r.bytes().await.map_err(backend("read", path))
     }
 
-    async fn list(&self, prefix: &Path) -> Result<Vec<object_store::ObjectMeta>> {
+    pub(super) async fn list(&self, prefix: &Path) -> Result<Vec<object_store::ObjectMeta>> {
         self.store
             .list(Some(prefix))
             .try_collect()
@@ -189,7 +213,11 @@ impl ObjectSnapshotStore {
             .map_err(backend("list", prefix))
     }
 
-    async fn read_lease(&self, path: &Path) -> Result<Option<(LeaseRecord, UpdateVersion)>> {
+    async fn read_lease(
+        &self,
+        sealing: &Sealing,
+        path: &Path,
+    ) -> Result<Option<(LeaseRecord, UpdateVersion)>> {
         match self.store.get(path).await {
             Ok(r) => {
                 let version = UpdateVersion {
@@ -197,6 +225,7 @@ impl ObjectSnapshotStore {
                     version: r.meta.version.clone(),
                 };
                 let bytes = r.bytes().await.map_err(backend("read", path))?;
+                let bytes = sealing.open("lease", "lease.json", path.as_ref(), &bytes)?;
                 let record = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
                     path: path.to_string(),
                     reason: e.to_string(),
@@ -211,11 +240,16 @@ impl ObjectSnapshotStore {
     /// Writes a lease record, conditionally.
     async fn put_lease(
         &self,
+        sealing: &Sealing,
         path: &Path,
         record: &LeaseRecord,
         mode: PutMode,
     ) -> Result<Option<UpdateVersion>, object_store::Error> {
-        let bytes = serde_json::to_vec(record).unwrap_or_default();
+        let bytes = sealing.seal(
+            "lease",
+            "lease.json",
+            serde_json::to_vec(record).unwrap_or_default(),
+        );
         let result = self
             .store
             .put_opts(
@@ -237,15 +271,22 @@ impl ObjectSnapshotStore {
 #[async_trait]
 impl SnapshotStore for ObjectSnapshotStore {
     async fn tenants(&self) -> Result<Vec<TenantId>> {
-        self.check_format(false).await?;
+        self.unlocked(false).await?;
         self.tenant_names().await
     }
 
     async fn blob_index(&self, tenant: &TenantId) -> Result<BlobIndex> {
-        self.check_format(false).await?;
         let mut index = BlobIndex::new();
+        let mut sealing = None;
         for meta in self.list(&tenant_path(tenant, "index")).await? {
-            let bytes = self.get(&meta.location).await?;
+            let sealing = match &sealing {
+                Some(s) => s,
+                None => sealing.insert(self.sealing_of(tenant, false).await?),
+            };
+            let name = meta.location.filename().unwrap_or_default();
+            let name = name.strip_suffix(".json").unwrap_or(name);
+            let stored = self.get(&meta.location).await?;
+            let bytes = sealing.open("index", name, meta.location.as_ref(), &stored)?;
             let found = VersionProbe::of(&bytes);
             if found.as_deref() != Some(PACK_INDEX_VERSION) {
                 return Err(Error::UnsupportedFormat {
@@ -259,6 +300,12 @@ impl SnapshotStore for ObjectSnapshotStore {
                     path: meta.location.to_string(),
                     reason: format!("unreadable pack index: {e}"),
                 })?;
+            if pack != name {
+                return Err(Error::Corrupt {
+                    path: meta.location.to_string(),
+                    reason: format!("the index of pack {pack} is stored as that of pack {name}"),
+                });
+            }
             let pack: std::sync::Arc<str> = pack.into();
             for (id, offset, length) in blobs {
                 index.insert(
@@ -279,44 +326,47 @@ impl SnapshotStore for ObjectSnapshotStore {
         tenant: &TenantId,
         blobs: Vec<(BlobId, Bytes)>,
     ) -> Result<Vec<(BlobId, BlobLocation)>> {
-        self.check_format(true).await?;
-        let mut pack = Vec::with_capacity(blobs.iter().map(|(_, b)| b.len()).sum());
-        let mut entries = Vec::with_capacity(blobs.len());
-        for (id, bytes) in blobs {
-            entries.push((id, pack.len() as u64, bytes.len() as u64));
-            pack.extend_from_slice(&bytes);
-        }
-        let pack_id = hex::encode(Sha256::digest(&pack));
-        let pack_path = tenant_path(tenant, &format!("packs/{pack_id}"));
-        self.store
-            .put(&pack_path, PutPayload::from(pack))
-            .await
-            .map_err(backend("write", &pack_path))?;
-        // The index goes second: an indexed blob is always readable.
-        let index = PackIndexFile::V1 {
-            pack: pack_id.clone(),
-            blobs: entries.clone(),
+        let sealing = self.sealing_of(tenant, true).await?;
+        let blobs: Vec<(BlobId, Bytes)> = if sealing.is_sealed() {
+            blobs
+                .into_par_iter()
+                .map(|(id, bytes)| {
+                    let sealed = sealing.seal("blob", &id.to_string(), bytes.to_vec());
+                    (id, Bytes::from(sealed))
+                })
+                .collect()
+        } else {
+            blobs
         };
-        let index_path = tenant_path(tenant, &format!("index/{pack_id}.json"));
-        let bytes = serde_json::to_vec(&index).unwrap_or_default();
-        self.store
-            .put(&index_path, PutPayload::from(bytes))
-            .await
-            .map_err(backend("write", &index_path))?;
-        let pack_id: std::sync::Arc<str> = pack_id.into();
-        Ok(entries
-            .into_iter()
-            .map(|(id, offset, length)| {
-                (
-                    id,
-                    BlobLocation {
-                        pack: pack_id.clone(),
-                        offset,
-                        length,
-                    },
-                )
+        self.write_sealed_pack(&sealing, tenant, blobs).await
+    }
+
+    async fn content_ids(&self, tenant: &TenantId) -> Result<crate::crypto::ContentIds> {
+        Ok(self.sealing_of(tenant, true).await?.content_ids())
+    }
+
+    async fn repack(
+        &self,
+        tenant: &TenantId,
+        pack: &str,
+        keep: &[(BlobId, BlobLocation)],
+    ) -> Result<()> {
+        let sealing = self.sealing_of(tenant, true).await?;
+        let path = tenant_path(tenant, &format!("packs/{pack}"));
+        let data = self.get(&path).await?;
+        // Blobs are sealed to their ids, not their pack: moved as they are.
+        let moved: Vec<(BlobId, Bytes)> = keep
+            .iter()
+            .map(|(id, at)| {
+                let range = at.range_in(data.len()).ok_or_else(|| Error::Corrupt {
+                    path: path.to_string(),
+                    reason: format!("blob {id} lies outside the pack ({at:?})"),
+                })?;
+                Ok((*id, data.slice(range)))
             })
-            .collect())
+            .collect::<Result<_>>()?;
+        self.write_sealed_pack(&sealing, tenant, moved).await?;
+        Ok(())
     }
 
     async fn read_blob_bytes(
@@ -341,11 +391,17 @@ impl SnapshotStore for ObjectSnapshotStore {
                 },
                 e => backend("read", &path)(e),
             })?;
-        let decoders = self.decoders(tenant, &[&bytes]).await?;
-        decode_blob(&bytes, id, &decoders).map_err(|reason| Error::Corrupt {
+        let corrupt = |reason| Error::Corrupt {
             path: format!("{path} (blob {id})"),
             reason,
-        })
+        };
+        let sealing = self.sealing_of(tenant, false).await?;
+        let bytes = match sealing.is_sealed() {
+            true => Bytes::from(sealing.open_blob(id, &bytes).map_err(corrupt)?),
+            false => bytes,
+        };
+        let decoders = self.decoders(tenant, &[&bytes]).await?;
+        decode_blob(&bytes, id, &decoders, &sealing.content_ids()).map_err(corrupt)
     }
 
     async fn read_blobs_bytes(
@@ -403,36 +459,46 @@ impl SnapshotStore for ObjectSnapshotStore {
                 Ok::<_, Error>(positions.into_iter().zip(data).collect::<Vec<_>>())
             })
             .buffer_unordered(16);
-        let frames: Vec<(usize, Bytes)> = reads
+        let mut frames: Vec<(usize, Bytes)> = reads
             .try_collect::<Vec<_>>()
             .await?
             .into_iter()
             .flatten()
             .collect();
+        let corrupt = |i: usize, reason| {
+            let (id, at) = &blobs[i];
+            Error::Corrupt {
+                path: format!(
+                    "{} (blob {id})",
+                    tenant_path(tenant, &format!("packs/{}", at.pack))
+                ),
+                reason,
+            }
+        };
+        let sealing = self.sealing_of(tenant, false).await?;
+        if sealing.is_sealed() {
+            // Opened on every core before the dictionaries are chosen (a sealed frame does
+            // not show which one it needs).
+            frames = frames
+                .into_par_iter()
+                .map(|(i, frame)| {
+                    let plain = sealing.open_blob(&blobs[i].0, &frame);
+                    Ok((i, Bytes::from(plain.map_err(|reason| corrupt(i, reason))?)))
+                })
+                .collect::<Result<_>>()?;
+        }
+        let ids = sealing.content_ids();
         let all: Vec<&[u8]> = frames.iter().map(|(_, b)| b.as_ref()).collect();
         let decoders = self.decoders(tenant, &all).await?;
         frames.par_iter().try_for_each(|(i, frame)| {
-            let (id, at) = &blobs[*i];
-            with_decoded_blob(frame, id, &decoders, |json| visit(*i, json)).map_err(|reason| {
-                Error::Corrupt {
-                    path: format!(
-                        "{} (blob {id})",
-                        tenant_path(tenant, &format!("packs/{}", at.pack))
-                    ),
-                    reason,
-                }
-            })?
+            let id = &blobs[*i].0;
+            with_decoded_blob(frame, id, &decoders, &ids, |json| visit(*i, json))
+                .map_err(|reason| corrupt(*i, reason))?
         })
     }
 
-    async fn read_pack(&self, tenant: &TenantId, pack: &str) -> Result<Bytes> {
-        self.check_format(false).await?;
-        self.get(&tenant_path(tenant, &format!("packs/{pack}")))
-            .await
-    }
-
     async fn packs(&self, tenant: &TenantId) -> Result<Vec<PackInfo>> {
-        self.check_format(false).await?;
+        self.unlocked(false).await?;
         let indexed: std::collections::HashSet<String> = self
             .list(&tenant_path(tenant, "index"))
             .await?
@@ -473,11 +539,12 @@ impl SnapshotStore for ObjectSnapshotStore {
     }
 
     async fn commit_snapshot(&self, snapshot: &Snapshot) -> Result<()> {
-        self.check_format(true).await?;
+        let sealing = self.sealing_of(&snapshot.tenant, true).await?;
         let path = tenant_path(&snapshot.tenant, &format!("snapshots/{}.json", snapshot.id));
         let mut record = snapshot.clone();
         record.integrity = Some(record.integrity_digest());
         let bytes = serde_json::to_vec_pretty(&SnapshotFile::V6(record)).unwrap_or_default();
+        let bytes = sealing.seal("snapshot", snapshot.id.as_str(), bytes);
         let opts = PutOptions {
             mode: PutMode::Create,
             ..PutOptions::default()
@@ -500,7 +567,7 @@ impl SnapshotStore for ObjectSnapshotStore {
     }
 
     async fn snapshots(&self, tenant: &TenantId) -> Result<Vec<Snapshot>> {
-        self.check_format(false).await?;
+        self.unlocked(false).await?;
         // Snapshot files are small: read many at once (S3 round trips dominate).
         let metas = self.list(&tenant_path(tenant, "snapshots")).await?;
         let mut out: Vec<Snapshot> = futures::stream::iter(metas)
@@ -513,7 +580,7 @@ impl SnapshotStore for ObjectSnapshotStore {
     }
 
     async fn snapshot_ids(&self, tenant: &TenantId) -> Result<Vec<SnapshotId>> {
-        self.check_format(false).await?;
+        self.unlocked(false).await?;
         let metas = self.list(&tenant_path(tenant, "snapshots")).await?;
         let mut ids: Vec<SnapshotId> = metas
             .iter()
@@ -525,7 +592,7 @@ impl SnapshotStore for ObjectSnapshotStore {
     }
 
     async fn read_snapshot(&self, tenant: &TenantId, id: &SnapshotId) -> Result<Snapshot> {
-        self.check_format(false).await?;
+        self.unlocked(false).await?;
         let path = tenant_path(tenant, &format!("snapshots/{id}.json"));
         self.snapshot_file(&path).await.map_err(|e| match e {
             Error::Backend {
@@ -557,7 +624,8 @@ impl SnapshotStore for ObjectSnapshotStore {
         ttl: Duration,
         now: DateTime<Utc>,
     ) -> Result<Lease> {
-        self.check_format(true).await?;
+        let sealing = self.sealing_of(tenant, true).await?;
+        let sealing = &sealing;
         let path = tenant_path(tenant, "lease.json");
         let record = LeaseRecord {
             owner: owner.to_owned(),
@@ -570,7 +638,10 @@ impl SnapshotStore for ObjectSnapshotStore {
             expires: now + ttl,
             version,
         };
-        match self.put_lease(&path, &record, PutMode::Create).await {
+        match self
+            .put_lease(sealing, &path, &record, PutMode::Create)
+            .await
+        {
             Ok(version) => return Ok(granted(version)),
             Err(
                 object_store::Error::AlreadyExists { .. }
@@ -578,9 +649,12 @@ impl SnapshotStore for ObjectSnapshotStore {
             ) => {}
             Err(e) => return Err(backend("lease", &path)(e)),
         }
-        let Some((current, version)) = self.read_lease(&path).await? else {
+        let Some((current, version)) = self.read_lease(sealing, &path).await? else {
             // Released between our two calls: try once more.
-            return match self.put_lease(&path, &record, PutMode::Create).await {
+            return match self
+                .put_lease(sealing, &path, &record, PutMode::Create)
+                .await
+            {
                 Ok(v) => Ok(granted(v)),
                 Err(e) => Err(backend("lease", &path)(e)),
             };
@@ -601,14 +675,14 @@ impl SnapshotStore for ObjectSnapshotStore {
         }
         // Expired (or ours): take it over, conditionally on the version we read.
         match self
-            .put_lease(&path, &record, PutMode::Update(version))
+            .put_lease(sealing, &path, &record, PutMode::Update(version))
             .await
         {
             Ok(v) => Ok(granted(v)),
             Err(object_store::Error::NotImplemented) => {
                 // Local files have no conditional update: delete, then create-only.
                 let _ = self.store.delete(&path).await;
-                self.put_lease(&path, &record, PutMode::Create)
+                self.put_lease(sealing, &path, &record, PutMode::Create)
                     .await
                     .map(granted)
                     .map_err(|_| Error::Locked {
@@ -630,6 +704,7 @@ impl SnapshotStore for ObjectSnapshotStore {
     }
 
     async fn renew_lease(&self, lease: &Lease, ttl: Duration, now: DateTime<Utc>) -> Result<Lease> {
+        let sealing = &self.sealing_of(&lease.tenant, true).await?;
         let path = tenant_path(&lease.tenant, "lease.json");
         let record = LeaseRecord {
             owner: lease.owner.clone(),
@@ -643,13 +718,13 @@ impl SnapshotStore for ObjectSnapshotStore {
             Some(v) => PutMode::Update(v.clone()),
             None => PutMode::Overwrite,
         };
-        let version = match self.put_lease(&path, &record, mode).await {
+        let version = match self.put_lease(sealing, &path, &record, mode).await {
             Ok(v) => v,
             Err(object_store::Error::NotImplemented) => {
                 // No conditional update (local files): check the owner, then overwrite.
-                match self.read_lease(&path).await? {
+                match self.read_lease(sealing, &path).await? {
                     Some((current, _)) if current.owner == lease.owner => self
-                        .put_lease(&path, &record, PutMode::Overwrite)
+                        .put_lease(sealing, &path, &record, PutMode::Overwrite)
                         .await
                         .map_err(|e| backend("lease", &path)(e))?,
                     _ => return Err(lost()),
@@ -669,8 +744,9 @@ impl SnapshotStore for ObjectSnapshotStore {
     }
 
     async fn put_document(&self, tenant: &TenantId, name: &str, bytes: Bytes) -> Result<()> {
-        self.check_format(true).await?;
+        let sealing = self.sealing_of(tenant, true).await?;
         let path = tenant_path(tenant, &format!("documents/{name}"));
+        let bytes = sealing.seal("document", name, bytes.to_vec());
         self.store
             .put(&path, PutPayload::from(bytes))
             .await
@@ -679,17 +755,25 @@ impl SnapshotStore for ObjectSnapshotStore {
     }
 
     async fn get_document(&self, tenant: &TenantId, name: &str) -> Result<Option<Bytes>> {
-        self.check_format(false).await?;
         let path = tenant_path(tenant, &format!("documents/{name}"));
         match self.store.get(&path).await {
-            Ok(r) => Ok(Some(r.bytes().await.map_err(backend("read", &path))?)),
+            Ok(r) => {
+                let stored = r.bytes().await.map_err(backend("read", &path))?;
+                let sealing = self.sealing_of(tenant, false).await?;
+                Ok(Some(sealing.open(
+                    "document",
+                    name,
+                    path.as_ref(),
+                    &stored,
+                )?))
+            }
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(backend("read", &path)(e)),
         }
     }
 
     async fn list_documents(&self, tenant: &TenantId, prefix: &str) -> Result<Vec<String>> {
-        self.check_format(false).await?;
+        self.unlocked(false).await?;
         let root = tenant_path(tenant, "documents");
         let path = tenant_path(tenant, &format!("documents/{prefix}"));
         let mut names: Vec<String> = self
@@ -710,14 +794,19 @@ impl SnapshotStore for ObjectSnapshotStore {
     }
 
     async fn dictionaries(&self, tenant: &TenantId) -> Result<Vec<(String, Bytes)>> {
-        self.check_format(false).await?;
         let metas = self.list(&tenant_path(tenant, "dictionaries")).await?;
+        if metas.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sealing = &self.sealing_of(tenant, false).await?;
         futures::stream::iter(metas)
             .map(|meta| async move {
                 // `{kind}-{id:08x}.zdict`
                 let name = meta.location.filename().unwrap_or_default();
                 let kind = name.rsplit_once('-').map_or(name, |(k, _)| k).to_owned();
-                Ok::<_, Error>((kind, self.get(&meta.location).await?))
+                let stored = self.get(&meta.location).await?;
+                let bytes = sealing.open("dictionary", name, meta.location.as_ref(), &stored)?;
+                Ok::<_, Error>((kind, bytes))
             })
             .buffered(16)
             .try_collect()
@@ -725,19 +814,21 @@ impl SnapshotStore for ObjectSnapshotStore {
     }
 
     async fn put_dictionary(&self, tenant: &TenantId, kind: &str, dictionary: Bytes) -> Result<()> {
-        self.check_format(true).await?;
+        let sealing = self.sealing_of(tenant, true).await?;
         let id = compress::dictionary_id(&dictionary).ok_or_else(|| Error::Corrupt {
             path: format!("a new {kind} dictionary"),
             reason: "not a zstd dictionary".into(),
         })?;
-        let path = tenant_path(tenant, &format!("dictionaries/{kind}-{id:08x}.zdict"));
+        let name = format!("{kind}-{id:08x}.zdict");
+        let path = tenant_path(tenant, &format!("dictionaries/{name}"));
         let opts = PutOptions {
             mode: PutMode::Create,
             ..PutOptions::default()
         };
+        let sealed = sealing.seal("dictionary", &name, dictionary.to_vec());
         match self
             .store
-            .put_opts(&path, PutPayload::from(dictionary.clone()), opts)
+            .put_opts(&path, PutPayload::from(sealed), opts)
             .await
         {
             Ok(_) => Ok(()),
@@ -745,7 +836,9 @@ impl SnapshotStore for ObjectSnapshotStore {
             Err(
                 object_store::Error::AlreadyExists { .. }
                 | object_store::Error::Precondition { .. },
-            ) => match self.get(&path).await? == dictionary {
+            ) => match sealing.open("dictionary", &name, path.as_ref(), &self.get(&path).await?)?
+                == dictionary
+            {
                 true => Ok(()),
                 false => Err(Error::Corrupt {
                     path: path.to_string(),
@@ -757,8 +850,9 @@ impl SnapshotStore for ObjectSnapshotStore {
     }
 
     async fn release_lease(&self, lease: Lease) -> Result<()> {
+        let sealing = &self.sealing_of(&lease.tenant, true).await?;
         let path = tenant_path(&lease.tenant, "lease.json");
-        match self.read_lease(&path).await? {
+        match self.read_lease(sealing, &path).await? {
             Some((current, _)) if current.owner == lease.owner => self
                 .store
                 .delete(&path)
@@ -769,8 +863,12 @@ impl SnapshotStore for ObjectSnapshotStore {
     }
 
     async fn lease(&self, tenant: &TenantId) -> Result<Option<LeaseRecord>> {
+        let sealing = &self.sealing_of(tenant, false).await?;
         let path = tenant_path(tenant, "lease.json");
-        Ok(self.read_lease(&path).await?.map(|(record, _)| record))
+        Ok(self
+            .read_lease(sealing, &path)
+            .await?
+            .map(|(record, _)| record))
     }
 
     async fn break_lease(&self, tenant: &TenantId) -> Result<bool> {

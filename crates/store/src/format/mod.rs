@@ -51,6 +51,11 @@ impl BlobId {
         Self(Sha256::digest(bytes).into())
     }
 
+    /// The id of these 32 bytes (a keyed content id).
+    pub(crate) fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
     /// Parses a hex id (either case).
     pub fn parse(s: &str) -> Option<Self> {
         // Exactly 64 digits: `decode_to_array` would also take a `0x` prefix.
@@ -463,6 +468,41 @@ pub(crate) struct RepositoryFile {
     pub(crate) version: String,
     /// 32 random hex digits.
     pub(crate) id: String,
+    /// How the repository is encrypted; absent for an unencrypted one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) encryption: Option<Encryption>,
+}
+
+/// The encryption scheme of a repository (`repository.json`): what seals objects, how
+/// content ids are keyed, where the master key's slots are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Encryption {
+    /// `xchacha20poly1305`.
+    pub(crate) cipher: String,
+    /// `hmac-sha256`.
+    pub(crate) ids: String,
+}
+
+impl Encryption {
+    pub(crate) fn current() -> Self {
+        Self {
+            cipher: "xchacha20poly1305".into(),
+            ids: "hmac-sha256".into(),
+        }
+    }
+}
+
+/// `tenants/{tenant}/key.json`: the tenant's keys sealed under the master key, or, once
+/// forgotten, only when that happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct TenantKeyFile {
+    pub(crate) version: String,
+    /// The sealed keys (base64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) wrapped: Option<String>,
+    /// When the keys were forgotten (the tenant's data can no longer be read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) erased: Option<DateTime<Utc>>,
 }
 
 impl RepositoryFile {
@@ -471,6 +511,7 @@ impl RepositoryFile {
         Self {
             version: FORMAT_VERSION.to_owned(),
             id: hex::encode(rand::random::<[u8; 16]>()),
+            encryption: None,
         }
     }
 

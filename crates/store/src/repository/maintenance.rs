@@ -8,7 +8,17 @@ impl Repository {
     /// # Errors
     /// Store errors that stop the check itself (listing fails).
     pub async fn verify(&self, tenant: &TenantId) -> Result<VerifyReport> {
-        let index = self.store.blob_index(tenant).await?;
+        let index = match self.store.blob_index(tenant).await {
+            Ok(index) => index,
+            // Erased on purpose: reported as such, not as thousands of corrupt blobs.
+            Err(Error::Erased { since, .. }) => {
+                return Ok(VerifyReport {
+                    erased: Some(since.unwrap_or_else(|| "an unknown time".into())),
+                    ..VerifyReport::default()
+                });
+            }
+            Err(e) => return Err(e),
+        };
         let mut report = VerifyReport::default();
         let mut good: HashSet<BlobId> = HashSet::new();
         for pack in self.store.packs(tenant).await? {
@@ -146,19 +156,10 @@ impl Repository {
             }
             if !keep.is_empty() {
                 // Write the survivors to a new pack before deleting the old one.
-                let data = self.store.read_pack(tenant, &pack.id).await?;
-                let moved: Vec<(BlobId, Bytes)> = keep
-                    .iter()
-                    .map(|(id, at)| {
-                        let range = at.range_in(data.len()).ok_or_else(|| Error::Corrupt {
-                            path: format!("packs/{}", pack.id),
-                            reason: format!("blob {id} lies outside the pack ({at:?})"),
-                        })?;
-                        Ok((*id, data.slice(range)))
-                    })
-                    .collect::<Result<_>>()?;
+                let moved: Vec<(BlobId, BlobLocation)> =
+                    keep.iter().map(|(id, at)| (*id, at.clone())).collect();
                 report.blobs_repacked += moved.len() as u64;
-                self.store.write_pack(tenant, moved).await?;
+                self.store.repack(tenant, &pack.id, &moved).await?;
             }
             self.store.delete_pack(tenant, &pack.id).await?;
             report.packs_deleted += 1;
@@ -187,6 +188,10 @@ pub struct VerifyReport {
     pub blobs: u64,
     /// Every problem, naming the snapshot, object, blob or pack.
     pub problems: Vec<String>,
+    /// When the tenant's keys were forgotten, if they were: its data is erased, and nothing
+    /// else was checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub erased: Option<String>,
 }
 
 impl VerifyReport {

@@ -27,7 +27,10 @@ impl Repository {
             .as_ref()
             .map(|p| p.kinds.clone())
             .unwrap_or_default();
+        // First: in an encrypted repository this makes a new tenant's keys.
+        let ids = self.store.content_ids(tenant).await?;
         Ok(SnapshotWriter {
+            ids,
             repo: self.clone(),
             tenant: tenant.clone(),
             time,
@@ -77,6 +80,8 @@ impl Repository {
 /// leaves only unreferenced packs.
 #[derive(Debug)]
 pub struct SnapshotWriter {
+    /// How the tenant's content ids are made (keyed when the repository is encrypted).
+    ids: crate::crypto::ContentIds,
     repo: Repository,
     tenant: TenantId,
     time: DateTime<Utc>,
@@ -118,9 +123,13 @@ pub struct SnapshotWriter {
 /// object after another, a third of what the writer did while the other cores waited). The
 /// canonical form is copied out of the thread's buffer (at its exact size) only for a new
 /// version.
-pub(super) fn encode(index: &BlobIndex, object: &DirectoryObject) -> (Vec<u8>, ManifestEntry) {
+pub(super) fn encode(
+    ids: &crate::crypto::ContentIds,
+    index: &BlobIndex,
+    object: &DirectoryObject,
+) -> (Vec<u8>, ManifestEntry) {
     crate::format::with_canonical_object(object.raw(), |canonical| {
-        let mut entry = manifest_entry(object, BlobId::of_canonical(canonical));
+        let mut entry = manifest_entry(object, ids.id_of(canonical));
         entry.at = index.get(&entry.blob).cloned();
         let copy = match entry.at {
             Some(_) => Vec::new(),
@@ -154,7 +163,7 @@ impl SnapshotWriter {
         kind: Option<ObjectKind>,
     ) -> Result<BlobId> {
         let canonical = crate::format::canonical_bytes(value);
-        let id = BlobId::of_canonical(&canonical);
+        let id = self.ids.id_of(&canonical);
         self.put_canonical(id, canonical, kind).await
     }
 
@@ -301,7 +310,7 @@ impl SnapshotWriter {
     /// # Errors
     /// Store errors when a pack is flushed.
     pub async fn add_object(&mut self, object: &DirectoryObject) -> Result<BlobId> {
-        let (canonical, entry) = encode(&self.index, object);
+        let (canonical, entry) = encode(&self.ids, &self.index, object);
         self.add_encoded(object.kind(), canonical, entry).await
     }
 
@@ -311,9 +320,9 @@ impl SnapshotWriter {
     /// # Errors
     /// Store errors when a pack is flushed.
     pub async fn add_objects(&mut self, objects: &[DirectoryObject]) -> Result<Vec<BlobId>> {
-        let index = &self.index;
+        let (ids, index) = (&self.ids, &self.index);
         let encoded: Vec<(Vec<u8>, ManifestEntry)> =
-            objects.par_iter().map(|o| encode(index, o)).collect();
+            objects.par_iter().map(|o| encode(ids, index, o)).collect();
         let mut ids = Vec::with_capacity(objects.len());
         for (object, (canonical, entry)) in objects.iter().zip(encoded) {
             ids.push(self.add_encoded(object.kind(), canonical, entry).await?);
@@ -555,7 +564,7 @@ impl SnapshotWriter {
                 .par_iter()
                 .map(|range| {
                     let bytes = EntryChunk::new(&list[range.clone()]).encode();
-                    (BlobId::of_canonical(&bytes), bytes)
+                    (self.ids.id_of(&bytes), bytes)
                 })
                 .collect();
             let ids: Vec<BlobId> = encoded.iter().map(|(id, _)| *id).collect();
@@ -617,7 +626,7 @@ impl SnapshotWriter {
             .par_iter()
             .map(|range| {
                 let value = serde_json::to_value(&relationships[range.clone()]).unwrap_or_default();
-                BlobId::of_canonical(&crate::format::canonical_bytes(&value))
+                self.ids.id_of(&crate::format::canonical_bytes(&value))
             })
             .collect();
         let parent = self
