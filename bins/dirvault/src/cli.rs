@@ -39,6 +39,17 @@ struct Cli {
     /// The configuration file (default: the user's config directory, dirvault/config.toml).
     #[arg(long, global = true, env = "DIRVAULT_CONFIG")]
     config: Option<PathBuf>,
+    /// A file holding the repository password (or `key:` and 64 hex digits). Without this,
+    /// --password-command or DIRVAULT_PASSWORD, the configuration's [repository] section says.
+    #[arg(long, global = true, env = "DIRVAULT_PASSWORD_FILE")]
+    password_file: Option<PathBuf>,
+    /// A command that prints the repository password or key (a KMS or secret-manager client).
+    #[arg(long, global = true, env = "DIRVAULT_PASSWORD_COMMAND")]
+    password_command: Option<String>,
+    /// Allow creating a new repository without encryption (it holds customers' directories:
+    /// only for test data).
+    #[arg(long, global = true)]
+    insecure_no_encryption: bool,
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
@@ -71,9 +82,15 @@ impl ColorChoice {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Manage the tenants in the configuration.
+    /// Manage the tenants in the configuration (and erase one's data: `forget-key`).
     #[command(subcommand)]
     Tenant(crate::tenant::TenantCommand),
+    /// Create an encrypted repository (a first backup also does), with the password given
+    /// by --password-file, --password-command or DIRVAULT_PASSWORD.
+    Init,
+    /// Manage the repository's key slots: each password or key that opens it.
+    #[command(subcommand)]
+    Key(crate::keys::KeyCommand),
     /// Back a tenant up: the first run reads everything, later runs only the changes.
     Backup {
         /// The tenant's name in the configuration.
@@ -312,14 +329,40 @@ fn config_path(cli: &Cli) -> PathBuf {
     cli.config.clone().unwrap_or_else(Config::default_path)
 }
 
+/// Opens the repository: with the password or key the flags, `DIRVAULT_PASSWORD` or the
+/// configuration's `[repository]` section give, and refusing to create a new one unencrypted
+/// unless allowed.
+fn vault(cli: &Cli, path: &std::path::Path) -> Result<Vault> {
+    open_vault(cli, path, cli.insecure_no_encryption)
+}
+
+/// [`vault`], allowing a new repository to be unencrypted when `insecure`.
+fn open_vault(cli: &Cli, path: &std::path::Path, insecure: bool) -> Result<Vault> {
+    let config = Config::load(path).ok().and_then(|c| c.repository);
+    let access = dirvault_engine::repository_access::Access {
+        password_command: cli.password_command.clone(),
+        password_file: cli.password_file.clone(),
+        insecure_no_encryption: insecure,
+    };
+    let options = access.options(config.as_ref().map(|c| (path, c)))?;
+    Ok(Vault::open_with(&cli.repo, &options)?)
+}
+
 async fn run(cli: Cli) -> Result<()> {
     let path = config_path(&cli);
     match &cli.command {
+        Command::Tenant(crate::tenant::TenantCommand::ForgetKey { name, yes }) => {
+            let vault = vault(&cli, &path)?;
+            let tenant = tenant_named(&cli, &vault, &path, name).await?;
+            crate::keys::forget_tenant_key(&vault, &tenant, name, *yes, cli.json).await
+        }
         Command::Tenant(cmd) => crate::tenant::run(cmd, &path, cli.json),
+        Command::Init => crate::keys::init(&vault(&cli, &path)?, &cli.repo, cli.json).await,
+        Command::Key(cmd) => crate::keys::run(&vault(&cli, &path)?, cmd, cli.json).await,
         Command::Backup { name, options } => {
             let config = Config::load(&path)?;
             let client = config.tenant(name)?.client(name)?;
-            let vault = Vault::open(&cli.repo)?;
+            let vault = vault(&cli, &path)?;
             let report = crate::backup::run_backup(&client, &vault, options, !cli.json)
                 .await
                 .with_context(|| format!("backup of tenant {name}"))?;
@@ -327,7 +370,7 @@ async fn run(cli: Cli) -> Result<()> {
             crate::backup::backup_result(name, &report)
         }
         Command::Tenants => {
-            let vault = Vault::open(&cli.repo)?;
+            let vault = vault(&cli, &path)?;
             // Names come from the configuration when there is one; the repository alone
             // knows the tenant ids.
             let config = Config::load(&path).unwrap_or_else(|e| {
@@ -403,6 +446,10 @@ async fn run(cli: Cli) -> Result<()> {
             let report = vault.verify(&tenant).await?;
             if cli.json {
                 println!("{}", serde_json::to_string(&report)?);
+            } else if let Some(when) = &report.erased {
+                println!(
+                    "{name} was erased (its key forgotten {when}): its data cannot be read by anyone"
+                );
             } else {
                 println!(
                     "checked {} snapshots, {} packs, {} blobs",
@@ -713,14 +760,19 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Quickstart(args) => {
+            // The quickstart's repository holds emulated data only: created unencrypted
+            // unless a password is given (a repository of real tenants never is).
             let globals = crate::quickstart::Globals {
                 repo: &cli.repo,
+                vault: open_vault(&cli, &path, true)?,
                 config: &path,
                 json: cli.json,
             };
             crate::quickstart::run(&globals, args).await
         }
-        Command::Restore(args) => crate::restore::run(&cli.repo, &path, cli.json, args).await,
+        Command::Restore(args) => {
+            crate::restore::run(&vault(&cli, &path)?, &path, cli.json, args).await
+        }
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(*shell, &mut Cli::command(), "dirvault", &mut script);
@@ -749,8 +801,19 @@ async fn open(
     path: &std::path::Path,
     name: &str,
 ) -> Result<(Vault, dirvault_model::TenantId)> {
+    let vault = vault(cli, path)?;
+    let tenant = tenant_named(cli, &vault, path, name).await?;
+    Ok((vault, tenant))
+}
+
+/// The tenant `name` names: a configured tenant, or a tenant id the repository holds.
+async fn tenant_named(
+    cli: &Cli,
+    vault: &Vault,
+    path: &std::path::Path,
+    name: &str,
+) -> Result<dirvault_model::TenantId> {
     let config = Config::load(path)?;
-    let vault = Vault::open(&cli.repo)?;
     let tenant = match config.tenant(name) {
         Ok(t) => t.tenant_id.clone(),
         // Commands that read only the repository also take a tenant id it holds, so that a
@@ -766,7 +829,7 @@ async fn open(
             }
         },
     };
-    Ok((vault, tenant))
+    Ok(tenant)
 }
 
 fn snapshot_summary(s: &Snapshot) -> serde_json::Value {

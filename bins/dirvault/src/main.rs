@@ -8,6 +8,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod backup;
 mod cli;
+mod keys;
 mod lease;
 mod quickstart;
 mod restore;

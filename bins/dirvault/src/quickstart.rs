@@ -39,6 +39,8 @@ pub(crate) struct QuickstartArgs {
 /// The global options the tour uses.
 pub(crate) struct Globals<'a> {
     pub(crate) repo: &'a str,
+    /// The repository, opened (unencrypted when new, unless a password was given).
+    pub(crate) vault: Vault,
     pub(crate) config: &'a Path,
     pub(crate) json: bool,
 }
@@ -71,7 +73,7 @@ pub(crate) async fn run(cx: &Globals<'_>, args: &QuickstartArgs) -> Result<()> {
         ))
         .with_endpoints(&server.url(), &server.url())
         .build()?;
-    let vault = Vault::open(cx.repo)?;
+    let vault = &cx.vault;
     let say = |line: String| {
         if !cx.json {
             println!("{line}");
@@ -84,7 +86,7 @@ pub(crate) async fn run(cx: &Globals<'_>, args: &QuickstartArgs) -> Result<()> {
     ));
     say(format!("2. Backing it up into {} …", cx.repo));
     let first =
-        crate::backup::run_backup(&client, &vault, &BackupOptions::default(), !cx.json).await?;
+        crate::backup::run_backup(&client, vault, &BackupOptions::default(), !cx.json).await?;
     if !cx.json {
         crate::backup::print_backup(false, TENANT, &first);
     }
@@ -97,7 +99,7 @@ pub(crate) async fn run(cx: &Globals<'_>, args: &QuickstartArgs) -> Result<()> {
     })?;
     say("4. Backing up again (incremental) …".into());
     let second =
-        crate::backup::run_backup(&client, &vault, &BackupOptions::default(), !cx.json).await?;
+        crate::backup::run_backup(&client, vault, &BackupOptions::default(), !cx.json).await?;
     let changes =
         dirvault_engine::changes(vault.repository(), &first.snapshot, &second.snapshot).await?;
     if !cx.json {
@@ -113,7 +115,7 @@ pub(crate) async fn run(cx: &Globals<'_>, args: &QuickstartArgs) -> Result<()> {
             }
         }
     }
-    let restore = incident_and_restore(cx, &vault, &client, &second.snapshot).await?;
+    let restore = incident_and_restore(cx, vault, &client, &second.snapshot).await?;
     let config = if args.serve {
         Some(write_config(cx.config, &info, &server)?)
     } else {

@@ -102,18 +102,22 @@ impl PasswordArgs {
     }
 }
 
-pub(crate) async fn run(repo: &str, config: &Path, json: bool, args: &RestoreArgs) -> Result<()> {
+pub(crate) async fn run(
+    vault: &Vault,
+    config: &Path,
+    json: bool,
+    args: &RestoreArgs,
+) -> Result<()> {
     let config = Config::load(config)?;
-    let vault = Vault::open(repo)?;
     if let Some(RestoreCommand::Apply {
         plan,
         password,
         yes,
     }) = &args.command
     {
-        let plan = read_plan(&vault, &config, plan).await?;
+        let plan = read_plan(vault, &config, plan).await?;
         let client = client_for(&config, &plan)?;
-        return apply(&client, &vault, &plan, password, *yes, json).await;
+        return apply(&client, vault, &plan, password, *yes, json).await;
     }
     let Some(name) = &args.name else {
         bail!("give the tenant to restore from, or `restore apply PLAN`");
@@ -149,7 +153,7 @@ pub(crate) async fn run(repo: &str, config: &Path, json: bool, args: &RestoreArg
     if args.dry_run {
         return Ok(());
     }
-    apply(&client, &vault, &plan, &args.password, args.yes, json).await
+    apply(&client, vault, &plan, &args.password, args.yes, json).await
 }
 
 /// The plan `given` names: a plan file (written with --plan-out), or the id of a plan made

@@ -21,6 +21,16 @@ pub(crate) enum TenantCommand {
         /// The tenant's name.
         name: String,
     },
+    /// Erase a tenant's data from an encrypted repository at once: forget its key, so that
+    /// no one can read its snapshots again (nothing is rewritten; `verify` then says
+    /// "erased"). Cannot be undone. Asks first, unless --yes.
+    ForgetKey {
+        /// The tenant's name (or id).
+        name: String,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -110,6 +120,9 @@ pub(crate) fn run(cmd: &TenantCommand, path: &Path, json: bool) -> Result<()> {
                     println!("{name:<20} {}  cloud {}", t.tenant_id, t.cloud);
                 }
             }
+        }
+        TenantCommand::ForgetKey { .. } => {
+            bail!("`tenant forget-key` needs the repository; it is run from the command line")
         }
         TenantCommand::Remove { name } => {
             config.tenant(name)?;

@@ -14,6 +14,10 @@ use dirvault_emulator::{
 };
 use serde_json::{Value, json};
 
+/// The password of the test repositories: CLI tests run on encrypted repositories, as a new
+/// repository is by default.
+const TEST_PASSWORD: &str = "cli-test repository password";
+
 struct Env {
     emulator: Emulator,
     server: RunningEmulator,
@@ -21,6 +25,9 @@ struct Env {
     dir: tempfile::TempDir,
     /// The repository: a local directory unless a test asks for S3.
     repo: Option<String>,
+    /// An unencrypted repository (`--insecure-no-encryption`, no password): for tests that
+    /// edit its files by hand.
+    plain: bool,
 }
 
 async fn env() -> Env {
@@ -38,6 +45,7 @@ async fn env() -> Env {
         tenant,
         dir: tempfile::tempdir().unwrap(),
         repo: None,
+        plain: false,
     }
 }
 
@@ -61,6 +69,12 @@ fn s3_repo() -> Option<String> {
 
 impl Env {
     fn cmd(&self, args: &[&str]) -> Output {
+        let password = (!self.plain).then_some(TEST_PASSWORD);
+        self.cmd_with(args, password)
+    }
+
+    /// A command with `password` in `DIRVAULT_PASSWORD` (none: the variable unset).
+    fn cmd_with(&self, args: &[&str], password: Option<&str>) -> Output {
         Command::new(env!("CARGO_BIN_EXE_dirvault"))
             .args([
                 "--repo",
@@ -72,6 +86,9 @@ impl Env {
                 self.path("config.toml").to_str().unwrap(),
             ])
             .args(args)
+            .args(self.plain.then_some("--insecure-no-encryption"))
+            .env_remove("DIRVAULT_PASSWORD")
+            .envs(password.map(|p| ("DIRVAULT_PASSWORD", p)))
             .env("CONTOSO_SECRET", &self.tenant.client_secret)
             .env("RESTORE_PASSWORD", "Rest0re!Default-Pass")
             .env_remove("DIRVAULT_REPO")
@@ -723,7 +740,7 @@ async fn output_formats_are_pinned() {
     env.add_tenant();
     env.json(&["backup", "contoso"]);
     let ls = env.json(&["ls", "contoso", "domains"]);
-    insta::assert_json_snapshot!("ls_domains_json", ls, { ".snapshot" => "[snapshot]" });
+    insta::assert_json_snapshot!("ls_domains_json", ls, { ".snapshot" => "[snapshot]", ".objects[].blob" => "[blob]" });
     let text = env.ok(&["ls", "contoso", "domains"]);
     insta::assert_snapshot!("ls_domains_text", text);
     let groups = env.json(&["ls", "contoso", "groups", "--sort", "id"]);
@@ -1171,7 +1188,12 @@ async fn browse_edge_cases(env: Env) {
 // run for 15 minutes with no way to see or break it but deleting a file.
 #[tokio::test(flavor = "multi_thread")]
 async fn failures_exit_non_zero_guards_refuse_and_leases_can_be_seen_and_broken() {
-    let env = env().await;
+    // It edits the repository's files by hand: an unencrypted one (the encrypted
+    // equivalents are in the store's conformance suite).
+    let env = Env {
+        plain: true,
+        ..env().await
+    };
     env.add_tenant();
     let first = env.json_exit(&["backup", "contoso"], 0);
     assert_eq!(first["outcome"], "complete", "{first}");
@@ -1268,7 +1290,12 @@ async fn failures_exit_non_zero_guards_refuse_and_leases_can_be_seen_and_broken(
 // without a word.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_edited_or_replayed_snapshot_record_is_reported_by_verify_and_refused_by_reads() {
-    let env = env().await;
+    // It edits the repository's files by hand: an unencrypted one (the encrypted
+    // equivalents are in the store's conformance suite).
+    let env = Env {
+        plain: true,
+        ..env().await
+    };
     env.add_tenant();
     env.json(&["backup", "contoso"]);
     env.emulator
@@ -1352,4 +1379,87 @@ async fn an_edited_or_replayed_snapshot_record_is_reported_by_verify_and_refused
     );
     std::fs::remove_file(&replayed).unwrap();
     env.ok(&["verify", "contoso"]);
+}
+
+/// A new repository is encrypted unless told otherwise; wrong, missing and changed passwords;
+/// key slots; erasing a tenant by forgetting its key. Passwords never appear in output.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_repository_is_encrypted_its_keys_are_managed_and_a_tenant_can_be_erased() {
+    let env = env().await;
+    env.add_tenant();
+    let text = |out: &Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    // No password: refused before anything is written.
+    let out = env.cmd_with(&["backup", "contoso"], None);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("--insecure-no-encryption"),
+        "{}",
+        text(&out)
+    );
+    assert!(!env.path("repo").join("repository.json").exists());
+
+    env.json(&["backup", "contoso"]);
+    let repo_file: Value =
+        serde_json::from_slice(&std::fs::read(env.path("repo").join("repository.json")).unwrap())
+            .unwrap();
+    assert!(repo_file["encryption"].is_object(), "{repo_file}");
+    let keys = env.json(&["key", "list"]);
+    assert_eq!(keys["keys"].as_array().unwrap().len(), 1, "{keys}");
+    assert_eq!(keys["keys"][0]["current"], true);
+
+    // A wrong password, or none, for an existing encrypted repository.
+    let out = env.cmd_with(&["snapshots", "contoso"], Some("not-the-password-xyz"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("wrong password"), "{}", text(&out));
+    assert!(!text(&out).contains("not-the-password-xyz"));
+    let out = env.cmd_with(&["snapshots", "contoso"], None);
+    assert!(text(&out).contains("encrypted"), "{}", text(&out));
+
+    // A second password (from a file), then the first one removed.
+    let second = env.path("second.password");
+    std::fs::write(&second, "second-password-abc\n").unwrap();
+    let added = env.json(&[
+        "key",
+        "add",
+        "--new-password-file",
+        second.to_str().unwrap(),
+    ]);
+    let first = keys["keys"][0]["id"].as_str().unwrap();
+    let out = env.cmd_with(
+        &["--json", "key", "remove", first],
+        Some("second-password-abc"),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let out = env.cmd_with(&["snapshots", "contoso"], Some(TEST_PASSWORD));
+    assert!(text(&out).contains("wrong password"), "{}", text(&out));
+    let out = env.cmd_with(&["--json", "key", "list"], Some("second-password-abc"));
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed["keys"][0]["id"], added["slot"], "{listed}");
+    // `key passwd` back to the test password (from a command).
+    let out = env.cmd_with(
+        &[
+            "key",
+            "passwd",
+            "--new-password-command",
+            &format!("echo '{TEST_PASSWORD}'"),
+        ],
+        Some("second-password-abc"),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    env.ok(&["snapshots", "contoso"]);
+
+    // Erasing the tenant: refused without --yes (no terminal), then done; verify says erased.
+    let err = env.fails(&["tenant", "forget-key", "contoso"]);
+    assert!(err.contains("--yes"), "{err}");
+    env.json(&["tenant", "forget-key", "contoso", "--yes"]);
+    let err = env.fails(&["ls", "contoso", "users"]);
+    assert!(err.contains("erased"), "{err}");
+    let verified = env.json(&["verify", "contoso"]);
+    assert!(verified["erased"].is_string(), "{verified}");
 }

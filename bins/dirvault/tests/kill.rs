@@ -23,6 +23,7 @@ impl Cli {
             .args(["--config", self.config.to_str().unwrap()])
             .args(args)
             .env("CONTOSO_SECRET", &self.secret)
+            .env("DIRVAULT_PASSWORD", "kill-test repository password")
             .env_remove("DIRVAULT_REPO")
             .env_remove("DIRVAULT_CONFIG");
         cmd

@@ -101,7 +101,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::CheckConfig => {
             let config = Config::load(&path)?;
             let repo = repo_url(&cli, &config)?;
-            app::App::new(path.clone(), config.clone(), Repository::open(&repo)?)?;
+            let opened = open_repository(&repo, &path, &config)?;
+            app::App::new(path.clone(), config.clone(), opened)?;
             for (name, t) in &config.tenants {
                 let spec = t
                     .schedule
@@ -124,6 +125,15 @@ async fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// Opens the repository with the password `DIRVAULT_PASSWORD` or the configuration's
+/// `[repository]` section gives (a file or a command, never the value itself); a new one is
+/// encrypted unless `[repository] insecure_no_encryption = true`.
+fn open_repository(url: &str, path: &std::path::Path, config: &Config) -> Result<Repository> {
+    let access = dirvault_engine::repository_access::Access::default();
+    let options = access.options(config.repository.as_ref().map(|r| (path, r)))?;
+    Ok(Repository::open_with(url, &options)?)
+}
+
 fn repo_url(cli: &Cli, config: &Config) -> Result<String> {
     cli.repo
         .clone()
@@ -133,7 +143,7 @@ fn repo_url(cli: &Cli, config: &Config) -> Result<String> {
 
 async fn serve(cli: &Cli, path: PathBuf) -> Result<()> {
     let config = Config::load(&path)?;
-    let repo = Repository::open(&repo_url(cli, &config)?)?;
+    let repo = open_repository(&repo_url(cli, &config)?, &path, &config)?;
     let listen = cli
         .listen
         .clone()

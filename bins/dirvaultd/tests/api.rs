@@ -339,6 +339,7 @@ async fn backup_browse_diff_export_and_restore_over_http() {
         .arg(path(&env.dir, "repo"))
         .args(["diff", "contoso", "latest", "live", "--kind", "users"])
         .env("CONTOSO_SECRET", &env.contoso.client_secret)
+        .env("DIRVAULT_PASSWORD", support::REPOSITORY_PASSWORD)
         .output()
         .unwrap();
     assert!(

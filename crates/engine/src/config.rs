@@ -202,6 +202,9 @@ pub struct ConfigFile<S> {
     /// Tenants by name.
     #[serde(default)]
     pub tenants: BTreeMap<String, TenantConfig>,
+    /// Where the repository's password is (`[repository]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<crate::repository_access::RepositoryConfig>,
     /// The other sections of the file.
     #[serde(flatten, default)]
     pub sections: S,

@@ -33,6 +33,7 @@ pub mod config;
 mod export;
 mod lease;
 mod outcome;
+pub mod repository_access;
 pub mod sealed;
 pub mod vault;
 

@@ -146,6 +146,15 @@ impl Vault {
         Ok(Self::new(Repository::open(url)?))
     }
 
+    /// Opens the repository at `url` with a secret and rules for a new one (see
+    /// [`crate::repository_access::Access`]).
+    ///
+    /// # Errors
+    /// [`Error::Store`] for a URL that names no supported backend.
+    pub fn open_with(url: &str, options: &dirvault_store::OpenOptions) -> Result<Self> {
+        Ok(Self::new(Repository::open_with(url, options)?))
+    }
+
     /// A vault over an open repository.
     pub fn new(repo: Repository) -> Self {
         Self { repo }
@@ -242,7 +251,8 @@ impl Vault {
             }
             Against::Live(client) => {
                 let kinds: Vec<ObjectKind> = filter.kind.into_iter().collect();
-                let (repo, snapshot) = crate::live(client, &kinds).await?;
+                let ids = self.repo.store().content_ids(tenant).await?;
+                let (repo, snapshot) = crate::live(client, &kinds, ids).await?;
                 (Some(repo), snapshot, DiffEnd::Live)
             }
         };

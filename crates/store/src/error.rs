@@ -54,6 +54,11 @@ pub enum Error {
         "the repository is encrypted: give its password (DIRVAULT_PASSWORD, --password-file or --password-command) or key"
     )]
     PasswordRequired,
+    /// A new repository would be created unencrypted, which was not allowed.
+    #[error(
+        "no repository there yet, and a new one is encrypted: give it a password (DIRVAULT_PASSWORD, --password-file or --password-command), or pass --insecure-no-encryption to store it in clear"
+    )]
+    EncryptionRequired,
     /// No key slot opens with the password or key given.
     #[error("wrong password or key: none of the repository's {slots} key slots opens with it")]
     WrongPassword {

@@ -39,7 +39,10 @@ mod format;
 mod holder;
 mod repository;
 
-pub use backend::{BlobIndex, KeySlot, Lease, ObjectSnapshotStore, PackInfo, SnapshotStore, open};
+pub use backend::{
+    BlobIndex, KeySlot, Lease, ObjectSnapshotStore, OpenOptions, PackInfo, SnapshotStore, open,
+    open_with,
+};
 pub use crypto::{ContentIds, Secret};
 pub use error::{Error, Result};
 pub use format::{

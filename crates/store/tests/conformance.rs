@@ -1361,6 +1361,25 @@ async fn conformance_encrypted(b: &Backend) {
     assert!(err.to_string().contains("does not decrypt"), "{err}");
     b.raw.delete(&foreign_path).await.unwrap();
 
+    // A forged lease (written without the keys) holds no one off.
+    let lease = Path::from(format!("tenants/{other}/lease.json"));
+    let forged = json!({"owner": "attacker", "expires": "2999-01-01T00:00:00Z"});
+    b.raw
+        .put(&lease, serde_json::to_vec(&forged).unwrap().into())
+        .await
+        .unwrap();
+    let shown = reopened(b).store().lease(&other).await.unwrap().unwrap();
+    assert!(shown.owner.contains("unreadable"), "{shown:?}");
+    let w = reopened(b).begin(&other, Utc::now(), None).await.unwrap();
+    drop(w);
+    let held = b
+        .repo
+        .store()
+        .acquire_lease(&other, "me", Duration::minutes(5), Utc::now())
+        .await
+        .unwrap();
+    b.repo.store().release_lease(held).await.unwrap();
+
     // Erasing a tenant: its data unreadable at once (no pack rewritten), reads and writes say
     // "erased", verify reports it erased, the other tenant unharmed.
     let packs_before = b

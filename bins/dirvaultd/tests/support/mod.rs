@@ -18,6 +18,9 @@ pub(crate) struct Daemon {
     http: reqwest::Client,
 }
 
+/// The password of the daemons' repositories (they are encrypted, as in production).
+pub(crate) const REPOSITORY_PASSWORD: &str = "daemon-test repository password";
+
 impl Daemon {
     /// Starts `dirvaultd run` with this config and repository, on a free loopback port.
     pub(crate) fn start(config: &Path, repo: &str, env: &[(&str, &str)], log: &Path) -> Daemon {
@@ -32,6 +35,7 @@ impl Daemon {
             "run",
         ])
         .env("ADMIN_KEY", ADMIN_KEY)
+        .env("DIRVAULT_PASSWORD", REPOSITORY_PASSWORD)
         .env("DIRVAULT_LOG", "info")
         .env_remove("DIRVAULT_CONFIG")
         .env_remove("DIRVAULT_REPO")

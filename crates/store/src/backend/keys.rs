@@ -24,6 +24,8 @@ pub(super) struct Sealing {
     repository: Arc<Unlocked>,
     tenant: TenantId,
     keys: Option<Arc<TenantKeys>>,
+    /// Content ids made like another repository's (unencrypted scratch stores only).
+    ids_like: Option<ContentIds>,
 }
 
 impl Sealing {
@@ -79,7 +81,11 @@ impl Sealing {
 
     /// How the tenant's content ids are made.
     pub(super) fn content_ids(&self) -> ContentIds {
-        self.keys.clone().map(ContentIds::keyed).unwrap_or_default()
+        match (&self.keys, &self.ids_like) {
+            (Some(keys), _) => ContentIds::keyed(keys.clone()),
+            (None, Some(like)) => like.clone(),
+            (None, None) => ContentIds::default(),
+        }
     }
 
     fn binding(&self, what: &str, name: &str) -> Vec<u8> {
@@ -146,6 +152,9 @@ impl ObjectSnapshotStore {
     /// Writes a new repository's `repository.json` (create-only, so that of two first writers
     /// one wins and the other reads the winner's), after its first key slot when encrypted.
     async fn create_repository(&self, path: &Path) -> Result<()> {
+        if self.secret.is_none() && self.require_encryption {
+            return Err(Error::EncryptionRequired);
+        }
         let mut file = RepositoryFile::new();
         let mut slot_path = None;
         if let Some(secret) = &self.secret {
@@ -273,6 +282,7 @@ impl ObjectSnapshotStore {
             repository,
             tenant: tenant.clone(),
             keys,
+            ids_like: self.ids_like.clone(),
         }))
     }
 
@@ -288,6 +298,7 @@ impl ObjectSnapshotStore {
                 }),
                 tenant: tenant.clone(),
                 keys: None,
+                ids_like: self.ids_like.clone(),
             },
         })
     }

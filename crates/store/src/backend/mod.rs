@@ -71,6 +71,8 @@ pub struct PackInfo {
 ///   over, and refuse to renew a lease that was taken over ([`Error::LeaseLost`]).
 #[async_trait]
 pub trait SnapshotStore: Send + Sync + fmt::Debug {
+    /// The store itself, to reach an implementation's own operations (key management).
+    fn as_any(&self) -> &dyn std::any::Any;
     /// The tenants with data in the repository.
     async fn tenants(&self) -> Result<Vec<TenantId>>;
     /// The blob index of a tenant (every indexed pack).
@@ -208,11 +210,33 @@ fn s3_retry() -> object_store::RetryConfig {
 
 /// Opens a repository by URL: a path or `file:///path` (local files), `s3://bucket/prefix`
 /// (S3-compatible: the standard `AWS_*` variables, incl. `AWS_ENDPOINT_URL` and
-/// `AWS_ALLOW_HTTP`), or `memory://` (tests).
+/// `AWS_ALLOW_HTTP`), or `memory://` (tests). Without a secret: an encrypted repository is
+/// refused ([`Error::PasswordRequired`]) and a new one is created unencrypted (see
+/// [`open_with`]).
 ///
 /// # Errors
 /// [`Error::Url`] for a URL that names no supported backend or cannot be opened.
 pub fn open(url: &str) -> Result<Arc<dyn SnapshotStore>> {
+    Ok(Arc::new(open_with(url, &OpenOptions::default())?))
+}
+
+/// How to open a repository: the secret that unlocks it (and encrypts a new one), and
+/// whether a new one may be created without encryption.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// The password or key.
+    pub secret: Option<crate::crypto::Secret>,
+    /// Refuse to create a new repository unencrypted ([`Error::EncryptionRequired`]): what
+    /// the CLI and the daemon do unless told `--insecure-no-encryption`.
+    pub require_encryption: bool,
+}
+
+/// [`open`] with a secret and rules for a new repository; the store itself, for key
+/// management ([`ObjectSnapshotStore::add_key`] and the rest).
+///
+/// # Errors
+/// [`Error::Url`] for a URL that names no supported backend or cannot be opened.
+pub fn open_with(url: &str, options: &OpenOptions) -> Result<ObjectSnapshotStore> {
     let bad = |reason: String| Error::Url {
         url: url.to_owned(),
         reason,
@@ -257,5 +281,8 @@ pub fn open(url: &str) -> Result<Arc<dyn SnapshotStore>> {
         }
         None => url.to_owned(),
     };
-    Ok(Arc::new(ObjectSnapshotStore::new(store, description)))
+    let mut opened =
+        ObjectSnapshotStore::new(store, description).with_secret(options.secret.clone());
+    opened.require_encryption = options.require_encryption;
+    Ok(opened)
 }

@@ -8,6 +8,9 @@ use super::*;
 /// tenants; a tenant's prepared dictionaries take about a megabyte).
 pub(super) const CACHED_DICTIONARY_TENANTS: usize = 8;
 
+/// The owner an unreadable lease is shown with.
+const UNREADABLE_LEASE: &str = "(an unreadable lease: forged or damaged; taken as expired)";
+
 /// [`SnapshotStore`] over any `object_store` backend.
 pub struct ObjectSnapshotStore {
     pub(super) store: Arc<dyn ObjectStore>,
@@ -15,6 +18,11 @@ pub struct ObjectSnapshotStore {
     pub(super) decoders: std::sync::Mutex<HashMap<TenantId, Arc<DecoderDictionaries>>>,
     /// Unlocks an encrypted repository (and encrypts a new one).
     pub(super) secret: Option<crate::crypto::Secret>,
+    /// Whether a new repository must be encrypted (see [`super::OpenOptions`]).
+    pub(super) require_encryption: bool,
+    /// Content ids of another repository's tenant, for an unencrypted scratch store whose
+    /// snapshots are compared with that repository's (see [`ObjectSnapshotStore::scratch_like`]).
+    pub(super) ids_like: Option<crate::crypto::ContentIds>,
     /// The repository, checked and unlocked once, before the first read or write.
     pub(super) unlocked: std::sync::OnceLock<Arc<super::keys::Unlocked>>,
     /// Tenants' keys, unwrapped when first needed.
@@ -50,9 +58,20 @@ impl ObjectSnapshotStore {
             description: description.into(),
             decoders: std::sync::Mutex::new(HashMap::new()),
             secret: None,
+            require_encryption: false,
+            ids_like: None,
             unlocked: std::sync::OnceLock::new(),
             tenant_keys: std::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    /// A new in-memory store whose content ids are made as `ids` makes them (those of a tenant
+    /// of another, maybe encrypted, repository), so that its snapshots compare with that
+    /// tenant's by id: what a diff against the live tenant reads Graph into.
+    pub fn scratch_like(ids: crate::crypto::ContentIds) -> Self {
+        let mut store = Self::new(Arc::new(object_store::memory::InMemory::new()), "memory://");
+        store.ids_like = Some(ids);
+        store
     }
 
     /// The same store, unlocking an encrypted repository with `secret` (and encrypting a new
@@ -225,11 +244,21 @@ impl ObjectSnapshotStore {
                     version: r.meta.version.clone(),
                 };
                 let bytes = r.bytes().await.map_err(backend("read", path))?;
-                let bytes = sealing.open("lease", "lease.json", path.as_ref(), &bytes)?;
-                let record = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
-                    path: path.to_string(),
-                    reason: e.to_string(),
-                })?;
+                let record = sealing
+                    .open("lease", "lease.json", path.as_ref(), &bytes)
+                    .ok()
+                    .and_then(|plain| serde_json::from_slice(&plain).ok());
+                // A lease that does not decrypt or parse was forged or damaged: it holds no
+                // one off (it reads as expired, so the next writer takes it over), else
+                // anyone who can write one file could stop every backup of the tenant.
+                let record = record.unwrap_or_else(|| {
+                    tracing::warn!(%path, "an unreadable lease (forged or damaged): taken as expired");
+                    LeaseRecord {
+                        owner: UNREADABLE_LEASE.into(),
+                        expires: DateTime::<Utc>::UNIX_EPOCH,
+                        holder: None,
+                    }
+                });
                 Ok(Some((record, version)))
             }
             Err(object_store::Error::NotFound { .. }) => Ok(None),
@@ -270,6 +299,10 @@ impl ObjectSnapshotStore {
 
 #[async_trait]
 impl SnapshotStore for ObjectSnapshotStore {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
     async fn tenants(&self) -> Result<Vec<TenantId>> {
         self.unlocked(false).await?;
         self.tenant_names().await

@@ -112,6 +112,20 @@ impl Repository {
         Ok(Self::new(crate::open(url)?))
     }
 
+    /// Opens a repository by URL with a secret and rules for a new one (see
+    /// [`crate::open_with`]).
+    ///
+    /// # Errors
+    /// [`Error::Url`].
+    pub fn open_with(url: &str, options: &crate::OpenOptions) -> Result<Self> {
+        Ok(Self::new(Arc::new(crate::open_with(url, options)?)))
+    }
+
+    /// The store as an [`crate::ObjectSnapshotStore`] (for key management), when it is one.
+    pub fn object_store(&self) -> Option<&crate::ObjectSnapshotStore> {
+        self.store.as_any().downcast_ref()
+    }
+
     /// The underlying store.
     pub fn store(&self) -> &Arc<dyn SnapshotStore> {
         &self.store
