@@ -325,7 +325,13 @@ async fn main() {
         .clone()
         .or_else(|| std::env::var("BENCH_DIR").ok())
         .unwrap_or_else(|| dir.path().to_str().unwrap().to_owned());
-    let repo = Repository::open(&repo_path).unwrap();
+    // Encrypted, as a repository is by default (BENCH_PLAIN=1: unencrypted).
+    let plain = std::env::var_os("BENCH_PLAIN").is_some();
+    let open_options = dirvault_store::OpenOptions {
+        secret: (!plain).then(|| dirvault_store::Secret::password("bench password")),
+        require_encryption: !plain,
+    };
+    let repo = Repository::open_with(&repo_path, &open_options).unwrap();
     let profile = std::sync::Mutex::new(Profile::default());
     let now = chrono::Utc::now();
     let run = |label: &'static str, what: &'static str, at| {

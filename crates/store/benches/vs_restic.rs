@@ -145,7 +145,17 @@ async fn main() {
 
     // dirvault: one snapshot, then one with 1% of users changed.
     let dv = work.path().join("dirvault");
-    let repo = Repository::open(dv.to_str().unwrap()).unwrap();
+    // Encrypted, as restic's is (BENCH_PLAIN=1: unencrypted).
+    let plain = std::env::var_os("BENCH_PLAIN").is_some();
+    let options = dirvault_store::OpenOptions {
+        secret: (!plain).then(|| dirvault_store::Secret::password("bench password")),
+        require_encryption: !plain,
+    };
+    println!(
+        "dirvault repository: {}",
+        if plain { "unencrypted" } else { "encrypted" }
+    );
+    let repo = Repository::open_with(dv.to_str().unwrap(), &options).unwrap();
     let (t1, first) = snapshot(&repo, &tenant, &objects, 0, None).await;
     let s1 = size(&dv);
     let users: Vec<usize> = objects
