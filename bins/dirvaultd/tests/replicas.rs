@@ -127,7 +127,14 @@ async fn three_replicas_back_up_each_slot_once_and_survive_a_kill() {
             )
         })
         .collect();
-    let repo = Repository::open(&repo_url).unwrap();
+    // Encrypted by the daemons, with their password.
+    let options = dirvault_store::OpenOptions {
+        secret: Some(dirvault_store::Secret::password(
+            support::REPOSITORY_PASSWORD,
+        )),
+        require_encryption: true,
+    };
+    let repo = Repository::open_with(&repo_url, &options).unwrap();
     let tenants: Vec<TenantId> = infos.iter().map(|i| i.tenant_id.parse().unwrap()).collect();
 
     // The slot the daemons started in is overdue: all three race for it.
