@@ -9,7 +9,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use dirvault_engine::browse::{self, ListOptions, SortBy, VersionSelector};
 use dirvault_engine::config::Config;
 use dirvault_engine::vault::{Against, DiffEnd, DiffFilter};
-use dirvault_engine::{BackupOptions, BackupOutcome, Vault};
+use dirvault_engine::{BackupOptions, BackupOutcome};
 use dirvault_model::{ObjectId, ObjectKind};
 use dirvault_store::{RetentionPolicy, Snapshot};
 use serde_json::json;
@@ -27,7 +27,7 @@ Exit status:
 /// Back up, browse, compare and restore Microsoft Entra ID tenants.
 #[derive(Debug, Parser)]
 #[command(version, about, after_help = EXIT_STATUSES)]
-struct Cli {
+pub(crate) struct Cli {
     /// The repository: a path, file:///path, s3://bucket/prefix or memory://.
     #[arg(
         long,
@@ -35,24 +35,24 @@ struct Cli {
         env = "DIRVAULT_REPO",
         default_value = "./dirvault-repo"
     )]
-    repo: String,
+    pub(crate) repo: String,
     /// The configuration file (default: the user's config directory, dirvault/config.toml).
     #[arg(long, global = true, env = "DIRVAULT_CONFIG")]
-    config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// A file holding the repository password (or `key:` and 64 hex digits). Without this,
     /// --password-command or DIRVAULT_PASSWORD, the configuration's [repository] section says.
     #[arg(long, global = true, env = "DIRVAULT_PASSWORD_FILE")]
-    password_file: Option<PathBuf>,
+    pub(crate) password_file: Option<PathBuf>,
     /// A command that prints the repository password or key (a KMS or secret-manager client).
     #[arg(long, global = true, env = "DIRVAULT_PASSWORD_COMMAND")]
-    password_command: Option<String>,
+    pub(crate) password_command: Option<String>,
     /// Allow creating a new repository without encryption (it holds customers' directories:
     /// only for test data).
     #[arg(long, global = true)]
-    insecure_no_encryption: bool,
+    pub(crate) insecure_no_encryption: bool,
     /// Print JSON instead of text.
     #[arg(long, global = true)]
-    json: bool,
+    pub(crate) json: bool,
     /// Colour changed values: auto (on a terminal, unless NO_COLOR is set), always or never.
     #[arg(long, global = true, value_enum, default_value = "auto")]
     color: ColorChoice,
@@ -329,24 +329,7 @@ fn config_path(cli: &Cli) -> PathBuf {
     cli.config.clone().unwrap_or_else(Config::default_path)
 }
 
-/// Opens the repository: with the password or key the flags, `DIRVAULT_PASSWORD` or the
-/// configuration's `[repository]` section give, and refusing to create a new one unencrypted
-/// unless allowed.
-fn vault(cli: &Cli, path: &std::path::Path) -> Result<Vault> {
-    open_vault(cli, path, cli.insecure_no_encryption)
-}
-
-/// [`vault`], allowing a new repository to be unencrypted when `insecure`.
-fn open_vault(cli: &Cli, path: &std::path::Path, insecure: bool) -> Result<Vault> {
-    let config = Config::load(path).ok().and_then(|c| c.repository);
-    let access = dirvault_engine::repository_access::Access {
-        password_command: cli.password_command.clone(),
-        password_file: cli.password_file.clone(),
-        insecure_no_encryption: insecure,
-    };
-    let options = access.options(config.as_ref().map(|c| (path, c)))?;
-    Ok(Vault::open_with(&cli.repo, &options)?)
-}
+use crate::repository::{open, open_vault, tenant_named, vault};
 
 async fn run(cli: Cli) -> Result<()> {
     let path = config_path(&cli);
@@ -794,42 +777,6 @@ fn print_bytes(bytes: &[u8]) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => other.context("writing to standard output"),
     }
-}
-
-async fn open(
-    cli: &Cli,
-    path: &std::path::Path,
-    name: &str,
-) -> Result<(Vault, dirvault_model::TenantId)> {
-    let vault = vault(cli, path)?;
-    let tenant = tenant_named(cli, &vault, path, name).await?;
-    Ok((vault, tenant))
-}
-
-/// The tenant `name` names: a configured tenant, or a tenant id the repository holds.
-async fn tenant_named(
-    cli: &Cli,
-    vault: &Vault,
-    path: &std::path::Path,
-    name: &str,
-) -> Result<dirvault_model::TenantId> {
-    let config = Config::load(path)?;
-    let tenant = match config.tenant(name) {
-        Ok(t) => t.tenant_id.clone(),
-        // Commands that read only the repository also take a tenant id it holds, so that a
-        // repository can be browsed without a configuration (`dirvault tenants` lists them).
-        Err(unknown) => match name.parse::<dirvault_model::TenantId>() {
-            Ok(id) if vault.holds(&id).await? => id,
-            _ => {
-                return Err(anyhow::Error::new(unknown).context(format!(
-                    "{name:?} is neither a configured tenant nor a tenant id {} holds \
-                     (`dirvault tenants` lists them)",
-                    cli.repo
-                )));
-            }
-        },
-    };
-    Ok(tenant)
 }
 
 fn snapshot_summary(s: &Snapshot) -> serde_json::Value {

@@ -11,6 +11,7 @@ mod cli;
 mod keys;
 mod lease;
 mod quickstart;
+mod repository;
 mod restore;
 mod tenant;
 

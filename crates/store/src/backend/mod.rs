@@ -3,6 +3,7 @@
 
 mod blobs;
 mod keys;
+mod leases;
 mod over_object_store;
 
 pub(crate) use blobs::*;
