@@ -59,6 +59,8 @@ var = "CONTOSO_SECRET"
     # refuses, so nothing ever leaves the machine.
     env = dict(os.environ, SCHEMATHESIS_ADMIN_KEY=ADMIN_KEY,
                CONTOSO_SECRET=tenant["clientSecret"], DIRVAULT_LOG="warn",
+               # The repository is encrypted, as a daemon's is by default.
+               DIRVAULT_PASSWORD="schemathesis repository password",
                HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9",
                ALL_PROXY="http://127.0.0.1:9", NO_PROXY="127.0.0.1,localhost")
     log = open(os.path.join(work, "daemon.log"), "w")
