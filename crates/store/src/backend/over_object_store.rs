@@ -257,14 +257,7 @@ impl SnapshotStore for ObjectSnapshotStore {
             let name = name.strip_suffix(".json").unwrap_or(name);
             let stored = self.get(&meta.location).await?;
             let bytes = sealing.open("index", name, meta.location.as_ref(), &stored)?;
-            let found = VersionProbe::of(&bytes);
-            if found.as_deref() != Some(PACK_INDEX_VERSION) {
-                return Err(Error::UnsupportedFormat {
-                    path: meta.location.to_string(),
-                    found,
-                    supported: FORMAT_VERSION,
-                });
-            }
+            VersionProbe::expect(&bytes, meta.location.as_ref(), PACK_INDEX_VERSION)?;
             let PackIndexFile::V1 { pack, blobs } =
                 serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
                     path: meta.location.to_string(),

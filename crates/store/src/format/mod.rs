@@ -518,16 +518,7 @@ impl RepositoryFile {
     /// Checks a stored `repository.json`: the format this dirvault reads, or
     /// [`crate::Error::UnsupportedFormat`].
     pub(crate) fn check(bytes: &[u8]) -> Result<Self, crate::Error> {
-        match VersionProbe::of(bytes) {
-            Some(v) if v == FORMAT_VERSION => {}
-            found => {
-                return Err(crate::Error::UnsupportedFormat {
-                    path: REPOSITORY_FILE.to_owned(),
-                    found,
-                    supported: FORMAT_VERSION,
-                });
-            }
-        }
+        VersionProbe::expect(bytes, REPOSITORY_FILE, FORMAT_VERSION)?;
         serde_json::from_slice(bytes).map_err(|e| crate::Error::Corrupt {
             path: REPOSITORY_FILE.to_owned(),
             reason: e.to_string(),
@@ -553,6 +544,20 @@ pub(crate) struct VersionProbe {
 }
 
 impl VersionProbe {
+    /// `Ok` when the file at `path` says it has `version`; else
+    /// [`crate::Error::UnsupportedFormat`] naming what it says (the repository format this
+    /// dirvault reads is the one supported).
+    pub(crate) fn expect(bytes: &[u8], path: &str, version: &str) -> Result<(), crate::Error> {
+        match Self::of(bytes) {
+            Some(v) if v == version => Ok(()),
+            found => Err(crate::Error::UnsupportedFormat {
+                path: path.to_owned(),
+                found,
+                supported: FORMAT_VERSION,
+            }),
+        }
+    }
+
     /// The version a file says it has (`None` when it says none, or is not a JSON object).
     pub(crate) fn of(bytes: &[u8]) -> Option<String> {
         let probe: Self = serde_json::from_slice(bytes).ok()?;
@@ -567,16 +572,7 @@ impl SnapshotFile {
     /// The snapshot of a stored record; `Err` says which version it has when it is not
     /// [`FORMAT_VERSION`].
     pub(crate) fn decode(bytes: &[u8], path: &str) -> Result<Snapshot, crate::Error> {
-        match VersionProbe::of(bytes) {
-            Some(v) if v == FORMAT_VERSION => {}
-            found => {
-                return Err(crate::Error::UnsupportedFormat {
-                    path: path.to_owned(),
-                    found,
-                    supported: FORMAT_VERSION,
-                });
-            }
-        }
+        VersionProbe::expect(bytes, path, FORMAT_VERSION)?;
         let SnapshotFile::V6(snapshot) =
             serde_json::from_slice(bytes).map_err(|e| crate::Error::Corrupt {
                 path: path.to_owned(),
