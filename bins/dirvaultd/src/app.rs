@@ -25,7 +25,7 @@ use crate::metrics::{self, Metrics};
 #[derive(Clone)]
 pub(crate) struct Key {
     pub(crate) name: String,
-    sha256: [u8; 32],
+    pub(crate) sha256: [u8; 32],
     /// `None`: an admin key.
     tenant_ids: Option<BTreeSet<TenantId>>,
 }
@@ -51,6 +51,12 @@ impl Key {
     pub(crate) fn is_admin(&self) -> bool {
         self.tenant_ids.is_none()
     }
+}
+
+/// Whether `a` and `b` are equal, comparing every byte whatever the first difference (secrets
+/// and their hashes: the time taken tells nothing).
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The SHA-256 of a key, hex.
@@ -252,18 +258,17 @@ impl App {
 
     /// The key whose hash is `SHA-256(bearer)`.
     pub(crate) fn key(&self, bearer: &str) -> Option<Key> {
-        let digest: [u8; 32] = Sha256::digest(bearer.trim().as_bytes()).into();
+        self.key_by_hash(&Sha256::digest(bearer.trim().as_bytes()).into())
+    }
+
+    /// The key with this SHA-256, as the configuration in force has it (a console session
+    /// holds the hash, so that a key removed or re-scoped in the configuration applies to
+    /// its sessions at once).
+    pub(crate) fn key_by_hash(&self, digest: &[u8; 32]) -> Option<Key> {
         self.keys
             .read()
             .iter()
-            .find(|k| {
-                // Compare every byte, whatever the first difference.
-                k.sha256
-                    .iter()
-                    .zip(digest.iter())
-                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                    == 0
-            })
+            .find(|k| same_bytes(&k.sha256, digest))
             .cloned()
     }
 

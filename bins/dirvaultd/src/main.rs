@@ -10,6 +10,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod api;
 mod app;
 mod config;
+mod console;
 mod extract;
 mod jobs;
 mod metrics;

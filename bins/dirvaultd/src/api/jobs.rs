@@ -9,16 +9,17 @@ pub(super) async fn trigger_backup(
     Extension(key): Extension<Key>,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
-    let t = tenant(&app, &key, &name)?;
+    Ok((StatusCode::ACCEPTED, Json(backup_now(&app, &key, &name)?)))
+}
+
+/// Starts a backup of tenant `name` now (`trigger`: who asked).
+pub(crate) fn backup_now(app: &Arc<App>, key: &Key, name: &str) -> ApiResult<Job> {
+    let t = tenant(app, key, name)?;
     if app.is_shutting_down() {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "shutting_down",
-            "the daemon is shutting down",
-        ));
+        return Err(ApiError::shutting_down());
     }
-    match app.start_backup(&name, &t.tenant_id, "api", None) {
-        Ok(job) => Ok((StatusCode::ACCEPTED, Json(job))),
+    match app.start_backup(name, &t.tenant_id, "api", None) {
+        Ok(job) => Ok(job),
         Err(active) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "conflict",
@@ -52,9 +53,21 @@ pub(super) async fn get_job(
     Extension(key): Extension<Key>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Job>> {
+    job(&app, &key, &id).map(Json)
+}
+
+/// Job `id`, if this key may see its tenant.
+pub(crate) fn job(app: &App, key: &Key, id: &str) -> ApiResult<Job> {
     app.jobs
-        .get(&id)
+        .get(id)
         .filter(|j| key.allows(&j.tenant_id))
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found("job_not_found", format!("no job {id} on this replica")))
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "job_not_found",
+                format!(
+                    "no job {:?} on this replica",
+                    id.chars().take(64).collect::<String>()
+                ),
+            )
+        })
 }

@@ -4,11 +4,11 @@
 //!
 //! Errors, middleware and the router are here; the handlers are in a file per resource.
 
-mod jobs;
+pub(crate) mod jobs;
 mod ops;
-mod restore;
-mod snapshots;
-mod tenants;
+pub(crate) mod restore;
+pub(crate) mod snapshots;
+pub(crate) mod tenants;
 
 use jobs::*;
 use ops::*;
@@ -85,7 +85,25 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
 
-    fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn shutting_down() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the daemon is shutting down",
+        )
+    }
+
+    /// Its HTTP status.
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// What failed and what to do.
+    pub(crate) fn message(&self) -> &str {
+        &self.message
+    }
+
+    pub(crate) fn not_found(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, code, message)
     }
 
@@ -170,7 +188,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
 // ----- middleware --------------------------------------------------------------------------
 
@@ -203,10 +221,13 @@ pub(crate) async fn errors_and_log(req: Request, next: Next) -> Response {
     let (method, path) = (req.method().clone(), req.uri().path().to_owned());
     let started = std::time::Instant::now();
     let mut response = next.run(req).await;
+    // JSON errors are the API's; HTML ones the console's pages.
     let json = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+        .is_some_and(|v| {
+            v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html")
+        });
     if (response.status().is_client_error() || response.status().is_server_error())
         && !json
         && response.extensions().get::<ErrorMark>().is_none()
@@ -263,7 +284,7 @@ pub(crate) async fn authenticate(
 /// The tenant `name`, if this key may see it: the key's scope is tenant ids, so the name is
 /// looked up first and its id checked. A tenant the key may not see is "not found", as one
 /// that does not exist.
-fn tenant(app: &App, key: &Key, name: &str) -> ApiResult<TenantConfig> {
+pub(crate) fn tenant(app: &App, key: &Key, name: &str) -> ApiResult<TenantConfig> {
     app.config()
         .tenants
         .get(name)
@@ -283,7 +304,7 @@ fn is_guid(s: &str) -> bool {
 
 /// Refuses a key scoped to some tenants: adding, removing or re-pointing tenants, reloading
 /// the configuration and reading every tenant's metrics need a key for all tenants.
-fn admin_only(key: &Key, what: &str) -> ApiResult<()> {
+pub(crate) fn admin_only(key: &Key, what: &str) -> ApiResult<()> {
     if key.is_admin() {
         return Ok(());
     }
@@ -358,7 +379,9 @@ pub(crate) fn router(app: AppState) -> axum::Router {
             app.clone(),
             authenticate,
         ))
-        .with_state(app)
+        .with_state(app.clone())
+        // The console signs in with a session of its own, not a bearer key.
+        .nest("/console", crate::console::router(app))
 }
 
 /// The OpenAPI document (`dirvaultd openapi`; checked into docs/openapi.json).

@@ -5,16 +5,16 @@ use super::*;
 /// A restore to plan: the CLI's options, the snapshot, and optionally another tenant.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct CreatePlan {
+pub(crate) struct CreatePlan {
     /// Snapshot id, `latest` (default) or a date-time.
-    snapshot: Option<String>,
+    pub(crate) snapshot: Option<String>,
     /// Restore into another configured tenant (needs `domain` in the options).
-    to_tenant: Option<String>,
+    pub(crate) to_tenant: Option<String>,
     /// kind, ids, all, withObject, asNew, blockSignIn, withMemberships, withRoleAssignments,
     /// withAuthMethods, domain, onlyDeleted, rollbackRelationships (docs/restore.md).
     #[serde(flatten)]
     #[schema(value_type = Object)]
-    options: RestoreOptions,
+    pub(crate) options: RestoreOptions,
 }
 
 /// Plans a restore (nothing is written to the tenant); the plan is kept for `apply`.
@@ -26,10 +26,23 @@ pub(super) async fn create_plan(
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<CreatePlan>,
 ) -> ApiResult<(StatusCode, Json<RestorePlan>)> {
-    let source = tenant(&app, &key, &name)?;
-    let target_name = body.to_tenant.clone().unwrap_or_else(|| name.clone());
+    Ok((
+        StatusCode::CREATED,
+        Json(plan(&app, &key, &name, body).await?),
+    ))
+}
+
+/// Plans a restore from tenant `name`'s snapshot (into it, or `to_tenant`) and keeps the plan.
+pub(crate) async fn plan(
+    app: &App,
+    key: &Key,
+    name: &str,
+    body: CreatePlan,
+) -> ApiResult<RestorePlan> {
+    let source = tenant(app, key, name)?;
+    let target_name = body.to_tenant.clone().unwrap_or_else(|| name.to_owned());
     // The key must reach the target too.
-    tenant(&app, &key, &target_name)?;
+    tenant(app, key, &target_name)?;
     let client = app.client(&target_name)?;
     let request = RestoreRequest {
         source: &source.tenant_id,
@@ -37,13 +50,10 @@ pub(super) async fn create_plan(
         options: &body.options,
         target: &client,
     };
-    Ok((
-        StatusCode::CREATED,
-        Json(app.vault.plan_restore(&request).await?),
-    ))
+    Ok(app.vault.plan_restore(&request).await?)
 }
 
-pub(super) async fn load_plan(
+pub(crate) async fn load_plan(
     app: &App,
     target: &TenantConfig,
     id: &str,
@@ -104,8 +114,6 @@ pub(super) async fn apply_plan(
     ApiPath((name, id)): ApiPath<(String, String)>,
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
-    let target = tenant(&app, &key, &name)?;
-    let plan = load_plan(&app, &target, &id).await?;
     // The body is optional (`{}` or nothing when no password is needed).
     let body: ApplyPlan = if body.iter().all(u8::is_ascii_whitespace) {
         ApplyPlan::default()
@@ -116,15 +124,24 @@ pub(super) async fn apply_plan(
             ))
         })?
     };
+    let job = apply(&app, &key, (&name, &id), body.default_password).await?;
+    Ok((StatusCode::ACCEPTED, Json(job)))
+}
+
+/// Starts applying plan `id` to its target tenant `name` as a job.
+pub(crate) async fn apply(
+    app: &Arc<App>,
+    key: &Key,
+    (name, id): (&str, &str),
+    default_password: Option<String>,
+) -> ApiResult<Job> {
+    let target = tenant(app, key, name)?;
+    let plan = load_plan(app, &target, id).await?;
     if app.is_shutting_down() {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "shutting_down",
-            "the daemon is shutting down",
-        ));
+        return Err(ApiError::shutting_down());
     }
     let options = ApplyOptions {
-        default_password: body.default_password.map(Into::into),
+        default_password: default_password.map(Into::into),
         ..ApplyOptions::default()
     };
     // Checked before the job starts: a plan that cannot be applied is a bad request.
@@ -134,8 +151,5 @@ pub(super) async fn apply_plan(
         }
         other => other.into(),
     })?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(app.start_restore(&name, &target.tenant_id, plan, options)),
-    ))
+    Ok(app.start_restore(name, &target.tenant_id, plan, options))
 }

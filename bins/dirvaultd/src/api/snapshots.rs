@@ -29,21 +29,21 @@ pub(super) async fn list_snapshots(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct ObjectsQuery {
+pub(crate) struct ObjectsQuery {
     /// Only objects whose name, id, UPN, appId or mail contains this.
-    search: Option<String>,
+    pub(crate) search: Option<String>,
     /// `name` (default), `id` or `modified` (most recently changed first).
     #[param(pattern = "^(name|id|modified)$")]
-    sort: Option<String>,
+    pub(crate) sort: Option<String>,
     /// Objects deleted since the snapshot before.
     #[serde(default)]
-    deleted: bool,
+    pub(crate) deleted: bool,
     /// Page number, from 1.
     #[param(minimum = 1, maximum = 4294967295_u64)]
-    page: Option<u64>,
+    pub(crate) page: Option<u64>,
     /// Items per page (default 100, at most 1,000).
     #[param(minimum = 1, maximum = 1000)]
-    page_size: Option<u64>,
+    pub(crate) page_size: Option<u64>,
 }
 
 /// A kind named in a query (`?kind=`, `?kinds=`): unknown is a bad request.
@@ -74,9 +74,38 @@ pub(super) async fn list_objects(
     ApiPath((name, snapshot, kind)): ApiPath<(String, String, String)>,
     ApiQuery(q): ApiQuery<ObjectsQuery>,
 ) -> ApiResult<Json<Value>> {
-    let t = tenant(&app, &key, &name)?;
-    let kind = path_kind(&kind)?;
-    let snapshot = resolve_snapshot(&app.repo, &t.tenant_id, &snapshot).await?;
+    let page = objects_page(&app, &key, (&name, &snapshot, &kind), q).await?;
+    let status = page
+        .snapshot
+        .kinds
+        .get(&page.kind)
+        .map(|k| k.status.clone());
+    Ok(Json(
+        json!({"snapshot": page.snapshot.id, "kind": page.kind, "status": status, "total": page.total, "page": page.page, "pageSize": page.page_size, "items": page.items}),
+    ))
+}
+
+/// A page of a listing: what the API answers and the console shows.
+pub(crate) struct ObjectsPage {
+    pub(crate) snapshot: dirvault_store::Snapshot,
+    pub(crate) kind: ObjectKind,
+    /// Entries that matched, on every page.
+    pub(crate) total: usize,
+    pub(crate) page: usize,
+    pub(crate) page_size: usize,
+    pub(crate) items: Vec<dirvault_store::ManifestEntry>,
+}
+
+/// One page of the objects of a kind at a snapshot, searched and sorted.
+pub(crate) async fn objects_page(
+    app: &App,
+    key: &Key,
+    (name, snapshot, kind): (&str, &str, &str),
+    q: ObjectsQuery,
+) -> ApiResult<ObjectsPage> {
+    let t = tenant(app, key, name)?;
+    let kind = path_kind(kind)?;
+    let snapshot = resolve_snapshot(&app.repo, &t.tenant_id, snapshot).await?;
     let sort = match q.sort.as_deref() {
         None | Some("name") => SortBy::Name,
         Some("id") => SortBy::Id,
@@ -87,17 +116,6 @@ pub(super) async fn list_objects(
             )));
         }
     };
-    let entries = browse::list(
-        &app.repo,
-        &snapshot,
-        kind,
-        &ListOptions {
-            search: q.search,
-            sort,
-            deleted: q.deleted,
-        },
-    )
-    .await?;
     let size = q.page_size.unwrap_or(100);
     let page = q.page.unwrap_or(1);
     if !(1..=1_000).contains(&size) || !(1..=u64::from(u32::MAX)).contains(&page) {
@@ -105,20 +123,35 @@ pub(super) async fn list_objects(
             "page is from 1 to 4294967295, pageSize from 1 to 1000",
         ));
     }
-    let (size, page) = (
+    let entries = browse::list(
+        &app.repo,
+        &snapshot,
+        kind,
+        &ListOptions {
+            search: q.search.filter(|s| !s.is_empty()),
+            sort,
+            deleted: q.deleted,
+        },
+    )
+    .await?;
+    let (page_size, page) = (
         usize::try_from(size).unwrap_or(1_000),
         usize::try_from(page).unwrap_or(usize::MAX),
     );
     let total = entries.len();
     let items: Vec<_> = entries
         .into_iter()
-        .skip((page - 1).saturating_mul(size))
-        .take(size)
+        .skip((page - 1).saturating_mul(page_size))
+        .take(page_size)
         .collect();
-    let status = snapshot.kinds.get(&kind).map(|k| k.status.clone());
-    Ok(Json(
-        json!({"snapshot": snapshot.id, "kind": kind, "status": status, "total": total, "page": page, "pageSize": size, "items": items}),
-    ))
+    Ok(ObjectsPage {
+        snapshot,
+        kind,
+        total,
+        page,
+        page_size,
+        items,
+    })
 }
 
 /// Which version.
@@ -141,10 +174,37 @@ pub(super) async fn get_object(
     ApiPath((name, snapshot, kind, id)): ApiPath<(String, String, String, String)>,
     ApiQuery(q): ApiQuery<VersionQuery>,
 ) -> ApiResult<Json<Value>> {
-    let t = tenant(&app, &key, &name)?;
-    let (kind, id) = (path_kind(&kind)?, path_id(&id)?);
-    let at = resolve_snapshot(&app.repo, &t.tenant_id, &snapshot).await?;
-    let version = q.version.as_deref().unwrap_or("current");
+    let page = object_page(
+        &app,
+        &key,
+        (&name, &snapshot, &kind, &id),
+        q.version.as_deref(),
+    )
+    .await?;
+    Ok(Json(
+        json!({"view": page.view, "history": page.history, "relationships": page.relationships}),
+    ))
+}
+
+/// An object at a version: what the API answers and the console shows.
+pub(crate) struct ObjectPage {
+    pub(crate) view: browse::ObjectView,
+    pub(crate) history: Vec<browse::HistoryEntry>,
+    pub(crate) relationships: Vec<browse::RelationshipEvent>,
+}
+
+/// One object at a snapshot (`version`: `current` by default, `prev`, `next` or N), its
+/// attribute changes, its history and its relationships' change log.
+pub(crate) async fn object_page(
+    app: &App,
+    key: &Key,
+    (name, snapshot, kind, id): (&str, &str, &str, &str),
+    version: Option<&str>,
+) -> ApiResult<ObjectPage> {
+    let t = tenant(app, key, name)?;
+    let (kind, id) = (path_kind(kind)?, path_id(id)?);
+    let at = resolve_snapshot(&app.repo, &t.tenant_id, snapshot).await?;
+    let version = version.unwrap_or("current");
     // As the document says: a keyword, or a number from 1 with no leading zero.
     let number = version.len() <= 9
         && !version.starts_with('0')
@@ -161,9 +221,11 @@ pub(super) async fn get_object(
     let view = browse::show(&app.repo, &snapshot, kind, &id).await?;
     let history = browse::history(&app.repo, &t.tenant_id, kind, &id).await?;
     let relationships = browse::relationship_history(&app.repo, &t.tenant_id, &id).await?;
-    Ok(Json(
-        json!({"view": view, "history": history, "relationships": relationships}),
-    ))
+    Ok(ObjectPage {
+        view,
+        history,
+        relationships,
+    })
 }
 
 /// Group and unit memberships, ownerships and manager of an object as of a snapshot.
@@ -174,7 +236,9 @@ pub(super) async fn memberships(
     Extension(key): Extension<Key>,
     ApiPath((name, snapshot, id)): ApiPath<(String, String, String)>,
 ) -> ApiResult<Json<Value>> {
-    related(&app, &key, (&name, &snapshot, &id), false).await
+    Ok(related_json(
+        related_of(&app, &key, (&name, &snapshot, &id), false).await?,
+    ))
 }
 
 /// Directory roles (with scope, and PIM eligibility) of a principal as of a snapshot.
@@ -185,17 +249,19 @@ pub(super) async fn roles(
     Extension(key): Extension<Key>,
     ApiPath((name, snapshot, id)): ApiPath<(String, String, String)>,
 ) -> ApiResult<Json<Value>> {
-    related(&app, &key, (&name, &snapshot, &id), true).await
+    Ok(related_json(
+        related_of(&app, &key, (&name, &snapshot, &id), true).await?,
+    ))
 }
 
 /// What a principal is related to as of a snapshot: its memberships and ownerships, or its
 /// roles.
-pub(super) async fn related(
+pub(crate) async fn related_of(
     app: &App,
     key: &Key,
     (name, snapshot, id): (&str, &str, &str),
     roles: bool,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<(dirvault_store::Snapshot, Vec<browse::Related>)> {
     let snapshot = at_snapshot(app, key, name, snapshot).await?;
     let id = path_id(id)?;
     let related = if roles {
@@ -203,7 +269,13 @@ pub(super) async fn related(
     } else {
         browse::memberships(&app.repo, &snapshot, &id).await?
     };
-    Ok(Json(json!({"snapshot": snapshot.id, "related": related})))
+    Ok((snapshot, related))
+}
+
+fn related_json(
+    (snapshot, related): (dirvault_store::Snapshot, Vec<browse::Related>),
+) -> Json<Value> {
+    Json(json!({"snapshot": snapshot.id, "related": related}))
 }
 
 /// Authentication-method metadata of a user as of a snapshot.
@@ -214,28 +286,38 @@ pub(super) async fn auth_methods(
     Extension(key): Extension<Key>,
     ApiPath((name, snapshot, id)): ApiPath<(String, String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let snapshot = at_snapshot(&app, &key, &name, &snapshot).await?;
-    let methods = browse::auth_methods(&app.repo, &snapshot, &path_id(&id)?).await?;
+    let (snapshot, methods) = auth_methods_of(&app, &key, (&name, &snapshot, &id)).await?;
     Ok(Json(json!({"snapshot": snapshot.id, "methods": methods})))
+}
+
+/// A user's authentication-method metadata as of a snapshot.
+pub(crate) async fn auth_methods_of(
+    app: &App,
+    key: &Key,
+    (name, snapshot, id): (&str, &str, &str),
+) -> ApiResult<(dirvault_store::Snapshot, Vec<Value>)> {
+    let snapshot = at_snapshot(app, key, name, snapshot).await?;
+    let methods = browse::auth_methods(&app.repo, &snapshot, &path_id(id)?).await?;
+    Ok((snapshot, methods))
 }
 
 /// Diff query.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct DiffQuery {
+pub(crate) struct DiffQuery {
     /// The older snapshot (id, `latest` or a date-time).
-    from: String,
+    pub(crate) from: String,
     /// The newer snapshot, or `live`: the tenant as it is now.
-    to: String,
+    pub(crate) to: String,
     /// Only this kind.
-    kind: Option<String>,
+    pub(crate) kind: Option<String>,
     /// Only deletions.
     #[serde(default)]
-    deleted_only: bool,
+    pub(crate) deleted_only: bool,
     /// Leave out the kinds without changes (listed, empty, by default).
     #[serde(default)]
-    only_changes: bool,
+    pub(crate) only_changes: bool,
 }
 
 /// What was created, modified and deleted between two snapshots, or since a snapshot (`to=live`).
@@ -246,7 +328,20 @@ pub(super) async fn diff(
     ApiPath(name): ApiPath<String>,
     ApiQuery(q): ApiQuery<DiffQuery>,
 ) -> ApiResult<Json<Value>> {
-    let t = tenant(&app, &key, &name)?;
+    let diff = diff_of(&app, &key, &name, &q).await?;
+    Ok(Json(serde_json::to_value(diff).map_err(|e| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+    })?))
+}
+
+/// What changed between two snapshots of tenant `name`, or since one (`to = live`).
+pub(crate) async fn diff_of(
+    app: &App,
+    key: &Key,
+    name: &str,
+    q: &DiffQuery,
+) -> ApiResult<dirvault_engine::vault::Diff> {
+    let t = tenant(app, key, name)?;
     let filter = DiffFilter {
         kind: q.kind.as_deref().map(kind_of).transpose()?,
         deleted_only: q.deleted_only,
@@ -254,32 +349,29 @@ pub(super) async fn diff(
     };
     let client;
     let against = if q.to == "live" {
-        client = app.client(&name)?;
+        client = app.client(name)?;
         Against::Live(&client)
     } else {
         Against::Snapshot(&q.to)
     };
-    let diff = app
+    Ok(app
         .vault
         .diff(&t.tenant_id, &q.from, against, &filter)
-        .await?;
-    Ok(Json(serde_json::to_value(diff).map_err(|e| {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-    })?))
+        .await?)
 }
 
 /// Export query.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct ExportQuery {
+pub(crate) struct ExportQuery {
     /// Only these kinds (comma-separated).
-    kinds: Option<String>,
+    pub(crate) kinds: Option<String>,
     /// Only these objects (comma-separated ids).
-    ids: Option<String>,
+    pub(crate) ids: Option<String>,
     /// Add `relationships/<kind>.json`.
     #[serde(default)]
-    relationships: bool,
+    pub(crate) relationships: bool,
 }
 
 /// A zip of JSON (`<kind>/<id>.json`) for a snapshot, kinds or a selection, streamed.
@@ -291,7 +383,17 @@ pub(super) async fn export(
     ApiPath((name, snapshot)): ApiPath<(String, String)>,
     ApiQuery(q): ApiQuery<ExportQuery>,
 ) -> ApiResult<Response> {
-    let snapshot = at_snapshot(&app, &key, &name, &snapshot).await?;
+    export_zip(&app, &key, (&name, &snapshot), &q).await
+}
+
+/// The zip of a snapshot, kinds or a selection, streamed as an attachment.
+pub(crate) async fn export_zip(
+    app: &App,
+    key: &Key,
+    (name, snapshot): (&str, &str),
+    q: &ExportQuery,
+) -> ApiResult<Response> {
+    let snapshot = at_snapshot(app, key, name, snapshot).await?;
     let split = |s: &Option<String>| -> Vec<String> {
         s.as_deref()
             .unwrap_or("")

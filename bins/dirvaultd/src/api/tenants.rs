@@ -5,22 +5,22 @@ use super::*;
 /// A tenant and its backup health.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct TenantStatus {
-    name: String,
+pub(crate) struct TenantStatus {
+    pub(crate) name: String,
     #[schema(value_type = String)]
-    tenant_id: TenantId,
-    schedule: String,
-    next_run: Option<DateTime<Utc>>,
+    pub(crate) tenant_id: TenantId,
+    pub(crate) schedule: String,
+    pub(crate) next_run: Option<DateTime<Utc>>,
     /// The latest snapshot: id, time, and each kind's status.
     #[schema(value_type = Option<Object>)]
-    last_snapshot: Option<Value>,
+    pub(crate) last_snapshot: Option<Value>,
     /// A backup job of this replica, queued or running.
-    running_job: Option<String>,
-    consecutive_failures: u32,
-    last_error: Option<String>,
+    pub(crate) running_job: Option<String>,
+    pub(crate) consecutive_failures: u32,
+    pub(crate) last_error: Option<String>,
 }
 
-pub(super) async fn status(
+pub(crate) async fn status(
     app: &App,
     name: &str,
     tenant: &TenantConfig,
@@ -61,13 +61,18 @@ pub(super) async fn list_tenants(
     State(app): State<AppState>,
     Extension(key): Extension<Key>,
 ) -> ApiResult<Json<Vec<TenantStatus>>> {
+    Ok(Json(statuses(&app, &key).await?))
+}
+
+/// The tenants `key` may see, with their backup health, by name.
+pub(crate) async fn statuses(app: &App, key: &Key) -> ApiResult<Vec<TenantStatus>> {
     let mut out = Vec::new();
     for (name, t) in &app.config().tenants {
         if key.allows(&t.tenant_id) {
-            out.push(status(&app, name, t).await?);
+            out.push(status(app, name, t).await?);
         }
     }
-    Ok(Json(out))
+    Ok(out)
 }
 
 /// One tenant's status: last backup, next run, per-kind health.
@@ -86,34 +91,34 @@ pub(super) async fn get_tenant(
 /// are not accepted here (only in the config file an operator writes).
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) struct AddTenant {
+pub(crate) struct AddTenant {
     /// 1 to 64 letters, digits, `-`, `_` or `.` (not first).
     #[schema(pattern = "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$")]
-    name: String,
+    pub(crate) name: String,
     /// The tenant's id (a GUID): what scoped API keys name.
     #[schema(value_type = String, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
-    tenant_id: TenantId,
+    pub(crate) tenant_id: TenantId,
     /// The app's client id (a GUID).
     #[schema(value_type = String, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
-    client_id: dirvault_model::ClientId,
+    pub(crate) client_id: dirvault_model::ClientId,
     /// The app's client secret (write-only: sealed at rest, never returned or logged).
     #[schema(value_type = String, write_only, pattern = "\\S")]
-    client_secret: secrecy::SecretString,
+    pub(crate) client_secret: secrecy::SecretString,
     /// `global` (default), `usgov`, `usgov-dod` or `china`.
     #[serde(default)]
     #[schema(value_type = String)]
-    cloud: Cloud,
+    pub(crate) cloud: Cloud,
     /// With `loginUrl`: roots other than the cloud's, only as the config file's
     /// `[[daemon.api_endpoints]]` lists them.
-    graph_url: Option<String>,
+    pub(crate) graph_url: Option<String>,
     /// See `graphUrl`.
-    login_url: Option<String>,
-    schedule: Option<String>,
+    pub(crate) login_url: Option<String>,
+    pub(crate) schedule: Option<String>,
     #[serde(default)]
     #[schema(value_type = Vec<String>)]
-    kinds: Vec<ObjectKind>,
+    pub(crate) kinds: Vec<ObjectKind>,
     #[schema(value_type = Object)]
-    retention: Option<RetentionConfig>,
+    pub(crate) retention: Option<RetentionConfig>,
 }
 
 /// Adds a tenant to the configuration; answers the admin-consent URL that onboards the
@@ -124,7 +129,21 @@ pub(super) async fn add_tenant(
     Extension(key): Extension<Key>,
     ApiJson(body): ApiJson<AddTenant>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    admin_only(&key, "adding a tenant")?;
+    let (st, consent) = add(&app, &key, body).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"tenant": st, "adminConsentUrl": consent})),
+    ))
+}
+
+/// Adds a tenant (admin keys only): its status, and the admin-consent URL to send the
+/// customer when the configuration names a redirect URI.
+pub(crate) async fn add(
+    app: &App,
+    key: &Key,
+    body: AddTenant,
+) -> ApiResult<(TenantStatus, Option<String>)> {
+    admin_only(key, "adding a tenant")?;
     dirvault_engine::config::check_tenant_name(&body.name).map_err(ApiError::bad_request)?;
     for (what, id) in [
         ("tenantId", body.tenant_id.as_str()),
@@ -223,11 +242,8 @@ pub(super) async fn add_tenant(
     };
     let config = app.config();
     let consent = admin_consent_url(&config.sections.daemon, &entry);
-    let st = status(&app, &name, &entry).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"tenant": st, "adminConsentUrl": consent})),
-    ))
+    let st = status(app, &name, &entry).await?;
+    Ok((st, consent))
 }
 
 /// docs/graph.md §8: `https://{login-host}/{tenant}/v2.0/adminconsent?client_id=…&scope=https://{graph-host}/.default&redirect_uri=…&state=…`.
