@@ -70,7 +70,8 @@ fn attributes(o: &ObjectPage) -> Markup {
         table {
             thead { tr { th scope="col" { "Attribute" } th scope="col" { "Value" } th scope="col" { "Previous value" } } }
             tbody {
-                @for (name, value) in current {
+                // Changed attributes first: what a technician looks for.
+                @for (name, value) in current.iter().filter(|(n, _)| changed(n)).chain(current.iter().filter(|(n, _)| !changed(n))) {
                     @let is_changed = changed(name);
                     tr class=[is_changed.then_some("changed")] {
                         th scope="row" { (name) }

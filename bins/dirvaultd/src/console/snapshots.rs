@@ -155,6 +155,19 @@ pub(super) async fn browse(
         Err(e) => return api_error(&v, &e),
     };
     let snap = listing.snapshot.id.to_string();
+    // Deleted objects are in the snapshot before: their pages and restores read them there.
+    let holder = if deleted {
+        match c.app.repo.snapshots(&listing.snapshot.tenant).await {
+            Ok(all) => all
+                .into_iter()
+                .rfind(|s| s.time < listing.snapshot.time)
+                .map(|s| s.id.to_string())
+                .unwrap_or_else(|| snap.clone()),
+            Err(e) => return api_error(&v, &ApiError::from(e)),
+        }
+    } else {
+        snap.clone()
+    };
     let base = format!("/console/tenants/{}", enc(&name));
     let here = format!("{base}/browse/{}/{}", enc(&snap), listing.kind);
     let keep = |page: usize| {
@@ -193,7 +206,7 @@ pub(super) async fn browse(
                 button type="submit" { "Search" }
             }
             form method="get" action=(format!("{base}/restore")) {
-                input type="hidden" name="snapshot" value=(snap);
+                input type="hidden" name="snapshot" value=(holder);
                 input type="hidden" name="kind" value=(listing.kind.to_string());
                 p.muted { (listing.total) " objects · page " (listing.page) " of " (pages) }
                 table {
@@ -207,7 +220,7 @@ pub(super) async fn browse(
                             @let label = e.name.as_deref().unwrap_or(id.as_str());
                             tr {
                                 td { input type="checkbox" name="ids" value=(id) aria-label=(format!("Select {label}")); }
-                                td { a href=(format!("{base}/objects/{}/{}/{}", enc(&snap), listing.kind, enc(&id))) { (label) } }
+                                td { a href=(format!("{base}/objects/{}/{}/{}", enc(&holder), listing.kind, enc(&id))) { (label) } }
                                 td { (e.key.as_deref().unwrap_or("")) }
                                 td.mono { (id) }
                             }
@@ -218,7 +231,7 @@ pub(super) async fn browse(
                     @if listing.page > 1 { a href=(keep(listing.page - 1)) rel="prev" { "← Previous" } }
                     @if listing.page < pages { a href=(keep(listing.page + 1)) rel="next" { "Next →" } }
                     button type="submit" { "Restore selected…" }
-                    button.secondary type="submit" formaction=(format!("{base}/download/{}", enc(&snap))) name="kinds" value=(listing.kind.to_string()) { "Download selected (zip)" }
+                    button.secondary type="submit" formaction=(format!("{base}/download/{}", enc(&holder))) name="kinds" value=(listing.kind.to_string()) { "Download selected (zip)" }
                     a href=(format!("{base}/download/{}?kinds={}", enc(&snap), listing.kind)) { "Download all " (kind_label(listing.kind)) " (zip)" }
                 }
             }
