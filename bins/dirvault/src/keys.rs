@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use dirvault_engine::Vault;
-use dirvault_engine::repository_access::SecretSource;
+use dirvault_engine::repository_access::KeySource;
 use dirvault_model::TenantId;
 use dirvault_store::{ObjectSnapshotStore, Secret};
 use serde_json::json;
@@ -42,8 +42,8 @@ pub(crate) struct NewSecret {
 impl NewSecret {
     fn read(&self) -> Result<Secret> {
         let source = match (&self.new_password_file, &self.new_password_command) {
-            (Some(file), _) => SecretSource::File(file.clone()),
-            (None, Some(command)) => SecretSource::Command(command.clone()),
+            (Some(file), _) => KeySource::File(file.clone()),
+            (None, Some(command)) => KeySource::Command(command.clone()),
             (None, None) => bail!("give --new-password-file or --new-password-command"),
         };
         Ok(source.read()?)

@@ -75,7 +75,22 @@ impl Env {
 
     /// A command with `password` in `DIRVAULT_PASSWORD` (none: the variable unset).
     fn cmd_with(&self, args: &[&str], password: Option<&str>) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_dirvault"))
+        self.command(args, password).output().unwrap()
+    }
+
+    /// A command run with the S3 credentials of `identity` (key id, secret).
+    fn cmd_as(&self, identity: (&str, &str), args: &[&str]) -> Output {
+        let password = (!self.plain).then_some(TEST_PASSWORD);
+        self.command(args, password)
+            .env("AWS_ACCESS_KEY_ID", identity.0)
+            .env("AWS_SECRET_ACCESS_KEY", identity.1)
+            .output()
+            .unwrap()
+    }
+
+    fn command(&self, args: &[&str], password: Option<&str>) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_dirvault"));
+        command
             .args([
                 "--repo",
                 self.repo
@@ -92,9 +107,8 @@ impl Env {
             .env("CONTOSO_SECRET", &self.tenant.client_secret)
             .env("RESTORE_PASSWORD", "Rest0re!Default-Pass")
             .env_remove("DIRVAULT_REPO")
-            .env_remove("DIRVAULT_CONFIG")
-            .output()
-            .unwrap()
+            .env_remove("DIRVAULT_CONFIG");
+        command
     }
 
     fn ok(&self, args: &[&str]) -> String {
@@ -948,6 +962,130 @@ fn volatile(word: &str) -> bool {
 #[tokio::test(flavor = "multi_thread")]
 async fn browse_edge_cases_and_every_output_pinned() {
     browse_edge_cases(env().await).await;
+}
+
+/// The append-only credential (issue #17): an S3 identity that may read, list and write the
+/// bucket but never delete (.ci/run's SeaweedFS denies it every delete with a bucket policy)
+/// backs up, browses, verifies and restores; `forget` and `prune` refuse with a clear error and
+/// remove nothing; the maintenance identity then forgets and prunes.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_identity_that_cannot_delete_backs_up_browses_and_restores_but_cannot_prune() {
+    let (Some(repo), Ok(key_id), Ok(secret)) = (
+        s3_repo(),
+        std::env::var("DIRVAULT_TEST_S3_NO_DELETE_KEY_ID"),
+        std::env::var("DIRVAULT_TEST_S3_NO_DELETE_SECRET"),
+    ) else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must run the no-delete identity test (see .ci/run)"
+        );
+        return;
+    };
+    let backup_identity = (key_id.as_str(), secret.as_str());
+    let env = Env {
+        repo: Some(repo),
+        ..env().await
+    };
+    let ok_as = |args: &[&str]| {
+        let out = env.cmd_as(backup_identity, args);
+        assert!(
+            out.status.success(),
+            "{args:?} with the no-delete identity: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    env.add_tenant();
+    let first: Value = serde_json::from_str(&ok_as(&["--json", "backup", "contoso"])).unwrap();
+    let first = first["snapshot"].as_str().unwrap().to_owned();
+    let deleted = env
+        .emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            let id = t
+                .objects(Collection::Users)
+                .unwrap()
+                .iter()
+                .find(|(_, u)| u["onPremisesSyncEnabled"] != true && u["userType"] != "Guest")
+                .map(|(id, _)| id.clone())
+                .unwrap();
+            t.delete(Collection::Users, &id, chrono::Utc::now())
+                .unwrap();
+            id
+        })
+        .unwrap();
+    // The second backup takes over the lease the first gave back (expired, not deleted).
+    ok_as(&["backup", "contoso"]);
+    let listed = ok_as(&["ls", "contoso", "users"]);
+    assert!(!listed.contains(&deleted), "{listed}");
+    ok_as(&["history", "contoso", "users", &deleted]);
+    ok_as(&["verify", "contoso"]);
+    let plan = env.path("plan.json");
+    ok_as(&[
+        "restore",
+        "contoso",
+        "--kind",
+        "users",
+        "--snapshot",
+        &first,
+        "--id",
+        &deleted,
+        "--with-object",
+        "--with-memberships",
+        "--dry-run",
+        "--plan-out",
+        plan.to_str().unwrap(),
+    ]);
+    let report: Value = serde_json::from_str(&ok_as(&[
+        "--json",
+        "restore",
+        "apply",
+        plan.to_str().unwrap(),
+        "--yes",
+        "--default-password-env",
+        "RESTORE_PASSWORD",
+    ]))
+    .unwrap();
+    assert_eq!(report["summary"]["failed"], 0, "{report}");
+    assert!(
+        env.emulator
+            .with_tenant(&env.tenant.tenant_id, |t| t
+                .get(Collection::Users, &deleted)
+                .is_some())
+            .unwrap(),
+        "the user is back"
+    );
+
+    let refused = |args: &[&str]| {
+        let out = env.cmd_as(backup_identity, args);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "{args:?} must fail: {err}");
+        assert!(
+            err.contains("does not have the right to delete")
+                && err.contains("maintenance identity"),
+            "{args:?}: {err}"
+        );
+    };
+    refused(&["forget", "contoso", "--keep-last", "1"]);
+    let snapshots = env.json(&["snapshots", "contoso"]);
+    assert_eq!(
+        snapshots["snapshots"].as_array().unwrap().len(),
+        2,
+        "nothing was forgotten: {snapshots}"
+    );
+    // The maintenance identity (the tests' own credentials) may forget; the backup identity
+    // still may not prune what that freed, and changes nothing trying.
+    let forgot = env.json(&["forget", "contoso", "--keep-last", "1"]);
+    assert_eq!(forgot["removed"].as_array().unwrap().len(), 1);
+    let packs_before = env.json(&["verify", "contoso"]);
+    refused(&["prune", "contoso"]);
+    assert_eq!(
+        env.json(&["verify", "contoso"]),
+        packs_before,
+        "no pack written or removed"
+    );
+    ok_as(&["verify", "contoso"]);
+    env.ok(&["prune", "contoso"]);
+    env.ok(&["verify", "contoso"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -16,7 +16,7 @@ use dirvault_emulator::{
 };
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::{ADMIN_KEY, Daemon, path, tenant_toml};
+use support::{ADMIN_KEY, Daemon, REPOSITORY_PASSWORD, path, tenant_toml};
 
 const CONTOSO_KEY: &str = "contoso-only-key-42";
 /// Never due: the scheduler leaves these tenants to the API.
@@ -525,7 +525,13 @@ async fn tenants_are_added_and_removed_metrics_and_openapi_are_served_and_sigter
     let (_, all) = d.get("/v1/tenants", ADMIN_KEY).await;
     assert_eq!(all.as_array().unwrap().len(), 2);
 
-    d.backup_now("contoso", ADMIN_KEY).await;
+    let job = d.backup_now("contoso", ADMIN_KEY).await;
+    let (_, jobs) = d.get("/v1/jobs", ADMIN_KEY).await;
+    assert!(
+        !job.to_string().contains(REPOSITORY_PASSWORD)
+            && !jobs.to_string().contains(REPOSITORY_PASSWORD),
+        "no repository password in jobs"
+    );
     let (status, metrics) = d.get("/metrics", ADMIN_KEY).await;
     assert_eq!(status, 200);
     let metrics = metrics.as_str().unwrap();
@@ -536,6 +542,10 @@ async fn tenants_are_added_and_removed_metrics_and_openapi_are_served_and_sigter
     assert!(
         metrics.contains("dirvault_graph_requests_total{tenant=\"contoso\"}"),
         "{metrics}"
+    );
+    assert!(
+        !metrics.contains(REPOSITORY_PASSWORD) && !metrics.contains(ADMIN_KEY),
+        "no secret in the metrics"
     );
 
     let (status, api) = d.get("/openapi.json", ADMIN_KEY).await;
@@ -611,8 +621,10 @@ async fn tenants_are_added_and_removed_metrics_and_openapi_are_served_and_sigter
         "logs are JSON lines"
     );
     assert!(
-        !log.contains(&env.contoso.client_secret) && !log.contains(ADMIN_KEY),
-        "no secret in the logs"
+        !log.contains(&env.contoso.client_secret)
+            && !log.contains(ADMIN_KEY)
+            && !log.contains(REPOSITORY_PASSWORD),
+        "no secret (client secret, API key, repository password) in the logs"
     );
     assert!(log.contains("request_id"));
 }

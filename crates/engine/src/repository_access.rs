@@ -13,9 +13,10 @@ pub const PASSWORD_ENV: &str = "DIRVAULT_PASSWORD";
 /// The text of a secret that marks a raw key rather than a password.
 const KEY_PREFIX: &str = "key:";
 
-/// Where a repository's secret comes from.
+/// Where a repository's password or raw key comes from (a tenant's Graph credential is a
+/// [`crate::config::SecretSource`], a different thing kept in the configuration).
 #[derive(Clone, PartialEq, Eq)]
-pub enum SecretSource {
+pub enum KeySource {
     /// An environment variable's value.
     Env(String),
     /// A file's content (trailing newline removed).
@@ -24,7 +25,7 @@ pub enum SecretSource {
     Command(String),
 }
 
-impl std::fmt::Debug for SecretSource {
+impl std::fmt::Debug for KeySource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Names where the secret is, never the secret (a command line names no secret).
         match self {
@@ -35,7 +36,7 @@ impl std::fmt::Debug for SecretSource {
     }
 }
 
-impl std::fmt::Display for SecretSource {
+impl std::fmt::Display for KeySource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Env(name) => write!(f, "the environment variable {name}"),
@@ -53,7 +54,7 @@ pub struct SecretError {
     reason: String,
 }
 
-impl SecretSource {
+impl KeySource {
     /// Reads the secret: a password, or a raw key written `key:` followed by 64 hex digits.
     ///
     /// # Errors
@@ -134,17 +135,17 @@ impl Access {
             None => (Path::new("."), None),
         };
         let source = if let Some(command) = &self.password_command {
-            Some(SecretSource::Command(command.clone()))
+            Some(KeySource::Command(command.clone()))
         } else if let Some(file) = &self.password_file {
-            Some(SecretSource::File(file.clone()))
+            Some(KeySource::File(file.clone()))
         } else if std::env::var_os(PASSWORD_ENV).is_some() {
-            Some(SecretSource::Env(PASSWORD_ENV.into()))
+            Some(KeySource::Env(PASSWORD_ENV.into()))
         } else if let Some(command) = section.and_then(|s| s.password_command.clone()) {
-            Some(SecretSource::Command(command))
+            Some(KeySource::Command(command))
         } else {
             section
                 .and_then(|s| s.password_file.as_ref())
-                .map(|file| SecretSource::File(folder.join(file)))
+                .map(|file| KeySource::File(folder.join(file)))
         };
         let insecure =
             self.insecure_no_encryption || section.is_some_and(|s| s.insecure_no_encryption);
@@ -164,26 +165,26 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("password");
         std::fs::write(&file, "s3cret-pass\n").unwrap();
-        let secret = SecretSource::File(file.clone()).read().unwrap();
+        let secret = KeySource::File(file.clone()).read().unwrap();
         assert!(secret.is_password());
         assert!(!format!("{secret:?}").contains("s3cret"));
-        let key = SecretSource::Command(format!("printf 'key:{}'", "ab".repeat(32)))
+        let key = KeySource::Command(format!("printf 'key:{}'", "ab".repeat(32)))
             .read()
             .unwrap();
         assert!(!key.is_password());
         // What a failing command printed is not repeated (the command line is no secret).
-        let err = SecretSource::Command("echo $((6 * 7))zz; exit 3".into())
+        let err = KeySource::Command("echo $((6 * 7))zz; exit 3".into())
             .read()
             .unwrap_err()
             .to_string();
         assert!(err.contains("exited") && !err.contains("42zz"), "{err}");
-        let err = SecretSource::File(dir.path().join("missing"))
+        let err = KeySource::File(dir.path().join("missing"))
             .read()
             .unwrap_err();
         assert!(err.to_string().contains("missing"));
         std::fs::write(&file, "\n").unwrap();
-        assert!(SecretSource::File(file).read().is_err(), "empty");
-        let err = SecretSource::Command("printf key:zz".into())
+        assert!(KeySource::File(file).read().is_err(), "empty");
+        let err = KeySource::Command("printf key:zz".into())
             .read()
             .unwrap_err();
         assert!(err.to_string().contains("64 hex"), "{err}");

@@ -25,6 +25,20 @@ pub enum Error {
         #[source]
         source: object_store::Error,
     },
+    /// The storage service refused the operation to this credential: an append-only identity
+    /// asked to delete (`forget`, `prune`, key removal), or credentials without the right.
+    #[error(
+        "the storage service refused to {op} {path}: this credential does not have the right to {op} (an append-only backup identity may not delete; run forget, prune and key removal with the maintenance identity, see docs/daemon.md)"
+    )]
+    Denied {
+        /// The operation.
+        op: &'static str,
+        /// The repository path.
+        path: String,
+        /// The object-store error.
+        #[source]
+        source: object_store::Error,
+    },
     /// A file in the repository is damaged: unreadable, or its content does not match its hash.
     #[error(
         "repository file {path} is corrupt: {reason}; run `verify` and restore it from a copy if you have one"

@@ -205,13 +205,35 @@ impl ObjectSnapshotStore {
     pub(super) async fn give_back_lease(&self, lease: Lease) -> Result<()> {
         let sealing = &self.sealing_of(&lease.tenant, true).await?;
         let path = tenant_path(&lease.tenant, "lease.json");
-        match self.read_lease(sealing, &path).await? {
-            Some((current, _)) if current.owner == lease.owner => self
-                .store
-                .delete(&path)
-                .await
-                .map_err(backend("delete", &path)),
-            _ => Ok(()),
+        let Some((current, version)) = self.read_lease(sealing, &path).await? else {
+            return Ok(());
+        };
+        if current.owner != lease.owner {
+            return Ok(());
+        }
+        match self.store.delete(&path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(
+                object_store::Error::PermissionDenied { .. }
+                | object_store::Error::Unauthenticated { .. },
+            ) => {
+                // An append-only credential may not delete: give the lease back by expiring
+                // it, conditionally on the version read (a lease another writer took since
+                // is left alone).
+                let expired = LeaseRecord {
+                    owner: lease.owner.clone(),
+                    expires: DateTime::<Utc>::UNIX_EPOCH,
+                    holder: None,
+                };
+                match self
+                    .put_lease(sealing, &path, &expired, PutMode::Update(version))
+                    .await
+                {
+                    Ok(_) | Err(object_store::Error::Precondition { .. }) => Ok(()),
+                    Err(e) => Err(backend("lease", &path)(e)),
+                }
+            }
+            Err(e) => Err(backend("delete", &path)(e)),
         }
     }
 

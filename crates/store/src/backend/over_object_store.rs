@@ -44,10 +44,18 @@ pub(super) fn backend<'a>(
     op: &'static str,
     path: &'a Path,
 ) -> impl FnOnce(object_store::Error) -> Error + 'a {
-    move |source| Error::Backend {
-        op,
-        path: path.to_string(),
-        source,
+    move |source| match source {
+        object_store::Error::PermissionDenied { .. }
+        | object_store::Error::Unauthenticated { .. } => Error::Denied {
+            op,
+            path: path.to_string(),
+            source,
+        },
+        source => Error::Backend {
+            op,
+            path: path.to_string(),
+            source,
+        },
     }
 }
 

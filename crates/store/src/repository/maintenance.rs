@@ -120,6 +120,13 @@ impl Repository {
     /// # Errors
     /// Store errors. Run it under the tenant's lease.
     pub async fn prune(&self, tenant: &TenantId) -> Result<PruneReport> {
+        // Refuse before changing anything when this credential may not delete (an append-only
+        // backup identity): deleting a pack that never exists is a no-op for a credential that
+        // may, and refused to one that may not. Otherwise a repack would be written, and its
+        // old pack then fail to be deleted.
+        self.store
+            .delete_pack(tenant, "never-a-pack-delete-right-probe")
+            .await?;
         let index = self.store.blob_index(tenant).await?;
         let mut referenced: HashSet<BlobId> = HashSet::new();
         for snapshot in self.snapshots(tenant).await? {
