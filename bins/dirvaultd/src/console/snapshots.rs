@@ -51,6 +51,19 @@ fn tenant_crumbs(name: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// The snapshots (oldest first) of a tenant the visitor's key may see; the error page
+/// otherwise.
+async fn tenant_snapshots(c: &Console, v: &Visitor, name: &str) -> Result<Vec<Snapshot>, Response> {
+    let t = crate::api::tenant(&c.app, &v.key, name).map_err(|e| api_error(v, &e))?;
+    let snapshots = c
+        .app
+        .repo
+        .snapshots(&t.tenant_id)
+        .await
+        .map_err(|e| api_error(v, &ApiError::from(e)))?;
+    Ok(snapshots)
+}
+
 /// The tenant's snapshots, newest first, filtered by a date range.
 pub(super) async fn list(
     State(c): ConsoleState,
@@ -58,13 +71,9 @@ pub(super) async fn list(
     Path(name): Path<String>,
     Query(range): Query<DateRange>,
 ) -> Response {
-    let t = match crate::api::tenant(&c.app, &v.key, &name) {
-        Ok(t) => t,
-        Err(e) => return api_error(&v, &e),
-    };
-    let all = match c.app.repo.snapshots(&t.tenant_id).await {
-        Ok(s) => s,
-        Err(e) => return api_error(&v, &ApiError::from(e)),
+    let all = match tenant_snapshots(&c, &v, &name).await {
+        Ok(found) => found,
+        Err(page) => return page,
     };
     let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
     let (from, to) = (day(&range.from), day(&range.to));
@@ -258,13 +267,9 @@ pub(super) async fn compare(
     Path(name): Path<String>,
     Query(q): Query<CompareQuery>,
 ) -> Response {
-    let t = match crate::api::tenant(&c.app, &v.key, &name) {
-        Ok(t) => t,
-        Err(e) => return api_error(&v, &e),
-    };
-    let snapshots = match c.app.repo.snapshots(&t.tenant_id).await {
-        Ok(s) => s,
-        Err(e) => return api_error(&v, &ApiError::from(e)),
+    let snapshots = match tenant_snapshots(&c, &v, &name).await {
+        Ok(found) => found,
+        Err(page) => return page,
     };
     let ids: Vec<String> = snapshots.iter().rev().map(|s| s.id.to_string()).collect();
     let from = Some(q.from.clone())
