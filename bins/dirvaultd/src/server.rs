@@ -84,8 +84,8 @@ pub(crate) async fn serve(
             accepted = listener.accept() => accepted,
             _ = stop.wait_for(|s| *s) => break,
         };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(e) => {
                 // Out of file descriptors, or a connection reset before it was accepted: the
                 // listener stays; the next accept may succeed.
@@ -97,10 +97,14 @@ pub(crate) async fn serve(
             tracing::warn!(limit = MAX_CONNECTIONS, "too many connections: one closed");
             continue;
         };
-        let service =
-            TowerToHyperService::new(router.clone().map_request(
-                |r: hyper::Request<hyper::body::Incoming>| r.map(axum::body::Body::new),
-            ));
+        let service = TowerToHyperService::new(router.clone().map_request(
+            move |r: hyper::Request<hyper::body::Incoming>| {
+                // The client's address, for the console's sign-in limit.
+                let mut r = r.map(axum::body::Body::new);
+                r.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                r
+            },
+        ));
         let connection = builder.serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {

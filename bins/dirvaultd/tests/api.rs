@@ -807,6 +807,35 @@ async fn slow_and_silent_clients_are_disconnected_and_oversized_bodies_refused()
         .call(Method::POST, "/v1/tenants", Some(ADMIN_KEY), Some(big))
         .await;
     assert_eq!(status, 413, "an oversized body is refused");
+
+    // Console sign-in: ten failed tries from one address, and that address is held for a
+    // minute (429 with Retry-After) whatever key it sends, the right one included.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let sign_in = |key: &'static str| {
+        http.post(format!("{}/console/login", d.url))
+            .form(&[("key", key)])
+            .send()
+    };
+    for _ in 0..10 {
+        assert_eq!(sign_in("a-guess").await.unwrap().status(), 401);
+    }
+    let held = sign_in(ADMIN_KEY).await.unwrap();
+    assert_eq!(held.status(), 429);
+    let retry: u64 = held.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert!(
+        held.text()
+            .await
+            .unwrap()
+            .contains("Too many failed sign-ins")
+    );
 }
 
 // Regression: the daemon marked a backup whose kinds failed `succeeded`, with

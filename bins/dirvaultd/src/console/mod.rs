@@ -11,6 +11,7 @@ mod layout;
 mod object;
 mod restore;
 mod session;
+mod sign_in_limit;
 mod snapshots;
 mod tenants;
 
@@ -34,6 +35,7 @@ pub(crate) use session::Sessions;
 pub(crate) struct Console {
     app: Arc<App>,
     sessions: Sessions,
+    sign_in_limit: sign_in_limit::SignInLimit,
 }
 
 type ConsoleState = State<Arc<Console>>;
@@ -54,6 +56,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
     let console = Arc::new(Console {
         app,
         sessions: Sessions::default(),
+        sign_in_limit: sign_in_limit::SignInLimit::default(),
     });
     Router::new()
         .route("/", get(|| async { Redirect::to("/console/tenants") }))
@@ -240,13 +243,35 @@ struct SignIn {
 
 async fn login(
     State(console): ConsoleState,
+    peer: Option<Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     headers: axum::http::HeaderMap,
     Form(form): Form<SignIn>,
 ) -> Response {
+    // The connection's address (set by the server for every connection).
+    let address = peer.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |Extension(p)| {
+        p.0.ip()
+    });
+    let now = std::time::Instant::now();
+    if let Some(wait) = console.sign_in_limit.wait(address, now) {
+        tracing::warn!(%address, "console sign-in refused: too many failed sign-ins");
+        let seconds = wait.as_secs().max(1);
+        let mut response = sign_in_form(
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(&format!(
+                "Too many failed sign-ins from this address: try again in {seconds} s."
+            )),
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        return response;
+    }
     let Some(key) = console.app.key(&form.key) else {
-        tracing::info!("console sign-in refused: unknown API key");
+        console.sign_in_limit.failed(address, now);
+        tracing::info!(%address, "console sign-in refused: unknown API key");
         return sign_in_form(StatusCode::UNAUTHORIZED, Some("Unknown API key."));
     };
+    console.sign_in_limit.succeeded(address);
     tracing::info!(key = %key.name, "console sign-in");
     let token = console.sessions.start(key.sha256);
     let secure = headers
