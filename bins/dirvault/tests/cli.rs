@@ -1213,6 +1213,12 @@ async fn browse_edge_cases(env: Env) {
             "99999999-0000-4000-8000-00000000beef"
         ])
     );
+    // The others, unchanged since s1, in id order.
+    let rest: Vec<&str> = recent["objects"].as_array().unwrap()[2..]
+        .iter()
+        .map(|o| o["id"].as_str().unwrap())
+        .collect();
+    assert!(rest.is_sorted(), "{rest:?}");
     let diff = env.json(&["diff", "contoso", &s1, &s2, "--kind", "users"]);
     assert_eq!(
         diff["changes"]["users"]["created"][0]["id"],

@@ -126,11 +126,14 @@ pub async fn list(
     }
     if options.sort == SortBy::Modified {
         let when = last_modified(repo, snapshot, kind, &entries).await?;
-        entries.sort_by(|a, b| {
-            when.get(&b.id)
-                .cmp(&when.get(&a.id))
-                .then_with(|| a.id.cmp(&b.id))
-        });
+        // One lookup per entry, not two per comparison (3.4 million at 100k entries); the
+        // sort is stable and the entries come in id order, so equal times stay in id order.
+        let mut keyed: Vec<(std::cmp::Reverse<Option<DateTime<Utc>>>, ManifestEntry)> = entries
+            .into_iter()
+            .map(|e| (std::cmp::Reverse(when.get(&e.id).copied()), e))
+            .collect();
+        keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        entries = keyed.into_iter().map(|(_, e)| e).collect();
     }
     if options.sort == SortBy::Name {
         sort_by_name(&mut entries);
