@@ -132,7 +132,7 @@ pub async fn list(
             .into_iter()
             .map(|e| (std::cmp::Reverse(when.get(&e.id).copied()), e))
             .collect();
-        keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        keyed.sort_by_key(|(when, _)| *when);
         entries = keyed.into_iter().map(|(_, e)| e).collect();
     }
     if options.sort == SortBy::Name {
