@@ -174,6 +174,9 @@ enum Command {
         #[arg(long, default_value = "current")]
         version: VersionSelector,
     },
+    /// Risky changes a snapshot brought: privileged roles assigned, Conditional Access
+    /// switched off, credentials added to apps, mass deletions... (docs/alerts.md).
+    Alerts(crate::alerts::AlertsArgs),
     /// The snapshots where an object was created, modified, deleted or restored.
     History {
         /// The tenant's name.
@@ -753,6 +756,7 @@ async fn run(cli: Cli) -> Result<()> {
             };
             crate::quickstart::run(&globals, args).await
         }
+        Command::Alerts(args) => crate::alerts::run(&cli, &path, args).await,
         Command::Restore(args) => {
             crate::restore::run(&vault(&cli, &path)?, &path, cli.json, args).await
         }

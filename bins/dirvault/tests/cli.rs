@@ -1088,6 +1088,183 @@ async fn an_identity_that_cannot_delete_backs_up_browses_and_restores_but_cannot
     env.ok(&["verify", "contoso"]);
 }
 
+/// `dirvault alerts` (issue #20): a privileged role assigned, an enabled Conditional Access
+/// policy disabled and a secret added to an app raise one alert each, with the undo command;
+/// a job title changed next to them raises none. Users deleted while the users kind fails
+/// raise nothing in that snapshot, and a mass-deletion alert once users are read again.
+#[tokio::test(flavor = "multi_thread")]
+async fn risky_changes_raise_alerts_and_a_failed_kind_raises_none() {
+    let env = env().await;
+    env.add_tenant();
+    let config = env.path("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("{text}\n[tenants.contoso.alerts]\nmass_deletion_threshold = 2\n"),
+    )
+    .unwrap();
+    let ids = |t: &mut dirvault_emulator::Tenant, c: Collection| -> Vec<String> {
+        t.objects(c).unwrap().keys().cloned().collect()
+    };
+    let (user, app, policy) = env
+        .emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            let policy = ids(t, Collection::ConditionalAccessPolicies)[0].clone();
+            t.update(
+                Collection::ConditionalAccessPolicies,
+                &policy,
+                json!({"state": "enabled"}).as_object().cloned().unwrap(),
+            )
+            .unwrap();
+            (
+                ids(t, Collection::Users)[0].clone(),
+                ids(t, Collection::Applications)[0].clone(),
+                policy,
+            )
+        })
+        .unwrap();
+    env.json(&["backup", "contoso"]);
+    assert_eq!(env.json(&["alerts", "contoso"])["alerts"], json!([]));
+
+    env.emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            t.insert(
+                Collection::RoleAssignments,
+                json!({"id": "risky-assignment-1", "roleDefinitionId": "62e90394-69f5-4237-9190-012177145e10",
+                       "principalId": user, "directoryScopeId": "/"})
+                    .as_object()
+                    .cloned()
+                    .unwrap(),
+            )
+            .unwrap();
+            t.update(
+                Collection::ConditionalAccessPolicies,
+                &policy,
+                json!({"state": "disabled"}).as_object().cloned().unwrap(),
+            )
+            .unwrap();
+            let mut secrets = t.get(Collection::Applications, &app).unwrap()["passwordCredentials"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            secrets.push(json!({"keyId": "0badc0de-0000-4000-8000-000000000001", "displayName": "backdoor",
+                                "hint": "abc", "secretText": null, "customKeyIdentifier": null,
+                                "startDateTime": "2026-12-05T00:00:00Z", "endDateTime": "2028-12-05T00:00:00Z"}));
+            t.update(
+                Collection::Applications,
+                &app,
+                json!({"passwordCredentials": secrets}).as_object().cloned().unwrap(),
+            )
+            .unwrap();
+            t.update(
+                Collection::Users,
+                &user,
+                json!({"jobTitle": "Not risky"}).as_object().cloned().unwrap(),
+            )
+            .unwrap();
+        })
+        .unwrap();
+    env.json(&["backup", "contoso"]);
+    let alerts = env.json(&["alerts", "contoso"])["alerts"].clone();
+    let fired: Vec<(&str, &str)> = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["rule"].as_str().unwrap(), a["id"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        fired,
+        [
+            ("privileged-role-assigned", "risky-assignment-1"),
+            ("conditional-access-weakened", policy.as_str()),
+            ("credential-added", app.as_str()),
+        ],
+        "{alerts}"
+    );
+    assert!(
+        alerts[0]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("Global Administrator")
+    );
+    let printed = env.ok(&["alerts", "contoso"]);
+    assert!(
+        printed.contains(&format!(
+            "--kind conditionalAccessPolicies --id {policy} --with-object"
+        )),
+        "{printed}"
+    );
+
+    // Three users deleted while the users kind fails: nothing said of them then.
+    let deleted = env
+        .emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            let victims: Vec<String> = t
+                .objects(Collection::Users)
+                .unwrap()
+                .iter()
+                .filter(|(id, u)| **id != user && u["onPremisesSyncEnabled"] != true)
+                .map(|(id, _)| id.clone())
+                .take(3)
+                .collect();
+            for v in &victims {
+                t.delete(Collection::Users, v, chrono::Utc::now()).unwrap();
+            }
+            t.faults = dirvault_emulator::faults::Faults::new(dirvault_emulator::FaultConfig {
+                next: vec![dirvault_emulator::FaultAction::Status { status: 500 }],
+                next_path: Some("/users/delta".into()),
+                ..Default::default()
+            });
+            victims.len()
+        })
+        .unwrap();
+    assert_eq!(deleted, 3);
+    let partial = env.json_exit(&["backup", "contoso"], 3);
+    let users_status = partial["kinds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kind"] == "users")
+        .unwrap()["status"]["status"]
+        .clone();
+    assert_eq!(users_status, "failed", "{partial}");
+    let during = env.json(&["alerts", "contoso"])["alerts"].clone();
+    assert!(
+        !during
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["kind"] == "users"),
+        "a failed kind raises nothing: {during}"
+    );
+    // Read again: the deletions are told once, against the last snapshot that read users.
+    env.json(&["backup", "contoso"]);
+    let after = env.json(&["alerts", "contoso"])["alerts"].clone();
+    let mass: Vec<&Value> = after
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["rule"] == "mass-deletion" && a["kind"] == "users")
+        .collect();
+    assert_eq!(mass.len(), 1, "{after}");
+    assert!(
+        mass[0]["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("3 users deleted")
+    );
+    let all = env.json(&["alerts", "contoso", "--all"])["alerts"].clone();
+    let users_mass = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["rule"] == "mass-deletion" && a["kind"] == "users")
+        .count();
+    assert_eq!(users_mass, 1, "told once over all snapshots: {all}");
+    let err = env.fails(&["alerts", "contoso", "--since", "yesterday"]);
+    assert!(err.contains("RFC 3339"), "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn browse_edge_cases_on_s3() {
     if let Some(repo) = s3_repo() {

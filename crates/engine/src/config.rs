@@ -127,6 +127,13 @@ pub struct TenantConfig {
     /// The retention policy the daemon applies after each backup (then prunes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention: Option<RetentionConfig>,
+    /// Which alert rules fire on its snapshots, and their thresholds (docs/alerts.md).
+    #[serde(default, skip_serializing_if = "is_default_alerts")]
+    pub alerts: crate::alerts::AlertSettings,
+}
+
+fn is_default_alerts(settings: &crate::alerts::AlertSettings) -> bool {
+    *settings == crate::alerts::AlertSettings::default()
 }
 
 impl TenantConfig {
@@ -143,6 +150,7 @@ impl TenantConfig {
             schedule: None,
             kinds: Vec::new(),
             retention: None,
+            alerts: crate::alerts::AlertSettings::default(),
         }
     }
 }

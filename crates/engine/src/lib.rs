@@ -25,6 +25,7 @@
 // boxing them would make matching on them clumsy.
 #![allow(clippy::result_large_err)]
 
+pub mod alerts;
 mod backup;
 pub mod browse;
 pub mod cadence;

@@ -214,6 +214,54 @@ impl Vault {
         resolve_snapshot(&self.repo, tenant, at).await
     }
 
+    /// The alerts raised by each snapshot of `tenant` taken at or after `since`; with no
+    /// `since`, by the latest snapshot alone. Oldest first.
+    ///
+    /// Each kind of a snapshot is compared with the latest earlier snapshot that read that
+    /// kind completely: a kind that failed in between raises nothing while it fails (its
+    /// objects were carried over, not deleted), and its changes are told once it is read again.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn alerts(
+        &self,
+        tenant: &TenantId,
+        since: Option<DateTime<Utc>>,
+        settings: &crate::alerts::AlertSettings,
+    ) -> Result<Vec<crate::alerts::Alert>> {
+        let snapshots = self.repo.snapshots(tenant).await?;
+        let first = match since {
+            Some(since) => snapshots.partition_point(|s| s.time < since),
+            None => snapshots.len().saturating_sub(1),
+        };
+        let complete = |s: &Snapshot, kind: &ObjectKind| {
+            s.kinds
+                .get(kind)
+                .is_some_and(|r| r.status == KindStatus::Complete)
+        };
+        let mut alerts = Vec::new();
+        for (i, current) in snapshots.iter().enumerate().skip(first) {
+            let mut by_base: BTreeMap<usize, std::collections::BTreeSet<ObjectKind>> =
+                BTreeMap::new();
+            for kind in current.kinds.keys().filter(|k| complete(current, k)) {
+                if let Some(base) = (0..i).rev().find(|j| complete(&snapshots[*j], kind)) {
+                    by_base.entry(base).or_default().insert(*kind);
+                }
+            }
+            for (base, kinds) in by_base {
+                let evidence = crate::alerts::evidence(
+                    &self.repo,
+                    (&snapshots[base], current),
+                    &kinds,
+                    settings,
+                )
+                .await?;
+                alerts.extend(crate::alerts::evaluate(settings, &evidence));
+            }
+        }
+        Ok(alerts)
+    }
+
     /// Backs the client's tenant up ([`crate::backup`]).
     ///
     /// # Errors

@@ -33,6 +33,7 @@ mod ids;
 mod kind;
 mod object;
 mod relationship;
+pub mod roles;
 pub mod schema;
 
 pub use cloud::Cloud;

@@ -1,0 +1,237 @@
+//! Each rule on its change, and silent on changes next to it.
+
+use serde_json::{Map, Value, json};
+
+use super::*;
+
+const GLOBAL_ADMIN: &str = "62e90394-69f5-4237-9190-012177145e10";
+const REPORTS_READER: &str = "4a5d8f65-41da-4de4-8968-e035b65339cf";
+
+fn object(v: Value) -> Option<Map<String, Value>> {
+    v.as_object().cloned()
+}
+
+fn change(kind: ObjectKind, id: &str, before: Value, after: Value) -> ObjectChange {
+    ObjectChange {
+        kind,
+        id: ObjectId::new(id).unwrap(),
+        name: None,
+        before: object(before),
+        after: object(after),
+    }
+}
+
+fn evidence(objects: Vec<ObjectChange>) -> ChangeEvidence {
+    let mut e = ChangeEvidence::new(
+        "20261205T000000Z-00000001".parse().unwrap(),
+        "20261205T120000Z-00000002".parse().unwrap(),
+    );
+    e.objects = objects;
+    e
+}
+
+fn rules_fired(e: &ChangeEvidence) -> Vec<Rule> {
+    evaluate(&AlertSettings::default(), e)
+        .into_iter()
+        .map(|a| a.rule)
+        .collect()
+}
+
+#[test]
+fn a_privileged_role_assigned_or_made_eligible_fires_and_other_roles_do_not() {
+    let assigned = |kind, role: &str| {
+        change(
+            kind,
+            "a1",
+            Value::Null,
+            json!({"roleDefinitionId": role, "principalId": "u1", "directoryScopeId": "/"}),
+        )
+    };
+    let e = evidence(vec![
+        assigned(ObjectKind::RoleAssignments, GLOBAL_ADMIN),
+        assigned(ObjectKind::RoleEligibilitySchedules, GLOBAL_ADMIN),
+        assigned(ObjectKind::RoleAssignments, REPORTS_READER),
+    ]);
+    let alerts = evaluate(&AlertSettings::default(), &e);
+    assert_eq!(
+        alerts.iter().map(|a| a.rule).collect::<Vec<_>>(),
+        [Rule::PrivilegedRoleAssigned, Rule::PrivilegedRoleEligible]
+    );
+    assert!(
+        alerts[0].summary.contains("Global Administrator"),
+        "{alerts:?}"
+    );
+    // An existing assignment that changed is not a new one.
+    let e = evidence(vec![change(
+        ObjectKind::RoleAssignments,
+        "a1",
+        json!({"roleDefinitionId": GLOBAL_ADMIN}),
+        json!({"roleDefinitionId": GLOBAL_ADMIN, "condition": "x"}),
+    )]);
+    assert!(rules_fired(&e).is_empty());
+}
+
+#[test]
+fn conditional_access_switched_off_report_only_or_deleted_fires_only_from_enabled() {
+    let ca = |before: &str, after: Option<&str>| {
+        change(
+            ObjectKind::ConditionalAccessPolicies,
+            "p1",
+            json!({"state": before}),
+            after.map_or(Value::Null, |a| json!({"state": a})),
+        )
+    };
+    for weakened in [
+        ca("enabled", Some("disabled")),
+        ca("enabled", Some("enabledForReportingButNotEnforced")),
+        ca("enabled", None),
+    ] {
+        assert_eq!(
+            rules_fired(&evidence(vec![weakened])),
+            [Rule::ConditionalAccessWeakened]
+        );
+    }
+    for fine in [
+        ca("disabled", Some("enabled")),
+        ca("disabled", None),
+        ca("enabledForReportingButNotEnforced", Some("disabled")),
+        ca("enabled", Some("enabled")),
+    ] {
+        assert!(rules_fired(&evidence(vec![fine])).is_empty());
+    }
+}
+
+#[test]
+fn a_new_secret_or_certificate_fires_and_a_removed_one_does_not() {
+    let app = |keys: &[&str], certs: &[&str]| {
+        json!({
+            "passwordCredentials": keys.iter().map(|k| json!({"keyId": k})).collect::<Vec<_>>(),
+            "keyCredentials": certs.iter().map(|k| json!({"keyId": k})).collect::<Vec<_>>(),
+        })
+    };
+    let added = change(
+        ObjectKind::Applications,
+        "app",
+        app(&["k1"], &[]),
+        app(&["k1", "k2"], &[]),
+    );
+    let cert = change(
+        ObjectKind::ServicePrincipals,
+        "sp",
+        app(&[], &[]),
+        app(&[], &["c1"]),
+    );
+    let removed = change(
+        ObjectKind::Applications,
+        "app2",
+        app(&["k1", "k2"], &[]),
+        app(&["k1"], &[]),
+    );
+    let renamed = change(
+        ObjectKind::Applications,
+        "app3",
+        json!({"displayName": "a", "passwordCredentials": [{"keyId": "k"}]}),
+        json!({"displayName": "b", "passwordCredentials": [{"keyId": "k"}]}),
+    );
+    let alerts = evaluate(
+        &AlertSettings::default(),
+        &evidence(vec![added, cert, removed, renamed]),
+    );
+    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    assert_eq!(alerts[0].after, Some(json!(["k2"])));
+    assert_eq!(alerts[1].after, Some(json!(["c1"])));
+}
+
+#[test]
+fn a_high_privilege_application_permission_fires_and_a_read_permission_does_not() {
+    let grant = |id: &str, role: &str, to: &str| {
+        change(
+            ObjectKind::AppRoleAssignments,
+            id,
+            Value::Null,
+            json!({"principalType": to, "resourceId": "graph", "appRoleId": role, "principalDisplayName": "app"}),
+        )
+    };
+    let mut e = evidence(vec![
+        grant("g1", "rw", "ServicePrincipal"),
+        grant("g2", "read", "ServicePrincipal"),
+        grant("g3", "rw", "User"),
+        grant("g4", "unknown-role", "ServicePrincipal"),
+    ]);
+    e.app_roles.insert(
+        ("graph".into(), "rw".into()),
+        "Directory.ReadWrite.All".into(),
+    );
+    e.app_roles
+        .insert(("graph".into(), "read".into()), "User.Read.All".into());
+    let alerts = evaluate(&AlertSettings::default(), &e);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].rule, Rule::HighPrivilegeAppPermission);
+    assert!(alerts[0].summary.contains("Directory.ReadWrite.All"));
+}
+
+#[test]
+fn a_domain_added_or_federated_fires_and_a_verified_flag_does_not() {
+    let e = evidence(vec![
+        change(
+            ObjectKind::Domains,
+            "new.example",
+            Value::Null,
+            json!({"authenticationType": "Managed"}),
+        ),
+        change(
+            ObjectKind::Domains,
+            "old.example",
+            json!({"authenticationType": "Managed"}),
+            json!({"authenticationType": "Federated"}),
+        ),
+        change(
+            ObjectKind::Domains,
+            "other.example",
+            json!({"authenticationType": "Managed", "isVerified": false}),
+            json!({"authenticationType": "Managed", "isVerified": true}),
+        ),
+        change(
+            ObjectKind::Domains,
+            "gone.example",
+            json!({"authenticationType": "Managed"}),
+            Value::Null,
+        ),
+    ]);
+    let alerts = evaluate(&AlertSettings::default(), &e);
+    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    assert!(alerts[1].summary.contains("from Managed to Federated"));
+}
+
+#[test]
+fn mass_deletion_counts_over_the_threshold_and_never_logs() {
+    let mut e = evidence(Vec::new());
+    e.deleted.insert(ObjectKind::Users, 51);
+    e.deleted.insert(ObjectKind::Groups, 50);
+    e.deleted.insert(ObjectKind::SignIns, 10_000);
+    assert_eq!(rules_fired(&e), [Rule::MassDeletion]);
+    let strict = AlertSettings {
+        mass_deletion_threshold: 10,
+        ..AlertSettings::default()
+    };
+    assert_eq!(evaluate(&strict, &e).len(), 2);
+}
+
+#[test]
+fn a_disabled_rule_never_fires_and_settings_spell_rules_as_alerts_do() {
+    let e = evidence(vec![change(
+        ObjectKind::ConditionalAccessPolicies,
+        "p",
+        json!({"state": "enabled"}),
+        json!({"state": "disabled"}),
+    )]);
+    let settings: AlertSettings =
+        toml::from_str("disabled = [\"conditional-access-weakened\"]").unwrap();
+    assert!(evaluate(&settings, &e).is_empty());
+    assert_eq!(
+        Rule::ConditionalAccessWeakened.to_string(),
+        "conditional-access-weakened"
+    );
+    assert!(toml::from_str::<AlertSettings>("disabled = [\"no-such-rule\"]").is_err());
+    assert!(toml::from_str::<AlertSettings>("threshold = 3").is_err());
+}
