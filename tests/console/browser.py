@@ -257,9 +257,16 @@ def run(console, emulator):
     check(len(with_groups) >= 2, "two users with group memberships")
     changed, deleted = with_groups[0], with_groups[1]
     deleted_groups = groups_of(deleted["id"])
+    # And a secret slipped into an app: an alert.
+    app = state["objects"]["applications"][0]
+    secrets = list(app.get("passwordCredentials") or []) + [{
+        "keyId": "0badc0de-0000-4000-8000-000000000001", "displayName": "backdoor", "hint": "bd1",
+        "secretText": None, "customKeyIdentifier": None,
+        "startDateTime": "2026-12-05T00:00:00Z", "endDateTime": "2028-12-05T00:00:00Z"}]
     emulator.mutate("contoso", [
         {"op": "update", "kind": "users", "id": changed["id"], "set": {"jobTitle": "Chief Restorer"}},
         {"op": "delete", "kind": "users", "id": deleted["id"]},
+        {"op": "update", "kind": "applications", "id": app["id"], "set": {"passwordCredentials": secrets}},
     ])
     c.back_up("contoso")
 
@@ -350,6 +357,19 @@ def run(console, emulator):
     check(changed["displayName"] in text and deleted["displayName"] in text, "both users listed")
     c.shot("compare")
 
+    # Alerts: the secret added to the app, with the restore that puts the app back.
+    c.go("/console/tenants/contoso")
+    c.click(d.find_element(By.LINK_TEXT, "Alerts"))
+    check(c.title() == "contoso: alerts", c.title())
+    rows = d.find_elements(By.CSS_SELECTOR, "main table tbody tr")
+    check(len(rows) == 1 and "credential-added" in rows[0].text, f"one alert: {c.text()}")
+    check("0badc0de-0000-4000-8000-000000000001" in rows[0].text, "the new key id is named")
+    undo = rows[0].find_element(By.LINK_TEXT, "Restore as it was").get_attribute("href")
+    query = urllib.parse.parse_qs(urllib.parse.urlparse(undo).query)
+    check(query["ids"] == [app["id"]] and query["kind"] == ["applications"], undo)
+    check(changed["displayName"] not in c.text(), "a job title change is not an alert")
+    c.shot("alerts")
+
     # Download the users of the latest snapshot as a zip, with the browser's session.
     status, headers, body = c.fetch("/console/tenants/contoso/download/latest?kinds=users")
     check(status == 200 and headers.get("content-type") == "application/zip", f"zip: {status}")
@@ -383,6 +403,7 @@ def run(console, emulator):
     for path in ["/console/tenants/fabrikam", "/console/tenants/fabrikam/browse/latest/users",
                  f"/console/tenants/fabrikam/objects/latest/users/{emulator.export('fabrikam')['objects']['users'][0]['id']}",
                  "/console/tenants/fabrikam/compare", "/console/tenants/fabrikam/download/latest",
+                 "/console/tenants/fabrikam/alerts",
                  "/console/tenants/fabrikam/restore", "/console/tenants/new",
                  "/console/tenants/contoso/restore?snapshot=latest"]:
         status, _, body = c.fetch(path)

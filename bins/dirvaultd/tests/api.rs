@@ -456,6 +456,73 @@ async fn backup_browse_diff_export_and_restore_over_http() {
         (400, Some("bad_request")),
         "{body}"
     );
+
+    // Alerts: an enabled Conditional Access policy switched off between two backups; the
+    // daemon and the CLI tell the same alerts (one library call behind both).
+    let policy = env
+        .emulator
+        .with_tenant(&env.contoso.tenant_id, |t| {
+            let policy = t
+                .objects(Collection::ConditionalAccessPolicies)
+                .unwrap()
+                .keys()
+                .next()
+                .cloned()
+                .unwrap();
+            let state = |s: &str| json!({ "state": s }).as_object().cloned().unwrap();
+            t.update(
+                Collection::ConditionalAccessPolicies,
+                &policy,
+                state("enabled"),
+            )
+            .unwrap();
+            policy
+        })
+        .unwrap();
+    d.backup_now("contoso", key).await;
+    env.emulator
+        .with_tenant(&env.contoso.tenant_id, |t| {
+            t.update(
+                Collection::ConditionalAccessPolicies,
+                &policy,
+                json!({"state": "enabledForReportingButNotEnforced"})
+                    .as_object()
+                    .cloned()
+                    .unwrap(),
+            )
+        })
+        .unwrap()
+        .unwrap();
+    d.backup_now("contoso", key).await;
+    let (status, alerts) = d.get("/v1/tenants/contoso/alerts", key).await;
+    assert_eq!(status, 200, "{alerts}");
+    assert_eq!(
+        alerts["alerts"][0]["rule"], "conditional-access-weakened",
+        "{alerts}"
+    );
+    assert_eq!(alerts["alerts"][0]["id"], policy.as_str());
+    let out = std::process::Command::new(support::cli_binary())
+        .args(["--json", "--config"])
+        .arg(path(&env.dir, "config.toml"))
+        .arg("--repo")
+        .arg(path(&env.dir, "repo"))
+        .args(["alerts", "contoso"])
+        .env("DIRVAULT_PASSWORD", support::REPOSITORY_PASSWORD)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cli: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(cli["alerts"], alerts["alerts"]);
+    let (status, _) = d
+        .get("/v1/tenants/contoso/alerts?since=last-tuesday", key)
+        .await;
+    assert_eq!(status, 400);
+    let (status, _) = d.get("/v1/tenants/fabrikam/alerts", key).await;
+    assert_eq!(status, 404, "a scoped key sees no other tenant's alerts");
 }
 
 #[tokio::test(flavor = "multi_thread")]

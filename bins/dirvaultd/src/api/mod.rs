@@ -4,12 +4,14 @@
 //!
 //! Errors, middleware and the router are here; the handlers are in a file per resource.
 
+pub(crate) mod alerts;
 pub(crate) mod jobs;
 mod ops;
 pub(crate) mod restore;
 pub(crate) mod snapshots;
 pub(crate) mod tenants;
 
+use alerts::*;
 use jobs::*;
 use ops::*;
 use restore::*;
@@ -357,6 +359,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(roles))
         .routes(routes!(auth_methods))
         .routes(routes!(diff))
+        .routes(routes!(list_alerts))
         .routes(routes!(export))
         .routes(routes!(create_plan))
         .routes(routes!(get_plan))

@@ -7,6 +7,7 @@
 //! here before any handler runs, and every page is sent with a strict Content-Security-Policy.
 //! docs/console.md shows the pages.
 
+mod alerts;
 mod layout;
 mod object;
 mod restore;
@@ -76,6 +77,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
             get(object::show),
         )
         .route("/tenants/{name}/compare", get(snapshots::compare))
+        .route("/tenants/{name}/alerts", get(alerts::list))
         .route(
             "/tenants/{name}/download/{snapshot}",
             get(snapshots::download),

@@ -91,6 +91,7 @@ pub(super) async fn list(
         html! {
             p {
                 a href=(format!("{base}/compare")) { "Compare snapshots" } " · "
+                a href=(format!("{base}/alerts")) { "Alerts" } " · "
                 a href="/console/jobs" { "Backup and restore log" }
             }
             form.bar method="get" action=(base) {
