@@ -375,6 +375,7 @@ impl App {
         match result {
             Ok(Some(report)) => {
                 self.record_backup(name, &report, seconds);
+                let alerts = self.raise_alerts(name, &report.snapshot).await;
                 let failed = failed_kinds(&report);
                 self.jobs.update(id, |j| {
                     j.state = match report.outcome {
@@ -387,12 +388,14 @@ impl App {
                         "outcome": report.outcome,
                         "kinds": report.kinds,
                         "warnings": report.warnings,
+                        "alerts": alerts,
                     }));
                     j.finished = Some(Utc::now());
                 });
                 // The slot has its snapshot either way; a partial one still counts as a
                 // failure for the tenant's health until a complete run.
                 self.slot_done(name, slot, failed);
+                self.send_alerts(id, name, &report.snapshot, &alerts);
             }
             Ok(None) => {
                 self.metrics

@@ -138,6 +138,38 @@ pub(crate) struct DaemonConfig {
     /// choosing.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) api_endpoints: Vec<EndpointConfig>,
+    /// Where alerts are sent after each backup that raises some (docs/alerts.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) webhook: Option<WebhookConfig>,
+}
+
+/// The alert webhook: a URL, and the secret its deliveries are signed with (by reference:
+/// never in the file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WebhookConfig {
+    /// Where each delivery is POSTed.
+    pub(crate) url: String,
+    /// An environment variable holding the signing secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) secret_env: Option<String>,
+    /// A file whose first line is the signing secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) secret_file: Option<PathBuf>,
+    /// Attempts per delivery before it is given up (and counted failed).
+    #[serde(default = "default_webhook_attempts")]
+    pub(crate) attempts: u32,
+    /// The wait before the first retry, in milliseconds; it doubles at each retry.
+    #[serde(default = "default_webhook_retry_ms")]
+    pub(crate) first_retry_ms: u64,
+}
+
+fn default_webhook_attempts() -> u32 {
+    6
+}
+
+fn default_webhook_retry_ms() -> u64 {
+    2_000
 }
 
 /// A Graph root and a login root, allowed for tenants added through the API.
@@ -176,6 +208,7 @@ impl Default for DaemonConfig {
             api_keys: Vec::new(),
             secrets_key_file: None,
             api_endpoints: Vec::new(),
+            webhook: None,
         }
     }
 }

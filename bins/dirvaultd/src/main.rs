@@ -18,6 +18,7 @@ mod openapi;
 mod schedule;
 mod scheduler;
 mod server;
+mod webhook;
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;

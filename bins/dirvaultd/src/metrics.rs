@@ -33,6 +33,8 @@ pub(crate) struct Metrics {
     pub(crate) graph_requests: Family<TenantLabel, Counter>,
     pub(crate) graph_throttled: Family<TenantLabel, Counter>,
     pub(crate) errors: Family<TenantLabel, Counter>,
+    pub(crate) alerts: Family<TenantLabel, Counter>,
+    pub(crate) webhooks: Family<ResultLabel, Counter>,
     pub(crate) running_jobs: Gauge,
     pub(crate) tenants: Gauge,
 }
@@ -48,6 +50,8 @@ impl Metrics {
             graph_requests: Family::default(),
             graph_throttled: Family::default(),
             errors: Family::default(),
+            alerts: Family::default(),
+            webhooks: Family::default(),
             running_jobs: Gauge::default(),
             tenants: Gauge::default(),
             registry: Registry::default(),
@@ -86,6 +90,16 @@ impl Metrics {
             "dirvault_errors",
             "Failed backups and restores",
             m.errors.clone(),
+        );
+        registry.register(
+            "dirvault_alerts",
+            "Alerts raised by the snapshots written here (docs/alerts.md)",
+            m.alerts.clone(),
+        );
+        registry.register(
+            "dirvault_webhook_deliveries",
+            "Alert webhook deliveries by tenant and result: delivered, failed (every attempt failed)",
+            m.webhooks.clone(),
         );
         registry.register(
             "dirvault_running_jobs",

@@ -947,3 +947,155 @@ async fn a_partial_backup_is_partial_in_the_job_the_tenant_status_and_the_metric
     let (_, tenant) = d.get("/v1/tenants/contoso", ADMIN_KEY).await;
     assert_eq!(tenant["consecutiveFailures"], 0, "{tenant}");
 }
+
+/// What the loopback webhook receiver saw: each request's headers and body.
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String)>>>;
+
+/// A webhook receiver on loopback that answers 500 to the first delivery and 200 after.
+async fn receiver() -> (String, Received) {
+    let seen: Received = Received::default();
+    let router = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(
+            |axum::extract::State(seen): axum::extract::State<Received>,
+             headers: axum::http::HeaderMap,
+             body: String| async move {
+                let mut seen = seen.lock().unwrap();
+                seen.push((headers, body));
+                if seen.len() == 1 {
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    axum::http::StatusCode::OK
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let for_server = seen.clone();
+    tokio::spawn(async move {
+        axum::serve(listener, router.with_state(for_server))
+            .await
+            .unwrap();
+    });
+    (url, seen)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn alerts_are_delivered_signed_and_retried_after_a_500() {
+    let env = env().await;
+    let d = &env.daemon;
+    let (url, seen) = receiver().await;
+    let secret = "webhook signing secret 42";
+    std::fs::write(path(&env.dir, "webhook.secret"), secret).unwrap();
+    let config = path(&env.dir, "config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "{text}\n[daemon.webhook]\nurl = \"{url}\"\nsecret_file = \"{}\"\nattempts = 3\nfirst_retry_ms = 50\n",
+            path(&env.dir, "webhook.secret").display()
+        ),
+    )
+    .unwrap();
+    let (status, _, body) = d
+        .call(Method::POST, "/v1/config/reload", Some(ADMIN_KEY), None)
+        .await;
+    assert_eq!(status, 204, "{body}");
+
+    let policy = env
+        .emulator
+        .with_tenant(&env.contoso.tenant_id, |t| {
+            let policy = t
+                .objects(Collection::ConditionalAccessPolicies)
+                .unwrap()
+                .keys()
+                .next()
+                .cloned()
+                .unwrap();
+            let state = json!({"state": "enabled"}).as_object().cloned().unwrap();
+            t.update(Collection::ConditionalAccessPolicies, &policy, state)
+                .unwrap();
+            policy
+        })
+        .unwrap();
+    let first = d.backup_now("contoso", ADMIN_KEY).await;
+    assert_eq!(first["report"]["alerts"], json!([]), "{first}");
+    env.emulator
+        .with_tenant(&env.contoso.tenant_id, |t| {
+            let state = json!({"state": "disabled"}).as_object().cloned().unwrap();
+            t.update(Collection::ConditionalAccessPolicies, &policy, state)
+        })
+        .unwrap()
+        .unwrap();
+    let job = d.backup_now("contoso", ADMIN_KEY).await;
+    assert_eq!(
+        job["report"]["alerts"][0]["rule"], "conditional-access-weakened",
+        "{job}"
+    );
+    let snapshot = job["snapshot"].as_str().unwrap().to_owned();
+    // The delivery goes on after the job: its state shows in the job.
+    let id = job["id"].as_str().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let delivered = loop {
+        let (_, job) = d.get(&format!("/v1/jobs/{id}"), ADMIN_KEY).await;
+        if job["report"]["webhook"]["result"] == "delivered" {
+            break job;
+        }
+        assert!(std::time::Instant::now() < deadline, "not delivered: {job}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(delivered["report"]["webhook"]["attempts"], 2, "{delivered}");
+
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "one failed attempt, one retry, nothing else");
+    for (headers, body) in &seen {
+        let header = |h: &str| headers[h].to_str().unwrap().to_owned();
+        assert_eq!(
+            header("x-dirvault-delivery"),
+            snapshot,
+            "the same delivery id"
+        );
+        let timestamp: i64 = header("x-dirvault-timestamp").parse().unwrap();
+        let signature = header("x-dirvault-signature");
+        let now = chrono::Utc::now().timestamp();
+        assert!(dirvault_engine::alerts::webhook::verify(
+            secret.as_bytes(),
+            timestamp,
+            body.as_bytes(),
+            &signature,
+            now,
+            300
+        ));
+        assert!(
+            !dirvault_engine::alerts::webhook::verify(
+                b"another secret",
+                timestamp,
+                body.as_bytes(),
+                &signature,
+                now,
+                300
+            ),
+            "only the shared secret signs it"
+        );
+        let body: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(body["tenant"], "contoso");
+        assert_eq!(body["snapshot"], snapshot.as_str());
+        assert_eq!(body["alerts"][0]["id"], policy.as_str());
+        assert!(!body.to_string().contains(secret));
+    }
+    let (_, metrics) = d.get("/metrics", ADMIN_KEY).await;
+    let metrics = metrics.as_str().unwrap();
+    assert!(
+        metrics.contains(
+            "dirvault_webhook_deliveries_total{tenant=\"contoso\",result=\"delivered\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("dirvault_alerts_total{tenant=\"contoso\"} 1"),
+        "{metrics}"
+    );
+    let log = std::fs::read_to_string(path(&env.dir, "daemon.log")).unwrap();
+    assert!(!log.contains(secret), "the signing secret is never logged");
+}

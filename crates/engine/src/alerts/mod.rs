@@ -9,6 +9,7 @@
 //! kind never raises "deleted" alerts.
 
 mod rules;
+pub mod webhook;
 
 use std::collections::{BTreeSet, HashMap};
 
