@@ -29,9 +29,9 @@ import zipfile
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import (NoSuchElementException, StaleElementReferenceException,
+                                        WebDriverException)
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 ADMIN_KEY = "console-admin-key-0123456789abcdef"
@@ -144,7 +144,20 @@ class Console:
         """Clicks a link or a submit button and waits for the next page."""
         page = self.d.find_element(By.TAG_NAME, "html")
         element.click()
-        WebDriverWait(self.d, 30).until(expected_conditions.staleness_of(page))
+
+        def left(_driver):
+            # Gone from the document: stale, or (Chromium, when the next page is itself
+            # reloading) "Node with given id does not belong to the document".
+            try:
+                page.is_enabled()
+                return False
+            except StaleElementReferenceException:
+                return True
+            except WebDriverException as e:
+                if "does not belong to the document" in str(e):
+                    return True
+                raise
+        WebDriverWait(self.d, 30).until(left)
 
     def go(self, path):
         self.d.get(self.base + path)
@@ -171,12 +184,13 @@ class Console:
 
     def wait_job(self):
         """On a job page: waits (the page reloads itself) until the job is no longer running."""
+        # The page reloads itself: an element may leave the document while it is read.
         WebDriverWait(self.d, JOB_SECONDS, ignored_exceptions=(
-            StaleElementReferenceException, NoSuchElementException)).until(
+            StaleElementReferenceException, NoSuchElementException, WebDriverException)).until(
             lambda d: d.find_element(By.CSS_SELECTOR, "main p .badge").text
             not in ("queued", "running"))
         WebDriverWait(self.d, 30, ignored_exceptions=(
-            StaleElementReferenceException, NoSuchElementException)).until(
+            StaleElementReferenceException, NoSuchElementException, WebDriverException)).until(
             lambda d: "finished" in d.find_element(By.TAG_NAME, "main").text.lower()
             or d.find_elements(By.CSS_SELECTOR, "meta[http-equiv=refresh]") == [])
         return self.d.find_element(By.CSS_SELECTOR, "main p .badge").text

@@ -948,44 +948,11 @@ async fn a_partial_backup_is_partial_in_the_job_the_tenant_status_and_the_metric
     assert_eq!(tenant["consecutiveFailures"], 0, "{tenant}");
 }
 
-/// What the loopback webhook receiver saw: each request's headers and body.
-type Received = std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String)>>>;
-
-/// A webhook receiver on loopback that answers 500 to the first delivery and 200 after.
-async fn receiver() -> (String, Received) {
-    let seen: Received = Received::default();
-    let router = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(
-            |axum::extract::State(seen): axum::extract::State<Received>,
-             headers: axum::http::HeaderMap,
-             body: String| async move {
-                let mut seen = seen.lock().unwrap();
-                seen.push((headers, body));
-                if seen.len() == 1 {
-                    axum::http::StatusCode::INTERNAL_SERVER_ERROR
-                } else {
-                    axum::http::StatusCode::OK
-                }
-            },
-        ),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let for_server = seen.clone();
-    tokio::spawn(async move {
-        axum::serve(listener, router.with_state(for_server))
-            .await
-            .unwrap();
-    });
-    (url, seen)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn alerts_are_delivered_signed_and_retried_after_a_500() {
     let env = env().await;
     let d = &env.daemon;
-    let (url, seen) = receiver().await;
+    let (url, seen) = support::webhook_receiver(1).await;
     let secret = "webhook signing secret 42";
     std::fs::write(path(&env.dir, "webhook.secret"), secret).unwrap();
     let config = path(&env.dir, "config.toml");

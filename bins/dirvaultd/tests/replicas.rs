@@ -10,7 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use dirvault_emulator::{Emulator, EmulatorConfig, FaultConfig, TenantSpec, ThrottleConfig};
+use dirvault_emulator::{
+    Collection, Emulator, EmulatorConfig, FaultConfig, TenantSpec, ThrottleConfig,
+};
 use dirvault_model::TenantId;
 use dirvault_store::Repository;
 use support::{ADMIN_KEY, Daemon, path, tenant_toml};
@@ -87,11 +89,40 @@ async fn three_replicas_back_up_each_slot_once_and_survive_a_kill() {
             .unwrap();
         infos.push(info);
     }
+    // Every tenant's first Conditional Access policy is enabled, and switched off after the
+    // first slot: each tenant's second snapshot raises an alert, sent to the webhook.
+    let policies: Vec<String> = infos
+        .iter()
+        .map(|info| {
+            emulator
+                .with_tenant(&info.tenant_id, |t| {
+                    let policy = t
+                        .objects(Collection::ConditionalAccessPolicies)
+                        .unwrap()
+                        .keys()
+                        .next()
+                        .cloned()
+                        .unwrap();
+                    t.update(
+                        Collection::ConditionalAccessPolicies,
+                        &policy,
+                        state("enabled"),
+                    )
+                    .unwrap();
+                    policy
+                })
+                .unwrap()
+        })
+        .collect();
     let server = emulator.start("127.0.0.1:0").await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut config = String::from(
+    let (hook, deliveries) = support::webhook_receiver(0).await;
+    std::fs::write(path(&dir, "webhook.secret"), "replica webhook secret").unwrap();
+    let mut config = format!(
         "[daemon]\ntick_seconds = 1\nlease_seconds = 6\nretry_seconds = 1\nmax_concurrent_jobs = 4\nshutdown_grace_seconds = 5\n\n\
-         [[daemon.api_keys]]\nname = \"admin\"\nenv = \"ADMIN_KEY\"\n\n",
+         [[daemon.api_keys]]\nname = \"admin\"\nenv = \"ADMIN_KEY\"\n\n\
+         [daemon.webhook]\nurl = \"{hook}\"\nsecret_file = \"{}\"\nfirst_retry_ms = 100\n\n",
+        path(&dir, "webhook.secret").display()
     );
     let mut secrets = Vec::new();
     for (n, info) in infos.iter().enumerate() {
@@ -146,6 +177,19 @@ async fn three_replicas_back_up_each_slot_once_and_survive_a_kill() {
         Duration::from_secs(SLOT_SECONDS as u64 + 60),
     )
     .await;
+
+    for (info, policy) in infos.iter().zip(&policies) {
+        emulator
+            .with_tenant(&info.tenant_id, |t| {
+                t.update(
+                    Collection::ConditionalAccessPolicies,
+                    policy,
+                    state("disabled"),
+                )
+            })
+            .unwrap()
+            .unwrap();
+    }
 
     // In the next slot, kill -9 a replica while it is backing tenants up.
     let second = first + 1;
@@ -214,6 +258,42 @@ async fn three_replicas_back_up_each_slot_once_and_survive_a_kill() {
         let report = repo.verify(t).await.unwrap();
         assert!(report.is_clean(), "tenant {t}: {:?}", report.problems);
     }
+    // Each snapshot's alerts were sent at most once, by the replica that wrote it: no delivery
+    // id twice, each for a second-slot snapshot. (The killed replica may have written some
+    // snapshots and died before sending their alerts: those stay in the repository.)
+    let deliveries = deliveries.lock().unwrap().clone();
+    let ids: Vec<String> = deliveries
+        .iter()
+        .map(|(h, _)| h["x-dirvault-delivery"].to_str().unwrap().to_owned())
+        .collect();
+    let distinct: BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        ids.len(),
+        "a delivery was sent twice: {ids:?}"
+    );
+    assert!(
+        ids.len() >= TENANTS / 2,
+        "the surviving replicas delivered their snapshots' alerts: {}",
+        ids.len()
+    );
+    for (_, body) in &deliveries {
+        let body: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(body["alerts"][0]["rule"], "conditional-access-weakened");
+        // Snapshot ids begin with their time: YYYYMMDDTHHMMSSZ.
+        let id = body["snapshot"].as_str().unwrap();
+        let at = chrono::NaiveDateTime::parse_from_str(&id[..15], "%Y%m%dT%H%M%S")
+            .unwrap_or_else(|_| panic!("{body}"))
+            .and_utc();
+        assert_eq!(slot_of(at), second, "{body}");
+    }
+}
+
+fn state(s: &str) -> serde_json::Map<String, serde_json::Value> {
+    serde_json::json!({ "state": s })
+        .as_object()
+        .cloned()
+        .unwrap()
 }
 
 fn rand_u64() -> u64 {

@@ -200,3 +200,37 @@ pub(crate) fn cli_binary() -> PathBuf {
     }
     cli
 }
+
+/// What a loopback webhook receiver saw: each request's headers and body.
+pub(crate) type Received = std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String)>>>;
+
+/// A webhook receiver on loopback that answers 500 to the first `failures` requests and 200
+/// after: its URL, and what it saw.
+pub(crate) async fn webhook_receiver(failures: usize) -> (String, Received) {
+    let seen: Received = Received::default();
+    let router = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(
+            move |axum::extract::State(seen): axum::extract::State<Received>,
+                  headers: axum::http::HeaderMap,
+                  body: String| async move {
+                let mut seen = seen.lock().unwrap();
+                seen.push((headers, body));
+                if seen.len() <= failures {
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    axum::http::StatusCode::OK
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let for_server = seen.clone();
+    tokio::spawn(async move {
+        axum::serve(listener, router.with_state(for_server))
+            .await
+            .unwrap();
+    });
+    (url, seen)
+}
