@@ -886,6 +886,28 @@ async fn slow_and_silent_clients_are_disconnected_and_oversized_bodies_refused()
             .form(&[("key", key)])
             .send()
     };
+    // A form that does not parse is a page saying so (a person reads the console).
+    let malformed = http
+        .post(format!("{}/console/login", d.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("not-the-key-field=1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), 422);
+    assert!(
+        malformed.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(
+        malformed
+            .text()
+            .await
+            .unwrap()
+            .contains("The form could not be read")
+    );
     for _ in 0..10 {
         assert_eq!(sign_in("a-guess").await.unwrap().status(), 401);
     }

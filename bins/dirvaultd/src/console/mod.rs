@@ -8,6 +8,7 @@
 //! docs/console.md shows the pages.
 
 mod alerts;
+mod form;
 mod layout;
 mod object;
 mod restore;
@@ -24,11 +25,12 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Form, Router};
+use axum::{Extension, Router};
 use maud::html;
 use serde::Deserialize;
 
 use crate::app::{App, Key, same_bytes};
+use form::PageForm;
 use layout::{error_page, page};
 pub(crate) use session::Sessions;
 
@@ -247,7 +249,7 @@ async fn login(
     State(console): ConsoleState,
     peer: Option<Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     headers: axum::http::HeaderMap,
-    Form(form): Form<SignIn>,
+    PageForm(form): PageForm<SignIn>,
 ) -> Response {
     // The connection's address (set by the server for every connection).
     let address = peer.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |Extension(p)| {

@@ -138,7 +138,7 @@ pub(super) async fn plan(
     State(c): ConsoleState,
     Extension(v): Extension<Visitor>,
     Path(name): Path<String>,
-    Form(form): Form<Fields>,
+    PageForm(form): PageForm<Fields>,
 ) -> Response {
     let on = |field: &str| first(&form, field).is_some();
     let kind = match first(&form, "kind").map(str::parse).transpose() {
@@ -261,7 +261,7 @@ pub(super) async fn apply(
     State(c): ConsoleState,
     Extension(v): Extension<Visitor>,
     Path((name, id)): Path<(String, String)>,
-    Form(form): Form<Fields>,
+    PageForm(form): PageForm<Fields>,
 ) -> Response {
     let password = form
         .iter()

@@ -1,7 +1,6 @@
 //! The tenants page (last backup, next run, "back up now") and onboarding a tenant (the
 //! admin-consent link to send the customer).
 
-use axum::Form;
 use axum::extract::Path;
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -155,7 +154,7 @@ pub(super) struct NewTenant {
 pub(super) async fn add(
     State(c): ConsoleState,
     Extension(v): Extension<Visitor>,
-    Form(form): Form<NewTenant>,
+    PageForm(form): PageForm<NewTenant>,
 ) -> Response {
     let parsed = (|| {
         Ok::<_, ApiError>(AddTenant {
