@@ -459,40 +459,14 @@ async fn backup_browse_diff_export_and_restore_over_http() {
 
     // Alerts: an enabled Conditional Access policy switched off between two backups; the
     // daemon and the CLI tell the same alerts (one library call behind both).
-    let policy = env
-        .emulator
-        .with_tenant(&env.contoso.tenant_id, |t| {
-            let policy = t
-                .objects(Collection::ConditionalAccessPolicies)
-                .unwrap()
-                .keys()
-                .next()
-                .cloned()
-                .unwrap();
-            let state = |s: &str| json!({ "state": s }).as_object().cloned().unwrap();
-            t.update(
-                Collection::ConditionalAccessPolicies,
-                &policy,
-                state("enabled"),
-            )
-            .unwrap();
-            policy
-        })
-        .unwrap();
+    let policy = support::set_policy_state(&env.emulator, &env.contoso.tenant_id, None, "enabled");
     d.backup_now("contoso", key).await;
-    env.emulator
-        .with_tenant(&env.contoso.tenant_id, |t| {
-            t.update(
-                Collection::ConditionalAccessPolicies,
-                &policy,
-                json!({"state": "enabledForReportingButNotEnforced"})
-                    .as_object()
-                    .cloned()
-                    .unwrap(),
-            )
-        })
-        .unwrap()
-        .unwrap();
+    support::set_policy_state(
+        &env.emulator,
+        &env.contoso.tenant_id,
+        Some(&policy),
+        "enabledForReportingButNotEnforced",
+    );
     d.backup_now("contoso", key).await;
     let (status, alerts) = d.get("/v1/tenants/contoso/alerts", key).await;
     assert_eq!(status, 200, "{alerts}");
@@ -1008,31 +982,15 @@ async fn alerts_are_delivered_signed_and_retried_after_a_500() {
         .await;
     assert_eq!(status, 204, "{body}");
 
-    let policy = env
-        .emulator
-        .with_tenant(&env.contoso.tenant_id, |t| {
-            let policy = t
-                .objects(Collection::ConditionalAccessPolicies)
-                .unwrap()
-                .keys()
-                .next()
-                .cloned()
-                .unwrap();
-            let state = json!({"state": "enabled"}).as_object().cloned().unwrap();
-            t.update(Collection::ConditionalAccessPolicies, &policy, state)
-                .unwrap();
-            policy
-        })
-        .unwrap();
+    let policy = support::set_policy_state(&env.emulator, &env.contoso.tenant_id, None, "enabled");
     let first = d.backup_now("contoso", ADMIN_KEY).await;
     assert_eq!(first["report"]["alerts"], json!([]), "{first}");
-    env.emulator
-        .with_tenant(&env.contoso.tenant_id, |t| {
-            let state = json!({"state": "disabled"}).as_object().cloned().unwrap();
-            t.update(Collection::ConditionalAccessPolicies, &policy, state)
-        })
-        .unwrap()
-        .unwrap();
+    support::set_policy_state(
+        &env.emulator,
+        &env.contoso.tenant_id,
+        Some(&policy),
+        "disabled",
+    );
     let job = d.backup_now("contoso", ADMIN_KEY).await;
     assert_eq!(
         job["report"]["alerts"][0]["rule"], "conditional-access-weakened",

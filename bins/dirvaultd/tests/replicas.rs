@@ -10,9 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use dirvault_emulator::{
-    Collection, Emulator, EmulatorConfig, FaultConfig, TenantSpec, ThrottleConfig,
-};
+use dirvault_emulator::{Emulator, EmulatorConfig, FaultConfig, TenantSpec, ThrottleConfig};
 use dirvault_model::TenantId;
 use dirvault_store::Repository;
 use support::{ADMIN_KEY, Daemon, path, tenant_toml};
@@ -93,26 +91,7 @@ async fn three_replicas_back_up_each_slot_once_and_survive_a_kill() {
     // first slot: each tenant's second snapshot raises an alert, sent to the webhook.
     let policies: Vec<String> = infos
         .iter()
-        .map(|info| {
-            emulator
-                .with_tenant(&info.tenant_id, |t| {
-                    let policy = t
-                        .objects(Collection::ConditionalAccessPolicies)
-                        .unwrap()
-                        .keys()
-                        .next()
-                        .cloned()
-                        .unwrap();
-                    t.update(
-                        Collection::ConditionalAccessPolicies,
-                        &policy,
-                        state("enabled"),
-                    )
-                    .unwrap();
-                    policy
-                })
-                .unwrap()
-        })
+        .map(|info| support::set_policy_state(&emulator, &info.tenant_id, None, "enabled"))
         .collect();
     let server = emulator.start("127.0.0.1:0").await.unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -179,16 +158,7 @@ async fn three_replicas_back_up_each_slot_once_and_survive_a_kill() {
     .await;
 
     for (info, policy) in infos.iter().zip(&policies) {
-        emulator
-            .with_tenant(&info.tenant_id, |t| {
-                t.update(
-                    Collection::ConditionalAccessPolicies,
-                    policy,
-                    state("disabled"),
-                )
-            })
-            .unwrap()
-            .unwrap();
+        support::set_policy_state(&emulator, &info.tenant_id, Some(policy), "disabled");
     }
 
     // In the next slot, kill -9 a replica while it is backing tenants up.
@@ -287,13 +257,6 @@ async fn three_replicas_back_up_each_slot_once_and_survive_a_kill() {
             .and_utc();
         assert_eq!(slot_of(at), second, "{body}");
     }
-}
-
-fn state(s: &str) -> serde_json::Map<String, serde_json::Value> {
-    serde_json::json!({ "state": s })
-        .as_object()
-        .cloned()
-        .unwrap()
 }
 
 fn rand_u64() -> u64 {

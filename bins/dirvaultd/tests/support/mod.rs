@@ -234,3 +234,28 @@ pub(crate) async fn webhook_receiver(failures: usize) -> (String, Received) {
     });
     (url, seen)
 }
+
+/// Sets the `state` of a Conditional Access policy of an emulated tenant (its first policy when
+/// `policy` is `None`, the one alert tests switch): the policy's id.
+pub(crate) fn set_policy_state(
+    emulator: &dirvault_emulator::Emulator,
+    tenant_id: &str,
+    policy: Option<&str>,
+    state: &str,
+) -> String {
+    use dirvault_emulator::Collection::ConditionalAccessPolicies as Policies;
+    emulator
+        .with_tenant(tenant_id, |t| {
+            let id = policy.map_or_else(
+                || t.objects(Policies).unwrap().keys().next().cloned().unwrap(),
+                str::to_owned,
+            );
+            let set = serde_json::json!({ "state": state })
+                .as_object()
+                .cloned()
+                .unwrap();
+            t.update(Policies, &id, set).unwrap();
+            id
+        })
+        .unwrap()
+}
