@@ -9,6 +9,7 @@ use super::*;
 pub(crate) struct AlertsQuery {
     /// Every snapshot taken at or after this RFC 3339 date-time, each against the one before
     /// it; the latest snapshot only when absent.
+    #[param(format = DateTime)]
     pub(crate) since: Option<String>,
 }
 
@@ -35,7 +36,6 @@ pub(crate) async fn alerts_of(
 ) -> ApiResult<Vec<dirvault_engine::alerts::Alert>> {
     let t = tenant(app, key, name)?;
     let since = since
-        .filter(|s| !s.is_empty())
         .map(|s| {
             DateTime::parse_from_rfc3339(s)
                 .map(|d| d.with_timezone(&Utc))
@@ -48,4 +48,21 @@ pub(crate) async fn alerts_of(
         })
         .transpose()?;
     Ok(app.vault.alerts(&t.tenant_id, since, &t.alerts).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    /// What an OpenAPI `date-time` may be (RFC 3339 §5.6): every form is taken.
+    #[test]
+    fn every_rfc_3339_form_is_taken() {
+        for s in [
+            "2026-12-01T00:00:00Z",
+            "2026-12-01t00:00:00z",
+            "2000-02-29T23:59:60+14:00",
+            "0000-01-01T00:00:00.123456789-00:00",
+            "9999-12-31T23:59:59.5-23:59",
+        ] {
+            assert!(chrono::DateTime::parse_from_rfc3339(s).is_ok(), "{s}");
+        }
+    }
 }
