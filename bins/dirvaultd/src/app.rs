@@ -78,19 +78,12 @@ fn resolve_keys(config: &Config) -> Result<Vec<Key>> {
 fn resolve_key(k: &ApiKeyConfig) -> Result<Key> {
     let hex = match (&k.sha256, &k.env, &k.file) {
         (Some(h), None, None) => h.trim().to_lowercase(),
-        (None, Some(var), None) => {
-            let v = std::env::var(var).with_context(|| {
-                format!(
-                    "API key {:?}: the environment variable {var} is not set",
-                    k.name
-                )
-            })?;
-            hash_key(&v)
-        }
-        (None, None, Some(path)) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("API key {:?}: cannot read {}", k.name, path.display()))?;
-            hash_key(text.lines().next().unwrap_or_default())
+        (None, env, file) if env.is_some() != file.is_some() => {
+            hash_key(&crate::config::secret_by_reference(
+                &format!("API key {:?}", k.name),
+                env.as_deref(),
+                file.as_deref(),
+            )?)
         }
         _ => bail!(
             "API key {:?}: give exactly one of sha256, env or file",

@@ -237,6 +237,30 @@ pub(crate) struct ApiKeyConfig {
     pub(crate) tenant_ids: Option<Vec<TenantId>>,
 }
 
+/// A secret the configuration names by reference: the value of an environment variable, or
+/// the first line of a file. `what` names it in errors (never the value).
+pub(crate) fn secret_by_reference(
+    what: &str,
+    env: Option<&str>,
+    file: Option<&Path>,
+) -> anyhow::Result<zeroize::Zeroizing<String>> {
+    use anyhow::Context as _;
+    let text = match (env, file) {
+        (Some(var), None) => zeroize::Zeroizing::new(
+            std::env::var(var)
+                .with_context(|| format!("{what}: the environment variable {var} is not set"))?,
+        ),
+        (None, Some(path)) => zeroize::Zeroizing::new(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("{what}: cannot read {}", path.display()))?,
+        ),
+        _ => anyhow::bail!("{what}: give exactly one of an environment variable or a file"),
+    };
+    Ok(zeroize::Zeroizing::new(
+        text.lines().next().unwrap_or_default().to_owned(),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

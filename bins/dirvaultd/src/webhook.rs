@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use chrono::Utc;
 use dirvault_engine::alerts::{Alert, webhook::sign};
 use dirvault_store::Snapshot;
@@ -29,17 +29,11 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The signing secret, from the variable or file the configuration names.
 fn secret(config: &WebhookConfig) -> Result<Zeroizing<Vec<u8>>> {
-    let text = match (&config.secret_env, &config.secret_file) {
-        (Some(var), None) => Zeroizing::new(std::env::var(var).with_context(|| {
-            format!("webhook secret: the environment variable {var} is not set")
-        })?),
-        (None, Some(path)) => Zeroizing::new(
-            std::fs::read_to_string(path)
-                .with_context(|| format!("webhook secret: cannot read {}", path.display()))?,
-        ),
-        _ => bail!("[daemon.webhook]: give exactly one of secret_env or secret_file"),
-    };
-    let line = text.lines().next().unwrap_or_default();
+    let line = crate::config::secret_by_reference(
+        "webhook secret",
+        config.secret_env.as_deref(),
+        config.secret_file.as_deref(),
+    )?;
     if line.is_empty() {
         bail!("webhook secret: it is empty");
     }

@@ -32,6 +32,27 @@ struct Env {
     dir: tempfile::TempDir,
 }
 
+/// `dirvault --json ARGS` on the daemon's configuration and repository (the CLI and the
+/// daemon answer alike: one library call behind both), which must succeed: its output.
+fn cli_json(env: &Env, args: &[&str]) -> Value {
+    let out = std::process::Command::new(support::cli_binary())
+        .args(["--json", "--config"])
+        .arg(path(&env.dir, "config.toml"))
+        .arg("--repo")
+        .arg(path(&env.dir, "repo"))
+        .args(args)
+        .env("CONTOSO_SECRET", &env.contoso.client_secret)
+        .env("DIRVAULT_PASSWORD", support::REPOSITORY_PASSWORD)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 async fn env() -> Env {
     let emulator = Emulator::new(EmulatorConfig {
         throttle: ThrottleConfig { scale: 0.0 },
@@ -332,22 +353,10 @@ async fn backup_browse_diff_export_and_restore_over_http() {
         )
         .await;
     assert_eq!(status, 200, "{daemon_diff}");
-    let out = std::process::Command::new(support::cli_binary())
-        .args(["--json", "--config"])
-        .arg(path(&env.dir, "config.toml"))
-        .arg("--repo")
-        .arg(path(&env.dir, "repo"))
-        .args(["diff", "contoso", "latest", "live", "--kind", "users"])
-        .env("CONTOSO_SECRET", &env.contoso.client_secret)
-        .env("DIRVAULT_PASSWORD", support::REPOSITORY_PASSWORD)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let cli_diff = cli_json(
+        &env,
+        &["diff", "contoso", "latest", "live", "--kind", "users"],
     );
-    let cli_diff: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(cli_diff, daemon_diff);
     assert_eq!(
         daemon_diff["changes"]
@@ -475,21 +484,7 @@ async fn backup_browse_diff_export_and_restore_over_http() {
         "{alerts}"
     );
     assert_eq!(alerts["alerts"][0]["id"], policy.as_str());
-    let out = std::process::Command::new(support::cli_binary())
-        .args(["--json", "--config"])
-        .arg(path(&env.dir, "config.toml"))
-        .arg("--repo")
-        .arg(path(&env.dir, "repo"))
-        .args(["alerts", "contoso"])
-        .env("DIRVAULT_PASSWORD", support::REPOSITORY_PASSWORD)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let cli: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cli = cli_json(&env, &["alerts", "contoso"]);
     assert_eq!(cli["alerts"], alerts["alerts"]);
     let (status, _) = d
         .get("/v1/tenants/contoso/alerts?since=last-tuesday", key)
