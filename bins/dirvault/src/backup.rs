@@ -82,7 +82,12 @@ pub(crate) fn print_backup(json: bool, name: &str, report: &BackupReport) {
             dirvault_store::KindStatus::Failed { reason } => format!("FAILED: {reason}"),
             dirvault_store::KindStatus::Skipped { reason } => format!("skipped: {reason}"),
         };
-        println!("  {:<26} {:>7}  {status}", k.kind.name(), k.count);
+        println!(
+            "  {:<w$} {:>7}  {status}",
+            k.kind.name(),
+            k.count,
+            w = dirvault_model::ObjectKind::name_width()
+        );
     }
     println!(
         "{} Graph requests ({} throttled, {} retries), {} new blobs, {} bytes written",

@@ -297,14 +297,19 @@ pub(crate) fn main() -> ExitCode {
 /// One kind's line of a diff: its counts, or that nothing changed.
 pub(crate) fn changes_line(kind: ObjectKind, c: &dirvault_engine::KindChanges) -> String {
     if c.is_empty() {
-        return format!("  {:<26} no changes", kind.name());
+        return format!(
+            "  {:<w$} no changes",
+            kind.name(),
+            w = ObjectKind::name_width()
+        );
     }
     format!(
-        "  {:<26} {} created, {} modified, {} deleted",
+        "  {:<w$} {} created, {} modified, {} deleted",
         kind.name(),
         c.created.len(),
         c.modified.len(),
-        c.deleted.len()
+        c.deleted.len(),
+        w = ObjectKind::name_width()
     )
 }
 
@@ -686,7 +691,11 @@ async fn run(cli: Cli) -> Result<()> {
                 println!("{}", changes_line(*k, c));
             }
             for (k, reason) in &diff.unavailable {
-                println!("  {:<26} not compared: {reason}", k.name());
+                println!(
+                    "  {:<w$} not compared: {reason}",
+                    k.name(),
+                    w = ObjectKind::name_width()
+                );
             }
             Ok(())
         }

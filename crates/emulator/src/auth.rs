@@ -573,6 +573,12 @@ pub fn grants(roles: &BTreeSet<String>, needed: &str) -> bool {
     {
         return true;
     }
+    // The policy pages list Policy.Read.All as the higher privilege for every narrower
+    // policy read (authenticationmethodspolicy-get.md, permissiongrantpolicy-list.md,
+    // authenticationstrengthroot-list-policies.md).
+    if needed.starts_with("Policy.Read.") && roles.contains("Policy.Read.All") {
+        return true;
+    }
     if DIRECTORY_READ_COVERS.contains(&needed)
         && (roles.contains("Directory.Read.All") || roles.contains("Directory.ReadWrite.All"))
     {

@@ -58,6 +58,32 @@ pub enum Collection {
     Organization,
     /// `/domains`
     Domains,
+    /// `/policies/authorizationPolicy` (one settings object)
+    AuthorizationPolicy,
+    /// `/policies/identitySecurityDefaultsEnforcementPolicy`
+    #[serde(rename = "identitySecurityDefaultsEnforcementPolicy")]
+    SecurityDefaults,
+    /// `/policies/authenticationMethodsPolicy`, with its method configurations
+    AuthenticationMethodsPolicy,
+    /// `/policies/crossTenantAccessPolicy/default`
+    #[serde(rename = "crossTenantAccessPolicyDefault")]
+    CrossTenantAccessDefault,
+    /// `/policies/adminConsentRequestPolicy`
+    AdminConsentRequestPolicy,
+    /// `/policies/tokenLifetimePolicies`
+    TokenLifetimePolicies,
+    /// `/policies/tokenIssuancePolicies`
+    TokenIssuancePolicies,
+    /// `/policies/claimsMappingPolicies`
+    ClaimsMappingPolicies,
+    /// `/policies/homeRealmDiscoveryPolicies`
+    HomeRealmDiscoveryPolicies,
+    /// `/policies/activityBasedTimeoutPolicies`
+    ActivityBasedTimeoutPolicies,
+    /// `/policies/permissionGrantPolicies`
+    PermissionGrantPolicies,
+    /// `/policies/authenticationStrengthPolicies`
+    AuthenticationStrengthPolicies,
 }
 
 /// Where a collection is listed.
@@ -72,6 +98,8 @@ pub enum ListedAt {
         /// The path after the parent's id.
         segment: &'static str,
     },
+    /// One settings object at a fixed path: `GET` and `PATCH`, no list, create or delete.
+    Singleton(&'static str),
 }
 
 /// What Graph documents about one [`Collection`].
@@ -100,9 +128,21 @@ pub struct Facts {
 
 impl Collection {
     /// Every collection, in the order the generator fills them.
-    pub const ALL: [Collection; 20] = [
+    pub const ALL: [Collection; 32] = [
         Collection::Organization,
         Collection::Domains,
+        Collection::AuthorizationPolicy,
+        Collection::SecurityDefaults,
+        Collection::AuthenticationMethodsPolicy,
+        Collection::CrossTenantAccessDefault,
+        Collection::AdminConsentRequestPolicy,
+        Collection::TokenLifetimePolicies,
+        Collection::TokenIssuancePolicies,
+        Collection::ClaimsMappingPolicies,
+        Collection::HomeRealmDiscoveryPolicies,
+        Collection::ActivityBasedTimeoutPolicies,
+        Collection::PermissionGrantPolicies,
+        Collection::AuthenticationStrengthPolicies,
         Collection::AdministrativeUnits,
         Collection::Users,
         Collection::Groups,
@@ -126,7 +166,7 @@ impl Collection {
     /// What Graph documents about this collection.
     pub fn facts(self) -> Facts {
         use Collection as C;
-        use ListedAt::{PerParent, Tenant};
+        use ListedAt::{PerParent, Singleton, Tenant};
         // (name, OData type, listed at, delta, recycle bin, read, write, app-only create)
         let (name, odata_type, listed_at, delta_path, soft_delete, read, write, app_create) =
             match self {
@@ -360,6 +400,142 @@ impl Collection {
                     "Domain.Read.All",
                     None,
                     false,
+                ),
+                // Settings objects: GET and PATCH on one path (the get and update page of
+                // each; permissions from their tables).
+                // authorizationpolicy-get.md, authorizationpolicy-update.md
+                C::AuthorizationPolicy => (
+                    "authorizationPolicy",
+                    "microsoft.graph.authorizationPolicy",
+                    Singleton("/policies/authorizationPolicy"),
+                    None,
+                    false,
+                    "Policy.Read.All",
+                    Some("Policy.ReadWrite.Authorization"),
+                    false,
+                ),
+                // identitysecuritydefaultsenforcementpolicy-get.md, -update.md
+                C::SecurityDefaults => (
+                    "identitySecurityDefaultsEnforcementPolicy",
+                    "microsoft.graph.identitySecurityDefaultsEnforcementPolicy",
+                    Singleton("/policies/identitySecurityDefaultsEnforcementPolicy"),
+                    None,
+                    false,
+                    "Policy.Read.All",
+                    Some("Policy.ReadWrite.ConditionalAccess"),
+                    false,
+                ),
+                // authenticationmethodspolicy-get.md, -update.md,
+                // authenticationmethodconfiguration-update.md
+                C::AuthenticationMethodsPolicy => (
+                    "authenticationMethodsPolicy",
+                    "microsoft.graph.authenticationMethodsPolicy",
+                    Singleton("/policies/authenticationMethodsPolicy"),
+                    None,
+                    false,
+                    "Policy.Read.AuthenticationMethod",
+                    Some("Policy.ReadWrite.AuthenticationMethod"),
+                    false,
+                ),
+                // crosstenantaccesspolicyconfigurationdefault-get.md, -update.md
+                C::CrossTenantAccessDefault => (
+                    "crossTenantAccessPolicyDefault",
+                    "microsoft.graph.crossTenantAccessPolicyConfigurationDefault",
+                    Singleton("/policies/crossTenantAccessPolicy/default"),
+                    None,
+                    false,
+                    "Policy.Read.All",
+                    Some("Policy.ReadWrite.CrossTenantAccess"),
+                    false,
+                ),
+                // adminconsentrequestpolicy-get.md, -update.md
+                C::AdminConsentRequestPolicy => (
+                    "adminConsentRequestPolicy",
+                    "microsoft.graph.adminConsentRequestPolicy",
+                    Singleton("/policies/adminConsentRequestPolicy"),
+                    None,
+                    false,
+                    "Policy.Read.All",
+                    Some("Policy.ReadWrite.ConsentRequest"),
+                    false,
+                ),
+                // tokenlifetimepolicy-list.md, tokenlifetimepolicy-post-tokenlifetimepolicies.md
+                C::TokenLifetimePolicies => (
+                    "tokenLifetimePolicies",
+                    "microsoft.graph.tokenLifetimePolicy",
+                    Tenant("/policies/tokenLifetimePolicies"),
+                    None,
+                    false,
+                    "Policy.Read.All",
+                    Some("Policy.ReadWrite.ApplicationConfiguration"),
+                    true,
+                ),
+                // tokenissuancepolicy-list.md, tokenissuancepolicy-post-tokenissuancepolicies.md
+                C::TokenIssuancePolicies => (
+                    "tokenIssuancePolicies",
+                    "microsoft.graph.tokenIssuancePolicy",
+                    Tenant("/policies/tokenIssuancePolicies"),
+                    None,
+                    false,
+                    "Policy.Read.All",
+                    Some("Policy.ReadWrite.ApplicationConfiguration"),
+                    true,
+                ),
+                // claimsmappingpolicy-list.md, claimsmappingpolicy-post-claimsmappingpolicies.md
+                C::ClaimsMappingPolicies => (
+                    "claimsMappingPolicies",
+                    "microsoft.graph.claimsMappingPolicy",
+                    Tenant("/policies/claimsMappingPolicies"),
+                    None,
+                    false,
+                    "Policy.Read.All",
+                    Some("Policy.ReadWrite.ApplicationConfiguration"),
+                    true,
+                ),
+                // homerealmdiscoverypolicy-list.md, -post-homerealmdiscoverypolicies.md
+                C::HomeRealmDiscoveryPolicies => (
+                    "homeRealmDiscoveryPolicies",
+                    "microsoft.graph.homeRealmDiscoveryPolicy",
+                    Tenant("/policies/homeRealmDiscoveryPolicies"),
+                    None,
+                    false,
+                    "Policy.Read.All",
+                    Some("Policy.ReadWrite.ApplicationConfiguration"),
+                    true,
+                ),
+                // activitybasedtimeoutpolicy-list.md, -post-activitybasedtimeoutpolicies.md
+                C::ActivityBasedTimeoutPolicies => (
+                    "activityBasedTimeoutPolicies",
+                    "microsoft.graph.activityBasedTimeoutPolicy",
+                    Tenant("/policies/activityBasedTimeoutPolicies"),
+                    None,
+                    false,
+                    "Policy.Read.All",
+                    Some("Policy.ReadWrite.ApplicationConfiguration"),
+                    true,
+                ),
+                // permissiongrantpolicy-list.md, permissiongrantpolicy-post-permissiongrantpolicies.md
+                C::PermissionGrantPolicies => (
+                    "permissionGrantPolicies",
+                    "microsoft.graph.permissionGrantPolicy",
+                    Tenant("/policies/permissionGrantPolicies"),
+                    None,
+                    false,
+                    "Policy.Read.PermissionGrant",
+                    Some("Policy.ReadWrite.PermissionGrant"),
+                    true,
+                ),
+                // authenticationstrengthroot-list-policies.md (built-in strengths are
+                // read-only: authenticationstrengthpolicy-update.md)
+                C::AuthenticationStrengthPolicies => (
+                    "authenticationStrengthPolicies",
+                    "microsoft.graph.authenticationStrengthPolicy",
+                    Tenant("/policies/authenticationStrengthPolicies"),
+                    None,
+                    false,
+                    "Policy.Read.AuthenticationMethod",
+                    Some("Policy.ReadWrite.AuthenticationMethod"),
+                    true,
                 ),
             };
         Facts {

@@ -318,6 +318,28 @@ impl Tenant {
         }
     }
 
+    /// Stores a settings object (one per tenant: `/policies/authorizationPolicy`, …) under its
+    /// id, or under its collection's name when it has none (cross-tenant access defaults).
+    pub fn insert_settings(&mut self, kind: Collection, obj: Obj) {
+        let key = obj
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or(kind.name())
+            .to_owned();
+        let objects = self.objects.entry(kind).or_default();
+        objects.clear();
+        objects.insert(key, obj);
+    }
+
+    /// A settings object (see [`Tenant::insert_settings`]) and the key it is stored under, for
+    /// [`Tenant::update`].
+    pub fn settings(&self, kind: Collection) -> Option<(&str, &Obj)> {
+        self.objects(kind)?
+            .iter()
+            .next()
+            .map(|(k, o)| (k.as_str(), o))
+    }
+
     /// Merges `patch` into an object; properties set to `null` become `null`.
     ///
     /// # Errors

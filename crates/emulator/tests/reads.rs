@@ -364,6 +364,19 @@ async fn every_kind_lists_with_its_permission() {
     for kind in Collection::ALL {
         let path = match kind.facts().listed_at {
             dirvault_emulator::kinds::ListedAt::Tenant(p) => p.to_owned(),
+            dirvault_emulator::kinds::ListedAt::Singleton(p) => {
+                // One settings object, not a collection.
+                let r = env.get(p).await;
+                assert_eq!(r.status, StatusCode::OK, "{kind}: {p}: {}", r.body);
+                assert!(r.body.get("value").is_none(), "{kind}: {}", r.body);
+                assert!(
+                    r.body["@odata.context"]
+                        .as_str()
+                        .is_some_and(|c| c.contains("$metadata#")),
+                    "{kind}"
+                );
+                continue;
+            }
             dirvault_emulator::kinds::ListedAt::PerParent { parent, segment } => {
                 let id = env.ids(parent)[0].clone();
                 format!(

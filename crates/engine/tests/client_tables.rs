@@ -52,7 +52,8 @@ fn the_clients_kind_table_and_the_emulators_collection_table_agree() {
         assert_eq!(client.read_permission, emulator.read_permission, "{kind}");
         assert_eq!(client.write_permission, emulator.write_permission, "{kind}");
         match (client.collection, emulator.listed_at) {
-            (CollectionPath::Tenant(a), ListedAt::Tenant(b)) => assert_eq!(a, b, "{kind}"),
+            (CollectionPath::Tenant(a), ListedAt::Tenant(b))
+            | (CollectionPath::Singleton(a), ListedAt::Singleton(b)) => assert_eq!(a, b, "{kind}"),
             (
                 CollectionPath::PerParent { parent, segment },
                 ListedAt::PerParent {

@@ -25,6 +25,9 @@ pub enum CollectionPath {
         /// The path segment after the parent's id.
         segment: &'static str,
     },
+    /// One object at a fixed path, read with `GET` and changed with `PATCH` on that path,
+    /// never created or deleted: a tenant's settings, e.g. `/policies/authorizationPolicy`.
+    Singleton(&'static str),
 }
 
 /// Whether an app-only (client-credentials) client can re-create an object of this kind.
@@ -39,6 +42,40 @@ pub enum Recreate {
     Partial,
     /// No app-only create exists (devices), or the kind is read-only (logs, templates).
     No,
+}
+
+/// The row of a tenant-wide policy collection: listed without delta, created by an app with
+/// the write permission, deleted for good (no recycle bin).
+type InfoRow = (
+    &'static str,
+    &'static str,
+    CollectionPath,
+    Option<&'static str>,
+    Option<&'static str>,
+    Recreate,
+    bool,
+    &'static str,
+    Option<&'static str>,
+);
+
+fn policy_collection(
+    name: &'static str,
+    odata_type: &'static str,
+    path: &'static str,
+    read_permission: &'static str,
+    write_permission: &'static str,
+) -> InfoRow {
+    (
+        name,
+        odata_type,
+        CollectionPath::Tenant(path),
+        None,
+        Some("displayName"),
+        Recreate::Yes,
+        false,
+        read_permission,
+        Some(write_permission),
+    )
 }
 
 /// Every kind of object dirvault backs up.
@@ -88,6 +125,37 @@ pub enum ObjectKind {
     Organization,
     /// `microsoft.graph.domain`
     Domains,
+    /// The tenant's authorization settings (`microsoft.graph.authorizationPolicy`): user
+    /// consent, guest invitations, what default users may do.
+    AuthorizationPolicy,
+    /// Security defaults on or off (`microsoft.graph.identitySecurityDefaultsEnforcementPolicy`).
+    #[serde(rename = "identitySecurityDefaultsEnforcementPolicy")]
+    SecurityDefaults,
+    /// Which authentication methods users may use, with each method's configuration
+    /// (`microsoft.graph.authenticationMethodsPolicy`).
+    AuthenticationMethodsPolicy,
+    /// Cross-tenant access defaults: B2B collaboration, B2B direct connect, inbound trust
+    /// (`microsoft.graph.crossTenantAccessPolicyConfigurationDefault`).
+    #[serde(rename = "crossTenantAccessPolicyDefault")]
+    CrossTenantAccessDefault,
+    /// Whether users may ask an admin to consent to an app
+    /// (`microsoft.graph.adminConsentRequestPolicy`).
+    AdminConsentRequestPolicy,
+    /// `microsoft.graph.tokenLifetimePolicy`
+    TokenLifetimePolicies,
+    /// `microsoft.graph.tokenIssuancePolicy`
+    TokenIssuancePolicies,
+    /// `microsoft.graph.claimsMappingPolicy`
+    ClaimsMappingPolicies,
+    /// `microsoft.graph.homeRealmDiscoveryPolicy`
+    HomeRealmDiscoveryPolicies,
+    /// `microsoft.graph.activityBasedTimeoutPolicy`
+    ActivityBasedTimeoutPolicies,
+    /// Which permissions users may consent to (`microsoft.graph.permissionGrantPolicy`).
+    PermissionGrantPolicies,
+    /// Built-in and custom authentication strengths Conditional Access requires
+    /// (`microsoft.graph.authenticationStrengthPolicy`).
+    AuthenticationStrengthPolicies,
 }
 
 /// What Graph says about one [`ObjectKind`].
@@ -117,9 +185,21 @@ pub struct KindInfo {
 
 impl ObjectKind {
     /// Every kind, in backup order (objects before the relationships that point at them).
-    pub const ALL: [ObjectKind; 20] = [
+    pub const ALL: [ObjectKind; 32] = [
         ObjectKind::Organization,
         ObjectKind::Domains,
+        ObjectKind::AuthorizationPolicy,
+        ObjectKind::SecurityDefaults,
+        ObjectKind::AuthenticationMethodsPolicy,
+        ObjectKind::CrossTenantAccessDefault,
+        ObjectKind::AdminConsentRequestPolicy,
+        ObjectKind::TokenLifetimePolicies,
+        ObjectKind::TokenIssuancePolicies,
+        ObjectKind::ClaimsMappingPolicies,
+        ObjectKind::HomeRealmDiscoveryPolicies,
+        ObjectKind::ActivityBasedTimeoutPolicies,
+        ObjectKind::PermissionGrantPolicies,
+        ObjectKind::AuthenticationStrengthPolicies,
         ObjectKind::AdministrativeUnits,
         ObjectKind::Users,
         ObjectKind::Groups,
@@ -142,7 +222,7 @@ impl ObjectKind {
 
     /// What Graph says about this kind.
     pub fn info(self) -> KindInfo {
-        use CollectionPath::{PerParent, Tenant};
+        use CollectionPath::{PerParent, Singleton, Tenant};
         use ObjectKind as K;
         let (
             name,
@@ -389,6 +469,112 @@ impl ObjectKind {
                 "Domain.Read.All",
                 None,
             ),
+            // Tenant policies (docs/graph.md §1 "Tenant policies"): settings objects read at
+            // a fixed path and rolled back with PATCH, and policy collections.
+            K::AuthorizationPolicy => (
+                "authorizationPolicy",
+                "microsoft.graph.authorizationPolicy",
+                Singleton("/policies/authorizationPolicy"),
+                None,
+                Some("displayName"),
+                Recreate::No,
+                false,
+                "Policy.Read.All",
+                Some("Policy.ReadWrite.Authorization"),
+            ),
+            K::SecurityDefaults => (
+                "identitySecurityDefaultsEnforcementPolicy",
+                "microsoft.graph.identitySecurityDefaultsEnforcementPolicy",
+                Singleton("/policies/identitySecurityDefaultsEnforcementPolicy"),
+                None,
+                Some("displayName"),
+                Recreate::No,
+                false,
+                "Policy.Read.All",
+                Some("Policy.ReadWrite.ConditionalAccess"),
+            ),
+            K::AuthenticationMethodsPolicy => (
+                "authenticationMethodsPolicy",
+                "microsoft.graph.authenticationMethodsPolicy",
+                Singleton("/policies/authenticationMethodsPolicy"),
+                None,
+                Some("displayName"),
+                Recreate::No,
+                false,
+                "Policy.Read.AuthenticationMethod",
+                Some("Policy.ReadWrite.AuthenticationMethod"),
+            ),
+            K::CrossTenantAccessDefault => (
+                "crossTenantAccessPolicyDefault",
+                "microsoft.graph.crossTenantAccessPolicyConfigurationDefault",
+                Singleton("/policies/crossTenantAccessPolicy/default"),
+                None,
+                None,
+                Recreate::No,
+                false,
+                "Policy.Read.All",
+                Some("Policy.ReadWrite.CrossTenantAccess"),
+            ),
+            K::AdminConsentRequestPolicy => (
+                "adminConsentRequestPolicy",
+                "microsoft.graph.adminConsentRequestPolicy",
+                Singleton("/policies/adminConsentRequestPolicy"),
+                None,
+                None,
+                Recreate::No,
+                false,
+                "Policy.Read.All",
+                Some("Policy.ReadWrite.ConsentRequest"),
+            ),
+            K::TokenLifetimePolicies => policy_collection(
+                "tokenLifetimePolicies",
+                "microsoft.graph.tokenLifetimePolicy",
+                "/policies/tokenLifetimePolicies",
+                "Policy.Read.All",
+                "Policy.ReadWrite.ApplicationConfiguration",
+            ),
+            K::TokenIssuancePolicies => policy_collection(
+                "tokenIssuancePolicies",
+                "microsoft.graph.tokenIssuancePolicy",
+                "/policies/tokenIssuancePolicies",
+                "Policy.Read.All",
+                "Policy.ReadWrite.ApplicationConfiguration",
+            ),
+            K::ClaimsMappingPolicies => policy_collection(
+                "claimsMappingPolicies",
+                "microsoft.graph.claimsMappingPolicy",
+                "/policies/claimsMappingPolicies",
+                "Policy.Read.All",
+                "Policy.ReadWrite.ApplicationConfiguration",
+            ),
+            K::HomeRealmDiscoveryPolicies => policy_collection(
+                "homeRealmDiscoveryPolicies",
+                "microsoft.graph.homeRealmDiscoveryPolicy",
+                "/policies/homeRealmDiscoveryPolicies",
+                "Policy.Read.All",
+                "Policy.ReadWrite.ApplicationConfiguration",
+            ),
+            K::ActivityBasedTimeoutPolicies => policy_collection(
+                "activityBasedTimeoutPolicies",
+                "microsoft.graph.activityBasedTimeoutPolicy",
+                "/policies/activityBasedTimeoutPolicies",
+                "Policy.Read.All",
+                "Policy.ReadWrite.ApplicationConfiguration",
+            ),
+            K::PermissionGrantPolicies => policy_collection(
+                "permissionGrantPolicies",
+                "microsoft.graph.permissionGrantPolicy",
+                "/policies/permissionGrantPolicies",
+                "Policy.Read.PermissionGrant",
+                "Policy.ReadWrite.PermissionGrant",
+            ),
+            K::AuthenticationStrengthPolicies => policy_collection(
+                "authenticationStrengthPolicies",
+                "microsoft.graph.authenticationStrengthPolicy",
+                "/policies/authenticationStrengthPolicies",
+                "Policy.Read.AuthenticationMethod",
+                "Policy.ReadWrite.AuthenticationMethod",
+            ),
         };
         KindInfo {
             name,
@@ -402,6 +588,16 @@ impl ObjectKind {
             read_permission,
             write_permission,
         }
+    }
+
+    /// The width of the longest kind name, to line up a column of them.
+    pub fn name_width() -> usize {
+        Self::ALL.iter().map(|k| k.name().len()).max().unwrap_or(0)
+    }
+
+    /// Whether this kind is one settings object at a fixed path (never created or deleted).
+    pub fn is_singleton(self) -> bool {
+        matches!(self.info().collection, CollectionPath::Singleton(_))
     }
 
     /// The Graph collection name (`users`, `servicePrincipals`, …).

@@ -32,6 +32,7 @@ mod hash;
 mod ids;
 mod kind;
 mod object;
+pub mod policy_writes;
 mod relationship;
 pub mod roles;
 pub mod schema;

@@ -49,7 +49,7 @@ impl DirectoryObject {
     ///
     /// # Errors
     /// [`Error::NotAnObject`] when `value` is not a JSON object, [`Error::MissingId`] when it
-    /// has no string id field, and [`Error::InvalidId`] when that id is malformed.
+    /// has no string id field (a settings object without one is named by its kind), and [`Error::InvalidId`] when that id is malformed.
     pub fn from_graph(kind: ObjectKind, value: Value) -> Result<Self, Error> {
         let Value::Object(raw) = value else {
             return Err(Error::NotAnObject {
@@ -60,6 +60,10 @@ impl DirectoryObject {
         let id_field = kind.info().id_field;
         let id = match raw.get(id_field) {
             Some(Value::String(id)) => ObjectId::new(id.clone())?,
+            // A settings object has one instance per tenant; some have no id
+            // (crosstenantaccesspolicyconfigurationdefault-get.md): its kind names it. The raw
+            // JSON stays as Graph returned it.
+            None | Some(Value::Null) if kind.is_singleton() => ObjectId::new(kind.name())?,
             _ => {
                 return Err(Error::MissingId {
                     kind,

@@ -205,6 +205,8 @@ pub enum MatchedBy {
     AppId,
     /// By display name (cross-tenant groups, units, policies).
     Name,
+    /// A tenant's settings object: there is one, at the same path in every tenant.
+    Singleton,
 }
 
 /// What a step does.

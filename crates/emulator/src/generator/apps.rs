@@ -3,18 +3,45 @@
 
 use super::*;
 
-/// Graph's application permissions as app roles of the Microsoft Graph service principal.
+/// Graph's application permissions as app roles of the Microsoft Graph service principal:
+/// first the first release's, with ids drawn from the seed (the generator picks among
+/// these), then the policy writes, with ids derived from their names so that adding them
+/// changed no tenant a seed gives.
 pub(super) fn graph_app_roles(g: &mut Gen) -> Vec<Value> {
-    all_permissions()
+    let role = |p: &str, id: String| {
+        json!({"allowedMemberTypes": ["Application"], "description": format!("Allows the app to {p}"),
+               "displayName": p, "id": id, "isEnabled": true, "origin": "Application", "value": p})
+    };
+    let mut roles: Vec<Value> = seeded_permissions()
         .into_iter()
-        .chain(["User.Read.All", "Group.Read.All", "Application.Read.All", "Directory.ReadWrite.All"].map(String::from))
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .map(|p| {
-            json!({"allowedMemberTypes": ["Application"], "description": format!("Allows the app to {p}"),
-                   "displayName": p, "id": g.uuid(), "isEnabled": true, "origin": "Application", "value": p})
-        })
+        .map(|p| role(p, g.uuid()))
+        .collect();
+    roles.extend(POLICY_WRITE_PERMISSIONS.iter().map(|p| {
+        role(
+            p,
+            uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, p.as_bytes()).to_string(),
+        )
+    }));
+    roles
+}
+
+/// The permissions whose app role ids come from the seed, in the order they are drawn.
+fn seeded_permissions() -> BTreeSet<&'static str> {
+    FIRST_RELEASE_PERMISSIONS
+        .iter()
+        .copied()
+        .chain([
+            "User.Read.All",
+            "Group.Read.All",
+            "Application.Read.All",
+            "Directory.ReadWrite.All",
+        ])
         .collect()
+}
+
+/// How many of [`graph_app_roles`] the generator picks from (the seeded ones).
+fn seeded_roles() -> usize {
+    seeded_permissions().len()
 }
 
 pub(super) fn applications(
@@ -67,7 +94,7 @@ pub(super) fn applications(
         let hint: String = (0..3)
             .map(|_| (b'a' + g.rng.random_range(0..26u8)) as char)
             .collect();
-        let permission = graph_roles[g.rng.random_range(0..graph_roles.len())]["id"].clone();
+        let permission = graph_roles[g.rng.random_range(0..seeded_roles())]["id"].clone();
         t.insert_initial(
             Collection::Applications,
             obj(json!({
@@ -134,7 +161,7 @@ pub(super) fn applications(
             sps.push(sp_id.clone());
             // App permissions: an app role assignment of the app's SP to Microsoft Graph.
             if g.chance(0.5) {
-                let role = graph_roles[g.rng.random_range(0..graph_roles.len())]["id"].clone();
+                let role = graph_roles[g.rng.random_range(0..seeded_roles())]["id"].clone();
                 app_role_assignment(
                     g,
                     t,

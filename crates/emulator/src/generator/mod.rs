@@ -9,11 +9,13 @@ mod apps;
 mod data;
 mod directory;
 mod people;
+mod policies;
 
 use apps::*;
 use data::*;
 use directory::*;
 use people::*;
+use policies::*;
 
 use std::collections::BTreeSet;
 use std::hash::Hasher;
@@ -156,29 +158,45 @@ impl TenantSpec {
 
 /// Every application permission dirvault uses (read for backup, write for restore).
 pub fn all_permissions() -> Vec<String> {
-    [
-        "Directory.Read.All",
-        "User.ReadWrite.All",
-        "Group.ReadWrite.All",
-        "GroupMember.ReadWrite.All",
-        "Application.ReadWrite.All",
-        "AppRoleAssignment.ReadWrite.All",
-        "DelegatedPermissionGrant.ReadWrite.All",
-        "Device.ReadWrite.All",
-        "AdministrativeUnit.ReadWrite.All",
-        "RoleManagement.ReadWrite.Directory",
-        "RoleEligibilitySchedule.ReadWrite.Directory",
-        "Policy.Read.All",
-        "Policy.ReadWrite.ConditionalAccess",
-        "UserAuthenticationMethod.ReadWrite.All",
-        "AuditLog.Read.All",
-        "Organization.Read.All",
-        "Domain.Read.All",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect()
+    FIRST_RELEASE_PERMISSIONS
+        .iter()
+        .chain(POLICY_WRITE_PERMISSIONS)
+        .map(|s| (*s).to_owned())
+        .collect()
 }
+
+/// The permissions of the first release. The generator draws the Graph app roles' ids for
+/// these from the tenant's seed, so the list stays as it was: a seed keeps giving the same
+/// tenant.
+const FIRST_RELEASE_PERMISSIONS: &[&str] = &[
+    "Directory.Read.All",
+    "User.ReadWrite.All",
+    "Group.ReadWrite.All",
+    "GroupMember.ReadWrite.All",
+    "Application.ReadWrite.All",
+    "AppRoleAssignment.ReadWrite.All",
+    "DelegatedPermissionGrant.ReadWrite.All",
+    "Device.ReadWrite.All",
+    "AdministrativeUnit.ReadWrite.All",
+    "RoleManagement.ReadWrite.Directory",
+    "RoleEligibilitySchedule.ReadWrite.Directory",
+    "Policy.Read.All",
+    "Policy.ReadWrite.ConditionalAccess",
+    "UserAuthenticationMethod.ReadWrite.All",
+    "AuditLog.Read.All",
+    "Organization.Read.All",
+    "Domain.Read.All",
+];
+
+/// The writes that roll tenant policies back (each policy's update page).
+const POLICY_WRITE_PERMISSIONS: &[&str] = &[
+    "Policy.ReadWrite.Authorization",
+    "Policy.ReadWrite.AuthenticationMethod",
+    "Policy.ReadWrite.CrossTenantAccess",
+    "Policy.ReadWrite.ConsentRequest",
+    "Policy.ReadWrite.ApplicationConfiguration",
+    "Policy.ReadWrite.PermissionGrant",
+];
 
 /// Built-in role templates: (template id, display name). Ids as Microsoft publishes them
 /// (permissions-reference.md).
@@ -356,6 +374,8 @@ pub fn generate(spec: &TenantSpec, now: DateTime<Utc>) -> Tenant {
     conditional_access(&mut g, &mut t, spec, &users, &groups);
     auth_methods(&mut g, &mut t, &users);
     logs(&mut g, &mut t, spec, &users);
+    // Last: what the generator drew before stays the same for a given seed.
+    policies(&mut g, &mut t);
     t
 }
 

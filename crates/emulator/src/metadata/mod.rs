@@ -45,6 +45,19 @@ pub const SERVED_TYPES: &[&str] = &[
     "extensionProperty",
     "federatedIdentityCredential",
     "scopedRoleMembership",
+    "authorizationPolicy",
+    "identitySecurityDefaultsEnforcementPolicy",
+    "authenticationMethodsPolicy",
+    "authenticationMethodConfiguration",
+    "crossTenantAccessPolicyConfigurationDefault",
+    "adminConsentRequestPolicy",
+    "tokenLifetimePolicy",
+    "tokenIssuancePolicy",
+    "claimsMappingPolicy",
+    "homeRealmDiscoveryPolicy",
+    "activityBasedTimeoutPolicy",
+    "permissionGrantPolicy",
+    "authenticationStrengthPolicy",
 ];
 
 /// The namespace of every type in the table.

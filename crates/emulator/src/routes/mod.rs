@@ -8,6 +8,7 @@ mod discovery;
 pub(crate) mod read;
 mod relationships;
 mod reports;
+mod settings;
 mod url_forms;
 mod write;
 
@@ -41,6 +42,14 @@ pub(crate) fn router(emulator: Emulator) -> Router {
     let mut graph = Router::new();
     // Tenant-wide collections: list, create, get/update/delete by id.
     for kind in Collection::ALL {
+        if let crate::kinds::ListedAt::Singleton(path) = kind.facts().listed_at {
+            graph = graph.route(
+                path,
+                get(move |s, c, q| settings::get(kind, s, c, q))
+                    .patch(move |w, b| settings::update(kind, w, b)),
+            );
+            continue;
+        }
         let crate::kinds::ListedAt::Tenant(path) = kind.facts().listed_at else {
             continue;
         };
@@ -64,6 +73,14 @@ pub(crate) fn router(emulator: Emulator) -> Router {
             graph = graph.route(delta_path, get(move |s, c, q| delta::delta(kind, s, c, q)));
         }
     }
+    graph = graph.route(
+        "/policies/authenticationStrengthPolicies/{id}/updateAllowedCombinations",
+        post(write::update_allowed_combinations),
+    );
+    graph = graph.route(
+        "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/{id}",
+        get(settings::get_method).patch(settings::update_method),
+    );
     // Link relationships: list, add ($ref), remove ($ref).
     for (segment, rel, source) in [
         ("/groups/{id}/members", R::GroupMember, K::Groups),

@@ -383,7 +383,7 @@ fn lanes() -> Vec<Vec<ObjectKind>> {
     let lane_of = |kind: ObjectKind| {
         let root = match kind.info().collection {
             CollectionPath::PerParent { parent, .. } => parent,
-            CollectionPath::Tenant(_) => kind,
+            CollectionPath::Tenant(_) | CollectionPath::Singleton(_) => kind,
         };
         match root {
             ObjectKind::Users => 0,
@@ -437,6 +437,7 @@ async fn back_up_kind(
     } else {
         match kind.info().collection {
             CollectionPath::Tenant(path) => run.full_kind(kind, path).await,
+            CollectionPath::Singleton(path) => run.settings_kind(kind, path).await,
             CollectionPath::PerParent { .. } => run.per_parent_kind(kind, repo).await,
         }
     };

@@ -22,7 +22,7 @@ impl<'a> Run<'a> {
         };
         let parent_path = match parent.info().collection {
             CollectionPath::Tenant(p) => p,
-            CollectionPath::PerParent { .. } => {
+            CollectionPath::PerParent { .. } | CollectionPath::Singleton(_) => {
                 return Ok(Listed {
                     incremental: false,
                     delta_link: None,

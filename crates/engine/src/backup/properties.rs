@@ -113,4 +113,21 @@ impl<'a> Run<'a> {
             selected: Vec::new(),
         })
     }
+
+    /// Reads a settings object (one per tenant, at a fixed path) as a kind of one object.
+    pub(super) async fn settings_kind(&mut self, kind: ObjectKind, path: &str) -> Result<Listed> {
+        let mut object = self.client.get(path).await?;
+        // The response's own context URL names the host asked, not the object: a list's
+        // items do not carry one either.
+        if let Some(fields) = object.as_object_mut() {
+            fields.remove("@odata.context");
+        }
+        self.add_page(kind, vec![object]).await?;
+        self.report(kind, 1);
+        Ok(Listed {
+            incremental: false,
+            delta_link: None,
+            selected: Vec::new(),
+        })
+    }
 }

@@ -5,12 +5,15 @@
 //! option.
 //!
 //! The plan's frame and the planner's bookkeeping are here; each sort of step is planned in
-//! its own file: [`objects`], [`links`], [`roles`], [`auth_methods`].
+//! its own file: [`objects`], [`links`], [`roles`], [`auth_methods`], [`tenant_policies`].
 
 mod auth_methods;
 mod links;
 mod objects;
 mod roles;
+mod tenant_policies;
+
+pub(crate) use tenant_policies::is_built_in;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -27,7 +30,7 @@ use crate::plan::{
     Action, Call, DEFAULT_PASSWORD, GRAPH_ROOT, Mapping, ObjectRef, PLAN_FORMAT, Phase,
     RestorePlan, Skip, SourceRef, Step, Warning, new_app_id, new_id,
 };
-use crate::state::{collection, filter};
+use crate::state::{collection, filter, singleton};
 use crate::{BackupState, CurrentState, Error, RestoreOptions, Result};
 
 /// Group members one `PATCH … members@odata.bind` may add (docs/graph.md §1, group-update.md).
@@ -244,6 +247,9 @@ pub fn plan(
     }
     planner.flush_unreachable();
     for object in of(&[K::ConditionalAccessPolicies]) {
+        planner.object(object, Phase::Policies)?;
+    }
+    for object in of(&crate::state::TENANT_POLICIES) {
         planner.object(object, Phase::Policies)?;
     }
     if options.with_auth_methods {

@@ -20,16 +20,26 @@ impl Planner<'_> {
             );
             return Ok(());
         }
+        if is_built_in(object) && object.kind() == ObjectKind::AuthenticationStrengthPolicies {
+            self.skip(
+                oref,
+                "one of Microsoft's built-in authentication strengths: read-only",
+            );
+            return Ok(());
+        }
+        // A policy is nothing but its properties: selecting it is restoring them.
+        let restores_object = self.options.restores_object()
+            || dirvault_model::policy_writes::policy_writes(object.kind()).is_some();
         if let Some(found) = self.current.found.get(id) {
             if self.options.only_deleted {
                 self.skip(oref, "exists in the target (--only-deleted)");
-            } else if self.options.restores_object() {
+            } else if restores_object {
                 self.overwrite(object, &found.object, phase, Vec::new());
             }
             return Ok(());
         }
         if let Some(deleted) = self.current.recycle_bin.get(id) {
-            if !self.options.restores_object() {
+            if !restores_object {
                 self.warn(
                     oref,
                     "is in the recycle bin; add --with-object to restore it (same id, memberships come back)",
@@ -56,7 +66,7 @@ impl Planner<'_> {
             self.overwrite(object, deleted, phase, vec![step]);
             return Ok(());
         }
-        if !self.options.restores_object() {
+        if !restores_object {
             let message = if self.cross {
                 "has no match in the target tenant; add --with-object to create it"
             } else {
@@ -80,6 +90,9 @@ impl Planner<'_> {
         creating: bool,
     ) -> (Map<String, Value>, Vec<u32>) {
         let kind = object.kind();
+        if let Some(body) = self.policy_body(object, creating) {
+            return (body, Vec::new());
+        }
         let oref = object_ref(object);
         let s = schema(kind);
         let synced = object.is_synced_from_on_premises();
@@ -257,8 +270,9 @@ impl Planner<'_> {
                 );
             }
         }
+        let parts = self.policy_parts(object, live, phase, &deps);
         if patch.is_empty() {
-            if deps.is_empty() {
+            if deps.is_empty() && parts == 0 {
                 self.skip(oref, "already as in the snapshot");
             }
             return;
@@ -268,7 +282,11 @@ impl Planner<'_> {
             "overwrite what differs from the snapshot: {}",
             names.join(", ")
         );
-        let url = format!("{}/{}", self.collection(kind), live.id());
+        // A settings object is patched on its own path: it has no collection.
+        let url = match singleton(kind) {
+            Some(path) => path.to_owned(),
+            None => format!("{}/{}", self.collection(kind), live.id()),
+        };
         let mut deps = deps;
         deps.extend(more);
         self.push(
@@ -442,6 +460,9 @@ impl Planner<'_> {
         }
         let why = match (as_new, self.cross) {
             (Some(name), _) => format!("as a new object named {name:?} (new id)"),
+            (None, _) if body.contains_key("id") => {
+                "gone: re-create it with the same id (the caller names it)".to_owned()
+            }
             (None, true) => "not in the target tenant: create it (new id)".to_owned(),
             (None, false) => "gone for good (not in the recycle bin): re-create it with a new id; references to it are remapped".to_owned(),
         };

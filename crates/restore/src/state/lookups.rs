@@ -28,7 +28,15 @@ pub(crate) fn filter(property: &str, value: &str) -> String {
 pub(crate) fn collection(kind: ObjectKind) -> Option<&'static str> {
     match kind.info().collection {
         CollectionPath::Tenant(path) => Some(path),
-        CollectionPath::PerParent { .. } => None,
+        CollectionPath::PerParent { .. } | CollectionPath::Singleton(_) => None,
+    }
+}
+
+/// The path of a settings object (read with GET, rolled back with PATCH on the same path).
+pub(crate) fn singleton(kind: ObjectKind) -> Option<&'static str> {
+    match kind.info().collection {
+        CollectionPath::Singleton(path) => Some(path),
+        _ => None,
     }
 }
 
@@ -69,6 +77,14 @@ pub(crate) fn lookups(
     domain: Option<&str>,
 ) -> Vec<Lookup> {
     let kind = object.kind();
+    if let Some(path) = singleton(kind) {
+        // One per tenant, the same path in every tenant: the target's is the one to compare.
+        return vec![Lookup {
+            url: path.to_owned(),
+            by: MatchedBy::Singleton,
+            key: kind.name().to_owned(),
+        }];
+    }
     let Some(path) = collection(kind) else {
         return Vec::new();
     };
@@ -165,6 +181,7 @@ pub(crate) fn matched(
     // Graph compares these case-insensitively (ids are GUIDs; UPNs, appIds and names as
     // `$filter` eq on strings does).
     let found = match by {
+        MatchedBy::Singleton => Some(kind.name()),
         MatchedBy::Id => Some(live.id().as_str()),
         MatchedBy::UserPrincipalName => live.user_principal_name(),
         MatchedBy::AppId => live.app_id(),

@@ -20,7 +20,7 @@ use crate::plan::MatchedBy;
 use crate::{Error, RestoreOptions, Result};
 
 /// Kinds whose objects a plan can restore, create or overwrite, in plan order.
-pub const RESTORABLE: [ObjectKind; 9] = [
+pub const RESTORABLE: [ObjectKind; 21] = [
     ObjectKind::AdministrativeUnits,
     ObjectKind::Groups,
     ObjectKind::Users,
@@ -30,6 +30,35 @@ pub const RESTORABLE: [ObjectKind; 9] = [
     ObjectKind::ServicePrincipals,
     ObjectKind::ConditionalAccessPolicies,
     ObjectKind::Devices,
+    ObjectKind::AuthorizationPolicy,
+    ObjectKind::SecurityDefaults,
+    ObjectKind::AuthenticationMethodsPolicy,
+    ObjectKind::CrossTenantAccessDefault,
+    ObjectKind::AdminConsentRequestPolicy,
+    ObjectKind::TokenLifetimePolicies,
+    ObjectKind::TokenIssuancePolicies,
+    ObjectKind::ClaimsMappingPolicies,
+    ObjectKind::HomeRealmDiscoveryPolicies,
+    ObjectKind::ActivityBasedTimeoutPolicies,
+    ObjectKind::PermissionGrantPolicies,
+    ObjectKind::AuthenticationStrengthPolicies,
+];
+
+/// The tenant policies a plan rolls back (each kind's update page): after Conditional
+/// Access, in `RESTORABLE` order.
+pub(crate) const TENANT_POLICIES: [ObjectKind; 12] = [
+    ObjectKind::AuthorizationPolicy,
+    ObjectKind::SecurityDefaults,
+    ObjectKind::AuthenticationMethodsPolicy,
+    ObjectKind::CrossTenantAccessDefault,
+    ObjectKind::AdminConsentRequestPolicy,
+    ObjectKind::TokenLifetimePolicies,
+    ObjectKind::TokenIssuancePolicies,
+    ObjectKind::ClaimsMappingPolicies,
+    ObjectKind::HomeRealmDiscoveryPolicies,
+    ObjectKind::ActivityBasedTimeoutPolicies,
+    ObjectKind::PermissionGrantPolicies,
+    ObjectKind::AuthenticationStrengthPolicies,
 ];
 
 /// Kinds a relationship end or a policy reference can be.
@@ -82,7 +111,7 @@ impl BackupState {
         // An index of every referable object: id → (kind, blob), plus UPNs.
         let mut index = HashMap::new();
         let mut upns = HashMap::new();
-        for kind in REFERENCED {
+        for kind in REFERENCED.into_iter().chain(TENANT_POLICIES) {
             for entry in repo.manifest(snapshot, kind).await? {
                 if kind == ObjectKind::Users
                     && let Some(upn) = &entry.key
@@ -106,10 +135,14 @@ impl BackupState {
         if options.all {
             for kind in &kinds {
                 for entry in repo.manifest(snapshot, *kind).await? {
-                    if *kind == ObjectKind::RoleDefinitions {
-                        // Built-in role definitions are read-only (docs/graph.md §1).
+                    if matches!(
+                        *kind,
+                        ObjectKind::RoleDefinitions | ObjectKind::AuthenticationStrengthPolicies
+                    ) {
+                        // Built-in role definitions and authentication strengths are
+                        // read-only (docs/graph.md §1).
                         let object = repo.version(&snapshot.tenant, *kind, &entry).await?;
-                        if object.get("isBuiltIn") == Some(&Value::Bool(true)) {
+                        if crate::planner::is_built_in(&object) {
                             continue;
                         }
                     }

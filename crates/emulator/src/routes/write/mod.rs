@@ -66,7 +66,7 @@ impl FromRequestParts<Emulator> for Writing {
 /// At most this many references in one `members@odata.bind` (group-update.md).
 pub(crate) const MAX_BIND: usize = 20;
 
-fn object_body(
+pub(super) fn object_body(
     body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
 ) -> GraphResult<Obj> {
     match body {
@@ -81,7 +81,7 @@ fn object_body(
     }
 }
 
-type Body = Result<Json<Value>, axum::extract::rejection::JsonRejection>;
+pub(super) type Body = Result<Json<Value>, axum::extract::rejection::JsonRejection>;
 
 fn method_not_allowed(kind: Collection) -> GraphError {
     GraphError::new(
@@ -99,7 +99,12 @@ fn new_id() -> String {
 }
 
 /// Property checks shared by create and update.
-fn check_properties(t: &Tenant, kind: Collection, obj: &Obj, creating: bool) -> GraphResult<()> {
+pub(super) fn check_properties(
+    t: &Tenant,
+    kind: Collection,
+    obj: &Obj,
+    creating: bool,
+) -> GraphResult<()> {
     let odata_type = kind.facts().odata_type;
     let Some(s) = crate::rules::documented(odata_type) else {
         if let Some(bad) = ["id", "createdDateTime", "isBuiltIn"]
@@ -177,7 +182,7 @@ fn required<'a>(obj: &'a Obj, property: &str) -> GraphResult<&'a str> {
         .ok_or_else(|| GraphError::bad_request(format!("Property '{property}' is required.")))
 }
 
-fn read_only(key: &str) -> GraphError {
+pub(super) fn read_only(key: &str) -> GraphError {
     GraphError::bad_request(format!("Property '{key}' is read-only and cannot be set."))
         .with_detail("PropertyNotWritable", "The property is read-only.", key)
 }
@@ -212,6 +217,9 @@ fn binds(t: &Tenant, obj: &mut Obj, property: &str) -> GraphResult<Vec<String>> 
 /// Fills the properties Graph sets itself.
 fn complete(t: &Tenant, kind: Collection, obj: &mut Obj, now: DateTime<Utc>) {
     let created = graph_time(now);
+    // A permission grant policy's id is the caller's
+    // (permissiongrantpolicy-post-permissiongrantpolicies.md); every other id is Graph's.
+    let given = obj.get("id").cloned();
     obj.insert("id".into(), Value::String(new_id()));
     // Unset declared properties are not stored: responses show them as null or [] from the
     // metadata (odata::project).
@@ -290,6 +298,14 @@ fn complete(t: &Tenant, kind: Collection, obj: &mut Obj, now: DateTime<Utc>) {
         Collection::RoleAssignments | Collection::Oauth2PermissionGrants => {
             obj.remove("createdDateTime");
             obj.insert("id".into(), Value::String(opaque_id()));
+        }
+        Collection::PermissionGrantPolicies => {
+            obj.insert("id".into(), given.unwrap_or(Value::Null));
+        }
+        Collection::AuthenticationStrengthPolicies => {
+            obj.insert("modifiedDateTime".into(), Value::String(created.clone()));
+            obj.insert("policyType".into(), json!("custom"));
+            obj.insert("requirementsSatisfied".into(), json!("mfa"));
         }
         _ => {}
     }

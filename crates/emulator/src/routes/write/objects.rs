@@ -107,6 +107,10 @@ pub(crate) async fn create(kind: Collection, w: Writing, body: Body) -> GraphRes
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_owned();
+    if t.get(kind, &id).is_some() {
+        // Only a caller-named id can be taken (a permission grant policy's).
+        return Err(GraphError::conflict("id"));
+    }
     t.insert(kind, obj.clone())?;
     for m in members {
         t.add_link(LinkKind::GroupMember, &id, &m)?;
@@ -162,6 +166,7 @@ pub(crate) async fn update(
             "Built-in role definitions cannot be modified.",
         ));
     }
+    refuse_built_in_strength(kind, &current, "updated")?;
     let synced = current.get("onPremisesSyncEnabled") == Some(&Value::Bool(true));
     if synced
         && patch
@@ -192,6 +197,9 @@ pub(crate) async fn update(
     }
     if kind == Collection::ConditionalAccessPolicies {
         check_ca_references(&t, &patch)?;
+        patch.insert("modifiedDateTime".into(), Value::String(graph_time(now)));
+    }
+    if kind == Collection::AuthenticationStrengthPolicies {
         patch.insert("modifiedDateTime".into(), Value::String(graph_time(now)));
     }
     t.update(kind, &id, patch)?;
@@ -227,11 +235,61 @@ pub(crate) async fn delete(
             "Built-in role definitions cannot be deleted.",
         ));
     }
+    refuse_built_in_strength(kind, &current, "deleted")?;
     t.delete(kind, &id, now)?;
     if kind == Collection::RoleAssignments {
         sync_directory_role_member(&mut t, &current, false);
     }
     Ok(no_content())
+}
+
+/// Microsoft's authentication strengths cannot be changed or deleted
+/// (authenticationstrengthpolicy-update.md, authenticationstrengthpolicy-delete.md).
+fn refuse_built_in_strength(kind: Collection, current: &Obj, what: &str) -> GraphResult<()> {
+    if kind == Collection::AuthenticationStrengthPolicies
+        && current.get("policyType").and_then(Value::as_str) == Some("builtIn")
+    {
+        return Err(GraphError::bad_request(format!(
+            "Built-in authentication strength policies cannot be {what}."
+        )));
+    }
+    Ok(())
+}
+
+/// `POST /policies/authenticationStrengthPolicies/{id}/updateAllowedCombinations`: the one way
+/// to change which method combinations a custom strength allows
+/// (authenticationstrengthpolicy-updateallowedcombinations.md).
+pub(crate) async fn update_allowed_combinations(
+    w: Writing,
+    Path(id): Path<String>,
+    body: Body,
+) -> GraphResult<Response> {
+    let kind = Collection::AuthenticationStrengthPolicies;
+    w.caller.require(&write_permissions(kind, false))?;
+    let body = object_body(body)?;
+    let now = w.now;
+    let mut t = w.tenant.write();
+    let (id, current) = existing(&t, kind, &id)?;
+    refuse_built_in_strength(kind, &current, "updated")?;
+    let combinations = match body.get("allowedCombinations") {
+        Some(Value::Array(c)) if !c.is_empty() && c.iter().all(Value::is_string) => c.clone(),
+        _ => {
+            return Err(GraphError::bad_request(
+                "Property 'allowedCombinations' is required: a non-empty list of method combinations.",
+            ));
+        }
+    };
+    let mut patch = Obj::new();
+    patch.insert(
+        "allowedCombinations".into(),
+        Value::Array(combinations.clone()),
+    );
+    patch.insert("modifiedDateTime".into(), Value::String(graph_time(now)));
+    t.update(kind, &id, patch)?;
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"policyId": id, "currentCombinations": combinations}),
+    ))
 }
 
 /// Checks the principal ids a Conditional Access policy names: Graph refuses unknown users

@@ -1,0 +1,221 @@
+//! A tenant's policies as a new tenant has them: the settings objects with the values their
+//! get pages show (`authorizationpolicy-get.md`, `identitysecuritydefaultsenforcementpolicy-get.md`,
+//! `authenticationmethodspolicy-get.md`, `crosstenantaccesspolicyconfigurationdefault-get.md`,
+//! `adminconsentrequestpolicy-get.md`), Microsoft's built-in authentication strengths and
+//! permission grant policies (`authenticationstrengthroot-list-policies.md`,
+//! `permissiongrantpolicy-list.md`), and one policy of each application-configuration kind so
+//! that every collection has something to back up.
+
+use super::*;
+
+pub(super) fn policies(g: &mut Gen, t: &mut Tenant) {
+    let modified = graph_time(g.now);
+    t.insert_settings(
+        Collection::AuthorizationPolicy,
+        obj(json!({
+            "id": "authorizationPolicy",
+            "displayName": "Authorization Policy",
+            "description": "Used to manage authorization related settings across the company.",
+            "deletedDateTime": null,
+            "allowInvitesFrom": "everyone",
+            "allowedToSignUpEmailBasedSubscriptions": true,
+            "allowedToUseSSPR": true,
+            "allowEmailVerifiedUsersToJoinOrganization": false,
+            "allowUserConsentForRiskyApps": false,
+            "blockMsolPowerShell": false,
+            "guestUserRoleId": "10dae51f-b6af-4016-8d66-8c2a99b929b3",
+            "defaultUserRolePermissions": {
+                "allowedToCreateApps": true,
+                "allowedToCreateSecurityGroups": true,
+                "allowedToCreateTenants": true,
+                "allowedToReadBitlockerKeysForOwnedDevice": true,
+                "allowedToReadOtherUsers": true,
+                "permissionGrantPoliciesAssigned": ["ManagePermissionGrantsForSelf.microsoft-user-default-low"]
+            }
+        })),
+    );
+    t.insert_settings(
+        Collection::SecurityDefaults,
+        obj(json!({
+            "id": "00000000-0000-0000-0000-000000000005",
+            "displayName": "Security Defaults",
+            "description": "Security defaults is a set of basic identity security mechanisms recommended by Microsoft. When enabled, these recommendations will be automatically enforced in your organization. Administrators and users will be better protected from common identity related attacks.",
+            "deletedDateTime": null,
+            "isEnabled": true
+        })),
+    );
+    let all_users =
+        json!([{"targetType": "group", "id": "all_users", "isRegistrationRequired": false}]);
+    t.insert_settings(
+        Collection::AuthenticationMethodsPolicy,
+        obj(json!({
+            "id": "authenticationMethodsPolicy",
+            "displayName": "Authentication Methods Policy",
+            "description": "The tenant-wide policy that controls which authentication methods are allowed in the tenant, authentication method registration requirements, and self-service password reset settings",
+            "lastModifiedDateTime": modified,
+            "policyVersion": "1.5",
+            "reconfirmationInDays": 0,
+            "policyMigrationState": "preMigration",
+            "registrationEnforcement": {"authenticationMethodsRegistrationCampaign": {
+                "snoozeDurationInDays": 1, "state": "default", "excludeTargets": [],
+                "includeTargets": [{"id": "all_users", "targetType": "group", "targetedAuthenticationMethod": "microsoftAuthenticator"}]}},
+            "authenticationMethodConfigurations": [
+                {"@odata.type": "#microsoft.graph.fido2AuthenticationMethodConfiguration", "id": "Fido2",
+                 "state": "enabled", "excludeTargets": [], "isSelfServiceRegistrationAllowed": true, "isAttestationEnforced": true,
+                 "keyRestrictions": {"isEnforced": false, "enforcementType": "block", "aaGuids": []}, "includeTargets": all_users},
+                {"@odata.type": "#microsoft.graph.microsoftAuthenticatorAuthenticationMethodConfiguration", "id": "MicrosoftAuthenticator",
+                 "state": "enabled", "excludeTargets": [], "isSoftwareOathEnabled": false,
+                 "includeTargets": [{"targetType": "group", "id": "all_users", "isRegistrationRequired": false, "authenticationMode": "any"}]},
+                {"@odata.type": "#microsoft.graph.smsAuthenticationMethodConfiguration", "id": "Sms",
+                 "state": "disabled", "excludeTargets": [],
+                 "includeTargets": [{"targetType": "group", "id": "all_users", "isRegistrationRequired": false, "isUsableForSignIn": true}]},
+                {"@odata.type": "#microsoft.graph.temporaryAccessPassAuthenticationMethodConfiguration", "id": "TemporaryAccessPass",
+                 "state": "enabled", "excludeTargets": [], "defaultLifetimeInMinutes": 60, "defaultLength": 8,
+                 "minimumLifetimeInMinutes": 60, "maximumLifetimeInMinutes": 480, "isUsableOnce": false, "includeTargets": all_users},
+                {"@odata.type": "#microsoft.graph.emailAuthenticationMethodConfiguration", "id": "Email",
+                 "state": "enabled", "excludeTargets": [], "allowExternalIdToUseEmailOtp": "default", "includeTargets": []}
+            ]
+        })),
+    );
+    let everyone = |access: &str| {
+        json!({
+            "usersAndGroups": {"accessType": access, "targets": [{"target": "AllUsers", "targetType": "user"}]},
+            "applications": {"accessType": access, "targets": [{"target": "AllApplications", "targetType": "application"}]}
+        })
+    };
+    t.insert_settings(
+        Collection::CrossTenantAccessDefault,
+        obj(json!({
+            "isServiceDefault": true,
+            "inboundTrust": {"isMfaAccepted": false, "isCompliantDeviceAccepted": false, "isHybridAzureADJoinedDeviceAccepted": false},
+            "automaticUserConsentSettings": {"inboundAllowed": false, "outboundAllowed": false},
+            "b2bCollaborationOutbound": everyone("allowed"),
+            "b2bCollaborationInbound": everyone("allowed"),
+            "b2bDirectConnectOutbound": everyone("blocked"),
+            "b2bDirectConnectInbound": everyone("blocked")
+        })),
+    );
+    t.insert_settings(
+        Collection::AdminConsentRequestPolicy,
+        obj(json!({
+            "isEnabled": false,
+            "notifyReviewers": false,
+            "remindersEnabled": false,
+            "requestDurationInDays": 30,
+            "reviewers": [],
+            "version": 0
+        })),
+    );
+    for (kind, name, definition) in [
+        (
+            Collection::TokenLifetimePolicies,
+            "Contoso app token lifetime",
+            r#"{"TokenLifetimePolicy":{"Version":1,"AccessTokenLifetime":"8:00:00"}}"#,
+        ),
+        (
+            Collection::TokenIssuancePolicies,
+            "SAML token signing",
+            r#"{"TokenIssuancePolicy":{"Version":1,"SigningAlgorithm":"http://www.w3.org/2001/04/xmldsig-more#rsa-sha256","TokenResponseSigningPolicy":"TokenOnly","SamlTokenVersion":"2.0"}}"#,
+        ),
+        (
+            Collection::ClaimsMappingPolicies,
+            "Employee id claim",
+            r#"{"ClaimsMappingPolicy":{"Version":1,"IncludeBasicClaimSet":"true","ClaimsSchema":[{"Source":"user","ID":"employeeid","JwtClaimType":"employeeid"}]}}"#,
+        ),
+        (
+            Collection::HomeRealmDiscoveryPolicies,
+            "Federated domain acceleration",
+            r#"{"HomeRealmDiscoveryPolicy":{"AccelerateToFederatedDomain":true,"AllowCloudPasswordValidation":false}}"#,
+        ),
+        (
+            Collection::ActivityBasedTimeoutPolicies,
+            "Web session idle timeout",
+            r#"{"ActivityBasedTimeoutPolicy":{"Version":1,"ApplicationPolicies":[{"ApplicationId":"default","WebSessionIdleTimeout":"08:00:00"}]}}"#,
+        ),
+    ] {
+        let id = g.uuid();
+        t.insert_initial(
+            kind,
+            obj(json!({
+                "id": id, "deletedDateTime": null, "displayName": name, "description": null,
+                "definition": [definition], "isOrganizationDefault": false
+            })),
+        );
+    }
+    for (id, name) in [
+        (
+            "microsoft-user-default-low",
+            "Default policy for user consent to apps (low risk)",
+        ),
+        (
+            "microsoft-user-default-legacy",
+            "Default policy for user consent to apps (legacy)",
+        ),
+        (
+            "microsoft-all-application-permissions",
+            "All application permissions, for any client app",
+        ),
+    ] {
+        t.insert_initial(
+            Collection::PermissionGrantPolicies,
+            obj(json!({"id": id, "displayName": name, "description": name, "deletedDateTime": null})),
+        );
+    }
+    let created = "2021-12-01T00:00:00Z";
+    for (id, name, combinations, satisfied) in [
+        (
+            "00000000-0000-0000-0000-000000000002",
+            "Multifactor authentication",
+            json!([
+                "windowsHelloForBusiness",
+                "fido2",
+                "x509CertificateMultiFactor",
+                "deviceBasedPush",
+                "temporaryAccessPassOneTime",
+                "temporaryAccessPassMultiUse",
+                "password,microsoftAuthenticatorPush",
+                "password,softwareOath",
+                "password,hardwareOath",
+                "password,sms",
+                "password,voice",
+                "federatedMultiFactor",
+                "microsoftAuthenticatorPush,federatedSingleFactor",
+                "softwareOath,federatedSingleFactor",
+                "hardwareOath,federatedSingleFactor",
+                "sms,federatedSingleFactor",
+                "voice,federatedSingleFactor"
+            ]),
+            "mfa",
+        ),
+        (
+            "00000000-0000-0000-0000-000000000003",
+            "Passwordless MFA",
+            json!([
+                "windowsHelloForBusiness",
+                "fido2",
+                "x509CertificateMultiFactor",
+                "deviceBasedPush"
+            ]),
+            "mfa",
+        ),
+        (
+            "00000000-0000-0000-0000-000000000004",
+            "Phishing-resistant MFA",
+            json!([
+                "windowsHelloForBusiness",
+                "fido2",
+                "x509CertificateMultiFactor"
+            ]),
+            "mfa",
+        ),
+    ] {
+        t.insert_initial(
+            Collection::AuthenticationStrengthPolicies,
+            obj(json!({
+                "id": id, "displayName": name, "description": name, "policyType": "builtIn",
+                "requirementsSatisfied": satisfied, "allowedCombinations": combinations,
+                "createdDateTime": created, "modifiedDateTime": created
+            })),
+        );
+    }
+}

@@ -1,0 +1,232 @@
+//! A tenant's settings objects (`/policies/authorizationPolicy`, security defaults, the
+//! authentication methods policy, cross-tenant access defaults, the admin consent request
+//! policy): one per tenant at a fixed path, read with `GET` and changed with `PATCH`, never
+//! listed, created or deleted (each one's get and update page, docs/graph.md §1 "Tenant
+//! policies"). The authentication methods policy carries its method configurations inline;
+//! each is changed on its own path (`authenticationmethodconfiguration-update.md`), with its
+//! `@odata.type`.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{Map, Value};
+
+use super::read::{Req, tenant_of};
+use super::write::{Body, Writing, check_properties, object_body, read_only};
+use super::{json_response, no_content};
+use crate::Emulator;
+use crate::auth::Caller;
+use crate::clock::graph_time;
+use crate::error::{GraphError, GraphResult};
+use crate::kinds::{Collection, ListedAt};
+use crate::odata;
+use crate::rules::rules;
+
+/// The path a settings collection is served at.
+fn path_of(kind: Collection) -> &'static str {
+    match kind.facts().listed_at {
+        ListedAt::Singleton(path) => path,
+        _ => "",
+    }
+}
+
+/// The `@odata.context` of a settings object: `$metadata#policies/authorizationPolicy/$entity`.
+fn context(caller: &Caller, kind: Collection, select: Option<&[String]>) -> String {
+    odata::context(
+        &caller.base,
+        path_of(kind).trim_start_matches('/'),
+        select,
+        true,
+    )
+}
+
+/// `GET /policies/{settings}`
+pub(crate) async fn get(
+    kind: Collection,
+    State(emulator): State<Emulator>,
+    caller: Caller,
+    req: Req,
+) -> GraphResult<Response> {
+    caller.require_read(kind)?;
+    let Req { mut query, .. } = req;
+    let shared = tenant_of(&emulator, &caller)?;
+    let t = shared.read();
+    query.check_select(&t.metadata, kind, &[], true, &[])?;
+    let (_, obj) = t
+        .settings(kind)
+        .ok_or_else(|| GraphError::not_found(kind.name()))?;
+    let mut body = Map::new();
+    body.insert(
+        "@odata.context".into(),
+        Value::String(context(&caller, kind, query.select.as_deref())),
+    );
+    body.extend(odata::project(
+        &t.metadata,
+        kind,
+        obj,
+        query.select.as_deref(),
+    ));
+    Ok(json_response(StatusCode::OK, Value::Object(body)))
+}
+
+/// `PATCH /policies/{settings}`: the writable properties of the update page only.
+pub(crate) async fn update(kind: Collection, w: Writing, body: Body) -> GraphResult<Response> {
+    w.caller.require_write(kind)?;
+    let patch = object_body(body)?;
+    let mut t = w.tenant.write();
+    check_properties(&t, kind, &patch, false)?;
+    if let Some(writable) = &rules(kind.facts().odata_type).writable
+        && let Some(bad) = patch
+            .keys()
+            .find(|k| !writable.contains(k) && !k.starts_with('@'))
+    {
+        return Err(read_only(bad));
+    }
+    let mut patch = patch;
+    patch.retain(|k, _| !k.starts_with('@'));
+    if kind == Collection::AuthenticationMethodsPolicy {
+        patch.insert("lastModifiedDateTime".into(), graph_time(w.now).into());
+    }
+    if kind == Collection::CrossTenantAccessDefault {
+        // Changing the defaults makes them the tenant's own (resources/
+        // crosstenantaccesspolicyconfigurationdefault.md: isServiceDefault).
+        patch.insert("isServiceDefault".into(), Value::Bool(false));
+    }
+    let key = settings_key(&t, kind)?;
+    t.update(kind, &key, patch)?;
+    // identitysecuritydefaultsenforcementpolicy-update.md and
+    // authenticationmethodspolicy-update.md answer with the object; the others with 204.
+    if matches!(
+        kind,
+        Collection::SecurityDefaults | Collection::AuthenticationMethodsPolicy
+    ) {
+        let obj = t.settings(kind).map(|(_, o)| o.clone()).unwrap_or_default();
+        let mut body = Map::new();
+        body.insert(
+            "@odata.context".into(),
+            Value::String(context(&w.caller, kind, None)),
+        );
+        body.extend(obj);
+        return Ok(json_response(StatusCode::OK, Value::Object(body)));
+    }
+    Ok(no_content())
+}
+
+fn settings_key(t: &crate::tenant::Tenant, kind: Collection) -> GraphResult<String> {
+    t.settings(kind)
+        .map(|(k, _)| k.to_owned())
+        .ok_or_else(|| GraphError::not_found(kind.name()))
+}
+
+fn configurations(policy: &Map<String, Value>) -> &[Value] {
+    policy
+        .get("authenticationMethodConfigurations")
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+fn same_id(config: &Value, id: &str) -> bool {
+    config
+        .get("id")
+        .and_then(Value::as_str)
+        .is_some_and(|c| c.eq_ignore_ascii_case(id))
+}
+
+/// `GET /policies/authenticationMethodsPolicy/authenticationMethodConfigurations/{id}`
+pub(crate) async fn get_method(
+    State(emulator): State<Emulator>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> GraphResult<Response> {
+    let kind = Collection::AuthenticationMethodsPolicy;
+    caller.require_read(kind)?;
+    let shared = tenant_of(&emulator, &caller)?;
+    let t = shared.read();
+    let (_, policy) = t
+        .settings(kind)
+        .ok_or_else(|| GraphError::not_found(kind.name()))?;
+    let config = configurations(policy)
+        .iter()
+        .find(|c| same_id(c, &id))
+        .ok_or_else(|| GraphError::not_found(&id))?;
+    let mut body = Map::new();
+    body.insert(
+        "@odata.context".into(),
+        Value::String(format!(
+            "{}/$metadata#policies/authenticationMethodsPolicy/authenticationMethodConfigurations/$entity",
+            caller.base
+        )),
+    );
+    if let Value::Object(c) = config {
+        body.extend(c.clone());
+    }
+    Ok(json_response(StatusCode::OK, Value::Object(body)))
+}
+
+/// `PATCH /policies/authenticationMethodsPolicy/authenticationMethodConfigurations/{id}`: the
+/// body names the configuration's own `@odata.type` and only properties that type declares.
+pub(crate) async fn update_method(
+    w: Writing,
+    Path(id): Path<String>,
+    body: Body,
+) -> GraphResult<Response> {
+    let kind = Collection::AuthenticationMethodsPolicy;
+    w.caller.require_write(kind)?;
+    let patch = object_body(body)?;
+    let mut t = w.tenant.write();
+    let key = settings_key(&t, kind)?;
+    let (_, policy) = t
+        .settings(kind)
+        .ok_or_else(|| GraphError::not_found(kind.name()))?;
+    let mut all = configurations(policy).to_vec();
+    let config = all
+        .iter_mut()
+        .find(|c| same_id(c, &id))
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| GraphError::not_found(&id))?;
+    let own_type = config
+        .get("@odata.type")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    // authenticationmethodconfiguration-update.md: "@odata.type … is required".
+    match patch.get("@odata.type").and_then(Value::as_str) {
+        Some(t) if t == own_type => {}
+        Some(t) => {
+            return Err(GraphError::bad_request(format!(
+                "The @odata.type '{t}' does not match the configuration '{id}' ({own_type})."
+            )));
+        }
+        None => {
+            return Err(GraphError::bad_request(
+                "Property '@odata.type' is required to update an authentication method configuration.",
+            ));
+        }
+    }
+    for key in patch.keys().filter(|k| !k.starts_with('@')) {
+        if key == "id" {
+            return Err(read_only(key));
+        }
+        if t.metadata
+            .find(own_type.trim_start_matches('#'), key)
+            .is_none()
+        {
+            return Err(GraphError::bad_request(format!(
+                "Property '{key}' does not exist as a declared property or extension property."
+            )));
+        }
+    }
+    for (k, v) in patch {
+        if !k.starts_with('@') {
+            config.insert(k, v);
+        }
+    }
+    let mut change = Map::new();
+    change.insert(
+        "authenticationMethodConfigurations".into(),
+        Value::Array(all),
+    );
+    change.insert("lastModifiedDateTime".into(), graph_time(w.now).into());
+    t.update(kind, &key, change)?;
+    Ok(no_content())
+}

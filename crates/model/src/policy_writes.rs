@@ -1,0 +1,137 @@
+//! What a restore may send for each tenant policy: the properties its update page lists (a
+//! rollback is a `PATCH` of these only), and what its create page takes. The client's own
+//! table, from the same pages as the emulator's (`type_rules.json`); the engine's
+//! `tests/client_tables.rs` checks the two agree.
+//!
+//! Sources (Microsoft Graph v1.0, `api-reference/v1.0/api/`): `authorizationpolicy-update.md`,
+//! `identitysecuritydefaultsenforcementpolicy-update.md`, `authenticationmethodspolicy-update.md`,
+//! `crosstenantaccesspolicyconfigurationdefault-update.md`, `adminconsentrequestpolicy-update.md`,
+//! `tokenlifetimepolicy-update.md` (and the token issuance, claims mapping, home realm discovery
+//! and activity-based timeout pages, which share `stsPolicy`'s properties),
+//! `permissiongrantpolicy-update.md`, `permissiongrantpolicy-post-permissiongrantpolicies.md`,
+//! `authenticationstrengthpolicy-update.md`, `authenticationstrengthroot-post-policies.md`.
+
+use crate::ObjectKind;
+
+/// The properties a restore may write to one policy kind.
+#[derive(Debug, Clone, Copy)]
+pub struct PolicyWrites {
+    /// What a `PATCH` may carry.
+    pub update: &'static [&'static str],
+    /// What a `POST` that re-creates the policy carries (empty for settings objects, which
+    /// are never created).
+    pub create: &'static [&'static str],
+}
+
+const STS_POLICY: PolicyWrites = PolicyWrites {
+    update: &[
+        "definition",
+        "description",
+        "displayName",
+        "isOrganizationDefault",
+    ],
+    create: &[
+        "definition",
+        "description",
+        "displayName",
+        "isOrganizationDefault",
+    ],
+};
+
+/// The writes of a policy kind; `None` for kinds that are not tenant policies.
+pub fn policy_writes(kind: ObjectKind) -> Option<PolicyWrites> {
+    use ObjectKind as K;
+    let writes = match kind {
+        K::AuthorizationPolicy => PolicyWrites {
+            update: &[
+                "allowEmailVerifiedUsersToJoinOrganization",
+                "allowInvitesFrom",
+                "allowUserConsentForRiskyApps",
+                "allowedToSignUpEmailBasedSubscriptions",
+                "allowedToUseSSPR",
+                "blockMsolPowerShell",
+                "defaultUserRolePermissions",
+                "description",
+                "displayName",
+                "guestUserRoleId",
+            ],
+            create: &[],
+        },
+        K::SecurityDefaults => PolicyWrites {
+            update: &["isEnabled"],
+            create: &[],
+        },
+        // Each method's configuration is updated on its own path, with its @odata.type
+        // (authenticationmethodconfiguration-update.md): see `METHOD_CONFIGURATIONS`.
+        K::AuthenticationMethodsPolicy => PolicyWrites {
+            update: &["registrationEnforcement"],
+            create: &[],
+        },
+        K::CrossTenantAccessDefault => PolicyWrites {
+            update: &[
+                "automaticUserConsentSettings",
+                "b2bCollaborationInbound",
+                "b2bCollaborationOutbound",
+                "b2bDirectConnectInbound",
+                "b2bDirectConnectOutbound",
+                "inboundTrust",
+                "invitationRedemptionIdentityProviderConfiguration",
+                "tenantRestrictions",
+            ],
+            create: &[],
+        },
+        K::AdminConsentRequestPolicy => PolicyWrites {
+            update: &[
+                "isEnabled",
+                "notifyReviewers",
+                "remindersEnabled",
+                "requestDurationInDays",
+                "reviewers",
+            ],
+            create: &[],
+        },
+        K::TokenLifetimePolicies
+        | K::TokenIssuancePolicies
+        | K::ClaimsMappingPolicies
+        | K::HomeRealmDiscoveryPolicies
+        | K::ActivityBasedTimeoutPolicies => STS_POLICY,
+        // The caller names a permission grant policy's id; its condition sets (includes,
+        // excludes) are written with requests of their own.
+        K::PermissionGrantPolicies => PolicyWrites {
+            update: &["description", "displayName"],
+            create: &["id", "description", "displayName"],
+        },
+        // allowedCombinations changes only through `updateAllowedCombinations`.
+        K::AuthenticationStrengthPolicies => PolicyWrites {
+            update: &["description", "displayName"],
+            create: &["allowedCombinations", "description", "displayName"],
+        },
+        _ => return None,
+    };
+    Some(writes)
+}
+
+/// Where the authentication methods policy's method configurations are updated, one by one.
+pub const METHOD_CONFIGURATIONS: &str =
+    "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_policy_kind_has_its_writes_and_no_other_kind_does() {
+        for kind in ObjectKind::ALL {
+            let is_policy = kind.name().ends_with("Policy")
+                || kind.name().ends_with("Policies")
+                || kind.name().ends_with("PolicyDefault");
+            let is_settings = kind.is_singleton();
+            let policy_kind = is_policy && !matches!(kind, ObjectKind::ConditionalAccessPolicies);
+            assert_eq!(policy_writes(kind).is_some(), policy_kind, "{kind}");
+            if let Some(w) = policy_writes(kind) {
+                assert!(!w.update.is_empty(), "{kind}");
+                assert_eq!(w.create.is_empty(), is_settings, "{kind}");
+            }
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! Tenant policies: a settings object is rolled back with a `PATCH` of the properties its
+//! update page lists, on its own path; a policy of a collection like any object, but with its
+//! kind's writable properties only. The authentication methods policy's method
+//! configurations are each patched on their own path with their `@odata.type`
+//! (authenticationmethodconfiguration-update.md); a custom authentication strength's method
+//! combinations change only through `updateAllowedCombinations`
+//! (authenticationstrengthpolicy-updateallowedcombinations.md). Microsoft's built-in
+//! strengths are read-only.
+
+use dirvault_model::policy_writes::{METHOD_CONFIGURATIONS, policy_writes};
+
+use super::*;
+
+/// Whether a snapshot object is one of Microsoft's read-only built-ins (role definitions,
+/// authentication strengths).
+pub(crate) fn is_built_in(object: &DirectoryObject) -> bool {
+    object.get("isBuiltIn") == Some(&Value::Bool(true))
+        || (object.kind() == ObjectKind::AuthenticationStrengthPolicies
+            && object.str("policyType") == Some("builtIn"))
+}
+
+impl Planner<'_> {
+    /// The properties of a policy a create (`creating`) or update may send, as the snapshot
+    /// has them; `None` for kinds that are not tenant policies.
+    pub(super) fn policy_body(
+        &self,
+        object: &DirectoryObject,
+        creating: bool,
+    ) -> Option<Map<String, Value>> {
+        let writes = policy_writes(object.kind())?;
+        let names = if creating {
+            writes.create
+        } else {
+            writes.update
+        };
+        Some(
+            names
+                .iter()
+                .filter_map(|name| {
+                    let value = object.get(name)?;
+                    (!(creating && value.is_null())).then(|| ((*name).to_owned(), value.clone()))
+                })
+                .collect(),
+        )
+    }
+
+    /// The steps a policy's own properties do not cover: each method configuration that
+    /// differs from the snapshot, and a custom strength's method combinations.
+    pub(super) fn policy_parts(
+        &mut self,
+        object: &DirectoryObject,
+        live: &DirectoryObject,
+        phase: Phase,
+        deps: &[u32],
+    ) -> usize {
+        let oref = object_ref(object);
+        let mut steps = 0;
+        match object.kind() {
+            ObjectKind::AuthenticationMethodsPolicy => {
+                let configurations = |o: &DirectoryObject| -> Vec<Value> {
+                    o.get("authenticationMethodConfigurations")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default()
+                };
+                let live_configurations = configurations(live);
+                for wanted in configurations(object) {
+                    let Some(id) = wanted.get("id").and_then(Value::as_str) else {
+                        continue;
+                    };
+                    let current = live_configurations
+                        .iter()
+                        .find(|c| c.get("id").and_then(Value::as_str) == Some(id));
+                    let Some(current) = current else {
+                        self.warn(
+                            oref.clone(),
+                            format!("method {id} is not offered by the target: its configuration is not restored"),
+                        );
+                        continue;
+                    };
+                    if *current == wanted {
+                        continue;
+                    }
+                    let mut body = wanted.as_object().cloned().unwrap_or_default();
+                    body.remove("id");
+                    let changed = changed_names(current, &wanted);
+                    self.push(
+                        phase,
+                        Action::Update,
+                        oref.clone(),
+                        Call {
+                            method: "PATCH".into(),
+                            url: format!("{METHOD_CONFIGURATIONS}/{id}"),
+                            body: Some(Value::Object(body)),
+                        },
+                        format!("method {id}: back to the snapshot's {}", changed.join(", ")),
+                        deps.to_vec(),
+                        None,
+                    );
+                    steps += 1;
+                }
+            }
+            ObjectKind::AuthenticationStrengthPolicies => {
+                let wanted = object.get("allowedCombinations");
+                if wanted.is_some() && wanted != live.get("allowedCombinations") {
+                    self.push(
+                        phase,
+                        Action::Update,
+                        oref,
+                        Call {
+                            method: "POST".into(),
+                            url: format!(
+                                "{}/{}/updateAllowedCombinations",
+                                self.collection(ObjectKind::AuthenticationStrengthPolicies),
+                                live.id()
+                            ),
+                            body: Some(json!({"allowedCombinations": wanted})),
+                        },
+                        "the method combinations it allows, back to the snapshot's",
+                        deps.to_vec(),
+                        None,
+                    );
+                    steps += 1;
+                }
+            }
+            _ => {}
+        }
+        steps
+    }
+}
+
+/// The top-level properties that differ between two JSON objects, by name.
+fn changed_names(current: &Value, wanted: &Value) -> Vec<String> {
+    let empty = Map::new();
+    let current = current.as_object().unwrap_or(&empty);
+    let wanted = wanted.as_object().unwrap_or(&empty);
+    wanted
+        .iter()
+        .filter(|(k, v)| current.get(*k) != Some(*v))
+        .map(|(k, _)| k.clone())
+        .collect()
+}
