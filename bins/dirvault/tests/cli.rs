@@ -1784,3 +1784,311 @@ async fn a_new_repository_is_encrypted_its_keys_are_managed_and_a_tenant_can_be_
     let verified = env.json(&["verify", "contoso"]);
     assert!(verified["erased"].is_string(), "{verified}");
 }
+
+/// Every tenant policy kind: backed up, changed in the tenant, shown by diff, alerted on where a
+/// rule watches it, and rolled back by a reviewed plan (PATCH of writable properties, method
+/// configurations one by one, a deleted policy re-created); a re-run has nothing to do.
+#[tokio::test(flavor = "multi_thread")]
+async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
+    let env = env().await;
+    env.add_tenant();
+    let snap = |v: &Value| v["snapshot"].as_str().unwrap().to_owned();
+    let s1 = snap(&env.json(&["backup", "contoso"]));
+    let listed = env.json(&["ls", "contoso", "identitySecurityDefaultsEnforcementPolicy"]);
+    assert_eq!(listed["objects"].as_array().unwrap().len(), 1, "{listed}");
+
+    let patch = |v: Value| v.as_object().cloned().unwrap();
+    let deleted_lifetime = env
+        .emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            let key = |t: &dirvault_emulator::Tenant, c| t.settings(c).unwrap().0.to_owned();
+            let k = key(t, Collection::SecurityDefaults);
+            t.update(Collection::SecurityDefaults, &k, patch(json!({"isEnabled": false})))
+                .unwrap();
+            let k = key(t, Collection::AuthorizationPolicy);
+            t.update(
+                Collection::AuthorizationPolicy,
+                &k,
+                patch(json!({"allowUserConsentForRiskyApps": true, "allowInvitesFrom": "none"})),
+            )
+            .unwrap();
+            let k = key(t, Collection::AuthenticationMethodsPolicy);
+            let mut configurations = t.settings(Collection::AuthenticationMethodsPolicy).unwrap().1
+                ["authenticationMethodConfigurations"]
+                .clone();
+            for c in configurations.as_array_mut().unwrap() {
+                if c["id"] == "Fido2" {
+                    c["state"] = json!("disabled");
+                }
+            }
+            t.update(
+                Collection::AuthenticationMethodsPolicy,
+                &k,
+                patch(json!({"authenticationMethodConfigurations": configurations})),
+            )
+            .unwrap();
+            let k = key(t, Collection::CrossTenantAccessDefault);
+            let mut inbound = t.settings(Collection::CrossTenantAccessDefault).unwrap().1
+                ["b2bDirectConnectInbound"]
+                .clone();
+            inbound["usersAndGroups"]["accessType"] = json!("allowed");
+            t.update(
+                Collection::CrossTenantAccessDefault,
+                &k,
+                patch(json!({"b2bDirectConnectInbound": inbound, "isServiceDefault": false})),
+            )
+            .unwrap();
+            let k = key(t, Collection::AdminConsentRequestPolicy);
+            t.update(
+                Collection::AdminConsentRequestPolicy,
+                &k,
+                patch(json!({"isEnabled": true, "requestDurationInDays": 7})),
+            )
+            .unwrap();
+            let hrd = t
+                .objects(Collection::HomeRealmDiscoveryPolicies)
+                .unwrap()
+                .keys()
+                .next()
+                .unwrap()
+                .clone();
+            t.update(
+                Collection::HomeRealmDiscoveryPolicies,
+                &hrd,
+                patch(json!({"definition": ["{\"HomeRealmDiscoveryPolicy\":{\"AccelerateToFederatedDomain\":false}}"]})),
+            )
+            .unwrap();
+            let lifetime = t
+                .objects(Collection::TokenLifetimePolicies)
+                .unwrap()
+                .values()
+                .next()
+                .unwrap()
+                .clone();
+            t.delete(
+                Collection::TokenLifetimePolicies,
+                lifetime["id"].as_str().unwrap(),
+                chrono::Utc::now(),
+            )
+            .unwrap();
+            lifetime
+        })
+        .unwrap();
+    let s2 = snap(&env.json(&["backup", "contoso"]));
+
+    let diff = env.json(&["diff", "contoso", &s1, &s2]);
+    let changes = &diff["changes"];
+    for kind in [
+        "identitySecurityDefaultsEnforcementPolicy",
+        "authorizationPolicy",
+        "authenticationMethodsPolicy",
+        "crossTenantAccessPolicyDefault",
+        "adminConsentRequestPolicy",
+        "homeRealmDiscoveryPolicies",
+    ] {
+        assert_eq!(
+            changes[kind]["modified"].as_array().map(Vec::len),
+            Some(1),
+            "{kind}: {diff}"
+        );
+    }
+    assert_eq!(
+        changes["tokenLifetimePolicies"]["deleted"][0]["id"], deleted_lifetime["id"],
+        "{diff}"
+    );
+    for untouched in [
+        "tokenIssuancePolicies",
+        "claimsMappingPolicies",
+        "activityBasedTimeoutPolicies",
+        "permissionGrantPolicies",
+        "authenticationStrengthPolicies",
+    ] {
+        assert_eq!(
+            changes[untouched],
+            json!({"created": [], "modified": [], "deleted": []}),
+            "{untouched}: {diff}"
+        );
+    }
+
+    let alerts = env.json(&["alerts", "contoso"])["alerts"].clone();
+    let fired: Vec<&str> = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fired,
+        [
+            "security-defaults-disabled",
+            "authentication-method-disabled",
+            "cross-tenant-access-opened",
+            "user-consent-widened",
+        ],
+        "admin consent and home realm discovery changes are not risky: {alerts}"
+    );
+    let printed = env.ok(&["alerts", "contoso"]);
+    assert!(
+        printed.contains("--kind identitySecurityDefaultsEnforcementPolicy --id 00000000-0000-0000-0000-000000000005"),
+        "{printed}"
+    );
+
+    // Roll every policy back to the first snapshot: review, apply, re-run.
+    let plan_file = env.path("policies-plan.json");
+    let mut select = vec!["restore", "contoso", "--snapshot", &s1];
+    for kind in [
+        "identitySecurityDefaultsEnforcementPolicy",
+        "authorizationPolicy",
+        "authenticationMethodsPolicy",
+        "crossTenantAccessPolicyDefault",
+        "adminConsentRequestPolicy",
+        "homeRealmDiscoveryPolicies",
+        "tokenLifetimePolicies",
+        "authenticationStrengthPolicies",
+    ] {
+        // Each kind can be chosen on its own.
+        env.ok(&[
+            "restore",
+            "contoso",
+            "--snapshot",
+            &s1,
+            "--kind",
+            kind,
+            "--all",
+            "--dry-run",
+        ]);
+    }
+    select.extend([
+        "--all",
+        "--dry-run",
+        "--plan-out",
+        plan_file.to_str().unwrap(),
+    ]);
+    env.ok(&select);
+    let plan = read_json(&plan_file);
+    let calls: Vec<(String, String)> = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["call"]["method"].as_str().unwrap().to_owned(),
+                s["call"]["url"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("PATCH", "/policies/authorizationPolicy"),
+        (
+            "PATCH",
+            "/policies/identitySecurityDefaultsEnforcementPolicy",
+        ),
+        (
+            "PATCH",
+            "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/Fido2",
+        ),
+        ("PATCH", "/policies/crossTenantAccessPolicy/default"),
+        ("PATCH", "/policies/adminConsentRequestPolicy"),
+        ("POST", "/policies/tokenLifetimePolicies"),
+    ];
+    for (method, url) in expected {
+        assert!(
+            calls.iter().any(|(m, u)| m == method && u == url),
+            "{method} {url} not in the plan: {calls:?}"
+        );
+    }
+    assert!(
+        calls
+            .iter()
+            .any(|(m, u)| m == "PATCH" && u.starts_with("/policies/homeRealmDiscoveryPolicies/")),
+        "{calls:?}"
+    );
+    assert_eq!(calls.len(), expected.len() + 1, "nothing else: {calls:?}");
+    // Only writable properties are sent: never an id, a read-only flag or the configurations.
+    for step in plan["steps"].as_array().unwrap() {
+        let body = step["call"]["body"].as_object().unwrap();
+        for never in [
+            "isServiceDefault",
+            "authenticationMethodConfigurations",
+            "version",
+            "policyVersion",
+        ] {
+            assert!(!body.contains_key(never), "{never} in {step}");
+        }
+    }
+    let report = env.json(&["restore", "apply", plan_file.to_str().unwrap(), "--yes"]);
+    assert_eq!(report["summary"]["failed"], 0, "{report}");
+
+    env.emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            let get = |c| t.settings(c).unwrap().1.clone();
+            assert_eq!(get(Collection::SecurityDefaults)["isEnabled"], true);
+            let authorization = get(Collection::AuthorizationPolicy);
+            assert_eq!(authorization["allowUserConsentForRiskyApps"], false);
+            assert_eq!(authorization["allowInvitesFrom"], "everyone");
+            let fido2 = get(Collection::AuthenticationMethodsPolicy)
+                ["authenticationMethodConfigurations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["id"] == "Fido2")
+                .unwrap()
+                .clone();
+            assert_eq!(fido2["state"], "enabled");
+            assert_eq!(
+                get(Collection::CrossTenantAccessDefault)["b2bDirectConnectInbound"]
+                    ["usersAndGroups"]["accessType"],
+                "blocked"
+            );
+            assert_eq!(get(Collection::AdminConsentRequestPolicy)["isEnabled"], false);
+            let lifetimes: Vec<_> = t
+                .objects(Collection::TokenLifetimePolicies)
+                .unwrap()
+                .values()
+                .collect();
+            assert_eq!(lifetimes.len(), 1);
+            assert_eq!(lifetimes[0]["definition"], deleted_lifetime["definition"]);
+            assert_eq!(lifetimes[0]["displayName"], deleted_lifetime["displayName"]);
+        })
+        .unwrap();
+    // The tenant is as the first snapshot had it: the plan again has nothing to do.
+    let again = env.json(&[
+        "restore",
+        "contoso",
+        "--snapshot",
+        &s1,
+        "--kind",
+        "identitySecurityDefaultsEnforcementPolicy",
+        "--all",
+        "--dry-run",
+    ]);
+    assert_eq!(again["steps"].as_array().unwrap().len(), 0, "{again}");
+    let drift = env.json(&[
+        "diff",
+        "contoso",
+        &s1,
+        "live",
+        "--kind",
+        "authenticationMethodsPolicy",
+    ]);
+    assert!(
+        drift["changes"]
+            .get("authenticationMethodsPolicy")
+            .is_none_or(
+                |c| c["modified"]
+                    .as_array()
+                    .is_none_or(
+                        |m| m
+                            .iter()
+                            .all(
+                                |o| o["changes"].as_array().is_none_or(|c| c.iter().all(|c| {
+                                    c["path"]
+                                        .as_str()
+                                        .is_some_and(|p| p.starts_with("lastModifiedDateTime"))
+                                }))
+                            )
+                    )
+            ),
+        "{drift}"
+    );
+}

@@ -207,10 +207,12 @@ pub(crate) async fn update_method(
         if key == "id" {
             return Err(read_only(key));
         }
-        if t.metadata
-            .find(own_type.trim_start_matches('#'), key)
-            .is_none()
-        {
+        // includeTargets is a navigation property that the update page writes inline
+        // (authenticationmethodconfiguration-update.md examples).
+        let own = own_type.trim_start_matches('#');
+        let declared = t.metadata.find(own, key).is_some()
+            || t.metadata.navigation(own).iter().any(|p| p.name == *key);
+        if !declared {
             return Err(GraphError::bad_request(format!(
                 "Property '{key}' does not exist as a declared property or extension property."
             )));

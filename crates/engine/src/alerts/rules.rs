@@ -19,6 +19,17 @@ pub enum Rule {
     PrivilegedRoleEligible,
     /// An enabled Conditional Access policy was disabled, switched to report-only, or deleted.
     ConditionalAccessWeakened,
+    /// Security defaults were turned off.
+    SecurityDefaultsDisabled,
+    /// An authentication method was disabled (or removed) in the authentication methods
+    /// policy.
+    AuthenticationMethodDisabled,
+    /// Cross-tenant access defaults were opened: B2B collaboration or direct connect from
+    /// blocked to allowed, or another tenant's MFA or device claims newly trusted.
+    CrossTenantAccessOpened,
+    /// Users may consent to more: a permission grant policy newly assigned to the default
+    /// user role, or consent for risky apps allowed.
+    UserConsentWidened,
     /// A secret or certificate was added to an application or service principal.
     CredentialAdded,
     /// An app was granted a high-privilege Microsoft Graph application permission.
@@ -31,10 +42,14 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule, in the order alerts are listed.
-    pub const ALL: [Rule; 7] = [
+    pub const ALL: [Rule; 11] = [
         Rule::PrivilegedRoleAssigned,
         Rule::PrivilegedRoleEligible,
         Rule::ConditionalAccessWeakened,
+        Rule::SecurityDefaultsDisabled,
+        Rule::AuthenticationMethodDisabled,
+        Rule::CrossTenantAccessOpened,
+        Rule::UserConsentWidened,
         Rule::CredentialAdded,
         Rule::HighPrivilegeAppPermission,
         Rule::DomainChanged,
@@ -47,6 +62,10 @@ impl Rule {
             Rule::PrivilegedRoleAssigned => &[ObjectKind::RoleAssignments],
             Rule::PrivilegedRoleEligible => &[ObjectKind::RoleEligibilitySchedules],
             Rule::ConditionalAccessWeakened => &[ObjectKind::ConditionalAccessPolicies],
+            Rule::SecurityDefaultsDisabled => &[ObjectKind::SecurityDefaults],
+            Rule::AuthenticationMethodDisabled => &[ObjectKind::AuthenticationMethodsPolicy],
+            Rule::CrossTenantAccessOpened => &[ObjectKind::CrossTenantAccessDefault],
+            Rule::UserConsentWidened => &[ObjectKind::AuthorizationPolicy],
             Rule::CredentialAdded => &[ObjectKind::Applications, ObjectKind::ServicePrincipals],
             Rule::HighPrivilegeAppPermission => &[ObjectKind::AppRoleAssignments],
             Rule::DomainChanged => &[ObjectKind::Domains],
@@ -226,6 +245,50 @@ pub fn evaluate(settings: &AlertSettings, evidence: &ChangeEvidence) -> Vec<Aler
 
 type Finding = (String, Option<Value>, Option<Value>);
 
+/// The cross-tenant access settings that went from blocked to allowed, or from not trusted to
+/// trusted (resources/crosstenantaccesspolicyconfigurationdefault.md,
+/// resources/crosstenantaccesspolicyb2bsetting.md, resources/crosstenantaccesspolicyinboundtrust.md).
+fn opened_cross_tenant_settings(
+    before: &Map<String, Value>,
+    after: &Map<String, Value>,
+) -> Vec<String> {
+    let mut opened = Vec::new();
+    for setting in [
+        "b2bCollaborationInbound",
+        "b2bCollaborationOutbound",
+        "b2bDirectConnectInbound",
+        "b2bDirectConnectOutbound",
+    ] {
+        for target in ["usersAndGroups", "applications"] {
+            let access = |o: &Map<String, Value>| {
+                o.get(setting)
+                    .and_then(|s| s.get(target))
+                    .and_then(|t| t.get("accessType"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            };
+            if access(before).as_deref() == Some("blocked")
+                && access(after).as_deref() == Some("allowed")
+            {
+                opened.push(format!("{setting}.{target} blocked → allowed"));
+            }
+        }
+    }
+    for claim in [
+        "isMfaAccepted",
+        "isCompliantDeviceAccepted",
+        "isHybridAzureADJoinedDeviceAccepted",
+    ] {
+        let trusted = |o: &Map<String, Value>| {
+            o.get("inboundTrust").and_then(|t| t.get(claim)) == Some(&Value::Bool(true))
+        };
+        if trusted(after) && !trusted(before) {
+            opened.push(format!("inboundTrust.{claim} now trusted"));
+        }
+    }
+    opened
+}
+
 fn text<'a>(object: Option<&'a Map<String, Value>>, field: &str) -> Option<&'a str> {
     object?.get(field)?.as_str()
 }
@@ -275,6 +338,80 @@ fn check(rule: Rule, change: &ObjectChange, evidence: &ChangeEvidence) -> Option
                 )),
                 None => None,
             }
+        }
+        Rule::SecurityDefaultsDisabled => {
+            let was = before?.get("isEnabled")?.as_bool()?;
+            let now = after?.get("isEnabled")?.as_bool()?;
+            (was && !now).then(|| {
+                (
+                    "security defaults turned off".to_owned(),
+                    Some(Value::Bool(was)),
+                    Some(Value::Bool(now)),
+                )
+            })
+        }
+        Rule::AuthenticationMethodDisabled => {
+            let enabled = |o: Option<&Map<String, Value>>| -> BTreeSet<String> {
+                o.and_then(|o| o.get("authenticationMethodConfigurations"))
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter(|c| c.get("state").and_then(Value::as_str) == Some("enabled"))
+                    .filter_map(|c| c.get("id")?.as_str().map(str::to_owned))
+                    .collect()
+            };
+            after?;
+            let was = enabled(before);
+            let disabled: Vec<String> = was.difference(&enabled(after)).cloned().collect();
+            if disabled.is_empty() {
+                return None;
+            }
+            Some((
+                format!("authentication method(s) disabled: {}", disabled.join(", ")),
+                Some(Value::from(was.into_iter().collect::<Vec<_>>())),
+                Some(Value::from(disabled)),
+            ))
+        }
+        Rule::CrossTenantAccessOpened => {
+            let opened = opened_cross_tenant_settings(before?, after?);
+            if opened.is_empty() {
+                return None;
+            }
+            Some((
+                format!("cross-tenant access opened: {}", opened.join(", ")),
+                None,
+                Some(Value::from(opened)),
+            ))
+        }
+        Rule::UserConsentWidened => {
+            let policies = |o: Option<&Map<String, Value>>| -> BTreeSet<String> {
+                o.and_then(|o| o.get("defaultUserRolePermissions"))
+                    .and_then(|p| p.get("permissionGrantPoliciesAssigned"))
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| p.as_str().map(str::to_owned))
+                    .collect()
+            };
+            let (before, after) = (before?, after?);
+            let added: Vec<String> = policies(Some(after))
+                .difference(&policies(Some(before)))
+                .cloned()
+                .collect();
+            let risky = |o: &Map<String, Value>| {
+                o.get("allowUserConsentForRiskyApps") == Some(&Value::Bool(true))
+            };
+            let mut what = Vec::new();
+            if !added.is_empty() {
+                what.push(format!("users may now consent under {}", added.join(", ")));
+            }
+            if risky(after) && !risky(before) {
+                what.push("user consent for risky apps allowed".to_owned());
+            }
+            if what.is_empty() {
+                return None;
+            }
+            Some((what.join("; "), None, Some(Value::from(added))))
         }
         Rule::CredentialAdded => {
             let key_ids = |o: Option<&Map<String, Value>>| -> BTreeSet<String> {

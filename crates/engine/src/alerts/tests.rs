@@ -235,3 +235,133 @@ fn a_disabled_rule_never_fires_and_settings_spell_rules_as_alerts_do() {
     assert!(toml::from_str::<AlertSettings>("disabled = [\"no-such-rule\"]").is_err());
     assert!(toml::from_str::<AlertSettings>("threshold = 3").is_err());
 }
+
+#[test]
+fn security_defaults_turned_off_fires_and_turned_on_or_renamed_does_not() {
+    let defaults = |before: Value, after: Value| {
+        change(
+            ObjectKind::SecurityDefaults,
+            "00000000-0000-0000-0000-000000000005",
+            before,
+            after,
+        )
+    };
+    let e = evidence(vec![defaults(
+        json!({"isEnabled": true}),
+        json!({"isEnabled": false}),
+    )]);
+    assert_eq!(rules_fired(&e), [Rule::SecurityDefaultsDisabled]);
+    let e = evidence(vec![
+        defaults(json!({"isEnabled": false}), json!({"isEnabled": true})),
+        defaults(
+            json!({"isEnabled": true, "displayName": "a"}),
+            json!({"isEnabled": true, "displayName": "b"}),
+        ),
+    ]);
+    assert!(rules_fired(&e).is_empty());
+}
+
+#[test]
+fn an_authentication_method_disabled_or_removed_fires_and_other_changes_do_not() {
+    let policy = |fido2: &str, sms: Option<&str>, length: u32| {
+        let mut configurations = vec![
+            json!({"id": "Fido2", "state": fido2}),
+            json!({"id": "TemporaryAccessPass", "state": "enabled", "defaultLength": length}),
+        ];
+        if let Some(sms) = sms {
+            configurations.push(json!({"id": "Sms", "state": sms}));
+        }
+        json!({"authenticationMethodConfigurations": configurations})
+    };
+    let methods = |before, after| {
+        change(
+            ObjectKind::AuthenticationMethodsPolicy,
+            "authenticationMethodsPolicy",
+            before,
+            after,
+        )
+    };
+    let e = evidence(vec![methods(
+        policy("enabled", Some("enabled"), 8),
+        policy("disabled", None, 8),
+    )]);
+    let alerts = evaluate(&AlertSettings::default(), &e);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].rule, Rule::AuthenticationMethodDisabled);
+    assert_eq!(alerts[0].after, Some(json!(["Fido2", "Sms"])));
+    // Enabling a method, or changing an enabled one's settings, is not disabling.
+    let e = evidence(vec![methods(
+        policy("disabled", Some("disabled"), 8),
+        policy("enabled", Some("disabled"), 12),
+    )]);
+    assert!(rules_fired(&e).is_empty());
+}
+
+#[test]
+fn cross_tenant_access_opened_fires_and_closing_it_does_not() {
+    let access = |inbound: &str, outbound: &str, mfa: bool| {
+        json!({
+            "b2bDirectConnectInbound": {"usersAndGroups": {"accessType": inbound}, "applications": {"accessType": "blocked"}},
+            "b2bCollaborationOutbound": {"usersAndGroups": {"accessType": outbound}, "applications": {"accessType": "allowed"}},
+            "inboundTrust": {"isMfaAccepted": mfa}
+        })
+    };
+    let defaults = |before, after| {
+        change(
+            ObjectKind::CrossTenantAccessDefault,
+            "crossTenantAccessPolicyDefault",
+            before,
+            after,
+        )
+    };
+    let e = evidence(vec![defaults(
+        access("blocked", "allowed", false),
+        access("allowed", "allowed", true),
+    )]);
+    let alerts = evaluate(&AlertSettings::default(), &e);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].rule, Rule::CrossTenantAccessOpened);
+    assert!(
+        alerts[0]
+            .summary
+            .contains("b2bDirectConnectInbound.usersAndGroups blocked → allowed")
+            && alerts[0].summary.contains("inboundTrust.isMfaAccepted"),
+        "{alerts:?}"
+    );
+    let e = evidence(vec![defaults(
+        access("blocked", "allowed", true),
+        access("blocked", "blocked", false),
+    )]);
+    assert!(rules_fired(&e).is_empty());
+}
+
+#[test]
+fn user_consent_widened_fires_and_narrowed_does_not() {
+    let authorization = |assigned: Value, risky: bool| {
+        json!({"defaultUserRolePermissions": {"permissionGrantPoliciesAssigned": assigned},
+               "allowUserConsentForRiskyApps": risky})
+    };
+    let policy = |before, after| {
+        change(
+            ObjectKind::AuthorizationPolicy,
+            "authorizationPolicy",
+            before,
+            after,
+        )
+    };
+    let low = "ManagePermissionGrantsForSelf.microsoft-user-default-low";
+    let legacy = "ManagePermissionGrantsForSelf.microsoft-user-default-legacy";
+    let e = evidence(vec![policy(
+        authorization(json!([]), false),
+        authorization(json!([low]), true),
+    )]);
+    let alerts = evaluate(&AlertSettings::default(), &e);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].rule, Rule::UserConsentWidened);
+    assert!(alerts[0].summary.contains("risky apps"), "{alerts:?}");
+    let e = evidence(vec![policy(
+        authorization(json!([low, legacy]), true),
+        authorization(json!([low]), false),
+    )]);
+    assert!(rules_fired(&e).is_empty());
+}
