@@ -940,3 +940,270 @@ async fn device_owners_and_users_are_listed() {
             .is_some_and(|o| o.len() == 1)
     }));
 }
+
+// ----- tenant policies: settings objects patched on their own path with the update page's
+// properties only, method configurations with their @odata.type, built-in strengths
+// read-only, permission grant policies named by their caller, each behind its permission.
+
+#[tokio::test]
+async fn settings_objects_take_their_writable_properties_and_refuse_the_rest() {
+    let env = start("tiny").await;
+    let path = "/policies/identitySecurityDefaultsEnforcementPolicy";
+    let r = env.get(path).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["id"], "00000000-0000-0000-0000-000000000005");
+    assert!(
+        r.body["@odata.context"]
+            .as_str()
+            .unwrap()
+            .ends_with("$metadata#policies/identitySecurityDefaultsEnforcementPolicy/$entity")
+    );
+    let r = env.patch(path, json!({"isEnabled": false})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["isEnabled"], false);
+    assert_eq!(env.get(path).await.body["isEnabled"], false);
+    for (bad, why) in [
+        (json!({"id": "x"}), "read-only"),
+        (json!({"displayName": "x"}), "not on the update page"),
+        (json!({"isenabled": true}), "names are case-sensitive"),
+        (json!({"notAProperty": 1}), "not declared"),
+    ] {
+        let r = env.patch(path, bad.clone()).await;
+        assert_eq!(
+            r.status,
+            StatusCode::BAD_REQUEST,
+            "{bad} ({why}): {}",
+            r.body
+        );
+    }
+    // No list, create or delete of a settings object.
+    assert_eq!(
+        env.post(path, json!({"isEnabled": true})).await.status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    assert_eq!(
+        env.send(reqwest::Method::DELETE, path, None, &[])
+            .await
+            .status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+
+    let default = "/policies/crossTenantAccessPolicy/default";
+    assert!(env.get(default).await.body.get("id").is_none(), "no id");
+    let r = env.patch(default, json!({"isServiceDefault": false})).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "read-only: {}", r.body);
+    let r = env
+        .patch(
+            default,
+            json!({"inboundTrust": {"isMfaAccepted": true, "isCompliantDeviceAccepted": false, "isHybridAzureADJoinedDeviceAccepted": false}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    let now = env.get(default).await.body;
+    assert_eq!(now["inboundTrust"]["isMfaAccepted"], true);
+    assert_eq!(now["isServiceDefault"], false, "customised now");
+
+    // The methods policy's configurations are not patched through the policy.
+    let methods = "/policies/authenticationMethodsPolicy";
+    let r = env
+        .patch(methods, json!({"authenticationMethodConfigurations": []}))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+}
+
+#[tokio::test]
+async fn a_method_configuration_is_patched_with_its_own_type_and_declared_properties() {
+    let env = start("tiny").await;
+    let sms = "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/Sms";
+    let own = "#microsoft.graph.smsAuthenticationMethodConfiguration";
+    assert_eq!(env.get(sms).await.body["state"], "disabled");
+    let r = env.patch(sms, json!({"state": "enabled"})).await;
+    assert_eq!(
+        r.status,
+        StatusCode::BAD_REQUEST,
+        "no @odata.type: {}",
+        r.body
+    );
+    let r = env
+        .patch(
+            sms,
+            json!({"@odata.type": "#microsoft.graph.fido2AuthenticationMethodConfiguration", "state": "enabled"}),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::BAD_REQUEST,
+        "another type: {}",
+        r.body
+    );
+    let r = env
+        .patch(
+            sms,
+            json!({"@odata.type": own, "isAttestationEnforced": true}),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::BAD_REQUEST,
+        "FIDO2's property: {}",
+        r.body
+    );
+    let r = env
+        .patch(
+            sms,
+            json!({"@odata.type": own, "state": "enabled", "includeTargets": [{"targetType": "group", "id": "all_users", "isRegistrationRequired": false, "isUsableForSignIn": false}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    let policy = env.get("/policies/authenticationMethodsPolicy").await.body;
+    let configuration = policy["authenticationMethodConfigurations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "Sms")
+        .unwrap()
+        .clone();
+    assert_eq!(configuration["state"], "enabled");
+    assert_eq!(
+        configuration["includeTargets"][0]["isUsableForSignIn"],
+        false
+    );
+    assert_eq!(
+        env.patch(
+            "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/NoSuchMethod",
+            json!({"@odata.type": own, "state": "enabled"})
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn strengths_and_grant_policies_follow_their_create_and_update_rules() {
+    let env = start("tiny").await;
+    let strengths = "/policies/authenticationStrengthPolicies";
+    let built_in = format!("{strengths}/00000000-0000-0000-0000-000000000004");
+    assert_eq!(env.get(&built_in).await.body["policyType"], "builtIn");
+    assert_eq!(
+        env.patch(&built_in, json!({"displayName": "mine"}))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(env.delete(&built_in).await.status, StatusCode::BAD_REQUEST);
+    let r = env
+        .post(strengths, json!({"displayName": "Keys only"}))
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::BAD_REQUEST,
+        "combinations required: {}",
+        r.body
+    );
+    let r = env
+        .post(
+            strengths,
+            json!({"displayName": "Keys only", "allowedCombinations": ["fido2"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["policyType"], "custom");
+    let custom = format!("{strengths}/{}", r.body["id"].as_str().unwrap());
+    assert_eq!(
+        env.patch(&custom, json!({"allowedCombinations": ["sms"]}))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST,
+        "combinations change only through the action"
+    );
+    let update = format!("{custom}/updateAllowedCombinations");
+    assert_eq!(
+        env.post(&update, json!({"allowedCombinations": []}))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    let r = env
+        .post(
+            &update,
+            json!({"allowedCombinations": ["fido2", "windowsHelloForBusiness"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        env.get(&custom).await.body["allowedCombinations"],
+        json!(["fido2", "windowsHelloForBusiness"])
+    );
+
+    let grants = "/policies/permissionGrantPolicies";
+    let r = env
+        .post(
+            grants,
+            json!({"id": "contoso-low-risk", "displayName": "Low risk"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["id"], "contoso-low-risk", "the caller names the id");
+    let again = env
+        .post(
+            grants,
+            json!({"id": "contoso-low-risk", "displayName": "Again"}),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST, "{}", again.body);
+    assert_eq!(
+        env.get(&format!("{grants}/contoso-low-risk")).await.body["displayName"],
+        "Low risk",
+        "a taken id is refused, not overwritten"
+    );
+    let r = env.post(grants, json!({"displayName": "No id"})).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+
+    let lifetimes = "/policies/tokenLifetimePolicies";
+    let r = env
+        .post(lifetimes, json!({"displayName": "No definition"}))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+}
+
+#[tokio::test]
+async fn each_policy_needs_its_permission() {
+    let env = start("tiny").await;
+    let directory_only = env.token_with(&["Directory.Read.All"]).await;
+    for path in [
+        "/policies/authorizationPolicy",
+        "/policies/identitySecurityDefaultsEnforcementPolicy",
+        "/policies/authenticationMethodsPolicy",
+        "/policies/crossTenantAccessPolicy/default",
+        "/policies/tokenLifetimePolicies",
+        "/policies/authenticationStrengthPolicies",
+    ] {
+        let r = env
+            .send_as(&directory_only, reqwest::Method::GET, path, None, &[])
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    // Policy.Read.All reads every policy, the narrower ones included; it writes none.
+    let policy_reader = env.token_with(&["Policy.Read.All"]).await;
+    for path in [
+        "/policies/authenticationMethodsPolicy",
+        "/policies/permissionGrantPolicies",
+        "/policies/authenticationStrengthPolicies",
+    ] {
+        let r = env
+            .send_as(&policy_reader, reqwest::Method::GET, path, None, &[])
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.body);
+    }
+    let r = env
+        .send_as(
+            &policy_reader,
+            reqwest::Method::PATCH,
+            "/policies/authorizationPolicy",
+            Some(json!({"allowedToUseSSPR": false})),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
