@@ -1838,6 +1838,28 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
                 patch(json!({"b2bDirectConnectInbound": inbound, "isServiceDefault": false})),
             )
             .unwrap();
+            let k = key(t, Collection::CrossTenantAccessPolicy);
+            t.update(
+                Collection::CrossTenantAccessPolicy,
+                &k,
+                patch(json!({"allowedCloudEndpoints": ["microsoftonline.us"]})),
+            )
+            .unwrap();
+            let (partner, config) = t
+                .objects(Collection::CrossTenantAccessPolicyPartners)
+                .unwrap()
+                .iter()
+                .next()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .unwrap();
+            let mut inbound = config["b2bDirectConnectInbound"].clone();
+            inbound["applications"]["accessType"] = json!("allowed");
+            t.update(
+                Collection::CrossTenantAccessPolicyPartners,
+                &partner,
+                patch(json!({"b2bDirectConnectInbound": inbound})),
+            )
+            .unwrap();
             let k = key(t, Collection::AdminConsentRequestPolicy);
             t.update(
                 Collection::AdminConsentRequestPolicy,
@@ -1882,7 +1904,9 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
         "identitySecurityDefaultsEnforcementPolicy",
         "authorizationPolicy",
         "authenticationMethodsPolicy",
+        "crossTenantAccessPolicy",
         "crossTenantAccessPolicyDefault",
+        "crossTenantAccessPolicyPartners",
         "adminConsentRequestPolicy",
         "homeRealmDiscoveryPolicies",
     ] {
@@ -1922,6 +1946,7 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
         [
             "security-defaults-disabled",
             "authentication-method-disabled",
+            "cross-tenant-access-opened",
             "cross-tenant-access-opened",
             "user-consent-widened",
         ],
@@ -1987,6 +2012,7 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
             "PATCH",
             "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/Fido2",
         ),
+        ("PATCH", "/policies/crossTenantAccessPolicy"),
         ("PATCH", "/policies/crossTenantAccessPolicy/default"),
         ("PATCH", "/policies/adminConsentRequestPolicy"),
         ("POST", "/policies/tokenLifetimePolicies"),
@@ -1997,13 +2023,18 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
             "{method} {url} not in the plan: {calls:?}"
         );
     }
-    assert!(
-        calls
-            .iter()
-            .any(|(m, u)| m == "PATCH" && u.starts_with("/policies/homeRealmDiscoveryPolicies/")),
-        "{calls:?}"
-    );
-    assert_eq!(calls.len(), expected.len() + 1, "nothing else: {calls:?}");
+    for collection in [
+        "/policies/homeRealmDiscoveryPolicies/",
+        "/policies/crossTenantAccessPolicy/partners/",
+    ] {
+        assert!(
+            calls
+                .iter()
+                .any(|(m, u)| m == "PATCH" && u.starts_with(collection)),
+            "{collection}: {calls:?}"
+        );
+    }
+    assert_eq!(calls.len(), expected.len() + 2, "nothing else: {calls:?}");
     // Only writable properties are sent: never an id, a read-only flag or the configurations.
     for step in plan["steps"].as_array().unwrap() {
         let body = step["call"]["body"].as_object().unwrap();
@@ -2041,6 +2072,21 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
                 "blocked"
             );
             assert_eq!(get(Collection::AdminConsentRequestPolicy)["isEnabled"], false);
+            assert_eq!(
+                get(Collection::CrossTenantAccessPolicy)["allowedCloudEndpoints"],
+                json!([])
+            );
+            let partner = t
+                .objects(Collection::CrossTenantAccessPolicyPartners)
+                .unwrap()
+                .values()
+                .next()
+                .unwrap()
+                .clone();
+            assert_eq!(
+                partner["b2bDirectConnectInbound"]["applications"]["accessType"],
+                "blocked"
+            );
             let lifetimes: Vec<_> = t
                 .objects(Collection::TokenLifetimePolicies)
                 .unwrap()

@@ -65,9 +65,13 @@ pub enum Collection {
     SecurityDefaults,
     /// `/policies/authenticationMethodsPolicy`, with its method configurations
     AuthenticationMethodsPolicy,
+    /// `/policies/crossTenantAccessPolicy`
+    CrossTenantAccessPolicy,
     /// `/policies/crossTenantAccessPolicy/default`
     #[serde(rename = "crossTenantAccessPolicyDefault")]
     CrossTenantAccessDefault,
+    /// `/policies/crossTenantAccessPolicy/partners`, keyed by `tenantId`
+    CrossTenantAccessPolicyPartners,
     /// `/policies/adminConsentRequestPolicy`
     AdminConsentRequestPolicy,
     /// `/policies/tokenLifetimePolicies`
@@ -128,13 +132,15 @@ pub struct Facts {
 
 impl Collection {
     /// Every collection, in the order the generator fills them.
-    pub const ALL: [Collection; 32] = [
+    pub const ALL: [Collection; 34] = [
         Collection::Organization,
         Collection::Domains,
         Collection::AuthorizationPolicy,
         Collection::SecurityDefaults,
         Collection::AuthenticationMethodsPolicy,
+        Collection::CrossTenantAccessPolicy,
         Collection::CrossTenantAccessDefault,
+        Collection::CrossTenantAccessPolicyPartners,
         Collection::AdminConsentRequestPolicy,
         Collection::TokenLifetimePolicies,
         Collection::TokenIssuancePolicies,
@@ -437,6 +443,29 @@ impl Collection {
                     Some("Policy.ReadWrite.AuthenticationMethod"),
                     false,
                 ),
+                // crosstenantaccesspolicy-get.md, crosstenantaccesspolicy-update.md
+                C::CrossTenantAccessPolicy => (
+                    "crossTenantAccessPolicy",
+                    "microsoft.graph.crossTenantAccessPolicy",
+                    Singleton("/policies/crossTenantAccessPolicy"),
+                    None,
+                    false,
+                    "Policy.Read.All",
+                    Some("Policy.ReadWrite.CrossTenantAccess"),
+                    false,
+                ),
+                // crosstenantaccesspolicy-list-partners.md, crosstenantaccesspolicy-post-partners.md,
+                // crosstenantaccesspolicyconfigurationpartner-update.md, -delete.md
+                C::CrossTenantAccessPolicyPartners => (
+                    "crossTenantAccessPolicyPartners",
+                    "microsoft.graph.crossTenantAccessPolicyConfigurationPartner",
+                    Tenant("/policies/crossTenantAccessPolicy/partners"),
+                    None,
+                    false,
+                    "Policy.Read.All",
+                    Some("Policy.ReadWrite.CrossTenantAccess"),
+                    true,
+                ),
                 // crosstenantaccesspolicyconfigurationdefault-get.md, -update.md
                 C::CrossTenantAccessDefault => (
                     "crossTenantAccessPolicyDefault",
@@ -547,6 +576,16 @@ impl Collection {
             read_permission: read,
             write_permission: write,
             app_create,
+        }
+    }
+
+    /// The property that identifies an object of this collection in its URL: `id`, but a
+    /// partner configuration's `tenantId` (resources/crosstenantaccesspolicyconfigurationpartner.md:
+    /// the partner's tenant id is its key; the type has no `id`).
+    pub fn key(self) -> &'static str {
+        match self {
+            Collection::CrossTenantAccessPolicyPartners => "tenantId",
+            _ => "id",
         }
     }
 

@@ -290,15 +290,15 @@ impl Tenant {
         }
     }
 
-    /// Adds a new object (its `id` must be set). Enforces unique keys.
+    /// Adds a new object (its key, [`Collection::key`], must be set). Enforces unique keys.
     ///
     /// # Errors
     /// 400 `ObjectConflict` when a unique key is taken.
     pub fn insert(&mut self, kind: Collection, obj: Obj) -> GraphResult<()> {
         let id = obj
-            .get("id")
+            .get(kind.key())
             .and_then(Value::as_str)
-            .ok_or_else(|| GraphError::bad_request("object has no id"))?
+            .ok_or_else(|| GraphError::bad_request(format!("object has no {}", kind.key())))?
             .to_owned();
         self.check_unique(kind, &id, &obj)?;
         self.index(kind, &id, &obj, true);
@@ -312,7 +312,11 @@ impl Tenant {
 
     /// Adds an object without logging a change: for building a tenant before anyone syncs.
     pub fn insert_initial(&mut self, kind: Collection, obj: Obj) {
-        if let Some(id) = obj.get("id").and_then(Value::as_str).map(str::to_owned) {
+        if let Some(id) = obj
+            .get(kind.key())
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+        {
             self.index(kind, &id, &obj, true);
             self.objects.entry(kind).or_default().insert(id, obj);
         }

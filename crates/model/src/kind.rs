@@ -134,10 +134,15 @@ pub enum ObjectKind {
     /// Which authentication methods users may use, with each method's configuration
     /// (`microsoft.graph.authenticationMethodsPolicy`).
     AuthenticationMethodsPolicy,
+    /// Which clouds cross-tenant access may reach (`microsoft.graph.crossTenantAccessPolicy`).
+    CrossTenantAccessPolicy,
     /// Cross-tenant access defaults: B2B collaboration, B2B direct connect, inbound trust
     /// (`microsoft.graph.crossTenantAccessPolicyConfigurationDefault`).
     #[serde(rename = "crossTenantAccessPolicyDefault")]
     CrossTenantAccessDefault,
+    /// Cross-tenant access settings for one partner organization, keyed by its tenant id
+    /// (`microsoft.graph.crossTenantAccessPolicyConfigurationPartner`).
+    CrossTenantAccessPolicyPartners,
     /// Whether users may ask an admin to consent to an app
     /// (`microsoft.graph.adminConsentRequestPolicy`).
     AdminConsentRequestPolicy,
@@ -185,13 +190,15 @@ pub struct KindInfo {
 
 impl ObjectKind {
     /// Every kind, in backup order (objects before the relationships that point at them).
-    pub const ALL: [ObjectKind; 32] = [
+    pub const ALL: [ObjectKind; 34] = [
         ObjectKind::Organization,
         ObjectKind::Domains,
         ObjectKind::AuthorizationPolicy,
         ObjectKind::SecurityDefaults,
         ObjectKind::AuthenticationMethodsPolicy,
+        ObjectKind::CrossTenantAccessPolicy,
         ObjectKind::CrossTenantAccessDefault,
+        ObjectKind::CrossTenantAccessPolicyPartners,
         ObjectKind::AdminConsentRequestPolicy,
         ObjectKind::TokenLifetimePolicies,
         ObjectKind::TokenIssuancePolicies,
@@ -504,6 +511,30 @@ impl ObjectKind {
                 "Policy.Read.AuthenticationMethod",
                 Some("Policy.ReadWrite.AuthenticationMethod"),
             ),
+            K::CrossTenantAccessPolicy => (
+                "crossTenantAccessPolicy",
+                "microsoft.graph.crossTenantAccessPolicy",
+                Singleton("/policies/crossTenantAccessPolicy"),
+                None,
+                Some("displayName"),
+                Recreate::No,
+                false,
+                "Policy.Read.All",
+                Some("Policy.ReadWrite.CrossTenantAccess"),
+            ),
+            // Keyed by the partner's tenant id, not an id of its own
+            // (resources/crosstenantaccesspolicyconfigurationpartner.md).
+            K::CrossTenantAccessPolicyPartners => (
+                "crossTenantAccessPolicyPartners",
+                "microsoft.graph.crossTenantAccessPolicyConfigurationPartner",
+                Tenant("/policies/crossTenantAccessPolicy/partners"),
+                None,
+                None,
+                Recreate::Yes,
+                false,
+                "Policy.Read.All",
+                Some("Policy.ReadWrite.CrossTenantAccess"),
+            ),
             K::CrossTenantAccessDefault => (
                 "crossTenantAccessPolicyDefault",
                 "microsoft.graph.crossTenantAccessPolicyConfigurationDefault",
@@ -581,7 +612,11 @@ impl ObjectKind {
             odata_type,
             collection,
             delta_path,
-            id_field: "id",
+            id_field: if self == K::CrossTenantAccessPolicyPartners {
+                "tenantId"
+            } else {
+                "id"
+            },
             display_name_field,
             recreate,
             soft_delete,

@@ -5,7 +5,9 @@
 //!
 //! Sources (Microsoft Graph v1.0, `api-reference/v1.0/api/`): `authorizationpolicy-update.md`,
 //! `identitysecuritydefaultsenforcementpolicy-update.md`, `authenticationmethodspolicy-update.md`,
-//! `crosstenantaccesspolicyconfigurationdefault-update.md`, `adminconsentrequestpolicy-update.md`,
+//! `crosstenantaccesspolicy-update.md`, `crosstenantaccesspolicyconfigurationdefault-update.md`,
+//! `crosstenantaccesspolicy-post-partners.md`, `crosstenantaccesspolicyconfigurationpartner-update.md`,
+//! `adminconsentrequestpolicy-update.md`,
 //! `tokenlifetimepolicy-update.md` (and the token issuance, claims mapping, home realm discovery
 //! and activity-based timeout pages, which share `stsPolicy`'s properties),
 //! `permissiongrantpolicy-update.md`, `permissiongrantpolicy-post-permissiongrantpolicies.md`,
@@ -67,6 +69,31 @@ pub fn policy_writes(kind: ObjectKind) -> Option<PolicyWrites> {
             update: &["registrationEnforcement"],
             create: &[],
         },
+        K::CrossTenantAccessPolicy => PolicyWrites {
+            update: &["allowedCloudEndpoints", "displayName"],
+            create: &[],
+        },
+        // The partner's tenant id is its key, given on create only
+        // (crosstenantaccesspolicy-post-partners.md, crosstenantaccesspolicyconfigurationpartner-update.md).
+        K::CrossTenantAccessPolicyPartners => PolicyWrites {
+            update: &[
+                "automaticUserConsentSettings",
+                "b2bCollaborationInbound",
+                "b2bCollaborationOutbound",
+                "b2bDirectConnectInbound",
+                "b2bDirectConnectOutbound",
+                "inboundTrust",
+            ],
+            create: &[
+                "tenantId",
+                "automaticUserConsentSettings",
+                "b2bCollaborationInbound",
+                "b2bCollaborationOutbound",
+                "b2bDirectConnectInbound",
+                "b2bDirectConnectOutbound",
+                "inboundTrust",
+            ],
+        },
         K::CrossTenantAccessDefault => PolicyWrites {
             update: &[
                 "automaticUserConsentSettings",
@@ -124,7 +151,8 @@ mod tests {
         for kind in ObjectKind::ALL {
             let is_policy = kind.name().ends_with("Policy")
                 || kind.name().ends_with("Policies")
-                || kind.name().ends_with("PolicyDefault");
+                || kind.name().ends_with("PolicyDefault")
+                || kind.name().ends_with("PolicyPartners");
             let is_settings = kind.is_singleton();
             let policy_kind = is_policy && !matches!(kind, ObjectKind::ConditionalAccessPolicies);
             assert_eq!(policy_writes(kind).is_some(), policy_kind, "{kind}");

@@ -1,6 +1,7 @@
 //! A tenant's policies as a new tenant has them: the settings objects with the values their
 //! get pages show (`authorizationpolicy-get.md`, `identitysecuritydefaultsenforcementpolicy-get.md`,
-//! `authenticationmethodspolicy-get.md`, `crosstenantaccesspolicyconfigurationdefault-get.md`,
+//! `authenticationmethodspolicy-get.md`, `crosstenantaccesspolicy-get.md`, `crosstenantaccesspolicyconfigurationdefault-get.md`,
+//! `crosstenantaccesspolicy-list-partners.md`,
 //! `adminconsentrequestpolicy-get.md`), Microsoft's built-in authentication strengths and
 //! permission grant policies (`authenticationstrengthroot-list-policies.md`,
 //! `permissiongrantpolicy-list.md`), and one policy of each application-configuration kind so
@@ -93,6 +94,33 @@ pub(super) fn policies(g: &mut Gen, t: &mut Tenant) {
             "b2bCollaborationInbound": everyone("allowed"),
             "b2bDirectConnectOutbound": everyone("blocked"),
             "b2bDirectConnectInbound": everyone("blocked")
+        })),
+    );
+    t.insert_settings(
+        Collection::CrossTenantAccessPolicy,
+        obj(json!({
+            "id": "crossTenantAccessPolicy",
+            "displayName": "CrossTenantAccessPolicy",
+            "description": null,
+            "deletedDateTime": null,
+            "allowedCloudEndpoints": []
+        })),
+    );
+    // One partner organization whose users may collaborate (B2B) and whose MFA is trusted.
+    let partner = g.uuid();
+    t.insert_initial(
+        Collection::CrossTenantAccessPolicyPartners,
+        obj(json!({
+            "tenantId": partner,
+            "isServiceProvider": false,
+            "isInMultiTenantOrganization": false,
+            "inboundTrust": {"isMfaAccepted": true, "isCompliantDeviceAccepted": false, "isHybridAzureADJoinedDeviceAccepted": false},
+            "automaticUserConsentSettings": {"inboundAllowed": false, "outboundAllowed": false},
+            "b2bCollaborationInbound": everyone("allowed"),
+            "b2bCollaborationOutbound": null,
+            "b2bDirectConnectInbound": everyone("blocked"),
+            "b2bDirectConnectOutbound": null,
+            "tenantRestrictions": null
         })),
     );
     t.insert_settings(

@@ -385,7 +385,7 @@ pub(crate) fn existing(t: &Tenant, kind: Collection, key: &str) -> GraphResult<(
         .cloned()
         .ok_or_else(|| GraphError::not_found(key))?;
     let id = obj
-        .get("id")
+        .get(kind.key())
         .and_then(Value::as_str)
         .unwrap_or(key)
         .to_owned();

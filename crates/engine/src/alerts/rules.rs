@@ -24,8 +24,8 @@ pub enum Rule {
     /// An authentication method was disabled (or removed) in the authentication methods
     /// policy.
     AuthenticationMethodDisabled,
-    /// Cross-tenant access defaults were opened: B2B collaboration or direct connect from
-    /// blocked to allowed, or another tenant's MFA or device claims newly trusted.
+    /// Cross-tenant access was opened, by default or for a partner: B2B collaboration or
+    /// direct connect newly allowed, or another tenant's MFA or device claims newly trusted.
     CrossTenantAccessOpened,
     /// Users may consent to more: a permission grant policy newly assigned to the default
     /// user role, or consent for risky apps allowed.
@@ -64,7 +64,10 @@ impl Rule {
             Rule::ConditionalAccessWeakened => &[ObjectKind::ConditionalAccessPolicies],
             Rule::SecurityDefaultsDisabled => &[ObjectKind::SecurityDefaults],
             Rule::AuthenticationMethodDisabled => &[ObjectKind::AuthenticationMethodsPolicy],
-            Rule::CrossTenantAccessOpened => &[ObjectKind::CrossTenantAccessDefault],
+            Rule::CrossTenantAccessOpened => &[
+                ObjectKind::CrossTenantAccessDefault,
+                ObjectKind::CrossTenantAccessPolicyPartners,
+            ],
             Rule::UserConsentWidened => &[ObjectKind::AuthorizationPolicy],
             Rule::CredentialAdded => &[ObjectKind::Applications, ObjectKind::ServicePrincipals],
             Rule::HighPrivilegeAppPermission => &[ObjectKind::AppRoleAssignments],
@@ -249,7 +252,7 @@ type Finding = (String, Option<Value>, Option<Value>);
 /// trusted (resources/crosstenantaccesspolicyconfigurationdefault.md,
 /// resources/crosstenantaccesspolicyb2bsetting.md, resources/crosstenantaccesspolicyinboundtrust.md).
 fn opened_cross_tenant_settings(
-    before: &Map<String, Value>,
+    before: Option<&Map<String, Value>>,
     after: &Map<String, Value>,
 ) -> Vec<String> {
     let mut opened = Vec::new();
@@ -267,10 +270,12 @@ fn opened_cross_tenant_settings(
                     .and_then(Value::as_str)
                     .map(str::to_owned)
             };
-            if access(before).as_deref() == Some("blocked")
-                && access(after).as_deref() == Some("allowed")
-            {
-                opened.push(format!("{setting}.{target} blocked → allowed"));
+            let was = before.and_then(access);
+            if access(after).as_deref() == Some("allowed") && was.as_deref() != Some("allowed") {
+                opened.push(format!(
+                    "{setting}.{target} {} → allowed",
+                    was.as_deref().unwrap_or("not set")
+                ));
             }
         }
     }
@@ -282,7 +287,7 @@ fn opened_cross_tenant_settings(
         let trusted = |o: &Map<String, Value>| {
             o.get("inboundTrust").and_then(|t| t.get(claim)) == Some(&Value::Bool(true))
         };
-        if trusted(after) && !trusted(before) {
+        if trusted(after) && !before.is_some_and(trusted) {
             opened.push(format!("inboundTrust.{claim} now trusted"));
         }
     }
@@ -373,7 +378,8 @@ fn check(rule: Rule, change: &ObjectChange, evidence: &ChangeEvidence) -> Option
             ))
         }
         Rule::CrossTenantAccessOpened => {
-            let opened = opened_cross_tenant_settings(before?, after?);
+            // A new partner configuration is compared with nothing allowed.
+            let opened = opened_cross_tenant_settings(before, after?);
             if opened.is_empty() {
                 return None;
             }

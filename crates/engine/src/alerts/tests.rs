@@ -333,6 +333,24 @@ fn cross_tenant_access_opened_fires_and_closing_it_does_not() {
         access("blocked", "blocked", false),
     )]);
     assert!(rules_fired(&e).is_empty());
+    // A new partner that allows anything opens access; one that allows nothing does not.
+    let partner = |after| {
+        change(
+            ObjectKind::CrossTenantAccessPolicyPartners,
+            "t2",
+            Value::Null,
+            after,
+        )
+    };
+    let nothing_allowed = json!({
+        "b2bDirectConnectInbound": {"usersAndGroups": {"accessType": "blocked"}},
+        "inboundTrust": {"isMfaAccepted": false}
+    });
+    let e = evidence(vec![
+        partner(access("allowed", "blocked", false)),
+        partner(nothing_allowed),
+    ]);
+    assert_eq!(rules_fired(&e), [Rule::CrossTenantAccessOpened]);
 }
 
 #[test]

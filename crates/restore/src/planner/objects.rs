@@ -460,8 +460,8 @@ impl Planner<'_> {
         }
         let why = match (as_new, self.cross) {
             (Some(name), _) => format!("as a new object named {name:?} (new id)"),
-            (None, _) if body.contains_key("id") => {
-                "gone: re-create it with the same id (the caller names it)".to_owned()
+            (None, _) if body.contains_key(kind.info().id_field) => {
+                "gone: re-create it with the same key (the caller names it)".to_owned()
             }
             (None, true) => "not in the target tenant: create it (new id)".to_owned(),
             (None, false) => "gone for good (not in the recycle bin): re-create it with a new id; references to it are remapped".to_owned(),

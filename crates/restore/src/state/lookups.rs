@@ -138,6 +138,17 @@ pub(crate) fn lookups(
             });
         }
         ObjectKind::RoleDefinitions if object.get("isBuiltIn") == Some(&Value::Bool(true)) => {}
+        // Keys the caller names are the same in every tenant: a partner's tenant id, a
+        // permission grant policy's id.
+        ObjectKind::CrossTenantAccessPolicyPartners | ObjectKind::PermissionGrantPolicies
+            if cross_tenant =>
+        {
+            out.push(Lookup {
+                url: format!("{path}/{}", object.id()),
+                by: MatchedBy::Id,
+                key: object.id().to_string(),
+            });
+        }
         _ if cross_tenant => {
             if let Some(name) = object.display_name() {
                 out.push(Lookup {

@@ -20,7 +20,7 @@ use crate::plan::MatchedBy;
 use crate::{Error, RestoreOptions, Result};
 
 /// Kinds whose objects a plan can restore, create or overwrite, in plan order.
-pub const RESTORABLE: [ObjectKind; 21] = [
+pub const RESTORABLE: [ObjectKind; 23] = [
     ObjectKind::AdministrativeUnits,
     ObjectKind::Groups,
     ObjectKind::Users,
@@ -33,7 +33,9 @@ pub const RESTORABLE: [ObjectKind; 21] = [
     ObjectKind::AuthorizationPolicy,
     ObjectKind::SecurityDefaults,
     ObjectKind::AuthenticationMethodsPolicy,
+    ObjectKind::CrossTenantAccessPolicy,
     ObjectKind::CrossTenantAccessDefault,
+    ObjectKind::CrossTenantAccessPolicyPartners,
     ObjectKind::AdminConsentRequestPolicy,
     ObjectKind::TokenLifetimePolicies,
     ObjectKind::TokenIssuancePolicies,
@@ -46,11 +48,13 @@ pub const RESTORABLE: [ObjectKind; 21] = [
 
 /// The tenant policies a plan rolls back (each kind's update page): after Conditional
 /// Access, in `RESTORABLE` order.
-pub(crate) const TENANT_POLICIES: [ObjectKind; 12] = [
+pub(crate) const TENANT_POLICIES: [ObjectKind; 14] = [
     ObjectKind::AuthorizationPolicy,
     ObjectKind::SecurityDefaults,
     ObjectKind::AuthenticationMethodsPolicy,
+    ObjectKind::CrossTenantAccessPolicy,
     ObjectKind::CrossTenantAccessDefault,
+    ObjectKind::CrossTenantAccessPolicyPartners,
     ObjectKind::AdminConsentRequestPolicy,
     ObjectKind::TokenLifetimePolicies,
     ObjectKind::TokenIssuancePolicies,

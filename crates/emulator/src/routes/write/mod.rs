@@ -302,6 +302,12 @@ fn complete(t: &Tenant, kind: Collection, obj: &mut Obj, now: DateTime<Utc>) {
         Collection::PermissionGrantPolicies => {
             obj.insert("id".into(), given.unwrap_or(Value::Null));
         }
+        // Keyed by the partner's tenant id; the type has no id and no creation time
+        // (resources/crosstenantaccesspolicyconfigurationpartner.md).
+        Collection::CrossTenantAccessPolicyPartners => {
+            obj.remove("id");
+            obj.remove("createdDateTime");
+        }
         Collection::AuthenticationStrengthPolicies => {
             obj.insert("modifiedDateTime".into(), Value::String(created.clone()));
             obj.insert("policyType".into(), json!("custom"));

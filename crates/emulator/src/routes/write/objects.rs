@@ -103,13 +103,14 @@ pub(crate) async fn create(kind: Collection, w: Writing, body: Body) -> GraphRes
     }
     complete(&t, kind, &mut obj, now);
     let id = obj
-        .get("id")
+        .get(kind.key())
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_owned();
     if t.get(kind, &id).is_some() {
-        // Only a caller-named id can be taken (a permission grant policy's).
-        return Err(GraphError::conflict("id"));
+        // Only a caller-named key can be taken (a permission grant policy's id, a partner's
+        // tenant id).
+        return Err(GraphError::conflict(kind.key()));
     }
     t.insert(kind, obj.clone())?;
     for m in members {
