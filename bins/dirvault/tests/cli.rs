@@ -1860,6 +1860,25 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
                 patch(json!({"b2bDirectConnectInbound": inbound})),
             )
             .unwrap();
+            // PIM: activating the first role no longer needs MFA.
+            let (pim, mut policy) = t
+                .objects(Collection::RoleManagementPolicies)
+                .unwrap()
+                .iter()
+                .next()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .unwrap();
+            for rule in policy["rules"].as_array_mut().unwrap() {
+                if rule["id"] == "Enablement_EndUser_Assignment" {
+                    rule["enabledRules"] = json!(["Justification"]);
+                }
+            }
+            t.update(
+                Collection::RoleManagementPolicies,
+                &pim,
+                patch(json!({"rules": policy["rules"]})),
+            )
+            .unwrap();
             let k = key(t, Collection::AdminConsentRequestPolicy);
             t.update(
                 Collection::AdminConsentRequestPolicy,
@@ -1909,6 +1928,7 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
         "crossTenantAccessPolicyPartners",
         "adminConsentRequestPolicy",
         "homeRealmDiscoveryPolicies",
+        "roleManagementPolicies",
     ] {
         assert_eq!(
             changes[kind]["modified"].as_array().map(Vec::len),
@@ -1926,6 +1946,7 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
         "activityBasedTimeoutPolicies",
         "permissionGrantPolicies",
         "authenticationStrengthPolicies",
+        "roleManagementPolicyAssignments",
     ] {
         assert_eq!(
             changes[untouched],
@@ -2034,7 +2055,13 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
             "{collection}: {calls:?}"
         );
     }
-    assert_eq!(calls.len(), expected.len() + 2, "nothing else: {calls:?}");
+    assert!(
+        calls.iter().any(|(m, u)| m == "PATCH"
+            && u.starts_with("/policies/roleManagementPolicies/")
+            && u.ends_with("/rules/Enablement_EndUser_Assignment")),
+        "{calls:?}"
+    );
+    assert_eq!(calls.len(), expected.len() + 3, "nothing else: {calls:?}");
     // Only writable properties are sent: never an id, a read-only flag or the configurations.
     for step in plan["steps"].as_array().unwrap() {
         let body = step["call"]["body"].as_object().unwrap();
@@ -2072,6 +2099,20 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
                 "blocked"
             );
             assert_eq!(get(Collection::AdminConsentRequestPolicy)["isEnabled"], false);
+            let pim_rules_back = t
+                .objects(Collection::RoleManagementPolicies)
+                .unwrap()
+                .values()
+                .next()
+                .unwrap()["rules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| {
+                    r["id"] == "Enablement_EndUser_Assignment"
+                        && r["enabledRules"] == json!(["MultiFactorAuthentication", "Justification"])
+                });
+            assert!(pim_rules_back);
             assert_eq!(
                 get(Collection::CrossTenantAccessPolicy)["allowedCloudEndpoints"],
                 json!([])

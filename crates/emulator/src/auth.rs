@@ -579,6 +579,25 @@ pub fn grants(roles: &BTreeSet<String>, needed: &str) -> bool {
     if needed.starts_with("Policy.Read.") && roles.contains("Policy.Read.All") {
         return true;
     }
+    // PIM policies: the role management permissions themselves are listed as higher
+    // privileges (policyroot-list-rolemanagementpolicies.md,
+    // unifiedrolemanagementpolicyrule-update.md); Directory.Read.All is not.
+    if needed == "RoleManagementPolicy.Read.Directory"
+        && [
+            "RoleManagement.Read.Directory",
+            "RoleManagement.Read.All",
+            "RoleManagement.ReadWrite.Directory",
+        ]
+        .iter()
+        .any(|p| roles.contains(*p))
+    {
+        return true;
+    }
+    if needed == "RoleManagementPolicy.ReadWrite.Directory"
+        && roles.contains("RoleManagement.ReadWrite.Directory")
+    {
+        return true;
+    }
     if DIRECTORY_READ_COVERS.contains(&needed)
         && (roles.contains("Directory.Read.All") || roles.contains("Directory.ReadWrite.All"))
     {

@@ -88,6 +88,10 @@ pub enum Collection {
     PermissionGrantPolicies,
     /// `/policies/authenticationStrengthPolicies`
     AuthenticationStrengthPolicies,
+    /// `/policies/roleManagementPolicies` (PIM settings, with their rules)
+    RoleManagementPolicies,
+    /// `/policies/roleManagementPolicyAssignments`
+    RoleManagementPolicyAssignments,
 }
 
 /// Where a collection is listed.
@@ -132,7 +136,7 @@ pub struct Facts {
 
 impl Collection {
     /// Every collection, in the order the generator fills them.
-    pub const ALL: [Collection; 34] = [
+    pub const ALL: [Collection; 36] = [
         Collection::Organization,
         Collection::Domains,
         Collection::AuthorizationPolicy,
@@ -160,6 +164,8 @@ impl Collection {
         Collection::RoleDefinitions,
         Collection::RoleAssignments,
         Collection::RoleEligibilitySchedules,
+        Collection::RoleManagementPolicies,
+        Collection::RoleManagementPolicyAssignments,
         Collection::AppRoleAssignments,
         Collection::Oauth2PermissionGrants,
         Collection::NamedLocations,
@@ -553,6 +559,30 @@ impl Collection {
                     "Policy.Read.PermissionGrant",
                     Some("Policy.ReadWrite.PermissionGrant"),
                     true,
+                ),
+                // policyroot-list-rolemanagementpolicies.md (the scope $filter is required),
+                // unifiedrolemanagementpolicyrule-update.md; policies are neither created,
+                // updated as a whole nor deleted.
+                C::RoleManagementPolicies => (
+                    "roleManagementPolicies",
+                    "microsoft.graph.unifiedRoleManagementPolicy",
+                    Tenant("/policies/roleManagementPolicies"),
+                    None,
+                    false,
+                    "RoleManagementPolicy.Read.Directory",
+                    Some("RoleManagementPolicy.ReadWrite.Directory"),
+                    false,
+                ),
+                // policyroot-list-rolemanagementpolicyassignments.md: read-only here.
+                C::RoleManagementPolicyAssignments => (
+                    "roleManagementPolicyAssignments",
+                    "microsoft.graph.unifiedRoleManagementPolicyAssignment",
+                    Tenant("/policies/roleManagementPolicyAssignments"),
+                    None,
+                    false,
+                    "RoleManagementPolicy.Read.Directory",
+                    None,
+                    false,
                 ),
                 // authenticationstrengthroot-list-policies.md (built-in strengths are
                 // read-only: authenticationstrengthpolicy-update.md)

@@ -1160,6 +1160,48 @@ async fn strengths_and_grant_policies_follow_their_create_and_update_rules() {
     let r = env.post(grants, json!({"displayName": "No id"})).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
 
+    // A partner configuration is keyed by the partner's tenant id, which is given once.
+    let partners = "/policies/crossTenantAccessPolicy/partners";
+    let partner = "5a6b7c8d-0000-4000-8000-00000000cafe";
+    let r = env
+        .post(partners, json!({"inboundTrust": {"isMfaAccepted": true}}))
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::BAD_REQUEST,
+        "tenantId required: {}",
+        r.body
+    );
+    let r = env
+        .post(
+            partners,
+            json!({"tenantId": partner, "inboundTrust": {"isMfaAccepted": true}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert!(r.body.get("id").is_none(), "no id of its own: {}", r.body);
+    let one = format!("{partners}/{partner}");
+    assert_eq!(env.get(&one).await.body["tenantId"], partner);
+    assert_eq!(
+        env.post(partners, json!({"tenantId": partner}))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST,
+        "a partner once"
+    );
+    assert_eq!(
+        env.patch(&one, json!({"tenantId": "another"})).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        env.patch(&one, json!({"inboundTrust": {"isMfaAccepted": false}}))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(env.delete(&one).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(env.get(&one).await.status, StatusCode::NOT_FOUND);
+
     let lifetimes = "/policies/tokenLifetimePolicies";
     let r = env
         .post(lifetimes, json!({"displayName": "No definition"}))
@@ -1206,4 +1248,90 @@ async fn each_policy_needs_its_permission() {
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn pim_policies_are_listed_for_a_scope_and_changed_rule_by_rule() {
+    let env = start("tiny").await;
+    let list = "/policies/roleManagementPolicies";
+    let r = env.get(list).await;
+    assert_eq!(
+        r.status,
+        StatusCode::BAD_REQUEST,
+        "the scope filter is required: {}",
+        r.body
+    );
+    let scoped = format!("{list}?$filter=scopeId eq '/' and scopeType eq 'DirectoryRole'");
+    let r = env.get(&scoped).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(!r.values().is_empty());
+    assert!(
+        r.values()[0].get("rules").is_none(),
+        "rules come only expanded"
+    );
+    let r = env.get(&format!("{scoped}&$expand=rules")).await;
+    let policy = r.values()[0].clone();
+    let id = policy["id"].as_str().unwrap().to_owned();
+    assert!(policy["rules"].as_array().unwrap().len() >= 3, "{policy}");
+    assert_eq!(
+        env.patch(&format!("{list}/{id}"), json!({"displayName": "x"}))
+            .await
+            .status,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "a policy changes rule by rule"
+    );
+    let rule = format!("{list}/{id}/rules/Enablement_EndUser_Assignment");
+    let own = "#microsoft.graph.unifiedRoleManagementPolicyEnablementRule";
+    assert_eq!(
+        env.patch(&rule, json!({"enabledRules": []})).await.status,
+        StatusCode::BAD_REQUEST,
+        "no @odata.type"
+    );
+    assert_eq!(
+        env.patch(
+            &rule,
+            json!({"@odata.type": own, "maximumDuration": "PT1H"})
+        )
+        .await
+        .status,
+        StatusCode::BAD_REQUEST,
+        "an expiration rule's property"
+    );
+    let r = env
+        .patch(
+            &rule,
+            json!({"@odata.type": own, "id": "Enablement_EndUser_Assignment", "enabledRules": ["Justification"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    assert_eq!(
+        env.get(&rule).await.body["enabledRules"],
+        json!(["Justification"])
+    );
+    let assignments = env
+        .get("/policies/roleManagementPolicyAssignments?$filter=scopeId eq '/' and scopeType eq 'DirectoryRole'")
+        .await;
+    assert!(
+        assignments
+            .values()
+            .iter()
+            .any(|a| a["policyId"] == id.as_str()),
+        "{}",
+        assignments.body
+    );
+    // Directory.Read.All does not read PIM settings; the role management permission does.
+    let directory_only = env.token_with(&["Directory.Read.All"]).await;
+    assert_eq!(
+        env.send_as(&directory_only, reqwest::Method::GET, &scoped, None, &[])
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let role_reader = env.token_with(&["RoleManagement.Read.Directory"]).await;
+    assert_eq!(
+        env.send_as(&role_reader, reqwest::Method::GET, &scoped, None, &[])
+            .await
+            .status,
+        StatusCode::OK
+    );
 }

@@ -161,6 +161,12 @@ pub enum ObjectKind {
     /// Built-in and custom authentication strengths Conditional Access requires
     /// (`microsoft.graph.authenticationStrengthPolicy`).
     AuthenticationStrengthPolicies,
+    /// PIM settings of each directory role: activation duration, MFA, justification,
+    /// approval, notifications (`microsoft.graph.unifiedRoleManagementPolicy`, with its rules).
+    RoleManagementPolicies,
+    /// Which PIM policy applies to which directory role
+    /// (`microsoft.graph.unifiedRoleManagementPolicyAssignment`).
+    RoleManagementPolicyAssignments,
 }
 
 /// What Graph says about one [`ObjectKind`].
@@ -174,6 +180,8 @@ pub struct KindInfo {
     pub collection: CollectionPath,
     /// The delta function's path, for kinds with a v1.0 delta query.
     pub delta_path: Option<&'static str>,
+    /// The query a list of the kind needs (Graph refuses the list without it).
+    pub list_query: Option<&'static str>,
     /// The property holding the object's id.
     pub id_field: &'static str,
     /// The property shown as the object's name, if the kind has one.
@@ -190,7 +198,7 @@ pub struct KindInfo {
 
 impl ObjectKind {
     /// Every kind, in backup order (objects before the relationships that point at them).
-    pub const ALL: [ObjectKind; 34] = [
+    pub const ALL: [ObjectKind; 36] = [
         ObjectKind::Organization,
         ObjectKind::Domains,
         ObjectKind::AuthorizationPolicy,
@@ -218,6 +226,8 @@ impl ObjectKind {
         ObjectKind::RoleDefinitions,
         ObjectKind::RoleAssignments,
         ObjectKind::RoleEligibilitySchedules,
+        ObjectKind::RoleManagementPolicies,
+        ObjectKind::RoleManagementPolicyAssignments,
         ObjectKind::AppRoleAssignments,
         ObjectKind::Oauth2PermissionGrants,
         ObjectKind::NamedLocations,
@@ -599,6 +609,32 @@ impl ObjectKind {
                 "Policy.Read.PermissionGrant",
                 "Policy.ReadWrite.PermissionGrant",
             ),
+            // PIM for directory roles (policyroot-list-rolemanagementpolicies.md,
+            // policyroot-list-rolemanagementpolicyassignments.md): listed with the scope
+            // filter Graph requires; a policy's rules are patched one by one, no policy or
+            // assignment is created or deleted.
+            K::RoleManagementPolicies => (
+                "roleManagementPolicies",
+                "microsoft.graph.unifiedRoleManagementPolicy",
+                Tenant("/policies/roleManagementPolicies"),
+                None,
+                Some("displayName"),
+                Recreate::No,
+                false,
+                "RoleManagementPolicy.Read.Directory",
+                Some("RoleManagementPolicy.ReadWrite.Directory"),
+            ),
+            K::RoleManagementPolicyAssignments => (
+                "roleManagementPolicyAssignments",
+                "microsoft.graph.unifiedRoleManagementPolicyAssignment",
+                Tenant("/policies/roleManagementPolicyAssignments"),
+                None,
+                None,
+                Recreate::No,
+                false,
+                "RoleManagementPolicy.Read.Directory",
+                None,
+            ),
             K::AuthenticationStrengthPolicies => policy_collection(
                 "authenticationStrengthPolicies",
                 "microsoft.graph.authenticationStrengthPolicy",
@@ -612,6 +648,15 @@ impl ObjectKind {
             odata_type,
             collection,
             delta_path,
+            list_query: match self {
+                K::RoleManagementPolicies => {
+                    Some("$filter=scopeId eq '/' and scopeType eq 'DirectoryRole'&$expand=rules")
+                }
+                K::RoleManagementPolicyAssignments => {
+                    Some("$filter=scopeId eq '/' and scopeType eq 'DirectoryRole'")
+                }
+                _ => None,
+            },
             id_field: if self == K::CrossTenantAccessPolicyPartners {
                 "tenantId"
             } else {

@@ -128,6 +128,12 @@ pub fn policy_writes(kind: ObjectKind) -> Option<PolicyWrites> {
             update: &["description", "displayName"],
             create: &["id", "description", "displayName"],
         },
+        // A PIM policy is changed rule by rule (unifiedrolemanagementpolicyrule-update.md):
+        // see `PIM_RULES`.
+        K::RoleManagementPolicies => PolicyWrites {
+            update: &[],
+            create: &[],
+        },
         // allowedCombinations changes only through `updateAllowedCombinations`.
         K::AuthenticationStrengthPolicies => PolicyWrites {
             update: &["description", "displayName"],
@@ -141,6 +147,9 @@ pub fn policy_writes(kind: ObjectKind) -> Option<PolicyWrites> {
 /// Where the authentication methods policy's method configurations are updated, one by one.
 pub const METHOD_CONFIGURATIONS: &str =
     "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations";
+
+/// Where a PIM policy's rules are updated, one by one: `{PIM_RULES}/{policy id}/rules/{rule id}`.
+pub const PIM_RULES: &str = "/policies/roleManagementPolicies";
 
 #[cfg(test)]
 mod tests {
@@ -156,9 +165,11 @@ mod tests {
             let is_settings = kind.is_singleton();
             let policy_kind = is_policy && !matches!(kind, ObjectKind::ConditionalAccessPolicies);
             assert_eq!(policy_writes(kind).is_some(), policy_kind, "{kind}");
+            // PIM policies: only their rules change, through requests of their own.
+            let rules_only = kind == ObjectKind::RoleManagementPolicies;
             if let Some(w) = policy_writes(kind) {
-                assert!(!w.update.is_empty(), "{kind}");
-                assert_eq!(w.create.is_empty(), is_settings, "{kind}");
+                assert_eq!(w.update.is_empty(), rules_only, "{kind}");
+                assert_eq!(w.create.is_empty(), is_settings || rules_only, "{kind}");
             }
         }
     }

@@ -1493,3 +1493,103 @@ async fn an_ambiguous_match_is_never_re_created_or_changed() {
         "{plan}"
     );
 }
+
+/// A tenant's settings copied onto another (the MSP's "baseline" case): the target's own
+/// settings objects are compared and patched; a partner configuration is matched by its tenant
+/// id, the same in every tenant; the source is never written.
+#[tokio::test]
+async fn tenant_policies_restore_into_another_tenant_by_their_path_and_key() {
+    let env = env("tiny").await;
+    let target = env
+        .emulator
+        .create_tenant(&TenantSpec::preset("fabrikam", "tiny", 9).unwrap())
+        .unwrap();
+    let target_client = client_of(&env.server, &target);
+    let snapshot = env.backup().await;
+    let source_partner = env
+        .emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            t.objects(Collection::CrossTenantAccessPolicyPartners)
+                .unwrap()
+                .values()
+                .next()
+                .unwrap()
+                .clone()
+        })
+        .unwrap();
+    // The target turned security defaults off and trusts the same partner for nothing.
+    env.emulator
+        .with_tenant(&target.tenant_id, |t| {
+            let key = t
+                .settings(Collection::SecurityDefaults)
+                .unwrap()
+                .0
+                .to_owned();
+            t.update(
+                Collection::SecurityDefaults,
+                &key,
+                json!({"isEnabled": false}).as_object().cloned().unwrap(),
+            )
+            .unwrap();
+            let mut partner = source_partner.clone();
+            partner["inboundTrust"]["isMfaAccepted"] = json!(false);
+            t.insert(Collection::CrossTenantAccessPolicyPartners, partner)
+                .unwrap();
+        })
+        .unwrap();
+    let options = RestoreOptions {
+        ids: vec![
+            "00000000-0000-0000-0000-000000000005".into(),
+            source_partner["tenantId"].as_str().unwrap().to_owned(),
+        ],
+        domain: Some(target.default_domain.clone()),
+        ..RestoreOptions::default()
+    };
+    let writes_before = env
+        .emulator
+        .with_tenant(&env.tenant.tenant_id, |t| t.stats.writes)
+        .unwrap();
+    let plan = env
+        .plan_into(&snapshot, &options, &target_client, true)
+        .await;
+    let urls: Vec<&str> = plan.steps.iter().map(|s| s.call.url.as_str()).collect();
+    assert_eq!(
+        urls,
+        [
+            "/policies/identitySecurityDefaultsEnforcementPolicy".to_owned(),
+            format!(
+                "/policies/crossTenantAccessPolicy/partners/{}",
+                source_partner["tenantId"].as_str().unwrap()
+            ),
+        ],
+        "{plan}"
+    );
+    let report = env.apply_with(&plan, &target_client).await;
+    assert_eq!(report.target.to_string(), target.tenant_id);
+    assert_eq!(
+        env.emulator
+            .with_tenant(&env.tenant.tenant_id, |t| t.stats.writes)
+            .unwrap(),
+        writes_before,
+        "the source tenant is never written"
+    );
+    env.emulator
+        .with_tenant(&target.tenant_id, |t| {
+            assert_eq!(
+                t.settings(Collection::SecurityDefaults).unwrap().1["isEnabled"],
+                true
+            );
+            let partner = t
+                .get(
+                    Collection::CrossTenantAccessPolicyPartners,
+                    source_partner["tenantId"].as_str().unwrap(),
+                )
+                .unwrap();
+            assert_eq!(partner["inboundTrust"]["isMfaAccepted"], true);
+        })
+        .unwrap();
+    let again = env
+        .plan_into(&snapshot, &options, &target_client, true)
+        .await;
+    assert!(again.steps.is_empty(), "{again}");
+}

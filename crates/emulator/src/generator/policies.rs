@@ -246,4 +246,61 @@ pub(super) fn policies(g: &mut Gen, t: &mut Tenant) {
             })),
         );
     }
+    role_management_policies(g, t);
+}
+
+/// PIM's settings for each built-in directory role, as
+/// `policyroot-list-rolemanagementpolicies.md` (example 2) shows them: a policy per role with
+/// its rules, and the assignment that ties it to the role
+/// (`policyroot-list-rolemanagementpolicyassignments.md`).
+fn role_management_policies(g: &mut Gen, t: &mut Tenant) {
+    let tenant = t.id.clone();
+    let target = |caller: &str, level: &str| {
+        json!({"caller": caller, "operations": ["all"], "level": level,
+               "inheritableSettings": [], "enforcedSettings": []})
+    };
+    for (template, name) in BUILT_IN_ROLES {
+        let global_admin = *name == "Global Administrator";
+        let policy = format!("DirectoryRole_{tenant}_{}", g.uuid());
+        let rules = json!([
+            {"@odata.type": "#microsoft.graph.unifiedRoleManagementPolicyExpirationRule",
+             "id": "Expiration_Admin_Eligibility", "isExpirationRequired": false,
+             "maximumDuration": "P365D", "target": target("Admin", "Eligibility")},
+            {"@odata.type": "#microsoft.graph.unifiedRoleManagementPolicyExpirationRule",
+             "id": "Expiration_EndUser_Assignment", "isExpirationRequired": true,
+             "maximumDuration": "PT8H", "target": target("EndUser", "Assignment")},
+            {"@odata.type": "#microsoft.graph.unifiedRoleManagementPolicyEnablementRule",
+             "id": "Enablement_EndUser_Assignment",
+             "enabledRules": ["MultiFactorAuthentication", "Justification"],
+             "target": target("EndUser", "Assignment")},
+            {"@odata.type": "#microsoft.graph.unifiedRoleManagementPolicyApprovalRule",
+             "id": "Approval_EndUser_Assignment",
+             "setting": {"isApprovalRequired": global_admin, "isApprovalRequiredForExtension": false,
+                         "isRequestorJustificationRequired": true, "approvalMode": "SingleStage",
+                         "approvalStages": [{"approvalStageTimeOutInDays": 1, "isApproverJustificationRequired": true,
+                                             "escalationTimeInMinutes": 0, "isEscalationEnabled": false,
+                                             "primaryApprovers": [], "escalationApprovers": []}]},
+             "target": target("EndUser", "Assignment")},
+            {"@odata.type": "#microsoft.graph.unifiedRoleManagementPolicyNotificationRule",
+             "id": "Notification_Admin_Admin_Eligibility", "notificationType": "Email",
+             "recipientType": "Admin", "notificationLevel": "All", "isDefaultRecipientsEnabled": true,
+             "notificationRecipients": [], "target": target("Admin", "Eligibility")}
+        ]);
+        t.insert_initial(
+            Collection::RoleManagementPolicies,
+            obj(json!({
+                "id": policy, "displayName": "DirectoryRole", "description": "DirectoryRole",
+                "isOrganizationDefault": false, "scopeId": "/", "scopeType": "DirectoryRole",
+                "lastModifiedDateTime": null, "lastModifiedBy": {"displayName": null, "id": null},
+                "rules": rules
+            })),
+        );
+        t.insert_initial(
+            Collection::RoleManagementPolicyAssignments,
+            obj(json!({
+                "id": format!("{policy}_{template}"), "policyId": policy,
+                "scopeId": "/", "scopeType": "DirectoryRole", "roleDefinitionId": template
+            })),
+        );
+    }
 }

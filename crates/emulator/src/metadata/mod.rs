@@ -60,6 +60,9 @@ pub const SERVED_TYPES: &[&str] = &[
     "activityBasedTimeoutPolicy",
     "permissionGrantPolicy",
     "authenticationStrengthPolicy",
+    "unifiedRoleManagementPolicy",
+    "unifiedRoleManagementPolicyRule",
+    "unifiedRoleManagementPolicyAssignment",
 ];
 
 /// The namespace of every type in the table.

@@ -5,6 +5,7 @@ mod auth_method_reads;
 mod batch;
 mod delta;
 mod discovery;
+mod nested_items;
 pub(crate) mod read;
 mod relationships;
 mod reports;
@@ -77,10 +78,25 @@ pub(crate) fn router(emulator: Emulator) -> Router {
         "/policies/authenticationStrengthPolicies/{id}/updateAllowedCombinations",
         post(write::update_allowed_combinations),
     );
-    graph = graph.route(
-        "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/{id}",
-        get(settings::get_method).patch(settings::update_method),
-    );
+    {
+        use axum::extract::Path;
+        use nested_items::{METHOD_CONFIGURATIONS as M, PIM_RULES as R};
+        graph = graph
+            .route(
+                "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/{id}",
+                get(|s, c, Path(id): Path<String>| nested_items::get(M, s, c, None, id))
+                    .patch(|w, Path(id): Path<String>, b| nested_items::update(M, w, None, id, b)),
+            )
+            .route(
+                "/policies/roleManagementPolicies/{policy}/rules/{id}",
+                get(|s, c, Path((p, id)): Path<(String, String)>| {
+                    nested_items::get(R, s, c, Some(p), id)
+                })
+                .patch(|w, Path((p, id)): Path<(String, String)>, b| {
+                    nested_items::update(R, w, Some(p), id, b)
+                }),
+            );
+    }
     // Link relationships: list, add ($ref), remove ($ref).
     for (segment, rel, source) in [
         ("/groups/{id}/members", R::GroupMember, K::Groups),

@@ -141,6 +141,7 @@ fn expandable(kind: Collection) -> &'static [&'static str] {
         Collection::Devices => &["registeredOwners", "registeredUsers"],
         Collection::DirectoryRoles | Collection::AdministrativeUnits => &["members"],
         Collection::RoleAssignments => &["principal", "roleDefinition"],
+        Collection::RoleManagementPolicies => &["rules"],
         _ => &[],
     }
 }
@@ -191,6 +192,7 @@ pub(crate) async fn list(
     let t = shared.read();
     query.check_select(&t.metadata, kind, &extension_names(&t, kind), false, &[])?;
     query.check_filter(&t.metadata, kind, &extension_names(&t, kind))?;
+    check_required_scope(kind, &query)?;
     check_expand(kind, &query)?;
     let (default, max) = page_limits(kind);
     let size = query.page_size(default, max)?;
@@ -228,6 +230,30 @@ pub(crate) async fn list(
     Ok(collection(context, items, next, count))
 }
 
+/// PIM policies and their assignments are listed for one scope: "This method requires the
+/// `$filter` (`eq`) query parameter to scope the request to a scopeId and a scopeType"
+/// (policyroot-list-rolemanagementpolicies.md, policyroot-list-rolemanagementpolicyassignments.md).
+fn check_required_scope(kind: Collection, q: &Query) -> GraphResult<()> {
+    if !matches!(
+        kind,
+        Collection::RoleManagementPolicies | Collection::RoleManagementPolicyAssignments
+    ) {
+        return Ok(());
+    }
+    let named = q
+        .filter
+        .as_ref()
+        .map(|f| f.properties())
+        .unwrap_or_default();
+    let names = |p: &str| named.iter().any(|n| n.eq_ignore_ascii_case(p));
+    if names("scopeId") && names("scopeType") {
+        return Ok(());
+    }
+    Err(GraphError::bad_request(
+        "The filter on scopeId and scopeType is required.",
+    ))
+}
+
 fn check_expand(kind: Collection, q: &Query) -> GraphResult<()> {
     for e in &q.expand {
         if !expandable(kind).iter().any(|x| x.eq_ignore_ascii_case(e)) {
@@ -244,6 +270,11 @@ fn check_expand(kind: Collection, q: &Query) -> GraphResult<()> {
 /// as Graph does for directory objects: docs/graph.md §6).
 fn render(t: &Tenant, kind: Collection, obj: &Obj, q: &Query) -> Value {
     let mut out = project(&t.metadata, kind, obj, q.select.as_deref());
+    // A PIM policy's rules are held with it but, a navigation property, come back only
+    // expanded (policyroot-list-rolemanagementpolicies.md, example 2).
+    if kind == Collection::RoleManagementPolicies {
+        out.remove("rules");
+    }
     let id = obj.get("id").and_then(Value::as_str).unwrap_or("");
     for (i, nav) in q.expand.iter().enumerate() {
         let select = q.expand_select.get(i).cloned().flatten();
@@ -266,6 +297,10 @@ fn render(t: &Tenant, kind: Collection, obj: &Obj, q: &Query) -> Value {
                 .and_then(Value::as_str)
                 .and_then(|p| directory_object(t, p, select))
                 .unwrap_or(Value::Null),
+            (Collection::RoleManagementPolicies, "rules") => obj
+                .get("rules")
+                .cloned()
+                .unwrap_or(Value::Array(Vec::new())),
             (Collection::RoleAssignments, "roledefinition") => obj
                 .get("roleDefinitionId")
                 .and_then(Value::as_str)

@@ -2,11 +2,10 @@
 //! authentication methods policy, cross-tenant access defaults, the admin consent request
 //! policy): one per tenant at a fixed path, read with `GET` and changed with `PATCH`, never
 //! listed, created or deleted (each one's get and update page, docs/graph.md §1 "Tenant
-//! policies"). The authentication methods policy carries its method configurations inline;
-//! each is changed on its own path (`authenticationmethodconfiguration-update.md`), with its
-//! `@odata.type`.
+//! policies"). The authentication methods policy's configurations are changed one by one
+//! ([`super::nested_items`]).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Map, Value};
@@ -112,123 +111,8 @@ pub(crate) async fn update(kind: Collection, w: Writing, body: Body) -> GraphRes
     Ok(no_content())
 }
 
-fn settings_key(t: &crate::tenant::Tenant, kind: Collection) -> GraphResult<String> {
+pub(super) fn settings_key(t: &crate::tenant::Tenant, kind: Collection) -> GraphResult<String> {
     t.settings(kind)
         .map(|(k, _)| k.to_owned())
         .ok_or_else(|| GraphError::not_found(kind.name()))
-}
-
-fn configurations(policy: &Map<String, Value>) -> &[Value] {
-    policy
-        .get("authenticationMethodConfigurations")
-        .and_then(Value::as_array)
-        .map_or(&[], Vec::as_slice)
-}
-
-fn same_id(config: &Value, id: &str) -> bool {
-    config
-        .get("id")
-        .and_then(Value::as_str)
-        .is_some_and(|c| c.eq_ignore_ascii_case(id))
-}
-
-/// `GET /policies/authenticationMethodsPolicy/authenticationMethodConfigurations/{id}`
-pub(crate) async fn get_method(
-    State(emulator): State<Emulator>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> GraphResult<Response> {
-    let kind = Collection::AuthenticationMethodsPolicy;
-    caller.require_read(kind)?;
-    let shared = tenant_of(&emulator, &caller)?;
-    let t = shared.read();
-    let (_, policy) = t
-        .settings(kind)
-        .ok_or_else(|| GraphError::not_found(kind.name()))?;
-    let config = configurations(policy)
-        .iter()
-        .find(|c| same_id(c, &id))
-        .ok_or_else(|| GraphError::not_found(&id))?;
-    let mut body = Map::new();
-    body.insert(
-        "@odata.context".into(),
-        Value::String(format!(
-            "{}/$metadata#policies/authenticationMethodsPolicy/authenticationMethodConfigurations/$entity",
-            caller.base
-        )),
-    );
-    if let Value::Object(c) = config {
-        body.extend(c.clone());
-    }
-    Ok(json_response(StatusCode::OK, Value::Object(body)))
-}
-
-/// `PATCH /policies/authenticationMethodsPolicy/authenticationMethodConfigurations/{id}`: the
-/// body names the configuration's own `@odata.type` and only properties that type declares.
-pub(crate) async fn update_method(
-    w: Writing,
-    Path(id): Path<String>,
-    body: Body,
-) -> GraphResult<Response> {
-    let kind = Collection::AuthenticationMethodsPolicy;
-    w.caller.require_write(kind)?;
-    let patch = object_body(body)?;
-    let mut t = w.tenant.write();
-    let key = settings_key(&t, kind)?;
-    let (_, policy) = t
-        .settings(kind)
-        .ok_or_else(|| GraphError::not_found(kind.name()))?;
-    let mut all = configurations(policy).to_vec();
-    let config = all
-        .iter_mut()
-        .find(|c| same_id(c, &id))
-        .and_then(Value::as_object_mut)
-        .ok_or_else(|| GraphError::not_found(&id))?;
-    let own_type = config
-        .get("@odata.type")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_owned();
-    // authenticationmethodconfiguration-update.md: "@odata.type … is required".
-    match patch.get("@odata.type").and_then(Value::as_str) {
-        Some(t) if t == own_type => {}
-        Some(t) => {
-            return Err(GraphError::bad_request(format!(
-                "The @odata.type '{t}' does not match the configuration '{id}' ({own_type})."
-            )));
-        }
-        None => {
-            return Err(GraphError::bad_request(
-                "Property '@odata.type' is required to update an authentication method configuration.",
-            ));
-        }
-    }
-    for key in patch.keys().filter(|k| !k.starts_with('@')) {
-        if key == "id" {
-            return Err(read_only(key));
-        }
-        // includeTargets is a navigation property that the update page writes inline
-        // (authenticationmethodconfiguration-update.md examples).
-        let own = own_type.trim_start_matches('#');
-        let declared = t.metadata.find(own, key).is_some()
-            || t.metadata.navigation(own).iter().any(|p| p.name == *key);
-        if !declared {
-            return Err(GraphError::bad_request(format!(
-                "Property '{key}' does not exist as a declared property or extension property."
-            )));
-        }
-    }
-    for (k, v) in patch {
-        if !k.starts_with('@') {
-            config.insert(k, v);
-        }
-    }
-    let mut change = Map::new();
-    change.insert(
-        "authenticationMethodConfigurations".into(),
-        Value::Array(all),
-    );
-    change.insert("lastModifiedDateTime".into(), graph_time(w.now).into());
-    t.update(kind, &key, change)?;
-    Ok(no_content())
 }

@@ -436,7 +436,10 @@ async fn back_up_kind(
         run.log_kind(kind, repo).await
     } else {
         match kind.info().collection {
-            CollectionPath::Tenant(path) => run.full_kind(kind, path).await,
+            CollectionPath::Tenant(path) => match kind.info().list_query {
+                Some(query) => run.full_kind(kind, &format!("{path}?{query}")).await,
+                None => run.full_kind(kind, path).await,
+            },
             CollectionPath::Singleton(path) => run.settings_kind(kind, path).await,
             CollectionPath::PerParent { .. } => run.per_parent_kind(kind, repo).await,
         }

@@ -2,12 +2,13 @@
 //! update page lists, on its own path; a policy of a collection like any object, but with its
 //! kind's writable properties only. The authentication methods policy's method
 //! configurations are each patched on their own path with their `@odata.type`
-//! (authenticationmethodconfiguration-update.md); a custom authentication strength's method
+//! (authenticationmethodconfiguration-update.md), as are a PIM policy's rules
+//! (unifiedrolemanagementpolicyrule-update.md); a custom authentication strength's method
 //! combinations change only through `updateAllowedCombinations`
 //! (authenticationstrengthpolicy-updateallowedcombinations.md). Microsoft's built-in
 //! strengths are read-only.
 
-use dirvault_model::policy_writes::{METHOD_CONFIGURATIONS, policy_writes};
+use dirvault_model::policy_writes::{METHOD_CONFIGURATIONS, PIM_RULES, policy_writes};
 
 use super::*;
 
@@ -57,48 +58,24 @@ impl Planner<'_> {
         let mut steps = 0;
         match object.kind() {
             ObjectKind::AuthenticationMethodsPolicy => {
-                let configurations = |o: &DirectoryObject| -> Vec<Value> {
-                    o.get("authenticationMethodConfigurations")
-                        .and_then(Value::as_array)
-                        .cloned()
-                        .unwrap_or_default()
-                };
-                let live_configurations = configurations(live);
-                for wanted in configurations(object) {
-                    let Some(id) = wanted.get("id").and_then(Value::as_str) else {
-                        continue;
-                    };
-                    let current = live_configurations
-                        .iter()
-                        .find(|c| c.get("id").and_then(Value::as_str) == Some(id));
-                    let Some(current) = current else {
-                        self.warn(
-                            oref.clone(),
-                            format!("method {id} is not offered by the target: its configuration is not restored"),
-                        );
-                        continue;
-                    };
-                    if *current == wanted {
-                        continue;
-                    }
-                    let mut body = wanted.as_object().cloned().unwrap_or_default();
-                    body.remove("id");
-                    let changed = changed_names(current, &wanted);
-                    self.push(
-                        phase,
-                        Action::Update,
-                        oref.clone(),
-                        Call {
-                            method: "PATCH".into(),
-                            url: format!("{METHOD_CONFIGURATIONS}/{id}"),
-                            body: Some(Value::Object(body)),
-                        },
-                        format!("method {id}: back to the snapshot's {}", changed.join(", ")),
-                        deps.to_vec(),
-                        None,
-                    );
-                    steps += 1;
-                }
+                steps += self.nested_parts(
+                    object,
+                    live,
+                    "authenticationMethodConfigurations",
+                    METHOD_CONFIGURATIONS.to_owned(),
+                    phase,
+                    deps,
+                );
+            }
+            ObjectKind::RoleManagementPolicies => {
+                steps += self.nested_parts(
+                    object,
+                    live,
+                    "rules",
+                    format!("{PIM_RULES}/{}/rules", live.id()),
+                    phase,
+                    deps,
+                );
             }
             ObjectKind::AuthenticationStrengthPolicies => {
                 let wanted = object.get("allowedCombinations");
@@ -124,6 +101,67 @@ impl Planner<'_> {
                 }
             }
             _ => {}
+        }
+        steps
+    }
+}
+
+impl Planner<'_> {
+    /// One `PATCH {url}/{item id}` for each item of `field` (method configurations, PIM rules)
+    /// that differs from the snapshot's, with its `@odata.type`; an item the target does not
+    /// have is a warning (these items are never created).
+    fn nested_parts(
+        &mut self,
+        object: &DirectoryObject,
+        live: &DirectoryObject,
+        field: &str,
+        url: String,
+        phase: Phase,
+        deps: &[u32],
+    ) -> usize {
+        let oref = object_ref(object);
+        let items = |o: &DirectoryObject| -> Vec<Value> {
+            o.get(field)
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        };
+        let live_items = items(live);
+        let mut steps = 0;
+        for wanted in items(object) {
+            let Some(id) = wanted.get("id").and_then(Value::as_str) else {
+                continue;
+            };
+            let Some(current) = live_items
+                .iter()
+                .find(|c| c.get("id").and_then(Value::as_str) == Some(id))
+            else {
+                self.warn(
+                    oref.clone(),
+                    format!("{id} is not in the target: it is not restored"),
+                );
+                continue;
+            };
+            if *current == wanted {
+                continue;
+            }
+            let mut body = wanted.as_object().cloned().unwrap_or_default();
+            body.remove("id");
+            let changed = changed_names(current, &wanted);
+            self.push(
+                phase,
+                Action::Update,
+                oref.clone(),
+                Call {
+                    method: "PATCH".into(),
+                    url: format!("{url}/{id}"),
+                    body: Some(Value::Object(body)),
+                },
+                format!("{id}: back to the snapshot's {}", changed.join(", ")),
+                deps.to_vec(),
+                None,
+            );
+            steps += 1;
         }
         steps
     }

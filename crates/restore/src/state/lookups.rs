@@ -90,8 +90,14 @@ pub(crate) fn lookups(
     };
     let mut out = Vec::new();
     if !cross_tenant {
+        // A PIM policy's rules come only expanded (policyroot-list-rolemanagementpolicies.md).
+        let expand = if kind == ObjectKind::RoleManagementPolicies {
+            "?$expand=rules"
+        } else {
+            ""
+        };
         out.push(Lookup {
-            url: format!("{path}/{}{}", object.id(), select(kind, true)),
+            url: format!("{path}/{}{}{expand}", object.id(), select(kind, true)),
             by: MatchedBy::Id,
             key: object.id().to_string(),
         });

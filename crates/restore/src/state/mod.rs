@@ -20,7 +20,7 @@ use crate::plan::MatchedBy;
 use crate::{Error, RestoreOptions, Result};
 
 /// Kinds whose objects a plan can restore, create or overwrite, in plan order.
-pub const RESTORABLE: [ObjectKind; 23] = [
+pub const RESTORABLE: [ObjectKind; 24] = [
     ObjectKind::AdministrativeUnits,
     ObjectKind::Groups,
     ObjectKind::Users,
@@ -44,11 +44,12 @@ pub const RESTORABLE: [ObjectKind; 23] = [
     ObjectKind::ActivityBasedTimeoutPolicies,
     ObjectKind::PermissionGrantPolicies,
     ObjectKind::AuthenticationStrengthPolicies,
+    ObjectKind::RoleManagementPolicies,
 ];
 
 /// The tenant policies a plan rolls back (each kind's update page): after Conditional
 /// Access, in `RESTORABLE` order.
-pub(crate) const TENANT_POLICIES: [ObjectKind; 14] = [
+pub(crate) const TENANT_POLICIES: [ObjectKind; 15] = [
     ObjectKind::AuthorizationPolicy,
     ObjectKind::SecurityDefaults,
     ObjectKind::AuthenticationMethodsPolicy,
@@ -63,6 +64,7 @@ pub(crate) const TENANT_POLICIES: [ObjectKind; 14] = [
     ObjectKind::ActivityBasedTimeoutPolicies,
     ObjectKind::PermissionGrantPolicies,
     ObjectKind::AuthenticationStrengthPolicies,
+    ObjectKind::RoleManagementPolicies,
 ];
 
 /// Kinds a relationship end or a policy reference can be.

@@ -144,9 +144,11 @@ pub(crate) async fn update(
             Collection::RoleAssignments
                 | Collection::RoleEligibilitySchedules
                 | Collection::DirectoryRoles
+                | Collection::RoleManagementPolicies
         )
     {
-        // docs/graph.md §1: role assignments are create/get/delete only.
+        // docs/graph.md §1: role assignments are create/get/delete only; a PIM policy is
+        // changed rule by rule (unifiedrolemanagementpolicyrule-update.md).
         return Err(method_not_allowed(kind));
     }
     w.caller.require(&write_permissions(kind, false))?;
@@ -222,7 +224,9 @@ pub(crate) async fn delete(
     if kind.facts().write_permission.is_none()
         || matches!(
             kind,
-            Collection::RoleEligibilitySchedules | Collection::DirectoryRoles
+            Collection::RoleEligibilitySchedules
+                | Collection::DirectoryRoles
+                | Collection::RoleManagementPolicies
         )
     {
         return Err(method_not_allowed(kind));
