@@ -1879,6 +1879,19 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
                 patch(json!({"rules": policy["rules"]})),
             )
             .unwrap();
+            let sync = t
+                .objects(Collection::OnPremisesSynchronization)
+                .unwrap()
+                .keys()
+                .next()
+                .unwrap()
+                .clone();
+            t.update(
+                Collection::OnPremisesSynchronization,
+                &sync,
+                patch(json!({"configuration": {"accidentalDeletionPrevention": {"synchronizationPreventionType": "disabled", "alertThreshold": 500}}})),
+            )
+            .unwrap();
             let k = key(t, Collection::AdminConsentRequestPolicy);
             t.update(
                 Collection::AdminConsentRequestPolicy,
@@ -1929,6 +1942,7 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
         "adminConsentRequestPolicy",
         "homeRealmDiscoveryPolicies",
         "roleManagementPolicies",
+        "onPremisesSynchronization",
     ] {
         assert_eq!(
             changes[kind]["modified"].as_array().map(Vec::len),
@@ -1977,6 +1991,22 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
     assert!(
         printed.contains("--kind identitySecurityDefaultsEnforcementPolicy --id 00000000-0000-0000-0000-000000000005"),
         "{printed}"
+    );
+
+    // Graph has no application permission to change directory synchronization settings.
+    let refused = env.fails(&[
+        "restore",
+        "contoso",
+        "--snapshot",
+        &s1,
+        "--kind",
+        "onPremisesSynchronization",
+        "--all",
+        "--dry-run",
+    ]);
+    assert!(
+        refused.contains("cannot be restored on their own (Graph has no application permission"),
+        "{refused}"
     );
 
     // Roll every policy back to the first snapshot: review, apply, re-run.

@@ -92,6 +92,8 @@ pub enum Collection {
     RoleManagementPolicies,
     /// `/policies/roleManagementPolicyAssignments`
     RoleManagementPolicyAssignments,
+    /// `/directory/onPremisesSynchronization`
+    OnPremisesSynchronization,
 }
 
 /// Where a collection is listed.
@@ -136,7 +138,7 @@ pub struct Facts {
 
 impl Collection {
     /// Every collection, in the order the generator fills them.
-    pub const ALL: [Collection; 36] = [
+    pub const ALL: [Collection; 37] = [
         Collection::Organization,
         Collection::Domains,
         Collection::AuthorizationPolicy,
@@ -153,6 +155,7 @@ impl Collection {
         Collection::ActivityBasedTimeoutPolicies,
         Collection::PermissionGrantPolicies,
         Collection::AuthenticationStrengthPolicies,
+        Collection::OnPremisesSynchronization,
         Collection::AdministrativeUnits,
         Collection::Users,
         Collection::Groups,
@@ -581,6 +584,18 @@ impl Collection {
                     None,
                     false,
                     "RoleManagementPolicy.Read.Directory",
+                    None,
+                    false,
+                ),
+                // onpremisesdirectorysynchronization-list.md; the update page has no
+                // application permission.
+                C::OnPremisesSynchronization => (
+                    "onPremisesSynchronization",
+                    "microsoft.graph.onPremisesDirectorySynchronization",
+                    Tenant("/directory/onPremisesSynchronization"),
+                    None,
+                    false,
+                    "OnPremDirectorySynchronization.Read.All",
                     None,
                     false,
                 ),

@@ -167,6 +167,9 @@ pub enum ObjectKind {
     /// Which PIM policy applies to which directory role
     /// (`microsoft.graph.unifiedRoleManagementPolicyAssignment`).
     RoleManagementPolicyAssignments,
+    /// Directory synchronization settings of a tenant synced from on-premises AD: accidental
+    /// deletion prevention, sync features (`microsoft.graph.onPremisesDirectorySynchronization`).
+    OnPremisesSynchronization,
 }
 
 /// What Graph says about one [`ObjectKind`].
@@ -198,7 +201,7 @@ pub struct KindInfo {
 
 impl ObjectKind {
     /// Every kind, in backup order (objects before the relationships that point at them).
-    pub const ALL: [ObjectKind; 36] = [
+    pub const ALL: [ObjectKind; 37] = [
         ObjectKind::Organization,
         ObjectKind::Domains,
         ObjectKind::AuthorizationPolicy,
@@ -215,6 +218,7 @@ impl ObjectKind {
         ObjectKind::ActivityBasedTimeoutPolicies,
         ObjectKind::PermissionGrantPolicies,
         ObjectKind::AuthenticationStrengthPolicies,
+        ObjectKind::OnPremisesSynchronization,
         ObjectKind::AdministrativeUnits,
         ObjectKind::Users,
         ObjectKind::Groups,
@@ -633,6 +637,19 @@ impl ObjectKind {
                 Recreate::No,
                 false,
                 "RoleManagementPolicy.Read.Directory",
+                None,
+            ),
+            // onpremisesdirectorysynchronization-list.md; its update page has no application
+            // permission (onpremisesdirectorysynchronization-update.md): read-only here.
+            K::OnPremisesSynchronization => (
+                "onPremisesSynchronization",
+                "microsoft.graph.onPremisesDirectorySynchronization",
+                Tenant("/directory/onPremisesSynchronization"),
+                None,
+                None,
+                Recreate::No,
+                false,
+                "OnPremDirectorySynchronization.Read.All",
                 None,
             ),
             K::AuthenticationStrengthPolicies => policy_collection(

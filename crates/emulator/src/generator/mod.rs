@@ -188,7 +188,7 @@ const FIRST_RELEASE_PERMISSIONS: &[&str] = &[
     "Domain.Read.All",
 ];
 
-/// The writes that roll tenant policies back (each policy's update page).
+/// The reads and writes of tenant policies (each policy's get and update page).
 const POLICY_WRITE_PERMISSIONS: &[&str] = &[
     "Policy.ReadWrite.Authorization",
     "Policy.ReadWrite.AuthenticationMethod",
@@ -196,6 +196,7 @@ const POLICY_WRITE_PERMISSIONS: &[&str] = &[
     "Policy.ReadWrite.ConsentRequest",
     "Policy.ReadWrite.ApplicationConfiguration",
     "Policy.ReadWrite.PermissionGrant",
+    "OnPremDirectorySynchronization.Read.All",
 ];
 
 /// Built-in role templates: (template id, display name). Ids as Microsoft publishes them

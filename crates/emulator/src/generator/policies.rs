@@ -247,6 +247,27 @@ pub(super) fn policies(g: &mut Gen, t: &mut Tenant) {
         );
     }
     role_management_policies(g, t);
+    // The tenant syncs users from on-premises AD (the generator's synced users), with its
+    // settings as onpremisesdirectorysynchronization-get.md shows them.
+    let tenant = t.id.clone();
+    t.insert_initial(
+        Collection::OnPremisesSynchronization,
+        obj(json!({
+            "id": tenant,
+            "configuration": {
+                "accidentalDeletionPrevention": {"synchronizationPreventionType": "enabledForCount", "alertThreshold": 500},
+                "synchronizationInterval": "PT30M",
+                "customerRequestedSynchronizationInterval": null
+            },
+            "features": {
+                "passwordSyncEnabled": true, "passwordWritebackEnabled": false,
+                "groupWriteBackEnabled": false, "deviceWritebackEnabled": false,
+                "userWritebackEnabled": false, "directoryExtensionsEnabled": true,
+                "softMatchOnUpnEnabled": true, "blockSoftMatchEnabled": false,
+                "blockCloudObjectTakeoverThroughHardMatchEnabled": false
+            }
+        })),
+    );
 }
 
 /// PIM's settings for each built-in directory role, as

@@ -63,6 +63,7 @@ pub const SERVED_TYPES: &[&str] = &[
     "unifiedRoleManagementPolicy",
     "unifiedRoleManagementPolicyRule",
     "unifiedRoleManagementPolicyAssignment",
+    "onPremisesDirectorySynchronization",
 ];
 
 /// The namespace of every type in the table.

@@ -130,8 +130,13 @@ impl BackupState {
         let kinds: Vec<ObjectKind> = match options.kind {
             Some(k) if RESTORABLE.contains(&k) => vec![k],
             Some(k) => {
+                let why = if k.info().write_permission.is_none() {
+                    " (Graph has no application permission that writes them)"
+                } else {
+                    ""
+                };
                 return Err(Error::Selection(format!(
-                    "{k} objects cannot be restored on their own; restorable kinds: {}",
+                    "{k} objects cannot be restored on their own{why}; restorable kinds: {}",
                     RESTORABLE.map(|k| k.to_string()).join(", ")
                 )));
             }
