@@ -1798,7 +1798,7 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
     assert_eq!(listed["objects"].as_array().unwrap().len(), 1, "{listed}");
 
     let patch = |v: Value| v.as_object().cloned().unwrap();
-    let deleted_lifetime = env
+    let (deleted_lifetime, pim) = env
         .emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
             let key = |t: &dirvault_emulator::Tenant, c| t.settings(c).unwrap().0.to_owned();
@@ -1860,14 +1860,20 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
                 patch(json!({"b2bDirectConnectInbound": inbound})),
             )
             .unwrap();
-            // PIM: activating the first role no longer needs MFA.
-            let (pim, mut policy) = t
-                .objects(Collection::RoleManagementPolicies)
+            // PIM: activating Global Administrator no longer needs MFA.
+            let pim = t
+                .objects(Collection::RoleManagementPolicyAssignments)
                 .unwrap()
-                .iter()
-                .next()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .unwrap();
+                .values()
+                .find(|a| a["roleDefinitionId"] == "62e90394-69f5-4237-9190-012177145e10")
+                .unwrap()["policyId"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let mut policy = t
+                .get(Collection::RoleManagementPolicies, &pim)
+                .unwrap()
+                .clone();
             for rule in policy["rules"].as_array_mut().unwrap() {
                 if rule["id"] == "Enablement_EndUser_Assignment" {
                     rule["enabledRules"] = json!(["Justification"]);
@@ -1925,7 +1931,7 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
                 chrono::Utc::now(),
             )
             .unwrap();
-            lifetime
+            (lifetime, pim)
         })
         .unwrap();
     let s2 = snap(&env.json(&["backup", "contoso"]));
@@ -1984,6 +1990,8 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
             "cross-tenant-access-opened",
             "cross-tenant-access-opened",
             "user-consent-widened",
+            "pim-activation-weakened",
+            "sync-deletion-protection-disabled",
         ],
         "admin consent and home realm discovery changes are not risky: {alerts}"
     );
@@ -2130,10 +2138,7 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
             );
             assert_eq!(get(Collection::AdminConsentRequestPolicy)["isEnabled"], false);
             let pim_rules_back = t
-                .objects(Collection::RoleManagementPolicies)
-                .unwrap()
-                .values()
-                .next()
+                .get(Collection::RoleManagementPolicies, &pim)
                 .unwrap()["rules"]
                 .as_array()
                 .unwrap()

@@ -113,6 +113,40 @@ pub async fn evidence(
             }
         }
     }
+    // The role a PIM policy applies to is named by its assignment, whose id starts with the
+    // policy's (policyroot-list-rolemanagementpolicyassignments.md).
+    let policies: Vec<String> = evidence
+        .objects
+        .iter()
+        .filter(|o| o.kind == ObjectKind::RoleManagementPolicies)
+        .map(|o| o.id.to_string())
+        .collect();
+    if !policies.is_empty() {
+        let assignments = entries(repo, to, ObjectKind::RoleManagementPolicyAssignments).await?;
+        for (id, entry) in &assignments {
+            if !policies.iter().any(|p| id.as_str().starts_with(p.as_str())) {
+                continue;
+            }
+            let Some(assignment) = version(
+                repo,
+                to,
+                ObjectKind::RoleManagementPolicyAssignments,
+                Some(entry),
+            )
+            .await?
+            else {
+                continue;
+            };
+            if let (Some(policy), Some(role)) = (
+                assignment.get("policyId").and_then(|v| v.as_str()),
+                assignment.get("roleDefinitionId").and_then(|v| v.as_str()),
+            ) {
+                evidence
+                    .pim_roles
+                    .insert(policy.to_owned(), role.to_owned());
+            }
+        }
+    }
     Ok(evidence)
 }
 

@@ -30,6 +30,11 @@ pub enum Rule {
     /// Users may consent to more: a permission grant policy newly assigned to the default
     /// user role, or consent for risky apps allowed.
     UserConsentWidened,
+    /// Activating a privileged directory role through PIM no longer requires MFA, or no
+    /// longer requires approval.
+    PimActivationWeakened,
+    /// Directory synchronization's accidental deletion prevention was switched off.
+    SyncDeletionProtectionDisabled,
     /// A secret or certificate was added to an application or service principal.
     CredentialAdded,
     /// An app was granted a high-privilege Microsoft Graph application permission.
@@ -42,7 +47,7 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule, in the order alerts are listed.
-    pub const ALL: [Rule; 11] = [
+    pub const ALL: [Rule; 13] = [
         Rule::PrivilegedRoleAssigned,
         Rule::PrivilegedRoleEligible,
         Rule::ConditionalAccessWeakened,
@@ -50,6 +55,8 @@ impl Rule {
         Rule::AuthenticationMethodDisabled,
         Rule::CrossTenantAccessOpened,
         Rule::UserConsentWidened,
+        Rule::PimActivationWeakened,
+        Rule::SyncDeletionProtectionDisabled,
         Rule::CredentialAdded,
         Rule::HighPrivilegeAppPermission,
         Rule::DomainChanged,
@@ -69,6 +76,8 @@ impl Rule {
                 ObjectKind::CrossTenantAccessPolicyPartners,
             ],
             Rule::UserConsentWidened => &[ObjectKind::AuthorizationPolicy],
+            Rule::PimActivationWeakened => &[ObjectKind::RoleManagementPolicies],
+            Rule::SyncDeletionProtectionDisabled => &[ObjectKind::OnPremisesSynchronization],
             Rule::CredentialAdded => &[ObjectKind::Applications, ObjectKind::ServicePrincipals],
             Rule::HighPrivilegeAppPermission => &[ObjectKind::AppRoleAssignments],
             Rule::DomainChanged => &[ObjectKind::Domains],
@@ -180,6 +189,9 @@ pub struct ChangeEvidence {
     pub deleted: BTreeMap<ObjectKind, usize>,
     /// App role `value`s by (resource service principal id, app role id), as of `to`.
     pub app_roles: HashMap<(String, String), String>,
+    /// The directory role each changed PIM policy applies to: policy id → role definition id
+    /// (its `unifiedRoleManagementPolicyAssignment`), as of `to`.
+    pub pim_roles: HashMap<String, String>,
 }
 
 impl ChangeEvidence {
@@ -191,6 +203,7 @@ impl ChangeEvidence {
             objects: Vec::new(),
             deleted: BTreeMap::new(),
             app_roles: HashMap::new(),
+            pim_roles: HashMap::new(),
         }
     }
 }
@@ -418,6 +431,67 @@ fn check(rule: Rule, change: &ObjectChange, evidence: &ChangeEvidence) -> Option
                 return None;
             }
             Some((what.join("; "), None, Some(Value::from(added))))
+        }
+        Rule::PimActivationWeakened => {
+            let definition = evidence.pim_roles.get(change.id.as_str())?;
+            let role = privileged_role(definition)?;
+            let rule = |o: Option<&Map<String, Value>>, id: &str| -> Option<Value> {
+                o?.get("rules")?
+                    .as_array()?
+                    .iter()
+                    .find(|r| r.get("id").and_then(Value::as_str) == Some(id))
+                    .cloned()
+            };
+            let mfa = |o| {
+                rule(o, "Enablement_EndUser_Assignment")
+                    .and_then(|r| r.get("enabledRules").cloned())
+                    .and_then(|r| r.as_array().cloned())
+                    .is_some_and(|r| r.iter().any(|x| x == "MultiFactorAuthentication"))
+            };
+            let approval = |o| {
+                rule(o, "Approval_EndUser_Assignment")
+                    .and_then(|r| r.get("setting")?.get("isApprovalRequired")?.as_bool())
+                    .unwrap_or(false)
+            };
+            let (before, after) = (Some(before?), Some(after?));
+            let mut lost = Vec::new();
+            if mfa(before) && !mfa(after) {
+                lost.push("MFA");
+            }
+            if approval(before) && !approval(after) {
+                lost.push("approval");
+            }
+            if lost.is_empty() {
+                return None;
+            }
+            Some((
+                format!(
+                    "activating {role} through PIM no longer requires {}",
+                    lost.join(" or ")
+                ),
+                None,
+                Some(
+                    serde_json::json!({"roleDefinitionId": definition, "role": role, "noLongerRequired": lost}),
+                ),
+            ))
+        }
+        Rule::SyncDeletionProtectionDisabled => {
+            let prevention = |o: Option<&Map<String, Value>>| {
+                o?.get("configuration")?
+                    .get("accidentalDeletionPrevention")?
+                    .get("synchronizationPreventionType")?
+                    .as_str()
+                    .map(str::to_owned)
+            };
+            let (was, now) = (prevention(before)?, prevention(after)?);
+            (was != "disabled" && now == "disabled").then(|| {
+                (
+                    "accidental deletion prevention of directory synchronization switched off"
+                        .to_owned(),
+                    Some(Value::from(was)),
+                    Some(Value::from(now)),
+                )
+            })
         }
         Rule::CredentialAdded => {
             let key_ids = |o: Option<&Map<String, Value>>| -> BTreeSet<String> {

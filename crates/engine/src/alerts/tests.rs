@@ -383,3 +383,56 @@ fn user_consent_widened_fires_and_narrowed_does_not() {
     )]);
     assert!(rules_fired(&e).is_empty());
 }
+
+#[test]
+fn pim_activation_of_a_privileged_role_without_mfa_or_approval_fires() {
+    let policy = |mfa: bool, approval: bool| {
+        let enabled = if mfa {
+            json!(["MultiFactorAuthentication", "Justification"])
+        } else {
+            json!(["Justification"])
+        };
+        json!({"rules": [
+            {"id": "Enablement_EndUser_Assignment", "enabledRules": enabled},
+            {"id": "Approval_EndUser_Assignment", "setting": {"isApprovalRequired": approval}},
+            {"id": "Expiration_EndUser_Assignment", "maximumDuration": "PT8H"}
+        ]})
+    };
+    let pim =
+        |id: &str, before, after| change(ObjectKind::RoleManagementPolicies, id, before, after);
+    let mut e = evidence(vec![
+        pim("p-global", policy(true, true), policy(false, false)),
+        pim("p-reader", policy(true, true), policy(false, false)),
+    ]);
+    e.pim_roles.insert("p-global".into(), GLOBAL_ADMIN.into());
+    e.pim_roles.insert("p-reader".into(), REPORTS_READER.into());
+    let alerts = evaluate(&AlertSettings::default(), &e);
+    assert_eq!(alerts.len(), 1, "a privileged role only: {alerts:?}");
+    assert_eq!(alerts[0].rule, Rule::PimActivationWeakened);
+    assert!(
+        alerts[0].summary.contains("Global Administrator")
+            && alerts[0].summary.contains("MFA or approval"),
+        "{alerts:?}"
+    );
+    // Requiring more, or changing another rule, is not weakening.
+    let mut e = evidence(vec![pim(
+        "p-global",
+        policy(false, false),
+        policy(true, true),
+    )]);
+    e.pim_roles.insert("p-global".into(), GLOBAL_ADMIN.into());
+    assert!(rules_fired(&e).is_empty());
+}
+
+#[test]
+fn sync_deletion_protection_switched_off_fires_and_a_new_threshold_does_not() {
+    let sync = |kind: &str, threshold: u32| json!({"configuration": {"accidentalDeletionPrevention": {"synchronizationPreventionType": kind, "alertThreshold": threshold}}});
+    let s = |before, after| change(ObjectKind::OnPremisesSynchronization, "t1", before, after);
+    let e = evidence(vec![s(sync("enabledForCount", 500), sync("disabled", 500))]);
+    assert_eq!(rules_fired(&e), [Rule::SyncDeletionProtectionDisabled]);
+    let e = evidence(vec![s(
+        sync("enabledForCount", 500),
+        sync("enabledForCount", 5000),
+    )]);
+    assert!(rules_fired(&e).is_empty());
+}
