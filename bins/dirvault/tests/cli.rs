@@ -1793,6 +1793,26 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
     let env = env().await;
     env.add_tenant();
     let snap = |v: &Value| v["snapshot"].as_str().unwrap().to_owned();
+    // The tenant's own permission grant policy and authentication strength.
+    let strength = "5e1f0000-0000-4000-8000-00000000beef";
+    env.emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            for (kind, object) in [
+                (
+                    Collection::PermissionGrantPolicies,
+                    json!({"id": "contoso-low-risk", "displayName": "Low risk", "description": "Verified publishers, low-risk scopes", "deletedDateTime": null}),
+                ),
+                (
+                    Collection::AuthenticationStrengthPolicies,
+                    json!({"id": strength, "displayName": "Keys only", "description": null, "policyType": "custom",
+                           "requirementsSatisfied": "mfa", "allowedCombinations": ["fido2", "windowsHelloForBusiness"],
+                           "createdDateTime": "2026-01-01T00:00:00Z", "modifiedDateTime": "2026-01-01T00:00:00Z"}),
+                ),
+            ] {
+                t.insert(kind, object.as_object().cloned().unwrap()).unwrap();
+            }
+        })
+        .unwrap();
     let s1 = snap(&env.json(&["backup", "contoso"]));
     let listed = env.json(&["ls", "contoso", "identitySecurityDefaultsEnforcementPolicy"]);
     assert_eq!(listed["objects"].as_array().unwrap().len(), 1, "{listed}");
@@ -1885,6 +1905,39 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
                 patch(json!({"rules": policy["rules"]})),
             )
             .unwrap();
+            // Every application-configuration policy kind: changed, or deleted.
+            let first = |t: &dirvault_emulator::Tenant, c| {
+                t.objects(c).unwrap().keys().next().unwrap().clone()
+            };
+            let issuance = first(t, Collection::TokenIssuancePolicies);
+            t.update(
+                Collection::TokenIssuancePolicies,
+                &issuance,
+                patch(json!({"definition": ["{\"TokenIssuancePolicy\":{\"Version\":1,\"SigningAlgorithm\":\"http://www.w3.org/2000/09/xmldsig#rsa-sha1\"}}"]})),
+            )
+            .unwrap();
+            let timeout = first(t, Collection::ActivityBasedTimeoutPolicies);
+            t.update(
+                Collection::ActivityBasedTimeoutPolicies,
+                &timeout,
+                patch(json!({"displayName": "Renamed"})),
+            )
+            .unwrap();
+            let claims = first(t, Collection::ClaimsMappingPolicies);
+            t.delete(Collection::ClaimsMappingPolicies, &claims, chrono::Utc::now())
+                .unwrap();
+            t.delete(
+                Collection::PermissionGrantPolicies,
+                "contoso-low-risk",
+                chrono::Utc::now(),
+            )
+            .unwrap();
+            t.update(
+                Collection::AuthenticationStrengthPolicies,
+                strength,
+                patch(json!({"allowedCombinations": ["sms", "password,sms"]})),
+            )
+            .unwrap();
             let sync = t
                 .objects(Collection::OnPremisesSynchronization)
                 .unwrap()
@@ -1949,6 +2002,9 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
         "homeRealmDiscoveryPolicies",
         "roleManagementPolicies",
         "onPremisesSynchronization",
+        "tokenIssuancePolicies",
+        "activityBasedTimeoutPolicies",
+        "authenticationStrengthPolicies",
     ] {
         assert_eq!(
             changes[kind]["modified"].as_array().map(Vec::len),
@@ -1960,13 +2016,16 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
         changes["tokenLifetimePolicies"]["deleted"][0]["id"], deleted_lifetime["id"],
         "{diff}"
     );
+    for kind in ["claimsMappingPolicies", "permissionGrantPolicies"] {
+        assert_eq!(
+            changes[kind]["deleted"].as_array().map(Vec::len),
+            Some(1),
+            "{kind}: {diff}"
+        );
+    }
     for untouched in [
-        "tokenIssuancePolicies",
-        "claimsMappingPolicies",
-        "activityBasedTimeoutPolicies",
-        "permissionGrantPolicies",
-        "authenticationStrengthPolicies",
         "roleManagementPolicyAssignments",
+        "conditionalAccessPolicies",
     ] {
         assert_eq!(
             changes[untouched],
@@ -2075,6 +2134,12 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
         ("PATCH", "/policies/crossTenantAccessPolicy/default"),
         ("PATCH", "/policies/adminConsentRequestPolicy"),
         ("POST", "/policies/tokenLifetimePolicies"),
+        ("POST", "/policies/claimsMappingPolicies"),
+        ("POST", "/policies/permissionGrantPolicies"),
+        (
+            "POST",
+            "/policies/authenticationStrengthPolicies/5e1f0000-0000-4000-8000-00000000beef/updateAllowedCombinations",
+        ),
     ];
     for (method, url) in expected {
         assert!(
@@ -2085,6 +2150,8 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
     for collection in [
         "/policies/homeRealmDiscoveryPolicies/",
         "/policies/crossTenantAccessPolicy/partners/",
+        "/policies/tokenIssuancePolicies/",
+        "/policies/activityBasedTimeoutPolicies/",
     ] {
         assert!(
             calls
@@ -2099,7 +2166,7 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
             && u.ends_with("/rules/Enablement_EndUser_Assignment")),
         "{calls:?}"
     );
-    assert_eq!(calls.len(), expected.len() + 3, "nothing else: {calls:?}");
+    assert_eq!(calls.len(), expected.len() + 5, "nothing else: {calls:?}");
     // Only writable properties are sent: never an id, a read-only flag or the configurations.
     for step in plan["steps"].as_array().unwrap() {
         let body = step["call"]["body"].as_object().unwrap();
@@ -2171,6 +2238,16 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
             assert_eq!(lifetimes.len(), 1);
             assert_eq!(lifetimes[0]["definition"], deleted_lifetime["definition"]);
             assert_eq!(lifetimes[0]["displayName"], deleted_lifetime["displayName"]);
+            let grant = t
+                .get(Collection::PermissionGrantPolicies, "contoso-low-risk")
+                .expect("re-created with the id its caller names");
+            assert_eq!(grant["displayName"], "Low risk");
+            assert_eq!(
+                t.get(Collection::AuthenticationStrengthPolicies, strength).unwrap()
+                    ["allowedCombinations"],
+                json!(["fido2", "windowsHelloForBusiness"])
+            );
+            assert_eq!(t.count(Collection::ClaimsMappingPolicies), 1);
         })
         .unwrap();
     // The tenant is as the first snapshot had it: the plan again has nothing to do.
