@@ -82,7 +82,7 @@ pub use plan::{
     Skip, SourceRef, Step, Warning,
 };
 pub use planner::{MAX_BIND, PlanContext, move_domain, plan};
-pub use state::{BackupState, CurrentState, Found, RESTORABLE};
+pub use state::{BackupState, CurrentState, Found, restorable};
 
 use dirvault_model::TenantId;
 

@@ -249,7 +249,7 @@ pub fn plan(
     for object in of(&[K::ConditionalAccessPolicies]) {
         planner.object(object, Phase::Policies)?;
     }
-    for object in of(&crate::state::TENANT_POLICIES) {
+    for object in of(&crate::state::tenant_policies().collect::<Vec<_>>()) {
         planner.object(object, Phase::Policies)?;
     }
     if options.with_auth_methods {

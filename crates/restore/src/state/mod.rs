@@ -19,8 +19,9 @@ use serde_json::{Value, json};
 use crate::plan::MatchedBy;
 use crate::{Error, RestoreOptions, Result};
 
-/// Kinds whose objects a plan can restore, create or overwrite, in plan order.
-pub const RESTORABLE: [ObjectKind; 24] = [
+/// Kinds of directory objects a plan can restore, create or overwrite, in plan order; the
+/// tenant policies come after them ([`restorable`]).
+const OBJECT_KINDS: [ObjectKind; 9] = [
     ObjectKind::AdministrativeUnits,
     ObjectKind::Groups,
     ObjectKind::Users,
@@ -30,42 +31,21 @@ pub const RESTORABLE: [ObjectKind; 24] = [
     ObjectKind::ServicePrincipals,
     ObjectKind::ConditionalAccessPolicies,
     ObjectKind::Devices,
-    ObjectKind::AuthorizationPolicy,
-    ObjectKind::SecurityDefaults,
-    ObjectKind::AuthenticationMethodsPolicy,
-    ObjectKind::CrossTenantAccessPolicy,
-    ObjectKind::CrossTenantAccessDefault,
-    ObjectKind::CrossTenantAccessPolicyPartners,
-    ObjectKind::AdminConsentRequestPolicy,
-    ObjectKind::TokenLifetimePolicies,
-    ObjectKind::TokenIssuancePolicies,
-    ObjectKind::ClaimsMappingPolicies,
-    ObjectKind::HomeRealmDiscoveryPolicies,
-    ObjectKind::ActivityBasedTimeoutPolicies,
-    ObjectKind::PermissionGrantPolicies,
-    ObjectKind::AuthenticationStrengthPolicies,
-    ObjectKind::RoleManagementPolicies,
 ];
 
-/// The tenant policies a plan rolls back (each kind's update page): after Conditional
-/// Access, in `RESTORABLE` order.
-pub(crate) const TENANT_POLICIES: [ObjectKind; 15] = [
-    ObjectKind::AuthorizationPolicy,
-    ObjectKind::SecurityDefaults,
-    ObjectKind::AuthenticationMethodsPolicy,
-    ObjectKind::CrossTenantAccessPolicy,
-    ObjectKind::CrossTenantAccessDefault,
-    ObjectKind::CrossTenantAccessPolicyPartners,
-    ObjectKind::AdminConsentRequestPolicy,
-    ObjectKind::TokenLifetimePolicies,
-    ObjectKind::TokenIssuancePolicies,
-    ObjectKind::ClaimsMappingPolicies,
-    ObjectKind::HomeRealmDiscoveryPolicies,
-    ObjectKind::ActivityBasedTimeoutPolicies,
-    ObjectKind::PermissionGrantPolicies,
-    ObjectKind::AuthenticationStrengthPolicies,
-    ObjectKind::RoleManagementPolicies,
-];
+/// The tenant policies a plan rolls back: every kind with documented writes
+/// ([`dirvault_model::policy_writes`]), in `ObjectKind::ALL` order.
+pub(crate) fn tenant_policies() -> impl Iterator<Item = ObjectKind> {
+    ObjectKind::ALL
+        .into_iter()
+        .filter(|k| dirvault_model::policy_writes::policy_writes(*k).is_some())
+}
+
+/// Every kind whose objects a plan can restore, in plan order: directory objects, then tenant
+/// policies.
+pub fn restorable() -> Vec<ObjectKind> {
+    OBJECT_KINDS.into_iter().chain(tenant_policies()).collect()
+}
 
 /// Kinds a relationship end or a policy reference can be.
 const REFERENCED: [ObjectKind; 10] = [
@@ -117,7 +97,7 @@ impl BackupState {
         // An index of every referable object: id → (kind, blob), plus UPNs.
         let mut index = HashMap::new();
         let mut upns = HashMap::new();
-        for kind in REFERENCED.into_iter().chain(TENANT_POLICIES) {
+        for kind in REFERENCED.into_iter().chain(tenant_policies()) {
             for entry in repo.manifest(snapshot, kind).await? {
                 if kind == ObjectKind::Users
                     && let Some(upn) = &entry.key
@@ -127,8 +107,9 @@ impl BackupState {
                 index.insert(entry.id.clone(), (kind, entry));
             }
         }
+        let restorable = restorable();
         let kinds: Vec<ObjectKind> = match options.kind {
-            Some(k) if RESTORABLE.contains(&k) => vec![k],
+            Some(k) if restorable.contains(&k) => vec![k],
             Some(k) => {
                 let why = if k.info().write_permission.is_none() {
                     " (Graph has no application permission that writes them)"
@@ -137,10 +118,14 @@ impl BackupState {
                 };
                 return Err(Error::Selection(format!(
                     "{k} objects cannot be restored on their own{why}; restorable kinds: {}",
-                    RESTORABLE.map(|k| k.to_string()).join(", ")
+                    restorable
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
             }
-            None => RESTORABLE.to_vec(),
+            None => restorable.clone(),
         };
         let mut selected = Vec::new();
         if options.all {
@@ -199,8 +184,8 @@ impl BackupState {
                 selected.len()
             )));
         }
-        // Plan order: by kind, in RESTORABLE order, stable within a kind.
-        selected.sort_by_key(|id| RESTORABLE.iter().position(|k| *k == index[id].0));
+        // Plan order: by kind, in `restorable` order, stable within a kind.
+        selected.sort_by_key(|id| restorable.iter().position(|k| *k == index[id].0));
 
         let chosen: BTreeSet<&ObjectId> = selected.iter().collect();
         let relationships: Vec<Relationship> = if options.with_memberships
