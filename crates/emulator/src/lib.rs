@@ -58,6 +58,7 @@ pub use error::{Error, GraphError, GraphResult};
 pub use faults::{FaultAction, FaultConfig, ThrottleStorm};
 pub use generator::{TenantSpec, all_permissions};
 pub use kinds::{Collection, LinkKind};
+pub use rules::documented_writable;
 pub use tenant::{DeletedItem, Obj, Stats, Tenant};
 pub use throttle::ThrottleConfig;
 pub use tls::TlsIdentity;

@@ -85,6 +85,15 @@ pub(crate) fn documented(odata_type: &str) -> Option<&'static TypeRules> {
     all().get(&name)
 }
 
+/// The properties an update of `odata_type` may change, where its update page lists them
+/// (for the client-table tests that compare the client's lists with the emulator's).
+pub fn documented_writable(odata_type: &str) -> Option<Vec<&'static str>> {
+    documented(odata_type)?
+        .writable
+        .as_ref()
+        .map(|w| w.iter().collect())
+}
+
 /// The rules for an OData type: empty lists for a type Microsoft documents none for.
 pub(crate) fn rules(odata_type: &str) -> &'static TypeRules {
     static NONE: OnceLock<TypeRules> = OnceLock::new();

@@ -68,3 +68,37 @@ fn the_clients_kind_table_and_the_emulators_collection_table_agree() {
         }
     }
 }
+
+/// What a restore sends to roll a tenant policy back (`dirvault_model::policy_writes`) is what
+/// the emulator's rules, written separately from the same update pages, let an update change,
+/// and every name is one Microsoft's metadata declares for the type.
+#[test]
+fn the_clients_policy_writes_match_the_emulators_update_rules() {
+    use dirvault_model::policy_writes::policy_writes;
+    use std::collections::BTreeSet;
+    let metadata = Emulator::new(EmulatorConfig::default()).metadata();
+    let mut compared = 0;
+    for kind in ObjectKind::ALL {
+        let Some(writes) = policy_writes(kind) else {
+            continue;
+        };
+        let odata_type = kind.info().odata_type;
+        for name in writes.update.iter().chain(writes.create_also) {
+            assert!(
+                metadata.find(odata_type, name).is_some(),
+                "{odata_type}.{name} is not declared"
+            );
+        }
+        if writes.update.is_empty() {
+            continue; // changed through requests of their own (PIM rules)
+        }
+        let emulator: BTreeSet<&str> = dirvault_emulator::documented_writable(odata_type)
+            .unwrap_or_else(|| panic!("the emulator documents no update of {odata_type}"))
+            .into_iter()
+            .collect();
+        let client: BTreeSet<&str> = writes.update.iter().copied().collect();
+        assert_eq!(client, emulator, "{kind}");
+        compared += 1;
+    }
+    assert!(compared >= 13, "{compared}");
+}

@@ -20,10 +20,28 @@ use crate::ObjectKind;
 pub struct PolicyWrites {
     /// What a `PATCH` may carry.
     pub update: &'static [&'static str],
-    /// What a `POST` that re-creates the policy carries (empty for settings objects, which
-    /// are never created).
-    pub create: &'static [&'static str],
+    /// What a `POST` that re-creates the policy carries besides those: a key the caller
+    /// names, a property only a create sets. (Settings objects are never created.)
+    pub create_also: &'static [&'static str],
 }
+
+impl PolicyWrites {
+    /// Whether a create of the kind may carry `name`.
+    pub fn creates(&self, name: &str) -> bool {
+        self.update.contains(&name) || self.create_also.contains(&name)
+    }
+}
+
+/// What a partner configuration's update takes (its create also takes the partner's
+/// `tenantId`).
+const CROSS_TENANT_SETTINGS: [&str; 6] = [
+    "automaticUserConsentSettings",
+    "b2bCollaborationInbound",
+    "b2bCollaborationOutbound",
+    "b2bDirectConnectInbound",
+    "b2bDirectConnectOutbound",
+    "inboundTrust",
+];
 
 const STS_POLICY: PolicyWrites = PolicyWrites {
     update: &[
@@ -32,12 +50,7 @@ const STS_POLICY: PolicyWrites = PolicyWrites {
         "displayName",
         "isOrganizationDefault",
     ],
-    create: &[
-        "definition",
-        "description",
-        "displayName",
-        "isOrganizationDefault",
-    ],
+    create_also: &[],
 };
 
 /// The writes of a policy kind; `None` for kinds that are not tenant policies.
@@ -57,42 +70,27 @@ pub fn policy_writes(kind: ObjectKind) -> Option<PolicyWrites> {
                 "displayName",
                 "guestUserRoleId",
             ],
-            create: &[],
+            create_also: &[],
         },
         K::SecurityDefaults => PolicyWrites {
             update: &["isEnabled"],
-            create: &[],
+            create_also: &[],
         },
         // Each method's configuration is updated on its own path, with its @odata.type
         // (authenticationmethodconfiguration-update.md): see `METHOD_CONFIGURATIONS`.
         K::AuthenticationMethodsPolicy => PolicyWrites {
             update: &["registrationEnforcement"],
-            create: &[],
+            create_also: &[],
         },
         K::CrossTenantAccessPolicy => PolicyWrites {
             update: &["allowedCloudEndpoints", "displayName"],
-            create: &[],
+            create_also: &[],
         },
         // The partner's tenant id is its key, given on create only
         // (crosstenantaccesspolicy-post-partners.md, crosstenantaccesspolicyconfigurationpartner-update.md).
         K::CrossTenantAccessPolicyPartners => PolicyWrites {
-            update: &[
-                "automaticUserConsentSettings",
-                "b2bCollaborationInbound",
-                "b2bCollaborationOutbound",
-                "b2bDirectConnectInbound",
-                "b2bDirectConnectOutbound",
-                "inboundTrust",
-            ],
-            create: &[
-                "tenantId",
-                "automaticUserConsentSettings",
-                "b2bCollaborationInbound",
-                "b2bCollaborationOutbound",
-                "b2bDirectConnectInbound",
-                "b2bDirectConnectOutbound",
-                "inboundTrust",
-            ],
+            update: &CROSS_TENANT_SETTINGS,
+            create_also: &["tenantId"],
         },
         K::CrossTenantAccessDefault => PolicyWrites {
             update: &[
@@ -105,7 +103,7 @@ pub fn policy_writes(kind: ObjectKind) -> Option<PolicyWrites> {
                 "invitationRedemptionIdentityProviderConfiguration",
                 "tenantRestrictions",
             ],
-            create: &[],
+            create_also: &[],
         },
         K::AdminConsentRequestPolicy => PolicyWrites {
             update: &[
@@ -115,7 +113,7 @@ pub fn policy_writes(kind: ObjectKind) -> Option<PolicyWrites> {
                 "requestDurationInDays",
                 "reviewers",
             ],
-            create: &[],
+            create_also: &[],
         },
         K::TokenLifetimePolicies
         | K::TokenIssuancePolicies
@@ -126,18 +124,18 @@ pub fn policy_writes(kind: ObjectKind) -> Option<PolicyWrites> {
         // excludes) are written with requests of their own.
         K::PermissionGrantPolicies => PolicyWrites {
             update: &["description", "displayName"],
-            create: &["id", "description", "displayName"],
+            create_also: &["id"],
         },
         // A PIM policy is changed rule by rule (unifiedrolemanagementpolicyrule-update.md):
         // see `PIM_RULES`.
         K::RoleManagementPolicies => PolicyWrites {
             update: &[],
-            create: &[],
+            create_also: &[],
         },
         // allowedCombinations changes only through `updateAllowedCombinations`.
         K::AuthenticationStrengthPolicies => PolicyWrites {
             update: &["description", "displayName"],
-            create: &["allowedCombinations", "description", "displayName"],
+            create_also: &["allowedCombinations"],
         },
         _ => return None,
     };
@@ -169,7 +167,7 @@ mod tests {
             let rules_only = kind == ObjectKind::RoleManagementPolicies;
             if let Some(w) = policy_writes(kind) {
                 assert_eq!(w.update.is_empty(), rules_only, "{kind}");
-                assert_eq!(w.create.is_empty(), is_settings || rules_only, "{kind}");
+                assert!(!is_settings || w.create_also.is_empty(), "{kind}");
             }
         }
     }

@@ -11,7 +11,7 @@ use axum::response::Response;
 use serde_json::{Map, Value};
 
 use super::read::{Req, tenant_of};
-use super::write::{Body, Writing, check_properties, object_body, read_only};
+use super::write::{Body, Writing, check_update, object_body};
 use super::{json_response, no_content};
 use crate::Emulator;
 use crate::auth::Caller;
@@ -19,7 +19,6 @@ use crate::clock::graph_time;
 use crate::error::{GraphError, GraphResult};
 use crate::kinds::{Collection, ListedAt};
 use crate::odata;
-use crate::rules::rules;
 
 /// The path a settings collection is served at.
 fn path_of(kind: Collection) -> &'static str {
@@ -73,14 +72,7 @@ pub(crate) async fn update(kind: Collection, w: Writing, body: Body) -> GraphRes
     w.caller.require_write(kind)?;
     let patch = object_body(body)?;
     let mut t = w.tenant.write();
-    check_properties(&t, kind, &patch, false)?;
-    if let Some(writable) = &rules(kind.facts().odata_type).writable
-        && let Some(bad) = patch
-            .keys()
-            .find(|k| !writable.contains(k) && !k.starts_with('@'))
-    {
-        return Err(read_only(bad));
-    }
+    check_update(&t, kind, &patch)?;
     let mut patch = patch;
     patch.retain(|k, _| !k.starts_with('@'));
     if kind == Collection::AuthenticationMethodsPolicy {

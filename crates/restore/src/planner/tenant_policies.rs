@@ -29,18 +29,18 @@ impl Planner<'_> {
         creating: bool,
     ) -> Option<Map<String, Value>> {
         let writes = policy_writes(object.kind())?;
-        let names = if creating {
-            writes.create
-        } else {
-            writes.update
-        };
         Some(
-            names
+            object
+                .raw()
                 .iter()
-                .filter_map(|name| {
-                    let value = object.get(name)?;
-                    (!(creating && value.is_null())).then(|| ((*name).to_owned(), value.clone()))
+                .filter(|(name, value)| {
+                    if creating {
+                        writes.creates(name) && !value.is_null()
+                    } else {
+                        writes.update.contains(&name.as_str())
+                    }
                 })
+                .map(|(name, value)| (name.clone(), value.clone()))
                 .collect(),
         )
     }

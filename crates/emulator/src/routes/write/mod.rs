@@ -175,6 +175,20 @@ pub(super) fn check_properties(
     Ok(())
 }
 
+/// The checks of an update: [`check_properties`], then the type's writable list where its
+/// update page gives one.
+pub(super) fn check_update(t: &Tenant, kind: Collection, patch: &Obj) -> GraphResult<()> {
+    check_properties(t, kind, patch, false)?;
+    if let Some(writable) = &rules(kind.facts().odata_type).writable
+        && let Some(bad) = patch
+            .keys()
+            .find(|k| !writable.contains(k) && !k.starts_with('@'))
+    {
+        return Err(read_only(bad));
+    }
+    Ok(())
+}
+
 /// A required string property of a request body.
 fn required<'a>(obj: &'a Obj, property: &str) -> GraphResult<&'a str> {
     obj.get(property)

@@ -156,14 +156,7 @@ pub(crate) async fn update(
     let now = w.now;
     let mut t = w.tenant.write();
     let (id, current) = existing(&t, kind, &id)?;
-    check_properties(&t, kind, &patch, false)?;
-    if let Some(writable) = &rules(kind.facts().odata_type).writable
-        && let Some(bad) = patch
-            .keys()
-            .find(|k| !writable.contains(k) && !k.starts_with('@'))
-    {
-        return Err(read_only(bad));
-    }
+    check_update(&t, kind, &patch)?;
     if kind == Collection::RoleDefinitions && current.get("isBuiltIn") == Some(&Value::Bool(true)) {
         return Err(GraphError::bad_request(
             "Built-in role definitions cannot be modified.",
