@@ -83,10 +83,9 @@ pub(crate) fn print_backup(json: bool, name: &str, report: &BackupReport) {
             dirvault_store::KindStatus::Skipped { reason } => format!("skipped: {reason}"),
         };
         println!(
-            "  {:<w$} {:>7}  {status}",
-            k.kind.name(),
-            k.count,
-            w = dirvault_model::ObjectKind::name_width()
+            "  {} {:>7}  {status}",
+            crate::kind_column::kind_cell(k.kind),
+            k.count
         );
     }
     println!(

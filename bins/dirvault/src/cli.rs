@@ -294,25 +294,6 @@ pub(crate) fn main() -> ExitCode {
     }
 }
 
-/// One kind's line of a diff: its counts, or that nothing changed.
-pub(crate) fn changes_line(kind: ObjectKind, c: &dirvault_engine::KindChanges) -> String {
-    if c.is_empty() {
-        return format!(
-            "  {:<w$} no changes",
-            kind.name(),
-            w = ObjectKind::name_width()
-        );
-    }
-    format!(
-        "  {:<w$} {} created, {} modified, {} deleted",
-        kind.name(),
-        c.created.len(),
-        c.modified.len(),
-        c.deleted.len(),
-        w = ObjectKind::name_width()
-    )
-}
-
 /// What to try next, for the library errors a command line can say more about.
 fn hint(e: &anyhow::Error) -> Option<&'static str> {
     use dirvault_engine::NotFound;
@@ -688,13 +669,12 @@ async fn run(cli: Cli) -> Result<()> {
                 DiffEnd::Live => println!("from {} to the live tenant", diff.from),
             }
             for (k, c) in &diff.changes {
-                println!("{}", changes_line(*k, c));
+                println!("{}", crate::kind_column::changes_line(*k, c));
             }
             for (k, reason) in &diff.unavailable {
                 println!(
-                    "  {:<w$} not compared: {reason}",
-                    k.name(),
-                    w = ObjectKind::name_width()
+                    "  {} not compared: {reason}",
+                    crate::kind_column::kind_cell(*k)
                 );
             }
             Ok(())

@@ -10,6 +10,7 @@ mod alerts;
 mod backup;
 mod cli;
 mod keys;
+mod kind_column;
 mod lease;
 mod quickstart;
 mod repository;

@@ -109,7 +109,7 @@ pub(crate) async fn run(cx: &Globals<'_>, args: &QuickstartArgs) -> Result<()> {
             first.snapshot.id, second.snapshot.id
         );
         for (kind, c) in &changes {
-            println!("{}", crate::cli::changes_line(*kind, c));
+            println!("{}", crate::kind_column::changes_line(*kind, c));
             for item in c.created.iter().chain(&c.deleted).take(3) {
                 println!("      {} {}", item.id, item.name.as_deref().unwrap_or(""));
             }
