@@ -536,6 +536,26 @@ async fn missing_permissions_skip_kinds_and_failures_keep_the_previous_data() {
         status(ObjectKind::SignIns),
         KindStatus::Skipped { .. }
     ));
+    // Every tenant policy the app may not read is skipped as expected, naming its permission
+    // (PIM settings too: Directory.Read.All does not read them).
+    for kind in [
+        ObjectKind::AuthorizationPolicy,
+        ObjectKind::SecurityDefaults,
+        ObjectKind::AuthenticationMethodsPolicy,
+        ObjectKind::CrossTenantAccessDefault,
+        ObjectKind::CrossTenantAccessPolicyPartners,
+        ObjectKind::PermissionGrantPolicies,
+        ObjectKind::AuthenticationStrengthPolicies,
+        ObjectKind::RoleManagementPolicies,
+        ObjectKind::OnPremisesSynchronization,
+    ] {
+        let needed = kind.info().read_permission;
+        assert!(
+            matches!(status(kind), KindStatus::Skipped { reason } if reason.contains(needed)),
+            "{kind}: {:?}",
+            status(kind)
+        );
+    }
     assert!(matches!(
         status(ObjectKind::Organization),
         KindStatus::Failed { .. }

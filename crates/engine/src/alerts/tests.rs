@@ -436,3 +436,84 @@ fn sync_deletion_protection_switched_off_fires_and_a_new_threshold_does_not() {
     )]);
     assert!(rules_fired(&e).is_empty());
 }
+
+mod hostile_versions {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// JSON built from the names and values the rules read, nested anyhow: what a changed
+    /// Graph, a hand-edited snapshot or a hostile tenant could hold.
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            prop::sample::select(vec![
+                "enabled",
+                "disabled",
+                "allowed",
+                "blocked",
+                "builtIn",
+                "MultiFactorAuthentication",
+                "Enablement_EndUser_Assignment",
+                "Approval_EndUser_Assignment",
+                GLOBAL_ADMIN,
+                "Fido2",
+                "ServicePrincipal",
+                "Federated",
+            ])
+            .prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::btree_map(
+                    prop::sample::select(vec![
+                        "id",
+                        "state",
+                        "isEnabled",
+                        "rules",
+                        "enabledRules",
+                        "setting",
+                        "isApprovalRequired",
+                        "authenticationMethodConfigurations",
+                        "b2bDirectConnectInbound",
+                        "usersAndGroups",
+                        "accessType",
+                        "inboundTrust",
+                        "isMfaAccepted",
+                        "defaultUserRolePermissions",
+                        "permissionGrantPoliciesAssigned",
+                        "configuration",
+                        "accidentalDeletionPrevention",
+                        "synchronizationPreventionType",
+                        "roleDefinitionId",
+                        "passwordCredentials",
+                        "keyId",
+                        "authenticationType",
+                    ])
+                    .prop_map(str::to_owned),
+                    inner,
+                    0..6,
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        // Whatever two versions hold, every rule answers (fires or not) without a panic.
+        #[test]
+        fn every_rule_reads_any_versions_without_a_panic(
+            before in value(),
+            after in value(),
+            kind in prop::sample::select(
+                Rule::ALL.iter().flat_map(|r| r.kinds().iter().copied()).collect::<Vec<_>>()
+            ),
+        ) {
+            let mut e = evidence(vec![change(kind, "x1", before, after)]);
+            e.pim_roles.insert("x1".into(), GLOBAL_ADMIN.into());
+            let _ = evaluate(&AlertSettings::default(), &e);
+        }
+    }
+}
