@@ -573,6 +573,20 @@ pub fn grants(roles: &BTreeSet<String>, needed: &str) -> bool {
     {
         return true;
     }
+    // Branding: the organization permissions are listed as higher privileges
+    // (organizationalbrandinglocalization-get.md, organizationalbrandinglocalization-update.md).
+    if needed == "OrganizationalBranding.Read.All"
+        && ["Organization.Read.All", "Organization.ReadWrite.All"]
+            .iter()
+            .any(|p| roles.contains(*p))
+    {
+        return true;
+    }
+    if needed == "OrganizationalBranding.ReadWrite.All"
+        && roles.contains("Organization.ReadWrite.All")
+    {
+        return true;
+    }
     // The policy pages list Policy.Read.All as the higher privilege for every narrower
     // policy read (authenticationmethodspolicy-get.md, permissiongrantpolicy-list.md,
     // authenticationstrengthroot-list-policies.md).

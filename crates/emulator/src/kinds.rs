@@ -94,6 +94,9 @@ pub enum Collection {
     RoleManagementPolicyAssignments,
     /// `/directory/onPremisesSynchronization`
     OnPremisesSynchronization,
+    /// `/organization/{id}/branding/localizations`: the default sign-in branding (id `0`) and
+    /// each language's.
+    BrandingLocalizations,
 }
 
 /// Where a collection is listed.
@@ -138,7 +141,7 @@ pub struct Facts {
 
 impl Collection {
     /// Every collection, in the order the generator fills them.
-    pub const ALL: [Collection; 37] = [
+    pub const ALL: [Collection; 38] = [
         Collection::Organization,
         Collection::Domains,
         Collection::AuthorizationPolicy,
@@ -156,6 +159,7 @@ impl Collection {
         Collection::PermissionGrantPolicies,
         Collection::AuthenticationStrengthPolicies,
         Collection::OnPremisesSynchronization,
+        Collection::BrandingLocalizations,
         Collection::AdministrativeUnits,
         Collection::Users,
         Collection::Groups,
@@ -598,6 +602,23 @@ impl Collection {
                     "OnPremDirectorySynchronization.Read.All",
                     None,
                     false,
+                ),
+                // organizationalbranding-list-localizations.md (the default branding is the
+                // localization `0`), organizationalbranding-post-localizations.md,
+                // organizationalbrandinglocalization-update.md, -delete.md: application
+                // permissions OrganizationalBranding.Read.All / .ReadWrite.All.
+                C::BrandingLocalizations => (
+                    "brandingLocalizations",
+                    "microsoft.graph.organizationalBrandingLocalization",
+                    PerParent {
+                        parent: C::Organization,
+                        segment: "branding/localizations",
+                    },
+                    None,
+                    false,
+                    "OrganizationalBranding.Read.All",
+                    Some("OrganizationalBranding.ReadWrite.All"),
+                    true,
                 ),
                 // authenticationstrengthroot-list-policies.md (built-in strengths are
                 // read-only: authenticationstrengthpolicy-update.md)

@@ -44,6 +44,7 @@ mod endpoints;
 mod error;
 pub mod metadata;
 mod paging;
+pub mod stream;
 mod throttle;
 
 use std::net::IpAddr;
@@ -398,8 +399,13 @@ impl GraphClient {
             for (k, v) in headers {
                 req = req.header(*k, *v);
             }
-            if let Some(b) = body {
-                req = req.json(b);
+            match body.map(|b| (b, b.as_str().and_then(stream::from_data_uri))) {
+                // A stream (a logo, CSS) goes as its bytes with its media type.
+                Some((_, Some((content_type, bytes)))) => {
+                    req = req.header("content-type", content_type).body(bytes);
+                }
+                Some((b, None)) => req = req.json(b),
+                None => {}
             }
             let transport = |source| Error::Transport {
                 tenant: self.inner.tenant.clone(),
@@ -431,12 +437,17 @@ impl GraphClient {
                 continue;
             }
             if (200..300).contains(&status) {
-                let xml = resp_headers
+                let content_type = resp_headers
                     .get("content-type")
                     .and_then(|v| v.to_str().ok())
-                    .is_some_and(|v| v.contains("xml"));
+                    .unwrap_or("");
+                let xml = content_type.contains("xml");
+                let stream = !content_type.is_empty() && !xml && !content_type.contains("json");
                 let body = if bytes.is_empty() {
                     Value::Null
+                } else if stream {
+                    // An `Edm.Stream` (image, CSS): handed over as a `data:` URI.
+                    Value::String(stream::to_data_uri(content_type, &bytes))
                 } else if xml {
                     // `$metadata` is CSDL XML: handed over as text.
                     Value::String(String::from_utf8(bytes.to_vec()).map_err(|_| {

@@ -170,6 +170,10 @@ pub enum ObjectKind {
     /// Directory synchronization settings of a tenant synced from on-premises AD: accidental
     /// deletion prevention, sync features (`microsoft.graph.onPremisesDirectorySynchronization`).
     OnPremisesSynchronization,
+    /// The sign-in page branding of the organization, one object per language: the default
+    /// (id `0`) and each localization (`microsoft.graph.organizationalBrandingLocalization`),
+    /// its images and CSS (`Edm.Stream`s) held as `data:` URIs under their property names.
+    BrandingLocalizations,
 }
 
 /// What Graph says about one [`ObjectKind`].
@@ -201,7 +205,7 @@ pub struct KindInfo {
 
 impl ObjectKind {
     /// Every kind, in backup order (objects before the relationships that point at them).
-    pub const ALL: [ObjectKind; 37] = [
+    pub const ALL: [ObjectKind; 38] = [
         ObjectKind::Organization,
         ObjectKind::Domains,
         ObjectKind::AuthorizationPolicy,
@@ -219,6 +223,7 @@ impl ObjectKind {
         ObjectKind::PermissionGrantPolicies,
         ObjectKind::AuthenticationStrengthPolicies,
         ObjectKind::OnPremisesSynchronization,
+        ObjectKind::BrandingLocalizations,
         ObjectKind::AdministrativeUnits,
         ObjectKind::Users,
         ObjectKind::Groups,
@@ -651,6 +656,24 @@ impl ObjectKind {
                 false,
                 "OnPremDirectorySynchronization.Read.All",
                 None,
+            ),
+            // organizationalbranding-list-localizations.md (the default among them, id `0`),
+            // organizationalbranding-post-localizations.md,
+            // organizationalbrandinglocalization-update.md: OrganizationalBranding.Read.All /
+            // .ReadWrite.All for applications (Organization.Read.All reads too).
+            K::BrandingLocalizations => (
+                "brandingLocalizations",
+                "microsoft.graph.organizationalBrandingLocalization",
+                PerParent {
+                    parent: K::Organization,
+                    segment: "branding/localizations",
+                },
+                None,
+                None,
+                Recreate::Yes,
+                false,
+                "OrganizationalBranding.Read.All",
+                Some("OrganizationalBranding.ReadWrite.All"),
             ),
             K::AuthenticationStrengthPolicies => policy_collection(
                 "authenticationStrengthPolicies",

@@ -53,10 +53,51 @@ const STS_POLICY: PolicyWrites = PolicyWrites {
     create_also: &[],
 };
 
+/// The string and complex properties of a branding localization a `PATCH` may carry
+/// (organizationalbrandinglocalization-update.md); its streams are written one by one with
+/// `PUT` ([`BRANDING_STREAMS`]).
+const BRANDING: [&str; 16] = [
+    "backgroundColor",
+    "contentCustomization",
+    "customAccountResetCredentialsUrl",
+    "customCannotAccessYourAccountText",
+    "customCannotAccessYourAccountUrl",
+    "customForgotMyPasswordText",
+    "customPrivacyAndCookiesText",
+    "customPrivacyAndCookiesUrl",
+    "customResetItNowText",
+    "customTermsOfUseText",
+    "customTermsOfUseUrl",
+    "headerBackgroundColor",
+    "loginPageLayoutConfiguration",
+    "loginPageTextVisibilitySettings",
+    "signInPageText",
+    "usernameHintText",
+];
+
+/// The `Edm.Stream` properties of a branding localization (organizationalBrandingProperties in
+/// the v1.0 metadata): never in its JSON, each read with `GET …/{id}/{stream}` and written with
+/// `PUT` of its bytes; set when its `{stream}RelativeUrl` is.
+pub const BRANDING_STREAMS: [&str; 7] = [
+    "backgroundImage",
+    "bannerLogo",
+    "customCSS",
+    "favicon",
+    "headerLogo",
+    "squareLogo",
+    "squareLogoDark",
+];
+
 /// The writes of a policy kind; `None` for kinds that are not tenant policies.
 pub fn policy_writes(kind: ObjectKind) -> Option<PolicyWrites> {
     use ObjectKind as K;
     let writes = match kind {
+        // A localization is created with its language as its id
+        // (organizationalbranding-post-localizations.md).
+        K::BrandingLocalizations => PolicyWrites {
+            update: &BRANDING,
+            create_also: &["id"],
+        },
         K::AuthorizationPolicy => PolicyWrites {
             update: &[
                 "allowEmailVerifiedUsersToJoinOrganization",
@@ -159,7 +200,8 @@ mod tests {
             let is_policy = kind.name().ends_with("Policy")
                 || kind.name().ends_with("Policies")
                 || kind.name().ends_with("PolicyDefault")
-                || kind.name().ends_with("PolicyPartners");
+                || kind.name().ends_with("PolicyPartners")
+                || kind == ObjectKind::BrandingLocalizations;
             let is_settings = kind.is_singleton();
             let policy_kind = is_policy && !matches!(kind, ObjectKind::ConditionalAccessPolicies);
             assert_eq!(policy_writes(kind).is_some(), policy_kind, "{kind}");

@@ -188,7 +188,7 @@ const FIRST_RELEASE_PERMISSIONS: &[&str] = &[
     "Domain.Read.All",
 ];
 
-/// The reads and writes of tenant policies (each policy's get and update page).
+/// The reads and writes of tenant policies and branding (each one's get and update page).
 const POLICY_WRITE_PERMISSIONS: &[&str] = &[
     "Policy.ReadWrite.Authorization",
     "Policy.ReadWrite.AuthenticationMethod",
@@ -197,6 +197,7 @@ const POLICY_WRITE_PERMISSIONS: &[&str] = &[
     "Policy.ReadWrite.ApplicationConfiguration",
     "Policy.ReadWrite.PermissionGrant",
     "OnPremDirectorySynchronization.Read.All",
+    "OrganizationalBranding.ReadWrite.All",
 ];
 
 /// Built-in role templates: (template id, display name). Ids as Microsoft publishes them

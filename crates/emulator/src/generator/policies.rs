@@ -247,6 +247,7 @@ pub(super) fn policies(g: &mut Gen, t: &mut Tenant) {
         );
     }
     role_management_policies(g, t);
+    branding(t);
     // The tenant syncs users from on-premises AD (the generator's synced users), with its
     // settings as onpremisesdirectorysynchronization-get.md shows them.
     let tenant = t.id.clone();
@@ -268,6 +269,63 @@ pub(super) fn policies(g: &mut Gen, t: &mut Tenant) {
             }
         })),
     );
+}
+
+/// A 1×1 transparent PNG: the banner logo of the default branding.
+const BANNER_LOGO: [u8; 67] = [
+    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4,
+    0x89, 0x00, 0x00, 0x00, 0x0A, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0x00, 0x01, 0x00, 0x00,
+    0x05, 0x00, 0x01, 0x0D, 0x0A, 0x2D, 0xB4, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE,
+    0x42, 0x60, 0x82,
+];
+
+/// Sign-in branding as organizationalbranding-list-localizations.md shows it: the default
+/// (id `0`) with a banner logo, and a French localization. Drawn from nothing random, so a
+/// seed gives the tenant it gave before branding was served.
+fn branding(t: &mut Tenant) {
+    let name = t.name.clone();
+    for (id, color, text, hint) in [
+        (
+            "0",
+            "#0072C6",
+            format!("Welcome to {name}"),
+            "someone@example.com",
+        ),
+        (
+            "fr-FR",
+            "#FFFF33",
+            format!("Bienvenue chez {name}"),
+            "quelqu'un@example.com",
+        ),
+    ] {
+        t.insert_initial(
+            Collection::BrandingLocalizations,
+            obj(json!({
+                "id": id, "backgroundColor": color, "signInPageText": text,
+                "usernameHintText": hint, "cdnList": ["aadcdn.msftauthimages.net"],
+                "customPrivacyAndCookiesText": null, "customPrivacyAndCookiesUrl": null,
+                "loginPageTextVisibilitySettings": {
+                    "hideCannotAccessYourAccount": false, "hideForgotMyPassword": false,
+                    "hideResetItNow": false, "hideTermsOfUse": true, "hidePrivacyAndCookies": true,
+                    "hideAccountResetCredentials": false
+                }
+            })),
+        );
+    }
+    // Set before anyone syncs: no change logged.
+    if let Some(default) = t.get(Collection::BrandingLocalizations, "0").cloned() {
+        let mut default = default;
+        default.insert(
+            "bannerLogoRelativeUrl".into(),
+            json!(format!("{}/logintenantbranding/0/bannerlogo?ts=0", t.id)),
+        );
+        t.insert_initial(Collection::BrandingLocalizations, default);
+        t.branding_streams.insert(
+            ("0".into(), "bannerLogo".into()),
+            ("image/png".into(), BANNER_LOGO.to_vec()),
+        );
+    }
 }
 
 /// PIM's settings for each built-in directory role, as

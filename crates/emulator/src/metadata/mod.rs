@@ -64,6 +64,8 @@ pub const SERVED_TYPES: &[&str] = &[
     "unifiedRoleManagementPolicyRule",
     "unifiedRoleManagementPolicyAssignment",
     "onPremisesDirectorySynchronization",
+    "organizationalBranding",
+    "organizationalBrandingLocalization",
 ];
 
 /// The namespace of every type in the table.

@@ -3,6 +3,7 @@
 
 mod auth_method_reads;
 mod batch;
+mod branding;
 mod delta;
 mod discovery;
 mod nested_items;
@@ -224,6 +225,24 @@ pub(crate) fn router(emulator: Emulator) -> Router {
             get(auth_method_reads::auth_method)
                 .patch(write::update_auth_method)
                 .delete(write::delete_auth_method),
+        )
+        .route(
+            "/organization/{id}/branding",
+            get(branding::get_by_language).patch(branding::update_by_language),
+        )
+        .route(
+            "/organization/{id}/branding/localizations",
+            get(branding::list).post(branding::create),
+        )
+        .route(
+            "/organization/{id}/branding/localizations/{localization}",
+            get(branding::get)
+                .patch(branding::update)
+                .delete(branding::delete),
+        )
+        .route(
+            "/organization/{id}/branding/localizations/{localization}/{stream}",
+            get(branding::get_stream).put(branding::put_stream),
         )
         .route(
             "/reports/authenticationMethods/userRegistrationDetails",

@@ -5,6 +5,9 @@
 
 mod app_roles;
 mod audit;
+mod branding;
+
+pub use branding::BRANDING_STREAMS;
 
 pub use app_roles::principal_type;
 
@@ -143,6 +146,8 @@ pub struct Tenant {
     unique: HashMap<(Collection, &'static str), HashMap<String, String>>,
     log: Vec<Change>,
     seq: u64,
+    /// Branding images and CSS: (localization id, stream property) → (media type, bytes).
+    pub branding_streams: BTreeMap<(String, String), (String, Vec<u8>)>,
     /// Registered client apps (credentials and consented application permissions).
     pub apps: BTreeMap<String, AppRegistration>,
     /// Directory extension properties (`extensionProperty` objects).
@@ -171,6 +176,7 @@ impl Tenant {
             unique: HashMap::new(),
             log: Vec::new(),
             seq: 0,
+            branding_streams: BTreeMap::new(),
             apps: BTreeMap::new(),
             extension_properties: Vec::new(),
             faults: Faults::default(),
