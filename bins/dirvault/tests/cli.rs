@@ -1814,6 +1814,14 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
         })
         .unwrap();
     let s1 = snap(&env.json(&["backup", "contoso"]));
+    let original_logo = env
+        .emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            t.branding_stream("0", "bannerLogo")
+                .map(|(_, b)| b.to_vec())
+        })
+        .unwrap()
+        .expect("the generated tenant has a banner logo");
     let listed = env.json(&["ls", "contoso", "identitySecurityDefaultsEnforcementPolicy"]);
     assert_eq!(listed["objects"].as_array().unwrap().len(), 1, "{listed}");
 
@@ -1984,7 +1992,28 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
                 chrono::Utc::now(),
             )
             .unwrap();
+            // Branding: the default's text and logo changed, the French localization gone.
+            t.update(
+                Collection::BrandingLocalizations,
+                "0",
+                patch(json!({"signInPageText": "Pay the ransom to sign in"})),
+            )
+            .unwrap();
+            t.set_branding_stream("0", "bannerLogo", "image/png", b"not the logo".to_vec())
+                .unwrap();
+            t.delete(Collection::BrandingLocalizations, "fr-FR", chrono::Utc::now())
+                .unwrap();
             (lifetime, pim)
+        })
+        .unwrap();
+    let (logo, tenant_id) = env
+        .emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            (
+                t.branding_stream("0", "bannerLogo")
+                    .map(|(_, b)| b.to_vec()),
+                t.id.clone(),
+            )
         })
         .unwrap();
     let s2 = snap(&env.json(&["backup", "contoso"]));
@@ -2005,6 +2034,7 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
         "tokenIssuancePolicies",
         "activityBasedTimeoutPolicies",
         "authenticationStrengthPolicies",
+        "brandingLocalizations",
     ] {
         assert_eq!(
             changes[kind]["modified"].as_array().map(Vec::len),
@@ -2016,7 +2046,30 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
         changes["tokenLifetimePolicies"]["deleted"][0]["id"], deleted_lifetime["id"],
         "{diff}"
     );
-    for kind in ["claimsMappingPolicies", "permissionGrantPolicies"] {
+    assert_eq!(logo.as_deref(), Some(&b"not the logo"[..]));
+    assert_eq!(changes["brandingLocalizations"]["modified"][0]["id"], "0");
+    // The logo, a stream Graph never puts in JSON, is in the backup as its bytes.
+    let history = env.json(&["history", "contoso", "brandingLocalizations", "0"]);
+    let changed: Vec<&str> = history["history"][1]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["path"].as_str())
+        .collect();
+    for path in ["bannerLogo", "bannerLogoRelativeUrl", "signInPageText"] {
+        assert!(changed.contains(&path), "{path}: {history}");
+    }
+    let shown = env.json(&["show", "contoso", "brandingLocalizations", "0", "--at", &s2]);
+    let uri = shown["object"]["raw"]["bannerLogo"].as_str().unwrap();
+    assert_eq!(
+        dirvault_graph::stream::from_data_uri(uri),
+        Some(("image/png".to_owned(), b"not the logo".to_vec()))
+    );
+    for kind in [
+        "claimsMappingPolicies",
+        "permissionGrantPolicies",
+        "brandingLocalizations",
+    ] {
         assert_eq!(
             changes[kind]["deleted"].as_array().map(Vec::len),
             Some(1),
@@ -2088,6 +2141,7 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
         "homeRealmDiscoveryPolicies",
         "tokenLifetimePolicies",
         "authenticationStrengthPolicies",
+        "brandingLocalizations",
     ] {
         // Each kind can be chosen on its own.
         env.ok(&[
@@ -2141,6 +2195,18 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
             "/policies/authenticationStrengthPolicies/5e1f0000-0000-4000-8000-00000000beef/updateAllowedCombinations",
         ),
     ];
+    let branding = format!("/organization/{tenant_id}/branding/localizations");
+    let expected_branding = [
+        ("PATCH", format!("{branding}/0")),
+        ("PUT", format!("{branding}/0/bannerLogo")),
+        ("POST", branding.clone()),
+    ];
+    for (method, url) in &expected_branding {
+        assert!(
+            calls.iter().any(|(m, u)| m == method && u == url),
+            "{method} {url} not in the plan: {calls:?}"
+        );
+    }
     for (method, url) in expected {
         assert!(
             calls.iter().any(|(m, u)| m == method && u == url),
@@ -2166,15 +2232,32 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
             && u.ends_with("/rules/Enablement_EndUser_Assignment")),
         "{calls:?}"
     );
-    assert_eq!(calls.len(), expected.len() + 5, "nothing else: {calls:?}");
-    // Only writable properties are sent: never an id, a read-only flag or the configurations.
+    assert_eq!(
+        calls.len(),
+        expected.len() + expected_branding.len() + 5,
+        "nothing else: {calls:?}"
+    );
+    // Only writable properties are sent: never an id, a read-only flag or the configurations;
+    // a stream alone, as its bytes.
     for step in plan["steps"].as_array().unwrap() {
-        let body = step["call"]["body"].as_object().unwrap();
+        let Some(body) = step["call"]["body"].as_object() else {
+            assert_eq!(step["call"]["method"], "PUT", "{step}");
+            assert!(
+                step["call"]["body"]
+                    .as_str()
+                    .is_some_and(|b| b.starts_with("data:image/png;base64,")),
+                "{step}"
+            );
+            continue;
+        };
         for never in [
             "isServiceDefault",
             "authenticationMethodConfigurations",
             "version",
             "policyVersion",
+            "bannerLogoRelativeUrl",
+            "cdnList",
+            "bannerLogo",
         ] {
             assert!(!body.contains_key(never), "{never} in {step}");
         }
@@ -2248,8 +2331,31 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
                 json!(["fido2", "windowsHelloForBusiness"])
             );
             assert_eq!(t.count(Collection::ClaimsMappingPolicies), 1);
+            let default = t.get(Collection::BrandingLocalizations, "0").unwrap();
+            assert_eq!(default["signInPageText"], "Welcome to contoso");
+            assert_eq!(
+                t.branding_stream("0", "bannerLogo"),
+                Some(("image/png", original_logo.as_slice())),
+                "the logo's bytes and media type are back"
+            );
+            let french = t
+                .get(Collection::BrandingLocalizations, "fr-FR")
+                .expect("re-created with its language as its key");
+            assert_eq!(french["backgroundColor"], "#FFFF33");
         })
         .unwrap();
+    // Branding is back as the first snapshot had it, images included: nothing left to do.
+    let again = env.json(&[
+        "restore",
+        "contoso",
+        "--snapshot",
+        &s1,
+        "--kind",
+        "brandingLocalizations",
+        "--all",
+        "--dry-run",
+    ]);
+    assert_eq!(again["steps"].as_array().unwrap().len(), 0, "{again}");
     // The tenant is as the first snapshot had it: the plan again has nothing to do.
     let again = env.json(&[
         "restore",

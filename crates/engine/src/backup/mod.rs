@@ -3,6 +3,7 @@
 //! The run and its lanes are here; how each sort of kind is read is in its own file: [`delta`],
 //! [`per_parent`], [`logs`], [`properties`] (kinds listed whole) and [`links`].
 
+mod branding;
 mod delta;
 mod links;
 mod logs;

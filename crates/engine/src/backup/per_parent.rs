@@ -146,6 +146,10 @@ impl<'a> Run<'a> {
                     envelope.insert("id".into(), Value::String(answer.id.clone()));
                     envelope.insert("value".into(), Value::Array(items));
                     self.add(kind, Value::Object(envelope)).await?;
+                } else if kind == ObjectKind::BrandingLocalizations {
+                    let list_path = format!("{parent_path}/{}/{segment}", answer.id);
+                    let items = self.with_branding_streams(&list_path, items).await?;
+                    self.add_page(kind, items).await?;
                 } else {
                     self.add_page(kind, items).await?;
                 }

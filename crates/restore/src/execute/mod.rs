@@ -2,6 +2,7 @@
 //! step in the repository, and recognises work an interrupted run already did.
 
 mod documents;
+mod sending;
 pub use documents::*;
 
 use std::collections::{BTreeMap, HashMap};
@@ -10,7 +11,6 @@ use bytes::Bytes;
 use dirvault_graph::{BatchRequest, BatchResponse, GraphClient};
 use dirvault_model::TenantId;
 use dirvault_store::Repository;
-use futures::StreamExt;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -473,24 +473,6 @@ impl Runner<'_> {
             }
             other => other.clone(),
         })
-    }
-
-    /// Sends requests through `$batch`, several batches in flight; answers in order.
-    async fn send(&self, requests: Vec<BatchRequest>) -> Result<Vec<BatchResponse>> {
-        let groups: Vec<Vec<BatchRequest>> = requests
-            .chunks(dirvault_graph::MAX_BATCH)
-            .map(<[BatchRequest]>::to_vec)
-            .collect();
-        let answers: Vec<_> = futures::stream::iter(groups)
-            .map(|g| async move { self.client.batch(&g).await })
-            .buffered(self.in_flight)
-            .collect()
-            .await;
-        let mut out = Vec::new();
-        for a in answers {
-            out.extend(a?);
-        }
-        Ok(out)
     }
 
     async fn run(

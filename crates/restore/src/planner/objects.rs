@@ -12,6 +12,14 @@ impl Planner<'_> {
             let name = name.clone();
             return self.create(object, phase, Some(&name));
         }
+        if object.kind() == ObjectKind::BrandingLocalizations && self.current.organization.is_none()
+        {
+            self.warn(
+                oref,
+                "not restored: the target's organization could not be read (GET /organization), and branding lives under it",
+            );
+            return Ok(());
+        }
         if let Some(reason) = self.current.ambiguous.get(id) {
             let reason = reason.clone();
             self.warn(
@@ -78,8 +86,14 @@ impl Planner<'_> {
         self.create(object, phase, None)
     }
 
-    pub(super) fn collection(&self, kind: ObjectKind) -> &'static str {
-        collection(kind).unwrap_or("/directoryObjects")
+    /// Where objects of `kind` are created in the target (and found by id).
+    pub(super) fn collection(&self, kind: ObjectKind) -> String {
+        match (kind, &self.current.organization) {
+            (ObjectKind::BrandingLocalizations, Some(org)) => {
+                crate::state::branding_collection(org)
+            }
+            _ => collection(kind).unwrap_or("/directoryObjects").to_owned(),
+        }
     }
 
     /// The properties of a snapshot object a create or update may send, with references,
@@ -470,7 +484,14 @@ impl Planner<'_> {
             ObjectKind::Applications | ObjectKind::ServicePrincipals => "id,appId",
             _ => "id",
         };
-        let lookup = lookup_filter.map(|f| format!("{collection}?{f}&$select={select}"));
+        let lookup = match kind {
+            // The language is the key: a copy made by an interrupted run is at its own path.
+            ObjectKind::BrandingLocalizations => Some(format!(
+                "{collection}/{}?$select=id",
+                dirvault_graph::stream::path_segment(object.id().as_str())
+            )),
+            _ => lookup_filter.map(|f| format!("{collection}?{f}&$select={select}")),
+        };
         let step = self.push(
             phase,
             Action::Create,
@@ -494,6 +515,9 @@ impl Planner<'_> {
         );
         self.id_map
             .insert(object.id().clone(), Mapping::Created { step });
+        if kind == ObjectKind::BrandingLocalizations {
+            self.branding_streams(object, None, phase, &[step]);
+        }
         Ok(())
     }
 

@@ -8,7 +8,9 @@
 //! (authenticationstrengthpolicy-updateallowedcombinations.md). Microsoft's built-in
 //! strengths are read-only.
 
-use dirvault_model::policy_writes::{METHOD_CONFIGURATIONS, PIM_RULES, policy_writes};
+use dirvault_model::policy_writes::{
+    BRANDING_STREAMS, METHOD_CONFIGURATIONS, PIM_RULES, policy_writes,
+};
 
 use super::*;
 
@@ -100,7 +102,57 @@ impl Planner<'_> {
                     steps += 1;
                 }
             }
+            ObjectKind::BrandingLocalizations => {
+                steps += self.branding_streams(object, Some(live), phase, deps);
+            }
             _ => {}
+        }
+        steps
+    }
+
+    /// One `PUT` of each image or CSS of a branding localization that the target lacks or
+    /// has otherwise (organizationalbrandinglocalization-update.md: streams are written alone,
+    /// with their media type); one the target has and the snapshot had not is named, not
+    /// removed.
+    pub(super) fn branding_streams(
+        &mut self,
+        object: &DirectoryObject,
+        live: Option<&DirectoryObject>,
+        phase: Phase,
+        deps: &[u32],
+    ) -> usize {
+        let oref = object_ref(object);
+        let base = format!(
+            "{}/{}",
+            self.collection(ObjectKind::BrandingLocalizations),
+            dirvault_graph::stream::path_segment(object.id().as_str())
+        );
+        let mut steps = 0;
+        for stream in BRANDING_STREAMS {
+            let current = live.and_then(|l| l.get(stream));
+            match object.get(stream) {
+                Some(wanted @ Value::String(_)) if Some(wanted) != current => {
+                    self.push(
+                        phase,
+                        Action::Update,
+                        oref.clone(),
+                        Call {
+                            method: "PUT".into(),
+                            url: format!("{base}/{stream}"),
+                            body: Some(wanted.clone()),
+                        },
+                        format!("{stream}: back to the snapshot's"),
+                        deps.to_vec(),
+                        None,
+                    );
+                    steps += 1;
+                }
+                None if current.is_some() => self.warn(
+                    oref.clone(),
+                    format!("{stream} was not set in the snapshot: remove it in the Entra admin center if it should go"),
+                ),
+                _ => {}
+            }
         }
         steps
     }

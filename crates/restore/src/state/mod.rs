@@ -2,7 +2,9 @@
 //! repository) and what the target tenant holds now ([`CurrentState`], read from Graph).
 //! Reading is the only I/O of planning; the planner itself is pure.
 
+mod branding;
 mod lookups;
+pub(crate) use branding::*;
 pub(crate) use lookups::*;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -355,6 +357,8 @@ pub struct CurrentState {
     pub auth_methods: BTreeMap<String, Vec<Value>>,
     /// The target's verified domains.
     pub domains: Vec<String>,
+    /// The target organization's id, read when branding is restored.
+    pub organization: Option<String>,
     /// Extension property names the target has (`extension_{appId}_{name}`); `None` when not
     /// read.
     pub extension_properties: Option<BTreeSet<String>>,
@@ -382,12 +386,19 @@ impl CurrentState {
             ..Self::default()
         };
         let domain = options.domain.as_deref();
+        state.organization = Self::read_organization(client, backup).await?;
 
         // 1. Objects, by match key, round after round for the ones not found yet.
+        let organization = state.organization.clone();
         let mut pending: Vec<(&DirectoryObject, Vec<Lookup>)> = backup
             .objects
             .values()
-            .map(|o| (o, lookups(o, cross_tenant, domain)))
+            .map(|o| match (o.kind(), &organization) {
+                (ObjectKind::BrandingLocalizations, Some(org)) => {
+                    (o, vec![branding_lookup(o, org)])
+                }
+                _ => (o, lookups(o, cross_tenant, domain)),
+            })
             .filter(|(_, l)| !l.is_empty())
             .collect();
         while !pending.is_empty() {
@@ -431,6 +442,8 @@ impl CurrentState {
             }
             pending = next;
         }
+
+        state.read_branding_streams(client).await?;
 
         // 2. The recycle bin, for soft-deletable objects not found (same tenant only).
         if !cross_tenant {
