@@ -1335,3 +1335,234 @@ async fn pim_policies_are_listed_for_a_scope_and_changed_rule_by_rule() {
         StatusCode::OK
     );
 }
+
+// ----- organizational branding --------------------------------------------------------------
+
+#[tokio::test]
+async fn branding_is_served_by_language_with_its_images_as_streams() {
+    let env = start("tiny").await;
+    let org = env.tenant.tenant_id.clone();
+    let branding = format!("/organization/{org}/branding");
+    let localizations = format!("{branding}/localizations");
+
+    // The list holds the default (id 0) and each language; streams never appear in JSON.
+    let listed = env.get(&localizations).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    let ids: Vec<&str> = listed
+        .values()
+        .iter()
+        .filter_map(|l| l["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["0", "fr-FR"]);
+    let default = &listed.values()[0];
+    assert!(default["bannerLogoRelativeUrl"].is_string(), "{default}");
+    assert!(
+        default.get("bannerLogo").is_none(),
+        "a stream is not JSON: {default}"
+    );
+
+    // GET /branding needs Accept-Language: 0 or default, or a language.
+    let r = env.get(&branding).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    for language in ["0", "default"] {
+        let r = env
+            .send(
+                reqwest::Method::GET,
+                &branding,
+                None,
+                &[("Accept-Language", language)],
+            )
+            .await;
+        assert_eq!(r.body["id"], "0", "{language}: {}", r.body);
+    }
+    let r = env
+        .send(
+            reqwest::Method::GET,
+            &branding,
+            None,
+            &[("Accept-Language", "de-DE")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = env
+        .get("/organization/00000000-0000-0000-0000-000000000000/branding/localizations")
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "another organization");
+
+    // PATCH takes the documented text properties, never a stream or a read-only URL.
+    let r = env
+        .patch(
+            &format!("{localizations}/fr-FR"),
+            json!({"signInPageText": "Salut"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    let r = env
+        .send(
+            reqwest::Method::PATCH,
+            &branding,
+            Some(json!({"usernameHintText": "hint"})),
+            &[("Accept-Language", "0")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    assert_eq!(
+        env.get(&format!("{localizations}/0")).await.body["usernameHintText"],
+        "hint"
+    );
+    for bad in [
+        json!({"bannerLogo": "aGVsbG8="}),
+        json!({"bannerLogoRelativeUrl": "x"}),
+        json!({"cdnList": []}),
+        json!({"id": "de-DE"}),
+    ] {
+        let r = env.patch(&format!("{localizations}/0"), bad.clone()).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.body);
+    }
+
+    // A stream is PUT as bytes with a media type, read back as bytes, and its URL changes.
+    let logo = |path: &str| {
+        let url = env.graph(&format!("{localizations}/{path}"));
+        let http = env.http.clone();
+        let token = env.token.clone();
+        async move { http.get(url).bearer_auth(token).send().await.unwrap() }
+    };
+    let before = logo("0/bannerLogo").await;
+    assert!(
+        before.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("image/png")
+    );
+    let put = env
+        .http
+        .put(env.graph(&format!("{localizations}/fr-FR/bannerLogo")))
+        .bearer_auth(&env.token)
+        .header("content-type", "image/jpeg")
+        .body(vec![0xFF, 0xD8, 0xFF, 0xE0])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), StatusCode::NO_CONTENT);
+    let after = logo("fr-FR/bannerLogo").await;
+    assert_eq!(after.headers()["content-type"], "image/jpeg");
+    assert_eq!(
+        after.bytes().await.unwrap().as_ref(),
+        &[0xFF, 0xD8, 0xFF, 0xE0]
+    );
+    assert!(
+        env.get(&format!("{localizations}/fr-FR")).await.body["bannerLogoRelativeUrl"].is_string()
+    );
+    let unset = logo("fr-FR/squareLogo").await;
+    assert_eq!(unset.status(), StatusCode::OK);
+    assert!(
+        unset.bytes().await.unwrap().is_empty(),
+        "an unset stream is an empty 200"
+    );
+    let json_put = env
+        .send(
+            reqwest::Method::PUT,
+            &format!("{localizations}/fr-FR/bannerLogo"),
+            Some(json!({})),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        json_put.status,
+        StatusCode::BAD_REQUEST,
+        "a stream is not JSON"
+    );
+    assert_eq!(
+        logo("fr-FR/notAStream").await.status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // A localization with an image cannot be deleted; without, it can, and is created again
+    // with its language as its id (taken: refused).
+    let r = env.delete(&format!("{localizations}/fr-FR")).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let r = env.delete(&format!("{localizations}/0")).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "the default has a logo");
+    let created = env
+        .post(
+            &localizations,
+            json!({"id": "de-DE", "signInPageText": "Willkommen"}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let taken = env.post(&localizations, json!({"id": "de-DE"})).await;
+    assert_eq!(taken.status, StatusCode::BAD_REQUEST, "{}", taken.body);
+    let no_id = env
+        .post(&localizations, json!({"signInPageText": "x"}))
+        .await;
+    assert_eq!(no_id.status, StatusCode::BAD_REQUEST, "{}", no_id.body);
+    assert_eq!(
+        env.delete(&format!("{localizations}/de-DE")).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        env.get(&format!("{localizations}/de-DE")).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn branding_needs_its_permission_or_the_organization_s() {
+    let env = start("tiny").await;
+    let localizations = format!(
+        "/organization/{}/branding/localizations",
+        env.tenant.tenant_id
+    );
+    let get = |token: String| {
+        let path = localizations.clone();
+        let env = &env;
+        async move {
+            env.send_as(&token, reqwest::Method::GET, &path, None, &[])
+                .await
+                .status
+        }
+    };
+    let patch = |token: String| {
+        let path = format!("{localizations}/0");
+        let env = &env;
+        async move {
+            env.send_as(
+                &token,
+                reqwest::Method::PATCH,
+                &path,
+                Some(json!({"signInPageText": "x"})),
+                &[],
+            )
+            .await
+            .status
+        }
+    };
+    // organizationalbrandinglocalization-get.md, -update.md: the branding permissions, or the
+    // organization's as higher privileges; Directory.Read.All is neither.
+    assert_eq!(
+        get(env.token_with(&["Directory.Read.All"]).await).await,
+        StatusCode::FORBIDDEN
+    );
+    for reader in ["OrganizationalBranding.Read.All", "Organization.Read.All"] {
+        assert_eq!(
+            get(env.token_with(&[reader]).await).await,
+            StatusCode::OK,
+            "{reader}"
+        );
+        assert_eq!(
+            patch(env.token_with(&[reader]).await).await,
+            StatusCode::FORBIDDEN,
+            "{reader}"
+        );
+    }
+    for writer in [
+        "OrganizationalBranding.ReadWrite.All",
+        "Organization.ReadWrite.All",
+    ] {
+        assert_eq!(
+            patch(env.token_with(&[writer]).await).await,
+            StatusCode::NO_CONTENT,
+            "{writer}"
+        );
+    }
+}
