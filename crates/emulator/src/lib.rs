@@ -59,7 +59,7 @@ pub use faults::{FaultAction, FaultConfig, ThrottleStorm};
 pub use generator::{TenantSpec, all_permissions};
 pub use kinds::{Collection, LinkKind};
 pub use rules::documented_writable;
-pub use tenant::{DeletedItem, Obj, Stats, Tenant};
+pub use tenant::{BRANDING_STREAMS, DeletedItem, Obj, Stats, Tenant};
 pub use throttle::ThrottleConfig;
 pub use tls::TlsIdentity;
 

@@ -100,13 +100,13 @@ impl Env {
     fn expected(&self) -> BTreeMap<ObjectKind, BTreeMap<String, Value>> {
         self.emulator
             .with_tenant(&self.tenant.tenant_id, |t| {
-                let mut out = BTreeMap::new();
+                let mut out: BTreeMap<ObjectKind, BTreeMap<String, Value>> = BTreeMap::new();
                 for kind in ObjectKind::ALL {
                     let collection = kind.name().parse::<Collection>().unwrap();
                     let Some(objects) = t.objects(collection) else {
                         continue;
                     };
-                    let map = objects
+                    let map: BTreeMap<String, Value> = objects
                         .iter()
                         .map(|(id, o)| (id.clone(), Value::Object(t.declared_view(collection, o))))
                         .collect();
@@ -135,6 +135,17 @@ impl Env {
                     })
                     .collect();
                 out.insert(ObjectKind::AuthenticationMethods, methods);
+                // Branding: each image or CSS set, as a `data:` URI under its name.
+                if let Some(localizations) = out.get_mut(&ObjectKind::BrandingLocalizations) {
+                    for (id, localization) in localizations.iter_mut() {
+                        for stream in dirvault_emulator::BRANDING_STREAMS {
+                            if let Some((media, bytes)) = t.branding_stream(id, stream) {
+                                localization[stream] =
+                                    json!(dirvault_graph::stream::to_data_uri(media, bytes));
+                            }
+                        }
+                    }
+                }
                 out
             })
             .unwrap()
