@@ -1800,7 +1800,21 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
             for (kind, object) in [
                 (
                     Collection::PermissionGrantPolicies,
-                    json!({"id": "contoso-low-risk", "displayName": "Low risk", "description": "Verified publishers, low-risk scopes", "deletedDateTime": null}),
+                    json!({"id": "contoso-low-risk", "displayName": "Low risk", "description": "Verified publishers, low-risk scopes", "deletedDateTime": null,
+                           "includes": [{"id": "a0000000-0000-4000-8000-000000000001", "permissionClassification": "low", "permissionType": "delegated",
+                                         "resourceApplication": "any", "permissions": ["all"], "clientApplicationIds": ["all"],
+                                         "clientApplicationTenantIds": ["all"], "clientApplicationPublisherIds": ["all"],
+                                         "clientApplicationsFromVerifiedPublisherOnly": true}],
+                           "excludes": []}),
+                ),
+                (
+                    Collection::PermissionGrantPolicies,
+                    json!({"id": "contoso-graph-read", "displayName": "Graph read", "description": null, "deletedDateTime": null,
+                           "includes": [{"id": "a0000000-0000-4000-8000-000000000002", "permissionClassification": "all", "permissionType": "delegated",
+                                         "resourceApplication": "00000003-0000-0000-c000-000000000000", "permissions": ["e1fe6dd8-ba31-4d61-89e7-88639da4683d"],
+                                         "clientApplicationIds": ["all"], "clientApplicationTenantIds": ["all"], "clientApplicationPublisherIds": ["all"],
+                                         "clientApplicationsFromVerifiedPublisherOnly": false}],
+                           "excludes": []}),
                 ),
                 (
                     Collection::AuthenticationStrengthPolicies,
@@ -1938,6 +1952,23 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
                 Collection::PermissionGrantPolicies,
                 "contoso-low-risk",
                 chrono::Utc::now(),
+            )
+            .unwrap();
+            // A condition set that lets users consent to any application permission.
+            let mut widened = t
+                .get(Collection::PermissionGrantPolicies, "contoso-graph-read")
+                .unwrap()["includes"]
+                .clone();
+            widened.as_array_mut().unwrap().push(json!({
+                "id": "a0000000-0000-4000-8000-0000000000ff", "permissionClassification": "all",
+                "permissionType": "application", "resourceApplication": "any", "permissions": ["all"],
+                "clientApplicationIds": ["all"], "clientApplicationTenantIds": ["all"],
+                "clientApplicationPublisherIds": ["all"], "clientApplicationsFromVerifiedPublisherOnly": false
+            }));
+            t.update(
+                Collection::PermissionGrantPolicies,
+                "contoso-graph-read",
+                patch(json!({"includes": widened})),
             )
             .unwrap();
             t.update(
@@ -2200,6 +2231,16 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
         ("PATCH", format!("{branding}/0")),
         ("PUT", format!("{branding}/0/bannerLogo")),
         ("POST", branding.clone()),
+        // Condition sets: the deleted policy's added after it is re-created, the one an
+        // attacker added removed.
+        (
+            "POST",
+            "/policies/permissionGrantPolicies/contoso-low-risk/includes".to_owned(),
+        ),
+        (
+            "DELETE",
+            "/policies/permissionGrantPolicies/contoso-graph-read/includes/a0000000-0000-4000-8000-0000000000ff".to_owned(),
+        ),
     ];
     for (method, url) in &expected_branding {
         assert!(
@@ -2240,6 +2281,9 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
     // Only writable properties are sent: never an id, a read-only flag or the configurations;
     // a stream alone, as its bytes.
     for step in plan["steps"].as_array().unwrap() {
+        if step["call"]["method"] == "DELETE" {
+            continue;
+        }
         let Some(body) = step["call"]["body"].as_object() else {
             assert_eq!(step["call"]["method"], "PUT", "{step}");
             assert!(
@@ -2325,6 +2369,18 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
                 .get(Collection::PermissionGrantPolicies, "contoso-low-risk")
                 .expect("re-created with the id its caller names");
             assert_eq!(grant["displayName"], "Low risk");
+            let includes = grant["includes"].as_array().unwrap();
+            assert_eq!(includes.len(), 1, "{grant:?}");
+            assert_eq!(includes[0]["permissionClassification"], "low");
+            assert_eq!(includes[0]["clientApplicationsFromVerifiedPublisherOnly"], true);
+            let narrowed = t
+                .get(Collection::PermissionGrantPolicies, "contoso-graph-read")
+                .unwrap()["includes"]
+                .as_array()
+                .unwrap()
+                .clone();
+            assert_eq!(narrowed.len(), 1, "the attacker's condition set is gone");
+            assert_eq!(narrowed[0]["id"], "a0000000-0000-4000-8000-000000000002");
             assert_eq!(
                 t.get(Collection::AuthenticationStrengthPolicies, strength).unwrap()
                     ["allowedCombinations"],
@@ -2356,6 +2412,21 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
         "--dry-run",
     ]);
     assert_eq!(again["steps"].as_array().unwrap().len(), 0, "{again}");
+    let again = env.json(&[
+        "restore",
+        "contoso",
+        "--snapshot",
+        &s1,
+        "--kind",
+        "permissionGrantPolicies",
+        "--all",
+        "--dry-run",
+    ]);
+    assert_eq!(
+        again["steps"].as_array().unwrap().len(),
+        0,
+        "condition sets alike: {again}"
+    );
     // The tenant is as the first snapshot had it: the plan again has nothing to do.
     let again = env.json(&[
         "restore",

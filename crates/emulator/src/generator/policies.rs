@@ -170,23 +170,43 @@ pub(super) fn policies(g: &mut Gen, t: &mut Tenant) {
             })),
         );
     }
-    for (id, name) in [
+    // Each with its condition sets (permissiongrantpolicy-list.md shows them inline); their
+    // ids derived from the policy's, not drawn, so seeded tenants stay as they were.
+    for (id, name, permission_type, classification) in [
         (
             "microsoft-user-default-low",
             "Default policy for user consent to apps (low risk)",
+            "delegatedUserConsentable",
+            "low",
         ),
         (
             "microsoft-user-default-legacy",
             "Default policy for user consent to apps (legacy)",
+            "delegatedUserConsentable",
+            "all",
         ),
         (
             "microsoft-all-application-permissions",
             "All application permissions, for any client app",
+            "application",
+            "all",
         ),
     ] {
+        let set = uuid::Uuid::new_v5(
+            &uuid::Uuid::NAMESPACE_OID,
+            format!("{id}/includes/0").as_bytes(),
+        );
         t.insert_initial(
             Collection::PermissionGrantPolicies,
-            obj(json!({"id": id, "displayName": name, "description": name, "deletedDateTime": null})),
+            obj(json!({"id": id, "displayName": name, "description": name, "deletedDateTime": null,
+                       "includes": [{
+                           "id": set.to_string(), "permissionClassification": classification,
+                           "permissionType": permission_type, "resourceApplication": "any",
+                           "permissions": ["all"], "clientApplicationIds": ["all"],
+                           "clientApplicationTenantIds": ["all"], "clientApplicationPublisherIds": ["all"],
+                           "clientApplicationsFromVerifiedPublisherOnly": false
+                       }],
+                       "excludes": []})),
         );
     }
     let created = "2021-12-01T00:00:00Z";

@@ -59,6 +59,7 @@ pub const SERVED_TYPES: &[&str] = &[
     "homeRealmDiscoveryPolicy",
     "activityBasedTimeoutPolicy",
     "permissionGrantPolicy",
+    "permissionGrantConditionSet",
     "authenticationStrengthPolicy",
     "unifiedRoleManagementPolicy",
     "unifiedRoleManagementPolicyRule",

@@ -4,6 +4,7 @@
 mod auth_method_reads;
 mod batch;
 mod branding;
+mod condition_sets;
 mod delta;
 mod discovery;
 mod nested_items;
@@ -75,6 +76,15 @@ pub(crate) fn router(emulator: Emulator) -> Router {
             graph = graph.route(delta_path, get(move |s, c, q| delta::delta(kind, s, c, q)));
         }
     }
+    graph = graph
+        .route(
+            "/policies/permissionGrantPolicies/{id}/{which}",
+            get(condition_sets::list).post(condition_sets::create),
+        )
+        .route(
+            "/policies/permissionGrantPolicies/{id}/{which}/{set}",
+            delete(condition_sets::delete),
+        );
     graph = graph.route(
         "/policies/authenticationStrengthPolicies/{id}/updateAllowedCombinations",
         post(write::update_allowed_combinations),

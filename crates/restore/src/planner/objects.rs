@@ -515,8 +515,14 @@ impl Planner<'_> {
         );
         self.id_map
             .insert(object.id().clone(), Mapping::Created { step });
-        if kind == ObjectKind::BrandingLocalizations {
-            self.branding_streams(object, None, phase, &[step]);
+        match kind {
+            ObjectKind::BrandingLocalizations => {
+                self.branding_streams(object, None, phase, &[step]);
+            }
+            ObjectKind::PermissionGrantPolicies => {
+                self.condition_sets(object, None, phase, &[step]);
+            }
+            _ => {}
         }
         Ok(())
     }

@@ -105,6 +105,9 @@ impl Planner<'_> {
             ObjectKind::BrandingLocalizations => {
                 steps += self.branding_streams(object, Some(live), phase, deps);
             }
+            ObjectKind::PermissionGrantPolicies => {
+                steps += self.condition_sets(object, Some(live), phase, deps);
+            }
             _ => {}
         }
         steps
@@ -229,4 +232,88 @@ fn changed_names(current: &Value, wanted: &Value) -> Vec<String> {
         .filter(|(k, v)| current.get(*k) != Some(*v))
         .map(|(k, _)| k.clone())
         .collect()
+}
+
+impl Planner<'_> {
+    /// A permission grant policy's condition sets back to the snapshot's: each the snapshot has
+    /// and the target lacks is added (`POST …/{id}/includes|excludes`), each the target has and
+    /// the snapshot had not is removed (`DELETE …/{set id}`); a set is never updated in place
+    /// (permissiongrantpolicy-post-includes.md, -delete-includes.md, and the excludes pages).
+    /// Sets are compared by their conditions: their ids are Graph's, new with every create. A
+    /// snapshot without the field (taken before dirvault read it) changes nothing.
+    pub(super) fn condition_sets(
+        &mut self,
+        object: &DirectoryObject,
+        live: Option<&DirectoryObject>,
+        phase: Phase,
+        deps: &[u32],
+    ) -> usize {
+        let oref = object_ref(object);
+        let policy = live.map_or(object.id(), |l| l.id()).to_string();
+        let base = format!(
+            "{}/{}",
+            self.collection(ObjectKind::PermissionGrantPolicies),
+            crate::state::encode(&policy)
+        );
+        let mut steps = 0;
+        for field in ["includes", "excludes"] {
+            let Some(wanted) = object.get(field).and_then(Value::as_array) else {
+                continue;
+            };
+            let mut wanted: Vec<Map<String, Value>> =
+                wanted.iter().filter_map(conditions).collect();
+            let current: Vec<(String, Map<String, Value>)> = live
+                .and_then(|l| l.get(field))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|s| Some((s.get("id")?.as_str()?.to_owned(), conditions(s)?)))
+                .collect();
+            for (id, set) in current {
+                if let Some(i) = wanted.iter().position(|w| *w == set) {
+                    wanted.remove(i);
+                    continue;
+                }
+                self.push(
+                    phase,
+                    Action::Update,
+                    oref.clone(),
+                    Call {
+                        method: "DELETE".into(),
+                        url: format!("{base}/{field}/{}", crate::state::encode(&id)),
+                        body: None,
+                    },
+                    format!("{field}: a condition set the snapshot did not have"),
+                    deps.to_vec(),
+                    None,
+                );
+                steps += 1;
+            }
+            for set in wanted {
+                self.push(
+                    phase,
+                    Action::Update,
+                    oref.clone(),
+                    Call {
+                        method: "POST".into(),
+                        url: format!("{base}/{field}"),
+                        body: Some(Value::Object(set)),
+                    },
+                    format!("{field}: a condition set of the snapshot's"),
+                    deps.to_vec(),
+                    None,
+                );
+                steps += 1;
+            }
+        }
+        steps
+    }
+}
+
+/// A condition set's conditions: every property but its id (Graph's).
+fn conditions(set: &Value) -> Option<Map<String, Value>> {
+    let mut set = set.as_object()?.clone();
+    set.remove("id");
+    set.retain(|k, _| !k.starts_with('@'));
+    Some(set)
 }

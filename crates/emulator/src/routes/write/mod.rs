@@ -243,6 +243,11 @@ fn complete(t: &Tenant, kind: Collection, obj: &mut Obj, now: DateTime<Utc>) {
     {
         obj.insert("createdDateTime".into(), Value::String(created.clone()));
     }
+    if kind == Collection::PermissionGrantPolicies {
+        // Condition sets are added with requests of their own (routes::condition_sets).
+        obj.insert("includes".into(), Value::Array(Vec::new()));
+        obj.insert("excludes".into(), Value::Array(Vec::new()));
+    }
     match kind {
         Collection::Users => {
             // Passwords are write-only: never stored, never returned.
