@@ -1566,3 +1566,106 @@ async fn branding_needs_its_permission_or_the_organization_s() {
         );
     }
 }
+
+#[tokio::test]
+async fn permission_grant_condition_sets_are_added_and_removed_one_by_one() {
+    let env = start("tiny").await;
+    let policy = "/policies/permissionGrantPolicies/microsoft-user-default-low";
+    // Returned with the policy, and listed on their own.
+    let got = env.get(policy).await;
+    assert_eq!(
+        got.body["includes"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        got.body
+    );
+    assert_eq!(got.body["excludes"], json!([]));
+    let listed = env.get(&format!("{policy}/includes")).await;
+    assert_eq!(listed.values().len(), 1, "{}", listed.body);
+    assert_eq!(
+        env.get(&format!("{policy}/notASet")).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    let created = env
+        .post(
+            "/policies/permissionGrantPolicies",
+            json!({"id": "custom-tier-1", "displayName": "Tier 1"}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(created.body["includes"], json!([]));
+    let custom = "/policies/permissionGrantPolicies/custom-tier-1";
+    // Only through their own requests: not in the policy's create or update.
+    let r = env
+        .patch(
+            custom,
+            json!({"includes": [{"permissionType": "delegated"}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+
+    // Omitted conditions take their most inclusive defaults (permissiongrantconditionset.md).
+    let set = env
+        .post(
+            &format!("{custom}/includes"),
+            json!({"permissionType": "delegated", "clientApplicationsFromVerifiedPublisherOnly": true}),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::CREATED, "{}", set.body);
+    assert_eq!(set.body["permissionClassification"], "all");
+    assert_eq!(set.body["resourceApplication"], "any");
+    assert_eq!(set.body["permissions"], json!(["all"]));
+    assert_eq!(set.body["clientApplicationIds"], json!(["all"]));
+    assert_eq!(
+        set.body["clientApplicationsFromVerifiedPublisherOnly"],
+        true
+    );
+    let set_id = set.body["id"].as_str().unwrap().to_owned();
+    for bad in [
+        json!({}),
+        json!({"permissionType": "delegatedUserConsentable"}),
+        json!({"permissionType": "delegated", "id": "mine"}),
+        json!({"permissionType": "delegated", "notACondition": 1}),
+    ] {
+        let r = env.post(&format!("{custom}/excludes"), bad.clone()).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.body);
+    }
+    assert_eq!(
+        env.get(custom).await.body["includes"][0]["id"],
+        set_id.as_str()
+    );
+    let r = env.delete(&format!("{custom}/includes/{set_id}")).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    assert_eq!(env.get(custom).await.body["includes"], json!([]));
+    assert_eq!(
+        env.delete(&format!("{custom}/includes/{set_id}"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Read with the policy read permission (or Directory.Read.All, as the list page says);
+    // written only with the policy write permission.
+    let reader = env.token_with(&["Directory.Read.All"]).await;
+    let r = env
+        .send_as(
+            &reader,
+            reqwest::Method::GET,
+            &format!("{policy}/includes"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = env
+        .send_as(
+            &reader,
+            reqwest::Method::POST,
+            &format!("{custom}/includes"),
+            Some(json!({"permissionType": "delegated"})),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
