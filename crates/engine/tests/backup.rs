@@ -1527,3 +1527,41 @@ async fn refusals_inside_a_batch_skip_for_a_permission_and_fail_otherwise() {
     }
     assert_eq!(report.outcome, dirvault_engine::BackupOutcome::Partial);
 }
+
+#[tokio::test]
+async fn branding_without_its_permission_is_skipped_as_expected() {
+    let env = env("tiny").await;
+    let repo = Repository::open("memory://").unwrap();
+    // Directory.Read.All reads the organization but not its branding
+    // (organizationalbranding-list-localizations.md).
+    let perms = vec!["Directory.Read.All".to_owned()];
+    let (id, secret) = env
+        .emulator
+        .register_app(&env.tenant.tenant_id, "no-branding", &perms, true, None)
+        .unwrap();
+    let client = env.client_for(&id, &secret.unwrap());
+    let outcome = backup(
+        &client,
+        &repo,
+        &BackupOptions::default(),
+        env.emulator.clock().now(),
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    let status = |k: ObjectKind| {
+        outcome
+            .kinds
+            .iter()
+            .find(|o| o.kind == k)
+            .unwrap()
+            .status
+            .clone()
+    };
+    assert_eq!(status(ObjectKind::Organization), KindStatus::Complete);
+    assert!(
+        matches!(status(ObjectKind::BrandingLocalizations), KindStatus::Skipped { reason } if reason.contains("OrganizationalBranding.Read.All")),
+        "{:?}",
+        status(ObjectKind::BrandingLocalizations)
+    );
+}
