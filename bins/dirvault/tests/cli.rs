@@ -2427,6 +2427,22 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
         0,
         "condition sets alike: {again}"
     );
+    // Drift of a kind listed under another: its parent is read too, and only it is shown.
+    let drift = env.json(&[
+        "diff",
+        "contoso",
+        &s1,
+        "live",
+        "--kind",
+        "brandingLocalizations",
+    ]);
+    // The default's logo was uploaded again: Graph gives it a new (read-only) URL; nothing else
+    // differs.
+    assert_eq!(
+        drift["changes"],
+        json!({"brandingLocalizations": {"created": [], "modified": [{"id": "0", "name": null}], "deleted": []}}),
+        "{drift}"
+    );
     // The tenant is as the first snapshot had it: the plan again has nothing to do.
     let again = env.json(&[
         "restore",

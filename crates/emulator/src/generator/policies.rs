@@ -323,7 +323,7 @@ fn branding(t: &mut Tenant) {
             Collection::BrandingLocalizations,
             obj(json!({
                 "id": id, "backgroundColor": color, "signInPageText": text,
-                "usernameHintText": hint, "cdnList": ["aadcdn.msftauthimages.net"],
+                "usernameHintText": hint, "cdnList": [],
                 "customPrivacyAndCookiesText": null, "customPrivacyAndCookiesUrl": null,
                 "loginPageTextVisibilitySettings": {
                     "hideCannotAccessYourAccount": false, "hideForgotMyPassword": false,
@@ -336,6 +336,9 @@ fn branding(t: &mut Tenant) {
     // Set before anyone syncs: no change logged.
     if let Some(default) = t.get(Collection::BrandingLocalizations, "0").cloned() {
         let mut default = default;
+        // The CDNs that serve its images (organizationalbranding-list-localizations.md: the
+        // localization without images has none).
+        default.insert("cdnList".into(), json!(["aadcdn.msftauthimages.net"]));
         default.insert(
             "bannerLogoRelativeUrl".into(),
             json!(format!("{}/logintenantbranding/0/bannerlogo?ts=0", t.id)),

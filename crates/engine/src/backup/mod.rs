@@ -74,9 +74,16 @@ fn parse_fraction(s: &str) -> std::result::Result<f64, String> {
 }
 
 impl BackupOptions {
-    /// Whether `kind` is selected.
+    /// Whether `kind` is read: selected, or the parent of a selected kind listed under each of
+    /// its objects (a user's authentication methods, the organization's branding), whose ids
+    /// say which lists to read.
     pub fn selects(&self, kind: ObjectKind) -> bool {
-        self.kinds.is_empty() || self.kinds.contains(&kind)
+        self.kinds.is_empty()
+            || self.kinds.iter().any(|k| {
+                *k == kind
+                    || matches!(k.info().collection,
+                        CollectionPath::PerParent { parent, .. } if parent == kind)
+            })
     }
 }
 
