@@ -1541,6 +1541,8 @@ async fn tenant_policies_restore_into_another_tenant_by_their_path_and_key() {
         ids: vec![
             "00000000-0000-0000-0000-000000000005".into(),
             source_partner["tenantId"].as_str().unwrap().to_owned(),
+            // The default sign-in branding: found under the target's own organization.
+            "0".into(),
         ],
         domain: Some(target.default_domain.clone()),
         ..RestoreOptions::default()
@@ -1560,6 +1562,11 @@ async fn tenant_policies_restore_into_another_tenant_by_their_path_and_key() {
             format!(
                 "/policies/crossTenantAccessPolicy/partners/{}",
                 source_partner["tenantId"].as_str().unwrap()
+            ),
+            // The same logo already: only the text differs.
+            format!(
+                "/organization/{}/branding/localizations/0",
+                target.tenant_id
             ),
         ],
         "{plan}"
@@ -1586,6 +1593,10 @@ async fn tenant_policies_restore_into_another_tenant_by_their_path_and_key() {
                 )
                 .unwrap();
             assert_eq!(partner["inboundTrust"]["isMfaAccepted"], true);
+            assert_eq!(
+                t.get(Collection::BrandingLocalizations, "0").unwrap()["signInPageText"],
+                "Welcome to contoso"
+            );
         })
         .unwrap();
     let again = env
