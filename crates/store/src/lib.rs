@@ -51,6 +51,7 @@ pub use format::{
 };
 pub use holder::LeaseHolder;
 pub use repository::{
-    ForgetReport, MAX_DURATION_DAYS, PACK_TARGET_BYTES, PruneReport, Repository, RetentionPolicy,
-    SnapshotWriter, VerifyReport, WriteStats, differing_entries, parse_duration,
+    CopyProgress, CopyReport, ForgetReport, MAX_DURATION_DAYS, PACK_TARGET_BYTES, PruneReport,
+    Repository, RetentionPolicy, SnapshotWriter, VerifyReport, WriteStats, differing_entries,
+    parse_duration,
 };

@@ -1478,6 +1478,146 @@ async fn s3_backend_encrypted() {
     }
 }
 
+/// An unencrypted repository copied into an encrypted one (`dirvault repo encrypt`): every
+/// snapshot under its id, time and parent, with its kinds' outcomes, delta links, objects and
+/// relationships; documents too; unchanged objects carried, not written again; a second run
+/// finds everything there; and the copy reads back clean with the password only.
+async fn copy_into_an_encrypted_repository(from: &Backend, to: &Backend) {
+    let t = tenant();
+    let time = Utc.with_ymd_and_hms(2026, 11, 1, 6, 0, 0).unwrap();
+    let users: Vec<_> = (0..40)
+        .map(|i| user(&format!("u{i:03}"), "Engineer"))
+        .collect();
+    let mut parent = None;
+    let mut ids = Vec::new();
+    for day in 0..4_i64 {
+        let mut w = from
+            .repo
+            .begin(&t, time + Duration::days(day), parent.clone())
+            .await
+            .unwrap();
+        for (i, u) in users.iter().enumerate() {
+            // One user changes each day.
+            let u = if i as i64 == day {
+                user(&format!("u{i:03}"), "Director")
+            } else {
+                u.clone()
+            };
+            w.add_object(&u).await.unwrap();
+        }
+        w.add_object(&group("g1")).await.unwrap();
+        w.add_relationship(member("g1", &format!("u{day:03}")));
+        w.finish_kind(
+            ObjectKind::Users,
+            KindStatus::Complete,
+            Some(format!(
+                "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=d{day}"
+            )),
+        );
+        w.finish_kind(
+            ObjectKind::SignIns,
+            KindStatus::Failed {
+                reason: "HTTP 503".into(),
+            },
+            None,
+        );
+        let (snapshot, _) = w.commit().await.unwrap();
+        parent = Some(snapshot.id.clone());
+        ids.push(snapshot.id);
+    }
+    from.repo
+        .store()
+        .put_document(
+            &t,
+            "restore/p1/plan.json",
+            bytes::Bytes::from_static(b"{\"plan\":1}"),
+        )
+        .await
+        .unwrap();
+
+    let mut seen = Vec::new();
+    let progress = std::sync::Mutex::new(&mut seen);
+    let report = from
+        .repo
+        .copy_into(&to.repo, &|p| {
+            progress.lock().unwrap().push((p.done, p.total))
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.tenants, report.snapshots, report.documents),
+        (1, 4, 1),
+        "{}",
+        to.name
+    );
+    assert_eq!(
+        report.objects_written,
+        41 + 2 * 3,
+        "{}: the first snapshot in full, then each day's two changed users only (one promoted, \
+         yesterday's back)",
+        to.name
+    );
+    assert_eq!(seen.last(), Some(&(4, 4)));
+    let source = from.repo.snapshots(&t).await.unwrap();
+    let copied = to.repo.snapshots(&t).await.unwrap();
+    assert_eq!(
+        copied.iter().map(|s| &s.id).collect::<Vec<_>>(),
+        ids.iter().collect::<Vec<_>>()
+    );
+    for (a, b) in source.iter().zip(&copied) {
+        assert_eq!((a.time, &a.parent), (b.time, &b.parent), "{}", to.name);
+        for (kind, record) in &a.kinds {
+            let other = &b.kinds[kind];
+            assert_eq!(
+                (&record.status, &record.delta_link, record.count),
+                (&other.status, &other.delta_link, other.count),
+                "{kind}"
+            );
+            assert_eq!(
+                from.repo.objects(a, *kind).await.unwrap(),
+                to.repo.objects(b, *kind).await.unwrap(),
+                "{kind}"
+            );
+        }
+        assert_eq!(
+            from.repo.relationships(a).await.unwrap(),
+            to.repo.relationships(b).await.unwrap()
+        );
+    }
+    assert_eq!(
+        to.repo
+            .store()
+            .get_document(&t, "restore/p1/plan.json")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&b"{\"plan\":1}"[..])
+    );
+    assert!(to.repo.verify(&t).await.unwrap().is_clean(), "{}", to.name);
+    // Encrypted: nothing readable without the password.
+    let locked = ObjectSnapshotStore::new(to.raw.clone(), to.name);
+    assert!(matches!(
+        Repository::new(Arc::new(locked)).snapshots(&t).await,
+        Err(Error::PasswordRequired)
+    ));
+
+    // A second run (say the first was interrupted) writes nothing again.
+    let again = from.repo.copy_into(&to.repo, &|_| {}).await.unwrap();
+    assert_eq!(
+        (again.snapshots, again.already_there, again.objects_written),
+        (0, 4, 0)
+    );
+}
+
+#[tokio::test]
+async fn copies_into_an_encrypted_repository() {
+    copy_into_an_encrypted_repository(&memory(false), &memory(true)).await;
+    copy_into_an_encrypted_repository(&local(false), &local(true)).await;
+    if let Some(to) = s3(true) {
+        copy_into_an_encrypted_repository(&local(false), &to).await;
+    }
+}
+
 #[test]
 fn repository_urls_are_checked() {
     let err = dirvault_store::open("ftp://example.com/x")

@@ -26,6 +26,7 @@ use crate::format::{
 
 mod chains;
 mod chunks;
+mod copy;
 mod footprint;
 mod maintenance;
 mod read;
@@ -35,6 +36,7 @@ mod writer;
 pub use chains::differing_entries;
 use chains::*;
 use chunks::*;
+pub use copy::{CopyProgress, CopyReport};
 pub use maintenance::{ForgetReport, PruneReport, VerifyReport};
 pub use retention::{MAX_DURATION_DAYS, RetentionPolicy, parse_duration};
 pub use writer::SnapshotWriter;

@@ -52,6 +52,7 @@ impl Repository {
             samples: BTreeMap::new(),
             training: HashMap::new(),
             untrainable: HashSet::new(),
+            id: None,
         })
     }
 
@@ -114,6 +115,9 @@ pub struct SnapshotWriter {
     training: HashMap<ObjectKind, Training>,
     /// Kinds whose samples taught zstd nothing: compressed without a dictionary.
     untrainable: HashSet<ObjectKind>,
+    /// The id to commit under, when it is not new: a snapshot copied from another repository
+    /// keeps its own ([`Repository::copy_into`]).
+    id: Option<SnapshotId>,
 }
 
 /// Everything per object but the writing, done on every core by
@@ -352,6 +356,11 @@ impl SnapshotWriter {
     pub(super) fn push_entry(&mut self, kind: ObjectKind, entry: ManifestEntry) {
         self.stats.objects += 1;
         self.entries.entry(kind).or_default().push(entry);
+    }
+
+    /// Commits under `id` rather than a new one (a copy of another repository's snapshot).
+    pub(crate) fn keep_id(&mut self, id: SnapshotId) {
+        self.id = Some(id);
     }
 
     /// The objects of `kind` in the snapshot so far (added or carried).
@@ -735,7 +744,7 @@ impl SnapshotWriter {
             record.count = count;
         }
         let snapshot = Snapshot {
-            id: new_snapshot_id(self.time),
+            id: self.id.take().unwrap_or_else(|| new_snapshot_id(self.time)),
             tenant: self.tenant.clone(),
             time: self.time,
             parent: self.parent.clone(),
