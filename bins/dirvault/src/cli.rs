@@ -91,6 +91,10 @@ enum Command {
     /// Manage the repository's key slots: each password or key that opens it.
     #[command(subcommand)]
     Key(crate::keys::KeyCommand),
+    /// Work on the repository as a whole: `encrypt` copies an unencrypted one into a new
+    /// encrypted one.
+    #[command(subcommand)]
+    Repo(crate::repo::RepoCommand),
     /// Back a tenant up: the first run reads everything, later runs only the changes.
     Backup {
         /// The tenant's name in the configuration.
@@ -331,6 +335,11 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Tenant(cmd) => crate::tenant::run(cmd, &path, cli.json),
         Command::Init => crate::keys::init(&vault(&cli, &path)?, &cli.repo, cli.json).await,
         Command::Key(cmd) => crate::keys::run(&vault(&cli, &path)?, cmd, cli.json).await,
+        Command::Repo(cmd) => {
+            // The source may be unencrypted: it is only read.
+            let source = crate::repository::open_vault(&cli, &path, true)?;
+            crate::repo::run(&source, &cli.repo, cmd, cli.json).await
+        }
         Command::Backup { name, options } => {
             let config = Config::load(&path)?;
             let client = config.tenant(name)?.client(name)?;

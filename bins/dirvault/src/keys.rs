@@ -40,7 +40,7 @@ pub(crate) struct NewSecret {
 }
 
 impl NewSecret {
-    fn read(&self) -> Result<Secret> {
+    pub(crate) fn read(&self) -> Result<Secret> {
         let source = match (&self.new_password_file, &self.new_password_command) {
             (Some(file), _) => KeySource::File(file.clone()),
             (None, Some(command)) => KeySource::Command(command.clone()),

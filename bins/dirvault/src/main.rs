@@ -13,6 +13,7 @@ mod keys;
 mod kind_column;
 mod lease;
 mod quickstart;
+mod repo;
 mod repository;
 mod restore;
 mod tenant;

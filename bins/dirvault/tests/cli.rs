@@ -2484,3 +2484,164 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
         "{drift}"
     );
 }
+
+/// `repo encrypt`: an unencrypted repository copied into a new encrypted one, which then holds
+/// the same snapshots and objects with the new password only; never in place, never twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unencrypted_repository_is_copied_into_an_encrypted_one() {
+    let mut env = env().await;
+    env.plain = true;
+    env.add_tenant();
+    let first = env.json(&["backup", "contoso"]);
+    let user = env
+        .emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            let id = t
+                .objects(Collection::Users)
+                .unwrap()
+                .keys()
+                .next()
+                .unwrap()
+                .clone();
+            let patch = json!({"jobTitle": "Encrypted"})
+                .as_object()
+                .cloned()
+                .unwrap();
+            t.update(Collection::Users, &id, patch).unwrap();
+            id
+        })
+        .unwrap();
+    env.json(&["backup", "contoso"]);
+    let password = env.path("new.password");
+    std::fs::write(&password, "a-new-long-password-123\n").unwrap();
+    let to = env.path("encrypted");
+    let to = to.to_str().unwrap();
+
+    // Never into the same place.
+    let own = env.path("repo");
+    let refused = env.fails(&[
+        "repo",
+        "encrypt",
+        "--to",
+        own.to_str().unwrap(),
+        "--new-password-file",
+        password.to_str().unwrap(),
+    ]);
+    assert!(refused.contains("never encrypted in place"), "{refused}");
+
+    let report = env.json(&[
+        "repo",
+        "encrypt",
+        "--to",
+        to,
+        "--new-password-file",
+        password.to_str().unwrap(),
+    ]);
+    assert_eq!(report["copy"]["snapshots"], 2, "{report}");
+    assert_eq!(report["verified"][0][1]["problems"], json!([]), "{report}");
+    assert!(
+        !report.to_string().contains("a-new-long-password-123"),
+        "the password is never printed"
+    );
+
+    // The copy, with its password: the same snapshots and objects, as the source had them.
+    let in_copy = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_dirvault"))
+            .args([
+                "--repo",
+                to,
+                "--config",
+                env.path("config.toml").to_str().unwrap(),
+            ])
+            .args(["--password-file", password.to_str().unwrap(), "--json"])
+            .args(args)
+            .env_remove("DIRVAULT_PASSWORD")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let ids = |v: &Value| -> Vec<String> {
+        v["snapshots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let source = env.json(&["snapshots", "contoso"]);
+    assert_eq!(ids(&in_copy(&["snapshots", "contoso"])), ids(&source));
+    let shown = in_copy(&["show", "contoso", "users", &user]);
+    assert_eq!(shown["object"]["raw"]["jobTitle"], "Encrypted");
+    let old = in_copy(&[
+        "show",
+        "contoso",
+        "users",
+        &user,
+        "--at",
+        first["snapshot"].as_str().unwrap(),
+    ]);
+    assert_ne!(old["object"]["raw"]["jobTitle"], "Encrypted");
+    let copy_files = std::fs::read(std::path::Path::new(to).join("repository.json")).unwrap();
+    assert!(String::from_utf8_lossy(&copy_files).contains("encryption"));
+
+    // Without the password, the copy is closed; encrypting it again is refused.
+    let out = Command::new(env!("CARGO_BIN_EXE_dirvault"))
+        .args([
+            "--repo",
+            to,
+            "--config",
+            env.path("config.toml").to_str().unwrap(),
+        ])
+        .args(["snapshots", "contoso"])
+        .env_remove("DIRVAULT_PASSWORD")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let out = Command::new(env!("CARGO_BIN_EXE_dirvault"))
+        .args([
+            "--repo",
+            to,
+            "--config",
+            env.path("config.toml").to_str().unwrap(),
+        ])
+        .args(["--password-file", password.to_str().unwrap()])
+        .args([
+            "repo",
+            "encrypt",
+            "--to",
+            env.path("third").to_str().unwrap(),
+        ])
+        .args(["--new-password-file", password.to_str().unwrap()])
+        .env_remove("DIRVAULT_PASSWORD")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("encrypted already"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Run again (as after an interruption): nothing copied twice.
+    let again = env.json(&[
+        "repo",
+        "encrypt",
+        "--to",
+        to,
+        "--new-password-file",
+        password.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        (
+            again["copy"]["snapshots"].clone(),
+            again["copy"]["alreadyThere"].clone()
+        ),
+        (json!(0), json!(2)),
+        "{again}"
+    );
+}

@@ -31,6 +31,7 @@ pub mod browse;
 pub mod cadence;
 mod changes;
 pub mod config;
+mod encrypt_copy;
 mod export;
 mod lease;
 mod outcome;
@@ -40,6 +41,7 @@ pub mod vault;
 
 pub use backup::{BackupOptions, BackupReport, KindOutcome, Progress, backup, backup_unless_since};
 pub use changes::{Changed, KindChanges, changes, changes_between, live, narrow};
+pub use encrypt_copy::EncryptReport;
 pub use export::{ExportReport, Selection, export, export_selection};
 pub use outcome::BackupOutcome;
 pub use vault::Vault;
@@ -94,6 +96,17 @@ pub enum Error {
     /// A browse request named what the repository does not hold.
     #[error(transparent)]
     NotFound(#[from] NotFound),
+    /// An encrypted copy was refused: why.
+    #[error("cannot make an encrypted copy: {0}")]
+    EncryptRefused(String),
+    /// The encrypted copy did not verify: it must not replace the source.
+    #[error("the encrypted copy in {url} did not verify (keep using the source): {problems}")]
+    CopyNotVerified {
+        /// Where the copy is.
+        url: String,
+        /// What verify found, tenant by tenant.
+        problems: String,
+    },
     /// No kind could be read, so no snapshot was written: a snapshot of nothing would only
     /// repeat its parent, or hide that the backup did not happen.
     #[error("no snapshot of tenant {tenant} was written: no kind could be read ({reasons})")]

@@ -14,6 +14,7 @@ use super::*;
 
 /// What [`Repository::copy_into`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CopyReport {
     /// Tenants copied.
     pub tenants: u64,
