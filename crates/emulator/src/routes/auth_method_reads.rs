@@ -1,14 +1,13 @@
 //! Authentication-method reads: a user's methods, one collection per method type, and one
 //! method by id (authentication-list-methods.md and each method type's list and get pages).
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::Value;
 
-use super::read::{lookup, tenant_of};
+use super::read::{Reading, lookup};
 use super::{collection, json_response};
-use crate::Emulator;
 use crate::auth::Caller;
 use crate::error::{GraphError, GraphResult};
 use crate::kinds::Collection;
@@ -101,41 +100,35 @@ fn methods_response(t: &Tenant, caller: &Caller, user: &str, only: Option<&str>)
 
 /// `GET /users/{id}/authentication/methods`
 pub(crate) async fn auth_methods(
-    State(emulator): State<Emulator>,
-    caller: Caller,
+    Reading { caller, tenant }: Reading,
     Path(id): Path<String>,
 ) -> GraphResult<Response> {
     caller.require_read(Collection::AuthenticationMethods)?;
-    let shared = tenant_of(&emulator, &caller)?;
-    let t = shared.read();
+    let t = tenant.read();
     let user = user_id(&t, &id)?;
     Ok(methods_response(&t, &caller, &user, None))
 }
 
 /// `GET /users/{id}/authentication/{type}Methods`
 pub(crate) async fn auth_method_collection(
-    State(emulator): State<Emulator>,
-    caller: Caller,
+    Reading { caller, tenant }: Reading,
     Path((id, coll)): Path<(String, String)>,
 ) -> GraphResult<Response> {
     caller.require_read(Collection::AuthenticationMethods)?;
     let ty = method_type(&coll)?;
-    let shared = tenant_of(&emulator, &caller)?;
-    let t = shared.read();
+    let t = tenant.read();
     let user = user_id(&t, &id)?;
     Ok(methods_response(&t, &caller, &user, Some(ty)))
 }
 
 /// `GET /users/{id}/authentication/{type}Methods/{method}`
 pub(crate) async fn auth_method(
-    State(emulator): State<Emulator>,
-    caller: Caller,
+    Reading { caller, tenant }: Reading,
     Path((id, coll, method)): Path<(String, String, String)>,
 ) -> GraphResult<Response> {
     caller.require_read(Collection::AuthenticationMethods)?;
     let ty = method_type(&coll)?;
-    let shared = tenant_of(&emulator, &caller)?;
-    let t = shared.read();
+    let t = tenant.read();
     let user = user_id(&t, &id)?;
     let m = t
         .auth_methods

@@ -11,15 +11,14 @@
 //!   by one with `PUT` (an unset one reads as an empty 200).
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
-use super::read::{Req, tenant_of};
+use super::read::{Reading, Req};
 use super::write::{Body, Writing, check_properties, check_update, object_body};
 use super::{json_response, no_content};
-use crate::Emulator;
 use crate::auth::Caller;
 use crate::error::{GraphError, GraphResult};
 use crate::kinds::Collection;
@@ -87,14 +86,12 @@ fn entity(caller: &Caller, org: &str, obj: &Obj, t: &Tenant, req: &Req) -> Respo
 /// `GET /organization/{id}/branding/localizations`: one page (the page supports `$select`
 /// only).
 pub(crate) async fn list(
-    State(emulator): State<Emulator>,
-    caller: Caller,
+    Reading { caller, tenant }: Reading,
     Path(org): Path<String>,
     mut req: Req,
 ) -> GraphResult<Response> {
     caller.require_read(KIND)?;
-    let shared = tenant_of(&emulator, &caller)?;
-    let t = shared.read();
+    let t = tenant.read();
     check_organization(&t, &org)?;
     req.query.check_select(&t.metadata, KIND, &[], false, &[])?;
     let items = t
@@ -125,14 +122,12 @@ pub(crate) async fn list(
 
 /// `GET /organization/{id}/branding/localizations/{id}`
 pub(crate) async fn get(
-    State(emulator): State<Emulator>,
-    caller: Caller,
+    Reading { caller, tenant }: Reading,
     Path((org, id)): Path<(String, String)>,
     req: Req,
 ) -> GraphResult<Response> {
     caller.require_read(KIND)?;
-    let shared = tenant_of(&emulator, &caller)?;
-    let t = shared.read();
+    let t = tenant.read();
     check_organization(&t, &org)?;
     let obj = localization(&t, &id)?;
     Ok(entity(&caller, &org, obj, &t, &req))
@@ -140,16 +135,14 @@ pub(crate) async fn get(
 
 /// `GET /organization/{id}/branding` with `Accept-Language`.
 pub(crate) async fn get_by_language(
-    State(emulator): State<Emulator>,
-    caller: Caller,
+    Reading { caller, tenant }: Reading,
     Path(org): Path<String>,
     headers: HeaderMap,
     req: Req,
 ) -> GraphResult<Response> {
     caller.require_read(KIND)?;
     let language = accepted_language(&headers)?;
-    let shared = tenant_of(&emulator, &caller)?;
-    let t = shared.read();
+    let t = tenant.read();
     check_organization(&t, &org)?;
     let obj = localization(&t, &language)?;
     Ok(entity(&caller, &org, obj, &t, &req))
@@ -253,14 +246,12 @@ pub(crate) async fn delete(
 /// `GET …/localizations/{id}/{stream}`: the bytes with their media type; an empty 200 when
 /// the stream is not set.
 pub(crate) async fn get_stream(
-    State(emulator): State<Emulator>,
-    caller: Caller,
+    Reading { caller, tenant }: Reading,
     Path((org, id, stream)): Path<(String, String, String)>,
 ) -> GraphResult<Response> {
     caller.require_read(KIND)?;
     check_stream(&stream)?;
-    let shared = tenant_of(&emulator, &caller)?;
-    let t = shared.read();
+    let t = tenant.read();
     check_organization(&t, &org)?;
     localization(&t, &id)?;
     Ok(match t.branding_stream(&id, &stream) {

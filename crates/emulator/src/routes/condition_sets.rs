@@ -6,15 +6,14 @@
 //! removed (permissiongrantpolicy-delete-includes.md, -excludes.md). A condition set is never
 //! updated in place.
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 
-use super::read::{existing, tenant_of, unpaged};
+use super::read::{Reading, existing, unpaged};
 use super::write::{Body, Writing, object_body, read_only};
 use super::{json_response, no_content};
-use crate::Emulator;
 use crate::auth::Caller;
 use crate::error::{GraphError, GraphResult};
 use crate::kinds::Collection;
@@ -47,14 +46,12 @@ fn require_read(caller: &Caller) -> GraphResult<()> {
 
 /// `GET /policies/permissionGrantPolicies/{id}/{includes|excludes}`
 pub(crate) async fn list(
-    State(emulator): State<Emulator>,
-    caller: Caller,
+    Reading { caller, tenant }: Reading,
     Path((policy, which)): Path<(String, String)>,
 ) -> GraphResult<Response> {
     require_read(&caller)?;
     let field = field(&which)?;
-    let shared = tenant_of(&emulator, &caller)?;
-    let t = shared.read();
+    let t = tenant.read();
     let (id, policy) = existing(&t, KIND, &policy)?;
     Ok(unpaged(
         &caller,

@@ -48,7 +48,7 @@ pub(crate) fn router(emulator: Emulator) -> Router {
         if let crate::kinds::ListedAt::Singleton(path) = kind.facts().listed_at {
             graph = graph.route(
                 path,
-                get(move |s, c, q| settings::get(kind, s, c, q))
+                get(move |r, q| settings::get(kind, r, q))
                     .patch(move |w, b| settings::update(kind, w, b)),
             );
             continue;
@@ -59,18 +59,17 @@ pub(crate) fn router(emulator: Emulator) -> Router {
         graph = graph
             .route(
                 path,
-                get(move |s, c, q| read::list(kind, s, c, q))
-                    .post(move |w, b| write::create(kind, w, b)),
+                get(move |r, q| read::list(kind, r, q)).post(move |w, b| write::create(kind, w, b)),
             )
             .route(
                 &format!("{path}/{{id}}"),
-                get(move |s, c, p, q| read::get_one(kind, s, c, p, q))
+                get(move |r, p, q| read::get_one(kind, r, p, q))
                     .patch(move |w, p, b| write::update(kind, w, p, b))
                     .delete(move |w, p| write::delete(kind, w, p)),
             );
         graph = graph.route(
             &format!("{path}/$count"),
-            get(move |s, c, q| relationships::count(kind, s, c, q)),
+            get(move |r, q| relationships::count(kind, r, q)),
         );
         if let Some(delta_path) = kind.facts().delta_path {
             graph = graph.route(delta_path, get(move |s, c, q| delta::delta(kind, s, c, q)));
@@ -95,13 +94,13 @@ pub(crate) fn router(emulator: Emulator) -> Router {
         graph = graph
             .route(
                 "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/{id}",
-                get(|s, c, Path(id): Path<String>| nested_items::get(M, s, c, None, id))
+                get(|r, Path(id): Path<String>| nested_items::get(M, r, None, id))
                     .patch(|w, Path(id): Path<String>, b| nested_items::update(M, w, None, id, b)),
             )
             .route(
                 "/policies/roleManagementPolicies/{policy}/rules/{id}",
-                get(|s, c, Path((p, id)): Path<(String, String)>| {
-                    nested_items::get(R, s, c, Some(p), id)
+                get(|r, Path((p, id)): Path<(String, String)>| {
+                    nested_items::get(R, r, Some(p), id)
                 })
                 .patch(|w, Path((p, id)): Path<(String, String)>, b| {
                     nested_items::update(R, w, Some(p), id, b)
@@ -146,13 +145,13 @@ pub(crate) fn router(emulator: Emulator) -> Router {
         graph = graph
             .route(
                 segment,
-                get(move |s, c, p, q| relationships::links(rel, source, s, c, p, q)),
+                get(move |r, p, q| relationships::links(rel, source, r, p, q)),
             )
             // `/groups/{id}/members/microsoft.graph.user` (a type cast), `…/$count`, or one
             // member by id.
             .route(
                 &format!("{segment}/{{member}}"),
-                get(move |s, c, p, q| relationships::link(rel, source, s, c, p, q)),
+                get(move |r, p, q| relationships::link(rel, source, r, p, q)),
             )
             .route(
                 &format!("{segment}/$ref"),
@@ -170,11 +169,11 @@ pub(crate) fn router(emulator: Emulator) -> Router {
         )
         .route(
             "/users/{id}/memberOf",
-            get(move |s, c, p, q| relationships::member_of(K::Users, s, c, p, q)),
+            get(move |r, p, q| relationships::member_of(K::Users, r, p, q)),
         )
         .route(
             "/groups/{id}/memberOf",
-            get(move |s, c, p, q| relationships::member_of(K::Groups, s, c, p, q)),
+            get(move |r, p, q| relationships::member_of(K::Groups, r, p, q)),
         )
         .route("/users/{id}/manager", get(relationships::manager))
         .route(
@@ -183,19 +182,19 @@ pub(crate) fn router(emulator: Emulator) -> Router {
         )
         .route(
             "/users/{id}/appRoleAssignments",
-            get(move |s, c, p, q| relationships::app_role_assignments("principalId", s, c, p, q)),
+            get(move |r, p, q| relationships::app_role_assignments("principalId", r, p, q)),
         )
         .route(
             "/groups/{id}/appRoleAssignments",
-            get(move |s, c, p, q| relationships::app_role_assignments("principalId", s, c, p, q)),
+            get(move |r, p, q| relationships::app_role_assignments("principalId", r, p, q)),
         )
         .route(
             "/servicePrincipals/{id}/appRoleAssignments",
-            get(move |s, c, p, q| relationships::app_role_assignments("principalId", s, c, p, q)),
+            get(move |r, p, q| relationships::app_role_assignments("principalId", r, p, q)),
         )
         .route(
             "/servicePrincipals/{id}/appRoleAssignedTo",
-            get(move |s, c, p, q| relationships::app_role_assignments("resourceId", s, c, p, q))
+            get(move |r, p, q| relationships::app_role_assignments("resourceId", r, p, q))
                 .post(write::create_app_role_assignment),
         )
         .route(

@@ -3,17 +3,14 @@
 //! policy's method configurations (`authenticationmethodconfiguration-update.md`) and a PIM
 //! policy's rules (`unifiedrolemanagementpolicyrule-update.md`).
 
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Map, Value};
 
-use super::read::{existing, tenant_of};
+use super::read::{Reading, existing};
 use super::settings::settings_key;
 use super::write::{Body, Writing, object_body, read_only};
 use super::{json_response, no_content};
-use crate::Emulator;
-use crate::auth::Caller;
 use crate::clock::graph_time;
 use crate::error::{GraphError, GraphResult};
 use crate::kinds::Collection;
@@ -73,14 +70,12 @@ fn same_id(item: &Value, id: &str) -> bool {
 /// `GET …/{item}`
 pub(crate) async fn get(
     nested: Nested,
-    State(emulator): State<Emulator>,
-    caller: Caller,
+    Reading { caller, tenant }: Reading,
     parent: Option<String>,
     id: String,
 ) -> GraphResult<Response> {
     caller.require_read(nested.kind)?;
-    let shared = tenant_of(&emulator, &caller)?;
-    let t = shared.read();
+    let t = tenant.read();
     let key = parent_key(&t, nested, parent.as_deref())?;
     let item = items(&t, nested, &key)
         .iter()

@@ -48,6 +48,22 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     }
 }
 
+/// What every read starts from: the authenticated caller and its tenant (the request's query
+/// and path are [`Req`]). Each handler then checks the caller's permission for what it reads.
+pub(crate) struct Reading {
+    pub(crate) caller: Caller,
+    pub(crate) tenant: std::sync::Arc<parking_lot::RwLock<Tenant>>,
+}
+
+impl FromRequestParts<Emulator> for Reading {
+    type Rejection = GraphError;
+    async fn from_request_parts(parts: &mut Parts, emulator: &Emulator) -> GraphResult<Self> {
+        let caller = Caller::from_request_parts(parts, emulator).await?;
+        let tenant = tenant_of(emulator, &caller)?;
+        Ok(Self { caller, tenant })
+    }
+}
+
 /// A collection Graph returns in one page (no nextLink, no count).
 pub(crate) fn unpaged(caller: &Caller, set: &str, items: Vec<Value>) -> Response {
     collection(
@@ -182,14 +198,12 @@ fn check_special_selects(
 /// `GET /{collection}`
 pub(crate) async fn list(
     kind: Collection,
-    State(emulator): State<Emulator>,
-    caller: Caller,
+    Reading { caller, tenant }: Reading,
     req: Req,
 ) -> GraphResult<Response> {
     caller.require_read(kind)?;
     let Req { mut query, path } = req;
-    let shared = tenant_of(&emulator, &caller)?;
-    let t = shared.read();
+    let t = tenant.read();
     query.check_select(&t.metadata, kind, &extension_names(&t, kind), false, &[])?;
     query.check_filter(&t.metadata, kind, &extension_names(&t, kind))?;
     check_required_scope(kind, &query)?;
@@ -361,15 +375,13 @@ pub(crate) fn directory_object(t: &Tenant, id: &str, select: Option<&[String]>) 
 /// `GET /{collection}/{id}`
 pub(crate) async fn get_one(
     kind: Collection,
-    State(emulator): State<Emulator>,
-    caller: Caller,
+    Reading { caller, tenant }: Reading,
     Path(id): Path<String>,
     req: Req,
 ) -> GraphResult<Response> {
     caller.require_read(kind)?;
     let Req { mut query, .. } = req;
-    let shared = tenant_of(&emulator, &caller)?;
-    let t = shared.read();
+    let t = tenant.read();
     query.check_select(&t.metadata, kind, &extension_names(&t, kind), true, &[])?;
     check_expand(kind, &query)?;
     check_special_selects(kind, &caller, &query, 1)?;
@@ -429,13 +441,11 @@ pub(crate) fn existing(t: &Tenant, kind: Collection, key: &str) -> GraphResult<(
 
 /// `GET /applications/{id}/extensionProperties`
 pub(crate) async fn extension_properties(
-    State(emulator): State<Emulator>,
-    caller: Caller,
+    Reading { caller, tenant }: Reading,
     Path(id): Path<String>,
 ) -> GraphResult<Response> {
     caller.require_read(Collection::Applications)?;
-    let shared = tenant_of(&emulator, &caller)?;
-    let t = shared.read();
+    let t = tenant.read();
     let (_, app) = existing(&t, Collection::Applications, &id)?;
     let prefix = format!(
         "extension_{}_",
@@ -459,13 +469,11 @@ pub(crate) async fn extension_properties(
 
 /// `GET /applications/{id}/federatedIdentityCredentials`
 pub(crate) async fn federated_credentials(
-    State(emulator): State<Emulator>,
-    caller: Caller,
+    Reading { caller, tenant }: Reading,
     Path(id): Path<String>,
 ) -> GraphResult<Response> {
     caller.require_read(Collection::Applications)?;
-    let shared = tenant_of(&emulator, &caller)?;
-    let t = shared.read();
+    let t = tenant.read();
     let (_, app) = existing(&t, Collection::Applications, &id)?;
     let items = app
         .get("federatedIdentityCredentials")
@@ -483,8 +491,7 @@ pub(crate) struct ExtensionQuery {
 
 /// `POST /directoryObjects/getAvailableExtensionProperties` (docs/graph.md §6a).
 pub(crate) async fn available_extension_properties(
-    State(emulator): State<Emulator>,
-    caller: Caller,
+    Reading { caller, tenant }: Reading,
     body: Option<axum::Json<ExtensionQuery>>,
 ) -> GraphResult<Response> {
     caller.require(&["Directory.Read.All", "Application.Read.All"])?;
@@ -492,8 +499,7 @@ pub(crate) async fn available_extension_properties(
         .map(|b| b.0)
         .unwrap_or_default()
         .is_synced_from_on_premises;
-    let shared = tenant_of(&emulator, &caller)?;
-    let t = shared.read();
+    let t = tenant.read();
     let items = t
         .extension_properties
         .iter()

@@ -4,17 +4,16 @@
 
 use std::collections::{BTreeSet, VecDeque};
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::read::{
-    Req, directory_object, extension_names, lookup, matches_search, next_link_after, page_after,
-    tenant_of, unpaged,
+    Reading, Req, directory_object, extension_names, lookup, matches_search, next_link_after,
+    page_after, unpaged,
 };
 use super::{collection, json_response};
-use crate::Emulator;
 use crate::auth::Caller;
 use crate::error::{GraphError, GraphResult};
 use crate::kinds::{Collection, LinkKind};
@@ -96,14 +95,12 @@ fn directory_objects_response(
 pub(crate) async fn links(
     rel: LinkKind,
     source: Collection,
-    State(emulator): State<Emulator>,
-    caller: Caller,
+    Reading { caller, tenant }: Reading,
     Path(id): Path<String>,
     req: Req,
 ) -> GraphResult<Response> {
     caller.require(&link_read_permissions(rel, source))?;
-    let shared = tenant_of(&emulator, &caller)?;
-    let t = shared.read();
+    let t = tenant.read();
     let id = source_id(&t, source, &id)?;
     let empty = BTreeSet::new();
     let ids = t.links(rel, &id).unwrap_or(&empty);
@@ -124,14 +121,12 @@ fn source_id(t: &Tenant, source: Collection, key: &str) -> GraphResult<String> {
 pub(crate) async fn link(
     rel: LinkKind,
     source: Collection,
-    State(emulator): State<Emulator>,
-    caller: Caller,
+    Reading { caller, tenant }: Reading,
     Path((id, member)): Path<(String, String)>,
     req: Req,
 ) -> GraphResult<Response> {
     caller.require(&link_read_permissions(rel, source))?;
-    let shared = tenant_of(&emulator, &caller)?;
-    let t = shared.read();
+    let t = tenant.read();
     let id = source_id(&t, source, &id)?;
     let empty = BTreeSet::new();
     let ids = t.links(rel, &id).unwrap_or(&empty);
@@ -182,14 +177,12 @@ fn cast_target(cast: &str) -> Option<Collection> {
 /// (aad-advanced-queries.md; user-list.md "Get only a count of users").
 pub(crate) async fn count(
     kind: Collection,
-    State(emulator): State<Emulator>,
-    caller: Caller,
+    Reading { caller, tenant }: Reading,
     req: Req,
 ) -> GraphResult<Response> {
     caller.require_read(kind)?;
     let query = req.query;
-    let shared = tenant_of(&emulator, &caller)?;
-    let t = shared.read();
+    let t = tenant.read();
     query.check_filter(&t.metadata, kind, &extension_names(&t, kind))?;
     let n = t.objects(kind).map_or(0, |objects| {
         objects
@@ -219,14 +212,12 @@ fn count_response(query: &Query, n: usize) -> GraphResult<Response> {
 
 /// `GET /groups/{id}/transitiveMembers`: members of nested groups too, each once.
 pub(crate) async fn transitive_members(
-    State(emulator): State<Emulator>,
-    caller: Caller,
+    Reading { caller, tenant }: Reading,
     Path(id): Path<String>,
     req: Req,
 ) -> GraphResult<Response> {
     caller.require(&["GroupMember.Read.All"])?;
-    let shared = tenant_of(&emulator, &caller)?;
-    let t = shared.read();
+    let t = tenant.read();
     if t.get(Collection::Groups, &id).is_none() {
         return Err(GraphError::not_found(&id));
     }
@@ -257,15 +248,13 @@ pub(crate) fn member_of_ids(t: &Tenant, id: &str) -> BTreeSet<String> {
 /// `GET /users/{id}/memberOf`: groups, directory roles and administrative units.
 pub(crate) async fn member_of(
     kind: Collection,
-    State(emulator): State<Emulator>,
-    caller: Caller,
+    Reading { caller, tenant }: Reading,
     Path(id): Path<String>,
     req: Req,
 ) -> GraphResult<Response> {
     caller.require(&[kind.facts().read_permission])?;
     caller.require(&["GroupMember.Read.All"])?;
-    let shared = tenant_of(&emulator, &caller)?;
-    let t = shared.read();
+    let t = tenant.read();
     let obj = lookup(&t, kind, &id).ok_or_else(|| GraphError::not_found(&id))?;
     let id = obj
         .get("id")
@@ -283,14 +272,12 @@ pub(crate) async fn member_of(
 
 /// `GET /users/{id}/manager`
 pub(crate) async fn manager(
-    State(emulator): State<Emulator>,
-    caller: Caller,
+    Reading { caller, tenant }: Reading,
     Path(id): Path<String>,
     req: Req,
 ) -> GraphResult<Response> {
     caller.require_read(Collection::Users)?;
-    let shared = tenant_of(&emulator, &caller)?;
-    let t = shared.read();
+    let t = tenant.read();
     let user = lookup(&t, Collection::Users, &id).ok_or_else(|| GraphError::not_found(&id))?;
     let uid = user.get("id").and_then(Value::as_str).unwrap_or(&id);
     let manager = t
@@ -346,14 +333,12 @@ fn objects_response(
 /// `GET /{users|groups|servicePrincipals}/{id}/appRoleAssignments` (by principal).
 pub(crate) async fn app_role_assignments(
     field: &'static str,
-    State(emulator): State<Emulator>,
-    caller: Caller,
+    Reading { caller, tenant }: Reading,
     Path(id): Path<String>,
     req: Req,
 ) -> GraphResult<Response> {
     caller.require_read(Collection::AppRoleAssignments)?;
-    let shared = tenant_of(&emulator, &caller)?;
-    let t = shared.read();
+    let t = tenant.read();
     if t.kind_of(&id).is_none() {
         return Err(GraphError::not_found(&id));
     }
@@ -363,14 +348,12 @@ pub(crate) async fn app_role_assignments(
 
 /// `GET /servicePrincipals/{id}/oauth2PermissionGrants`
 pub(crate) async fn sp_grants(
-    State(emulator): State<Emulator>,
-    caller: Caller,
+    Reading { caller, tenant }: Reading,
     Path(id): Path<String>,
     req: Req,
 ) -> GraphResult<Response> {
     caller.require_read(Collection::Oauth2PermissionGrants)?;
-    let shared = tenant_of(&emulator, &caller)?;
-    let t = shared.read();
+    let t = tenant.read();
     if t.get(Collection::ServicePrincipals, &id).is_none() {
         return Err(GraphError::not_found(&id));
     }
@@ -381,13 +364,11 @@ pub(crate) async fn sp_grants(
 /// `GET /directory/administrativeUnits/{id}/scopedRoleMembers`: the role assignments scoped
 /// to the unit, as `scopedRoleMembership` objects.
 pub(crate) async fn scoped_role_members(
-    State(emulator): State<Emulator>,
-    caller: Caller,
+    Reading { caller, tenant }: Reading,
     Path(id): Path<String>,
 ) -> GraphResult<Response> {
     caller.require_read(Collection::AdministrativeUnits)?;
-    let shared = tenant_of(&emulator, &caller)?;
-    let t = shared.read();
+    let t = tenant.read();
     if t.get(Collection::AdministrativeUnits, &id).is_none() {
         return Err(GraphError::not_found(&id));
     }

@@ -13,14 +13,11 @@
 use std::collections::BTreeSet;
 use std::ops::Bound;
 
-use axum::extract::State;
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 
 use super::collection;
-use super::read::{Req, next_link_after, page_after, tenant_of};
-use crate::Emulator;
-use crate::auth::Caller;
+use super::read::{Reading, Req, next_link_after, page_after};
 use crate::error::{GraphError, GraphResult};
 use crate::kinds::{Collection, LinkKind};
 use crate::odata;
@@ -47,8 +44,7 @@ const FILTERABLE: &[&str] = &[
 
 /// `GET /reports/authenticationMethods/userRegistrationDetails`
 pub(crate) async fn user_registration_details(
-    State(emulator): State<Emulator>,
-    caller: Caller,
+    Reading { caller, tenant }: Reading,
     req: Req,
 ) -> GraphResult<Response> {
     caller.require(&["AuditLog.Read.All"])?;
@@ -69,8 +65,7 @@ pub(crate) async fn user_registration_details(
         )));
     }
     let after = page_after(&query)?;
-    let shared = tenant_of(&emulator, &caller)?;
-    let t = shared.read();
+    let t = tenant.read();
     let admins: BTreeSet<&str> = admins(&t);
     let empty = std::collections::BTreeMap::new();
     let users = t.objects(Collection::Users).unwrap_or(&empty);

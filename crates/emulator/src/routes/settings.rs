@@ -5,15 +5,13 @@
 //! policies"). The authentication methods policy's configurations are changed one by one
 //! ([`super::nested_items`]).
 
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Map, Value};
 
-use super::read::{Req, tenant_of};
+use super::read::{Reading, Req};
 use super::write::{Body, Writing, check_update, object_body};
 use super::{json_response, no_content};
-use crate::Emulator;
 use crate::auth::Caller;
 use crate::clock::graph_time;
 use crate::error::{GraphError, GraphResult};
@@ -41,14 +39,12 @@ fn context(caller: &Caller, kind: Collection, select: Option<&[String]>) -> Stri
 /// `GET /policies/{settings}`
 pub(crate) async fn get(
     kind: Collection,
-    State(emulator): State<Emulator>,
-    caller: Caller,
+    Reading { caller, tenant }: Reading,
     req: Req,
 ) -> GraphResult<Response> {
     caller.require_read(kind)?;
     let Req { mut query, .. } = req;
-    let shared = tenant_of(&emulator, &caller)?;
-    let t = shared.read();
+    let t = tenant.read();
     query.check_select(&t.metadata, kind, &[], true, &[])?;
     let (_, obj) = t
         .settings(kind)
