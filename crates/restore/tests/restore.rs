@@ -1604,3 +1604,96 @@ async fn tenant_policies_restore_into_another_tenant_by_their_path_and_key() {
         .await;
     assert!(again.steps.is_empty(), "{again}");
 }
+
+/// A branding image Graph refuses to take: its step fails with Graph's status and request id,
+/// the text is still put back, and applying the plan again puts the image back too.
+#[tokio::test]
+async fn a_branding_image_graph_refuses_fails_alone_and_a_second_apply_finishes() {
+    let env = env("tiny").await;
+    let snapshot = env.backup().await;
+    let original = env
+        .emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            let logo = t
+                .branding_stream("0", "bannerLogo")
+                .map(|(m, b)| (m.to_owned(), b.to_vec()));
+            t.update(
+                Collection::BrandingLocalizations,
+                "0",
+                json!({"signInPageText": "Changed"})
+                    .as_object()
+                    .cloned()
+                    .unwrap(),
+            )
+            .unwrap();
+            t.set_branding_stream("0", "bannerLogo", "image/jpeg", b"another logo".to_vec())
+                .unwrap();
+            logo.unwrap()
+        })
+        .unwrap();
+    let options = RestoreOptions {
+        kind: Some(ObjectKind::BrandingLocalizations),
+        all: true,
+        ..RestoreOptions::default()
+    };
+    let plan = env.plan(&snapshot, &options).await;
+    let mut calls: Vec<(&str, &str)> = plan
+        .steps
+        .iter()
+        .map(|s| {
+            (
+                s.call.method.as_str(),
+                s.call.url.rsplit('/').next().unwrap(),
+            )
+        })
+        .collect();
+    calls.sort_unstable();
+    assert_eq!(calls, [("PATCH", "0"), ("PUT", "bannerLogo")], "{plan}");
+    env.emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            t.faults = dirvault_emulator::faults::Faults::new(FaultConfig {
+                next: vec![FaultAction::Status { status: 500 }],
+                next_path: Some("/bannerLogo".into()),
+                ..FaultConfig::default()
+            });
+        })
+        .unwrap();
+    let first = dirvault_restore::apply(&env.client(), &env.repo, &plan, &apply_options())
+        .await
+        .unwrap();
+    assert_eq!(
+        (first.summary.done, first.summary.failed),
+        (1, 1),
+        "{:?}",
+        first.summary
+    );
+    let put = first
+        .steps
+        .iter()
+        .find(|s| plan.step(s.step).unwrap().call.method == "PUT")
+        .unwrap();
+    let Outcome::Failed {
+        http_status,
+        request_id,
+        ..
+    } = &put.outcome
+    else {
+        panic!("{put:?}")
+    };
+    assert_eq!((*http_status, request_id.is_some()), (500, true));
+
+    let second = env.apply(&plan).await;
+    assert_eq!(second.summary.failed, 0);
+    env.emulator
+        .with_tenant(&env.tenant.tenant_id, |t| {
+            assert_eq!(
+                t.get(Collection::BrandingLocalizations, "0").unwrap()["signInPageText"],
+                "Welcome to contoso"
+            );
+            assert_eq!(
+                t.branding_stream("0", "bannerLogo"),
+                Some((original.0.as_str(), original.1.as_slice()))
+            );
+        })
+        .unwrap();
+}

@@ -36,20 +36,26 @@ impl Runner<'_> {
     async fn send_alone(&self, r: BatchRequest) -> Result<BatchResponse> {
         let method = dirvault_graph::Method::from_bytes(r.method.as_bytes())
             .map_err(|_| Error::Options(format!("{:?} is not an HTTP method", r.method)))?;
+        let mut headers = Map::new();
         let (status, body) = match self.client.send(method, &r.url, r.body.as_ref(), &[]).await {
             Ok(answer) => (answer.status, answer.body),
             Err(dirvault_graph::Error::Graph {
                 status,
                 code,
                 message,
+                request_id,
                 ..
-            }) => (status, json!({"error": {"code": code, "message": message}})),
+            }) => {
+                // As a `$batch` answer carries it: the report names the request for support.
+                headers.insert("request-id".into(), json!(request_id));
+                (status, json!({"error": {"code": code, "message": message}}))
+            }
             Err(e) => return Err(e.into()),
         };
         Ok(BatchResponse {
             id: r.id,
             status,
-            headers: Map::new(),
+            headers,
             body,
         })
     }
