@@ -388,6 +388,89 @@ async def sign_ins_and_registration(env: Env) -> None:
     check(details.value is not None and len(details.value) > 0, "registration details")
 
 
+# ---------------------------------------------------------------- tenant policies and branding
+
+
+@step("policies: settings objects, collections, PIM with its scope filter, condition sets")
+async def tenant_policies(env: Env) -> None:
+    from kiota_abstractions.api_error import APIError
+    from msgraph.generated.policies.role_management_policies.role_management_policies_request_builder import (
+        RoleManagementPoliciesRequestBuilder,
+    )
+
+    p = env.client.policies
+    authorization = await p.authorization_policy.get()
+    check(authorization.default_user_role_permissions is not None, "defaultUserRolePermissions")
+    defaults = await p.identity_security_defaults_enforcement_policy.get()
+    check(defaults.is_enabled is not None, "security defaults isEnabled")
+    methods = await p.authentication_methods_policy.get()
+    configurations = methods.authentication_method_configurations or []
+    check(len(configurations) > 0, "method configurations inline")
+    kinds = {type(c).__name__ for c in configurations}
+    check(
+        "Fido2AuthenticationMethodConfiguration" in kinds,
+        f"each configuration typed by its @odata.type: {kinds}",
+    )
+    cross_default = await p.cross_tenant_access_policy.default.get()
+    check(cross_default.b2b_collaboration_inbound is not None, "cross-tenant defaults")
+    partners = await p.cross_tenant_access_policy.partners.get()
+    check(all(x.tenant_id for x in partners.value), "partners are keyed by tenantId")
+    consent = await p.admin_consent_request_policy.get()
+    check(consent.is_enabled is not None, "admin consent request policy")
+    for name in [
+        "token_lifetime_policies",
+        "token_issuance_policies",
+        "claims_mapping_policies",
+        "home_realm_discovery_policies",
+        "activity_based_timeout_policies",
+        "authentication_strength_policies",
+    ]:
+        page = await getattr(p, name).get()
+        check(page.value is not None, name)
+    grants = await p.permission_grant_policies.get()
+    low = next(g for g in grants.value if g.id == "microsoft-user-default-low")
+    check(low.includes and low.includes[0].permission_type is not None, "condition sets inline")
+    includes = await p.permission_grant_policies.by_permission_grant_policy_id(low.id).includes.get()
+    check([c.id for c in includes.value] == [c.id for c in low.includes], "includes listed")
+    query = RoleManagementPoliciesRequestBuilder.RoleManagementPoliciesRequestBuilderGetQueryParameters(
+        filter="scopeId eq '/' and scopeType eq 'DirectoryRole'", expand=["rules"]
+    )
+    pim = await p.role_management_policies.get(request_configuration=request_config(query))
+    check(len(pim.value) > 0 and pim.value[0].rules, "PIM policies with their rules expanded")
+    try:
+        await p.role_management_policies.get()
+        raise AssertionError("PIM policies without the scope filter must be refused")
+    except APIError as e:
+        check(e.response_status_code == 400, f"status {e.response_status_code}")
+
+
+@step("organization.branding: Accept-Language, localizations, images as bytes (put, get, delete)")
+async def branding(env: Env) -> None:
+    from msgraph.generated.models.organizational_branding_localization import (
+        OrganizationalBrandingLocalization,
+    )
+
+    b = env.client.organization.by_organization_id(env.tenant_id).branding
+    default = await b.get(request_configuration=request_config(headers={"Accept-Language": "0"}))
+    check(default.id == "0" and default.sign_in_page_text, f"default branding {default.id}")
+    listed = await b.localizations.get()
+    check({"0", "fr-FR"} <= {x.id for x in listed.value}, "the default and each language")
+    logo = await b.localizations.by_organizational_branding_localization_id("0").banner_logo.get()
+    check(isinstance(logo, bytes) and logo.startswith(b"\x89PNG"), "the banner logo is PNG bytes")
+    check(await b.banner_logo.get() == logo, "the default's streams at /branding/{stream} too")
+    created = await b.localizations.post(
+        OrganizationalBrandingLocalization(id="de-DE", sign_in_page_text="Willkommen")
+    )
+    check(created.id == "de-DE", "a language is created under its own id")
+    german = b.localizations.by_organizational_branding_localization_id("de-DE")
+    await german.banner_logo.put(b"\xff\xd8\xff\xe0", "image/jpeg")
+    check(await german.banner_logo.get() == b"\xff\xd8\xff\xe0", "the image back as sent")
+    await german.banner_logo.delete()
+    await german.delete()
+    listed = await b.localizations.get()
+    check("de-DE" not in {x.id for x in listed.value}, "deleted once its image was removed")
+
+
 # ---------------------------------------------------------------- writes and $batch
 
 

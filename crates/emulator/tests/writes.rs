@@ -1483,6 +1483,26 @@ async fn branding_is_served_by_language_with_its_images_as_streams() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
     let r = env.delete(&format!("{localizations}/0")).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "the default has a logo");
+    // Its image removed (as msgraph-sdk's BannerLogoRequestBuilder.delete does), it can go.
+    let r = env
+        .delete(&format!("{localizations}/fr-FR/bannerLogo"))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    assert!(
+        env.get(&format!("{localizations}/fr-FR")).await.body["bannerLogoRelativeUrl"].is_null()
+    );
+    let r = env.delete(&format!("{localizations}/fr-FR")).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    // The default branding's streams are also at /branding/{stream}.
+    let default_logo = env
+        .http
+        .get(env.graph(&format!("{branding}/bannerLogo")))
+        .bearer_auth(&env.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(default_logo.status(), StatusCode::OK);
+    assert!(default_logo.bytes().await.unwrap().starts_with(b"\x89PNG"));
     let created = env
         .post(
             &localizations,

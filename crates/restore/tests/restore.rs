@@ -1628,6 +1628,9 @@ async fn a_branding_image_graph_refuses_fails_alone_and_a_second_apply_finishes(
             .unwrap();
             t.set_branding_stream("0", "bannerLogo", "image/jpeg", b"another logo".to_vec())
                 .unwrap();
+            // An image the snapshot did not have: removed.
+            t.set_branding_stream("0", "squareLogo", "image/png", b"added".to_vec())
+                .unwrap();
             logo.unwrap()
         })
         .unwrap();
@@ -1648,7 +1651,15 @@ async fn a_branding_image_graph_refuses_fails_alone_and_a_second_apply_finishes(
         })
         .collect();
     calls.sort_unstable();
-    assert_eq!(calls, [("PATCH", "0"), ("PUT", "bannerLogo")], "{plan}");
+    assert_eq!(
+        calls,
+        [
+            ("DELETE", "squareLogo"),
+            ("PATCH", "0"),
+            ("PUT", "bannerLogo")
+        ],
+        "{plan}"
+    );
     env.emulator
         .with_tenant(&env.tenant.tenant_id, |t| {
             t.faults = dirvault_emulator::faults::Faults::new(FaultConfig {
@@ -1663,7 +1674,7 @@ async fn a_branding_image_graph_refuses_fails_alone_and_a_second_apply_finishes(
         .unwrap();
     assert_eq!(
         (first.summary.done, first.summary.failed),
-        (1, 1),
+        (2, 1),
         "{:?}",
         first.summary
     );
@@ -1693,6 +1704,11 @@ async fn a_branding_image_graph_refuses_fails_alone_and_a_second_apply_finishes(
             assert_eq!(
                 t.branding_stream("0", "bannerLogo"),
                 Some((original.0.as_str(), original.1.as_slice()))
+            );
+            assert_eq!(t.branding_stream("0", "squareLogo"), None);
+            assert!(
+                t.get(Collection::BrandingLocalizations, "0").unwrap()["squareLogoRelativeUrl"]
+                    .is_null()
             );
         })
         .unwrap();

@@ -265,6 +265,48 @@ pub(crate) async fn get_stream(
     })
 }
 
+/// `GET /organization/{id}/branding/{stream}`: the default branding's (its localization `0`).
+pub(crate) async fn get_default_stream(
+    r: Reading,
+    Path((org, stream)): Path<(String, String)>,
+) -> GraphResult<Response> {
+    get_stream(r, Path((org, "0".to_owned(), stream))).await
+}
+
+/// `PUT /organization/{id}/branding/{stream}` (organizationalbranding-update.md, example 2).
+pub(crate) async fn put_default_stream(
+    w: Writing,
+    Path((org, stream)): Path<(String, String)>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> GraphResult<Response> {
+    put_stream(w, Path((org, "0".to_owned(), stream)), headers, bytes).await
+}
+
+/// `DELETE /organization/{id}/branding/{stream}`.
+pub(crate) async fn delete_default_stream(
+    w: Writing,
+    Path((org, stream)): Path<(String, String)>,
+) -> GraphResult<Response> {
+    delete_stream(w, Path((org, "0".to_owned(), stream))).await
+}
+
+/// `DELETE …/localizations/{id}/{stream}`: removes an image (what a localization needs before
+/// it can be deleted, organizationalbrandinglocalization-delete.md; Microsoft's SDK has the
+/// call, e.g. msgraph-sdk's `BannerLogoRequestBuilder.delete`).
+pub(crate) async fn delete_stream(
+    w: Writing,
+    Path((org, id, stream)): Path<(String, String, String)>,
+) -> GraphResult<Response> {
+    w.caller.require_write(KIND)?;
+    check_stream(&stream)?;
+    let mut t = w.tenant.write();
+    check_organization(&t, &org)?;
+    let id = if id == "default" { "0".to_owned() } else { id };
+    t.set_branding_stream(&id, &stream, "", Vec::new())?;
+    Ok(no_content())
+}
+
 /// `PUT …/localizations/{id}/{stream}`: the body is the stream's bytes, never JSON ("You can't
 /// update Stream types with other data types in the same request").
 pub(crate) async fn put_stream(

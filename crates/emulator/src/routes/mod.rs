@@ -251,7 +251,15 @@ pub(crate) fn router(emulator: Emulator) -> Router {
         )
         .route(
             "/organization/{id}/branding/localizations/{localization}/{stream}",
-            get(branding::get_stream).put(branding::put_stream),
+            get(branding::get_stream)
+                .put(branding::put_stream)
+                .delete(branding::delete_stream),
+        )
+        .route(
+            "/organization/{id}/branding/{stream}",
+            get(branding::get_default_stream)
+                .put(branding::put_default_stream)
+                .delete(branding::delete_default_stream),
         )
         .route(
             "/reports/authenticationMethods/userRegistrationDetails",

@@ -115,8 +115,7 @@ impl Planner<'_> {
 
     /// One `PUT` of each image or CSS of a branding localization that the target lacks or
     /// has otherwise (organizationalbrandinglocalization-update.md: streams are written alone,
-    /// with their media type); one the target has and the snapshot had not is named, not
-    /// removed.
+    /// with their media type); one `DELETE` of each the target has and the snapshot had not.
     pub(super) fn branding_streams(
         &mut self,
         object: &DirectoryObject,
@@ -150,10 +149,24 @@ impl Planner<'_> {
                     );
                     steps += 1;
                 }
-                None if current.is_some() => self.warn(
-                    oref.clone(),
-                    format!("{stream} was not set in the snapshot: remove it in the Entra admin center if it should go"),
-                ),
+                None if current.is_some() => {
+                    // Not set in the snapshot: removed (`DELETE …/{stream}`, the call
+                    // Microsoft's SDK makes, e.g. msgraph-sdk's BannerLogoRequestBuilder.delete).
+                    self.push(
+                        phase,
+                        Action::Update,
+                        oref.clone(),
+                        Call {
+                            method: "DELETE".into(),
+                            url: format!("{base}/{stream}"),
+                            body: None,
+                        },
+                        format!("{stream}: not set in the snapshot"),
+                        deps.to_vec(),
+                        None,
+                    );
+                    steps += 1;
+                }
                 _ => {}
             }
         }
