@@ -11,6 +11,8 @@ use dirvault_engine::config::Config;
 use dirvault_engine::vault::{Against, DiffEnd, DiffFilter};
 use dirvault_engine::{BackupOptions, BackupOutcome};
 use dirvault_model::{ObjectId, ObjectKind};
+
+use crate::shown::shown;
 use dirvault_store::{RetentionPolicy, Snapshot};
 use serde_json::json;
 
@@ -589,10 +591,11 @@ async fn run(cli: Cli) -> Result<()> {
                 match changed.get(key.as_str()) {
                     Some(c) => writeln!(
                         out,
-                        "{red}* {key}: {value}{red:#} (was {})",
-                        c.old.clone().unwrap_or(serde_json::Value::Null)
+                        "{red}* {key}: {}{red:#} (was {})",
+                        shown(value),
+                        shown(c.old.as_ref().unwrap_or(&serde_json::Value::Null))
                     )?,
-                    None => writeln!(out, "  {key}: {value}")?,
+                    None => writeln!(out, "  {key}: {}", shown(value))?,
                 }
             }
             drop(out);

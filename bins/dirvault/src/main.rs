@@ -16,6 +16,7 @@ mod quickstart;
 mod repo;
 mod repository;
 mod restore;
+mod shown;
 mod tenant;
 
 fn main() -> std::process::ExitCode {

@@ -2096,6 +2096,12 @@ async fn tenant_policies_are_backed_up_diffed_alerted_and_rolled_back() {
         dirvault_graph::stream::from_data_uri(uri),
         Some(("image/png".to_owned(), b"not the logo".to_vec()))
     );
+    // In text, an image is its type, size and digest, not its base64.
+    let text = env.ok(&["show", "contoso", "brandingLocalizations", "0", "--at", &s2]);
+    assert!(
+        text.contains("* bannerLogo: <image/png, 12 bytes, sha256 ") && !text.contains("base64"),
+        "{text}"
+    );
     for kind in [
         "claimsMappingPolicies",
         "permissionGrantPolicies",

@@ -37,6 +37,20 @@ pub fn from_data_uri(text: &str) -> Option<(String, Vec<u8>)> {
     Some((mime, bytes))
 }
 
+/// How a `data:` URI is shown to people: its media type, size and the start of its SHA-256
+/// (`<image/png, 67 bytes, sha256 3f1c…>`), rather than pages of base64; `None` for any other
+/// string.
+pub fn describe(text: &str) -> Option<String> {
+    use sha2::Digest;
+    let (media, bytes) = from_data_uri(text)?;
+    let digest = hex::encode(sha2::Sha256::digest(&bytes));
+    Some(format!(
+        "<{media}, {} bytes, sha256 {}…>",
+        bytes.len(),
+        &digest[..12]
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -51,6 +65,13 @@ mod tests {
             from_data_uri(&uri),
             Some(("image/png".into(), png.to_vec()))
         );
+    }
+
+    #[test]
+    fn a_stream_is_described_by_type_size_and_digest() {
+        let text = describe(&to_data_uri("image/png", b"logo")).unwrap();
+        assert!(text.starts_with("<image/png, 4 bytes, sha256 "), "{text}");
+        assert_eq!(describe("Contoso"), None);
     }
 
     #[test]

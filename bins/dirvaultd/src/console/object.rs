@@ -30,10 +30,11 @@ const TABS: [(&str, &str); 6] = [
     ("relationships", "Relationship changes"),
 ];
 
-/// A JSON value as people read it: strings bare, the rest compact JSON.
+/// A JSON value as people read it: strings bare (a stream — a branding image — described, not
+/// its base64), the rest compact JSON.
 fn shown(v: &Value) -> String {
     match v {
-        Value::String(s) => s.clone(),
+        Value::String(s) => dirvault_graph::stream::describe(s).unwrap_or_else(|| s.clone()),
         Value::Null => String::new(),
         other => other.to_string(),
     }
