@@ -1607,6 +1607,51 @@ async fn copy_into_an_encrypted_repository(from: &Backend, to: &Backend) {
         (again.snapshots, again.already_there, again.objects_written),
         (0, 4, 0)
     );
+
+    // A source snapshot whose packs are damaged: the copy stops, naming it, and the copy keeps
+    // only whole snapshots (each is committed at its end), still verifying clean.
+    let before: Vec<String> = from
+        .repo
+        .store()
+        .packs(&t)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    let mut w = from
+        .repo
+        .begin(&t, time + Duration::days(5), parent.clone())
+        .await
+        .unwrap();
+    w.add_object(&user("u999", "New")).await.unwrap();
+    w.commit().await.unwrap();
+    for pack in from.repo.store().packs(&t).await.unwrap() {
+        if before.contains(&pack.id) {
+            continue;
+        }
+        let path = Path::from(format!("tenants/{t}/packs/{}", pack.id));
+        let mut bytes = from
+            .raw
+            .get(&path)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+            .to_vec();
+        let last = bytes.len() - 3;
+        bytes[last] ^= 0xff;
+        from.raw.put(&path, bytes.into()).await.unwrap();
+    }
+    let err = from.repo.copy_into(&to.repo, &|_| {}).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Corrupt { .. } | Error::MissingBlob { .. }),
+        "{}: {err}",
+        to.name
+    );
+    assert_eq!(to.repo.snapshots(&t).await.unwrap().len(), 4, "{}", to.name);
+    assert!(to.repo.verify(&t).await.unwrap().is_clean(), "{}", to.name);
 }
 
 #[tokio::test]
