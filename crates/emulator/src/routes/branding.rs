@@ -298,12 +298,25 @@ pub(crate) async fn delete_stream(
     w: Writing,
     Path((org, id, stream)): Path<(String, String, String)>,
 ) -> GraphResult<Response> {
+    write_stream(w, &org, id, &stream, "", Vec::new())
+}
+
+/// Sets (with no bytes: removes) one stream of a localization, once the caller may write
+/// branding, the stream is one of the type's and the organization is the tenant's.
+fn write_stream(
+    w: Writing,
+    org: &str,
+    id: String,
+    stream: &str,
+    content_type: &str,
+    bytes: Vec<u8>,
+) -> GraphResult<Response> {
     w.caller.require_write(KIND)?;
-    check_stream(&stream)?;
+    check_stream(stream)?;
     let mut t = w.tenant.write();
-    check_organization(&t, &org)?;
+    check_organization(&t, org)?;
     let id = if id == "default" { "0".to_owned() } else { id };
-    t.set_branding_stream(&id, &stream, "", Vec::new())?;
+    t.set_branding_stream(&id, stream, content_type, bytes)?;
     Ok(no_content())
 }
 
@@ -315,8 +328,6 @@ pub(crate) async fn put_stream(
     headers: HeaderMap,
     bytes: Bytes,
 ) -> GraphResult<Response> {
-    w.caller.require_write(KIND)?;
-    check_stream(&stream)?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -327,9 +338,5 @@ pub(crate) async fn put_stream(
             "'{stream}' takes the bytes of an image (or CSS) with their media type, not JSON."
         )));
     }
-    let mut t = w.tenant.write();
-    check_organization(&t, &org)?;
-    let id = if id == "default" { "0".to_owned() } else { id };
-    t.set_branding_stream(&id, &stream, &content_type, bytes.to_vec())?;
-    Ok(no_content())
+    write_stream(w, &org, id, &stream, &content_type, bytes.to_vec())
 }

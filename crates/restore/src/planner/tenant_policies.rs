@@ -134,36 +134,28 @@ impl Planner<'_> {
             let current = live.and_then(|l| l.get(stream));
             match object.get(stream) {
                 Some(wanted @ Value::String(_)) if Some(wanted) != current => {
-                    self.push(
+                    self.part_step(
                         phase,
-                        Action::Update,
-                        oref.clone(),
-                        Call {
-                            method: "PUT".into(),
-                            url: format!("{base}/{stream}"),
-                            body: Some(wanted.clone()),
-                        },
+                        &oref,
+                        "PUT",
+                        format!("{base}/{stream}"),
+                        Some(wanted.clone()),
                         format!("{stream}: back to the snapshot's"),
-                        deps.to_vec(),
-                        None,
+                        deps,
                     );
                     steps += 1;
                 }
                 None if current.is_some() => {
                     // Not set in the snapshot: removed (`DELETE …/{stream}`, the call
                     // Microsoft's SDK makes, e.g. msgraph-sdk's BannerLogoRequestBuilder.delete).
-                    self.push(
+                    self.part_step(
                         phase,
-                        Action::Update,
-                        oref.clone(),
-                        Call {
-                            method: "DELETE".into(),
-                            url: format!("{base}/{stream}"),
-                            body: None,
-                        },
-                        format!("{stream}: not set in the snapshot"),
-                        deps.to_vec(),
+                        &oref,
+                        "DELETE",
+                        format!("{base}/{stream}"),
                         None,
+                        format!("{stream}: not set in the snapshot"),
+                        deps,
                     );
                     steps += 1;
                 }
@@ -175,6 +167,35 @@ impl Planner<'_> {
 }
 
 impl Planner<'_> {
+    /// One step that changes a part of a policy (an item, an image, a condition set, its
+    /// method combinations): `method url` with `body`, after `deps`.
+    #[allow(clippy::too_many_arguments)] // the parts of one Graph call, named at each call site
+    fn part_step(
+        &mut self,
+        phase: Phase,
+        oref: &ObjectRef,
+        method: &str,
+        url: String,
+        body: Option<Value>,
+        why: impl Into<String>,
+        deps: &[u32],
+    ) {
+        let call = Call {
+            method: method.to_owned(),
+            url,
+            body,
+        };
+        self.push(
+            phase,
+            Action::Update,
+            oref.clone(),
+            call,
+            why,
+            deps.to_vec(),
+            None,
+        );
+    }
+
     /// One `PATCH {url}/{item id}` for each item of `field` (method configurations, PIM rules)
     /// that differs from the snapshot's, with its `@odata.type`; an item the target does not
     /// have is a warning (these items are never created).
@@ -216,18 +237,14 @@ impl Planner<'_> {
             let mut body = wanted.as_object().cloned().unwrap_or_default();
             body.remove("id");
             let changed = changed_names(current, &wanted);
-            self.push(
+            self.part_step(
                 phase,
-                Action::Update,
-                oref.clone(),
-                Call {
-                    method: "PATCH".into(),
-                    url: format!("{url}/{id}"),
-                    body: Some(Value::Object(body)),
-                },
+                &oref,
+                "PATCH",
+                format!("{url}/{id}"),
+                Some(Value::Object(body)),
                 format!("{id}: back to the snapshot's {}", changed.join(", ")),
-                deps.to_vec(),
-                None,
+                deps,
             );
             steps += 1;
         }
@@ -287,34 +304,26 @@ impl Planner<'_> {
                     wanted.remove(i);
                     continue;
                 }
-                self.push(
+                self.part_step(
                     phase,
-                    Action::Update,
-                    oref.clone(),
-                    Call {
-                        method: "DELETE".into(),
-                        url: format!("{base}/{field}/{}", crate::state::encode(&id)),
-                        body: None,
-                    },
-                    format!("{field}: a condition set the snapshot did not have"),
-                    deps.to_vec(),
+                    &oref,
+                    "DELETE",
+                    format!("{base}/{field}/{}", crate::state::encode(&id)),
                     None,
+                    format!("{field}: a condition set the snapshot did not have"),
+                    deps,
                 );
                 steps += 1;
             }
             for set in wanted {
-                self.push(
+                self.part_step(
                     phase,
-                    Action::Update,
-                    oref.clone(),
-                    Call {
-                        method: "POST".into(),
-                        url: format!("{base}/{field}"),
-                        body: Some(Value::Object(set)),
-                    },
+                    &oref,
+                    "POST",
+                    format!("{base}/{field}"),
+                    Some(Value::Object(set)),
                     format!("{field}: a condition set of the snapshot's"),
-                    deps.to_vec(),
-                    None,
+                    deps,
                 );
                 steps += 1;
             }
