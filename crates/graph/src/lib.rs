@@ -42,6 +42,7 @@ mod auth;
 mod batch;
 mod endpoints;
 mod error;
+mod escape;
 pub mod metadata;
 mod paging;
 pub mod stream;
@@ -53,6 +54,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use backon::{ExponentialBuilder, Retryable};
+pub use escape::path_segment;
 use futures::Stream;
 pub use reqwest::Method;
 use reqwest::header::HeaderMap;

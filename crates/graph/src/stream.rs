@@ -10,17 +10,6 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-/// `id` as one URL path segment (RFC 3986 unreserved characters kept, the rest escaped): for
-/// keys a caller names, such as a branding localization's language.
-pub fn path_segment(id: &str) -> String {
-    const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'.')
-        .remove(b'_')
-        .remove(b'~');
-    percent_encoding::utf8_percent_encode(id, KEEP).to_string()
-}
-
 /// The `data:` URI of `bytes` with media type `content_type`.
 pub fn to_data_uri(content_type: &str, bytes: &[u8]) -> String {
     format!("data:{content_type};base64,{}", STANDARD.encode(bytes))

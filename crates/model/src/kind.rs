@@ -170,9 +170,8 @@ pub enum ObjectKind {
     /// Directory synchronization settings of a tenant synced from on-premises AD: accidental
     /// deletion prevention, sync features (`microsoft.graph.onPremisesDirectorySynchronization`).
     OnPremisesSynchronization,
-    /// The sign-in page branding of the organization, one object per language: the default
-    /// (id `0`) and each localization (`microsoft.graph.organizationalBrandingLocalization`),
-    /// its images and CSS (`Edm.Stream`s) held as `data:` URIs under their property names.
+    /// The organization's sign-in branding per language, the default's id `0`
+    /// (`microsoft.graph.organizationalBrandingLocalization`; images as `data:` URIs).
     BrandingLocalizations,
 }
 
@@ -657,10 +656,8 @@ impl ObjectKind {
                 "OnPremDirectorySynchronization.Read.All",
                 None,
             ),
-            // organizationalbranding-list-localizations.md (the default among them, id `0`),
-            // organizationalbranding-post-localizations.md,
-            // organizationalbrandinglocalization-update.md: OrganizationalBranding.Read.All /
-            // .ReadWrite.All for applications (Organization.Read.All reads too).
+            // organizationalbranding-list-localizations.md, -post-localizations.md,
+            // organizationalbrandinglocalization-update.md (Organization.Read.All reads too).
             K::BrandingLocalizations => (
                 "brandingLocalizations",
                 "microsoft.graph.organizationalBrandingLocalization",

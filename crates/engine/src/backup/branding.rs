@@ -29,10 +29,7 @@ impl Run<'_> {
                 if !set {
                     continue;
                 }
-                let url = format!(
-                    "{list_path}/{}/{stream}",
-                    dirvault_graph::stream::path_segment(&id)
-                );
+                let url = format!("{list_path}/{}/{stream}", dirvault_graph::path_segment(&id));
                 // An empty answer is a stream removed since the listing: nothing to keep.
                 match self.client.get(&url).await? {
                     Value::String(data) => {

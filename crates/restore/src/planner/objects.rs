@@ -86,6 +86,11 @@ impl Planner<'_> {
         self.create(object, phase, None)
     }
 
+    /// One object of `kind` in the target, by its id or key.
+    pub(super) fn object_url(&self, kind: ObjectKind, id: &str) -> String {
+        format!("{}/{}", self.collection(kind), crate::state::encode(id))
+    }
+
     /// Where objects of `kind` are created in the target (and found by id).
     pub(super) fn collection(&self, kind: ObjectKind) -> String {
         match (kind, &self.current.organization) {
@@ -487,8 +492,8 @@ impl Planner<'_> {
         let lookup = match kind {
             // The language is the key: a copy made by an interrupted run is at its own path.
             ObjectKind::BrandingLocalizations => Some(format!(
-                "{collection}/{}?$select=id",
-                dirvault_graph::stream::path_segment(object.id().as_str())
+                "{}?$select=id",
+                self.object_url(kind, object.id().as_str())
             )),
             _ => lookup_filter.map(|f| format!("{collection}?{f}&$select={select}")),
         };

@@ -124,11 +124,7 @@ impl Planner<'_> {
         deps: &[u32],
     ) -> usize {
         let oref = object_ref(object);
-        let base = format!(
-            "{}/{}",
-            self.collection(ObjectKind::BrandingLocalizations),
-            dirvault_graph::stream::path_segment(object.id().as_str())
-        );
+        let base = self.object_url(ObjectKind::BrandingLocalizations, object.id().as_str());
         let mut steps = 0;
         for stream in BRANDING_STREAMS {
             let current = live.and_then(|l| l.get(stream));
@@ -279,12 +275,8 @@ impl Planner<'_> {
         deps: &[u32],
     ) -> usize {
         let oref = object_ref(object);
-        let policy = live.map_or(object.id(), |l| l.id()).to_string();
-        let base = format!(
-            "{}/{}",
-            self.collection(ObjectKind::PermissionGrantPolicies),
-            crate::state::encode(&policy)
-        );
+        let policy = live.map_or(object.id(), |l| l.id());
+        let base = self.object_url(ObjectKind::PermissionGrantPolicies, policy.as_str());
         let mut steps = 0;
         for field in ["includes", "excludes"] {
             let Some(wanted) = object.get(field).and_then(Value::as_array) else {

@@ -19,7 +19,7 @@ pub(crate) fn branding_lookup(object: &DirectoryObject, organization: &str) -> L
         url: format!(
             "{}/{}",
             branding_collection(organization),
-            dirvault_graph::stream::path_segment(object.id().as_str())
+            dirvault_graph::path_segment(object.id().as_str())
         ),
         by: MatchedBy::Id,
         key: object.id().to_string(),

@@ -5,14 +5,7 @@ use super::*;
 
 /// Percent-encodes a value for a URL path segment or query value.
 pub(crate) fn encode(value: &str) -> String {
-    // RFC 3986 unreserved characters stay; `@` too (UPNs read better, and Graph accepts it).
-    const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'.')
-        .remove(b'_')
-        .remove(b'~')
-        .remove(b'@');
-    percent_encoding::utf8_percent_encode(value, KEEP).to_string()
+    dirvault_graph::path_segment(value)
 }
 
 /// `$filter={property} eq '{value}'`, with the value's quotes doubled (OData string literal)
