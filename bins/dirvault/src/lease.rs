@@ -43,7 +43,7 @@ pub(crate) async fn run(
     json: bool,
 ) -> Result<()> {
     let name = cmd.name();
-    let store = repo.store();
+    let store = &repo;
     let Some(record) = store.lease(tenant).await? else {
         if json {
             println!("{}", json!({"tenant": name, "lease": null}));

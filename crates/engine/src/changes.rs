@@ -118,7 +118,7 @@ pub fn narrow(
 
 /// The tenant as it is now: a backup into a repository in memory, to compare a snapshot with
 /// (drift). Only `kinds` are read (all when empty); `ids` is how the compared repository makes
-/// the tenant's content ids ([`dirvault_store::SnapshotStore::content_ids`]).
+/// the tenant's content ids ([`Repository::content_ids`]).
 ///
 /// # Errors
 /// As [`crate::backup`].
@@ -128,9 +128,7 @@ pub async fn live(
     ids: dirvault_store::ContentIds,
 ) -> Result<(Repository, Snapshot)> {
     // Its content ids are made as the compared repository's (keyed when it is encrypted).
-    let repo = Repository::new(std::sync::Arc::new(
-        dirvault_store::ObjectSnapshotStore::scratch_like(ids),
-    ));
+    let repo = Repository::from(dirvault_store::ObjectSnapshotStore::scratch_like(ids));
     let options = crate::BackupOptions {
         kinds: kinds.to_vec(),
         owner: "dirvault-drift".into(),

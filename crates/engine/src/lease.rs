@@ -23,7 +23,7 @@ pub(crate) async fn under_lease<T>(
     now: DateTime<Utc>,
     work: impl Future<Output = Result<T>>,
 ) -> Result<T> {
-    let store = repo.store().clone();
+    let store = repo.clone();
     let lease = store.acquire_lease(tenant, owner, ttl, now).await?;
     let clock = std::time::Instant::now();
     let held = tokio::sync::Mutex::new(lease);

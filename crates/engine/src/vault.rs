@@ -299,7 +299,7 @@ impl Vault {
             }
             Against::Live(client) => {
                 let kinds: Vec<ObjectKind> = filter.kind.into_iter().collect();
-                let ids = self.repo.store().content_ids(tenant).await?;
+                let ids = self.repo.content_ids(tenant).await?;
                 let (repo, snapshot) = crate::live(client, &kinds, ids).await?;
                 (Some(repo), snapshot, DiffEnd::Live)
             }
@@ -368,7 +368,7 @@ impl Vault {
         if !is_plan_id(id) {
             return Ok(None);
         }
-        let store = self.repo.store();
+        let store = &self.repo;
         let mut bytes = store
             .get_document(target, &dirvault_restore::proposed_document(id))
             .await?;

@@ -823,7 +823,6 @@ async fn a_backup_longer_than_its_lease_keeps_it_and_nobody_else_gets_in() {
             r = &mut backup => break r.unwrap(),
             _ = tokio::time::sleep(StdDuration::from_millis(100)) => {
                 let other = repo
-                    .store()
                     .acquire_lease(&tenant, "intruder", Duration::seconds(60), Utc::now())
                     .await;
                 assert!(
@@ -850,11 +849,10 @@ async fn a_backup_longer_than_its_lease_keeps_it_and_nobody_else_gets_in() {
     );
     // Released at the end.
     let next = repo
-        .store()
         .acquire_lease(&tenant, "next", Duration::seconds(60), Utc::now())
         .await
         .unwrap();
-    repo.store().release_lease(next).await.unwrap();
+    repo.release_lease(next).await.unwrap();
 }
 
 /// Every relationship of a snapshot, by kind.
@@ -1237,7 +1235,7 @@ async fn reads_of_a_repository_with_a_mutated_file_fail_cleanly() {
         if let [a, b, ..] = snapshots.as_slice() {
             let _ = dirvault_engine::changes(&repo, a, b).await;
         }
-        let _ = repo.store().lease(&tenant).await;
+        let _ = repo.lease(&tenant).await;
     }
 }
 

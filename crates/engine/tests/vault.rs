@@ -103,7 +103,7 @@ async fn maintenance_is_refused_while_a_backup_holds_the_lease_and_leaves_it_fre
         ..RetentionPolicy::default()
     };
     // Someone else holds the tenant's lease: forget, prune and maintain touch nothing.
-    let store = vault.repository().store();
+    let store = &vault.repository();
     let lease = store
         .acquire_lease(
             &id,

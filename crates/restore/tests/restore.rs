@@ -965,7 +965,7 @@ async fn an_interrupted_plan_finishes_on_a_second_run_without_duplicates() {
     assert_eq!((*http_status, request_id.is_some()), (500, true));
     // Then the process dies before its journal is written: the repository keeps no record of
     // the 29 users Graph created.
-    let store = env.repo.store();
+    let store = &env.repo;
     for name in store
         .list_documents(&plan.target, &format!("restore/{}/journal", plan.id))
         .await
@@ -1077,7 +1077,6 @@ async fn a_plan_is_data_that_round_trips_through_json() {
     );
     assert!(
         env.repo
-            .store()
             .list_documents(&plan.target, "restore")
             .await
             .unwrap()

@@ -1,7 +1,7 @@
 //! Snapshot store for dirvault.
 //!
 //! A repository holds any number of tenants' snapshots on local files, an S3-compatible store
-//! or memory, selected by URL ([`open`]). Object versions are content-addressed (SHA-256 of
+//! or memory, selected by URL ([`Repository::open`]). Object versions are content-addressed (SHA-256 of
 //! canonical JSON), zstd-compressed (with a dictionary per kind, trained on the tenant's own
 //! objects) and packed into pack files of about 8 MB, never one file per directory object; an
 //! unchanged object costs no new bytes. Each snapshot lists every object
@@ -10,8 +10,10 @@
 //! unreferenced packs. A per-tenant lease keeps two writers apart. See
 //! `docs/storage-format.md`.
 //!
-//! [`SnapshotStore`] is the seam (one implementation over `object_store`);
-//! [`Repository`] does the rest on top of it.
+//! [`Repository`] is the API; under it, one storage seam implemented over `object_store`
+//! ([`ObjectSnapshotStore`], for key management). The storage format's own types (pack
+//! indexes, blob locations, lease and changeset files) are private, so that a format change
+//! is not an API change.
 //!
 //! # Example
 //! ```
@@ -39,19 +41,23 @@ mod format;
 mod holder;
 mod repository;
 
-pub use backend::{
-    BlobIndex, KeySlot, Lease, ObjectSnapshotStore, OpenOptions, PackInfo, SnapshotStore, open,
-    open_with,
-};
+pub use backend::{KeySlot, Lease, ObjectSnapshotStore, OpenOptions};
 pub use crypto::{ContentIds, Secret};
 pub use error::{Error, Result};
-pub use format::{
-    BlobId, BlobLocation, Changeset, KindRecord, KindStatus, LeaseRecord, ManifestEntry,
-    RelationshipChanges, Snapshot, Text, new_snapshot_id,
-};
+pub use format::{BlobId, KindRecord, KindStatus, ManifestEntry, Snapshot, Text, new_snapshot_id};
 pub use holder::LeaseHolder;
 pub use repository::{
-    CopyProgress, CopyReport, ForgetReport, MAX_DURATION_DAYS, PACK_TARGET_BYTES, PruneReport,
-    Repository, RetentionPolicy, SnapshotWriter, VerifyReport, WriteStats, differing_entries,
-    parse_duration,
+    Changeset, CopyProgress, CopyReport, ForgetReport, LeaseInfo, MAX_DURATION_DAYS,
+    PACK_TARGET_BYTES, PruneReport, RelationshipChanges, Repository, RetentionPolicy,
+    SnapshotWriter, VerifyReport, WriteStats, differing_entries, parse_duration,
 };
+
+/// The storage seam under [`Repository`] and the format types its signatures show. Not API:
+/// it changes with the storage format, in any release. It is here for the store's own
+/// conformance suite (which checks each backend's contract: create-only commits, packs before
+/// their indexes, leases) and benchmarks; everything else goes through [`Repository`].
+#[doc(hidden)]
+pub mod __internal {
+    pub use crate::backend::{BlobIndex, PackInfo, SnapshotStore, open, open_with};
+    pub use crate::format::{BlobLocation, LeaseRecord};
+}

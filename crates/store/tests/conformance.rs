@@ -13,9 +13,8 @@ use chrono::{Duration, TimeZone, Utc};
 use dirvault_model::{
     DirectoryObject, ObjectId, ObjectKind, Relationship, RelationshipKind, TenantId,
 };
-use dirvault_store::{
-    Error, KindStatus, ObjectSnapshotStore, Repository, RetentionPolicy, Secret, SnapshotStore,
-};
+use dirvault_store::__internal::SnapshotStore;
+use dirvault_store::{Error, KindStatus, ObjectSnapshotStore, Repository, RetentionPolicy, Secret};
 use futures::TryStreamExt;
 use object_store::ObjectStore;
 use object_store::path::Path;
@@ -44,7 +43,7 @@ fn wrap(
     Backend {
         name,
         raw,
-        repo: Repository::new(Arc::new(store)),
+        repo: Repository::from(store),
         secret,
         _dir: dir,
     }
@@ -1061,7 +1060,7 @@ fn opened_with(b: &Backend, secret: Option<Secret>) -> ObjectSnapshotStore {
 
 /// A fresh handle on the same storage, with the backend's own secret.
 fn reopened(b: &Backend) -> Repository {
-    Repository::new(Arc::new(opened_with(b, b.secret.clone())))
+    Repository::from(opened_with(b, b.secret.clone()))
 }
 
 fn is_unsupported(err: &Error) -> bool {
@@ -1597,7 +1596,7 @@ async fn copy_into_an_encrypted_repository(from: &Backend, to: &Backend) {
     // Encrypted: nothing readable without the password.
     let locked = ObjectSnapshotStore::new(to.raw.clone(), to.name);
     assert!(matches!(
-        Repository::new(Arc::new(locked)).snapshots(&t).await,
+        Repository::from(locked).snapshots(&t).await,
         Err(Error::PasswordRequired)
     ));
 
@@ -1665,10 +1664,10 @@ async fn copies_into_an_encrypted_repository() {
 
 #[test]
 fn repository_urls_are_checked() {
-    let err = dirvault_store::open("ftp://example.com/x")
+    let err = dirvault_store::__internal::open("ftp://example.com/x")
         .unwrap_err()
         .to_string();
     assert!(err.contains("s3://bucket/prefix"), "{err}");
-    assert!(dirvault_store::open("s3:///nobucket").is_err());
-    assert!(dirvault_store::open("memory://").is_ok());
+    assert!(dirvault_store::__internal::open("s3:///nobucket").is_err());
+    assert!(dirvault_store::__internal::open("memory://").is_ok());
 }

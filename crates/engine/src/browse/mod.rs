@@ -122,7 +122,7 @@ pub async fn list(
     }
     // Where a version is stored is the store's business, not the listing's.
     for e in &mut entries {
-        e.at = None;
+        e.clear_location();
     }
     if options.sort == SortBy::Modified {
         let when = last_modified(repo, snapshot, kind, &entries).await?;
@@ -604,13 +604,12 @@ mod tests {
     use dirvault_store::BlobId;
 
     fn entry(id: &str, name: Option<&str>) -> ManifestEntry {
-        ManifestEntry {
-            id: id.parse().expect("an object id"),
-            blob: BlobId::of_canonical(id.as_bytes()),
-            name: name.map(Into::into),
-            key: None,
-            at: None,
-        }
+        ManifestEntry::new(
+            id.parse().expect("an object id"),
+            BlobId::of_canonical(id.as_bytes()),
+            name.map(Into::into),
+            None,
+        )
     }
 
     #[test]

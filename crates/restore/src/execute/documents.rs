@@ -24,13 +24,12 @@ pub fn proposed_document(plan_id: &str) -> String {
 /// [`Error::Store`] when the repository cannot be written.
 pub async fn propose(repo: &Repository, plan: &RestorePlan) -> Result<()> {
     let bytes = serde_json::to_vec(plan).map_err(|e| Error::Options(e.to_string()))?;
-    repo.store()
-        .put_document(
-            &plan.target,
-            &proposed_document(&plan.id),
-            Bytes::from(bytes),
-        )
-        .await?;
+    repo.put_document(
+        &plan.target,
+        &proposed_document(&plan.id),
+        Bytes::from(bytes),
+    )
+    .await?;
     Ok(())
 }
 
@@ -48,7 +47,7 @@ pub async fn journal(
     plan_id: &str,
 ) -> Result<BTreeMap<u32, Outcome>> {
     let mut outcomes = BTreeMap::new();
-    let store = repo.store();
+    let store = &repo;
     for name in store
         .list_documents(tenant, &journal_folder(plan_id))
         .await?

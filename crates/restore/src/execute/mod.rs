@@ -237,7 +237,7 @@ pub async fn apply(
 ) -> Result<RestoreReport> {
     ready_to_apply(plan, client.tenant(), options)?;
     let tenant = &plan.target;
-    let store = repo.store();
+    let store = &repo;
     // The plan recorded under this id (when it was planned, and when it was first applied)
     // must be this one: an edited plan whose digest was recomputed, or another plan reusing
     // an applied plan's id, is refused rather than resumed or skipped.

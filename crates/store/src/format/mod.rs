@@ -178,7 +178,7 @@ pub struct KindRecord {
     /// as in the parent. Absent for a kind that never had an object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) index: Option<BlobId>,
-    /// The blob of the [`Changeset`] against the parent snapshot; absent when nothing changed
+    /// The blob of the [`ChangesetFile`] against the parent snapshot; absent when nothing changed
     /// or there is no parent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) changes: Option<BlobId>,
@@ -214,7 +214,7 @@ pub struct KindRecord {
 /// [`Snapshot::relationships`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct ChainLink {
-    /// The changeset blob ([`Changeset`] for a kind, [`RelationshipChanges`] for relationships).
+    /// The changeset blob ([`ChangesetFile`] for a kind, [`RelationshipChangesFile`] for relationships).
     pub blob: BlobId,
     /// Where it was written (a hint, as [`ChunkRef::at`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -325,7 +325,7 @@ pub(crate) struct ChunkRef {
 /// What changed in a kind since the parent snapshot: the entries of objects created and
 /// modified (new versions), and of objects deleted (the parent's version).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct Changeset {
+pub(crate) struct ChangesetFile {
     /// New objects.
     #[serde(default)]
     pub created: Vec<ManifestEntry>,
@@ -339,7 +339,7 @@ pub struct Changeset {
 
 /// How the relationships changed since the parent snapshot.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct RelationshipChanges {
+pub(crate) struct RelationshipChangesFile {
     /// Relationships that are new.
     #[serde(default)]
     pub added: Vec<dirvault_model::Relationship>,
@@ -371,7 +371,27 @@ pub struct ManifestEntry {
     /// Where the version's blob is (a hint, as [`ChunkRef::at`]): showing an object or its
     /// history needs no blob index.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub at: Option<BlobLocation>,
+    pub(crate) at: Option<BlobLocation>,
+}
+
+impl ManifestEntry {
+    /// An entry for the version `blob` of object `id`, with the name and second key that
+    /// listing and search show.
+    pub fn new(id: ObjectId, blob: BlobId, name: Option<Text>, key: Option<Text>) -> Self {
+        Self {
+            id,
+            blob,
+            name,
+            key,
+            at: None,
+        }
+    }
+
+    /// Drops where the version is stored (a hint for reading it back), for an entry handed
+    /// to someone who shows it rather than reads it: a listing in the daemon's API.
+    pub fn clear_location(&mut self) {
+        self.at = None;
+    }
 }
 
 /// A committed snapshot.
@@ -391,7 +411,7 @@ pub struct Snapshot {
     pub kinds: BTreeMap<ObjectKind, KindRecord>,
     /// The relationships (memberships, owners, role assignments…), recorded as a kind's
     /// objects are: an index of chunks, the changes against the parent and a chain of them on
-    /// a base ([`KindRecord::chain`]). Their `status` is always complete: links are read with
+    /// a base (as a kind's chain). Their `status` is always complete: links are read with
     /// their kinds, and a kind that failed keeps its parent's links.
     #[serde(default)]
     pub relationships: KindRecord,

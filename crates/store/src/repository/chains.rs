@@ -165,16 +165,16 @@ pub(super) const OVERLAY_DIVISOR: usize = 8;
 /// base: an object the overlay names was as the overlay says; any other was as in the base,
 /// so it changed since the parent exactly when it changed since the base.
 pub(super) fn entries_since_parent(
-    since_base: &Changeset,
+    since_base: &ChangesetFile,
     parent: &Overlay,
     list: &[ManifestEntry],
-) -> Changeset {
+) -> ChangesetFile {
     let ours = |id: &dirvault_model::ObjectId| {
         list.binary_search_by(|e| e.id.cmp(id))
             .ok()
             .map(|i| &list[i])
     };
-    let mut out = Changeset::default();
+    let mut out = ChangesetFile::default();
     for (id, before) in parent {
         match (before, ours(id)) {
             (None, Some(now)) => out.created.push(now.clone()),
@@ -198,11 +198,11 @@ pub(super) fn entries_since_parent(
 
 /// [`entries_since_parent`] for relationships (`ours` in order).
 pub(super) fn relationships_since_parent(
-    since_base: &crate::format::RelationshipChanges,
+    since_base: &crate::format::RelationshipChangesFile,
     parent: &BTreeMap<Relationship, bool>,
     ours: &[Relationship],
-) -> crate::format::RelationshipChanges {
-    let mut out = crate::format::RelationshipChanges::default();
+) -> crate::format::RelationshipChangesFile {
+    let mut out = crate::format::RelationshipChangesFile::default();
     for (r, was) in parent {
         match (was, ours.binary_search(r).is_ok()) {
             (false, true) => out.added.push(r.clone()),

@@ -59,10 +59,10 @@ pub(super) fn changeset_naming(
     bytes: &[u8],
     blob: &BlobId,
     id: &dirvault_model::ObjectId,
-) -> Result<Changeset> {
+) -> Result<ChangesetFile> {
     let needle = serde_json::to_vec(id.as_str()).unwrap_or_default();
     if !bytes.windows(needle.len()).any(|w| w == needle.as_slice()) {
-        return Ok(Changeset::default());
+        return Ok(ChangesetFile::default());
     }
     parse_json(bytes, blob, "changeset")
 }

@@ -20,14 +20,16 @@ use crate::backend::{BlobIndex, SnapshotStore, encode_blob};
 use crate::compress::{self, DICTIONARY_SAMPLES, EncoderDictionary};
 use crate::error::{Error, Result};
 use crate::format::{
-    BlobId, BlobLocation, ChainLink, Changeset, ChunkRef, EntryChunk, IdFilter, KindRecord,
+    BlobId, BlobLocation, ChainLink, ChangesetFile, ChunkRef, EntryChunk, IdFilter, KindRecord,
     KindStatus, ManifestEntry, ManifestIndex, Snapshot, new_snapshot_id,
 };
 
 mod chains;
+mod changes;
 mod chunks;
 mod copy;
 mod footprint;
+mod leases_and_documents;
 mod maintenance;
 mod read;
 mod retention;
@@ -35,8 +37,10 @@ mod writer;
 
 pub use chains::differing_entries;
 use chains::*;
+pub use changes::{Changeset, RelationshipChanges};
 use chunks::*;
 pub use copy::{CopyProgress, CopyReport};
+pub use leases_and_documents::LeaseInfo;
 pub use maintenance::{ForgetReport, PruneReport, VerifyReport};
 pub use retention::{MAX_DURATION_DAYS, RetentionPolicy, parse_duration};
 pub use writer::SnapshotWriter;
@@ -72,6 +76,12 @@ pub struct Repository {
     indexes: Arc<std::sync::Mutex<RecentIndexes>>,
 }
 
+impl From<crate::ObjectSnapshotStore> for Repository {
+    fn from(store: crate::ObjectSnapshotStore) -> Self {
+        Self::new(Arc::new(store))
+    }
+}
+
 impl std::fmt::Debug for Repository {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Repository")
@@ -99,28 +109,34 @@ pub struct WriteStats {
 
 impl Repository {
     /// A repository over `store`.
-    pub fn new(store: Arc<dyn SnapshotStore>) -> Self {
+    pub(crate) fn new(store: Arc<dyn SnapshotStore>) -> Self {
         Self {
             store,
             indexes: Arc::default(),
         }
     }
 
-    /// Opens a repository by URL (see [`crate::open`]).
+    /// Opens a repository by URL: a path or `file:///path` (local files),
+    /// `s3://bucket/prefix` (S3-compatible: the standard `AWS_*` variables, incl.
+    /// `AWS_ENDPOINT_URL` and `AWS_ALLOW_HTTP`), or `memory://` (tests). Without a secret: an
+    /// encrypted repository is refused ([`Error::PasswordRequired`]) and a new one is created
+    /// unencrypted (see [`Repository::open_with`]).
     ///
     /// # Errors
-    /// [`Error::Url`].
+    /// [`Error::Url`] for a URL that names no supported backend or cannot be opened.
     pub fn open(url: &str) -> Result<Self> {
-        Ok(Self::new(crate::open(url)?))
+        Ok(Self::new(crate::backend::open(url)?))
     }
 
-    /// Opens a repository by URL with a secret and rules for a new one (see
-    /// [`crate::open_with`]).
+    /// [`Repository::open`] with a secret and rules for a new repository; its key slots are
+    /// managed through [`Repository::object_store`].
     ///
     /// # Errors
-    /// [`Error::Url`].
+    /// [`Error::Url`] for a URL that names no supported backend or cannot be opened.
     pub fn open_with(url: &str, options: &crate::OpenOptions) -> Result<Self> {
-        Ok(Self::new(Arc::new(crate::open_with(url, options)?)))
+        Ok(Self::new(Arc::new(crate::backend::open_with(
+            url, options,
+        )?)))
     }
 
     /// The store as an [`crate::ObjectSnapshotStore`] (for key management), when it is one.
@@ -128,7 +144,9 @@ impl Repository {
         self.store.as_any().downcast_ref()
     }
 
-    /// The underlying store.
+    /// The storage seam under the repository: not API (its signatures show the storage
+    /// format), for the store's own conformance suite and benchmarks.
+    #[doc(hidden)]
     pub fn store(&self) -> &Arc<dyn SnapshotStore> {
         &self.store
     }

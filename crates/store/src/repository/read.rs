@@ -104,7 +104,7 @@ impl Repository {
             .iter()
             .zip(self.chain_bytes(tenant, &record.chain).await?)
         {
-            let changes: Changeset = parse_json(&bytes, &link.blob, "changeset")?;
+            let changes: ChangesetFile = parse_json(&bytes, &link.blob, "changeset")?;
             for e in changes.created.into_iter().chain(changes.modified) {
                 overlay.insert(e.id.clone(), Some(e));
             }
@@ -131,7 +131,7 @@ impl Repository {
             .iter()
             .zip(self.chain_bytes(&snapshot.tenant, chain).await?)
         {
-            let changes: crate::format::RelationshipChanges =
+            let changes: crate::format::RelationshipChangesFile =
                 parse_json(&bytes, &link.blob, "relationship changes")?;
             let wanted = |r: &Relationship| kind.is_none_or(|k| r.kind == k);
             for r in changes.added.into_iter().filter(wanted) {
@@ -192,8 +192,8 @@ impl Repository {
         Ok(entries.into_iter().find(|e| &e.id == id))
     }
 
-    /// What changed in a kind since the snapshot's parent, when the snapshot records it
-    /// (format 2); `Some(empty)` when the kind is unchanged.
+    /// What changed in a kind since the snapshot's parent, when the snapshot records it;
+    /// `None` when nothing changed or there is no parent.
     ///
     /// # Errors
     /// Missing or corrupt blobs.
@@ -210,7 +210,7 @@ impl Repository {
                 let bytes = self
                     .blob_bytes_at(&snapshot.tenant, blob, record.changes_at.as_ref())
                     .await?;
-                parse_json(&bytes, blob, "changeset").map(Some)
+                parse_json::<ChangesetFile>(&bytes, blob, "changeset").map(|file| Some(file.into()))
             }
             None => Ok(None),
         }
@@ -449,7 +449,7 @@ impl Repository {
     pub async fn relationship_changes(
         &self,
         snapshot: &Snapshot,
-    ) -> Result<Option<crate::format::RelationshipChanges>> {
+    ) -> Result<Option<RelationshipChanges>> {
         let Some(blob) = &snapshot.relationships.changes else {
             return Ok(None);
         };
@@ -460,8 +460,8 @@ impl Repository {
                 snapshot.relationships.changes_at.as_ref(),
             )
             .await?;
-        serde_json::from_slice(&bytes)
-            .map(Some)
+        serde_json::from_slice::<crate::format::RelationshipChangesFile>(&bytes)
+            .map(|file| Some(file.into()))
             .map_err(|e| Error::Corrupt {
                 path: format!("relationship changes {blob}"),
                 reason: e.to_string(),

@@ -456,7 +456,7 @@ impl SnapshotWriter {
         list: &[ManifestEntry],
         ids: &[BlobId],
         ranges: &[std::ops::Range<usize>],
-    ) -> Result<Changeset> {
+    ) -> Result<ChangesetFile> {
         let base_chunks = self.repo.manifest_chunks(&self.tenant, base).await?;
         let ours: HashSet<&BlobId> = ids.iter().collect();
         let theirs: HashSet<&BlobId> = base_chunks.iter().map(|c| &c.blob).collect();
@@ -469,7 +469,7 @@ impl SnapshotWriter {
         let before = self.repo.chunk_entries(&self.tenant, &unshared).await?;
         let mut before: HashMap<dirvault_model::ObjectId, ManifestEntry> =
             before.into_iter().map(|e| (e.id.clone(), e)).collect();
-        let mut changes = Changeset::default();
+        let mut changes = ChangesetFile::default();
         for (id, range) in ids.iter().zip(ranges) {
             if theirs.contains(id) {
                 continue;
@@ -497,7 +497,7 @@ impl SnapshotWriter {
         ours: &[Relationship],
         ids: &[BlobId],
         ranges: &[std::ops::Range<usize>],
-    ) -> Result<crate::format::RelationshipChanges> {
+    ) -> Result<crate::format::RelationshipChangesFile> {
         const CHUNKS_AT_ONCE: usize = 256;
         let theirs = self.repo.relationship_chunks(base).await?;
         let our_chunks: HashSet<&BlobId> = ids.iter().collect();
@@ -515,7 +515,7 @@ impl SnapshotWriter {
             .flat_map(|(_, range)| &ours[range.clone()])
             .collect();
         let mut after = after.into_iter().peekable();
-        let mut changes = crate::format::RelationshipChanges::default();
+        let mut changes = crate::format::RelationshipChangesFile::default();
         for group in unshared.chunks(CHUNKS_AT_ONCE) {
             let before: Vec<Relationship> = self
                 .repo
