@@ -108,3 +108,12 @@ pub fn fast_retries() -> RetryOptions {
         max_delay: Duration::from_millis(50),
     }
 }
+
+/// A benchmark's own arguments: `cargo bench -- A B` runs it with `A B --bench`, and the
+/// flags are cargo's, not the benchmark's.
+pub fn bench_args() -> Vec<String> {
+    std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect()
+}

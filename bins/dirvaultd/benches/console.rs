@@ -20,10 +20,7 @@ const KEY: &str = "console-bench-admin-key";
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
+    let args = dirvault_testkit::bench_args();
     let repo_dir = args
         .first()
         .expect("usage: console REPO_DIR [RUNS] (a repository of the browse benchmark)");

@@ -148,10 +148,7 @@ async fn backed_up(d: &Daemon, tenants: usize) -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
+    let args = dirvault_testkit::bench_args();
     let tenants: usize = args.first().map_or(1000, |s| s.parse().unwrap());
     let idle: u64 = args.get(1).map_or(30, |s| s.parse().unwrap());
     let emulator = Emulator::new(EmulatorConfig {

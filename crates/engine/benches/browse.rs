@@ -164,10 +164,7 @@ macro_rules! timed {
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
+    let args = dirvault_testkit::bench_args();
     let size = args.first().map_or("L100k", String::as_str).to_owned();
     let count: usize = args.get(1).map_or(730, |s| s.parse().unwrap());
     let temp = tempfile::tempdir().unwrap();

@@ -5,29 +5,18 @@
 //! cargo run -p dirvault-engine --example browse_and_diff
 //! ```
 
-use dirvault_emulator::{Emulator, EmulatorConfig, TenantSpec, ThrottleConfig};
 use dirvault_engine::browse::{self, ListOptions};
 use dirvault_engine::{BackupOptions, backup, changes};
-use dirvault_graph::{Credentials, GraphClient};
 use dirvault_model::ObjectKind;
 use dirvault_store::Repository;
+use dirvault_testkit::EmulatedTenant;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // Graph's documented throttling off, to keep the example quick.
-    let emulator = Emulator::new(EmulatorConfig {
-        throttle: ThrottleConfig { scale: 0.0 },
-        ..EmulatorConfig::default()
-    });
-    let tenant = emulator.create_tenant(&TenantSpec::preset("contoso", "small", 1)?)?;
-    let server = emulator.start("127.0.0.1:0").await?;
-    let client = GraphClient::builder(tenant.tenant_id.parse()?)
-        .with_endpoints(&server.url(), &server.url())
-        .with_credentials(Credentials::secret(
-            tenant.client_id.parse()?,
-            &tenant.client_secret,
-        ))
-        .build()?;
+    // A generated tenant served over HTTP, and a client for it: the setup
+    // `backup_emulated_tenant` spells out.
+    let tenant = EmulatedTenant::start("small", 1).await;
+    let client = tenant.client();
     let repo = Repository::open("memory://")?;
     let options = BackupOptions::default();
 
@@ -35,9 +24,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?
         .snapshot;
     // An admin edits 5% of the users, hires, lets people go and moves memberships.
-    emulator.with_tenant(&tenant.tenant_id, |t| {
-        dirvault_emulator::control::churn_tenant(t, 5.0, 42, emulator.clock().now())
-    })?;
+    let now = tenant.emulator.clock().now();
+    tenant.mutate(|t| dirvault_emulator::control::churn_tenant(t, 5.0, 42, now));
     let second = backup(&client, &repo, &options, chrono::Utc::now(), &|_| {})
         .await?
         .snapshot;

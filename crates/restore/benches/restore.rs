@@ -9,9 +9,8 @@
 
 use std::time::Instant;
 
-use dirvault_emulator::{Collection, Emulator, EmulatorConfig, TenantSpec, ThrottleConfig};
+use dirvault_emulator::{Collection, ThrottleConfig};
 use dirvault_engine::{BackupOptions, backup};
-use dirvault_graph::{Credentials, GraphClient};
 use dirvault_model::{ObjectKind, RelationshipKind};
 use dirvault_restore::{
     Action, ApplyOptions, BackupState, CurrentState, PlanContext, RestoreOptions,
@@ -20,29 +19,17 @@ use dirvault_store::Repository;
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
+    let args = dirvault_testkit::bench_args();
     let size = args.first().map_or("large", String::as_str);
     let scale: f64 = args.get(1).map_or(4.0, |s| s.parse().unwrap());
 
-    let emulator = Emulator::new(EmulatorConfig {
-        throttle: ThrottleConfig { scale: 0.0 },
-        ..EmulatorConfig::default()
-    });
-    let info = emulator
-        .create_tenant(&TenantSpec::preset("contoso", size, 1).unwrap())
-        .unwrap();
-    let server = emulator.start("127.0.0.1:0").await.unwrap();
-    let client = GraphClient::builder(info.tenant_id.parse().unwrap())
-        .with_credentials(Credentials::secret(
-            info.client_id.parse().unwrap(),
-            &info.client_secret,
-        ))
-        .with_endpoints(&server.url(), &server.url())
-        .build()
-        .unwrap();
+    let tenant = dirvault_testkit::EmulatedTenant::start(size, 1).await;
+    let (emulator, info) = (&tenant.emulator, &tenant.info);
+    // Graph's own retry timing (Retry-After), not the tests' fast retries.
+    let client = tenant.client_with(
+        tenant.credentials(),
+        dirvault_graph::RetryOptions::default(),
+    );
     let repo = Repository::open("memory://").unwrap();
     let snapshot = backup(
         &client,

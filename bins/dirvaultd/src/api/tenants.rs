@@ -219,13 +219,7 @@ pub(crate) async fn add(
         added = Some(entry);
         Ok(())
     })
-    .map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "config_error",
-            format!("{e:#}"),
-        )
-    })?;
+    .map_err(config_not_written)?;
     if exists {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -244,6 +238,16 @@ pub(crate) async fn add(
     let consent = admin_consent_url(&config.sections.daemon, &entry);
     let st = status(app, &name, &entry).await?;
     Ok((st, consent))
+}
+
+/// The configuration file could not be read back or written: the daemon's fault, not the
+/// request's.
+fn config_not_written(e: anyhow::Error) -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "config_error",
+        format!("{e:#}"),
+    )
 }
 
 /// docs/graph.md §8: `https://{login-host}/{tenant}/v2.0/adminconsent?client_id=…&scope=https://{graph-host}/.default&redirect_uri=…&state=…`.
@@ -289,12 +293,6 @@ pub(super) async fn delete_tenant(
         c.tenants.remove(&name);
         Ok(())
     })
-    .map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "config_error",
-            format!("{e:#}"),
-        )
-    })?;
+    .map_err(config_not_written)?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -99,20 +99,26 @@ pub(crate) async fn links(
     Path(id): Path<String>,
     req: Req,
 ) -> GraphResult<Response> {
-    caller.require(&link_read_permissions(rel, source))?;
     let t = tenant.read();
-    let id = source_id(&t, source, &id)?;
-    let empty = BTreeSet::new();
-    let ids = t.links(rel, &id).unwrap_or(&empty);
+    let ids = linked(&caller, &t, rel, source, &id)?;
     directory_objects_response(&t, &caller, &req, ids, "directoryObjects")
 }
 
-/// The canonical id of a relationship's source (given by id, UPN or role template).
-fn source_id(t: &Tenant, source: Collection, key: &str) -> GraphResult<String> {
-    lookup(t, source, key)
+/// The ids the source `key` (an id, UPN or role template) links to by `rel`, once the caller
+/// is known to have a permission that reads them.
+fn linked<'t>(
+    caller: &Caller,
+    t: &'t Tenant,
+    rel: LinkKind,
+    source: Collection,
+    key: &str,
+) -> GraphResult<&'t BTreeSet<String>> {
+    static NONE: BTreeSet<String> = BTreeSet::new();
+    caller.require(&link_read_permissions(rel, source))?;
+    let id = lookup(t, source, key)
         .and_then(|o| o.get("id").and_then(Value::as_str))
-        .map(str::to_owned)
-        .ok_or_else(|| GraphError::not_found(key))
+        .ok_or_else(|| GraphError::not_found(key))?;
+    Ok(t.links(rel, id).unwrap_or(&NONE))
 }
 
 /// `GET /groups/{id}/members/{member}`: the list cast to one type
@@ -125,11 +131,8 @@ pub(crate) async fn link(
     Path((id, member)): Path<(String, String)>,
     req: Req,
 ) -> GraphResult<Response> {
-    caller.require(&link_read_permissions(rel, source))?;
     let t = tenant.read();
-    let id = source_id(&t, source, &id)?;
-    let empty = BTreeSet::new();
-    let ids = t.links(rel, &id).unwrap_or(&empty);
+    let ids = linked(&caller, &t, rel, source, &id)?;
     if member == "$count" {
         return count_response(&req.query, ids.len());
     }

@@ -42,17 +42,14 @@ impl<'a> Run<'a> {
         if kind == ObjectKind::DirectoryAudits && incremental {
             self.app_role_audits = Some(app_role_targets);
         }
-        let mut writer = self.writer.lock().await;
-        for entry in parent.map(|(_, e)| e).unwrap_or_default() {
-            if !fresh_ids.contains(entry.id.as_str()) {
-                writer.carry_entry(kind, entry);
-            }
-        }
-        drop(writer);
-        Ok(Listed {
-            incremental,
-            delta_link: None,
-            selected: Vec::new(),
-        })
+        let parent_entries = parent.map(|(_, e)| e).unwrap_or_default();
+        self.carry(
+            kind,
+            parent_entries
+                .into_iter()
+                .filter(|e| !fresh_ids.contains(e.id.as_str())),
+        )
+        .await;
+        Ok(Listed::without_delta(incremental))
     }
 }

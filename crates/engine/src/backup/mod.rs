@@ -201,6 +201,16 @@ struct Listed {
 }
 
 impl Listed {
+    /// A kind read without delta (no link to continue from, no `$select` recorded);
+    /// `incremental` when it kept entries of the parent snapshot.
+    fn without_delta(incremental: bool) -> Listed {
+        Listed {
+            incremental,
+            delta_link: None,
+            selected: Vec::new(),
+        }
+    }
+
     /// The same result, recorded as asking for `select`.
     fn asking(self, select: &[String]) -> Listed {
         Listed {
@@ -224,6 +234,14 @@ impl<'a> Run<'a> {
         );
         lane.metadata = self.metadata.clone();
         lane
+    }
+
+    /// Keeps these entries of the parent snapshot as they were (one lock for all of them).
+    async fn carry(&self, kind: ObjectKind, entries: impl IntoIterator<Item = ManifestEntry>) {
+        let mut writer = self.writer.lock().await;
+        for entry in entries {
+            writer.carry_entry(kind, entry);
+        }
     }
 
     /// A run that has found nothing yet.

@@ -14,20 +14,12 @@ impl<'a> Run<'a> {
         repo: &Repository,
     ) -> Result<Listed> {
         let CollectionPath::PerParent { parent, segment } = kind.info().collection else {
-            return Ok(Listed {
-                incremental: false,
-                delta_link: None,
-                selected: Vec::new(),
-            });
+            return Ok(Listed::without_delta(false));
         };
         let parent_path = match parent.info().collection {
             CollectionPath::Tenant(p) => p,
             CollectionPath::PerParent { .. } | CollectionPath::Singleton(_) => {
-                return Ok(Listed {
-                    incremental: false,
-                    delta_link: None,
-                    selected: Vec::new(),
-                });
+                return Ok(Listed::without_delta(false));
             }
         };
         let owners: Vec<String> = self
@@ -102,18 +94,9 @@ impl<'a> Run<'a> {
             carried.remove(&answered);
         }
         let live: BTreeSet<&String> = owners.iter().collect();
-        let mut writer = self.writer.lock().await;
-        for (id, entry) in carried {
-            if live.contains(&id) {
-                writer.carry_entry(kind, entry);
-            }
-        }
-        drop(writer);
-        Ok(Listed {
-            incremental,
-            delta_link: None,
-            selected: Vec::new(),
-        })
+        let kept = carried.into_iter().filter(|(id, _)| live.contains(id));
+        self.carry(kind, kept.map(|(_, entry)| entry)).await;
+        Ok(Listed::without_delta(incremental))
     }
 
     /// Reads `{parent_path}/{owner}/{segment}` of each wanted owner through `$batch` and adds
@@ -219,11 +202,7 @@ impl<'a> Run<'a> {
                 self.writer.lock().await.carry_entry(kind, entry);
             }
         }
-        Ok(Listed {
-            incremental: true,
-            delta_link: None,
-            selected: Vec::new(),
-        })
+        Ok(Listed::without_delta(true))
     }
 
     /// The users in the authentication-methods registration report, each with whether its row

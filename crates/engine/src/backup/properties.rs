@@ -107,11 +107,7 @@ impl<'a> Run<'a> {
             self.add_page(kind, page.items).await?;
             self.report(kind, seen);
         }
-        Ok(Listed {
-            incremental: false,
-            delta_link: None,
-            selected: Vec::new(),
-        })
+        Ok(Listed::without_delta(false))
     }
 
     /// Reads a settings object (one per tenant, at a fixed path) as a kind of one object.
@@ -124,10 +120,6 @@ impl<'a> Run<'a> {
         }
         self.add_page(kind, vec![object]).await?;
         self.report(kind, 1);
-        Ok(Listed {
-            incremental: false,
-            delta_link: None,
-            selected: Vec::new(),
-        })
+        Ok(Listed::without_delta(false))
     }
 }
