@@ -26,6 +26,14 @@ pub struct PolicyWrites {
 }
 
 impl PolicyWrites {
+    /// A kind whose create carries nothing its update does not (or that is never created).
+    const fn updating(update: &'static [&'static str]) -> Self {
+        Self {
+            update,
+            create_also: &[],
+        }
+    }
+
     /// Whether a create of the kind may carry `name`.
     pub fn creates(&self, name: &str) -> bool {
         self.update.contains(&name) || self.create_also.contains(&name)
@@ -43,15 +51,12 @@ const CROSS_TENANT_SETTINGS: [&str; 6] = [
     "inboundTrust",
 ];
 
-const STS_POLICY: PolicyWrites = PolicyWrites {
-    update: &[
-        "definition",
-        "description",
-        "displayName",
-        "isOrganizationDefault",
-    ],
-    create_also: &[],
-};
+const STS_POLICY: PolicyWrites = PolicyWrites::updating(&[
+    "definition",
+    "description",
+    "displayName",
+    "isOrganizationDefault",
+]);
 
 /// The string and complex properties of a branding localization a `PATCH` may carry
 /// (organizationalbrandinglocalization-update.md); its streams are written one by one with
@@ -98,64 +103,48 @@ pub fn policy_writes(kind: ObjectKind) -> Option<PolicyWrites> {
             update: &BRANDING,
             create_also: &["id"],
         },
-        K::AuthorizationPolicy => PolicyWrites {
-            update: &[
-                "allowEmailVerifiedUsersToJoinOrganization",
-                "allowInvitesFrom",
-                "allowUserConsentForRiskyApps",
-                "allowedToSignUpEmailBasedSubscriptions",
-                "allowedToUseSSPR",
-                "blockMsolPowerShell",
-                "defaultUserRolePermissions",
-                "description",
-                "displayName",
-                "guestUserRoleId",
-            ],
-            create_also: &[],
-        },
-        K::SecurityDefaults => PolicyWrites {
-            update: &["isEnabled"],
-            create_also: &[],
-        },
+        K::AuthorizationPolicy => PolicyWrites::updating(&[
+            "allowEmailVerifiedUsersToJoinOrganization",
+            "allowInvitesFrom",
+            "allowUserConsentForRiskyApps",
+            "allowedToSignUpEmailBasedSubscriptions",
+            "allowedToUseSSPR",
+            "blockMsolPowerShell",
+            "defaultUserRolePermissions",
+            "description",
+            "displayName",
+            "guestUserRoleId",
+        ]),
+        K::SecurityDefaults => PolicyWrites::updating(&["isEnabled"]),
         // Each method's configuration is updated on its own path, with its @odata.type
         // (authenticationmethodconfiguration-update.md): see `METHOD_CONFIGURATIONS`.
-        K::AuthenticationMethodsPolicy => PolicyWrites {
-            update: &["registrationEnforcement"],
-            create_also: &[],
-        },
-        K::CrossTenantAccessPolicy => PolicyWrites {
-            update: &["allowedCloudEndpoints", "displayName"],
-            create_also: &[],
-        },
+        K::AuthenticationMethodsPolicy => PolicyWrites::updating(&["registrationEnforcement"]),
+        K::CrossTenantAccessPolicy => {
+            PolicyWrites::updating(&["allowedCloudEndpoints", "displayName"])
+        }
         // The partner's tenant id is its key, given on create only
         // (crosstenantaccesspolicy-post-partners.md, crosstenantaccesspolicyconfigurationpartner-update.md).
         K::CrossTenantAccessPolicyPartners => PolicyWrites {
             update: &CROSS_TENANT_SETTINGS,
             create_also: &["tenantId"],
         },
-        K::CrossTenantAccessDefault => PolicyWrites {
-            update: &[
-                "automaticUserConsentSettings",
-                "b2bCollaborationInbound",
-                "b2bCollaborationOutbound",
-                "b2bDirectConnectInbound",
-                "b2bDirectConnectOutbound",
-                "inboundTrust",
-                "invitationRedemptionIdentityProviderConfiguration",
-                "tenantRestrictions",
-            ],
-            create_also: &[],
-        },
-        K::AdminConsentRequestPolicy => PolicyWrites {
-            update: &[
-                "isEnabled",
-                "notifyReviewers",
-                "remindersEnabled",
-                "requestDurationInDays",
-                "reviewers",
-            ],
-            create_also: &[],
-        },
+        K::CrossTenantAccessDefault => PolicyWrites::updating(&[
+            "automaticUserConsentSettings",
+            "b2bCollaborationInbound",
+            "b2bCollaborationOutbound",
+            "b2bDirectConnectInbound",
+            "b2bDirectConnectOutbound",
+            "inboundTrust",
+            "invitationRedemptionIdentityProviderConfiguration",
+            "tenantRestrictions",
+        ]),
+        K::AdminConsentRequestPolicy => PolicyWrites::updating(&[
+            "isEnabled",
+            "notifyReviewers",
+            "remindersEnabled",
+            "requestDurationInDays",
+            "reviewers",
+        ]),
         K::TokenLifetimePolicies
         | K::TokenIssuancePolicies
         | K::ClaimsMappingPolicies
@@ -169,10 +158,7 @@ pub fn policy_writes(kind: ObjectKind) -> Option<PolicyWrites> {
         },
         // A PIM policy is changed rule by rule (unifiedrolemanagementpolicyrule-update.md):
         // see `PIM_RULES`.
-        K::RoleManagementPolicies => PolicyWrites {
-            update: &[],
-            create_also: &[],
-        },
+        K::RoleManagementPolicies => PolicyWrites::updating(&[]),
         // allowedCombinations changes only through `updateAllowedCombinations`.
         K::AuthenticationStrengthPolicies => PolicyWrites {
             update: &["description", "displayName"],

@@ -31,16 +31,9 @@ async fn main() {
         dirvault_graph::RetryOptions::default(),
     );
     let repo = Repository::open("memory://").unwrap();
-    let snapshot = backup(
-        &client,
-        &repo,
-        &BackupOptions::default(),
-        chrono::Utc::now(),
-        &|_| {},
-    )
-    .await
-    .unwrap()
-    .snapshot;
+    let everything = BackupOptions::default();
+    let backed_up = backup(&client, &repo, &everything, chrono::Utc::now(), &|_| {});
+    let snapshot = backed_up.await.unwrap().snapshot;
 
     // Every user gone for good (deleted and purged): their memberships go with them.
     emulator

@@ -439,14 +439,19 @@ pub(crate) fn existing(t: &Tenant, kind: Collection, key: &str) -> GraphResult<(
     Ok((id, obj))
 }
 
+/// The application `id` (its object id or appId), once the caller may read applications.
+fn readable_application(caller: &Caller, t: &Tenant, id: &str) -> GraphResult<Obj> {
+    caller.require_read(Collection::Applications)?;
+    Ok(existing(t, Collection::Applications, id)?.1)
+}
+
 /// `GET /applications/{id}/extensionProperties`
 pub(crate) async fn extension_properties(
     Reading { caller, tenant }: Reading,
     Path(id): Path<String>,
 ) -> GraphResult<Response> {
-    caller.require_read(Collection::Applications)?;
     let t = tenant.read();
-    let (_, app) = existing(&t, Collection::Applications, &id)?;
+    let app = readable_application(&caller, &t, &id)?;
     let prefix = format!(
         "extension_{}_",
         app.get("appId")
@@ -472,9 +477,8 @@ pub(crate) async fn federated_credentials(
     Reading { caller, tenant }: Reading,
     Path(id): Path<String>,
 ) -> GraphResult<Response> {
-    caller.require_read(Collection::Applications)?;
     let t = tenant.read();
-    let (_, app) = existing(&t, Collection::Applications, &id)?;
+    let app = readable_application(&caller, &t, &id)?;
     let items = app
         .get("federatedIdentityCredentials")
         .and_then(Value::as_array)

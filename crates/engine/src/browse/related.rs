@@ -19,6 +19,28 @@ pub struct Related {
 }
 
 /// The names of every object of `kinds` in a snapshot.
+impl Related {
+    /// The source of `r`, named from `names`, with the scope of a role assignment when
+    /// `scoped`.
+    fn source_of(
+        r: dirvault_model::Relationship,
+        names: &std::collections::BTreeMap<ObjectId, Option<dirvault_store::Text>>,
+        scoped: bool,
+    ) -> Related {
+        Related {
+            relationship: r.kind,
+            name: names
+                .get(&r.source)
+                .and_then(|n| n.as_deref())
+                .map(str::to_owned),
+            scope: scoped
+                .then(|| r.directory_scope_id().map(str::to_owned))
+                .flatten(),
+            id: r.source,
+        }
+    }
+}
+
 pub(super) async fn names(
     repo: &Repository,
     snapshot: &Snapshot,
@@ -78,15 +100,7 @@ pub async fn memberships(
                         | R::DeviceRegisteredUser
                 )
         })
-        .map(|r| Related {
-            relationship: r.kind,
-            name: names
-                .get(&r.source)
-                .and_then(|n| n.as_deref())
-                .map(str::to_owned),
-            id: r.source,
-            scope: None,
-        })
+        .map(|r| Related::source_of(r, &names, false))
         .collect())
 }
 
@@ -109,15 +123,7 @@ pub async fn roles(
         .filter(|r| {
             &r.target == principal && matches!(r.kind, R::RoleAssignment | R::RoleEligibility)
         })
-        .map(|r| Related {
-            relationship: r.kind,
-            name: names
-                .get(&r.source)
-                .and_then(|n| n.as_deref())
-                .map(str::to_owned),
-            scope: r.directory_scope_id().map(str::to_owned),
-            id: r.source,
-        })
+        .map(|r| Related::source_of(r, &names, true))
         .collect())
 }
 
