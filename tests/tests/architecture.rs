@@ -102,3 +102,32 @@ fn the_store_api_names_no_format_type() {
         assert!(!exported, "the store's API exports {format_type}");
     }
 }
+
+#[test]
+fn the_binaries_call_the_facade_not_the_steps_of_a_workflow() {
+    // Planning a restore (load the backup, read the tenant, plan), applying one, holding a
+    // lease around maintenance and reading the live tenant for a diff are the library's
+    // (`dirvault_engine::Vault`): a binary that strings the steps together again is how the
+    // CLI and the daemon came to disagree before.
+    let steps = [
+        "BackupState::load",
+        "CurrentState::read",
+        "dirvault_restore::plan(",
+        "dirvault_restore::apply(",
+        "acquire_lease",
+        "renew_lease",
+        "changes::live(",
+    ];
+    let found: Vec<String> = sources()
+        .into_iter()
+        .filter(|(name, _)| name.starts_with("bins/") && name.contains("/src/"))
+        .flat_map(|(name, text)| {
+            steps
+                .iter()
+                .filter(|step| text.contains(**step))
+                .map(|step| format!("{name}: {step}"))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(found.is_empty(), "{found:?}");
+}
