@@ -102,3 +102,36 @@ fn the_clients_policy_writes_match_the_emulators_update_rules() {
     }
     assert!(compared >= 13, "{compared}");
 }
+
+/// The images and CSS of a branding localization are written one by one, outside JSON
+/// (organizationalbrandinglocalization-update.md): the client (`dirvault_model::policy_writes`)
+/// and the emulator each list them from Microsoft's pages. Both lists must be the same, and
+/// each be an `Edm.Stream` of the localization's type in Microsoft's metadata, and all of them: a name missing
+/// from the client's list is an image a restore never puts back.
+#[test]
+fn the_branding_streams_of_the_client_and_the_emulator_are_microsofts() {
+    let metadata = Emulator::new(EmulatorConfig::default()).metadata();
+    let mut client = dirvault_model::policy_writes::BRANDING_STREAMS.to_vec();
+    let mut emulator = dirvault_emulator::BRANDING_STREAMS.to_vec();
+    client.sort_unstable();
+    emulator.sort_unstable();
+    assert_eq!(client, emulator);
+    let odata_type = ObjectKind::BrandingLocalizations.info().odata_type;
+    let mut declared: Vec<&str> = metadata
+        .structural(odata_type)
+        .into_iter()
+        .filter(|p| p.type_name == "Edm.Stream")
+        .map(|p| p.name.as_str())
+        .collect();
+    declared.sort_unstable();
+    assert_eq!(
+        client, declared,
+        "every stream Microsoft declares, and only those"
+    );
+    for name in client {
+        let property = metadata
+            .find(odata_type, name)
+            .unwrap_or_else(|| panic!("{odata_type}.{name} is not in Microsoft's metadata"));
+        assert_eq!(property.type_name, "Edm.Stream", "{name}");
+    }
+}
