@@ -12,6 +12,11 @@
 //! ```
 //! regenerates the emulator's type table from Microsoft's published v1.0 metadata.
 
+// The allocator the dirvault binaries use: the emulator's reads decode each object they answer
+// with (issue #19's compact tenants), which is allocation-bound.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 
 use anyhow::Context;

@@ -6,6 +6,10 @@
 
 use std::time::Instant;
 
+// The allocator of the `graph-emulator` binary.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use dirvault_emulator::{Collection, LinkKind};
 use dirvault_emulator::{Emulator, EmulatorConfig, TenantSpec, ThrottleConfig};
 

@@ -255,7 +255,7 @@ fn apply(
             t.auth_methods
                 .entry(user)
                 .or_default()
-                .insert(id.clone(), method);
+                .insert(id.clone(), &method);
             json!({"id": id})
         }
         Mutation::RemoveAuthMethod { user, id } => {
@@ -417,7 +417,7 @@ pub fn churn_tenant(
     let mut methods = 0;
     for i in 0..n.div_ceil(10) {
         let u = &users[rng.random_range(0..users.len())];
-        if t.get(Collection::Users, u).is_none() {
+        if !t.contains(Collection::Users, u) {
             continue;
         }
         let id = "3ddfcfc8-9383-446f-83cc-3ab9be4be18f";
@@ -426,7 +426,7 @@ pub fn churn_tenant(
         t.auth_methods
             .entry(u.clone())
             .or_default()
-            .insert(id.into(), email.as_object().cloned().unwrap_or_default());
+            .insert(id.into(), &email.as_object().cloned().unwrap_or_default());
         t.methods_updated.insert(u.clone(), now);
         methods += 1;
     }

@@ -505,7 +505,6 @@ async fn scoped_role_members_and_app_role_assignments() {
                 .unwrap()
                 .values()
                 .next()
-                .cloned()
         })
         .unwrap()
         .unwrap();
@@ -623,4 +622,48 @@ async fn user_registration_details_report_each_enabled_users_methods() {
         )
         .await;
     assert_eq!(denied.status, StatusCode::FORBIDDEN);
+}
+
+/// Objects are held packed and a read decodes only what it needs (issue #19): a filter on a
+/// property the `$select` leaves out, an expansion that reads another property, a lookup by
+/// UPN and a `$select` naming a property twice all answer as a whole-object read would.
+#[tokio::test]
+async fn reads_that_decode_part_of_an_object_answer_as_whole_reads() {
+    let env = start("small").await;
+    let (all, _) = env
+        .get_all("/users?$select=id,department,userPrincipalName,displayName&$top=999")
+        .await;
+    let department = all[0]["department"].as_str().unwrap();
+    let sales: Vec<&Value> = all
+        .iter()
+        .filter(|u| u["department"] == department)
+        .collect();
+    assert!(sales.len() < all.len());
+    let (filtered, _) = env
+        .get_all(&format!(
+            "/users?$filter=department eq '{department}'&$select=id&$top=999"
+        ))
+        .await;
+    let ids = |v: &[&Value]| v.iter().map(|u| u["id"].clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&filtered.iter().collect::<Vec<_>>()), ids(&sales));
+    assert!(filtered.iter().all(|u| u.as_object().unwrap().len() == 1));
+
+    let one = &all[1];
+    let upn = one["userPrincipalName"].as_str().unwrap();
+    let by_upn = env
+        .get(&format!("/users/{upn}?$select=displayName,displayName,id"))
+        .await;
+    assert_eq!(by_upn.status, StatusCode::OK, "{}", by_upn.body);
+    assert_eq!(by_upn.body["displayName"], one["displayName"]);
+    assert_eq!(by_upn.body["id"], one["id"]);
+
+    let path = "/roleManagement/directory/roleAssignments?$select=id&$expand=principal($select=id)&$top=999";
+    let (expanded, _) = env.get_all(path).await;
+    assert!(!expanded.is_empty());
+    for a in &expanded {
+        assert!(
+            a["principal"]["id"].is_string(),
+            "an expansion reads principalId, which $select leaves out: {a}"
+        );
+    }
 }

@@ -108,7 +108,7 @@ impl Env {
                     };
                     let map: BTreeMap<String, Value> = objects
                         .iter()
-                        .map(|(id, o)| (id.clone(), Value::Object(t.declared_view(collection, o))))
+                        .map(|(id, o)| (id.clone(), Value::Object(t.declared_view(collection, &o))))
                         .collect();
                     out.insert(kind, map);
                 }
@@ -125,7 +125,7 @@ impl Env {
                                 m.values()
                                     .map(|v| {
                                         Value::Object(
-                                            t.declared_view(Collection::AuthenticationMethods, v),
+                                            t.declared_view(Collection::AuthenticationMethods, &v),
                                         )
                                     })
                                     .collect()
@@ -352,7 +352,7 @@ async fn full_then_incremental(repo: Repository) {
         // says nothing); the registration report does.
         t.auth_methods.entry(users[9].clone()).or_default().insert(
             "3ddfcfc8-9383-446f-83cc-3ab9be4be18f".into(),
-            json!({"@odata.type": "#microsoft.graph.emailAuthenticationMethod",
+            &json!({"@odata.type": "#microsoft.graph.emailAuthenticationMethod",
                 "id": "3ddfcfc8-9383-446f-83cc-3ab9be4be18f", "emailAddress": "nine@example.net"})
             .as_object()
             .cloned()
@@ -1109,7 +1109,7 @@ async fn a_disabled_users_new_method_is_in_a_snapshot_within_a_week() {
     env.mutate(|t| {
         t.auth_methods.entry(disabled.clone()).or_default().insert(
             "3ddfcfc8-9383-446f-83cc-3ab9be4be18f".into(),
-            json!({"@odata.type": "#microsoft.graph.emailAuthenticationMethod",
+            &json!({"@odata.type": "#microsoft.graph.emailAuthenticationMethod",
                 "id": "3ddfcfc8-9383-446f-83cc-3ab9be4be18f", "emailAddress": "disabled@example.net"})
             .as_object()
             .cloned()
@@ -1322,7 +1322,7 @@ async fn every_property_microsofts_metadata_declares_is_in_the_snapshot() {
                 .emulator
                 .with_tenant(&env.tenant.tenant_id, |t| {
                     let collection = kind.name().parse::<Collection>().unwrap();
-                    let stored = t.get(collection, object.id().as_ref()).cloned();
+                    let stored = t.get(collection, object.id().as_ref());
                     stored.map(|o| t.declared_view(collection, &o))
                 })
                 .unwrap();

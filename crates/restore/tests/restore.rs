@@ -375,7 +375,6 @@ async fn as_new_user_and_application_get_new_ids_and_the_given_names() {
                 .unwrap()
                 .values()
                 .next()
-                .cloned()
                 .unwrap()
         })
         .unwrap();
@@ -665,12 +664,13 @@ async fn phone_and_email_methods_are_recreated_and_the_rest_reported() {
             t.auth_methods
                 .iter()
                 .find(|(_, m)| {
-                    let types: Vec<&str> = m
+                    let types: Vec<String> = m
                         .values()
-                        .filter_map(|v| v["@odata.type"].as_str())
+                        .filter_map(|v| v["@odata.type"].as_str().map(str::to_owned))
                         .collect();
-                    types.contains(&"#microsoft.graph.phoneAuthenticationMethod")
-                        && types.contains(&"#microsoft.graph.emailAuthenticationMethod")
+                    let has = |ty: &str| types.iter().any(|t| t == ty);
+                    has("#microsoft.graph.phoneAuthenticationMethod")
+                        && has("#microsoft.graph.emailAuthenticationMethod")
                         && types.iter().any(|t| {
                             t.contains("fido2")
                                 || t.contains("microsoftAuthenticator")

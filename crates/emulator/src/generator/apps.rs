@@ -177,8 +177,7 @@ pub(super) fn applications(
                 let user = g.pick(users).clone();
                 let user_name = t
                     .get(Collection::Users, &user)
-                    .and_then(|u| u.get("displayName"))
-                    .cloned()
+                    .and_then(|mut u| u.remove("displayName"))
                     .unwrap_or(Value::Null);
                 let role_id = role["id"].clone();
                 app_role_assignment(

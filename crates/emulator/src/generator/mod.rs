@@ -30,7 +30,7 @@ use crate::auth::{AppRegistration, random_secret};
 use crate::clock::graph_time;
 use crate::error::Error;
 use crate::kinds::{Collection, LinkKind};
-use crate::tenant::{Obj, Tenant};
+use crate::tenant::{Obj, ObjectMap, Tenant};
 
 /// Microsoft Graph's appId (first-party, the same in every tenant).
 pub const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
@@ -81,7 +81,7 @@ impl TenantSpec {
     /// A preset size: `tiny` (10 users), `small` (100), `medium` (1,000), `large` (10,000),
     /// `L100k` (the reference tenant: 100k users, 20k groups, 1M memberships, 2k apps, 4k
     /// service principals, 10k devices, 100 AUs, 50 custom roles, 500 role assignments, 200 CA
-    /// policies), or a user count (`2500`), which scales the L100k proportions.
+    /// policies), `L1M` (ten times L100k: issue #19's largest tenant), or a user count (`2500`), which scales the L100k proportions.
     ///
     /// # Errors
     /// [`Error::InvalidSize`].
@@ -92,6 +92,7 @@ impl TenantSpec {
             "medium" => 1_000,
             "large" => 10_000,
             "l100k" => 100_000,
+            "l1m" => 1_000_000,
             other => other.parse().map_err(|_| Error::InvalidSize {
                 value: size.to_owned(),
             })?,

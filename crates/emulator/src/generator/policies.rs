@@ -334,7 +334,7 @@ fn branding(t: &mut Tenant) {
         );
     }
     // Set before anyone syncs: no change logged.
-    if let Some(default) = t.get(Collection::BrandingLocalizations, "0").cloned() {
+    if let Some(default) = t.get(Collection::BrandingLocalizations, "0") {
         let mut default = default;
         // The CDNs that serve its images (organizationalbranding-list-localizations.md: the
         // localization without images has none).

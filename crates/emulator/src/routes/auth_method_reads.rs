@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::Value;
 
-use super::read::{Reading, lookup};
+use super::read::{Reading, resolve_id};
 use super::{collection, json_response};
 use crate::auth::Caller;
 use crate::error::{GraphError, GraphResult};
@@ -61,10 +61,7 @@ pub(crate) fn method_type(collection: &str) -> GraphResult<&'static str> {
 
 /// The user's id, resolving a UPN.
 pub(crate) fn user_id(t: &Tenant, key: &str) -> GraphResult<String> {
-    lookup(t, Collection::Users, key)
-        .and_then(|u| u.get("id").and_then(Value::as_str))
-        .map(str::to_owned)
-        .ok_or_else(|| GraphError::not_found(key))
+    resolve_id(t, Collection::Users, key).ok_or_else(|| GraphError::not_found(key))
 }
 
 fn methods_response(t: &Tenant, caller: &Caller, user: &str, only: Option<&str>) -> Response {
@@ -80,7 +77,7 @@ fn methods_response(t: &Tenant, caller: &Caller, user: &str, only: Option<&str>)
             Value::Object(odata::project(
                 &t.metadata,
                 Collection::AuthenticationMethods,
-                m,
+                &m,
                 None,
             ))
         })
@@ -136,6 +133,6 @@ pub(crate) async fn auth_method(
         .and_then(|ms| ms.get(&method))
         .filter(|m| m.get("@odata.type").and_then(Value::as_str) == Some(ty))
         .ok_or_else(|| GraphError::not_found(&method))?;
-    let m = odata::project(&t.metadata, Collection::AuthenticationMethods, m, None);
+    let m = odata::project(&t.metadata, Collection::AuthenticationMethods, &m, None);
     Ok(json_response(StatusCode::OK, Value::Object(m)))
 }

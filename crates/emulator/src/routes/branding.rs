@@ -58,7 +58,7 @@ fn accepted_language(headers: &HeaderMap) -> GraphResult<String> {
     })
 }
 
-fn localization<'a>(t: &'a Tenant, id: &str) -> GraphResult<&'a Obj> {
+fn localization(t: &Tenant, id: &str) -> GraphResult<Obj> {
     let id = if id == "default" { "0" } else { id };
     t.get(KIND, id).ok_or_else(|| GraphError::not_found(id))
 }
@@ -102,7 +102,7 @@ pub(crate) async fn list(
             Value::Object(odata::project(
                 &t.metadata,
                 KIND,
-                o,
+                &o,
                 req.query.select.as_deref(),
             ))
         })
@@ -130,7 +130,7 @@ pub(crate) async fn get(
     let t = tenant.read();
     check_organization(&t, &org)?;
     let obj = localization(&t, &id)?;
-    Ok(entity(&caller, &org, obj, &t, &req))
+    Ok(entity(&caller, &org, &obj, &t, &req))
 }
 
 /// `GET /organization/{id}/branding` with `Accept-Language`.
@@ -145,7 +145,7 @@ pub(crate) async fn get_by_language(
     let t = tenant.read();
     check_organization(&t, &org)?;
     let obj = localization(&t, &language)?;
-    Ok(entity(&caller, &org, obj, &t, &req))
+    Ok(entity(&caller, &org, &obj, &t, &req))
 }
 
 /// `POST /organization/{id}/branding/localizations`: the caller names the language (`id`).
@@ -165,7 +165,7 @@ pub(crate) async fn create(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
-    if t.get(KIND, &id).is_some() {
+    if t.contains(KIND, &id) {
         return Err(GraphError::conflict("id"));
     }
     obj.entry("cdnList").or_insert(Value::Array(Vec::new()));

@@ -26,7 +26,7 @@ use crate::Emulator;
 use crate::auth::Caller;
 use crate::error::{GraphError, GraphResult};
 use crate::kinds::{Collection, LinkKind};
-use crate::odata::{self, project};
+use crate::odata;
 use crate::tenant::{ChangeWhat, Tenant};
 
 /// Delta tokens for directory objects live 7 days (Microsoft 365 Developer Blog, "Duration of
@@ -356,11 +356,16 @@ fn entries(
             .as_ref()
             .is_none_or(|ids| ids.iter().any(|i| i == id))
     };
-    let full = |id: &str, obj: &crate::tenant::Obj| -> Entry {
+    let full = |id: &str, obj: crate::tenant::Obj| -> Entry {
         // Every delta entry carries its id, whatever $select says.
         let mut body = Map::new();
         body.insert("id".into(), Value::String(id.to_owned()));
-        body.extend(project(&t.metadata, kind, obj, props.as_deref()));
+        body.extend(crate::odata::project_owned(
+            &t.metadata,
+            kind,
+            obj,
+            props.as_deref(),
+        ));
         let members = with_members
             .and_then(|rel| t.links(rel, id))
             .map(|m| m.iter().map(|x| member_ref(t, x, false)).collect())
@@ -372,11 +377,17 @@ fn entries(
         }
     };
     let Some(from) = state.from else {
+        // Decode only what the projection reads.
+        let needed = crate::odata::projected_properties(kind, props.as_deref());
+        let keep = |p: &str| needed.as_ref().is_none_or(|n| crate::odata::named(n, p));
         return t
             .objects(kind)
             .into_iter()
             .flat_map(|m| {
-                m.range::<str, _>((std::ops::Bound::Included(start), std::ops::Bound::Unbounded))
+                m.range_only::<str, _>(
+                    (std::ops::Bound::Included(start), std::ops::Bound::Unbounded),
+                    &keep,
+                )
             })
             .filter(|(id, _)| wanted(id))
             .take(limit)

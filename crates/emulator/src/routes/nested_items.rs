@@ -54,11 +54,14 @@ fn parent_key(t: &Tenant, nested: Nested, parent: Option<&str>) -> GraphResult<S
     }
 }
 
-fn items<'a>(t: &'a Tenant, nested: Nested, key: &str) -> &'a [Value] {
-    t.get(nested.kind, key)
-        .and_then(|p| p.get(nested.field))
-        .and_then(Value::as_array)
-        .map_or(&[], Vec::as_slice)
+fn items(t: &Tenant, nested: Nested, key: &str) -> Vec<Value> {
+    match t
+        .get(nested.kind, key)
+        .and_then(|mut p| p.remove(nested.field))
+    {
+        Some(Value::Array(items)) => items,
+        _ => Vec::new(),
+    }
 }
 
 fn same_id(item: &Value, id: &str) -> bool {
@@ -78,7 +81,7 @@ pub(crate) async fn get(
     let t = tenant.read();
     let key = parent_key(&t, nested, parent.as_deref())?;
     let item = items(&t, nested, &key)
-        .iter()
+        .into_iter()
         .find(|c| same_id(c, &id))
         .ok_or_else(|| GraphError::not_found(&id))?;
     let mut body = Map::new();
@@ -106,7 +109,7 @@ pub(crate) async fn update(
     let patch = object_body(body)?;
     let mut t = w.tenant.write();
     let key = parent_key(&t, nested, parent.as_deref())?;
-    let mut all = items(&t, nested, &key).to_vec();
+    let mut all = items(&t, nested, &key);
     let item = all
         .iter_mut()
         .find(|c| same_id(c, &id))

@@ -17,7 +17,7 @@ use crate::auth::Caller;
 use crate::error::{GraphError, GraphResult};
 use crate::kinds::{Collection, LinkKind};
 use crate::odata::{self, MAX_TOP, Query, project};
-use crate::tenant::{Obj, Tenant};
+use crate::tenant::{Obj, ObjectMap, Tenant};
 
 /// The parsed query and the path (after `/v1.0`) of a Graph request.
 pub(crate) struct Req {
@@ -212,21 +212,29 @@ pub(crate) async fn list(
     let size = query.page_size(default, max)?;
     check_special_selects(kind, &caller, &query, size)?;
     let after = page_after(&query)?;
-    let empty = std::collections::BTreeMap::new();
+    let empty = ObjectMap::new();
     let objects = t.objects(kind).unwrap_or(&empty);
-    let keep = |o: &Obj| {
+    let wanted = |o: &Obj| {
         query.filter.as_ref().is_none_or(|f| f.matches(o))
             && query.search.as_deref().is_none_or(|s| matches_search(o, s))
     };
-    let range = match &after {
-        Some(a) => objects.range::<String, _>((Bound::Excluded(a), Bound::Unbounded)),
-        None => objects.range::<String, _>(..),
-    };
+    let start = after.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+    // Decode what the page shows and the filter reads; a search reads any property.
+    let needed = odata::projected_properties(kind, query.select.as_deref())
+        .filter(|_| query.search.is_none() && query.expand.is_empty())
+        .map(|mut names| {
+            if let Some(f) = &query.filter {
+                names.extend(f.properties().iter().map(|p| top_level(p).to_owned()));
+            }
+            names
+        });
+    let keep = |p: &str| needed.as_ref().is_none_or(|names| odata::named(names, p));
+    let range = objects.range_only::<str, _>((start, Bound::Unbounded), &keep);
     let mut items = Vec::with_capacity(size.min(objects.len()));
     let mut last = None;
     let mut more = false;
     for (id, obj) in range {
-        if !keep(obj) {
+        if !wanted(&obj) {
             continue;
         }
         if items.len() == size {
@@ -238,10 +246,16 @@ pub(crate) async fn list(
     }
     let count = query
         .count
-        .then(|| objects.values().filter(|o| keep(o)).count());
+        .then(|| objects.iter_only(&keep).filter(|(_, o)| wanted(o)).count());
     let next = next_link_after(&caller, &path, &query, more, last);
     let context = odata::context(&caller.base, kind.name(), query.select.as_deref(), false);
     Ok(collection(context, items, next, count))
+}
+
+/// The stored property a filter path reads (`onPremisesExtensionAttributes/extensionAttribute1`
+/// reads `onPremisesExtensionAttributes`).
+fn top_level(path: &str) -> &str {
+    path.split('/').next().unwrap_or(path)
 }
 
 /// PIM policies and their assignments are listed for one scope: "This method requires the
@@ -282,14 +296,26 @@ fn check_expand(kind: Collection, q: &Query) -> GraphResult<()> {
 
 /// Projects an object and adds `$expand`ed navigation properties (at most 20 items each,
 /// as Graph does for directory objects: docs/graph.md §6).
-fn render(t: &Tenant, kind: Collection, obj: &Obj, q: &Query) -> Value {
-    let mut out = project(&t.metadata, kind, obj, q.select.as_deref());
+fn render(t: &Tenant, kind: Collection, obj: Obj, q: &Query) -> Value {
+    let id = obj
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let id = id.as_str();
+    // Expansions read other properties (a role assignment's principalId…): keep the object
+    // then; otherwise its values move into the answer.
+    let (mut out, obj) = if q.expand.is_empty() {
+        let out = odata::project_owned(&t.metadata, kind, obj, q.select.as_deref());
+        (out, Obj::new())
+    } else {
+        (project(&t.metadata, kind, &obj, q.select.as_deref()), obj)
+    };
     // A PIM policy's rules are held with it but, a navigation property, come back only
     // expanded (policyroot-list-rolemanagementpolicies.md, example 2).
     if kind == Collection::RoleManagementPolicies {
         out.remove("rules");
     }
-    let id = obj.get("id").and_then(Value::as_str).unwrap_or("");
     for (i, nav) in q.expand.iter().enumerate() {
         let select = q.expand_select.get(i).cloned().flatten();
         let select = select.as_deref();
@@ -362,14 +388,28 @@ fn render(t: &Tenant, kind: Collection, obj: &Obj, q: &Query) -> Value {
 /// kind's default (or `$select`ed) properties.
 pub(crate) fn directory_object(t: &Tenant, id: &str, select: Option<&[String]>) -> Option<Value> {
     let kind = t.kind_of(id)?;
-    let obj = t.get(kind, id)?;
+    let obj = stored_for(t, kind, id, select)?;
     let mut out = serde_json::Map::new();
     out.insert(
         "@odata.type".into(),
         Value::String(format!("#{}", kind.facts().odata_type)),
     );
-    out.extend(project(&t.metadata, kind, obj, select));
+    out.extend(odata::project_owned(&t.metadata, kind, obj, select));
     Some(Value::Object(out))
+}
+
+/// A live object with what projecting it for `select` reads (see
+/// [`odata::projected_properties`]).
+pub(crate) fn stored_for(
+    t: &Tenant,
+    kind: Collection,
+    id: &str,
+    select: Option<&[String]>,
+) -> Option<Obj> {
+    match odata::projected_properties(kind, select) {
+        Some(names) => t.get_only(kind, id, &|p| odata::named(&names, p)),
+        None => t.get(kind, id),
+    }
 }
 
 /// `GET /{collection}/{id}`
@@ -385,7 +425,13 @@ pub(crate) async fn get_one(
     query.check_select(&t.metadata, kind, &extension_names(&t, kind), true, &[])?;
     check_expand(kind, &query)?;
     check_special_selects(kind, &caller, &query, 1)?;
-    let obj = lookup(&t, kind, &id).ok_or_else(|| GraphError::not_found(&id))?;
+    let obj = resolve_id(&t, kind, &id)
+        .and_then(|id| match query.expand.is_empty() {
+            true => stored_for(&t, kind, &id, query.select.as_deref()),
+            // Expansions read other properties.
+            false => t.get(kind, &id),
+        })
+        .ok_or_else(|| GraphError::not_found(&id))?;
     let mut body = serde_json::Map::new();
     body.insert(
         "@odata.context".into(),
@@ -406,21 +452,33 @@ pub(crate) async fn get_one(
 /// A directory role also by the template it was activated from:
 /// `directoryRoles(roleTemplateId='…')` (directoryrole-get.md), which the router receives as
 /// `roleTemplateId=…`.
-pub(crate) fn lookup<'a>(t: &'a Tenant, kind: Collection, key: &str) -> Option<&'a Obj> {
-    t.get(kind, key).or_else(|| {
-        match (kind, key.strip_prefix("roleTemplateId=")) {
-            (Collection::Users, _) => t
-                .find_unique(kind, "userPrincipalName", key)
-                .and_then(|id| t.get(kind, id)),
-            // A tenant activates a few dozen roles at most: a scan is cheap.
-            (Collection::DirectoryRoles, Some(template)) => t.objects(kind)?.values().find(|r| {
-                r.get("roleTemplateId")
-                    .and_then(Value::as_str)
-                    .is_some_and(|v| v.eq_ignore_ascii_case(template))
-            }),
-            _ => None,
+pub(crate) fn lookup(t: &Tenant, kind: Collection, key: &str) -> Option<Obj> {
+    t.get(kind, &resolve_id(t, kind, key)?)
+}
+
+/// The id of the object [`lookup`] finds, without decoding it.
+pub(crate) fn resolve_id(t: &Tenant, kind: Collection, key: &str) -> Option<String> {
+    if t.contains(kind, key) {
+        return Some(key.to_owned());
+    }
+    match (kind, key.strip_prefix("roleTemplateId=")) {
+        (Collection::Users, _) => t
+            .find_unique(kind, "userPrincipalName", key)
+            .map(str::to_owned),
+        // A tenant activates a few dozen roles at most: a scan is cheap.
+        (Collection::DirectoryRoles, Some(template)) => {
+            let keep = |p: &str| p == "roleTemplateId";
+            t.objects(kind)?
+                .iter_only(&keep)
+                .find(|(_, r)| {
+                    r.get("roleTemplateId")
+                        .and_then(Value::as_str)
+                        .is_some_and(|v| v.eq_ignore_ascii_case(template))
+                })
+                .map(|(id, _)| id.clone())
         }
-    })
+        _ => None,
+    }
 }
 
 /// An existing object by id (or a user by UPN): its canonical id and a copy of it.
@@ -428,9 +486,7 @@ pub(crate) fn lookup<'a>(t: &'a Tenant, kind: Collection, key: &str) -> Option<&
 /// # Errors
 /// 404 `Request_ResourceNotFound`.
 pub(crate) fn existing(t: &Tenant, kind: Collection, key: &str) -> GraphResult<(String, Obj)> {
-    let obj = lookup(t, kind, key)
-        .cloned()
-        .ok_or_else(|| GraphError::not_found(key))?;
+    let obj = lookup(t, kind, key).ok_or_else(|| GraphError::not_found(key))?;
     let id = obj
         .get(kind.key())
         .and_then(Value::as_str)

@@ -10,14 +10,14 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::read::{
-    Reading, Req, directory_object, extension_names, lookup, matches_search, next_link_after,
-    page_after, unpaged,
+    Reading, Req, directory_object, extension_names, matches_search, next_link_after, page_after,
+    resolve_id, stored_for, unpaged,
 };
 use super::{collection, json_response};
 use crate::auth::Caller;
 use crate::error::{GraphError, GraphResult};
 use crate::kinds::{Collection, LinkKind};
-use crate::odata::{self, MAX_TOP, Query, project};
+use crate::odata::{self, MAX_TOP, Query};
 use crate::tenant::Tenant;
 
 /// The permission that reads links of `rel`.
@@ -72,7 +72,7 @@ fn directory_objects_response(
             q.filter.as_ref().is_none_or(|f| {
                 t.kind_of(id)
                     .and_then(|k| t.get(k, id))
-                    .is_some_and(|o| f.matches(o))
+                    .is_some_and(|o| f.matches(&o))
             })
         })
         .collect();
@@ -115,10 +115,8 @@ fn linked<'t>(
 ) -> GraphResult<&'t BTreeSet<String>> {
     static NONE: BTreeSet<String> = BTreeSet::new();
     caller.require(&link_read_permissions(rel, source))?;
-    let id = lookup(t, source, key)
-        .and_then(|o| o.get("id").and_then(Value::as_str))
-        .ok_or_else(|| GraphError::not_found(key))?;
-    Ok(t.links(rel, id).unwrap_or(&NONE))
+    let id = resolve_id(t, source, key).ok_or_else(|| GraphError::not_found(key))?;
+    Ok(t.links(rel, &id).unwrap_or(&NONE))
 }
 
 /// `GET /groups/{id}/members/{member}`: the list cast to one type
@@ -221,7 +219,7 @@ pub(crate) async fn transitive_members(
 ) -> GraphResult<Response> {
     caller.require(&["GroupMember.Read.All"])?;
     let t = tenant.read();
-    if t.get(Collection::Groups, &id).is_none() {
+    if !t.contains(Collection::Groups, &id) {
         return Err(GraphError::not_found(&id));
     }
     let mut seen = BTreeSet::new();
@@ -230,7 +228,7 @@ pub(crate) async fn transitive_members(
     while let Some(group) = queue.pop_front() {
         for m in t.links(LinkKind::GroupMember, &group).into_iter().flatten() {
             seen.insert(m.clone());
-            if t.get(Collection::Groups, m).is_some() && visited_groups.insert(m.clone()) {
+            if t.contains(Collection::Groups, m) && visited_groups.insert(m.clone()) {
                 queue.push_back(m.clone());
             }
         }
@@ -258,12 +256,7 @@ pub(crate) async fn member_of(
     caller.require(&[kind.facts().read_permission])?;
     caller.require(&["GroupMember.Read.All"])?;
     let t = tenant.read();
-    let obj = lookup(&t, kind, &id).ok_or_else(|| GraphError::not_found(&id))?;
-    let id = obj
-        .get("id")
-        .and_then(Value::as_str)
-        .unwrap_or(&id)
-        .to_owned();
+    let id = resolve_id(&t, kind, &id).ok_or_else(|| GraphError::not_found(&id))?;
     directory_objects_response(
         &t,
         &caller,
@@ -281,10 +274,9 @@ pub(crate) async fn manager(
 ) -> GraphResult<Response> {
     caller.require_read(Collection::Users)?;
     let t = tenant.read();
-    let user = lookup(&t, Collection::Users, &id).ok_or_else(|| GraphError::not_found(&id))?;
-    let uid = user.get("id").and_then(Value::as_str).unwrap_or(&id);
+    let uid = resolve_id(&t, Collection::Users, &id).ok_or_else(|| GraphError::not_found(&id))?;
     let manager = t
-        .links(LinkKind::UserManager, uid)
+        .links(LinkKind::UserManager, &uid)
         .and_then(|m| m.iter().next())
         .and_then(|m| directory_object(&t, m, req.query.select.as_deref()))
         .ok_or_else(|| GraphError::not_found("manager"))?;
@@ -300,9 +292,10 @@ pub(crate) async fn manager(
 }
 
 fn filtered_objects(t: &Tenant, kind: Collection, field: &str, id: &str) -> BTreeSet<String> {
+    let keep = |p: &str| p == field;
     t.objects(kind)
         .into_iter()
-        .flatten()
+        .flat_map(|objects| objects.iter_only(&keep))
         .filter(|(_, o)| o.get(field).and_then(Value::as_str) == Some(id))
         .map(|(k, _)| k.clone())
         .collect()
@@ -320,8 +313,15 @@ fn objects_response(
     let (page, next) = page_ids(ids.iter(), q, size)?;
     let items = page
         .iter()
-        .filter_map(|id| t.get(kind, id))
-        .map(|o| Value::Object(project(&t.metadata, kind, o, q.select.as_deref())))
+        .filter_map(|id| stored_for(t, kind, id, q.select.as_deref()))
+        .map(|o| {
+            Value::Object(odata::project_owned(
+                &t.metadata,
+                kind,
+                o,
+                q.select.as_deref(),
+            ))
+        })
         .collect();
     let next = next_link_after(caller, &req.path, q, true, next);
     Ok(collection(
@@ -357,7 +357,7 @@ pub(crate) async fn sp_grants(
 ) -> GraphResult<Response> {
     caller.require_read(Collection::Oauth2PermissionGrants)?;
     let t = tenant.read();
-    if t.get(Collection::ServicePrincipals, &id).is_none() {
+    if !t.contains(Collection::ServicePrincipals, &id) {
         return Err(GraphError::not_found(&id));
     }
     let ids = filtered_objects(&t, Collection::Oauth2PermissionGrants, "clientId", &id);
@@ -372,7 +372,7 @@ pub(crate) async fn scoped_role_members(
 ) -> GraphResult<Response> {
     caller.require_read(Collection::AdministrativeUnits)?;
     let t = tenant.read();
-    if t.get(Collection::AdministrativeUnits, &id).is_none() {
+    if !t.contains(Collection::AdministrativeUnits, &id) {
         return Err(GraphError::not_found(&id));
     }
     let scope = format!("/administrativeUnits/{id}");
@@ -386,8 +386,7 @@ pub(crate) async fn scoped_role_members(
             let name = t
                 .kind_of(principal)
                 .and_then(|k| t.get(k, principal))
-                .and_then(|o| o.get("displayName"))
-                .cloned()
+                .and_then(|mut o| o.remove("displayName"))
                 .unwrap_or(Value::Null);
             json!({"id": aid, "roleId": a.get("roleDefinitionId"), "administrativeUnitId": id,
                    "roleMemberInfo": {"id": principal, "displayName": name}})

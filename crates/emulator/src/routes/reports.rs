@@ -21,7 +21,7 @@ use super::read::{Reading, Req, next_link_after, page_after};
 use crate::error::{GraphError, GraphResult};
 use crate::kinds::{Collection, LinkKind};
 use crate::odata;
-use crate::tenant::{Obj, Tenant};
+use crate::tenant::{Obj, ObjectMap, Tenant};
 
 /// Rows a page.
 pub(crate) const PAGE: usize = 1000;
@@ -66,19 +66,17 @@ pub(crate) async fn user_registration_details(
     }
     let after = page_after(&query)?;
     let t = tenant.read();
-    let admins: BTreeSet<&str> = admins(&t);
-    let empty = std::collections::BTreeMap::new();
+    let admins: BTreeSet<String> = admins(&t);
+    let empty = ObjectMap::new();
     let users = t.objects(Collection::Users).unwrap_or(&empty);
-    let range = match &after {
-        Some(a) => users.range::<String, _>((Bound::Excluded(a), Bound::Unbounded)),
-        None => users.range::<String, _>(..),
-    };
+    let start = after.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+    let range = users.range::<str, _>((start, Bound::Unbounded));
     let mut items = Vec::new();
     let mut last = None;
     let mut more = false;
     // Disabled users are not in the report.
     for (id, user) in range.filter(|(_, u)| u.get("accountEnabled") != Some(&Value::Bool(false))) {
-        let row = row(&t, user, admins.contains(id.as_str()));
+        let row = row(&t, &user, admins.contains(id.as_str()));
         if query.filter.as_ref().is_some_and(|f| !f.matches(&row)) {
             continue;
         }
@@ -101,15 +99,15 @@ pub(crate) async fn user_registration_details(
 
 /// Users holding a directory role (members of an activated role, or principals of a role
 /// assignment).
-fn admins(t: &Tenant) -> BTreeSet<&str> {
+fn admins(t: &Tenant) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for a in t
         .objects(Collection::RoleAssignments)
         .into_iter()
         .flat_map(|m| m.values())
     {
-        if let Some(p) = a.get("principalId").and_then(Value::as_str) {
-            out.insert(p);
+        if let Some(Value::String(p)) = a.get("principalId") {
+            out.insert(p.clone());
         }
     }
     for role in t
@@ -122,7 +120,7 @@ fn admins(t: &Tenant) -> BTreeSet<&str> {
             .into_iter()
             .flatten()
         {
-            out.insert(m.as_str());
+            out.insert(m.clone());
         }
     }
     out

@@ -57,7 +57,7 @@ pub(crate) async fn get(
     body.extend(odata::project(
         &t.metadata,
         kind,
-        obj,
+        &obj,
         query.select.as_deref(),
     ));
     Ok(json_response(StatusCode::OK, Value::Object(body)))

@@ -26,7 +26,6 @@ impl Tenant {
     ) -> GraphResult<Obj> {
         let resource_sp = self
             .get(Collection::ServicePrincipals, resource)
-            .cloned()
             .ok_or_else(|| GraphError::not_found(resource))?;
         let principal_kind = self
             .kind_of(principal)
@@ -66,8 +65,7 @@ impl Tenant {
         }
         let principal_name = self
             .get(principal_kind, principal)
-            .and_then(|o| o.get("displayName"))
-            .cloned()
+            .and_then(|mut o| o.remove("displayName"))
             .unwrap_or(Value::Null);
         let principal_type = principal_type(principal_kind);
         let assignment = serde_json::json!({
@@ -96,7 +94,6 @@ impl Tenant {
         let found = self
             .get(Collection::AppRoleAssignments, assignment)
             .filter(|a| a.get("resourceId").and_then(Value::as_str) == Some(resource))
-            .cloned()
             .ok_or_else(|| GraphError::not_found(assignment))?;
         self.delete(Collection::AppRoleAssignments, assignment, now)?;
         self.audit_app_role(&found, false, initiated_by, now);

@@ -6,6 +6,9 @@
 mod app_roles;
 mod audit;
 mod branding;
+mod packed;
+
+pub use packed::{ObjectMap, PackedObject};
 
 pub use branding::BRANDING_STREAMS;
 
@@ -135,10 +138,10 @@ pub struct Tenant {
     pub name: String,
     /// Verified domains; the first is the default `<name>.onmicrosoft.com`.
     pub domains: Vec<String>,
-    objects: HashMap<Collection, BTreeMap<String, Obj>>,
+    objects: HashMap<Collection, ObjectMap>,
     links: HashMap<LinkKind, HashMap<String, BTreeSet<String>>>,
     /// Authentication methods: user id → method id → method.
-    pub auth_methods: BTreeMap<String, BTreeMap<String, Obj>>,
+    pub auth_methods: BTreeMap<String, ObjectMap>,
     /// When each user's methods last changed (the registration report's
     /// `lastUpdatedDateTime`); users not here have had theirs since they were created.
     pub methods_updated: HashMap<String, chrono::DateTime<chrono::Utc>>,
@@ -232,17 +235,30 @@ impl Tenant {
 
     /// Number of live objects of `kind`.
     pub fn count(&self, kind: Collection) -> usize {
-        self.objects.get(&kind).map_or(0, BTreeMap::len)
+        self.objects.get(&kind).map_or(0, ObjectMap::len)
     }
 
     /// The live objects of `kind`, in id order.
-    pub fn objects(&self, kind: Collection) -> Option<&BTreeMap<String, Obj>> {
+    pub fn objects(&self, kind: Collection) -> Option<&ObjectMap> {
         self.objects.get(&kind)
     }
 
-    /// One live object.
-    pub fn get(&self, kind: Collection, id: &str) -> Option<&Obj> {
+    /// One live object (decoded: a copy).
+    pub fn get(&self, kind: Collection, id: &str) -> Option<Obj> {
         self.objects.get(&kind)?.get(id)
+    }
+
+    /// One live object with only the top-level properties `keep` accepts (cheaper than
+    /// [`Tenant::get`] when a read needs a few).
+    pub fn get_only(&self, kind: Collection, id: &str, keep: &dyn Fn(&str) -> bool) -> Option<Obj> {
+        self.objects.get(&kind)?.get_only(id, keep)
+    }
+
+    /// Whether a live object of `kind` has this id.
+    pub fn contains(&self, kind: Collection, id: &str) -> bool {
+        self.objects
+            .get(&kind)
+            .is_some_and(|objects| objects.contains_key(id))
     }
 
     /// The kind of the live object `id`, searching the directory-object kinds.
@@ -258,7 +274,7 @@ impl Tenant {
         ];
         DIRECTORY_OBJECTS
             .into_iter()
-            .find(|k| self.get(*k, id).is_some())
+            .find(|k| self.contains(*k, id))
     }
 
     /// Looks an object up by a unique key (case-insensitive), e.g. a user by UPN.
@@ -316,7 +332,7 @@ impl Tenant {
         self.objects
             .entry(kind)
             .or_default()
-            .insert(id.clone(), obj);
+            .insert(id.clone(), &obj);
         self.record(kind, &id, ChangeWhat::Created);
         Ok(())
     }
@@ -329,7 +345,7 @@ impl Tenant {
             .map(str::to_owned)
         {
             self.index(kind, &id, &obj, true);
-            self.objects.entry(kind).or_default().insert(id, obj);
+            self.objects.entry(kind).or_default().insert(id, &obj);
         }
     }
 
@@ -343,12 +359,12 @@ impl Tenant {
             .to_owned();
         let objects = self.objects.entry(kind).or_default();
         objects.clear();
-        objects.insert(key, obj);
+        objects.insert(key, &obj);
     }
 
     /// A settings object (see [`Tenant::insert_settings`]) and the key it is stored under, for
     /// [`Tenant::update`].
-    pub fn settings(&self, kind: Collection) -> Option<(&str, &Obj)> {
+    pub fn settings(&self, kind: Collection) -> Option<(&str, Obj)> {
         self.objects(kind)?
             .iter()
             .next()
@@ -363,7 +379,7 @@ impl Tenant {
         let current = self
             .get(kind, id)
             .ok_or_else(|| GraphError::not_found(id))?;
-        let mut next = current.clone();
+        let mut next = current;
         let mut changed = Vec::new();
         for (k, v) in patch {
             if next.get(&k) != Some(&v) {
@@ -378,7 +394,7 @@ impl Tenant {
         let old = self
             .objects
             .get_mut(&kind)
-            .and_then(|m| m.insert(id.to_owned(), next.clone()));
+            .and_then(|m| m.insert(id.to_owned(), &next));
         if let Some(old) = old {
             self.index(kind, id, &old, false);
         }
@@ -515,7 +531,7 @@ impl Tenant {
         self.objects
             .entry(item.kind)
             .or_default()
-            .insert(id.to_owned(), object.clone());
+            .insert(id.to_owned(), &object);
         self.record(item.kind, id, ChangeWhat::Created);
         for (rel, source, target) in item.links {
             let other = if source == id { &target } else { &source };
@@ -560,7 +576,7 @@ impl Tenant {
     pub fn add_link(&mut self, rel: LinkKind, source: &str, target: &str) -> GraphResult<bool> {
         let source_kind = link_source_kind(rel)
             .ok_or_else(|| GraphError::bad_request("not a link relationship"))?;
-        if self.get(source_kind, source).is_none() {
+        if !self.contains(source_kind, source) {
             return Err(GraphError::not_found(source));
         }
         if self.kind_of(target).is_none() {
@@ -630,7 +646,7 @@ impl Tenant {
     }
 
     /// Every object of every kind, for the control API's export.
-    pub fn export(&self) -> BTreeMap<&'static str, Vec<&Obj>> {
+    pub fn export(&self) -> BTreeMap<&'static str, Vec<Obj>> {
         let mut out = BTreeMap::new();
         for kind in Collection::ALL {
             if let Some(objects) = self.objects.get(&kind) {

@@ -314,7 +314,7 @@ impl Env {
         id: &str,
     ) -> Option<serde_json::Map<String, Value>> {
         self.emulator
-            .with_tenant(&self.tenant.tenant_id, |t| t.get(kind, id).cloned())
+            .with_tenant(&self.tenant.tenant_id, |t| t.get(kind, id))
             .unwrap()
     }
 }

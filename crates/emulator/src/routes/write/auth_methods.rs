@@ -95,7 +95,7 @@ pub(crate) async fn create_auth_method(
         ))
         .with_detail("ObjectConflict", "Method exists", &coll));
     }
-    methods.insert(method_id, obj.clone());
+    methods.insert(method_id, &obj);
     t.methods_updated.insert(user, w.now);
     Ok(json_response(StatusCode::CREATED, Value::Object(obj)))
 }
@@ -122,17 +122,19 @@ pub(crate) async fn update_auth_method(
     };
     let mut t = w.tenant.write();
     let user = user_id(&t, &id)?;
-    let m = t
+    let methods = t
         .auth_methods
         .get_mut(&user)
-        .and_then(|ms| ms.get_mut(&method))
+        .filter(|ms| ms.contains_key(&method))
         .ok_or_else(|| GraphError::not_found(&method))?;
+    let mut m = methods.get(&method).unwrap_or_default();
     for (k, v) in body {
         if !allowed.contains(&k.as_str()) {
             return Err(read_only(&k));
         }
         m.insert(k, v);
     }
+    methods.insert(method, &m);
     t.methods_updated.insert(user, w.now);
     Ok(no_content())
 }

@@ -37,7 +37,7 @@ pub(crate) async fn add_link(
     w.caller.require(link_write_permission(rel))?;
     let target = reference(body)?;
     let mut t = w.tenant.write();
-    if t.get(source, &id).is_none() {
+    if !t.contains(source, &id) {
         return Err(GraphError::not_found(&id));
     }
     if !t.add_link(rel, &id, &target)? {
@@ -55,7 +55,7 @@ pub(crate) async fn remove_link(
 ) -> GraphResult<Response> {
     w.caller.require(link_write_permission(rel))?;
     let mut t = w.tenant.write();
-    if t.get(source, &id).is_none() {
+    if !t.contains(source, &id) {
         return Err(GraphError::not_found(&id));
     }
     if !t.remove_link(rel, &id, &member) {
@@ -74,7 +74,7 @@ pub(crate) async fn set_manager(
     let manager = reference(body)?;
     let mut t = w.tenant.write();
     let user = user_id(&t, &id)?;
-    if t.get(Collection::Users, &manager).is_none() {
+    if !t.contains(Collection::Users, &manager) {
         return Err(GraphError::not_found(&manager));
     }
     t.add_link(LinkKind::UserManager, &user, &manager)?;

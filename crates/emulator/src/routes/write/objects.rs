@@ -107,7 +107,7 @@ pub(crate) async fn create(kind: Collection, w: Writing, body: Body) -> GraphRes
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_owned();
-    if t.get(kind, &id).is_some() {
+    if t.contains(kind, &id) {
         // Only a caller-named key can be taken (a permission grant policy's id, a partner's
         // tenant id).
         return Err(GraphError::conflict(kind.key()));
@@ -310,7 +310,7 @@ pub(super) fn check_ca_references(t: &Tenant, obj: &Obj) -> GraphResult<()> {
             if ["All", "None", "GuestsOrExternalUsers"].contains(&id) {
                 continue;
             }
-            if t.get(kind, id).is_none() {
+            if !t.contains(kind, id) {
                 return Err(GraphError::bad_request(format!(
                     "1037: The policy contains invalid {field} '{id}': the object does not exist in the tenant."
                 ))
@@ -331,14 +331,14 @@ pub(super) fn check_grant(t: &Tenant, obj: &Obj) -> GraphResult<()> {
         ));
     };
     for sp in [client, resource] {
-        if t.get(Collection::ServicePrincipals, sp).is_none() {
+        if !t.contains(Collection::ServicePrincipals, sp) {
             return Err(GraphError::not_found(sp));
         }
     }
     let principal = get("principalId");
     match (consent, principal) {
         ("AllPrincipals", None) => {}
-        ("Principal", Some(p)) if t.get(Collection::Users, p).is_some() => {}
+        ("Principal", Some(p)) if t.contains(Collection::Users, p) => {}
         ("Principal", Some(p)) => return Err(GraphError::not_found(p)),
         _ => {
             return Err(GraphError::bad_request(

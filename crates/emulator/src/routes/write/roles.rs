@@ -11,11 +11,11 @@ pub(super) fn check_role_assignment(t: &Tenant, obj: &Obj) -> GraphResult<()> {
     if t.kind_of(principal).is_none() {
         return Err(GraphError::not_found(principal));
     }
-    if t.get(Collection::RoleDefinitions, definition).is_none() {
+    if !t.contains(Collection::RoleDefinitions, definition) {
         return Err(GraphError::not_found(definition));
     }
     if let Some(au) = scope.strip_prefix("/administrativeUnits/") {
-        if t.get(Collection::AdministrativeUnits, au).is_none() {
+        if !t.contains(Collection::AdministrativeUnits, au) {
             return Err(GraphError::not_found(au));
         }
     } else if scope != "/" {
@@ -81,7 +81,6 @@ pub(super) fn activate_role(t: &mut Tenant, caller: &Caller, obj: Obj) -> GraphR
         .to_owned();
     let tpl = t
         .get(Collection::DirectoryRoleTemplates, &template)
-        .cloned()
         .ok_or_else(|| GraphError::not_found(&template))?;
     let active = t
         .objects(Collection::DirectoryRoles)
@@ -122,7 +121,7 @@ pub(crate) async fn eligibility_request(w: Writing, body: Body) -> GraphResult<R
     if t.kind_of(principal).is_none() {
         return Err(GraphError::not_found(principal));
     }
-    if t.get(Collection::RoleDefinitions, definition).is_none() {
+    if !t.contains(Collection::RoleDefinitions, definition) {
         return Err(GraphError::not_found(definition));
     }
     let existing = t
