@@ -59,7 +59,7 @@ pub use faults::{FaultAction, FaultConfig, ThrottleStorm};
 pub use generator::{TenantSpec, all_permissions};
 pub use kinds::{Collection, LinkKind};
 pub use rules::documented_writable;
-pub use tenant::{BRANDING_STREAMS, DeletedItem, Obj, ObjectMap, Stats, Tenant};
+pub use tenant::{BRANDING_STREAMS, DeletedItem, Obj, ObjectMap, PackedSet, Stats, Tenant};
 pub use throttle::ThrottleConfig;
 pub use tls::TlsIdentity;
 
@@ -439,7 +439,7 @@ impl ObjectKindCounts {
                 counts.insert(kind.name().to_owned(), n);
             }
         }
-        let methods: usize = t.auth_methods.values().map(ObjectMap::len).sum();
+        let methods: usize = t.auth_methods.values().map(PackedSet::len).sum();
         if methods > 0 {
             counts.insert("authenticationMethods".to_owned(), methods);
         }

@@ -717,7 +717,7 @@ async fn phone_and_email_methods_are_recreated_and_the_rest_reported() {
         .with_tenant(&env.tenant.tenant_id, |t| t.auth_methods[&user].clone())
         .unwrap();
     for (id, m) in &methods {
-        assert_eq!(now.get(id), Some(m), "method {id}");
+        assert_eq!(now.get(&id), Some(m), "method {id}");
     }
 }
 

@@ -30,7 +30,7 @@ use crate::auth::{AppRegistration, random_secret};
 use crate::clock::graph_time;
 use crate::error::Error;
 use crate::kinds::{Collection, LinkKind};
-use crate::tenant::{Obj, ObjectMap, Tenant};
+use crate::tenant::{Obj, Tenant};
 
 /// Microsoft Graph's appId (first-party, the same in every tenant).
 pub const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";

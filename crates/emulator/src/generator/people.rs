@@ -424,31 +424,32 @@ pub(super) fn managers(g: &mut Gen, t: &mut Tenant, users: &[String]) {
 
 pub(super) fn auth_methods(g: &mut Gen, t: &mut Tenant, users: &[String]) {
     for u in users {
-        let mut methods = ObjectMap::new();
+        let mut methods = Vec::new();
         let created = g.past(400);
-        methods.insert(method_ids::PASSWORD.to_owned(), &obj(json!({"@odata.type": "#microsoft.graph.passwordAuthenticationMethod", "id": method_ids::PASSWORD, "password": null, "createdDateTime": created})));
+        methods.push((method_ids::PASSWORD.to_owned(), obj(json!({"@odata.type": "#microsoft.graph.passwordAuthenticationMethod", "id": method_ids::PASSWORD, "password": null, "createdDateTime": created}))));
         if g.chance(0.6) {
-            methods.insert(method_ids::MOBILE.to_owned(), &obj(json!({"@odata.type": "#microsoft.graph.phoneAuthenticationMethod", "id": method_ids::MOBILE, "phoneNumber": format!("+1 206{:07}", g.rng.random_range(0..10_000_000)), "phoneType": "mobile", "smsSignInState": "notAllowedByPolicy"})));
+            methods.push((method_ids::MOBILE.to_owned(), obj(json!({"@odata.type": "#microsoft.graph.phoneAuthenticationMethod", "id": method_ids::MOBILE, "phoneNumber": format!("+1 206{:07}", g.rng.random_range(0..10_000_000)), "phoneType": "mobile", "smsSignInState": "notAllowedByPolicy"}))));
         }
         if g.chance(0.3) {
-            methods.insert(method_ids::EMAIL.to_owned(), &obj(json!({"@odata.type": "#microsoft.graph.emailAuthenticationMethod", "id": method_ids::EMAIL, "emailAddress": format!("personal{}@example.net", g.rng.random_range(0..1_000_000))})));
+            methods.push((method_ids::EMAIL.to_owned(), obj(json!({"@odata.type": "#microsoft.graph.emailAuthenticationMethod", "id": method_ids::EMAIL, "emailAddress": format!("personal{}@example.net", g.rng.random_range(0..1_000_000))}))));
         }
         if g.chance(0.5) {
             let id = g.uuid();
-            methods.insert(id.clone(), &obj(json!({"@odata.type": "#microsoft.graph.microsoftAuthenticatorAuthenticationMethod", "id": id, "displayName": "iPhone 15", "deviceTag": "SoftwareTokenActivated", "phoneAppVersion": "6.8.14", "createdDateTime": created})));
+            methods.push((id.clone(), obj(json!({"@odata.type": "#microsoft.graph.microsoftAuthenticatorAuthenticationMethod", "id": id, "displayName": "iPhone 15", "deviceTag": "SoftwareTokenActivated", "phoneAppVersion": "6.8.14", "createdDateTime": created}))));
         }
         if g.chance(0.1) {
             let id = g.uuid();
-            methods.insert(id.clone(), &obj(json!({"@odata.type": "#microsoft.graph.fido2AuthenticationMethod", "id": id, "displayName": "YubiKey 5", "aaGuid": "cb69481e-8ff7-4039-93ec-0a2729a154a8", "model": "YubiKey 5 NFC", "attestationCertificates": [], "attestationLevel": "attested", "createdDateTime": created})));
+            methods.push((id.clone(), obj(json!({"@odata.type": "#microsoft.graph.fido2AuthenticationMethod", "id": id, "displayName": "YubiKey 5", "aaGuid": "cb69481e-8ff7-4039-93ec-0a2729a154a8", "model": "YubiKey 5 NFC", "attestationCertificates": [], "attestationLevel": "attested", "createdDateTime": created}))));
         }
         if g.chance(0.05) {
             let id = g.uuid();
-            methods.insert(id.clone(), &obj(json!({"@odata.type": "#microsoft.graph.windowsHelloForBusinessAuthenticationMethod", "id": id, "displayName": "DESKTOP-HELLO", "createdDateTime": created, "keyStrength": "normal"})));
+            methods.push((id.clone(), obj(json!({"@odata.type": "#microsoft.graph.windowsHelloForBusinessAuthenticationMethod", "id": id, "displayName": "DESKTOP-HELLO", "createdDateTime": created, "keyStrength": "normal"}))));
         }
         if g.chance(0.03) {
             let id = g.uuid();
-            methods.insert(id.clone(), &obj(json!({"@odata.type": "#microsoft.graph.softwareOathAuthenticationMethod", "id": id, "secretKey": null})));
+            methods.push((id.clone(), obj(json!({"@odata.type": "#microsoft.graph.softwareOathAuthenticationMethod", "id": id, "secretKey": null}))));
         }
-        t.auth_methods.insert(u.clone(), methods);
+        t.auth_methods
+            .insert(u.clone(), methods.into_iter().collect());
     }
 }

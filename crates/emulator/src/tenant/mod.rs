@@ -7,8 +7,10 @@ mod app_roles;
 mod audit;
 mod branding;
 mod packed;
+mod packed_set;
 
 pub use packed::{ObjectMap, PackedObject};
+pub use packed_set::PackedSet;
 
 pub use branding::BRANDING_STREAMS;
 
@@ -141,7 +143,7 @@ pub struct Tenant {
     objects: HashMap<Collection, ObjectMap>,
     links: HashMap<LinkKind, HashMap<String, BTreeSet<String>>>,
     /// Authentication methods: user id → method id → method.
-    pub auth_methods: BTreeMap<String, ObjectMap>,
+    pub auth_methods: BTreeMap<String, PackedSet>,
     /// When each user's methods last changed (the registration report's
     /// `lastUpdatedDateTime`); users not here have had theirs since they were created.
     pub methods_updated: HashMap<String, chrono::DateTime<chrono::Utc>>,
