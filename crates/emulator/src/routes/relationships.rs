@@ -3,6 +3,7 @@
 //! principal, and an administrative unit's scoped role members.
 
 use std::collections::{BTreeSet, VecDeque};
+use std::ops::Bound;
 
 use axum::extract::Path;
 use axum::http::StatusCode;
@@ -66,23 +67,34 @@ fn directory_objects_response(
 ) -> GraphResult<Response> {
     let q = &req.query;
     let size = q.page_size(100, MAX_TOP)?;
-    let filtered: Vec<&String> = ids
-        .iter()
-        .filter(|id| {
-            q.filter.as_ref().is_none_or(|f| {
-                t.kind_of(id)
-                    .and_then(|k| t.get(k, id))
-                    .is_some_and(|o| f.matches(&o))
-            })
-        })
-        .collect();
-    let (page, next) = page_ids(filtered.iter().copied(), q, size)?;
+    let (page, next, total) = match &q.filter {
+        // Without a filter a page starts where the last one stopped: walking the set from its
+        // start on every page made reading a group of a million members quadratic.
+        None => {
+            let after = page_after(q)?;
+            let from = after.as_ref().map_or(Bound::Unbounded, Bound::Excluded);
+            let (page, next) = page_ids(ids.range::<String, _>((from, Bound::Unbounded)), q, size)?;
+            (page, next, ids.len())
+        }
+        Some(f) => {
+            let filtered: Vec<&String> = ids
+                .iter()
+                .filter(|id| {
+                    t.kind_of(id)
+                        .and_then(|k| t.get(k, id))
+                        .is_some_and(|o| f.matches(&o))
+                })
+                .collect();
+            let (page, next) = page_ids(filtered.iter().copied(), q, size)?;
+            (page, next, filtered.len())
+        }
+    };
     let items = page
         .iter()
         .filter_map(|id| directory_object(t, id, q.select.as_deref()))
         .collect();
     let next = next_link_after(caller, &req.path, q, true, next);
-    let count = q.count.then_some(filtered.len());
+    let count = q.count.then_some(total);
     Ok(collection(
         odata::context(&caller.base, set, q.select.as_deref(), false),
         items,

@@ -244,13 +244,14 @@ impl serde::Serialize for ObjectMap {
 }
 
 #[cfg(test)]
-mod tests {
+pub(in crate::tenant) mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
     use serde_json::json;
 
-    fn obj(v: Value) -> Obj {
+    /// A JSON object literal as an [`Obj`] (the packed set's tests use it too).
+    pub(in crate::tenant) fn obj(v: Value) -> Obj {
         match v {
             Value::Object(o) => o,
             _ => unreachable!(),

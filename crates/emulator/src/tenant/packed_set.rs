@@ -130,14 +130,8 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use crate::tenant::packed::tests::obj;
     use serde_json::json;
-
-    fn obj(v: Value) -> Obj {
-        match v {
-            Value::Object(o) => o,
-            _ => unreachable!(),
-        }
-    }
 
     #[test]
     fn a_set_keeps_key_order_whatever_the_insertion_order() {
