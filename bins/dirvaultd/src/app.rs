@@ -187,7 +187,7 @@ impl App {
             config.sections.daemon.max_concurrent_jobs.max(1),
         ));
         let (shutdown, _) = tokio::sync::watch::channel(false);
-        let metrics = Metrics::new();
+        let metrics = Metrics::new(&repo);
         metrics.tenants.set(config.tenants.len() as i64);
         Ok(Arc::new(Self {
             config_path,

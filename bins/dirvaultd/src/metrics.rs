@@ -1,5 +1,10 @@
 //! Prometheus metrics (`GET /metrics`): backups, durations, objects, Graph requests, 429s and
-//! errors by tenant.
+//! errors by tenant; the replica's requests to its object store by operation.
+
+use dirvault_store::Repository;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -11,6 +16,35 @@ use prometheus_client::registry::Registry;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct TenantLabel {
     pub(crate) tenant: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabel {
+    operation: &'static str,
+}
+
+/// The repository's object-store requests, read at each scrape (the store counts them; a
+/// shared bucket's load and an S3 bill are per request, not per tenant).
+#[derive(Debug)]
+struct StoreRequestsCollector(Repository);
+
+impl Collector for StoreRequestsCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(requests) = self.0.store_requests() else {
+            return Ok(());
+        };
+        let mut family = encoder.encode_descriptor(
+            "dirvault_store_requests",
+            "Requests this replica sent to the repository's object store, by operation (a listing counts one per 1,000 keys)",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (operation, count) in requests.by_operation() {
+            let label = OperationLabel { operation };
+            ConstCounter::new(count).encode(family.encode_family(&label)?)?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -40,7 +74,7 @@ pub(crate) struct Metrics {
 }
 
 impl Metrics {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(repo: &Repository) -> Self {
         let mut registry = Registry::default();
         let m = Self {
             backups: Family::default(),
@@ -111,6 +145,7 @@ impl Metrics {
             "Tenants in the configuration",
             m.tenants.clone(),
         );
+        registry.register_collector(Box::new(StoreRequestsCollector(repo.clone())));
         Self { registry, ..m }
     }
 

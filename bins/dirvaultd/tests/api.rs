@@ -583,6 +583,20 @@ async fn tenants_are_added_and_removed_metrics_and_openapi_are_served_and_sigter
         !metrics.contains(REPOSITORY_PASSWORD) && !metrics.contains(ADMIN_KEY),
         "no secret in the metrics"
     );
+    // The backup wrote packs and a snapshot record, and read the repository's listings.
+    let store_requests = |operation: &str| -> u64 {
+        let prefix = format!("dirvault_store_requests_total{{operation=\"{operation}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .unwrap_or_else(|| panic!("no {prefix}in {metrics}"))
+            .parse()
+            .unwrap()
+    };
+    assert!(store_requests("put") >= 2, "{metrics}");
+    assert!(store_requests("list") >= 1, "{metrics}");
+    // Releasing the backup's lease is its one delete (issue #17: leases excepted).
+    assert!(store_requests("delete") <= 1, "{metrics}");
 
     let (status, api) = d.get("/openapi.json", ADMIN_KEY).await;
     assert_eq!(status, 200);

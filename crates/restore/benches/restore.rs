@@ -45,8 +45,8 @@ async fn main() {
                 .keys()
                 .cloned()
                 .collect();
+            t.delete_many(Collection::Users, &users, now);
             for u in users {
-                t.delete(Collection::Users, &u, now).unwrap();
                 t.purge(&u);
             }
         })

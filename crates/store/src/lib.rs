@@ -41,7 +41,7 @@ mod format;
 mod holder;
 mod repository;
 
-pub use backend::{KeySlot, Lease, ObjectSnapshotStore, OpenOptions};
+pub use backend::{KeySlot, Lease, ObjectSnapshotStore, OpenOptions, StoreRequests};
 pub use crypto::{ContentIds, Secret};
 pub use error::{Error, Result};
 pub use format::{BlobId, KindRecord, KindStatus, ManifestEntry, Snapshot, Text, new_snapshot_id};

@@ -303,16 +303,6 @@ pub(crate) async fn manager(
     Ok(json_response(StatusCode::OK, Value::Object(body)))
 }
 
-fn filtered_objects(t: &Tenant, kind: Collection, field: &str, id: &str) -> BTreeSet<String> {
-    let keep = |p: &str| p == field;
-    t.objects(kind)
-        .into_iter()
-        .flat_map(|objects| objects.iter_only(&keep))
-        .filter(|(_, o)| o.get(field).and_then(Value::as_str) == Some(id))
-        .map(|(k, _)| k.clone())
-        .collect()
-}
-
 fn objects_response(
     t: &Tenant,
     caller: &Caller,
@@ -357,8 +347,8 @@ pub(crate) async fn app_role_assignments(
     if t.kind_of(&id).is_none() {
         return Err(GraphError::not_found(&id));
     }
-    let ids = filtered_objects(&t, Collection::AppRoleAssignments, field, &id);
-    objects_response(&t, &caller, &req, Collection::AppRoleAssignments, &ids)
+    let ids = t.referencing(Collection::AppRoleAssignments, field, &id);
+    objects_response(&t, &caller, &req, Collection::AppRoleAssignments, ids)
 }
 
 /// `GET /servicePrincipals/{id}/oauth2PermissionGrants`
@@ -372,8 +362,8 @@ pub(crate) async fn sp_grants(
     if !t.contains(Collection::ServicePrincipals, &id) {
         return Err(GraphError::not_found(&id));
     }
-    let ids = filtered_objects(&t, Collection::Oauth2PermissionGrants, "clientId", &id);
-    objects_response(&t, &caller, &req, Collection::Oauth2PermissionGrants, &ids)
+    let ids = t.referencing(Collection::Oauth2PermissionGrants, "clientId", &id);
+    objects_response(&t, &caller, &req, Collection::Oauth2PermissionGrants, ids)
 }
 
 /// `GET /directory/administrativeUnits/{id}/scopedRoleMembers`: the role assignments scoped

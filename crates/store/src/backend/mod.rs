@@ -2,11 +2,13 @@
 //! files, S3-compatible stores and memory.
 
 mod blobs;
+mod counting;
 mod keys;
 mod leases;
 mod over_object_store;
 
 pub(crate) use blobs::*;
+pub use counting::StoreRequests;
 pub use keys::KeySlot;
 pub use over_object_store::ObjectSnapshotStore;
 

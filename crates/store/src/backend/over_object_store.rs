@@ -28,6 +28,8 @@ pub struct ObjectSnapshotStore {
     pub(super) unlocked: std::sync::OnceLock<Arc<super::keys::Unlocked>>,
     /// Tenants' keys, unwrapped when first needed.
     pub(super) tenant_keys: std::sync::Mutex<HashMap<TenantId, Arc<crate::crypto::TenantKeys>>>,
+    /// The requests sent to `store` (which counts them on its way through).
+    requests: Arc<super::counting::RequestCounters>,
 }
 
 impl fmt::Debug for ObjectSnapshotStore {
@@ -62,8 +64,13 @@ pub(super) fn backend<'a>(
 impl ObjectSnapshotStore {
     /// Wraps an object store; `description` names it in logs (never credentials).
     pub fn new(store: Arc<dyn ObjectStore>, description: impl Into<String>) -> Self {
+        let requests = Arc::new(super::counting::RequestCounters::default());
         Self {
-            store,
+            store: Arc::new(super::counting::CountingStore::new(
+                store,
+                Arc::clone(&requests),
+            )),
+            requests,
             description: description.into(),
             decoders: std::sync::Mutex::new(HashMap::new()),
             secret: None,
@@ -72,6 +79,11 @@ impl ObjectSnapshotStore {
             unlocked: std::sync::OnceLock::new(),
             tenant_keys: std::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The requests sent to the object store since the store was opened, by operation.
+    pub fn requests(&self) -> super::StoreRequests {
+        self.requests.read()
     }
 
     /// A new in-memory store whose content ids are made as `ids` makes them (those of a tenant

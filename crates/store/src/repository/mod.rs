@@ -144,6 +144,14 @@ impl Repository {
         self.store.as_any().downcast_ref()
     }
 
+    /// The requests this handle (and its clones) sent to the object store, by operation: what
+    /// S3 bills, and what a replica adds to a shared bucket's load. `None` for a store that is
+    /// not an object store.
+    pub fn store_requests(&self) -> Option<crate::StoreRequests> {
+        self.object_store()
+            .map(crate::ObjectSnapshotStore::requests)
+    }
+
     /// The storage seam under the repository: not API (its signatures show the storage
     /// format), for the store's own conformance suite and benchmarks.
     #[doc(hidden)]
