@@ -77,6 +77,16 @@ async fn main() {
         .filter(|s| s.action == Action::AddMembers)
         .count();
 
+    // Printed now: applying 100k users takes a while.
+    println!(
+        "plan: {:.2} s, {} steps ({} creates, {} member binds for {} memberships)",
+        planning,
+        plan.steps.len(),
+        plan.summary().created,
+        member_steps,
+        members
+    );
+
     // Writes under Graph's documented limit, scaled.
     emulator.set_throttle(ThrottleConfig { scale });
     let writes_before = emulator
@@ -107,14 +117,6 @@ async fn main() {
     let bound = ((writes as f64 - burst).max(0.0)) / rate;
 
     println!("tenant {size}, write limit x{scale}: burst {burst} writes, {rate} writes/s");
-    println!(
-        "plan: {:.2} s, {} steps ({} creates, {} member binds for {} memberships)",
-        planning,
-        plan.steps.len(),
-        plan.summary().created,
-        member_steps,
-        members
-    );
     println!(
         "apply: {wall:.1} s for {writes} writes ({attempts} attempts); bound {bound:.1} s; ratio {:.2}",
         if bound > 0.0 { wall / bound } else { f64::NAN }

@@ -24,7 +24,7 @@ impl Planner<'_> {
         for r in relationships {
             let (Some(source), Some(target)) = (self.target(&r.source), self.target(&r.target))
             else {
-                let (about, other) = if self.backup.selected.contains(&r.source) {
+                let (about, other) = if self.selected.contains(&r.source) {
                     (&r.source, &r.target)
                 } else {
                     (&r.target, &r.source)

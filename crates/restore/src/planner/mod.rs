@@ -206,6 +206,7 @@ pub fn plan(
         resets: BTreeSet::new(),
         needs_password: false,
         unreachable: BTreeMap::new(),
+        selected: backup.selected.iter().collect(),
     };
     for (id, found) in &current.found {
         planner.id_map.insert(
@@ -302,6 +303,8 @@ struct Planner<'a> {
     resets: BTreeSet<ObjectRef>,
     needs_password: bool,
     unreachable: BTreeMap<ObjectRef, BTreeSet<String>>,
+    /// `backup.selected` as a set: asked once per relationship (a million at L100k).
+    selected: std::collections::HashSet<&'a ObjectId>,
 }
 
 fn object_ref(object: &DirectoryObject) -> ObjectRef {

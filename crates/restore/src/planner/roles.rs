@@ -54,7 +54,7 @@ impl Planner<'_> {
         for r in &relationships {
             let about = [&r.target, &r.source]
                 .into_iter()
-                .find(|id| self.backup.selected.contains(id))
+                .find(|id| self.selected.contains(id))
                 .and_then(|id| self.backup.object(id))
                 .map(object_ref)
                 .unwrap_or(ObjectRef {

@@ -152,6 +152,8 @@ impl BackupState {
                 "nothing selected: give --id ID (one or more) or --all".into(),
             ));
         } else {
+            // Given twice (or by id and by UPN), selected once.
+            let mut seen = std::collections::HashSet::new();
             for given in &options.ids {
                 let id = ObjectId::new(given.as_str())
                     .ok()
@@ -175,7 +177,7 @@ impl BackupState {
                             .join("/")
                     )));
                 }
-                if !selected.contains(&id) {
+                if seen.insert(id.clone()) {
                     selected.push(id);
                 }
             }
