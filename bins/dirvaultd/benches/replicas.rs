@@ -210,31 +210,33 @@ async fn main() {
     let config_path = dir.path().join("config.toml");
     std::fs::write(&config_path, config).unwrap();
 
-    // Start at a slot boundary, so that each measured slot is a whole one.
+    // Start just after a slot boundary, so that each measured slot is a whole one (started
+    // before it, the replicas would back every tenant up for the slot before too).
     let first = slot_start(Utc::now(), slot_seconds) + chrono::Duration::seconds(slot_seconds);
     println!(
-        "{tenants} tiny tenants, {REPLICAS} replicas, a backup each per {slot_minutes}-minute slot; waiting for {first}"
+        "{tenants} tiny tenants, {REPLICAS} replicas, a backup each per {slot_minutes}-minute slot; starting at {first}"
     );
-    until(first - chrono::Duration::seconds(5)).await;
+    until(first + chrono::Duration::seconds(1)).await;
     let replicas: Vec<Replica> = (0..REPLICAS)
         .map(|_| Replica::start(&config_path, &repo_url, &env))
         .collect();
 
-    let mut rows = Vec::new();
+    // Each slot's requests: the counters read a second before its end, less the last reading.
+    let mut last = StoreRequests::default();
     for slot in 0..slots {
         let start = first + chrono::Duration::seconds(slot_seconds * slot as i64);
         until(start).await;
-        let before = requests(&replicas).await;
         let round = idle(&replicas).await;
         let rss: Vec<f64> = replicas.iter().map(Replica::rss_mib).collect();
-        until(start + chrono::Duration::seconds(slot_seconds - 2)).await;
-        let used = requests(&replicas).await.since(&before);
+        until(start + chrono::Duration::seconds(slot_seconds - 1)).await;
+        let now = requests(&replicas).await;
+        let used = now.since(&last);
+        last = now;
         println!(
             "slot {slot}: round {round:.0} s; S3 requests {} = {:.1} per tenant ({used:?}); replica RSS {rss:.0?} MiB",
             used.total(),
             used.total() as f64 / tenants as f64
         );
-        rows.push(used);
     }
 
     // Every tenant backed up exactly once in each slot (read with the bench's own handle: not

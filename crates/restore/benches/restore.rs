@@ -61,9 +61,11 @@ async fn main() {
     };
     let started = Instant::now();
     let state = BackupState::load(&repo, &snapshot, &options).await.unwrap();
+    let loaded = started.elapsed().as_secs_f64();
     let current = CurrentState::read(&client, &state, &options, false)
         .await
         .unwrap();
+    let read = started.elapsed().as_secs_f64() - loaded;
     let plan = dirvault_restore::plan(&options, &state, &current, PlanContext::new(false)).unwrap();
     let planning = started.elapsed().as_secs_f64();
     let members: usize = state
@@ -79,8 +81,9 @@ async fn main() {
 
     // Printed now: applying 100k users takes a while.
     println!(
-        "plan: {:.2} s, {} steps ({} creates, {} member binds for {} memberships)",
+        "plan: {:.2} s (snapshot read {loaded:.2} s, tenant read {read:.2} s, planning {:.2} s), {} steps ({} creates, {} member binds for {} memberships)",
         planning,
+        planning - loaded - read,
         plan.steps.len(),
         plan.summary().created,
         member_steps,
@@ -129,4 +132,23 @@ async fn main() {
         members as f64 / member_steps.max(1) as f64
     );
     println!("report: {:?}", report.summary);
+    // What failed, by action and Graph's answer (a failure is a finding, not noise).
+    let mut failures: std::collections::BTreeMap<String, usize> = Default::default();
+    let actions: std::collections::HashMap<u32, Action> =
+        plan.steps.iter().map(|s| (s.id, s.action)).collect();
+    for s in &report.steps {
+        if let dirvault_restore::Outcome::Failed {
+            http_status,
+            code,
+            message,
+            ..
+        } = &s.outcome
+        {
+            let key = format!("{:?} {http_status} {code}: {message}", actions[&s.step]);
+            *failures.entry(key).or_default() += 1;
+        }
+    }
+    for (what, n) in failures.iter().take(10) {
+        println!("failed: {n} × {what}");
+    }
 }

@@ -6,6 +6,7 @@ mod counting;
 mod keys;
 mod leases;
 mod over_object_store;
+mod small_packs;
 
 pub(crate) use blobs::*;
 pub use counting::StoreRequests;

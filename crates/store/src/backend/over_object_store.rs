@@ -30,6 +30,8 @@ pub struct ObjectSnapshotStore {
     pub(super) tenant_keys: std::sync::Mutex<HashMap<TenantId, Arc<crate::crypto::TenantKeys>>>,
     /// The requests sent to `store` (which counts them on its way through).
     requests: Arc<super::counting::RequestCounters>,
+    /// Small packs, read whole and kept (see the module).
+    small_packs: super::small_packs::SmallPacks,
 }
 
 impl fmt::Debug for ObjectSnapshotStore {
@@ -71,6 +73,7 @@ impl ObjectSnapshotStore {
                 Arc::clone(&requests),
             )),
             requests,
+            small_packs: super::small_packs::SmallPacks::default(),
             description: description.into(),
             decoders: std::sync::Mutex::new(HashMap::new()),
             secret: None,
@@ -245,6 +248,48 @@ impl ObjectSnapshotStore {
         r.bytes().await.map_err(backend("read", path))
     }
 
+    /// Byte ranges of a pack: sliced from the whole pack when the index showed it small (read
+    /// once, then kept; see `small_packs`), ranged reads otherwise (`object_store` coalesces
+    /// nearby ones). A range beyond a small pack's end is an error, as a ranged read's is.
+    async fn pack_ranges(
+        &self,
+        path: &Path,
+        ranges: &[std::ops::Range<u64>],
+    ) -> object_store::Result<Vec<Bytes>> {
+        if !self.small_packs.is_small(path.as_ref()) {
+            return self.store.get_ranges(path, ranges).await;
+        }
+        let pack = match self.small_packs.get(path.as_ref()) {
+            Some(pack) => pack,
+            None => {
+                let pack = self.store.get(path).await?.bytes().await?;
+                self.small_packs.keep(path.as_ref(), pack.clone());
+                pack
+            }
+        };
+        ranges
+            .iter()
+            .map(|r| {
+                let within = usize::try_from(r.start)
+                    .ok()
+                    .zip(usize::try_from(r.end).ok());
+                match within {
+                    Some((start, end)) if start <= end && end <= pack.len() => {
+                        Ok(pack.slice(start..end))
+                    }
+                    _ => Err(object_store::Error::Generic {
+                        store: "pack",
+                        source: format!(
+                            "range {r:?} lies outside pack {path} of {} bytes",
+                            pack.len()
+                        )
+                        .into(),
+                    }),
+                }
+            })
+            .collect()
+    }
+
     pub(super) async fn list(&self, prefix: &Path) -> Result<Vec<object_store::ObjectMeta>> {
         self.store
             .list(Some(prefix))
@@ -289,6 +334,15 @@ impl SnapshotStore for ObjectSnapshotStore {
                     reason: format!("the index of pack {pack} is stored as that of pack {name}"),
                 });
             }
+            let extent = blobs
+                .iter()
+                .map(|(_, offset, length)| offset.saturating_add(*length))
+                .max()
+                .unwrap_or(0);
+            self.small_packs.note(
+                tenant_path(tenant, &format!("packs/{pack}")).as_ref(),
+                extent,
+            );
             let pack: std::sync::Arc<str> = pack.into();
             for (id, offset, length) in blobs {
                 index.insert(
@@ -364,8 +418,7 @@ impl SnapshotStore for ObjectSnapshotStore {
             reason: format!("blob {id}: offset + length overflows ({at:?})"),
         })?;
         let bytes = self
-            .store
-            .get_range(&path, range)
+            .pack_ranges(&path, std::slice::from_ref(&range))
             .await
             .map_err(|e| match e {
                 object_store::Error::NotFound { .. } => Error::MissingBlob {
@@ -373,7 +426,9 @@ impl SnapshotStore for ObjectSnapshotStore {
                     blob: id.to_string(),
                 },
                 e => backend("read", &path)(e),
-            })?;
+            })?
+            .pop()
+            .unwrap_or_default();
         let corrupt = |reason| Error::Corrupt {
             path: format!("{path} (blob {id})"),
             reason,
@@ -429,8 +484,7 @@ impl SnapshotStore for ObjectSnapshotStore {
                     })
                     .collect::<Result<_>>()?;
                 let data = self
-                    .store
-                    .get_ranges(&path, &ranges)
+                    .pack_ranges(&path, &ranges)
                     .await
                     .map_err(|e| match e {
                         object_store::Error::NotFound { .. } => Error::MissingBlob {
@@ -509,6 +563,8 @@ impl SnapshotStore for ObjectSnapshotStore {
 
     async fn delete_pack(&self, tenant: &TenantId, pack: &str) -> Result<()> {
         // The index goes first: a pack is never indexed without its data.
+        self.small_packs
+            .forget(tenant_path(tenant, &format!("packs/{pack}")).as_ref());
         for path in [
             tenant_path(tenant, &format!("index/{pack}.json")),
             tenant_path(tenant, &format!("packs/{pack}")),
