@@ -109,6 +109,28 @@ pub fn fast_retries() -> RetryOptions {
     }
 }
 
+/// A `dirvaultd` just spawned with `--listen 127.0.0.1:0` and a piped stdout: its base URL,
+/// and the whole first line it printed, which says where it listens and who it is
+/// (`{"listening": "127.0.0.1:PORT", "node": …}`).
+///
+/// # Errors
+/// The line it printed instead (it did not start).
+pub fn daemon_started(
+    child: &mut std::process::Child,
+) -> Result<(String, serde_json::Value), String> {
+    use std::io::BufRead;
+    let mut line = String::new();
+    if let Some(stdout) = child.stdout.take() {
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+    }
+    let first: serde_json::Value = serde_json::from_str(&line).map_err(|_| line.clone())?;
+    let url = first["listening"]
+        .as_str()
+        .map(|at| format!("http://{at}"))
+        .ok_or(line)?;
+    Ok((url, first))
+}
+
 /// A benchmark's own arguments: `cargo bench -- A B` runs it with `A B --bench`, and the
 /// flags are cargo's, not the benchmark's.
 pub fn bench_args() -> Vec<String> {

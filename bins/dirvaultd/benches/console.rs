@@ -9,7 +9,6 @@
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used)] // benchmark code
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -76,12 +75,7 @@ var = "CONSOLE_BENCH_SECRET"
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(daemon.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let first: serde_json::Value = serde_json::from_str(&line).unwrap();
-    let base = format!("http://{}", first["listening"].as_str().unwrap());
+    let (base, _) = dirvault_testkit::daemon_started(&mut daemon).unwrap();
 
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

@@ -5,7 +5,6 @@
 //! `cargo bench -p dirvaultd --bench idle -- [TENANTS] [IDLE_SECONDS]` (defaults: 1000 30).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // benchmark code
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -90,15 +89,8 @@ async fn run(emulator: &Emulator, url: &str, tenants: usize, dir: &std::path::Pa
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let first: serde_json::Value = serde_json::from_str(&line).unwrap();
-    Daemon {
-        child,
-        url: format!("http://{}", first["listening"].as_str().unwrap()),
-    }
+    let (url, _) = dirvault_testkit::daemon_started(&mut child).unwrap();
+    Daemon { child, url }
 }
 
 /// Waits until every tenant has a snapshot; returns the seconds it took.

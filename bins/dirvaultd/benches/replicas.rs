@@ -10,7 +10,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // benchmark code
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -54,15 +53,8 @@ impl Replica {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let first: serde_json::Value = serde_json::from_str(&line).unwrap();
-        Self {
-            child,
-            url: format!("http://{}", first["listening"].as_str().unwrap()),
-        }
+        let (url, _) = dirvault_testkit::daemon_started(&mut child).unwrap();
+        Self { child, url }
     }
 
     async fn get(&self, path: &str) -> String {

@@ -1,7 +1,6 @@
 //! Running the real `dirvaultd` binary against the Graph emulator.
 #![allow(dead_code)] // each test file uses part of it
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -45,11 +44,7 @@ impl Daemon {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let first: Value = serde_json::from_str(&line).unwrap_or_else(|_| {
+        let (url, first) = dirvault_testkit::daemon_started(&mut child).unwrap_or_else(|line| {
             panic!(
                 "dirvaultd did not start: {line:?}\n{}",
                 std::fs::read_to_string(log).unwrap_or_default()
@@ -57,7 +52,7 @@ impl Daemon {
         });
         Daemon {
             child,
-            url: format!("http://{}", first["listening"].as_str().unwrap()),
+            url,
             node: first["node"].as_str().unwrap().to_owned(),
             http: reqwest::Client::new(),
         }
