@@ -788,3 +788,39 @@ impl SnapshotStore for ObjectSnapshotStore {
         self.remove_lease(tenant).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// A small pack is read once and sliced; a range the pack does not hold (a corrupt or
+    /// hostile index) is an error, never a panic or bytes from elsewhere.
+    #[tokio::test]
+    async fn small_packs_are_read_once_and_ranges_outside_them_are_errors() {
+        let store =
+            ObjectSnapshotStore::new(Arc::new(object_store::memory::InMemory::new()), "memory://");
+        let path = Path::from("tenants/t/packs/p");
+        store
+            .store
+            .put(&path, PutPayload::from_static(b"0123456789"))
+            .await
+            .unwrap();
+        store.small_packs.note(path.as_ref(), 10);
+        let got = store.pack_ranges(&path, &[2..4, 8..10]).await.unwrap();
+        assert_eq!(got, [Bytes::from_static(b"23"), Bytes::from_static(b"89")]);
+        let again = store
+            .pack_ranges(&path, std::slice::from_ref(&(0..1)))
+            .await
+            .unwrap();
+        assert_eq!(again, [Bytes::from_static(b"0")]);
+        assert_eq!(store.requests().get, 1, "read whole once, then kept");
+        #[allow(clippy::reversed_empty_ranges)] // a hostile index's range
+        let hostile = [8..12, 4..2, u64::MAX - 1..u64::MAX];
+        for range in hostile {
+            let outcome = store.pack_ranges(&path, std::slice::from_ref(&range)).await;
+            assert!(outcome.is_err(), "{range:?}: {outcome:?}");
+        }
+    }
+}
