@@ -248,48 +248,6 @@ impl ObjectSnapshotStore {
         r.bytes().await.map_err(backend("read", path))
     }
 
-    /// Byte ranges of a pack: sliced from the whole pack when the index showed it small (read
-    /// once, then kept; see `small_packs`), ranged reads otherwise (`object_store` coalesces
-    /// nearby ones). A range beyond a small pack's end is an error, as a ranged read's is.
-    async fn pack_ranges(
-        &self,
-        path: &Path,
-        ranges: &[std::ops::Range<u64>],
-    ) -> object_store::Result<Vec<Bytes>> {
-        if !self.small_packs.is_small(path.as_ref()) {
-            return self.store.get_ranges(path, ranges).await;
-        }
-        let pack = match self.small_packs.get(path.as_ref()) {
-            Some(pack) => pack,
-            None => {
-                let pack = self.store.get(path).await?.bytes().await?;
-                self.small_packs.keep(path.as_ref(), pack.clone());
-                pack
-            }
-        };
-        ranges
-            .iter()
-            .map(|r| {
-                let within = usize::try_from(r.start)
-                    .ok()
-                    .zip(usize::try_from(r.end).ok());
-                match within {
-                    Some((start, end)) if start <= end && end <= pack.len() => {
-                        Ok(pack.slice(start..end))
-                    }
-                    _ => Err(object_store::Error::Generic {
-                        store: "pack",
-                        source: format!(
-                            "range {r:?} lies outside pack {path} of {} bytes",
-                            pack.len()
-                        )
-                        .into(),
-                    }),
-                }
-            })
-            .collect()
-    }
-
     pub(super) async fn list(&self, prefix: &Path) -> Result<Vec<object_store::ObjectMeta>> {
         self.store
             .list(Some(prefix))
@@ -418,7 +376,8 @@ impl SnapshotStore for ObjectSnapshotStore {
             reason: format!("blob {id}: offset + length overflows ({at:?})"),
         })?;
         let bytes = self
-            .pack_ranges(&path, std::slice::from_ref(&range))
+            .small_packs
+            .ranges(self.store.as_ref(), &path, std::slice::from_ref(&range))
             .await
             .map_err(|e| match e {
                 object_store::Error::NotFound { .. } => Error::MissingBlob {
@@ -484,7 +443,8 @@ impl SnapshotStore for ObjectSnapshotStore {
                     })
                     .collect::<Result<_>>()?;
                 let data = self
-                    .pack_ranges(&path, &ranges)
+                    .small_packs
+                    .ranges(self.store.as_ref(), &path, &ranges)
                     .await
                     .map_err(|e| match e {
                         object_store::Error::NotFound { .. } => Error::MissingBlob {
@@ -786,41 +746,5 @@ impl SnapshotStore for ObjectSnapshotStore {
 
     async fn break_lease(&self, tenant: &TenantId) -> Result<bool> {
         self.remove_lease(tenant).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use super::*;
-
-    /// A small pack is read once and sliced; a range the pack does not hold (a corrupt or
-    /// hostile index) is an error, never a panic or bytes from elsewhere.
-    #[tokio::test]
-    async fn small_packs_are_read_once_and_ranges_outside_them_are_errors() {
-        let store =
-            ObjectSnapshotStore::new(Arc::new(object_store::memory::InMemory::new()), "memory://");
-        let path = Path::from("tenants/t/packs/p");
-        store
-            .store
-            .put(&path, PutPayload::from_static(b"0123456789"))
-            .await
-            .unwrap();
-        store.small_packs.note(path.as_ref(), 10);
-        let got = store.pack_ranges(&path, &[2..4, 8..10]).await.unwrap();
-        assert_eq!(got, [Bytes::from_static(b"23"), Bytes::from_static(b"89")]);
-        let again = store
-            .pack_ranges(&path, std::slice::from_ref(&(0..1)))
-            .await
-            .unwrap();
-        assert_eq!(again, [Bytes::from_static(b"0")]);
-        assert_eq!(store.requests().get, 1, "read whole once, then kept");
-        #[allow(clippy::reversed_empty_ranges)] // a hostile index's range
-        let hostile = [8..12, 4..2, u64::MAX - 1..u64::MAX];
-        for range in hostile {
-            let outcome = store.pack_ranges(&path, std::slice::from_ref(&range)).await;
-            assert!(outcome.is_err(), "{range:?}: {outcome:?}");
-        }
     }
 }

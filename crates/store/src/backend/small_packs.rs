@@ -11,6 +11,8 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
 
 use bytes::Bytes;
+use object_store::ObjectStore;
+use object_store::path::Path;
 
 /// A pack whose blobs end within this many bytes is read whole.
 pub(super) const SMALL_PACK_BYTES: u64 = 256 * 1024;
@@ -78,6 +80,49 @@ impl SmallPacks {
         }
     }
 
+    /// Byte ranges of a pack in `store`: sliced from the whole pack when the index showed it
+    /// small (read once, then kept), ranged reads otherwise (`object_store` coalesces nearby
+    /// ones). A range beyond a small pack's end is an error, as a ranged read's is.
+    pub(super) async fn ranges(
+        &self,
+        store: &dyn ObjectStore,
+        path: &Path,
+        ranges: &[std::ops::Range<u64>],
+    ) -> object_store::Result<Vec<Bytes>> {
+        if !self.is_small(path.as_ref()) {
+            return store.get_ranges(path, ranges).await;
+        }
+        let pack = match self.get(path.as_ref()) {
+            Some(pack) => pack,
+            None => {
+                let pack = store.get(path).await?.bytes().await?;
+                self.keep(path.as_ref(), pack.clone());
+                pack
+            }
+        };
+        ranges
+            .iter()
+            .map(|r| {
+                let within = usize::try_from(r.start)
+                    .ok()
+                    .zip(usize::try_from(r.end).ok());
+                match within {
+                    Some((start, end)) if start <= end && end <= pack.len() => {
+                        Ok(pack.slice(start..end))
+                    }
+                    _ => Err(object_store::Error::Generic {
+                        store: "pack",
+                        source: format!(
+                            "range {r:?} lies outside pack {path} of {} bytes",
+                            pack.len()
+                        )
+                        .into(),
+                    }),
+                }
+            })
+            .collect()
+    }
+
     /// Forgets a deleted pack.
     pub(super) fn forget(&self, path: &str) {
         lock(&self.known).remove(path);
@@ -95,6 +140,42 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use object_store::PutPayload;
+    use object_store::memory::InMemory;
+
+    /// A small pack is read once and sliced; a range the pack does not hold (a corrupt or
+    /// hostile index) is an error, never a panic or bytes from elsewhere.
+    #[tokio::test]
+    async fn small_packs_are_read_once_and_ranges_outside_them_are_errors() {
+        let counters = std::sync::Arc::new(super::super::counting::RequestCounters::default());
+        let store = super::super::counting::CountingStore::new(
+            std::sync::Arc::new(InMemory::new()),
+            std::sync::Arc::clone(&counters),
+        );
+        let packs = SmallPacks::default();
+        let path = Path::from("tenants/t/packs/p");
+        store
+            .put(&path, PutPayload::from_static(b"0123456789"))
+            .await
+            .unwrap();
+        packs.note(path.as_ref(), 10);
+        let got = packs.ranges(&store, &path, &[2..4, 8..10]).await.unwrap();
+        assert_eq!(got, [Bytes::from_static(b"23"), Bytes::from_static(b"89")]);
+        let again = packs
+            .ranges(&store, &path, std::slice::from_ref(&(0..1)))
+            .await
+            .unwrap();
+        assert_eq!(again, [Bytes::from_static(b"0")]);
+        assert_eq!(counters.read().get, 1, "read whole once, then kept");
+        #[allow(clippy::reversed_empty_ranges)] // a hostile index's range
+        let hostile = [8..12, 4..2, u64::MAX - 1..u64::MAX];
+        for range in hostile {
+            let outcome = packs
+                .ranges(&store, &path, std::slice::from_ref(&range))
+                .await;
+            assert!(outcome.is_err(), "{range:?}: {outcome:?}");
+        }
+    }
 
     #[test]
     fn only_small_packs_are_known_and_kept_packs_stay_within_budget() {
