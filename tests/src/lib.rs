@@ -131,6 +131,38 @@ pub fn daemon_started(
     Ok((url, first))
 }
 
+/// A `dirvaultd` a test or benchmark started, killed when dropped.
+#[derive(Debug)]
+pub struct SpawnedDaemon {
+    /// The process.
+    pub child: std::process::Child,
+    /// Its base URL.
+    pub url: String,
+}
+
+impl SpawnedDaemon {
+    /// Spawns `command` (a `dirvaultd run --listen 127.0.0.1:0`) with a piped stdout and waits
+    /// for the line saying where it listens.
+    ///
+    /// # Errors
+    /// It could not be spawned, or printed something else first.
+    pub fn start(mut command: std::process::Command) -> Result<Self, String> {
+        let mut child = command
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let (url, _) = daemon_started(&mut child)?;
+        Ok(Self { child, url })
+    }
+}
+
+impl Drop for SpawnedDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A benchmark's own arguments: `cargo bench -- A B` runs it with `A B --bench`, and the
 /// flags are cargo's, not the benchmark's.
 pub fn bench_args() -> Vec<String> {

@@ -5,10 +5,11 @@
 //! `cargo bench -p dirvaultd --bench idle -- [TENANTS] [IDLE_SECONDS]` (defaults: 1000 30).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // benchmark code
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use dirvault_emulator::{Emulator, EmulatorConfig, TenantSpec, ThrottleConfig};
+use dirvault_testkit::SpawnedDaemon;
 
 const KEY: &str = "bench-admin-key";
 
@@ -35,19 +36,12 @@ fn cpu_seconds(pid: u32) -> f64 {
     ticks / 100.0
 }
 
-struct Daemon {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn run(emulator: &Emulator, url: &str, tenants: usize, dir: &std::path::Path) -> Daemon {
+async fn run(
+    emulator: &Emulator,
+    url: &str,
+    tenants: usize,
+    dir: &std::path::Path,
+) -> SpawnedDaemon {
     let mut config = format!(
         "[daemon]\ntick_seconds = 5\nmax_concurrent_jobs = 8\n[[daemon.api_keys]]\nname = \"bench\"\nsha256 = \"{}\"\n\n",
         {
@@ -73,7 +67,8 @@ async fn run(emulator: &Emulator, url: &str, tenants: usize, dir: &std::path::Pa
     }
     let config_path = dir.join(format!("config-{tenants}.toml"));
     std::fs::write(&config_path, config).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dirvaultd"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dirvaultd"));
+    command
         .args([
             "--config",
             config_path.to_str().unwrap(),
@@ -85,16 +80,12 @@ async fn run(emulator: &Emulator, url: &str, tenants: usize, dir: &std::path::Pa
         ])
         .envs(env)
         .env("DIRVAULT_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let (url, _) = dirvault_testkit::daemon_started(&mut child).unwrap();
-    Daemon { child, url }
+        .stderr(Stdio::null());
+    SpawnedDaemon::start(command).unwrap()
 }
 
 /// Waits until every tenant has a snapshot; returns the seconds it took.
-async fn backed_up(d: &Daemon, tenants: usize) -> f64 {
+async fn backed_up(d: &SpawnedDaemon, tenants: usize) -> f64 {
     let http = reqwest::Client::new();
     let started = Instant::now();
     loop {

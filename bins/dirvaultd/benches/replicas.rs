@@ -10,33 +10,26 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // benchmark code
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use dirvault_emulator::{Emulator, EmulatorConfig, TenantSpec, ThrottleConfig};
 use dirvault_model::TenantId;
 use dirvault_store::{OpenOptions, Repository, Secret, StoreRequests};
+use dirvault_testkit::SpawnedDaemon;
 
 const KEY: &str = "bench-admin-key";
 const PASSWORD: &str = "bench repository password";
 const REPLICAS: usize = 3;
 
-struct Replica {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+/// One replica (killed when dropped).
+struct Replica(SpawnedDaemon);
 
 impl Replica {
     fn start(config: &std::path::Path, repo: &str, env: &[(String, String)]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dirvaultd"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_dirvaultd"));
+        command
             .args([
                 "--config",
                 config.to_str().unwrap(),
@@ -49,17 +42,13 @@ impl Replica {
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("DIRVAULT_PASSWORD", PASSWORD)
             .env("DIRVAULT_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let (url, _) = dirvault_testkit::daemon_started(&mut child).unwrap();
-        Self { child, url }
+            .stderr(Stdio::null());
+        Self(SpawnedDaemon::start(command).unwrap())
     }
 
     async fn get(&self, path: &str) -> String {
         reqwest::Client::new()
-            .get(format!("{}{path}", self.url))
+            .get(format!("{}{path}", self.0.url))
             .bearer_auth(KEY)
             .send()
             .await
@@ -100,7 +89,7 @@ impl Replica {
     }
 
     fn rss_mib(&self) -> f64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+        std::fs::read_to_string(format!("/proc/{}/status", self.0.child.id()))
             .unwrap()
             .lines()
             .find(|l| l.starts_with("VmRSS:"))
