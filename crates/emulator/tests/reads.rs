@@ -252,6 +252,65 @@ async fn filters_and_advanced_queries() {
     );
 }
 
+/// `userPrincipalName eq` and `appId eq` answer from the unique keys' index (a restore looks
+/// up 100k users this way): the same answers as a scan, in any case, after a rename too.
+#[tokio::test]
+async fn filters_on_unique_keys_answer_what_a_scan_would() {
+    let env = start("small").await;
+    let user = env.ids(Collection::Users)[3].clone();
+    let upn = env.object(Collection::Users, &user).unwrap()["userPrincipalName"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let by_upn = |upn: String| {
+        let env = &env;
+        async move {
+            let r = env
+                .get(&format!(
+                    "/users?$filter=userPrincipalName eq '{upn}'&$select=id"
+                ))
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            r.values()
+                .iter()
+                .map(|u| u["id"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(by_upn(upn.clone()).await, vec![user.clone()]);
+    assert_eq!(by_upn(upn.to_uppercase()).await, vec![user.clone()]);
+    assert!(by_upn(format!("x{upn}")).await.is_empty());
+    // A filter that is more than the key is still a scan.
+    let both = env
+        .get(&format!(
+            "/users?$filter=userPrincipalName eq '{upn}' and userType eq 'Nobody'"
+        ))
+        .await;
+    assert!(both.values().is_empty(), "{}", both.body);
+    let renamed = format!("renamed.{upn}");
+    let patched = env
+        .patch(
+            &format!("/users/{user}"),
+            json!({"userPrincipalName": renamed}),
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::NO_CONTENT, "{}", patched.body);
+    assert!(by_upn(upn).await.is_empty());
+    assert_eq!(by_upn(renamed).await, [user]);
+    let app = env.ids(Collection::Applications)[0].clone();
+    let app_id = env.object(Collection::Applications, &app).unwrap()["appId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = env
+        .get(&format!(
+            "/applications?$filter=appId eq '{app_id}'&$select=id"
+        ))
+        .await;
+    assert_eq!(r.values().len(), 1);
+    assert_eq!(r.values()[0]["id"], app.as_str());
+}
+
 #[tokio::test]
 async fn members_owners_member_of_manager_and_expand() {
     let env = start("small").await;

@@ -2,8 +2,8 @@
 //! their group memberships, under Graph's documented write limit (3,000 writes per 150 s per
 //! app and tenant, docs/graph.md §5), scaled by THROTTLE_SCALE.
 //!
-//! `cargo bench -p dirvault-restore --bench restore -- [SIZE] [THROTTLE_SCALE]`
-//! (defaults: large 4). Prints wall time against the write-limit bound
+//! `cargo bench -p dirvault-restore --bench restore -- [SIZE] [THROTTLE_SCALE] [plan]`
+//! (defaults: large 4; `plan` stops after planning). Prints wall time against the write-limit bound
 //! `max(0, writes - burst) / rate`, and requests per membership.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // benchmark code
 
@@ -62,10 +62,15 @@ async fn main() {
     let started = Instant::now();
     let state = BackupState::load(&repo, &snapshot, &options).await.unwrap();
     let loaded = started.elapsed().as_secs_f64();
+    eprintln!("tenant read");
+    let before_read = client.stats();
     let current = CurrentState::read(&client, &state, &options, false)
         .await
         .unwrap();
     let read = started.elapsed().as_secs_f64() - loaded;
+    let read_requests = client.stats().since(before_read).requests;
+    // A mark for a profiler attached to the planning alone.
+    eprintln!("planning");
     let plan = dirvault_restore::plan(&options, &state, &current, PlanContext::new(false)).unwrap();
     let planning = started.elapsed().as_secs_f64();
     let members: usize = state
@@ -81,7 +86,7 @@ async fn main() {
 
     // Printed now: applying 100k users takes a while.
     println!(
-        "plan: {:.2} s (snapshot read {loaded:.2} s, tenant read {read:.2} s, planning {:.2} s), {} steps ({} creates, {} member binds for {} memberships)",
+        "plan: {:.2} s (snapshot read {loaded:.2} s, tenant read {read:.2} s in {read_requests} HTTP requests, planning {:.2} s), {} steps ({} creates, {} member binds for {} memberships)",
         planning,
         planning - loaded - read,
         plan.steps.len(),
@@ -89,6 +94,10 @@ async fn main() {
         member_steps,
         members
     );
+
+    if args.get(2).is_some_and(|a| a == "plan") {
+        return;
+    }
 
     // Writes under Graph's documented limit, scaled.
     emulator.set_throttle(ThrottleConfig { scale });

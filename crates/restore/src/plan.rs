@@ -31,6 +31,41 @@ pub fn new_app_id(source: &ObjectId) -> String {
     format!("{{{{appId:{source}}}}}")
 }
 
+/// Hashes what is written to it, but for its last `keep` bytes, held in `tail`.
+struct HashingAllButLast {
+    hasher: sha2::Sha256,
+    tail: Vec<u8>,
+    keep: usize,
+}
+
+impl HashingAllButLast {
+    fn new(keep: usize) -> Self {
+        use sha2::Digest;
+        HashingAllButLast {
+            hasher: sha2::Sha256::new(),
+            tail: Vec::with_capacity(keep + 8192),
+            keep,
+        }
+    }
+}
+
+impl std::io::Write for HashingAllButLast {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        use sha2::Digest;
+        self.tail.extend_from_slice(bytes);
+        if self.tail.len() > self.keep + 8192 {
+            let done = self.tail.len() - self.keep;
+            self.hasher.update(&self.tail[..done]);
+            self.tail.drain(..done);
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A restore plan: ordered steps, the id map, and what cannot be restored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -70,13 +105,30 @@ pub struct RestorePlan {
 
 impl RestorePlan {
     /// The SHA-256 (hex) of the plan's content, its `digest` field aside.
+    ///
+    /// That is the hash of the plan's JSON with `"digest":""`. `digest` is the last field, so
+    /// the plan is serialized as it is straight into the hash, all but its last bytes (the
+    /// digest it holds), then `"digest":""}`: no copy of a plan of a million steps.
     pub fn content_digest(&self) -> String {
         use sha2::Digest;
-        let mut content = self.clone();
-        content.digest = String::new();
         // Serializing a plan cannot fail: its maps have string keys.
-        let bytes = serde_json::to_vec(&content).unwrap_or_default();
-        hex::encode(sha2::Sha256::digest(&bytes))
+        let field = |digest: &str| {
+            format!(
+                "\"digest\":{}}}",
+                serde_json::to_string(digest).unwrap_or_default()
+            )
+        };
+        let (held, unsealed) = (field(&self.digest), field(""));
+        let mut hashing = HashingAllButLast::new(held.len());
+        if serde_json::to_writer(&mut hashing, self).is_err() || hashing.tail != held.as_bytes() {
+            // Not reached while `digest` is the last field; the plain way stays right.
+            let mut content = self.clone();
+            content.digest = String::new();
+            let bytes = serde_json::to_vec(&content).unwrap_or_default();
+            return hex::encode(sha2::Sha256::digest(&bytes));
+        }
+        hashing.hasher.update(unsealed.as_bytes());
+        hex::encode(hashing.hasher.finalize())
     }
 
     /// The plan with its digest set.
@@ -194,7 +246,7 @@ pub enum Mapping {
 }
 
 /// How an object was found in the target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum MatchedBy {
     /// The same object id.

@@ -268,3 +268,26 @@ fn ten_thousand_users_plan_binds_members_twenty_at_a_time() {
             .all(|s| s.depends_on.len() == 20)
     );
 }
+
+/// The digest is the SHA-256 of the plan's JSON with an empty `digest`, whatever the plan
+/// holds in `digest` now (sealed, empty, or edited to something odd).
+#[test]
+fn the_digest_is_the_hash_of_the_plan_without_its_digest() {
+    use sha2::Digest;
+    let backup = backup();
+    let sealed =
+        dirvault_restore::plan(&all_options(), &backup, &current(&backup), context(false)).unwrap();
+    let reference = |plan: &RestorePlan| {
+        let mut content = plan.clone();
+        content.digest = String::new();
+        hex::encode(sha2::Sha256::digest(serde_json::to_vec(&content).unwrap()))
+    };
+    assert_eq!(sealed.digest, reference(&sealed));
+    for digest in ["", "\"},\"x\":\"", "ü\\\u{0}", &"f".repeat(20_000)] {
+        let edited = RestorePlan {
+            digest: digest.to_owned(),
+            ..sealed.clone()
+        };
+        assert_eq!(edited.content_digest(), reference(&sealed), "{digest:?}");
+    }
+}

@@ -335,6 +335,14 @@ impl Filter {
         }
     }
 
+    /// `(property, value)` of a filter that is one `property eq 'value'`.
+    pub(crate) fn equals(&self) -> Option<(&str, &str)> {
+        match self {
+            Filter::Compare(p, Op::Eq, Value::String(v)) => Some((p, v)),
+            _ => None,
+        }
+    }
+
     /// The id an `id eq '…'` filter asks for: delta accepts only that form for users and
     /// groups (docs/graph.md §3).
     pub(crate) fn only_ids(&self) -> Option<Vec<String>> {

@@ -293,6 +293,11 @@ impl Tenant {
             .find(|k| self.contains(*k, id))
     }
 
+    /// Whether `property` is a unique key of `kind` (looked up with [`Tenant::find_unique`]).
+    pub fn is_unique_key(kind: Collection, property: &str) -> bool {
+        UNIQUE.iter().any(|(k, p)| *k == kind && *p == property)
+    }
+
     /// Looks an object up by a unique key (case-insensitive), e.g. a user by UPN.
     pub fn find_unique(&self, kind: Collection, property: &str, value: &str) -> Option<&str> {
         let key = UNIQUE.iter().find(|(k, p)| *k == kind && *p == property)?;

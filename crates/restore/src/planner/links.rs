@@ -20,7 +20,10 @@ impl Planner<'_> {
             .iter()
             .filter(|r| is_membership(r.kind))
             .collect();
+        // Only a rollback compares what exists with what is wanted.
+        let rollback = self.options.rollback_relationships;
         let mut wanted = BTreeSet::new();
+        let backup = self.backup;
         for r in relationships {
             let (Some(source), Some(target)) = (self.target(&r.source), self.target(&r.target))
             else {
@@ -34,15 +37,15 @@ impl Planner<'_> {
                 }
                 continue;
             };
-            wanted.insert((r.kind, source.0.clone(), target.0.clone()));
+            if rollback {
+                wanted.insert((r.kind, source.0.clone(), target.0.clone()));
+            }
             if self.link_exists(r.kind, &source.0, &target.0) {
                 continue;
             }
-            let source_object = self.backup.object(&r.source).cloned();
-            let Some(source_object) = source_object else {
+            let Some(source_object) = backup.object(&r.source) else {
                 continue;
             };
-            let oref = object_ref(&source_object);
             let deps: Vec<u32> = source.1.into_iter().chain(target.1).collect();
             if r.kind == RelationshipKind::GroupMember
                 && source_object
@@ -64,7 +67,7 @@ impl Planner<'_> {
                     self.push(
                         Phase::Relationships,
                         Action::SetManager,
-                        oref,
+                        object_ref(source_object),
                         Call {
                             method: "PUT".into(),
                             url: format!("/users/{}/manager/$ref", source.0),
@@ -90,7 +93,7 @@ impl Planner<'_> {
                     self.push(
                         Phase::Relationships,
                         Action::AddLink,
-                        oref,
+                        object_ref(source_object),
                         Call {
                             method: "POST".into(),
                             url: format!("{}/$ref", path.replace("{id}", &source.0)),
@@ -128,7 +131,7 @@ impl Planner<'_> {
                 );
             }
         }
-        if self.options.rollback_relationships {
+        if rollback {
             self.rollback_links(&wanted);
         }
     }

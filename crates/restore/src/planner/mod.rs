@@ -15,7 +15,7 @@ mod tenant_policies;
 
 pub(crate) use tenant_policies::is_built_in;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use dirvault_diff::{ChangeKind, DiffOptions, diff_objects};
@@ -200,13 +200,20 @@ pub fn plan(
         cross: context.cross_tenant,
         created: context.created,
         steps: Vec::new(),
-        id_map: BTreeMap::new(),
+        id_map: HashMap::new(),
         skipped: Vec::new(),
         warnings: Vec::new(),
         resets: BTreeSet::new(),
         needs_password: false,
         unreachable: BTreeMap::new(),
         selected: backup.selected.iter().collect(),
+        applications: backup
+            .objects
+            .values()
+            .rev() // the first of an appId (never several) wins, as a search in order would
+            .filter(|o| o.kind() == ObjectKind::Applications)
+            .filter_map(|o| Some((o.app_id()?, o)))
+            .collect(),
     };
     for (id, found) in &current.found {
         planner.id_map.insert(
@@ -279,7 +286,7 @@ pub fn plan(
         target: target.clone(),
         cross_tenant: context.cross_tenant,
         options: options.clone(),
-        id_map,
+        id_map: id_map.into_iter().collect(),
         steps,
         skipped,
         warnings,
@@ -297,7 +304,9 @@ struct Planner<'a> {
     cross: bool,
     created: DateTime<Utc>,
     steps: Vec<Step>,
-    id_map: BTreeMap<ObjectId, Mapping>,
+    /// Hashed while planning (looked up for both ends of every relationship); ordered in
+    /// the plan.
+    id_map: HashMap<ObjectId, Mapping>,
     skipped: Vec<Skip>,
     warnings: Vec<Warning>,
     resets: BTreeSet<ObjectRef>,
@@ -305,6 +314,8 @@ struct Planner<'a> {
     unreachable: BTreeMap<ObjectRef, BTreeSet<String>>,
     /// `backup.selected` as a set: asked once per relationship (a million at L100k).
     selected: std::collections::HashSet<&'a ObjectId>,
+    /// The snapshot's applications by appId (a service principal's application).
+    applications: HashMap<&'a str, &'a DirectoryObject>,
 }
 
 fn object_ref(object: &DirectoryObject) -> ObjectRef {

@@ -437,11 +437,9 @@ impl Planner<'_> {
                 }
             }
             ObjectKind::ServicePrincipals => {
-                let app = object.app_id().and_then(|app_id| {
-                    self.backup.objects.values().find(|o| {
-                        o.kind() == ObjectKind::Applications && o.app_id() == Some(app_id)
-                    })
-                });
+                let app = object
+                    .app_id()
+                    .and_then(|app_id| self.applications.get(app_id).copied());
                 if let Some(app) = app
                     && let Some(Mapping::Created { step }) = self.id_map.get(app.id())
                 {

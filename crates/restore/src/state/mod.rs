@@ -3,11 +3,12 @@
 //! Reading is the only I/O of planning; the planner itself is pure.
 
 mod branding;
+mod listing;
 mod lookups;
 pub(crate) use branding::*;
 pub(crate) use lookups::*;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use dirvault_graph::{BatchRequest, GraphClient, Method};
@@ -403,6 +404,7 @@ impl CurrentState {
             })
             .filter(|(_, l)| !l.is_empty())
             .collect();
+        pending = listing::answer_from_listings(client, pending, &mut state).await?;
         while !pending.is_empty() {
             let requests: Vec<BatchRequest> = pending
                 .iter()
@@ -455,6 +457,7 @@ impl CurrentState {
                 .filter(|o| o.kind().info().soft_delete || o.kind() == ObjectKind::Groups)
                 .filter(|o| !state.found.contains_key(o.id()))
                 .collect();
+            let missing = listing::maybe_in_recycle_bin(client, missing).await?;
             let requests: Vec<BatchRequest> = missing
                 .iter()
                 .enumerate()
