@@ -106,6 +106,7 @@ pub fn fast_retries() -> RetryOptions {
         max_retries: 4,
         min_delay: Duration::from_millis(5),
         max_delay: Duration::from_millis(50),
+        max_throttled_wait: Duration::from_secs(10),
     }
 }
 

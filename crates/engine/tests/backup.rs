@@ -59,6 +59,7 @@ impl Env {
                 max_retries: 3,
                 min_delay: StdDuration::from_millis(5),
                 max_delay: StdDuration::from_millis(20),
+                max_throttled_wait: StdDuration::from_secs(10),
             })
             .build()
             .unwrap()

@@ -130,6 +130,10 @@ impl GraphClient {
         let mut answers = Vec::with_capacity(chunk.len());
         let mut pending: Vec<&BatchRequest> = chunk.iter().collect();
         let mut round = 0;
+        // How long this batch has waited on 429s with a Retry-After (each round at least
+        // `min_delay`): those are retried until it reaches `max_throttled_wait`.
+        let mut throttled_wait = Duration::ZERO;
+        let retry = self.inner.retry;
         while !pending.is_empty() {
             // A batch waits for the pacing of every budget its requests draw on.
             for budget in [Budget::Reports, Budget::ConditionalAccess] {
@@ -147,6 +151,7 @@ impl GraphClient {
                         reason: format!("a batch answer without a valid \"responses\" array: {e}"),
                     })?;
             let mut wait = Duration::ZERO;
+            let mut throttled = false;
             let mut retry_ids = Vec::new();
             for r in responses {
                 // Each request inside a batch is charged on its own (learn.microsoft.com/graph/
@@ -165,10 +170,15 @@ impl GraphClient {
                         .throttled
                         .fetch_add(1, Ordering::Relaxed);
                 }
-                if retryable && round < self.inner.retry.max_retries {
+                let told_to_wait = r.status == 429 && r.retry_after().is_some();
+                if retryable
+                    && (round < retry.max_retries
+                        || (told_to_wait && throttled_wait < retry.max_throttled_wait))
+                {
+                    throttled |= told_to_wait;
                     let after = r
                         .retry_after()
-                        .unwrap_or(self.inner.retry.min_delay * 2u32.saturating_pow(round as u32));
+                        .unwrap_or(retry.min_delay * 2u32.saturating_pow(round.min(16) as u32));
                     // Graph's Retry-After is honoured, up to MAX_RETRY_AFTER (the old cap,
                     // `after.min(max_delay.max(after))`, was always `after`).
                     wait = wait.max(after.min(MAX_RETRY_AFTER));
@@ -191,6 +201,9 @@ impl GraphClient {
                     .fetch_add(pending.len() as u64, Ordering::Relaxed);
                 tracing::warn!(tenant = %self.inner.tenant, ?wait, count = pending.len(), "retrying throttled batch requests");
                 tokio::time::sleep(wait).await;
+            }
+            if throttled {
+                throttled_wait += wait.max(retry.min_delay);
             }
             round += 1;
         }

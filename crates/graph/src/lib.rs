@@ -86,6 +86,12 @@ pub struct RetryOptions {
     pub min_delay: Duration,
     /// Longest backoff delay.
     pub max_delay: Duration,
+    /// How long a request inside a `$batch` that Graph keeps throttling (429 with a
+    /// `Retry-After`) is retried in all, beyond `max_retries`: Graph's guidance is to wait as
+    /// told and retry (learn.microsoft.com/graph/throttling), and a long restore under the
+    /// write limit meets more 429s than any fixed count allows. Each round counts at least
+    /// `min_delay`, so a `Retry-After: 0` that never ends is bounded too.
+    pub max_throttled_wait: Duration,
 }
 
 impl Default for RetryOptions {
@@ -94,6 +100,7 @@ impl Default for RetryOptions {
             max_retries: 8,
             min_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(60),
+            max_throttled_wait: Duration::from_secs(15 * 60),
         }
     }
 }

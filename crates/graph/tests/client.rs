@@ -352,6 +352,58 @@ async fn batch_chunks_by_20_retries_throttled_requests_and_keeps_order() {
     assert!(matches!(dup, Error::Config(_)));
 }
 
+/// A request inside a batch that Graph keeps throttling with a Retry-After is retried past
+/// `max_retries` (a long restore under the write limit meets many), until it has waited
+/// `max_throttled_wait`; then its 429 is the answer (a storm that never ends is bounded).
+#[tokio::test]
+async fn throttled_batch_requests_are_retried_while_graph_says_when_within_a_bound() {
+    let env = env("tiny").await;
+    let retry = dirvault_graph::RetryOptions {
+        max_throttled_wait: Duration::from_secs(30),
+        ..fast_retries()
+    };
+    let client = GraphClient::builder(env.tenant.tenant_id.parse().unwrap())
+        .with_credentials(Credentials::secret(
+            env.tenant.client_id.parse().unwrap(),
+            env.tenant.client_secret.clone(),
+        ))
+        .with_endpoints(&env.server.url(), &env.server.url())
+        .with_retry(retry)
+        .build()
+        .unwrap();
+    let storm = 3 * retry.max_retries as u32;
+    env.faults(json!({"throttleStorm": {"requests": storm, "retryAfter": 0.01}}));
+    let answers = client
+        .batch(&[BatchRequest::get("1", "/organization")])
+        .await
+        .unwrap();
+    assert_eq!(answers[0].status, 200, "{:?}", answers[0].body);
+    assert_eq!(client.stats().throttled, u64::from(storm));
+
+    // Throttled for good: a bounded number of rounds, then the 429 is the answer.
+    let bounded = GraphClient::builder(env.tenant.tenant_id.parse().unwrap())
+        .with_credentials(Credentials::secret(
+            env.tenant.client_id.parse().unwrap(),
+            env.tenant.client_secret.clone(),
+        ))
+        .with_endpoints(&env.server.url(), &env.server.url())
+        .with_retry(dirvault_graph::RetryOptions {
+            max_throttled_wait: Duration::from_millis(100),
+            ..fast_retries()
+        })
+        .build()
+        .unwrap();
+    env.faults(json!({"throttleStorm": {"requests": 100_000, "retryAfter": 0}}));
+    let answers = bounded
+        .batch(&[BatchRequest::get("1", "/organization")])
+        .await
+        .unwrap();
+    assert_eq!(answers[0].status, 429);
+    // 100 ms at ≥ 5 ms (min_delay) a round, after the first four.
+    let rounds = bounded.stats().throttled;
+    assert!((5..=30).contains(&rounds), "{rounds} rounds");
+}
+
 #[tokio::test]
 async fn tokens_never_go_to_other_hosts_or_over_plain_http() {
     let env = env("tiny").await;

@@ -58,6 +58,7 @@ fn client_of(server: &RunningEmulator, tenant: &TenantInfo) -> GraphClient {
             max_retries: 2,
             min_delay: Duration::from_millis(5),
             max_delay: Duration::from_millis(20),
+            max_throttled_wait: Duration::from_secs(10),
         })
         .build()
         .unwrap()
