@@ -766,6 +766,7 @@ async fn a_slot_is_backed_up_once_whoever_asks() {
     .await
     .unwrap();
     assert!(first.is_some());
+    let before = repo.store_requests().unwrap();
     let second = dirvault_engine::backup_unless_since(
         &env.client(),
         &repo,
@@ -780,6 +781,9 @@ async fn a_slot_is_backed_up_once_whoever_asks() {
     .await
     .unwrap();
     assert!(second.is_none(), "the slot has its snapshot");
+    // Found from the listing, without writing (then deleting) the lease.
+    let after = repo.store_requests().unwrap();
+    assert_eq!((after.put, after.delete), (before.put, before.delete));
     let tenant = env.tenant.tenant_id.parse().unwrap();
     assert_eq!(repo.snapshots(&tenant).await.unwrap().len(), 1);
     // The next slot gets its own.

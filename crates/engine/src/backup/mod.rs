@@ -528,6 +528,16 @@ pub async fn backup_unless_since(
     progress: &(dyn Fn(&Progress) + Send + Sync),
 ) -> Result<Option<BackupReport>> {
     let tenant = client.tenant();
+    // Replicas that come after the one that did this slot learn it from the listing, without
+    // taking (writing, then deleting) the lease: that was one lease write, read and delete per
+    // replica per tenant per slot. Checked again under the lease (another may be finishing).
+    if repo
+        .snapshot_at(tenant, None)
+        .await?
+        .is_some_and(|s| s.time >= since)
+    {
+        return Ok(None);
+    }
     crate::lease::under_lease(
         repo,
         tenant,
