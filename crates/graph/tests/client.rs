@@ -42,6 +42,19 @@ impl Env {
             .unwrap()
     }
 
+    /// The tenant's client with these retry settings.
+    fn client_retrying(&self, retry: dirvault_graph::RetryOptions) -> GraphClient {
+        GraphClient::builder(self.tenant.tenant_id.parse().unwrap())
+            .with_credentials(Credentials::secret(
+                self.tenant.client_id.parse().unwrap(),
+                self.tenant.client_secret.clone(),
+            ))
+            .with_endpoints(&self.server.url(), &self.server.url())
+            .with_retry(retry)
+            .build()
+            .unwrap()
+    }
+
     fn client(&self) -> GraphClient {
         self.client_with(Credentials::secret(
             self.tenant.client_id.parse().unwrap(),
@@ -362,15 +375,7 @@ async fn throttled_batch_requests_are_retried_while_graph_says_when_within_a_bou
         max_throttled_wait: Duration::from_secs(30),
         ..fast_retries()
     };
-    let client = GraphClient::builder(env.tenant.tenant_id.parse().unwrap())
-        .with_credentials(Credentials::secret(
-            env.tenant.client_id.parse().unwrap(),
-            env.tenant.client_secret.clone(),
-        ))
-        .with_endpoints(&env.server.url(), &env.server.url())
-        .with_retry(retry)
-        .build()
-        .unwrap();
+    let client = env.client_retrying(retry);
     let storm = 3 * retry.max_retries as u32;
     env.faults(json!({"throttleStorm": {"requests": storm, "retryAfter": 0.01}}));
     let answers = client
@@ -381,18 +386,10 @@ async fn throttled_batch_requests_are_retried_while_graph_says_when_within_a_bou
     assert_eq!(client.stats().throttled, u64::from(storm));
 
     // Throttled for good: a bounded number of rounds, then the 429 is the answer.
-    let bounded = GraphClient::builder(env.tenant.tenant_id.parse().unwrap())
-        .with_credentials(Credentials::secret(
-            env.tenant.client_id.parse().unwrap(),
-            env.tenant.client_secret.clone(),
-        ))
-        .with_endpoints(&env.server.url(), &env.server.url())
-        .with_retry(dirvault_graph::RetryOptions {
-            max_throttled_wait: Duration::from_millis(100),
-            ..fast_retries()
-        })
-        .build()
-        .unwrap();
+    let bounded = env.client_retrying(dirvault_graph::RetryOptions {
+        max_throttled_wait: Duration::from_millis(100),
+        ..fast_retries()
+    });
     env.faults(json!({"throttleStorm": {"requests": 100_000, "retryAfter": 0}}));
     let answers = bounded
         .batch(&[BatchRequest::get("1", "/organization")])
