@@ -61,6 +61,32 @@ fn export(dir: &Path, objects: &[DirectoryObject]) {
     }
 }
 
+/// Prints the repository's bytes by part (packs, indexes, dictionaries, the rest): which
+/// structure to make smaller.
+fn print_parts(repo: &Path) {
+    let mut parts: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+    let mut stack = vec![repo.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            let meta = entry.metadata().unwrap();
+            if meta.is_dir() {
+                stack.push(entry.path());
+            } else if let Some(part) = ["packs", "index", "dictionaries", "snapshots"]
+                .into_iter()
+                .find(|p| entry.path().parent().is_some_and(|d| d.ends_with(p)))
+            {
+                let slot = parts.entry(part.to_owned()).or_default();
+                slot.0 += 1;
+                slot.1 += meta.len();
+            }
+        }
+    }
+    for (part, (files, bytes)) in parts {
+        println!("  {part}: {files} files, {:.2} MB", bytes as f64 / 1e6);
+    }
+}
+
 /// CPU seconds this process has used (user, system), from /proc.
 fn cpu_seconds() -> (f64, f64) {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
@@ -172,6 +198,7 @@ async fn main() {
     }
     let (t2, _) = snapshot(&repo, &tenant, &objects, 1, Some(first)).await;
     let s2 = size(&dv) - s1;
+    print_parts(&dv);
     if std::env::var("BENCH_DIRVAULT_ONLY").is_ok_and(|v| v == "1") {
         // For profiling dirvault's side alone.
         println!("dirvault: full {t1:.2} s, {s1} bytes; 1% changed {t2:.2} s, {s2} bytes");

@@ -1435,7 +1435,122 @@ async fn conformance(b: &Backend) {
     // when encrypted); encryption does not touch how chains are read.
     if b.secret.is_none() {
         chains_of_changesets_read_like_whole_snapshots(b).await;
+        indexes_of_earlier_versions_are_read_and_pruned(b).await;
     }
+}
+
+/// Reads an unsigned LEB128 varint at `at`, moving past it.
+fn varint(bytes: &[u8], at: &mut usize) -> u64 {
+    let mut n = 0;
+    for shift in (0..64).step_by(7) {
+        let b = bytes[*at];
+        *at += 1;
+        n |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            break;
+        }
+    }
+    n
+}
+
+/// A binary (version 2) pack index rewritten as version 1's JSON, as an earlier dirvault
+/// wrote it, with its pack id.
+fn as_version_1_index(binary: &[u8]) -> (String, Vec<u8>) {
+    assert_eq!(&binary[..4], b"DVI2", "indexes are written binary");
+    let mut at = 4;
+    let len = varint(binary, &mut at) as usize;
+    let pack = String::from_utf8(binary[at..at + len].to_vec()).unwrap();
+    at += len;
+    let (mut blobs, mut offset) = (Vec::new(), 0);
+    for _ in 0..varint(binary, &mut at) {
+        let id = hex::encode(&binary[at..at + 32]);
+        at += 32;
+        let length = varint(binary, &mut at);
+        blobs.push(json!([id, offset, length]));
+        offset += length;
+    }
+    assert_eq!(at, binary.len());
+    let json = json!({"version": "1", "pack": pack, "blobs": blobs});
+    (pack, serde_json::to_vec(&json).unwrap())
+}
+
+/// Repositories written before pack indexes were binary (version 1: `index/{pack}.json`) are
+/// read, verified and pruned like new ones.
+async fn indexes_of_earlier_versions_are_read_and_pruned(b: &Backend) {
+    let repo = &b.repo;
+    let t: TenantId = "v1-index-tenant".parse().unwrap();
+    let start = Utc.with_ymd_and_hms(2026, 10, 1, 6, 0, 0).unwrap();
+    for day in 0..4 {
+        let mut w = repo
+            .begin(&t, start + Duration::days(day), None)
+            .await
+            .unwrap();
+        w.add_object(&user(&format!("day{day}"), "x"))
+            .await
+            .unwrap();
+        w.add_object(&user("always", "x")).await.unwrap();
+        w.commit().await.unwrap();
+    }
+    let index_dir = Path::from(format!("tenants/{t}/index"));
+    let written: Vec<_> = b.raw.list(Some(&index_dir)).try_collect().await.unwrap();
+    assert!(!written.is_empty());
+    for meta in written {
+        assert!(
+            meta.location.as_ref().ends_with(".idx"),
+            "{}",
+            meta.location
+        );
+        let binary = b
+            .raw
+            .get(&meta.location)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let (pack, json) = as_version_1_index(&binary);
+        assert!(binary.len() < json.len(), "binary is the smaller");
+        let old = Path::from(format!("tenants/{t}/index/{pack}.json"));
+        b.raw.put(&old, json.into()).await.unwrap();
+        b.raw.delete(&meta.location).await.unwrap();
+    }
+
+    let repo = reopened(b);
+    for s in repo.snapshots(&t).await.unwrap() {
+        assert_eq!(repo.objects(&s, ObjectKind::Users).await.unwrap().len(), 2);
+    }
+    assert!(repo.verify(&t).await.unwrap().is_clean(), "{}", b.name);
+    let policy = RetentionPolicy {
+        keep_last: Some(1),
+        ..RetentionPolicy::default()
+    };
+    repo.forget(&t, &policy, start + Duration::days(5))
+        .await
+        .unwrap();
+    let pruned = repo.prune(&t).await.unwrap();
+    assert!(pruned.blobs_removed >= 3, "{}: {pruned:?}", b.name);
+    // A deleted pack's version 1 index goes with it: every index left names a pack left.
+    let packs: Vec<String> = repo
+        .store()
+        .packs(&t)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    let left: Vec<_> = b.raw.list(Some(&index_dir)).try_collect().await.unwrap();
+    for meta in &left {
+        let name = meta.location.filename().unwrap();
+        let pack = name.trim_end_matches(".json").trim_end_matches(".idx");
+        assert!(packs.iter().any(|p| p == pack), "{name} outlived its pack");
+    }
+    let s = repo.snapshots(&t).await.unwrap();
+    assert_eq!(s.len(), 1);
+    assert_eq!(
+        repo.objects(&s[0], ObjectKind::Users).await.unwrap().len(),
+        2
+    );
+    assert!(repo.verify(&t).await.unwrap().is_clean(), "{}", b.name);
 }
 
 #[tokio::test]

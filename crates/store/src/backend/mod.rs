@@ -30,8 +30,8 @@ use sha2::{Digest, Sha256};
 use crate::compress::{self, DecoderDictionaries, EncoderDictionary};
 use crate::error::{Error, Result};
 use crate::format::{
-    BlobId, BlobLocation, FORMAT_VERSION, LeaseRecord, PACK_INDEX_VERSION, PackIndexFile,
-    REPOSITORY_FILE, RepositoryFile, Snapshot, SnapshotFile, VersionProbe,
+    BlobId, BlobLocation, FORMAT_VERSION, LeaseRecord, PackIndex, REPOSITORY_FILE, RepositoryFile,
+    Snapshot, SnapshotFile, pack_index_name, pack_of_index_name,
 };
 
 /// Which blobs a tenant's repository holds, and where.

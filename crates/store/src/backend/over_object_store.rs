@@ -201,9 +201,9 @@ impl ObjectSnapshotStore {
         blobs: Vec<(BlobId, Bytes)>,
     ) -> Result<Vec<(BlobId, BlobLocation)>> {
         let mut pack = Vec::with_capacity(blobs.iter().map(|(_, b)| b.len()).sum());
-        let mut entries = Vec::with_capacity(blobs.len());
+        let mut lengths = Vec::with_capacity(blobs.len());
         for (id, bytes) in blobs {
-            entries.push((id, pack.len() as u64, bytes.len() as u64));
+            lengths.push((id, bytes.len() as u64));
             pack.extend_from_slice(&bytes);
         }
         let pack_id = hex::encode(Sha256::digest(&pack));
@@ -213,20 +213,14 @@ impl ObjectSnapshotStore {
             .await
             .map_err(backend("write", &pack_path))?;
         // The index goes second: an indexed blob is always readable.
-        let index = PackIndexFile::V1 {
-            pack: pack_id.clone(),
-            blobs: entries.clone(),
-        };
-        let index_path = tenant_path(tenant, &format!("index/{pack_id}.json"));
-        let bytes = sealing.seal(
-            "index",
-            &pack_id,
-            serde_json::to_vec(&index).unwrap_or_default(),
-        );
+        let index = PackIndex::of_pack(pack_id.clone(), lengths);
+        let index_path = tenant_path(tenant, &format!("index/{}", pack_index_name(&pack_id)));
+        let bytes = sealing.seal("index", &pack_id, index.encode());
         self.store
             .put(&index_path, PutPayload::from(bytes))
             .await
             .map_err(backend("write", &index_path))?;
+        let entries = index.blobs;
         let pack_id: std::sync::Arc<str> = pack_id.into();
         Ok(entries
             .into_iter()
@@ -276,16 +270,10 @@ impl SnapshotStore for ObjectSnapshotStore {
                 Some(s) => s,
                 None => sealing.insert(self.sealing_of(tenant, false).await?),
             };
-            let name = meta.location.filename().unwrap_or_default();
-            let name = name.strip_suffix(".json").unwrap_or(name);
+            let name = pack_of_index_name(meta.location.filename().unwrap_or_default());
             let stored = self.get(&meta.location).await?;
             let bytes = sealing.open("index", name, meta.location.as_ref(), &stored)?;
-            VersionProbe::expect(&bytes, meta.location.as_ref(), PACK_INDEX_VERSION)?;
-            let PackIndexFile::V1 { pack, blobs } =
-                serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
-                    path: meta.location.to_string(),
-                    reason: format!("unreadable pack index: {e}"),
-                })?;
+            let PackIndex { pack, blobs } = PackIndex::decode(&bytes, meta.location.as_ref())?;
             if pack != name {
                 return Err(Error::Corrupt {
                     path: meta.location.to_string(),
@@ -503,7 +491,7 @@ impl SnapshotStore for ObjectSnapshotStore {
             .filter_map(|m| {
                 m.location
                     .filename()
-                    .map(|f| f.trim_end_matches(".json").to_owned())
+                    .map(|f| pack_of_index_name(f).to_owned())
             })
             .collect();
         Ok(self
@@ -525,7 +513,9 @@ impl SnapshotStore for ObjectSnapshotStore {
         // The index goes first: a pack is never indexed without its data.
         self.small_packs
             .forget(tenant_path(tenant, &format!("packs/{pack}")).as_ref());
+        // (Version 1 indexes were `{pack}.json`: both names go.)
         for path in [
+            tenant_path(tenant, &format!("index/{}", pack_index_name(pack))),
             tenant_path(tenant, &format!("index/{pack}.json")),
             tenant_path(tenant, &format!("packs/{pack}")),
         ] {

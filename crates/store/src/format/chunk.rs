@@ -196,7 +196,21 @@ pub(super) struct Reader<'a> {
 /// Reads what storage holds: no arithmetic or indexing that could panic on hostile bytes.
 #[deny(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
 impl<'a> Reader<'a> {
-    fn varint(&mut self) -> Result<u64, String> {
+    pub(super) fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes, at: 0 }
+    }
+
+    /// Whether every byte has been read.
+    pub(super) fn is_done(&self) -> bool {
+        self.at == self.bytes.len()
+    }
+
+    /// Bytes not read yet.
+    pub(super) fn left(&self) -> usize {
+        self.bytes.len().saturating_sub(self.at)
+    }
+
+    pub(super) fn varint(&mut self) -> Result<u64, String> {
         let mut n = 0u64;
         for shift in (0..64).step_by(7) {
             let b = *self
@@ -213,7 +227,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A count of items that must each take at least a byte.
-    fn count(&mut self) -> Result<usize, String> {
+    pub(super) fn count(&mut self) -> Result<usize, String> {
         let n = self.varint()?;
         usize::try_from(n)
             .ok()
@@ -221,7 +235,7 @@ impl<'a> Reader<'a> {
             .ok_or_else(|| format!("{n} items cannot fit in what is left of the chunk"))
     }
 
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+    pub(super) fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
         let end = self
             .at
             .checked_add(n)
@@ -239,7 +253,7 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(self.take(n)?).map_err(|e| format!("not UTF-8: {e}"))
     }
 
-    fn text(&mut self) -> Result<&'a str, String> {
+    pub(super) fn text(&mut self) -> Result<&'a str, String> {
         let n = usize::try_from(self.varint()?).map_err(|e| e.to_string())?;
         self.utf8(n)
     }

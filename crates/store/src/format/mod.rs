@@ -1,10 +1,11 @@
 //! The persisted format (see `docs/storage-format.md`). Every file carries a version.
 //!
 //! The records are here; how blobs are made canonical is in [`canonical`], how manifest
-//! chunks are encoded in [`chunk`].
+//! chunks are encoded in [`chunk`], pack indexes in [`pack_index`].
 
 mod canonical;
 mod chunk;
+mod pack_index;
 #[cfg(test)]
 mod robustness;
 #[cfg(test)]
@@ -12,6 +13,7 @@ mod tests;
 
 pub(crate) use canonical::*;
 pub(crate) use chunk::*;
+pub(crate) use pack_index::*;
 
 use std::collections::BTreeMap;
 use std::fmt;

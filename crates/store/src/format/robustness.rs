@@ -90,6 +90,6 @@ proptest! {
             let _ = snapshot.integrity_problem("5f1c2d3e-0000-4000-8000-000000000000", "20261124T060000Z-0000abcd");
             let _ = snapshot.root_blobs().count();
         }
-        let _ = serde_json::from_slice::<PackIndexFile>(&record);
+        let _ = PackIndex::decode(&record, "index/x.json");
     }
 }
