@@ -356,13 +356,11 @@ async fn leases_keep_writers_apart(b: &Backend) {
         .unwrap();
 }
 
-async fn forget_and_prune_free_space_and_keep_the_rest_readable(b: &Backend) {
-    let repo = &b.repo;
-    let t: TenantId = "retention-tenant".parse().unwrap();
-    let start = Utc.with_ymd_and_hms(2026, 10, 1, 6, 0, 0).unwrap();
-    for day in 0..5 {
+/// One snapshot a day from `start`: that day's user and one user every snapshot holds.
+async fn commit_days(repo: &Repository, t: &TenantId, start: chrono::DateTime<Utc>, days: i64) {
+    for day in 0..days {
         let mut w = repo
-            .begin(&t, start + Duration::days(day), None)
+            .begin(t, start + Duration::days(day), None)
             .await
             .unwrap();
         w.add_object(&user(&format!("day{day}"), "x"))
@@ -371,6 +369,13 @@ async fn forget_and_prune_free_space_and_keep_the_rest_readable(b: &Backend) {
         w.add_object(&user("always", "x")).await.unwrap();
         w.commit().await.unwrap();
     }
+}
+
+async fn forget_and_prune_free_space_and_keep_the_rest_readable(b: &Backend) {
+    let repo = &b.repo;
+    let t: TenantId = "retention-tenant".parse().unwrap();
+    let start = Utc.with_ymd_and_hms(2026, 10, 1, 6, 0, 0).unwrap();
+    commit_days(repo, &t, start, 5).await;
     let report = repo
         .forget(
             &t,
@@ -1480,17 +1485,7 @@ async fn indexes_of_earlier_versions_are_read_and_pruned(b: &Backend) {
     let repo = &b.repo;
     let t: TenantId = "v1-index-tenant".parse().unwrap();
     let start = Utc.with_ymd_and_hms(2026, 10, 1, 6, 0, 0).unwrap();
-    for day in 0..4 {
-        let mut w = repo
-            .begin(&t, start + Duration::days(day), None)
-            .await
-            .unwrap();
-        w.add_object(&user(&format!("day{day}"), "x"))
-            .await
-            .unwrap();
-        w.add_object(&user("always", "x")).await.unwrap();
-        w.commit().await.unwrap();
-    }
+    commit_days(repo, &t, start, 4).await;
     let index_dir = Path::from(format!("tenants/{t}/index"));
     let written: Vec<_> = b.raw.list(Some(&index_dir)).try_collect().await.unwrap();
     assert!(!written.is_empty());
