@@ -126,13 +126,18 @@ async fn snapshot(
     for page in objects.chunks(999) {
         w.add_objects(page).await.unwrap();
     }
-    let (s, _) = w.commit().await.unwrap();
+    let (s, stats) = w.commit().await.unwrap();
     let wall = t.elapsed().as_secs_f64();
     let (user, system) = cpu_seconds();
     let (user, system) = (user - cpu.0, system - cpu.1);
     println!(
         "dirvault snapshot {n}: {wall:.2} s, CPU {user:.2} s user + {system:.2} s system ({:.0}% of one core)",
         100.0 * (user + system) / wall
+    );
+    println!(
+        "  written: {:.2} MB in packs, of which object versions {:.2} MB",
+        stats.bytes_written as f64 / 1e6,
+        stats.object_bytes as f64 / 1e6
     );
     (wall, s.id)
 }

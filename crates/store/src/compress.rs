@@ -12,9 +12,13 @@ use std::io;
 
 use zstd::zstd_safe::{self, CCtx, CDict, DCtx, DDict};
 
-/// The zstd level of blobs. With a dictionary, level 1 stores the L100k tenant in 2% more
-/// bytes than level 3 and compresses it a quarter faster (docs/benchmarks.md).
+/// The zstd level of blobs compressed alone (manifest chunks, changesets, indexes: mostly
+/// ids, which no level compresses).
 const LEVEL: i32 = 1;
+
+/// The zstd level of groups of object versions (and of dictionaries, which only groups use).
+/// Measured on L100k in docs/benchmarks.md (session 24).
+pub(crate) const GROUP_LEVEL: i32 = 3;
 
 /// The largest blob decompressed into a buffer sized from its frame header; larger or unsized
 /// frames are streamed.
@@ -48,7 +52,7 @@ impl EncoderDictionary {
     /// Prepares a stored dictionary; `None` if zstd cannot use it.
     pub(crate) fn new(bytes: &[u8]) -> Option<Self> {
         let id = dictionary_id(bytes)?;
-        let cdict = CDict::try_create(bytes, LEVEL)?;
+        let cdict = CDict::try_create(bytes, GROUP_LEVEL)?;
         Some(Self { id, cdict })
     }
 }
@@ -108,12 +112,29 @@ pub(crate) fn compress(
     bytes: &[u8],
     dictionary: Option<&EncoderDictionary>,
 ) -> io::Result<Vec<u8>> {
+    compress_at(bytes, dictionary, LEVEL)
+}
+
+/// Compresses a group of object versions (their bytes back to back) into one frame.
+pub(crate) fn compress_group(
+    bytes: &[u8],
+    dictionary: Option<&EncoderDictionary>,
+) -> io::Result<Vec<u8>> {
+    compress_at(bytes, dictionary, GROUP_LEVEL)
+}
+
+/// Compresses into one frame at `level` (a dictionary has its own: [`GROUP_LEVEL`]).
+fn compress_at(
+    bytes: &[u8],
+    dictionary: Option<&EncoderDictionary>,
+    level: i32,
+) -> io::Result<Vec<u8>> {
     CCTX.with_borrow_mut(|slot| {
         let cctx = slot.get_or_insert_with(CCtx::create);
         let mut out = Vec::with_capacity(zstd_safe::compress_bound(bytes.len()));
         match dictionary {
             Some(d) => cctx.compress_using_cdict(&mut out, bytes, &d.cdict),
-            None => cctx.compress(&mut out, bytes, LEVEL),
+            None => cctx.compress(&mut out, bytes, level),
         }
         .map_err(zstd_error)?;
         // The bound is about the input's size, the frame a fifth of it: blobs wait in packs

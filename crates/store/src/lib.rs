@@ -58,6 +58,6 @@ pub use repository::{
 /// their indexes, leases) and benchmarks; everything else goes through [`Repository`].
 #[doc(hidden)]
 pub mod __internal {
-    pub use crate::backend::{BlobIndex, PackInfo, SnapshotStore, open, open_with};
-    pub use crate::format::{BlobLocation, LeaseRecord};
+    pub use crate::backend::{BlobIndex, PackInfo, PackPiece, SnapshotStore, open, open_with};
+    pub use crate::format::{BlobLocation, InGroup, LeaseRecord};
 }

@@ -1,4 +1,5 @@
-//! A blob's bytes in a pack: compressed with its kind's dictionary, and read back verified.
+//! A blob's bytes in a pack: compressed alone or in a group with its kind's dictionary, and
+//! read back verified.
 
 use super::*;
 
@@ -10,6 +11,65 @@ pub(crate) fn encode_blob(canonical: Vec<u8>, dictionary: Option<&EncoderDiction
         // rather than lose it (a reader would report it as unreadable, never as wrong).
         Err(_) => Bytes::from(canonical),
     }
+}
+
+/// Compresses object versions of one kind together, as one group (their canonical JSON back
+/// to back), with the kind's dictionary if any.
+pub(crate) fn encode_group(
+    members: Vec<(BlobId, Vec<u8>)>,
+    dictionary: Option<&EncoderDictionary>,
+) -> PackPiece {
+    let plain: Vec<u8> = members
+        .iter()
+        .flat_map(|(_, c)| c.iter().copied())
+        .collect();
+    let members = members
+        .into_iter()
+        // A group is a few hundred kilobytes (the writer's `GROUP_PLAIN_BYTES`): far below
+        // 4 GiB, as is any blob.
+        .map(|(id, c)| (id, u32::try_from(c.len()).unwrap_or(u32::MAX)))
+        .collect();
+    let bytes = match compress::compress_group(&plain, dictionary) {
+        Ok(frame) => Bytes::from(frame),
+        // As in `encode_blob`: kept plain rather than lost (then reported as unreadable).
+        Err(_) => Bytes::from(plain),
+    };
+    PackPiece::Group { members, bytes }
+}
+
+/// Decompresses a group once and hands each wanted member's canonical JSON (`(position,
+/// id, place)`), verified, to `f`; `Err` names the position the problem is with.
+pub(super) fn with_decoded_group(
+    bytes: &[u8],
+    wanted: &[(usize, &BlobId, InGroup)],
+    dictionaries: &DecoderDictionaries,
+    ids: &crate::crypto::ContentIds,
+    f: &(dyn Fn(usize, &[u8]) -> Result<()> + Sync),
+) -> std::result::Result<Result<()>, (usize, String)> {
+    let first = wanted.first().map_or(0, |w| w.0);
+    compress::with_decompressed(bytes, dictionaries, |plain| {
+        for (i, id, place) in wanted {
+            let json = place.range_in(plain.len()).and_then(|r| plain.get(r));
+            let json = json.ok_or_else(|| {
+                (
+                    *i,
+                    format!(
+                        "its place {place:?} lies outside its group of {} bytes",
+                        plain.len()
+                    ),
+                )
+            })?;
+            let actual = ids.id_of(json);
+            if &actual != *id {
+                return Err((*i, format!("content hashes to {actual}, not {id}")));
+            }
+            if let Err(e) = f(*i, json) {
+                return Ok(Err(e));
+            }
+        }
+        Ok(Ok(()))
+    })
+    .map_err(|e| (first, format!("not readable zstd data: {e}")))?
 }
 
 /// Reads blobs through [`SnapshotStore::visit_blobs`] and keeps what `f` makes of each one's
@@ -41,16 +101,6 @@ pub(crate) async fn map_blobs<T: Send + Sync>(
             })
         })
         .collect()
-}
-
-/// Decompresses and verifies a blob; answers its canonical JSON.
-pub(super) fn decode_blob(
-    bytes: &[u8],
-    id: &BlobId,
-    dictionaries: &DecoderDictionaries,
-    ids: &crate::crypto::ContentIds,
-) -> std::result::Result<Bytes, String> {
-    with_decoded_blob(bytes, id, dictionaries, ids, Bytes::copy_from_slice)
 }
 
 /// Decompresses and verifies a blob into this thread's buffer and hands its canonical JSON

@@ -56,22 +56,37 @@ impl Sealing {
         }
     }
 
-    /// Like [`Sealing::open`], for a blob: `Err` is the reason only.
-    pub(super) fn open_blob(
+    /// Like [`Sealing::open`], for a piece of a pack: the blob `id` alone, or (`group`) the
+    /// group holding it. `Err` is the reason only.
+    pub(super) fn open_piece(
         &self,
         id: &BlobId,
+        group: bool,
         bytes: &[u8],
     ) -> std::result::Result<Vec<u8>, String> {
         match &self.keys {
             None => Ok(bytes.to_vec()),
-            Some(keys) => keys
-                .data
-                .open(&self.binding("blob", &id.to_string()), bytes)
-                .ok_or_else(|| {
-                    "it does not decrypt as this blob: altered, or moved here from elsewhere"
-                        .to_owned()
-                }),
+            Some(keys) => {
+                let (what, binding) = piece_binding(id, group);
+                keys.data
+                    .open(&self.binding(what, &binding), bytes)
+                    .ok_or_else(|| {
+                        format!("it does not decrypt as this {what}: altered, or moved here from elsewhere")
+                    })
+            }
         }
+    }
+
+    /// Seals a piece of a pack (see [`Sealing::open_piece`]).
+    pub(super) fn seal_piece(&self, piece: &PackPiece) -> Vec<u8> {
+        let (what, name) = match piece {
+            PackPiece::Alone(id, _) => piece_binding(id, false),
+            PackPiece::Group { members, .. } => match members.first() {
+                Some((id, _)) => piece_binding(id, true),
+                None => ("group", String::new()),
+            },
+        };
+        self.seal(what, &name, piece.bytes().to_vec())
     }
 
     /// Whether objects are sealed.
@@ -90,6 +105,17 @@ impl Sealing {
 
     fn binding(&self, what: &str, name: &str) -> Vec<u8> {
         binding(&self.repository.id, self.tenant.as_str(), what, name)
+    }
+}
+
+/// What a piece of a pack is sealed as: a blob alone under its id; a group under no name (a
+/// reader knows one member, not the first). A group is still bound to its repository and
+/// tenant, and each member read from it is checked against its content id, so a group swapped
+/// for another of the tenant reads as corrupt, never as other data.
+fn piece_binding(id: &BlobId, group: bool) -> (&'static str, String) {
+    match group {
+        false => ("blob", id.to_string()),
+        true => ("group", String::new()),
     }
 }
 

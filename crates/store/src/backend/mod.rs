@@ -30,8 +30,8 @@ use sha2::{Digest, Sha256};
 use crate::compress::{self, DecoderDictionaries, EncoderDictionary};
 use crate::error::{Error, Result};
 use crate::format::{
-    BlobId, BlobLocation, FORMAT_VERSION, LeaseRecord, PackIndex, REPOSITORY_FILE, RepositoryFile,
-    Snapshot, SnapshotFile, pack_index_name, pack_of_index_name,
+    BlobId, BlobLocation, FORMAT_VERSION, InGroup, LeaseRecord, PackIndex, PieceBlobs,
+    REPOSITORY_FILE, RepositoryFile, Snapshot, SnapshotFile, pack_index_name, pack_of_index_name,
 };
 
 /// Which blobs a tenant's repository holds, and where.
@@ -47,6 +47,39 @@ pub struct Lease {
     /// When it expires.
     pub expires: DateTime<Utc>,
     version: Option<UpdateVersion>,
+}
+
+/// One piece of a pack as a writer hands it over: compressed, not yet sealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PackPiece {
+    /// A blob compressed alone (manifest chunks, changesets, indexes: read one at a time).
+    Alone(BlobId, Bytes),
+    /// Blobs compressed together: one zstd frame of their canonical bytes back to back, each
+    /// member with its length there (object versions of one kind: together they compress
+    /// far better than one by one, and a group is sealed once).
+    Group {
+        /// The blobs in the order of their bytes, with their lengths.
+        members: Vec<(BlobId, u32)>,
+        /// The compressed frame.
+        bytes: Bytes,
+    },
+}
+
+impl PackPiece {
+    /// The compressed bytes.
+    pub fn bytes(&self) -> &Bytes {
+        match self {
+            Self::Alone(_, bytes) | Self::Group { bytes, .. } => bytes,
+        }
+    }
+
+    /// The blobs it holds.
+    pub fn blob_ids(&self) -> Vec<BlobId> {
+        match self {
+            Self::Alone(id, _) => vec![*id],
+            Self::Group { members, .. } => members.iter().map(|(id, _)| *id).collect(),
+        }
+    }
 }
 
 /// A pack as listed in the repository.
@@ -81,11 +114,11 @@ pub trait SnapshotStore: Send + Sync + fmt::Debug {
     async fn tenants(&self) -> Result<Vec<TenantId>>;
     /// The blob index of a tenant (every indexed pack).
     async fn blob_index(&self, tenant: &TenantId) -> Result<BlobIndex>;
-    /// Writes blobs (already compressed) as one pack; returns their locations.
+    /// Writes pieces (already compressed) as one pack; returns where each of their blobs is.
     async fn write_pack(
         &self,
         tenant: &TenantId,
-        blobs: Vec<(BlobId, Bytes)>,
+        pieces: Vec<PackPiece>,
     ) -> Result<Vec<(BlobId, BlobLocation)>>;
     /// Reads, decompresses and verifies one blob: its canonical JSON bytes.
     async fn read_blob_bytes(
@@ -135,7 +168,8 @@ pub trait SnapshotStore: Send + Sync + fmt::Debug {
             reason: e.to_string(),
         })
     }
-    /// Writes the blobs `keep` of pack `pack` into a new pack, as they are stored (prune).
+    /// Writes the blobs `keep` of pack `pack` into a new pack, as they are stored (prune). A
+    /// group is moved whole: `keep` names every member of a group it keeps.
     async fn repack(
         &self,
         tenant: &TenantId,

@@ -193,17 +193,17 @@ impl ObjectSnapshotStore {
         Ok(snapshot)
     }
 
-    /// Writes blobs already sealed as one pack, then its (sealed) index.
+    /// Writes pieces already sealed as one pack, then its (sealed) index.
     async fn write_sealed_pack(
         &self,
         sealing: &Sealing,
         tenant: &TenantId,
-        blobs: Vec<(BlobId, Bytes)>,
+        pieces: Vec<(PieceBlobs, Bytes)>,
     ) -> Result<Vec<(BlobId, BlobLocation)>> {
-        let mut pack = Vec::with_capacity(blobs.iter().map(|(_, b)| b.len()).sum());
-        let mut lengths = Vec::with_capacity(blobs.len());
-        for (id, bytes) in blobs {
-            lengths.push((id, bytes.len() as u64));
+        let mut pack = Vec::with_capacity(pieces.iter().map(|(_, b)| b.len()).sum());
+        let mut lengths = Vec::with_capacity(pieces.len());
+        for (blobs, bytes) in pieces {
+            lengths.push((bytes.len() as u64, blobs));
             pack.extend_from_slice(&bytes);
         }
         let pack_id = hex::encode(Sha256::digest(&pack));
@@ -220,21 +220,33 @@ impl ObjectSnapshotStore {
             .put(&index_path, PutPayload::from(bytes))
             .await
             .map_err(backend("write", &index_path))?;
-        let entries = index.blobs;
-        let pack_id: std::sync::Arc<str> = pack_id.into();
-        Ok(entries
-            .into_iter()
-            .map(|(id, offset, length)| {
-                (
-                    id,
-                    BlobLocation {
-                        pack: pack_id.clone(),
-                        offset,
-                        length,
-                    },
-                )
-            })
-            .collect())
+        Ok(index.locations())
+    }
+
+    /// Reads pieces of a pack, each at most once (the members of a group share theirs):
+    /// `pieces` are byte ranges with the positions (in the caller's list) of the blobs each
+    /// holds, answered with the piece's stored bytes.
+    async fn read_pieces(
+        &self,
+        tenant: &TenantId,
+        pack: &str,
+        pieces: Vec<(std::ops::Range<u64>, Vec<usize>)>,
+        first_blob: &BlobId,
+    ) -> Result<Vec<(Vec<usize>, Bytes)>> {
+        let path = tenant_path(tenant, &format!("packs/{pack}"));
+        let ranges: Vec<std::ops::Range<u64>> = pieces.iter().map(|(r, _)| r.clone()).collect();
+        let data = self
+            .small_packs
+            .ranges(self.store.as_ref(), &path, &ranges)
+            .await
+            .map_err(|e| match e {
+                object_store::Error::NotFound { .. } => Error::MissingBlob {
+                    tenant: tenant.to_string(),
+                    blob: first_blob.to_string(),
+                },
+                e => backend("read", &path)(e),
+            })?;
+        Ok(pieces.into_iter().map(|(_, p)| p).zip(data).collect())
     }
 
     pub(super) async fn get(&self, path: &Path) -> Result<Bytes> {
@@ -273,33 +285,21 @@ impl SnapshotStore for ObjectSnapshotStore {
             let name = pack_of_index_name(meta.location.filename().unwrap_or_default());
             let stored = self.get(&meta.location).await?;
             let bytes = sealing.open("index", name, meta.location.as_ref(), &stored)?;
-            let PackIndex { pack, blobs } = PackIndex::decode(&bytes, meta.location.as_ref())?;
-            if pack != name {
+            let decoded = PackIndex::decode(&bytes, meta.location.as_ref())?;
+            if decoded.pack != name {
                 return Err(Error::Corrupt {
                     path: meta.location.to_string(),
-                    reason: format!("the index of pack {pack} is stored as that of pack {name}"),
+                    reason: format!(
+                        "the index of pack {} is stored as that of pack {name}",
+                        decoded.pack
+                    ),
                 });
             }
-            let extent = blobs
-                .iter()
-                .map(|(_, offset, length)| offset.saturating_add(*length))
-                .max()
-                .unwrap_or(0);
             self.small_packs.note(
-                tenant_path(tenant, &format!("packs/{pack}")).as_ref(),
-                extent,
+                tenant_path(tenant, &format!("packs/{}", decoded.pack)).as_ref(),
+                decoded.extent(),
             );
-            let pack: std::sync::Arc<str> = pack.into();
-            for (id, offset, length) in blobs {
-                index.insert(
-                    id,
-                    BlobLocation {
-                        pack: pack.clone(),
-                        offset,
-                        length,
-                    },
-                );
-            }
+            index.extend(decoded.locations());
         }
         Ok(index)
     }
@@ -307,21 +307,24 @@ impl SnapshotStore for ObjectSnapshotStore {
     async fn write_pack(
         &self,
         tenant: &TenantId,
-        blobs: Vec<(BlobId, Bytes)>,
+        pieces: Vec<PackPiece>,
     ) -> Result<Vec<(BlobId, BlobLocation)>> {
         let sealing = self.sealing_of(tenant, true).await?;
-        let blobs: Vec<(BlobId, Bytes)> = if sealing.is_sealed() {
-            blobs
-                .into_par_iter()
-                .map(|(id, bytes)| {
-                    let sealed = sealing.seal("blob", &id.to_string(), bytes.to_vec());
-                    (id, Bytes::from(sealed))
-                })
-                .collect()
-        } else {
-            blobs
-        };
-        self.write_sealed_pack(&sealing, tenant, blobs).await
+        let pieces: Vec<(PieceBlobs, Bytes)> = pieces
+            .into_par_iter()
+            .map(|piece| {
+                let bytes = match sealing.is_sealed() {
+                    true => Bytes::from(sealing.seal_piece(&piece)),
+                    false => piece.bytes().clone(),
+                };
+                let blobs = match piece {
+                    PackPiece::Alone(id, _) => PieceBlobs::Alone(id),
+                    PackPiece::Group { members, .. } => PieceBlobs::Group(members),
+                };
+                (blobs, bytes)
+            })
+            .collect();
+        self.write_sealed_pack(&sealing, tenant, pieces).await
     }
 
     async fn content_ids(&self, tenant: &TenantId) -> Result<crate::crypto::ContentIds> {
@@ -337,17 +340,51 @@ impl SnapshotStore for ObjectSnapshotStore {
         let sealing = self.sealing_of(tenant, true).await?;
         let path = tenant_path(tenant, &format!("packs/{pack}"));
         let data = self.get(&path).await?;
-        // Blobs are sealed to their ids, not their pack: moved as they are.
-        let moved: Vec<(BlobId, Bytes)> = keep
-            .iter()
-            .map(|(id, at)| {
-                let range = at.range_in(data.len()).ok_or_else(|| Error::Corrupt {
-                    path: path.to_string(),
-                    reason: format!("blob {id} lies outside the pack ({at:?})"),
-                })?;
-                Ok((*id, data.slice(range)))
-            })
-            .collect::<Result<_>>()?;
+        // Pieces are sealed to their blob ids (or as groups), not their pack: moved as they
+        // are, a group whole.
+        let mut keep: Vec<&(BlobId, BlobLocation)> = keep.iter().collect();
+        keep.sort_by_key(|(_, at)| (at.offset, at.group.map(|g| g.start)));
+        let mut moved: Vec<(PieceBlobs, Bytes)> = Vec::new();
+        let mut last: Option<(u64, u64)> = None;
+        for (id, at) in keep {
+            let corrupt = |reason: String| Error::Corrupt {
+                path: path.to_string(),
+                reason,
+            };
+            let piece = (at.offset, at.length);
+            match (at.group, moved.last_mut()) {
+                (Some(g), Some((PieceBlobs::Group(members), _))) if last == Some(piece) => {
+                    let end: u64 = members.iter().map(|(_, l)| u64::from(*l)).sum();
+                    if u64::from(g.start) != end {
+                        return Err(corrupt(format!(
+                            "blob {id} would not follow the group's other kept members (at {g:?}, they end at {end}): a group is moved whole"
+                        )));
+                    }
+                    members.push((*id, g.length));
+                    continue;
+                }
+                (Some(_), _) if last == Some(piece) => {
+                    return Err(corrupt(format!(
+                        "blob {id} shares its piece with another blob"
+                    )));
+                }
+                _ => {}
+            }
+            let range = at
+                .range_in(data.len())
+                .ok_or_else(|| corrupt(format!("blob {id} lies outside the pack ({at:?})")))?;
+            let blobs = match at.group {
+                None => PieceBlobs::Alone(*id),
+                Some(g) if g.start == 0 => PieceBlobs::Group(vec![(*id, g.length)]),
+                Some(g) => {
+                    return Err(corrupt(format!(
+                        "blob {id} at {g:?} is kept without its group's first member: a group is moved whole"
+                    )));
+                }
+            };
+            last = Some(piece);
+            moved.push((blobs, data.slice(range)));
+        }
         self.write_sealed_pack(&sealing, tenant, moved).await?;
         Ok(())
     }
@@ -358,35 +395,16 @@ impl SnapshotStore for ObjectSnapshotStore {
         id: &BlobId,
         at: &BlobLocation,
     ) -> Result<Bytes> {
-        let path = tenant_path(tenant, &format!("packs/{}", at.pack));
-        let range = at.range().ok_or_else(|| Error::Corrupt {
-            path: path.to_string(),
-            reason: format!("blob {id}: offset + length overflows ({at:?})"),
-        })?;
-        let bytes = self
-            .small_packs
-            .ranges(self.store.as_ref(), &path, std::slice::from_ref(&range))
-            .await
-            .map_err(|e| match e {
-                object_store::Error::NotFound { .. } => Error::MissingBlob {
-                    tenant: tenant.to_string(),
-                    blob: id.to_string(),
-                },
-                e => backend("read", &path)(e),
-            })?
-            .pop()
-            .unwrap_or_default();
-        let corrupt = |reason| Error::Corrupt {
-            path: format!("{path} (blob {id})"),
-            reason,
-        };
-        let sealing = self.sealing_of(tenant, false).await?;
-        let bytes = match sealing.is_sealed() {
-            true => Bytes::from(sealing.open_blob(id, &bytes).map_err(corrupt)?),
-            false => bytes,
-        };
-        let decoders = self.decoders(tenant, &[&bytes]).await?;
-        decode_blob(&bytes, id, &decoders, &sealing.content_ids()).map_err(corrupt)
+        let read = std::sync::OnceLock::new();
+        self.visit_blobs(tenant, &[(*id, at.clone())], &|_, json| {
+            let _ = read.set(Bytes::copy_from_slice(json));
+            Ok(())
+        })
+        .await?;
+        read.into_inner().ok_or_else(|| Error::MissingBlob {
+            tenant: tenant.to_string(),
+            blob: id.to_string(),
+        })
     }
 
     async fn read_blobs_bytes(
@@ -406,79 +424,81 @@ impl SnapshotStore for ObjectSnapshotStore {
         blobs: &[(BlobId, BlobLocation)],
         visit: &(dyn for<'b> Fn(usize, &'b [u8]) -> Result<()> + Sync),
     ) -> Result<()> {
-        // One ranged request per pack (object_store coalesces nearby ranges), packs read
-        // concurrently.
-        let mut by_pack: BTreeMap<std::sync::Arc<str>, Vec<usize>> = BTreeMap::new();
-        for (i, (_, at)) in blobs.iter().enumerate() {
-            by_pack.entry(at.pack.clone()).or_default().push(i);
+        let pack_path = |i: usize| tenant_path(tenant, &format!("packs/{}", blobs[i].1.pack));
+        let corrupt = |i: usize, reason| Error::Corrupt {
+            path: format!("{} (blob {})", pack_path(i), blobs[i].0),
+            reason,
+        };
+        // Each piece once (a group's members share theirs), grouped by pack: one ranged
+        // request per pack (object_store coalesces nearby ranges), packs read concurrently.
+        type Pieces = BTreeMap<(u64, u64, bool), Vec<usize>>;
+        let mut by_pack: BTreeMap<std::sync::Arc<str>, Pieces> = BTreeMap::new();
+        for (i, (id, at)) in blobs.iter().enumerate() {
+            if at.range().is_none() {
+                return Err(corrupt(
+                    i,
+                    format!("blob {id}: offset + length overflows ({at:?})"),
+                ));
+            }
+            by_pack
+                .entry(at.pack.clone())
+                .or_default()
+                .entry((at.offset, at.length, at.group.is_some()))
+                .or_default()
+                .push(i);
         }
-        // First every pack's ranges (I/O, many packs at once), then every blob decoded and
-        // visited on every core (CPU, one parallel pass over them all).
+        // First every pack's pieces (I/O, many packs at once), then every piece opened,
+        // decoded and its blobs visited on every core (CPU, one parallel pass over them all).
         let reads = futures::stream::iter(by_pack)
-            .map(|(pack, positions)| async move {
-                let path = tenant_path(tenant, &format!("packs/{pack}"));
-                let ranges: Vec<std::ops::Range<u64>> = positions
-                    .iter()
-                    .map(|i| {
-                        let at = &blobs[*i].1;
-                        at.range().ok_or_else(|| Error::Corrupt {
-                            path: path.to_string(),
-                            reason: format!(
-                                "blob {}: offset + length overflows ({at:?})",
-                                blobs[*i].0
-                            ),
-                        })
+            .map(|(pack, pieces)| async move {
+                let first = pieces.values().next().and_then(|p| p.first()).copied();
+                let pieces = pieces
+                    .into_iter()
+                    .map(|((offset, length, _), positions)| {
+                        (offset..offset.saturating_add(length), positions)
                     })
-                    .collect::<Result<_>>()?;
-                let data = self
-                    .small_packs
-                    .ranges(self.store.as_ref(), &path, &ranges)
-                    .await
-                    .map_err(|e| match e {
-                        object_store::Error::NotFound { .. } => Error::MissingBlob {
-                            tenant: tenant.to_string(),
-                            blob: blobs[positions[0]].0.to_string(),
-                        },
-                        e => backend("read", &path)(e),
-                    })?;
-                Ok::<_, Error>(positions.into_iter().zip(data).collect::<Vec<_>>())
+                    .collect();
+                let first_blob = &blobs[first.unwrap_or(0)].0;
+                self.read_pieces(tenant, &pack, pieces, first_blob).await
             })
             .buffer_unordered(16);
-        let mut frames: Vec<(usize, Bytes)> = reads
+        let mut pieces: Vec<(Vec<usize>, Bytes)> = reads
             .try_collect::<Vec<_>>()
             .await?
             .into_iter()
             .flatten()
             .collect();
-        let corrupt = |i: usize, reason| {
-            let (id, at) = &blobs[i];
-            Error::Corrupt {
-                path: format!(
-                    "{} (blob {id})",
-                    tenant_path(tenant, &format!("packs/{}", at.pack))
-                ),
-                reason,
-            }
-        };
         let sealing = self.sealing_of(tenant, false).await?;
         if sealing.is_sealed() {
             // Opened on every core before the dictionaries are chosen (a sealed frame does
             // not show which one it needs).
-            frames = frames
+            pieces = pieces
                 .into_par_iter()
-                .map(|(i, frame)| {
-                    let plain = sealing.open_blob(&blobs[i].0, &frame);
-                    Ok((i, Bytes::from(plain.map_err(|reason| corrupt(i, reason))?)))
+                .map(|(positions, piece)| {
+                    let i = positions[0];
+                    let (id, at) = &blobs[i];
+                    let plain = sealing.open_piece(id, at.group.is_some(), &piece);
+                    Ok((positions, Bytes::from(plain.map_err(|r| corrupt(i, r))?)))
                 })
                 .collect::<Result<_>>()?;
         }
         let ids = sealing.content_ids();
-        let all: Vec<&[u8]> = frames.iter().map(|(_, b)| b.as_ref()).collect();
+        let all: Vec<&[u8]> = pieces.iter().map(|(_, b)| b.as_ref()).collect();
         let decoders = self.decoders(tenant, &all).await?;
-        frames.par_iter().try_for_each(|(i, frame)| {
-            let id = &blobs[*i].0;
-            with_decoded_blob(frame, id, &decoders, &ids, |json| visit(*i, json))
-                .map_err(|reason| corrupt(*i, reason))?
+        pieces.par_iter().try_for_each(|(positions, piece)| {
+            let grouped: Vec<(usize, &BlobId, InGroup)> = positions
+                .iter()
+                .filter_map(|i| Some((*i, &blobs[*i].0, blobs[*i].1.group?)))
+                .collect();
+            if grouped.is_empty() {
+                // A blob alone (listed more than once, maybe): decoded for each.
+                return positions.iter().try_for_each(|i| {
+                    with_decoded_blob(piece, &blobs[*i].0, &decoders, &ids, |json| visit(*i, json))
+                        .map_err(|reason| corrupt(*i, reason))?
+                });
+            }
+            with_decoded_group(piece, &grouped, &decoders, &ids, visit)
+                .map_err(|(i, reason)| corrupt(i, reason))?
         })
     }
 

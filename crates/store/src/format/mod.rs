@@ -102,15 +102,39 @@ impl<'de> Deserialize<'de> for BlobId {
     }
 }
 
-/// Where a blob lives: its pack, and its compressed byte range there.
+/// Where a blob lives: its pack, the byte range there of what was compressed (and sealed) as
+/// one piece, and, for a blob stored in a group, its place in the group's plain bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlobLocation {
     /// The pack (shared: the many blobs of a pack name it once in memory).
     pub pack: std::sync::Arc<str>,
-    /// Offset of the compressed bytes.
+    /// Offset of the compressed bytes (the blob's, or its group's).
     pub offset: u64,
-    /// Length of the compressed bytes.
+    /// Length of the compressed bytes (the blob's, or its group's).
     pub length: u64,
+    /// Where the blob is in its group, when it was compressed together with others (object
+    /// versions of one kind are: see docs/storage-format.md, "Groups"); `None` for a blob
+    /// compressed alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<InGroup>,
+}
+
+/// A blob's byte range in the plain (decompressed) bytes of its group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct InGroup {
+    /// Where the blob starts.
+    pub start: u32,
+    /// Its length.
+    pub length: u32,
+}
+
+impl InGroup {
+    /// The range in a group of `len` plain bytes; `None` when it does not fit.
+    pub fn range_in(&self, len: usize) -> Option<std::ops::Range<usize>> {
+        let start = usize::try_from(self.start).ok()?;
+        let end = start.checked_add(usize::try_from(self.length).ok()?)?;
+        (end <= len).then_some(start..end)
+    }
 }
 
 impl BlobLocation {

@@ -1,70 +1,144 @@
 //! Pack indexes: which blobs a pack holds, and where.
 //!
-//! A pack is its blobs back to back, so an index needs each blob's id and length in pack order;
-//! offsets follow. Version 2 (what this dirvault writes, `index/{pack}.idx`) is binary: the
-//! magic `DVI2`, the pack id, then per blob its 32-byte id and a varint length — 34 bytes for a
-//! directory object's blob where version 1's JSON (`index/{pack}.json`, still read) took about
-//! 84 (a hex id, an offset and a length as text; ids are random, so neither compresses).
-//! Decoding takes hostile bytes: it says what is wrong, never panics.
+//! A pack is its pieces back to back — a blob compressed (and sealed) alone, or a group of
+//! blobs compressed and sealed together — so an index needs each piece's length in pack order
+//! (offsets follow) and its blobs' ids (for a group, each member's plain length: their places
+//! in the group follow). Version 3 (what this dirvault writes, `index/{pack}.idx`, magic
+//! `DVI3`) says groups; version 2 (`DVI2`, the same name) had blobs alone only, 32-byte id and
+//! varint length each; version 1 (`index/{pack}.json`) was JSON, about 84 bytes a blob. All
+//! three are read. Decoding takes hostile bytes: it says what is wrong, never panics.
 
 use super::*;
 
-/// Binary pack indexes start with these bytes (JSON never does).
-const BINARY_INDEX: &[u8; 4] = b"DVI2";
+/// Binary pack indexes start with one of these (JSON never does): version 3 (groups), and
+/// version 2 (blobs alone only; still read).
+const INDEX_V3: &[u8; 4] = b"DVI3";
+const INDEX_V2: &[u8; 4] = b"DVI2";
 
-/// The file name a pack's index is written under (version 2).
+/// The file name a pack's index is written under (versions 2 and 3).
 pub(crate) fn pack_index_name(pack: &str) -> String {
     format!("{pack}.idx")
 }
 
-/// The pack an index file name is for: version 2's `{pack}.idx` or version 1's `{pack}.json`.
+/// The pack an index file name is for: `{pack}.idx` or version 1's `{pack}.json`.
 pub(crate) fn pack_of_index_name(name: &str) -> &str {
     name.strip_suffix(".idx")
         .or_else(|| name.strip_suffix(".json"))
         .unwrap_or(name)
 }
 
-/// What a pack's index says: the pack's id and, in pack order, each blob with its offset and
-/// length.
+/// The blobs of one piece of a pack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PieceBlobs {
+    /// One blob compressed (and sealed) alone.
+    Alone(BlobId),
+    /// Blobs compressed (and sealed) together: each with its length in the group's plain
+    /// bytes, where they are back to back in this order.
+    Group(Vec<(BlobId, u32)>),
+}
+
+/// One piece of a pack: where it is and which blobs it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct IndexPiece {
+    pub(crate) offset: u64,
+    pub(crate) length: u64,
+    pub(crate) blobs: PieceBlobs,
+}
+
+/// What a pack's index says: the pack's id and its pieces in pack order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PackIndex {
     pub(crate) pack: String,
-    pub(crate) blobs: Vec<(BlobId, u64, u64)>,
+    pub(crate) pieces: Vec<IndexPiece>,
 }
 
 impl PackIndex {
-    /// The index of a pack written as `blobs` (id, length) back to back from its start.
-    pub(crate) fn of_pack(pack: String, blobs: impl IntoIterator<Item = (BlobId, u64)>) -> Self {
+    /// The index of a pack written as `pieces` (length, blobs) back to back from its start.
+    pub(crate) fn of_pack(
+        pack: String,
+        pieces: impl IntoIterator<Item = (u64, PieceBlobs)>,
+    ) -> Self {
         let mut end = 0u64;
-        let blobs = blobs
+        let pieces = pieces
             .into_iter()
-            .map(|(id, length)| {
+            .map(|(length, blobs)| {
                 let offset = end;
                 end = end.saturating_add(length);
-                (id, offset, length)
+                IndexPiece {
+                    offset,
+                    length,
+                    blobs,
+                }
             })
             .collect();
-        Self { pack, blobs }
+        Self { pack, pieces }
     }
 
-    /// The binary encoding (version 2). Blobs that are not back to back from the pack's start
-    /// cannot be said in it; [`PackIndex::of_pack`] makes only ones that are.
-    pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(80 + self.blobs.len() * 35);
-        out.extend_from_slice(BINARY_INDEX);
-        put_text(&mut out, &self.pack);
-        put_varint(&mut out, self.blobs.len() as u64);
-        let mut end = 0u64;
-        for (id, offset, length) in &self.blobs {
-            debug_assert_eq!(*offset, end, "blobs back to back");
-            end = offset.saturating_add(*length);
-            out.extend_from_slice(&id.0);
-            put_varint(&mut out, *length);
+    /// Where the pack's last piece ends.
+    pub(crate) fn extent(&self) -> u64 {
+        self.pieces
+            .iter()
+            .map(|p| p.offset.saturating_add(p.length))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Every blob of the pack with its location.
+    pub(crate) fn locations(self) -> Vec<(BlobId, BlobLocation)> {
+        let pack: std::sync::Arc<str> = self.pack.into();
+        let mut out = Vec::with_capacity(self.pieces.len());
+        for piece in self.pieces {
+            let at = |group| BlobLocation {
+                pack: pack.clone(),
+                offset: piece.offset,
+                length: piece.length,
+                group,
+            };
+            match piece.blobs {
+                PieceBlobs::Alone(id) => out.push((id, at(None))),
+                PieceBlobs::Group(members) => {
+                    let mut start = 0u32;
+                    for (id, length) in members {
+                        out.push((id, at(Some(InGroup { start, length }))));
+                        // Checked when decoded and when written: a group is far below 4 GiB.
+                        start = start.saturating_add(length);
+                    }
+                }
+            }
         }
         out
     }
 
-    /// Decodes a stored index (version 2, or version 1's JSON) read from `path`.
+    /// The binary encoding (version 3). Pieces that are not back to back from the pack's start
+    /// cannot be said in it; [`PackIndex::of_pack`] makes only ones that are.
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(80 + self.pieces.len() * 36);
+        out.extend_from_slice(INDEX_V3);
+        put_text(&mut out, &self.pack);
+        put_varint(&mut out, self.pieces.len() as u64);
+        let mut end = 0u64;
+        for piece in &self.pieces {
+            debug_assert_eq!(piece.offset, end, "pieces back to back");
+            end = piece.offset.saturating_add(piece.length);
+            put_varint(&mut out, piece.length);
+            match &piece.blobs {
+                PieceBlobs::Alone(id) => {
+                    put_varint(&mut out, 0);
+                    out.extend_from_slice(&id.0);
+                }
+                PieceBlobs::Group(members) => {
+                    put_varint(&mut out, members.len() as u64);
+                    for (id, length) in members {
+                        out.extend_from_slice(&id.0);
+                        put_varint(&mut out, u64::from(*length));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Decodes a stored index (version 3, 2, or version 1's JSON) read from `path`.
     ///
     /// # Errors
     /// [`crate::Error::Corrupt`] saying what is wrong; [`crate::Error::UnsupportedFormat`] for
@@ -74,39 +148,80 @@ impl PackIndex {
             path: path.to_owned(),
             reason: format!("unreadable pack index: {reason}"),
         };
-        match bytes.strip_prefix(BINARY_INDEX) {
-            Some(rest) => Self::decode_binary(rest).map_err(corrupt),
-            None => {
-                VersionProbe::expect(bytes, path, PACK_INDEX_VERSION)?;
-                let PackIndexFile::V1 { pack, blobs } =
-                    serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
-                Ok(Self { pack, blobs })
-            }
+        if let Some(rest) = bytes.strip_prefix(INDEX_V3) {
+            return Self::decode_binary(rest, true).map_err(corrupt);
         }
+        if let Some(rest) = bytes.strip_prefix(INDEX_V2) {
+            return Self::decode_binary(rest, false).map_err(corrupt);
+        }
+        VersionProbe::expect(bytes, path, PACK_INDEX_VERSION)?;
+        let PackIndexFile::V1 { pack, blobs } =
+            serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
+        let pieces = blobs
+            .into_iter()
+            .map(|(id, offset, length)| IndexPiece {
+                offset,
+                length,
+                blobs: PieceBlobs::Alone(id),
+            })
+            .collect();
+        Ok(Self { pack, pieces })
     }
 
-    /// Decodes a binary index (after its magic): no arithmetic or indexing that could panic on
-    /// hostile bytes (the lints keep it so).
+    /// Decodes a binary index (after its magic; `groups`: version 3, else 2): no arithmetic or
+    /// indexing that could panic on hostile bytes (the lints keep it so).
     #[deny(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
-    fn decode_binary(bytes: &[u8]) -> Result<Self, String> {
+    fn decode_binary(bytes: &[u8], groups: bool) -> Result<Self, String> {
         let mut r = Reader::new(bytes);
         let pack = r.text()?.to_owned();
         let count = r.count()?;
-        let mut blobs = Vec::with_capacity(count);
+        let mut pieces = Vec::with_capacity(count);
         let mut end = 0u64;
+        let id = |r: &mut Reader| -> Result<BlobId, String> {
+            Ok(BlobId(
+                r.take(32)?.try_into().map_err(|_| "a short blob id")?,
+            ))
+        };
         for _ in 0..count {
-            let id = BlobId(r.take(32)?.try_into().map_err(|_| "a short blob id")?);
-            let length = r.varint()?;
+            let (length, blobs) = if groups {
+                let length = r.varint()?;
+                let blobs = match r.count()? {
+                    0 => PieceBlobs::Alone(id(&mut r)?),
+                    n => {
+                        let mut members = Vec::with_capacity(n);
+                        let mut plain = 0u32;
+                        for _ in 0..n {
+                            let blob = id(&mut r)?;
+                            let length = u32::try_from(r.varint()?)
+                                .map_err(|_| "a group member of 4 GiB or more")?;
+                            plain = plain
+                                .checked_add(length)
+                                .ok_or("a group of 4 GiB or more")?;
+                            members.push((blob, length));
+                        }
+                        PieceBlobs::Group(members)
+                    }
+                };
+                (length, blobs)
+            } else {
+                // Version 2: each blob alone, its id then its length.
+                let blob = id(&mut r)?;
+                (r.varint()?, PieceBlobs::Alone(blob))
+            };
             let offset = end;
             end = end
                 .checked_add(length)
-                .ok_or("blob lengths add up past 2^64 bytes")?;
-            blobs.push((id, offset, length));
+                .ok_or("piece lengths add up past 2^64 bytes")?;
+            pieces.push(IndexPiece {
+                offset,
+                length,
+                blobs,
+            });
         }
         if !r.is_done() {
-            return Err(format!("{} bytes after the last blob", r.left()));
+            return Err(format!("{} bytes after the last piece", r.left()));
         }
-        Ok(Self { pack, blobs })
+        Ok(Self { pack, pieces })
     }
 }
 
@@ -119,16 +234,66 @@ mod tests {
         BlobId([n; 32])
     }
 
+    fn at(offset: u64, length: u64, group: Option<(u32, u32)>) -> BlobLocation {
+        BlobLocation {
+            pack: "p".into(),
+            offset,
+            length,
+            group: group.map(|(start, length)| InGroup { start, length }),
+        }
+    }
+
     #[test]
     fn an_index_reads_back_with_offsets_following_lengths() {
-        let index = PackIndex::of_pack("ab".repeat(32), [(id(1), 10), (id(2), 0), (id(3), 300)]);
-        assert_eq!(
-            index.blobs,
-            vec![(id(1), 0, 10), (id(2), 10, 0), (id(3), 10, 300)]
+        let index = PackIndex::of_pack(
+            "p".into(),
+            [
+                (10, PieceBlobs::Alone(id(1))),
+                (0, PieceBlobs::Alone(id(2))),
+                (
+                    300,
+                    PieceBlobs::Group(vec![(id(3), 100), (id(4), 0), (id(5), 7)]),
+                ),
+                (5, PieceBlobs::Alone(id(6))),
+            ],
         );
         let bytes = index.encode();
-        assert_eq!(bytes.len(), 4 + 1 + 64 + 1 + 3 * 33 + 1);
-        assert_eq!(PackIndex::decode(&bytes, "index/x.idx").unwrap(), index);
+        // magic, pack id, count; then per piece a length, a member count and 32 bytes an id
+        // (a group member's plain length after it).
+        assert_eq!(
+            bytes.len(),
+            4 + 2 + 1 + 3 * (1 + 1 + 32) + (2 + 1 + 3 * 32 + 1 + 1 + 1)
+        );
+        let decoded = PackIndex::decode(&bytes, "index/p.idx").unwrap();
+        assert_eq!(decoded, index);
+        assert_eq!(decoded.extent(), 315);
+        assert_eq!(
+            decoded.locations(),
+            vec![
+                (id(1), at(0, 10, None)),
+                (id(2), at(10, 0, None)),
+                (id(3), at(10, 300, Some((0, 100)))),
+                (id(4), at(10, 300, Some((100, 0)))),
+                (id(5), at(10, 300, Some((100, 7)))),
+                (id(6), at(310, 5, None)),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_version_2_index_is_still_read() {
+        let mut v2 = b"DVI2".to_vec();
+        put_text(&mut v2, "p");
+        put_varint(&mut v2, 2);
+        for (n, length) in [(7u8, 5u64), (8, 9)] {
+            v2.extend_from_slice(&id(n).0);
+            put_varint(&mut v2, length);
+        }
+        let index = PackIndex::decode(&v2, "index/p.idx").unwrap();
+        assert_eq!(
+            index.locations(),
+            vec![(id(7), at(0, 5, None)), (id(8), at(5, 9, None))]
+        );
     }
 
     #[test]
@@ -139,7 +304,10 @@ mod tests {
         })
         .unwrap();
         let index = PackIndex::decode(&json, "index/p.json").unwrap();
-        assert_eq!(index.blobs, vec![(id(7), 0, 5), (id(8), 5, 9)]);
+        assert_eq!(
+            index.locations(),
+            vec![(id(7), at(0, 5, None)), (id(8), at(5, 9, None))]
+        );
     }
 
     #[test]
@@ -154,14 +322,25 @@ mod tests {
 
     #[test]
     fn malformed_binary_indexes_say_what_is_wrong() {
-        let good = PackIndex::of_pack("p".into(), [(id(1), 4)]).encode();
-        let cases: [(&[u8], &str); 3] = [
+        let good = PackIndex::of_pack("p".into(), [(4, PieceBlobs::Alone(id(1)))]).encode();
+        let mut huge_group = b"DVI3".to_vec();
+        put_text(&mut huge_group, "p");
+        put_varint(&mut huge_group, 1);
+        put_varint(&mut huge_group, 9);
+        put_varint(&mut huge_group, 2);
+        for _ in 0..2 {
+            huge_group.extend_from_slice(&id(1).0);
+            put_varint(&mut huge_group, u64::from(u32::MAX));
+        }
+        let cases: [(&[u8], &str); 5] = [
             (&good[..good.len() - 3], "truncated"),
             (
                 &[good.as_slice(), b"x"].concat(),
-                "bytes after the last blob",
+                "bytes after the last piece",
             ),
+            (b"DVI3\x01p\xff\xff\xff\xff\x0f", "cannot fit"),
             (b"DVI2\x01p\xff\xff\xff\xff\x0f", "cannot fit"),
+            (&huge_group, "a group of 4 GiB or more"),
         ];
         for (bytes, says) in cases {
             let err = PackIndex::decode(bytes, "index/p.idx")
@@ -171,16 +350,22 @@ mod tests {
         }
     }
 
+    fn any_piece() -> impl Strategy<Value = (u64, PieceBlobs)> {
+        let alone = any::<u8>().prop_map(|n| PieceBlobs::Alone(id(n)));
+        let group =
+            proptest::collection::vec((any::<u8>(), 0u32..100_000), 1..20).prop_map(|members| {
+                PieceBlobs::Group(members.into_iter().map(|(n, l)| (id(n), l)).collect())
+            });
+        (any::<u32>().prop_map(u64::from), prop_oneof![alone, group])
+    }
+
     proptest! {
         #[test]
         fn any_index_round_trips(
             pack in "[0-9a-f]{0,64}",
-            lengths in proptest::collection::vec(any::<u32>(), 0..50),
+            pieces in proptest::collection::vec(any_piece(), 0..30),
         ) {
-            let index = PackIndex::of_pack(
-                pack,
-                lengths.iter().enumerate().map(|(i, l)| (id(i as u8), u64::from(*l))),
-            );
+            let index = PackIndex::of_pack(pack, pieces);
             prop_assert_eq!(PackIndex::decode(&index.encode(), "i").unwrap(), index);
         }
 
@@ -188,7 +373,8 @@ mod tests {
         fn any_bytes_after_the_magic_decode_or_fail_without_panicking(
             bytes in proptest::collection::vec(any::<u8>(), 0..300),
         ) {
-            let _ = PackIndex::decode(&[BINARY_INDEX.as_slice(), &bytes].concat(), "i");
+            let _ = PackIndex::decode(&[INDEX_V3.as_slice(), &bytes].concat(), "i");
+            let _ = PackIndex::decode(&[INDEX_V2.as_slice(), &bytes].concat(), "i");
             let _ = PackIndex::decode(&bytes, "i");
         }
     }

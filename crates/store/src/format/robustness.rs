@@ -32,6 +32,10 @@ fn sample() -> Vec<ManifestEntry> {
                 pack: format!("pack{}", i % 3).into(),
                 offset: i * 100,
                 length: 90,
+                group: (i % 2 == 1).then(|| InGroup {
+                    start: i as u32 * 10,
+                    length: 9,
+                }),
             }),
         })
         .collect()

@@ -11,6 +11,7 @@ fn blob_ranges_that_overflow_or_leave_their_pack_are_refused() {
         pack: "p".into(),
         offset,
         length,
+        group: None,
     };
     assert_eq!(at(u64::MAX, 2).range(), None);
     assert_eq!(at(u64::MAX - 1, 1).range(), Some(u64::MAX - 1..u64::MAX));
@@ -154,6 +155,7 @@ fn snapshot_file_format_is_pinned() {
                     pack: "00ff".into(),
                     offset: 12,
                     length: 34,
+                    group: None,
                 }),
             }],
             count: 0,
@@ -239,18 +241,20 @@ fn a_manifest_chunk_that_is_not_binary_is_refused() {
 
 #[test]
 fn binary_manifest_chunks_round_trip_and_say_what_is_wrong() {
-    let at = |pack: &str, offset| BlobLocation {
+    let at = |pack: &str, offset, group| BlobLocation {
         pack: pack.into(),
         offset,
         length: 300,
+        group,
     };
+    let guid = "0a1b2c3d-4e5f-4071-8293-a4b5c6d7e8f9";
     let entries = vec![
         ManifestEntry {
             id: ObjectId::new("a1").unwrap(),
             blob: BlobId::of(&json!({"id": "a1"})),
             name: Some("Zoë".into()),
             key: Some("".into()),
-            at: Some(at("p1", 1 << 40)),
+            at: Some(at("p1", 1 << 40, None)),
         },
         ManifestEntry {
             id: ObjectId::new("b2").unwrap(),
@@ -259,15 +263,50 @@ fn binary_manifest_chunks_round_trip_and_say_what_is_wrong() {
             key: None,
             at: None,
         },
+        // A GUID in Graph's form is stored as its 16 bytes; in any other form, as text, so
+        // that each reads back as it was.
+        ManifestEntry {
+            id: ObjectId::new(guid).unwrap(),
+            blob: BlobId::of(&json!({"id": guid})),
+            name: Some("Adele".into()),
+            key: Some("adele@contoso.com".into()),
+            at: Some(at(
+                "p2",
+                7,
+                Some(InGroup {
+                    start: 0,
+                    length: 0,
+                }),
+            )),
+        },
+        ManifestEntry {
+            id: ObjectId::new(guid.to_uppercase()).unwrap(),
+            blob: BlobId::of(&json!({"id": guid.to_uppercase()})),
+            name: None,
+            key: None,
+            at: Some(at(
+                "p1",
+                9,
+                Some(InGroup {
+                    start: u32::MAX,
+                    length: u32::MAX,
+                }),
+            )),
+        },
     ];
     let chunk = EntryChunk::new(&entries);
     let bytes = chunk.encode();
-    assert!(bytes.starts_with(b"DVM4"));
+    assert!(bytes.starts_with(b"DVM5"));
     assert_eq!(EntryChunk::decode(&bytes).unwrap(), entries);
     // One encoding for one chunk (content addressing depends on it).
     assert_eq!(EntryChunk::new(&entries).encode(), bytes);
-    // The layout, pinned: magic, 1 pack "p1", 2 entries, the first one's id "a1".
-    assert_eq!(&bytes[..12], b"DVM4\x01\x02p1\x02\x02a1");
+    // The layout, pinned: magic, 2 packs "p1" "p2", 4 entries, the first one's id "a1" (its
+    // length + 1: 0 says a GUID's 16 bytes follow).
+    assert_eq!(&bytes[..15], b"DVM5\x02\x02p1\x02p2\x04\x03a1");
+    let third = bytes
+        .windows(17)
+        .position(|w| w[0] == 0 && w[1..] == uuid::Uuid::parse_str(guid).unwrap().as_bytes()[..]);
+    assert!(third.is_some(), "the GUID as 16 bytes");
     // Every truncation is an error, never a shorter list.
     for end in 4..bytes.len() {
         assert!(EntryChunk::decode(&bytes[..end]).is_err(), "cut at {end}");
@@ -277,8 +316,42 @@ fn binary_manifest_chunks_round_trip_and_say_what_is_wrong() {
     let err = EntryChunk::decode(&long).unwrap_err();
     assert!(err.contains("after the last entry"), "{err}");
     // A huge count is refused before anything is allocated for it.
-    let err = EntryChunk::decode(b"DVM4\xff\xff\xff\xff\x0f").unwrap_err();
+    let err = EntryChunk::decode(b"DVM5\xff\xff\xff\xff\x0f").unwrap_err();
     assert!(err.contains("cannot fit"), "{err}");
+    // A place in a group beyond 32 bits is refused.
+    let mut bad = b"DVM5\x01\x01p\x01\x03a1".to_vec();
+    bad.extend_from_slice(&[7; 32]);
+    bad.extend_from_slice(b"\x00\x00\x01\x00\x01\xff\xff\xff\xff\x7f\x00");
+    let err = EntryChunk::decode(&bad).unwrap_err();
+    assert!(err.contains("4 GiB"), "{err}");
+}
+
+/// Chunks written before groups and binary GUIDs (`DVM4`: ids as text, locations without a
+/// place in a group) are still read.
+#[test]
+fn version_4_manifest_chunks_are_still_read() {
+    let mut v4 = b"DVM4\x01\x02p1\x01".to_vec();
+    let guid = "0a1b2c3d-4e5f-4071-8293-a4b5c6d7e8f9";
+    v4.push(guid.len() as u8);
+    v4.extend_from_slice(guid.as_bytes());
+    v4.extend_from_slice(&[7; 32]);
+    v4.extend_from_slice(b"\x06Adele\x00\x01\x05\xac\x02");
+    let entries = EntryChunk::decode(&v4).unwrap();
+    assert_eq!(
+        entries,
+        vec![ManifestEntry {
+            id: ObjectId::new(guid).unwrap(),
+            blob: BlobId([7; 32]),
+            name: Some("Adele".into()),
+            key: None,
+            at: Some(BlobLocation {
+                pack: "p1".into(),
+                offset: 5,
+                length: 300,
+                group: None,
+            }),
+        }]
+    );
 }
 
 #[test]

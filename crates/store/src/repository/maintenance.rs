@@ -154,9 +154,19 @@ impl Repository {
                 continue;
             }
             let blobs = by_pack.remove(pack.id.as_str()).unwrap_or_default();
+            // A group is kept whole while any of its members is referenced (it is compressed
+            // and sealed as one).
+            let kept_groups: HashSet<u64> = blobs
+                .iter()
+                .filter(|(id, at)| at.group.is_some() && referenced.contains(id))
+                .map(|(_, at)| at.offset)
+                .collect();
             let keep: Vec<_> = blobs
                 .iter()
-                .filter(|(id, _)| referenced.contains(id))
+                .filter(|(id, at)| match at.group {
+                    Some(_) => kept_groups.contains(&at.offset),
+                    None => referenced.contains(id),
+                })
                 .collect();
             if keep.len() == blobs.len() {
                 continue;

@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::backend::{BlobIndex, SnapshotStore, encode_blob};
+use crate::backend::{BlobIndex, PackPiece, SnapshotStore, encode_blob, encode_group};
 use crate::compress::{self, DICTIONARY_SAMPLES, EncoderDictionary};
 use crate::error::{Error, Result};
 use crate::format::{
@@ -60,6 +60,12 @@ pub const PACK_TARGET_BYTES: usize = 8 * 1024 * 1024;
 
 /// Queued blobs are compressed (on every core) when their JSON reaches this size.
 const COMPRESS_BATCH_BYTES: usize = 4 * 1024 * 1024;
+
+/// Object versions of one kind are compressed together, in groups of about this many bytes
+/// of JSON (a group is closed by the object that reaches it). Larger groups compress better
+/// and cost a reader of one object more: measured on L100k in docs/benchmarks.md (session
+/// 24).
+const GROUP_PLAIN_BYTES: usize = 128 * 1024;
 
 /// Manifests and relationship lists are cut after an item whose key hashes to 0 modulo this
 /// (content-defined chunking): on average 32 items a chunk, so that 1% of changes spread over a

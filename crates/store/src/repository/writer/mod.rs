@@ -94,8 +94,8 @@ pub struct SnapshotWriter {
     /// Blobs waiting to be compressed: their canonical JSON and kind.
     raw: Vec<(BlobId, Vec<u8>, Option<ObjectKind>)>,
     raw_bytes: usize,
-    /// Compressed blobs waiting for their pack.
-    pending: Vec<(BlobId, Bytes)>,
+    /// Compressed pieces (blobs alone, groups of object versions) waiting for their pack.
+    pending: Vec<PackPiece>,
     pending_bytes: usize,
     in_pending: HashSet<BlobId>,
     /// The pack being written while the next one fills (at most one): its blobs stay in
@@ -226,24 +226,56 @@ impl SnapshotWriter {
         Ok(())
     }
 
-    /// Compresses the queued blobs (each with its kind's dictionary) into the next packs.
+    /// Compresses the queued blobs into the next packs: object versions in groups of one
+    /// kind (with its dictionary), anything else alone; on every core.
     pub(super) async fn compress_queued(&mut self) -> Result<()> {
+        /// What one core compresses.
+        enum Work {
+            Alone(BlobId, Vec<u8>),
+            Group(ObjectKind, Vec<(BlobId, Vec<u8>)>),
+        }
         let raw = std::mem::take(&mut self.raw);
         self.raw_bytes = 0;
+        let mut work = Vec::new();
+        // Each kind's open group and its bytes so far (objects come kind by kind, so few are
+        // open at once); what is open at the end of the batch is closed with it.
+        type Members = Vec<(BlobId, Vec<u8>)>;
+        let mut open: HashMap<ObjectKind, (Members, usize)> = HashMap::new();
+        for (id, canonical, kind) in raw {
+            let Some(kind) = kind else {
+                work.push(Work::Alone(id, canonical));
+                continue;
+            };
+            let (members, bytes) = open.entry(kind).or_default();
+            *bytes += canonical.len();
+            members.push((id, canonical));
+            if *bytes >= GROUP_PLAIN_BYTES
+                && let Some((members, _)) = open.remove(&kind)
+            {
+                work.push(Work::Group(kind, members));
+            }
+        }
+        let mut rest: Vec<_> = open.into_iter().collect();
+        rest.sort_by_key(|(kind, _)| *kind);
+        work.extend(
+            rest.into_iter()
+                .map(|(kind, (members, _))| Work::Group(kind, members)),
+        );
         let encoders = &self.encoders;
-        let compressed: Vec<(BlobId, Bytes, bool)> = raw
+        let compressed: Vec<PackPiece> = work
             .into_par_iter()
-            .map(|(id, canonical, kind)| {
-                let bytes = encode_blob(canonical, kind.and_then(|k| encoders.get(&k)));
-                (id, bytes, kind.is_some())
+            .map(|work| match work {
+                Work::Alone(id, canonical) => PackPiece::Alone(id, encode_blob(canonical, None)),
+                Work::Group(kind, members) => encode_group(members, encoders.get(&kind)),
             })
             .collect();
-        for (id, bytes, object) in compressed {
-            if object {
-                self.stats.object_bytes += bytes.len() as u64;
+        for piece in compressed {
+            let length = piece.bytes().len();
+            if matches!(piece, PackPiece::Group { .. }) {
+                self.stats.object_bytes += length as u64;
             }
-            self.pending_bytes += bytes.len();
-            self.pending.push((id, bytes));
+            self.pending_bytes += length;
+            self.pending.push(piece);
             if self.pending_bytes >= PACK_TARGET_BYTES {
                 self.write_pending().await?;
             }
@@ -266,13 +298,13 @@ impl SnapshotWriter {
             return Ok(());
         }
         self.finish_writing().await?;
-        let blobs = std::mem::take(&mut self.pending);
+        let pieces = std::mem::take(&mut self.pending);
         self.stats.bytes_written += self.pending_bytes as u64;
         self.stats.packs += 1;
         self.pending_bytes = 0;
         let store = self.repo.store.clone();
         let tenant = self.tenant.clone();
-        let write = async move { store.write_pack(&tenant, blobs).await };
+        let write = async move { store.write_pack(&tenant, pieces).await };
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => self.writing = Some(runtime.spawn(write)),
             Err(_) => {
