@@ -1891,3 +1891,71 @@ fn repository_urls_are_checked() {
     assert!(dirvault_store::__internal::open("s3:///nobucket").is_err());
     assert!(dirvault_store::__internal::open("memory://").is_ok());
 }
+
+/// A location that misplaces a blob in its group (a forged or damaged hint or index) reads as
+/// corrupt, never as a panic or as another blob's bytes; so does a blob alone read as a group
+/// and a group member read as a blob alone. Plain and encrypted.
+#[tokio::test]
+async fn misplaced_group_members_read_as_corrupt() {
+    use dirvault_store::__internal::InGroup;
+    for b in [memory(false), memory(true)] {
+        let t: TenantId = "groups".parse().unwrap();
+        let mut w = b.repo.begin(&t, Utc::now(), None).await.unwrap();
+        let users: Vec<_> = (0..300u32).map(|i| fixture_user(i, "Engineer")).collect();
+        w.add_objects(&users).await.unwrap();
+        w.commit().await.unwrap();
+        let index = b.repo.store().blob_index(&t).await.unwrap();
+        let (id, at) = index
+            .iter()
+            .find(|(_, at)| at.group.is_some_and(|g| g.start > 0))
+            .map(|(id, at)| (*id, at.clone()))
+            .unwrap();
+        let store = b.repo.store();
+        assert!(store.read_blob_bytes(&t, &id, &at).await.is_ok());
+        let g = at.group.unwrap();
+        let forged = [
+            Some(InGroup {
+                start: u32::MAX,
+                length: 10,
+            }),
+            Some(InGroup {
+                start: 0,
+                length: u32::MAX,
+            }),
+            Some(InGroup {
+                start: g.start - 1,
+                length: g.length,
+            }),
+            None,
+        ];
+        for group in forged {
+            let wrong = dirvault_store::__internal::BlobLocation {
+                group,
+                ..at.clone()
+            };
+            let err = store.read_blob_bytes(&t, &id, &wrong).await.unwrap_err();
+            assert!(
+                matches!(err, Error::Corrupt { .. }),
+                "{} {group:?}: {err}",
+                b.name
+            );
+        }
+        let (alone_id, alone_at) = index
+            .iter()
+            .find(|(_, at)| at.group.is_none())
+            .map(|(id, at)| (*id, at.clone()))
+            .unwrap();
+        let as_group = dirvault_store::__internal::BlobLocation {
+            group: Some(InGroup {
+                start: 0,
+                length: 5,
+            }),
+            ..alone_at
+        };
+        let err = store
+            .read_blob_bytes(&t, &alone_id, &as_group)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Corrupt { .. }), "{}: {err}", b.name);
+    }
+}
