@@ -189,6 +189,23 @@ async fn main() {
     let repo = Repository::open_with(dv.to_str().unwrap(), &options).unwrap();
     let (t1, first) = snapshot(&repo, &tenant, &objects, 0, None).await;
     let s1 = size(&dv);
+    // What the full snapshot's manifests, relationships and changesets take, by part (the
+    // rest of its packs is object versions).
+    let full = repo.snapshot(&tenant, &first).await.unwrap();
+    let mut nothing = full.clone();
+    nothing.kinds.clear();
+    nothing.relationships = dirvault_store::KindRecord::default();
+    let parts = repo.written_beyond(&nothing, &full).await.unwrap();
+    let shown: Vec<String> = parts
+        .iter()
+        .filter(|(_, bytes)| *bytes >= 100_000)
+        .map(|(part, bytes)| format!("{part} {:.2} MB", *bytes as f64 / 1e6))
+        .collect();
+    println!(
+        "  structure of the full snapshot: {:.2} MB: {}",
+        parts.iter().map(|(_, b)| *b).sum::<u64>() as f64 / 1e6,
+        shown.join(", ")
+    );
     let users: Vec<usize> = objects
         .iter()
         .enumerate()
