@@ -1478,6 +1478,17 @@ fn as_version_1_index(binary: &[u8]) -> (String, Vec<u8>) {
     (pack, serde_json::to_vec(&json).unwrap())
 }
 
+/// The ids of a tenant's packs.
+async fn pack_ids(repo: &Repository, t: &TenantId) -> Vec<String> {
+    repo.store()
+        .packs(t)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.id)
+        .collect()
+}
+
 /// A copy of a fixture folder (`tests/fixtures/…`) to write into.
 fn fixture_copy(name: &str) -> tempfile::TempDir {
     fn copy(from: &std::path::Path, to: &std::path::Path) {
@@ -1640,14 +1651,7 @@ async fn repositories_of_earlier_formats_are_read_extended_and_pruned() {
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
-        let packs: Vec<String> = repo
-            .store()
-            .packs(&t)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|p| p.id)
-            .collect();
+        let packs = pack_ids(&repo, &t).await;
         for name in &left {
             let pack = name.trim_end_matches(".json").trim_end_matches(".idx");
             assert!(
@@ -1829,15 +1833,7 @@ async fn copy_into_an_encrypted_repository(from: &Backend, to: &Backend) {
 
     // A source snapshot whose packs are damaged: the copy stops, naming it, and the copy keeps
     // only whole snapshots (each is committed at its end), still verifying clean.
-    let before: Vec<String> = from
-        .repo
-        .store()
-        .packs(&t)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|p| p.id)
-        .collect();
+    let before = pack_ids(&from.repo, &t).await;
     let mut w = from
         .repo
         .begin(&t, time + Duration::days(5), parent.clone())
