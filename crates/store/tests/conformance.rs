@@ -162,6 +162,15 @@ async fn round_trip_and_dedupe(b: &Backend) {
     );
     let manifest = repo.manifest(&first, ObjectKind::Users).await.unwrap();
     assert_eq!(manifest[1].key.as_deref(), Some("u001@contoso.com"));
+    // Content ids: keyed and cut to 128 bits when encrypted, full SHA-256 when not (anyone
+    // can compute those, so they keep their collision resistance).
+    assert!(
+        manifest
+            .iter()
+            .all(|e| e.blob.is_short() == b.secret.is_some()),
+        "{}",
+        b.name
+    );
     assert_eq!(
         first.kinds[&ObjectKind::Users].delta_link.as_deref(),
         Some("https://graph.microsoft.com/v1.0/users/delta?$deltatoken=abc")
@@ -1178,6 +1187,9 @@ async fn conformance_encrypted(b: &Backend) {
     }
     let read = reopened(b);
     let latest = read.snapshot_at(&t, None).await.unwrap().unwrap();
+    // A tenant keyed now has short (128-bit) content ids.
+    let entries = read.manifest(&latest, ObjectKind::Users).await.unwrap();
+    assert!(entries.iter().all(|e| e.blob.is_short()), "{entries:?}");
     assert!(
         read.objects(&latest, ObjectKind::Users)
             .await
@@ -1619,13 +1631,16 @@ async fn repositories_of_earlier_formats_are_read_extended_and_pruned() {
             let newest = std::fs::read_dir(&index_dir)
                 .unwrap()
                 .map(|e| std::fs::read(e.unwrap().path()).unwrap())
-                .filter(|bytes| bytes.starts_with(b"DVI3"))
+                .filter(|bytes| bytes.starts_with(b"DVI4\x20"))
                 .count();
             assert!(
                 newest >= 1,
-                "{case}: the new backup writes version 3 indexes"
+                "{case}: the new backup writes version 4 indexes (with full ids)"
             );
         }
+        // A tenant keyed before short ids, or an unencrypted one, keeps full ids: its stored
+        // blobs keep deduplicating.
+        assert!(entries.iter().all(|e| !e.blob.is_short()), "{case}");
         let now = titles(&repo, &third).await;
         assert_eq!(now.len(), 238, "{case}");
         assert_eq!(now["00000005-0001-4000-8000-000000000005"], "Manager");

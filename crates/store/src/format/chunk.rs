@@ -44,12 +44,14 @@ impl EntryChunk {
     }
 
     /// The chunk in its binary encoding (see docs/storage-format.md): the magic
-    /// `DVM5`, the packs, then each entry's id (16 bytes for a GUID), blob id (32 bytes), name,
-    /// key and location. One entry is about half its size in JSON and decodes without a
+    /// `DVM6`, the width of its blob ids, the packs, then each entry's id (16 bytes for a
+    /// GUID), blob id (16 or 32 bytes), name, key and location. One entry is about half its size in JSON and decodes without a
     /// parser.
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(16 + self.entries.len() * 112);
         out.extend_from_slice(BINARY_CHUNK);
+        let width = id_width(self.entries.iter().map(|e| &e.1));
+        out.push(width as u8);
         put_varint(&mut out, self.packs.len() as u64);
         for pack in &self.packs {
             put_text(&mut out, pack);
@@ -63,7 +65,7 @@ impl EntryChunk {
                 }
                 None => put_optional_text(&mut out, Some(id.as_str())),
             }
-            out.extend_from_slice(&blob.0);
+            out.extend_from_slice(&blob.0[..width]);
             put_optional_text(&mut out, name.as_deref());
             put_optional_text(&mut out, key.as_deref());
             match at {
@@ -98,6 +100,10 @@ impl EntryChunk {
             at: Option<BlobLocation>,
         }
         let mut r = Reader { bytes, at: 0 };
+        let width = match version {
+            ChunkVersion::V6 => read_id_width(&mut r)?,
+            ChunkVersion::V4 | ChunkVersion::V5 => 32,
+        };
         let packs = (0..r.count()?)
             .map(|_| r.text().map(std::sync::Arc::<str>::from))
             .collect::<Result<Vec<_>, String>>()?;
@@ -114,7 +120,7 @@ impl EntryChunk {
         for _ in 0..count {
             let id_span = match version {
                 ChunkVersion::V4 => push(&mut texts, r.text()?),
-                ChunkVersion::V5 => match r.varint()? {
+                ChunkVersion::V5 | ChunkVersion::V6 => match r.varint()? {
                     0 => {
                         let bytes: [u8; 16] = r.take(16)?.try_into().map_err(|_| "a short GUID")?;
                         let guid = uuid::Uuid::from_bytes(bytes);
@@ -126,7 +132,7 @@ impl EntryChunk {
                     ),
                 },
             };
-            let blob = BlobId(r.take(32)?.try_into().map_err(|_| "a short blob id")?);
+            let blob = read_id(&mut r, width)?;
             let mut optional = |texts: &mut String| -> Result<Option<Range<usize>>, String> {
                 Ok(match r.varint()? {
                     0 => None,
@@ -149,7 +155,7 @@ impl EntryChunk {
                     let (offset, length) = (r.varint()?, r.varint()?);
                     let group = match version {
                         ChunkVersion::V4 => None,
-                        ChunkVersion::V5 => match r.varint()? {
+                        ChunkVersion::V5 | ChunkVersion::V6 => match r.varint()? {
                             0 => None,
                             start => Some(InGroup {
                                 start: u32::try_from(start.saturating_sub(1))
@@ -198,19 +204,24 @@ impl EntryChunk {
 
     /// Decodes a manifest chunk into its entries.
     pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<ManifestEntry>, String> {
-        if let Some(rest) = bytes.strip_prefix(BINARY_CHUNK) {
-            return Self::decode_binary(rest, ChunkVersion::V5);
+        for (magic, version) in [
+            (BINARY_CHUNK, ChunkVersion::V6),
+            (BINARY_CHUNK_V5, ChunkVersion::V5),
+            (BINARY_CHUNK_V4, ChunkVersion::V4),
+        ] {
+            if let Some(rest) = bytes.strip_prefix(magic) {
+                return Self::decode_binary(rest, version);
+            }
         }
-        match bytes.strip_prefix(BINARY_CHUNK_V4) {
-            Some(rest) => Self::decode_binary(rest, ChunkVersion::V4),
-            None => Err("not a manifest chunk (it starts with neither `DVM5` nor `DVM4`)".into()),
-        }
+        Err("not a manifest chunk (it starts with none of `DVM6`, `DVM5`, `DVM4`)".into())
     }
 }
 
-/// Manifest chunks start with these bytes (JSON never does): `DVM5` is written; `DVM4`
-/// (ids as text, no groups), written until session 24 of dirvault's development, is still read.
-pub(super) const BINARY_CHUNK: &[u8; 4] = b"DVM5";
+/// Manifest chunks start with these bytes (JSON never does): `DVM6` is written; `DVM5`
+/// (32-byte blob ids), written in session 24 of dirvault's development, and `DVM4` (ids as
+/// text, no groups), written before, are still read.
+pub(super) const BINARY_CHUNK: &[u8; 4] = b"DVM6";
+const BINARY_CHUNK_V5: &[u8; 4] = b"DVM5";
 const BINARY_CHUNK_V4: &[u8; 4] = b"DVM4";
 
 /// Which encoding a chunk is in.
@@ -218,6 +229,7 @@ const BINARY_CHUNK_V4: &[u8; 4] = b"DVM4";
 enum ChunkVersion {
     V4,
     V5,
+    V6,
 }
 
 /// The 16 bytes of an id that is a GUID in its canonical form (lowercase, hyphenated: what
@@ -227,6 +239,29 @@ fn guid_bytes(id: &str) -> Option<[u8; 16]> {
     let guid = uuid::Uuid::try_parse(id).ok()?;
     let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
     (guid.hyphenated().encode_lower(&mut text) == id).then(|| *guid.as_bytes())
+}
+
+/// How many bytes the ids of a chunk or index take: 16 when every one is short (a tenant
+/// keyed since session 25), else 32. One rule, so that a chunk has one encoding.
+pub(super) fn id_width<'a>(ids: impl IntoIterator<Item = &'a BlobId>) -> usize {
+    match ids.into_iter().all(BlobId::is_short) {
+        true => SHORT_ID_BYTES,
+        false => 32,
+    }
+}
+
+/// Reads an id width byte (16 or 32).
+pub(super) fn read_id_width(r: &mut Reader) -> Result<usize, String> {
+    match r.take(1)? {
+        [16] => Ok(SHORT_ID_BYTES),
+        [32] => Ok(32),
+        other => Err(format!("blob ids of {other:?} bytes (16 or 32 expected)")),
+    }
+}
+
+/// Reads one blob id of `width` bytes.
+pub(super) fn read_id(r: &mut Reader, width: usize) -> Result<BlobId, String> {
+    BlobId::from_significant(r.take(width)?).ok_or_else(|| "a blob id of another length".into())
 }
 
 /// Appends an optional text: 0 for none, else its length + 1 and its bytes.

@@ -26,8 +26,10 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// A blob's id: the SHA-256 of its canonical JSON (keys sorted, no whitespace), so the same
-/// object always has the same id whatever order Graph sent its properties in. Written as 64
-/// hex digits; held as the 32 bytes (manifests hold hundreds of thousands of them).
+/// object always has the same id whatever order Graph sent its properties in; in an encrypted
+/// repository a keyed hash of it instead ([`crate::ContentIds`]), which tenants keyed since
+/// session 25 cut to 128 bits (a **short** id: the last 16 bytes zero). Written as 64 hex
+/// digits, a short id as 32; held as 32 bytes (manifests hold hundreds of thousands of them).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct BlobId([u8; 32]);
 
@@ -58,19 +60,56 @@ impl BlobId {
         Self(bytes)
     }
 
-    /// Parses a hex id (either case).
-    pub fn parse(s: &str) -> Option<Self> {
-        // Exactly 64 digits: `decode_to_array` would also take a `0x` prefix.
-        if s.len() != 64 {
-            return None;
+    /// The short id made of the first 16 of these bytes (a keyed content id cut to 128 bits).
+    pub(crate) fn short_from_bytes(bytes: [u8; 32]) -> Self {
+        let mut id = [0u8; 32];
+        id[..SHORT_ID_BYTES].copy_from_slice(&bytes[..SHORT_ID_BYTES]);
+        Self(id)
+    }
+
+    /// Whether this is a short (128-bit) id: its last 16 bytes are zero. A full SHA-256 or
+    /// HMAC ends in 16 zero bytes with a chance of 2^-128, so the two kinds never meet.
+    pub fn is_short(&self) -> bool {
+        self.0[SHORT_ID_BYTES..].iter().all(|b| *b == 0)
+    }
+
+    /// The bytes that say this id: 16 for a short one, else 32.
+    pub(crate) fn significant(&self) -> &[u8] {
+        match self.is_short() {
+            true => &self.0[..SHORT_ID_BYTES],
+            false => &self.0,
         }
-        hex::decode_to_array(s).ok().map(Self)
+    }
+
+    /// The id said by `bytes` (16 for a short id, or 32); `None` for another length.
+    pub(crate) fn from_significant(bytes: &[u8]) -> Option<Self> {
+        let mut id = [0u8; 32];
+        match bytes.len() {
+            SHORT_ID_BYTES | 32 => id[..bytes.len()].copy_from_slice(bytes),
+            _ => return None,
+        }
+        Some(Self(id))
+    }
+
+    /// Parses a hex id (either case): 64 digits, or 32 for a short id.
+    pub fn parse(s: &str) -> Option<Self> {
+        // Exactly 32 or 64 digits: `decode_to_array` would also take a `0x` prefix.
+        match s.len() {
+            64 => hex::decode_to_array(s).ok().map(Self),
+            32 => hex::decode_to_array::<_, SHORT_ID_BYTES>(s)
+                .ok()
+                .and_then(|bytes| Self::from_significant(&bytes)),
+            _ => None,
+        }
     }
 }
 
+/// The bytes of a short blob id.
+pub(crate) const SHORT_ID_BYTES: usize = 16;
+
 impl fmt::Display for BlobId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
+        f.write_str(&hex::encode(self.significant()))
     }
 }
 
@@ -82,7 +121,7 @@ impl fmt::Debug for BlobId {
 
 impl Serialize for BlobId {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&hex::encode(self.0))
+        serializer.serialize_str(&hex::encode(self.significant()))
     }
 }
 
@@ -92,7 +131,7 @@ impl<'de> Deserialize<'de> for BlobId {
         impl serde::de::Visitor<'_> for Visitor {
             type Value = BlobId;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a blob id (64 hex digits)")
+                f.write_str("a blob id (64 hex digits, or 32 for a short one)")
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<BlobId, E> {
                 BlobId::parse(v).ok_or_else(|| E::custom(format!("not a blob id: {v:?}")))

@@ -15,6 +15,13 @@ proptest! {
         prop_assert_eq!(BlobId::parse(&text), Some(id));
         prop_assert_eq!(BlobId::parse(&text.to_uppercase()), Some(id));
         prop_assert_eq!(BlobId::parse(&format!("0x{}", &text[2..])), None);
+        // A short id (a tenant keyed since session 25): 32 digits.
+        let short = BlobId::short_from_bytes(bytes);
+        prop_assert!(short.is_short() && !id.is_short());
+        prop_assert_eq!(short.to_string().len(), 32);
+        prop_assert_eq!(BlobId::parse(&short.to_string()), Some(short));
+        prop_assert_eq!(BlobId::parse(&short.to_string().to_uppercase()), Some(short));
+        prop_assert_eq!(BlobId::parse(&format!("{short}{}", "0".repeat(32))), Some(short));
         if let Some(parsed) = BlobId::parse(&noise) {
             prop_assert_eq!(parsed.to_string(), noise.to_lowercase());
         }
@@ -50,6 +57,10 @@ proptest! {
         let mut binary = BINARY_CHUNK.to_vec();
         binary.extend_from_slice(&bytes);
         let _ = EntryChunk::decode(&binary);
+        let mut short = BINARY_CHUNK.to_vec();
+        short.push(16);
+        short.extend_from_slice(&bytes);
+        let _ = EntryChunk::decode(&short);
     }
 
     #[test]

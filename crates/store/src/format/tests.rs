@@ -296,13 +296,13 @@ fn binary_manifest_chunks_round_trip_and_say_what_is_wrong() {
     ];
     let chunk = EntryChunk::new(&entries);
     let bytes = chunk.encode();
-    assert!(bytes.starts_with(b"DVM5"));
+    assert!(bytes.starts_with(b"DVM6"));
     assert_eq!(EntryChunk::decode(&bytes).unwrap(), entries);
     // One encoding for one chunk (content addressing depends on it).
     assert_eq!(EntryChunk::new(&entries).encode(), bytes);
-    // The layout, pinned: magic, 2 packs "p1" "p2", 4 entries, the first one's id "a1" (its
-    // length + 1: 0 says a GUID's 16 bytes follow).
-    assert_eq!(&bytes[..15], b"DVM5\x02\x02p1\x02p2\x04\x03a1");
+    // The layout, pinned: magic, 32-byte blob ids, 2 packs "p1" "p2", 4 entries, the first
+    // one's id "a1" (its length + 1: 0 says a GUID's 16 bytes follow).
+    assert_eq!(&bytes[..16], b"DVM6\x20\x02\x02p1\x02p2\x04\x03a1");
     let third = bytes
         .windows(17)
         .position(|w| w[0] == 0 && w[1..] == uuid::Uuid::parse_str(guid).unwrap().as_bytes()[..]);
@@ -316,14 +316,75 @@ fn binary_manifest_chunks_round_trip_and_say_what_is_wrong() {
     let err = EntryChunk::decode(&long).unwrap_err();
     assert!(err.contains("after the last entry"), "{err}");
     // A huge count is refused before anything is allocated for it.
-    let err = EntryChunk::decode(b"DVM5\xff\xff\xff\xff\x0f").unwrap_err();
-    assert!(err.contains("cannot fit"), "{err}");
+    for huge in [
+        &b"DVM5\xff\xff\xff\xff\x0f"[..],
+        b"DVM6\x10\xff\xff\xff\xff\x0f",
+    ] {
+        let err = EntryChunk::decode(huge).unwrap_err();
+        assert!(err.contains("cannot fit"), "{err}");
+    }
+    // Blob ids of a width other than 16 or 32 are refused.
+    let err = EntryChunk::decode(b"DVM6\x11\x00\x00").unwrap_err();
+    assert!(err.contains("16 or 32"), "{err}");
     // A place in a group beyond 32 bits is refused.
     let mut bad = b"DVM5\x01\x01p\x01\x03a1".to_vec();
     bad.extend_from_slice(&[7; 32]);
     bad.extend_from_slice(b"\x00\x00\x01\x00\x01\xff\xff\xff\xff\x7f\x00");
     let err = EntryChunk::decode(&bad).unwrap_err();
     assert!(err.contains("4 GiB"), "{err}");
+}
+
+/// Tenants keyed since session 25 have short (128-bit) blob ids: their chunks say each in 16
+/// bytes, and read back the same.
+#[test]
+fn manifest_chunks_of_short_ids_say_each_in_16_bytes() {
+    let entries: Vec<ManifestEntry> = (0..5u8)
+        .map(|i| ManifestEntry {
+            id: ObjectId::new(format!("0a1b2c3d-4e5f-4071-8293-a4b5c6d7e8f{i}")).unwrap(),
+            blob: BlobId::short_from_bytes([i + 1; 32]),
+            name: Some(format!("User {i}").into()),
+            key: None,
+            at: None,
+        })
+        .collect();
+    let short = EntryChunk::new(&entries).encode();
+    assert!(short.starts_with(b"DVM6\x10"));
+    assert_eq!(EntryChunk::decode(&short).unwrap(), entries);
+    // One full id among them: every id of the chunk takes 32 bytes.
+    let mut mixed = entries.clone();
+    mixed[2].blob = BlobId([9; 32]);
+    let long = EntryChunk::new(&mixed).encode();
+    assert!(long.starts_with(b"DVM6\x20"));
+    assert_eq!(long.len(), short.len() + 5 * 16);
+    assert_eq!(EntryChunk::decode(&long).unwrap(), mixed);
+}
+
+/// Chunks of session 24 (`DVM5`: 32-byte blob ids, no width byte) are still read.
+#[test]
+fn version_5_manifest_chunks_are_still_read() {
+    let mut v5 = b"DVM5\x01\x02p1\x01\x00".to_vec();
+    let guid = "0a1b2c3d-4e5f-4071-8293-a4b5c6d7e8f9";
+    v5.extend_from_slice(uuid::Uuid::parse_str(guid).unwrap().as_bytes());
+    v5.extend_from_slice(&[7; 32]);
+    v5.extend_from_slice(b"\x06Adele\x00\x01\x05\xac\x02\x0b\x09");
+    assert_eq!(
+        EntryChunk::decode(&v5).unwrap(),
+        vec![ManifestEntry {
+            id: ObjectId::new(guid).unwrap(),
+            blob: BlobId([7; 32]),
+            name: Some("Adele".into()),
+            key: None,
+            at: Some(BlobLocation {
+                pack: "p1".into(),
+                offset: 5,
+                length: 300,
+                group: Some(InGroup {
+                    start: 10,
+                    length: 9
+                }),
+            }),
+        }]
+    );
 }
 
 /// Chunks written before groups and binary GUIDs (`DVM4`: ids as text, locations without a
