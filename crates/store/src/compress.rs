@@ -12,9 +12,11 @@ use std::io;
 
 use zstd::zstd_safe::{self, CCtx, CDict, DCtx, DDict};
 
-/// The zstd level of blobs compressed alone (manifest chunks, changesets, indexes: mostly
-/// ids, which no level compresses).
-const LEVEL: i32 = 1;
+/// The zstd level of blobs compressed alone (manifest chunks, changesets, relationship
+/// chunks): mostly ids, which no level compresses, but the names and keys of manifest entries
+/// gain from a closer search (0.4 MB of an L100k repository over level 1, for about 0.1 s of
+/// a core: docs/benchmarks.md, session 25).
+const LEVEL: i32 = 9;
 
 /// The zstd level of groups of object versions (and of dictionaries, which only groups use).
 /// Measured on L100k in docs/benchmarks.md (session 24).
@@ -23,6 +25,10 @@ pub(crate) const GROUP_LEVEL: i32 = 3;
 /// The largest blob decompressed into a buffer sized from its frame header; larger or unsized
 /// frames are streamed.
 const MAX_SIZED_BLOB: u64 = 256 * 1024 * 1024;
+
+/// The most a group's packed GUIDs may unpack to (a group is about 128 KB; any blob is
+/// smaller than this).
+pub(crate) const MAX_GROUP_BYTES: usize = MAX_SIZED_BLOB as usize;
 
 /// Objects of a kind a dictionary is trained on; kinds with fewer new objects in a backup are
 /// compressed without one (until a backup sees this many).
@@ -102,9 +108,42 @@ pub(crate) fn dictionary_of(frame: &[u8]) -> Option<u32> {
     zstd_safe::get_dict_id_from_frame(frame).map(std::num::NonZeroU32::get)
 }
 
-/// Trains a dictionary on sample blobs; `None` when zstd finds too little to learn from.
+/// Trains a dictionary for a kind's groups on sample object versions, their GUIDs packed as
+/// in a group ([`crate::guid_packing`]); `None` when zstd finds too little to learn from.
 pub(crate) fn train(samples: &[Vec<u8>]) -> Option<Vec<u8>> {
-    zstd::dict::from_samples(samples, DICTIONARY_BYTES).ok()
+    let packed: Vec<Vec<u8>> = samples
+        .iter()
+        .map(|sample| {
+            let mut out = Vec::with_capacity(sample.len());
+            match crate::guid_packing::pack_into(sample, &mut out) {
+                true => out,
+                false => sample.clone(),
+            }
+        })
+        .collect();
+    zstd::dict::from_samples(&packed, DICTIONARY_BYTES).ok()
+}
+
+/// The level dictionaries are stored at: a few are written per tenant, once, and read at
+/// every open, so the slowest level costs nothing that matters.
+const DICTIONARY_STORAGE_LEVEL: i32 = 19;
+
+/// How the first bytes of a zstd frame read.
+const FRAME_MAGIC: [u8; 4] = 0xFD2F_B528u32.to_le_bytes();
+
+/// A dictionary as stored: compressed (a trained dictionary is mostly sample text; about a
+/// third of its size stored, 0.2 MB of an L100k repository: docs/benchmarks.md, session 25).
+pub(crate) fn stored_dictionary(dictionary: &[u8]) -> Vec<u8> {
+    compress_at(dictionary, None, DICTIONARY_STORAGE_LEVEL).unwrap_or_else(|_| dictionary.to_vec())
+}
+
+/// A stored dictionary's bytes: decompressed, or as they are when stored plain (as dirvault
+/// did until session 25: a dictionary starts with its own magic, never a frame's).
+pub(crate) fn dictionary_from_storage(stored: &[u8]) -> io::Result<Vec<u8>> {
+    match stored.starts_with(&FRAME_MAGIC) {
+        true => decompress(stored, &DecoderDictionaries::default()),
+        false => Ok(stored.to_vec()),
+    }
 }
 
 /// Compresses one blob into its own frame (which records its content size).
@@ -236,6 +275,26 @@ mod tests {
             r#"{{"accountEnabled":true,"businessPhones":["+1 425 555 {i:04}"],"displayName":"User {i}","givenName":"User","id":"{i:08x}-0000-4000-8000-000000000000","jobTitle":"Engineer","mail":"user{i}@contoso.com","userPrincipalName":"user{i}@contoso.com"}}"#
         )
         .into_bytes()
+    }
+
+    #[test]
+    fn dictionaries_are_stored_compressed_and_plain_ones_still_read() {
+        let samples: Vec<Vec<u8>> = (0..DICTIONARY_SAMPLES).map(user).collect();
+        let dict = train(&samples).unwrap();
+        let stored = stored_dictionary(&dict);
+        assert!(
+            stored.len() * 2 < dict.len(),
+            "{} of {}",
+            stored.len(),
+            dict.len()
+        );
+        assert_eq!(dictionary_from_storage(&stored).unwrap(), dict);
+        // As stored until session 25.
+        assert_eq!(dictionary_from_storage(&dict).unwrap(), dict);
+        // A damaged frame is an error, not a dictionary.
+        let mut damaged = stored.clone();
+        damaged.truncate(stored.len() / 2);
+        assert!(dictionary_from_storage(&damaged).is_err());
     }
 
     #[test]

@@ -38,6 +38,7 @@ mod compress;
 mod crypto;
 mod error;
 mod format;
+mod guid_packing;
 mod holder;
 mod repository;
 

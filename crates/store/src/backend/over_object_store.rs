@@ -703,7 +703,12 @@ impl SnapshotStore for ObjectSnapshotStore {
                 let kind = name.rsplit_once('-').map_or(name, |(k, _)| k).to_owned();
                 let stored = self.get(&meta.location).await?;
                 let bytes = sealing.open("dictionary", name, meta.location.as_ref(), &stored)?;
-                Ok::<_, Error>((kind, bytes))
+                let bytes =
+                    compress::dictionary_from_storage(&bytes).map_err(|e| Error::Corrupt {
+                        path: meta.location.to_string(),
+                        reason: format!("not a readable dictionary: {e}"),
+                    })?;
+                Ok::<_, Error>((kind, Bytes::from(bytes)))
             })
             .buffered(16)
             .try_collect()
@@ -722,7 +727,11 @@ impl SnapshotStore for ObjectSnapshotStore {
             mode: PutMode::Create,
             ..PutOptions::default()
         };
-        let sealed = sealing.seal("dictionary", &name, dictionary.to_vec());
+        let sealed = sealing.seal(
+            "dictionary",
+            &name,
+            compress::stored_dictionary(&dictionary),
+        );
         match self
             .store
             .put_opts(&path, PutPayload::from(sealed), opts)
@@ -733,8 +742,13 @@ impl SnapshotStore for ObjectSnapshotStore {
             Err(
                 object_store::Error::AlreadyExists { .. }
                 | object_store::Error::Precondition { .. },
-            ) => match sealing.open("dictionary", &name, path.as_ref(), &self.get(&path).await?)?
-                == dictionary
+            ) => match compress::dictionary_from_storage(&sealing.open(
+                "dictionary",
+                &name,
+                path.as_ref(),
+                &self.get(&path).await?,
+            )?)
+            .is_ok_and(|found| found == dictionary)
             {
                 true => Ok(()),
                 false => Err(Error::Corrupt {

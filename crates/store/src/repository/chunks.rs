@@ -6,12 +6,16 @@ use super::*;
 /// Splits sorted items into content-defined chunks, each a JSON array.
 /// The content-defined chunk boundaries of sorted items, as index ranges: only one chunk is
 /// ever serialized at a time.
-pub(super) fn chunks<T>(items: &[T], key: impl Fn(&T) -> String) -> Vec<std::ops::Range<usize>> {
+pub(super) fn chunks<T>(
+    items: &[T],
+    divisor: u64,
+    key: impl Fn(&T) -> String,
+) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();
     let mut start = 0;
     for (i, item) in items.iter().enumerate() {
         let hash = dirvault_model::fnv1a(key(item).as_bytes());
-        if hash.is_multiple_of(CHUNK_DIVISOR) {
+        if hash.is_multiple_of(divisor) {
             out.push(start..i + 1);
             start = i + 1;
         }

@@ -70,7 +70,8 @@ const GROUP_PLAIN_BYTES: usize = 128 * 1024;
 /// Manifests and relationship lists are cut after an item whose key hashes to 0 modulo this
 /// (content-defined chunking): on average 32 items a chunk, so that 1% of changes spread over a
 /// kind leave most chunks untouched.
-const CHUNK_DIVISOR: u64 = 32;
+const RELATIONSHIP_CHUNK_DIVISOR: u64 = 32;
+const MANIFEST_CHUNK_DIVISOR: u64 = 256;
 
 /// A repository: every tenant's snapshots in one store.
 #[derive(Clone)]

@@ -598,7 +598,7 @@ impl SnapshotWriter {
             for e in list.iter_mut().filter(|e| e.at.is_none()) {
                 e.at = self.index.get(&e.blob).cloned();
             }
-            let ranges = chunks(&list, |e| e.id.as_str().to_owned());
+            let ranges = chunks(&list, MANIFEST_CHUNK_DIVISOR, |e| e.id.as_str().to_owned());
             // Chunks are encoded and hashed on every core (the binary encoding is canonical:
             // one chunk of entries has one encoding).
             let encoded: Vec<(BlobId, Vec<u8>)> = ranges
@@ -662,7 +662,7 @@ impl SnapshotWriter {
         let relationship_count = relationships.len();
         let relationships: Vec<Relationship> = relationships.into_iter().collect();
         let key = relationship_key;
-        let ranges = chunks(&relationships, key);
+        let ranges = chunks(&relationships, RELATIONSHIP_CHUNK_DIVISOR, key);
         let ids: Vec<BlobId> = ranges
             .par_iter()
             .map(|range| {
