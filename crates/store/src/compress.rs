@@ -14,9 +14,9 @@ use zstd::zstd_safe::{self, CCtx, CDict, DCtx, DDict};
 
 /// The zstd level of blobs compressed alone (manifest chunks, changesets, relationship
 /// chunks): mostly ids, which no level compresses, but the names and keys of manifest entries
-/// gain from a closer search (0.4 MB of an L100k repository over level 1, for about 0.1 s of
-/// a core: docs/benchmarks.md, session 25).
-const LEVEL: i32 = 9;
+/// gain from a closer search (0.4 MB of an L100k repository over level 1; level 9 gained
+/// 0.03 MB more for 0.07 s more of the full snapshot: docs/benchmarks.md, session 25).
+const LEVEL: i32 = 6;
 
 /// The zstd level of groups of object versions (and of dictionaries, which only groups use).
 /// Measured on L100k in docs/benchmarks.md (session 24).
@@ -124,15 +124,16 @@ pub(crate) fn train(samples: &[Vec<u8>]) -> Option<Vec<u8>> {
     zstd::dict::from_samples(&packed, DICTIONARY_BYTES).ok()
 }
 
-/// The level dictionaries are stored at: a few are written per tenant, once, and read at
-/// every open, so the slowest level costs nothing that matters.
-const DICTIONARY_STORAGE_LEVEL: i32 = 19;
+/// The level dictionaries are stored at (a few per tenant, written once). Level 19 stored
+/// L100k's 11 in 0.05 MB instead of 0.06 but took 0.1 s of a core, a twentieth of the full
+/// snapshot (docs/benchmarks.md, session 25).
+const DICTIONARY_STORAGE_LEVEL: i32 = 9;
 
 /// How the first bytes of a zstd frame read.
 const FRAME_MAGIC: [u8; 4] = 0xFD2F_B528u32.to_le_bytes();
 
-/// A dictionary as stored: compressed (a trained dictionary is mostly sample text; about a
-/// third of its size stored, 0.2 MB of an L100k repository: docs/benchmarks.md, session 25).
+/// A dictionary as stored: compressed (a trained dictionary is mostly sample text: L100k's
+/// take 0.06 MB instead of 0.33: docs/benchmarks.md, session 25).
 pub(crate) fn stored_dictionary(dictionary: &[u8]) -> Vec<u8> {
     compress_at(dictionary, None, DICTIONARY_STORAGE_LEVEL).unwrap_or_else(|_| dictionary.to_vec())
 }

@@ -95,15 +95,23 @@ pub(crate) fn pack_into(plain: &[u8], out: &mut Vec<u8>) -> bool {
     true
 }
 
-/// A group's plain bytes as stored before compression: [`PACKED`] and the packed bytes, or the
-/// plain bytes themselves when they cannot be packed.
-pub(crate) fn pack_group(plain: Vec<u8>) -> Vec<u8> {
-    let mut packed = Vec::with_capacity(plain.len());
-    packed.push(PACKED);
-    match pack_into(&plain, &mut packed) {
-        true => packed,
-        false => plain,
+/// A group as stored before compression: [`PACKED`] and its members' canonical JSON back to
+/// back, packed, or the plain bytes when they cannot be packed. Members are packed one by one
+/// (no GUID spans two: a member ends with `}`), which is the same as packing their bytes
+/// together.
+pub(crate) fn pack_group(members: &[&[u8]]) -> Vec<u8> {
+    let plain_length = members.iter().map(|m| m.len()).sum::<usize>();
+    let mut stored = Vec::with_capacity(plain_length + 1);
+    stored.push(PACKED);
+    // `pack_into` appends nothing when it refuses.
+    if members.iter().all(|member| pack_into(member, &mut stored)) {
+        return stored;
     }
+    stored.clear();
+    for member in members {
+        stored.extend_from_slice(member);
+    }
+    stored
 }
 
 /// Unpacks what [`pack_into`] made (after [`PACKED`]) into `out`, refusing to make more than
@@ -175,9 +183,9 @@ mod tests {
 
     #[test]
     fn groups_that_hold_a_mark_are_stored_as_they_are() {
-        assert_eq!(pack_group(b"{\x01}".to_vec()), b"{\x01}");
-        assert_eq!(pack_group(b"\x02{}".to_vec()), b"\x02{}");
-        assert_eq!(pack_group(b"{}".to_vec()), b"\x02{}");
+        assert_eq!(pack_group(&[b"{}", b"{\x01}"]), b"{}{\x01}");
+        assert_eq!(pack_group(&[b"\x02{}"]), b"\x02{}");
+        assert_eq!(pack_group(&[b"{}", b"{}"]), b"\x02{}{}");
     }
 
     #[test]

@@ -19,17 +19,18 @@ pub(crate) fn encode_group(
     members: Vec<(BlobId, Vec<u8>)>,
     dictionary: Option<&EncoderDictionary>,
 ) -> PackPiece {
-    let plain: Vec<u8> = members
-        .iter()
-        .flat_map(|(_, c)| c.iter().copied())
-        .collect();
+    let stored = crate::guid_packing::pack_group(
+        &members
+            .iter()
+            .map(|(_, c)| c.as_slice())
+            .collect::<Vec<_>>(),
+    );
     let members = members
         .into_iter()
         // A group is a few hundred kilobytes (the writer's `GROUP_PLAIN_BYTES`): far below
         // 4 GiB, as is any blob.
         .map(|(id, c)| (id, u32::try_from(c.len()).unwrap_or(u32::MAX)))
         .collect();
-    let stored = crate::guid_packing::pack_group(plain);
     let bytes = match compress::compress_group(&stored, dictionary) {
         Ok(frame) => Bytes::from(frame),
         // As in `encode_blob`: kept plain rather than lost (then reported as unreadable).

@@ -45,51 +45,81 @@ thread_local! {
     /// of keys): objects of one kind come with their keys in the same order, so one check of
     /// the remembered permutation (n − 1 comparisons) usually replaces a sort (a fifth of a
     /// snapshot's time otherwise).
-    static KEY_ORDERS: std::cell::RefCell<Vec<Vec<usize>>> = std::cell::RefCell::default();
+    static KEY_ORDERS: std::cell::RefCell<Vec<Vec<u16>>> = std::cell::RefCell::default();
 }
 
-/// A map's entries with their keys in byte order.
-pub(super) fn sorted_entries(map: &serde_json::Map<String, Value>) -> Vec<(&String, &Value)> {
+/// Calls `f` with a map's entries and the order of their keys in bytes (indexes into the
+/// entries). The order is copied out of the thread's remembered ones before `f` runs, since
+/// `f` writes nested maps, which look up theirs.
+fn with_key_order<R>(
+    map: &serde_json::Map<String, Value>,
+    f: impl FnOnce(&[(&String, &Value)], &[u16]) -> R,
+) -> R {
     let entries: Vec<(&String, &Value)> = map.iter().collect();
     let n = entries.len();
-    if n < 2 {
-        return entries;
-    }
     let sort = |entries: &[(&String, &Value)]| {
-        let mut order: Vec<usize> = (0..entries.len()).collect();
-        order.sort_unstable_by(|&a, &b| entries[a].0.cmp(entries[b].0));
+        let mut order: Vec<u16> = (0..entries.len() as u16).collect();
+        order.sort_unstable_by(|&a, &b| entries[usize::from(a)].0.cmp(entries[usize::from(b)].0));
         order
     };
     if n > REMEMBERED_ORDER_KEYS {
-        return sort(&entries).iter().map(|&i| entries[i]).collect();
+        // (u16 indexes: a map this large is sorted every time, and held in a Vec.)
+        let order: Vec<usize> = {
+            let mut order: Vec<usize> = (0..n).collect();
+            order.sort_unstable_by(|&a, &b| entries[a].0.cmp(entries[b].0));
+            order
+        };
+        let sorted: Vec<(&String, &Value)> = order.iter().map(|&i| entries[i]).collect();
+        let identity: Vec<u16> = Vec::new();
+        return f(&sorted, &identity);
     }
-    KEY_ORDERS.with_borrow_mut(|orders| {
-        if orders.len() <= n {
-            orders.resize_with(n + 1, Vec::new);
-        }
-        let order = &mut orders[n];
-        // Keys are unique: strictly increasing means this is the sorted order.
-        let remembered = order.len() == n
-            && order
-                .windows(2)
-                .all(|w| entries[w[0]].0.as_bytes() < entries[w[1]].0.as_bytes());
-        if !remembered {
-            *order = sort(&entries);
-        }
-        order.iter().map(|&i| entries[i]).collect()
-    })
+    let mut order = [0u16; REMEMBERED_ORDER_KEYS];
+    if n >= 2 {
+        KEY_ORDERS.with_borrow_mut(|orders| {
+            if orders.len() <= n {
+                orders.resize_with(n + 1, Vec::new);
+            }
+            let remembered = &mut orders[n];
+            // Keys are unique: strictly increasing means this is the sorted order.
+            let still = remembered.len() == n
+                && remembered.windows(2).all(|w| {
+                    entries[usize::from(w[0])].0.as_bytes()
+                        < entries[usize::from(w[1])].0.as_bytes()
+                });
+            if !still {
+                *remembered = sort(&entries);
+            }
+            order[..n].copy_from_slice(remembered);
+        });
+    }
+    f(&entries, &order[..n])
 }
 
 pub(super) fn write_canonical_object(map: &serde_json::Map<String, Value>, out: &mut Vec<u8>) {
     out.push(b'{');
-    for (i, (k, v)) in sorted_entries(map).into_iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
+    with_key_order(map, |entries, order| {
+        let mut write = |i: usize, (k, v): (&String, &Value)| {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_string(k, out);
+            out.push(b':');
+            write_canonical(v, out);
+        };
+        match order.len() == entries.len() {
+            true => {
+                for (i, &at) in order.iter().enumerate() {
+                    write(i, entries[usize::from(at)]);
+                }
+            }
+            // Sorted already (a map too large to remember, or of fewer than two keys).
+            false => {
+                for (i, &entry) in entries.iter().enumerate() {
+                    write(i, entry);
+                }
+            }
         }
-        write_string(k, out);
-        out.push(b':');
-        write_canonical(v, out);
-    }
+    });
     out.push(b'}');
 }
 

@@ -55,6 +55,20 @@ fn canonical_bytes_sort_keys_whatever_orders_came_before() {
         // size) and fails only at the last pair: the map is sorted again.
         json!({"a": {"x": 1, "y": 2, "w": 0, "v": 9}, "b": 1, "c": 2, "d": 3}),
         json!({"a": {"x": 1, "y": 2, "w": 0, "v": 9}, "b": 1, "d": 2, "c": 3}),
+        // Maps too large to remember an order for (sorted every time), with a small one
+        // nested in them, and one of exactly the largest remembered size.
+        (0..300)
+            .rev()
+            .map(|i| (format!("k{i}"), json!({"b": i, "a": [i]})))
+            .collect::<serde_json::Map<_, _>>()
+            .into(),
+        (0..REMEMBERED_ORDER_KEYS)
+            .rev()
+            .map(|i| (format!("k{i:03}"), json!(i)))
+            .collect::<serde_json::Map<_, _>>()
+            .into(),
+        json!({}),
+        json!({"only": {}}),
     ];
     for _ in 0..2 {
         for v in &values {
