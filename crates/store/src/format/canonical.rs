@@ -63,7 +63,8 @@ fn with_key_order<R>(
         order
     };
     if n > REMEMBERED_ORDER_KEYS {
-        // (u16 indexes: a map this large is sorted every time, and held in a Vec.)
+        // Too many keys to remember an order for (or to count in u16): `f` gets the entries
+        // sorted, and no order.
         let order: Vec<usize> = {
             let mut order: Vec<usize> = (0..n).collect();
             order.sort_unstable_by(|&a, &b| entries[a].0.cmp(entries[b].0));
@@ -112,7 +113,7 @@ pub(super) fn write_canonical_object(map: &serde_json::Map<String, Value>, out: 
                     write(i, entries[usize::from(at)]);
                 }
             }
-            // Sorted already (a map too large to remember, or of fewer than two keys).
+            // No order: the entries come sorted (a map too large to remember an order for).
             false => {
                 for (i, &entry) in entries.iter().enumerate() {
                     write(i, entry);
