@@ -71,8 +71,7 @@ fn with_key_order<R>(
             order
         };
         let sorted: Vec<(&String, &Value)> = order.iter().map(|&i| entries[i]).collect();
-        let identity: Vec<u16> = Vec::new();
-        return f(&sorted, &identity);
+        return f(&sorted, &[]);
     }
     let mut order = [0u16; REMEMBERED_ORDER_KEYS];
     if n >= 2 {
