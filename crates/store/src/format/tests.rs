@@ -381,24 +381,31 @@ fn version_5_manifest_chunks_are_still_read() {
     v5.extend_from_slice(uuid::Uuid::parse_str(guid).unwrap().as_bytes());
     v5.extend_from_slice(&[7; 32]);
     v5.extend_from_slice(b"\x06Adele\x00\x01\x05\xac\x02\x0b\x09");
+    let place = InGroup {
+        start: 10,
+        length: 9,
+    };
     assert_eq!(
         EntryChunk::decode(&v5).unwrap(),
-        vec![ManifestEntry {
-            id: ObjectId::new(guid).unwrap(),
-            blob: BlobId([7; 32]),
-            name: Some("Adele".into()),
-            key: None,
-            at: Some(BlobLocation {
-                pack: "p1".into(),
-                offset: 5,
-                length: 300,
-                group: Some(InGroup {
-                    start: 10,
-                    length: 9
-                }),
-            }),
-        }]
+        vec![earlier_chunks_entry(guid, Some(place))]
     );
+}
+
+/// The one entry the hand-written chunks of earlier versions hold: "Adele", blob `[7; 32]`, in
+/// pack "p1" at 5 (300 bytes), at `group` there.
+fn earlier_chunks_entry(guid: &str, group: Option<InGroup>) -> ManifestEntry {
+    ManifestEntry {
+        id: ObjectId::new(guid).unwrap(),
+        blob: BlobId([7; 32]),
+        name: Some("Adele".into()),
+        key: None,
+        at: Some(BlobLocation {
+            pack: "p1".into(),
+            offset: 5,
+            length: 300,
+            group,
+        }),
+    }
 }
 
 /// Chunks written before groups and binary GUIDs (`DVM4`: ids as text, locations without a
@@ -411,21 +418,9 @@ fn version_4_manifest_chunks_are_still_read() {
     v4.extend_from_slice(guid.as_bytes());
     v4.extend_from_slice(&[7; 32]);
     v4.extend_from_slice(b"\x06Adele\x00\x01\x05\xac\x02");
-    let entries = EntryChunk::decode(&v4).unwrap();
     assert_eq!(
-        entries,
-        vec![ManifestEntry {
-            id: ObjectId::new(guid).unwrap(),
-            blob: BlobId([7; 32]),
-            name: Some("Adele".into()),
-            key: None,
-            at: Some(BlobLocation {
-                pack: "p1".into(),
-                offset: 5,
-                length: 300,
-                group: None,
-            }),
-        }]
+        EntryChunk::decode(&v4).unwrap(),
+        vec![earlier_chunks_entry(guid, None)]
     );
 }
 
