@@ -363,7 +363,18 @@ async fn main() {
     println!("churn 1%: {}", churn(&target, 7).await);
     let (requests, bytes) = if fresh {
         assert!(external, "BENCH_FRESH needs DIRVAULT_BENCH_EMULATOR");
-        let out = std::process::Command::new(std::env::current_exe().unwrap())
+        // BENCH_WRAP=heaptrack (or any command): the incremental process runs under it, to
+        // see where its memory goes.
+        let exe = std::env::current_exe().unwrap();
+        let mut command = match std::env::var("BENCH_WRAP") {
+            Ok(wrap) => {
+                let mut c = std::process::Command::new(wrap);
+                c.arg(exe);
+                c
+            }
+            Err(_) => std::process::Command::new(exe),
+        };
+        let out = command
             .args(std::env::args().skip(1))
             .env("BENCH_REPO", &repo_path)
             .stderr(std::process::Stdio::inherit())

@@ -209,6 +209,11 @@ impl Relationship {
         }
     }
 
+    /// Whether this is a plain link (no details).
+    pub fn is_plain(&self) -> bool {
+        self.details.is_none()
+    }
+
     /// A relationship with details (empty details make a plain link).
     pub fn with_details(
         kind: RelationshipKind,

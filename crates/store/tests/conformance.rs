@@ -552,8 +552,9 @@ async fn changesets_and_versions(b: &Backend) {
     for u in &users {
         w.add_object(u).await.unwrap();
     }
-    w.add_relationship(member("g1", "u001"));
+    // Added out of order and twice: the snapshot holds them sorted, once.
     w.add_relationship(member("g1", "u003"));
+    w.add_relationships([member("g1", "u001"), member("g1", "u003")]);
     let changed_members = w.commit().await.unwrap().0;
     let changes = repo
         .relationship_changes(&changed_members)
@@ -562,6 +563,12 @@ async fn changesets_and_versions(b: &Backend) {
         .unwrap();
     assert_eq!(changes.added, [member("g1", "u003")], "{}", b.name);
     assert_eq!(changes.removed, [member("g1", "u002")], "{}", b.name);
+    assert_eq!(
+        repo.relationships(&changed_members).await.unwrap(),
+        [member("g1", "u001"), member("g1", "u003")],
+        "{}",
+        b.name
+    );
     let v = repo
         .versions(&t, ObjectKind::Users, &"u007".parse().unwrap())
         .await

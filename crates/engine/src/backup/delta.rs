@@ -51,8 +51,7 @@ impl<'a> Run<'a> {
             let listed = self.fresh_round(kind, &fresh, &select, repo).await;
             return listed.map(|l| l.asking(&select));
         };
-        let carried: BTreeMap<String, ManifestEntry> =
-            entries.into_iter().map(|e| (e.id.to_string(), e)).collect();
+        let carried = Carried::new(entries);
         let start = record.delta_link.clone().unwrap_or_else(|| fresh.clone());
         let written = self.writer.lock().await.count(kind);
         let result = self
@@ -67,7 +66,7 @@ impl<'a> Run<'a> {
                 ));
                 if let Some(rel) = member_rel {
                     // The parent's links came in with the refused round: a full one lists all.
-                    self.relationships.retain(|r| r.kind != rel);
+                    self.links.remove_kind(rel);
                 }
                 self.fresh_round(kind, &fresh, &select, repo).await
             }
@@ -168,7 +167,7 @@ impl<'a> Run<'a> {
         &mut self,
         kind: ObjectKind,
         start: &str,
-        mut carried: Option<BTreeMap<String, ManifestEntry>>,
+        mut carried: Option<Carried>,
         member_rel: Option<RelationshipKind>,
         repo: &Repository,
     ) -> Result<Listed> {
@@ -213,22 +212,20 @@ impl<'a> Run<'a> {
                         let Some(target) = m.get("id").and_then(Value::as_str) else {
                             continue;
                         };
-                        let Some(link) = self.link(rel, &id, target) else {
-                            continue;
-                        };
-                        if m.get("@removed").is_none() {
-                            if nav == "manager" {
-                                new_managers.insert(link.source.clone(), link.target.clone());
-                            }
-                            self.relationships.insert(link);
-                        } else {
-                            self.relationships.remove(&link);
+                        if m.get("@removed").is_some() {
+                            self.links.remove_link(rel, &id, target);
+                        } else if self.links.insert_link(rel, &id, target)
+                            && nav == "manager"
+                            && let (Some(source), Some(target)) =
+                                (self.links.shared_id(&id), self.links.shared_id(target))
+                        {
+                            new_managers.insert(source, target);
                         }
                     }
                 }
                 // Only links changed (the id and `{nav}@delta`): the object is the parent's.
                 let links_only = item.keys().all(|k| k == "id" || k.starts_with('@'))
-                    && carried.as_ref().is_some_and(|c| c.contains_key(&id))
+                    && carried.as_ref().is_some_and(|c| c.contains(&id))
                     && pending.as_ref().is_none_or(|(pid, _)| *pid != id);
                 if links_only {
                     seen += 1;
@@ -258,36 +255,33 @@ impl<'a> Run<'a> {
         while let Some(next) = in_flight.pop_front() {
             self.finish_changed(kind, next, carried.as_mut()).await?;
         }
-        let carried = carried.unwrap_or_default();
+        let carried = carried.unwrap_or_else(|| Carried::new(Vec::new()));
         // Objects that stand for links (OAuth2 grants) keep their links when they are carried
         // unread: only changed ones come back through `add_page`, which derives theirs.
         if let Some(rel) = Relationship::derived_from(kind)
             && !carried.is_empty()
         {
             for link in self.parent_links(rel, repo).await? {
-                if link
-                    .id()
-                    .is_some_and(|id| carried.contains_key(id.as_str()))
-                {
-                    self.insert_link(link);
+                if link.id().is_some_and(|id| carried.contains(id.as_str())) {
+                    self.links.insert(link);
                 }
             }
         }
+        let left = carried.into_left();
+        let ids = self.ids.entry(kind).or_default();
+        ids.reserve(left.len());
         let mut writer = self.writer.lock().await;
-        for (_, entry) in carried {
-            self.ids.entry(kind).or_default().push(entry.id.clone());
-            writer.carry_entry(kind, entry);
-        }
+        writer.carry_entries(kind, left.inspect(|entry| ids.push(entry.id.clone())));
         drop(writer);
         if let Some(rel) = member_rel {
             // Links of deleted groups, units and users go with them.
-            self.relationships
-                .retain(|r| r.kind != rel || !removed.contains(r.source.as_str()));
+            self.links
+                .retain(|kind, source, _| kind != rel || !removed.contains(source.as_str()));
         }
         if !new_managers.is_empty() {
-            self.relationships.retain(|r| {
-                r.kind != RelationshipKind::UserManager
-                    || new_managers.get(&r.source).is_none_or(|m| *m == r.target)
+            self.links.retain(|kind, source, target| {
+                kind != RelationshipKind::UserManager
+                    || new_managers.get(source).is_none_or(|m| m == target)
             });
         }
         Ok(Listed {
@@ -320,7 +314,7 @@ impl<'a> Run<'a> {
         &mut self,
         kind: ObjectKind,
         pending: PendingPage,
-        mut carried: Option<&mut BTreeMap<String, ManifestEntry>>,
+        mut carried: Option<&mut Carried>,
     ) -> Result<()> {
         let PendingPage { changed, extras } = pending;
         let (mut extras, failed) = extras.join().await?;

@@ -6,51 +6,8 @@ use super::*;
 impl<'a> Run<'a> {
     pub(super) fn add_links(&mut self, rel: RelationshipKind, links: BTreeSet<(String, String)>) {
         for (source, target) in links {
-            if let Some(link) = self.link(rel, &source, &target) {
-                self.relationships.insert(link);
-            }
+            self.links.insert_link(rel, &source, &target);
         }
-    }
-
-    /// The shared copy of an id named by relationships (a tenant's million memberships name
-    /// its hundred thousand users: each id is held once).
-    pub(super) fn share(&mut self, id: ObjectId) -> ObjectId {
-        match self.ids_named.get(&id) {
-            Some(known) => known.clone(),
-            None => {
-                self.ids_named.insert(id.clone());
-                id
-            }
-        }
-    }
-
-    /// [`Run::share`] for text from Graph; `None` when it is not an id.
-    pub(super) fn shared_id(&mut self, id: &str) -> Option<ObjectId> {
-        match self.ids_named.get(id) {
-            Some(known) => Some(known.clone()),
-            None => ObjectId::new(id).ok().map(|id| self.share(id)),
-        }
-    }
-
-    /// A plain link between shared ids; `None` when an end is not an id.
-    pub(super) fn link(
-        &mut self,
-        rel: RelationshipKind,
-        source: &str,
-        target: &str,
-    ) -> Option<Relationship> {
-        Some(Relationship::link(
-            rel,
-            self.shared_id(source)?,
-            self.shared_id(target)?,
-        ))
-    }
-
-    /// Adds a relationship, its ends shared.
-    pub(super) fn insert_link(&mut self, mut rel: Relationship) {
-        rel.source = self.share(rel.source.clone());
-        rel.target = self.share(rel.target.clone());
-        self.relationships.insert(rel);
     }
 
     pub(super) async fn role_members(&mut self) -> Result<()> {
@@ -105,7 +62,7 @@ impl<'a> Run<'a> {
         };
         repo.relationships_of_each(&parent, rel, |part| {
             for link in part {
-                self.insert_link(link);
+                self.links.insert(link);
             }
         })
         .await?;
@@ -119,7 +76,7 @@ impl<'a> Run<'a> {
         rel: RelationshipKind,
         repo: &Repository,
     ) -> Result<()> {
-        self.relationships.retain(|r| r.kind != rel);
+        self.links.remove_kind(rel);
         self.insert_parent_links(rel, repo).await
     }
 }

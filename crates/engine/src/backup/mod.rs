@@ -5,13 +5,16 @@
 //! whole) and [`links`].
 
 mod branding;
+mod carried;
 mod delta;
+mod link_set;
 mod links;
 mod logs;
 mod options;
 mod per_parent;
 mod properties;
 
+use carried::Carried;
 use delta::*;
 use links::*;
 pub use options::BackupOptions;
@@ -108,9 +111,8 @@ struct Run<'a> {
     ids: BTreeMap<ObjectKind, Vec<ObjectId>>,
     changed_users: BTreeSet<String>,
     warnings: Vec<String>,
-    relationships: BTreeSet<Relationship>,
-    /// One shared copy of each id the relationships name (see [`Run::link`]).
-    ids_named: std::collections::HashSet<ObjectId>,
+    /// The relationships found, and one shared copy of each id they name.
+    links: link_set::LinkSet,
     /// The ids the directory audit log names in app role assignment events since the parent
     /// snapshot (less the log overlap): set when this run read that window in full.
     app_role_audits: Option<BTreeSet<String>>,
@@ -195,8 +197,7 @@ impl<'a> Run<'a> {
             ids: BTreeMap::new(),
             changed_users: BTreeSet::new(),
             warnings: Vec::new(),
-            relationships: BTreeSet::new(),
-            ids_named: std::collections::HashSet::new(),
+            links: link_set::LinkSet::default(),
             app_role_audits: None,
             statuses: BTreeMap::new(),
             unusable_objects: BTreeMap::new(),
@@ -209,7 +210,7 @@ impl<'a> Run<'a> {
         self.ids.append(&mut lane.ids);
         self.changed_users.append(&mut lane.changed_users);
         self.warnings.append(&mut lane.warnings);
-        self.relationships.append(&mut lane.relationships);
+        self.links.append(lane.links);
         self.statuses.append(&mut lane.statuses);
     }
 
@@ -255,12 +256,12 @@ impl<'a> Run<'a> {
                 }
             };
             match Relationship::from_object(&object) {
-                Ok(Some(rel)) => self.insert_link(rel),
+                Ok(Some(rel)) => self.links.insert(rel),
                 Ok(None) => {}
                 // The object is kept whole; only the link it stands for is missing.
                 Err(e) => self.unusable(kind, &e),
             }
-            let id = self.share(object.id().clone());
+            let id = self.links.share(object.id().clone());
             self.ids.entry(kind).or_default().push(id);
             objects.push(object);
         }
@@ -307,7 +308,7 @@ impl<'a> Run<'a> {
                     .unwrap_or_default();
                 let mut writer = self.writer.lock().await;
                 for entry in entries.into_iter().filter(|e| !written.contains(&e.id)) {
-                    let id = self.share(entry.id.clone());
+                    let id = self.links.share(entry.id.clone());
                     self.ids.entry(kind).or_default().push(id);
                     writer.carry_entry(kind, entry);
                 }
@@ -702,12 +703,10 @@ async fn run(
         }
     }
     let Run {
-        relationships,
-        warnings,
-        ..
+        links, warnings, ..
     } = run;
     let mut writer = writer.into_inner();
-    writer.add_relationships(relationships);
+    writer.add_sorted_relationships(links.into_sorted());
     let (snapshot, write) = writer.commit().await?;
     // Skipped as expected (a permission or licence the tenant lacks) is allowed, and said.
     let mut warnings = warnings;

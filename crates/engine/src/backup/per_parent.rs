@@ -198,7 +198,7 @@ impl<'a> Run<'a> {
             .await?;
         for entry in entries {
             if let Some(rel) = kept.remove(entry.id.as_str()) {
-                self.insert_link(rel);
+                self.links.insert(rel);
                 self.writer.lock().await.carry_entry(kind, entry);
             }
         }

@@ -46,7 +46,7 @@ impl Repository {
             writing: None,
             entries: BTreeMap::new(),
             kinds: BTreeMap::new(),
-            relationships: BTreeSet::new(),
+            relationships: Vec::new(),
             stats: WriteStats::default(),
             encoders: self.encoders(tenant).await?,
             samples: BTreeMap::new(),
@@ -103,7 +103,8 @@ pub struct SnapshotWriter {
     writing: Option<PackWrite>,
     entries: BTreeMap<ObjectKind, Vec<ManifestEntry>>,
     kinds: BTreeMap<ObjectKind, KindRecord>,
-    relationships: BTreeSet<Relationship>,
+    /// In any order, perhaps with repeats: sorted and deduplicated at commit.
+    relationships: Vec<Relationship>,
     stats: WriteStats,
     /// Compression dictionaries by kind: the tenant's, and those this writer trained.
     encoders: HashMap<ObjectKind, EncoderDictionary>,
@@ -402,9 +403,23 @@ impl SnapshotWriter {
 
     /// Keeps an object exactly as a parent snapshot had it, without reading or writing it.
     pub fn carry_entry(&mut self, kind: ObjectKind, entry: ManifestEntry) {
-        // Where the version is comes from this writer's index at commit (a prune may have
-        // moved it since the parent was written).
-        self.push_entry(kind, ManifestEntry { at: None, ..entry });
+        self.carry_entries(kind, std::iter::once(entry));
+    }
+
+    /// [`SnapshotWriter::carry_entry`] for many entries: the kind's list grows once.
+    pub fn carry_entries(
+        &mut self,
+        kind: ObjectKind,
+        entries: impl ExactSizeIterator<Item = ManifestEntry>,
+    ) {
+        let list = self.entries.entry(kind).or_default();
+        list.reserve(entries.len());
+        for entry in entries {
+            self.stats.objects += 1;
+            // Where the version is comes from this writer's index at commit (a prune may have
+            // moved it since the parent was written).
+            list.push(ManifestEntry { at: None, ..entry });
+        }
     }
 
     /// Reads an object version by blob id (e.g. the parent's version of a changed object).
@@ -425,14 +440,23 @@ impl SnapshotWriter {
 
     /// Adds a relationship.
     pub fn add_relationship(&mut self, relationship: Relationship) {
-        self.relationships.insert(relationship);
+        self.relationships.push(relationship);
     }
 
-    /// Adds a set of relationships at once. The first set is taken as it is, not rebuilt: a
-    /// large tenant's million memberships were held twice while moved one by one (the last
-    /// ~90 MB of an L100k incremental's peak).
-    pub fn add_relationships(&mut self, mut relationships: BTreeSet<Relationship>) {
-        self.relationships.append(&mut relationships);
+    /// Adds relationships at once (repeats, here or with those added before, are kept once).
+    pub fn add_relationships(&mut self, relationships: impl IntoIterator<Item = Relationship>) {
+        self.relationships.extend(relationships);
+    }
+
+    /// Adds relationships already sorted and without repeats, such as a large tenant's
+    /// million memberships: the first such list is taken as it is, not copied (a copy was the
+    /// last ~90 MB of an L100k incremental's peak).
+    pub fn add_sorted_relationships(&mut self, mut relationships: Vec<Relationship>) {
+        if self.relationships.is_empty() {
+            self.relationships = relationships;
+        } else {
+            self.relationships.append(&mut relationships);
+        }
     }
 
     /// Records how a kind's backup ended. For a failed kind, pass the previous snapshot's
@@ -658,9 +682,13 @@ impl SnapshotWriter {
             layouts.push((Some(kind), list.len(), layout, changes));
         }
         // 3. The relationships, the same way.
-        let relationships = std::mem::take(&mut self.relationships);
+        let mut relationships = std::mem::take(&mut self.relationships);
+        // Sorting a list already in order is one pass (the usual case: one sorted list).
+        if !relationships.is_sorted() {
+            relationships.par_sort_unstable();
+        }
+        relationships.dedup();
         let relationship_count = relationships.len();
-        let relationships: Vec<Relationship> = relationships.into_iter().collect();
         let key = relationship_key;
         let ranges = chunks(&relationships, RELATIONSHIP_CHUNK_DIVISOR, key);
         let ids: Vec<BlobId> = ranges
