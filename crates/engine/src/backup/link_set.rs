@@ -59,12 +59,18 @@ impl LinkSet {
         self.ids[position as usize].clone()
     }
 
+    /// [`LinkSet::intern`] for text from Graph; `None` when it is not an id.
+    fn intern_text(&mut self, id: &str) -> Option<u32> {
+        match self.position(id) {
+            Some(known) => Some(known),
+            None => ObjectId::new(id).ok().map(|id| self.intern(id)),
+        }
+    }
+
     /// [`LinkSet::share`] for text from Graph; `None` when it is not an id.
     pub(super) fn shared_id(&mut self, id: &str) -> Option<ObjectId> {
-        match self.position(id) {
-            Some(known) => Some(self.ids[known as usize].clone()),
-            None => ObjectId::new(id).ok().map(|id| self.share(id)),
-        }
+        let position = self.intern_text(id)?;
+        Some(self.ids[position as usize].clone())
     }
 
     /// Adds a plain link between two ids from Graph; false when an end is not an id.
@@ -74,11 +80,11 @@ impl LinkSet {
         source: &str,
         target: &str,
     ) -> bool {
-        let (Some(source), Some(target)) = (self.shared_id(source), self.shared_id(target)) else {
+        let (Some(source), Some(target)) = (self.intern_text(source), self.intern_text(target))
+        else {
             return false;
         };
-        let link = (kind, self.intern(source), self.intern(target));
-        self.plain.insert(link);
+        self.plain.insert((kind, source, target));
         true
     }
 
