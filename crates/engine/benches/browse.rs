@@ -6,7 +6,8 @@
 //! `cargo bench -p dirvault-engine --bench browse -- [SIZE] [SNAPSHOTS] [REPO_DIR]`
 //! (defaults: L100k 730, a temporary directory). An existing REPO_DIR with fewer than SNAPSHOTS
 //! snapshots is extended from its latest one (which may be a real backup's, e.g. the backup
-//! bench's L1M repository); with as many or more, nothing is generated.
+//! bench's L1M repository); with as many or more, nothing is generated. `BENCH_PASSWORD`: the
+//! repository's password when it is encrypted.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // benchmark code
 
 // The allocator the `dirvault` binary uses.
@@ -170,7 +171,16 @@ async fn main() {
         .get(2)
         .map_or_else(|| temp.path().to_owned(), std::path::PathBuf::from);
     let url = dir.to_str().unwrap().to_owned();
-    let repo = Repository::open(&url).unwrap();
+    // BENCH_PASSWORD: the repository is encrypted with it (the backup bench's are, with
+    // "bench password", unless BENCH_PLAIN); otherwise plain.
+    let open_options = dirvault_store::OpenOptions {
+        secret: std::env::var("BENCH_PASSWORD")
+            .ok()
+            .map(dirvault_store::Secret::password),
+        require_encryption: false,
+    };
+    let open = || Repository::open_with(&url, &open_options).unwrap();
+    let repo = open();
     let t = Instant::now();
     let tenant = match repo.tenants().await.unwrap().first() {
         Some(t) => t.clone(),
@@ -187,7 +197,7 @@ async fn main() {
     }
 
     // Each operation from a fresh handle: no cached index, manifests or snapshots.
-    let fresh = || Repository::open(&url).unwrap();
+    let fresh = open;
     let r = fresh();
     let t = Instant::now();
     let snapshots = r.snapshots(&tenant).await.unwrap();
