@@ -1628,7 +1628,7 @@ async fn repositories_of_earlier_formats_are_read_extended_and_pruned() {
         let index = repo.store().blob_index(&t).await.unwrap();
         let grouped = entries
             .iter()
-            .filter(|e| index[&e.blob].group.is_some())
+            .filter(|e| index.get(&e.blob).is_some_and(|at| at.group.is_some()))
             .count();
         assert_eq!(
             grouped, 6,
@@ -1926,7 +1926,6 @@ async fn misplaced_group_members_read_as_corrupt() {
         let (id, at) = index
             .iter()
             .find(|(_, at)| at.group.is_some_and(|g| g.start > 0))
-            .map(|(id, at)| (*id, at.clone()))
             .unwrap();
         let store = b.repo.store();
         assert!(store.read_blob_bytes(&t, &id, &at).await.is_ok());
@@ -1958,11 +1957,7 @@ async fn misplaced_group_members_read_as_corrupt() {
                 b.name
             );
         }
-        let (alone_id, alone_at) = index
-            .iter()
-            .find(|(_, at)| at.group.is_none())
-            .map(|(id, at)| (*id, at.clone()))
-            .unwrap();
+        let (alone_id, alone_at) = index.iter().find(|(_, at)| at.group.is_none()).unwrap();
         let as_group = dirvault_store::__internal::BlobLocation {
             group: Some(InGroup {
                 start: 0,

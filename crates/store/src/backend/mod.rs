@@ -1,6 +1,7 @@
 //! The storage seam: [`SnapshotStore`], and its implementation over `object_store` for local
 //! files, S3-compatible stores and memory.
 
+mod blob_index;
 mod blobs;
 mod counting;
 mod keys;
@@ -8,6 +9,7 @@ mod leases;
 mod over_object_store;
 mod small_packs;
 
+pub use blob_index::BlobIndex;
 pub(crate) use blobs::*;
 pub use counting::StoreRequests;
 pub use keys::KeySlot;
@@ -33,9 +35,6 @@ use crate::format::{
     BlobId, BlobLocation, FORMAT_VERSION, InGroup, LeaseRecord, PackIndex, PieceBlobs,
     REPOSITORY_FILE, RepositoryFile, Snapshot, SnapshotFile, pack_index_name, pack_of_index_name,
 };
-
-/// Which blobs a tenant's repository holds, and where.
-pub type BlobIndex = HashMap<BlobId, BlobLocation>;
 
 /// A held lease.
 #[derive(Debug, Clone)]

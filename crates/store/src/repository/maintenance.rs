@@ -30,10 +30,10 @@ impl Repository {
                 ));
             }
         }
-        for (id, at) in &index {
-            match self.store.read_blob_bytes(tenant, id, at).await {
+        for (id, at) in index.iter() {
+            match self.store.read_blob_bytes(tenant, &id, &at).await {
                 Ok(_) => {
-                    good.insert(*id);
+                    good.insert(id);
                 }
                 Err(e) => report
                     .problems
@@ -142,7 +142,7 @@ impl Repository {
         }
         let mut by_pack: BTreeMap<Arc<str>, Vec<(BlobId, crate::format::BlobLocation)>> =
             BTreeMap::new();
-        for (id, at) in index {
+        for (id, at) in index.iter() {
             by_pack.entry(at.pack.clone()).or_default().push((id, at));
         }
         let mut report = PruneReport::default();

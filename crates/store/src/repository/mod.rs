@@ -280,7 +280,7 @@ impl Repository {
             tenant: tenant.to_string(),
             blob: id.to_string(),
         })?;
-        self.store.read_blob_bytes(tenant, id, at).await
+        self.store.read_blob_bytes(tenant, id, &at).await
     }
 }
 

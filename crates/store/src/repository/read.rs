@@ -333,7 +333,7 @@ impl Repository {
                     tenant: tenant.to_string(),
                     blob: c.to_string(),
                 })?;
-                Ok((*c, at.clone()))
+                Ok((*c, at))
             })
             .collect::<Result<Vec<_>>>()?;
         read_chunks(self.store.as_ref(), tenant, &located, what).await

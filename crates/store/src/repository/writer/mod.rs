@@ -136,7 +136,7 @@ pub(super) fn encode(
 ) -> (Vec<u8>, ManifestEntry) {
     crate::format::with_canonical_object(object.raw(), |canonical| {
         let mut entry = manifest_entry(object, ids.id_of(canonical));
-        entry.at = index.get(&entry.blob).cloned();
+        entry.at = index.get(&entry.blob);
         let copy = match entry.at {
             Some(_) => Vec::new(),
             None => canonical.to_vec(),
@@ -432,7 +432,7 @@ impl SnapshotWriter {
             tenant: self.tenant.to_string(),
             blob: blob.to_string(),
         })?;
-        let value = self.repo.store.read_blob(&self.tenant, blob, at).await?;
+        let value = self.repo.store.read_blob(&self.tenant, blob, &at).await?;
         DirectoryObject::from_graph(kind, value).map_err(|e| Error::Corrupt {
             path: format!("blob {blob}"),
             reason: e.to_string(),
@@ -520,7 +520,7 @@ impl SnapshotWriter {
             list.par_sort_by(|a, b| a.id.cmp(&b.id));
             list.dedup_by(|a, b| a.id == b.id);
             for e in list.iter_mut().filter(|e| e.at.is_none()) {
-                e.at = self.index.get(&e.blob).cloned();
+                e.at = self.index.get(&e.blob);
             }
             let ranges = chunks(&list, MANIFEST_CHUNK_DIVISOR, |e| e.id.as_str().to_owned());
             // Chunks are encoded and hashed on every core (the binary encoding is canonical:
@@ -654,7 +654,7 @@ impl SnapshotWriter {
             let (index, links) = match layout {
                 Layout::Base(mut refs) => {
                     for r in &mut refs {
-                        r.at = self.index.get(&r.blob).cloned();
+                        r.at = self.index.get(&r.blob);
                     }
                     let index = to_blob_value(&ManifestIndex { chunks: refs })?;
                     (self.put_blob(&index, None).await?, None)
@@ -674,9 +674,9 @@ impl SnapshotWriter {
         let mut relationships = KindRecord::default();
         for (kind, count, index, links, changes) in written {
             let (changes, changes_filter) = changes.unzip();
-            let changes_at = changes.as_ref().and_then(|c| self.index.get(c).cloned());
+            let changes_at = changes.as_ref().and_then(|c| self.index.get(c));
             let (index_at, chain) = match links {
-                None => (self.index.get(&index).cloned(), Vec::new()),
+                None => (self.index.get(&index), Vec::new()),
                 Some((index_at, None)) => (index_at, Vec::new()),
                 Some((index_at, Some(mut links))) => {
                     if let Some(blob) = changes {
