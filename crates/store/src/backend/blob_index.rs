@@ -27,11 +27,8 @@ struct ShortId([u8; 16]);
 
 impl std::hash::Hash for ShortId {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        // A keyed hash is uniform already: its first 8 bytes are as good a key as all 16 (as
-        // `BlobId` hashes).
-        let mut first = [0u8; 8];
-        first.copy_from_slice(&self.0[..8]);
-        state.write_u64(u64::from_le_bytes(first));
+        // As `BlobId` hashes: a keyed hash is uniform already.
+        crate::format::hash_head(&self.0, state);
     }
 }
 

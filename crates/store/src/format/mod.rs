@@ -38,9 +38,16 @@ impl std::hash::Hash for BlobId {
         // A SHA-256 is uniform already: its first 8 bytes are as good a key as all 32, and a
         // quarter of the hashing (tables of hundreds of thousands of ids are looked up once
         // per object). Equal ids still hash equal; equality compares all 32 bytes.
-        let mut first = [0u8; 8];
-        first.copy_from_slice(&self.0[..8]);
-        state.write_u64(u64::from_le_bytes(first));
+        hash_head(&self.0, state);
+    }
+}
+
+/// Feeds the first 8 bytes of a uniform id (a digest or keyed hash) to `state`: as good a
+/// key as the whole id, for a fraction of the hashing.
+pub(crate) fn hash_head<H: std::hash::Hasher>(id: &[u8], state: &mut H) {
+    match id.first_chunk::<8>() {
+        Some(first) => state.write_u64(u64::from_le_bytes(*first)),
+        None => state.write(id),
     }
 }
 
