@@ -45,7 +45,9 @@ mod repository;
 pub use backend::{KeySlot, Lease, ObjectSnapshotStore, OpenOptions, StoreRequests};
 pub use crypto::{ContentIds, Secret};
 pub use error::{Error, Result};
-pub use format::{BlobId, KindRecord, KindStatus, ManifestEntry, Snapshot, Text, new_snapshot_id};
+pub use format::{
+    BlobId, EntryText, KindRecord, KindStatus, ManifestEntry, Snapshot, Text, new_snapshot_id,
+};
 pub use holder::LeaseHolder;
 pub use repository::{
     Changeset, CopyProgress, CopyReport, ForgetReport, LeaseInfo, MAX_DURATION_DAYS,

@@ -886,6 +886,25 @@ async fn chains_of_changesets_read_like_whole_snapshots(b: &Backend) {
             b.name
         );
         assert_eq!(record.count, expected.len());
+        // A filtered read: the chain's own entries (new users, changed versions, deletions)
+        // and the base's alike, those the chain names taken from it.
+        let keep =
+            |e: dirvault_store::EntryText<'_>| e.id.ends_with(['1', '3', '7']) || e.id > "u0550";
+        let matching = repo
+            .manifest_matching(&snapshot, ObjectKind::Users, &keep)
+            .await
+            .unwrap();
+        let expected_matching: Vec<_> = expected
+            .iter()
+            .filter(|e| keep(e.text()))
+            .cloned()
+            .collect();
+        assert_eq!(
+            versions_of(&matching),
+            versions_of(&expected_matching),
+            "step {step} on {}",
+            b.name
+        );
         assert_eq!(
             repo.relationships(&snapshot).await.unwrap(),
             truth_repo.relationships(&truth).await.unwrap(),

@@ -10,7 +10,7 @@ pub use related::*;
 use chrono::{DateTime, Utc};
 use dirvault_diff::{AttributeChange, DiffOptions, diff_objects};
 use dirvault_model::{DirectoryObject, ObjectId, ObjectKind, SnapshotId, TenantId};
-use dirvault_store::{ManifestEntry, Repository, Snapshot};
+use dirvault_store::{EntryText, ManifestEntry, Repository, Snapshot};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -87,7 +87,15 @@ pub async fn list(
     kind: ObjectKind,
     options: &ListOptions,
 ) -> Result<Vec<ManifestEntry>> {
-    let mut entries = repo.manifest(snapshot, kind).await?;
+    let needle = options.search.as_deref().map(Caseless::new);
+    let mut entries = match (&needle, options.deleted) {
+        // Only the hits are made into entries.
+        (Some(needle), false) => {
+            repo.manifest_matching(snapshot, kind, &|e| needle.matches(e))
+                .await?
+        }
+        _ => repo.manifest(snapshot, kind).await?,
+    };
     if options.deleted {
         let previous = repo
             .snapshots(&snapshot.tenant)
@@ -102,23 +110,10 @@ pub async fn list(
                 .await?
                 .into_iter()
                 .filter(|e| !now.contains(&e.id))
+                .filter(|e| needle.as_ref().is_none_or(|n| n.matches(e.text())))
                 .collect(),
             None => Vec::new(),
         };
-    }
-    if let Some(needle) = options.search.as_deref() {
-        let needle = Caseless::new(needle);
-        // On every core, in order; one lower-casing buffer per worker.
-        entries = entries
-            .into_par_iter()
-            .map_init(Vec::new, |buf, e| {
-                let hit = needle.found_in(e.id.as_str(), buf)
-                    || e.name.as_deref().is_some_and(|n| needle.found_in(n, buf))
-                    || e.key.as_deref().is_some_and(|k| needle.found_in(k, buf));
-                hit.then_some(e)
-            })
-            .flatten()
-            .collect();
     }
     // Where a version is stored is the store's business, not the listing's.
     for e in &mut entries {
@@ -290,6 +285,20 @@ impl Caseless {
         let needle = needle.to_lowercase();
         let finder = memchr::memmem::Finder::new(needle.as_bytes()).into_owned();
         Self { needle, finder }
+    }
+
+    /// Whether an entry's id, name or key contains the needle, ignoring case.
+    fn matches(&self, entry: EntryText<'_>) -> bool {
+        thread_local! {
+            // One lower-casing buffer per thread: chunks are searched on every core.
+            static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        BUFFER.with_borrow_mut(|buf| {
+            [Some(entry.id), entry.name, entry.key]
+                .into_iter()
+                .flatten()
+                .any(|text| self.found_in(text, buf))
+        })
     }
 
     /// Whether `haystack` contains the needle, ignoring case; allocates only for text that

@@ -90,7 +90,11 @@ impl EntryChunk {
     /// Decodes a binary chunk (after its magic). Its input comes from storage: no arithmetic or
     /// indexing that could panic on hostile bytes (the lints keep it so).
     #[deny(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
-    fn decode_binary(bytes: &[u8], version: ChunkVersion) -> Result<Vec<ManifestEntry>, String> {
+    fn decode_binary(
+        bytes: &[u8],
+        version: ChunkVersion,
+        keep: &dyn Fn(EntryText<'_>) -> bool,
+    ) -> Result<Vec<ManifestEntry>, String> {
         /// An entry whose texts are still spans of the chunk's text buffer.
         struct Spans {
             id: Range<usize>,
@@ -144,7 +148,13 @@ impl EntryChunk {
             };
             let name = optional(&mut texts)?;
             let key = optional(&mut texts)?;
-            let id = texts.get(id_span.clone()).unwrap_or_default();
+            let text = |span: &Range<usize>| texts.get(span.clone()).unwrap_or_default();
+            let id = text(&id_span);
+            let kept = keep(EntryText {
+                id,
+                name: name.as_ref().map(text),
+                key: key.as_ref().map(text),
+            });
             let at = match r.varint()? {
                 0 => None,
                 n => {
@@ -173,6 +183,11 @@ impl EntryChunk {
                     })
                 }
             };
+            if !kept {
+                // Its texts were the last pushed: the buffer holds only kept entries'.
+                texts.truncate(id_span.start);
+                continue;
+            }
             spans.push(Spans {
                 id: id_span,
                 blob,
@@ -204,13 +219,23 @@ impl EntryChunk {
 
     /// Decodes a manifest chunk into its entries.
     pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<ManifestEntry>, String> {
+        Self::decode_matching(bytes, &|_| true)
+    }
+
+    /// Decodes the entries of a manifest chunk that `keep` keeps; the others are read as
+    /// strictly (every byte, every pack they name) but never made into entries, so their ids
+    /// are not checked as ids: a search over a million names makes only its hits.
+    pub(crate) fn decode_matching(
+        bytes: &[u8],
+        keep: &dyn Fn(EntryText<'_>) -> bool,
+    ) -> Result<Vec<ManifestEntry>, String> {
         for (magic, version) in [
             (BINARY_CHUNK, ChunkVersion::V6),
             (BINARY_CHUNK_V5, ChunkVersion::V5),
             (BINARY_CHUNK_V4, ChunkVersion::V4),
         ] {
             if let Some(rest) = bytes.strip_prefix(magic) {
-                return Self::decode_binary(rest, version);
+                return Self::decode_binary(rest, version, keep);
             }
         }
         Err("not a manifest chunk (it starts with none of `DVM6`, `DVM5`, `DVM4`)".into())

@@ -464,6 +464,28 @@ impl ManifestEntry {
     pub fn clear_location(&mut self) {
         self.at = None;
     }
+
+    /// The entry's texts, as a search sees them.
+    pub fn text(&self) -> EntryText<'_> {
+        EntryText {
+            id: self.id.as_str(),
+            name: self.name.as_deref(),
+            key: self.key.as_deref(),
+        }
+    }
+}
+
+/// The texts of a manifest entry, borrowed: what
+/// [`Repository::manifest_matching`](crate::Repository::manifest_matching) shows a filter
+/// while a chunk is decoded, before any entry is made of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryText<'a> {
+    /// The object id.
+    pub id: &'a str,
+    /// Its display name.
+    pub name: Option<&'a str>,
+    /// Its second key (UPN, appId, mail).
+    pub key: Option<&'a str>,
 }
 
 /// A committed snapshot.

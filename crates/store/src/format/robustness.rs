@@ -81,6 +81,33 @@ proptest! {
         }
     }
 
+    // A decoding that keeps some entries is the whole decoding filtered, and never fails
+    // where the whole one reads (it only leaves out checks of entries it does not make).
+    #[test]
+    fn a_matching_decode_is_the_whole_decode_filtered(
+        bits in any::<u32>(),
+        flips in proptest::collection::vec((any::<u16>(), any::<u8>()), 0..4),
+    ) {
+        let mut bytes = EntryChunk::new(&sample()).encode();
+        for (at, byte) in flips {
+            let i = usize::from(at) % bytes.len();
+            bytes[i] ^= byte;
+        }
+        let keep = |e: EntryText<'_>| {
+            let text = [Some(e.id), e.name, e.key].into_iter().flatten().collect::<String>();
+            let hash = text.bytes().fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+            bits >> (hash % 32) & 1 == 1
+        };
+        match (EntryChunk::decode(&bytes), EntryChunk::decode_matching(&bytes, &keep)) {
+            (Ok(all), Ok(kept)) => {
+                let filtered: Vec<ManifestEntry> = all.into_iter().filter(|e| keep(e.text())).collect();
+                prop_assert_eq!(filtered, kept);
+            }
+            (Ok(_), Err(e)) => prop_assert!(false, "only the matching decoding failed: {}", e),
+            (Err(_), _) => {}
+        }
+    }
+
     // Snapshot records and pack indexes are JSON: a mutated record reads or fails, and
     // what reads is checked (integrity) without panicking.
     #[test]

@@ -89,16 +89,22 @@ impl ChunkItem for Relationship {
     }
 }
 
+/// How one chunk's bytes become items: [`ChunkItem::decode_chunk`], or a decoding that keeps
+/// only some of them ([`Repository::manifest_matching`]).
+pub(super) type DecodeChunk<'a, T> =
+    &'a (dyn Fn(&[u8]) -> std::result::Result<Vec<T>, String> + Sync);
+
 /// Reads chunks and concatenates their items, in order: each chunk is parsed as soon as it
 /// is decoded, on the thread that decoded it (no chunk's bytes are kept).
-pub(super) async fn read_chunks<T: ChunkItem>(
+pub(super) async fn read_chunks<T: Send + Sync>(
     store: &dyn SnapshotStore,
     tenant: &TenantId,
     located: &[(BlobId, BlobLocation)],
     what: &str,
+    decode: DecodeChunk<'_, T>,
 ) -> Result<Vec<T>> {
     let parts = crate::backend::map_blobs(store, tenant, located, &|i, bytes| {
-        T::decode_chunk(bytes).map_err(|reason| Error::Corrupt {
+        decode(bytes).map_err(|reason| Error::Corrupt {
             path: format!(
                 "{what} chunk {}",
                 located

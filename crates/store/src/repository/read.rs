@@ -88,6 +88,43 @@ impl Repository {
         Ok(apply_overlay(base, overlay))
     }
 
+    /// The entries of a kind's manifest that `keep` keeps, in id order: what
+    /// [`Repository::manifest`] filtered would give, without making the others into entries
+    /// (a search over a million users decodes their texts and makes only its hits).
+    ///
+    /// # Errors
+    /// Missing or corrupt blobs.
+    pub async fn manifest_matching(
+        &self,
+        snapshot: &Snapshot,
+        kind: ObjectKind,
+        keep: &(dyn Fn(EntryText<'_>) -> bool + Sync),
+    ) -> Result<Vec<ManifestEntry>> {
+        let Some(record) = snapshot.kinds.get(&kind) else {
+            return Ok(Vec::new());
+        };
+        let chunks = self.manifest_chunks(&snapshot.tenant, record).await?;
+        let overlay = self.manifest_overlay(&snapshot.tenant, record).await?;
+        // The chain decides every object it names: the base's entries of those are left out,
+        // and the chain's own (those it keeps) merged in.
+        // Probed once an entry, a million times at L1M: a fast hasher, and none when empty.
+        let named: foldhash::HashSet<&str> = overlay.keys().map(|id| id.as_str()).collect();
+        let decode = |bytes: &[u8]| {
+            EntryChunk::decode_matching(bytes, &|e| {
+                (named.is_empty() || !named.contains(e.id)) && keep(e)
+            })
+        };
+        let base = self
+            .chunked_refs_with(&snapshot.tenant, &chunks, "manifest", &decode)
+            .await?;
+        let kept: Overlay = overlay
+            .iter()
+            .filter(|(_, e)| e.as_ref().is_some_and(|e| keep(e.text())))
+            .map(|(id, e)| (id.clone(), e.clone()))
+            .collect();
+        Ok(apply_overlay(base, kept))
+    }
+
     /// A kind's chain of changesets composed into one overlay on its base: the last state
     /// the chain gives each object it names (`None`: deleted). Empty without a chain.
     ///
@@ -294,7 +331,6 @@ impl Repository {
         Ok(out)
     }
 
-    /// Reads and concatenates chunked JSON arrays.
     /// Reads and concatenates chunks, at their hinted locations when every chunk has one
     /// (no blob index needed), else through the blob index.
     pub(super) async fn chunked_refs<T: ChunkItem>(
@@ -303,24 +339,38 @@ impl Repository {
         chunks: &[ChunkRef],
         what: &str,
     ) -> Result<Vec<T>> {
+        self.chunked_refs_with(tenant, chunks, what, &T::decode_chunk)
+            .await
+    }
+
+    /// [`Repository::chunked_refs`] with a decoding of one's own.
+    pub(super) async fn chunked_refs_with<T: Send + Sync>(
+        &self,
+        tenant: &TenantId,
+        chunks: &[ChunkRef],
+        what: &str,
+        decode: DecodeChunk<'_, T>,
+    ) -> Result<Vec<T>> {
         let hinted: Option<Vec<(BlobId, BlobLocation)>> = chunks
             .iter()
             .map(|c| c.at.clone().map(|at| (c.blob, at)))
             .collect();
         if let Some(located) = hinted
-            && let Ok(items) = read_chunks(self.store.as_ref(), tenant, &located, what).await
+            && let Ok(items) =
+                read_chunks(self.store.as_ref(), tenant, &located, what, decode).await
         {
             return Ok(items);
         }
         let ids: Vec<BlobId> = chunks.iter().map(|c| c.blob).collect();
-        self.chunked(tenant, &ids, what).await
+        self.chunked(tenant, &ids, what, decode).await
     }
 
-    pub(super) async fn chunked<T: ChunkItem>(
+    pub(super) async fn chunked<T: Send + Sync>(
         &self,
         tenant: &TenantId,
         chunks: &[BlobId],
         what: &str,
+        decode: DecodeChunk<'_, T>,
     ) -> Result<Vec<T>> {
         let mut index = self.index(tenant, false).await?;
         if chunks.iter().any(|c| !index.contains_key(c)) {
@@ -336,7 +386,7 @@ impl Repository {
                 Ok((*c, at))
             })
             .collect::<Result<Vec<_>>>()?;
-        read_chunks(self.store.as_ref(), tenant, &located, what).await
+        read_chunks(self.store.as_ref(), tenant, &located, what, decode).await
     }
 
     /// The relationships of a snapshot.
