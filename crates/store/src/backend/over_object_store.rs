@@ -163,36 +163,9 @@ impl ObjectSnapshotStore {
     /// path: `tenants/{tenant}/snapshots/{id}.json`).
     async fn snapshot_file(&self, path: &Path) -> Result<Snapshot> {
         let stored = self.get(path).await?;
-        let corrupt = |reason: String| Error::Corrupt {
-            path: path.to_string(),
-            reason,
-        };
-        let parts: Vec<_> = path.parts().collect();
-        let (tenant, id) = match parts.as_slice() {
-            [.., tenant, folder, file] if folder.as_ref() == "snapshots" => (
-                tenant.as_ref().to_owned(),
-                file.as_ref()
-                    .strip_suffix(".json")
-                    .unwrap_or_default()
-                    .to_owned(),
-            ),
-            _ => return Err(corrupt("not where snapshot records are".into())),
-        };
-        let tenant_id = TenantId::new(&tenant).map_err(|e| corrupt(e.to_string()))?;
-        let bytes = self.sealing_of(&tenant_id, false).await?.open(
-            "snapshot",
-            &id,
-            path.as_ref(),
-            &stored,
-        )?;
-        let mut snapshot = SnapshotFile::decode(&bytes, path.as_ref())?;
-        if let Some(problem) = snapshot.integrity_problem(&tenant, &id) {
-            return Err(corrupt(format!("snapshot record: {problem}")));
-        }
-        snapshot.integrity = None;
-        Ok(snapshot)
+        let (tenant, _) = record_place(path)?;
+        open_record(&self.sealing_of(&tenant, false).await?, path, &stored)
     }
-
     /// Writes pieces already sealed as one pack, then its (sealed) index.
     async fn write_sealed_pack(
         &self,
@@ -579,11 +552,21 @@ impl SnapshotStore for ObjectSnapshotStore {
         self.unlocked(false).await?;
         // Snapshot files are small: read many at once (S3 round trips dominate).
         let metas = self.list(&tenant_path(tenant, "snapshots")).await?;
-        let mut out: Vec<Snapshot> = futures::stream::iter(metas)
-            .map(|meta| async move { self.snapshot_file(&meta.location).await })
+        let stored: Vec<(Path, Bytes)> = futures::stream::iter(metas)
+            .map(|meta| async move {
+                let bytes = self.get(&meta.location).await?;
+                Ok::<_, Error>((meta.location, bytes))
+            })
             .buffered(16)
             .try_collect()
             .await?;
+        // Opened and parsed on every core: a history reads every record (hundreds, each
+        // with its kinds' change filters).
+        let sealing = self.sealing_of(tenant, false).await?;
+        let mut out: Vec<Snapshot> = stored
+            .par_iter()
+            .map(|(path, bytes)| open_record(&sealing, path, bytes))
+            .collect::<Result<_>>()?;
         out.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.id.cmp(&b.id)));
         Ok(out)
     }
@@ -771,4 +754,36 @@ impl SnapshotStore for ObjectSnapshotStore {
     async fn break_lease(&self, tenant: &TenantId) -> Result<bool> {
         self.remove_lease(tenant).await
     }
+}
+
+/// The tenant and snapshot id a record's place names: `tenants/{tenant}/snapshots/{id}.json`.
+fn record_place(path: &Path) -> Result<(TenantId, String)> {
+    let corrupt = |reason: String| Error::Corrupt {
+        path: path.to_string(),
+        reason,
+    };
+    let parts: Vec<_> = path.parts().collect();
+    match parts.as_slice() {
+        [.., tenant, folder, file] if folder.as_ref() == "snapshots" => Ok((
+            TenantId::new(tenant.as_ref()).map_err(|e| corrupt(e.to_string()))?,
+            file.as_ref()
+                .strip_suffix(".json")
+                .unwrap_or_default()
+                .to_owned(),
+        )),
+        _ => Err(corrupt("not where snapshot records are".into())),
+    }
+}
+
+/// A stored snapshot record opened (decrypted), parsed and checked: its integrity hash, and
+/// its tenant and id against its place.
+fn open_record(sealing: &Sealing, path: &Path, stored: &[u8]) -> Result<Snapshot> {
+    let (tenant, id) = record_place(path)?;
+    let bytes = sealing.open("snapshot", &id, path.as_ref(), stored)?;
+    SnapshotFile::decode(&bytes, path.as_ref())?
+        .checked(tenant.as_str(), &id)
+        .map_err(|problem| Error::Corrupt {
+            path: path.to_string(),
+            reason: format!("snapshot record: {problem}"),
+        })
 }

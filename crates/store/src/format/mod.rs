@@ -523,30 +523,48 @@ impl Snapshot {
     /// The SHA-256 (hex) of the record as stored, without its `integrity` field.
     pub fn integrity_digest(&self) -> String {
         use sha2::Digest;
-        let mut content = self.clone();
-        content.integrity = None;
+        /// [`SnapshotFile`] borrowing its snapshot: the same JSON, without a copy of a record
+        /// that is read for every snapshot of a history.
+        #[derive(Serialize)]
+        #[serde(tag = "version")]
+        enum Borrowed<'a> {
+            #[serde(rename = "6")]
+            V6(&'a Snapshot),
+        }
+        if self.integrity.is_some() {
+            let mut content = self.clone();
+            content.integrity = None;
+            return content.integrity_digest();
+        }
         // A snapshot always serializes: its maps have string keys.
-        let bytes = serde_json::to_vec(&SnapshotFile::V6(content)).unwrap_or_default();
+        let bytes = serde_json::to_vec(&Borrowed::V6(self)).unwrap_or_default();
         hex::encode(sha2::Sha256::digest(&bytes))
+    }
+
+    /// The record as read from `tenants/{tenant}/snapshots/{id}.json`, its integrity hash
+    /// checked and taken off; `Err` says why it cannot be trusted
+    /// ([`Snapshot::integrity_problem`]).
+    pub(crate) fn checked(mut self, tenant: &str, id: &str) -> Result<Self, String> {
+        if self.tenant.as_str() != tenant || self.id.as_str() != id {
+            return Err(format!(
+                "the record names snapshot {} of tenant {}, but is stored as snapshot {id} of tenant {tenant}",
+                self.id, self.tenant
+            ));
+        }
+        match self.integrity.take() {
+            Some(hash) if hash != self.integrity_digest() => Err(
+                "the record was changed after it was written (its integrity hash does not match)"
+                    .into(),
+            ),
+            _ => Ok(self),
+        }
     }
 
     /// Why the record read from `tenants/{tenant}/snapshots/{id}.json` cannot be trusted: its
     /// integrity hash does not match its content, or it names another tenant or id than its
     /// place. `None` for a sound record (and for records written before the hash existed).
     pub fn integrity_problem(&self, tenant: &str, id: &str) -> Option<String> {
-        if self.tenant.as_str() != tenant || self.id.as_str() != id {
-            return Some(format!(
-                "the record names snapshot {} of tenant {}, but is stored as snapshot {id} of tenant {tenant}",
-                self.id, self.tenant
-            ));
-        }
-        match &self.integrity {
-            Some(hash) if *hash != self.integrity_digest() => Some(
-                "the record was changed after it was written (its integrity hash does not match)"
-                    .into(),
-            ),
-            _ => None,
-        }
+        self.clone().checked(tenant, id).err()
     }
 }
 
@@ -687,12 +705,12 @@ impl SnapshotFile {
     /// [`FORMAT_VERSION`].
     pub(crate) fn decode(bytes: &[u8], path: &str) -> Result<Snapshot, crate::Error> {
         VersionProbe::expect(bytes, path, FORMAT_VERSION)?;
-        let SnapshotFile::V6(snapshot) =
-            serde_json::from_slice(bytes).map_err(|e| crate::Error::Corrupt {
-                path: path.to_owned(),
-                reason: format!("unreadable snapshot record: {e}"),
-            })?;
-        Ok(snapshot)
+        // The version is known: the record is read as a snapshot directly (an internally
+        // tagged enum would first copy every value of the record into a buffer of its own).
+        serde_json::from_slice::<Snapshot>(bytes).map_err(|e| crate::Error::Corrupt {
+            path: path.to_owned(),
+            reason: format!("unreadable snapshot record: {e}"),
+        })
     }
 }
 
