@@ -247,6 +247,21 @@ async fn main() {
         let all = fresh().manifest(&latest, ObjectKind::Users).await.unwrap();
         format!("{} entries", all.len())
     });
+    // What every cold handle pays before it reads anything: the key derived from the
+    // password (Argon2id) and a listing; then every snapshot record read, as a history does.
+    timed!("open: key and snapshot listing", async {
+        let at = browse::resolve_snapshot(&fresh(), &tenant, "latest")
+            .await
+            .unwrap();
+        at.id.to_string()
+    });
+    timed!(
+        format!("every snapshot record ({})", snapshots.len()),
+        async {
+            let all = fresh().snapshots(&tenant).await.unwrap();
+            format!("{} records", all.len())
+        }
+    );
     let user = r_manifest_first(&fresh(), &latest).await;
     timed!(
         format!("history of one user over {} snapshots", snapshots.len()),

@@ -781,7 +781,7 @@ fn open_record(sealing: &Sealing, path: &Path, stored: &[u8]) -> Result<Snapshot
     let (tenant, id) = record_place(path)?;
     let bytes = sealing.open("snapshot", &id, path.as_ref(), stored)?;
     SnapshotFile::decode(&bytes, path.as_ref())?
-        .checked(tenant.as_str(), &id)
+        .checked(tenant.as_str(), &id, &bytes)
         .map_err(|problem| Error::Corrupt {
             path: path.to_string(),
             reason: format!("snapshot record: {problem}"),

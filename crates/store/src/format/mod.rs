@@ -6,6 +6,7 @@
 mod canonical;
 mod chunk;
 mod pack_index;
+mod record;
 #[cfg(test)]
 mod robustness;
 #[cfg(test)]
@@ -14,6 +15,7 @@ mod tests;
 pub(crate) use canonical::*;
 pub(crate) use chunk::*;
 pub(crate) use pack_index::*;
+pub(crate) use record::*;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -520,55 +522,6 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// The SHA-256 (hex) of the record as stored, without its `integrity` field.
-    pub fn integrity_digest(&self) -> String {
-        use sha2::Digest;
-        /// [`SnapshotFile`] borrowing its snapshot: the same JSON, without a copy of a record
-        /// that is read for every snapshot of a history.
-        #[derive(Serialize)]
-        #[serde(tag = "version")]
-        enum Borrowed<'a> {
-            #[serde(rename = "6")]
-            V6(&'a Snapshot),
-        }
-        if self.integrity.is_some() {
-            let mut content = self.clone();
-            content.integrity = None;
-            return content.integrity_digest();
-        }
-        // A snapshot always serializes: its maps have string keys.
-        let bytes = serde_json::to_vec(&Borrowed::V6(self)).unwrap_or_default();
-        hex::encode(sha2::Sha256::digest(&bytes))
-    }
-
-    /// The record as read from `tenants/{tenant}/snapshots/{id}.json`, its integrity hash
-    /// checked and taken off; `Err` says why it cannot be trusted
-    /// ([`Snapshot::integrity_problem`]).
-    pub(crate) fn checked(mut self, tenant: &str, id: &str) -> Result<Self, String> {
-        if self.tenant.as_str() != tenant || self.id.as_str() != id {
-            return Err(format!(
-                "the record names snapshot {} of tenant {}, but is stored as snapshot {id} of tenant {tenant}",
-                self.id, self.tenant
-            ));
-        }
-        match self.integrity.take() {
-            Some(hash) if hash != self.integrity_digest() => Err(
-                "the record was changed after it was written (its integrity hash does not match)"
-                    .into(),
-            ),
-            _ => Ok(self),
-        }
-    }
-
-    /// Why the record read from `tenants/{tenant}/snapshots/{id}.json` cannot be trusted: its
-    /// integrity hash does not match its content, or it names another tenant or id than its
-    /// place. `None` for a sound record (and for records written before the hash existed).
-    pub fn integrity_problem(&self, tenant: &str, id: &str) -> Option<String> {
-        self.clone().checked(tenant, id).err()
-    }
-}
-
-impl Snapshot {
     /// Every blob the snapshot record names itself: indexes, changesets and chains (the
     /// chunks behind the indexes are not named here).
     pub fn root_blobs(&self) -> impl Iterator<Item = &BlobId> {
@@ -658,16 +611,6 @@ impl RepositoryFile {
     }
 }
 
-/// The versioned snapshot file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "version")]
-pub(crate) enum SnapshotFile {
-    /// Version 6: manifests and relationships as a base index plus a chain of changesets
-    /// ([`KindRecord::chain`]), manifest chunks in the binary [`EntryChunk`] encoding.
-    #[serde(rename = "6")]
-    V6(Snapshot),
-}
-
 /// Just the version of a versioned file, read before the rest so that a file of another
 /// version is named as such, not as a parse error halfway through.
 #[derive(Deserialize)]
@@ -697,20 +640,6 @@ impl VersionProbe {
             Value::String(s) => Some(s),
             other => Some(format!("{other} (not a string)")),
         }
-    }
-}
-
-impl SnapshotFile {
-    /// The snapshot of a stored record; `Err` says which version it has when it is not
-    /// [`FORMAT_VERSION`].
-    pub(crate) fn decode(bytes: &[u8], path: &str) -> Result<Snapshot, crate::Error> {
-        VersionProbe::expect(bytes, path, FORMAT_VERSION)?;
-        // The version is known: the record is read as a snapshot directly (an internally
-        // tagged enum would first copy every value of the record into a buffer of its own).
-        serde_json::from_slice::<Snapshot>(bytes).map_err(|e| crate::Error::Corrupt {
-            path: path.to_owned(),
-            reason: format!("unreadable snapshot record: {e}"),
-        })
     }
 }
 

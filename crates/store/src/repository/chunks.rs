@@ -65,7 +65,7 @@ pub(super) fn changeset_naming(
     id: &dirvault_model::ObjectId,
 ) -> Result<ChangesetFile> {
     let needle = serde_json::to_vec(id.as_str()).unwrap_or_default();
-    if !bytes.windows(needle.len()).any(|w| w == needle.as_slice()) {
+    if memchr::memmem::find(bytes, &needle).is_none() {
         return Ok(ChangesetFile::default());
     }
     parse_json(bytes, blob, "changeset")
