@@ -4,6 +4,7 @@
 //! chunks are encoded in [`chunk`], pack indexes in [`pack_index`].
 
 mod canonical;
+mod changeset;
 mod chunk;
 mod pack_index;
 mod record;

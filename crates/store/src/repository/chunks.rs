@@ -57,18 +57,24 @@ pub(super) fn parse_json<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// A changeset's bytes parsed if they name `id`; empty when they do not (found without
-/// parsing them).
+/// The entries of a changeset that name `id` ([`ChangesetFile::naming`]).
 pub(super) fn changeset_naming(
     bytes: &[u8],
     blob: &BlobId,
     id: &dirvault_model::ObjectId,
 ) -> Result<ChangesetFile> {
-    let needle = serde_json::to_vec(id.as_str()).unwrap_or_default();
-    if memchr::memmem::find(bytes, &needle).is_none() {
-        return Ok(ChangesetFile::default());
-    }
-    parse_json(bytes, blob, "changeset")
+    ChangesetFile::naming(bytes, id.as_str()).map_err(|reason| Error::Corrupt {
+        path: format!("changeset {blob}"),
+        reason,
+    })
+}
+
+/// A changeset's entries, binary or JSON ([`ChangesetFile::decode`]).
+pub(super) fn parse_changeset(bytes: &[u8], blob: &BlobId) -> Result<ChangesetFile> {
+    ChangesetFile::decode(bytes).map_err(|reason| Error::Corrupt {
+        path: format!("changeset {blob}"),
+        reason,
+    })
 }
 
 /// What chunks hold: manifest entries or relationships.

@@ -141,7 +141,7 @@ impl Repository {
             .iter()
             .zip(self.chain_bytes(tenant, &record.chain).await?)
         {
-            let changes: ChangesetFile = parse_json(&bytes, &link.blob, "changeset")?;
+            let changes = parse_changeset(&bytes, &link.blob)?;
             for e in changes.created.into_iter().chain(changes.modified) {
                 overlay.insert(e.id.clone(), Some(e));
             }
@@ -247,7 +247,7 @@ impl Repository {
                 let bytes = self
                     .blob_bytes_at(&snapshot.tenant, blob, record.changes_at.as_ref())
                     .await?;
-                parse_json::<ChangesetFile>(&bytes, blob, "changeset").map(|file| Some(file.into()))
+                parse_changeset(&bytes, blob).map(|file| Some(file.into()))
             }
             None => Ok(None),
         }

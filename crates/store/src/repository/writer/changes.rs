@@ -92,17 +92,32 @@ impl SnapshotWriter {
         Ok(changes)
     }
 
-    /// Stores a changeset (unless it is empty) with the filter of the ids it names.
-    pub(super) async fn put_changes<T: Serialize>(
+    /// Stores a changeset (unless it names nothing) with the filter of the ids it names:
+    /// a kind's in binary ([`ChangesetFile::encode`]), the relationships' as JSON.
+    pub(super) async fn put_changes(
         &mut self,
-        changes: &T,
+        changes: Changes<'_>,
         named: Vec<&str>,
     ) -> Result<Option<(BlobId, IdFilter)>> {
         if named.is_empty() {
             return Ok(None);
         }
         let filter = IdFilter::new(&named);
-        let value = to_blob_value(&changes)?;
-        Ok(Some((self.put_blob(&value, None).await?, filter)))
+        let bytes = match changes {
+            Changes::Kind(changes) => changes.encode(),
+            Changes::Relationships(changes) => {
+                crate::format::canonical_bytes(&to_blob_value(changes)?)
+            }
+        };
+        let id = self.ids.id_of(&bytes);
+        Ok(Some((self.put_canonical(id, bytes, None).await?, filter)))
     }
+}
+
+/// A changeset to store.
+pub(super) enum Changes<'a> {
+    /// A kind's entries.
+    Kind(&'a ChangesetFile),
+    /// Links added and removed.
+    Relationships(&'a crate::format::RelationshipChangesFile),
 }

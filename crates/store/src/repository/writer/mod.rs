@@ -553,7 +553,9 @@ impl SnapshotWriter {
                     .chain(&since_parent.deleted)
                     .map(|e| e.id.as_str())
                     .collect();
-                changes = self.put_changes(&since_parent, named).await?;
+                changes = self
+                    .put_changes(changes::Changes::Kind(&since_parent), named)
+                    .await?;
                 let changed =
                     since_base.created.len() + since_base.modified.len() + since_base.deleted.len();
                 layout = Layout::on_base(
@@ -617,7 +619,9 @@ impl SnapshotWriter {
                 .flat_map(Relationship::referenced_ids)
                 .map(|id| id.as_str())
                 .collect();
-            relationship_changes = self.put_changes(&since_parent, named).await?;
+            relationship_changes = self
+                .put_changes(changes::Changes::Relationships(&since_parent), named)
+                .await?;
             let changed = since_base.added.len() + since_base.removed.len();
             layout = Layout::on_base(
                 parent.relationships.index,
