@@ -111,7 +111,9 @@ mod tests {
             id: ObjectId::new(format!("{i:08x}-0000-4000-8000-000000000000")).unwrap(),
             blob: BlobId::of_canonical(format!("version {i}").as_bytes()),
             name: (!i.is_multiple_of(3)).then(|| Text::from(format!("User {i}"))),
-            key: i.is_multiple_of(2).then(|| Text::from(format!("user{i}@contoso.com"))),
+            key: i
+                .is_multiple_of(2)
+                .then(|| Text::from(format!("user{i}@contoso.com"))),
             at: at.then(|| BlobLocation {
                 pack: format!("pack{}", i % 4).into(),
                 offset: u64::from(i) * 1000,
