@@ -92,6 +92,31 @@ impl Repository {
     /// [`Repository::manifest`] filtered would give, without making the others into entries
     /// (a search over a million users decodes their texts and makes only its hits).
     ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use dirvault_model::{DirectoryObject, ObjectKind, TenantId};
+    /// use dirvault_store::Repository;
+    /// use serde_json::json;
+    ///
+    /// let repo = Repository::open("memory://")?;
+    /// let tenant: TenantId = "contoso".parse().unwrap();
+    /// let mut writer = repo.begin(&tenant, chrono::Utc::now(), None).await?;
+    /// for (id, name) in [("u1", "Adele Vance"), ("u2", "Alex Wilber")] {
+    ///     let user = json!({"id": id, "displayName": name});
+    ///     writer.add_object(&DirectoryObject::from_graph(ObjectKind::Users, user).unwrap()).await?;
+    /// }
+    /// let (snapshot, _) = writer.commit().await?;
+    /// let found = repo
+    ///     .manifest_matching(&snapshot, ObjectKind::Users, &|e| {
+    ///         e.name.is_some_and(|n| n.contains("Adele"))
+    ///     })
+    ///     .await?;
+    /// assert_eq!(found.len(), 1);
+    /// assert_eq!(found[0].id.as_str(), "u1");
+    /// # Ok::<(), dirvault_store::Error>(())
+    /// # }).unwrap();
+    /// ```
+    ///
     /// # Errors
     /// Missing or corrupt blobs.
     pub async fn manifest_matching(
