@@ -166,6 +166,7 @@ impl ObjectSnapshotStore {
         let (tenant, _) = record_place(path)?;
         open_record(&self.sealing_of(&tenant, false).await?, path, &stored)
     }
+
     /// Writes pieces already sealed as one pack, then its (sealed) index.
     async fn write_sealed_pack(
         &self,
