@@ -164,6 +164,12 @@ enum Command {
         /// Objects deleted since the snapshot before this one.
         #[arg(long)]
         deleted: bool,
+        /// Leave out the first N objects of the listing.
+        #[arg(long, default_value_t = 0)]
+        skip: usize,
+        /// Show at most N objects (a page: only what it needs is read).
+        #[arg(long)]
+        limit: Option<usize>,
     },
     /// Show one object at a snapshot, with what changed since its previous version.
     Show {
@@ -521,6 +527,8 @@ async fn run(cli: Cli) -> Result<()> {
             search,
             sort,
             deleted,
+            skip,
+            limit,
         } => {
             let (vault, tenant) = open(&cli, &path, name).await?;
             let repo = vault.repository();
@@ -530,12 +538,30 @@ async fn run(cli: Cli) -> Result<()> {
                 sort: *sort,
                 deleted: *deleted,
             };
-            let entries = browse::list(repo, &snapshot, *kind, &options).await?;
+            let (entries, total) = match (*skip, *limit) {
+                (0, None) => {
+                    let all = browse::list(repo, &snapshot, *kind, &options).await?;
+                    let total = all.len();
+                    (all, total)
+                }
+                (skip, limit) => {
+                    let page = browse::list_page(
+                        repo,
+                        &snapshot,
+                        *kind,
+                        &options,
+                        skip,
+                        limit.unwrap_or(usize::MAX),
+                    )
+                    .await?;
+                    (page.items, page.total)
+                }
+            };
             let status = snapshot.kinds.get(kind).map(|k| k.status.clone());
             if cli.json {
                 println!(
                     "{}",
-                    json!({"snapshot": snapshot.id, "kind": kind, "status": status, "objects": entries})
+                    json!({"snapshot": snapshot.id, "kind": kind, "status": status, "total": total, "objects": entries})
                 );
             } else {
                 match &status {
@@ -559,7 +585,16 @@ async fn run(cli: Cli) -> Result<()> {
                         e.key.as_deref().unwrap_or("")
                     );
                 }
-                eprintln!("{} {kind} at snapshot {}", entries.len(), snapshot.id);
+                if entries.len() == total {
+                    eprintln!("{total} {kind} at snapshot {}", snapshot.id);
+                } else {
+                    eprintln!(
+                        "{} of {total} {kind} at snapshot {} (from #{})",
+                        entries.len(),
+                        snapshot.id,
+                        skip + 1
+                    );
+                }
             }
             Ok(())
         }

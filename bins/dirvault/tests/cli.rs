@@ -571,6 +571,18 @@ async fn browse_history_show_ls_and_diff_across_snapshots() {
             .any(|o| o["id"] == user.as_str())
     );
 
+    // A page of the listing: the whole listing's slice, with its total.
+    for sort in ["name", "id"] {
+        let all = env.json(&["ls", "contoso", "users", "--at", &s2, "--sort", sort]);
+        let all = all["objects"].as_array().unwrap();
+        assert!(all.len() > 4, "{}", all.len());
+        let page = env.json(&[
+            "ls", "contoso", "users", "--at", &s2, "--sort", sort, "--skip", "2", "--limit", "3",
+        ]);
+        assert_eq!(page["total"], all.len(), "{sort}");
+        assert_eq!(page["objects"].as_array().unwrap(), &all[2..5], "{sort}");
+    }
+
     let shown = env.json(&["show", "contoso", "users", &user, "--at", &s2]);
     assert_eq!(shown["object"]["raw"]["jobTitle"], "Browsed");
     assert_eq!(shown["previous"][0], s1.as_str());

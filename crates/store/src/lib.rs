@@ -50,7 +50,7 @@ pub use format::{
 };
 pub use holder::LeaseHolder;
 pub use repository::{
-    Changeset, CopyProgress, CopyReport, ForgetReport, LeaseInfo, MAX_DURATION_DAYS,
+    Changeset, CopyProgress, CopyReport, ForgetReport, LeaseInfo, MAX_DURATION_DAYS, ManifestPage,
     PACK_TARGET_BYTES, PruneReport, RelationshipChanges, Repository, RetentionPolicy,
     SnapshotWriter, VerifyReport, WriteStats, differing_entries, parse_duration,
 };

@@ -123,7 +123,13 @@ pub(crate) async fn objects_page(
             "page is from 1 to 4294967295, pageSize from 1 to 1000",
         ));
     }
-    let entries = browse::list(
+    let (page_size, page) = (
+        usize::try_from(size).unwrap_or(1_000),
+        usize::try_from(page).unwrap_or(usize::MAX),
+    );
+    // Only what the page needs is read: the first page of a million users by name or by id
+    // does not make every entry (docs/capacity.md, "Browsing a large tenant").
+    let listed = browse::list_page(
         &app.repo,
         &snapshot,
         kind,
@@ -132,18 +138,11 @@ pub(crate) async fn objects_page(
             sort,
             deleted: q.deleted,
         },
+        (page - 1).saturating_mul(page_size),
+        page_size,
     )
     .await?;
-    let (page_size, page) = (
-        usize::try_from(size).unwrap_or(1_000),
-        usize::try_from(page).unwrap_or(usize::MAX),
-    );
-    let total = entries.len();
-    let items: Vec<_> = entries
-        .into_iter()
-        .skip((page - 1).saturating_mul(page_size))
-        .take(page_size)
-        .collect();
+    let (total, items) = (listed.total, listed.items);
     Ok(ObjectsPage {
         snapshot,
         kind,

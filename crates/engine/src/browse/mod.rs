@@ -4,7 +4,9 @@
 //! Everything here reads snapshot manifests (ids, versions, names) and only the object versions
 //! it shows.
 
+mod page;
 mod related;
+pub use page::*;
 pub use related::*;
 
 use chrono::{DateTime, Utc};

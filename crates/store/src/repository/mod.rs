@@ -31,6 +31,7 @@ mod copy;
 mod footprint;
 mod leases_and_documents;
 mod maintenance;
+mod pages;
 mod read;
 mod retention;
 mod writer;
@@ -42,6 +43,8 @@ use chunks::*;
 pub use copy::{CopyProgress, CopyReport};
 pub use leases_and_documents::LeaseInfo;
 pub use maintenance::{ForgetReport, PruneReport, VerifyReport};
+use pages::ComposedChain;
+pub use pages::ManifestPage;
 pub use retention::{MAX_DURATION_DAYS, RetentionPolicy, parse_duration};
 pub use writer::SnapshotWriter;
 

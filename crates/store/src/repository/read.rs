@@ -90,7 +90,8 @@ impl Repository {
 
     /// The entries of a kind's manifest that `keep` keeps, in id order: what
     /// [`Repository::manifest`] filtered would give, without making the others into entries
-    /// (a search over a million users decodes their texts and makes only its hits).
+    /// (a search over a million users decodes their texts and makes only its hits). `keep`
+    /// is asked once about each entry of the manifest, from any thread.
     ///
     /// ```
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -160,7 +161,18 @@ impl Repository {
         tenant: &TenantId,
         record: &KindRecord,
     ) -> Result<Overlay> {
-        let mut overlay = Overlay::new();
+        Ok(self.composed_chain(tenant, record).await?.overlay)
+    }
+
+    /// A kind's chain of changesets composed ([`ComposedChain`]).
+    ///
+    /// # Errors
+    /// Missing or corrupt changesets.
+    pub(crate) async fn composed_chain(
+        &self,
+        tenant: &TenantId,
+        record: &KindRecord,
+    ) -> Result<ComposedChain> {
         let bytes = self.chain_bytes(tenant, &record.chain).await?;
         // Up to 32 changesets of 10k entries each at L1M: decoded on every core.
         let chain: Vec<ChangesetFile> = record
@@ -169,15 +181,7 @@ impl Repository {
             .zip(&bytes)
             .map(|(link, bytes)| parse_changeset(bytes, &link.blob))
             .collect::<Result<_>>()?;
-        for changes in chain {
-            for e in changes.created.into_iter().chain(changes.modified) {
-                overlay.insert(e.id.clone(), Some(e));
-            }
-            for e in changes.deleted {
-                overlay.insert(e.id, None);
-            }
-        }
-        Ok(overlay)
+        Ok(ComposedChain::of(chain))
     }
 
     /// A snapshot's chain of relationship changes composed into one overlay on its base:

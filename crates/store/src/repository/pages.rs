@@ -1,0 +1,266 @@
+//! Reading part of a manifest: a page of it in id order, or the entries of some objects,
+//! without decoding the chunks that hold none of them. A console showing the first hundred of
+//! a million users reads the index, the chain and one or two chunks.
+
+use super::*;
+
+/// A page of a kind's manifest in id order ([`Repository::manifest_page`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ManifestPage {
+    /// Entries in the whole manifest.
+    pub total: usize,
+    /// The page's entries, in id order.
+    pub entries: Vec<ManifestEntry>,
+}
+
+impl Repository {
+    /// Entries `skip..skip + take` of a kind's manifest in id order, and how many it holds:
+    /// what [`Repository::manifest`] sliced would give. Only the chunks that hold the page
+    /// are read (each chunk's entry count is in the manifest's index, and the chain of
+    /// changesets says how many it gained or lost).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use dirvault_model::{DirectoryObject, ObjectKind, TenantId};
+    /// use dirvault_store::Repository;
+    /// use serde_json::json;
+    ///
+    /// let repo = Repository::open("memory://")?;
+    /// let tenant: TenantId = "contoso".parse().unwrap();
+    /// let mut writer = repo.begin(&tenant, chrono::Utc::now(), None).await?;
+    /// for id in ["u1", "u2", "u3"] {
+    ///     let user = json!({"id": id, "displayName": id});
+    ///     writer.add_object(&DirectoryObject::from_graph(ObjectKind::Users, user).unwrap()).await?;
+    /// }
+    /// let (snapshot, _) = writer.commit().await?;
+    /// let page = repo.manifest_page(&snapshot, ObjectKind::Users, 1, 10).await?;
+    /// assert_eq!(page.total, 3);
+    /// let ids: Vec<&str> = page.entries.iter().map(|e| e.id.as_str()).collect();
+    /// assert_eq!(ids, ["u2", "u3"]);
+    /// # Ok::<(), dirvault_store::Error>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// Missing or corrupt blobs.
+    pub async fn manifest_page(
+        &self,
+        snapshot: &Snapshot,
+        kind: ObjectKind,
+        skip: usize,
+        take: usize,
+    ) -> Result<ManifestPage> {
+        let Some(record) = snapshot.kinds.get(&kind) else {
+            return Ok(ManifestPage::default());
+        };
+        if record.index.is_none() {
+            // Nothing to count chunks by: the whole manifest (it is small or empty).
+            return Ok(page_of(self.manifest(snapshot, kind).await?, skip, take));
+        }
+        let chunks = self.manifest_chunks(&snapshot.tenant, record).await?;
+        let chain = self.composed_chain(&snapshot.tenant, record).await?;
+        let counts = chunk_counts(&chunks, &chain);
+        let total: usize = counts.iter().sum();
+        let end = skip.saturating_add(take).min(total);
+        if skip >= end {
+            return Ok(ManifestPage {
+                total,
+                entries: Vec::new(),
+            });
+        }
+        // The chunks that hold entries skip..end, and how many entries come before them.
+        let (mut first, mut before) = (0, 0);
+        while counts.get(first).is_some_and(|&n| before + n <= skip) {
+            before += counts.get(first).copied().unwrap_or(0);
+            first += 1;
+        }
+        let mut last = first;
+        let mut through = before;
+        while last < chunks.len() {
+            through += counts.get(last).copied().unwrap_or(0);
+            last += 1;
+            if through >= end {
+                break;
+            }
+        }
+        let held = chunks.get(first..last).unwrap_or_default();
+        let base = self
+            .chunked_refs(&snapshot.tenant, held, "manifest")
+            .await?;
+        // The chain's entries that fall in those chunks' id range (before the first chunk's
+        // first id counts as the first chunk's).
+        let from = (first > 0).then(|| chunks.get(first).map(|c| c.first.as_str()));
+        let until = chunks.get(last).map(|c| c.first.as_str());
+        let overlay: Overlay = chain
+            .overlay
+            .iter()
+            .filter(|(id, _)| {
+                from.flatten().is_none_or(|from| id.as_str() >= from)
+                    && until.is_none_or(|until| id.as_str() < until)
+            })
+            .map(|(id, e)| (id.clone(), e.clone()))
+            .collect();
+        let entries = apply_overlay(base, overlay);
+        let entries = entries
+            .into_iter()
+            .skip(skip - before)
+            .take(end - skip)
+            .collect();
+        Ok(ManifestPage { total, entries })
+    }
+
+    /// Calls `visit` once with the texts (id, name, key) of each entry of a kind's manifest,
+    /// in no particular order and from any thread, without making entries: what a listing
+    /// sorted by name needs to choose its page among a million users.
+    ///
+    /// # Errors
+    /// Missing or corrupt blobs.
+    pub async fn visit_manifest(
+        &self,
+        snapshot: &Snapshot,
+        kind: ObjectKind,
+        visit: &(dyn Fn(EntryText<'_>) + Sync),
+    ) -> Result<()> {
+        // `manifest_matching` offers each entry of the manifest to its filter exactly once
+        // (those the chain replaces are left out before): keeping none makes none.
+        self.manifest_matching(snapshot, kind, &|e| {
+            visit(e);
+            false
+        })
+        .await
+        .map(drop)
+    }
+
+    /// The entries of `ids` in a kind's manifest, in id order (objects it does not hold are
+    /// left out): only the chunks that may hold them are read.
+    ///
+    /// # Errors
+    /// Missing or corrupt blobs.
+    pub async fn entries_of(
+        &self,
+        snapshot: &Snapshot,
+        kind: ObjectKind,
+        ids: &[dirvault_model::ObjectId],
+    ) -> Result<Vec<ManifestEntry>> {
+        let Some(record) = snapshot.kinds.get(&kind) else {
+            return Ok(Vec::new());
+        };
+        let wanted: HashSet<&str> = ids.iter().map(|id| id.as_str()).collect();
+        if record.index.is_none() {
+            let mut all = self.manifest(snapshot, kind).await?;
+            all.retain(|e| wanted.contains(e.id.as_str()));
+            return Ok(all);
+        }
+        let chunks = self.manifest_chunks(&snapshot.tenant, record).await?;
+        let chain = self.composed_chain(&snapshot.tenant, record).await?;
+        // The chain decides the objects it names; the base's chunks the others.
+        let mut held: Vec<usize> = wanted
+            .iter()
+            .filter(|id| !chain.overlay.contains_key(**id))
+            .filter_map(|id| chunk_of(&chunks, id))
+            .collect();
+        held.sort_unstable();
+        held.dedup();
+        let refs: Vec<ChunkRef> = held
+            .into_iter()
+            .filter_map(|i| chunks.get(i).cloned())
+            .collect();
+        let decode = |bytes: &[u8]| {
+            EntryChunk::decode_matching(bytes, &|e| {
+                wanted.contains(e.id) && !chain.overlay.contains_key(e.id)
+            })
+        };
+        let base = self
+            .chunked_refs_with(&snapshot.tenant, &refs, "manifest", &decode)
+            .await?;
+        let overlay: Overlay = chain
+            .overlay
+            .iter()
+            .filter(|(id, _)| wanted.contains(id.as_str()))
+            .map(|(id, e)| (id.clone(), e.clone()))
+            .collect();
+        Ok(apply_overlay(base, overlay))
+    }
+}
+
+/// Entries `skip..skip + take` of a whole manifest.
+fn page_of(all: Vec<ManifestEntry>, skip: usize, take: usize) -> ManifestPage {
+    ManifestPage {
+        total: all.len(),
+        entries: all.into_iter().skip(skip).take(take).collect(),
+    }
+}
+
+/// The chunk whose id range holds `id`: the last whose first id is at or before it (ids
+/// before the first chunk's are the first chunk's); `None` without chunks.
+fn chunk_of(chunks: &[ChunkRef], id: &str) -> Option<usize> {
+    if chunks.is_empty() {
+        return None;
+    }
+    Some(
+        chunks
+            .partition_point(|c| c.first.as_str() <= id)
+            .saturating_sub(1),
+    )
+}
+
+/// How many entries each chunk's id range holds once the chain is applied: its own count,
+/// plus the objects the chain left there that the base did not hold, minus those the base held
+/// that the chain removed. A chain that contradicts its base (a corrupt one) cannot make a
+/// count negative.
+fn chunk_counts(chunks: &[ChunkRef], chain: &ComposedChain) -> Vec<usize> {
+    let mut counts: Vec<i64> = chunks
+        .iter()
+        .map(|c| i64::try_from(c.count).unwrap_or(i64::MAX))
+        .collect();
+    for (id, state) in &chain.overlay {
+        let (now, then) = (
+            i64::from(state.is_some()),
+            i64::from(chain.base_held.contains(id)),
+        );
+        match chunk_of(chunks, id.as_str()).and_then(|i| counts.get_mut(i)) {
+            Some(count) => *count = count.saturating_add(now - then),
+            // A base without chunks (its kind was empty): the chain's objects are a range of
+            // their own.
+            None => counts.push(now),
+        }
+    }
+    counts
+        .into_iter()
+        .map(|n| usize::try_from(n).unwrap_or(0))
+        .collect()
+}
+
+/// A kind's chain of changesets composed ([`Repository::composed_chain`]).
+pub(crate) struct ComposedChain {
+    /// The last state the chain gives each object it names (`None`: deleted).
+    pub overlay: Overlay,
+    /// The objects the chain names that its base held: those whose first change in the chain
+    /// is a modification or a deletion (a changeset is against its parent, so an object is
+    /// created only where it was not).
+    pub base_held: HashSet<dirvault_model::ObjectId>,
+}
+
+impl ComposedChain {
+    /// Composes changesets, oldest first.
+    pub(crate) fn of(chain: Vec<ChangesetFile>) -> Self {
+        let mut composed = Self {
+            overlay: Overlay::new(),
+            base_held: HashSet::new(),
+        };
+        for changes in chain {
+            for e in changes.modified.iter().chain(&changes.deleted) {
+                if !composed.overlay.contains_key(&e.id) {
+                    composed.base_held.insert(e.id.clone());
+                }
+            }
+            for e in changes.created.into_iter().chain(changes.modified) {
+                composed.overlay.insert(e.id.clone(), Some(e));
+            }
+            for e in changes.deleted {
+                composed.overlay.insert(e.id, None);
+            }
+        }
+        composed
+    }
+}
