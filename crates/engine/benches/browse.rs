@@ -243,6 +243,28 @@ async fn main() {
             format!("{} users", found.len())
         });
     }
+    // What the console and the API ask for: a page of 100, by name (their default) and by id,
+    // the first and one far into the listing.
+    for (label, sort, page) in [
+        ("page 1 of users by name", browse::SortBy::Name, 0),
+        ("page 1 of users by id", browse::SortBy::Id, 0),
+        ("page 2,000 of users by id", browse::SortBy::Id, 1_999),
+    ] {
+        timed!(label, async {
+            let r = fresh();
+            let at = browse::resolve_snapshot(&r, &tenant, "latest")
+                .await
+                .unwrap();
+            let options = ListOptions {
+                sort,
+                ..ListOptions::default()
+            };
+            let found = browse::list_page(&r, &at, ObjectKind::Users, &options, page * 100, 100)
+                .await
+                .unwrap();
+            format!("{} of {} users", found.items.len(), found.total)
+        });
+    }
     timed!("users manifest alone", async {
         let all = fresh().manifest(&latest, ObjectKind::Users).await.unwrap();
         format!("{} entries", all.len())
