@@ -84,7 +84,15 @@ pub struct Repository {
     /// reading every pack index, and holding every tenant's would grow a daemon serving
     /// thousands of tenants by tens of megabytes per large tenant.
     indexes: Arc<std::sync::Mutex<RecentIndexes>>,
+    /// The chain of changesets composed last by a read ([`Repository::composed_chain`]): a
+    /// listing by name reads it twice (to choose a page, then to read it) and a console's
+    /// next page once more. One, whatever the tenants: up to 32 changesets' entries.
+    last_chain: Arc<std::sync::Mutex<Option<LastChain>>>,
 }
+
+/// A composed chain and what it was composed from (changesets are named by their content, so
+/// the same tenant and links are the same chain).
+type LastChain = (TenantId, Vec<BlobId>, Arc<ComposedChain>);
 
 impl From<crate::ObjectSnapshotStore> for Repository {
     fn from(store: crate::ObjectSnapshotStore) -> Self {
@@ -123,6 +131,7 @@ impl Repository {
         Self {
             store,
             indexes: Arc::default(),
+            last_chain: Arc::default(),
         }
     }
 

@@ -130,7 +130,8 @@ impl Repository {
             return Ok(Vec::new());
         };
         let chunks = self.manifest_chunks(&snapshot.tenant, record).await?;
-        let overlay = self.manifest_overlay(&snapshot.tenant, record).await?;
+        let chain = self.composed_chain(&snapshot.tenant, record).await?;
+        let overlay = &chain.overlay;
         // The chain decides every object it names: the base's entries of those are left out,
         // and the chain's own (those it keeps) merged in.
         // Probed once an entry, a million times at L1M: a fast hasher, and none when empty.
@@ -152,7 +153,8 @@ impl Repository {
     }
 
     /// A kind's chain of changesets composed into one overlay on its base: the last state
-    /// the chain gives each object it names (`None`: deleted). Empty without a chain.
+    /// the chain gives each object it names (`None`: deleted). Empty without a chain. Not
+    /// kept: a backup reads its parent's once.
     ///
     /// # Errors
     /// Missing or corrupt changesets.
@@ -161,10 +163,11 @@ impl Repository {
         tenant: &TenantId,
         record: &KindRecord,
     ) -> Result<Overlay> {
-        Ok(self.composed_chain(tenant, record).await?.overlay)
+        Ok(self.compose_chain(tenant, record).await?.overlay)
     }
 
-    /// A kind's chain of changesets composed ([`ComposedChain`]).
+    /// A kind's chain of changesets composed ([`ComposedChain`]) for reading: the last one
+    /// composed is kept, and asked again is not read again.
     ///
     /// # Errors
     /// Missing or corrupt changesets.
@@ -172,7 +175,32 @@ impl Repository {
         &self,
         tenant: &TenantId,
         record: &KindRecord,
-    ) -> Result<ComposedChain> {
+    ) -> Result<Arc<ComposedChain>> {
+        let links: Vec<BlobId> = record.chain.iter().map(|l| l.blob).collect();
+        let kept = match &*self
+            .last_chain
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        {
+            Some((t, l, chain)) if t == tenant && *l == links => Some(chain.clone()),
+            _ => None,
+        };
+        if let Some(chain) = kept {
+            return Ok(chain);
+        }
+        let chain = Arc::new(self.compose_chain(tenant, record).await?);
+        if !links.is_empty() {
+            *self
+                .last_chain
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                Some((tenant.clone(), links, chain.clone()));
+        }
+        Ok(chain)
+    }
+
+    /// A kind's chain of changesets read and composed.
+    async fn compose_chain(&self, tenant: &TenantId, record: &KindRecord) -> Result<ComposedChain> {
         let bytes = self.chain_bytes(tenant, &record.chain).await?;
         // Up to 32 changesets of 10k entries each at L1M: decoded on every core.
         let chain: Vec<ChangesetFile> = record
