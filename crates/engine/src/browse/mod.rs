@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use dirvault_diff::{AttributeChange, DiffOptions, diff_objects};
 use dirvault_model::{DirectoryObject, ObjectId, ObjectKind, SnapshotId, TenantId};
 use dirvault_store::{EntryText, ManifestEntry, Repository, Snapshot};
+use futures::{StreamExt, TryStreamExt};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -390,41 +391,54 @@ pub async fn history(
     kind: ObjectKind,
     id: &ObjectId,
 ) -> Result<Vec<HistoryEntry>> {
-    let mut out = Vec::new();
-    let mut previous: Option<(ManifestEntry, DirectoryObject)> = None;
+    let versions = repo.versions(tenant, kind, id).await?;
+    // The events first, from the entries alone (no manifest is read: the snapshots'
+    // changesets gave them).
+    let mut events: Vec<(&Snapshot, Option<&ManifestEntry>, Event)> = Vec::new();
+    let mut before: Option<&ManifestEntry> = None;
     let mut ever_seen = false;
-    // One entry per snapshot, from the snapshots' changesets: no manifest is read.
-    for (snapshot, current) in repo.versions(tenant, kind, id).await? {
-        let event = match (&previous, &current) {
+    for (snapshot, current) in &versions {
+        let event = match (before, current) {
             (None, Some(_)) if ever_seen => Some(Event::Restored),
             (None, Some(_)) => Some(Event::Created),
             (Some(_), None) => Some(Event::Deleted),
-            (Some((p, _)), Some(c)) if p.blob != c.blob => Some(Event::Modified),
+            (Some(p), Some(c)) if p.blob != c.blob => Some(Event::Modified),
             _ => None,
         };
-        let loaded = match &current {
-            Some(entry) if event.is_some() => {
-                Some((entry.clone(), load(repo, &snapshot, kind, entry).await?))
-            }
-            Some(_) => previous.clone(),
-            None => None,
-        };
         if let Some(event) = event {
-            let changes = match (&previous, &loaded, event) {
-                (Some((_, old)), Some((_, new)), Event::Modified) => {
-                    diff_objects(old.raw(), new.raw(), &DiffOptions::default())
-                }
-                _ => Vec::new(),
-            };
-            out.push(HistoryEntry {
-                snapshot: snapshot.id.clone(),
-                time: snapshot.time,
-                event,
-                changes,
-            });
+            events.push((snapshot, current.as_ref(), event));
         }
         ever_seen |= current.is_some();
-        previous = loaded;
+        before = current.as_ref();
+    }
+    // The versions the events show, read together (their futures made first, so that the
+    // caller's future stays `Send`).
+    let loads: Vec<_> = events
+        .iter()
+        .filter_map(|(snapshot, entry, _)| entry.map(|e| load(repo, snapshot, kind, e)))
+        .collect();
+    let mut objects = futures::stream::iter(loads)
+        .buffered(8)
+        .try_collect::<Vec<DirectoryObject>>()
+        .await?
+        .into_iter();
+    let mut out = Vec::with_capacity(events.len());
+    let mut previous: Option<DirectoryObject> = None;
+    for (snapshot, entry, event) in events {
+        let object = entry.and_then(|_| objects.next());
+        let changes = match (&previous, &object, event) {
+            (Some(old), Some(new), Event::Modified) => {
+                diff_objects(old.raw(), new.raw(), &DiffOptions::default())
+            }
+            _ => Vec::new(),
+        };
+        out.push(HistoryEntry {
+            snapshot: snapshot.id.clone(),
+            time: snapshot.time,
+            event,
+            changes,
+        });
+        previous = object;
     }
     Ok(out)
 }

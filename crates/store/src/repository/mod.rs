@@ -34,6 +34,7 @@ mod maintenance;
 mod pages;
 mod read;
 mod retention;
+mod versions;
 mod writer;
 
 pub use chains::differing_entries;

@@ -328,69 +328,6 @@ impl Repository {
         futures::future::try_join_all(reads).await
     }
 
-    /// Every version of one object across the tenant's snapshots, oldest first: `None` where
-    /// the snapshot does not hold it. Format 2 snapshots are answered from their changesets
-    /// (one small blob each, and none at all for an unchanged kind) instead of manifests.
-    ///
-    /// # Errors
-    /// Store errors.
-    pub async fn versions(
-        &self,
-        tenant: &TenantId,
-        kind: ObjectKind,
-        id: &dirvault_model::ObjectId,
-    ) -> Result<Vec<(Snapshot, Option<ManifestEntry>)>> {
-        let mut out: Vec<(Snapshot, Option<ManifestEntry>)> = Vec::new();
-        for snapshot in self.snapshots(tenant).await? {
-            let record = snapshot.kinds.get(&kind);
-            let previous = out
-                .last()
-                .filter(|(p, _)| snapshot.parent.as_ref() == Some(&p.id));
-            let current = match (previous, record) {
-                (_, None) => None,
-                (Some((p, entry)), Some(r)) if r.index.is_some() => {
-                    let before = p.kinds.get(&kind);
-                    if before.is_some_and(|b| b.same_manifest(r)) {
-                        entry.clone()
-                    } else if r.changes.is_none() && before.is_some_and(|b| b.index.is_some()) {
-                        // Format 2 writes a changeset whenever the index changes; none
-                        // means the kind was carried over as it was.
-                        entry.clone()
-                    } else if r
-                        .changes_filter
-                        .as_ref()
-                        .is_some_and(|f| !f.may_contain(id.as_str()))
-                    {
-                        // The changeset certainly does not name it.
-                        entry.clone()
-                    } else if let Some(blob) = &r.changes {
-                        let bytes = self
-                            .blob_bytes_at(&snapshot.tenant, blob, r.changes_at.as_ref())
-                            .await?;
-                        let changes = changeset_naming(&bytes, blob, id)?;
-                        if let Some(e) = changes
-                            .created
-                            .iter()
-                            .chain(&changes.modified)
-                            .find(|e| &e.id == id)
-                        {
-                            Some(e.clone())
-                        } else if changes.deleted.iter().any(|e| &e.id == id) {
-                            None
-                        } else {
-                            entry.clone()
-                        }
-                    } else {
-                        self.entry(&snapshot, kind, id).await?
-                    }
-                }
-                _ => self.entry(&snapshot, kind, id).await?,
-            };
-            out.push((snapshot, current));
-        }
-        Ok(out)
-    }
-
     /// Reads and concatenates chunks, at their hinted locations when every chunk has one
     /// (no blob index needed), else through the blob index.
     pub(super) async fn chunked_refs<T: ChunkItem>(
