@@ -12,6 +12,7 @@ mod cli;
 mod keys;
 mod kind_column;
 mod lease;
+mod ls;
 mod quickstart;
 mod repo;
 mod repository;
