@@ -205,6 +205,14 @@ async fn main() {
     let latest = snapshots.last().unwrap().clone();
     let first = snapshots.first().unwrap().clone();
     let middle = snapshots[snapshots.len() / 2].clone();
+    // What a read of the latest composes: its base's chunks and this many changesets.
+    println!(
+        "latest snapshot: users on a chain of {} changesets",
+        latest
+            .kinds
+            .get(&ObjectKind::Users)
+            .map_or(0, |k| k.chain_length())
+    );
 
     let r = fresh();
     let t = Instant::now();
