@@ -847,6 +847,20 @@ async fn pages_of_a_chained_manifest_read_as_the_whole_manifest() {
         longest >= 3,
         "the pages were read through chains ({longest})"
     );
+    // Every user deleted (the kind left empty), then a few created again.
+    for (step, users) in [(12_i64, 0_u32), (13, 40)] {
+        state.users = (0..users).map(|i| (i * 3, 0)).collect();
+        let mut w = repo
+            .begin(&t, start + Duration::hours(step), parent.clone())
+            .await
+            .unwrap();
+        write_state(&mut w, &state).await;
+        let (snapshot, _) = w.commit().await.unwrap();
+        let expected = repo.manifest(&snapshot, ObjectKind::Users).await.unwrap();
+        assert_eq!(expected.len(), users as usize);
+        assert_pages_match(&repo, &snapshot, &expected, &format!("step {step}")).await;
+        parent = Some(snapshot.id.clone());
+    }
 }
 
 /// The state of a tenant in the chain test: users by id (with a "version" in the job title)

@@ -59,6 +59,12 @@ impl Repository {
         }
         let chunks = self.manifest_chunks(&snapshot.tenant, record).await?;
         let chain = self.composed_chain(&snapshot.tenant, record).await?;
+        if chunks.is_empty() {
+            // A base that held nothing (every object deleted at a rebase): the chain's
+            // objects are the whole manifest.
+            let all = chain.overlay.values().flatten().cloned().collect();
+            return Ok(page_of(all, skip, take));
+        }
         let counts = chunk_counts(&chunks, &chain);
         let total: usize = counts.iter().sum();
         let end = skip.saturating_add(take).min(total);
@@ -204,7 +210,8 @@ fn chunk_of(chunks: &[ChunkRef], id: &str) -> Option<usize> {
     )
 }
 
-/// How many entries each chunk's id range holds once the chain is applied: its own count,
+/// How many entries each chunk's id range holds once the chain is applied (`chunks` not
+/// empty): its own count,
 /// plus the objects the chain left there that the base did not hold, minus those the base held
 /// that the chain removed. A chain that contradicts its base (a corrupt one) cannot make a
 /// count negative.
@@ -218,11 +225,8 @@ fn chunk_counts(chunks: &[ChunkRef], chain: &ComposedChain) -> Vec<usize> {
             i64::from(state.is_some()),
             i64::from(chain.base_held.contains(id)),
         );
-        match chunk_of(chunks, id.as_str()).and_then(|i| counts.get_mut(i)) {
-            Some(count) => *count = count.saturating_add(now - then),
-            // A base without chunks (its kind was empty): the chain's objects are a range of
-            // their own.
-            None => counts.push(now),
+        if let Some(count) = chunk_of(chunks, id.as_str()).and_then(|i| counts.get_mut(i)) {
+            *count = count.saturating_add(now - then);
         }
     }
     counts
