@@ -831,15 +831,8 @@ async fn pages_of_a_chained_manifest_read_as_the_whole_manifest() {
                 state.users.retain(|id, _| !(3_000..5_000).contains(id));
             }
         }
-        let mut w = repo
-            .begin(&t, start + Duration::hours(step), parent.clone())
-            .await
-            .unwrap();
-        write_state(&mut w, &state).await;
-        let (snapshot, _) = w.commit().await.unwrap();
-        let expected = repo.manifest(&snapshot, ObjectKind::Users).await.unwrap();
-        assert_eq!(expected.len(), state.users.len());
-        assert_pages_match(&repo, &snapshot, &expected, &format!("step {step}")).await;
+        let time = start + Duration::hours(step);
+        let snapshot = commit_and_check_pages(&repo, (&t, time, parent), &state, step).await;
         longest = longest.max(snapshot.kinds[&ObjectKind::Users].chain_length());
         parent = Some(snapshot.id.clone());
     }
@@ -850,17 +843,30 @@ async fn pages_of_a_chained_manifest_read_as_the_whole_manifest() {
     // Every user deleted (the kind left empty), then a few created again.
     for (step, users) in [(12_i64, 0_u32), (13, 40)] {
         state.users = (0..users).map(|i| (i * 3, 0)).collect();
-        let mut w = repo
-            .begin(&t, start + Duration::hours(step), parent.clone())
-            .await
-            .unwrap();
-        write_state(&mut w, &state).await;
-        let (snapshot, _) = w.commit().await.unwrap();
-        let expected = repo.manifest(&snapshot, ObjectKind::Users).await.unwrap();
-        assert_eq!(expected.len(), users as usize);
-        assert_pages_match(&repo, &snapshot, &expected, &format!("step {step}")).await;
+        let time = start + Duration::hours(step);
+        let snapshot = commit_and_check_pages(&repo, (&t, time, parent), &state, step).await;
         parent = Some(snapshot.id.clone());
     }
+}
+
+/// Commits `state` on `parent` and checks the snapshot's pages against its whole manifest.
+async fn commit_and_check_pages(
+    repo: &Repository,
+    (t, time, parent): (
+        &TenantId,
+        chrono::DateTime<Utc>,
+        Option<dirvault_model::SnapshotId>,
+    ),
+    state: &ChainState,
+    step: i64,
+) -> dirvault_store::Snapshot {
+    let mut w = repo.begin(t, time, parent).await.unwrap();
+    write_state(&mut w, state).await;
+    let (snapshot, _) = w.commit().await.unwrap();
+    let expected = repo.manifest(&snapshot, ObjectKind::Users).await.unwrap();
+    assert_eq!(expected.len(), state.users.len(), "step {step}");
+    assert_pages_match(repo, &snapshot, &expected, &format!("step {step}")).await;
+    snapshot
 }
 
 /// The state of a tenant in the chain test: users by id (with a "version" in the job title)
