@@ -40,6 +40,7 @@ mod error;
 mod format;
 mod guid_packing;
 mod holder;
+mod name_order;
 mod repository;
 
 pub use backend::{KeySlot, Lease, ObjectSnapshotStore, OpenOptions, StoreRequests};
@@ -49,6 +50,7 @@ pub use format::{
     BlobId, EntryText, KindRecord, KindStatus, ManifestEntry, Snapshot, Text, new_snapshot_id,
 };
 pub use holder::LeaseHolder;
+pub use name_order::{cmp_lowercase, name_order};
 pub use repository::{
     Changeset, CopyProgress, CopyReport, ForgetReport, LeaseInfo, MAX_DURATION_DAYS, ManifestPage,
     PACK_TARGET_BYTES, PruneReport, RelationshipChanges, Repository, RetentionPolicy,

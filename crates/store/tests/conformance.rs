@@ -773,6 +773,30 @@ async fn assert_pages_match(
             );
         }
     }
+    // In name order, from the base's name chunks (4,096 entries each) and the chain.
+    let mut by_name = expected.to_vec();
+    let key =
+        |e: &dirvault_store::ManifestEntry| (e.name.clone().unwrap_or_default(), e.id.clone());
+    by_name.sort_by(|a, b| {
+        let (a, b) = (key(a), key(b));
+        dirvault_store::name_order((&a.0, a.1.as_str()), (&b.0, b.1.as_str()))
+    });
+    for take in [0, 1, 100, 1_000] {
+        for skip in [0, 1, 4_095, 4_096, 4_097, n.saturating_sub(1), n, n + 5] {
+            let page = repo
+                .manifest_page_by_name(snapshot, ObjectKind::Users, skip, take)
+                .await
+                .unwrap()
+                .expect("bases are written with name chunks");
+            let want: Vec<_> = by_name.iter().skip(skip).take(take).cloned().collect();
+            assert_eq!(page.total, n, "{context}: total by name");
+            assert_eq!(
+                versions_of(&page.entries),
+                versions_of(&want),
+                "{context}: page {skip}+{take} by name"
+            );
+        }
+    }
     // Every seventh object, and ids that are not there.
     let mut ids: Vec<ObjectId> = expected.iter().step_by(7).map(|e| e.id.clone()).collect();
     ids.extend(["u9999", "a", "zz"].map(|id| id.parse().unwrap()));

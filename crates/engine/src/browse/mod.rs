@@ -12,7 +12,7 @@ pub use related::*;
 use chrono::{DateTime, Utc};
 use dirvault_diff::{AttributeChange, DiffOptions, diff_objects};
 use dirvault_model::{DirectoryObject, ObjectId, ObjectKind, SnapshotId, TenantId};
-use dirvault_store::{EntryText, ManifestEntry, Repository, Snapshot};
+use dirvault_store::{EntryText, ManifestEntry, Repository, Snapshot, cmp_lowercase};
 use futures::{StreamExt, TryStreamExt};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -244,18 +244,6 @@ fn sort_by_name(entries: &mut [ManifestEntry]) {
     });
     let order: Vec<usize> = keys.into_iter().map(|k| k.index).collect();
     permute(entries, &order);
-}
-
-/// Compares two strings as their lower-cased forms (allocating only for text that is not
-/// ASCII).
-fn cmp_lowercase(a: &str, b: &str) -> std::cmp::Ordering {
-    if a.is_ascii() && b.is_ascii() {
-        return a
-            .bytes()
-            .map(|c| c.to_ascii_lowercase())
-            .cmp(b.bytes().map(|c| c.to_ascii_lowercase()));
-    }
-    a.to_lowercase().cmp(&b.to_lowercase())
 }
 
 /// Puts `items[order[i]]` at `i` for every `i`, in place: one cycle of the permutation at a

@@ -9,10 +9,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 
 use dirvault_model::{ObjectId, ObjectKind};
-use dirvault_store::{EntryText, ManifestEntry, Repository, Snapshot};
+use dirvault_store::{EntryText, ManifestEntry, Repository, Snapshot, name_order};
 use serde::Serialize;
 
-use super::{ListOptions, SortBy, cmp_lowercase, list};
+use super::{ListOptions, SortBy, list};
 use crate::Result;
 
 /// A page of a listing and how many entries the whole listing holds.
@@ -26,8 +26,9 @@ pub struct ListPage {
 
 /// Entries `skip..skip + take` of what [`list`] gives, and its length. A listing by id or
 /// by name reads only what the page needs: by id, the manifest chunks holding the page; by
-/// name, the texts of every entry and then the page's own entries. Searches, deletions and
-/// the order by modification read the whole listing.
+/// name, the base's name chunks as far as the page reaches (or, for a base written before
+/// them, the texts of every entry), then the page's own entries. Searches, deletions and the
+/// order by modification read the whole listing.
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -71,26 +72,49 @@ pub async fn list_page(
                 items: page.entries,
             }
         }
-        // A page deep into the listing: choosing it costs more than sorting everything.
-        (false, false, SortBy::Name)
-            if skip.saturating_add(take)
-                <= snapshot.kinds.get(&kind).map_or(0, |k| k.count) / 4 =>
-        {
-            by_name(repo, snapshot, kind, skip, take).await?
-        }
-        _ => {
-            let all = list(repo, snapshot, kind, options).await?;
-            ListPage {
-                total: all.len(),
-                items: all.into_iter().skip(skip).take(take).collect(),
+        (false, false, SortBy::Name) => {
+            match repo
+                .manifest_page_by_name(snapshot, kind, skip, take)
+                .await?
+            {
+                // The base's name chunks (written since session 30).
+                Some(page) => ListPage {
+                    total: page.total,
+                    items: page.entries,
+                },
+                // An older base: the page chosen among every entry's texts, unless it is deep
+                // into the listing (choosing it would cost more than sorting everything).
+                None if skip.saturating_add(take)
+                    <= snapshot.kinds.get(&kind).map_or(0, |k| k.count) / 4 =>
+                {
+                    by_name(repo, snapshot, kind, skip, take).await?
+                }
+                None => whole_listing_sliced(repo, snapshot, kind, options, skip, take).await?,
             }
         }
+        _ => whole_listing_sliced(repo, snapshot, kind, options, skip, take).await?,
     };
     // Where a version is stored is the store's business, not the listing's.
     for e in &mut page.items {
         e.clear_location();
     }
     Ok(page)
+}
+
+/// Entries `skip..skip + take` of [`list`].
+async fn whole_listing_sliced(
+    repo: &Repository,
+    snapshot: &Snapshot,
+    kind: ObjectKind,
+    options: &ListOptions,
+    skip: usize,
+    take: usize,
+) -> Result<ListPage> {
+    let all = list(repo, snapshot, kind, options).await?;
+    Ok(ListPage {
+        total: all.len(),
+        items: all.into_iter().skip(skip).take(take).collect(),
+    })
 }
 
 /// Entries `skip..skip + take` in name order: every entry's texts are offered to a bounded
@@ -176,11 +200,6 @@ impl PartialOrd for NameKey {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
-}
-
-/// Name order: lower-cased names, then ids.
-fn name_order(a: (&str, &str), b: (&str, &str)) -> Ordering {
-    cmp_lowercase(a.0, b.0).then_with(|| a.1.cmp(b.1))
 }
 
 /// The first `wanted` entries in name order among those offered: a max-heap of them, so that

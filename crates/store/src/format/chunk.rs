@@ -58,13 +58,7 @@ impl EntryChunk {
         }
         put_varint(&mut out, self.entries.len() as u64);
         for PackedEntry(id, blob, name, key, at) in &self.entries {
-            match guid_bytes(id.as_str()) {
-                Some(guid) => {
-                    put_varint(&mut out, 0);
-                    out.extend_from_slice(&guid);
-                }
-                None => put_optional_text(&mut out, Some(id.as_str())),
-            }
+            put_entry_id(&mut out, id.as_str());
             out.extend_from_slice(&blob.0[..width]);
             put_optional_text(&mut out, name.as_deref());
             put_optional_text(&mut out, key.as_deref());
@@ -124,27 +118,13 @@ impl EntryChunk {
         for _ in 0..count {
             let id_span = match version {
                 ChunkVersion::V4 => push(&mut texts, r.text()?),
-                ChunkVersion::V5 | ChunkVersion::V6 => match r.varint()? {
-                    0 => {
-                        let bytes: [u8; 16] = r.take(16)?.try_into().map_err(|_| "a short GUID")?;
-                        let guid = uuid::Uuid::from_bytes(bytes);
-                        push(&mut texts, guid.hyphenated().encode_lower(&mut guid_text))
-                    }
-                    n => push(
-                        &mut texts,
-                        r.utf8(usize::try_from(n.saturating_sub(1)).map_err(|e| e.to_string())?)?,
-                    ),
-                },
+                ChunkVersion::V5 | ChunkVersion::V6 => {
+                    push(&mut texts, r.entry_id(&mut guid_text)?)
+                }
             };
             let blob = read_id(&mut r, width)?;
             let mut optional = |texts: &mut String| -> Result<Option<Range<usize>>, String> {
-                Ok(match r.varint()? {
-                    0 => None,
-                    n => Some(push(
-                        texts,
-                        r.utf8(usize::try_from(n.saturating_sub(1)).map_err(|e| e.to_string())?)?,
-                    )),
-                })
+                Ok(r.optional_text()?.map(|text| push(texts, text)))
             };
             let name = optional(&mut texts)?;
             let key = optional(&mut texts)?;
@@ -289,8 +269,20 @@ pub(super) fn read_id(r: &mut Reader, width: usize) -> Result<BlobId, String> {
     BlobId::from_significant(r.take(width)?).ok_or_else(|| "a blob id of another length".into())
 }
 
+/// Appends an object id: 0 and its 16 bytes for a GUID in canonical form, else its length
+/// + 1 and its text.
+pub(super) fn put_entry_id(out: &mut Vec<u8>, id: &str) {
+    match guid_bytes(id) {
+        Some(guid) => {
+            put_varint(out, 0);
+            out.extend_from_slice(&guid);
+        }
+        None => put_optional_text(out, Some(id)),
+    }
+}
+
 /// Appends an optional text: 0 for none, else its length + 1 and its bytes.
-fn put_optional_text(out: &mut Vec<u8>, text: Option<&str>) {
+pub(super) fn put_optional_text(out: &mut Vec<u8>, text: Option<&str>) {
     match text {
         None => put_varint(out, 0),
         Some(t) => {
@@ -375,6 +367,33 @@ impl<'a> Reader<'a> {
             .ok_or_else(|| format!("truncated: {n} bytes wanted at byte {}", self.at))?;
         self.at = end;
         Ok(out)
+    }
+
+    /// An object id as [`put_entry_id`] wrote it; a GUID is spelled out into `guid_text`.
+    pub(super) fn entry_id<'s>(
+        &mut self,
+        guid_text: &'s mut [u8; uuid::fmt::Hyphenated::LENGTH],
+    ) -> Result<&'s str, String>
+    where
+        'a: 's,
+    {
+        match self.varint()? {
+            0 => {
+                let bytes: [u8; 16] = self.take(16)?.try_into().map_err(|_| "a short GUID")?;
+                Ok(uuid::Uuid::from_bytes(bytes)
+                    .hyphenated()
+                    .encode_lower(guid_text))
+            }
+            n => self.utf8(usize::try_from(n.saturating_sub(1)).map_err(|e| e.to_string())?),
+        }
+    }
+
+    /// An optional text as [`put_optional_text`] wrote it.
+    pub(super) fn optional_text(&mut self) -> Result<Option<&'a str>, String> {
+        Ok(match self.varint()? {
+            0 => None,
+            n => Some(self.utf8(usize::try_from(n.saturating_sub(1)).map_err(|e| e.to_string())?)?),
+        })
     }
 
     fn utf8(&mut self, n: usize) -> Result<&'a str, String> {

@@ -6,6 +6,7 @@
 mod canonical;
 mod changeset;
 mod chunk;
+mod name_chunk;
 mod pack_index;
 mod record;
 #[cfg(test)]
@@ -15,6 +16,7 @@ mod tests;
 
 pub(crate) use canonical::*;
 pub(crate) use chunk::*;
+pub(crate) use name_chunk::*;
 pub(crate) use pack_index::*;
 pub(crate) use record::*;
 
@@ -375,11 +377,17 @@ impl IdFilter {
     }
 }
 
-/// The chunks of a kind's manifest, in id order.
+/// The chunks of a kind's manifest, in id order (and in name order: [`ManifestIndex::by_name`]).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub(crate) struct ManifestIndex {
     /// Each chunk: its blob, its first object id and its number of entries.
     pub chunks: Vec<ChunkRef>,
+    /// The same entries in name order ([`crate::name_order`]), each with only its id and
+    /// name, in name chunks of [`NAME_CHUNK_ENTRIES`] (`first` is a chunk's first id): a page
+    /// by name reads the first few instead of every entry. Written with every base of a kind
+    /// since session 30 of dirvault's development; absent before, and for relationships.
+    #[serde(default, rename = "byName", skip_serializing_if = "Vec::is_empty")]
+    pub by_name: Vec<ChunkRef>,
 }
 
 /// One chunk of a manifest.

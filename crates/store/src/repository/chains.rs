@@ -222,8 +222,12 @@ pub(super) fn relationships_since_parent(
 
 /// How a manifest (or the relationships) is stored in a new snapshot.
 pub(super) enum Layout {
-    /// New chunks (written) under a new index.
-    Base(Vec<ChunkRef>),
+    /// New chunks (written) under a new index, with the kind's name chunks (none for
+    /// relationships).
+    Base {
+        chunks: Vec<ChunkRef>,
+        by_name: Vec<ChunkRef>,
+    },
     /// The parent's base index with a chain: the parent's links, then this snapshot's
     /// changes since the parent when it has any. No chain at all when this snapshot is back
     /// at its base (`at_base`).

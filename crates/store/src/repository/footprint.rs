@@ -5,7 +5,7 @@ use super::*;
 
 impl Repository {
     /// The compressed bytes `child` wrote that `parent` does not share, by part: each kind's
-    /// new manifest chunks, its index (when not the parent's) and its changeset, then the
+    /// new manifest chunks and name chunks, its index (when not the parent's) and its changeset, then the
     /// relationships' likewise; the largest first.
     ///
     /// # Errors
@@ -29,24 +29,35 @@ impl Repository {
             )));
         for (name, record, before) in records {
             let before = before.unwrap_or(&empty);
-            let old: HashSet<BlobId> = self
-                .manifest_chunks(tenant, before)
-                .await?
-                .into_iter()
+            let index_of = |record: &KindRecord| {
+                let (index, at) = (record.index, record.index_at.clone());
+                async move {
+                    match index {
+                        Some(index) => self.manifest_index(tenant, &index, at.as_ref()).await,
+                        None => Ok(ManifestIndex::default()),
+                    }
+                }
+            };
+            let (then, now) = (index_of(before).await?, index_of(record).await?);
+            let old: HashSet<BlobId> = then
+                .chunks
+                .iter()
+                .chain(&then.by_name)
                 .map(|c| c.blob)
                 .collect();
-            let chunks = self
-                .manifest_chunks(tenant, record)
-                .await?
-                .iter()
-                .filter(|c| !old.contains(&c.blob))
-                .map(|c| length(c.at.as_ref()))
-                .sum();
+            let new_bytes = |refs: &[ChunkRef]| -> u64 {
+                refs.iter()
+                    .filter(|c| !old.contains(&c.blob))
+                    .map(|c| length(c.at.as_ref()))
+                    .sum()
+            };
+            let (chunks, names) = (new_bytes(&now.chunks), new_bytes(&now.by_name));
             let index = match before.index == record.index {
                 true => 0,
                 false => length(record.index_at.as_ref()),
             };
             parts.push((format!("{name} chunks"), chunks));
+            parts.push((format!("{name} name chunks"), names));
             parts.push((format!("{name} index"), index));
             parts.push((
                 format!("{name} changes"),

@@ -24,6 +24,7 @@ use crate::format::{
     KindRecord, KindStatus, ManifestEntry, ManifestIndex, Snapshot, new_snapshot_id,
 };
 
+mod by_name;
 mod chains;
 mod changes;
 mod chunks;

@@ -29,12 +29,21 @@ impl Repository {
         index: &BlobId,
         at: Option<&BlobLocation>,
     ) -> Result<Vec<ChunkRef>> {
+        Ok(self.manifest_index(tenant, index, at).await?.chunks)
+    }
+
+    /// A manifest index blob: its chunks, and its name chunks.
+    pub(super) async fn manifest_index(
+        &self,
+        tenant: &TenantId,
+        index: &BlobId,
+        at: Option<&BlobLocation>,
+    ) -> Result<ManifestIndex> {
         let bytes = self.blob_bytes_at(tenant, index, at).await?;
-        let parsed: ManifestIndex = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+        serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
             path: format!("manifest index {index}"),
             reason: e.to_string(),
-        })?;
-        Ok(parsed.chunks)
+        })
     }
 
     /// A blob read where a hint says it is, or through the blob index when it is not there
@@ -525,12 +534,8 @@ impl Repository {
         let records = snapshot.kinds.values();
         for record in records.chain(std::iter::once(&snapshot.relationships)) {
             if let Some(index) = &record.index {
-                out.extend(
-                    self.index_blob(&snapshot.tenant, index, None)
-                        .await?
-                        .into_iter()
-                        .map(|c| c.blob),
-                );
+                let index = self.manifest_index(&snapshot.tenant, index, None).await?;
+                out.extend(index.chunks.iter().chain(&index.by_name).map(|c| c.blob));
             }
         }
         Ok(out)

@@ -5,6 +5,7 @@
 
 mod changes;
 mod dictionaries;
+mod names;
 use dictionaries::*;
 
 use super::*;
@@ -578,7 +579,10 @@ impl SnapshotWriter {
                             at: None,
                         });
                     }
-                    Layout::Base(refs)
+                    Layout::Base {
+                        chunks: refs,
+                        by_name: self.put_name_chunks(&list).await?,
+                    }
                 }
             };
             layouts.push((Some(kind), list.len(), layout, changes));
@@ -645,7 +649,10 @@ impl SnapshotWriter {
                         at: None,
                     });
                 }
-                Some(Layout::Base(refs))
+                Some(Layout::Base {
+                    chunks: refs,
+                    by_name: Vec::new(),
+                })
             }
         };
         if let Some(layout) = layout {
@@ -656,11 +663,14 @@ impl SnapshotWriter {
         let mut written = Vec::new();
         for (kind, count, layout, changes) in layouts {
             let (index, links) = match layout {
-                Layout::Base(mut refs) => {
-                    for r in &mut refs {
+                Layout::Base {
+                    mut chunks,
+                    mut by_name,
+                } => {
+                    for r in chunks.iter_mut().chain(&mut by_name) {
                         r.at = self.index.get(&r.blob);
                     }
-                    let index = to_blob_value(&ManifestIndex { chunks: refs })?;
+                    let index = to_blob_value(&ManifestIndex { chunks, by_name })?;
                     (self.put_blob(&index, None).await?, None)
                 }
                 Layout::Chain {

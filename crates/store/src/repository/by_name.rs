@@ -1,0 +1,203 @@
+//! A page of a kind's manifest in name order, from its base's name chunks and its chain: the
+//! first page of a million users by name reads one name chunk, the chain, and the chunks
+//! holding the page's own entries — not every entry's texts.
+
+use dirvault_model::ObjectId;
+
+use super::*;
+use crate::format::{NamedId, decode_name_chunk};
+use crate::name_order;
+
+impl Repository {
+    /// Entries `skip..skip + take` of a kind's manifest in name order ([`crate::name_order`]:
+    /// lower-cased names, then ids) and how many it holds — what the manifest sorted by name
+    /// and sliced would give. The base's name chunks are read only as far as the page
+    /// reaches; the chain's objects are merged in. `Ok(None)` when the kind's base was
+    /// written without name chunks (before session 30 of dirvault's development): the caller
+    /// chooses the page another way.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use dirvault_model::{DirectoryObject, ObjectKind, TenantId};
+    /// use dirvault_store::Repository;
+    /// use serde_json::json;
+    ///
+    /// let repo = Repository::open("memory://")?;
+    /// let tenant: TenantId = "contoso".parse().unwrap();
+    /// let mut writer = repo.begin(&tenant, chrono::Utc::now(), None).await?;
+    /// for (id, name) in [("u1", "Megan"), ("u2", "adele"), ("u3", "Lee")] {
+    ///     let user = json!({"id": id, "displayName": name});
+    ///     writer.add_object(&DirectoryObject::from_graph(ObjectKind::Users, user).unwrap()).await?;
+    /// }
+    /// let (snapshot, _) = writer.commit().await?;
+    /// let page = repo
+    ///     .manifest_page_by_name(&snapshot, ObjectKind::Users, 1, 10)
+    ///     .await?
+    ///     .expect("written with name chunks");
+    /// assert_eq!(page.total, 3);
+    /// let names: Vec<_> = page.entries.iter().filter_map(|e| e.name.as_deref()).collect();
+    /// assert_eq!(names, ["Lee", "Megan"]);
+    /// # Ok::<(), dirvault_store::Error>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// Missing or corrupt blobs, or name chunks naming an object the manifest does not hold.
+    pub async fn manifest_page_by_name(
+        &self,
+        snapshot: &Snapshot,
+        kind: ObjectKind,
+        skip: usize,
+        take: usize,
+    ) -> Result<Option<ManifestPage>> {
+        let Some(record) = snapshot.kinds.get(&kind) else {
+            return Ok(Some(ManifestPage::default()));
+        };
+        let Some(index_blob) = &record.index else {
+            return Ok(None);
+        };
+        let tenant = &snapshot.tenant;
+        let index = self
+            .manifest_index(tenant, index_blob, record.index_at.as_ref())
+            .await?;
+        if index.by_name.is_empty() && !index.chunks.is_empty() {
+            return Ok(None);
+        }
+        let chain = self.composed_chain(tenant, record).await?;
+        let from_chain: Vec<&ManifestEntry> = chain.overlay.values().flatten().collect();
+        let base_count: usize = index.chunks.iter().map(|c| c.count).sum();
+        let total = base_count
+            .saturating_sub(chain.base_held.len())
+            .saturating_add(from_chain.len());
+        let wanted = skip.saturating_add(take).min(total);
+        if skip >= wanted {
+            return Ok(Some(ManifestPage {
+                total,
+                entries: Vec::new(),
+            }));
+        }
+        let from_chain = first_in_name_order(from_chain, wanted);
+        let from_base = self
+            .first_base_names(tenant, &index.by_name, &chain.overlay, wanted)
+            .await?;
+        let page: Vec<Pick<'_>> = merge_by_name(&from_base, &from_chain, wanted)
+            .into_iter()
+            .skip(skip)
+            .collect();
+        let ids: Vec<ObjectId> = page
+            .iter()
+            .filter_map(|p| match p {
+                Pick::Base(n) => Some(n.id.clone()),
+                Pick::Chain(_) => None,
+            })
+            .collect();
+        let mut found: HashMap<ObjectId, ManifestEntry> = self
+            .entries_of(snapshot, kind, &ids)
+            .await?
+            .into_iter()
+            .map(|e| (e.id.clone(), e))
+            .collect();
+        let entries = page
+            .into_iter()
+            .map(|p| match p {
+                Pick::Chain(e) => Ok(e.clone()),
+                Pick::Base(n) => found.remove(&n.id).ok_or_else(|| Error::Corrupt {
+                    path: format!("manifest index {index_blob}"),
+                    reason: format!(
+                        "its name chunks list {kind} {}, which its chunks do not hold",
+                        n.id
+                    ),
+                }),
+            })
+            .collect::<Result<_>>()?;
+        Ok(Some(ManifestPage { total, entries }))
+    }
+
+    /// The first `wanted` entries of a base's name chunks that the chain does not name (the
+    /// chain decides those), in name order: chunks are read a few at a time, as many as
+    /// would hold what is still wanted.
+    async fn first_base_names(
+        &self,
+        tenant: &TenantId,
+        by_name: &[ChunkRef],
+        chain: &Overlay,
+        wanted: usize,
+    ) -> Result<Vec<NamedId>> {
+        let mut out: Vec<NamedId> = Vec::new();
+        let mut next = 0;
+        while out.len() < wanted && next < by_name.len() {
+            let still = wanted - out.len();
+            let (mut end, mut holds) = (next, 0usize);
+            while end < by_name.len() && holds < still {
+                holds = holds.saturating_add(by_name.get(end).map_or(0, |c| c.count));
+                end += 1;
+            }
+            let batch = by_name.get(next..end).unwrap_or_default();
+            let names = self
+                .chunked_refs_with(tenant, batch, "name chunk", &decode_name_chunk)
+                .await?;
+            out.extend(
+                names
+                    .into_iter()
+                    .filter(|n| !chain.contains_key(&n.id))
+                    .take(still),
+            );
+            next = end;
+        }
+        Ok(out)
+    }
+}
+
+/// Where an entry of a page by name comes from.
+enum Pick<'a> {
+    /// The base (its entry is read from the base's chunks).
+    Base(&'a NamedId),
+    /// The chain (its entry is at hand).
+    Chain(&'a ManifestEntry),
+}
+
+fn entry_key(e: &ManifestEntry) -> (&str, &str) {
+    (e.name.as_deref().unwrap_or(""), e.id.as_str())
+}
+
+fn named_key(n: &NamedId) -> (&str, &str) {
+    (n.name.as_deref().unwrap_or(""), n.id.as_str())
+}
+
+/// The first `wanted` of `entries` in name order, sorted.
+fn first_in_name_order(mut entries: Vec<&ManifestEntry>, wanted: usize) -> Vec<&ManifestEntry> {
+    let by_name = |a: &&ManifestEntry, b: &&ManifestEntry| name_order(entry_key(a), entry_key(b));
+    if wanted == 0 {
+        return Vec::new();
+    }
+    if entries.len() > wanted {
+        entries.select_nth_unstable_by(wanted - 1, by_name);
+        entries.truncate(wanted);
+    }
+    entries.sort_unstable_by(by_name);
+    entries
+}
+
+/// The first `wanted` of two lists in name order, merged.
+fn merge_by_name<'a>(
+    base: &'a [NamedId],
+    chain: &[&'a ManifestEntry],
+    wanted: usize,
+) -> Vec<Pick<'a>> {
+    let mut out = Vec::with_capacity(wanted.min(base.len() + chain.len()));
+    let (mut b, mut c) = (base.iter().peekable(), chain.iter().peekable());
+    while out.len() < wanted {
+        let base_first = match (b.peek(), c.peek()) {
+            (Some(x), Some(y)) => name_order(named_key(x), entry_key(y)).is_lt(),
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        let pick = match base_first {
+            true => b.next().map(Pick::Base),
+            false => c.next().map(|e| Pick::Chain(e)),
+        };
+        out.extend(pick);
+    }
+    out
+}

@@ -1,0 +1,51 @@
+//! A base's name chunks ([`crate::format::NAME_CHUNK`]): written with the base's chunks in id
+//! order, so that a page by name reads the first few of them instead of every entry.
+
+use super::*;
+use crate::format::{NAME_CHUNK_ENTRIES, encode_name_chunk};
+
+/// Name chunks encoded at once (on every core) before they are handed to the packer: the
+/// encoded bytes of a whole L1M base (about 50 MB) are never held together.
+const NAME_CHUNKS_AT_ONCE: usize = 16;
+
+impl SnapshotWriter {
+    /// Writes the entries of `list` (a kind's manifest in id order) as name chunks, in name
+    /// order ([`crate::name_order`]); returns their references (`first`: a chunk's first id).
+    pub(super) async fn put_name_chunks(
+        &mut self,
+        list: &[ManifestEntry],
+    ) -> Result<Vec<ChunkRef>> {
+        let key = |i: usize| {
+            list.get(i).map_or(("", ""), |e| {
+                (e.name.as_deref().unwrap_or(""), e.id.as_str())
+            })
+        };
+        let mut order: Vec<usize> = (0..list.len()).collect();
+        order.par_sort_unstable_by(|&a, &b| crate::name_order(key(a), key(b)));
+        let mut refs = Vec::with_capacity(order.len().div_ceil(NAME_CHUNK_ENTRIES));
+        for batch in order.chunks(NAME_CHUNK_ENTRIES * NAME_CHUNKS_AT_ONCE) {
+            let encoded: Vec<(BlobId, Vec<u8>, String, usize)> = batch
+                .par_chunks(NAME_CHUNK_ENTRIES)
+                .map(|chunk| {
+                    let pairs: Vec<(&str, Option<&str>)> = chunk
+                        .iter()
+                        .filter_map(|&i| list.get(i))
+                        .map(|e| (e.id.as_str(), e.name.as_deref()))
+                        .collect();
+                    let bytes = encode_name_chunk(&pairs);
+                    let first = chunk.first().map_or("", |&i| key(i).1).to_owned();
+                    (self.ids.id_of(&bytes), bytes, first, chunk.len())
+                })
+                .collect();
+            for (id, bytes, first, count) in encoded {
+                refs.push(ChunkRef {
+                    blob: self.put_canonical(id, bytes, None).await?,
+                    first,
+                    count,
+                    at: None,
+                });
+            }
+        }
+        Ok(refs)
+    }
+}
