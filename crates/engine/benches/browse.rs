@@ -273,6 +273,27 @@ async fn main() {
             format!("{} of {} users", found.items.len(), found.total)
         });
     }
+    // A search as the API and the console make it: a page of 100 by name, with the count of
+    // every hit; one that matches 3% of the users and one that matches none.
+    for (label, needle) in [
+        ("page 1 of a search of users (adele)", "adele"),
+        ("page 1 of a search of users (no hit)", "qqqzz"),
+    ] {
+        timed!(label, async {
+            let r = fresh();
+            let at = browse::resolve_snapshot(&r, &tenant, "latest")
+                .await
+                .unwrap();
+            let options = ListOptions {
+                search: Some(needle.into()),
+                ..ListOptions::default()
+            };
+            let found = browse::list_page(&r, &at, ObjectKind::Users, &options, 0, 100)
+                .await
+                .unwrap();
+            format!("{} of {} users", found.items.len(), found.total)
+        });
+    }
     timed!("users manifest alone", async {
         let all = fresh().manifest(&latest, ObjectKind::Users).await.unwrap();
         format!("{} entries", all.len())

@@ -802,6 +802,31 @@ async fn assert_pages_match(
             );
         }
     }
+    // A search in name order: every name chunk's texts, the page's own entries.
+    let matches = |e: dirvault_store::EntryText<'_>| {
+        e.id.ends_with('3') || e.name.is_some_and(|n| n.contains('7'))
+    };
+    let hits: Vec<_> = by_name
+        .iter()
+        .filter(|e| matches(e.text()))
+        .cloned()
+        .collect();
+    for take in [0, 1, 100, 1_000] {
+        for skip in [0, 1, 999, hits.len().saturating_sub(1), hits.len() + 5] {
+            let page = repo
+                .manifest_matching_page_by_name(snapshot, ObjectKind::Users, &matches, skip, take)
+                .await
+                .unwrap()
+                .expect("bases are written with name chunks");
+            let want: Vec<_> = hits.iter().skip(skip).take(take).cloned().collect();
+            assert_eq!(page.total, hits.len(), "{context}: total of a search");
+            assert_eq!(
+                versions_of(&page.entries),
+                versions_of(&want),
+                "{context}: page {skip}+{take} of a search"
+            );
+        }
+    }
     // Every seventh object, and ids that are not there.
     let mut ids: Vec<ObjectId> = expected.iter().step_by(7).map(|e| e.id.clone()).collect();
     ids.extend(["u9999", "a", "zz"].map(|id| id.parse().unwrap()));

@@ -12,7 +12,7 @@ use dirvault_model::{ObjectId, ObjectKind};
 use dirvault_store::{EntryText, ManifestEntry, Repository, Snapshot, name_order};
 use serde::Serialize;
 
-use super::{ListOptions, SortBy, list};
+use super::{Caseless, ListOptions, SortBy, list};
 use crate::Result;
 
 /// A page of a listing and how many entries the whole listing holds.
@@ -27,8 +27,9 @@ pub struct ListPage {
 /// Entries `skip..skip + take` of what [`list`] gives, and its length. A listing by id or
 /// by name reads only what the page needs: by id, the manifest chunks holding the page; by
 /// name, the base's name chunks as far as the page reaches (or, for a base written before
-/// them, the texts of every entry), then the page's own entries. Searches, deletions and the
-/// order by modification read the whole listing.
+/// them, the texts of every entry), then the page's own entries; a search by name, every
+/// name chunk's texts, then the page's own entries. Deletions, searches in another order and
+/// the order by modification read the whole listing.
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -89,6 +90,21 @@ pub async fn list_page(
                 {
                     by_name(repo, snapshot, kind, skip, take).await?
                 }
+                None => whole_listing_sliced(repo, snapshot, kind, options, skip, take).await?,
+            }
+        }
+        (true, false, SortBy::Name) => {
+            let needle = Caseless::new(options.search.as_deref().unwrap_or_default());
+            let matches = |e: EntryText<'_>| needle.matches(e);
+            match repo
+                .manifest_matching_page_by_name(snapshot, kind, &matches, skip, take)
+                .await?
+            {
+                // The base's name chunks hold every text a search matches.
+                Some(page) => ListPage {
+                    total: page.total,
+                    items: page.entries,
+                },
                 None => whole_listing_sliced(repo, snapshot, kind, options, skip, take).await?,
             }
         }
@@ -270,8 +286,8 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
 
-        /// Pages by id and by name are the whole listing sliced, through a chain of
-        /// snapshots that create, rename and delete users.
+        /// Pages by id and by name, and of searches by name, are the whole listing sliced,
+        /// through a chain of snapshots that create, rename and delete users.
         #[test]
         fn pages_are_the_whole_listing_sliced(
             first in proptest::collection::btree_map(0u32..2_000, 0usize..9, 0..700),
@@ -311,6 +327,22 @@ mod tests {
                             prop_assert_eq!(page.total, all.len());
                             prop_assert_eq!(&page.items, &want, "{:?} {}+{}", sort, skip, take);
                             if sort == SortBy::Name {
+                                // Searches by name: ids, names and keys, in any case.
+                                for needle in ["b", "ALEX", "u1", "ë", "@contoso", "nobody"] {
+                                    let search = ListOptions {
+                                        search: Some(needle.into()),
+                                        ..options.clone()
+                                    };
+                                    let hits = list(&repo, &snapshot, ObjectKind::Users, &search)
+                                        .await
+                                        .expect("a search");
+                                    let page = list_page(&repo, &snapshot, ObjectKind::Users, &search, skip, take)
+                                        .await
+                                        .expect("a page of a search");
+                                    let want: Vec<_> = hits.iter().skip(skip).take(take).cloned().collect();
+                                    prop_assert_eq!(page.total, hits.len(), "{}", needle);
+                                    prop_assert_eq!(&page.items, &want, "search {} {}+{}", needle, skip, take);
+                                }
                                 // The selection itself, however deep the page.
                                 let mut chosen = by_name(&repo, &snapshot, ObjectKind::Users, skip, take)
                                     .await

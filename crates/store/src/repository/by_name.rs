@@ -1,11 +1,12 @@
 //! A page of a kind's manifest in name order, from its base's name chunks and its chain: the
 //! first page of a million users by name reads one name chunk, the chain, and the chunks
-//! holding the page's own entries — not every entry's texts.
+//! holding the page's own entries — not every entry's texts. A search reads every name
+//! chunk (ids, names and keys: what it matches) but no entry beyond its page's.
 
 use dirvault_model::ObjectId;
 
 use super::*;
-use crate::format::{NamedId, decode_name_chunk};
+use crate::format::{NamedId, decode_name_chunk_where};
 use crate::name_order;
 
 impl Repository {
@@ -50,6 +51,64 @@ impl Repository {
         skip: usize,
         take: usize,
     ) -> Result<Option<ManifestPage>> {
+        self.page_by_name(snapshot, kind, None, skip, take).await
+    }
+
+    /// Entries `skip..skip + take`, in name order, of those whose texts (id, name, key)
+    /// `matches` accepts, and how many it accepts — what
+    /// [`manifest_matching`](Self::manifest_matching) sorted by name and sliced would give.
+    /// Every name chunk of the base is read (the count needs them), but only the page's own
+    /// entries: a search of a million users reads their ids, names and keys, not their
+    /// entries. `Ok(None)` when the kind's base was written without name chunks.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use dirvault_model::{DirectoryObject, ObjectKind, TenantId};
+    /// use dirvault_store::Repository;
+    /// use serde_json::json;
+    ///
+    /// let repo = Repository::open("memory://")?;
+    /// let tenant: TenantId = "contoso".parse().unwrap();
+    /// let mut writer = repo.begin(&tenant, chrono::Utc::now(), None).await?;
+    /// for (id, name, upn) in [("u1", "Megan", "megan@contoso"), ("u2", "Adele", "adele@fabrikam")] {
+    ///     let user = json!({"id": id, "displayName": name, "userPrincipalName": upn});
+    ///     writer.add_object(&DirectoryObject::from_graph(ObjectKind::Users, user).unwrap()).await?;
+    /// }
+    /// let (snapshot, _) = writer.commit().await?;
+    /// let in_contoso = |e: dirvault_store::EntryText<'_>| e.key.is_some_and(|k| k.ends_with("@contoso"));
+    /// let page = repo
+    ///     .manifest_matching_page_by_name(&snapshot, ObjectKind::Users, &in_contoso, 0, 10)
+    ///     .await?
+    ///     .expect("written with name chunks");
+    /// assert_eq!(page.total, 1);
+    /// assert_eq!(page.entries[0].name.as_deref(), Some("Megan"));
+    /// # Ok::<(), dirvault_store::Error>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// Missing or corrupt blobs, or name chunks naming an object the manifest does not hold.
+    pub async fn manifest_matching_page_by_name(
+        &self,
+        snapshot: &Snapshot,
+        kind: ObjectKind,
+        matches: &(dyn Fn(EntryText<'_>) -> bool + Sync),
+        skip: usize,
+        take: usize,
+    ) -> Result<Option<ManifestPage>> {
+        self.page_by_name(snapshot, kind, Some(matches), skip, take)
+            .await
+    }
+
+    /// A page by name of the whole kind, or of what `filter` accepts.
+    async fn page_by_name(
+        &self,
+        snapshot: &Snapshot,
+        kind: ObjectKind,
+        filter: Option<&TextFilter<'_>>,
+        skip: usize,
+        take: usize,
+    ) -> Result<Option<ManifestPage>> {
         let Some(record) = snapshot.kinds.get(&kind) else {
             return Ok(Some(ManifestPage::default()));
         };
@@ -64,11 +123,36 @@ impl Repository {
             return Ok(None);
         }
         let chain = self.composed_chain(tenant, record).await?;
-        let from_chain: Vec<&ManifestEntry> = chain.overlay.values().flatten().collect();
-        let base_count: usize = index.chunks.iter().map(|c| c.count).sum();
-        let total = base_count
-            .saturating_sub(chain.base_held.len())
-            .saturating_add(from_chain.len());
+        let from_chain: Vec<&ManifestEntry> = chain
+            .overlay
+            .values()
+            .flatten()
+            .filter(|e| filter.is_none_or(|f| f(e.text())))
+            .collect();
+        let (total, from_base) = match filter {
+            None => {
+                let base_count: usize = index.chunks.iter().map(|c| c.count).sum();
+                let total = base_count
+                    .saturating_sub(chain.base_held.len())
+                    .saturating_add(from_chain.len());
+                let wanted = skip.saturating_add(take).min(total);
+                let from_base = match skip < wanted {
+                    true => {
+                        self.first_base_names(tenant, &index.by_name, &chain.overlay, wanted)
+                            .await?
+                    }
+                    false => Vec::new(),
+                };
+                (total, from_base)
+            }
+            Some(filter) => {
+                let wanted = skip.saturating_add(take);
+                let (matched, first) = self
+                    .matching_base_names(tenant, &index.by_name, &chain.overlay, filter, wanted)
+                    .await?;
+                (matched.saturating_add(from_chain.len()), first)
+            }
+        };
         let wanted = skip.saturating_add(take).min(total);
         if skip >= wanted {
             return Ok(Some(ManifestPage {
@@ -77,9 +161,6 @@ impl Repository {
             }));
         }
         let from_chain = first_in_name_order(from_chain, wanted);
-        let from_base = self
-            .first_base_names(tenant, &index.by_name, &chain.overlay, wanted)
-            .await?;
         let page: Vec<Pick<'_>> = merge_by_name(&from_base, &from_chain, wanted)
             .into_iter()
             .skip(skip)
@@ -134,7 +215,9 @@ impl Repository {
             }
             let batch = by_name.get(next..end).unwrap_or_default();
             let names = self
-                .chunked_refs_with(tenant, batch, "name chunk", &decode_name_chunk)
+                .chunked_refs_with(tenant, batch, "name chunk", &|bytes| {
+                    decode_name_chunk_where(bytes, &|_| true)
+                })
                 .await?;
             out.extend(
                 names
@@ -146,7 +229,42 @@ impl Repository {
         }
         Ok(out)
     }
+
+    /// How many entries of a base's name chunks `filter` accepts among those the chain does
+    /// not name, and the first `wanted` of them in name order. Every chunk is read, a batch
+    /// at a time (a search that matches everything holds one batch's hits, not a million).
+    async fn matching_base_names(
+        &self,
+        tenant: &TenantId,
+        by_name: &[ChunkRef],
+        chain: &Overlay,
+        filter: &TextFilter<'_>,
+        wanted: usize,
+    ) -> Result<(usize, Vec<NamedId>)> {
+        let (mut matched, mut first) = (0usize, Vec::new());
+        for batch in by_name.chunks(SEARCHED_AT_ONCE) {
+            let hits = self
+                .chunked_refs_with(tenant, batch, "name chunk", &|bytes| {
+                    decode_name_chunk_where(bytes, filter)
+                })
+                .await?;
+            for hit in hits.into_iter().filter(|n| !chain.contains_key(&n.id)) {
+                matched += 1;
+                if first.len() < wanted {
+                    first.push(hit);
+                }
+            }
+        }
+        Ok((matched, first))
+    }
 }
+
+/// Name chunks a search decodes at once (on every core): about 130k entries, enough to keep
+/// the cores busy, few enough that a search matching everything holds little.
+const SEARCHED_AT_ONCE: usize = 32;
+
+/// What a search keeps of an entry's texts.
+type TextFilter<'a> = dyn Fn(EntryText<'_>) -> bool + Sync + 'a;
 
 /// Where an entry of a page by name comes from.
 enum Pick<'a> {

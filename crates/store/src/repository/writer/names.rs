@@ -1,11 +1,12 @@
 //! A base's name chunks ([`crate::format::NAME_CHUNK`]): written with the base's chunks in id
-//! order, so that a page by name reads the first few of them instead of every entry.
+//! order, so that a page by name reads the first few of them instead of every entry, and a
+//! search reads their texts instead of every entry.
 
 use super::*;
 use crate::format::{NAME_CHUNK_ENTRIES, encode_name_chunk};
 
 /// Name chunks encoded at once (on every core) before they are handed to the packer: the
-/// encoded bytes of a whole L1M base (about 50 MB) are never held together.
+/// encoded bytes of a whole L1M base (about 90 MB) are never held together.
 const NAME_CHUNKS_AT_ONCE: usize = 16;
 
 impl SnapshotWriter {
@@ -27,12 +28,12 @@ impl SnapshotWriter {
             let encoded: Vec<(BlobId, Vec<u8>, String, usize)> = batch
                 .par_chunks(NAME_CHUNK_ENTRIES)
                 .map(|chunk| {
-                    let pairs: Vec<(&str, Option<&str>)> = chunk
+                    let texts: Vec<EntryText<'_>> = chunk
                         .iter()
                         .filter_map(|&i| list.get(i))
-                        .map(|e| (e.id.as_str(), e.name.as_deref()))
+                        .map(ManifestEntry::text)
                         .collect();
-                    let bytes = encode_name_chunk(&pairs);
+                    let bytes = encode_name_chunk(&texts);
                     let first = chunk.first().map_or("", |&i| key(i).1).to_owned();
                     (self.ids.id_of(&bytes), bytes, first, chunk.len())
                 })
