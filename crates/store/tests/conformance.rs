@@ -778,7 +778,7 @@ async fn assert_pages_match(
             );
         }
     }
-    // In name order, from the base's name chunks (4,096 entries each) and the chain.
+    // In name order, from the base's name chunks (4,096 entries on average) and the chain.
     let mut by_name = expected.to_vec();
     let key =
         |e: &dirvault_store::ManifestEntry| (e.name.clone().unwrap_or_default(), e.id.clone());

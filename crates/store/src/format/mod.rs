@@ -382,9 +382,10 @@ impl IdFilter {
 pub(crate) struct ManifestIndex {
     /// Each chunk: its blob, its first object id and its number of entries.
     pub chunks: Vec<ChunkRef>,
-    /// The same entries in name order ([`crate::name_order`]), each with only its id and
-    /// name, in name chunks of [`NAME_CHUNK_ENTRIES`] (`first` is a chunk's first id): a page
-    /// by name reads the first few instead of every entry. Written with every base of a kind
+    /// The same entries in name order ([`crate::name_order`]), each with only its id, name
+    /// and key, in content-defined name chunks of about [`NAME_CHUNK_DIVISOR`] entries
+    /// (`first` is a chunk's first id): a page by name reads the first few instead of every
+    /// entry, a search their texts instead of the entries. Written with every base of a kind
     /// since session 30 of dirvault's development; absent before, and for relationships.
     #[serde(default, rename = "byName", skip_serializing_if = "Vec::is_empty")]
     pub by_name: Vec<ChunkRef>,

@@ -7,10 +7,10 @@ use super::*;
 /// Name chunks start with these bytes.
 pub(crate) const NAME_CHUNK: &[u8; 4] = b"DVN1";
 
-/// Entries a name chunk holds (the last of a base fewer): a few hundred KB of ids, names and
-/// keys, so that the first page of a million users reads one chunk and a base writes a few
-/// hundred.
-pub(crate) const NAME_CHUNK_ENTRIES: usize = 4096;
+/// A name chunk ends after an entry whose id hashes (FNV-1a 64) to a multiple of this, so it
+/// holds this many entries on average: a few hundred KB of ids, names and keys, so that the
+/// first page of a million users reads one chunk or two and a base writes a few hundred.
+pub(crate) const NAME_CHUNK_DIVISOR: u64 = 4096;
 
 /// One entry of a name chunk: an object's id, its name (absent names sort as empty) and its
 /// key (UPN, appId, mail: what a search matches besides the name and id).

@@ -319,3 +319,57 @@ fn merge_by_name<'a>(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dirvault_model::DirectoryObject;
+    use serde_json::json;
+
+    /// The name chunks of a base of `users` (id, name, job title), written without a parent.
+    async fn name_chunks_of(repo: &Repository, users: &[(u32, String, &str)]) -> Vec<BlobId> {
+        let tenant: TenantId = "contoso".parse().expect("a tenant");
+        let mut writer = repo
+            .begin(&tenant, chrono::Utc::now(), None)
+            .await
+            .expect("begin");
+        let objects: Vec<DirectoryObject> = users
+            .iter()
+            .map(|(id, name, title)| {
+                let user =
+                    json!({"id": format!("u{id:05}"), "displayName": name, "jobTitle": title});
+                DirectoryObject::from_graph(ObjectKind::Users, user).expect("a user")
+            })
+            .collect();
+        writer.add_objects(&objects).await.expect("users");
+        let (snapshot, _) = writer.commit().await.expect("commit");
+        let record = snapshot.kinds.get(&ObjectKind::Users).expect("users");
+        let index_blob = record.index.as_ref().expect("an index");
+        let index = repo
+            .manifest_index(&tenant, index_blob, record.index_at.as_ref())
+            .await
+            .expect("the index");
+        index.by_name.iter().map(|c| c.blob).collect()
+    }
+
+    /// Name chunks are cut by content: a base whose users changed but kept their names and
+    /// keys writes the very same name chunks, and one rename rewrites at most the two chunks
+    /// it leaves and joins — not every chunk after it.
+    #[tokio::test]
+    async fn a_base_rewrites_only_the_name_chunks_its_renames_touch() {
+        let repo = Repository::open("memory://").expect("memory");
+        let mut users: Vec<(u32, String, &str)> = (0..30_000)
+            .map(|i| (i, format!("user {:05}", (i * 7_919) % 30_000), "clerk"))
+            .collect();
+        let before = name_chunks_of(&repo, &users).await;
+        assert!(before.len() >= 3, "{} name chunks", before.len());
+        users.iter_mut().for_each(|u| u.2 = "manager");
+        assert_eq!(name_chunks_of(&repo, &users).await, before);
+        if let Some(user) = users.get_mut(12_345) {
+            user.1 = "aaron first".into();
+        }
+        let after = name_chunks_of(&repo, &users).await;
+        let new = after.iter().filter(|c| !before.contains(c)).count();
+        assert!(new <= 2, "{new} of {} name chunks rewritten", after.len());
+    }
+}

@@ -3,7 +3,7 @@
 //! search reads their texts instead of every entry.
 
 use super::*;
-use crate::format::{NAME_CHUNK_ENTRIES, encode_name_chunk};
+use crate::format::{NAME_CHUNK_DIVISOR, encode_name_chunk};
 
 /// Name chunks encoded at once (on every core) before they are handed to the packer: the
 /// encoded bytes of a whole L1M base (about 90 MB) are never held together.
@@ -23,11 +23,17 @@ impl SnapshotWriter {
         };
         let mut order: Vec<usize> = (0..list.len()).collect();
         order.par_sort_unstable_by(|&a, &b| crate::name_order(key(a), key(b)));
-        let mut refs = Vec::with_capacity(order.len().div_ceil(NAME_CHUNK_ENTRIES));
-        for batch in order.chunks(NAME_CHUNK_ENTRIES * NAME_CHUNKS_AT_ONCE) {
+        // Cut where an id hashes to a multiple of the divisor, as manifest chunks are (by
+        // content, not by count): a rename or a new object rewrites the chunk it falls in,
+        // not every chunk after it, so a rebase after changes that rename nothing writes no
+        // name chunk anew.
+        let ranges = chunks(&order, NAME_CHUNK_DIVISOR, |&i| key(i).1.to_owned());
+        let mut refs = Vec::with_capacity(ranges.len());
+        for batch in ranges.chunks(NAME_CHUNKS_AT_ONCE) {
             let encoded: Vec<(BlobId, Vec<u8>, String, usize)> = batch
-                .par_chunks(NAME_CHUNK_ENTRIES)
-                .map(|chunk| {
+                .par_iter()
+                .map(|range| {
+                    let chunk = order.get(range.clone()).unwrap_or_default();
                     let texts: Vec<EntryText<'_>> = chunk
                         .iter()
                         .filter_map(|&i| list.get(i))
