@@ -256,43 +256,33 @@ async fn main() {
         });
     }
     // What the console and the API ask for: a page of 100, by name (their default) and by id,
-    // the first and one far into the listing.
-    for (label, sort, page) in [
-        ("page 1 of users by name", browse::SortBy::Name, 0),
-        ("page 1 of users by id", browse::SortBy::Id, 0),
-        ("page 2,000 of users by id", browse::SortBy::Id, 1_999),
+    // the first and one far into the listing; and a search's first page by name, with the
+    // count of every hit, for a needle that matches 3% of the users and one that matches none.
+    let sorted = |sort| ListOptions {
+        sort,
+        ..ListOptions::default()
+    };
+    let searched = |needle: &str| ListOptions {
+        search: Some(needle.into()),
+        ..ListOptions::default()
+    };
+    for (label, options, page) in [
+        ("page 1 of users by name", sorted(browse::SortBy::Name), 0),
+        ("page 1 of users by id", sorted(browse::SortBy::Id), 0),
+        (
+            "page 2,000 of users by id",
+            sorted(browse::SortBy::Id),
+            1_999,
+        ),
+        ("page 1 of a search of users (adele)", searched("adele"), 0),
+        ("page 1 of a search of users (no hit)", searched("qqqzz"), 0),
     ] {
         timed!(label, async {
             let r = fresh();
             let at = browse::resolve_snapshot(&r, &tenant, "latest")
                 .await
                 .unwrap();
-            let options = ListOptions {
-                sort,
-                ..ListOptions::default()
-            };
             let found = browse::list_page(&r, &at, ObjectKind::Users, &options, page * 100, 100)
-                .await
-                .unwrap();
-            format!("{} of {} users", found.items.len(), found.total)
-        });
-    }
-    // A search as the API and the console make it: a page of 100 by name, with the count of
-    // every hit; one that matches 3% of the users and one that matches none.
-    for (label, needle) in [
-        ("page 1 of a search of users (adele)", "adele"),
-        ("page 1 of a search of users (no hit)", "qqqzz"),
-    ] {
-        timed!(label, async {
-            let r = fresh();
-            let at = browse::resolve_snapshot(&r, &tenant, "latest")
-                .await
-                .unwrap();
-            let options = ListOptions {
-                search: Some(needle.into()),
-                ..ListOptions::default()
-            };
-            let found = browse::list_page(&r, &at, ObjectKind::Users, &options, 0, 100)
                 .await
                 .unwrap();
             format!("{} of {} users", found.items.len(), found.total)
