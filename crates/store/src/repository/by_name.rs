@@ -136,12 +136,11 @@ impl Repository {
                     .saturating_sub(chain.base_held.len())
                     .saturating_add(from_chain.len());
                 let wanted = skip.saturating_add(take).min(total);
-                let from_base = match skip < wanted {
-                    true => {
-                        self.first_base_names(tenant, &index.by_name, &chain.overlay, wanted)
-                            .await?
-                    }
-                    false => Vec::new(),
+                let from_base = if skip < wanted {
+                    self.first_base_names(tenant, &index.by_name, &chain.overlay, wanted)
+                        .await?
+                } else {
+                    Vec::new()
                 };
                 (total, from_base)
             }
