@@ -65,15 +65,15 @@ pub async fn list_page(
     skip: usize,
     take: usize,
 ) -> Result<ListPage> {
-    let mut page = match (options.search.is_some(), options.deleted, options.sort) {
-        (false, false, SortBy::Id) => {
+    let mut page = match (options.search.as_deref(), options.deleted, options.sort) {
+        (None, false, SortBy::Id) => {
             let page = repo.manifest_page(snapshot, kind, skip, take).await?;
             ListPage {
                 total: page.total,
                 items: page.entries,
             }
         }
-        (false, false, SortBy::Name) => {
+        (None, false, SortBy::Name) => {
             match repo
                 .manifest_page_by_name(snapshot, kind, skip, take)
                 .await?
@@ -93,8 +93,8 @@ pub async fn list_page(
                 None => whole_listing_sliced(repo, snapshot, kind, options, skip, take).await?,
             }
         }
-        (true, false, SortBy::Name) => {
-            let needle = Caseless::new(options.search.as_deref().unwrap_or_default());
+        (Some(needle), false, SortBy::Name) => {
+            let needle = Caseless::new(needle);
             let matches = |e: EntryText<'_>| needle.matches(e);
             match repo
                 .manifest_matching_page_by_name(snapshot, kind, &matches, skip, take)
