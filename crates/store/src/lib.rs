@@ -42,6 +42,7 @@ mod guid_packing;
 mod holder;
 mod name_order;
 mod repository;
+mod sorted_relationships;
 
 pub use backend::{KeySlot, Lease, ObjectSnapshotStore, OpenOptions, StoreRequests};
 pub use crypto::{ContentIds, Secret};
@@ -56,6 +57,7 @@ pub use repository::{
     PACK_TARGET_BYTES, PruneReport, RelationshipChanges, Repository, RetentionPolicy,
     SnapshotWriter, VerifyReport, WriteStats, differing_entries, parse_duration,
 };
+pub use sorted_relationships::SortedRelationships;
 
 /// The storage seam under [`Repository`] and the format types its signatures show. Not API:
 /// it changes with the storage format, in any release. It is here for the store's own

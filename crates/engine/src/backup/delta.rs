@@ -119,23 +119,15 @@ impl<'a> Run<'a> {
             format!("{collection}?$select={}&$top=999", props.join(","))
         };
         self.delta_round(kind, &list, None, None, repo).await?;
-        let ids: Vec<String> = self
-            .ids
-            .get(&kind)
-            .map(|ids| ids.iter().map(ToString::to_string).collect())
-            .unwrap_or_default();
-        let requests: Vec<BatchRequest> = ids
-            .iter()
-            .map(|id| {
-                BatchRequest::get(
-                    id.clone(),
-                    format!("{collection}/{id}/members?$select=id&$top=999"),
-                )
-            })
-            .collect();
+        // The kind's ids, shared (a clone is a reference count, not a copy of the text).
+        let ids: Vec<ObjectId> = self.ids.get(&kind).cloned().unwrap_or_default();
+        let ids: Vec<&ObjectId> = ids.iter().collect();
         let mut done = 0;
-        for slice in requests.chunks(PER_PARENT_SLICE) {
-            for answer in self.client.batch(slice).await? {
+        for slice in ids.chunks(PER_PARENT_SLICE) {
+            let requests = gets(slice, |id| {
+                format!("{collection}/{id}/members?$select=id&$top=999")
+            });
+            for answer in self.client.batch(&requests).await? {
                 if answer.status == 404 {
                     continue; // deleted since it was listed
                 }

@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 use std::hash::BuildHasher;
 
 use dirvault_model::{ObjectId, Relationship, RelationshipKind};
+use dirvault_store::SortedRelationships;
 
 /// A plain link: its kind and its two ends, as indexes into [`LinkSet::ids`].
 type PlainLink = (RelationshipKind, u32, u32);
@@ -154,24 +155,16 @@ impl LinkSet {
         self.plain.len() + self.detailed.len()
     }
 
-    /// The relationships as values, in their order (as a `BTreeSet<Relationship>` would list
-    /// them), each once.
-    pub(super) fn into_sorted(self) -> Vec<Relationship> {
+    /// The relationships in their order (as a `BTreeSet<Relationship>` would list them), each
+    /// once, still held compactly: the writer makes values a chunk at a time.
+    pub(super) fn into_sorted(self) -> SortedRelationships {
         let LinkSet {
             ids,
             plain,
             detailed,
             ..
         } = self;
-        let mut all = Vec::with_capacity(plain.len() + detailed.len());
-        all.extend(plain.into_iter().map(|(kind, s, t)| {
-            Relationship::link(kind, ids[s as usize].clone(), ids[t as usize].clone())
-        }));
-        all.extend(detailed);
-        // Positions follow the order ids were first met, not their text: sort by value.
-        // Plain links and detailed ones never compare equal, so there is nothing to dedup.
-        rayon::slice::ParallelSliceMut::par_sort_unstable(&mut all[..]);
-        all
+        SortedRelationships::from_links(ids, plain, detailed)
     }
 }
 
@@ -286,7 +279,7 @@ mod tests {
         }
         first.append(second);
         let expected: Vec<Relationship> = model.into_iter().collect();
-        assert_eq!(first.into_sorted(), expected);
+        assert_eq!(first.into_sorted().iter().collect::<Vec<_>>(), expected);
     }
 
     proptest! {

@@ -733,6 +733,14 @@ async fn run(
     })
 }
 
+/// A `GET` for each of `ids` (the request's id is the object's), to send in one `$batch`
+/// slice: requests are made a slice at a time, as they are sent.
+fn gets(ids: &[&ObjectId], url_of: impl Fn(&str) -> String) -> Vec<BatchRequest> {
+    ids.iter()
+        .map(|id| BatchRequest::get(id.as_str(), url_of(id.as_str())))
+        .collect()
+}
+
 /// An error for a request inside a `$batch` that Graph refused (after the client's retries).
 fn check_answer(kind: ObjectKind, answer: &dirvault_graph::BatchResponse) -> Result<()> {
     if answer.status < 400 {

@@ -1,6 +1,8 @@
 //! Kinds listed under each object of another kind (authentication methods per user, app
 //! role assignments per service principal), and which parents an incremental reads again.
 
+use std::collections::HashSet;
+
 use super::*;
 
 impl<'a> Run<'a> {
@@ -22,11 +24,8 @@ impl<'a> Run<'a> {
                 return Ok(Listed::without_delta(false));
             }
         };
-        let owners: Vec<String> = self
-            .ids
-            .get(&parent)
-            .map(|ids| ids.iter().map(ToString::to_string).collect())
-            .unwrap_or_default();
+        // The parent kind's ids, shared (a clone is a reference count, not a copy of the text).
+        let owners: Vec<ObjectId> = self.ids.get(&parent).cloned().unwrap_or_default();
         let previous = self
             .parent_entries(kind, repo)
             .await?
@@ -51,12 +50,12 @@ impl<'a> Run<'a> {
         };
         let incremental =
             kind == ObjectKind::AuthenticationMethods && previous.is_some() && !self.options.full;
-        let mut carried: BTreeMap<String, ManifestEntry> = if incremental {
+        let mut carried: BTreeMap<ObjectId, ManifestEntry> = if incremental {
             previous
                 .map(|(_, e)| e)
                 .unwrap_or_default()
                 .into_iter()
-                .map(|e| (e.id.to_string(), e))
+                .map(|e| (e.id.clone(), e))
                 .collect()
         } else {
             BTreeMap::new()
@@ -66,67 +65,73 @@ impl<'a> Run<'a> {
             (Some(parent), true) => self.registration_changes(parent.time).await,
             _ => None,
         };
-        let wanted: Vec<&String> = owners
+        let wanted: Vec<&ObjectId> = owners
             .iter()
             .filter(|o| {
                 !incremental
                     || !carried.contains_key(*o)
                     || match &registered_since {
-                        Some(report) => match report.get(*o) {
+                        Some(report) => match report.get(o.as_str()) {
                             Some(changed) => *changed,
                             // Not in the report (disabled users are not): when the user
                             // changed, and at least once every UNREPORTED_RECHECK.
                             None => {
-                                self.changed_users.contains(*o)
+                                self.changed_users.contains(o.as_str())
                                     || self.parent.as_ref().is_some_and(|p| {
-                                        due_in_window(o, UNREPORTED_RECHECK, p.time, self.now)
+                                        due_in_window(
+                                            o.as_str(),
+                                            UNREPORTED_RECHECK,
+                                            p.time,
+                                            self.now,
+                                        )
                                     })
                             }
                         },
-                        None => self.changed_users.contains(*o),
+                        None => self.changed_users.contains(o.as_str()),
                     }
             })
             .collect();
-        for answered in self
-            .read_per_parent(kind, parent_path, segment, &wanted)
-            .await?
-        {
-            carried.remove(&answered);
+        drop(registered_since);
+        self.read_per_parent(kind, parent_path, segment, &wanted, |answered| {
+            carried.remove(answered);
+        })
+        .await?;
+        if !carried.is_empty() {
+            let live: HashSet<&str> = owners.iter().map(ObjectId::as_str).collect();
+            carried.retain(|id, _| live.contains(id.as_str()));
         }
-        let live: BTreeSet<&String> = owners.iter().collect();
-        let kept = carried.into_iter().filter(|(id, _)| live.contains(id));
-        self.carry(kind, kept.map(|(_, entry)| entry)).await;
+        self.carry(kind, carried.into_values()).await;
         Ok(Listed::without_delta(incremental))
     }
 
     /// Reads `{parent_path}/{owner}/{segment}` of each wanted owner through `$batch` and adds
-    /// what came back; returns the owners that answered (a 404 is an owner deleted since it
-    /// was listed).
+    /// what came back; `answered` is told each owner that answered (a 404 is an owner deleted
+    /// since it was listed).
     pub(super) async fn read_per_parent(
         &mut self,
         kind: ObjectKind,
         parent_path: &str,
         segment: &str,
-        wanted: &[&String],
-    ) -> Result<Vec<String>> {
-        let requests: Vec<BatchRequest> = wanted
-            .iter()
-            .map(|o| BatchRequest::get((*o).clone(), format!("{parent_path}/{o}/{segment}")))
-            .collect();
+        wanted: &[&ObjectId],
+        mut answered: impl FnMut(&str),
+    ) -> Result<()> {
         let client = self.client;
-        let mut answered = Vec::new();
-        // A slice at a time: holding every user's answer at once would cost hundreds of MB.
-        for slice in requests.chunks(PER_PARENT_SLICE) {
-            for answer in client.batch(slice).await? {
+        let mut count = 0;
+        // A slice at a time, requests and answers: a million users' requests made at once
+        // would hold about 250 MB, and their answers hundreds more.
+        for slice in wanted.chunks(PER_PARENT_SLICE) {
+            let requests = gets(slice, |o| format!("{parent_path}/{o}/{segment}"));
+            for answer in client.batch(&requests).await? {
                 if answer.status == 404 {
                     continue; // deleted since it was listed
                 }
                 check_answer(kind, &answer)?;
                 let items = self.client.rest_of(&answer.body).await?;
+                answered(&answer.id);
                 if kind == ObjectKind::AuthenticationMethods {
                     // One object per user: the methods collection as Graph returned it.
                     let mut envelope = Map::new();
-                    envelope.insert("id".into(), Value::String(answer.id.clone()));
+                    envelope.insert("id".into(), Value::String(answer.id));
                     envelope.insert("value".into(), Value::Array(items));
                     self.add(kind, Value::Object(envelope)).await?;
                 } else if kind == ObjectKind::BrandingLocalizations {
@@ -136,11 +141,11 @@ impl<'a> Run<'a> {
                 } else {
                     self.add_page(kind, items).await?;
                 }
-                answered.push(answer.id);
-                self.report(kind, answered.len() as u64);
+                count += 1;
+                self.report(kind, count);
             }
         }
-        Ok(answered)
+        Ok(())
     }
 
     /// Incremental app role assignments. Graph has no delta for them (docs/graph.md §1), but Entra
@@ -157,7 +162,7 @@ impl<'a> Run<'a> {
         &mut self,
         parent_path: &str,
         segment: &str,
-        owners: &[String],
+        owners: &[ObjectId],
         entries: Vec<ManifestEntry>,
         audited: BTreeSet<String>,
         repo: &Repository,
@@ -169,17 +174,17 @@ impl<'a> Run<'a> {
             .map(|(_, e)| e.into_iter().map(|e| e.id.to_string()).collect())
             .unwrap_or_default();
         let day = u64::try_from(self.now.timestamp().max(0)).unwrap_or(0) / 86_400;
-        let wanted: Vec<&String> = owners
+        let wanted: Vec<&ObjectId> = owners
             .iter()
             .filter(|o| {
-                audited.contains(*o)
-                    || !known.contains(*o)
-                    || dirvault_model::fnv1a(o.as_bytes()) % APP_ROLE_RECHECK_DAYS
+                audited.contains(o.as_str())
+                    || !known.contains(o.as_str())
+                    || dirvault_model::fnv1a(o.as_str().as_bytes()) % APP_ROLE_RECHECK_DAYS
                         == day % APP_ROLE_RECHECK_DAYS
             })
             .collect();
         let reread: BTreeSet<&str> = wanted.iter().map(|o| o.as_str()).collect();
-        let live: BTreeSet<&str> = owners.iter().map(String::as_str).collect();
+        let live: BTreeSet<&str> = owners.iter().map(ObjectId::as_str).collect();
         // The parent's assignments by id, with their links (source: the resource).
         let mut kept: BTreeMap<String, Relationship> = BTreeMap::new();
         for rel in self
@@ -194,7 +199,7 @@ impl<'a> Run<'a> {
                 kept.insert(id.to_string(), rel);
             }
         }
-        self.read_per_parent(kind, parent_path, segment, &wanted)
+        self.read_per_parent(kind, parent_path, segment, &wanted, |_| {})
             .await?;
         for entry in entries {
             if let Some(rel) = kept.remove(entry.id.as_str()) {

@@ -200,11 +200,11 @@ pub(super) fn entries_since_parent(
 pub(super) fn relationships_since_parent(
     since_base: &crate::format::RelationshipChangesFile,
     parent: &BTreeMap<Relationship, bool>,
-    ours: &[Relationship],
+    ours: &crate::SortedRelationships,
 ) -> crate::format::RelationshipChangesFile {
     let mut out = crate::format::RelationshipChangesFile::default();
     for (r, was) in parent {
-        match (was, ours.binary_search(r).is_ok()) {
+        match (was, ours.contains(r)) {
             (false, true) => out.added.push(r.clone()),
             (true, false) => out.removed.push(r.clone()),
             _ => {}

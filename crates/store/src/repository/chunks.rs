@@ -11,17 +11,26 @@ pub(super) fn chunks<T>(
     divisor: u64,
     key: impl Fn(&T) -> String,
 ) -> Vec<std::ops::Range<usize>> {
+    chunks_by(items.len(), divisor, |i| key(&items[i]))
+}
+
+/// [`chunks`] of `len` items known by place: `key(i)` is the key of the item at `i`.
+pub(super) fn chunks_by(
+    len: usize,
+    divisor: u64,
+    key: impl Fn(usize) -> String,
+) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();
     let mut start = 0;
-    for (i, item) in items.iter().enumerate() {
-        let hash = dirvault_model::fnv1a(key(item).as_bytes());
+    for i in 0..len {
+        let hash = dirvault_model::fnv1a(key(i).as_bytes());
         if hash.is_multiple_of(divisor) {
             out.push(start..i + 1);
             start = i + 1;
         }
     }
-    if start < items.len() {
-        out.push(start..items.len());
+    if start < len {
+        out.push(start..len);
     }
     out
 }

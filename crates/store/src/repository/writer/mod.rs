@@ -9,6 +9,7 @@ mod names;
 use dictionaries::*;
 
 use super::*;
+use crate::SortedRelationships;
 
 impl Repository {
     /// Starts a snapshot of `tenant` taken at `time`.
@@ -49,6 +50,7 @@ impl Repository {
             entries: BTreeMap::new(),
             kinds: BTreeMap::new(),
             relationships: Vec::new(),
+            sorted_relationships: None,
             stats: WriteStats::default(),
             encoders: self.encoders(tenant).await?,
             samples: BTreeMap::new(),
@@ -107,6 +109,8 @@ pub struct SnapshotWriter {
     kinds: BTreeMap<ObjectKind, KindRecord>,
     /// In any order, perhaps with repeats: sorted and deduplicated at commit.
     relationships: Vec<Relationship>,
+    /// Relationships added held compactly ([`SnapshotWriter::add_sorted_relationships`]).
+    sorted_relationships: Option<SortedRelationships>,
     stats: WriteStats,
     /// Compression dictionaries by kind: the tenant's, and those this writer trained.
     encoders: HashMap<ObjectKind, EncoderDictionary>,
@@ -450,14 +454,25 @@ impl SnapshotWriter {
         self.relationships.extend(relationships);
     }
 
-    /// Adds relationships already sorted and without repeats, such as a large tenant's
-    /// million memberships: the first such list is taken as it is, not copied (a copy was the
-    /// last ~90 MB of an L100k incremental's peak).
-    pub fn add_sorted_relationships(&mut self, mut relationships: Vec<Relationship>) {
-        if self.relationships.is_empty() {
-            self.relationships = relationships;
-        } else {
-            self.relationships.append(&mut relationships);
+    /// Adds relationships held compactly, such as a large tenant's ten million memberships:
+    /// the first such list is taken as it is and values are made a chunk at a time as they are
+    /// written (as values, L1M's links were about 530 MB of its commit).
+    pub fn add_sorted_relationships(&mut self, relationships: SortedRelationships) {
+        self.sorted_relationships = Some(match self.sorted_relationships.take() {
+            None => relationships,
+            Some(before) => {
+                SortedRelationships::from_relationships(before.iter().chain(relationships.iter()))
+            }
+        });
+    }
+
+    /// Every relationship added, in order and each once.
+    fn take_relationships(&mut self) -> SortedRelationships {
+        let added = std::mem::take(&mut self.relationships);
+        match self.sorted_relationships.take() {
+            Some(sorted) if added.is_empty() => sorted,
+            Some(sorted) => SortedRelationships::from_relationships(sorted.iter().chain(added)),
+            None => SortedRelationships::from_relationships(added),
         }
     }
 
@@ -525,15 +540,14 @@ impl SnapshotWriter {
             }
             let ranges = chunks(&list, MANIFEST_CHUNK_DIVISOR, |e| e.id.as_str().to_owned());
             // Chunks are encoded and hashed on every core (the binary encoding is canonical:
-            // one chunk of entries has one encoding).
-            let encoded: Vec<(BlobId, Vec<u8>)> = ranges
+            // one chunk of entries has one encoding), and encoded again only if written: held,
+            // a million users' chunks are about 100 MB, and an incremental writes few of them.
+            let encode =
+                |range: &std::ops::Range<usize>| EntryChunk::new(&list[range.clone()]).encode();
+            let ids: Vec<BlobId> = ranges
                 .par_iter()
-                .map(|range| {
-                    let bytes = EntryChunk::new(&list[range.clone()]).encode();
-                    (self.ids.id_of(&bytes), bytes)
-                })
+                .map(|range| self.ids.id_of(&encode(range)))
                 .collect();
-            let ids: Vec<BlobId> = encoded.iter().map(|(id, _)| *id).collect();
             let parent = self
                 .parent_kinds
                 .get(&kind)
@@ -571,9 +585,9 @@ impl SnapshotWriter {
                 Some(layout) => layout,
                 None => {
                     let mut refs = Vec::with_capacity(ranges.len());
-                    for (range, (id, bytes)) in ranges.iter().zip(encoded) {
+                    for (range, id) in ranges.iter().zip(&ids) {
                         refs.push(ChunkRef {
-                            blob: self.put_canonical(id, bytes, None).await?,
+                            blob: self.put_canonical(*id, encode(range), None).await?,
                             first: list[range.start].id.to_string(),
                             count: range.len(),
                             at: None,
@@ -588,19 +602,20 @@ impl SnapshotWriter {
             layouts.push((Some(kind), list.len(), layout, changes));
         }
         // 3. The relationships, the same way.
-        let mut relationships = std::mem::take(&mut self.relationships);
-        // Sorting a list already in order is one pass (the usual case: one sorted list).
-        if !relationships.is_sorted() {
-            relationships.par_sort_unstable();
-        }
-        relationships.dedup();
+        let relationships = self.take_relationships();
         let relationship_count = relationships.len();
-        let key = relationship_key;
-        let ranges = chunks(&relationships, RELATIONSHIP_CHUNK_DIVISOR, key);
+        let key = |i: usize| {
+            relationships
+                .get(i)
+                .map(|r| relationship_key(&r))
+                .unwrap_or_default()
+        };
+        let ranges = chunks_by(relationship_count, RELATIONSHIP_CHUNK_DIVISOR, key);
         let ids: Vec<BlobId> = ranges
             .par_iter()
             .map(|range| {
-                let value = serde_json::to_value(&relationships[range.clone()]).unwrap_or_default();
+                let value =
+                    serde_json::to_value(relationships.values(range.clone())).unwrap_or_default();
                 self.ids.id_of(&crate::format::canonical_bytes(&value))
             })
             .collect();
@@ -641,10 +656,10 @@ impl SnapshotWriter {
             None => {
                 let mut refs = Vec::with_capacity(ranges.len());
                 for range in &ranges {
-                    let value = to_blob_value(&relationships[range.clone()])?;
+                    let value = to_blob_value(&relationships.values(range.clone()))?;
                     refs.push(ChunkRef {
                         blob: self.put_blob(&value, None).await?,
-                        first: key(&relationships[range.start]),
+                        first: key(range.start),
                         count: range.len(),
                         at: None,
                     });
