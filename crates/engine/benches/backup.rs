@@ -359,8 +359,18 @@ async fn main() {
             "in this process"
         }
     );
-    let full = run("full", "full run", now).await;
-    println!("churn 1%: {}", churn(&target, 7).await);
+    // BENCH_SKIP_FULL=1 (BENCH_DIR holding an earlier run's repository, and that run's
+    // emulator): no full run, only the churn and the incremental on the latest snapshot.
+    let skip_full = std::env::var("BENCH_SKIP_FULL").is_ok_and(|v| v == "1");
+    let full = if skip_full {
+        None
+    } else {
+        Some(run("full", "full run", now).await)
+    };
+    println!(
+        "churn 1%: {}",
+        churn(&target, if skip_full { 8 } else { 7 }).await
+    );
     let (requests, bytes) = if fresh {
         assert!(external, "BENCH_FRESH needs DIRVAULT_BENCH_EMULATOR");
         // BENCH_WRAP=heaptrack (or any command): the incremental process runs under it, to
@@ -414,7 +424,8 @@ async fn main() {
             each.push((incremental.graph.requests, incremental.write.bytes_written));
         }
         if rounds > 1 {
-            let percent = |b: u64| 100.0 * b as f64 / full.write.bytes_written as f64;
+            let full_bytes = full.as_ref().map_or(1, |f| f.write.bytes_written);
+            let percent = |b: u64| 100.0 * b as f64 / full_bytes as f64;
             let shown: Vec<String> = each
                 .iter()
                 .map(|(_, b)| format!("{:.1}", percent(*b)))
@@ -428,9 +439,11 @@ async fn main() {
         }
         each[0]
     };
-    println!(
-        "incremental / full: requests {:.1}%, bytes {:.1}%",
-        100.0 * requests as f64 / full.graph.requests as f64,
-        100.0 * bytes as f64 / full.write.bytes_written as f64
-    );
+    if let Some(full) = full {
+        println!(
+            "incremental / full: requests {:.1}%, bytes {:.1}%",
+            100.0 * requests as f64 / full.graph.requests as f64,
+            100.0 * bytes as f64 / full.write.bytes_written as f64
+        );
+    }
 }

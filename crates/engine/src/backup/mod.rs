@@ -703,8 +703,14 @@ async fn run(
         }
     }
     let Run {
-        links, warnings, ..
+        links,
+        warnings,
+        ids,
+        ..
     } = run;
+    // The rest of `run` lives to the end of this function; its id lists (2.7M at L1M) need not
+    // last through the commit.
+    drop(ids);
     let mut writer = writer.into_inner();
     writer.add_sorted_relationships(links.into_sorted());
     let (snapshot, write) = writer.commit().await?;
