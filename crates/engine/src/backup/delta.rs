@@ -121,7 +121,6 @@ impl<'a> Run<'a> {
         self.delta_round(kind, &list, None, None, repo).await?;
         // The kind's ids, shared (a clone is a reference count, not a copy of the text).
         let ids: Vec<ObjectId> = self.ids.get(&kind).cloned().unwrap_or_default();
-        let ids: Vec<&ObjectId> = ids.iter().collect();
         let mut done = 0;
         for slice in ids.chunks(PER_PARENT_SLICE) {
             let requests = gets(slice, |id| {

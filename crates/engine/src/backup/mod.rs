@@ -741,9 +741,9 @@ async fn run(
 
 /// A `GET` for each of `ids` (the request's id is the object's), to send in one `$batch`
 /// slice: requests are made a slice at a time, as they are sent.
-fn gets(ids: &[&ObjectId], url_of: impl Fn(&str) -> String) -> Vec<BatchRequest> {
+fn gets(ids: &[impl AsRef<str>], url_of: impl Fn(&str) -> String) -> Vec<BatchRequest> {
     ids.iter()
-        .map(|id| BatchRequest::get(id.as_str(), url_of(id.as_str())))
+        .map(|id| BatchRequest::get(id.as_ref(), url_of(id.as_ref())))
         .collect()
 }
 

@@ -3,7 +3,6 @@
 
 use super::*;
 
-/// Splits sorted items into content-defined chunks, each a JSON array.
 /// The content-defined chunk boundaries of sorted items, as index ranges: only one chunk is
 /// ever serialized at a time.
 pub(super) fn chunks<T>(
