@@ -266,6 +266,20 @@ async fn main() {
         search: Some(needle.into()),
         ..ListOptions::default()
     };
+    // One user's UPN, from the middle of the listing: what an operator looking for someone
+    // types, and what name filters are for (one name chunk of 245 may hold it at L1M).
+    let middle_user = browse::list_page(
+        &fresh(),
+        &latest,
+        ObjectKind::Users,
+        &sorted(browse::SortBy::Id),
+        latest.kinds.get(&ObjectKind::Users).map_or(0, |k| k.count) / 2,
+        1,
+    )
+    .await
+    .unwrap();
+    let one_upn = middle_user.items[0].key.as_deref().unwrap_or("").to_owned();
+    println!("one user's UPN searched for: {one_upn}");
     for (label, options, page) in [
         ("page 1 of users by name", sorted(browse::SortBy::Name), 0),
         ("page 1 of users by id", sorted(browse::SortBy::Id), 0),
@@ -276,6 +290,11 @@ async fn main() {
         ),
         ("page 1 of a search of users (adele)", searched("adele"), 0),
         ("page 1 of a search of users (no hit)", searched("qqqzz"), 0),
+        (
+            "page 1 of a search of users (one UPN)",
+            searched(&one_upn),
+            0,
+        ),
     ] {
         timed!(label, async {
             let r = fresh();

@@ -42,6 +42,7 @@ mod guid_packing;
 mod holder;
 mod name_order;
 mod repository;
+mod search;
 mod sorted_relationships;
 
 pub use backend::{KeySlot, Lease, ObjectSnapshotStore, OpenOptions, StoreRequests};
@@ -57,6 +58,7 @@ pub use repository::{
     PACK_TARGET_BYTES, PruneReport, RelationshipChanges, Repository, RetentionPolicy,
     SnapshotWriter, VerifyReport, WriteStats, differing_entries, parse_duration,
 };
+pub use search::Needle;
 pub use sorted_relationships::SortedRelationships;
 
 /// The storage seam under [`Repository`] and the format types its signatures show. Not API:

@@ -827,6 +827,41 @@ async fn assert_pages_match(
             );
         }
     }
+    // Searches for a needle: only the name chunks whose filters may hold it are read, and
+    // the pages are what every entry's texts give (one object, a few, many, none, a needle
+    // too short for the filters, one in ids).
+    let last_id = expected.last().map_or("u0000", |e| e.id.as_str());
+    for needle in [
+        "U012",
+        "u1234@",
+        "ER U0",
+        "qqq",
+        "3@CONTOSO",
+        "7",
+        "",
+        last_id,
+    ] {
+        let needle = dirvault_store::Needle::new(needle);
+        let hits: Vec<_> = by_name
+            .iter()
+            .filter(|e| needle.matches(e.text()))
+            .cloned()
+            .collect();
+        for (skip, take) in [(0, 100), (1, 7), (hits.len().saturating_sub(1), 100)] {
+            let page = repo
+                .manifest_search_page_by_name(snapshot, ObjectKind::Users, &needle, skip, take)
+                .await
+                .unwrap()
+                .expect("bases are written with name chunks");
+            let want: Vec<_> = hits.iter().skip(skip).take(take).cloned().collect();
+            assert_eq!(page.total, hits.len(), "{context}: total of {needle:?}");
+            assert_eq!(
+                versions_of(&page.entries),
+                versions_of(&want),
+                "{context}: page {skip}+{take} of {needle:?}"
+            );
+        }
+    }
     // Every seventh object, and ids that are not there.
     let mut ids: Vec<ObjectId> = expected.iter().step_by(7).map(|e| e.id.clone()).collect();
     ids.extend(["u9999", "a", "zz"].map(|id| id.parse().unwrap()));

@@ -12,7 +12,7 @@ pub use related::*;
 use chrono::{DateTime, Utc};
 use dirvault_diff::{AttributeChange, DiffOptions, diff_objects};
 use dirvault_model::{DirectoryObject, ObjectId, ObjectKind, SnapshotId, TenantId};
-use dirvault_store::{EntryText, ManifestEntry, Repository, Snapshot, cmp_lowercase};
+use dirvault_store::{ManifestEntry, Needle, Repository, Snapshot, cmp_lowercase};
 use futures::{StreamExt, TryStreamExt};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -90,7 +90,7 @@ pub async fn list(
     kind: ObjectKind,
     options: &ListOptions,
 ) -> Result<Vec<ManifestEntry>> {
-    let needle = options.search.as_deref().map(Caseless::new);
+    let needle = options.search.as_deref().map(Needle::new);
     let mut entries = match (&needle, options.deleted) {
         // Only the hits are made into entries.
         (Some(needle), false) => {
@@ -261,48 +261,6 @@ fn permute<T>(items: &mut [T], order: &[usize]) {
             items.swap(i, from);
             i = from;
         }
-    }
-}
-
-/// A case-insensitive substring search: the needle lower-cased once, each ASCII haystack
-/// lower-cased into a reused buffer and searched with a SIMD substring finder.
-struct Caseless {
-    needle: String,
-    finder: memchr::memmem::Finder<'static>,
-}
-
-impl Caseless {
-    fn new(needle: &str) -> Self {
-        let needle = needle.to_lowercase();
-        let finder = memchr::memmem::Finder::new(needle.as_bytes()).into_owned();
-        Self { needle, finder }
-    }
-
-    /// Whether an entry's id, name or key contains the needle, ignoring case.
-    fn matches(&self, entry: EntryText<'_>) -> bool {
-        thread_local! {
-            // One lower-casing buffer per thread: chunks are searched on every core.
-            static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-        }
-        BUFFER.with_borrow_mut(|buf| {
-            [Some(entry.id), entry.name, entry.key]
-                .into_iter()
-                .flatten()
-                .any(|text| self.found_in(text, buf))
-        })
-    }
-
-    /// Whether `haystack` contains the needle, ignoring case; allocates only for text that
-    /// is not ASCII. ASCII text is lower-cased into `buf` and searched with a searcher made
-    /// once: twice as fast as comparing each position in place (measured on 3M ids, names
-    /// and UPNs: 66 ms against 140 ms).
-    fn found_in(&self, haystack: &str, buf: &mut Vec<u8>) -> bool {
-        if !haystack.is_ascii() {
-            return haystack.to_lowercase().contains(&self.needle);
-        }
-        buf.clear();
-        buf.extend(haystack.bytes().map(|b| b.to_ascii_lowercase()));
-        self.finder.find(buf).is_some()
     }
 }
 
@@ -663,29 +621,5 @@ mod tests {
         let mut items = ["a", "b", "c", "d", "e", "f"];
         permute(&mut items, &order);
         assert_eq!(items, ["d", "a", "e", "b", "c", "f"]);
-    }
-
-    #[test]
-    fn caseless_search_finds_ascii_and_unicode_text() {
-        let mut buf = Vec::new();
-        let adele = Caseless::new("ADELE");
-        for (text, found) in [
-            ("Vance, Adele", true),
-            ("adele", true),
-            ("xADELEx", true),
-            ("Adel Vance", false),
-            ("Adel", false),
-            ("", false),
-        ] {
-            assert_eq!(adele.found_in(text, &mut buf), found, "{text}");
-        }
-        assert!(Caseless::new("émi").found_in("ÉMILE", &mut buf));
-        assert!(!Caseless::new("émi").found_in("emile", &mut buf));
-        assert!(!Caseless::new("émi").found_in("xemi", &mut buf));
-        assert!(Caseless::new("").found_in("anything", &mut buf));
-        assert!(Caseless::new("").found_in("", &mut buf));
-        // Unicode lower-casing that lands in ASCII (the Kelvin sign is a `k`).
-        assert!(Caseless::new("k").found_in("\u{212A}elvin", &mut buf));
-        assert!(Caseless::new("2@CONTOSO").found_in("user2@contoso.com", &mut buf));
     }
 }

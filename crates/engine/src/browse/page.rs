@@ -9,10 +9,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 
 use dirvault_model::{ObjectId, ObjectKind};
-use dirvault_store::{EntryText, ManifestEntry, Repository, Snapshot, name_order};
+use dirvault_store::{EntryText, ManifestEntry, Needle, Repository, Snapshot, name_order};
 use serde::Serialize;
 
-use super::{Caseless, ListOptions, SortBy, list};
+use super::{ListOptions, SortBy, list};
 use crate::Result;
 
 /// A page of a listing and how many entries the whole listing holds.
@@ -94,10 +94,8 @@ pub async fn list_page(
             }
         }
         (Some(needle), false, SortBy::Name) => {
-            let needle = Caseless::new(needle);
-            let matches = |e: EntryText<'_>| needle.matches(e);
             match repo
-                .manifest_matching_page_by_name(snapshot, kind, &matches, skip, take)
+                .manifest_search_page_by_name(snapshot, kind, &Needle::new(needle), skip, take)
                 .await?
             {
                 // The base's name chunks hold every text a search matches.

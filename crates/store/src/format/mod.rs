@@ -7,6 +7,7 @@ mod canonical;
 mod changeset;
 mod chunk;
 mod name_chunk;
+mod name_filter;
 mod pack_index;
 mod record;
 #[cfg(test)]
@@ -17,6 +18,7 @@ mod tests;
 pub(crate) use canonical::*;
 pub(crate) use chunk::*;
 pub(crate) use name_chunk::*;
+pub(crate) use name_filter::*;
 pub(crate) use pack_index::*;
 pub(crate) use record::*;
 
@@ -389,6 +391,25 @@ pub(crate) struct ManifestIndex {
     /// since session 30 of dirvault's development; absent before, and for relationships.
     #[serde(default, rename = "byName", skip_serializing_if = "Vec::is_empty")]
     pub by_name: Vec<ChunkRef>,
+    /// The name chunks' filters ([`NameFilter`], one blob for them all, in their order): a
+    /// search reads only the name chunks that may hold its needle. Written with every base's
+    /// name chunks since session 33 of dirvault's development; absent before.
+    #[serde(
+        default,
+        rename = "nameFilters",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub name_filters: Option<BlobRef>,
+}
+
+/// A blob and where it was written (a hint, as [`ChunkRef::at`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct BlobRef {
+    /// The blob.
+    pub blob: BlobId,
+    /// Where it was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<BlobLocation>,
 }
 
 /// One chunk of a manifest.

@@ -6,8 +6,9 @@
 use dirvault_model::ObjectId;
 
 use super::*;
-use crate::format::{NamedId, decode_name_chunk_where};
+use crate::format::{NamedId, decode_name_chunk_where, decode_name_filters};
 use crate::name_order;
+use crate::search::Needle;
 
 impl Repository {
     /// Entries `skip..skip + take` of a kind's manifest in name order ([`crate::name_order`]:
@@ -96,7 +97,60 @@ impl Repository {
         skip: usize,
         take: usize,
     ) -> Result<Option<ManifestPage>> {
-        self.page_by_name(snapshot, kind, Some(matches), skip, take)
+        let search = Search {
+            matches,
+            needle: None,
+        };
+        self.page_by_name(snapshot, kind, Some(search), skip, take)
+            .await
+    }
+
+    /// Entries `skip..skip + take`, in name order, of those `needle` matches (their id, name
+    /// or key contains it, ignoring case), and how many it matches: what
+    /// [`manifest_matching_page_by_name`](Self::manifest_matching_page_by_name) with
+    /// [`Needle::matches`] gives, reading only the name chunks whose filters say they may
+    /// hold a match (bases written before session 33 have none: every name chunk is read).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use dirvault_model::{DirectoryObject, ObjectKind, TenantId};
+    /// use dirvault_store::{Needle, Repository};
+    /// use serde_json::json;
+    ///
+    /// let repo = Repository::open("memory://")?;
+    /// let tenant: TenantId = "contoso".parse().unwrap();
+    /// let mut writer = repo.begin(&tenant, chrono::Utc::now(), None).await?;
+    /// for (id, name, upn) in [("u1", "Megan", "megan@contoso"), ("u2", "Adele", "adele@fabrikam")] {
+    ///     let user = json!({"id": id, "displayName": name, "userPrincipalName": upn});
+    ///     writer.add_object(&DirectoryObject::from_graph(ObjectKind::Users, user).unwrap()).await?;
+    /// }
+    /// let (snapshot, _) = writer.commit().await?;
+    /// let page = repo
+    ///     .manifest_search_page_by_name(&snapshot, ObjectKind::Users, &Needle::new("FABRIKAM"), 0, 10)
+    ///     .await?
+    ///     .expect("written with name chunks");
+    /// assert_eq!(page.total, 1);
+    /// assert_eq!(page.entries[0].name.as_deref(), Some("Adele"));
+    /// # Ok::<(), dirvault_store::Error>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// Missing or corrupt blobs, or name chunks naming an object the manifest does not hold.
+    pub async fn manifest_search_page_by_name(
+        &self,
+        snapshot: &Snapshot,
+        kind: ObjectKind,
+        needle: &Needle,
+        skip: usize,
+        take: usize,
+    ) -> Result<Option<ManifestPage>> {
+        let matches = |e: EntryText<'_>| needle.matches(e);
+        let search = Search {
+            matches: &matches,
+            needle: Some(needle),
+        };
+        self.page_by_name(snapshot, kind, Some(search), skip, take)
             .await
     }
 
@@ -105,7 +159,7 @@ impl Repository {
         &self,
         snapshot: &Snapshot,
         kind: ObjectKind,
-        filter: Option<&TextFilter<'_>>,
+        filter: Option<Search<'_>>,
         skip: usize,
         take: usize,
     ) -> Result<Option<ManifestPage>> {
@@ -127,7 +181,7 @@ impl Repository {
             .overlay
             .values()
             .flatten()
-            .filter(|e| filter.is_none_or(|f| f(e.text())))
+            .filter(|e| filter.as_ref().is_none_or(|f| (f.matches)(e.text())))
             .collect();
         let (total, from_base) = match filter {
             None => {
@@ -146,8 +200,11 @@ impl Repository {
             }
             Some(filter) => {
                 let wanted = skip.saturating_add(take);
+                let searched = self
+                    .chunks_to_search(tenant, index_blob, &index, filter.needle)
+                    .await?;
                 let (matched, first) = self
-                    .matching_base_names(tenant, &index.by_name, &chain.overlay, filter, wanted)
+                    .matching_base_names(tenant, &searched, &chain.overlay, filter.matches, wanted)
                     .await?;
                 (matched.saturating_add(from_chain.len()), first)
             }
@@ -229,6 +286,45 @@ impl Repository {
         Ok(out)
     }
 
+    /// The name chunks a search for `needle` reads: those whose filters say they may hold a
+    /// match (every name chunk without a needle, or when the base has no filters).
+    async fn chunks_to_search(
+        &self,
+        tenant: &TenantId,
+        index_blob: &BlobId,
+        index: &ManifestIndex,
+        needle: Option<&Needle>,
+    ) -> Result<Vec<ChunkRef>> {
+        let (Some(needle), Some(filters)) = (needle, &index.name_filters) else {
+            return Ok(index.by_name.clone());
+        };
+        let corrupt = |reason: String| Error::Corrupt {
+            path: format!(
+                "name filters {} of manifest index {index_blob}",
+                filters.blob
+            ),
+            reason,
+        };
+        let bytes = self
+            .blob_bytes_at(tenant, &filters.blob, filters.at.as_ref())
+            .await?;
+        let filters = decode_name_filters(&bytes).map_err(corrupt)?;
+        if filters.len() != index.by_name.len() {
+            return Err(corrupt(format!(
+                "{} filters for {} name chunks",
+                filters.len(),
+                index.by_name.len()
+            )));
+        }
+        Ok(index
+            .by_name
+            .iter()
+            .zip(&filters)
+            .filter(|(_, f)| f.may_hold(needle))
+            .map(|(c, _)| c.clone())
+            .collect())
+    }
+
     /// How many entries of a base's name chunks `filter` accepts among those the chain does
     /// not name, and the first `wanted` of them in name order. Every chunk is read, a batch
     /// at a time (a search that matches everything holds one batch's hits, not a million).
@@ -264,6 +360,13 @@ const SEARCHED_AT_ONCE: usize = 32;
 
 /// What a search keeps of an entry's texts.
 type TextFilter<'a> = dyn Fn(EntryText<'_>) -> bool + Sync + 'a;
+
+/// A search in name order: what it keeps, and its needle when it is one (the name filters
+/// then rule out chunks).
+struct Search<'a> {
+    matches: &'a TextFilter<'a>,
+    needle: Option<&'a Needle>,
+}
 
 /// Where an entry of a page by name comes from.
 enum Pick<'a> {
@@ -349,6 +452,46 @@ mod tests {
             .await
             .expect("the index");
         index.by_name.iter().map(|c| c.blob).collect()
+    }
+
+    /// A search reads only the name chunks whose filters may hold its needle: one user's
+    /// name among 30,000 is looked for in a chunk or two, a needle too short for trigrams or
+    /// matching everyone in every chunk.
+    #[tokio::test]
+    async fn a_search_reads_only_the_name_chunks_that_may_hold_its_needle() {
+        let repo = Repository::open("memory://").expect("memory");
+        let users: Vec<(u32, String, &str)> = (0..30_000)
+            .map(|i| (i, format!("user {:05}", (i * 7_919) % 30_000), "clerk"))
+            .collect();
+        let all = name_chunks_of(&repo, &users).await.len();
+        assert!(all >= 3, "{all} name chunks");
+        let tenant: TenantId = "contoso".parse().expect("a tenant");
+        let snapshot = repo
+            .snapshots(&tenant)
+            .await
+            .expect("snapshots")
+            .pop()
+            .expect("one");
+        let record = snapshot.kinds.get(&ObjectKind::Users).expect("users");
+        let index_blob = record.index.as_ref().expect("an index");
+        let index = repo
+            .manifest_index(&tenant, index_blob, record.index_at.as_ref())
+            .await
+            .expect("the index");
+        let searched = |needle: &str| {
+            let needle = Needle::new(needle);
+            let (repo, tenant, index) = (&repo, &tenant, &index);
+            async move {
+                repo.chunks_to_search(tenant, index_blob, index, Some(&needle))
+                    .await
+                    .expect("filters")
+                    .len()
+            }
+        };
+        assert!(searched("USER 12345").await <= 2);
+        assert_eq!(searched("qqqzz").await, 0);
+        assert_eq!(searched("user").await, all);
+        assert_eq!(searched("r ").await, all);
     }
 
     /// Name chunks are cut by content: a base whose users changed but kept their names and

@@ -227,6 +227,8 @@ pub(super) enum Layout {
     Base {
         chunks: Vec<ChunkRef>,
         by_name: Vec<ChunkRef>,
+        /// The name chunks' filters.
+        name_filters: Option<BlobId>,
     },
     /// The parent's base index with a chain: the parent's links, then this snapshot's
     /// changes since the parent when it has any. No chain at all when this snapshot is back

@@ -51,7 +51,15 @@ impl Repository {
                     .map(|c| length(c.at.as_ref()))
                     .sum()
             };
-            let (chunks, names) = (new_bytes(&now.chunks), new_bytes(&now.by_name));
+            let filters = now
+                .name_filters
+                .as_ref()
+                .filter(|f| then.name_filters.as_ref().is_none_or(|t| t.blob != f.blob))
+                .map_or(0, |f| length(f.at.as_ref()));
+            let (chunks, names) = (
+                new_bytes(&now.chunks),
+                new_bytes(&now.by_name).saturating_add(filters),
+            );
             let index = match before.index == record.index {
                 true => 0,
                 false => length(record.index_at.as_ref()),

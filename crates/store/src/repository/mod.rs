@@ -20,8 +20,8 @@ use crate::backend::{BlobIndex, PackPiece, SnapshotStore, encode_blob, encode_gr
 use crate::compress::{self, DICTIONARY_SAMPLES, EncoderDictionary};
 use crate::error::{Error, Result};
 use crate::format::{
-    BlobId, BlobLocation, ChainLink, ChangesetFile, ChunkRef, EntryChunk, EntryText, IdFilter,
-    KindRecord, KindStatus, ManifestEntry, ManifestIndex, Snapshot, new_snapshot_id,
+    BlobId, BlobLocation, BlobRef, ChainLink, ChangesetFile, ChunkRef, EntryChunk, EntryText,
+    IdFilter, KindRecord, KindStatus, ManifestEntry, ManifestIndex, Snapshot, new_snapshot_id,
 };
 
 mod by_name;

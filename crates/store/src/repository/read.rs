@@ -536,6 +536,7 @@ impl Repository {
             if let Some(index) = &record.index {
                 let index = self.manifest_index(&snapshot.tenant, index, None).await?;
                 out.extend(index.chunks.iter().chain(&index.by_name).map(|c| c.blob));
+                out.extend(index.name_filters.map(|f| f.blob));
             }
         }
         Ok(out)

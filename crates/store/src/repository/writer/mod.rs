@@ -593,9 +593,11 @@ impl SnapshotWriter {
                             at: None,
                         });
                     }
+                    let (by_name, name_filters) = self.put_name_chunks(&list).await?;
                     Layout::Base {
                         chunks: refs,
-                        by_name: self.put_name_chunks(&list).await?,
+                        by_name,
+                        name_filters: Some(name_filters),
                     }
                 }
             };
@@ -667,6 +669,7 @@ impl SnapshotWriter {
                 Some(Layout::Base {
                     chunks: refs,
                     by_name: Vec::new(),
+                    name_filters: None,
                 })
             }
         };
@@ -681,11 +684,20 @@ impl SnapshotWriter {
                 Layout::Base {
                     mut chunks,
                     mut by_name,
+                    name_filters,
                 } => {
                     for r in chunks.iter_mut().chain(&mut by_name) {
                         r.at = self.index.get(&r.blob);
                     }
-                    let index = to_blob_value(&ManifestIndex { chunks, by_name })?;
+                    let name_filters = name_filters.map(|blob| BlobRef {
+                        at: self.index.get(&blob),
+                        blob,
+                    });
+                    let index = to_blob_value(&ManifestIndex {
+                        chunks,
+                        by_name,
+                        name_filters,
+                    })?;
                     (self.put_blob(&index, None).await?, None)
                 }
                 Layout::Chain {
