@@ -307,13 +307,26 @@ async fn corruption_is_detected_and_named(b: &Backend) {
         b.name
     );
     // The flipped byte is in the last blob of a pack: the object, its manifest chunk or index
-    // (read by `objects`) or its name chunk (read by a page by name).
+    // (read by `objects`), its name chunk (read by a page by name) or its name chunk's filter
+    // (read by a search).
     let err = match repo.objects(&snapshot, ObjectKind::Users).await {
         Err(e) => e,
-        Ok(_) => repo
+        Ok(_) => match repo
             .manifest_page_by_name(&snapshot, ObjectKind::Users, 0, 10)
             .await
-            .unwrap_err(),
+        {
+            Err(e) => e,
+            Ok(_) => repo
+                .manifest_search_page_by_name(
+                    &snapshot,
+                    ObjectKind::Users,
+                    &dirvault_store::Needle::new("victim"),
+                    0,
+                    10,
+                )
+                .await
+                .unwrap_err(),
+        },
     };
     assert!(
         matches!(err, Error::Corrupt { .. } | Error::MissingBlob { .. }),
