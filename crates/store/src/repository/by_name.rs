@@ -178,20 +178,18 @@ impl Repository {
         }
         let chain = self.composed_chain(tenant, record).await?;
         let from_chain: Vec<&ManifestEntry> = chain
-            .overlay
-            .values()
-            .flatten()
+            .entries()
             .filter(|e| filter.as_ref().is_none_or(|f| (f.matches)(e.text())))
             .collect();
         let (total, from_base) = match filter {
             None => {
                 let base_count: usize = index.chunks.iter().map(|c| c.count).sum();
                 let total = base_count
-                    .saturating_sub(chain.base_held.len())
+                    .saturating_sub(chain.base_held())
                     .saturating_add(from_chain.len());
                 let wanted = skip.saturating_add(take).min(total);
                 let from_base = if skip < wanted {
-                    self.first_base_names(tenant, &index.by_name, &chain.overlay, wanted)
+                    self.first_base_names(tenant, &index.by_name, &chain, wanted)
                         .await?
                 } else {
                     Vec::new()
@@ -204,7 +202,7 @@ impl Repository {
                     .chunks_to_search(tenant, index_blob, &index, filter.needle)
                     .await?;
                 let (matched, first) = self
-                    .matching_base_names(tenant, &searched, &chain.overlay, filter.matches, wanted)
+                    .matching_base_names(tenant, &searched, &chain, filter.matches, wanted)
                     .await?;
                 (matched.saturating_add(from_chain.len()), first)
             }
@@ -257,7 +255,7 @@ impl Repository {
         &self,
         tenant: &TenantId,
         by_name: &[ChunkRef],
-        chain: &Overlay,
+        chain: &ComposedChain,
         wanted: usize,
     ) -> Result<Vec<NamedId>> {
         let mut out: Vec<NamedId> = Vec::new();
@@ -278,7 +276,7 @@ impl Repository {
             out.extend(
                 names
                     .into_iter()
-                    .filter(|n| !chain.contains_key(&n.id))
+                    .filter(|n| !chain.names(n.id.as_str()))
                     .take(still),
             );
             next = end;
@@ -332,7 +330,7 @@ impl Repository {
         &self,
         tenant: &TenantId,
         by_name: &[ChunkRef],
-        chain: &Overlay,
+        chain: &ComposedChain,
         filter: &TextFilter<'_>,
         wanted: usize,
     ) -> Result<(usize, Vec<NamedId>)> {
@@ -343,7 +341,7 @@ impl Repository {
                     decode_name_chunk_where(bytes, filter)
                 })
                 .await?;
-            for hit in hits.into_iter().filter(|n| !chain.contains_key(&n.id)) {
+            for hit in hits.into_iter().filter(|n| !chain.names(n.id.as_str())) {
                 matched += 1;
                 if first.len() < wanted {
                     first.push(hit);

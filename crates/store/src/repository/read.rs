@@ -140,11 +140,11 @@ impl Repository {
         };
         let chunks = self.manifest_chunks(&snapshot.tenant, record).await?;
         let chain = self.composed_chain(&snapshot.tenant, record).await?;
-        let overlay = &chain.overlay;
         // The chain decides every object it names: the base's entries of those are left out,
         // and the chain's own (those it keeps) merged in.
         // Probed once an entry, a million times at L1M: a fast hasher, and none when empty.
-        let named: foldhash::HashSet<&str> = overlay.keys().map(|id| id.as_str()).collect();
+        let named: foldhash::HashSet<&str> =
+            chain.objects().iter().map(|o| o.id().as_str()).collect();
         let decode = |bytes: &[u8]| {
             EntryChunk::decode_matching(bytes, &|e| {
                 (named.is_empty() || !named.contains(e.id)) && keep(e)
@@ -153,10 +153,10 @@ impl Repository {
         let base = self
             .chunked_refs_with(&snapshot.tenant, &chunks, "manifest", &decode)
             .await?;
-        let kept: Overlay = overlay
-            .iter()
-            .filter(|(_, e)| e.as_ref().is_some_and(|e| keep(e.text())))
-            .map(|(id, e)| (id.clone(), e.clone()))
+        let kept: Overlay = chain
+            .entries()
+            .filter(|e| keep(e.text()))
+            .map(|e| (e.id.clone(), Some(e.clone())))
             .collect();
         Ok(apply_overlay(base, kept))
     }
@@ -172,7 +172,7 @@ impl Repository {
         tenant: &TenantId,
         record: &KindRecord,
     ) -> Result<Overlay> {
-        Ok(self.compose_chain(tenant, record).await?.overlay)
+        Ok(self.compose_chain(tenant, record).await?.into_overlay())
     }
 
     /// A kind's chain of changesets composed ([`ComposedChain`]) for reading: the last one
