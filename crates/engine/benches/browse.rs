@@ -214,6 +214,32 @@ async fn main() {
             .map_or(0, |k| k.chain_length())
     );
 
+    // What the users' last rebase wrote, part by part (manifest chunks, name chunks, name
+    // filters, index): the price of what pages and searches read.
+    let chain = |s: &dirvault_store::Snapshot| {
+        s.kinds
+            .get(&ObjectKind::Users)
+            .map_or(0, |k| k.chain_length())
+    };
+    if let Some(at) = (1..snapshots.len())
+        .rev()
+        .find(|&i| chain(&snapshots[i]) < chain(&snapshots[i - 1]))
+    {
+        let parts = r
+            .written_beyond(&snapshots[at - 1], &snapshots[at])
+            .await
+            .unwrap();
+        let users: Vec<String> = parts
+            .iter()
+            .filter(|(part, bytes)| part.starts_with("users") && *bytes > 0)
+            .map(|(part, bytes)| format!("{part} {:.2} MB", *bytes as f64 / 1e6))
+            .collect();
+        println!(
+            "users' last rebase (snapshot {at}) wrote: {}",
+            users.join(", ")
+        );
+    }
+
     // Not on the measured paths (they read the chunks their references locate); skipped when
     // BROWSE_ONLY names another operation, so that a profile of one is of that one.
     if "blob index".contains(std::env::var("BROWSE_ONLY").unwrap_or_default().as_str()) {

@@ -5,8 +5,8 @@ use super::*;
 
 impl Repository {
     /// The compressed bytes `child` wrote that `parent` does not share, by part: each kind's
-    /// new manifest chunks and name chunks, its index (when not the parent's) and its changeset, then the
-    /// relationships' likewise; the largest first.
+    /// new manifest chunks, name chunks and name filters, its index (when not the parent's)
+    /// and its changeset, then the relationships' likewise; the largest first.
     ///
     /// # Errors
     /// Missing or corrupt index blobs.
@@ -56,16 +56,14 @@ impl Repository {
                 .as_ref()
                 .filter(|f| then.name_filters.as_ref().is_none_or(|t| t.blob != f.blob))
                 .map_or(0, |f| length(f.at.as_ref()));
-            let (chunks, names) = (
-                new_bytes(&now.chunks),
-                new_bytes(&now.by_name).saturating_add(filters),
-            );
+            let (chunks, names) = (new_bytes(&now.chunks), new_bytes(&now.by_name));
             let index = match before.index == record.index {
                 true => 0,
                 false => length(record.index_at.as_ref()),
             };
             parts.push((format!("{name} chunks"), chunks));
             parts.push((format!("{name} name chunks"), names));
+            parts.push((format!("{name} name filters"), filters));
             parts.push((format!("{name} index"), index));
             parts.push((
                 format!("{name} changes"),
