@@ -253,6 +253,23 @@ async fn main() {
         );
     }
 
+    // One user's UPN, from the middle of the listing: what an operator looking for someone
+    // types, and what name filters are for (one name chunk of 245 may hold it at L1M).
+    let middle_user = browse::list_page(
+        &fresh(),
+        &latest,
+        ObjectKind::Users,
+        &ListOptions {
+            sort: browse::SortBy::Id,
+            ..ListOptions::default()
+        },
+        latest.kinds.get(&ObjectKind::Users).map_or(0, |k| k.count) / 2,
+        1,
+    )
+    .await
+    .unwrap();
+    let one_upn = middle_user.items[0].key.as_deref().unwrap_or("").to_owned();
+    println!("one user's UPN searched for: {one_upn}");
     for (label, options) in [
         (
             "list all users by id",
@@ -266,6 +283,13 @@ async fn main() {
             "search users",
             ListOptions {
                 search: Some("adele".into()),
+                ..ListOptions::default()
+            },
+        ),
+        (
+            "search users (one UPN)",
+            ListOptions {
+                search: Some(one_upn.clone()),
                 ..ListOptions::default()
             },
         ),
@@ -292,20 +316,6 @@ async fn main() {
         search: Some(needle.into()),
         ..ListOptions::default()
     };
-    // One user's UPN, from the middle of the listing: what an operator looking for someone
-    // types, and what name filters are for (one name chunk of 245 may hold it at L1M).
-    let middle_user = browse::list_page(
-        &fresh(),
-        &latest,
-        ObjectKind::Users,
-        &sorted(browse::SortBy::Id),
-        latest.kinds.get(&ObjectKind::Users).map_or(0, |k| k.count) / 2,
-        1,
-    )
-    .await
-    .unwrap();
-    let one_upn = middle_user.items[0].key.as_deref().unwrap_or("").to_owned();
-    println!("one user's UPN searched for: {one_upn}");
     for (label, options, page) in [
         ("page 1 of users by name", sorted(browse::SortBy::Name), 0),
         ("page 1 of users by id", sorted(browse::SortBy::Id), 0),

@@ -92,6 +92,20 @@ pub async fn list(
 ) -> Result<Vec<ManifestEntry>> {
     let needle = options.search.as_deref().map(Needle::new);
     let mut entries = match (&needle, options.deleted) {
+        // In name order, the name chunks that may hold the needle, then only the hits'
+        // entries: one user among a million reads a name chunk and a manifest chunk.
+        (Some(needle), false) if options.sort == SortBy::Name => {
+            match repo
+                .manifest_search_page_by_name(snapshot, kind, needle, 0, usize::MAX)
+                .await?
+            {
+                Some(page) => page.entries,
+                None => {
+                    repo.manifest_matching(snapshot, kind, &|e| needle.matches(e))
+                        .await?
+                }
+            }
+        }
         // Only the hits are made into entries.
         (Some(needle), false) => {
             repo.manifest_matching(snapshot, kind, &|e| needle.matches(e))

@@ -284,8 +284,9 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
 
-        /// Pages by id and by name, and of searches by name, are the whole listing sliced,
-        /// through a chain of snapshots that create, rename and delete users.
+        /// Pages by id and by name, and of searches by name, are the whole listing sliced (a
+        /// search's, filtered), and a whole search is the listing filtered, through a chain
+        /// of snapshots that create, rename and delete users.
         #[test]
         fn pages_are_the_whole_listing_sliced(
             first in proptest::collection::btree_map(0u32..2_000, 0usize..9, 0..700),
@@ -331,9 +332,17 @@ mod tests {
                                         search: Some(needle.into()),
                                         ..options.clone()
                                     };
-                                    let hits = list(&repo, &snapshot, ObjectKind::Users, &search)
+                                    // The truth: the whole listing by name, filtered.
+                                    let matcher = Needle::new(needle);
+                                    let hits: Vec<ManifestEntry> = all
+                                        .iter()
+                                        .filter(|e| matcher.matches(e.text()))
+                                        .cloned()
+                                        .collect();
+                                    let listed = list(&repo, &snapshot, ObjectKind::Users, &search)
                                         .await
                                         .expect("a search");
+                                    prop_assert_eq!(&listed, &hits, "search {}", needle);
                                     let page = list_page(&repo, &snapshot, ObjectKind::Users, &search, skip, take)
                                         .await
                                         .expect("a page of a search");
