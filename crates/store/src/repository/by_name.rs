@@ -426,8 +426,9 @@ mod tests {
     use dirvault_model::DirectoryObject;
     use serde_json::json;
 
-    /// The name chunks of a base of `users` (id, name, job title), written without a parent.
-    async fn name_chunks_of(repo: &Repository, users: &[(u32, String, &str)]) -> Vec<BlobId> {
+    /// The manifest index (and its blob) of a base of `users` (id, name, job title), written
+    /// without a parent for tenant "contoso".
+    async fn base_of(repo: &Repository, users: &[(u32, String, &str)]) -> (ManifestIndex, BlobId) {
         let tenant: TenantId = "contoso".parse().expect("a tenant");
         let mut writer = repo
             .begin(&tenant, chrono::Utc::now(), None)
@@ -444,11 +445,17 @@ mod tests {
         writer.add_objects(&objects).await.expect("users");
         let (snapshot, _) = writer.commit().await.expect("commit");
         let record = snapshot.kinds.get(&ObjectKind::Users).expect("users");
-        let index_blob = record.index.as_ref().expect("an index");
+        let index_blob = record.index.expect("an index");
         let index = repo
-            .manifest_index(&tenant, index_blob, record.index_at.as_ref())
+            .manifest_index(&tenant, &index_blob, record.index_at.as_ref())
             .await
             .expect("the index");
+        (index, index_blob)
+    }
+
+    /// The name chunks of a base of `users`.
+    async fn name_chunks_of(repo: &Repository, users: &[(u32, String, &str)]) -> Vec<BlobId> {
+        let (index, _) = base_of(repo, users).await;
         index.by_name.iter().map(|c| c.blob).collect()
     }
 
@@ -461,26 +468,15 @@ mod tests {
         let users: Vec<(u32, String, &str)> = (0..30_000)
             .map(|i| (i, format!("user {:05}", (i * 7_919) % 30_000), "clerk"))
             .collect();
-        let all = name_chunks_of(&repo, &users).await.len();
+        let (index, index_blob) = base_of(&repo, &users).await;
+        let all = index.by_name.len();
         assert!(all >= 3, "{all} name chunks");
         let tenant: TenantId = "contoso".parse().expect("a tenant");
-        let snapshot = repo
-            .snapshots(&tenant)
-            .await
-            .expect("snapshots")
-            .pop()
-            .expect("one");
-        let record = snapshot.kinds.get(&ObjectKind::Users).expect("users");
-        let index_blob = record.index.as_ref().expect("an index");
-        let index = repo
-            .manifest_index(&tenant, index_blob, record.index_at.as_ref())
-            .await
-            .expect("the index");
         let searched = |needle: &str| {
             let needle = Needle::new(needle);
             let (repo, tenant, index) = (&repo, &tenant, &index);
             async move {
-                repo.chunks_to_search(tenant, index_blob, index, Some(&needle))
+                repo.chunks_to_search(tenant, &index_blob, index, Some(&needle))
                     .await
                     .expect("filters")
                     .len()
