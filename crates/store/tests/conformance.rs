@@ -764,6 +764,23 @@ fn versions_of(entries: &[dirvault_store::ManifestEntry]) -> Vec<(String, String
         .collect()
 }
 
+/// A page of a search is `hits` (every hit, in order) sliced, and counts them all.
+fn assert_page_of(
+    page: &dirvault_store::ManifestPage,
+    hits: &[dirvault_store::ManifestEntry],
+    skip: usize,
+    take: usize,
+    what: &str,
+) {
+    let want: Vec<_> = hits.iter().skip(skip).take(take).cloned().collect();
+    assert_eq!(page.total, hits.len(), "{what}: total");
+    assert_eq!(
+        versions_of(&page.entries),
+        versions_of(&want),
+        "{what}: page {skip}+{take}"
+    );
+}
+
 /// Pages of a manifest and entries of some of its objects read as the whole manifest
 /// (`expected`, the truth) sliced and filtered: at the start, across chunk boundaries, at and
 /// beyond the end.
@@ -831,13 +848,7 @@ async fn assert_pages_match(
                 .await
                 .unwrap()
                 .expect("bases are written with name chunks");
-            let want: Vec<_> = hits.iter().skip(skip).take(take).cloned().collect();
-            assert_eq!(page.total, hits.len(), "{context}: total of a search");
-            assert_eq!(
-                versions_of(&page.entries),
-                versions_of(&want),
-                "{context}: page {skip}+{take} of a search"
-            );
+            assert_page_of(&page, &hits, skip, take, &format!("{context}: a search"));
         }
     }
     // Searches for a needle: only the name chunks whose filters may hold it are read, and
@@ -866,13 +877,7 @@ async fn assert_pages_match(
                 .await
                 .unwrap()
                 .expect("bases are written with name chunks");
-            let want: Vec<_> = hits.iter().skip(skip).take(take).cloned().collect();
-            assert_eq!(page.total, hits.len(), "{context}: total of {needle:?}");
-            assert_eq!(
-                versions_of(&page.entries),
-                versions_of(&want),
-                "{context}: page {skip}+{take} of {needle:?}"
-            );
+            assert_page_of(&page, &hits, skip, take, &format!("{context}: {needle:?}"));
         }
     }
     // Every seventh object, and ids that are not there.
