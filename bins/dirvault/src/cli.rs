@@ -461,11 +461,13 @@ async fn run(cli: Cli) -> Result<()> {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
                 println!(
-                    "deleted {} packs ({} bytes), removed {} unused blobs, repacked {}",
+                    "deleted {} packs ({} bytes), removed {} unused blobs, repacked {}; snapshot record packs: {} written, {} deleted",
                     report.packs_deleted,
                     report.bytes_freed,
                     report.blobs_removed,
-                    report.blobs_repacked
+                    report.blobs_repacked,
+                    report.record_packs_written,
+                    report.record_packs_deleted
                 );
             }
             Ok(())

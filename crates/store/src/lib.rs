@@ -45,7 +45,9 @@ mod repository;
 mod search;
 mod sorted_relationships;
 
-pub use backend::{KeySlot, Lease, ObjectSnapshotStore, OpenOptions, StoreRequests};
+pub use backend::{
+    KeySlot, Lease, ObjectSnapshotStore, OpenOptions, RecordPacksTidied, StoreRequests,
+};
 pub use crypto::{ContentIds, Secret};
 pub use error::{Error, Result};
 pub use format::{

@@ -439,6 +439,123 @@ async fn forget_and_prune_free_space_and_keep_the_rest_readable(b: &Backend) {
     assert!(empty.to_string().contains("--keep-last"), "{empty}");
 }
 
+/// The snapshot records of `t`, each read from its own file: what a read through packs must
+/// equal.
+async fn records_one_by_one(b: &Backend, t: &TenantId) -> Vec<dirvault_store::Snapshot> {
+    let repo = reopened(b);
+    let mut out = Vec::new();
+    for id in repo.store().snapshot_ids(t).await.unwrap() {
+        out.push(repo.snapshot(t, &id).await.unwrap());
+    }
+    out
+}
+
+/// The names of `t`'s snapshot record packs as stored.
+async fn record_pack_paths(b: &Backend, t: &TenantId) -> Vec<Path> {
+    let folder = Path::from(format!("tenants/{t}/snapshot-packs"));
+    let metas: Vec<_> = b.raw.list(Some(&folder)).try_collect().await.unwrap();
+    let mut paths: Vec<Path> = metas.into_iter().map(|m| m.location).collect();
+    paths.sort();
+    paths
+}
+
+async fn snapshot_records_are_read_from_packs(b: &Backend) {
+    let repo = &b.repo;
+    let t: TenantId = "packed-tenant".parse().unwrap();
+    // A snapshot a day, each on the one before, from a Monday: the commits of the next two
+    // Mondays pack the week before (7 records each); the last week's 6 are on their own.
+    let monday = Utc.with_ymd_and_hms(2026, 10, 5, 6, 0, 0).unwrap();
+    let mut parent = None;
+    for day in 0..20 {
+        let mut w = repo
+            .begin(&t, monday + Duration::days(day), parent.clone())
+            .await
+            .unwrap();
+        w.add_object(&user(&format!("day{day}"), "x"))
+            .await
+            .unwrap();
+        parent = Some(w.commit().await.unwrap().0.id);
+    }
+    assert_eq!(record_pack_paths(b, &t).await.len(), 2, "{}", b.name);
+    let truth = records_one_by_one(b, &t).await;
+    assert_eq!(truth.len(), 20);
+
+    // A fresh handle reads 2 packs and 6 records instead of 20 records (after its keys and
+    // one record, read first so that only the listing's reads are counted).
+    let fresh = reopened(b);
+    fresh.snapshot(&t, &truth[0].id).await.unwrap();
+    let before = fresh.store_requests().unwrap();
+    assert_eq!(fresh.snapshots(&t).await.unwrap(), truth, "{}", b.name);
+    let sent = fresh.store_requests().unwrap().since(&before);
+    assert_eq!((sent.get, sent.list), (2 + 6, 2), "{}: {sent:?}", b.name);
+
+    // A damaged pack costs reads, never records: its records come from their own files.
+    let damaged = &record_pack_paths(b, &t).await[0];
+    let mut bytes = b
+        .raw
+        .get(damaged)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x5a;
+    b.raw.put(damaged, bytes.into()).await.unwrap();
+    assert_eq!(
+        reopened(b).snapshots(&t).await.unwrap(),
+        truth,
+        "{}",
+        b.name
+    );
+    let report = repo.verify(&t).await.unwrap();
+    assert!(
+        report.problems.len() == 1 && report.problems[0].contains(damaged.as_ref()),
+        "{}: {report:?}",
+        b.name
+    );
+
+    // Forgotten snapshots leave packs' records unread, and prune writes the packs anew
+    // without them: the damaged pack (its records now forgotten or on their own) and the
+    // second (4 of its 7 kept) go; the kept 4 are packed anew, and 5 of the last week's 6.
+    let kept = repo
+        .forget(
+            &t,
+            &RetentionPolicy {
+                keep_last: Some(10),
+                ..RetentionPolicy::default()
+            },
+            monday + Duration::days(20),
+        )
+        .await
+        .unwrap();
+    assert_eq!(kept.removed.len(), 10);
+    let truth = records_one_by_one(b, &t).await;
+    assert_eq!(truth.len(), 10);
+    assert_eq!(
+        reopened(b).snapshots(&t).await.unwrap(),
+        truth,
+        "{}",
+        b.name
+    );
+    let pruned = repo.prune(&t).await.unwrap();
+    assert_eq!(
+        (pruned.record_packs_deleted, pruned.record_packs_written),
+        (2, 2),
+        "{}: {pruned:?}",
+        b.name
+    );
+    assert_eq!(record_pack_paths(b, &t).await.len(), 2, "{}", b.name);
+    let fresh = reopened(b);
+    fresh.snapshot(&t, &truth[0].id).await.unwrap();
+    let before = fresh.store_requests().unwrap();
+    assert_eq!(fresh.snapshots(&t).await.unwrap(), truth, "{}", b.name);
+    let sent = fresh.store_requests().unwrap().since(&before);
+    assert_eq!((sent.get, sent.list), (2 + 1, 2), "{}: {sent:?}", b.name);
+    assert!(repo.verify(&t).await.unwrap().is_clean(), "{}", b.name);
+}
+
 async fn documents_are_replaced_listed_and_absent_ones_are_none(b: &Backend) {
     let store = b.repo.store();
     let t = tenant();
@@ -1716,6 +1833,7 @@ async fn conformance(b: &Backend) {
     corruption_is_detected_and_named(b).await;
     leases_keep_writers_apart(b).await;
     forget_and_prune_free_space_and_keep_the_rest_readable(b).await;
+    snapshot_records_are_read_from_packs(b).await;
     changesets_and_versions(b).await;
     snapshots_are_found_by_id_and_time(b).await;
     dictionaries_compress_objects_and_are_needed_to_read_them(b).await;

@@ -7,6 +7,7 @@ mod counting;
 mod keys;
 mod leases;
 mod over_object_store;
+mod record_packs;
 mod small_packs;
 
 pub use blob_index::BlobIndex;
@@ -14,6 +15,7 @@ pub(crate) use blobs::*;
 pub use counting::StoreRequests;
 pub use keys::KeySlot;
 pub use over_object_store::ObjectSnapshotStore;
+pub use record_packs::RecordPacksTidied;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -186,6 +188,12 @@ pub trait SnapshotStore: Send + Sync + fmt::Debug {
     async fn commit_snapshot(&self, snapshot: &Snapshot) -> Result<()>;
     /// Every snapshot of a tenant, oldest first.
     async fn snapshots(&self, tenant: &TenantId) -> Result<Vec<Snapshot>>;
+    /// Rewrites the tenant's snapshot record packs that hold forgotten snapshots' records
+    /// (or deletes them) and packs the records not yet packed (prune). Run it under the
+    /// tenant's lease.
+    async fn tidy_record_packs(&self, tenant: &TenantId) -> Result<RecordPacksTidied>;
+    /// What is wrong with the tenant's snapshot record packs (verify).
+    async fn record_packs_problems(&self, tenant: &TenantId) -> Result<Vec<String>>;
     /// The ids of a tenant's snapshots, sorted (ids sort by time): a listing, no reads.
     async fn snapshot_ids(&self, tenant: &TenantId) -> Result<Vec<SnapshotId>>;
     /// One snapshot record; [`Error::NoSnapshot`] when there is none of that id.

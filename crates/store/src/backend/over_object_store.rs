@@ -539,7 +539,10 @@ impl SnapshotStore for ObjectSnapshotStore {
             .put_opts(&path, PutPayload::from(bytes), opts)
             .await
         {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.pack_after_commit(snapshot).await;
+                Ok(())
+            }
             Err(
                 object_store::Error::AlreadyExists { .. }
                 | object_store::Error::Precondition { .. },
@@ -552,30 +555,15 @@ impl SnapshotStore for ObjectSnapshotStore {
     }
 
     async fn snapshots(&self, tenant: &TenantId) -> Result<Vec<Snapshot>> {
-        self.unlocked(false).await?;
-        // Snapshot files are small: read many at once (S3 round trips dominate).
-        let metas = self.list(&tenant_path(tenant, "snapshots")).await?;
-        let stored: Vec<(Path, Bytes)> = futures::stream::iter(metas)
-            .map(|meta| async move {
-                let bytes = self.get(&meta.location).await?;
-                Ok::<_, Error>((meta.location, bytes))
-            })
-            .buffered(16)
-            .try_collect()
-            .await?;
-        if stored.is_empty() {
-            // No records, no keys needed (a tenant new to an encrypted repository has none).
-            return Ok(Vec::new());
-        }
-        // Opened and parsed on every core: a history reads every record (hundreds, each
-        // with its kinds' change filters).
-        let sealing = self.sealing_of(tenant, false).await?;
-        let mut out: Vec<Snapshot> = stored
-            .par_iter()
-            .map(|(path, bytes)| open_record(&sealing, path, bytes))
-            .collect::<Result<_>>()?;
-        out.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.id.cmp(&b.id)));
-        Ok(out)
+        self.read_records(tenant).await
+    }
+
+    async fn tidy_record_packs(&self, tenant: &TenantId) -> Result<RecordPacksTidied> {
+        self.tidy_packs_of_records(tenant).await
+    }
+
+    async fn record_packs_problems(&self, tenant: &TenantId) -> Result<Vec<String>> {
+        self.problems_of_record_packs(tenant).await
     }
 
     async fn snapshot_ids(&self, tenant: &TenantId) -> Result<Vec<SnapshotId>> {
@@ -764,7 +752,7 @@ impl SnapshotStore for ObjectSnapshotStore {
 }
 
 /// The tenant and snapshot id a record's place names: `tenants/{tenant}/snapshots/{id}.json`.
-fn record_place(path: &Path) -> Result<(TenantId, String)> {
+pub(super) fn record_place(path: &Path) -> Result<(TenantId, String)> {
     let corrupt = |reason: String| Error::Corrupt {
         path: path.to_string(),
         reason,
@@ -784,7 +772,7 @@ fn record_place(path: &Path) -> Result<(TenantId, String)> {
 
 /// A stored snapshot record opened (decrypted), parsed and checked: its integrity hash, and
 /// its tenant and id against its place.
-fn open_record(sealing: &Sealing, path: &Path, stored: &[u8]) -> Result<Snapshot> {
+pub(super) fn open_record(sealing: &Sealing, path: &Path, stored: &[u8]) -> Result<Snapshot> {
     let (tenant, id) = record_place(path)?;
     let bytes = sealing.open("snapshot", &id, path.as_ref(), stored)?;
     SnapshotFile::decode(&bytes, path.as_ref())?

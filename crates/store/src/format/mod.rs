@@ -10,6 +10,7 @@ mod name_chunk;
 mod name_filter;
 mod pack_index;
 mod record;
+mod record_pack;
 #[cfg(test)]
 mod robustness;
 #[cfg(test)]
@@ -21,6 +22,7 @@ pub(crate) use name_chunk::*;
 pub(crate) use name_filter::*;
 pub(crate) use pack_index::*;
 pub(crate) use record::*;
+pub(crate) use record_pack::*;
 
 use std::collections::BTreeMap;
 use std::fmt;

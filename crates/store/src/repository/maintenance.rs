@@ -41,6 +41,9 @@ impl Repository {
             }
             report.blobs += 1;
         }
+        report
+            .problems
+            .extend(self.store.record_packs_problems(tenant).await?);
         // Record by record: one that does not check out is reported by name, and the others
         // are still verified.
         let mut snapshots = Vec::new();
@@ -114,8 +117,25 @@ impl Repository {
         Ok(report)
     }
 
+    /// Packs the tenant's snapshot records that no record pack holds yet (all but the newest),
+    /// and rewrites the packs that hold forgotten snapshots' records, so that reading the
+    /// tenant's snapshots ([`Repository::snapshots`], what a history reads) is a few reads
+    /// instead of one a snapshot. A backup's commit does this each new week, and prune
+    /// each time; this is for a repository written before record packs (or to do it now).
+    ///
+    /// # Errors
+    /// Store errors. Run it under the tenant's lease.
+    pub async fn pack_snapshot_records(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<crate::backend::RecordPacksTidied> {
+        self.store.tidy_record_packs(tenant).await
+    }
+
     /// Frees the data no snapshot references: deletes packs with no referenced blob, repacks
-    /// packs that are partly referenced, removes packs left without an index.
+    /// packs that are partly referenced, removes packs left without an index; rewrites the
+    /// snapshot record packs that hold forgotten snapshots' records and packs the records not
+    /// yet packed ([`Repository::pack_snapshot_records`]).
     ///
     /// # Errors
     /// Store errors. Run it under the tenant's lease.
@@ -183,6 +203,9 @@ impl Repository {
             report.blobs_removed += (blobs.len() - keep.len()) as u64;
             report.bytes_freed += pack.size;
         }
+        let tidied = self.store.tidy_record_packs(tenant).await?;
+        report.record_packs_written = tidied.written;
+        report.record_packs_deleted = tidied.deleted;
         // Blobs moved or deleted: the cached index is stale.
         // (Even if a thread panicked holding the cache: a stale index must not survive.)
         self.indexes
@@ -239,4 +262,9 @@ pub struct PruneReport {
     pub blobs_repacked: u64,
     /// Bytes of deleted packs.
     pub bytes_freed: u64,
+    /// Snapshot record packs written: records packed, or a pack's live records written anew
+    /// without forgotten snapshots' ones.
+    pub record_packs_written: u64,
+    /// Snapshot record packs deleted (they held forgotten snapshots' records).
+    pub record_packs_deleted: u64,
 }
