@@ -172,17 +172,19 @@ impl Vault {
     pub async fn tenants(&self) -> Result<Vec<TenantSummary>> {
         let mut out = Vec::new();
         for tenant in self.repo.tenants().await? {
-            let snapshots = self.repo.snapshots(&tenant).await?;
-            let latest = snapshots
-                .iter()
-                .max_by_key(|s| s.time)
+            // Counted from the listing, the latest from it and one record: not every record.
+            let count = self.repo.snapshot_ids(&tenant).await?.len();
+            let latest = self
+                .repo
+                .snapshot_at(&tenant, None)
+                .await?
                 .map(|s| SnapshotRef {
-                    id: s.id.clone(),
+                    id: s.id,
                     time: s.time,
                 });
             out.push(TenantSummary {
                 tenant,
-                snapshots: snapshots.len(),
+                snapshots: count,
                 latest,
             });
         }

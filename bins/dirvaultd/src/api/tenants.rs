@@ -30,8 +30,8 @@ pub(crate) async fn status(
         .schedule
         .clone()
         .unwrap_or_else(|| config.sections.daemon.default_schedule.clone());
-    let snapshots = app.repo.snapshots(&tenant.tenant_id).await?;
-    let last = snapshots.last().map(|s| {
+    let latest = app.repo.snapshot_at(&tenant.tenant_id, None).await?;
+    let last = latest.map(|s| {
         let kinds: BTreeMap<String, Value> = s
             .kinds
             .iter()

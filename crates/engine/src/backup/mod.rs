@@ -546,8 +546,10 @@ pub async fn backup_unless_since(
         options.lease_ttl,
         now,
         async {
-            let snapshots = repo.snapshots(tenant).await?;
-            if snapshots.last().is_some_and(|s| s.time >= since) {
+            // The latest from the listing and one record, not every record (hundreds of
+            // reads a backup at a year of snapshots).
+            let latest = repo.snapshot_at(tenant, None).await?;
+            if latest.is_some_and(|s| s.time >= since) {
                 return Ok(None);
             }
             run(client, repo, options, now, progress).await.map(Some)
@@ -568,7 +570,7 @@ async fn run(
     // Wrong credentials or an unknown tenant fail every kind alike: say so once, and write
     // nothing.
     client.authenticate().await?;
-    let parent = repo.snapshots(&tenant).await?.pop();
+    let parent = repo.snapshot_at(&tenant, None).await?;
     let writer = tokio::sync::Mutex::new(
         repo.begin(&tenant, now, parent.as_ref().map(|p| p.id.clone()))
             .await?,

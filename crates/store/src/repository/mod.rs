@@ -196,6 +196,14 @@ impl Repository {
         self.store.snapshots(tenant).await
     }
 
+    /// The ids of a tenant's snapshots, sorted (they sort by time): a listing, no record read.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn snapshot_ids(&self, tenant: &TenantId) -> Result<Vec<SnapshotId>> {
+        self.store.snapshot_ids(tenant).await
+    }
+
     /// One snapshot.
     ///
     /// # Errors
