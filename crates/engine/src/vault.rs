@@ -231,16 +231,8 @@ impl Vault {
         since: Option<DateTime<Utc>>,
         settings: &crate::alerts::AlertSettings,
     ) -> Result<Vec<crate::alerts::Alert>> {
-        let snapshots = self.repo.snapshots(tenant).await?;
-        let first = match since {
-            Some(since) => snapshots.partition_point(|s| s.time < since),
-            None => snapshots.len().saturating_sub(1),
-        };
-        let complete = |s: &Snapshot, kind: &ObjectKind| {
-            s.kinds
-                .get(kind)
-                .is_some_and(|r| r.status == KindStatus::Complete)
-        };
+        let (snapshots, first) = crate::alerts::alert_window(&self.repo, tenant, since).await?;
+        let complete = crate::alerts::complete;
         let mut alerts = Vec::new();
         for (i, current) in snapshots.iter().enumerate().skip(first) {
             let mut by_base: BTreeMap<usize, std::collections::BTreeSet<ObjectKind>> =

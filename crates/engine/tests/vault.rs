@@ -196,3 +196,73 @@ async fn plans_are_kept_by_id_and_hostile_ids_name_none() {
     );
     assert!(!err.to_string().contains("--"), "no CLI wording: {err}");
 }
+
+/// Alerts compare the latest snapshot with the latest earlier one that read each kind
+/// completely, found from the listing and those records alone (the daemon raises alerts after
+/// every backup): a mass deletion told once users are read again, after snapshots where they
+/// failed, without reading every record of the tenant.
+#[tokio::test]
+async fn alerts_read_the_records_they_compare_not_every_record() {
+    use chrono::{Duration, TimeZone, Utc};
+    use dirvault_model::DirectoryObject;
+    use dirvault_store::KindStatus;
+    let repo = Repository::open("memory://").unwrap();
+    let t: dirvault_model::TenantId = "alerting".parse().unwrap();
+    let user = |i: usize| {
+        DirectoryObject::from_graph(
+            ObjectKind::Users,
+            serde_json::json!({"id": format!("u{i}"), "displayName": format!("User {i}")}),
+        )
+        .unwrap()
+    };
+    let start = Utc.with_ymd_and_hms(2026, 11, 2, 6, 0, 0).unwrap();
+    let mut parent: Option<dirvault_store::Snapshot> = None;
+    // 20 snapshots of 5 users; users fail in the 3 before the last, which holds 2 users.
+    for n in 0..21 {
+        let mut w = repo
+            .begin(
+                &t,
+                start + Duration::hours(n),
+                parent.as_ref().map(|p| p.id.clone()),
+            )
+            .await
+            .unwrap();
+        match (n, &parent) {
+            (17..=19, Some(p)) => w.carry_kind(
+                ObjectKind::Users,
+                p.kinds[&ObjectKind::Users].clone(),
+                KindStatus::Failed {
+                    reason: "throttled".into(),
+                },
+            ),
+            _ => {
+                let users: Vec<_> = (0..if n == 20 { 2 } else { 5 }).map(user).collect();
+                w.add_objects(&users).await.unwrap();
+            }
+        }
+        parent = Some(w.commit().await.unwrap().0);
+    }
+    let vault = Vault::new(repo.clone());
+    let settings = dirvault_engine::alerts::AlertSettings {
+        mass_deletion_threshold: 2,
+        ..Default::default()
+    };
+    let before = repo.store_requests().unwrap();
+    let alerts = vault.alerts(&t, None, &settings).await.unwrap();
+    let sent = repo.store_requests().unwrap().since(&before);
+    assert_eq!(
+        alerts
+            .iter()
+            .map(|a| a.rule.to_string())
+            .collect::<Vec<_>>(),
+        ["mass-deletion"],
+        "{alerts:?}"
+    );
+    // The latest record and the four before it (three failed), not 21; then what the
+    // comparison itself reads.
+    let records = 5;
+    assert!(
+        sent.get < 21 && sent.get <= records + 8,
+        "{sent:?}: every record read?"
+    );
+}

@@ -9,6 +9,8 @@
 //! kind never raises "deleted" alerts.
 
 mod rules;
+mod window;
+pub(crate) use window::{alert_window, complete};
 pub mod webhook;
 
 use std::collections::{BTreeSet, HashMap};
