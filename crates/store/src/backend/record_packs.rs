@@ -26,8 +26,8 @@ use crate::format::{Snapshot, SnapshotFile, encode_record_pack, record_pack_reco
 /// The folder of a tenant's record packs.
 const PACKS: &str = "snapshot-packs";
 
-/// Records a pack holds at most (~8 MB at L1M, read whole).
-const RECORDS_PER_PACK: usize = 256;
+/// Records a pack holds at most (~2 MB at L1M, read whole; packs are read 16 at once).
+const RECORDS_PER_PACK: usize = 64;
 
 /// Records not yet packed that a commit packs at least: fewer wait for a later week (a
 /// weekly backup's records are packed every four weeks).
@@ -408,8 +408,9 @@ fn pack_contents(
         }
     };
     let held = records.len();
+    // Checked on every core (a pack may be most of a tenant's records).
     let sound = records
-        .into_iter()
+        .into_par_iter()
         .filter_map(|bytes| {
             let checked = SnapshotFile::decode(&bytes, &path).and_then(|s| {
                 let id = s.id.to_string();
