@@ -398,22 +398,26 @@ async fn commit_days(repo: &Repository, t: &TenantId, start: chrono::DateTime<Ut
     }
 }
 
+/// Forgets all but the `n` latest snapshots of `t`.
+async fn keep_last(
+    repo: &Repository,
+    t: &TenantId,
+    n: usize,
+    now: chrono::DateTime<Utc>,
+) -> dirvault_store::ForgetReport {
+    let policy = RetentionPolicy {
+        keep_last: Some(n),
+        ..RetentionPolicy::default()
+    };
+    repo.forget(t, &policy, now).await.unwrap()
+}
+
 async fn forget_and_prune_free_space_and_keep_the_rest_readable(b: &Backend) {
     let repo = &b.repo;
     let t: TenantId = "retention-tenant".parse().unwrap();
     let start = Utc.with_ymd_and_hms(2026, 10, 1, 6, 0, 0).unwrap();
     commit_days(repo, &t, start, 5).await;
-    let report = repo
-        .forget(
-            &t,
-            &RetentionPolicy {
-                keep_last: Some(2),
-                ..RetentionPolicy::default()
-            },
-            start + Duration::days(5),
-        )
-        .await
-        .unwrap();
+    let report = keep_last(repo, &t, 2, start + Duration::days(5)).await;
     assert_eq!(
         (report.kept.len(), report.removed.len()),
         (2, 3),
@@ -459,6 +463,20 @@ async fn record_pack_paths(b: &Backend, t: &TenantId) -> Vec<Path> {
     paths
 }
 
+/// The requests a fresh handle sends to read `t`'s snapshots (after its keys and one record,
+/// read first so that only the listing's reads are counted), which must be `truth`.
+async fn snapshots_read_fresh(
+    b: &Backend,
+    t: &TenantId,
+    truth: &[dirvault_store::Snapshot],
+) -> dirvault_store::StoreRequests {
+    let fresh = reopened(b);
+    fresh.snapshot(t, &truth[0].id).await.unwrap();
+    let before = fresh.store_requests().unwrap();
+    assert_eq!(fresh.snapshots(t).await.unwrap(), truth, "{}", b.name);
+    fresh.store_requests().unwrap().since(&before)
+}
+
 async fn snapshot_records_are_read_from_packs(b: &Backend) {
     let repo = &b.repo;
     let t: TenantId = "packed-tenant".parse().unwrap();
@@ -480,13 +498,8 @@ async fn snapshot_records_are_read_from_packs(b: &Backend) {
     let truth = records_one_by_one(b, &t).await;
     assert_eq!(truth.len(), 20);
 
-    // A fresh handle reads 2 packs and 6 records instead of 20 records (after its keys and
-    // one record, read first so that only the listing's reads are counted).
-    let fresh = reopened(b);
-    fresh.snapshot(&t, &truth[0].id).await.unwrap();
-    let before = fresh.store_requests().unwrap();
-    assert_eq!(fresh.snapshots(&t).await.unwrap(), truth, "{}", b.name);
-    let sent = fresh.store_requests().unwrap().since(&before);
+    // A fresh handle reads 2 packs and 6 records instead of 20 records.
+    let sent = snapshots_read_fresh(b, &t, &truth).await;
     assert_eq!((sent.get, sent.list), (2 + 6, 2), "{}: {sent:?}", b.name);
 
     // A damaged pack costs reads, never records: its records come from their own files.
@@ -519,17 +532,7 @@ async fn snapshot_records_are_read_from_packs(b: &Backend) {
     // Forgotten snapshots leave packs' records unread, and prune writes the packs anew
     // without them: the damaged pack (its records now forgotten or on their own) and the
     // second (4 of its 7 kept) go; the kept 4 are packed anew, and 5 of the last week's 6.
-    let kept = repo
-        .forget(
-            &t,
-            &RetentionPolicy {
-                keep_last: Some(10),
-                ..RetentionPolicy::default()
-            },
-            monday + Duration::days(20),
-        )
-        .await
-        .unwrap();
+    let kept = keep_last(repo, &t, 10, monday + Duration::days(20)).await;
     assert_eq!(kept.removed.len(), 10);
     let truth = records_one_by_one(b, &t).await;
     assert_eq!(truth.len(), 10);
@@ -547,11 +550,7 @@ async fn snapshot_records_are_read_from_packs(b: &Backend) {
         b.name
     );
     assert_eq!(record_pack_paths(b, &t).await.len(), 2, "{}", b.name);
-    let fresh = reopened(b);
-    fresh.snapshot(&t, &truth[0].id).await.unwrap();
-    let before = fresh.store_requests().unwrap();
-    assert_eq!(fresh.snapshots(&t).await.unwrap(), truth, "{}", b.name);
-    let sent = fresh.store_requests().unwrap().since(&before);
+    let sent = snapshots_read_fresh(b, &t, &truth).await;
     assert_eq!((sent.get, sent.list), (2 + 1, 2), "{}: {sent:?}", b.name);
     assert!(repo.verify(&t).await.unwrap().is_clean(), "{}", b.name);
 }
