@@ -197,12 +197,14 @@ async fn plans_are_kept_by_id_and_hostile_ids_name_none() {
     assert!(!err.to_string().contains("--"), "no CLI wording: {err}");
 }
 
-/// Alerts compare the latest snapshot with the latest earlier one that read each kind
-/// completely, found from the listing and those records alone (the daemon raises alerts after
-/// every backup): a mass deletion told once users are read again, after snapshots where they
-/// failed, without reading every record of the tenant.
-#[tokio::test]
-async fn alerts_read_the_records_they_compare_not_every_record() {
+/// The alerts of the latest of 21 snapshots of 5 users, where users failed in the `failing`
+/// before it and the latest holds 2 of them; and the requests they took.
+async fn alerts_after_failures(
+    failing: i64,
+) -> (
+    Vec<dirvault_engine::alerts::Alert>,
+    dirvault_store::StoreRequests,
+) {
     use chrono::{Duration, TimeZone, Utc};
     use dirvault_model::DirectoryObject;
     use dirvault_store::KindStatus;
@@ -217,7 +219,6 @@ async fn alerts_read_the_records_they_compare_not_every_record() {
     };
     let start = Utc.with_ymd_and_hms(2026, 11, 2, 6, 0, 0).unwrap();
     let mut parent: Option<dirvault_store::Snapshot> = None;
-    // 20 snapshots of 5 users; users fail in the 3 before the last, which holds 2 users.
     for n in 0..21 {
         let mut w = repo
             .begin(
@@ -227,8 +228,8 @@ async fn alerts_read_the_records_they_compare_not_every_record() {
             )
             .await
             .unwrap();
-        match (n, &parent) {
-            (17..=19, Some(p)) => w.carry_kind(
+        match &parent {
+            Some(p) if n < 20 && n >= 20 - failing => w.carry_kind(
                 ObjectKind::Users,
                 p.kinds[&ObjectKind::Users].clone(),
                 KindStatus::Failed {
@@ -249,20 +250,24 @@ async fn alerts_read_the_records_they_compare_not_every_record() {
     };
     let before = repo.store_requests().unwrap();
     let alerts = vault.alerts(&t, None, &settings).await.unwrap();
-    let sent = repo.store_requests().unwrap().since(&before);
-    assert_eq!(
-        alerts
-            .iter()
-            .map(|a| a.rule.to_string())
-            .collect::<Vec<_>>(),
-        ["mass-deletion"],
-        "{alerts:?}"
-    );
+    (alerts, repo.store_requests().unwrap().since(&before))
+}
+
+/// Alerts compare the latest snapshot with the latest earlier one that read each kind
+/// completely, found from the listing and those records alone (the daemon raises alerts after
+/// every backup): a mass deletion told once users are read again, after snapshots where they
+/// failed, without reading every record of the tenant — and, far back, through every record.
+#[tokio::test]
+async fn alerts_read_the_records_they_compare_not_every_record() {
+    let rules = |alerts: &[dirvault_engine::alerts::Alert]| -> Vec<String> {
+        alerts.iter().map(|a| a.rule.to_string()).collect()
+    };
+    let (alerts, sent) = alerts_after_failures(3).await;
+    assert_eq!(rules(&alerts), ["mass-deletion"], "{alerts:?}");
     // The latest record and the four before it (three failed), not 21; then what the
     // comparison itself reads.
-    let records = 5;
-    assert!(
-        sent.get < 21 && sent.get <= records + 8,
-        "{sent:?}: every record read?"
-    );
+    assert!(sent.get <= 5 + 8, "{sent:?}: every record read?");
+    // Users failing in the 12 before: found through every record, the same alert.
+    let (alerts, _) = alerts_after_failures(12).await;
+    assert_eq!(rules(&alerts), ["mass-deletion"], "{alerts:?}");
 }

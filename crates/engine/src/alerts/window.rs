@@ -11,6 +11,10 @@ use std::collections::BTreeSet;
 
 use crate::Result;
 
+/// Seconds of records read one by one, walking back, before every record is read at once
+/// (through the record packs) instead.
+const ONE_BY_ONE: usize = 8;
+
 /// Whether `snapshot` read `kind` completely.
 pub(crate) fn complete(snapshot: &Snapshot, kind: &ObjectKind) -> bool {
     snapshot
@@ -50,7 +54,15 @@ pub(crate) async fn alert_window(
         .collect();
     let mut found: BTreeSet<ObjectKind> = BTreeSet::new();
     // Back a second at a time until every wanted kind was read completely before.
+    let mut steps = 0;
     while start > 0 && !wanted.is_subset(&found) {
+        steps += 1;
+        if steps > ONE_BY_ONE {
+            // Far back (a kind failing for long, or new): every record, through the packs.
+            let all = repo.snapshots(tenant).await?;
+            let first = first_compared(&all, since);
+            return Ok((all, first));
+        }
         let group = second(&ids[start - 1]).to_owned();
         let from = ids[..start].partition_point(|id| second(id) < group.as_str());
         let earlier = read(repo, tenant, &ids[from..start]).await?;
@@ -61,11 +73,17 @@ pub(crate) async fn alert_window(
         start = from;
     }
     window.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.id.cmp(&b.id)));
-    let first = match since {
-        Some(since) => window.partition_point(|s| s.time < since),
-        None => window.len().saturating_sub(1),
-    };
+    let first = first_compared(&window, since);
     Ok((window, first))
+}
+
+/// The index of the first snapshot of `snapshots` (oldest first) taken at or after `since`,
+/// or of the latest.
+fn first_compared(snapshots: &[Snapshot], since: Option<DateTime<Utc>>) -> usize {
+    match since {
+        Some(since) => snapshots.partition_point(|s| s.time < since),
+        None => snapshots.len().saturating_sub(1),
+    }
 }
 
 async fn read(repo: &Repository, tenant: &TenantId, ids: &[SnapshotId]) -> Result<Vec<Snapshot>> {
