@@ -516,12 +516,7 @@ async fn snapshot_records_are_read_from_packs(b: &Backend) {
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x5a;
     b.raw.put(damaged, bytes.into()).await.unwrap();
-    assert_eq!(
-        reopened(b).snapshots(&t).await.unwrap(),
-        truth,
-        "{}",
-        b.name
-    );
+    snapshots_read_fresh(b, &t, &truth).await;
     let report = repo.verify(&t).await.unwrap();
     assert!(
         report.problems.len() == 1 && report.problems[0].contains(damaged.as_ref()),
@@ -536,12 +531,7 @@ async fn snapshot_records_are_read_from_packs(b: &Backend) {
     assert_eq!(kept.removed.len(), 10);
     let truth = records_one_by_one(b, &t).await;
     assert_eq!(truth.len(), 10);
-    assert_eq!(
-        reopened(b).snapshots(&t).await.unwrap(),
-        truth,
-        "{}",
-        b.name
-    );
+    snapshots_read_fresh(b, &t, &truth).await;
     let pruned = repo.prune(&t).await.unwrap();
     assert_eq!(
         (pruned.record_packs_deleted, pruned.record_packs_written),
