@@ -279,6 +279,22 @@ async fn crash_before_commit_leaves_no_snapshot(b: &Backend) {
     assert!(repo.verify(&t).await.unwrap().is_clean());
 }
 
+/// Flips bits (`mask`) of the byte at `at(length)` of the object stored at `path`.
+async fn flip_stored_byte(b: &Backend, path: &Path, at: impl Fn(usize) -> usize, mask: u8) {
+    let mut bytes = b
+        .raw
+        .get(path)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+    let at = at(bytes.len());
+    bytes[at] ^= mask;
+    b.raw.put(path, bytes.into()).await.unwrap();
+}
+
 async fn corruption_is_detected_and_named(b: &Backend) {
     let repo = &b.repo;
     let t: TenantId = "corrupt-tenant".parse().unwrap();
@@ -287,18 +303,7 @@ async fn corruption_is_detected_and_named(b: &Backend) {
     let (snapshot, _) = w.commit().await.unwrap();
     let packs = repo.store().packs(&t).await.unwrap();
     let path = Path::from(format!("tenants/{t}/packs/{}", packs[0].id));
-    let mut bytes = b
-        .raw
-        .get(&path)
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap()
-        .to_vec();
-    let last = bytes.len() - 3;
-    bytes[last] ^= 0xff;
-    b.raw.put(&path, bytes.into()).await.unwrap();
+    flip_stored_byte(b, &path, |len| len - 3, 0xff).await;
     let report = repo.verify(&t).await.unwrap();
     assert!(!report.is_clean(), "{}", b.name);
     assert!(
@@ -504,18 +509,7 @@ async fn snapshot_records_are_read_from_packs(b: &Backend) {
 
     // A damaged pack costs reads, never records: its records come from their own files.
     let damaged = &record_pack_paths(b, &t).await[0];
-    let mut bytes = b
-        .raw
-        .get(damaged)
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap()
-        .to_vec();
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 0x5a;
-    b.raw.put(damaged, bytes.into()).await.unwrap();
+    flip_stored_byte(b, damaged, |len| len / 2, 0x5a).await;
     snapshots_read_fresh(b, &t, &truth).await;
     let report = repo.verify(&t).await.unwrap();
     assert!(
